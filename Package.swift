@@ -1,0 +1,89 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Layers (lower never import higher), see docs/architecture.md:
+//   C shims → FIPSCrypto → Storage → Appliance → programs
+let package = Package(
+    name: "Portcullis",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "portcullis", targets: ["portcullis"]),
+        .executable(name: "pcctl", targets: ["pcctl"]),
+        .executable(name: "pcsh", targets: ["pcsh"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C shims: function-like macros, OSSL_PARAM arrays with stable pointers, self-test callback.
+        .target(
+            name: "COpenSSL",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
+        .target(name: "PortcullisVersion"),
+        .target(
+            name: "FIPSCrypto",
+            dependencies: ["COpenSSL"]
+        ),
+        .target(
+            name: "Storage",
+            dependencies: [
+                "FIPSCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Appliance",
+            dependencies: [
+                "FIPSCrypto", "Storage", "PortcullisVersion",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "portcullis",
+            dependencies: [
+                "Appliance", "FIPSCrypto", "Storage", "PortcullisVersion",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "pcctl",
+            dependencies: [
+                "Appliance", "FIPSCrypto", "Storage", "PortcullisVersion",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "pcsh",
+            dependencies: [
+                "PortcullisVersion",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "portcullis-bench",
+            dependencies: ["Appliance", "FIPSCrypto", "Storage"],
+            path: "bench/Sources/portcullis-bench"
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["FIPSCrypto"],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(name: "FIPSCryptoTests", dependencies: ["FIPSCrypto", "TestSupport"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "FIPSCrypto", "TestSupport"]),
+        .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "TestSupport"]),
+        .testTarget(
+            name: "ProgramTests",
+            dependencies: ["TestSupport", "portcullis", "pcctl", "pcsh"]
+        ),
+    ]
+)

@@ -1,0 +1,76 @@
+#ifndef PORTCULLIS_COPENSSL_H
+#define PORTCULLIS_COPENSSL_H
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+#include <openssl/provider.h>
+#include <openssl/rand.h>
+#include <openssl/self_test.h>
+#include <openssl/ec.h>
+#include <openssl/x509.h>
+#include <openssl/opensslv.h>
+#include <stddef.h>
+#include <stdint.h>
+
+// Everything here exists because Swift cannot call it directly: function-like macros, variadic
+// functions, and OSSL_PARAM arrays (OpenSSL keeps the key and data pointers it is given, which
+// Swift's call-scoped pointer bridging would leave dangling).
+
+/// Self-test events seen by the callback of one library context. Counters are updated atomically
+/// because conditional self-tests (pair-wise consistency on key generation, continuous RNG test)
+/// run on whichever thread uses the provider.
+typedef struct pc_selftest_log {
+    int passed;
+    int failed;
+    char last_failure[256];
+    char last_phase[64];
+} pc_selftest_log;
+
+void pc_selftest_install(OSSL_LIB_CTX *ctx, pc_selftest_log *log);
+int pc_selftest_passed(const pc_selftest_log *log);
+int pc_selftest_failed(const pc_selftest_log *log);
+
+/// Reads name, version, build info and status of a loaded provider into caller buffers.
+int pc_provider_info(OSSL_PROVIDER *prov, char *name, size_t name_len, char *version, size_t version_len,
+                     char *buildinfo, size_t buildinfo_len, int *status);
+
+/// Drains the thread's OpenSSL error queue into `buf` as "reason; reason; …". Returns the count.
+int pc_drain_errors(char *buf, size_t len);
+
+int pc_pbkdf2(OSSL_LIB_CTX *ctx, const char *digest, const unsigned char *pass, size_t pass_len,
+              const unsigned char *salt, size_t salt_len, uint64_t iterations, unsigned char *out, size_t out_len);
+
+int pc_hkdf(OSSL_LIB_CTX *ctx, const char *digest, const unsigned char *key, size_t key_len,
+            const unsigned char *salt, size_t salt_len, const unsigned char *info, size_t info_len,
+            unsigned char *out, size_t out_len);
+
+int pc_hmac(OSSL_LIB_CTX *ctx, const char *digest, const unsigned char *key, size_t key_len,
+            const unsigned char *data, size_t data_len, unsigned char *out, size_t out_size, size_t *out_len);
+
+/// Generates a key of `type` ("EC" with `group` "P-256"/"P-384", or "ED25519", "X25519").
+EVP_PKEY *pc_generate_key(OSSL_LIB_CTX *ctx, const char *type, const char *group);
+
+/// Builds an EC public key from an uncompressed SEC1 point.
+EVP_PKEY *pc_ec_public_from_point(OSSL_LIB_CTX *ctx, const char *group, const unsigned char *point, size_t point_len);
+
+/// Writes the uncompressed SEC1 public point of an EC key. Returns the length, or 0.
+size_t pc_ec_public_point(const EVP_PKEY *pkey, unsigned char *out, size_t out_size);
+
+/// Curve name of an EC key ("prime256v1"/"P-256" style as OpenSSL reports it), or 0.
+int pc_ec_group_name(const EVP_PKEY *pkey, char *out, size_t out_size);
+
+/// DER ECDSA-Sig-Value <-> big-endian r and s, each padded to `field_len` bytes.
+int pc_ecdsa_der_to_rs(const unsigned char *der, size_t der_len, unsigned char *r, unsigned char *s, size_t field_len);
+int pc_ecdsa_rs_to_der(const unsigned char *r, size_t r_len, const unsigned char *s, size_t s_len,
+                       unsigned char *out, size_t out_size, size_t *out_len);
+
+/// Private key as PKCS#8 DER (in a buffer the caller frees with pc_free), and back.
+int pc_private_to_der(const EVP_PKEY *pkey, unsigned char **out, size_t *out_len);
+EVP_PKEY *pc_private_from_der(OSSL_LIB_CTX *ctx, const unsigned char *der, size_t der_len);
+void pc_free(void *p);
+
+#endif

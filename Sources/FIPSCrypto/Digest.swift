@@ -1,0 +1,59 @@
+import COpenSSL
+
+public enum HashAlgorithm: String, Sendable, CaseIterable {
+    case sha256 = "SHA256"
+    case sha384 = "SHA384"
+    case sha512 = "SHA512"
+    /// Only for interoperability outside FIPS mode (e.g. legacy fingerprints); refused in FIPS mode.
+    case md5 = "MD5"
+
+    public var outputSize: Int {
+        switch self {
+        case .sha256: return 32
+        case .sha384: return 48
+        case .sha512: return 64
+        case .md5: return 16
+        }
+    }
+
+    var isApproved: Bool { self != .md5 }
+}
+
+extension CryptoContext {
+    public func digest<D: Collection<UInt8>>(_ algorithm: HashAlgorithm, _ data: D) throws -> [UInt8] {
+        try requireApproved(algorithm.isApproved, algorithm.rawValue, hint: "Use SHA-256 or a longer SHA-2.")
+        guard let md = EVP_MD_fetch(libctx, algorithm.rawValue, nil) else {
+            throw OpenSSLErrors.failure("fetching \(algorithm.rawValue)")
+        }
+        defer { EVP_MD_free(md) }
+        var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        let ok = withContiguous(data) { input in
+            out.withUnsafeMutableBufferPointer { EVP_Digest(input.baseAddress, input.count, $0.baseAddress, &length, md, nil) }
+        }
+        guard ok == 1 else { throw OpenSSLErrors.failure("\(algorithm.rawValue) digest") }
+        return Array(out.prefix(Int(length)))
+    }
+
+    public func hmac<K: Collection<UInt8>, D: Collection<UInt8>>(_ algorithm: HashAlgorithm, key: K, data: D) throws -> [UInt8] {
+        try requireApproved(algorithm.isApproved, "HMAC-\(algorithm.rawValue)", hint: "Use HMAC with SHA-256 or a longer SHA-2.")
+        var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length = 0
+        let ok = withContiguous(key) { k in
+            withContiguous(data) { d in
+                out.withUnsafeMutableBufferPointer {
+                    pc_hmac(libctx, algorithm.rawValue, k.baseAddress, k.count, d.baseAddress, d.count, $0.baseAddress, $0.count, &length)
+                }
+            }
+        }
+        guard ok == 1 else { throw OpenSSLErrors.failure("HMAC-\(algorithm.rawValue)") }
+        return Array(out.prefix(length))
+    }
+}
+
+/// Calls `body` with a contiguous view of `data`, copying only when the collection is not contiguous.
+@inline(__always)
+func withContiguous<D: Collection<UInt8>, R>(_ data: D, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+    if let result = try data.withContiguousStorageIfAvailable(body) { return result }
+    return try Array(data).withUnsafeBufferPointer(body)
+}
