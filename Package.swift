@@ -5,7 +5,7 @@ import PackageDescription
 //   C shims → FIPSCrypto → Storage → Appliance → programs
 let package = Package(
     name: "Portcullis",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "portcullis", targets: ["portcullis"]),
         .executable(name: "pcctl", targets: ["pcctl"]),

@@ -210,4 +210,4 @@ EVP_PKEY *pc_private_from_der(OSSL_LIB_CTX *ctx, const unsigned char *der, size_
     return pkey;
 }
 
-void pc_free(void *p) { OPENSSL_clear_free(p, 0); }
+void pc_free(void *p) { OPENSSL_free(p); }

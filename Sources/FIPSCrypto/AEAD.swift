@@ -92,7 +92,7 @@ extension CryptoContext {
         if setupFailed { throw OpenSSLErrors.failure("\(algorithm.rawValue) open") }
         guard authentic else {
             OpenSSLErrors.clear()
-            out.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
+            wipe(&out)
             throw CryptoError.authenticationFailed
         }
         if bodyCount == 0 { out.removeAll() }

@@ -71,7 +71,7 @@ public final class KeyAgreementKey: @unchecked Sendable {
               EVP_PKEY_derive(ctx, nil, &length) == 1
         else { throw OpenSSLErrors.failure("\(algorithm.rawValue) key agreement") }
         var secret = [UInt8](repeating: 0, count: length)
-        defer { secret.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) } }
+        defer { wipe(&secret) }
         guard EVP_PKEY_derive(ctx, &secret, &length) == 1 else { throw OpenSSLErrors.failure("\(algorithm.rawValue) key agreement") }
         return SymmetricKey(bytes: secret.prefix(length))
     }

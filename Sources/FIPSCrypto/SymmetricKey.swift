@@ -17,7 +17,7 @@ public final class SymmetricKey: @unchecked Sendable {
     public convenience init(random byteCount: Int, using crypto: CryptoContext) throws {
         var bytes = try crypto.randomBytes(byteCount)
         self.init(bytes: bytes)
-        bytes.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
+        wipe(&bytes)
     }
 
     deinit {
@@ -34,4 +34,9 @@ public final class SymmetricKey: @unchecked Sendable {
         guard count == other.count else { return false }
         return withUnsafeBytes { a in other.withUnsafeBytes { b in CRYPTO_memcmp(a.baseAddress, b.baseAddress, a.count) == 0 } }
     }
+}
+
+/// Overwrites secret bytes with zeros in a way the optimiser cannot remove.
+public func wipe(_ bytes: inout [UInt8]) {
+    bytes.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
 }

@@ -68,7 +68,7 @@ int pc_ecdsa_der_to_rs(const unsigned char *der, size_t der_len, unsigned char *
 int pc_ecdsa_rs_to_der(const unsigned char *r, size_t r_len, const unsigned char *s, size_t s_len,
                        unsigned char *out, size_t out_size, size_t *out_len);
 
-/// Private key as PKCS#8 DER (in a buffer the caller frees with pc_free), and back.
+/// Private key as PKCS#8 DER (in a buffer the caller wipes, then frees with pc_free), and back.
 int pc_private_to_der(const EVP_PKEY *pkey, unsigned char **out, size_t *out_len);
 EVP_PKEY *pc_private_from_der(OSSL_LIB_CTX *ctx, const unsigned char *der, size_t der_len);
 void pc_free(void *p);

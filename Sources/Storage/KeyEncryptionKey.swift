@@ -1,0 +1,121 @@
+import FIPSCrypto
+import Foundation
+
+/// Finds and reads the key-encryption key (KEK) that wraps every data key.
+///
+/// Sources, in order: the systemd credential `portcullis-kek` (`$CREDENTIALS_DIRECTORY`, from
+/// `LoadCredentialEncrypted=`), then the configured key file. A key file must be a regular file
+/// (not a link), owned by the user the daemon runs as, and readable by that user only (0600 or
+/// 0400); anything else is refused with the reason, because a KEK others can read protects nothing.
+/// The content is 32 bytes: raw, 64 hex digits, or base64, optionally followed by a newline.
+public struct KeyEncryptionKeySource: Sendable, Equatable, CustomStringConvertible {
+    public static let credentialName = "portcullis-kek"
+    public static let keySize = 32
+
+    public enum Location: Sendable, Equatable {
+        case credential(path: String)
+        case file(path: String)
+    }
+
+    public let location: Location
+
+    public init(location: Location) { self.location = location }
+
+    public var description: String {
+        switch location {
+        case .credential(let path): return "systemd credential \(path)"
+        case .file(let path): return "key file \(path)"
+        }
+    }
+
+    /// Picks the source: the credential when `credentialsDirectory` holds one, else `keyFile`.
+    public static func locate(credentialsDirectory: String?, keyFile: String?) throws -> KeyEncryptionKeySource {
+        if let directory = credentialsDirectory, !directory.isEmpty {
+            let path = (directory as NSString).appendingPathComponent(credentialName)
+            if FileManager.default.fileExists(atPath: path) {
+                return KeyEncryptionKeySource(location: .credential(path: path))
+            }
+        }
+        guard let keyFile, !keyFile.isEmpty else {
+            throw StorageError.keyEncryptionKeyUnavailable(
+                "no systemd credential '\(credentialName)' (CREDENTIALS_DIRECTORY is \(credentialsDirectory ?? "unset")) "
+                    + "and no keyring.kek_file in the configuration. Create one with 'portcullis configure --kek-file PATH'.")
+        }
+        return KeyEncryptionKeySource(location: .file(path: keyFile))
+    }
+
+    /// Reads and checks the key.
+    public func load() throws -> SymmetricKey {
+        let path: String
+        switch location {
+        case .credential(let p): path = p
+        case .file(let p): path = p
+        }
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            throw StorageError.keyEncryptionKeyUnavailable("\(self): \(String(cString: strerror(errno)))")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw StorageError.keyEncryptionKeyUnavailable("\(self) is not a regular file (links and devices are refused)")
+        }
+        let mode = info.st_mode & 0o7777
+        switch location {
+        case .file:
+            guard info.st_uid == geteuid() else {
+                throw StorageError.keyEncryptionKeyUnavailable(
+                    "\(self) is owned by uid \(info.st_uid), not by uid \(geteuid()) that Portcullis runs as; chown it")
+            }
+            guard mode == 0o600 || mode == 0o400 else {
+                throw StorageError.keyEncryptionKeyUnavailable(
+                    "\(self) has mode \(String(mode, radix: 8)); it must be 600 (or 400) so only its owner can read it: chmod 600 \(path)")
+            }
+        case .credential:
+            // systemd makes credentials readable by the service only; still refuse one others can read.
+            guard mode & 0o077 == 0 else {
+                throw StorageError.keyEncryptionKeyUnavailable("\(self) has mode \(String(mode, radix: 8)); group and others must have no access")
+            }
+        }
+        guard info.st_size <= 4096, var content = FileManager.default.contents(atPath: path).map({ [UInt8]($0) }) else {
+            throw StorageError.keyEncryptionKeyUnavailable("\(self) cannot be read, or is larger than a key")
+        }
+        defer { wipe(&content) }
+        guard var key = Self.decode(content) else {
+            throw StorageError.keyEncryptionKeyUnavailable(
+                "\(self) does not hold a \(Self.keySize)-byte key (raw, 64 hex digits, or base64)")
+        }
+        defer { wipe(&key) }
+        return SymmetricKey(bytes: key)
+    }
+
+    static func decode(_ content: [UInt8]) -> [UInt8]? {
+        if content.count == keySize { return content }
+        var text = content
+        while let last = text.last, last == 0x0a || last == 0x0d { text.removeLast() }
+        if text.count == 2 * keySize, text.allSatisfy({ isHexDigit($0) }) {
+            return stride(from: 0, to: text.count, by: 2).map { UInt8(hexValue(text[$0]) << 4 | hexValue(text[$0 + 1])) }
+        }
+        if let decoded = Data(base64Encoded: Data(text)), decoded.count == keySize { return [UInt8](decoded) }
+        return nil
+    }
+
+    private static func isHexDigit(_ c: UInt8) -> Bool { (0x30...0x39).contains(c) || (0x61...0x66).contains(c) || (0x41...0x46).contains(c) }
+    private static func hexValue(_ c: UInt8) -> UInt8 { c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x61 + 10 }
+
+    /// Writes a new random KEK to `path` (hex, mode 0600), refusing to replace an existing file.
+    public static func generate(at path: String, using crypto: CryptoContext) throws {
+        var key = try crypto.randomBytes(keySize)
+        defer { wipe(&key) }
+        var text = Array((key.map { String(format: "%02x", $0) }.joined() + "\n").utf8)
+        defer { wipe(&text) }
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else {
+            throw StorageError.keyEncryptionKeyUnavailable("cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        let written = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == text.count, fsync(fd) == 0 else {
+            unlink(path)
+            throw StorageError.keyEncryptionKeyUnavailable("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import FIPSCrypto
+
+/// Where a sealed value belongs. Its label is authenticated with the value, so a ciphertext
+/// moved to another place (another backend key, another recording chunk) fails to open.
+public struct SealContext: Sendable, Equatable {
+    public let label: String
+
+    public init(label: String) { self.label = label }
+
+    public static func backend(_ key: String) -> SealContext { SealContext(label: "backend\u{0}\(key)") }
+    static func dataKey(_ id: String) -> SealContext { SealContext(label: "keyring/data-key\u{0}\(id)") }
+    static let activeKey = SealContext(label: "keyring/active")
+}
+
+/// The on-disk form of a sealed value:
+///
+///     0x01 | key-id length (1 byte) | key id (ASCII) | nonce (12) | AES-256-GCM ciphertext | tag (16)
+///
+/// The associated data is "portcullis-seal-v1" 0x00, the context label, 0x00, and the header
+/// (version, length, key id), so neither the place nor the key id can be changed unnoticed.
+enum SealedFormat {
+    static let version: UInt8 = 1
+    static let overhead = 2 + AEADAlgorithm.nonceSize + AEADAlgorithm.tagSize
+
+    static func seal<P: Collection<UInt8>>(_ plaintext: P, keyID: String, key: SymmetricKey, context: SealContext,
+                                           using crypto: CryptoContext) throws -> [UInt8] {
+        let header = [version, UInt8(keyID.utf8.count)] + Array(keyID.utf8)
+        let nonce = try crypto.randomBytes(AEADAlgorithm.nonceSize)
+        let sealed = try crypto.seal(plaintext, key: key, nonce: nonce,
+                                     associatedData: associatedData(header, context), algorithm: .aes256GCM)
+        return header + nonce + sealed
+    }
+
+    /// The key id a sealed value names, or nil if it is not in this format.
+    static func keyID(of sealed: [UInt8]) -> String? {
+        guard sealed.count >= overhead, sealed[0] == version else { return nil }
+        let length = Int(sealed[1])
+        guard length > 0, sealed.count >= overhead + length else { return nil }
+        let id = sealed[2..<2 + length]
+        guard id.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else { return nil }
+        return String(decoding: id, as: UTF8.self)
+    }
+
+    static func open(_ sealed: [UInt8], key: SymmetricKey, context: SealContext, using crypto: CryptoContext) throws -> [UInt8] {
+        guard let id = keyID(of: sealed) else { throw CryptoError.authenticationFailed }
+        let headerLength = 2 + id.utf8.count
+        let nonce = Array(sealed[headerLength..<headerLength + AEADAlgorithm.nonceSize])
+        return try crypto.open(sealed[(headerLength + AEADAlgorithm.nonceSize)...], key: key, nonce: nonce,
+                               associatedData: associatedData(sealed[0..<headerLength], context), algorithm: .aes256GCM)
+    }
+
+    private static func associatedData<H: Collection<UInt8>>(_ header: H, _ context: SealContext) -> [UInt8] {
+        Array("portcullis-seal-v1".utf8) + [0] + Array(context.label.utf8) + [0] + Array(header)
+    }
+}
