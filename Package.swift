@@ -46,10 +46,14 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(
+            name: "CommandSupport",
+            dependencies: ["Appliance", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "Appliance", "FIPSCrypto", "Storage", "PortcullisVersion",
+                "Appliance", "CommandSupport", "FIPSCrypto", "Storage", "PortcullisVersion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -57,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "pcctl",
             dependencies: [
-                "Appliance", "FIPSCrypto", "Storage", "PortcullisVersion",
+                "Appliance", "CommandSupport", "FIPSCrypto", "Storage", "PortcullisVersion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -40,6 +40,7 @@ public protocol Backend: Sendable {
     /// Stores the item only if the key is absent (or expired). Nil when it already exists.
     func create(_ key: String, value: [UInt8], expires: Date?) async throws -> Item?
     /// Stores the item whatever was there.
+    @discardableResult
     func put(_ key: String, value: [UInt8], expires: Date?) async throws -> Item
     /// Replaces the item only if its current revision is `expectedRevision`. Nil when it is not
     /// (changed, deleted or expired meanwhile): read again and retry.

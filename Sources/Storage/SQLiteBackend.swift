@@ -65,8 +65,11 @@ public final class SQLiteBackend: Backend, @unchecked Sendable {
         return migrator
     }
 
+    /// Stops the watchers, folds the WAL into the main file (so the file alone is a complete
+    /// copy, e.g. for a backup) and closes every connection.
     public func close() async {
         await feed.finish()
+        _ = try? await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         try? pool.close()
     }
 
@@ -86,6 +89,7 @@ public final class SQLiteBackend: Backend, @unchecked Sendable {
         }
     }
 
+    @discardableResult
     public func put(_ key: String, value: [UInt8], expires: Date?) async throws -> Item {
         try BackendKey.validate(key)
         try BackendKey.validate(value: value)

@@ -42,6 +42,7 @@ public struct SealedBackend: Backend {
         return withPlaintext(try await base.create(key, value: seal(key, value), expires: expires), value)
     }
 
+    @discardableResult
     public func put(_ key: String, value: [UInt8], expires: Date?) async throws -> Item {
         try check(key)
         var item = try await base.put(key, value: seal(key, value), expires: expires)

@@ -1,0 +1,62 @@
+import FIPSCrypto
+import Foundation
+import Storage
+
+/// The opened storage of one data directory: the SQLite backend, its keyring and the sealed view
+/// that everything above uses. The daemon, `pcctl` and `portcullis selftest` open it the same way.
+public struct ApplianceStorage: Sendable {
+    public let raw: SQLiteBackend
+    public let keyring: Keyring
+    public let backend: SealedBackend
+    public let kekSource: KeyEncryptionKeySource
+
+    /// Opens (and on first use creates) the data directory's storage. The KEK comes from
+    /// `$CREDENTIALS_DIRECTORY/portcullis-kek` or `keyring.kek_file`.
+    public static func open(
+        _ configuration: Configuration, crypto: CryptoContext,
+        credentialsDirectory: String? = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"]
+    ) async throws -> ApplianceStorage {
+        let source = try KeyEncryptionKeySource.locate(credentialsDirectory: credentialsDirectory, keyFile: configuration.keyring.kekFile)
+        let kek = try source.load()
+        try DataDirectory.prepare(configuration.dataDir)
+        let raw = try SQLiteBackend(path: configuration.storagePath)
+        do {
+            let keyring = try await Keyring.open(backend: raw, kek: kek, crypto: crypto)
+            return ApplianceStorage(raw: raw, keyring: keyring, backend: SealedBackend(base: raw, keyring: keyring), kekSource: source)
+        } catch {
+            await raw.close()
+            throw error
+        }
+    }
+
+    public func close() async { await raw.close() }
+}
+
+public enum DataDirectory {
+    /// Creates the directory with mode 0700, or checks an existing one: a directory, owned by
+    /// the user Portcullis runs as, with no access for group or others.
+    public static func prepare(_ path: String) throws {
+        var info = stat()
+        if lstat(path, &info) != 0 {
+            guard errno == ENOENT else {
+                throw ApplianceError.dataDirectoryUnavailable(path: path, reason: String(cString: strerror(errno)))
+            }
+            do {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw ApplianceError.dataDirectoryUnavailable(path: path, reason: "cannot create it: \(error.localizedDescription)")
+            }
+            return
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw ApplianceError.unsafeDataDirectory(path: path, reason: "it is not a directory (links are refused)")
+        }
+        guard info.st_uid == geteuid() else {
+            throw ApplianceError.unsafeDataDirectory(path: path, reason: "it is owned by uid \(info.st_uid), not by uid \(geteuid()) that Portcullis runs as")
+        }
+        let mode = info.st_mode & 0o777
+        guard mode & 0o077 == 0 else {
+            throw ApplianceError.unsafeDataDirectory(path: path, reason: "mode \(String(mode, radix: 8)) lets others in; run chmod 700 \(path)")
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import FIPSCrypto
+import Foundation
+
+/// `/etc/portcullis/portcullis.yaml`, after validation. Defaults are the safe ones: FIPS on,
+/// FedRAMP Moderate/High values for idle timeout (SC-10: 15 min) and certificate lifetime
+/// (IA-11 at AAL2/AAL3: 12 h), lockout on failed logins, strict locking.
+public struct Configuration: Sendable, Equatable {
+    public var version = "v1"
+    public var dataDir = "/var/lib/portcullis"
+    public var log = Log()
+    public var fips = FIPS()
+    public var keyring = Keyring()
+    public var storage = Storage()
+    public var authService = AuthService()
+    public var proxyService = ProxyService()
+    public var sshService = SSHService()
+
+    public init() {}
+
+    public struct Log: Sendable, Equatable {
+        public enum Format: String, Sendable, CaseIterable { case text, json }
+        public enum Severity: String, Sendable, CaseIterable { case trace, debug, info, warning, error }
+        public var severity = Severity.info
+        public var format = Format.text
+    }
+
+    public struct FIPS: Sendable, Equatable {
+        public var enabled = true
+        public var opensslConfig = "/usr/lib/portcullis/fips/ssl/openssl.cnf"
+        public var modulesDir = "/usr/lib/portcullis/fips/lib/ossl-modules"
+
+        public var cryptoMode: CryptoMode {
+            enabled ? .fips(FIPSProviderConfiguration(opensslConfig: opensslConfig, modulesDirectory: modulesDir)) : .nonFIPS
+        }
+    }
+
+    public struct Keyring: Sendable, Equatable {
+        /// Used when the systemd credential `portcullis-kek` is absent.
+        public var kekFile: String? = "/etc/portcullis/kek"
+    }
+
+    public struct Storage: Sendable, Equatable {
+        public enum Kind: String, Sendable, CaseIterable { case sqlite }
+        public var type = Kind.sqlite
+        /// Empty: `<data_dir>/backend.db`.
+        public var path = ""
+    }
+
+    public struct AuthService: Sendable, Equatable {
+        public var enabled = true
+        public var listenAddr = ListenAddress(host: "127.0.0.1", port: 3025)
+        public var clusterName = "portcullis"
+        public var maxSessionTTL: Duration = .seconds(12 * 3600)
+        public var authentication = Authentication()
+        public var sessionControl = SessionControl()
+    }
+
+    public struct Authentication: Sendable, Equatable {
+        public enum SecondFactor: String, Sendable, CaseIterable { case otp }
+        public var secondFactor = SecondFactor.otp
+        /// AC-7: consecutive failures within `failedLoginWindow` that lock the account.
+        public var maxFailedLogins = 5
+        public var failedLoginWindow: Duration = .seconds(15 * 60)
+        public var lockoutDuration: Duration = .seconds(30 * 60)
+    }
+
+    public struct SessionControl: Sendable, Equatable {
+        public enum LockingMode: String, Sendable, CaseIterable {
+            case strict
+            case bestEffort = "best_effort"
+        }
+        /// Nil: never (`never` in the file).
+        public var clientIdleTimeout: Duration? = .seconds(15 * 60)
+        public var clientIdleTimeoutMessage = ""
+        public var disconnectExpiredCert = true
+        public var sessionControlTimeout: Duration = .seconds(120)
+        public var keepAliveInterval: Duration = .seconds(300)
+        public var keepAliveCountMax = 3
+        public var lockingMode = LockingMode.strict
+    }
+
+    public struct ProxyService: Sendable, Equatable {
+        public var enabled = true
+        public var listenAddr = ListenAddress(host: "0.0.0.0", port: 3023)
+        public var webListenAddr = ListenAddress(host: "0.0.0.0", port: 3080)
+        /// Host[:port] users connect to, if it differs from the listen address.
+        public var publicAddr = ""
+    }
+
+    public struct SSHService: Sendable, Equatable {
+        public var enabled = true
+        public var listenAddr = ListenAddress(host: "0.0.0.0", port: 3022)
+        public var labels: [String: String] = [:]
+    }
+
+    /// The backend database file.
+    public var storagePath: String {
+        storage.path.isEmpty ? (dataDir as NSString).appendingPathComponent("backend.db") : storage.path
+    }
+}
+
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// `host:port` or `[v6]:port`; nil when malformed.
+    public init?(parsing text: String) {
+        let host: Substring, port: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            port = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else { return nil }
+            host = text[..<colon]
+            port = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, host.allSatisfy({ $0.isLetter || $0.isNumber || ".-_:".contains($0) }),
+              let number = Int(port), (1...65535).contains(number)
+        else { return nil }
+        self.init(host: String(host), port: number)
+    }
+}

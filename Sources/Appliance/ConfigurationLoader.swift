@@ -1,0 +1,160 @@
+import Foundation
+import Yams
+
+/// Reads portcullis.yaml into a `Configuration`. Hand-written over Yams' node tree rather than
+/// `Codable` because decoding loses positions, and every mistake here must be reported with
+/// file, line and column (and the nearest valid key for a typo).
+public enum ConfigurationLoader {
+    public static let defaultPath = "/etc/portcullis/portcullis.yaml"
+
+    public static func load(path: String) throws -> Configuration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(file: path, message: "cannot read the file (\(String(cString: strerror(errno)))); "
+                                     + "write a commented default with 'portcullis configure --output \(path)'")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError(file: path, message: "the file is not UTF-8 text")
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws -> Configuration {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw Self.syntaxError(error, file: file)
+        } catch {
+            throw ConfigurationError(file: file, message: "not valid YAML: \(error)")
+        }
+        guard let root else { throw ConfigurationError(file: file, message: "the file is empty; expected at least 'version: v1'") }
+        let reader = NodeReader(file: file)
+        var configuration = Configuration()
+        let top = try reader.mapping(root, path: "", keys: [
+            "version", "data_dir", "log", "fips", "keyring", "storage", "auth_service", "proxy_service", "ssh_service",
+        ])
+        guard let version = top["version"] else {
+            throw ConfigurationError(file: file, line: root.mark?.line, column: root.mark?.column,
+                                     message: "missing 'version: v1' at the top level")
+        }
+        configuration.version = try reader.choice(version, path: "version", from: ["v1"])
+        if let node = top["data_dir"] { configuration.dataDir = try reader.absolutePath(node, path: "data_dir") }
+
+        if let node = top["log"] {
+            let log = try reader.mapping(node, path: "log", keys: ["severity", "format"])
+            if let n = log["severity"] { configuration.log.severity = try reader.enumeration(n, path: "log.severity") }
+            if let n = log["format"] { configuration.log.format = try reader.enumeration(n, path: "log.format") }
+        }
+        if let node = top["fips"] {
+            let fips = try reader.mapping(node, path: "fips", keys: ["enabled", "openssl_config", "modules_dir"])
+            if let n = fips["enabled"] { configuration.fips.enabled = try reader.bool(n, path: "fips.enabled") }
+            if let n = fips["openssl_config"] { configuration.fips.opensslConfig = try reader.absolutePath(n, path: "fips.openssl_config") }
+            if let n = fips["modules_dir"] { configuration.fips.modulesDir = try reader.absolutePath(n, path: "fips.modules_dir") }
+        }
+        if let node = top["keyring"] {
+            let keyring = try reader.mapping(node, path: "keyring", keys: ["kek_file"])
+            if let n = keyring["kek_file"] {
+                let value = try reader.string(n, path: "keyring.kek_file")
+                configuration.keyring.kekFile = value.isEmpty ? nil : try reader.absolutePath(n, path: "keyring.kek_file")
+            }
+        }
+        if let node = top["storage"] {
+            let storage = try reader.mapping(node, path: "storage", keys: ["type", "path"])
+            if let n = storage["type"] { configuration.storage.type = try reader.enumeration(n, path: "storage.type") }
+            if let n = storage["path"] {
+                configuration.storage.path = try reader.string(n, path: "storage.path").isEmpty ? "" : try reader.absolutePath(n, path: "storage.path")
+            }
+        }
+        if let node = top["auth_service"] { try readAuth(node, reader, &configuration.authService) }
+        if let node = top["proxy_service"] {
+            let proxy = try reader.mapping(node, path: "proxy_service", keys: ["enabled", "listen_addr", "web_listen_addr", "public_addr"])
+            if let n = proxy["enabled"] { configuration.proxyService.enabled = try reader.bool(n, path: "proxy_service.enabled") }
+            if let n = proxy["listen_addr"] { configuration.proxyService.listenAddr = try reader.address(n, path: "proxy_service.listen_addr") }
+            if let n = proxy["web_listen_addr"] { configuration.proxyService.webListenAddr = try reader.address(n, path: "proxy_service.web_listen_addr") }
+            if let n = proxy["public_addr"] { configuration.proxyService.publicAddr = try reader.string(n, path: "proxy_service.public_addr") }
+        }
+        if let node = top["ssh_service"] {
+            let ssh = try reader.mapping(node, path: "ssh_service", keys: ["enabled", "listen_addr", "labels"])
+            if let n = ssh["enabled"] { configuration.sshService.enabled = try reader.bool(n, path: "ssh_service.enabled") }
+            if let n = ssh["listen_addr"] { configuration.sshService.listenAddr = try reader.address(n, path: "ssh_service.listen_addr") }
+            if let n = ssh["labels"] { configuration.sshService.labels = try reader.labels(n, path: "ssh_service.labels") }
+        }
+        try checkListeners(configuration, root: root, file: file)
+        return configuration
+    }
+
+    private static func readAuth(_ node: Node, _ reader: NodeReader, _ auth: inout Configuration.AuthService) throws {
+        let map = try reader.mapping(node, path: "auth_service", keys: [
+            "enabled", "listen_addr", "cluster_name", "max_session_ttl", "authentication", "session_control",
+        ])
+        if let n = map["enabled"] { auth.enabled = try reader.bool(n, path: "auth_service.enabled") }
+        if let n = map["listen_addr"] { auth.listenAddr = try reader.address(n, path: "auth_service.listen_addr") }
+        if let n = map["cluster_name"] { auth.clusterName = try reader.name(n, path: "auth_service.cluster_name") }
+        if let n = map["max_session_ttl"] {
+            auth.maxSessionTTL = try reader.duration(n, path: "auth_service.max_session_ttl", within: .seconds(60)...Duration.seconds(30 * 3600))
+        }
+        if let node = map["authentication"] {
+            let path = "auth_service.authentication"
+            let a = try reader.mapping(node, path: path, keys: ["second_factor", "max_failed_logins", "failed_login_window", "lockout_duration"])
+            if let n = a["second_factor"] { auth.authentication.secondFactor = try reader.enumeration(n, path: "\(path).second_factor") }
+            // SP 800-63B §5.2.2 allows at most 100 consecutive failures.
+            if let n = a["max_failed_logins"] { auth.authentication.maxFailedLogins = try reader.integer(n, path: "\(path).max_failed_logins", within: 1...100) }
+            if let n = a["failed_login_window"] {
+                auth.authentication.failedLoginWindow = try reader.duration(n, path: "\(path).failed_login_window", within: .seconds(1)...Duration.seconds(86400))
+            }
+            if let n = a["lockout_duration"] {
+                auth.authentication.lockoutDuration = try reader.duration(n, path: "\(path).lockout_duration", within: .seconds(1)...Duration.seconds(30 * 86400))
+            }
+        }
+        if let node = map["session_control"] {
+            let path = "auth_service.session_control"
+            let s = try reader.mapping(node, path: path, keys: [
+                "client_idle_timeout", "client_idle_timeout_message", "disconnect_expired_cert", "session_control_timeout",
+                "keep_alive_interval", "keep_alive_count_max", "locking_mode",
+            ])
+            if let n = s["client_idle_timeout"] {
+                auth.sessionControl.clientIdleTimeout = try reader.string(n, path: "\(path).client_idle_timeout") == "never"
+                    ? nil : try reader.duration(n, path: "\(path).client_idle_timeout", within: .seconds(1)...Duration.seconds(86400))
+            }
+            if let n = s["client_idle_timeout_message"] { auth.sessionControl.clientIdleTimeoutMessage = try reader.string(n, path: "\(path).client_idle_timeout_message") }
+            if let n = s["disconnect_expired_cert"] { auth.sessionControl.disconnectExpiredCert = try reader.bool(n, path: "\(path).disconnect_expired_cert") }
+            if let n = s["session_control_timeout"] {
+                auth.sessionControl.sessionControlTimeout = try reader.duration(n, path: "\(path).session_control_timeout", within: .seconds(10)...Duration.seconds(3600))
+            }
+            if let n = s["keep_alive_interval"] {
+                auth.sessionControl.keepAliveInterval = try reader.duration(n, path: "\(path).keep_alive_interval", within: .seconds(1)...Duration.seconds(3600))
+            }
+            if let n = s["keep_alive_count_max"] { auth.sessionControl.keepAliveCountMax = try reader.integer(n, path: "\(path).keep_alive_count_max", within: 1...100) }
+            if let n = s["locking_mode"] { auth.sessionControl.lockingMode = try reader.enumeration(n, path: "\(path).locking_mode") }
+        }
+    }
+
+    /// Two enabled services may not listen on the same address.
+    private static func checkListeners(_ c: Configuration, root: Node, file: String) throws {
+        var seen: [String: String] = [:]
+        let listeners: [(Bool, String, ListenAddress)] = [
+            (c.authService.enabled, "auth_service.listen_addr", c.authService.listenAddr),
+            (c.proxyService.enabled, "proxy_service.listen_addr", c.proxyService.listenAddr),
+            (c.proxyService.enabled, "proxy_service.web_listen_addr", c.proxyService.webListenAddr),
+            (c.sshService.enabled, "ssh_service.listen_addr", c.sshService.listenAddr),
+        ]
+        for (enabled, name, address) in listeners where enabled {
+            if let other = seen[address.description] {
+                throw ConfigurationError(file: file, message: "\(name) and \(other) both listen on \(address); give each its own port")
+            }
+            seen[address.description] = name
+        }
+    }
+
+    private static func syntaxError(_ error: YamlError, file: String) -> ConfigurationError {
+        switch error {
+        case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
+            return ConfigurationError(file: file, line: mark.line, column: mark.column, message: "YAML syntax: \(problem)")
+        case let .duplicatedKeysInMapping(duplicates, context):
+            return ConfigurationError(file: file, line: context.mark.line, column: context.mark.column,
+                                      message: "key '\(duplicates.joined(separator: "', '"))' appears twice in the same mapping")
+        default:
+            return ConfigurationError(file: file, message: "not valid YAML: \(error)")
+        }
+    }
+}

@@ -1,0 +1,23 @@
+import FIPSCrypto
+
+/// One place where Portcullis uses cryptography, and the module that serves it. `portcullis
+/// selftest` and the compliance report print this table, including what the FIPS provider does
+/// not serve. Later services add their rows (SSH transport, TLS, certificate signing).
+public struct CryptoBoundary: Sendable, Equatable, Codable {
+    public var name: String
+    public var algorithms: String
+    public var module: String
+    /// True when the FIPS provider performs this cryptography.
+    public var fipsProvider: Bool
+
+    public static func table(for status: FIPSStatus) -> [CryptoBoundary] {
+        let module = "\(status.providerName) \(status.providerVersion)"
+        let viaFIPS = status.mode == .fips
+        return [
+            CryptoBoundary(name: "Encryption at rest (backend values)", algorithms: "AES-256-GCM, 96-bit random nonces",
+                           module: module, fipsProvider: viaFIPS),
+            CryptoBoundary(name: "Data-key wrapping under the KEK", algorithms: "AES-256-GCM", module: module, fipsProvider: viaFIPS),
+            CryptoBoundary(name: "Random numbers (keys, nonces)", algorithms: "CTR-DRBG (AES-256)", module: module, fipsProvider: viaFIPS),
+        ]
+    }
+}

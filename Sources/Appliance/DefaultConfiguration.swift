@@ -1,0 +1,97 @@
+/// The commented configuration `portcullis configure` writes. With default parameters it parses
+/// to exactly `Configuration()` (a test holds the two together).
+public enum DefaultConfiguration {
+    public struct Parameters: Sendable {
+        public var dataDir = "/var/lib/portcullis"
+        public var fipsEnabled = true
+        public var opensslConfig = "/usr/lib/portcullis/fips/ssl/openssl.cnf"
+        public var modulesDir = "/usr/lib/portcullis/fips/lib/ossl-modules"
+        public var kekFile = "/etc/portcullis/kek"
+
+        public init() {}
+
+        /// Point both FIPS settings into a prefix written by packaging/fips/build-fips-provider.sh.
+        public mutating func useFIPSPrefix(_ prefix: String) {
+            let trimmed = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
+            opensslConfig = "\(trimmed)/ssl/openssl.cnf"
+            modulesDir = "\(trimmed)/lib/ossl-modules"
+        }
+    }
+
+    public static func render(_ p: Parameters = Parameters()) -> String {
+        """
+        # Portcullis configuration (/etc/portcullis/portcullis.yaml).
+        # Unknown keys and wrong types are errors, reported with line and column.
+        # Check a change with: portcullis selftest --config <file>
+        version: v1
+
+        # Everything Portcullis stores lives here, sealed with AES-256-GCM. Must be mode 0700.
+        data_dir: \(p.dataDir)
+
+        log:
+          severity: info          # trace, debug, info, warning, error
+          format: text            # text, or json for log pipelines
+
+        fips:
+          # FIPS mode: all cryptography through the OpenSSL FIPS provider; non-approved
+          # algorithms (MD5, Ed25519, X25519, ChaCha20) are refused. Turning it off is reported
+          # at every start and in every compliance report.
+          enabled: \(p.fipsEnabled ? "yes" : "no")
+          # The OpenSSL configuration that declares the fips provider (module MAC, self-test
+          # settings) and the directory that holds fips.so. Point both at your CMVP-validated
+          # module; packaging/fips/build-fips-provider.sh builds a (non-validated) one from the
+          # distribution's OpenSSL source.
+          openssl_config: \(p.opensslConfig)
+          modules_dir: \(p.modulesDir)
+
+        keyring:
+          # The key-encryption key wraps every data key. Preferred: the systemd credential
+          # 'portcullis-kek' (LoadCredentialEncrypted=). Otherwise this file: 32 bytes (raw,
+          # hex or base64), owned by the daemon's user, mode 0600.
+          kek_file: \(p.kekFile)
+
+        storage:
+          type: sqlite            # embedded SQLite (WAL)
+          path: ""                # empty: <data_dir>/backend.db
+
+        auth_service:
+          enabled: yes
+          listen_addr: 127.0.0.1:3025
+          cluster_name: portcullis
+          # Longest certificate a login can get (IA-11: 12h at AAL2/AAL3).
+          max_session_ttl: 12h
+          authentication:
+            second_factor: otp
+            # AC-7: lock an account after this many consecutive failed logins within the window.
+            max_failed_logins: 5
+            failed_login_window: 15m
+            lockout_duration: 30m
+          session_control:
+            # SC-10/AC-12: disconnect idle sessions (FedRAMP M/H: 15m for users, 10m privileged).
+            client_idle_timeout: 15m
+            client_idle_timeout_message: ""
+            # AC-12: end sessions when the user's certificate expires.
+            disconnect_expired_cert: yes
+            # Lease lifetime of max_connections semaphores: how long a node may lose the auth
+            # service before its limited sessions are ended.
+            session_control_timeout: 2m
+            keep_alive_interval: 5m
+            keep_alive_count_max: 3
+            # strict: deny and disconnect when the lock list cannot be kept current;
+            # best_effort: keep using the last known locks.
+            locking_mode: strict
+
+        proxy_service:
+          enabled: yes
+          listen_addr: 0.0.0.0:3023       # SSH
+          web_listen_addr: 0.0.0.0:3080   # HTTPS: login API
+          public_addr: ""
+
+        ssh_service:
+          enabled: yes
+          listen_addr: 0.0.0.0:3022
+          labels: {}
+
+        """
+    }
+}

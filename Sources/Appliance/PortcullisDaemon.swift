@@ -1,0 +1,63 @@
+import FIPSCrypto
+import Foundation
+import Logging
+import ServiceLifecycle
+import Storage
+
+/// `portcullis start`: validate, bring up crypto and storage, run the services until SIGTERM or
+/// SIGINT, then shut down cleanly (services stop, the database is checkpointed and closed).
+public enum PortcullisDaemon {
+    public static func run(configuration: Configuration, configPath: String) async throws {
+        let logger = Logger(label: "portcullis")
+        let crypto = try CryptoContext(mode: configuration.fips.cryptoMode)
+        let status = crypto.status
+        if status.mode == .fips {
+            logger.info("\(status.summary)", metadata: ["provider_build": "\(status.providerBuildInfo)", "libcrypto": "\(status.libraryVersion)"])
+        } else {
+            logger.warning("\(status.summary). Set fips.enabled: yes in \(configPath) for FIPS mode.")
+        }
+        let storage = try await ApplianceStorage.open(configuration, crypto: crypto)
+        logger.info("storage open", metadata: [
+            "data_dir": "\(configuration.dataDir)", "backend": "\(configuration.storagePath)",
+            "kek": "\(storage.kekSource)", "active_data_key": "\(storage.keyring.activeKeyID)",
+        ])
+
+        let services: [any Service] = [StorageMaintenance(storage: storage, logger: logger)]
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        logger.info("Portcullis started", metadata: ["config": "\(configPath)", "pid": "\(getpid())"])
+        do {
+            try await group.run()
+        } catch {
+            logger.error("a service failed; shutting down", metadata: ["error": "\(error)"])
+            await storage.close()
+            throw error
+        }
+        await storage.close()
+        logger.info("Portcullis stopped cleanly")
+    }
+}
+
+/// Sweeps expired items (leases, locks with a TTL) and picks up data-key rotations made by
+/// `pcctl keys rotate` while the daemon runs.
+struct StorageMaintenance: Service {
+    let storage: ApplianceStorage
+    let logger: Logger
+    var sweepInterval: Duration = .seconds(5)
+    var keyringRefreshEvery = 6
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var round = 0
+            while !Task.isCancelled {
+                do {
+                    try await storage.raw.sweep()
+                    round += 1
+                    if round % keyringRefreshEvery == 0 { try await storage.keyring.refresh() }
+                } catch {
+                    logger.error("storage maintenance failed", metadata: ["error": "\(error)"])
+                }
+                do { try await Task.sleep(for: sweepInterval) } catch { return }
+            }
+        }
+    }
+}

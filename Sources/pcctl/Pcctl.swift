@@ -1,0 +1,88 @@
+import Appliance
+import ArgumentParser
+import CommandSupport
+import FIPSCrypto
+import Foundation
+import PortcullisVersion
+import Storage
+
+@main
+struct Pcctl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pcctl",
+        abstract: "Administer a Portcullis appliance: run it on the appliance, as the user the daemon runs as.",
+        version: PortcullisVersion.version,
+        subcommands: [Keys.self, Version.self]
+    )
+
+    struct Version: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the version.")
+        func run() { print("pcctl \(PortcullisVersion.version)") }
+    }
+}
+
+extension Pcctl {
+    struct Keys: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The data keys that seal stored data.",
+            discussion: """
+                Every value Portcullis stores is sealed with AES-256-GCM under a data key; data keys are
+                wrapped by the key-encryption key (systemd credential 'portcullis-kek' or keyring.kek_file).
+                Rotation adds a new data key and makes it active: new data is sealed with it, old data stays
+                readable under its own key, nothing is rewritten. A running daemon picks the new key up within
+                a minute.
+                """,
+            subcommands: [List.self, Rotate.self])
+    }
+}
+
+extension Pcctl.Keys {
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the data keys; the active one is marked.")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await withStorage(options) { storage in
+                let formatter = ISO8601DateFormatter()
+                print("ID                                  CREATED               ACTIVE")
+                for key in storage.keyring.dataKeys {
+                    print("\(key.id.padding(toLength: 36, withPad: " ", startingAt: 0))\(formatter.string(from: key.created))  \(key.active ? "yes" : "")")
+                }
+            }
+        }
+    }
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a new data key and make it the active one.")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await withStorage(options) { storage in
+                let previous = storage.keyring.activeKeyID
+                let key = try await storage.keyring.rotate()
+                print("rotated: new data key \(key.id) is active (was \(previous)); existing data stays readable")
+            }
+        }
+    }
+}
+
+/// Opens the appliance's storage as the daemon does, runs `body`, closes it.
+func withStorage(_ options: ConfigOption, _ body: (ApplianceStorage) async throws -> Void) async throws {
+    let configuration = try options.load()
+    let storage: ApplianceStorage
+    do {
+        let crypto = try CryptoContext(mode: configuration.fips.cryptoMode)
+        storage = try await ApplianceStorage.open(configuration, crypto: crypto)
+    } catch {
+        printError("\(error)")
+        throw ExitCode.failure
+    }
+    do {
+        try await body(storage)
+    } catch {
+        await storage.close()
+        printError("\(error)")
+        throw ExitCode.failure
+    }
+    await storage.close()
+}

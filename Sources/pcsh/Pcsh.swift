@@ -1,0 +1,18 @@
+import ArgumentParser
+import PortcullisVersion
+
+@main
+struct Pcsh: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pcsh",
+        abstract: "The Portcullis client: log in for a short-lived SSH certificate and reach servers through the proxy.",
+        discussion: "This build has only 'version'; login, ssh, ls, status, play and config arrive with the identity and proxy services.",
+        version: PortcullisVersion.version,
+        subcommands: [Version.self]
+    )
+
+    struct Version: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the version.")
+        func run() { print("pcsh \(PortcullisVersion.version)") }
+    }
+}

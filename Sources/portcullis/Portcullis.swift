@@ -1,0 +1,115 @@
+import Appliance
+import ArgumentParser
+import CommandSupport
+import FIPSCrypto
+import Foundation
+import PortcullisVersion
+import Storage
+
+@main
+struct Portcullis: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "portcullis",
+        abstract: "Portcullis, a FIPS-oriented SSH compliance gateway: the appliance daemon.",
+        discussion: """
+            Typical first run:
+              portcullis configure --output /etc/portcullis/portcullis.yaml --kek-file /etc/portcullis/kek
+              portcullis selftest --config /etc/portcullis/portcullis.yaml
+              systemctl start portcullis        (runs: portcullis start --config /etc/portcullis/portcullis.yaml)
+            """,
+        version: PortcullisVersion.version,
+        subcommands: [Start.self, Configure.self, SelfTest.self, Version.self]
+    )
+}
+
+extension Portcullis {
+    struct Start: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate the configuration and run the appliance until SIGTERM.",
+            discussion: "Logs go to stderr (journald under systemd). Exit status 78 means the configuration is wrong.")
+
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let configuration = try options.load()
+            LogSetup.bootstrap(configuration.log)
+            do {
+                try await PortcullisDaemon.run(configuration: configuration, configPath: options.config)
+            } catch {
+                printError("cannot start: \(error)")
+                throw ExitStatus.software
+            }
+        }
+    }
+
+    struct Configure: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a commented default configuration.",
+            discussion: """
+                Writes to standard output unless --output is given; an existing file is never replaced
+                without --force. With --kek-file, a new random key-encryption key is created there
+                (mode 0600) if none exists.
+                """)
+
+        @Option(name: .shortAndLong, help: "Write the configuration to this file instead of standard output.")
+        var output: String?
+        @Flag(help: "Replace an existing --output file.")
+        var force = false
+        @Option(help: "The data directory.")
+        var dataDir: String = "/var/lib/portcullis"
+        @Option(help: "A prefix written by packaging/fips/build-fips-provider.sh; sets fips.openssl_config and fips.modules_dir.")
+        var fipsPrefix: String?
+        @Flag(help: "Write fips.enabled: no. Every start and report will say the appliance is not in FIPS mode.")
+        var nonFips = false
+        @Option(help: "keyring.kek_file; created with a new random key if it does not exist.")
+        var kekFile: String = "/etc/portcullis/kek"
+
+        func run() throws {
+            var parameters = DefaultConfiguration.Parameters()
+            parameters.dataDir = absolute(dataDir)
+            parameters.kekFile = absolute(kekFile)
+            parameters.fipsEnabled = !nonFips
+            if let fipsPrefix { parameters.useFIPSPrefix(absolute(fipsPrefix)) }
+            let text = DefaultConfiguration.render(parameters)
+            _ = try ConfigurationLoader.parse(text, file: "generated configuration")   // never write something start would refuse
+
+            if !FileManager.default.fileExists(atPath: parameters.kekFile) {
+                do {
+                    try KeyEncryptionKeySource.generate(at: parameters.kekFile, using: CryptoContext(mode: .nonFIPS))
+                    printError("created a new key-encryption key in \(parameters.kekFile) (mode 0600). Back it up: without it the data cannot be read.")
+                } catch {
+                    printError("\(error)")
+                    throw ExitCode.failure
+                }
+            }
+            guard let output else {
+                print(text, terminator: "")
+                return
+            }
+            if FileManager.default.fileExists(atPath: output) && !force {
+                printError("\(output) exists; not replacing it (use --force)")
+                throw ExitCode.failure
+            }
+            do {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
+            } catch {
+                printError("cannot write \(output): \(error.localizedDescription)")
+                throw ExitCode.failure
+            }
+            printError("wrote \(output)")
+        }
+
+        private func absolute(_ path: String) -> String {
+            path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        }
+    }
+
+    struct Version: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the version and the OpenSSL library in use.")
+
+        func run() throws {
+            print("portcullis \(PortcullisVersion.version)")
+            if let crypto = try? CryptoContext(mode: .nonFIPS) { print("libcrypto: \(crypto.status.libraryVersion)") }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// The programs as an administrator meets them: help, configure, selftest, start/stop, pcctl.
+final class ProgramTests: XCTestCase {
+    private var directory: URL!
+    private var config: String { directory.appendingPathComponent("portcullis.yaml").path }
+
+    override func setUp() async throws {
+        directory = try TestEnvironment.temporaryDirectory("portcullis-programs")
+    }
+
+    override func tearDown() async throws { try? FileManager.default.removeItem(at: directory) }
+
+    private func configure(fips: Bool = true, modulesDir: String? = nil) throws {
+        var arguments = ["configure", "--output", config, "--data-dir", directory.appendingPathComponent("data").path,
+                         "--kek-file", directory.appendingPathComponent("kek").path, "--force"]
+        if fips {
+            _ = try TestEnvironment.fipsConfiguration()
+            arguments += ["--fips-prefix", TestEnvironment.fipsPrefix.path]
+        } else {
+            arguments.append("--non-fips")
+        }
+        let result = try Programs.run("portcullis", arguments)
+        XCTAssertEqual(result.status, 0, result.output)
+        if let modulesDir {
+            let text = try String(contentsOfFile: config, encoding: .utf8)
+                .replacingOccurrences(of: "modules_dir: \(TestEnvironment.fipsPrefix.path)/lib/ossl-modules", with: "modules_dir: \(modulesDir)")
+            try text.write(toFile: config, atomically: true, encoding: .utf8)
+        }
+    }
+
+    func testHelpAndVersion() throws {
+        let help = try Programs.run("portcullis", ["--help"])
+        XCTAssertEqual(help.status, 0)
+        for command in ["start", "configure", "selftest", "version"] { XCTAssertTrue(help.stdout.contains(command), help.stdout) }
+        XCTAssertTrue(try Programs.run("portcullis", ["start", "--help"]).stdout.contains("--config"))
+        XCTAssertTrue(try Programs.run("portcullis", ["version"]).stdout.contains("portcullis 0.1.0"))
+        XCTAssertTrue(try Programs.run("pcctl", ["version"]).stdout.contains("pcctl 0.1.0"))
+        XCTAssertTrue(try Programs.run("pcctl", ["keys", "--help"]).stdout.contains("rotate"))
+        XCTAssertTrue(try Programs.run("pcsh", ["--version"]).stdout.contains("0.1.0"))
+        let unknown = try Programs.run("portcullis", ["frobnicate"])
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.stderr.contains("Unexpected argument") || unknown.stderr.contains("frobnicate"), unknown.stderr)
+    }
+
+    /// In a fresh process the provider reports its power-on self-test: the integrity check and
+    /// the known-answer tests, each passing.
+    func testSelftestInFIPSModeShowsActiveProviderAndPassingSelfTest() throws {
+        try configure()
+        let result = try Programs.run("portcullis", ["selftest", "--config", config])
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.stdout.contains("OpenSSL FIPS Provider"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("RESULT: PASS"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("[PASS] approved algorithms only: refused: MD5, Ed25519, X25519, ChaCha20-Poly1305"), result.stdout)
+
+        let json = try Programs.run("portcullis", ["selftest", "--config", config, "--json"])
+        XCTAssertEqual(json.status, 0, json.output)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let fips = try XCTUnwrap(report["fips"] as? [String: Any])
+        XCTAssertEqual(fips["mode"] as? String, "fips")
+        XCTAssertEqual(fips["selfTestPassed"] as? Bool, true)
+        XCTAssertGreaterThanOrEqual(fips["selfTestsPassed"] as? Int ?? 0, 20, "integrity + KATs ran on load: \(fips)")
+        XCTAssertEqual(fips["selfTestsFailed"] as? Int, 0)
+        let boundaries = try XCTUnwrap(report["boundaries"] as? [[String: Any]])
+        XCTAssertFalse(boundaries.isEmpty)
+        XCTAssertTrue(boundaries.allSatisfy { $0["fipsProvider"] as? Bool == true })
+    }
+
+    func testSelftestWithCorruptedProviderFailsWithTheProvidersReason() throws {
+        let module = try TestEnvironment.fipsConfiguration().modulesDirectory + "/fips.so"
+        let corrupt = directory.appendingPathComponent("modules")
+        try FileManager.default.createDirectory(at: corrupt, withIntermediateDirectories: true)
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: module)))
+        bytes[bytes.count / 3] ^= 0x80
+        try Data(bytes).write(to: corrupt.appendingPathComponent("fips.so"))
+        try configure(modulesDir: corrupt.path)
+
+        let result = try Programs.run("portcullis", ["selftest", "--config", config])
+        XCTAssertEqual(result.status, 1, result.output)
+        XCTAssertTrue(result.stdout.contains("[FAIL] crypto provider"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("Module_Integrity"), "the provider's own reason: \(result.stdout)")
+        XCTAssertTrue(result.stdout.contains("RESULT: FAIL"))
+
+        let start = try Programs.run("portcullis", ["start", "--config", config])
+        XCTAssertEqual(start.status, 70, "start refuses to run without a working provider: \(start.output)")
+        XCTAssertTrue(start.stderr.contains("Module_Integrity"), start.stderr)
+    }
+
+    func testStartRunsUntilSIGTERMAndStopsCleanly() throws {
+        try configure()
+        let daemon = try Programs.start("portcullis", ["start", "--config", config])
+        let started = Date()
+        let dataFile = directory.appendingPathComponent("data/backend.db").path
+        while !FileManager.default.fileExists(atPath: dataFile) && Date().timeIntervalSince(started) < 20 { Thread.sleep(forTimeInterval: 0.05) }
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertTrue(daemon.process.isRunning, "the daemon keeps running")
+        daemon.signal(SIGTERM)
+        let result = try daemon.wait(timeout: 20)
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.stderr.contains("FIPS mode: OpenSSL FIPS Provider"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("Portcullis started"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("stopped cleanly"), result.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dataFile + "-wal") && (try? FileManager.default.attributesOfItem(atPath: dataFile + "-wal")[.size] as? Int) ?? 0 > 0,
+                       "the WAL is checkpointed on clean shutdown")
+    }
+
+    func testNonFIPSModeSaysSoAtStart() throws {
+        try configure(fips: false)
+        let daemon = try Programs.start("portcullis", ["start", "--config", config])
+        Thread.sleep(forTimeInterval: 1.5)
+        daemon.signal(SIGTERM)
+        let result = try daemon.wait(timeout: 20)
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.stderr.contains("warning"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("NON-FIPS mode"), result.stderr)
+        let selftest = try Programs.run("portcullis", ["selftest", "--config", config])
+        XCTAssertTrue(selftest.stdout.contains("NON-FIPS mode"), selftest.stdout)
+        XCTAssertTrue(selftest.stdout.contains("(NOT the FIPS provider)"), selftest.stdout)
+    }
+
+    func testConfigurationMistakeExits78WithPosition() throws {
+        try configure()
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        try text.replacingOccurrences(of: "  max_session_ttl: 12h", with: "  max_sesion_ttl: 12h").write(toFile: config, atomically: true, encoding: .utf8)
+        let line = text.components(separatedBy: "\n").firstIndex { $0.contains("max_session_ttl: 12h") }! + 1
+        for command in ["start", "selftest"] {
+            let result = try Programs.run("portcullis", [command, "--config", config])
+            XCTAssertEqual(result.status, 78, result.output)
+            XCTAssertTrue(result.stderr.contains("\(config):\(line):3: unknown key 'max_sesion_ttl'"), result.stderr)
+            XCTAssertTrue(result.stderr.contains("did you mean 'max_session_ttl'?"), result.stderr)
+        }
+    }
+
+    func testConfigureNeverReplacesFilesUnasked() throws {
+        try configure()
+        let before = try String(contentsOfFile: config, encoding: .utf8)
+        let kek = try Data(contentsOf: directory.appendingPathComponent("kek"))
+        let again = try Programs.run("portcullis", ["configure", "--output", config, "--kek-file", directory.appendingPathComponent("kek").path])
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertTrue(again.stderr.contains("exists; not replacing it"), again.stderr)
+        XCTAssertEqual(try String(contentsOfFile: config, encoding: .utf8), before)
+        XCTAssertEqual(try Data(contentsOf: directory.appendingPathComponent("kek")), kek, "an existing KEK is never replaced")
+    }
+
+    func testPcctlRotatesDataKeys() throws {
+        try configure()
+        let first = try Programs.run("pcctl", ["keys", "list", "--config", config])
+        XCTAssertEqual(first.status, 0, first.output)
+        let rotate = try Programs.run("pcctl", ["keys", "rotate", "--config", config])
+        XCTAssertEqual(rotate.status, 0, rotate.output)
+        XCTAssertTrue(rotate.stdout.contains("is active"), rotate.stdout)
+        let list = try Programs.run("pcctl", ["keys", "list", "--config", config])
+        let rows = list.stdout.split(separator: "\n").filter { $0.hasPrefix("dk-") }
+        XCTAssertEqual(rows.count, 2, list.stdout)
+        XCTAssertEqual(rows.filter { $0.hasSuffix("yes") }.count, 1, list.stdout)
+
+        try Data("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n".utf8)
+            .write(to: directory.appendingPathComponent("kek2"))
+        chmod(directory.appendingPathComponent("kek2").path, 0o600)
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+            .replacingOccurrences(of: "kek_file: \(directory.appendingPathComponent("kek").path)", with: "kek_file: \(directory.appendingPathComponent("kek2").path)")
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let wrong = try Programs.run("pcctl", ["keys", "list", "--config", config])
+        XCTAssertEqual(wrong.status, 1, wrong.output)
+        XCTAssertTrue(wrong.stderr.contains("does not open this data directory's keyring"), wrong.stderr)
+    }
+}
