@@ -69,12 +69,17 @@ int pc_drain_errors(char *buf, size_t len) {
     return count;
 }
 
-int pc_pbkdf2(OSSL_LIB_CTX *ctx, const char *digest, const unsigned char *pass, size_t pass_len,
-              const unsigned char *salt, size_t salt_len, uint64_t iterations, unsigned char *out, size_t out_len) {
-    EVP_KDF *kdf = EVP_KDF_fetch(ctx, "PBKDF2", NULL);
-    if (kdf == NULL) return 0;
+static EVP_KDF_CTX *new_kdf(OSSL_LIB_CTX *ctx, const char *name) {
+    EVP_KDF *kdf = EVP_KDF_fetch(ctx, name, NULL);
+    if (kdf == NULL) return NULL;
     EVP_KDF_CTX *kctx = EVP_KDF_CTX_new(kdf);
     EVP_KDF_free(kdf);
+    return kctx;
+}
+
+int pc_pbkdf2(OSSL_LIB_CTX *ctx, const char *digest, const unsigned char *pass, size_t pass_len,
+              const unsigned char *salt, size_t salt_len, uint64_t iterations, unsigned char *out, size_t out_len) {
+    EVP_KDF_CTX *kctx = new_kdf(ctx, "PBKDF2");
     if (kctx == NULL) return 0;
     OSSL_PARAM params[5];
     params[0] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD, (void *)pass, pass_len);
@@ -90,10 +95,7 @@ int pc_pbkdf2(OSSL_LIB_CTX *ctx, const char *digest, const unsigned char *pass, 
 int pc_hkdf(OSSL_LIB_CTX *ctx, const char *digest, const unsigned char *key, size_t key_len,
             const unsigned char *salt, size_t salt_len, const unsigned char *info, size_t info_len,
             unsigned char *out, size_t out_len) {
-    EVP_KDF *kdf = EVP_KDF_fetch(ctx, "HKDF", NULL);
-    if (kdf == NULL) return 0;
-    EVP_KDF_CTX *kctx = EVP_KDF_CTX_new(kdf);
-    EVP_KDF_free(kdf);
+    EVP_KDF_CTX *kctx = new_kdf(ctx, "HKDF");
     if (kctx == NULL) return 0;
     OSSL_PARAM params[5];
     int n = 0;

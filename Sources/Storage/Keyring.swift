@@ -45,6 +45,12 @@ public final class Keyring: Sendable {
         }
         let keyring = Keyring(backend: backend, kek: kek, crypto: crypto)
         if try await backend.get(activeRecord) == nil, try await backend.range(prefix: namespace, limit: 1).isEmpty {
+            // A new keyring only for an empty store: sealed data without its keyring must not be
+            // silently orphaned by fresh keys.
+            guard try await backend.range(prefix: "", limit: 1).isEmpty else {
+                throw StorageError.keyringDamaged("the store holds data but no keyring records (\(namespace)*); "
+                    + "restore them from a backup. No new keys were created.")
+            }
             _ = try await keyring.rotate()
         } else {
             try await keyring.refresh()

@@ -64,7 +64,6 @@ extension Portcullis {
                 }
                 checks.append(await keyCheck(configuration, crypto))
                 boundaries = CryptoBoundary.table(for: crypto.status)
-                status = crypto.status
             } catch {
                 checks.append(Check(name: "crypto provider", passed: false, detail: "\(error)"))
             }
@@ -98,9 +97,10 @@ extension Portcullis {
                     return Check(name: "key-encryption key", passed: true, detail: "\(source) is usable; no data directory yet")
                 }
                 let storage = try await ApplianceStorage.open(configuration, crypto: crypto)
-                defer { Task { await storage.close() } }
+                let keys = storage.keyring.dataKeys
+                await storage.close()
                 return Check(name: "key-encryption key", passed: true,
-                             detail: "\(source) opens the keyring: \(storage.keyring.dataKeys.count) data key(s), active \(storage.keyring.activeKeyID)")
+                             detail: "\(source) opens the keyring: \(keys.count) data key(s), active \(keys.first(where: \.active)?.id ?? "?")")
             } catch {
                 return Check(name: "key-encryption key", passed: false, detail: "\(error)")
             }

@@ -124,6 +124,18 @@ final class SealedBackendTests: XCTestCase {
         await XCTAssertEqualAsync(try await other.get("old")?.value, [1])
     }
 
+    func testDeletedKeyringIsNotSilentlyRecreatedOverData() async throws {
+        let fixture = try await StorageFixture()
+        addTeardownBlock { await fixture.tearDown() }
+        try await fixture.sealed.put("users/alice", value: [1])
+        for record in try await fixture.raw.range(prefix: "_keyring/") { try await fixture.raw.delete(record.key) }
+        await XCTAssertThrowsErrorAsync(try await fixture.secondOpener()) { error in
+            guard case StorageError.keyringDamaged(let reason) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.contains("No new keys were created"), reason)
+        }
+        await XCTAssertEqualAsync(try await fixture.raw.range(prefix: "_keyring/").count, 0)
+    }
+
     func testReservedKeyringNamespaceIsNotReachableThroughSealedBackend() async throws {
         let fixture = try await StorageFixture()
         addTeardownBlock { await fixture.tearDown() }

@@ -17,13 +17,18 @@
 # upstream release named in a CMVP certificate, built as its Security Policy says, is.
 #
 # Usage: build-fips-provider.sh PREFIX [WORKDIR]
+#        build-fips-provider.sh --configure-only PREFIX
 # An existing, verified PREFIX is reused (nothing is rebuilt); delete it to force a rebuild.
+# --configure-only runs `openssl fipsinstall` for an fips.so already in PREFIX and writes the
+# configuration (what the Debian package does on the target machine, as OpenSSL asks).
 # The machine's apt lists and /etc/ssl are left untouched: the source comes through private
 # deb-src lists kept in WORKDIR.
 set -euo pipefail
 
 die() { echo "build-fips-provider: $*" >&2; exit 1; }
-[ $# -ge 1 ] || die "usage: $0 PREFIX [WORKDIR]"
+configure_only=no
+if [ "${1:-}" = "--configure-only" ]; then configure_only=yes; shift; fi
+[ $# -ge 1 ] || die "usage: $0 PREFIX [WORKDIR] | --configure-only PREFIX"
 mkdir -p "$1"
 PREFIX=$(cd "$1" && pwd)
 WORK=${2:-$PREFIX/../fips-work}
@@ -47,6 +52,44 @@ verify() {
         echo "MD5 worked under the fips provider: it is not enforcing approved algorithms" >&2; return 1
     fi
 }
+
+install_config() {
+    mkdir -p "$SSLDIR"
+    # -self_test_onload: no install-status is written, so the known-answer tests run at every load
+    # (a power-on self-test at every start of the appliance, as FIPS 140-3 expects).
+    openssl fipsinstall -quiet -self_test_onload -module "$MODULES/fips.so" -out "$SSLDIR/fipsmodule.cnf" \
+        || die "openssl fipsinstall failed"
+    cat >"$SSLDIR/openssl.cnf" <<CNF
+# Written by build-fips-provider.sh. Activates the FIPS provider found in the modules directory
+# (OPENSSL_MODULES, or Portcullis's fips.modules_dir) and makes fips=yes the default property.
+config_diagnostics = 1
+openssl_conf = openssl_init
+.include $SSLDIR/fipsmodule.cnf
+
+[openssl_init]
+providers = provider_sect
+alg_section = algorithm_sect
+
+[provider_sect]
+fips = fips_sect
+base = base_sect
+
+[base_sect]
+activate = 1
+
+[algorithm_sect]
+default_properties = fips=yes
+CNF
+    chmod 0644 "$SSLDIR/openssl.cnf" "$SSLDIR/fipsmodule.cnf"
+}
+
+if [ "$configure_only" = yes ]; then
+    [ -f "$MODULES/fips.so" ] || die "--configure-only: no $MODULES/fips.so"
+    install_config
+    verify || die "the provider in $PREFIX did not verify"
+    echo "build-fips-provider: configured and verified $PREFIX"
+    exit 0
+fi
 
 if [ -f "$MODULES/fips.so" ] && [ -f "$SSLDIR/openssl.cnf" ] && verify; then
     echo "build-fips-provider: reusing verified provider in $PREFIX"
@@ -119,32 +162,7 @@ rm -rf "$build"; mkdir -p "$build"
 mkdir -p "$MODULES" "$SSLDIR"
 install -m 0755 "$build/providers/fips.so" "$MODULES/fips.so"
 strip --strip-unneeded "$MODULES/fips.so"       # before fipsinstall: module-mac covers the file
-# -self_test_onload: no install-status is written, so the known-answer tests run at every load
-# (a power-on self-test at every start of the appliance, as FIPS 140-3 expects).
-openssl fipsinstall -quiet -self_test_onload -module "$MODULES/fips.so" -out "$SSLDIR/fipsmodule.cnf" \
-    || die "openssl fipsinstall failed"
-cat >"$SSLDIR/openssl.cnf" <<CNF
-# Written by build-fips-provider.sh. Activates the FIPS provider found in the modules directory
-# (OPENSSL_MODULES, or Portcullis's fips.modules_dir) and makes fips=yes the default property.
-config_diagnostics = 1
-openssl_conf = openssl_init
-.include $SSLDIR/fipsmodule.cnf
-
-[openssl_init]
-providers = provider_sect
-alg_section = algorithm_sect
-
-[provider_sect]
-fips = fips_sect
-base = base_sect
-
-[base_sect]
-activate = 1
-
-[algorithm_sect]
-default_properties = fips=yes
-CNF
-chmod 0644 "$SSLDIR/openssl.cnf" "$SSLDIR/fipsmodule.cnf"
+install_config
 verify || die "the installed provider did not verify"
 echo "build-fips-provider: installed and verified in $PREFIX"
 echo "  fips.openssl_config: $SSLDIR/openssl.cnf"

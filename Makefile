@@ -1,0 +1,60 @@
+# Portcullis: two commands matter.
+#   make run    install what is missing, build, start the appliance on a local data directory
+#   make test   install what the tests need, build, run every test
+SHELL := /bin/bash
+SWIFT ?= swift
+FIPS_PREFIX ?= $(CURDIR)/.build-fips/prefix
+FIPS_WORK ?= $(CURDIR)/.build-fips/work
+RUN_DIR ?= $(CURDIR)/.run
+BIN := $(CURDIR)/.build/debug
+
+.PHONY: all deps test-deps fips build test run bench deb fuzz clean help
+
+all: build
+
+help:
+	@echo "make run     build and start the appliance on $(RUN_DIR) (FIPS mode)"
+	@echo "make test    run every test (FIPS provider built first)"
+	@echo "make bench   benchmarks against OpenSSL on this machine"
+	@echo "make deb     build the Debian package into packaging/out/"
+
+deps:
+	@scripts/install-deps.sh build
+
+test-deps:
+	@scripts/install-deps.sh test
+
+# The OpenSSL FIPS provider, built from the distribution's OpenSSL source once and reused.
+fips: deps
+	@bash packaging/fips/build-fips-provider.sh $(FIPS_PREFIX) $(FIPS_WORK)
+
+build: deps
+	$(SWIFT) build
+
+test: test-deps fips
+	$(SWIFT) build --build-tests
+	PORTCULLIS_FIPS_PREFIX=$(FIPS_PREFIX) $(SWIFT) test --disable-swift-testing
+
+run: fips build
+	@mkdir -p $(RUN_DIR) && chmod 700 $(RUN_DIR)
+	@if [ ! -f $(RUN_DIR)/portcullis.yaml ]; then \
+		$(BIN)/portcullis configure --output $(RUN_DIR)/portcullis.yaml --data-dir $(RUN_DIR)/data \
+			--fips-prefix $(FIPS_PREFIX) --kek-file $(RUN_DIR)/kek; fi
+	@$(BIN)/portcullis selftest --config $(RUN_DIR)/portcullis.yaml
+	@echo
+	@echo "Portcullis is starting in FIPS mode with data in $(RUN_DIR)/data (config: $(RUN_DIR)/portcullis.yaml)."
+	@echo "  administer it:   $(BIN)/pcctl keys list --config $(RUN_DIR)/portcullis.yaml"
+	@echo "  stop it:         Ctrl-C (SIGINT) or SIGTERM: it shuts down cleanly"
+	@echo "  log in:          not yet: user accounts and 'pcsh login' arrive with the identity service;"
+	@echo "                   this build runs the foundation (crypto, sealed storage, configuration)."
+	@echo
+	@exec $(BIN)/portcullis start --config $(RUN_DIR)/portcullis.yaml
+
+bench: fips
+	@bash bench/sealed-storage.sh
+
+deb: fips
+	@bash packaging/deb/build-deb.sh
+
+clean:
+	rm -rf .build .run packaging/out

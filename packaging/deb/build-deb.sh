@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Builds packaging/out/portcullis_<version>_<arch>.deb: static-Swift release binaries, the
+# systemd unit, and the FIPS provider (configured on the target machine by postinst, because
+# OpenSSL asks for `fipsinstall` to run on each machine).
+#   FIPS_PREFIX   where build-fips-provider.sh put fips.so (default .build-fips/prefix)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+FIPS_PREFIX=${FIPS_PREFIX:-$root/.build-fips/prefix}
+version=$(sed -n 's/.*static let version = "\(.*\)".*/\1/p' Sources/PortcullisVersion/Version.swift)
+arch=$(dpkg --print-architecture)
+out=$root/packaging/out
+stage=$out/stage
+[ -f "$FIPS_PREFIX/lib/ossl-modules/fips.so" ] || { echo "build-deb: no fips.so in $FIPS_PREFIX (run make fips)" >&2; exit 1; }
+
+swift build -c release --static-swift-stdlib --product portcullis
+swift build -c release --static-swift-stdlib --product pcctl
+swift build -c release --static-swift-stdlib --product pcsh
+bin=$(swift build -c release --show-bin-path)
+
+rm -rf "$stage" && mkdir -p "$stage/DEBIAN" "$stage/usr/bin" "$stage/lib/systemd/system" \
+    "$stage/usr/lib/portcullis/fips/lib/ossl-modules" "$stage/usr/share/doc/portcullis"
+for p in portcullis pcctl pcsh; do install -m 0755 "$bin/$p" "$stage/usr/bin/$p"; strip "$stage/usr/bin/$p"; done
+install -m 0644 systemd/portcullis.service "$stage/lib/systemd/system/portcullis.service"
+install -m 0755 "$FIPS_PREFIX/lib/ossl-modules/fips.so" "$stage/usr/lib/portcullis/fips/lib/ossl-modules/fips.so"
+install -m 0755 packaging/fips/build-fips-provider.sh "$stage/usr/lib/portcullis/fips/build-fips-provider.sh"
+install -m 0644 README.md "$stage/usr/share/doc/portcullis/README.md"
+install -m 0644 docs/architecture.md "$stage/usr/share/doc/portcullis/architecture.md"
+
+cat >"$stage/DEBIAN/control" <<CONTROL
+Package: portcullis
+Version: $version
+Architecture: $arch
+Maintainer: Portcullis <security@portcullis.invalid>
+Depends: libssl3 (>= 3.0.2), libsqlite3-0 (>= 3.35), openssl
+Section: net
+Priority: optional
+Installed-Size: $(du -sk "$stage" | cut -f1)
+Description: FIPS-oriented SSH compliance gateway
+ Portcullis puts an SSH certificate authority, a proxy and recorded, controlled
+ sessions between people and servers, with a sealed audit log and FedRAMP
+ evidence. Cryptography runs through the OpenSSL FIPS provider; everything it
+ stores is sealed with AES-256-GCM.
+ .
+ The bundled fips.so is built from the distribution's OpenSSL source: it acts as
+ a FIPS provider but is not a CMVP-validated module. Point fips.openssl_config
+ and fips.modules_dir at a validated module for a validated deployment.
+CONTROL
+
+cat >"$stage/DEBIAN/postinst" <<'POSTINST'
+#!/bin/sh
+set -e
+if [ "$1" = configure ]; then
+    # The provider's self-test configuration is made on this machine (OpenSSL asks for it).
+    /usr/lib/portcullis/fips/build-fips-provider.sh --configure-only /usr/lib/portcullis/fips
+    install -d -m 0700 /etc/portcullis /var/lib/portcullis
+    if [ ! -f /etc/portcullis/portcullis.yaml ]; then
+        portcullis configure --output /etc/portcullis/portcullis.yaml --data-dir /var/lib/portcullis \
+            --fips-prefix /usr/lib/portcullis/fips --kek-file /etc/portcullis/kek
+        chmod 0600 /etc/portcullis/portcullis.yaml
+    fi
+    portcullis selftest --config /etc/portcullis/portcullis.yaml || \
+        echo "portcullis: the self-test failed; fix the reported problem before starting the service" >&2
+    if [ -d /run/systemd/system ]; then
+        systemctl daemon-reload >/dev/null || true
+        deb-systemd-helper enable portcullis.service >/dev/null || true
+    fi
+fi
+POSTINST
+
+cat >"$stage/DEBIAN/prerm" <<'PRERM'
+#!/bin/sh
+set -e
+if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
+    deb-systemd-invoke stop portcullis.service >/dev/null || true
+fi
+PRERM
+
+cat >"$stage/DEBIAN/postrm" <<'POSTRM'
+#!/bin/sh
+set -e
+# The generated provider configuration goes with the package. Data, configuration and the KEK
+# are kept even on purge: deleting an audit trail is an administrator's decision.
+if [ "$1" = remove ] || [ "$1" = purge ]; then
+    rm -rf /usr/lib/portcullis/fips/ssl
+fi
+if [ -d /run/systemd/system ]; then systemctl daemon-reload >/dev/null || true; fi
+POSTRM
+chmod 0755 "$stage/DEBIAN/postinst" "$stage/DEBIAN/prerm" "$stage/DEBIAN/postrm"
+
+deb=$out/portcullis_${version}_${arch}.deb
+dpkg-deb --root-owner-group --build "$stage" "$deb" >/dev/null
+rm -rf "$stage"
+echo "build-deb: $deb"
+dpkg-deb --info "$deb" | sed -n '/Package:/,/Depends:/p'

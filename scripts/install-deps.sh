@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Portcullis needs that are missing. Only asks apt when something
+# is missing, so a second run is instant.
+#   scripts/install-deps.sh build   what building and running needs
+#   scripts/install-deps.sh test    plus the real peers the tests talk to
+set -euo pipefail
+
+build=(libssl-dev libsqlite3-dev openssl sqlite3 pkg-config)
+# The FIPS provider build (packaging/fips/build-fips-provider.sh).
+fips=(gcc make perl perl-modules-5.36 dpkg-dev xz-utils binutils ca-certificates)
+# Real peers for the interop tests.
+test=(openssh-client python3)
+
+case "${1:-build}" in
+    build) wanted=("${build[@]}" "${fips[@]}") ;;
+    test) wanted=("${build[@]}" "${fips[@]}" "${test[@]}") ;;
+    *) echo "usage: $0 [build|test]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${wanted[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+if [ "$(id -u)" = 0 ]; then
+    sudo=()
+elif command -v sudo >/dev/null; then
+    sudo=(sudo)
+else
+    echo "install-deps: missing Debian packages: ${missing[*]}; install them as root (apt-get install ${missing[*]})" >&2
+    exit 1
+fi
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
