@@ -26,13 +26,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo "machine: $(nproc) cores, $(uname -r), $(openssl version)"
 echo "provider under test: $(get provider)"
 echo
-printf "%-44s %12s %12s %8s\n" "measurement" "portcullis" "baseline" "ratio"
-printf "%-44s %12s %12s %8s\n" "AES-256-GCM MB/s, 16 KiB (vs openssl speed, fips)" "$(get aes256gcm_mb_per_s)" "$ossl_fips" "$(ratio "$(get aes256gcm_mb_per_s)" "$ossl_fips")"
-printf "%-44s %12s %12s %8s\n" "AES-256-GCM MB/s, 16 KiB (vs openssl, default)" "$(get aes256gcm_mb_per_s)" "$ossl_default" "$(ratio "$(get aes256gcm_mb_per_s)" "$ossl_default")"
+printf "%-50s %12s %12s %8s\n" "measurement" "portcullis" "baseline" "ratio"
+printf "%-50s %12s %12s %8s\n" "AES-256-GCM MB/s, 16 KiB (vs openssl speed, fips)" "$(get aes256gcm_mb_per_s)" "$ossl_fips" "$(ratio "$(get aes256gcm_mb_per_s)" "$ossl_fips")"
+printf "%-50s %12s %12s %8s\n" "AES-256-GCM MB/s, 16 KiB (vs openssl, default)" "$(get aes256gcm_mb_per_s)" "$ossl_default" "$(ratio "$(get aes256gcm_mb_per_s)" "$ossl_default")"
 for op in put get put8; do
     label="sealed backend $op/s (vs unsealed SQLite)"
     [ $op = put8 ] && label="sealed backend put/s, 8 writers (vs unsealed)"
-    printf "%-44s %12s %12s %8s\n" "$label" "$(get sealed_${op}_per_s)" "$(get raw_${op}_per_s)" "$(ratio "$(get sealed_${op}_per_s)" "$(get raw_${op}_per_s)")"
+    printf "%-50s %12s %12s %8s\n" "$label" "$(get sealed_${op}_per_s)" "$(get raw_${op}_per_s)" "$(ratio "$(get sealed_${op}_per_s)" "$(get raw_${op}_per_s)")"
 done
 echo
 echo "puts are durable (SQLite WAL, synchronous=FULL): each waits for fsync, in both columns."

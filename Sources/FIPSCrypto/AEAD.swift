@@ -23,12 +23,13 @@ extension CryptoContext {
         defer { if algorithm == .chacha20Poly1305 { EVP_CIPHER_free(cipher) } }
         guard let ctx = EVP_CIPHER_CTX_new() else { throw OpenSSLErrors.failure("\(algorithm.rawValue) seal") }
         defer { EVP_CIPHER_CTX_free(ctx) }
-        var out = [UInt8](repeating: 0, count: plaintext.count + AEADAlgorithm.tagSize)
         var written: Int32 = 0
-        let ok: Bool = key.withUnsafeBytes { k in
-            withContiguous(plaintext) { p in
-                withContiguous(associatedData) { a in
-                    out.withUnsafeMutableBufferPointer { o in
+        var ok = false
+        // Uninitialized output: OpenSSL writes every byte (ciphertext, then the tag).
+        let out = [UInt8](unsafeUninitializedCapacity: plaintext.count + AEADAlgorithm.tagSize) { o, initialized in
+            ok = key.withUnsafeBytes { k in
+                withContiguous(plaintext) { p in
+                    withContiguous(associatedData) { a in
                         guard EVP_EncryptInit_ex2(ctx, cipher, k.bindMemory(to: UInt8.self).baseAddress, nonce, nil) == 1 else { return false }
                         if a.count > 0 {
                             var ignored: Int32 = 0
@@ -45,6 +46,7 @@ extension CryptoContext {
                     }
                 }
             }
+            initialized = ok ? Int(written) + AEADAlgorithm.tagSize : 0
         }
         guard ok, Int(written) == plaintext.count else { throw OpenSSLErrors.failure("\(algorithm.rawValue) seal") }
         return out
@@ -62,7 +64,10 @@ extension CryptoContext {
         defer { EVP_CIPHER_CTX_free(ctx) }
         let bodyCount = sealed.count - AEADAlgorithm.tagSize
         // At least one byte, so the output pointer is never nil; trimmed to `bodyCount` below.
-        var out = [UInt8](repeating: 0, count: max(bodyCount, 1))
+        var out = [UInt8](unsafeUninitializedCapacity: max(bodyCount, 1)) { buffer, initialized in
+            buffer.initialize(repeating: 0)   // cheap next to decryption; keeps `out` fully initialized for wipe()
+            initialized = buffer.count
+        }
         var written: Int32 = 0
         var setupFailed = false
         let authentic: Bool = key.withUnsafeBytes { k in

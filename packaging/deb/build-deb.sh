@@ -32,7 +32,7 @@ Package: portcullis
 Version: $version
 Architecture: $arch
 Maintainer: Portcullis <security@portcullis.invalid>
-Depends: libssl3 (>= 3.0.2), libsqlite3-0 (>= 3.35), openssl
+Depends: libssl3 (>= 3.0.2), libsqlite3-0 (>= 3.35), libstdc++6, libgcc-s1, openssl
 Section: net
 Priority: optional
 Installed-Size: $(du -sk "$stage" | cut -f1)

@@ -31,8 +31,6 @@ if [ "${1:-}" = "--configure-only" ]; then configure_only=yes; shift; fi
 [ $# -ge 1 ] || die "usage: $0 PREFIX [WORKDIR] | --configure-only PREFIX"
 mkdir -p "$1"
 PREFIX=$(cd "$1" && pwd)
-WORK=${2:-$PREFIX/../fips-work}
-mkdir -p "$WORK"; WORK=$(cd "$WORK" && pwd)
 MODULES=$PREFIX/lib/ossl-modules
 SSLDIR=$PREFIX/ssl
 
@@ -95,6 +93,9 @@ if [ -f "$MODULES/fips.so" ] && [ -f "$SSLDIR/openssl.cnf" ] && verify; then
     echo "build-fips-provider: reusing verified provider in $PREFIX"
     exit 0
 fi
+
+WORK=${2:-$PREFIX/../fips-work}
+mkdir -p "$WORK"; WORK=$(cd "$WORK" && pwd)
 
 # Build prerequisites. perl-base is not enough: Configure needs IPC::Cmd (perl-modules).
 need=()
