@@ -49,9 +49,11 @@ public protocol Backend: Sendable {
     func delete(_ key: String, expectedRevision: Int64?) async throws -> Bool
     /// Items whose key starts with `prefix`, in key order, at most `limit`.
     func range(prefix: String, limit: Int) async throws -> [Item]
-    /// Changes to keys under `prefix` from now on (a change made just before the call may also
-    /// appear; order by revision). The stream ends when the backend closes or the task is cancelled.
-    func watch(prefix: String) -> AsyncThrowingStream<WatchEvent, Error>
+    /// Changes to keys under `prefix`. Every change committed after this call returns is delivered,
+    /// in revision order; a change made just before it may also appear. So a consumer can watch,
+    /// then read the current state with `range`, then apply events newer than what it read.
+    /// The stream ends when the backend closes or the consumer stops iterating.
+    func watch(prefix: String) async throws -> AsyncThrowingStream<WatchEvent, Error>
 }
 
 extension Backend {

@@ -35,7 +35,11 @@ final class ChangeFeed: Sendable {
         self.head = currentRevision
     }
 
-    func subscribe(prefix: String) -> AsyncThrowingStream<WatchEvent, Error> {
+    /// Registers a watcher. When this returns, the loop's cursor is at or before the newest
+    /// revision committed so far, so every later change reaches the watcher.
+    func subscribe(prefix: String) async throws -> AsyncThrowingStream<WatchEvent, Error> {
+        // Read the head before registering: if this starts the loop, it starts from here.
+        let head = try await self.head()
         // Bounded: a watcher that stops reading is ended with `watcherFellBehind` (and must re-read
         // with `range`) rather than growing memory without limit or silently missing an event.
         let (stream, continuation) = AsyncThrowingStream<WatchEvent, Error>.makeStream(
@@ -48,14 +52,11 @@ final class ChangeFeed: Sendable {
             if state.loop == nil {
                 let (bell, ringer) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
                 state.doorbell = ringer
-                state.loop = Task { [self] in await run(bell) }
+                state.loop = Task { [self] in await run(bell, from: head) }
             }
             return id
         }
-        guard let id else {
-            continuation.finish(throwing: StorageError.closed)
-            return stream
-        }
+        guard let id else { throw StorageError.closed }
         continuation.onTermination = { [weak self] _ in self?.unsubscribe(id) }
         return stream
     }
@@ -88,12 +89,8 @@ final class ChangeFeed: Sendable {
         for watcher in watchers { watcher.continuation.finish() }
     }
 
-    private func run(_ bell: AsyncStream<Void>) async {
-        var cursor: Int64
-        do { cursor = try await head() } catch {
-            fail(error)
-            return
-        }
+    private func run(_ bell: AsyncStream<Void>, from start: Int64) async {
+        var cursor = start
         let ticker = Task { [pollInterval] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: pollInterval)

@@ -138,8 +138,8 @@ public final class SQLiteBackend: Backend, @unchecked Sendable {
         }
     }
 
-    public func watch(prefix: String) -> AsyncThrowingStream<WatchEvent, Error> {
-        feed.subscribe(prefix: prefix)
+    public func watch(prefix: String) async throws -> AsyncThrowingStream<WatchEvent, Error> {
+        try await feed.subscribe(prefix: prefix)
     }
 
     /// Deletes expired items (each becomes a delete event) and prunes old `changes` rows.

@@ -68,8 +68,8 @@ public struct SealedBackend: Backend {
         return items
     }
 
-    public func watch(prefix: String) -> AsyncThrowingStream<WatchEvent, Error> {
-        let events = base.watch(prefix: prefix)
+    public func watch(prefix: String) async throws -> AsyncThrowingStream<WatchEvent, Error> {
+        let events = try await base.watch(prefix: prefix)
         let keyring = keyring
         return AsyncThrowingStream { continuation in
             let task = Task {

@@ -75,9 +75,8 @@ final class SQLiteBackendTests: XCTestCase {
         let fixture = try await StorageFixture()
         addTeardownBlock { await fixture.tearDown() }
         let backend = fixture.sealed
-        let watcher = EventCollector(backend.watch(prefix: "leases/"))
+        let watcher = EventCollector(try await backend.watch(prefix: "leases/"))
         defer { watcher.cancel() }
-        try await Task.sleep(for: .milliseconds(100))
         try await backend.put("leases/1", value: [1], expires: Date().addingTimeInterval(0.3))
         try await backend.put("leases/2", value: [2])
         await XCTAssertNotNilAsync(try await backend.get("leases/1"))
@@ -97,9 +96,8 @@ final class SQLiteBackendTests: XCTestCase {
         addTeardownBlock { await fixture.tearDown() }
         let (otherRaw, other) = try await fixture.secondOpener()
         addTeardownBlock { await otherRaw.close() }
-        let locks = EventCollector(fixture.sealed.watch(prefix: "locks/"))
+        let locks = EventCollector(try await fixture.sealed.watch(prefix: "locks/"))
         defer { locks.cancel() }
-        try await Task.sleep(for: .milliseconds(100))
         try await fixture.sealed.put("locks/alice", value: Array("suspicious".utf8))
         try await fixture.sealed.put("users/alice", value: [1])
         try await other.put("locks/bob", value: Array("left the company".utf8))   // written by "pcctl"
@@ -116,9 +114,26 @@ final class SQLiteBackendTests: XCTestCase {
         XCTAssertNil(locks.failure)
     }
 
+    /// Lock enforcement relies on this: a write committed right after `watch` returns is never
+    /// missed, whether the watch starts the poll loop or joins a running one.
+    func testWriteRightAfterWatchReturnsIsNeverMissed() async throws {
+        let fixture = try await StorageFixture()
+        addTeardownBlock { await fixture.tearDown() }
+        let background = EventCollector(try await fixture.sealed.watch(prefix: "other/"))
+        defer { background.cancel() }
+        for round in 0..<20 {
+            if round == 10 { background.cancel() }   // later rounds start the loop themselves
+            let watcher = EventCollector(try await fixture.sealed.watch(prefix: "race/\(round)"))
+            try await fixture.sealed.put("race/\(round)", value: [UInt8(round)])
+            let events = await watcher.wait(for: 1, timeout: .seconds(3))
+            XCTAssertEqual(events.map(\.key), ["race/\(round)"], "round \(round)")
+            watcher.cancel()
+        }
+    }
+
     func testWatchEndsWhenBackendCloses() async throws {
         let fixture = try await StorageFixture()
-        let watcher = EventCollector(fixture.raw.watch(prefix: ""))
+        let watcher = EventCollector(try await fixture.raw.watch(prefix: ""))
         try await Task.sleep(for: .milliseconds(50))
         await fixture.tearDown()
         await XCTAssertThrowsErrorAsync(try await fixture.raw.get("x"))
