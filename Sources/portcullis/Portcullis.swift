@@ -92,6 +92,7 @@ extension Portcullis {
             }
             do {
                 try Data(text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
+                try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: output)
             } catch {
                 printError("cannot write \(output): \(error.localizedDescription)")
                 throw ExitCode.failure

@@ -24,6 +24,7 @@ final class ProgramTests: XCTestCase {
         }
         let result = try Programs.run("portcullis", arguments)
         XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: config)[.posixPermissions] as? Int, 0o600)
         if let modulesDir {
             let text = try String(contentsOfFile: config, encoding: .utf8)
                 .replacingOccurrences(of: "modules_dir: \(TestEnvironment.fipsPrefix.path)/lib/ossl-modules", with: "modules_dir: \(modulesDir)")
