@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C shims: function-like macros, OSSL_PARAM arrays with stable pointers, self-test callback.
@@ -28,6 +29,16 @@ let package = Package(
         .target(
             name: "FIPSCrypto",
             dependencies: ["COpenSSL"]
+        ),
+        // Our SSH protocol engine (see docs/architecture.md for why it is not swift-nio-ssh).
+        .target(
+            name: "SSH",
+            dependencies: [
+                "FIPSCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(
             name: "Storage",
@@ -84,6 +95,14 @@ let package = Package(
         ),
         .testTarget(name: "FIPSCryptoTests", dependencies: ["FIPSCrypto", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "FIPSCrypto", "TestSupport"]),
+        .testTarget(
+            name: "SSHTests",
+            dependencies: [
+                "SSH", "FIPSCrypto", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "TestSupport"]),
         .testTarget(
             name: "ProgramTests",

@@ -1,0 +1,99 @@
+import FIPSCrypto
+import NIOCore
+
+/// Binary packet protocol (RFC 4253 §6) for one direction: plaintext before the first NEWKEYS,
+/// then AES-GCM as OpenSSH does it (RFC 5647 with the packet length in clear as associated data,
+/// a 12-byte nonce whose last 8 bytes count packets).
+final class PacketProtection {
+    /// OpenSSH's limit; anything larger is refused before it is buffered.
+    static let maximumPacketLength = 256 * 1024
+
+    private let crypto: CryptoContext
+    private let cipher: CipherMethod?
+    private let key: SymmetricKey?
+    private var nonce: [UInt8]
+
+    /// No protection (before the first key exchange).
+    init(plaintextUsing crypto: CryptoContext) {
+        self.crypto = crypto
+        cipher = nil
+        key = nil
+        nonce = []
+    }
+
+    init(cipher: CipherMethod, key: SymmetricKey, iv: [UInt8], crypto: CryptoContext) {
+        precondition(key.count == cipher.keySize && iv.count == 12)
+        self.crypto = crypto
+        self.cipher = cipher
+        self.key = key
+        nonce = iv
+    }
+
+    private var blockSize: Int { cipher == nil ? 8 : 16 }
+    private var tagSize: Int { cipher == nil ? 0 : AEADAlgorithm.tagSize }
+
+    /// Frames and protects one payload, appending the packet to `out`.
+    func seal(_ payload: ByteBuffer, into out: inout ByteBuffer) throws {
+        // padding_length byte + payload + padding is a multiple of the block size (the length
+        // field counts toward it only in plaintext mode); at least 4 bytes of padding.
+        let covered = 1 + payload.readableBytes + (cipher == nil ? 4 : 0)
+        var padding = blockSize - covered % blockSize
+        if padding < 4 { padding += blockSize }
+        let packetLength = 1 + payload.readableBytes + padding
+        var body = [UInt8]()
+        body.reserveCapacity(packetLength)
+        body.append(UInt8(padding))
+        body.append(contentsOf: payload.readableBytesView)
+        body.append(contentsOf: try crypto.randomBytes(padding))
+        let lengthBytes = withUnsafeBytes(of: UInt32(packetLength).bigEndian, Array.init)
+        out.writeBytes(lengthBytes)
+        guard let cipher, let key else {
+            out.writeBytes(body)
+            return
+        }
+        out.writeBytes(try crypto.seal(body, key: key, nonce: nonce, associatedData: lengthBytes, algorithm: cipher.aead))
+        advanceNonce()
+    }
+
+    /// Takes one whole packet off the front of `buffer` and returns its payload; nil when the
+    /// packet has not fully arrived. Throws on a bad length, padding or tag.
+    func open(from buffer: inout ByteBuffer) throws -> ByteBuffer? {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return nil }
+        let packetLength = Int(length)
+        guard packetLength >= 5 + (cipher == nil ? 0 : 11), packetLength <= Self.maximumPacketLength else {
+            throw SSHError.protocolError("packet length \(packetLength) is out of bounds (max \(Self.maximumPacketLength))")
+        }
+        guard (packetLength + (cipher == nil ? 4 : 0)) % blockSize == 0 else {
+            throw SSHError.protocolError("packet length \(packetLength) is not a multiple of the cipher block size")
+        }
+        guard buffer.readableBytes >= 4 + packetLength + tagSize else { return nil }
+        let lengthBytes = buffer.readBytes(length: 4)!
+        var body: [UInt8]
+        if let cipher, let key {
+            let sealed = buffer.readBytes(length: packetLength + tagSize)!
+            do {
+                body = try crypto.open(sealed, key: key, nonce: nonce, associatedData: lengthBytes, algorithm: cipher.aead)
+            } catch CryptoError.authenticationFailed {
+                throw SSHError(.macError, "packet authentication failed (corrupted or forged data)")
+            }
+            advanceNonce()
+        } else {
+            body = buffer.readBytes(length: packetLength)!
+        }
+        let padding = Int(body[0])
+        guard padding >= 4, padding < packetLength else { throw SSHError.protocolError("invalid packet padding length \(padding)") }
+        var payload = ByteBufferAllocator().buffer(capacity: packetLength - 1 - padding)
+        payload.writeBytes(body[1..<(packetLength - padding)])
+        return payload
+    }
+
+    /// The invocation counter: the nonce's last 8 bytes as a big-endian integer, plus one.
+    private func advanceNonce() {
+        var index = 11
+        while index >= 4 {
+            nonce[index] &+= 1
+            if nonce[index] != 0 { break }
+            index -= 1
+        }
+    }
+}

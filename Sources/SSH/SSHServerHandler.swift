@@ -1,0 +1,124 @@
+import FIPSCrypto
+import Logging
+import NIOCore
+
+/// Everything a server connection needs.
+public struct SSHServerConfiguration: Sendable {
+    public var crypto: CryptoContext
+    public var algorithms: SSHAlgorithms
+    public var hostKeys: [PrivateKey]
+    public var authenticator: SSHServerAuthenticator
+    /// Time allowed from connect to successful authentication.
+    public var authenticationTimeout: TimeAmount
+    public var logger: Logger
+
+    public init(crypto: CryptoContext, algorithms: SSHAlgorithms = .default, hostKeys: [PrivateKey],
+                authenticator: SSHServerAuthenticator, authenticationTimeout: TimeAmount = .seconds(60),
+                logger: Logger = Logger(label: "portcullis.ssh")) {
+        self.crypto = crypto
+        self.algorithms = algorithms
+        self.hostKeys = hostKeys
+        self.authenticator = authenticator
+        self.authenticationTimeout = authenticationTimeout
+        self.logger = logger
+    }
+}
+
+/// The NIO side of a server connection: bytes in and out of the transport, authentication, then
+/// the connection layer. Any protocol error ends in a DISCONNECT with the reason and a log line.
+public final class SSHServerHandler: ChannelInboundHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    private let configuration: SSHServerConfiguration
+    private var transport: SSHServerTransport!
+    private var userAuth: UserAuthenticationServer!
+    private var authTimeout: Scheduled<Void>?
+    private var logger: Logger
+
+    public init(configuration: SSHServerConfiguration) {
+        self.configuration = configuration
+        logger = configuration.logger
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        logger[metadataKey: "remote"] = "\(context.remoteAddress.map { "\($0)" } ?? "?")"
+        let transport = SSHServerTransport(configuration: .init(crypto: configuration.crypto, algorithms: configuration.algorithms,
+                                                                hostKeys: configuration.hostKeys, logger: logger))
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        transport.write = { bytes in loopBound.value.writeAndFlush(NIOAny(bytes), promise: nil) }
+        let userAuth = UserAuthenticationServer(crypto: configuration.crypto, authenticator: configuration.authenticator) { [weak transport] in
+            transport?.sessionID
+        }
+        userAuth.send = { [weak transport] in try transport?.send($0) }
+        transport.deliver = { [weak self] payload in try self?.deliver(payload, context: loopBound.value) }
+        self.transport = transport
+        self.userAuth = userAuth
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        authTimeout = context.eventLoop.scheduleTask(in: configuration.authenticationTimeout) {
+            guard handler.value.userAuth.authenticatedUser == nil else { return }
+            handler.value.fail(SSHError(.byApplication, "authentication timed out"), context: loopBound.value)
+        }
+        do { try transport.start() } catch { fail(error, context: context) }
+        context.fireChannelActive()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        authTimeout?.cancel()
+        context.fireChannelInactive()
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        do { try transport.receive(&bytes) } catch { fail(error, context: context) }
+    }
+
+    private func deliver(_ payload: ByteBuffer, context: ChannelHandlerContext) throws {
+        guard userAuth.authenticatedUser != nil else {
+            try userAuth.receive(payload)
+            if let user = userAuth.authenticatedUser {
+                authTimeout?.cancel()
+                logger.info("authenticated", metadata: ["user": "\(user)"])
+            }
+            return
+        }
+        // The connection layer (channels, requests) is not part of this build yet: refuse
+        // politely so clients fail cleanly instead of hanging.
+        var message = payload
+        switch message.readInteger(as: UInt8.self) {
+        case MessageNumber.channelOpen.rawValue:
+            guard message.readSSHText(limit: 64) != nil, let sender = message.readInteger(as: UInt32.self) else {
+                throw SSHError.malformed("CHANNEL_OPEN")
+            }
+            try transport.send(.message(.channelOpenFailure) {
+                $0.writeInteger(sender)
+                $0.writeInteger(UInt32(1))   // SSH_OPEN_ADMINISTRATIVELY_PROHIBITED
+                $0.writeSSHString("channels are not available on this server yet")
+                $0.writeSSHString("")
+            })
+        case MessageNumber.globalRequest.rawValue:
+            guard message.readSSHText(limit: 128) != nil, let wantReply = message.readSSHBool() else { throw SSHError.malformed("GLOBAL_REQUEST") }
+            if wantReply { try transport.send(.message(.requestFailure)) }
+        case let number?:
+            try transport.send(.message(.unimplemented) { $0.writeInteger(UInt32(0)) })
+            logger.debug("unimplemented message", metadata: ["number": "\(number)"])
+        case nil:
+            throw SSHError.protocolError("empty message")
+        }
+    }
+
+    private func fail(_ error: Error, context: ChannelHandlerContext) {
+        let sshError = error as? SSHError ?? SSHError(.protocolError, "\(error)")
+        if sshError.reason == .connectionLost {
+            logger.info("client disconnected")
+        } else {
+            logger.warning("disconnecting: \(sshError.message)", metadata: ["reason": "\(sshError.reason)"])
+        }
+        if let packet = transport?.disconnectPacket(sshError) {
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(packet)).whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            context.close(promise: nil)
+        }
+    }
+}

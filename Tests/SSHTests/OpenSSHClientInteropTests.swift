@@ -1,0 +1,119 @@
+import FIPSCrypto
+import Foundation
+import NIOCore
+import NIOPosix
+import SSH
+import TestSupport
+import XCTest
+
+/// Accepts exactly the keys it was given (by key data).
+struct AllowedKeys: SSHServerAuthenticator {
+    let users: [String: [[UInt8]]]
+    func accepts(_ offer: PublicKeyOffer) -> Bool { users[offer.username]?.contains(offer.key.keyData) ?? false }
+}
+
+/// Our server against Debian's OpenSSH client, in FIPS mode.
+final class OpenSSHClientInteropTests: XCTestCase {
+    private var directory: URL!
+    private var server: Channel!
+    private var port = 0
+    private var crypto: CryptoContext!
+    private var userKeyFile: String { directory.appendingPathComponent("id_ecdsa").path }
+
+    override func setUp() async throws {
+        guard let _ = ["/usr/bin/ssh", "/usr/bin/ssh-keygen"].first(where: FileManager.default.isExecutableFile) else {
+            try TestEnvironment.missing("OpenSSH client (Debian package openssh-client) is not installed")
+        }
+        directory = try TestEnvironment.temporaryDirectory("portcullis-ssh")
+        crypto = try TestEnvironment.fipsContext()
+        _ = try run("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "256", "-N", "", "-f", userKeyFile])
+        let publicLine = try String(contentsOfFile: userKeyFile + ".pub", encoding: .utf8).split(separator: " ")
+        let userKey = try PublicKey(sshWire: Base64.decode(String(publicLine[1]))!, using: crypto)
+        let configuration = SSHServerConfiguration(
+            crypto: crypto,
+            hostKeys: [try PrivateKey(generate: .ecdsaP256, using: crypto), try PrivateKey(generate: .ecdsaP384, using: crypto)],
+            authenticator: AllowedKeys(users: ["alice": [userKey.keyData]]))
+        server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(SSHServerHandler(configuration: configuration)) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        port = server.localAddress!.port!
+    }
+
+    override func tearDown() async throws {
+        try? await server?.close()
+        if let directory { try? FileManager.default.removeItem(at: directory) }
+    }
+
+    private func ssh(_ options: [String], user: String = "alice", command: String = "true") throws -> (status: Int32, output: String) {
+        let base = ["-F", "/dev/null", "-v", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                    "-o", "IdentitiesOnly=yes", "-i", userKeyFile, "-o", "ConnectTimeout=10", "-p", "\(port)"]
+        return try runStatus("/usr/bin/ssh", base + options + ["\(user)@127.0.0.1", command])
+    }
+
+    /// Every supported key exchange × cipher × host key: the client completes the key exchange,
+    /// verifies our host key signature, and authenticates over the encrypted transport.
+    func testEveryAlgorithmCombinationNegotiatesAndAuthenticates() throws {
+        for kex in SSHAlgorithms.keyExchanges {
+            for cipher in SSHAlgorithms.ciphers {
+                for hostKey in SSHAlgorithms.hostKeys {
+                    let result = try ssh(["-o", "KexAlgorithms=\(kex)", "-o", "Ciphers=\(cipher)", "-o", "HostKeyAlgorithms=\(hostKey)"])
+                    let label = "\(kex) \(cipher) \(hostKey)"
+                    XCTAssertTrue(result.output.contains("kex: algorithm: \(kex)"), "\(label): \(result.output)")
+                    XCTAssertTrue(result.output.contains("kex: host key algorithm: \(hostKey)"), label)
+                    XCTAssertTrue(result.output.contains("cipher: \(cipher)"), label)
+                    XCTAssertTrue(result.output.contains("Authenticated to 127.0.0.1"), "\(label): \(result.output)")
+                }
+            }
+        }
+    }
+
+    func testDefaultClientNegotiatesStrictKexAndApprovedAlgorithms() throws {
+        let result = try ssh(["-v", "-v"])   // -vvv: OpenSSH logs strict KEX at debug3
+        XCTAssertTrue(result.output.contains("kex: algorithm: ecdh-sha2-nistp256"), result.output)
+        XCTAssertTrue(result.output.contains("Authenticated to 127.0.0.1"), result.output)
+        XCTAssertTrue(result.output.contains("will use strict KEX ordering"), "strict KEX (Terrapin countermeasure): \(result.output)")
+        XCTAssertTrue(result.output.contains("server-sig-algs=<ecdsa-sha2-nistp256,ecdsa-sha2-nistp384>"), "ext-info: \(result.output)")
+    }
+
+    func testUnknownKeyIsRefused() throws {
+        let result = try ssh([], user: "mallory")
+        XCTAssertEqual(result.status, 255)
+        XCTAssertTrue(result.output.contains("Permission denied (publickey)"), result.output)
+    }
+
+    func testClientWithOnlyNonApprovedAlgorithmsIsRefusedWithTheLists() throws {
+        let result = try ssh(["-o", "KexAlgorithms=curve25519-sha256"])
+        XCTAssertEqual(result.status, 255)
+        XCTAssertTrue(result.output.contains("ecdh-sha2-nistp256"), "the refusal names what the server allows: \(result.output)")
+        let ciphers = try ssh(["-o", "Ciphers=chacha20-poly1305@openssh.com"])
+        XCTAssertEqual(ciphers.status, 255)
+        XCTAssertTrue(ciphers.output.contains("aes128-gcm@openssh.com"), ciphers.output)
+    }
+
+    // MARK: helpers
+
+    private struct Failed: Error { let output: String }
+
+    private func run(_ executable: String, _ arguments: [String]) throws -> String {
+        let result = try runStatus(executable, arguments)
+        guard result.status == 0 else { throw Failed(output: result.output) }
+        return result.output
+    }
+
+    private func runStatus(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+}
