@@ -90,7 +90,7 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["FIPSCrypto"],
+            dependencies: ["FIPSCrypto", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "FIPSCryptoTests", dependencies: ["FIPSCrypto", "TestSupport"]),

@@ -10,16 +10,23 @@ public struct SSHServerConfiguration: Sendable {
     public var authenticator: SSHServerAuthenticator
     /// Time allowed from connect to successful authentication.
     public var authenticationTimeout: TimeAmount
+    /// The server starts a re-key after this many bytes either way, or this long (RFC 4344 §3.1
+    /// asks for a re-key at least every 2^32 packets / once an hour is common hardening).
+    public var rekeyAfterBytes: Int
+    public var rekeyInterval: TimeAmount?
     public var logger: Logger
 
     public init(crypto: CryptoContext, algorithms: SSHAlgorithms = .default, hostKeys: [PrivateKey],
                 authenticator: SSHServerAuthenticator, authenticationTimeout: TimeAmount = .seconds(60),
+                rekeyAfterBytes: Int = 1 << 30, rekeyInterval: TimeAmount? = .hours(1),
                 logger: Logger = Logger(label: "portcullis.ssh")) {
         self.crypto = crypto
         self.algorithms = algorithms
         self.hostKeys = hostKeys
         self.authenticator = authenticator
         self.authenticationTimeout = authenticationTimeout
+        self.rekeyAfterBytes = rekeyAfterBytes
+        self.rekeyInterval = rekeyInterval
         self.logger = logger
     }
 }
@@ -34,6 +41,7 @@ public final class SSHServerHandler: ChannelInboundHandler {
     private var transport: SSHServerTransport!
     private var userAuth: UserAuthenticationServer!
     private var authTimeout: Scheduled<Void>?
+    private var rekeyTimer: RepeatedTask?
     private var logger: Logger
 
     public init(configuration: SSHServerConfiguration) {
@@ -44,7 +52,8 @@ public final class SSHServerHandler: ChannelInboundHandler {
     public func channelActive(context: ChannelHandlerContext) {
         logger[metadataKey: "remote"] = "\(context.remoteAddress.map { "\($0)" } ?? "?")"
         let transport = SSHServerTransport(configuration: .init(crypto: configuration.crypto, algorithms: configuration.algorithms,
-                                                                hostKeys: configuration.hostKeys, logger: logger))
+                                                                hostKeys: configuration.hostKeys, rekeyAfterBytes: configuration.rekeyAfterBytes,
+                                                                logger: logger))
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         transport.write = { bytes in loopBound.value.writeAndFlush(NIOAny(bytes), promise: nil) }
         let userAuth = UserAuthenticationServer(crypto: configuration.crypto, authenticator: configuration.authenticator) { [weak transport] in
@@ -59,12 +68,18 @@ public final class SSHServerHandler: ChannelInboundHandler {
             guard handler.value.userAuth.authenticatedUser == nil else { return }
             handler.value.fail(SSHError(.byApplication, "authentication timed out"), context: loopBound.value)
         }
+        if let interval = configuration.rekeyInterval {
+            rekeyTimer = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+                do { try handler.value.transport.rekey() } catch { handler.value.fail(error, context: loopBound.value) }
+            }
+        }
         do { try transport.start() } catch { fail(error, context: context) }
         context.fireChannelActive()
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
         authTimeout?.cancel()
+        rekeyTimer?.cancel()
         context.fireChannelInactive()
     }
 
@@ -78,6 +93,7 @@ public final class SSHServerHandler: ChannelInboundHandler {
             try userAuth.receive(payload)
             if let user = userAuth.authenticatedUser {
                 authTimeout?.cancel()
+                transport.serverRekeyAllowed = true
                 logger.info("authenticated", metadata: ["user": "\(user)"])
             }
             return

@@ -12,6 +12,7 @@ final class SSHServerTransport {
         var crypto: CryptoContext
         var algorithms: SSHAlgorithms
         var hostKeys: [PrivateKey]
+        var rekeyAfterBytes: Int
         var logger: Logger
     }
 
@@ -43,6 +44,9 @@ final class SSHServerTransport {
     /// Service messages written while keys change wait here; none is dropped.
     private var pendingOutbound: [ByteBuffer] = []
     private(set) var bytesSinceKex = 0
+    /// OpenSSH clients refuse a KEXINIT while they authenticate, so the server starts re-keys
+    /// only once the connection layer runs (client-initiated re-keys are served at any time).
+    var serverRekeyAllowed = false
     private(set) var keyExchanges = 0
 
     /// Called with every byte string to send to the peer, in order.
@@ -72,9 +76,11 @@ final class SSHServerTransport {
             phase = .active
         }
         while case .active = phase, let payload = try inbound.open(from: &inboundBuffer) {
+            bytesSinceKex += payload.readableBytes
             try handle(payload)
         }
         inboundBuffer.discardReadBytes()
+        try rekeyIfDue()
     }
 
     /// Sends a service-layer message, holding it back while a key exchange is under way.
@@ -84,11 +90,16 @@ final class SSHServerTransport {
             return
         }
         try sendPacket(payload)
+        try rekeyIfDue()
+    }
+
+    private func rekeyIfDue() throws {
+        if bytesSinceKex >= configuration.rekeyAfterBytes { try rekey() }
     }
 
     /// Starts a re-key now (server-initiated, e.g. after a data limit).
     func rekey() throws {
-        guard case .idle = kex, initialKexDone else { return }
+        guard case .idle = kex, initialKexDone, serverRekeyAllowed else { return }
         try beginKeyExchange()
     }
 
@@ -255,6 +266,7 @@ final class SSHServerTransport {
         initialKexDone = true
         keyExchanges += 1
         bytesSinceKex = 0
+        configuration.logger.debug("new keys in use", metadata: ["key_exchanges": "\(keyExchanges)"])
         let queued = pendingOutbound
         pendingOutbound = []
         for message in queued { try sendPacket(message) }

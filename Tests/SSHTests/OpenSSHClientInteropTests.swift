@@ -19,6 +19,8 @@ final class OpenSSHClientInteropTests: XCTestCase {
     private var port = 0
     private var crypto: CryptoContext!
     private var userKeyFile: String { directory.appendingPathComponent("id_ecdsa").path }
+    private var userKey: PublicKey!
+    private let log = LogCapture()
 
     override func setUp() async throws {
         guard let _ = ["/usr/bin/ssh", "/usr/bin/ssh-keygen"].first(where: FileManager.default.isExecutableFile) else {
@@ -28,11 +30,17 @@ final class OpenSSHClientInteropTests: XCTestCase {
         crypto = try TestEnvironment.fipsContext()
         _ = try run("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "256", "-N", "", "-f", userKeyFile])
         let publicLine = try String(contentsOfFile: userKeyFile + ".pub", encoding: .utf8).split(separator: " ")
-        let userKey = try PublicKey(sshWire: Base64.decode(String(publicLine[1]))!, using: crypto)
+        userKey = try PublicKey(sshWire: Base64.decode(String(publicLine[1]))!, using: crypto)
+        try await startServer()
+    }
+
+    private func startServer(rekeyAfterBytes: Int = 1 << 30, rekeyInterval: TimeAmount? = .hours(1)) async throws {
+        try? await server?.close()
         let configuration = SSHServerConfiguration(
             crypto: crypto,
             hostKeys: [try PrivateKey(generate: .ecdsaP256, using: crypto), try PrivateKey(generate: .ecdsaP384, using: crypto)],
-            authenticator: AllowedKeys(users: ["alice": [userKey.keyData]]))
+            authenticator: AllowedKeys(users: ["alice": [userKey.keyData]]),
+            rekeyAfterBytes: rekeyAfterBytes, rekeyInterval: rekeyInterval, logger: log.logger("portcullis.ssh"))
         server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -91,6 +99,46 @@ final class OpenSSHClientInteropTests: XCTestCase {
         let ciphers = try ssh(["-o", "Ciphers=chacha20-poly1305@openssh.com"])
         XCTAssertEqual(ciphers.status, 255)
         XCTAssertTrue(ciphers.output.contains("aes128-gcm@openssh.com"), ciphers.output)
+    }
+
+    /// OpenSSH re-keys every second (RekeyLimit default 1, keepalives as traffic); the connection
+    /// stays up through every exchange.
+    func testClientInitiatedRekeysKeepTheConnection() throws {
+        let output = try sshRunning(for: 4.5, ["-N", "-o", "RekeyLimit=default 1", "-o", "ServerAliveInterval=1"])
+        XCTAssertGreaterThanOrEqual(output.components(separatedBy: "SSH2_MSG_NEWKEYS received").count - 1, 3, output)
+        XCTAssertGreaterThanOrEqual(log.messages(containing: "new keys in use").count, 3)
+        XCTAssertTrue(log.messages(containing: "disconnecting").isEmpty, "\(log.messages(containing: "disconnecting"))")
+        XCTAssertFalse(output.contains("Connection closed"), output)
+    }
+
+    /// The server starts the re-keys (a tiny byte limit), the client follows, nothing breaks.
+    func testServerInitiatedRekeysKeepTheConnection() async throws {
+        try await startServer(rekeyAfterBytes: 64, rekeyInterval: .seconds(1))
+        let output = try sshRunning(for: 4.5, ["-N", "-o", "ServerAliveInterval=1"])
+        XCTAssertGreaterThanOrEqual(log.messages(containing: "new keys in use").count, 3, output)
+        XCTAssertTrue(log.messages(containing: "disconnecting").isEmpty, "\(log.messages(containing: "disconnecting"))")
+        XCTAssertFalse(output.contains("Connection closed"), output)
+    }
+
+    /// Runs ssh for `seconds`, requires it to be still connected then, stops it, returns its log.
+    private func sshRunning(for seconds: TimeInterval, _ options: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/ssh")
+        process.arguments = ["-F", "/dev/null", "-v", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                             "-o", "IdentitiesOnly=yes", "-i", userKeyFile, "-p", "\(port)"] + options + ["alice@127.0.0.1"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        Thread.sleep(forTimeInterval: seconds)
+        XCTAssertTrue(process.isRunning, "ssh is still connected after \(seconds)s")
+        // SIGKILL, not terminate(): a process spawned from a Swift concurrency thread inherits
+        // that thread's blocked signal mask, and then never sees SIGTERM.
+        kill(process.processIdentifier, SIGKILL)
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return output
     }
 
     // MARK: helpers
