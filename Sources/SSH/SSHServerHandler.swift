@@ -60,6 +60,9 @@ public final class SSHServerHandler: ChannelInboundHandler {
             transport?.sessionID
         }
         userAuth.send = { [weak transport] in try transport?.send($0) }
+        userAuth.onRejection = { [logger] user, reason in
+            logger.notice("authentication refused", metadata: ["user": "\(user)", "reason": "\(reason)"])
+        }
         transport.deliver = { [weak self] payload in try self?.deliver(payload, context: loopBound.value) }
         self.transport = transport
         self.userAuth = userAuth
@@ -94,7 +97,12 @@ public final class SSHServerHandler: ChannelInboundHandler {
             if let user = userAuth.authenticatedUser {
                 authTimeout?.cancel()
                 transport.serverRekeyAllowed = true
-                logger.info("authenticated", metadata: ["user": "\(user)"])
+                var metadata: Logger.Metadata = ["user": "\(user)"]
+                if let certificate = userAuth.authenticatedCertificate {
+                    metadata["cert_key_id"] = "\(certificate.keyID)"
+                    metadata["cert_serial"] = "\(certificate.serial)"
+                }
+                logger.info("authenticated", metadata: metadata)
             }
             return
         }

@@ -4,14 +4,47 @@ import NIOCore
 /// A public key offered by a client, with the user it asks to log in as.
 public struct PublicKeyOffer: Sendable {
     public var username: String
+    /// The key that signs (a certificate's own key when a certificate is offered).
     public var key: PublicKey
+    /// The certificate, parsed but not yet validated: validating it is the authenticator's job.
+    public var certificate: SSHCertificate?
+}
+
+public enum AuthenticationDecision: Sendable, Equatable {
+    case accept
+    /// The reason is logged on the server; the client only learns that it failed.
+    case reject(String)
 }
 
 /// Decides who may log in. Called on the connection's event loop; keep it quick.
 public protocol SSHServerAuthenticator: Sendable {
-    /// Whether `offer` would be accepted if the client proves it holds the private key. Called
-    /// for queries and again, after the signature is verified, for the real request.
-    func accepts(_ offer: PublicKeyOffer) -> Bool
+    /// Whether `offer` is accepted if the client proves it holds the private key. Called for
+    /// queries and again, after the signature is verified, for the real request.
+    func decide(_ offer: PublicKeyOffer) -> AuthenticationDecision
+}
+
+/// Accepts user certificates signed by one of `trustedAuthorities` and valid for the requested
+/// login; plain keys are refused. Critical options not in `understoodCriticalOptions` are refused,
+/// so a restriction the server would not enforce never lets anyone in.
+public struct CertificateAuthenticator: SSHServerAuthenticator {
+    public var trustedAuthorities: [PublicKey]
+    public var understoodCriticalOptions: Set<String>
+
+    public init(trustedAuthorities: [PublicKey], understoodCriticalOptions: Set<String> = []) {
+        self.trustedAuthorities = trustedAuthorities
+        self.understoodCriticalOptions = understoodCriticalOptions
+    }
+
+    public func decide(_ offer: PublicKeyOffer) -> AuthenticationDecision {
+        guard let certificate = offer.certificate else { return .reject("plain keys are not accepted; log in for a certificate") }
+        do {
+            try certificate.validate(kind: .user, principal: offer.username, trustedAuthorities: trustedAuthorities,
+                                     understoodCriticalOptions: understoodCriticalOptions)
+            return .accept
+        } catch {
+            return .reject("\(error) (key id '\(certificate.keyID)', serial \(certificate.serial))")
+        }
+    }
 }
 
 /// The server side of RFC 4252 on top of a transport. Messages after success go to `connection`.
@@ -24,6 +57,9 @@ final class UserAuthenticationServer {
     private var serviceAccepted = false
     private var attempts = 0
     private(set) var authenticatedUser: String?
+    private(set) var authenticatedCertificate: SSHCertificate?
+    /// Why the last request was refused, for the log.
+    var onRejection: (String, String) -> Void = { _, _ in }
 
     var send: (ByteBuffer) throws -> Void = { _ in }
 
@@ -68,13 +104,27 @@ final class UserAuthenticationServer {
         guard let signed = message.readSSHBool(), let algorithm = message.readSSHText(limit: 128),
               let blob = message.readSSHBytes()
         else { throw SSHError.malformed("publickey request") }
-        guard let parsed = try? PublicKey(sshWire: blob, using: crypto), parsed.algorithm.rawValue == algorithm else {
+        let offer: PublicKeyOffer
+        do {
+            if SSHCertificate.isCertificateAlgorithm(algorithm) {
+                let certificate = try SSHCertificate(wire: blob, using: crypto)
+                guard SSHCertificate.algorithmName(for: certificate.key.algorithm) == algorithm else { throw SSHError.malformed("certificate type") }
+                offer = PublicKeyOffer(username: user, key: certificate.key, certificate: certificate)
+            } else {
+                let key = try PublicKey(sshWire: blob, using: crypto)
+                guard key.algorithm.rawValue == algorithm else { throw SSHError.malformed("key type") }
+                offer = PublicKeyOffer(username: user, key: key, certificate: nil)
+            }
+        } catch {
             attempts += 1
+            onRejection(user, "unusable \(algorithm.prefix(64)) key: \(error)")
             return try fail()
         }
-        let offer = PublicKeyOffer(username: user, key: parsed)
         guard signed else {
-            guard authenticator.accepts(offer) else { return try fail() }
+            if case .reject(let reason) = authenticator.decide(offer) {
+                onRejection(user, reason)
+                return try fail()
+            }
             return try send(.message(.userAuthPKOK) {
                 $0.writeSSHString(algorithm)
                 $0.writeSSHString(blob)
@@ -93,10 +143,16 @@ final class UserAuthenticationServer {
         signedData.writeSSHBool(true)
         signedData.writeSSHString(algorithm)
         signedData.writeSSHString(blob)
-        guard parsed.isValidSSHSignature(signature, for: signedData.readableBytesView), authenticator.accepts(offer) else {
+        guard offer.key.isValidSSHSignature(signature, for: signedData.readableBytesView) else {
+            onRejection(user, "signature does not verify")
+            return try fail()
+        }
+        if case .reject(let reason) = authenticator.decide(offer) {
+            onRejection(user, reason)
             return try fail()
         }
         authenticatedUser = user
+        authenticatedCertificate = offer.certificate
         try send(.message(.userAuthSuccess))
     }
 

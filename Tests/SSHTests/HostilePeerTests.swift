@@ -15,7 +15,7 @@ final class HostilePeerTests: XCTestCase {
     private var crypto: CryptoContext!
 
     struct NobodyAllowed: SSHServerAuthenticator {
-        func accepts(_ offer: PublicKeyOffer) -> Bool { false }
+        func decide(_ offer: PublicKeyOffer) -> AuthenticationDecision { .reject("nobody") }
     }
 
     override func setUp() async throws {

@@ -9,7 +9,9 @@ import XCTest
 /// Accepts exactly the keys it was given (by key data).
 struct AllowedKeys: SSHServerAuthenticator {
     let users: [String: [[UInt8]]]
-    func accepts(_ offer: PublicKeyOffer) -> Bool { users[offer.username]?.contains(offer.key.keyData) ?? false }
+    func decide(_ offer: PublicKeyOffer) -> AuthenticationDecision {
+        offer.certificate == nil && users[offer.username]?.contains(offer.key.keyData) == true ? .accept : .reject("not an allowed key")
+    }
 }
 
 /// Our server against Debian's OpenSSH client, in FIPS mode.
@@ -34,12 +36,13 @@ final class OpenSSHClientInteropTests: XCTestCase {
         try await startServer()
     }
 
-    private func startServer(rekeyAfterBytes: Int = 1 << 30, rekeyInterval: TimeAmount? = .hours(1)) async throws {
+    private func startServer(rekeyAfterBytes: Int = 1 << 30, rekeyInterval: TimeAmount? = .hours(1),
+                             authenticator: SSHServerAuthenticator? = nil) async throws {
         try? await server?.close()
         let configuration = SSHServerConfiguration(
             crypto: crypto,
             hostKeys: [try PrivateKey(generate: .ecdsaP256, using: crypto), try PrivateKey(generate: .ecdsaP384, using: crypto)],
-            authenticator: AllowedKeys(users: ["alice": [userKey.keyData]]),
+            authenticator: authenticator ?? AllowedKeys(users: ["alice": [userKey.keyData]]),
             rekeyAfterBytes: rekeyAfterBytes, rekeyInterval: rekeyInterval, logger: log.logger("portcullis.ssh"))
         server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -99,6 +102,40 @@ final class OpenSSHClientInteropTests: XCTestCase {
         let ciphers = try ssh(["-o", "Ciphers=chacha20-poly1305@openssh.com"])
         XCTAssertEqual(ciphers.status, 255)
         XCTAssertTrue(ciphers.output.contains("aes128-gcm@openssh.com"), ciphers.output)
+    }
+
+    /// Certificate login: OpenSSH offers its certificate, the server validates it against the CA.
+    func testCertificateAuthenticationWithOpenSSH() async throws {
+        _ = try run("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", directory.appendingPathComponent("ca").path])
+        let caLine = try String(contentsOf: directory.appendingPathComponent("ca.pub"), encoding: .utf8).split(separator: " ")
+        let ca = try PublicKey(sshWire: Base64.decode(String(caLine[1]))!, using: crypto)
+        try await startServer(authenticator: CertificateAuthenticator(trustedAuthorities: [ca]))
+        func certify(_ options: [String]) throws {
+            try? FileManager.default.removeItem(atPath: userKeyFile + "-cert.pub")
+            _ = try run("/usr/bin/ssh-keygen", ["-q", "-s", directory.appendingPathComponent("ca").path] + options + [userKeyFile + ".pub"])
+        }
+        let withCertificate = ["-o", "CertificateFile=\(userKeyFile)-cert.pub"]
+
+        try certify(["-I", "alice@corp", "-n", "alice", "-V", "+10m", "-z", "11"])
+        let good = try ssh(withCertificate)
+        XCTAssertTrue(good.output.contains("Authenticated to 127.0.0.1"), good.output)
+        XCTAssertTrue(good.output.contains("ECDSA-CERT"), good.output)
+        XCTAssertEqual(log.messages(containing: "authenticated").last?.metadata["cert_key_id"], "alice@corp")
+
+        let wrongUser = try ssh(withCertificate, user: "root")
+        XCTAssertTrue(wrongUser.output.contains("Permission denied"), wrongUser.output)
+        XCTAssertTrue(log.messages(containing: "authentication refused").contains { $0.metadata["reason"]?.contains("not valid for principal 'root'") == true })
+
+        try certify(["-I", "expired", "-n", "alice", "-V", "-2h:-1h"])
+        XCTAssertTrue(try ssh(withCertificate).output.contains("Permission denied"))
+        XCTAssertTrue(log.messages(containing: "authentication refused").contains { $0.metadata["reason"]?.contains("expired") == true })
+
+        try certify(["-I", "forever", "-n", "alice"])
+        XCTAssertTrue(try ssh(withCertificate).output.contains("Authenticated to 127.0.0.1"), "a certificate without end is accepted, and nothing traps")
+
+        try? FileManager.default.removeItem(atPath: userKeyFile + "-cert.pub")
+        XCTAssertTrue(try ssh([]).output.contains("Permission denied"), "a plain key is refused")
+        XCTAssertTrue(log.messages(containing: "authentication refused").contains { $0.metadata["reason"]?.contains("plain keys are not accepted") == true })
     }
 
     /// OpenSSH re-keys every second (RekeyLimit default 1, keepalives as traffic); the connection
