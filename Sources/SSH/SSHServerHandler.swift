@@ -14,11 +14,14 @@ public struct SSHServerConfiguration: Sendable {
     /// asks for a re-key at least every 2^32 packets / once an hour is common hardening).
     public var rekeyAfterBytes: Int
     public var rekeyInterval: TimeAmount?
+    /// Makes the handler of each session channel; nil (or returning nil) refuses sessions.
+    public var sessionHandlerFactory: (@Sendable (SSHSessionContext, SSHSessionChannel) -> SSHSessionHandler?)?
     public var logger: Logger
 
     public init(crypto: CryptoContext, algorithms: SSHAlgorithms = .default, hostKeys: [PrivateKey],
                 authenticator: SSHServerAuthenticator, authenticationTimeout: TimeAmount = .seconds(60),
                 rekeyAfterBytes: Int = 1 << 30, rekeyInterval: TimeAmount? = .hours(1),
+                sessionHandlerFactory: (@Sendable (SSHSessionContext, SSHSessionChannel) -> SSHSessionHandler?)? = nil,
                 logger: Logger = Logger(label: "portcullis.ssh")) {
         self.crypto = crypto
         self.algorithms = algorithms
@@ -27,6 +30,7 @@ public struct SSHServerConfiguration: Sendable {
         self.authenticationTimeout = authenticationTimeout
         self.rekeyAfterBytes = rekeyAfterBytes
         self.rekeyInterval = rekeyInterval
+        self.sessionHandlerFactory = sessionHandlerFactory
         self.logger = logger
     }
 }
@@ -42,6 +46,7 @@ public final class SSHServerHandler: ChannelInboundHandler {
     private var userAuth: UserAuthenticationServer!
     private var authTimeout: Scheduled<Void>?
     private var rekeyTimer: RepeatedTask?
+    private var connection: SSHConnectionLayer?
     private var logger: Logger
 
     public init(configuration: SSHServerConfiguration) {
@@ -83,6 +88,8 @@ public final class SSHServerHandler: ChannelInboundHandler {
     public func channelInactive(context: ChannelHandlerContext) {
         authTimeout?.cancel()
         rekeyTimer?.cancel()
+        connection?.connectionClosed()
+        connection = nil
         context.fireChannelInactive()
     }
 
@@ -103,32 +110,22 @@ public final class SSHServerHandler: ChannelInboundHandler {
                     metadata["cert_serial"] = "\(certificate.serial)"
                 }
                 logger.info("authenticated", metadata: metadata)
+                startConnectionLayer(user: user, context: context)
             }
             return
         }
-        // The connection layer (channels, requests) is not part of this build yet: refuse
-        // politely so clients fail cleanly instead of hanging.
-        var message = payload
-        switch message.readInteger(as: UInt8.self) {
-        case MessageNumber.channelOpen.rawValue:
-            guard message.readSSHText(limit: 64) != nil, let sender = message.readInteger(as: UInt32.self) else {
-                throw SSHError.malformed("CHANNEL_OPEN")
-            }
-            try transport.send(.message(.channelOpenFailure) {
-                $0.writeInteger(sender)
-                $0.writeInteger(UInt32(1))   // SSH_OPEN_ADMINISTRATIVELY_PROHIBITED
-                $0.writeSSHString("channels are not available on this server yet")
-                $0.writeSSHString("")
-            })
-        case MessageNumber.globalRequest.rawValue:
-            guard message.readSSHText(limit: 128) != nil, let wantReply = message.readSSHBool() else { throw SSHError.malformed("GLOBAL_REQUEST") }
-            if wantReply { try transport.send(.message(.requestFailure)) }
-        case let number?:
-            try transport.send(.message(.unimplemented) { $0.writeInteger(UInt32(0)) })
-            logger.debug("unimplemented message", metadata: ["number": "\(number)"])
-        case nil:
-            throw SSHError.protocolError("empty message")
-        }
+        try connection?.receive(payload)
+    }
+
+    private func startConnectionLayer(user: String, context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let sessionContext = SSHSessionContext(username: user, certificate: userAuth.authenticatedCertificate,
+                                               remoteAddress: context.remoteAddress, eventLoop: context.eventLoop)
+        connection = SSHConnectionLayer(
+            context: sessionContext, makeHandler: configuration.sessionHandlerFactory,
+            send: { [weak transport] in try transport?.send($0) },
+            fail: { error in handler.value.fail(error, context: loopBound.value) })
     }
 
     private func fail(_ error: Error, context: ChannelHandlerContext) {

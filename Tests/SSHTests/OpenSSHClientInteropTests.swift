@@ -43,7 +43,9 @@ final class OpenSSHClientInteropTests: XCTestCase {
             crypto: crypto,
             hostKeys: [try PrivateKey(generate: .ecdsaP256, using: crypto), try PrivateKey(generate: .ecdsaP384, using: crypto)],
             authenticator: authenticator ?? AllowedKeys(users: ["alice": [userKey.keyData]]),
-            rekeyAfterBytes: rekeyAfterBytes, rekeyInterval: rekeyInterval, logger: log.logger("portcullis.ssh"))
+            rekeyAfterBytes: rekeyAfterBytes, rekeyInterval: rekeyInterval,
+            sessionHandlerFactory: { context, _ in ExampleExecSession(eventLoop: context.eventLoop) },
+            logger: log.logger("portcullis.ssh"))
         server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -136,6 +138,65 @@ final class OpenSSHClientInteropTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: userKeyFile + "-cert.pub")
         XCTAssertTrue(try ssh([]).output.contains("Permission denied"), "a plain key is refused")
         XCTAssertTrue(log.messages(containing: "authentication refused").contains { $0.metadata["reason"]?.contains("plain keys are not accepted") == true })
+    }
+
+    func testExecWithOutputStderrAndExitStatus() throws {
+        let result = try sshSplit([], command: "echo hello; echo oops >&2; exit 3")
+        XCTAssertEqual(result.status, 3, result.stderr)
+        XCTAssertEqual(result.stdout, "hello\n")
+        XCTAssertTrue(result.stderr.contains("oops"), result.stderr)
+        let stdin = try sshSplit([], command: "tr a-z A-Z", input: Data("portcullis\n".utf8))
+        XCTAssertEqual(stdin.stdout, "PORTCULLIS\n")
+        XCTAssertEqual(stdin.status, 0)
+    }
+
+    /// 64 MiB each way, byte-identical, while the client re-keys every megabyte (hundreds of
+    /// key exchanges in the middle of channel data) and the server every 4 MiB.
+    func testBulkTransferBothWaysSurvivesRekeys() async throws {
+        try await startServer(rekeyAfterBytes: 4 << 20)
+        let file = directory.appendingPathComponent("random.bin")
+        let random = try crypto.randomBytes(64 << 20)
+        try Data(random).write(to: file)
+        let expected = try crypto.digest(.sha256, random).hex
+        let download = try sshSplit(["-o", "RekeyLimit=1M"], command: "cat \(file.path)", binary: true)
+        XCTAssertEqual(download.status, 0, download.stderr)
+        XCTAssertEqual(download.data.count, random.count)
+        XCTAssertEqual(try crypto.digest(.sha256, [UInt8](download.data)).hex, expected)
+        let upload = try sshSplit(["-o", "RekeyLimit=1M"], command: "sha256sum", input: Data(random))
+        XCTAssertEqual(upload.status, 0, upload.stderr)
+        XCTAssertEqual(upload.stdout.prefix(64), Substring(expected))
+        XCTAssertGreaterThan(log.messages(containing: "new keys in use").count, 100, "re-keys during the transfers")
+    }
+
+    private struct SplitResult { var status: Int32; var stdout: String; var stderr: String; var data: Data }
+
+    private func sshSplit(_ options: [String], command: String, input: Data? = nil, binary: Bool = false) throws -> SplitResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/ssh")
+        process.arguments = ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                             "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", "-i", userKeyFile, "-p", "\(port)"] + options + ["alice@127.0.0.1", command]
+        let out = Pipe(), err = Pipe(), inPipe = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input == nil ? FileHandle.nullDevice : inPipe
+        try process.run()
+        if let input {
+            DispatchQueue.global().async {
+                try? inPipe.fileHandleForWriting.write(contentsOf: input)
+                try? inPipe.fileHandleForWriting.close()
+            }
+        }
+        final class Box: @unchecked Sendable { var data = Data() }
+        let errBox = Box()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        let errData = errBox.data
+        process.waitUntilExit()
+        return SplitResult(status: process.terminationStatus, stdout: binary ? "" : String(decoding: outData, as: UTF8.self),
+                           stderr: String(decoding: errData, as: UTF8.self), data: outData)
     }
 
     /// OpenSSH re-keys every second (RekeyLimit default 1, keepalives as traffic); the connection

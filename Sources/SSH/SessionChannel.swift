@@ -1,0 +1,207 @@
+import NIOCore
+
+/// A request on a session channel (RFC 4254 §6).
+public enum SessionRequest: Sendable, Equatable {
+    case pty(PTYRequest)
+    case environment(name: String, value: String)
+    case shell
+    case exec(command: String)
+    case subsystem(name: String)
+    case windowChange(columns: UInt32, rows: UInt32, widthPixels: UInt32, heightPixels: UInt32)
+    case signal(name: String)
+}
+
+public struct PTYRequest: Sendable, Equatable {
+    public var term: String
+    public var columns: UInt32
+    public var rows: UInt32
+    public var widthPixels: UInt32
+    public var heightPixels: UInt32
+    /// Terminal modes (RFC 4254 §8): opcode → value.
+    public var modes: [UInt8: UInt32]
+}
+
+/// What the application does with a session channel. Every call comes on the connection's
+/// event loop.
+public protocol SSHSessionHandler: AnyObject {
+    /// Returns whether the request was accepted (the client is told when it asked).
+    func handle(_ request: SessionRequest, on channel: SSHSessionChannel) -> Bool
+    /// Data from the client (stdin). Call `channel.consumed(_:)` once it has been passed on: only
+    /// then does the client get window to send more.
+    func receive(_ data: ByteBuffer, on channel: SSHSessionChannel)
+    func receiveEOF(on channel: SSHSessionChannel)
+    /// The client can take more data again after `isWritable` was false.
+    func writabilityChanged(on channel: SSHSessionChannel)
+    /// The channel is gone (closed by either side, or the connection ended).
+    func closed(_ channel: SSHSessionChannel)
+}
+
+/// Who a session belongs to, for the handler factory.
+public struct SSHSessionContext: Sendable {
+    public var username: String
+    public var certificate: SSHCertificate?
+    public var remoteAddress: SocketAddress?
+    /// The connection's event loop: the only place its channels may be used.
+    public var eventLoop: EventLoop
+}
+
+/// One session channel of a connection. Writes beyond the client's window wait here (the client
+/// grants more with WINDOW_ADJUST); `isWritable` turns false while more than `highWatermark`
+/// bytes wait, which is the application's cue to stop reading its source.
+public final class SSHSessionChannel {
+    public static let highWatermark = 1 << 20
+
+    public let localID: UInt32
+    let remoteID: UInt32
+    var remoteWindow: UInt64
+    let remoteMaxPacket: Int
+    var localWindow: UInt32
+    var unacknowledged: UInt32 = 0
+    var handler: SSHSessionHandler?
+    /// Everything outbound, in order: data waits for window, and EOF, requests and close wait
+    /// behind the data before them, so the end of the output is never overtaken.
+    private enum Outbound {
+        case data(ByteBuffer, stderr: Bool)
+        case message(ByteBuffer)
+    }
+    private var queue: [Outbound] = []
+    private(set) var pendingBytes = 0
+    private(set) var sentEOF = false
+    private(set) var sentClose = false
+    private var closing = false
+    var receivedEOF = false
+    private let send: (ByteBuffer) throws -> Void
+    private let fail: (Error) -> Void
+    /// Bytes read from / written to this channel, for idle tracking.
+    public private(set) var bytesReceived = 0
+    public private(set) var bytesSent = 0
+
+    init(localID: UInt32, remoteID: UInt32, remoteWindow: UInt32, remoteMaxPacket: UInt32, localWindow: UInt32,
+         send: @escaping (ByteBuffer) throws -> Void, fail: @escaping (Error) -> Void) {
+        self.localID = localID
+        self.remoteID = remoteID
+        self.remoteWindow = UInt64(remoteWindow)
+        self.remoteMaxPacket = Int(min(remoteMaxPacket, 32768))
+        self.localWindow = localWindow
+        self.send = send
+        self.fail = fail
+    }
+
+    public var isWritable: Bool { pendingBytes < Self.highWatermark }
+
+    /// Sends stdout (or stderr) data, as the window allows.
+    public func write(_ data: ByteBuffer, stderr: Bool = false) {
+        guard !sentEOF && !closing, data.readableBytes > 0 else { return }
+        queue.append(.data(data, stderr: stderr))
+        pendingBytes += data.readableBytes
+        flush()
+    }
+
+    /// Tells the client no more data follows (after what is queued).
+    public func sendEOF() {
+        guard !sentEOF && !closing else { return }
+        sentEOF = true
+        enqueue(.message(.channelEOF) { $0.writeInteger(remoteID) })
+    }
+
+    public func sendExitStatus(_ status: UInt32) {
+        sendRequest("exit-status") { $0.writeInteger(status) }
+    }
+
+    /// `signal` without the "SIG" prefix, e.g. "TERM".
+    public func sendExitSignal(_ signal: String, coreDumped: Bool = false, message: String = "") {
+        sendRequest("exit-signal") {
+            $0.writeSSHString(signal)
+            $0.writeSSHBool(coreDumped)
+            $0.writeSSHString(message)
+            $0.writeSSHString("")
+        }
+    }
+
+    /// Closes the channel after everything queued before it.
+    public func close() {
+        guard !closing else { return }
+        closing = true
+        enqueue(.message(.channelClose) { $0.writeInteger(remoteID) })
+    }
+
+    /// The client closed the channel: answer at once, dropping what could not be sent.
+    func closeNow() {
+        queue = []
+        pendingBytes = 0
+        closing = true
+        guard !sentClose else { return }
+        sentClose = true
+        transmit(.message(.channelClose) { $0.writeInteger(remoteID) })
+    }
+
+    /// The application passed `count` bytes of received data on: the client may send that much more.
+    public func consumed(_ count: Int) {
+        unacknowledged += UInt32(count)
+        // Grant in large steps (half the initial window) to keep WINDOW_ADJUST traffic low.
+        if unacknowledged >= SSHConnectionLayer.initialWindow / 2 && !closing && !receivedEOF {
+            let grant = unacknowledged
+            unacknowledged = 0
+            localWindow += grant
+            transmit(.message(.channelWindowAdjust) {
+                $0.writeInteger(remoteID)
+                $0.writeInteger(grant)
+            })
+        }
+    }
+
+    func received(_ count: Int) { bytesReceived += count }
+
+    func windowAdjusted(_ bytes: UInt32) throws {
+        remoteWindow += UInt64(bytes)
+        guard remoteWindow <= UInt64(UInt32.max) else { throw SSHError.protocolError("window adjust overflows the channel window") }
+        let wasWritable = isWritable
+        flush()
+        if !wasWritable && isWritable { handler?.writabilityChanged(on: self) }
+    }
+
+    private func enqueue(_ message: ByteBuffer) {
+        queue.append(.message(message))
+        flush()
+    }
+
+    private func flush() {
+        while let first = queue.first {
+            switch first {
+            case .message(let message):
+                queue.removeFirst()
+                if message.getInteger(at: message.readerIndex, as: UInt8.self) == MessageNumber.channelClose.rawValue {
+                    sentClose = true
+                }
+                transmit(message)
+            case .data(var data, let stderr):
+                guard remoteWindow > 0 else { return }
+                let size = min(data.readableBytes, remoteMaxPacket, Int(remoteWindow))
+                let chunk = data.readSlice(length: size)!
+                remoteWindow -= UInt64(size)
+                pendingBytes -= size
+                bytesSent += size
+                if data.readableBytes == 0 { queue.removeFirst() } else { queue[0] = .data(data, stderr: stderr) }
+                transmit(.message(stderr ? .channelExtendedData : .channelData) {
+                    $0.writeInteger(remoteID)
+                    if stderr { $0.writeInteger(UInt32(1)) }
+                    $0.writeSSHString(chunk)
+                })
+            }
+        }
+    }
+
+    private func sendRequest(_ type: String, _ body: (inout ByteBuffer) -> Void) {
+        guard !closing else { return }
+        enqueue(.message(.channelRequest) {
+            $0.writeInteger(remoteID)
+            $0.writeSSHString(type)
+            $0.writeSSHBool(false)
+            body(&$0)
+        })
+    }
+
+    private func transmit(_ message: ByteBuffer) {
+        do { try send(message) } catch { fail(error) }
+    }
+}
