@@ -23,17 +23,21 @@ final class ExampleExecSession: SSHSessionHandler, @unchecked Sendable {
             environment[name] = value
             return true
         case .exec(let command):
-            return (try? start(command, channel)) != nil
+            return (try? start("/bin/sh", ["-c", command], channel)) != nil
+        case .subsystem(let name) where name == "sftp" && FileManager.default.isExecutableFile(atPath: Self.sftpServer):
+            return (try? start(Self.sftpServer, [], channel)) != nil
         default:
             return false
         }
     }
 
-    private func start(_ command: String, _ channel: SSHSessionChannel) throws {
+    static let sftpServer = "/usr/lib/openssh/sftp-server"
+
+    private func start(_ executable: String, _ arguments: [String], _ channel: SSHSessionChannel) throws {
         guard process == nil else { throw CancellationError() }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
         process.environment = ["PATH": "/usr/bin:/bin"].merging(environment) { $1 }
         let input = Pipe(), output = Pipe(), errors = Pipe()
         process.standardInput = input

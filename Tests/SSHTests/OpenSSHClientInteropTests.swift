@@ -150,6 +150,30 @@ final class OpenSSHClientInteropTests: XCTestCase {
         XCTAssertEqual(stdin.status, 0)
     }
 
+    /// scp (SFTP protocol, the OpenSSH 9 default) and sftp through the `sftp` subsystem.
+    func testSCPAndSFTPThroughTheSubsystem() throws {
+        guard FileManager.default.isExecutableFile(atPath: ExampleExecSession.sftpServer) else {
+            try TestEnvironment.missing("sftp-server (Debian package openssh-sftp-server) is not installed")
+        }
+        let common = ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                      "-o", "IdentitiesOnly=yes", "-i", userKeyFile, "-P", "\(port)"]
+        let original = directory.appendingPathComponent("report.bin")
+        let content = try crypto.randomBytes(3 << 20)
+        try Data(content).write(to: original)
+        let uploaded = directory.appendingPathComponent("uploaded.bin")
+        let scp = try runStatus("/usr/bin/scp", common + [original.path, "alice@127.0.0.1:\(uploaded.path)"])
+        XCTAssertEqual(scp.status, 0, scp.output)
+        XCTAssertEqual(try [UInt8](Data(contentsOf: uploaded)), content)
+
+        let downloaded = directory.appendingPathComponent("downloaded.bin")
+        let batch = directory.appendingPathComponent("batch")
+        try "get \(uploaded.path) \(downloaded.path)\nls \(directory.path)\n".write(to: batch, atomically: true, encoding: .utf8)
+        let sftp = try runStatus("/usr/bin/sftp", common + ["-b", batch.path, "alice@127.0.0.1"])
+        XCTAssertEqual(sftp.status, 0, sftp.output)
+        XCTAssertEqual(try [UInt8](Data(contentsOf: downloaded)), content)
+        XCTAssertTrue(sftp.output.contains("uploaded.bin"), sftp.output)
+    }
+
     /// 64 MiB each way, byte-identical, while the client re-keys every megabyte (hundreds of
     /// key exchanges in the middle of channel data) and the server every 4 MiB.
     func testBulkTransferBothWaysSurvivesRekeys() async throws {
