@@ -9,6 +9,7 @@ RUN_DIR ?= $(CURDIR)/.run
 BIN := $(CURDIR)/.build/debug
 
 .PHONY: all deps test-deps fips build test run bench deb fuzz clean help
+FUZZ_SECONDS ?= 600
 
 all: build
 
@@ -17,6 +18,7 @@ help:
 	@echo "make test    run every test (FIPS provider built first)"
 	@echo "make bench   benchmarks against OpenSSL on this machine"
 	@echo "make deb     build the Debian package into packaging/out/"
+	@echo "make fuzz    libFuzzer over every SSH parser a peer reaches (FUZZ_SECONDS=$(FUZZ_SECONDS))"
 
 deps:
 	@scripts/install-deps.sh build
@@ -55,6 +57,13 @@ bench: fips
 
 deb: fips
 	@bash packaging/deb/build-deb.sh
+
+# libFuzzer + AddressSanitizer over SSH's UntrustedInput.exercise (Fuzz/ is its own package so
+# normal builds never link libFuzzer). Findings are written as Fuzz/crash-* and the run fails.
+fuzz: deps
+	cd Fuzz && $(SWIFT) build --build-path .build -Xswiftc -sanitize=fuzzer,address
+	@mkdir -p Fuzz/corpus
+	cd Fuzz && .build/debug/ssh-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -rss_limit_mb=4096 -artifact_prefix=./ corpus
 
 clean:
 	rm -rf .build .run packaging/out

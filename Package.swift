@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "portcullis", targets: ["portcullis"]),
         .executable(name: "pcctl", targets: ["pcctl"]),
         .executable(name: "pcsh", targets: ["pcsh"]),
+        // For the fuzzing package in Fuzz/ (and, later, tools built on the engine).
+        .library(name: "PortcullisSSH", targets: ["SSH", "FIPSCrypto"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

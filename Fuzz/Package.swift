@@ -1,0 +1,16 @@
+// swift-tools-version:6.1
+// The fuzzing harness, kept out of the main package so normal builds never link libFuzzer.
+// Run with `make fuzz` (FUZZ_SECONDS=600 by default).
+import PackageDescription
+
+let package = Package(
+    name: "PortcullisFuzz",
+    platforms: [.macOS(.v15)],
+    dependencies: [.package(name: "Portcullis", path: "..")],
+    targets: [
+        .executableTarget(
+            name: "ssh-fuzz",
+            dependencies: [.product(name: "PortcullisSSH", package: "Portcullis")]
+        ),
+    ]
+)
