@@ -91,6 +91,21 @@ let package = Package(
             path: "bench/Sources/portcullis-bench"
         ),
         .target(
+            name: "SSHExampleServer",
+            dependencies: [
+                "SSH", "FIPSCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/SSHExampleServer"
+        ),
+        .executableTarget(
+            name: "ssh-engine-bench",
+            dependencies: ["SSH", "SSHExampleServer", "FIPSCrypto", .product(name: "NIOCore", package: "swift-nio")],
+            path: "bench/Sources/ssh-engine-bench"
+        ),
+        .target(
             name: "TestSupport",
             dependencies: ["FIPSCrypto", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"
@@ -100,7 +115,7 @@ let package = Package(
         .testTarget(
             name: "SSHTests",
             dependencies: [
-                "SSH", "FIPSCrypto", "TestSupport",
+                "SSH", "SSHExampleServer", "FIPSCrypto", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

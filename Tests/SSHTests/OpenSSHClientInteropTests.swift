@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import SSH
+import SSHExampleServer
 import TestSupport
 import XCTest
 
@@ -39,19 +40,11 @@ final class OpenSSHClientInteropTests: XCTestCase {
     private func startServer(rekeyAfterBytes: Int = 1 << 30, rekeyInterval: TimeAmount? = .hours(1),
                              authenticator: SSHServerAuthenticator? = nil) async throws {
         try? await server?.close()
-        let configuration = SSHServerConfiguration(
+        server = try await ExampleServer.start(
             crypto: crypto,
             hostKeys: [try PrivateKey(generate: .ecdsaP256, using: crypto), try PrivateKey(generate: .ecdsaP384, using: crypto)],
             authenticator: authenticator ?? AllowedKeys(users: ["alice": [userKey.keyData]]),
-            rekeyAfterBytes: rekeyAfterBytes, rekeyInterval: rekeyInterval,
-            sessionHandlerFactory: { context, _ in ExampleExecSession(eventLoop: context.eventLoop) },
-            logger: log.logger("portcullis.ssh"))
-        server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(SSHServerHandler(configuration: configuration)) }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
+            rekeyAfterBytes: rekeyAfterBytes, rekeyInterval: rekeyInterval, logger: log.logger("portcullis.ssh"))
         port = server.localAddress!.port!
     }
 

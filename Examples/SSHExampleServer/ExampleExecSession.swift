@@ -6,7 +6,7 @@ import SSH
 /// output back-pressure (readers wait while the channel is not writable), stdin window granted
 /// only once bytes reached the process, and exit-status after both outputs ended and the
 /// process was reaped. (The node service replaces Process with the privilege-separated launcher.)
-final class ExampleExecSession: SSHSessionHandler, @unchecked Sendable {
+public final class ExampleExecSession: SSHSessionHandler, @unchecked Sendable {
     private let eventLoop: EventLoop
     private var process: Process?
     private var stdin: FileHandle?
@@ -15,9 +15,9 @@ final class ExampleExecSession: SSHSessionHandler, @unchecked Sendable {
     private var environment: [String: String] = [:]
     private var stopped = false
 
-    init(eventLoop: EventLoop) { self.eventLoop = eventLoop }
+    public init(eventLoop: EventLoop) { self.eventLoop = eventLoop }
 
-    func handle(_ request: SessionRequest, on channel: SSHSessionChannel) -> Bool {
+    public func handle(_ request: SessionRequest, on channel: SSHSessionChannel) -> Bool {
         switch request {
         case .environment(let name, let value) where name == "LANG" || name.hasPrefix("LC_"):
             environment[name] = value
@@ -31,7 +31,7 @@ final class ExampleExecSession: SSHSessionHandler, @unchecked Sendable {
         }
     }
 
-    static let sftpServer = "/usr/lib/openssh/sftp-server"
+    public static let sftpServer = "/usr/lib/openssh/sftp-server"
 
     private func start(_ executable: String, _ arguments: [String], _ channel: SSHSessionChannel) throws {
         guard process == nil else { throw CancellationError() }
@@ -96,7 +96,7 @@ final class ExampleExecSession: SSHSessionHandler, @unchecked Sendable {
         }
     }
 
-    func receive(_ data: ByteBuffer, on channel: SSHSessionChannel) {
+    public func receive(_ data: ByteBuffer, on channel: SSHSessionChannel) {
         let bytes = Array(data.readableBytesView)
         let eventLoop = eventLoop
         let bound = NIOLoopBound(channel, eventLoop: eventLoop)
@@ -106,15 +106,15 @@ final class ExampleExecSession: SSHSessionHandler, @unchecked Sendable {
         }
     }
 
-    func receiveEOF(on channel: SSHSessionChannel) {
+    public func receiveEOF(on channel: SSHSessionChannel) {
         stdinQueue.async { [stdin] in try? stdin?.close() }
     }
 
-    func writabilityChanged(on channel: SSHSessionChannel) {
+    public func writabilityChanged(on channel: SSHSessionChannel) {
         if channel.isWritable { writable.signal() }
     }
 
-    func closed(_ channel: SSHSessionChannel) {
+    public func closed(_ channel: SSHSessionChannel) {
         stopped = true
         writable.signal()
         writable.signal()

@@ -1,0 +1,26 @@
+import FIPSCrypto
+import Logging
+import NIOCore
+import NIOPosix
+import SSH
+
+/// Starts the example SSH server: our engine with exec and sftp sessions. Used by the interop
+/// tests and by bench/ssh-engine.sh; the node service starts from the same pieces.
+public enum ExampleServer {
+    public static func start(host: String = "127.0.0.1", port: Int = 0, crypto: CryptoContext, hostKeys: [PrivateKey],
+                             authenticator: SSHServerAuthenticator, rekeyAfterBytes: Int = 1 << 30,
+                             rekeyInterval: TimeAmount? = .hours(1), logger: Logger = Logger(label: "portcullis.ssh")) async throws -> Channel {
+        let configuration = SSHServerConfiguration(
+            crypto: crypto, hostKeys: hostKeys, authenticator: authenticator,
+            rekeyAfterBytes: rekeyAfterBytes, rekeyInterval: rekeyInterval,
+            sessionHandlerFactory: { context, _ in ExampleExecSession(eventLoop: context.eventLoop) },
+            logger: logger)
+        return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(SSHServerHandler(configuration: configuration)) }
+            }
+            .bind(host: host, port: port).get()
+    }
+}
