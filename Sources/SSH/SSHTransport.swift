@@ -41,8 +41,11 @@ final class SSHServerTransport {
     private var strictKex = false
     private var clientWantsExtInfo = false
     private var initialKexDone = false
-    /// Service messages written while keys change wait here; none is dropped.
+    /// Service messages written while keys change wait here; none is dropped. A peer that never
+    /// finishes a key exchange must not make this grow without bound.
     private var pendingOutbound: [ByteBuffer] = []
+    private var pendingOutboundBytes = 0
+    static let maximumPendingBytes = 32 << 20
     private(set) var bytesSinceKex = 0
     /// OpenSSH clients refuse a KEXINIT while they authenticate, so the server starts re-keys
     /// only once the connection layer runs (client-initiated re-keys are served at any time).
@@ -86,6 +89,10 @@ final class SSHServerTransport {
     /// Sends a service-layer message, holding it back while a key exchange is under way.
     func send(_ payload: ByteBuffer) throws {
         guard case .idle = kex, initialKexDone else {
+            pendingOutboundBytes += payload.readableBytes
+            guard pendingOutboundBytes <= Self.maximumPendingBytes else {
+                throw SSHError(.protocolError, "the key exchange stalled with more than \(Self.maximumPendingBytes >> 20) MiB waiting to be sent")
+            }
             pendingOutbound.append(payload)
             return
         }
@@ -269,6 +276,7 @@ final class SSHServerTransport {
         configuration.logger.debug("new keys in use", metadata: ["key_exchanges": "\(keyExchanges)"])
         let queued = pendingOutbound
         pendingOutbound = []
+        pendingOutboundBytes = 0
         for message in queued { try sendPacket(message) }
     }
 }
