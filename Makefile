@@ -8,7 +8,7 @@ FIPS_WORK ?= $(CURDIR)/.build-fips/work
 RUN_DIR ?= $(CURDIR)/.run
 BIN := $(CURDIR)/.build/debug
 
-.PHONY: all deps test-deps fips build test run bench deb fuzz clean help
+.PHONY: all deps test-deps fips build test run bench bench-ssh deb fuzz clean help
 FUZZ_SECONDS ?= 600
 
 all: build
@@ -16,7 +16,8 @@ all: build
 help:
 	@echo "make run     build and start the appliance on $(RUN_DIR) (FIPS mode)"
 	@echo "make test    run every test (FIPS provider built first)"
-	@echo "make bench   benchmarks against OpenSSL on this machine"
+	@echo "make bench   sealed storage and AES-GCM against OpenSSL on this machine"
+	@echo "make bench-ssh  the SSH engine against Debian's sshd (root)"
 	@echo "make deb     build the Debian package into packaging/out/"
 	@echo "make fuzz    libFuzzer over every SSH parser a peer reaches (FUZZ_SECONDS=$(FUZZ_SECONDS))"
 
@@ -54,6 +55,10 @@ run: fips build
 
 bench: fips
 	@bash bench/sealed-storage.sh
+
+# Our SSH engine against Debian's sshd (needs root: it starts sshd on a loopback port).
+bench-ssh: fips
+	@bash bench/ssh-engine.sh
 
 deb: fips
 	@bash packaging/deb/build-deb.sh
