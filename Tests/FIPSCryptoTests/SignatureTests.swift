@@ -113,20 +113,7 @@ final class SignatureTests: XCTestCase {
         return [UInt8(n >> 24), UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff)] + bytes
     }
 
-    private struct CommandFailed: Error { let output: String }
-
     private func run(_ executable: String, _ arguments: [String], stdin: URL? = nil) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        if let stdin { process.standardInput = try FileHandle(forReadingFrom: stdin) }
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw CommandFailed(output: output) }
-        return output
+        try Programs.executeSuccessfully(executable, arguments, stdin: stdin)
     }
 }

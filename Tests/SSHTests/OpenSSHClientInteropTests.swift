@@ -258,25 +258,11 @@ final class OpenSSHClientInteropTests: XCTestCase {
 
     // MARK: helpers
 
-    private struct Failed: Error { let output: String }
-
     private func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let result = try runStatus(executable, arguments)
-        guard result.status == 0 else { throw Failed(output: result.output) }
-        return result.output
+        try Programs.executeSuccessfully(executable, arguments)
     }
 
     private func runStatus(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        try Programs.execute(executable, arguments)
     }
 }

@@ -31,6 +31,35 @@ public enum Programs {
         return try process.wait(timeout: timeout)
     }
 
+    /// Runs any executable to completion with stdout and stderr merged (stdin from `stdin`, or
+    /// empty), for the real peers tests talk to (ssh-keygen, ssh, scp, sftp).
+    public static func execute(_ executable: String, _ arguments: [String], stdin: URL? = nil) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = try stdin.map { try FileHandle(forReadingFrom: $0) } ?? FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    public struct CommandFailed: Error, CustomStringConvertible {
+        public let output: String
+        public var description: String { "command failed: \(output)" }
+    }
+
+    /// `execute`, requiring exit status 0.
+    @discardableResult
+    public static func executeSuccessfully(_ executable: String, _ arguments: [String], stdin: URL? = nil) throws -> String {
+        let result = try execute(executable, arguments, stdin: stdin)
+        guard result.status == 0 else { throw CommandFailed(output: result.output) }
+        return result.output
+    }
+
     public static func start(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Running {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try path(name))
