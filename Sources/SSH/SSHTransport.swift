@@ -39,6 +39,8 @@ final class SSHServerTransport {
     private var clientVersion = ""
     private(set) var sessionID: [UInt8]?
     private var strictKex = false
+    /// Packets that arrived before the client's first KEXINIT: strict KEX requires none.
+    private var packetsBeforeKexInit = 0
     private var clientWantsExtInfo = false
     private var initialKexDone = false
     /// Service messages written while keys change wait here; none is dropped. A peer that never
@@ -167,6 +169,7 @@ final class SSHServerTransport {
             if strictKex || number != MessageNumber.ignore.rawValue && number != MessageNumber.debug.rawValue {
                 throw SSHError.protocolError("message \(number) is not allowed during the initial key exchange")
             }
+            packetsBeforeKexInit += 1
             return
         }
         switch number {
@@ -209,6 +212,11 @@ final class SSHServerTransport {
         let ours = try KexInit(parsing: &oursParse)
         if sessionID == nil {
             strictKex = theirs.keyExchange.contains(KexInit.strictKexClient)
+            // Terrapin countermeasure: under strict KEX the KEXINIT must be the very first packet.
+            // Which mode applies is only known now, so count what came before it.
+            if strictKex && packetsBeforeKexInit > 0 {
+                throw SSHError.protocolError("strict key exchange: KEXINIT was not the first packet (\(packetsBeforeKexInit) came before it)")
+            }
             clientWantsExtInfo = theirs.keyExchange.contains(KexInit.extInfoClient)
         }
         let negotiated = try Negotiation.negotiate(client: theirs, server: ours)

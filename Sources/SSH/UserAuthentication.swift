@@ -69,7 +69,7 @@ final class UserAuthenticationServer {
         self.sessionID = sessionID
     }
 
-    /// Handles a message before authentication completed. Returns true once the user is in.
+    /// Handles a message before authentication completed; `authenticatedUser` is set once the user is in.
     func receive(_ payload: ByteBuffer) throws {
         var message = payload
         let number = message.readInteger(as: UInt8.self)
