@@ -16,6 +16,9 @@ public final class CryptoContext: @unchecked Sendable {
 
     let aes128GCM: OpaquePointer
     let aes256GCM: OpaquePointer
+    /// SHA-2 digests fetched once (fetching is a locked lookup in OpenSSL; key exchange and
+    /// signatures use them on every connection).
+    private let digests: [HashAlgorithm: OpaquePointer]
 
     /// Creates a context in `mode`. In FIPS mode this loads the provider (which checks its own
     /// integrity and runs its known-answer tests) and fails with OpenSSL's reason if it cannot.
@@ -38,6 +41,10 @@ public final class CryptoContext: @unchecked Sendable {
             }
             aes128GCM = try Self.fetchCipher(libctx, "AES-128-GCM")
             aes256GCM = try Self.fetchCipher(libctx, "AES-256-GCM")
+            digests = try Dictionary(uniqueKeysWithValues: [HashAlgorithm.sha256, .sha384, .sha512].map { algorithm in
+                guard let md = EVP_MD_fetch(libctx, algorithm.rawValue, nil) else { throw OpenSSLErrors.failure("fetching \(algorithm.rawValue)") }
+                return (algorithm, md)
+            })
         } catch {
             for provider in providers.reversed() { OSSL_PROVIDER_unload(provider) }
             OSSL_LIB_CTX_free(libctx)
@@ -47,6 +54,7 @@ public final class CryptoContext: @unchecked Sendable {
     }
 
     deinit {
+        for md in digests.values { EVP_MD_free(md) }
         EVP_CIPHER_free(aes128GCM)
         EVP_CIPHER_free(aes256GCM)
         for provider in providers.reversed() { OSSL_PROVIDER_unload(provider) }
@@ -100,6 +108,14 @@ public final class CryptoContext: @unchecked Sendable {
         }
         providers.append(provider)
         return provider
+    }
+
+    /// The fetched digest; MD5 (never cached) is fetched per call, outside FIPS mode only.
+    func withDigest<R>(_ algorithm: HashAlgorithm, _ body: (OpaquePointer) throws -> R) throws -> R {
+        if let md = digests[algorithm] { return try body(md) }
+        guard let md = EVP_MD_fetch(libctx, algorithm.rawValue, nil) else { throw OpenSSLErrors.failure("fetching \(algorithm.rawValue)") }
+        defer { EVP_MD_free(md) }
+        return try body(md)
     }
 
     private static func fetchCipher(_ libctx: OpaquePointer, _ name: String) throws -> OpaquePointer {

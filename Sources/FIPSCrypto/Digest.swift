@@ -22,14 +22,12 @@ public enum HashAlgorithm: String, Sendable, CaseIterable {
 extension CryptoContext {
     public func digest<D: Collection<UInt8>>(_ algorithm: HashAlgorithm, _ data: D) throws -> [UInt8] {
         try requireApproved(algorithm.isApproved, algorithm.rawValue, hint: "Use SHA-256 or a longer SHA-2.")
-        guard let md = EVP_MD_fetch(libctx, algorithm.rawValue, nil) else {
-            throw OpenSSLErrors.failure("fetching \(algorithm.rawValue)")
-        }
-        defer { EVP_MD_free(md) }
         var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
-        let ok = withContiguous(data) { input in
-            out.withUnsafeMutableBufferPointer { EVP_Digest(input.baseAddress, input.count, $0.baseAddress, &length, md, nil) }
+        let ok = try withDigest(algorithm) { md in
+            withContiguous(data) { input in
+                out.withUnsafeMutableBufferPointer { EVP_Digest(input.baseAddress, input.count, $0.baseAddress, &length, md, nil) }
+            }
         }
         guard ok == 1 else { throw OpenSSLErrors.failure("\(algorithm.rawValue) digest") }
         return Array(out.prefix(Int(length)))

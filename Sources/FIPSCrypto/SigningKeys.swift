@@ -81,9 +81,11 @@ public final class PrivateKey: @unchecked Sendable {
             EVP_PKEY_free(pkey)
             throw CryptoError.invalidInput("unsupported private key type (ECDSA P-256/P-384 and Ed25519 are supported)")
         }
-        if let failure = Result(catching: { try crypto.requireApproved(algorithm.isApproved, "Ed25519", hint: "Use ECDSA with P-256 or P-384.") }).failure {
+        do {
+            try crypto.requireApproved(algorithm.isApproved, "Ed25519", hint: "Use ECDSA with P-256 or P-384.")
+        } catch {
             EVP_PKEY_free(pkey)
-            throw failure
+            throw error
         }
         self.init(pkey: pkey, algorithm: algorithm, crypto: crypto)
     }
@@ -274,12 +276,5 @@ private func keyAlgorithm(_ pkey: OpaquePointer) -> SignatureAlgorithm? {
     case "prime256v1", "P-256": return .ecdsaP256
     case "secp384r1", "P-384": return .ecdsaP384
     default: return nil
-    }
-}
-
-extension Result where Failure == Error {
-    var failure: Error? {
-        if case .failure(let error) = self { return error }
-        return nil
     }
 }

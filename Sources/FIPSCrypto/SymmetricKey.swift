@@ -38,5 +38,9 @@ public final class SymmetricKey: @unchecked Sendable {
 
 /// Overwrites secret bytes with zeros in a way the optimiser cannot remove.
 public func wipe(_ bytes: inout [UInt8]) {
-    bytes.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
+    bytes.withUnsafeMutableBytes { wipe($0) }
+}
+
+public func wipe(_ bytes: UnsafeMutableRawBufferPointer) {
+    OPENSSL_cleanse(bytes.baseAddress, bytes.count)
 }

@@ -28,7 +28,7 @@ enum KeyExchange {
         buffer.writeSSHString(clientPublic)
         buffer.writeSSHString(serverPublic)
         sharedSecret.withUnsafeBytes { _ = buffer.writeMPInt(unsigned: $0) }
-        defer { buffer.withUnsafeMutableReadableBytes { wipeRaw($0) } }
+        defer { buffer.withUnsafeMutableReadableBytes { wipe($0) } }
         return try crypto.digest(method.hash, buffer.readableBytesView)
     }
 
@@ -38,7 +38,7 @@ enum KeyExchange {
         var encodedSecret = ByteBufferAllocator().buffer(capacity: 64)
         sharedSecret.withUnsafeBytes { _ = encodedSecret.writeMPInt(unsigned: $0) }
         var k = Array(encodedSecret.readableBytesView)
-        encodedSecret.withUnsafeMutableReadableBytes { wipeRaw($0) }
+        encodedSecret.withUnsafeMutableReadableBytes { wipe($0) }
         defer { wipe(&k) }
 
         func derive(_ letter: UInt8, _ length: Int) throws -> [UInt8] {
@@ -54,10 +54,4 @@ enum KeyExchange {
             clientToServer: PacketProtection(cipher: negotiated.clientToServer, key: SymmetricKey(bytes: keyC2S), iv: ivC2S, crypto: crypto),
             serverToClient: PacketProtection(cipher: negotiated.serverToClient, key: SymmetricKey(bytes: keyS2C), iv: ivS2C, crypto: crypto))
     }
-}
-
-func wipeRaw(_ bytes: UnsafeMutableRawBufferPointer) {
-    var zero = [UInt8](repeating: 0, count: bytes.count)
-    zero.withUnsafeBytes { bytes.copyMemory(from: $0) }
-    wipe(&zero)
 }
