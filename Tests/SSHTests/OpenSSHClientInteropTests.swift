@@ -23,6 +23,12 @@ final class OpenSSHClientInteropTests: XCTestCase {
     private var crypto: CryptoContext!
     private var userKeyFile: String { directory.appendingPathComponent("id_ecdsa").path }
     private var userKey: PublicKey!
+    /// Options every OpenSSH client run here shares: no user config, no prompts, no known_hosts,
+    /// only the test key. (scp/sftp take the port as -P, ssh as -p; callers add it.)
+    private var clientOptions: [String] {
+        ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", "IdentitiesOnly=yes", "-i", userKeyFile]
+    }
     private let log = LogCapture()
 
     override func setUp() async throws {
@@ -54,8 +60,7 @@ final class OpenSSHClientInteropTests: XCTestCase {
     }
 
     private func ssh(_ options: [String], user: String = "alice", command: String = "true") throws -> (status: Int32, output: String) {
-        let base = ["-F", "/dev/null", "-v", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                    "-o", "IdentitiesOnly=yes", "-i", userKeyFile, "-o", "ConnectTimeout=10", "-p", "\(port)"]
+        let base = clientOptions + ["-v", "-o", "ConnectTimeout=10", "-p", "\(port)"]
         return try runStatus("/usr/bin/ssh", base + options + ["\(user)@127.0.0.1", command])
     }
 
@@ -148,8 +153,7 @@ final class OpenSSHClientInteropTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: ExampleExecSession.sftpServer) else {
             try TestEnvironment.missing("sftp-server (Debian package openssh-sftp-server) is not installed")
         }
-        let common = ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                      "-o", "IdentitiesOnly=yes", "-i", userKeyFile, "-P", "\(port)"]
+        let common = clientOptions + ["-P", "\(port)"]
         let original = directory.appendingPathComponent("report.bin")
         let content = try crypto.randomBytes(3 << 20)
         try Data(content).write(to: original)
@@ -190,8 +194,7 @@ final class OpenSSHClientInteropTests: XCTestCase {
     private func sshSplit(_ options: [String], command: String, input: Data? = nil, binary: Bool = false) throws -> SplitResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/ssh")
-        process.arguments = ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                             "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", "-i", userKeyFile, "-p", "\(port)"] + options + ["alice@127.0.0.1", command]
+        process.arguments = clientOptions + ["-o", "LogLevel=ERROR", "-p", "\(port)"] + options + ["alice@127.0.0.1", command]
         let out = Pipe(), err = Pipe(), inPipe = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -239,8 +242,7 @@ final class OpenSSHClientInteropTests: XCTestCase {
     private func sshRunning(for seconds: TimeInterval, _ options: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/ssh")
-        process.arguments = ["-F", "/dev/null", "-v", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                             "-o", "IdentitiesOnly=yes", "-i", userKeyFile, "-p", "\(port)"] + options + ["alice@127.0.0.1"]
+        process.arguments = clientOptions + ["-v", "-p", "\(port)"] + options + ["alice@127.0.0.1"]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
