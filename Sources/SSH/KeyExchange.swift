@@ -51,7 +51,7 @@ enum KeyExchange {
         var keyS2C = try derive(UInt8(ascii: "D"), negotiated.serverToClient.keySize)
         defer { wipe(&keyC2S); wipe(&keyS2C); wipe(&ivC2S); wipe(&ivS2C) }
         return SessionKeys(
-            clientToServer: PacketProtection(cipher: negotiated.clientToServer, key: SymmetricKey(bytes: keyC2S), iv: ivC2S, crypto: crypto),
-            serverToClient: PacketProtection(cipher: negotiated.serverToClient, key: SymmetricKey(bytes: keyS2C), iv: ivS2C, crypto: crypto))
+            clientToServer: try PacketProtection(cipher: negotiated.clientToServer, key: SymmetricKey(bytes: keyC2S), iv: ivC2S, crypto: crypto),
+            serverToClient: try PacketProtection(cipher: negotiated.serverToClient, key: SymmetricKey(bytes: keyS2C), iv: ivS2C, crypto: crypto))
     }
 }

@@ -10,7 +10,8 @@ final class PacketProtection {
 
     private let crypto: CryptoContext
     private let cipher: CipherMethod?
-    private let key: SymmetricKey?
+    /// Keyed once per direction: each packet only sets its nonce.
+    private let key: AEADKey?
     private var nonce: [UInt8]
 
     /// No protection (before the first key exchange).
@@ -21,11 +22,11 @@ final class PacketProtection {
         nonce = []
     }
 
-    init(cipher: CipherMethod, key: SymmetricKey, iv: [UInt8], crypto: CryptoContext) {
+    init(cipher: CipherMethod, key: SymmetricKey, iv: [UInt8], crypto: CryptoContext) throws {
         precondition(key.count == cipher.keySize && iv.count == 12)
         self.crypto = crypto
         self.cipher = cipher
-        self.key = key
+        self.key = try AEADKey(cipher.aead, key: key, using: crypto)
         nonce = iv
     }
 
@@ -47,11 +48,11 @@ final class PacketProtection {
         body.append(contentsOf: try crypto.randomBytes(padding))
         let lengthBytes = withUnsafeBytes(of: UInt32(packetLength).bigEndian, Array.init)
         out.writeBytes(lengthBytes)
-        guard let cipher, let key else {
+        guard let key else {
             out.writeBytes(body)
             return
         }
-        out.writeBytes(try crypto.seal(body, key: key, nonce: nonce, associatedData: lengthBytes, algorithm: cipher.aead))
+        out.writeBytes(try key.seal(body, nonce: nonce, associatedData: lengthBytes))
         advanceNonce()
     }
 
@@ -69,10 +70,10 @@ final class PacketProtection {
         guard buffer.readableBytes >= 4 + packetLength + tagSize else { return nil }
         let lengthBytes = buffer.readBytes(length: 4)!
         var body: [UInt8]
-        if let cipher, let key {
+        if let key {
             let sealed = buffer.readBytes(length: packetLength + tagSize)!
             do {
-                body = try crypto.open(sealed, key: key, nonce: nonce, associatedData: lengthBytes, algorithm: cipher.aead)
+                body = try key.open(sealed, nonce: nonce, associatedData: lengthBytes)
             } catch CryptoError.authenticationFailed {
                 throw SSHError(.macError, "packet authentication failed (corrupted or forged data)")
             }

@@ -120,3 +120,32 @@ final class KnownAnswerTests: XCTestCase {
         }
     }
 }
+
+final class AEADKeyTests: XCTestCase {
+    /// A key used for many messages (the SSH record layer) gives exactly what one-shot sealing
+    /// gives for each nonce, and a forged message does not disturb the next one.
+    func testReusedKeyMatchesOneShotAndSurvivesAForgery() throws {
+        for crypto in try TestEnvironment.allModes() {
+            for algorithm in [AEADAlgorithm.aes128GCM, .aes256GCM] {
+                let key = SymmetricKey(bytes: try crypto.randomBytes(algorithm.keySize))
+                let sealer = try AEADKey(algorithm, key: key, using: crypto)
+                let opener = try AEADKey(algorithm, key: key, using: crypto)
+                for i in 0..<50 {
+                    let nonce = try crypto.randomBytes(12)
+                    let message = try crypto.randomBytes(i * 37)
+                    let aad = [UInt8(i), 0, 0, 1]
+                    let sealed = try sealer.seal(message, nonce: nonce, associatedData: aad)
+                    XCTAssertEqual(sealed, try crypto.seal(message, key: key, nonce: nonce, associatedData: aad, algorithm: algorithm))
+                    if i % 7 == 3 {
+                        var forged = sealed
+                        forged[forged.count - 1] ^= 1
+                        XCTAssertThrowsError(try opener.open(forged, nonce: nonce, associatedData: aad)) {
+                            XCTAssertEqual($0 as? CryptoError, .authenticationFailed)
+                        }
+                    }
+                    XCTAssertEqual(try opener.open(sealed, nonce: nonce, associatedData: aad), message)
+                }
+            }
+        }
+    }
+}

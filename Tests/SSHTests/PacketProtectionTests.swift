@@ -7,8 +7,8 @@ import XCTest
 final class PacketProtectionTests: XCTestCase {
     private func pair(_ cipher: CipherMethod, _ crypto: CryptoContext) throws -> (PacketProtection, PacketProtection) {
         let key = try crypto.randomBytes(cipher.keySize), iv = try crypto.randomBytes(12)
-        return (PacketProtection(cipher: cipher, key: SymmetricKey(bytes: key), iv: iv, crypto: crypto),
-                PacketProtection(cipher: cipher, key: SymmetricKey(bytes: key), iv: iv, crypto: crypto))
+        return (try PacketProtection(cipher: cipher, key: SymmetricKey(bytes: key), iv: iv, crypto: crypto),
+                try PacketProtection(cipher: cipher, key: SymmetricKey(bytes: key), iv: iv, crypto: crypto))
     }
 
     func testRoundTripOfManyPacketsWithAdvancingNonce() throws {
