@@ -1,43 +1,92 @@
 import NIOCore
 
-/// The server side of RFC 4254 for one authenticated connection: session channels, their
-/// requests and flow control, and global requests.
+/// A channel the peer asked to open, waiting for the application to accept or refuse it. A
+/// `direct-tcpip` opening is decided once the target connection succeeded or failed; until then
+/// it counts toward the connection's channel limit. Use it on the connection's event loop only.
+public final class SSHChannelOpening {
+    public let type: SSHChannelType
+    fileprivate var decide: ((SSHSessionHandler?, String) -> SSHSessionChannel?)?
+
+    fileprivate init(type: SSHChannelType, decide: @escaping (SSHSessionHandler?, String) -> SSHSessionChannel?) {
+        self.type = type
+        self.decide = decide
+    }
+
+    /// Confirms the channel to the peer; `handler` receives its traffic. Nil if the connection
+    /// ended in the meantime.
+    @discardableResult
+    public func accept(_ handler: SSHSessionHandler) -> SSHSessionChannel? {
+        defer { decide = nil }
+        return decide?(handler, "")
+    }
+
+    /// Tells the peer the channel could not be opened, and why.
+    public func reject(_ reason: String) {
+        _ = decide?(nil, reason)
+        decide = nil
+    }
+}
+
+/// RFC 4254 for one authenticated connection, as server or client: channels, their requests and
+/// flow control, global requests and keepalives.
 final class SSHConnectionLayer {
     /// Our receive window per channel, and the largest packet we accept.
     static let initialWindow: UInt32 = 2 << 20
     static let maximumPacket: UInt32 = 32768
     static let maximumChannels = 64
 
+    enum Role {
+        /// `acceptChannel` decides each opening the client asks for.
+        case server(acceptChannel: (SSHSessionContext, SSHChannelOpening) -> Void)
+        /// A client refuses every channel the server tries to open (no X11 or agent forwarding).
+        case client
+    }
+
+    private let role: Role
     private let context: SSHSessionContext
-    private let makeHandler: ((SSHSessionContext, SSHSessionChannel) -> SSHSessionHandler?)?
     private let send: (ByteBuffer) throws -> Void
     private let fail: (Error) -> Void
     private var channels: [UInt32: SSHSessionChannel] = [:]
+    /// Channels we asked the peer to open, by our id.
+    private var opening: [UInt32: (handler: SSHSessionHandler, opened: (Result<SSHSessionChannel, SSHError>) -> Void)] = [:]
+    /// Openings the peer asked for that the application has not decided yet.
+    private var undecided = 0
     private var nextID: UInt32 = 0
     private var noMoreSessions = false
+    private var isClosed = false
+    /// Keepalives sent and not yet answered.
+    private(set) var unansweredKeepalives = 0
+    /// Replies we expect to our own global requests, oldest first (nil: a keepalive).
+    private var globalReplyHandlers: [((Bool) -> Void)?] = []
 
-    init(context: SSHSessionContext, makeHandler: ((SSHSessionContext, SSHSessionChannel) -> SSHSessionHandler?)?,
-         send: @escaping (ByteBuffer) throws -> Void, fail: @escaping (Error) -> Void) {
+    init(role: Role, context: SSHSessionContext, send: @escaping (ByteBuffer) throws -> Void, fail: @escaping (Error) -> Void) {
+        self.role = role
         self.context = context
-        self.makeHandler = makeHandler
         self.send = send
         self.fail = fail
     }
 
-    var openChannels: Int { channels.count }
+    var openChannels: Int { channels.count + undecided + opening.count }
 
     func receive(_ payload: ByteBuffer) throws {
         var message = payload
         guard let number = message.readInteger(as: UInt8.self) else { throw SSHError.protocolError("empty message") }
         switch MessageNumber(rawValue: number) {
         case .globalRequest: try globalRequest(&message)
+        case .requestSuccess, .requestFailure:
+            guard !globalReplyHandlers.isEmpty else { throw SSHError.protocolError("a global reply that answers no request") }
+            unansweredKeepalives = 0
+            globalReplyHandlers.removeFirst()?(number == MessageNumber.requestSuccess.rawValue)
         case .channelOpen: try open(&message)
+        case .channelOpenConfirmation: try openConfirmed(&message)
+        case .channelOpenFailure: try openFailed(&message)
         case .channelWindowAdjust:
             guard let channel = try channel(&message), let bytes = message.readInteger(as: UInt32.self) else { throw SSHError.malformed("WINDOW_ADJUST") }
             try channel.windowAdjusted(bytes)
         case .channelData, .channelExtendedData:
             guard let channel = try channel(&message) else { throw SSHError.malformed("CHANNEL_DATA") }
-            if number == MessageNumber.channelExtendedData.rawValue { _ = message.readInteger(as: UInt32.self) }
+            let extended = number == MessageNumber.channelExtendedData.rawValue
+            if extended { _ = message.readInteger(as: UInt32.self) }
             guard let data = message.readSSHString() else { throw SSHError.malformed("CHANNEL_DATA") }
             guard data.readableBytes <= Int(channel.localWindow), data.readableBytes <= Int(Self.maximumPacket) else {
                 throw SSHError.protocolError("channel data exceeds the window or the maximum packet size")
@@ -45,10 +94,11 @@ final class SSHConnectionLayer {
             guard !channel.receivedEOF else { throw SSHError.protocolError("channel data after EOF") }
             channel.localWindow -= UInt32(data.readableBytes)
             channel.received(data.readableBytes)
-            if number == MessageNumber.channelData.rawValue {
-                channel.handler?.receive(data, on: channel)
+            guard let handler = channel.handler else { return channel.consumed(data.readableBytes) }
+            if extended {
+                handler.receiveExtendedData(data, on: channel)
             } else {
-                channel.consumed(data.readableBytes)   // extended data from a client has no use here
+                handler.receive(data, on: channel)
             }
         case .channelEOF:
             guard let channel = try channel(&message) else { throw SSHError.malformed("CHANNEL_EOF") }
@@ -58,11 +108,11 @@ final class SSHConnectionLayer {
             guard let channel = try channel(&message) else { throw SSHError.malformed("CHANNEL_CLOSE") }
             channel.closeNow()
             channels[channel.localID] = nil
-            channel.handler?.closed(channel)
-            channel.handler = nil
+            finish(channel)
         case .channelRequest: try request(&message)
-        case .channelSuccess, .channelFailure, .requestSuccess, .requestFailure:
-            return   // we send no requests that want replies
+        case .channelSuccess, .channelFailure:
+            guard let channel = try channel(&message) else { throw SSHError.malformed("CHANNEL_SUCCESS") }
+            try channel.receivedReply(number == MessageNumber.channelSuccess.rawValue)
         default:
             try send(.message(.unimplemented) { $0.writeInteger(UInt32(0)) })
         }
@@ -70,12 +120,22 @@ final class SSHConnectionLayer {
 
     /// The connection ended: every channel's handler hears of it.
     func connectionClosed() {
+        isClosed = true
         let open = channels.values
         channels = [:]
-        for channel in open {
-            channel.handler?.closed(channel)
-            channel.handler = nil
-        }
+        for channel in open { finish(channel) }
+        let pending = opening.values
+        opening = [:]
+        for entry in pending { entry.opened(.failure(SSHError(.connectionLost, "the connection closed"))) }
+        let replies = globalReplyHandlers
+        globalReplyHandlers = []
+        for reply in replies { reply?(false) }
+    }
+
+    private func finish(_ channel: SSHSessionChannel) {
+        channel.failPendingReplies()
+        channel.handler?.closed(channel)
+        channel.handler = nil
     }
 
     private func channel(_ message: inout ByteBuffer) throws -> SSHSessionChannel? {
@@ -84,18 +144,91 @@ final class SSHConnectionLayer {
         return channel
     }
 
+    // MARK: Global requests
+
     private func globalRequest(_ message: inout ByteBuffer) throws {
         guard let name = message.readSSHText(limit: 128), let wantReply = message.readSSHBool() else { throw SSHError.malformed("GLOBAL_REQUEST") }
         var accepted = false
-        if name == "no-more-sessions@openssh.com" {
+        if name == "no-more-sessions@openssh.com", case .server = role {
             noMoreSessions = true
             accepted = true
         }
+        // keepalive@openssh.com and everything else: a failure reply is what the peer waits for.
         if wantReply { try send(.message(accepted ? .requestSuccess : .requestFailure)) }
     }
 
+    /// Sends `keepalive@openssh.com`; any reply proves the peer is alive.
+    func sendKeepalive() throws {
+        unansweredKeepalives += 1
+        globalReplyHandlers.append(nil)
+        try send(.message(.globalRequest) {
+            $0.writeSSHString("keepalive@openssh.com")
+            $0.writeSSHBool(true)
+        })
+    }
+
+    /// Sends a global request (e.g. `no-more-sessions@openssh.com`, which wants no reply).
+    func sendGlobalRequest(_ name: String, onReply: ((Bool) -> Void)? = nil) throws {
+        if let onReply { globalReplyHandlers.append(onReply) }
+        try send(.message(.globalRequest) {
+            $0.writeSSHString(name)
+            $0.writeSSHBool(onReply != nil)
+        })
+    }
+
+    // MARK: Opening channels
+
+    private func allocateID() -> UInt32 {
+        while channels[nextID] != nil || opening[nextID] != nil { nextID &+= 1 }
+        defer { nextID &+= 1 }
+        return nextID
+    }
+
+    /// Asks the peer to open a channel; `opened` is called with it, or with why it was refused.
+    func openChannel(_ type: SSHChannelType, handler: SSHSessionHandler, opened: @escaping (Result<SSHSessionChannel, SSHError>) -> Void) {
+        guard !isClosed else { return opened(.failure(SSHError(.connectionLost, "the connection is closed"))) }
+        guard openChannels < Self.maximumChannels else {
+            return opened(.failure(SSHError(.byApplication, "too many channels on this connection (max \(Self.maximumChannels))")))
+        }
+        let id = allocateID()
+        opening[id] = (handler, opened)
+        do {
+            try send(.message(.channelOpen) {
+                $0.writeSSHString(type.name)
+                $0.writeInteger(id)
+                $0.writeInteger(Self.initialWindow)
+                $0.writeInteger(Self.maximumPacket)
+                type.writeSpecificData(to: &$0)
+            })
+        } catch {
+            fail(error)
+        }
+    }
+
+    private func openConfirmed(_ message: inout ByteBuffer) throws {
+        guard let id = message.readInteger(as: UInt32.self), let sender = message.readInteger(as: UInt32.self),
+              let window = message.readInteger(as: UInt32.self), let maxPacket = message.readInteger(as: UInt32.self)
+        else { throw SSHError.malformed("CHANNEL_OPEN_CONFIRMATION") }
+        guard let entry = opening.removeValue(forKey: id) else { throw SSHError.protocolError("confirmation for channel \(id), which we did not open") }
+        guard maxPacket > 0 else { throw SSHError.protocolError("channel maximum packet size of 0") }
+        let channel = SSHSessionChannel(localID: id, remoteID: sender, remoteWindow: window, remoteMaxPacket: maxPacket,
+                                        localWindow: Self.initialWindow, send: send, fail: fail)
+        channel.handler = entry.handler
+        channels[id] = channel
+        entry.opened(.success(channel))
+    }
+
+    private func openFailed(_ message: inout ByteBuffer) throws {
+        guard let id = message.readInteger(as: UInt32.self), let code = message.readInteger(as: UInt32.self) else {
+            throw SSHError.malformed("CHANNEL_OPEN_FAILURE")
+        }
+        let text = message.readSSHText(limit: 1024) ?? ""
+        guard let entry = opening.removeValue(forKey: id) else { throw SSHError.protocolError("open failure for channel \(id), which we did not open") }
+        entry.opened(.failure(SSHError(.byApplication, "the server refused the channel (code \(code)): \(text)")))
+    }
+
     private func open(_ message: inout ByteBuffer) throws {
-        guard let type = message.readSSHText(limit: 64), let sender = message.readInteger(as: UInt32.self),
+        guard let typeName = message.readSSHText(limit: 64), let sender = message.readInteger(as: UInt32.self),
               let window = message.readInteger(as: UInt32.self), let maxPacket = message.readInteger(as: UInt32.self)
         else { throw SSHError.malformed("CHANNEL_OPEN") }
         func refuse(_ code: UInt32, _ text: String) throws {
@@ -106,63 +239,58 @@ final class SSHConnectionLayer {
                 $0.writeSSHString("")
             })
         }
-        guard type == "session" else { return try refuse(3, "channel type '\(type)' is not supported") }
-        guard !noMoreSessions else { return try refuse(1, "no more sessions on this connection") }
-        guard channels.count < Self.maximumChannels else { return try refuse(4, "too many channels on this connection (max \(Self.maximumChannels))") }
+        guard case .server(let acceptChannel) = role else { return try refuse(1, "a client opens no channels for the server") }
+        let type: SSHChannelType
+        switch typeName {
+        case "session":
+            guard !noMoreSessions else { return try refuse(1, "no more sessions on this connection") }
+            type = .session
+        case "direct-tcpip":
+            guard let host = message.readSSHText(limit: 255), let port = message.readInteger(as: UInt32.self),
+                  let origin = message.readSSHText(limit: 255), let originPort = message.readInteger(as: UInt32.self)
+            else { throw SSHError.malformed("direct-tcpip") }
+            guard port <= 65535 else { return try refuse(1, "port \(port) is out of range") }
+            type = .directTCPIP(DirectTCPIPRequest(host: host, port: Int(port), originatorAddress: origin, originatorPort: Int(originPort)))
+        default:
+            return try refuse(3, "channel type '\(typeName.prefix(64))' is not supported")
+        }
+        guard openChannels < Self.maximumChannels else { return try refuse(4, "too many channels on this connection (max \(Self.maximumChannels))") }
         guard maxPacket > 0 else { throw SSHError.protocolError("channel maximum packet size of 0") }
-        while channels[nextID] != nil { nextID &+= 1 }
-        let channel = SSHSessionChannel(localID: nextID, remoteID: sender, remoteWindow: window, remoteMaxPacket: maxPacket,
-                                        localWindow: Self.initialWindow, send: send, fail: fail)
-        nextID &+= 1
-        guard let handler = makeHandler?(context, channel) else { return try refuse(1, "sessions are not available on this server") }
-        channel.handler = handler
-        channels[channel.localID] = channel
-        try send(.message(.channelOpenConfirmation) {
-            $0.writeInteger(sender)
-            $0.writeInteger(channel.localID)
-            $0.writeInteger(Self.initialWindow)
-            $0.writeInteger(Self.maximumPacket)
-        })
+        undecided += 1
+        let opening = SSHChannelOpening(type: type) { [weak self] handler, reason in
+            guard let self, !self.isClosed else { return nil }
+            self.undecided -= 1
+            do {
+                guard let handler else {
+                    try refuse(1, reason)
+                    return nil
+                }
+                let channel = SSHSessionChannel(localID: self.allocateID(), remoteID: sender, remoteWindow: window, remoteMaxPacket: maxPacket,
+                                                localWindow: Self.initialWindow, send: self.send, fail: self.fail)
+                channel.handler = handler
+                self.channels[channel.localID] = channel
+                try self.send(.message(.channelOpenConfirmation) {
+                    $0.writeInteger(sender)
+                    $0.writeInteger(channel.localID)
+                    $0.writeInteger(Self.initialWindow)
+                    $0.writeInteger(Self.maximumPacket)
+                })
+                return channel
+            } catch {
+                self.fail(error)
+                return nil
+            }
+        }
+        acceptChannel(context, opening)
     }
+
+    // MARK: Channel requests
 
     private func request(_ message: inout ByteBuffer) throws {
         guard let channel = try channel(&message), let type = message.readSSHText(limit: 64), let wantReply = message.readSSHBool() else {
             throw SSHError.malformed("CHANNEL_REQUEST")
         }
-        let parsed: SessionRequest?
-        switch type {
-        case "pty-req":
-            guard let term = message.readSSHText(limit: 256), let columns = message.readInteger(as: UInt32.self),
-                  let rows = message.readInteger(as: UInt32.self), let width = message.readInteger(as: UInt32.self),
-                  let height = message.readInteger(as: UInt32.self), var encoded = message.readSSHString()
-            else { throw SSHError.malformed("pty-req") }
-            var modes: [UInt8: UInt32] = [:]
-            while let opcode = encoded.readInteger(as: UInt8.self), opcode != 0, opcode < 160 {
-                guard let value = encoded.readInteger(as: UInt32.self) else { throw SSHError.malformed("terminal modes") }
-                modes[opcode] = value
-            }
-            parsed = .pty(PTYRequest(term: term, columns: columns, rows: rows, widthPixels: width, heightPixels: height, modes: modes))
-        case "env":
-            guard let name = message.readSSHText(limit: 256), let value = message.readSSHText(limit: 16384) else { throw SSHError.malformed("env") }
-            parsed = .environment(name: name, value: value)
-        case "shell": parsed = .shell
-        case "exec":
-            guard let command = message.readSSHText(limit: 256 * 1024) else { throw SSHError.malformed("exec") }
-            parsed = .exec(command: command)
-        case "subsystem":
-            guard let name = message.readSSHText(limit: 256) else { throw SSHError.malformed("subsystem") }
-            parsed = .subsystem(name: name)
-        case "window-change":
-            guard let columns = message.readInteger(as: UInt32.self), let rows = message.readInteger(as: UInt32.self),
-                  let width = message.readInteger(as: UInt32.self), let height = message.readInteger(as: UInt32.self)
-            else { throw SSHError.malformed("window-change") }
-            parsed = .windowChange(columns: columns, rows: rows, widthPixels: width, heightPixels: height)
-        case "signal":
-            guard let name = message.readSSHText(limit: 32) else { throw SSHError.malformed("signal") }
-            parsed = .signal(name: name)
-        default:
-            parsed = nil   // eow@openssh.com, auth-agent-req@openssh.com, x11-req, …: not served
-        }
+        let parsed = try SessionRequest.parse(type: type, &message)
         let accepted = parsed.map { channel.handler?.handle($0, on: channel) ?? false } ?? false
         if wantReply {
             try send(.message(accepted ? .channelSuccess : .channelFailure) { $0.writeInteger(channel.remoteID) })

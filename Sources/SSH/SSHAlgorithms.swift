@@ -46,6 +46,9 @@ enum CipherMethod: String {
 /// What both sides agreed in one key exchange.
 struct NegotiatedAlgorithms: Equatable {
     var keyExchange: KeyExchangeMethod
+    /// As negotiated, e.g. `ecdsa-sha2-nistp256-cert-v01@openssh.com`.
+    var hostKeyName: String
+    /// The signature algorithm behind `hostKeyName`.
     var hostKey: SignatureAlgorithm
     var clientToServer: CipherMethod
     var serverToClient: CipherMethod
@@ -66,9 +69,10 @@ enum Negotiation {
         let host = try choose(client: client.hostKeys, server: server.hostKeys, kind: "host key")
         let c2s = try choose(client: client.ciphersClientToServer, server: server.ciphersClientToServer, kind: "client-to-server cipher")
         let s2c = try choose(client: client.ciphersServerToClient, server: server.ciphersServerToClient, kind: "server-to-client cipher")
-        guard let kexMethod = KeyExchangeMethod(rawValue: kex), let hostKey = SignatureAlgorithm(rawValue: host),
+        let plainHost = SSHCertificate.isCertificateAlgorithm(host) ? String(host.dropLast("-cert-v01@openssh.com".count)) : host
+        guard let kexMethod = KeyExchangeMethod(rawValue: kex), let hostKey = SignatureAlgorithm(rawValue: plainHost),
               let c2sMethod = CipherMethod(rawValue: c2s), let s2cMethod = CipherMethod(rawValue: s2c)
         else { throw SSHError(.keyExchangeFailed, "negotiated an algorithm this engine does not implement") }
-        return NegotiatedAlgorithms(keyExchange: kexMethod, hostKey: hostKey, clientToServer: c2sMethod, serverToClient: s2cMethod)
+        return NegotiatedAlgorithms(keyExchange: kexMethod, hostKeyName: host, hostKey: hostKey, clientToServer: c2sMethod, serverToClient: s2cMethod)
     }
 }

@@ -17,10 +17,13 @@ public struct SSHError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var reason: Reason
     public var message: String
+    /// The reason code the peer gave, when it sent the DISCONNECT.
+    public var peerReason: Reason?
 
-    public init(_ reason: Reason, _ message: String) {
+    public init(_ reason: Reason, _ message: String, peerReason: Reason? = nil) {
         self.reason = reason
         self.message = message
+        self.peerReason = peerReason
     }
 
     public var description: String { message }

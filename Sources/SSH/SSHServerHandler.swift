@@ -7,6 +7,8 @@ public struct SSHServerConfiguration: Sendable {
     public var crypto: CryptoContext
     public var algorithms: SSHAlgorithms
     public var hostKeys: [PrivateKey]
+    /// Host certificates for some of `hostKeys`, offered before the plain keys.
+    public var hostCertificates: [SSHCertificate]
     public var authenticator: SSHServerAuthenticator
     /// Time allowed from connect to successful authentication.
     public var authenticationTimeout: TimeAmount
@@ -14,23 +16,37 @@ public struct SSHServerConfiguration: Sendable {
     /// asks for a re-key at least every 2^32 packets / once an hour is common hardening).
     public var rekeyAfterBytes: Int
     public var rekeyInterval: TimeAmount?
+    /// After authentication the server sends `keepalive@openssh.com` this often, and disconnects
+    /// a client that left `keepaliveMaximumMissed` of them in a row unanswered (OpenSSH's
+    /// ClientAliveInterval/ClientAliveCountMax). Nil turns keepalives off.
+    public var keepaliveInterval: TimeAmount?
+    public var keepaliveMaximumMissed: Int
     /// Makes the handler of each session channel; nil (or returning nil) refuses sessions.
     public var sessionHandlerFactory: (@Sendable (SSHSessionContext, SSHSessionChannel) -> SSHSessionHandler?)?
+    /// Decides each `direct-tcpip` channel (accept once the target is connected, or reject with
+    /// a reason); nil refuses port forwarding.
+    public var directTCPIPHandler: (@Sendable (SSHSessionContext, DirectTCPIPRequest, SSHChannelOpening) -> Void)?
     public var logger: Logger
 
-    public init(crypto: CryptoContext, algorithms: SSHAlgorithms = .default, hostKeys: [PrivateKey],
+    public init(crypto: CryptoContext, algorithms: SSHAlgorithms = .default, hostKeys: [PrivateKey], hostCertificates: [SSHCertificate] = [],
                 authenticator: SSHServerAuthenticator, authenticationTimeout: TimeAmount = .seconds(60),
                 rekeyAfterBytes: Int = 1 << 30, rekeyInterval: TimeAmount? = .hours(1),
+                keepaliveInterval: TimeAmount? = .minutes(5), keepaliveMaximumMissed: Int = 3,
                 sessionHandlerFactory: (@Sendable (SSHSessionContext, SSHSessionChannel) -> SSHSessionHandler?)? = nil,
+                directTCPIPHandler: (@Sendable (SSHSessionContext, DirectTCPIPRequest, SSHChannelOpening) -> Void)? = nil,
                 logger: Logger = Logger(label: "portcullis.ssh")) {
         self.crypto = crypto
         self.algorithms = algorithms
         self.hostKeys = hostKeys
+        self.hostCertificates = hostCertificates
         self.authenticator = authenticator
         self.authenticationTimeout = authenticationTimeout
         self.rekeyAfterBytes = rekeyAfterBytes
         self.rekeyInterval = rekeyInterval
+        self.keepaliveInterval = keepaliveInterval
+        self.keepaliveMaximumMissed = keepaliveMaximumMissed
         self.sessionHandlerFactory = sessionHandlerFactory
+        self.directTCPIPHandler = directTCPIPHandler
         self.logger = logger
     }
 }
@@ -42,60 +58,58 @@ public final class SSHServerHandler: ChannelInboundHandler {
     public typealias OutboundOut = ByteBuffer
 
     private let configuration: SSHServerConfiguration
-    private var transport: SSHServerTransport!
+    private var link: SSHTransportLink!
     private var userAuth: UserAuthenticationServer!
     private var authTimeout: Scheduled<Void>?
-    private var rekeyTimer: RepeatedTask?
+    private var keepaliveTimer: RepeatedTask?
     private var connection: SSHConnectionLayer?
-    private var logger: Logger
 
     public init(configuration: SSHServerConfiguration) {
         self.configuration = configuration
-        logger = configuration.logger
     }
 
     public func channelActive(context: ChannelHandlerContext) {
-        logger[metadataKey: "remote"] = "\(context.remoteAddress.map { "\($0)" } ?? "?")"
-        let transport = SSHServerTransport(configuration: .init(crypto: configuration.crypto, algorithms: configuration.algorithms,
-                                                                hostKeys: configuration.hostKeys, rekeyAfterBytes: configuration.rekeyAfterBytes,
-                                                                logger: logger))
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        transport.write = { bytes in loopBound.value.writeAndFlush(NIOAny(bytes), promise: nil) }
+        do {
+            let hostKeys = try SSHHostKey.forms(keys: configuration.hostKeys, certificates: configuration.hostCertificates)
+            link = SSHTransportLink(context: context, role: .server(hostKeys: hostKeys), crypto: configuration.crypto,
+                                    algorithms: configuration.algorithms, rekeyAfterBytes: configuration.rekeyAfterBytes,
+                                    rekeyInterval: configuration.rekeyInterval, logger: configuration.logger, peerName: "client")
+        } catch {
+            configuration.logger.error("refusing connections: \(error)")
+            context.close(promise: nil)
+            return
+        }
+        let transport = link.transport
         let userAuth = UserAuthenticationServer(crypto: configuration.crypto, authenticator: configuration.authenticator) { [weak transport] in
             transport?.sessionID
         }
         userAuth.send = { [weak transport] in try transport?.send($0) }
-        userAuth.onRejection = { [logger] user, reason in
+        userAuth.onRejection = { [logger = link.logger] user, reason in
             logger.notice("authentication refused", metadata: ["user": "\(user)", "reason": "\(reason)"])
         }
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         transport.deliver = { [weak self] payload in try self?.deliver(payload, context: loopBound.value) }
-        self.transport = transport
         self.userAuth = userAuth
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         authTimeout = context.eventLoop.scheduleTask(in: configuration.authenticationTimeout) {
             guard handler.value.userAuth.authenticatedUser == nil else { return }
-            handler.value.fail(SSHError(.byApplication, "authentication timed out"), context: loopBound.value)
+            handler.value.link.fail(SSHError(.byApplication, "authentication timed out"))
         }
-        if let interval = configuration.rekeyInterval {
-            rekeyTimer = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-                do { try handler.value.transport.rekey() } catch { handler.value.fail(error, context: loopBound.value) }
-            }
-        }
-        do { try transport.start() } catch { fail(error, context: context) }
+        link.start()
         context.fireChannelActive()
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
         authTimeout?.cancel()
-        rekeyTimer?.cancel()
+        keepaliveTimer?.cancel()
+        link?.stop()
         connection?.connectionClosed()
         connection = nil
         context.fireChannelInactive()
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
-        do { try transport.receive(&bytes) } catch { fail(error, context: context) }
+        link.receive(unwrapInboundIn(data))
     }
 
     private func deliver(_ payload: ByteBuffer, context: ChannelHandlerContext) throws {
@@ -103,13 +117,13 @@ public final class SSHServerHandler: ChannelInboundHandler {
             try userAuth.receive(payload)
             if let user = userAuth.authenticatedUser {
                 authTimeout?.cancel()
-                transport.serverRekeyAllowed = true
+                link.transport.rekeyAllowed = true
                 var metadata: Logger.Metadata = ["user": "\(user)"]
                 if let certificate = userAuth.authenticatedCertificate {
                     metadata["cert_key_id"] = "\(certificate.keyID)"
                     metadata["cert_serial"] = "\(certificate.serial)"
                 }
-                logger.info("authenticated", metadata: metadata)
+                link.logger.info("authenticated", metadata: metadata)
                 startConnectionLayer(user: user, context: context)
             }
             return
@@ -118,28 +132,51 @@ public final class SSHServerHandler: ChannelInboundHandler {
     }
 
     private func startConnectionLayer(user: String, context: ChannelHandlerContext) {
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let link = self.link!
         let sessionContext = SSHSessionContext(username: user, certificate: userAuth.authenticatedCertificate,
                                                remoteAddress: context.remoteAddress, eventLoop: context.eventLoop)
-        connection = SSHConnectionLayer(
-            context: sessionContext, makeHandler: configuration.sessionHandlerFactory,
-            send: { [weak transport] in try transport?.send($0) },
-            fail: { error in handler.value.fail(error, context: loopBound.value) })
+        let configuration = configuration
+        let connection = SSHConnectionLayer(
+            role: .server(acceptChannel: { context, opening in
+                switch opening.type {
+                case .session:
+                    guard let factory = configuration.sessionHandlerFactory else { return opening.reject("sessions are not available on this server") }
+                    // The handler is made with the channel it will serve, so accept first and
+                    // close again if the application declines.
+                    let pending = DeferredHandler()
+                    guard let channel = opening.accept(pending) else { return }
+                    guard let handler = factory(context, channel) else {
+                        channel.handler = nil
+                        return channel.close()
+                    }
+                    channel.handler = handler
+                case .directTCPIP(let request):
+                    guard let decide = configuration.directTCPIPHandler else { return opening.reject("port forwarding is not permitted") }
+                    decide(context, request, opening)
+                }
+            }),
+            context: sessionContext,
+            send: { [weak transport = link.transport] in try transport?.send($0) },
+            fail: { [weak link] error in link?.fail(error) })
+        self.connection = connection
+        if let interval = configuration.keepaliveInterval {
+            let maximum = configuration.keepaliveMaximumMissed
+            keepaliveTimer = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak connection, weak link] _ in
+                guard let connection, let link else { return }
+                guard connection.unansweredKeepalives < maximum else {
+                    return link.fail(SSHError(.byApplication, "the client did not answer \(maximum) keepalives in a row; assuming it is gone"))
+                }
+                do { try connection.sendKeepalive() } catch { link.fail(error) }
+            }
+        }
     }
+}
 
-    private func fail(_ error: Error, context: ChannelHandlerContext) {
-        let sshError = error as? SSHError ?? SSHError(.protocolError, "\(error)")
-        if sshError.reason == .connectionLost {
-            logger.info("client disconnected")
-        } else {
-            logger.warning("disconnecting: \(sshError.message)", metadata: ["reason": "\(sshError.reason)"])
-        }
-        if let packet = transport?.disconnectPacket(sshError) {
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(packet)).whenComplete { _ in channel.close(promise: nil) }
-        } else {
-            context.close(promise: nil)
-        }
-    }
+/// Stands in for a session's handler between the channel's confirmation and the factory's answer.
+private final class DeferredHandler: SSHSessionHandler {
+    func handle(_ request: SessionRequest, on channel: SSHSessionChannel) -> Bool { false }
+    func receive(_ data: ByteBuffer, on channel: SSHSessionChannel) { channel.consumed(data.readableBytes) }
+    func receiveEOF(on channel: SSHSessionChannel) {}
+    func writabilityChanged(on channel: SSHSessionChannel) {}
+    func closed(_ channel: SSHSessionChannel) {}
 }

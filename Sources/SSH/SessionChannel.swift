@@ -1,39 +1,24 @@
 import NIOCore
 
-/// A request on a session channel (RFC 4254 §6).
-public enum SessionRequest: Sendable, Equatable {
-    case pty(PTYRequest)
-    case environment(name: String, value: String)
-    case shell
-    case exec(command: String)
-    case subsystem(name: String)
-    case windowChange(columns: UInt32, rows: UInt32, widthPixels: UInt32, heightPixels: UInt32)
-    case signal(name: String)
-}
-
-public struct PTYRequest: Sendable, Equatable {
-    public var term: String
-    public var columns: UInt32
-    public var rows: UInt32
-    public var widthPixels: UInt32
-    public var heightPixels: UInt32
-    /// Terminal modes (RFC 4254 §8): opcode → value.
-    public var modes: [UInt8: UInt32]
-}
-
 /// What the application does with a session channel. Every call comes on the connection's
 /// event loop.
 public protocol SSHSessionHandler: AnyObject {
-    /// Returns whether the request was accepted (the client is told when it asked).
+    /// Returns whether the request was accepted (the peer is told when it asked).
     func handle(_ request: SessionRequest, on channel: SSHSessionChannel) -> Bool
-    /// Data from the client (stdin). Call `channel.consumed(_:)` once it has been passed on: only
-    /// then does the client get window to send more.
+    /// Data from the peer (a client's stdin, a server's stdout). Call `channel.consumed(_:)` once
+    /// it has been passed on: only then does the peer get window to send more.
     func receive(_ data: ByteBuffer, on channel: SSHSessionChannel)
+    /// Extended data (a server's stderr). By default it is consumed and dropped.
+    func receiveExtendedData(_ data: ByteBuffer, on channel: SSHSessionChannel)
     func receiveEOF(on channel: SSHSessionChannel)
-    /// The client can take more data again after `isWritable` was false.
+    /// The peer can take more data again after `isWritable` was false.
     func writabilityChanged(on channel: SSHSessionChannel)
     /// The channel is gone (closed by either side, or the connection ended).
     func closed(_ channel: SSHSessionChannel)
+}
+
+extension SSHSessionHandler {
+    public func receiveExtendedData(_ data: ByteBuffer, on channel: SSHSessionChannel) { channel.consumed(data.readableBytes) }
 }
 
 /// Who a session belongs to, for the handler factory.
@@ -45,9 +30,10 @@ public struct SSHSessionContext: Sendable {
     public var eventLoop: EventLoop
 }
 
-/// One session channel of a connection. Writes beyond the client's window wait here (the client
-/// grants more with WINDOW_ADJUST); `isWritable` turns false while more than `highWatermark`
-/// bytes wait, which is the application's cue to stop reading its source.
+/// One channel of a connection (a session, or a `direct-tcpip` byte stream), on either side.
+/// Writes beyond the peer's window wait here (the peer grants more with WINDOW_ADJUST);
+/// `isWritable` turns false while more than `highWatermark` bytes wait, which is the
+/// application's cue to stop reading its source.
 public final class SSHSessionChannel {
     public static let highWatermark = 1 << 20
 
@@ -70,6 +56,7 @@ public final class SSHSessionChannel {
     private(set) var sentClose = false
     private var closing = false
     var receivedEOF = false
+    private var replyHandlers: [(Bool) -> Void] = []
     private let send: (ByteBuffer) throws -> Void
     private let fail: (Error) -> Void
     /// Bytes read from / written to this channel, for idle tracking.
@@ -105,17 +92,41 @@ public final class SSHSessionChannel {
     }
 
     public func sendExitStatus(_ status: UInt32) {
-        sendRequest("exit-status") { $0.writeInteger(status) }
+        sendRequest(.exitStatus(status))
     }
 
     /// `signal` without the "SIG" prefix, e.g. "TERM".
     public func sendExitSignal(_ signal: String, coreDumped: Bool = false, message: String = "") {
-        sendRequest("exit-signal") {
-            $0.writeSSHString(signal)
-            $0.writeSSHBool(coreDumped)
-            $0.writeSSHString(message)
-            $0.writeSSHString("")
+        sendRequest(.exitSignal(name: signal, coreDumped: coreDumped, message: message))
+    }
+
+    /// Sends a request after the data queued before it. With `onReply`, the peer is asked to
+    /// answer and the answer (accepted or not) is passed on; a channel that closes first answers false.
+    public func sendRequest(_ request: SessionRequest, onReply: ((Bool) -> Void)? = nil) {
+        guard !closing else {
+            onReply?(false)
+            return
         }
+        if let onReply { replyHandlers.append(onReply) }
+        enqueue(.message(.channelRequest) {
+            $0.writeInteger(remoteID)
+            $0.writeSSHString(request.type)
+            $0.writeSSHBool(onReply != nil)
+            request.write(to: &$0)
+        })
+    }
+
+    /// The peer answered our oldest request that asked for a reply.
+    func receivedReply(_ accepted: Bool) throws {
+        guard !replyHandlers.isEmpty else { throw SSHError.protocolError("a channel reply that answers no request") }
+        replyHandlers.removeFirst()(accepted)
+    }
+
+    /// The channel is gone: requests still waiting for an answer are refused.
+    func failPendingReplies() {
+        let handlers = replyHandlers
+        replyHandlers = []
+        for handler in handlers { handler(false) }
     }
 
     /// Closes the channel after everything queued before it.
@@ -189,16 +200,6 @@ public final class SSHSessionChannel {
                 })
             }
         }
-    }
-
-    private func sendRequest(_ type: String, _ body: (inout ByteBuffer) -> Void) {
-        guard !closing else { return }
-        enqueue(.message(.channelRequest) {
-            $0.writeInteger(remoteID)
-            $0.writeSSHString(type)
-            $0.writeSSHBool(false)
-            body(&$0)
-        })
     }
 
     private func transmit(_ message: ByteBuffer) {

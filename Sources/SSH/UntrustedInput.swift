@@ -39,19 +39,32 @@ public enum UntrustedInput {
         try? userAuth.receive(.message(.serviceRequest) { $0.writeSSHString("ssh-userauth") })
         for message in split(payload) { if (try? userAuth.receive(message)) == nil { break } }
 
-        // The connection layer, every channel accepted.
+        // The connection layer as server (every channel accepted) and as client (one session
+        // channel opened, so replies and server requests reach a channel).
         let context = SSHSessionContext(username: "fuzz", certificate: nil, remoteAddress: nil, eventLoop: MultiThreadedEventLoopGroup.singleton.any())
-        let connection = SSHConnectionLayer(context: context, makeHandler: { _, _ in NullSession() }, send: { _ in }, fail: { _ in })
-        for message in split(payload) { if (try? connection.receive(message)) == nil { break } }
-        connection.connectionClosed()
+        let server = SSHConnectionLayer(role: .server(acceptChannel: { _, opening in opening.accept(NullSession()) }),
+                                        context: context, send: { _ in }, fail: { _ in })
+        let client = SSHConnectionLayer(role: .client, context: context, send: { _ in }, fail: { _ in })
+        client.openChannel(.session, handler: NullSession()) { _ in }
+        for connection in [server, client] {
+            for message in split(payload) { if (try? connection.receive(message)) == nil { break } }
+            connection.connectionClosed()
+        }
 
-        // The transport from the first byte: version line, then packets.
-        let transport = SSHServerTransport(configuration: .init(crypto: crypto, algorithms: .default, hostKeys: [hostKey],
-                                                                rekeyAfterBytes: 1 << 30, logger: Logger(label: "fuzz")))
-        transport.deliver = { _ in }
-        try? transport.start()
-        var stream = ByteBuffer(bytes: Array("SSH-2.0-Fuzz\r\n".utf8) + bytes)
-        try? transport.receive(&stream)
+        // The transport from the first byte, both roles: version line, then packets.
+        let roles: [SSHTransport.Role] = [.server(hostKeys: [SSHHostKey(privateKey: hostKey, certificate: nil)]), .client(verifier: TrustAny())]
+        for role in roles {
+            let transport = SSHTransport(configuration: .init(role: role, crypto: crypto, algorithms: .default,
+                                                              rekeyAfterBytes: 1 << 30, logger: Logger(label: "fuzz")))
+            transport.deliver = { _ in }
+            try? transport.start()
+            var stream = ByteBuffer(bytes: Array("SSH-2.0-Fuzz\r\n".utf8) + bytes)
+            try? transport.receive(&stream)
+        }
+    }
+
+    struct TrustAny: SSHHostKeyVerifier {
+        func decide(_ hostKey: PresentedHostKey) -> AuthenticationDecision { .accept }
     }
 
     /// Cuts bytes into messages: a length byte, then that many bytes.

@@ -98,7 +98,7 @@ final class HostilePeerTests: XCTestCase {
         let result = try exchange(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
         XCTAssertTrue(result.closed)
         XCTAssertTrue(String(decoding: result.received, as: UTF8.self).hasPrefix("SSH-2.0-Portcullis"))
-        XCTAssertFalse(log.messages(containing: "not an SSH-2.0 client").isEmpty, "\(log.all.map(\.message))")
+        XCTAssertFalse(log.messages(containing: "not an SSH-2.0 peer").isEmpty, "\(log.all.map(\.message))")
     }
 
     func testEndlessVersionLineIsCut() throws {

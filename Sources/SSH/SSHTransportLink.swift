@@ -1,0 +1,68 @@
+import FIPSCrypto
+import Logging
+import NIOCore
+
+/// Ties a transport to its NIO channel, for either role: bytes each way, the re-key timer, and
+/// the one way a connection ends on error (DISCONNECT with the reason, a log line, close).
+final class SSHTransportLink {
+    let transport: SSHTransport
+    private(set) var logger: Logger
+    private let context: NIOLoopBound<ChannelHandlerContext>
+    private let rekeyInterval: TimeAmount?
+    private var rekeyTimer: RepeatedTask?
+    private let peerName: String
+    private(set) var failure: SSHError?
+
+    init(context: ChannelHandlerContext, role: SSHTransport.Role, crypto: CryptoContext, algorithms: SSHAlgorithms,
+         rekeyAfterBytes: Int, rekeyInterval: TimeAmount?, logger: Logger, peerName: String) {
+        var logger = logger
+        logger[metadataKey: "remote"] = "\(context.remoteAddress.map { "\($0)" } ?? "?")"
+        self.logger = logger
+        self.peerName = peerName
+        self.rekeyInterval = rekeyInterval
+        self.context = NIOLoopBound(context, eventLoop: context.eventLoop)
+        transport = SSHTransport(configuration: .init(role: role, crypto: crypto, algorithms: algorithms,
+                                                      rekeyAfterBytes: rekeyAfterBytes, logger: logger))
+        let bound = self.context
+        transport.write = { bytes in bound.value.writeAndFlush(NIOAny(bytes), promise: nil) }
+    }
+
+    func start() {
+        if let interval = rekeyInterval {
+            let link = NIOLoopBound(self, eventLoop: context.value.eventLoop)
+            rekeyTimer = context.value.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+                do { try link.value.transport.rekey() } catch { link.value.fail(error) }
+            }
+        }
+        do { try transport.start() } catch { fail(error) }
+    }
+
+    func stop() {
+        rekeyTimer?.cancel()
+        rekeyTimer = nil
+    }
+
+    func receive(_ bytes: ByteBuffer) {
+        guard failure == nil else { return }
+        var bytes = bytes
+        do { try transport.receive(&bytes) } catch { fail(error) }
+    }
+
+    func fail(_ error: Error) {
+        guard failure == nil else { return }
+        let sshError = error as? SSHError ?? SSHError(.protocolError, "\(error)")
+        failure = sshError
+        if sshError.reason == .connectionLost {
+            logger.info("\(peerName) disconnected", metadata: sshError.message.isEmpty ? [:] : ["detail": "\(sshError.message)"])
+        } else {
+            logger.warning("disconnecting: \(sshError.message)", metadata: ["reason": "\(sshError.reason)"])
+        }
+        let context = context.value
+        if let packet = transport.disconnectPacket(sshError) {
+            let channel = context.channel
+            context.writeAndFlush(NIOAny(packet)).whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            context.close(promise: nil)
+        }
+    }
+}
