@@ -55,3 +55,37 @@ func withContiguous<D: Collection<UInt8>, R>(_ data: D, _ body: (UnsafeBufferPoi
     if let result = try data.withContiguousStorageIfAvailable(body) { return result }
     return try Array(data).withUnsafeBufferPointer(body)
 }
+
+/// A digest over data that arrives in pieces (a stream too large to hold, a chain of records).
+public final class IncrementalDigest {
+    public let algorithm: HashAlgorithm
+    private let context: OpaquePointer
+
+    public init(_ algorithm: HashAlgorithm, using crypto: CryptoContext) throws {
+        try crypto.requireApproved(algorithm.isApproved, algorithm.rawValue, hint: "Use SHA-256 or a longer SHA-2.")
+        guard let context = EVP_MD_CTX_new() else { throw OpenSSLErrors.failure("allocating a digest") }
+        self.algorithm = algorithm
+        self.context = context
+        guard try crypto.withDigest(algorithm, { EVP_DigestInit_ex2(context, $0, nil) }) == 1 else {
+            throw OpenSSLErrors.failure("\(algorithm.rawValue) digest")
+        }
+    }
+
+    deinit { EVP_MD_CTX_free(context) }
+
+    public func update<D: Collection<UInt8>>(_ data: D) throws {
+        guard withContiguous(data, { EVP_DigestUpdate(context, $0.baseAddress, $0.count) }) == 1 else {
+            throw OpenSSLErrors.failure("\(algorithm.rawValue) digest")
+        }
+    }
+
+    /// The digest of everything passed to `update`; the object is spent afterwards.
+    public func finalize() throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        guard out.withUnsafeMutableBufferPointer({ EVP_DigestFinal_ex(context, $0.baseAddress, &length) }) == 1 else {
+            throw OpenSSLErrors.failure("\(algorithm.rawValue) digest")
+        }
+        return Array(out.prefix(Int(length)))
+    }
+}
