@@ -27,6 +27,8 @@ let package = Package(
             name: "COpenSSL",
             linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
         ),
+        // GNU extensions Swift's Glibc module cannot see (posix_spawn SETSID, closefrom, pipe2).
+        .target(name: "CLinux"),
         .target(name: "PortcullisVersion"),
         .target(
             name: "FIPSCrypto",
@@ -93,7 +95,7 @@ let package = Package(
         .target(
             name: "SSHExampleServer",
             dependencies: [
-                "SSH", "FIPSCrypto",
+                "SSH", "FIPSCrypto", "CLinux",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -4,16 +4,21 @@ import NIOCore
 import NIOPosix
 import SSH
 
-/// Starts the example SSH server: our engine with exec and sftp sessions. Used by the interop
-/// tests and by bench/ssh-engine.sh; the node service starts from the same pieces.
+/// Starts the example SSH server: our engine with exec, shell, PTY and sftp sessions and
+/// `direct-tcpip` forwarding. Used by the interop tests and by bench/ssh-engine.sh; the node
+/// service starts from the same pieces.
 public enum ExampleServer {
     public static func start(host: String = "127.0.0.1", port: Int = 0, crypto: CryptoContext, hostKeys: [PrivateKey],
-                             authenticator: SSHServerAuthenticator, rekeyAfterBytes: Int = 1 << 30,
-                             rekeyInterval: TimeAmount? = .hours(1), logger: Logger = Logger(label: "portcullis.ssh")) async throws -> Channel {
+                             hostCertificates: [SSHCertificate] = [], authenticator: SSHServerAuthenticator,
+                             rekeyAfterBytes: Int = 1 << 30, rekeyInterval: TimeAmount? = .hours(1),
+                             keepaliveInterval: TimeAmount? = .minutes(5), keepaliveMaximumMissed: Int = 3,
+                             logger: Logger = Logger(label: "portcullis.ssh")) async throws -> Channel {
         let configuration = SSHServerConfiguration(
-            crypto: crypto, hostKeys: hostKeys, authenticator: authenticator,
+            crypto: crypto, hostKeys: hostKeys, hostCertificates: hostCertificates, authenticator: authenticator,
             rekeyAfterBytes: rekeyAfterBytes, rekeyInterval: rekeyInterval,
-            sessionHandlerFactory: { context, _ in ExampleExecSession(eventLoop: context.eventLoop) },
+            keepaliveInterval: keepaliveInterval, keepaliveMaximumMissed: keepaliveMaximumMissed,
+            sessionHandlerFactory: { context, _ in ExampleSession(eventLoop: context.eventLoop) },
+            directTCPIPHandler: ExampleForwarder.open,
             logger: logger)
         return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

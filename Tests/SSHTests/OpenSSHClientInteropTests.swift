@@ -44,13 +44,15 @@ final class OpenSSHClientInteropTests: XCTestCase {
     }
 
     private func startServer(rekeyAfterBytes: Int = 1 << 30, rekeyInterval: TimeAmount? = .hours(1),
+                             keepaliveInterval: TimeAmount? = .minutes(5), keepaliveMaximumMissed: Int = 3,
                              authenticator: SSHServerAuthenticator? = nil) async throws {
         try? await server?.close()
         server = try await ExampleServer.start(
             crypto: crypto,
             hostKeys: [try PrivateKey(generate: .ecdsaP256, using: crypto), try PrivateKey(generate: .ecdsaP384, using: crypto)],
             authenticator: authenticator ?? AllowedKeys(users: ["alice": [userKey.keyData]]),
-            rekeyAfterBytes: rekeyAfterBytes, rekeyInterval: rekeyInterval, logger: log.logger("portcullis.ssh"))
+            rekeyAfterBytes: rekeyAfterBytes, rekeyInterval: rekeyInterval,
+            keepaliveInterval: keepaliveInterval, keepaliveMaximumMissed: keepaliveMaximumMissed, logger: log.logger("portcullis.ssh"))
         port = server.localAddress!.port!
     }
 
@@ -150,7 +152,7 @@ final class OpenSSHClientInteropTests: XCTestCase {
 
     /// scp (SFTP protocol, the OpenSSH 9 default) and sftp through the `sftp` subsystem.
     func testSCPAndSFTPThroughTheSubsystem() throws {
-        guard FileManager.default.isExecutableFile(atPath: ExampleExecSession.sftpServer) else {
+        guard FileManager.default.isExecutableFile(atPath: ExampleSession.sftpServer) else {
             try TestEnvironment.missing("sftp-server (Debian package openssh-sftp-server) is not installed")
         }
         let common = clientOptions + ["-P", "\(port)"]
@@ -256,6 +258,105 @@ final class OpenSSHClientInteropTests: XCTestCase {
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         return output
+    }
+
+    /// An interactive `ssh -tt` shell in a real terminal (tmux): the PTY has the terminal's size
+    /// and follows a resize, ^C interrupts the foreground job, and the shell's exit status
+    /// becomes ssh's.
+    func testInteractivePTYUnderTmuxWithResizeAndInterrupt() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux") else {
+            try TestEnvironment.missing("tmux (Debian package tmux) is not installed")
+        }
+        let socket = "portcullis-\(UUID().uuidString.prefix(8))"
+        let exitFile = directory.appendingPathComponent("ssh-exit").path
+        let command = (["/usr/bin/ssh", "-tt"] + clientOptions + ["-p", "\(port)", "alice@127.0.0.1"]).joined(separator: " ")
+        func tmux(_ arguments: [String]) throws -> String { try run("/usr/bin/tmux", ["-L", socket] + arguments) }
+        defer { _ = try? tmux(["kill-server"]) }
+        // The tmux server outlives this command: it must not inherit a pipe we read to its end.
+        let start = Process()
+        start.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
+        start.arguments = ["-L", socket, "new-session", "-d", "-x", "120", "-y", "40", "\(command); echo $? > \(exitFile); sleep 30"]
+        start.standardInput = FileHandle.nullDevice
+        start.standardOutput = FileHandle.nullDevice
+        start.standardError = FileHandle.nullDevice
+        try start.run()
+        // waitpid, not waitUntilExit: Foundation misses this child's exit here and waits forever.
+        var status: Int32 = 0
+        while waitpid(start.processIdentifier, &status, 0) < 0 && errno == EINTR {}
+        func pane() -> String { (try? tmux(["capture-pane", "-p"])) ?? "" }
+        func screen(contains text: String) throws -> Bool {
+            let deadline = Date().addingTimeInterval(15)
+            while Date() < deadline {
+                if try tmux(["capture-pane", "-p"]).contains(text) { return true }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            return false
+        }
+        try tmux(["send-keys", "echo READY-$((6*7))", "Enter"])
+        XCTAssertTrue(try screen(contains: "READY-42"), pane())
+        try tmux(["send-keys", "tty; stty size", "Enter"])
+        XCTAssertTrue(try screen(contains: "40 120"), pane())
+        XCTAssertTrue(try screen(contains: "/dev/pts/"))
+        try tmux(["resize-window", "-x", "100", "-y", "30"])
+        Thread.sleep(forTimeInterval: 0.3)
+        try tmux(["send-keys", "stty size", "Enter"])
+        XCTAssertTrue(try screen(contains: "30 100"), pane())
+        try tmux(["send-keys", "sleep 100", "Enter"])
+        Thread.sleep(forTimeInterval: 0.5)
+        try tmux(["send-keys", "C-c"])
+        try tmux(["send-keys", "echo INTERRUPTED=$?", "Enter"])
+        XCTAssertTrue(try screen(contains: "INTERRUPTED=130"), pane())
+        try tmux(["send-keys", "exit 5", "Enter"])
+        let deadline = Date().addingTimeInterval(10)
+        while (try? String(contentsOfFile: exitFile, encoding: .utf8)) == nil && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        XCTAssertEqual(try String(contentsOfFile: exitFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), "5")
+    }
+
+    /// `ssh -J` through our server (a `direct-tcpip` channel to the target), and a clear refusal
+    /// when the target cannot be reached.
+    func testProxyJumpAndStdioForwardingThroughDirectTCPIP() throws {
+        let config = directory.appendingPathComponent("ssh_config")
+        try """
+        Host *
+          IdentityFile \(userKeyFile)
+          IdentitiesOnly yes
+          BatchMode yes
+          StrictHostKeyChecking no
+          UserKnownHostsFile /dev/null
+          LogLevel ERROR
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let jump = try runStatus("/usr/bin/ssh", ["-F", config.path, "-J", "alice@127.0.0.1:\(port)", "-p", "\(port)", "alice@localhost",
+                                                 "echo via-jump; exit 4"])
+        XCTAssertEqual(jump.status, 4, jump.output)
+        XCTAssertTrue(jump.output.contains("via-jump"), jump.output)
+
+        let closed = try OpenSSHServer.freePort()
+        let refused = try runStatus("/usr/bin/ssh", ["-F", config.path, "-o", "LogLevel=INFO", "-p", "\(port)", "-W", "127.0.0.1:\(closed)", "alice@127.0.0.1"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.output.contains("connect to 127.0.0.1:\(closed) failed"), refused.output)
+    }
+
+    /// A client that stops answering keepalives is disconnected after the configured number of
+    /// misses; one that answers stays connected.
+    func testServerKeepalivesDisconnectAnUnresponsiveClient() async throws {
+        try await startServer(keepaliveInterval: .milliseconds(200), keepaliveMaximumMissed: 3)
+        let alive = try sshRunning(for: 1.5, ["-N"])
+        XCTAssertFalse(alive.contains("Connection closed"), alive)
+        XCTAssertTrue(log.messages(containing: "keepalives").isEmpty)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/ssh")
+        process.arguments = clientOptions + ["-N", "-p", "\(port)", "alice@127.0.0.1"]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        let deadline = Date().addingTimeInterval(10)
+        while log.messages(containing: "authenticated").count < 2 && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        kill(process.processIdentifier, SIGSTOP)
+        while log.messages(containing: "did not answer 3 keepalives").isEmpty && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        XCTAssertFalse(log.messages(containing: "did not answer 3 keepalives").isEmpty, "\(log.all.map(\.message))")
     }
 
     // MARK: helpers

@@ -1,0 +1,95 @@
+import CLinux
+import Foundation
+import SSH
+
+/// A child process started for a session, with the parent's ends of its stdio.
+struct SpawnedProcess {
+    var pid: pid_t
+    /// PTY sessions: the master, carrying both directions (stdout and stderr merged, as on a terminal).
+    var ptyMaster: Int32?
+    /// Pipe sessions: the child's stdin (write end), stdout and stderr (read ends).
+    var stdin: Int32 = -1
+    var stdout: Int32 = -1
+    var stderr: Int32 = -1
+}
+
+/// Starts processes without fork() (Swift code after fork in a threaded process can deadlock):
+/// posix_spawn in a new session, every signal back to default and unblocked, no descriptor but
+/// 0–2 inherited. With a PTY the child opens the slave by path and, being a session leader
+/// without a terminal, gets it as its controlling TTY (job control and ^C work).
+/// (The node service runs this as the privilege-separated launcher, as the login's user.)
+enum ProcessSpawner {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func spawn(_ executable: String, arguments: [String], environment: [String: String], pty: PTYRequest?) throws -> SpawnedProcess {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var all = sigset_t(), none = sigset_t()
+        sigfillset(&all)
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | pc_spawn_setsid_flag())
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+
+        var process = SpawnedProcess(pid: 0)
+        var childEnds: [Int32] = []
+        defer { childEnds.forEach { close($0) } }
+        if let pty {
+            var master: Int32 = 0, slave: Int32 = 0
+            var size = winsize(ws_row: UInt16(clamping: pty.rows), ws_col: UInt16(clamping: pty.columns),
+                               ws_xpixel: UInt16(clamping: pty.widthPixels), ws_ypixel: UInt16(clamping: pty.heightPixels))
+            guard openpty(&master, &slave, nil, nil, &size) == 0 else { throw Failure(description: "openpty: \(String(cString: strerror(errno)))") }
+            _ = fcntl(master, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(slave, F_SETFD, FD_CLOEXEC)
+            childEnds.append(slave)
+            process.ptyMaster = master
+            guard let name = ttyname(slave) else { close(master); throw Failure(description: "ttyname failed") }
+            posix_spawn_file_actions_addopen(&actions, 0, name, O_RDWR, 0)
+            posix_spawn_file_actions_adddup2(&actions, 0, 1)
+            posix_spawn_file_actions_adddup2(&actions, 0, 2)
+        } else {
+            var pipes: [[Int32]] = []
+            for _ in 0..<3 {
+                var fds: [Int32] = [-1, -1]
+                guard pc_pipe_cloexec(&fds) == 0 else {
+                    pipes.flatMap { $0 }.forEach { close($0) }
+                    throw Failure(description: "pipe: \(String(cString: strerror(errno)))")
+                }
+                pipes.append(fds)
+            }
+            posix_spawn_file_actions_adddup2(&actions, pipes[0][0], 0)
+            posix_spawn_file_actions_adddup2(&actions, pipes[1][1], 1)
+            posix_spawn_file_actions_adddup2(&actions, pipes[2][1], 2)
+            childEnds += [pipes[0][0], pipes[1][1], pipes[2][1]]
+            process.stdin = pipes[0][1]
+            process.stdout = pipes[1][0]
+            process.stderr = pipes[2][0]
+        }
+        pc_spawn_addclosefrom(&actions, 3)
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        let result = posix_spawn(&process.pid, executable, &actions, &attributes, argv, envp)
+        guard result == 0 else {
+            [process.ptyMaster ?? -1, process.stdin, process.stdout, process.stderr].filter { $0 >= 0 }.forEach { close($0) }
+            throw Failure(description: "cannot start \(executable): \(String(cString: strerror(result)))")
+        }
+        return process
+    }
+
+    /// Waits for `pid` on a thread of its own (NIO has no child reaping) and reports the raw status.
+    static func reap(_ pid: pid_t, then report: @escaping @Sendable (Int32) -> Void) {
+        Thread.detachNewThread {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            report(status)
+        }
+    }
+}

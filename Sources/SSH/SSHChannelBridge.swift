@@ -1,0 +1,129 @@
+import NIOCore
+
+/// Joins an SSH channel with NIO channels (a socket, pipes, a PTY master) on the same event
+/// loop, with back-pressure both ways: bytes read from each input go to the SSH channel (as data,
+/// or as extended data for stderr), and the peer's bytes go to the output channel, the peer
+/// getting more window only once they were written. End of input travels both ways. The owner's
+/// `SSHSessionHandler` forwards the SSH side's events here.
+public final class SSHChannelBridge {
+    public let sshChannel: SSHSessionChannel
+    private var output: Channel?
+    /// The peer's bytes that arrived before the output channel existed (bounded by our window).
+    private var early: [ByteBuffer] = []
+    private var earlyEOF = false
+    private let closeOutputOnEOF: Bool
+    private var feeders: [Feeder] = []
+    private var endedInputs = 0
+    /// Called once every input has ended (EOF, EIO from a PTY, an error, or close).
+    public var onInputsEnded: () -> Void = {}
+
+    /// `closeOutputOnEOF`: the peer's EOF half-closes the output (pipes, sockets); a PTY master
+    /// must stay open, so for it pass false.
+    public init(sshChannel: SSHSessionChannel, closeOutputOnEOF: Bool = true) {
+        self.sshChannel = sshChannel
+        self.closeOutputOnEOF = closeOutputOnEOF
+    }
+
+    /// A handler for a NIO channel whose inbound bytes go to the SSH channel.
+    public func makeInput(stderr: Bool = false) -> ChannelInboundHandler & RemovableChannelHandler {
+        let feeder = Feeder(bridge: self, stderr: stderr)
+        feeders.append(feeder)
+        return feeder
+    }
+
+    /// The channel the peer's bytes are written to.
+    public func setOutput(_ channel: Channel) {
+        output = channel
+        for data in early { write(data) }
+        early = []
+        if earlyEOF { receiveEOF() }
+    }
+
+    public func receive(_ data: ByteBuffer) {
+        guard output != nil else { return early.append(data) }
+        write(data)
+    }
+
+    private func write(_ data: ByteBuffer) {
+        let count = data.readableBytes
+        let channel = sshChannel
+        output?.writeAndFlush(data).assumeIsolated().whenComplete { result in
+            if case .success = result { channel.consumed(count) }
+        }
+    }
+
+    public func receiveEOF() {
+        guard let output else { return earlyEOF = true }
+        if closeOutputOnEOF { output.close(mode: .output, promise: nil) }
+    }
+
+    public func writabilityChanged() {
+        if sshChannel.isWritable { feeders.forEach { $0.resume() } }
+    }
+
+    /// Closes every NIO channel (the SSH channel is gone, or the session ends).
+    public func close() {
+        output?.close(promise: nil)
+        feeders.forEach { $0.context?.close(promise: nil) }
+    }
+
+    fileprivate func inputEnded() {
+        endedInputs += 1
+        if endedInputs == feeders.count { onInputsEnded() }
+    }
+
+    private final class Feeder: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = ByteBuffer
+        private weak var bridge: SSHChannelBridge?
+        private let stderr: Bool
+        fileprivate var context: ChannelHandlerContext?
+        private var paused = false
+        private var ended = false
+
+        init(bridge: SSHChannelBridge, stderr: Bool) {
+            self.bridge = bridge
+            self.stderr = stderr
+        }
+
+        func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard let channel = bridge?.sshChannel else { return }
+            channel.write(unwrapInboundIn(data), stderr: stderr)
+            if !channel.isWritable && !paused {
+                paused = true
+                try? context.channel.syncOptions?.setOption(.autoRead, value: false)
+            }
+        }
+
+        func resume() {
+            guard paused, let context else { return }
+            paused = false
+            try? context.channel.syncOptions?.setOption(.autoRead, value: true)
+            context.read()
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if case ChannelEvent.inputClosed = event { end() }
+            context.fireUserInboundEventTriggered(event)
+        }
+
+        /// A PTY master reports the child's exit as EIO: that is the end of its output.
+        func errorCaught(context: ChannelHandlerContext, error: Error) {
+            end()
+            context.close(promise: nil)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            end()
+            self.context = nil
+            context.fireChannelInactive()
+        }
+
+        private func end() {
+            guard !ended else { return }
+            ended = true
+            bridge?.inputEnded()
+        }
+    }
+}
