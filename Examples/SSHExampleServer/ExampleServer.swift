@@ -9,14 +9,16 @@ import SSH
 /// service starts from the same pieces.
 public enum ExampleServer {
     public static func start(host: String = "127.0.0.1", port: Int = 0, crypto: CryptoContext, hostKeys: [PrivateKey],
-                             hostCertificates: [SSHCertificate] = [], authenticator: SSHServerAuthenticator,
+                             hostCertificates: [SSHCertificate] = [], authenticator: SSHServerAuthenticator, banner: String? = nil,
                              rekeyAfterBytes: Int = 1 << 30, rekeyInterval: TimeAmount? = .hours(1),
                              keepaliveInterval: TimeAmount? = .minutes(5), keepaliveMaximumMissed: Int = 3,
+                             channelAdmission: (@Sendable (SSHSessionContext, SSHChannelOpening) -> String?)? = nil,
                              logger: Logger = Logger(label: "portcullis.ssh")) async throws -> Channel {
         let configuration = SSHServerConfiguration(
-            crypto: crypto, hostKeys: hostKeys, hostCertificates: hostCertificates, authenticator: authenticator,
+            crypto: crypto, hostKeys: hostKeys, hostCertificates: hostCertificates, authenticator: authenticator, banner: banner,
             rekeyAfterBytes: rekeyAfterBytes, rekeyInterval: rekeyInterval,
             keepaliveInterval: keepaliveInterval, keepaliveMaximumMissed: keepaliveMaximumMissed,
+            channelAdmission: channelAdmission,
             sessionHandlerFactory: { context, _ in ExampleSession(eventLoop: context.eventLoop) },
             directTCPIPHandler: ExampleForwarder.open,
             logger: logger)

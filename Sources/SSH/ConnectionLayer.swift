@@ -5,10 +5,13 @@ import NIOCore
 /// it counts toward the connection's channel limit. Use it on the connection's event loop only.
 public final class SSHChannelOpening {
     public let type: SSHChannelType
+    /// Channels already open (or being opened) on this connection: what `max_sessions` counts.
+    public let openChannels: Int
     fileprivate var decide: ((SSHSessionHandler?, String) -> SSHSessionChannel?)?
 
-    fileprivate init(type: SSHChannelType, decide: @escaping (SSHSessionHandler?, String) -> SSHSessionChannel?) {
+    fileprivate init(type: SSHChannelType, openChannels: Int, decide: @escaping (SSHSessionHandler?, String) -> SSHSessionChannel?) {
         self.type = type
+        self.openChannels = openChannels
         self.decide = decide
     }
 
@@ -256,8 +259,7 @@ final class SSHConnectionLayer {
         }
         guard openChannels < Self.maximumChannels else { return try refuse(4, "too many channels on this connection (max \(Self.maximumChannels))") }
         guard maxPacket > 0 else { throw SSHError.protocolError("channel maximum packet size of 0") }
-        undecided += 1
-        let opening = SSHChannelOpening(type: type) { [weak self] handler, reason in
+        let opening = SSHChannelOpening(type: type, openChannels: openChannels) { [weak self] handler, reason in
             guard let self, !self.isClosed else { return nil }
             self.undecided -= 1
             do {
@@ -281,6 +283,7 @@ final class SSHConnectionLayer {
                 return nil
             }
         }
+        undecided += 1
         acceptChannel(context, opening)
     }
 

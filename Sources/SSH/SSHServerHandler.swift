@@ -10,6 +10,8 @@ public struct SSHServerConfiguration: Sendable {
     /// Host certificates for some of `hostKeys`, offered before the plain keys.
     public var hostCertificates: [SSHCertificate]
     public var authenticator: SSHServerAuthenticator
+    /// Shown to the user before authentication (e.g. the AC-8 system use notification).
+    public var banner: String?
     /// Time allowed from connect to successful authentication.
     public var authenticationTimeout: TimeAmount
     /// The server starts a re-key after this many bytes either way, or this long (RFC 4344 §3.1
@@ -23,15 +25,20 @@ public struct SSHServerConfiguration: Sendable {
     public var keepaliveMaximumMissed: Int
     /// Makes the handler of each session channel; nil (or returning nil) refuses sessions.
     public var sessionHandlerFactory: (@Sendable (SSHSessionContext, SSHSessionChannel) -> SSHSessionHandler?)?
+    /// Asked first about every channel the client opens: a reason refuses it (the client sees
+    /// the reason), nil lets it through to the handlers below. Where per-connection limits such
+    /// as `max_sessions` are enforced.
+    public var channelAdmission: (@Sendable (SSHSessionContext, SSHChannelOpening) -> String?)?
     /// Decides each `direct-tcpip` channel (accept once the target is connected, or reject with
     /// a reason); nil refuses port forwarding.
     public var directTCPIPHandler: (@Sendable (SSHSessionContext, DirectTCPIPRequest, SSHChannelOpening) -> Void)?
     public var logger: Logger
 
     public init(crypto: CryptoContext, algorithms: SSHAlgorithms = .default, hostKeys: [PrivateKey], hostCertificates: [SSHCertificate] = [],
-                authenticator: SSHServerAuthenticator, authenticationTimeout: TimeAmount = .seconds(60),
+                authenticator: SSHServerAuthenticator, banner: String? = nil, authenticationTimeout: TimeAmount = .seconds(60),
                 rekeyAfterBytes: Int = 1 << 30, rekeyInterval: TimeAmount? = .hours(1),
                 keepaliveInterval: TimeAmount? = .minutes(5), keepaliveMaximumMissed: Int = 3,
+                channelAdmission: (@Sendable (SSHSessionContext, SSHChannelOpening) -> String?)? = nil,
                 sessionHandlerFactory: (@Sendable (SSHSessionContext, SSHSessionChannel) -> SSHSessionHandler?)? = nil,
                 directTCPIPHandler: (@Sendable (SSHSessionContext, DirectTCPIPRequest, SSHChannelOpening) -> Void)? = nil,
                 logger: Logger = Logger(label: "portcullis.ssh")) {
@@ -40,11 +47,13 @@ public struct SSHServerConfiguration: Sendable {
         self.hostKeys = hostKeys
         self.hostCertificates = hostCertificates
         self.authenticator = authenticator
+        self.banner = banner
         self.authenticationTimeout = authenticationTimeout
         self.rekeyAfterBytes = rekeyAfterBytes
         self.rekeyInterval = rekeyInterval
         self.keepaliveInterval = keepaliveInterval
         self.keepaliveMaximumMissed = keepaliveMaximumMissed
+        self.channelAdmission = channelAdmission
         self.sessionHandlerFactory = sessionHandlerFactory
         self.directTCPIPHandler = directTCPIPHandler
         self.logger = logger
@@ -80,7 +89,8 @@ public final class SSHServerHandler: ChannelInboundHandler {
             return
         }
         let transport = link.transport
-        let userAuth = UserAuthenticationServer(crypto: configuration.crypto, authenticator: configuration.authenticator) { [weak transport] in
+        let userAuth = UserAuthenticationServer(crypto: configuration.crypto, authenticator: configuration.authenticator,
+                                                banner: configuration.banner) { [weak transport] in
             transport?.sessionID
         }
         userAuth.send = { [weak transport] in try transport?.send($0) }
@@ -138,6 +148,7 @@ public final class SSHServerHandler: ChannelInboundHandler {
         let configuration = configuration
         let connection = SSHConnectionLayer(
             role: .server(acceptChannel: { context, opening in
+                if let refusal = configuration.channelAdmission?(context, opening) { return opening.reject(refusal) }
                 switch opening.type {
                 case .session:
                     guard let factory = configuration.sessionHandlerFactory else { return opening.reject("sessions are not available on this server") }

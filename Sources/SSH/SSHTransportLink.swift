@@ -12,6 +12,7 @@ final class SSHTransportLink {
     private var rekeyTimer: RepeatedTask?
     private let peerName: String
     private(set) var failure: SSHError?
+    private var flushScheduled = false
 
     init(context: ChannelHandlerContext, role: SSHTransport.Role, crypto: CryptoContext, algorithms: SSHAlgorithms,
          rekeyAfterBytes: Int, rekeyInterval: TimeAmount?, logger: Logger, peerName: String) {
@@ -23,8 +24,21 @@ final class SSHTransportLink {
         self.context = NIOLoopBound(context, eventLoop: context.eventLoop)
         transport = SSHTransport(configuration: .init(role: role, crypto: crypto, algorithms: algorithms,
                                                       rekeyAfterBytes: rekeyAfterBytes, logger: logger))
-        let bound = self.context
-        transport.write = { bytes in bound.value.writeAndFlush(NIOAny(bytes), promise: nil) }
+        transport.write = { [weak self] bytes in self?.write(bytes) }
+    }
+
+    /// Packets written in one event-loop tick leave in one flush (one syscall for a burst of
+    /// channel data instead of one per packet).
+    private func write(_ bytes: ByteBuffer) {
+        let context = context.value
+        context.write(NIOAny(bytes), promise: nil)
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let link = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            link.value.flushScheduled = false
+            link.value.context.value.flush()
+        }
     }
 
     func start() {

@@ -54,6 +54,8 @@ final class UserAuthenticationServer {
     private let crypto: CryptoContext
     private let authenticator: SSHServerAuthenticator
     private let sessionID: () -> [UInt8]?
+    /// Shown by the client before authentication (AC-8 system use notification); sent once.
+    private var banner: String?
     private var serviceAccepted = false
     private var attempts = 0
     private(set) var authenticatedUser: String?
@@ -63,9 +65,10 @@ final class UserAuthenticationServer {
 
     var send: (ByteBuffer) throws -> Void = { _ in }
 
-    init(crypto: CryptoContext, authenticator: SSHServerAuthenticator, sessionID: @escaping () -> [UInt8]?) {
+    init(crypto: CryptoContext, authenticator: SSHServerAuthenticator, banner: String? = nil, sessionID: @escaping () -> [UInt8]?) {
         self.crypto = crypto
         self.authenticator = authenticator
+        self.banner = banner
         self.sessionID = sessionID
     }
 
@@ -89,6 +92,14 @@ final class UserAuthenticationServer {
               let method = message.readSSHText(limit: 64)
         else { throw SSHError.malformed("USERAUTH_REQUEST") }
         guard service == "ssh-connection" else { throw SSHError(.serviceNotAvailable, "service '\(service)' is not available") }
+        if let text = banner {
+            // RFC 4252 §5.4: before authentication completes; OpenSSH sends it with the first reply.
+            banner = nil
+            try send(.message(.userAuthBanner) {
+                $0.writeSSHString(text)
+                $0.writeSSHString("")
+            })
+        }
         switch method {
         case "none":
             try fail()

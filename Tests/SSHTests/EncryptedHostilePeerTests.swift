@@ -124,6 +124,27 @@ final class EncryptedHostilePeerTests: XCTestCase {
         await client.close()
     }
 
+    /// The admission hook sees how many channels the connection has and can refuse with its own
+    /// message (what the node's `max_sessions` uses).
+    func testChannelAdmissionLimitsSessionsWithItsMessage() async throws {
+        try? await server.close()
+        server = try await ExampleServer.start(
+            crypto: crypto, hostKeys: [try PrivateKey(generate: .ecdsaP256, using: crypto)],
+            authenticator: AllowedKeys(users: ["alice": [userKey.publicKey.keyData]]),
+            channelAdmission: { context, opening in
+                opening.openChannels >= 2 ? "too many session channels for user \"\(context.username)\" (max=2)" : nil
+            },
+            logger: log.logger("portcullis.ssh"))
+        port = server.localAddress!.port!
+        let client = try await ScriptedClient.connect(port: port, crypto: crypto, key: userKey)
+        for id in 0..<3 { try await openSession(client, id: UInt32(id)) }
+        let answers = try await replies(client, count: 3)
+        let kinds = answers.map { $0.getInteger(at: $0.readerIndex, as: UInt8.self) }
+        XCTAssertEqual(kinds, [91, 91, 92], "two confirmed, the third refused")
+        XCTAssertTrue(String(decoding: answers[2].readableBytesView, as: UTF8.self).contains("too many session channels for user \"alice\" (max=2)"))
+        await client.close()
+    }
+
     /// A certificate that does not parse is refused with the reason logged; repeated, it costs
     /// the client its connection.
     func testMalformedCertificateInUserauthIsRefusedThenDisconnected() async throws {

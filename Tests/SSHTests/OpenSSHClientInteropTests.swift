@@ -45,12 +45,12 @@ final class OpenSSHClientInteropTests: XCTestCase {
 
     private func startServer(rekeyAfterBytes: Int = 1 << 30, rekeyInterval: TimeAmount? = .hours(1),
                              keepaliveInterval: TimeAmount? = .minutes(5), keepaliveMaximumMissed: Int = 3,
-                             authenticator: SSHServerAuthenticator? = nil) async throws {
+                             banner: String? = nil, authenticator: SSHServerAuthenticator? = nil) async throws {
         try? await server?.close()
         server = try await ExampleServer.start(
             crypto: crypto,
             hostKeys: [try PrivateKey(generate: .ecdsaP256, using: crypto), try PrivateKey(generate: .ecdsaP384, using: crypto)],
-            authenticator: authenticator ?? AllowedKeys(users: ["alice": [userKey.keyData]]),
+            authenticator: authenticator ?? AllowedKeys(users: ["alice": [userKey.keyData]]), banner: banner,
             rekeyAfterBytes: rekeyAfterBytes, rekeyInterval: rekeyInterval,
             keepaliveInterval: keepaliveInterval, keepaliveMaximumMissed: keepaliveMaximumMissed, logger: log.logger("portcullis.ssh"))
         port = server.localAddress!.port!
@@ -123,6 +123,18 @@ final class OpenSSHClientInteropTests: XCTestCase {
         XCTAssertTrue(result.output.contains("Authenticated to 127.0.0.1"), result.output)
         XCTAssertTrue(result.output.contains("will use strict KEX ordering"), "strict KEX (Terrapin countermeasure): \(result.output)")
         XCTAssertTrue(result.output.contains("server-sig-algs=<ecdsa-sha2-nistp256,ecdsa-sha2-nistp384>"), "ext-info: \(result.output)")
+    }
+
+    /// The system use notification (AC-8) is shown before authentication, also to users who
+    /// are then refused.
+    func testBannerIsShownBeforeAuthentication() async throws {
+        let notice = "This system is for authorized use only. Activity is monitored and recorded."
+        try await startServer(banner: notice + "\n")
+        let allowed = try ssh(["-o", "LogLevel=INFO"])
+        XCTAssertTrue(allowed.output.contains(notice), allowed.output)
+        let refused = try ssh(["-o", "LogLevel=INFO"], user: "mallory")
+        XCTAssertTrue(refused.output.contains(notice), refused.output)
+        XCTAssertTrue(refused.output.contains("Permission denied"), refused.output)
     }
 
     func testUnknownKeyIsRefused() throws {
