@@ -96,30 +96,56 @@ public final class AEADKey {
 
     /// Ciphertext followed by the 16-byte tag. The nonce must never repeat under this key.
     public func seal<P: Collection<UInt8>, A: Collection<UInt8>>(_ plaintext: P, nonce: [UInt8], associatedData: A) throws -> [UInt8] {
-        let ctx = try context(encrypting: true, nonce: nonce)
-        var written: Int32 = 0
-        var ok = false
+        var failure: Error?
         // Uninitialized output: OpenSSL writes every byte (ciphertext, then the tag).
         let out = [UInt8](unsafeUninitializedCapacity: plaintext.count + AEADAlgorithm.tagSize) { o, initialized in
-            ok = withContiguous(plaintext) { p in
-                withContiguous(associatedData) { a in
-                    if a.count > 0 {
-                        var ignored: Int32 = 0
-                        guard EVP_EncryptUpdate(ctx, nil, &ignored, a.baseAddress, Int32(a.count)) == 1 else { return false }
+            do {
+                try withContiguous(plaintext) { p in
+                    try withContiguous(associatedData) { a in
+                        try seal(parts: [UnsafeRawBufferPointer(p)], nonce: nonce, associatedData: UnsafeRawBufferPointer(a),
+                                 into: UnsafeMutableRawBufferPointer(o))
                     }
-                    if p.count > 0 {
-                        guard EVP_EncryptUpdate(ctx, o.baseAddress, &written, p.baseAddress, Int32(p.count)) == 1 else { return false }
-                    }
-                    var final: Int32 = 0
-                    guard EVP_EncryptFinal_ex(ctx, o.baseAddress! + Int(written), &final) == 1 else { return false }
-                    written += final
-                    return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, Int32(AEADAlgorithm.tagSize), o.baseAddress! + Int(written)) == 1
                 }
+                initialized = o.count
+            } catch {
+                failure = error
+                initialized = 0
             }
-            initialized = ok ? Int(written) + AEADAlgorithm.tagSize : 0
         }
-        guard ok, Int(written) == plaintext.count else { throw OpenSSLErrors.failure("\(algorithm.rawValue) seal") }
+        if let failure { throw failure }
         return out
+    }
+
+    /// Seals the concatenation of `parts` straight into `output` (ciphertext, then the tag),
+    /// so a protocol can frame a message without first copying it together. `output` must hold
+    /// exactly the parts' total plus the tag.
+    public func seal(parts: [UnsafeRawBufferPointer], nonce: [UInt8], associatedData: UnsafeRawBufferPointer,
+                     into output: UnsafeMutableRawBufferPointer) throws {
+        let total = parts.reduce(0) { $0 + $1.count }
+        guard output.count == total + AEADAlgorithm.tagSize, let base = output.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
+            throw CryptoError.invalidInput("\(algorithm.rawValue) seal needs \(total + AEADAlgorithm.tagSize) output bytes, got \(output.count)")
+        }
+        let ctx = try context(encrypting: true, nonce: nonce)
+        var ignored: Int32 = 0
+        if associatedData.count > 0 {
+            guard EVP_EncryptUpdate(ctx, nil, &ignored, associatedData.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(associatedData.count)) == 1 else {
+                throw OpenSSLErrors.failure("\(algorithm.rawValue) seal")
+            }
+        }
+        var written = 0
+        for part in parts where part.count > 0 {
+            var count: Int32 = 0
+            guard EVP_EncryptUpdate(ctx, base + written, &count, part.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(part.count)) == 1 else {
+                throw OpenSSLErrors.failure("\(algorithm.rawValue) seal")
+            }
+            written += Int(count)
+        }
+        var final: Int32 = 0
+        guard EVP_EncryptFinal_ex(ctx, base + written, &final) == 1 else { throw OpenSSLErrors.failure("\(algorithm.rawValue) seal") }
+        written += Int(final)
+        guard written == total, EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, Int32(AEADAlgorithm.tagSize), base + written) == 1 else {
+            throw OpenSSLErrors.failure("\(algorithm.rawValue) seal")
+        }
     }
 
     /// Checks the tag and decrypts; any change to ciphertext, tag, nonce, associated data or key

@@ -41,18 +41,30 @@ final class PacketProtection {
         var padding = blockSize - covered % blockSize
         if padding < 4 { padding += blockSize }
         let packetLength = 1 + payload.readableBytes + padding
-        var body = [UInt8]()
-        body.reserveCapacity(packetLength)
-        body.append(UInt8(padding))
-        body.append(contentsOf: payload.readableBytesView)
-        body.append(contentsOf: try crypto.randomBytes(padding))
-        let lengthBytes = withUnsafeBytes(of: UInt32(packetLength).bigEndian, Array.init)
-        out.writeBytes(lengthBytes)
+        let paddingBytes = try crypto.randomBytes(padding)
+        out.writeInteger(UInt32(packetLength))
         guard let key else {
-            out.writeBytes(body)
+            out.writeInteger(UInt8(padding))
+            out.writeImmutableBuffer(payload)
+            out.writeBytes(paddingBytes)
             return
         }
-        out.writeBytes(try key.seal(body, nonce: nonce, associatedData: lengthBytes))
+        // Sealed straight into the output buffer: no copy of the payload on the way.
+        let lengthBytes = withUnsafeBytes(of: UInt32(packetLength).bigEndian, Array.init)
+        var paddingLength = UInt8(padding)
+        try out.writeWithUnsafeMutableBytes(minimumWritableBytes: packetLength + tagSize) { destination in
+            try payload.withUnsafeReadableBytes { body in
+                try withUnsafeBytes(of: &paddingLength) { lengthByte in
+                    try paddingBytes.withUnsafeBytes { pad in
+                        try lengthBytes.withUnsafeBytes { aad in
+                            try key.seal(parts: [lengthByte, body, pad], nonce: nonce, associatedData: aad,
+                                         into: UnsafeMutableRawBufferPointer(rebasing: destination.prefix(packetLength + tagSize)))
+                        }
+                    }
+                }
+            }
+            return packetLength + tagSize
+        }
         advanceNonce()
     }
 
