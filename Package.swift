@@ -52,6 +52,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The sealed, hash-chained audit log and session recordings.
+        .target(
+            name: "Audit",
+            dependencies: [
+                "FIPSCrypto", "Storage",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "Appliance",
             dependencies: [
@@ -123,6 +132,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "TestSupport"]),
+        .testTarget(name: "AuditTests", dependencies: ["Audit", "Storage", "FIPSCrypto", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "ProgramTests",
             dependencies: ["TestSupport", "portcullis", "pcctl", "pcsh"]

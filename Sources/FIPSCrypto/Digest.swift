@@ -71,6 +71,16 @@ public final class IncrementalDigest {
         }
     }
 
+    private init(copying other: IncrementalDigest) throws {
+        guard let context = EVP_MD_CTX_new() else { throw OpenSSLErrors.failure("allocating a digest") }
+        guard EVP_MD_CTX_copy_ex(context, other.context) == 1 else {
+            EVP_MD_CTX_free(context)
+            throw OpenSSLErrors.failure("copying a digest")
+        }
+        algorithm = other.algorithm
+        self.context = context
+    }
+
     deinit { EVP_MD_CTX_free(context) }
 
     public func update<D: Collection<UInt8>>(_ data: D) throws {
@@ -88,4 +98,9 @@ public final class IncrementalDigest {
         }
         return Array(out.prefix(Int(length)))
     }
+}
+
+extension IncrementalDigest {
+    /// An independent digest of everything so far, to continue separately (or throw away).
+    public func copy() throws -> IncrementalDigest { try IncrementalDigest(copying: self) }
 }

@@ -1,0 +1,16 @@
+/// Why the audit log could not do what was asked, in words an operator can act on.
+public enum AuditError: Error, Equatable, CustomStringConvertible {
+    case keysUnavailable(String)
+    case storeUnavailable(path: String, reason: String)
+    case recordUnreadable(seq: Int64, reason: String)
+    case invalidQuery(String)
+
+    public var description: String {
+        switch self {
+        case .keysUnavailable(let reason): return "the audit keys are unavailable: \(reason)"
+        case .storeUnavailable(let path, let reason): return "cannot open the audit store \(path): \(reason)"
+        case .recordUnreadable(let seq, let reason): return "audit record \(seq) cannot be read: \(reason)"
+        case .invalidQuery(let reason): return "invalid audit query: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+
+/// One audit event: a flat JSON object with the reference gateway's field names (`event`,
+/// `code`, `uid`, `time`, `user`, `login`, `sid`, `server_id`, `addr.remote`, …). Every field is
+/// kept, so unknown fields round-trip.
+public struct AuditEvent: Sendable, Equatable, Codable {
+    public var fields: [String: AuditValue]
+
+    public init(_ kind: AuditEventKind, time: Date = Date(), uid: String = UUID().uuidString.lowercased(),
+                _ fields: [String: AuditValue] = [:]) {
+        self.fields = fields
+        self.fields["event"] = .string(kind.name)
+        self.fields["code"] = .string(kind.code)
+        self.fields["uid"] = .string(uid)
+        self.fields["time"] = .string(AuditTime.format(time))
+    }
+
+    public init(fields: [String: AuditValue]) { self.fields = fields }
+
+    public init(from decoder: Decoder) throws { fields = try [String: AuditValue](from: decoder) }
+    public func encode(to encoder: Encoder) throws { try fields.encode(to: encoder) }
+
+    public subscript(key: String) -> AuditValue? {
+        get { fields[key] }
+        set { fields[key] = newValue }
+    }
+
+    public var event: String { fields["event"]?.stringValue ?? "" }
+    public var code: String { fields["code"]?.stringValue ?? "" }
+    public var uid: String { fields["uid"]?.stringValue ?? "" }
+    public var user: String? { fields["user"]?.stringValue }
+    public var sessionID: String? { fields["sid"]?.stringValue }
+    /// The node: `server_hostname`, else `server_id`.
+    public var server: String? { fields["server_hostname"]?.stringValue ?? fields["server_id"]?.stringValue }
+    public var time: Date? { fields["time"]?.stringValue.flatMap(AuditTime.parse) }
+
+    /// Canonical JSON: sorted keys, so the same event always has the same bytes.
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+
+    public static func decode(json: some DataProtocol) throws -> AuditEvent {
+        try JSONDecoder().decode(AuditEvent.self, from: Data(json))
+    }
+}
+
+/// RFC 3339 UTC with milliseconds, as the reference gateway writes `time`.
+public enum AuditTime {
+    public static func format(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
+    }
+
+    public static func parse(_ text: String) -> Date? {
+        (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt).parse(text))
+            ?? (try? Date.ISO8601FormatStyle(timeZone: .gmt).parse(text))
+    }
+}
+
+/// An event name and its code (`../shared/reference/teleport-behaviour.md` §2.2).
+public struct AuditEventKind: Sendable, Hashable {
+    public let name: String
+    public let code: String
+
+    public init(_ name: String, _ code: String) {
+        self.name = name
+        self.code = code
+    }
+
+    public static let userLogin = AuditEventKind("user.login", "T1000I")
+    public static let userLoginFailure = AuditEventKind("user.login", "T1000W")
+    public static let userCreate = AuditEventKind("user.create", "T1002I")
+    public static let userUpdate = AuditEventKind("user.update", "T1003I")
+    public static let userDelete = AuditEventKind("user.delete", "T1004I")
+    public static let sessionRejected = AuditEventKind("session.rejected", "T1006W")
+    public static let sessionStart = AuditEventKind("session.start", "T2000I")
+    public static let sessionJoin = AuditEventKind("session.join", "T2001I")
+    public static let sessionLeave = AuditEventKind("session.leave", "T2003I")
+    public static let sessionEnd = AuditEventKind("session.end", "T2004I")
+    public static let sessionData = AuditEventKind("session.data", "T2006I")
+    public static let exec = AuditEventKind("exec", "T3002I")
+    public static let execFailure = AuditEventKind("exec", "T3002E")
+    public static let port = AuditEventKind("port", "T3003I")
+    public static let portFailure = AuditEventKind("port", "T3003E")
+    public static let scpDownload = AuditEventKind("scp", "T3004I")
+    public static let scpUpload = AuditEventKind("scp", "T3005I")
+    public static let clientDisconnect = AuditEventKind("client.disconnect", "T3006I")
+    public static let authFailure = AuditEventKind("auth", "T3007W")
+    public static let sftp = AuditEventKind("sftp", "TS001I")
+    public static let sessionCommand = AuditEventKind("session.command", "T4000I")
+    public static let sessionNetwork = AuditEventKind("session.network", "T4002I")
+    public static let roleCreated = AuditEventKind("role.created", "T9000I")
+    public static let roleDeleted = AuditEventKind("role.deleted", "T9001I")
+    public static let roleUpdated = AuditEventKind("role.updated", "T9002I")
+    public static let lockCreated = AuditEventKind("lock.created", "TLK00I")
+    public static let lockDeleted = AuditEventKind("lock.deleted", "TLK01I")
+    public static let certificateCreate = AuditEventKind("cert.create", "TC000I")
+}

@@ -1,0 +1,91 @@
+import Foundation
+import GRDB
+
+/// What `pcctl audit search` asks for. Every condition is optional; they all must hold.
+public struct AuditQuery: Sendable, Equatable {
+    public var from: Date?
+    public var to: Date?
+    public var event: String?
+    public var user: String?
+    public var sessionID: String?
+    public var server: String?
+    /// Case-insensitive text looked for in the decrypted event.
+    public var text: String?
+    public var limit: Int
+    /// Newest first (the default for a person looking), or oldest first.
+    public var newestFirst: Bool
+
+    public init(from: Date? = nil, to: Date? = nil, event: String? = nil, user: String? = nil, sessionID: String? = nil,
+                server: String? = nil, text: String? = nil, limit: Int = 100, newestFirst: Bool = true) {
+        self.from = from
+        self.to = to
+        self.event = event
+        self.user = user
+        self.sessionID = sessionID
+        self.server = server
+        self.text = text
+        self.limit = limit
+        self.newestFirst = newestFirst
+    }
+}
+
+/// An event with its place in the log.
+public struct AuditRecord: Sendable, Equatable {
+    public var seq: Int64
+    public var event: AuditEvent
+}
+
+extension AuditLog {
+    public func search(_ query: AuditQuery) async throws -> [AuditRecord] {
+        guard query.limit > 0 else { throw AuditError.invalidQuery("the limit must be at least 1") }
+        if let from = query.from, let to = query.to, from > to { throw AuditError.invalidQuery("the time range ends before it starts") }
+        var conditions: [String] = []
+        var arguments: [DatabaseValueConvertible] = []
+        if let from = query.from { conditions.append("time_ms >= ?"); arguments.append(Int64(from.timeIntervalSince1970 * 1000)) }
+        if let to = query.to { conditions.append("time_ms <= ?"); arguments.append(Int64(to.timeIntervalSince1970 * 1000)) }
+        for (column, value) in [("event", query.event), ("user", query.user), ("sid", query.sessionID), ("server", query.server)] {
+            if let value { conditions.append("\(column) = ?"); arguments.append(value) }
+        }
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let order = query.newestFirst ? "DESC" : "ASC"
+        let needle = query.text?.lowercased()
+        var found: [AuditRecord] = []
+        var offset: Int64? = nil
+        // Pages of rows; free text is matched after decryption, so keep reading until enough match.
+        while found.count < query.limit {
+            var pageConditions = conditions
+            var pageArguments = arguments
+            if let offset {
+                pageConditions.append(query.newestFirst ? "seq < ?" : "seq > ?")
+                pageArguments.append(offset)
+            }
+            let pageFilter = pageConditions.isEmpty ? filter : "WHERE " + pageConditions.joined(separator: " AND ")
+            let pageSize = needle == nil ? query.limit - found.count : 1000
+            let statementArguments = StatementArguments((pageArguments + [pageSize]) as [DatabaseValueConvertible?])
+            let rows = try await pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM events \(pageFilter) ORDER BY time_ms \(order), seq \(order) LIMIT ?",
+                                 arguments: statementArguments).map(AuditLog.row)
+            }
+            for row in rows {
+                let event = try await event(of: row)
+                if let needle, !(String(decoding: try event.json(), as: UTF8.self).lowercased().contains(needle)) { continue }
+                found.append(AuditRecord(seq: row.seq, event: event))
+                if found.count == query.limit { break }
+            }
+            guard rows.count == pageSize, let last = rows.last else { break }
+            offset = last.seq
+        }
+        return found
+    }
+
+    /// Records after `cursor` (a sequence number; 0 for the start), oldest first: what a SIEM
+    /// shipper reads, then resumes from the last `seq` it got.
+    public func export(after cursor: Int64, limit: Int = 1000) async throws -> [AuditRecord] {
+        let rows = try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [cursor, limit]).map(AuditLog.row)
+        }
+        var records: [AuditRecord] = []
+        for row in rows { records.append(AuditRecord(seq: row.seq, event: try await event(of: row))) }
+        return records
+    }
+}

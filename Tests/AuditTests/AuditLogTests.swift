@@ -1,0 +1,177 @@
+@testable import Audit
+import FIPSCrypto
+import Foundation
+import GRDB
+import Storage
+import TestSupport
+import XCTest
+
+final class AuditLogTests: XCTestCase {
+    private var directory: URL!
+    private var crypto: CryptoContext!
+    private var raw: SQLiteBackend!
+    private var keyring: Keyring!
+    private var keys: AuditKeys!
+    private var log: AuditLog!
+
+    override func setUp() async throws {
+        directory = try TestEnvironment.temporaryDirectory("portcullis-audit")
+        crypto = try TestEnvironment.fipsContext()
+        let kek = SymmetricKey(bytes: try crypto.randomBytes(32))
+        raw = try SQLiteBackend(path: directory.appendingPathComponent("portcullis.db").path)
+        keyring = try await Keyring.open(backend: raw, kek: kek, crypto: crypto)
+        keys = try await AuditKeys.load(from: SealedBackend(base: raw, keyring: keyring), crypto: crypto)
+        log = try AuditLog.open(directory: directory.path, keyring: keyring, keys: keys, crypto: crypto, checkpointInterval: 16)
+    }
+
+    override func tearDown() async throws {
+        try? log?.close()
+        await raw?.close()
+        if let directory { try? FileManager.default.removeItem(at: directory) }
+    }
+
+    private static func sessionStart(_ user: String, sid: String = UUID().uuidString, time: Date = Date(), extra: [String: AuditValue] = [:]) -> AuditEvent {
+        AuditEvent(.sessionStart, time: time, ["user": .string(user), "login": "root", "sid": .string(sid), "server_hostname": "web1",
+                                               "addr.remote": "10.0.0.9:51234", "proto": "ssh"].merging(extra) { $1 })
+    }
+
+    /// Raw SQL on the file, as an attacker with disk access would.
+    private func tamper(_ sql: String) throws {
+        try log.close()
+        let queue = try DatabaseQueue(path: directory.appendingPathComponent(AuditLog.fileName).path)
+        try queue.write { try $0.execute(sql: sql) }
+        try queue.close()
+        log = try AuditLog.open(directory: directory.path, keyring: keyring, keys: keys, crypto: crypto, checkpointInterval: 16)
+    }
+
+    func testConcurrentWritersGetOrderedDurableRecordsThatVerify() async throws {
+        let log = log!
+        try await withThrowingTaskGroup(of: [Int64].self) { group in
+            for writer in 0..<20 {
+                group.addTask {
+                    var seqs: [Int64] = []
+                    for n in 0..<50 { seqs.append(try await log.append(Self.sessionStart("user\(writer)", extra: ["n": .integer(Int64(n))]))) }
+                    return seqs
+                }
+            }
+            var all: [Int64] = []
+            for try await seqs in group {
+                XCTAssertEqual(seqs, seqs.sorted(), "one writer's events keep their order")
+                all += seqs
+            }
+            XCTAssertEqual(all.sorted(), Array(1...1000))
+        }
+        let verification = try await log.verify()
+        XCTAssertNil(verification.problem)
+        XCTAssertEqual(verification.records, 1000)
+        XCTAssertEqual(verification.checkpoints, 1000 / 16)
+        // Reopened (another process, or after a restart), the chain continues.
+        try log.close()
+        self.log = try AuditLog.open(directory: directory.path, keyring: keyring, keys: keys, crypto: crypto, checkpointInterval: 16)
+        let late = try await self.log.append(Self.sessionStart("late"))
+        XCTAssertEqual(late, 1001)
+        try await self.log.sealTail()
+        let again = try await self.log.verify()
+        XCTAssertNil(again.problem)
+        XCTAssertEqual(again.checkpoints, 1000 / 16 + 1)
+    }
+
+    func testUnknownFieldsRoundTripAndSearchFilters() async throws {
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        for minute in 0..<30 {
+            try await log.append(Self.sessionStart(minute % 3 == 0 ? "alice" : "bob", sid: "s\(minute)", time: start.addingTimeInterval(Double(minute) * 60),
+                                              extra: ["x_custom": .object(["nested": .array([1, "two", true, .null])]), "note": .string("ticket-\(minute)")]))
+        }
+        try await log.append(AuditEvent(.lockCreated, time: start, ["user": "admin", "name": "lock-1"]))
+        let alice = try await log.search(AuditQuery(from: start.addingTimeInterval(5 * 60), to: start.addingTimeInterval(20 * 60), user: "alice"))
+        XCTAssertEqual(alice.map { $0.event.sessionID }, ["s18", "s15", "s12", "s9", "s6"], "newest first, inside the range, alice only")
+        let first = try XCTUnwrap(alice.first?.event)
+        XCTAssertEqual(first["x_custom"], .object(["nested": .array([1, "two", true, .null])]))
+        XCTAssertEqual(first.code, "T2000I")
+        XCTAssertEqual(first["addr.remote"], "10.0.0.9:51234")
+        let text = try await log.search(AuditQuery(text: "TICKET-7"))
+        XCTAssertEqual(text.map(\.event.sessionID), ["s7"], "free text over the decrypted event, case-insensitive")
+        let locks = try await log.search(AuditQuery(event: "lock.created"))
+        XCTAssertEqual(locks.first?.event["name"], "lock-1")
+        let limited = try await log.search(AuditQuery(limit: 4, newestFirst: false))
+        XCTAssertEqual(limited.map(\.seq), [1, 31, 2, 3], "oldest first by event time")
+        await XCTAssertThrowsErrorAsync(try await log.search(AuditQuery(from: start, to: start.addingTimeInterval(-1))))
+
+        var cursor: Int64 = 0
+        var exported: [Int64] = []
+        while true {
+            let page = try await log.export(after: cursor, limit: 7)
+            guard let last = page.last else { break }
+            exported += page.map(\.seq)
+            cursor = last.seq
+        }
+        XCTAssertEqual(exported, Array(1...31), "a shipper resuming from its cursor sees every record once")
+    }
+
+    func testNothingIsStoredInClear() async throws {
+        let marker = "MARKER-\(UUID().uuidString)"
+        try await log.append(Self.sessionStart("carol", extra: ["initial_command": .string("echo \(marker)")]))
+        try log.close()
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) {
+            let bytes = try Data(contentsOf: directory.appendingPathComponent(file))
+            XCTAssertNil(bytes.range(of: Data(marker.utf8)), "\(file) holds the event in clear")
+        }
+        log = try AuditLog.open(directory: directory.path, keyring: keyring, keys: keys, crypto: crypto, checkpointInterval: 16)
+        let found = try await log.search(AuditQuery(text: marker))
+        XCTAssertEqual(found.count, 1)
+    }
+
+    private func fill(_ count: Int) async throws {
+        for n in 0..<count { try await log.append(Self.sessionStart("user\(n % 4)")) }
+        try await log.sealTail()
+        let verification = try await log.verify()
+        XCTAssertNil(verification.problem, "untouched, the log verifies")
+    }
+
+    func testFlippedByteIsNamed() async throws {
+        try await fill(40)
+        try tamper("UPDATE events SET sealed = substr(sealed, 1, 20) || X'FF' || substr(sealed, 22) WHERE seq = 23")
+        let result = try await log.verify()
+        XCTAssertEqual(result.problem?.hasPrefix("record 23 does not match its chain value"), true, result.problem ?? "")
+        XCTAssertEqual(result.records, 22, "the records before it were checked")
+    }
+
+    func testChangedSearchColumnIsNamed() async throws {
+        try await fill(40)
+        try tamper("UPDATE events SET user = 'nobody' WHERE seq = 7")
+        let result = try await log.verify()
+        XCTAssertEqual(result.problem?.hasPrefix("record 7 does not match"), true, result.problem ?? "")
+    }
+
+    func testDeletedRecordIsNamed() async throws {
+        try await fill(40)
+        try tamper("DELETE FROM events WHERE seq = 12")
+        let result = try await log.verify()
+        XCTAssertEqual(result.problem?.hasPrefix("record 12 is missing"), true, result.problem ?? "")
+    }
+
+    func testSwappedRecordsAreNamed() async throws {
+        try await fill(40)
+        try tamper("""
+            UPDATE events SET seq = -1 WHERE seq = 30;
+            UPDATE events SET seq = 30 WHERE seq = 31;
+            UPDATE events SET seq = 31 WHERE seq = -1;
+            """)
+        let result = try await log.verify()
+        XCTAssertEqual(result.problem?.hasPrefix("record 30 does not match"), true, result.problem ?? "")
+    }
+
+    func testTruncatedTailIsCaughtByTheLastCheckpoint() async throws {
+        try await fill(40)
+        try tamper("DELETE FROM events WHERE seq > 35")
+        let result = try await log.verify()
+        XCTAssertEqual(result.problem, "a checkpoint covers records up to 40 but the log ends at 35: records 36…40 were removed")
+    }
+
+    func testForgedCheckpointIsRefused() async throws {
+        try await fill(40)
+        try tamper("UPDATE checkpoints SET signature = (SELECT signature FROM checkpoints WHERE seq = 16) WHERE seq = 32")
+        let result = try await log.verify()
+        XCTAssertEqual(result.problem?.hasPrefix("checkpoint at record 32 does not verify"), true, result.problem ?? "")
+    }
+}
