@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "Appliance",
             dependencies: [
-                "FIPSCrypto", "Storage", "PortcullisVersion",
+                "FIPSCrypto", "Storage", "Audit", "PortcullisVersion",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -85,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "pcctl",
             dependencies: [
-                "Appliance", "CommandSupport", "FIPSCrypto", "Storage", "PortcullisVersion",
+                "Appliance", "Audit", "CommandSupport", "FIPSCrypto", "Storage", "PortcullisVersion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -135,7 +135,7 @@ let package = Package(
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Storage", "FIPSCrypto", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "ProgramTests",
-            dependencies: ["TestSupport", "portcullis", "pcctl", "pcsh"]
+            dependencies: ["TestSupport", "Appliance", "Audit", "FIPSCrypto", "portcullis", "pcctl", "pcsh"]
         ),
     ]
 )

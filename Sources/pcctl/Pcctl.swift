@@ -12,7 +12,7 @@ struct Pcctl: AsyncParsableCommand {
         commandName: "pcctl",
         abstract: "Administer a Portcullis appliance: run it on the appliance, as the user the daemon runs as.",
         version: PortcullisVersion.version,
-        subcommands: [Keys.self, Version.self]
+        subcommands: [Audit.self, Keys.self, Version.self]
     )
 
     struct Version: ParsableCommand {
@@ -42,7 +42,7 @@ extension Pcctl.Keys {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            try await withStorage(options) { storage in
+            try await withStorage(options) { storage, _, _ in
                 let formatter = ISO8601DateFormatter()
                 print("ID                                  CREATED               ACTIVE")
                 for key in storage.keyring.dataKeys {
@@ -57,7 +57,7 @@ extension Pcctl.Keys {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            try await withStorage(options) { storage in
+            try await withStorage(options) { storage, _, _ in
                 let previous = storage.keyring.activeKeyID
                 let key = try await storage.keyring.rotate()
                 print("rotated: new data key \(key.id) is active (was \(previous)); existing data stays readable")
@@ -67,18 +67,22 @@ extension Pcctl.Keys {
 }
 
 /// Opens the appliance's storage as the daemon does, runs `body`, closes it.
-func withStorage(_ options: ConfigOption, _ body: (ApplianceStorage) async throws -> Void) async throws {
+func withStorage(_ options: ConfigOption, _ body: (ApplianceStorage, Configuration, CryptoContext) async throws -> Void) async throws {
     let configuration = try options.load()
     let storage: ApplianceStorage
+    let crypto: CryptoContext
     do {
-        let crypto = try CryptoContext(mode: configuration.fips.cryptoMode)
+        crypto = try CryptoContext(mode: configuration.fips.cryptoMode)
         storage = try await ApplianceStorage.open(configuration, crypto: crypto)
     } catch {
         printError("\(error)")
         throw ExitCode.failure
     }
     do {
-        try await body(storage)
+        try await body(storage, configuration, crypto)
+    } catch let exit as ExitCode {
+        await storage.close()
+        throw exit
     } catch {
         await storage.close()
         printError("\(error)")

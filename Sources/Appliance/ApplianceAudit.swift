@@ -1,0 +1,12 @@
+import Audit
+import FIPSCrypto
+import Foundation
+import Storage
+
+extension ApplianceStorage {
+    /// The data directory's audit log, with its keys from the sealed backend.
+    public func openAuditLog(_ configuration: Configuration, crypto: CryptoContext) async throws -> AuditLog {
+        let keys = try await AuditKeys.load(from: backend, crypto: crypto)
+        return try AuditLog.open(directory: configuration.dataDir, keyring: keyring, keys: keys, crypto: crypto)
+    }
+}
