@@ -112,6 +112,11 @@ let package = Package(
             path: "Examples/SSHExampleServer"
         ),
         .executableTarget(
+            name: "audit-bench",
+            dependencies: ["Audit", "Storage", "FIPSCrypto"],
+            path: "bench/Sources/audit-bench"
+        ),
+        .executableTarget(
             name: "ssh-engine-bench",
             dependencies: ["SSH", "SSHExampleServer", "FIPSCrypto", .product(name: "NIOCore", package: "swift-nio")],
             path: "bench/Sources/ssh-engine-bench"

@@ -26,7 +26,7 @@ public final class AuditLog: Sendable {
     private let logger: Logger
 
     private struct Queue {
-        var pending: [(event: AuditEvent, done: CheckedContinuation<Int64, Error>)] = []
+        var pending: [(event: PreparedEvent, done: CheckedContinuation<Int64, Error>)] = []
         var draining = false
     }
 
@@ -122,12 +122,35 @@ public final class AuditLog: Sendable {
 
     // MARK: Writing
 
+    /// What the writer needs of an event, prepared by the appending task (in parallel with the
+    /// writer): the search columns and the canonical JSON.
+    struct PreparedEvent: Sendable {
+        var timeMs: Int64
+        var event: String
+        var code: String
+        var user: String?
+        var sid: String?
+        var server: String?
+        var json: [UInt8]
+
+        init(_ event: AuditEvent) {
+            timeMs = Int64(((event.time ?? Date()).timeIntervalSince1970 * 1000).rounded())
+            self.event = event.event
+            code = event.code
+            user = event.user
+            sid = event.sessionID
+            server = event.server
+            json = event.json()
+        }
+    }
+
     /// Appends `event`; returns its sequence number once it is on disk.
     @discardableResult
     public func append(_ event: AuditEvent) async throws -> Int64 {
-        try await withCheckedThrowingContinuation { continuation in
+        let prepared = PreparedEvent(event)
+        return try await withCheckedThrowingContinuation { continuation in
             let start = state.withLock { state -> Bool in
-                state.pending.append((event, continuation))
+                state.pending.append((prepared, continuation))
                 guard !state.draining else { return false }
                 state.draining = true
                 return true
@@ -138,7 +161,7 @@ public final class AuditLog: Sendable {
 
     private func drain() {
         while true {
-            let batch = state.withLock { state -> [(event: AuditEvent, done: CheckedContinuation<Int64, Error>)] in
+            let batch = state.withLock { state -> [(event: PreparedEvent, done: CheckedContinuation<Int64, Error>)] in
                 let batch = Array(state.pending.prefix(2048))
                 state.pending.removeFirst(batch.count)
                 if batch.isEmpty { state.draining = false }
@@ -156,7 +179,7 @@ public final class AuditLog: Sendable {
     }
 
     /// Writes events in one transaction; the chain state advances only if it commits.
-    private func write(_ events: [AuditEvent]) throws -> Int64 {
+    private func write(_ events: [PreparedEvent]) throws -> Int64 {
         var (seq, chain, through) = (chainState.lastSeq, chainState.lastChain, chainState.digestThrough)
         // A copy: if the transaction fails, the digest must not have absorbed these records.
         var digest = try chainState.digest.copy()
@@ -166,10 +189,8 @@ public final class AuditLog: Sendable {
         rows.reserveCapacity(events.count)
         for event in events {
             seq += 1
-            let json = try event.json()
-            var row = AuditRow(seq: seq, timeMs: Int64(((event.time ?? Date()).timeIntervalSince1970 * 1000).rounded()),
-                               event: event.event, code: event.code, user: event.user, sid: event.sessionID, server: event.server,
-                               sealed: try keyring.seal(json, context: Self.sealContext(seq)), chain: [])
+            var row = AuditRow(seq: seq, timeMs: event.timeMs, event: event.event, code: event.code, user: event.user, sid: event.sid,
+                               server: event.server, sealed: try keyring.seal(event.json, context: Self.sealContext(seq)), chain: [])
             let covered = row.covered
             row.chain = try keys.chainKey.withUnsafeBytes { key in try crypto.hmac(.sha256, key: key, data: chain + covered) }
             chain = row.chain

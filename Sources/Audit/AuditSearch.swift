@@ -68,7 +68,7 @@ extension AuditLog {
             }
             for row in rows {
                 let event = try await event(of: row)
-                if let needle, !(String(decoding: try event.json(), as: UTF8.self).lowercased().contains(needle)) { continue }
+                if let needle, !(String(decoding: event.json(), as: UTF8.self).lowercased().contains(needle)) { continue }
                 found.append(AuditRecord(seq: row.seq, event: event))
                 if found.count == query.limit { break }
             }

@@ -67,7 +67,7 @@ extension Pcctl.Audit {
                                                               server: server, text: text, limit: limit, newestFirst: !oldestFirst))
                 switch format {
                 case .json:
-                    for record in records { print(String(decoding: try record.event.json(), as: UTF8.self)) }
+                    for record in records { print(String(decoding: record.event.json(), as: UTF8.self)) }
                 case .table:
                     print(["SEQ", "TIME", "EVENT", "CODE", "USER", "SESSION", "SERVER"].joined(separator: "\t"))
                     for record in records {
@@ -130,7 +130,7 @@ extension Pcctl.Audit {
                 while remaining > 0 {
                     let page = try await log.export(after: cursor, limit: min(remaining, 1000))
                     guard let last = page.last else { break }
-                    for record in page { print(String(decoding: try record.event.json(), as: UTF8.self)) }
+                    for record in page { print(String(decoding: record.event.json(), as: UTF8.self)) }
                     cursor = last.seq
                     remaining -= page.count
                 }

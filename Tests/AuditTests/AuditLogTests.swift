@@ -108,6 +108,21 @@ final class AuditLogTests: XCTestCase {
         XCTAssertEqual(exported, Array(1...31), "a shipper resuming from its cursor sees every record once")
     }
 
+    func testCanonicalJSONEscapesAndRoundTrips() throws {
+        let tricky = AuditEvent(.exec, time: Date(timeIntervalSince1970: 1_800_000_000.123), [
+            "command": "printf '\"%s\"\\n' $'\u{01}\t' ünïcödé 🚪", "exitCode": 0, "ratio": .number(0.5), "none": .null,
+            "nested": .object(["b": .array([1, 2]), "a": .bool(false)]),
+        ])
+        let json = tricky.json()
+        XCTAssertEqual(try AuditEvent.decode(json: json), tricky)
+        let text = String(decoding: json, as: UTF8.self)
+        XCTAssertTrue(text.hasPrefix("{\"code\":\"T3002I\",\"command\":"), text)
+        XCTAssertTrue(text.contains("\\u0001\\t"), text)
+        XCTAssertTrue(text.contains("\"nested\":{\"a\":false,\"b\":[1,2]}"), "keys sorted at every level: \(text)")
+        XCTAssertEqual(tricky.time?.timeIntervalSince1970 ?? 0, 1_800_000_000.123, accuracy: 0.0005)
+        XCTAssertEqual(tricky["time"], "2027-01-15T08:00:00.123Z")
+    }
+
     func testNothingIsStoredInClear() async throws {
         let marker = "MARKER-\(UUID().uuidString)"
         try await log.append(Self.sessionStart("carol", extra: ["initial_command": .string("echo \(marker)")]))

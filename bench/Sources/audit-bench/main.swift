@@ -1,0 +1,84 @@
+import Audit
+import FIPSCrypto
+import Foundation
+import Storage
+
+// The audit store under load (run by bench/audit.sh, which prints `openssl speed` beside it):
+//   - sustained events/second into the store, sealed and chained, from many concurrent writers
+//     (each waits for its event to be durable, as a session does)
+//   - search latency for user + time range over the filled store (default 1,000,000 events)
+// Prints one `key=value` line per measurement.
+
+var fipsPrefix: String?
+var total = 1_000_000
+var writers = 256
+var arguments = CommandLine.arguments.dropFirst().makeIterator()
+while let argument = arguments.next() {
+    switch argument {
+    case "--fips-prefix": fipsPrefix = arguments.next()
+    case "--events": total = Int(arguments.next() ?? "") ?? total
+    case "--writers": writers = Int(arguments.next() ?? "") ?? writers
+    default:
+        FileHandle.standardError.write(Data("usage: audit-bench [--fips-prefix P] [--events N] [--writers W]\n".utf8))
+        exit(2)
+    }
+}
+
+let crypto: CryptoContext
+if let fipsPrefix {
+    crypto = try CryptoContext(mode: .fips(FIPSProviderConfiguration(opensslConfig: "\(fipsPrefix)/ssl/openssl.cnf",
+                                                                     modulesDirectory: "\(fipsPrefix)/lib/ossl-modules")))
+} else {
+    crypto = try CryptoContext(mode: .nonFIPS)
+}
+let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-audit-bench-\(UUID().uuidString)")
+try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(at: directory) }
+let raw = try SQLiteBackend(path: directory.appendingPathComponent("portcullis.db").path)
+let keyring = try await Keyring.open(backend: raw, kek: SymmetricKey(bytes: try crypto.randomBytes(32)), crypto: crypto)
+let keys = try await AuditKeys.load(from: SealedBackend(base: raw, keyring: keyring), crypto: crypto)
+let log = try AuditLog.open(directory: directory.path, keyring: keyring, keys: keys, crypto: crypto)
+
+// 1,000 users, events spread over 30 days, as a busy cluster's month.
+let users = 1000
+let start = Date().addingTimeInterval(-30 * 86400)
+let eventCount = total
+@Sendable func event(_ n: Int) -> AuditEvent {
+    AuditEvent(.sessionStart, time: start.addingTimeInterval(Double(n) * 30 * 86400 / Double(eventCount)),
+               ["user": .string("user\(n % users)"), "login": "root", "sid": .string(UUID().uuidString), "server_hostname": .string("node\(n % 50)"),
+                "addr.remote": "10.1.2.3:50022", "proto": "ssh", "size": "120:40", "initial_command": .string("systemctl status app-\(n % 97)")])
+}
+
+let clock = ContinuousClock()
+let writerCount = writers
+let perWriter = total / writerCount
+let elapsed = try await clock.measure {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for writer in 0..<writerCount {
+            group.addTask {
+                for i in 0..<perWriter { try await log.append(event(i * writerCount + writer)) }
+            }
+        }
+        try await group.waitForAll()
+    }
+}
+let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+print("events=\(perWriter * writers)")
+print("writers=\(writers)")
+print("events_per_s=\(Int(Double(perWriter * writers) / seconds))")
+
+// User + one-day range, 100 newest: what an investigator asks first.
+var latencies: [Double] = []
+for q in 0..<25 {
+    let day = start.addingTimeInterval(Double(q % 28) * 86400)
+    let query = AuditQuery(from: day, to: day.addingTimeInterval(86400), user: "user\((q * 37) % users)", limit: 100)
+    var found = 0
+    let took = try await clock.measure { found = try await log.search(query).count }
+    precondition(found > 0, "the search found nothing: the bench data is wrong")
+    latencies.append(Double(took.components.seconds) * 1000 + Double(took.components.attoseconds) / 1e15)
+}
+latencies.sort()
+print("search_user_day_median_ms=\(String(format: "%.1f", latencies[latencies.count / 2]))")
+print("search_user_day_max_ms=\(String(format: "%.1f", latencies.last!))")
+try log.close()
+await raw.close()
