@@ -8,7 +8,7 @@ public struct AuditKeys: Sendable {
     static let hmacRecord = "audit/keys/chain-hmac"
     static let signingRecord = "audit/keys/checkpoint-signing"
 
-    let chainKey: SymmetricKey
+    let chainKey: HMACKey
     public let signingKey: PrivateKey
 
     public static func load(from backend: SealedBackend, crypto: CryptoContext) async throws -> AuditKeys {
@@ -16,7 +16,7 @@ public struct AuditKeys: Sendable {
         let signing = try await loadOrCreate(signingRecord, in: backend) {
             Array(try PrivateKey(generate: .ecdsaP384, using: crypto).pkcs8DER().withUnsafeBytes { Array($0) })
         }
-        return AuditKeys(chainKey: SymmetricKey(bytes: hmac), signingKey: try PrivateKey(pkcs8DER: signing, using: crypto))
+        return AuditKeys(chainKey: try HMACKey(.sha256, key: SymmetricKey(bytes: hmac), using: crypto), signingKey: try PrivateKey(pkcs8DER: signing, using: crypto))
     }
 
     private static func loadOrCreate(_ key: String, in backend: SealedBackend, make: () throws -> [UInt8]) async throws -> [UInt8] {

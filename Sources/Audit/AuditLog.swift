@@ -192,7 +192,7 @@ public final class AuditLog: Sendable {
             var row = AuditRow(seq: seq, timeMs: event.timeMs, event: event.event, code: event.code, user: event.user, sid: event.sid,
                                server: event.server, sealed: try keyring.seal(event.json, context: Self.sealContext(seq)), chain: [])
             let covered = row.covered
-            row.chain = try keys.chainKey.withUnsafeBytes { key in try crypto.hmac(.sha256, key: key, data: chain + covered) }
+            row.chain = try keys.chainKey.authenticate(chain, covered)
             chain = row.chain
             rows.append(row)
             try digest.update(covered)
@@ -267,7 +267,7 @@ public final class AuditLog: Sendable {
     }
 
     public var checkpointPublicKey: PublicKey { get throws { try keys.signingKey.publicKey } }
-    var chainKey: SymmetricKey { keys.chainKey }
+    var chainKey: HMACKey { keys.chainKey }
     var cryptoContext: CryptoContext { crypto }
 
     public func close() throws { try pool.close() }

@@ -39,7 +39,7 @@ extension AuditLog {
                         : "record \(row.seq) is out of order")
                 }
                 let covered = row.covered
-                let recomputed = try chainKey.withUnsafeBytes { try crypto.hmac(.sha256, key: $0, data: chain + covered) }
+                let recomputed = try chainKey.authenticate(chain, covered)
                 guard recomputed == row.chain else {
                     return fail("record \(row.seq) does not match its chain value: it was altered, or records before it were altered, removed or reordered")
                 }

@@ -114,6 +114,22 @@ int pc_hmac(OSSL_LIB_CTX *ctx, const char *digest, const unsigned char *key, siz
     return EVP_Q_mac(ctx, "HMAC", NULL, digest, NULL, key, key_len, data, data_len, out, out_size, out_len) != NULL;
 }
 
+EVP_MAC_CTX *pc_hmac_context(OSSL_LIB_CTX *ctx, const char *digest, const unsigned char *key, size_t key_len) {
+    EVP_MAC *mac = EVP_MAC_fetch(ctx, "HMAC", NULL);
+    if (mac == NULL) return NULL;
+    EVP_MAC_CTX *mctx = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);   /* the context keeps its own reference */
+    if (mctx == NULL) return NULL;
+    OSSL_PARAM params[2];
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)digest, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if (EVP_MAC_init(mctx, key, key_len, params) != 1) {
+        EVP_MAC_CTX_free(mctx);
+        return NULL;
+    }
+    return mctx;
+}
+
 EVP_PKEY *pc_generate_key(OSSL_LIB_CTX *ctx, const char *type, const char *group) {
     EVP_PKEY *pkey = NULL;
     EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(ctx, type, NULL);

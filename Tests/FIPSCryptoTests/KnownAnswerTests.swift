@@ -44,6 +44,12 @@ final class KnownAnswerTests: XCTestCase {
             XCTAssertEqual(try crypto.hmac(.sha256, key: [UInt8](repeating: 0xaa, count: 131),
                                            data: bytes("Test Using Larger Than Block-Size Key - Hash Key First")).hex,
                            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", mode)
+            // The keyed-once form, with the message in parts, used twice (each use on a copy).
+            let jefe = try HMACKey(.sha256, key: SymmetricKey(bytes: bytes("Jefe")), using: crypto)
+            for _ in 0..<2 {
+                XCTAssertEqual(try jefe.authenticate(bytes("what do ya "), bytes("want for nothing?")).hex,
+                               "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", mode)
+            }
         }
     }
 

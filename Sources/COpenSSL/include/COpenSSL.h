@@ -50,6 +50,8 @@ int pc_hkdf(OSSL_LIB_CTX *ctx, const char *digest, const unsigned char *key, siz
 
 int pc_hmac(OSSL_LIB_CTX *ctx, const char *digest, const unsigned char *key, size_t key_len,
             const unsigned char *data, size_t data_len, unsigned char *out, size_t out_size, size_t *out_len);
+/// An HMAC context keyed once (digest by name), to be duplicated per message with EVP_MAC_CTX_dup.
+EVP_MAC_CTX *pc_hmac_context(OSSL_LIB_CTX *ctx, const char *digest, const unsigned char *key, size_t key_len);
 
 /// Generates a key of `type` ("EC" with `group` "P-256"/"P-384", or "ED25519", "X25519").
 EVP_PKEY *pc_generate_key(OSSL_LIB_CTX *ctx, const char *type, const char *group);

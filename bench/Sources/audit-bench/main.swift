@@ -74,7 +74,7 @@ for q in 0..<25 {
     let query = AuditQuery(from: day, to: day.addingTimeInterval(86400), user: "user\((q * 37) % users)", limit: 100)
     var found = 0
     let took = try await clock.measure { found = try await log.search(query).count }
-    precondition(found > 0, "the search found nothing: the bench data is wrong")
+    guard found > 0 else { fatalError("search \(q) found nothing: the bench data is wrong (use at least 100,000 events)") }
     latencies.append(Double(took.components.seconds) * 1000 + Double(took.components.attoseconds) / 1e15)
 }
 latencies.sort()
