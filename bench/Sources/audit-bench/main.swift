@@ -45,7 +45,7 @@ let start = Date().addingTimeInterval(-30 * 86400)
 let eventCount = total
 @Sendable func event(_ n: Int) -> AuditEvent {
     AuditEvent(.sessionStart, time: start.addingTimeInterval(Double(n) * 30 * 86400 / Double(eventCount)),
-               ["user": .string("user\(n % users)"), "login": "root", "sid": .string(UUID().uuidString), "server_hostname": .string("node\(n % 50)"),
+               ["user": .string("user\(n % users)"), "login": "root", "sid": .string(AuditEvent.newUID()), "server_hostname": .string("node\(n % 50)"),
                 "addr.remote": "10.1.2.3:50022", "proto": "ssh", "size": "120:40", "initial_command": .string("systemctl status app-\(n % 97)")])
 }
 
