@@ -1,0 +1,94 @@
+import FIPSCrypto
+import Foundation
+import Storage
+
+/// Records a session into sealed chunk files, flushed at least every `flushInterval` (a crash
+/// loses at most that much) or whenever `chunkBytes` are buffered.
+public actor FileRecorder: Recorder {
+    private let directory: String
+    private let sid: String
+    private let keyring: Keyring
+    private let flushInterval: Duration
+    private let chunkBytes: Int
+    private var buffer: [UInt8] = []
+    private var index = 0
+    private var finished = false
+    private var lastFlush = ContinuousClock.now
+    private var flusher: Task<Void, Never>?
+
+    public init(root: String, header: RecordingHeader, keyring: Keyring, flushInterval: Duration = .seconds(1), chunkBytes: Int = 64 << 10) throws {
+        try RecordingLayout.validate(header.sessionID)
+        sid = header.sessionID
+        directory = RecordingLayout.directory(root, header.sessionID)
+        self.keyring = keyring
+        self.flushInterval = flushInterval
+        self.chunkBytes = chunkBytes
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        buffer = AsciicastLine.header(header)
+    }
+
+    public func record(_ event: RecordingEvent) async throws {
+        guard !finished else { throw RecordingError.alreadyFinished(sid: sid) }
+        buffer += AsciicastLine.event(event)
+        if buffer.count >= chunkBytes || ContinuousClock.now - lastFlush >= flushInterval {
+            try flush(final: false)
+        } else if flusher == nil {
+            // Output that stops still reaches the disk within the interval, even if the recorder
+            // is dropped without `finish` (the task keeps it alive that long).
+            let interval = flushInterval
+            flusher = Task {
+                try? await Task.sleep(for: interval)
+                await self.timerFlush()
+            }
+        }
+    }
+
+    private func timerFlush() {
+        flusher = nil
+        if !finished && !buffer.isEmpty { try? flush(final: false) }
+    }
+
+    public func finish() async throws {
+        guard !finished else { return }
+        flusher?.cancel()
+        try flush(final: true)
+        finished = true
+    }
+
+    private func flush(final: Bool) throws {
+        lastFlush = ContinuousClock.now
+        guard final || !buffer.isEmpty else { return }
+        let sealed = try keyring.seal(buffer, context: RecordingLayout.context(sid: sid, index: index, final: final))
+        let path = (directory as NSString).appendingPathComponent(RecordingLayout.fileName(index: index, final: final))
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+        defer { close(fd) }
+        let written = sealed.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+        guard written == sealed.count, fsync(fd) == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+        buffer = []
+        index += 1
+    }
+}
+
+/// asciicast v2 lines: a header object, then `[time, "o"|"i"|"r", "data"]` per event.
+enum AsciicastLine {
+    static func header(_ header: RecordingHeader) -> [UInt8] {
+        var out = [UInt8]()
+        AuditValue.object([
+            "version": 2, "width": .integer(Int64(header.columns)), "height": .integer(Int64(header.rows)),
+            "timestamp": .integer(Int64(header.started)), "env": .object(["TERM": .string(header.term)]),
+            "title": .string("\(header.user) as \(header.login) on \(header.server) (session \(header.sessionID))"),
+        ]).write(to: &out)
+        out.append(0x0a)
+        return out
+    }
+
+    static func event(_ event: RecordingEvent) -> [UInt8] {
+        var out = [UInt8]()
+        // Invalid UTF-8 (a program's raw bytes) becomes U+FFFD, as asciinema itself records it.
+        AuditValue.array([.number((event.time * 1_000_000).rounded() / 1_000_000), .string(event.kind.rawValue),
+                          .string(String(decoding: event.data, as: UTF8.self))]).write(to: &out)
+        out.append(0x0a)
+        return out
+    }
+}

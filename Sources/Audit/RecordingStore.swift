@@ -1,0 +1,78 @@
+import Foundation
+import Storage
+
+/// Reads recordings back: every chunk opened in order, and the whole checked: no chunk missing,
+/// none altered or moved, the final one present. Exports to asciicast v2, JSON or plain text.
+public struct RecordingStore: Sendable {
+    public let root: String
+    private let keyring: Keyring
+
+    public enum Format: String, Sendable, CaseIterable {
+        case asciicast, json, text
+    }
+
+    public init(root: String, keyring: Keyring) {
+        self.root = root
+        self.keyring = keyring
+    }
+
+    /// The recording's asciicast text (header line, then one line per event), or why it cannot be
+    /// trusted. `allowIncomplete` returns what a crashed session left (every chunk present and
+    /// intact, only the final one missing) instead of refusing it.
+    public func asciicast(_ sid: String, allowIncomplete: Bool = false) async throws -> [UInt8] {
+        try RecordingLayout.validate(sid)
+        let directory = RecordingLayout.directory(root, sid)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { throw RecordingError.notFound(sid: sid) }
+        var chunks: [Int: Bool] = [:]
+        for name in names {
+            let parts = name.split(separator: ".")
+            guard parts.count == 2, let index = Int(parts[0]), parts[1] == "chunk" || parts[1] == "final" else { continue }
+            chunks[index] = parts[1] == "final"
+        }
+        guard !chunks.isEmpty else { throw RecordingError.notFound(sid: sid) }
+        var text: [UInt8] = []
+        for index in 0...(chunks.keys.max()!) {
+            guard let final = chunks[index] else { throw RecordingError.missingChunk(sid: sid, index: index) }
+            let path = (directory as NSString).appendingPathComponent(RecordingLayout.fileName(index: index, final: final))
+            guard let sealed = FileManager.default.contents(atPath: path) else { throw RecordingError.missingChunk(sid: sid, index: index) }
+            do {
+                text += try await keyring.open([UInt8](sealed), context: RecordingLayout.context(sid: sid, index: index, final: final),
+                                               storedAt: "recording \(sid) chunk \(index)")
+            } catch {
+                throw RecordingError.unreadableChunk(sid: sid, index: index, reason: "\(error)")
+            }
+            if final {
+                guard index == chunks.keys.max() else { throw RecordingError.unreadableChunk(sid: sid, index: index + 1, reason: "a chunk follows the final one") }
+                return text
+            }
+        }
+        if allowIncomplete { return text }
+        throw RecordingError.incomplete(sid: sid, chunks: chunks.count)
+    }
+
+    public func export(_ sid: String, format: Format, allowIncomplete: Bool = false) async throws -> [UInt8] {
+        let cast = try await asciicast(sid, allowIncomplete: allowIncomplete)
+        switch format {
+        case .asciicast: return cast
+        case .text, .json:
+            let lines = cast.split(separator: 0x0a)
+            let decoder = JSONDecoder()
+            var output: [UInt8] = []
+            var events: [AuditValue] = []
+            for line in lines.dropFirst() {
+                guard case .array(let fields) = try decoder.decode(AuditValue.self, from: Data(line)), fields.count == 3 else { continue }
+                if format == .text {
+                    if fields[1] == "o", case .string(let data) = fields[2] { output += data.utf8 }
+                } else {
+                    events.append(.object(["time": fields[0], "type": fields[1], "data": fields[2]]))
+                }
+            }
+            if format == .json {
+                let header = try lines.first.map { try decoder.decode(AuditValue.self, from: Data($0)) } ?? .null
+                AuditValue.object(["sid": .string(sid), "header": header, "events": .array(events)]).write(to: &output)
+                output.append(0x0a)
+            }
+            return output
+        }
+    }
+}

@@ -1,0 +1,120 @@
+@testable import Audit
+import FIPSCrypto
+import Foundation
+import Storage
+import TestSupport
+import XCTest
+
+final class RecordingTests: XCTestCase {
+    private var directory: URL!
+    private var raw: SQLiteBackend!
+    private var keyring: Keyring!
+    private var root: String { directory.appendingPathComponent("recordings").path }
+
+    override func setUp() async throws {
+        directory = try TestEnvironment.temporaryDirectory("portcullis-recordings")
+        let crypto = try TestEnvironment.fipsContext()
+        raw = try SQLiteBackend(path: directory.appendingPathComponent("portcullis.db").path)
+        keyring = try await Keyring.open(backend: raw, kek: SymmetricKey(bytes: try crypto.randomBytes(32)), crypto: crypto)
+    }
+
+    override func tearDown() async throws {
+        await raw?.close()
+        if let directory { try? FileManager.default.removeItem(at: directory) }
+    }
+
+    private func header(_ sid: String) -> RecordingHeader {
+        RecordingHeader(sessionID: sid, user: "alice", login: "root", server: "web1", columns: 100, rows: 30, started: Date())
+    }
+
+    /// Several chunks (tiny chunk size), escape sequences, a resize, bytes that are not UTF-8.
+    private func record(_ sid: String, finish: Bool = true, flushInterval: Duration = .seconds(1)) async throws -> [UInt8] {
+        let recorder = try FileRecorder(root: root, header: header(sid), keyring: keyring, flushInterval: flushInterval, chunkBytes: 64)
+        let pieces: [[UInt8]] = [Array("$ ls\r\n".utf8), Array("\u{1b}[1mreport.txt\u{1b}[0m  notes \"q\" \\ ✓\r\n".utf8),
+                                 [0x62, 0x61, 0x64, 0xff, 0x0d, 0x0a], Array("$ exit\r\n".utf8)]
+        var expected: [UInt8] = []
+        for (n, piece) in pieces.enumerated() {
+            try await recorder.record(RecordingEvent(time: Double(n) * 0.25, kind: .output, data: piece))
+            expected += Array(String(decoding: piece, as: UTF8.self).utf8)
+            if n == 1 { try await recorder.record(RecordingEvent(time: 0.3, kind: .resize, data: Array("120x40".utf8))) }
+            try await recorder.record(RecordingEvent(time: Double(n) * 0.25 + 0.1, kind: .input, data: Array("x".utf8)))
+        }
+        if finish { try await recorder.finish() }
+        return expected
+    }
+
+    func testExportedRecordingPlaysInAsciinema() async throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/asciinema") else {
+            try TestEnvironment.missing("asciinema (Debian package asciinema) is not installed")
+        }
+        let expected = try await record("sid-1")
+        let chunks = try FileManager.default.contentsOfDirectory(atPath: root + "/sid-1")
+        XCTAssertGreaterThan(chunks.count, 3, "written as several sealed chunks: \(chunks)")
+        let store = RecordingStore(root: root, keyring: keyring)
+        let cast = directory.appendingPathComponent("sid-1.cast")
+        try Data(try await store.export("sid-1", format: .asciicast)).write(to: cast)
+        // asciinema cat needs a terminal: script(1) gives it one, raw so the output passes unchanged.
+        let played = try Programs.execute("/usr/bin/script", ["-q", "-c", "stty raw -echo; /usr/bin/asciinema cat \(cast.path)", "/dev/null"])
+        XCTAssertEqual(played.status, 0, played.output)
+        XCTAssertEqual(Array(played.output.utf8), expected, "asciinema cat prints exactly the session's output")
+        let text = try await store.export("sid-1", format: .text)
+        XCTAssertEqual(text, expected)
+        let json = try JSONDecoder().decode(AuditValue.self, from: Data(try await store.export("sid-1", format: .json)))
+        guard case .object(let object) = json, case .array(let events) = object["events"] else { return XCTFail("\(json)") }
+        XCTAssertEqual(events.count, 9, "4 outputs, 4 inputs, 1 resize")
+    }
+
+    func testNothingRecordedIsOnDiskInClear() async throws {
+        _ = try await record("sid-2")
+        for name in try FileManager.default.contentsOfDirectory(atPath: root + "/sid-2") {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: root + "/sid-2/" + name))
+            XCTAssertNil(bytes.range(of: Data("report.txt".utf8)), name)
+        }
+    }
+
+    func testCrashLeavesWhatWasFlushedAndSaysWhatIsMissing() async throws {
+        _ = try await record("sid-3", finish: false, flushInterval: .milliseconds(100))
+        try await Task.sleep(for: .milliseconds(300))
+        let store = RecordingStore(root: root, keyring: keyring)
+        await XCTAssertThrowsErrorAsync(try await store.asciicast("sid-3")) { error in
+            guard case RecordingError.incomplete(_, let chunks) = error else { return XCTFail("\(error)") }
+            XCTAssertGreaterThan(chunks, 1)
+            XCTAssertTrue("\(error)".contains("no final one"), "\(error)")
+        }
+        let partial = String(decoding: try await store.export("sid-3", format: .text, allowIncomplete: true), as: UTF8.self)
+        XCTAssertTrue(partial.hasSuffix("$ exit\r\n"), "the last output reached the disk within the flush interval: \(partial)")
+    }
+
+    func testMissingSwappedAndMovedChunksAreNamed() async throws {
+        _ = try await record("sid-4")
+        _ = try await record("sid-5")
+        let store = RecordingStore(root: root, keyring: keyring)
+        let dir = root + "/sid-4/"
+        let manager = FileManager.default
+        // Swapped: chunk 1's file put in place of chunk 2's.
+        try manager.moveItem(atPath: dir + "00000001.chunk", toPath: dir + "swap")
+        try manager.moveItem(atPath: dir + "00000002.chunk", toPath: dir + "00000001.chunk")
+        try manager.moveItem(atPath: dir + "swap", toPath: dir + "00000002.chunk")
+        await XCTAssertThrowsErrorAsync(try await store.asciicast("sid-4")) { error in
+            guard case RecordingError.unreadableChunk(_, 1, _) = error else { return XCTFail("\(error)") }
+        }
+        // Missing.
+        try manager.removeItem(atPath: dir + "00000001.chunk")
+        await XCTAssertThrowsErrorAsync(try await store.asciicast("sid-4")) { error in
+            XCTAssertEqual(error as? RecordingError, .missingChunk(sid: "sid-4", index: 1))
+        }
+        // Spliced from another recording.
+        try manager.copyItem(atPath: root + "/sid-5/00000001.chunk", toPath: dir + "00000001.chunk")
+        try? manager.removeItem(atPath: dir + "00000002.chunk")
+        try manager.copyItem(atPath: root + "/sid-5/00000002.chunk", toPath: dir + "00000002.chunk")
+        await XCTAssertThrowsErrorAsync(try await store.asciicast("sid-4")) { error in
+            guard case RecordingError.unreadableChunk(_, 1, _) = error else { return XCTFail("\(error)") }
+        }
+        await XCTAssertThrowsErrorAsync(try await store.asciicast("../etc")) { error in
+            XCTAssertEqual(error as? RecordingError, .invalidSessionID("../etc"))
+        }
+        await XCTAssertThrowsErrorAsync(try await store.asciicast("nope")) { error in
+            XCTAssertEqual(error as? RecordingError, .notFound(sid: "nope"))
+        }
+    }
+}
