@@ -10,3 +10,10 @@ extension ApplianceStorage {
         return try AuditLog.open(directory: configuration.dataDir, keyring: keyring, keys: keys, crypto: crypto)
     }
 }
+
+extension ApplianceStorage {
+    /// Where session recordings live: `<data_dir>/recordings/<sid>/`.
+    public func recordingStore(_ configuration: Configuration) -> RecordingStore {
+        RecordingStore(root: (configuration.dataDir as NSString).appendingPathComponent("recordings"), keyring: keyring)
+    }
+}
