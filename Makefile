@@ -36,6 +36,7 @@ build: deps
 	$(SWIFT) build
 
 test: test-deps fips
+	@scripts/test-services.sh
 	$(SWIFT) build --build-tests
 	PORTCULLIS_FIPS_PREFIX=$(FIPS_PREFIX) $(SWIFT) test --disable-swift-testing
 

@@ -52,11 +52,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The sealed, hash-chained audit log and session recordings.
+        // libaudit (Linux audit records, as sshd writes them).
+        .systemLibrary(name: "CLibAudit", path: "Sources/CLibAudit", providers: [.apt(["libaudit-dev"])]),
+        // The sealed, hash-chained audit log, its sinks and session recordings.
         .target(
             name: "Audit",
             dependencies: [
-                "FIPSCrypto", "Storage",
+                "FIPSCrypto", "Storage", "CLibAudit",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]

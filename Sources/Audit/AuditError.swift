@@ -4,6 +4,7 @@ public enum AuditError: Error, Equatable, CustomStringConvertible {
     case storeUnavailable(path: String, reason: String)
     case recordUnreadable(seq: Int64, reason: String)
     case invalidQuery(String)
+    case sinkUnavailable(name: String, reason: String)
 
     public var description: String {
         switch self {
@@ -11,6 +12,7 @@ public enum AuditError: Error, Equatable, CustomStringConvertible {
         case .storeUnavailable(let path, let reason): return "cannot open the audit store \(path): \(reason)"
         case .recordUnreadable(let seq, let reason): return "audit record \(seq) cannot be read: \(reason)"
         case .invalidQuery(let reason): return "invalid audit query: \(reason)"
+        case .sinkUnavailable(let name, let reason): return "audit sink \(name) failed: \(reason)"
         }
     }
 }
