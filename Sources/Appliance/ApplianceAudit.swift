@@ -17,3 +17,21 @@ extension ApplianceStorage {
         RecordingStore(root: (configuration.dataDir as NSString).appendingPathComponent("recordings"), keyring: keyring)
     }
 }
+
+extension Configuration.Audit {
+    /// Opens the configured sinks; a sink that cannot be opened is a startup error naming it.
+    public func makeSinks() throws -> [AuditSink] {
+        try sinks.map { sink -> AuditSink in
+            switch sink {
+            case .file(let path): return try JSONLinesSink(path: path)
+            case .stdout: return JSONLinesSink.standardOutput()
+            case .linuxAudit: return try LinuxAuditSink()
+            case .syslog(let address, let facility):
+                if address.hasPrefix("udp://"), let target = ListenAddress(parsing: String(address.dropFirst(6))) {
+                    return try SyslogSink(.udp(host: target.host, port: target.port), facility: facility.code)
+                }
+                return try SyslogSink(.local(path: address), facility: facility.code)
+            }
+        }
+    }
+}

@@ -14,8 +14,44 @@ public struct Configuration: Sendable, Equatable {
     public var authService = AuthService()
     public var proxyService = ProxyService()
     public var sshService = SSHService()
+    public var audit = Audit()
 
     public init() {}
+
+    public struct Audit: Sendable, Equatable {
+        /// Where events are copied after they are durable in the store (`<data_dir>/audit.db`).
+        public enum Sink: Sendable, Equatable {
+            /// JSON lines appended to a file (mode 600).
+            case file(path: String)
+            case stdout
+            /// RFC 5424 to a local socket (`/dev/log`) or `udp://IPv4:port`.
+            case syslog(address: String, facility: SyslogFacility)
+            /// USER_LOGIN / USER_END / USER_ERR records through libaudit.
+            case linuxAudit
+        }
+
+        public enum SyslogFacility: String, Sendable, CaseIterable {
+            case auth, authpriv, daemon, local0, local1, local2, local3, local4, local5, local6, local7
+
+            public var code: Int {
+                switch self {
+                case .auth: 4
+                case .authpriv: 10
+                case .daemon: 3
+                case .local0: 16
+                case .local1: 17
+                case .local2: 18
+                case .local3: 19
+                case .local4: 20
+                case .local5: 21
+                case .local6: 22
+                case .local7: 23
+                }
+            }
+        }
+
+        public var sinks: [Sink] = [.linuxAudit]
+    }
 
     public struct Log: Sendable, Equatable {
         public enum Format: String, Sendable, CaseIterable { case text, json }

@@ -31,7 +31,7 @@ public enum ConfigurationLoader {
         let reader = NodeReader(file: file)
         var configuration = Configuration()
         let top = try reader.mapping(root, path: "", keys: [
-            "version", "data_dir", "log", "fips", "keyring", "storage", "auth_service", "proxy_service", "ssh_service",
+            "version", "data_dir", "log", "fips", "keyring", "storage", "auth_service", "proxy_service", "ssh_service", "audit",
         ])
         guard let version = top["version"] else {
             throw ConfigurationError(file: file, line: root.mark?.line, column: root.mark?.column,
@@ -79,8 +79,58 @@ public enum ConfigurationLoader {
             if let n = ssh["listen_addr"] { configuration.sshService.listenAddr = try reader.address(n, path: "ssh_service.listen_addr") }
             if let n = ssh["labels"] { configuration.sshService.labels = try reader.labels(n, path: "ssh_service.labels") }
         }
+        if let node = top["audit"] { configuration.audit = try readAudit(node, reader) }
         try checkListeners(configuration, root: root, file: file)
         return configuration
+    }
+
+    private static func readAudit(_ node: Node, _ reader: NodeReader) throws -> Configuration.Audit {
+        var audit = Configuration.Audit()
+        let map = try reader.mapping(node, path: "audit", keys: ["sinks"])
+        guard let list = map["sinks"] else { return audit }
+        audit.sinks = []
+        for (index, item) in try reader.sequence(list, path: "audit.sinks").enumerated() {
+            let path = "audit.sinks[\(index)]"
+            guard case .mapping = item else { throw reader.error(item, "'\(path)' must be a mapping with 'type'") }
+            let type = try reader.mapping(item, path: path, keys: ["type", "path", "address", "facility"])
+            guard let typeNode = type["type"] else { throw reader.error(item, "'\(path)' needs a 'type' (file, stdout, syslog, linux_audit)") }
+            let allowed: [String]
+            let sink: Configuration.Audit.Sink
+            switch try reader.choice(typeNode, path: "\(path).type", from: ["file", "stdout", "syslog", "linux_audit"]) {
+            case "file":
+                allowed = ["type", "path"]
+                guard let pathNode = type["path"] else { throw reader.error(item, "'\(path)' (a file sink) needs 'path'") }
+                sink = .file(path: try reader.absolutePath(pathNode, path: "\(path).path"))
+            case "syslog":
+                allowed = ["type", "address", "facility"]
+                var address = "/dev/log"
+                if let n = type["address"] {
+                    address = try reader.string(n, path: "\(path).address")
+                    if address.hasPrefix("udp://") {
+                        guard let parsed = ListenAddress(parsing: String(address.dropFirst(6))),
+                              parsed.host.split(separator: ".").count == 4 else {
+                            throw reader.error(n, "'\(path).address' must be a socket path or udp://IPv4:port, got '\(address)'")
+                        }
+                    } else {
+                        address = try reader.absolutePath(n, path: "\(path).address")
+                    }
+                }
+                var facility = Configuration.Audit.SyslogFacility.authpriv
+                if let n = type["facility"] { facility = try reader.enumeration(n, path: "\(path).facility") }
+                sink = .syslog(address: address, facility: facility)
+            case "stdout":
+                allowed = ["type"]
+                sink = .stdout
+            default:
+                allowed = ["type"]
+                sink = .linuxAudit
+            }
+            if let extra = type.keys.sorted().first(where: { !allowed.contains($0) }) {
+                throw reader.error(type[extra]!, "'\(path).\(extra)' does not apply to this sink type (it takes: \(allowed.joined(separator: ", ")))")
+            }
+            audit.sinks.append(sink)
+        }
+        return audit
     }
 
     private static func readAuth(_ node: Node, _ reader: NodeReader, _ auth: inout Configuration.AuthService) throws {

@@ -92,6 +92,19 @@ public enum DefaultConfiguration {
           listen_addr: 0.0.0.0:3022
           labels: {}
 
+        audit:
+          # Every event is kept in <data_dir>/audit.db (sealed, hash-chained, signed checkpoints;
+          # 'pcctl audit verify'). Sinks get a copy; a failing sink never loses the store's.
+          #   - type: file            JSON lines for a SIEM shipper
+          #     path: /var/log/portcullis/audit.jsonl
+          #   - type: stdout
+          #   - type: syslog          RFC 5424
+          #     address: /dev/log     or udp://10.0.0.5:514
+          #     facility: authpriv    auth, authpriv, daemon, local0..local7
+          #   - type: linux_audit     USER_LOGIN/USER_END/USER_ERR, as sshd (ausearch -m USER_LOGIN)
+          sinks:
+            - type: linux_audit
+
         """
     }
 }

@@ -31,6 +31,11 @@ struct NodeReader {
         return result
     }
 
+    func sequence(_ node: Node, path: String) throws -> [Node] {
+        guard case .sequence(let sequence) = node else { throw error(node, "'\(path)' must be a list (items starting with '- ')") }
+        return Array(sequence)
+    }
+
     func string(_ node: Node, path: String) throws -> String {
         guard case .scalar(let scalar) = node else { throw error(node, "'\(path)' must be a single value, not a list or mapping") }
         return scalar.string

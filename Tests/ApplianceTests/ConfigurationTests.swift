@@ -35,6 +35,32 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(custom.storagePath, "/srv/pc/backend.db")
     }
 
+    func testAuditSinks() throws {
+        let c = try parse("""
+            version: v1
+            audit:
+              sinks:
+                - type: file
+                  path: /var/log/portcullis/audit.jsonl
+                - type: syslog
+                  address: udp://10.0.0.5:514
+                  facility: local3
+                - type: syslog
+                - type: stdout
+                - type: linux_audit
+            """)
+        XCTAssertEqual(c.audit.sinks, [.file(path: "/var/log/portcullis/audit.jsonl"), .syslog(address: "udp://10.0.0.5:514", facility: .local3),
+                                       .syslog(address: "/dev/log", facility: .authpriv), .stdout, .linuxAudit])
+        XCTAssertEqual(try parse("version: v1\naudit:\n  sinks: []\n").audit.sinks, [], "no sinks: the store only")
+        assertError("version: v1\naudit:\n  sinks:\n    - type: file\n", line: 4, column: 7, contains: ["audit.sinks[0]", "needs 'path'"])
+        assertError("version: v1\naudit:\n  sinks:\n    - type: syslg\n", line: 4, column: 13, contains: ["did you mean 'syslog'"])
+        assertError("version: v1\naudit:\n  sinks:\n    - type: stdout\n      path: /x\n", line: 5, column: 13,
+                    contains: ["'audit.sinks[0].path' does not apply"])
+        assertError("version: v1\naudit:\n  sinks:\n    - type: syslog\n      address: udp://collector:514\n", line: 5, column: 16,
+                    contains: ["socket path or udp://IPv4:port"])
+        assertError("version: v1\naudit:\n  sinks: file\n", line: 3, column: 10, contains: ["must be a list"])
+    }
+
     func testSafeDefaults() {
         let c = Configuration()
         XCTAssertTrue(c.fips.enabled)
