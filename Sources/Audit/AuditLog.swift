@@ -11,8 +11,9 @@ import Synchronization
 /// record, and every `checkpointInterval` records an ECDSA P-384 checkpoint signs a digest of
 /// the log so far.
 ///
-/// Writes from any number of tasks are ordered by one writer that commits them in batches (group
-/// commit, synchronous=FULL): `append` returns once its record is durable.
+/// Writes from any number of tasks are ordered by one writer that seals and chains them in
+/// batches, while a committer writes the previous batches in one transaction (group commit,
+/// synchronous=FULL): `append` returns once its record is durable.
 public final class AuditLog: Sendable {
     public static let fileName = "audit.db"
     public let checkpointInterval: Int64
@@ -21,7 +22,9 @@ public final class AuditLog: Sendable {
     private let keys: AuditKeys
     private let crypto: CryptoContext
     private let writer = DispatchQueue(label: "portcullis.audit.writer")
+    private let committer = DispatchQueue(label: "portcullis.audit.committer")
     private let state = Mutex(Queue())
+    private let commits = Mutex(Commits())
     private let chainState: ChainState
     private let logger: Logger
 
@@ -53,6 +56,8 @@ public final class AuditLog: Sendable {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA secure_delete = ON")
+            // Checkpoint the WAL into the file less often: each checkpoint is an fsync of the database.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 8192")
         }
         let pool: DatabasePool
         do {
@@ -168,9 +173,20 @@ public final class AuditLog: Sendable {
                 return batch
             }
             if batch.isEmpty { return }
+            if let failure = commits.withLock({ $0.failure }) {
+                for entry in batch { entry.done.resume(throwing: failure) }
+                continue
+            }
             do {
-                let first = try write(batch.map(\.event))
-                for (offset, entry) in batch.enumerated() { entry.done.resume(returning: first + Int64(offset)) }
+                var unit = try seal(batch.map(\.event))
+                let first = unit.rows.first!.seq
+                let waiting = batch.map(\.done)
+                unit.done = { result in
+                    for (offset, continuation) in waiting.enumerated() {
+                        continuation.resume(with: result.map { first + Int64(offset) })
+                    }
+                }
+                enqueueCommit(unit)
             } catch {
                 logger.error("audit write failed", metadata: ["error": "\(error)", "events": "\(batch.count)"])
                 for entry in batch { entry.done.resume(throwing: error) }
@@ -178,15 +194,29 @@ public final class AuditLog: Sendable {
         }
     }
 
-    /// Writes events in one transaction; the chain state advances only if it commits.
-    private func write(_ events: [PreparedEvent]) throws -> Int64 {
-        var (seq, chain, through) = (chainState.lastSeq, chainState.lastChain, chainState.digestThrough)
-        // A copy: if the transaction fails, the digest must not have absorbed these records.
-        var digest = try chainState.digest.copy()
-        let first = seq + 1
+    /// Rows sealed and chained, waiting for their transaction.
+    private struct CommitUnit: Sendable {
         var rows: [AuditRow] = []
         var checkpoints: [(seq: Int64, digest: [UInt8], signature: [UInt8])] = []
-        rows.reserveCapacity(events.count)
+        var done: @Sendable (Result<Void, Error>) -> Void = { _ in }
+    }
+
+    private struct Commits {
+        var units: [CommitUnit] = []
+        var committing = false
+        /// Set when a transaction failed: the chain in memory is then ahead of the file, so
+        /// nothing more is written (fail closed) until the log is reopened.
+        var failure: Error?
+    }
+
+    /// Seals and chains events (on the writer queue); the chain state advances at once, so the
+    /// next batch is sealed while this one's transaction is still being written.
+    private func seal(_ events: [PreparedEvent]) throws -> CommitUnit {
+        var (seq, chain, through) = (chainState.lastSeq, chainState.lastChain, chainState.digestThrough)
+        // A copy: if sealing fails halfway, the digest must not have absorbed these records.
+        var digest = try chainState.digest.copy()
+        var unit = CommitUnit()
+        unit.rows.reserveCapacity(events.count)
         for event in events {
             seq += 1
             var row = AuditRow(seq: seq, timeMs: event.timeMs, event: event.event, code: event.code, user: event.user, sid: event.sid,
@@ -194,29 +224,68 @@ public final class AuditLog: Sendable {
             let covered = row.covered
             row.chain = try keys.chainKey.authenticate(chain, covered)
             chain = row.chain
-            rows.append(row)
+            unit.rows.append(row)
             try digest.update(covered)
             if seq % checkpointInterval == 0 {
-                checkpoints.append(try checkpoint(seq: seq, digest: &digest))
+                unit.checkpoints.append(try checkpoint(seq: seq, digest: &digest))
                 through = seq
-            }
-        }
-        try pool.write { db in
-            let insert = try db.makeStatement(sql: "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            for row in rows {
-                try insert.execute(arguments: [row.seq, row.timeMs, row.event, row.code, row.user, row.sid, row.server,
-                                               Data(row.sealed), Data(row.chain)])
-            }
-            for checkpoint in checkpoints {
-                try db.execute(sql: "INSERT INTO checkpoints VALUES (?, ?, ?, ?)",
-                               arguments: [checkpoint.seq, Int64(Date().timeIntervalSince1970 * 1000), Data(checkpoint.digest), Data(checkpoint.signature)])
             }
         }
         chainState.lastSeq = seq
         chainState.lastChain = chain
         chainState.digest = digest
         chainState.digestThrough = through
-        return first
+        return unit
+    }
+
+    private func enqueueCommit(_ unit: CommitUnit) {
+        let start = commits.withLock { commits -> Bool in
+            commits.units.append(unit)
+            guard !commits.committing else { return false }
+            commits.committing = true
+            return true
+        }
+        if start { committer.async { self.commitWaiting() } }
+    }
+
+    /// Writes every unit waiting in one transaction (group commit: the longer a commit takes,
+    /// the more the next one carries), then tells their writers.
+    private func commitWaiting() {
+        while true {
+            let units = commits.withLock { commits -> [CommitUnit] in
+                let units = commits.units
+                commits.units = []
+                if units.isEmpty { commits.committing = false }
+                return units
+            }
+            if units.isEmpty { return }
+            if let failure = commits.withLock({ $0.failure }) {
+                for unit in units { unit.done(.failure(failure)) }
+                continue
+            }
+            do {
+                try pool.write { db in
+                    let insert = try db.makeStatement(sql: "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                    let checkpoint = try db.makeStatement(sql: "INSERT INTO checkpoints VALUES (?, ?, ?, ?)")
+                    let now = Int64(Date().timeIntervalSince1970 * 1000)
+                    for unit in units {
+                        for row in unit.rows {
+                            try insert.execute(arguments: [row.seq, row.timeMs, row.event, row.code, row.user, row.sid, row.server,
+                                                           Data(row.sealed), Data(row.chain)])
+                        }
+                        for made in unit.checkpoints {
+                            try checkpoint.execute(arguments: [made.seq, now, Data(made.digest), Data(made.signature)])
+                        }
+                    }
+                }
+                for unit in units { unit.done(.success(())) }
+            } catch {
+                logger.critical("audit store write failed; no further events are accepted until it is reopened",
+                                metadata: ["error": "\(error)"])
+                commits.withLock { $0.failure = error }
+                for unit in units { unit.done(.failure(error)) }
+            }
+        }
     }
 
     /// Signs the digest so far and starts the next segment's digest from it.
@@ -228,22 +297,22 @@ public final class AuditLog: Sendable {
         return (seq, value, signature)
     }
 
-    /// Writes a checkpoint for the records since the last one (at shutdown, so the tail is covered).
+    /// Writes a checkpoint for the records since the last one (at shutdown, so the tail is
+    /// covered); returns once it and everything appended before it are on disk.
     public func sealTail() async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
             writer.async {
                 do {
                     let seq = self.chainState.lastSeq
-                    guard seq > self.chainState.digestThrough else { return continuation.resume() }
-                    var digest = try self.chainState.digest.copy()
-                    let made = try self.checkpoint(seq: seq, digest: &digest)
-                    try self.pool.write { db in
-                        try db.execute(sql: "INSERT INTO checkpoints VALUES (?, ?, ?, ?)",
-                                       arguments: [made.seq, Int64(Date().timeIntervalSince1970 * 1000), Data(made.digest), Data(made.signature)])
+                    var unit = CommitUnit()
+                    if seq > self.chainState.digestThrough {
+                        var digest = try self.chainState.digest.copy()
+                        unit.checkpoints.append(try self.checkpoint(seq: seq, digest: &digest))
+                        self.chainState.digest = digest
+                        self.chainState.digestThrough = seq
                     }
-                    self.chainState.digest = digest
-                    self.chainState.digestThrough = seq
-                    continuation.resume()
+                    unit.done = { continuation.resume(with: $0) }
+                    self.enqueueCommit(unit)
                 } catch {
                     continuation.resume(throwing: error)
                 }
