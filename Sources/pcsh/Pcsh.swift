@@ -2,13 +2,13 @@ import ArgumentParser
 import PortcullisVersion
 
 @main
-struct Pcsh: ParsableCommand {
+struct Pcsh: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pcsh",
         abstract: "The Portcullis client: log in for a short-lived SSH certificate and reach servers through the proxy.",
-        discussion: "This build has only 'version'; login, ssh, ls, status, play and config arrive with the identity and proxy services.",
+        discussion: "This build has play and version; login, ssh, ls, status and config arrive with the identity and proxy services.",
         version: PortcullisVersion.version,
-        subcommands: [Version.self]
+        subcommands: [Play.self, Version.self]
     )
 
     struct Version: ParsableCommand {
