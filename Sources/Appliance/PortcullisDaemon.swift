@@ -1,3 +1,4 @@
+import Audit
 import FIPSCrypto
 import Foundation
 import Logging
@@ -22,6 +23,19 @@ public enum PortcullisDaemon {
             "kek": "\(storage.kekSource)", "active_data_key": "\(storage.keyring.activeKeyID)",
         ])
 
+        // The audit log and its sinks: a sink that cannot be opened is a startup error naming it.
+        let audit: AuditPipeline
+        do {
+            let log = try await storage.openAuditLog(configuration, crypto: crypto)
+            audit = AuditPipeline(log: log, sinks: try configuration.audit.makeSinks(), logger: logger)
+        } catch {
+            await storage.close()
+            throw error
+        }
+        logger.info("audit log open", metadata: [
+            "records": "\(audit.log.lastSequence)", "sinks": "\(configuration.audit.sinks.map { "\($0)" }.joined(separator: ", "))",
+        ])
+
         let services: [any Service] = [StorageMaintenance(storage: storage, logger: logger)]
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         logger.info("Portcullis started", metadata: ["config": "\(configPath)", "pid": "\(getpid())"])
@@ -29,11 +43,23 @@ public enum PortcullisDaemon {
             try await group.run()
         } catch {
             logger.error("a service failed; shutting down", metadata: ["error": "\(error)"])
-            await storage.close()
+            await close(audit, storage, logger)
             throw error
         }
-        await storage.close()
+        await close(audit, storage, logger)
         logger.info("Portcullis stopped cleanly")
+    }
+
+    /// Covers the audit log's tail with a signed checkpoint, lets the sinks finish, closes storage.
+    private static func close(_ audit: AuditPipeline, _ storage: ApplianceStorage, _ logger: Logger) async {
+        do {
+            try await audit.log.sealTail()
+            audit.drainSinks()
+            try audit.log.close()
+        } catch {
+            logger.error("closing the audit log failed", metadata: ["error": "\(error)"])
+        }
+        await storage.close()
     }
 }
 

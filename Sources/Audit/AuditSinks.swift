@@ -116,13 +116,24 @@ public final class LinuxAuditSink: AuditSink, @unchecked Sendable {
     public let name = "linux audit"
     private let fd: Int32
 
+    /// Why records cannot be written, when the kernel has no audit support (a container, a
+    /// kernel built without it): the sink then fails each event (counted and logged), as sshd
+    /// carries on without audit; any other failure to open is an error.
+    public let unavailableReason: String?
+
     public init() throws {
         let fd = audit_open()
-        guard fd >= 0 else { throw AuditError.sinkUnavailable(name: "linux audit", reason: "audit_open: \(String(cString: strerror(errno)))") }
+        if fd < 0 && [EINVAL, EPROTONOSUPPORT, EAFNOSUPPORT].contains(errno) {
+            unavailableReason = "the kernel has no audit support (\(String(cString: strerror(errno))))"
+        } else if fd < 0 {
+            throw AuditError.sinkUnavailable(name: "linux audit", reason: "audit_open: \(String(cString: strerror(errno)))")
+        } else {
+            unavailableReason = nil
+        }
         self.fd = fd
     }
 
-    deinit { audit_close(fd) }
+    deinit { if fd >= 0 { audit_close(fd) } }
 
     /// The record type and result for an event, or nil for events with no Linux audit meaning.
     static func record(for event: AuditEvent) -> (type: Int32, success: Bool)? {
@@ -143,6 +154,7 @@ public final class LinuxAuditSink: AuditSink, @unchecked Sendable {
 
     public func emit(_ event: AuditEvent) throws {
         guard let (type, success) = Self.record(for: event) else { return }
+        if let unavailableReason { throw AuditError.sinkUnavailable(name: name, reason: unavailableReason) }
         let login = event["login"]?.stringValue ?? "(unknown)"
         var text = "op=\(event.event) " + Self.field("acct", login)
         if let user = event.user { text += " " + Self.field("portcullis_user", user) }

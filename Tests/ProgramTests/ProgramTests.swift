@@ -102,7 +102,13 @@ final class ProgramTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.output)
         XCTAssertTrue(result.stderr.contains("FIPS mode: OpenSSL FIPS Provider"), result.stderr)
         XCTAssertTrue(result.stderr.contains("Portcullis started"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("audit log open"), result.stderr)
         XCTAssertTrue(result.stderr.contains("stopped cleanly"), result.stderr)
+        XCTAssertFalse(result.stderr.contains("closing the audit log failed"), result.stderr)
+        let audit = directory.appendingPathComponent("data/audit.db").path
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: audit)[.posixPermissions] as? Int, 0o600)
+        let verify = try Programs.run("pcctl", ["audit", "verify", "--config", config])
+        XCTAssertEqual(verify.status, 0, verify.output)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dataFile + "-wal") && (try? FileManager.default.attributesOfItem(atPath: dataFile + "-wal")[.size] as? Int) ?? 0 > 0,
                        "the WAL is checkpointed on clean shutdown")
     }
