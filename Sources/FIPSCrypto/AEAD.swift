@@ -54,12 +54,15 @@ public final class AEADKey {
     private let ownsCipher: Bool
     private var encryptor: OpaquePointer?
     private var decryptor: OpaquePointer?
+    /// Kept so the library context (and the cipher it caches) outlive this key.
+    private let crypto: CryptoContext
 
     public init(_ algorithm: AEADAlgorithm, key: SymmetricKey, using crypto: CryptoContext) throws {
         guard key.count == algorithm.keySize else {
             throw CryptoError.invalidInput("\(algorithm.rawValue) needs a \(algorithm.keySize)-byte key, got \(key.count) bytes")
         }
         (cipher, ownsCipher) = try crypto.aeadCipher(algorithm)
+        self.crypto = crypto
         self.algorithm = algorithm
         self.key = key
     }

@@ -10,6 +10,11 @@ import COpenSSL
 public final class CryptoContext: @unchecked Sendable {
     let libctx: OpaquePointer
     public let mode: CryptoMode
+    /// Where the provider's self-test callback writes. Never freed: fips.so keeps the callback
+    /// and argument of the first context that loaded it for the whole process and calls them
+    /// again for conditional self-tests (the pairwise test of every EC key generated), so a
+    /// freed log would be written after it was released (heap corruption, found by the full
+    /// test run crashing in unrelated code). A few dozen bytes per context.
     private let selfTestLog: UnsafeMutablePointer<pc_selftest_log>
     private var providers: [OpaquePointer] = []
     private let primaryProvider: OpaquePointer
@@ -48,19 +53,16 @@ public final class CryptoContext: @unchecked Sendable {
         } catch {
             for provider in providers.reversed() { OSSL_PROVIDER_unload(provider) }
             OSSL_LIB_CTX_free(libctx)
-            selfTestLog.deallocate()
             throw error
         }
     }
 
-    deinit {
-        for md in digests.values { EVP_MD_free(md) }
-        EVP_CIPHER_free(aes128GCM)
-        EVP_CIPHER_free(aes256GCM)
-        for provider in providers.reversed() { OSSL_PROVIDER_unload(provider) }
-        OSSL_LIB_CTX_free(libctx)
-        selfTestLog.deallocate()
-    }
+    /// The library context and its providers are deliberately not freed. OpenSSL 3.0 keeps
+    /// per-thread state for every library context a thread used and cleans it up when the thread
+    /// exits; a thread that outlives a freed context then crashes in that cleanup (seen: SIGSEGV
+    /// in CRYPTO_THREAD_read_lock from __nptl_deallocate_tsd on a dispatch worker). A program has
+    /// one context for its whole life, so this costs nothing there; tests share theirs.
+    deinit {}
 
     private static func loadFIPS(
         _ libctx: OpaquePointer, _ configuration: FIPSProviderConfiguration,

@@ -60,12 +60,15 @@ func withContiguous<D: Collection<UInt8>, R>(_ data: D, _ body: (UnsafeBufferPoi
 public final class IncrementalDigest {
     public let algorithm: HashAlgorithm
     private let context: OpaquePointer
+    /// Kept so the library context (and its providers) outlive the digest state made from it.
+    private let crypto: CryptoContext
 
     public init(_ algorithm: HashAlgorithm, using crypto: CryptoContext) throws {
         try crypto.requireApproved(algorithm.isApproved, algorithm.rawValue, hint: "Use SHA-256 or a longer SHA-2.")
         guard let context = EVP_MD_CTX_new() else { throw OpenSSLErrors.failure("allocating a digest") }
         self.algorithm = algorithm
         self.context = context
+        self.crypto = crypto
         guard try crypto.withDigest(algorithm, { EVP_DigestInit_ex2(context, $0, nil) }) == 1 else {
             throw OpenSSLErrors.failure("\(algorithm.rawValue) digest")
         }
@@ -78,6 +81,7 @@ public final class IncrementalDigest {
             throw OpenSSLErrors.failure("copying a digest")
         }
         algorithm = other.algorithm
+        crypto = other.crypto
         self.context = context
     }
 

@@ -6,6 +6,8 @@ import COpenSSL
 public final class HMACKey: @unchecked Sendable {
     public let algorithm: HashAlgorithm
     private let template: OpaquePointer
+    /// Kept so the library context (and its providers) outlive the keyed context made from it.
+    private let crypto: CryptoContext
 
     public init(_ algorithm: HashAlgorithm, key: SymmetricKey, using crypto: CryptoContext) throws {
         try crypto.requireApproved(algorithm.isApproved, "HMAC-\(algorithm.rawValue)", hint: "Use HMAC with SHA-256 or a longer SHA-2.")
@@ -14,6 +16,7 @@ public final class HMACKey: @unchecked Sendable {
         }) else { throw OpenSSLErrors.failure("HMAC-\(algorithm.rawValue) key") }
         self.algorithm = algorithm
         self.template = template
+        self.crypto = crypto
     }
 
     deinit { EVP_MAC_CTX_free(template) }

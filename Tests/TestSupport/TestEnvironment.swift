@@ -1,3 +1,4 @@
+import Synchronization
 import FIPSCrypto
 import Foundation
 import XCTest
@@ -31,14 +32,35 @@ public enum TestEnvironment {
         return configuration
     }
 
-    /// A FIPS-mode context over the built provider.
+    /// The FIPS-mode context over the built provider, shared by the tests as a program shares
+    /// its one context (library contexts are never freed; see `CryptoContext.deinit`).
     public static func fipsContext() throws -> CryptoContext {
-        try CryptoContext(mode: .fips(fipsConfiguration()))
+        try shared.withLock { shared in
+            if let context = shared.fips { return context }
+            let context = try CryptoContext(mode: .fips(fipsConfiguration()))
+            shared.fips = context
+            return context
+        }
+    }
+
+    private struct Shared: @unchecked Sendable {
+        var fips: CryptoContext?
+        var nonFIPS: CryptoContext?
+    }
+    private static let shared = Mutex(Shared())
+
+    public static func nonFIPSContext() throws -> CryptoContext {
+        try shared.withLock { shared in
+            if let context = shared.nonFIPS { return context }
+            let context = try CryptoContext(mode: .nonFIPS)
+            shared.nonFIPS = context
+            return context
+        }
     }
 
     /// Both modes, for tests that must hold in each.
     public static func allModes() throws -> [CryptoContext] {
-        [try fipsContext(), try CryptoContext(mode: .nonFIPS)]
+        [try fipsContext(), try nonFIPSContext()]
     }
 
     /// Fails in CI, skips elsewhere, always with the reason.
