@@ -119,8 +119,9 @@ public final class AuditLog: Sendable {
     static let genesis = [UInt8](repeating: 0, count: 32)
 
     static func row(_ row: Row) -> AuditRow {
-        AuditRow(seq: row["seq"], timeMs: row["time_ms"], event: row["event"], code: row["code"], user: row["user"], sid: row["sid"],
-                 server: row["server"], sealed: [UInt8](row["sealed"] as Data), chain: [UInt8](row["chain"] as Data))
+        AuditRow(seq: row["seq"], columns: AuditColumns(timeMs: row["time_ms"], event: row["event"], code: row["code"], user: row["user"],
+                                                        sid: row["sid"], server: row["server"]),
+                 sealed: [UInt8](row["sealed"] as Data), chain: [UInt8](row["chain"] as Data))
     }
 
     static func sealContext(_ seq: Int64) -> SealContext { SealContext(label: "audit\u{0}\(seq)") }
@@ -128,23 +129,13 @@ public final class AuditLog: Sendable {
     // MARK: Writing
 
     /// What the writer needs of an event, prepared by the appending task (in parallel with the
-    /// writer): the search columns and the canonical JSON.
+    /// writer): the clear columns and the canonical JSON.
     struct PreparedEvent: Sendable {
-        var timeMs: Int64
-        var event: String
-        var code: String
-        var user: String?
-        var sid: String?
-        var server: String?
+        var columns: AuditColumns
         var json: [UInt8]
 
         init(_ event: AuditEvent) {
-            timeMs = Int64(((event.time ?? Date()).timeIntervalSince1970 * 1000).rounded())
-            self.event = event.event
-            code = event.code
-            user = event.user
-            sid = event.sessionID
-            server = event.server
+            columns = AuditColumns(event)
             json = event.json()
         }
     }
@@ -219,8 +210,7 @@ public final class AuditLog: Sendable {
         unit.rows.reserveCapacity(events.count)
         for event in events {
             seq += 1
-            var row = AuditRow(seq: seq, timeMs: event.timeMs, event: event.event, code: event.code, user: event.user, sid: event.sid,
-                               server: event.server, sealed: try keyring.seal(event.json, context: Self.sealContext(seq)), chain: [])
+            var row = AuditRow(seq: seq, columns: event.columns, sealed: try keyring.seal(event.json, context: Self.sealContext(seq)), chain: [])
             let covered = row.covered
             row.chain = try keys.chainKey.authenticate(chain, covered)
             chain = row.chain
@@ -270,7 +260,8 @@ public final class AuditLog: Sendable {
                     let now = Int64(Date().timeIntervalSince1970 * 1000)
                     for unit in units {
                         for row in unit.rows {
-                            try insert.execute(arguments: [row.seq, row.timeMs, row.event, row.code, row.user, row.sid, row.server,
+                            let c = row.columns
+                            try insert.execute(arguments: [row.seq, c.timeMs, c.event, c.code, c.user, c.sid, c.server,
                                                            Data(row.sealed), Data(row.chain)])
                         }
                         for made in unit.checkpoints {

@@ -1,14 +1,33 @@
 import Foundation
 
-/// One stored row: the plaintext columns search needs, the sealed event and the chain value.
-struct AuditRow: Sendable {
-    var seq: Int64
+/// The columns of a record kept in clear, for search.
+struct AuditColumns: Sendable {
     var timeMs: Int64
     var event: String
     var code: String
     var user: String?
     var sid: String?
     var server: String?
+
+    init(timeMs: Int64, event: String, code: String, user: String?, sid: String?, server: String?) {
+        self.timeMs = timeMs
+        self.event = event
+        self.code = code
+        self.user = user
+        self.sid = sid
+        self.server = server
+    }
+
+    init(_ event: AuditEvent) {
+        self.init(timeMs: Int64(((event.time ?? Date()).timeIntervalSince1970 * 1000).rounded()), event: event.event, code: event.code,
+                  user: event.user, sid: event.sessionID, server: event.server)
+    }
+}
+
+/// One stored row: the clear columns, the sealed event and the chain value.
+struct AuditRow: Sendable {
+    var seq: Int64
+    var columns: AuditColumns
     var sealed: [UInt8]
     var chain: [UInt8]
 
@@ -24,8 +43,8 @@ struct AuditRow: Sendable {
             out += bytes
         }
         integer(seq)
-        integer(timeMs)
-        for text in [event, code, user, sid, server] as [String?] { string(text.map { Array($0.utf8) }) }
+        integer(columns.timeMs)
+        for text in [columns.event, columns.code, columns.user, columns.sid, columns.server] as [String?] { string(text.map { Array($0.utf8) }) }
         string(sealed)
         return out
     }
