@@ -12,10 +12,12 @@ public struct AuditKeys: Sendable {
     public let signingKey: PrivateKey
 
     public static func load(from backend: SealedBackend, crypto: CryptoContext) async throws -> AuditKeys {
-        let hmac = try await loadOrCreate(hmacRecord, in: backend) { try crypto.randomBytes(32) }
-        let signing = try await loadOrCreate(signingRecord, in: backend) {
+        var hmac = try await loadOrCreate(hmacRecord, in: backend) { try crypto.randomBytes(32) }
+        defer { wipe(&hmac) }
+        var signing = try await loadOrCreate(signingRecord, in: backend) {
             Array(try PrivateKey(generate: .ecdsaP384, using: crypto).pkcs8DER().withUnsafeBytes { Array($0) })
         }
+        defer { wipe(&signing) }
         return AuditKeys(chainKey: try HMACKey(.sha256, key: SymmetricKey(bytes: hmac), using: crypto), signingKey: try PrivateKey(pkcs8DER: signing, using: crypto))
     }
 
