@@ -5,7 +5,9 @@ import Storage
 
 // The audit store under load (run by bench/audit.sh, which prints `openssl speed` beside it):
 //   - sustained events/second into the store, sealed and chained, from many concurrent writers
-//     (each waits for its event to be durable, as a session does)
+//     (each waits for its event to be durable, as a session does). Events come in sessions of
+//     ten, as a node writes them: session.start, eight session.command, session.end, under a
+//     random session id (so the session index takes random inserts, as in production).
 //   - search latency for user + time range over the filled store (default 1,000,000 events)
 // Prints one `key=value` line per measurement.
 
@@ -43,9 +45,20 @@ let log = try AuditLog.open(directory: directory.path, keyring: keyring, keys: k
 let users = 1000
 let start = Date().addingTimeInterval(-30 * 86400)
 let eventCount = total
+/// A random-looking but repeatable id per session (SplitMix64 of its number).
+@Sendable func sessionID(_ session: Int) -> String {
+    var z = UInt64(session) &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    z ^= z >> 31
+    return String(z, radix: 16) + "-" + String(session, radix: 16)
+}
+
 @Sendable func event(_ n: Int) -> AuditEvent {
-    AuditEvent(.sessionStart, time: start.addingTimeInterval(Double(n) * 30 * 86400 / Double(eventCount)),
-               ["user": .string("user\(n % users)"), "login": "root", "sid": .string(AuditEvent.newUID()), "server_hostname": .string("node\(n % 50)"),
+    let kind: AuditEventKind = n % 10 == 0 ? .sessionStart : n % 10 == 9 ? .sessionEnd : .sessionCommand
+    let session = n / 10
+    return AuditEvent(kind, time: start.addingTimeInterval(Double(n) * 30 * 86400 / Double(eventCount)),
+               ["user": .string("user\(session % users)"), "login": "root", "sid": .string(sessionID(session)), "server_hostname": .string("node\(session % 50)"),
                 "addr.remote": "10.1.2.3:50022", "proto": "ssh", "size": "120:40", "initial_command": .string("systemctl status app-\(n % 97)")])
 }
 
