@@ -21,16 +21,20 @@ public final class AuditLog: Sendable {
     private let keyring: Keyring
     private let keys: AuditKeys
     private let crypto: CryptoContext
-    private let writer = DispatchQueue(label: "portcullis.audit.writer")
-    private let committer = DispatchQueue(label: "portcullis.audit.committer")
-    private let state = Mutex(Queue())
-    private let commits = Mutex(Commits())
+    /// Seals and chains batches of appended events (and owns `chainState`).
+    private let writer: SerialBatcher<Intake>
+    /// Writes sealed batches, everything waiting in one transaction.
+    private let committer: SerialBatcher<CommitUnit>
+    /// Set when a transaction failed: the chain in memory is then ahead of the file, so nothing
+    /// more is written (fail closed) until the log is reopened.
+    private let failure = Mutex<Error?>(nil)
     private let chainState: ChainState
     private let logger: Logger
 
-    private struct Queue {
-        var pending: [(event: PreparedEvent, done: CheckedContinuation<Int64, Error>)] = []
-        var draining = false
+    private enum Intake: Sendable {
+        case event(PreparedEvent, CheckedContinuation<Int64, Error>)
+        /// A checkpoint for the records so far (at shutdown).
+        case sealTail(CheckedContinuation<Void, Error>)
     }
 
     /// Where the chain and the checkpoint digest stand. Touched only on the writer queue (and
@@ -113,6 +117,16 @@ public final class AuditLog: Sendable {
             }
         }
         chainState = ChainState(lastSeq: last, lastChain: chain, digest: digest, digestThrough: through)
+        // The batchers call back into the log; it owns them, so they hold it weakly.
+        let reference = WeakReference()
+        writer = SerialBatcher(label: "portcullis.audit.writer", maximumBatch: 2048) { reference.log?.sealBatch($0) }
+        committer = SerialBatcher(label: "portcullis.audit.committer") { reference.log?.commit($0) }
+        reference.log = self
+    }
+
+    /// Set once in `init`, before the log is shared; read-only afterwards.
+    private final class WeakReference: @unchecked Sendable {
+        weak var log: AuditLog?
     }
 
     /// The chain value before the first record.
@@ -144,45 +158,59 @@ public final class AuditLog: Sendable {
     @discardableResult
     public func append(_ event: AuditEvent) async throws -> Int64 {
         let prepared = PreparedEvent(event)
-        return try await withCheckedThrowingContinuation { continuation in
-            let start = state.withLock { state -> Bool in
-                state.pending.append((prepared, continuation))
-                guard !state.draining else { return false }
-                state.draining = true
-                return true
-            }
-            if start { writer.async { self.drain() } }
-        }
+        return try await withCheckedThrowingContinuation { writer.submit(.event(prepared, $0)) }
     }
 
-    private func drain() {
-        while true {
-            let batch = state.withLock { state -> [(event: PreparedEvent, done: CheckedContinuation<Int64, Error>)] in
-                let batch = Array(state.pending.prefix(2048))
-                state.pending.removeFirst(batch.count)
-                if batch.isEmpty { state.draining = false }
-                return batch
-            }
-            if batch.isEmpty { return }
-            if let failure = commits.withLock({ $0.failure }) {
-                for entry in batch { entry.done.resume(throwing: failure) }
-                continue
-            }
+    /// Writes a checkpoint for the records since the last one (at shutdown, so the tail is
+    /// covered); returns once it and everything appended before it are on disk.
+    public func sealTail() async throws {
+        try await withCheckedThrowingContinuation { writer.submit(.sealTail($0)) }
+    }
+
+    /// On the writer queue: seals and chains the events of a batch (a tail checkpoint ends the
+    /// batch's run of events), and hands each run to the committer.
+    private func sealBatch(_ batch: [Intake]) {
+        var events: [(PreparedEvent, CheckedContinuation<Int64, Error>)] = []
+        func flushEvents() {
+            guard !events.isEmpty else { return }
+            defer { events = [] }
+            if let failure = failure.withLock({ $0 }) { return events.forEach { $0.1.resume(throwing: failure) } }
             do {
-                var unit = try seal(batch.map(\.event))
+                var unit = try seal(events.map(\.0))
                 let first = unit.rows.first!.seq
-                let waiting = batch.map(\.done)
+                let waiting = events.map(\.1)
                 unit.done = { result in
-                    for (offset, continuation) in waiting.enumerated() {
-                        continuation.resume(with: result.map { first + Int64(offset) })
-                    }
+                    for (offset, continuation) in waiting.enumerated() { continuation.resume(with: result.map { first + Int64(offset) }) }
                 }
-                enqueueCommit(unit)
+                committer.submit(unit)
             } catch {
-                logger.error("audit write failed", metadata: ["error": "\(error)", "events": "\(batch.count)"])
-                for entry in batch { entry.done.resume(throwing: error) }
+                logger.error("audit write failed", metadata: ["error": "\(error)", "events": "\(events.count)"])
+                events.forEach { $0.1.resume(throwing: error) }
             }
         }
+        for item in batch {
+            switch item {
+            case .event(let event, let continuation):
+                events.append((event, continuation))
+            case .sealTail(let continuation):
+                flushEvents()
+                do {
+                    var unit = CommitUnit()
+                    let seq = chainState.lastSeq
+                    if seq > chainState.digestThrough {
+                        var digest = try chainState.digest.copy()
+                        unit.checkpoints.append(try checkpoint(seq: seq, digest: &digest))
+                        chainState.digest = digest
+                        chainState.digestThrough = seq
+                    }
+                    unit.done = { continuation.resume(with: $0) }
+                    committer.submit(unit)
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+        flushEvents()
     }
 
     /// Rows sealed and chained, waiting for their transaction.
@@ -190,14 +218,6 @@ public final class AuditLog: Sendable {
         var rows: [AuditRow] = []
         var checkpoints: [(seq: Int64, digest: [UInt8], signature: [UInt8])] = []
         var done: @Sendable (Result<Void, Error>) -> Void = { _ in }
-    }
-
-    private struct Commits {
-        var units: [CommitUnit] = []
-        var committing = false
-        /// Set when a transaction failed: the chain in memory is then ahead of the file, so
-        /// nothing more is written (fail closed) until the log is reopened.
-        var failure: Error?
     }
 
     /// Seals and chains events (on the writer queue); the chain state advances at once, so the
@@ -228,54 +248,30 @@ public final class AuditLog: Sendable {
         return unit
     }
 
-    private func enqueueCommit(_ unit: CommitUnit) {
-        let start = commits.withLock { commits -> Bool in
-            commits.units.append(unit)
-            guard !commits.committing else { return false }
-            commits.committing = true
-            return true
-        }
-        if start { committer.async { self.commitWaiting() } }
-    }
-
-    /// Writes every unit waiting in one transaction (group commit: the longer a commit takes,
-    /// the more the next one carries), then tells their writers.
-    private func commitWaiting() {
-        while true {
-            let units = commits.withLock { commits -> [CommitUnit] in
-                let units = commits.units
-                commits.units = []
-                if units.isEmpty { commits.committing = false }
-                return units
-            }
-            if units.isEmpty { return }
-            if let failure = commits.withLock({ $0.failure }) {
-                for unit in units { unit.done(.failure(failure)) }
-                continue
-            }
-            do {
-                try pool.write { db in
-                    let insert = try db.makeStatement(sql: "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-                    let checkpoint = try db.makeStatement(sql: "INSERT INTO checkpoints VALUES (?, ?, ?, ?)")
-                    let now = Int64(Date().timeIntervalSince1970 * 1000)
-                    for unit in units {
-                        for row in unit.rows {
-                            let c = row.columns
-                            try insert.execute(arguments: [row.seq, c.timeMs, c.event, c.code, c.user, c.sid, c.server,
-                                                           Data(row.sealed), Data(row.chain)])
-                        }
-                        for made in unit.checkpoints {
-                            try checkpoint.execute(arguments: [made.seq, now, Data(made.digest), Data(made.signature)])
-                        }
+    /// On the committer queue: every unit waiting, in one transaction (group commit: the longer
+    /// a commit takes, the more the next one carries); then their writers are told.
+    private func commit(_ units: [CommitUnit]) {
+        if let failure = failure.withLock({ $0 }) { return units.forEach { $0.done(.failure(failure)) } }
+        do {
+            try pool.write { db in
+                let insert = try db.makeStatement(sql: "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                let checkpoint = try db.makeStatement(sql: "INSERT INTO checkpoints VALUES (?, ?, ?, ?)")
+                let now = Int64(Date().timeIntervalSince1970 * 1000)
+                for unit in units {
+                    for row in unit.rows {
+                        let c = row.columns
+                        try insert.execute(arguments: [row.seq, c.timeMs, c.event, c.code, c.user, c.sid, c.server, Data(row.sealed), Data(row.chain)])
+                    }
+                    for made in unit.checkpoints {
+                        try checkpoint.execute(arguments: [made.seq, now, Data(made.digest), Data(made.signature)])
                     }
                 }
-                for unit in units { unit.done(.success(())) }
-            } catch {
-                logger.critical("audit store write failed; no further events are accepted until it is reopened",
-                                metadata: ["error": "\(error)"])
-                commits.withLock { $0.failure = error }
-                for unit in units { unit.done(.failure(error)) }
             }
+            units.forEach { $0.done(.success(())) }
+        } catch {
+            logger.critical("audit store write failed; no further events are accepted until it is reopened", metadata: ["error": "\(error)"])
+            failure.withLock { $0 = error }
+            units.forEach { $0.done(.failure(error)) }
         }
     }
 
@@ -288,30 +284,8 @@ public final class AuditLog: Sendable {
         return (seq, value, signature)
     }
 
-    /// Writes a checkpoint for the records since the last one (at shutdown, so the tail is
-    /// covered); returns once it and everything appended before it are on disk.
-    public func sealTail() async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-            writer.async {
-                do {
-                    let seq = self.chainState.lastSeq
-                    var unit = CommitUnit()
-                    if seq > self.chainState.digestThrough {
-                        var digest = try self.chainState.digest.copy()
-                        unit.checkpoints.append(try self.checkpoint(seq: seq, digest: &digest))
-                        self.chainState.digest = digest
-                        self.chainState.digestThrough = seq
-                    }
-                    unit.done = { continuation.resume(with: $0) }
-                    self.enqueueCommit(unit)
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-        }
-    }
-
-    public var lastSequence: Int64 { writer.sync { chainState.lastSeq } }
+    /// The sequence number of the last record sealed (written or about to be).
+    public var lastSequence: Int64 { writer.queue.sync { chainState.lastSeq } }
 
     // MARK: Reading
 
