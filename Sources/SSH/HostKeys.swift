@@ -2,17 +2,20 @@ import FIPSCrypto
 
 /// One of a server's host keys, optionally with a host certificate from our host CA. A key with
 /// a certificate is offered in both forms, the certificate first.
-struct SSHHostKey {
-    var privateKey: PrivateKey
-    var certificate: SSHCertificate?
-
+struct SSHHostKey: Sendable {
+    let privateKey: PrivateKey
+    let certificate: SSHCertificate?
     /// The name this form is negotiated under in KEXINIT.
-    var algorithmName: String {
-        certificate == nil ? privateKey.algorithm.sshName : SSHCertificate.algorithmName(for: privateKey.algorithm)
-    }
-
+    let algorithmName: String
     /// K_S in the key exchange: the certificate or the plain public key.
-    func publicBlob() throws -> [UInt8] { try certificate?.wire ?? privateKey.publicKey.sshWire }
+    let publicBlob: [UInt8]
+
+    init(privateKey: PrivateKey, certificate: SSHCertificate?) throws {
+        self.privateKey = privateKey
+        self.certificate = certificate
+        algorithmName = certificate == nil ? privateKey.algorithm.sshName : SSHCertificate.algorithmName(for: privateKey.algorithm)
+        publicBlob = try certificate?.wire ?? privateKey.publicKey.sshWire
+    }
 
     /// Every form of `keys`: each certificate (matched to its key), then each plain key.
     static func forms(keys: [PrivateKey], certificates: [SSHCertificate]) throws -> [SSHHostKey] {
@@ -22,9 +25,9 @@ struct SSHHostKey {
             guard let key = try keys.first(where: { try $0.publicKey.sshWire == certificate.key.sshWire }) else {
                 throw SSHError(.hostKeyNotVerifiable, "host certificate '\(certificate.keyID)' is not for any configured host key")
             }
-            forms.append(SSHHostKey(privateKey: key, certificate: certificate))
+            forms.append(try SSHHostKey(privateKey: key, certificate: certificate))
         }
-        return forms + keys.map { SSHHostKey(privateKey: $0, certificate: nil) }
+        return forms + (try keys.map { try SSHHostKey(privateKey: $0, certificate: nil) })
     }
 }
 

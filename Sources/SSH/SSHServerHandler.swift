@@ -6,9 +6,12 @@ import NIOCore
 public struct SSHServerConfiguration: Sendable {
     public var crypto: CryptoContext
     public var algorithms: SSHAlgorithms
-    public var hostKeys: [PrivateKey]
+    public let hostKeys: [PrivateKey]
     /// Host certificates for some of `hostKeys`, offered before the plain keys.
-    public var hostCertificates: [SSHCertificate]
+    public let hostCertificates: [SSHCertificate]
+    /// Every form of the host keys, with their public blobs, made once for all connections (or
+    /// why the keys and certificates do not fit together).
+    let hostKeyForms: Result<[SSHHostKey], Error>
     public var authenticator: SSHServerAuthenticator
     /// Shown to the user before authentication (e.g. the AC-8 system use notification).
     public var banner: String?
@@ -46,6 +49,7 @@ public struct SSHServerConfiguration: Sendable {
         self.algorithms = algorithms
         self.hostKeys = hostKeys
         self.hostCertificates = hostCertificates
+        hostKeyForms = Result { try SSHHostKey.forms(keys: hostKeys, certificates: hostCertificates) }
         self.authenticator = authenticator
         self.banner = banner
         self.authenticationTimeout = authenticationTimeout
@@ -79,7 +83,7 @@ public final class SSHServerHandler: ChannelInboundHandler {
 
     public func channelActive(context: ChannelHandlerContext) {
         do {
-            let hostKeys = try SSHHostKey.forms(keys: configuration.hostKeys, certificates: configuration.hostCertificates)
+            let hostKeys = try configuration.hostKeyForms.get()
             link = SSHTransportLink(context: context, role: .server(hostKeys: hostKeys), crypto: configuration.crypto,
                                     algorithms: configuration.algorithms, rekeyAfterBytes: configuration.rekeyAfterBytes,
                                     rekeyInterval: configuration.rekeyInterval, logger: configuration.logger, peerName: "client")

@@ -294,7 +294,7 @@ final class SSHTransport {
         do { secret = try ephemeral.sharedSecret(with: clientPublic) } catch {
             throw SSHError(.keyExchangeFailed, "the client's ECDH public key is invalid: \(error)")
         }
-        let hostKeyBlob = try hostKey.publicBlob()
+        let hostKeyBlob = hostKey.publicBlob
         let h = try KeyExchange.exchangeHash(negotiated.keyExchange, transcript(ours: ours, theirs: theirs), hostKey: hostKeyBlob,
                                              clientPublic: clientPublic, serverPublic: ephemeral.publicKey, sharedSecret: secret, crypto: crypto)
         let signature = try hostKey.privateKey.sshSignature(for: h)

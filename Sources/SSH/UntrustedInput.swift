@@ -52,7 +52,8 @@ public enum UntrustedInput {
         }
 
         // The transport from the first byte, both roles: version line, then packets.
-        let roles: [SSHTransport.Role] = [.server(hostKeys: [SSHHostKey(privateKey: hostKey, certificate: nil)]), .client(verifier: TrustAny())]
+        guard let serverKey = try? SSHHostKey(privateKey: hostKey, certificate: nil) else { return }
+        let roles: [SSHTransport.Role] = [.server(hostKeys: [serverKey]), .client(verifier: TrustAny())]
         for role in roles {
             let transport = SSHTransport(configuration: .init(role: role, crypto: crypto, algorithms: .default,
                                                               rekeyAfterBytes: 1 << 30, logger: Logger(label: "fuzz")))
