@@ -15,8 +15,6 @@ public struct AuditEvent: Sendable, Equatable, Codable {
         self.fields["time"] = .string(AuditTime.format(time))
     }
 
-    public init(fields: [String: AuditValue]) { self.fields = fields }
-
     /// A random (version 4) UUID for `uid`, from getrandom(2): Foundation's `UUID()` opens and
     /// reads /dev/urandom for each one, which cost an eighth of the audit write path.
     public static func newUID() -> String {

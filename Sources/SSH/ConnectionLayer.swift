@@ -57,10 +57,11 @@ final class SSHConnectionLayer {
     private var nextID: UInt32 = 0
     private var noMoreSessions = false
     private var isClosed = false
-    /// Keepalives sent and not yet answered.
+    /// Keepalives (our only global requests) sent since the peer last answered one: any
+    /// answer proves it alive.
     private(set) var unansweredKeepalives = 0
-    /// Replies we expect to our own global requests, oldest first (nil: a keepalive).
-    private var globalReplyHandlers: [((Bool) -> Void)?] = []
+    /// Answers still owed: every keepalive gets exactly one, in order.
+    private var owedReplies = 0
 
     init(role: Role, context: SSHSessionContext, send: @escaping (ByteBuffer) throws -> Void, fail: @escaping (Error) -> Void) {
         self.role = role
@@ -77,9 +78,9 @@ final class SSHConnectionLayer {
         switch MessageNumber(rawValue: number) {
         case .globalRequest: try globalRequest(&message)
         case .requestSuccess, .requestFailure:
-            guard !globalReplyHandlers.isEmpty else { throw SSHError.protocolError("a global reply that answers no request") }
+            guard owedReplies > 0 else { throw SSHError.protocolError("a global reply that answers no request") }
+            owedReplies -= 1
             unansweredKeepalives = 0
-            globalReplyHandlers.removeFirst()?(number == MessageNumber.requestSuccess.rawValue)
         case .channelOpen: try open(&message)
         case .channelOpenConfirmation: try openConfirmed(&message)
         case .channelOpenFailure: try openFailed(&message)
@@ -130,9 +131,6 @@ final class SSHConnectionLayer {
         let pending = opening.values
         opening = [:]
         for entry in pending { entry.opened(.failure(SSHError(.connectionLost, "the connection closed"))) }
-        let replies = globalReplyHandlers
-        globalReplyHandlers = []
-        for reply in replies { reply?(false) }
     }
 
     private func finish(_ channel: SSHSessionChannel) {
@@ -163,19 +161,10 @@ final class SSHConnectionLayer {
     /// Sends `keepalive@openssh.com`; any reply proves the peer is alive.
     func sendKeepalive() throws {
         unansweredKeepalives += 1
-        globalReplyHandlers.append(nil)
+        owedReplies += 1
         try send(.message(.globalRequest) {
             $0.writeSSHString("keepalive@openssh.com")
             $0.writeSSHBool(true)
-        })
-    }
-
-    /// Sends a global request (e.g. `no-more-sessions@openssh.com`, which wants no reply).
-    func sendGlobalRequest(_ name: String, onReply: ((Bool) -> Void)? = nil) throws {
-        if let onReply { globalReplyHandlers.append(onReply) }
-        try send(.message(.globalRequest) {
-            $0.writeSSHString(name)
-            $0.writeSSHBool(onReply != nil)
         })
     }
 

@@ -113,8 +113,6 @@ final class SSHClientHandler: ChannelInboundHandler {
         }
         try connection?.receive(payload)
     }
-
-    func fail(_ error: SSHError) { link?.fail(error) }
 }
 
 /// An authenticated client connection. Open channels on it from its event loop.
