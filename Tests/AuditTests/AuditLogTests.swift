@@ -136,57 +136,49 @@ final class AuditLogTests: XCTestCase {
         XCTAssertEqual(found.count, 1)
     }
 
-    private func fill(_ count: Int) async throws {
-        for n in 0..<count { try await log.append(Self.sessionStart("user\(n % 4)")) }
+    /// Forty records (two checkpoints and a tail one) that verify, then `sql` run on the file;
+    /// what `verify` says afterwards.
+    private func verify(afterTampering sql: String) async throws -> AuditVerification {
+        for n in 0..<40 { try await log.append(Self.sessionStart("user\(n % 4)")) }
         try await log.sealTail()
-        let verification = try await log.verify()
-        XCTAssertNil(verification.problem, "untouched, the log verifies")
+        let untouched = try await log.verify()
+        XCTAssertNil(untouched.problem, "untouched, the log verifies")
+        try tamper(sql)
+        return try await log.verify()
     }
 
     func testFlippedByteIsNamed() async throws {
-        try await fill(40)
-        try tamper("UPDATE events SET sealed = substr(sealed, 1, 20) || X'FF' || substr(sealed, 22) WHERE seq = 23")
-        let result = try await log.verify()
+        let result = try await verify(afterTampering: "UPDATE events SET sealed = substr(sealed, 1, 20) || X'FF' || substr(sealed, 22) WHERE seq = 23")
         XCTAssertEqual(result.problem?.hasPrefix("record 23 does not match its chain value"), true, result.problem ?? "")
         XCTAssertEqual(result.records, 22, "the records before it were checked")
     }
 
     func testChangedSearchColumnIsNamed() async throws {
-        try await fill(40)
-        try tamper("UPDATE events SET user = 'nobody' WHERE seq = 7")
-        let result = try await log.verify()
+        let result = try await verify(afterTampering: "UPDATE events SET user = 'nobody' WHERE seq = 7")
         XCTAssertEqual(result.problem?.hasPrefix("record 7 does not match"), true, result.problem ?? "")
     }
 
     func testDeletedRecordIsNamed() async throws {
-        try await fill(40)
-        try tamper("DELETE FROM events WHERE seq = 12")
-        let result = try await log.verify()
+        let result = try await verify(afterTampering: "DELETE FROM events WHERE seq = 12")
         XCTAssertEqual(result.problem?.hasPrefix("record 12 is missing"), true, result.problem ?? "")
     }
 
     func testSwappedRecordsAreNamed() async throws {
-        try await fill(40)
-        try tamper("""
+        let result = try await verify(afterTampering: """
             UPDATE events SET seq = -1 WHERE seq = 30;
             UPDATE events SET seq = 30 WHERE seq = 31;
             UPDATE events SET seq = 31 WHERE seq = -1;
             """)
-        let result = try await log.verify()
         XCTAssertEqual(result.problem?.hasPrefix("record 30 does not match"), true, result.problem ?? "")
     }
 
     func testTruncatedTailIsCaughtByTheLastCheckpoint() async throws {
-        try await fill(40)
-        try tamper("DELETE FROM events WHERE seq > 35")
-        let result = try await log.verify()
+        let result = try await verify(afterTampering: "DELETE FROM events WHERE seq > 35")
         XCTAssertEqual(result.problem, "a checkpoint covers records up to 40 but the log ends at 35: records 36…40 were removed")
     }
 
     func testForgedCheckpointIsRefused() async throws {
-        try await fill(40)
-        try tamper("UPDATE checkpoints SET signature = (SELECT signature FROM checkpoints WHERE seq = 16) WHERE seq = 32")
-        let result = try await log.verify()
+        let result = try await verify(afterTampering: "UPDATE checkpoints SET signature = (SELECT signature FROM checkpoints WHERE seq = 16) WHERE seq = 32")
         XCTAssertEqual(result.problem?.hasPrefix("checkpoint at record 32 does not verify"), true, result.problem ?? "")
     }
 }

@@ -74,10 +74,17 @@ final class EncryptedHostilePeerTests: XCTestCase {
         }
     }
 
-    func testWindowAdjustOverflowIsAProtocolError() async throws {
+    /// An authenticated client with session channel 0 open.
+    private func clientWithSession() async throws -> ScriptedClient.Handle {
         let client = try await ScriptedClient.connect(port: port, crypto: crypto, key: userKey)
         try await openSession(client)
-        _ = try await replies(client, count: 1)
+        let answers = try await replies(client, count: 1)
+        XCTAssertEqual(answers.first?.getInteger(at: answers.first!.readerIndex, as: UInt8.self), MessageNumber.channelOpenConfirmation.rawValue)
+        return client
+    }
+
+    func testWindowAdjustOverflowIsAProtocolError() async throws {
+        let client = try await clientWithSession()
         try await client.send(.message(.channelWindowAdjust) {
             $0.writeInteger(UInt32(0))
             $0.writeInteger(UInt32.max)
@@ -88,9 +95,7 @@ final class EncryptedHostilePeerTests: XCTestCase {
     }
 
     func testDataBeyondTheMaximumPacketIsAProtocolError() async throws {
-        let client = try await ScriptedClient.connect(port: port, crypto: crypto, key: userKey)
-        try await openSession(client)
-        _ = try await replies(client, count: 1)
+        let client = try await clientWithSession()
         try await client.send(.message(.channelData) {
             $0.writeInteger(UInt32(0))
             $0.writeSSHString([UInt8](repeating: 0x61, count: 40_000))

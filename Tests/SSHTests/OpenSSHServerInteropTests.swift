@@ -81,7 +81,9 @@ final class OpenSSHServerInteropTests: XCTestCase {
         var known = try configuration()
         known.hostKeyVerifier = HostCertificateVerifier(trustedAuthorities: [], hostname: "127.0.0.1",
                                                         knownKeys: [try publicKey(line: sshd.hostKeyPublicKeyLine)])
-        await XCTAssertThrowsErrorAsync(try await connect(known))
+        await XCTAssertThrowsErrorAsync(try await connect(known)) { error in
+            XCTAssertTrue("\(error)".contains("not signed by a trusted certificate authority"), "\(error)")
+        }
     }
 
     func testUserCertificateFromAnotherCAIsRefused() async throws {
@@ -90,7 +92,9 @@ final class OpenSSHServerInteropTests: XCTestCase {
             XCTAssertEqual((error as? SSHError)?.reason, .noMoreAuthMethodsAvailable)
             XCTAssertTrue("\(error)".contains("refused the certificate 'test@portcullis'"), "\(error)")
         }
-        await XCTAssertThrowsErrorAsync(try await connect(try configuration(principal: "somebody-else")))
+        await XCTAssertThrowsErrorAsync(try await connect(try configuration(principal: "somebody-else"))) { error in
+            XCTAssertEqual((error as? SSHError)?.reason, .noMoreAuthMethodsAvailable, "a certificate for another principal is refused: \(error)")
+        }
     }
 
     /// A PTY session: the shell sees a terminal of the requested size and the size change.
