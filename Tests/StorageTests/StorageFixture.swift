@@ -67,5 +67,13 @@ final class EventCollector: @unchecked Sendable {
         return received
     }
 
+    /// Waits until `condition` holds for what arrived (at most `timeout`), then returns it.
+    func wait(timeout: Duration = .seconds(5), until condition: ([WatchEvent]) -> Bool) async -> [WatchEvent] {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while !condition(received), clock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+        return received
+    }
+
     func cancel() { task?.cancel() }
 }
