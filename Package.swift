@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers (lower never import higher), see docs/architecture.md:
-//   C shims → FIPSCrypto → Storage → Appliance → programs
+//   C shims → FIPSCrypto → SSH, Storage → Audit → Identity → WebAPI → Appliance → programs
 let package = Package(
     name: "Portcullis",
     platforms: [.macOS(.v15)],
@@ -20,6 +20,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C shims: function-like macros, OSSL_PARAM arrays with stable pointers, self-test callback.
@@ -63,10 +66,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Typed, positioned reads of YAML (the configuration file, resources such as roles).
+        .target(name: "YAMLNodes", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // Who a person is and what certificate they get: CAs, users, roles, MFA, lockout.
+        .target(
+            name: "Identity",
+            dependencies: [
+                "FIPSCrypto", "Storage", "SSH", "Audit", "YAMLNodes",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "Appliance",
             dependencies: [
-                "FIPSCrypto", "Storage", "Audit", "PortcullisVersion",
+                "FIPSCrypto", "Storage", "Audit", "Identity", "YAMLNodes", "PortcullisVersion",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -87,14 +101,16 @@ let package = Package(
         .executableTarget(
             name: "pcctl",
             dependencies: [
-                "Appliance", "Audit", "CommandSupport", "FIPSCrypto", "Storage", "PortcullisVersion",
+                "Appliance", "Audit", "Identity", "SSH", "CommandSupport", "FIPSCrypto", "Storage", "PortcullisVersion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "pcsh",
             dependencies: [
-                "PortcullisVersion",
+                "PortcullisVersion", "FIPSCrypto", "SSH",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -139,10 +155,11 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "TestSupport"]),
+        .testTarget(name: "IdentityTests", dependencies: ["Identity", "SSH", "Audit", "Storage", "FIPSCrypto", "TestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Storage", "FIPSCrypto", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "ProgramTests",
-            dependencies: ["TestSupport", "Appliance", "Audit", "FIPSCrypto", "portcullis", "pcctl", "pcsh"]
+            dependencies: ["TestSupport", "Appliance", "Audit", "Identity", "SSH", "FIPSCrypto", "portcullis", "pcctl", "pcsh"]
         ),
     ]
 )

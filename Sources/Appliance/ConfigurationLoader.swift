@@ -1,5 +1,6 @@
 import Foundation
 import Yams
+import YAMLNodes
 
 /// Reads portcullis.yaml into a `Configuration`. Hand-written over Yams' node tree rather than
 /// `Codable` because decoding loses positions, and every mistake here must be reported with
@@ -23,7 +24,7 @@ public enum ConfigurationLoader {
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            throw Self.syntaxError(error, file: file)
+            throw ConfigurationError(syntax: error, file: file)
         } catch {
             throw ConfigurationError(file: file, message: "not valid YAML: \(error)")
         }
@@ -193,18 +194,6 @@ public enum ConfigurationLoader {
                 throw ConfigurationError(file: file, message: "\(name) and \(other) both listen on \(address); give each its own port")
             }
             seen[address.description] = name
-        }
-    }
-
-    private static func syntaxError(_ error: YamlError, file: String) -> ConfigurationError {
-        switch error {
-        case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
-            return ConfigurationError(file: file, line: mark.line, column: mark.column, message: "YAML syntax: \(problem)")
-        case let .duplicatedKeysInMapping(duplicates, context):
-            return ConfigurationError(file: file, line: context.mark.line, column: context.mark.column,
-                                      message: "key '\(duplicates.joined(separator: "', '"))' appears twice in the same mapping")
-        default:
-            return ConfigurationError(file: file, message: "not valid YAML: \(error)")
         }
     }
 }

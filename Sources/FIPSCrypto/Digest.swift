@@ -4,6 +4,9 @@ public enum HashAlgorithm: String, Sendable, CaseIterable {
     case sha256 = "SHA256"
     case sha384 = "SHA384"
     case sha512 = "SHA512"
+    /// For HMAC only (HMAC-SHA-1 stays approved, SP 800-131A): RFC 6238 TOTP codes, which
+    /// authenticator apps compute with it.
+    case sha1 = "SHA1"
     /// Only for interoperability outside FIPS mode (e.g. legacy fingerprints); refused in FIPS mode.
     case md5 = "MD5"
 
@@ -12,6 +15,7 @@ public enum HashAlgorithm: String, Sendable, CaseIterable {
         case .sha256: return 32
         case .sha384: return 48
         case .sha512: return 64
+        case .sha1: return 20
         case .md5: return 16
         }
     }

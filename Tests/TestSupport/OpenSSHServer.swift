@@ -16,7 +16,10 @@ public final class OpenSSHServer {
     private let process: Process
 
     /// `trustedUserCAKeyLine`: the `TrustedUserCAKeys` line; `extraConfiguration`: more sshd_config lines.
-    public init(directory: URL, trustedUserCAKeyLine: String, extraConfiguration: [String] = []) throws {
+    /// `signHostKey`, if given, makes the host certificate from the host key's public key line
+    /// (e.g. with our host CA); otherwise a host CA made by ssh-keygen signs it.
+    public init(directory: URL, trustedUserCAKeyLine: String, extraConfiguration: [String] = [],
+                signHostKey: ((String) throws -> String)? = nil) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
             try TestEnvironment.missing("sshd (Debian package openssh-server) is not installed")
         }
@@ -28,8 +31,13 @@ public final class OpenSSHServer {
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
         try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", path("host_ca")])
         try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", path("host_key")])
-        try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-s", path("host_ca"), "-h", "-I", "test-sshd",
-                                                                  "-n", "localhost,127.0.0.1", "-V", "-5m:+1h", path("host_key.pub")])
+        if let signHostKey {
+            let line = try String(contentsOfFile: path("host_key.pub"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            try (try signHostKey(line) + "\n").write(toFile: path("host_key-cert.pub"), atomically: true, encoding: .utf8)
+        } else {
+            try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-s", path("host_ca"), "-h", "-I", "test-sshd",
+                                                                      "-n", "localhost,127.0.0.1", "-V", "-5m:+1h", path("host_key.pub")])
+        }
         try (trustedUserCAKeyLine + "\n").write(toFile: path("user_ca.pub"), atomically: true, encoding: .utf8)
         hostCAPublicKeyLine = try String(contentsOfFile: path("host_ca.pub"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         hostKeyPublicKeyLine = try String(contentsOfFile: path("host_key.pub"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -1,16 +1,19 @@
 import Foundation
 import Yams
 
-/// Typed reads from a YAML node, each failing with the node's position.
-struct NodeReader {
-    let file: String
+/// Typed reads from a YAML node (the configuration file, role resources), each failing with
+/// the node's position.
+public struct NodeReader {
+    public let file: String
 
-    func error(_ node: Node, _ message: String) -> ConfigurationError {
+    public init(file: String) { self.file = file }
+
+    public func error(_ node: Node, _ message: String) -> ConfigurationError {
         ConfigurationError(file: file, line: node.mark?.line, column: node.mark?.column, message: message)
     }
 
     /// A mapping whose keys must all be in `keys`; a typo is reported with the nearest valid key.
-    func mapping(_ node: Node, path: String, keys: [String]) throws -> [String: Node] {
+    public func mapping(_ node: Node, path: String, keys: [String]) throws -> [String: Node] {
         guard case .mapping(let mapping) = node else {
             throw error(node, "\(path.isEmpty ? "the file" : "'\(path)'") must be a mapping of keys to values")
         }
@@ -31,17 +34,17 @@ struct NodeReader {
         return result
     }
 
-    func sequence(_ node: Node, path: String) throws -> [Node] {
+    public func sequence(_ node: Node, path: String) throws -> [Node] {
         guard case .sequence(let sequence) = node else { throw error(node, "'\(path)' must be a list (items starting with '- ')") }
         return Array(sequence)
     }
 
-    func string(_ node: Node, path: String) throws -> String {
+    public func string(_ node: Node, path: String) throws -> String {
         guard case .scalar(let scalar) = node else { throw error(node, "'\(path)' must be a single value, not a list or mapping") }
         return scalar.string
     }
 
-    func bool(_ node: Node, path: String) throws -> Bool {
+    public func bool(_ node: Node, path: String) throws -> Bool {
         switch try string(node, path: path).lowercased() {
         case "true", "yes", "on": return true
         case "false", "no", "off": return false
@@ -49,14 +52,14 @@ struct NodeReader {
         }
     }
 
-    func integer(_ node: Node, path: String, within range: ClosedRange<Int>) throws -> Int {
+    public func integer(_ node: Node, path: String, within range: ClosedRange<Int>) throws -> Int {
         let text = try string(node, path: path)
         guard let value = Int(text) else { throw error(node, "'\(path)' must be a whole number, not '\(text)'") }
         guard range.contains(value) else { throw error(node, "'\(path)' must be between \(range.lowerBound) and \(range.upperBound), not \(value)") }
         return value
     }
 
-    func choice(_ node: Node, path: String, from choices: [String]) throws -> String {
+    public func choice(_ node: Node, path: String, from choices: [String]) throws -> String {
         let text = try string(node, path: path)
         guard choices.contains(text) else {
             var message = "'\(path)' must be one of \(choices.joined(separator: ", ")), not '\(text)'"
@@ -66,25 +69,17 @@ struct NodeReader {
         return text
     }
 
-    func enumeration<E: RawRepresentable & CaseIterable>(_ node: Node, path: String) throws -> E where E.RawValue == String {
+    public func enumeration<E: RawRepresentable & CaseIterable>(_ node: Node, path: String) throws -> E where E.RawValue == String {
         E(rawValue: try choice(node, path: path, from: E.allCases.map(\.rawValue)))!
     }
 
-    func absolutePath(_ node: Node, path: String) throws -> String {
+    public func absolutePath(_ node: Node, path: String) throws -> String {
         let text = try string(node, path: path)
         guard text.hasPrefix("/") else { throw error(node, "'\(path)' must be an absolute path, not '\(text)'") }
         return text
     }
 
-    func address(_ node: Node, path: String) throws -> ListenAddress {
-        let text = try string(node, path: path)
-        guard let address = ListenAddress(parsing: text) else {
-            throw error(node, "'\(path)' must be host:port (e.g. 0.0.0.0:3023 or [::]:3023), not '\(text)'")
-        }
-        return address
-    }
-
-    func name(_ node: Node, path: String) throws -> String {
+    public func name(_ node: Node, path: String) throws -> String {
         let text = try string(node, path: path)
         guard !text.isEmpty, text.count <= 64, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
             throw error(node, "'\(path)' must be 1-64 letters, digits, '-', '_' or '.', not '\(text)'")
@@ -92,7 +87,7 @@ struct NodeReader {
         return text
     }
 
-    func labels(_ node: Node, path: String) throws -> [String: String] {
+    public func labels(_ node: Node, path: String) throws -> [String: String] {
         guard case .mapping(let mapping) = node else { throw error(node, "'\(path)' must be a mapping of label names to values") }
         var labels: [String: String] = [:]
         for (key, value) in mapping {
@@ -103,7 +98,7 @@ struct NodeReader {
     }
 
     /// `90s`, `15m`, `1h30m`, `500ms`, `12h`.
-    func duration(_ node: Node, path: String, within range: ClosedRange<Duration>) throws -> Duration {
+    public func duration(_ node: Node, path: String, within range: ClosedRange<Duration>) throws -> Duration {
         let text = try string(node, path: path)
         guard let value = Self.parseDuration(text) else {
             throw error(node, "'\(path)' must be a duration such as 90s, 15m or 1h30m, not '\(text)'")
@@ -114,7 +109,7 @@ struct NodeReader {
         return value
     }
 
-    static func parseDuration(_ text: String) -> Duration? {
+    public static func parseDuration(_ text: String) -> Duration? {
         var total = Duration.zero
         var rest = Substring(text)
         guard !rest.isEmpty else { return nil }
@@ -135,7 +130,7 @@ struct NodeReader {
         return total
     }
 
-    static func format(_ duration: Duration) -> String {
+    public static func format(_ duration: Duration) -> String {
         let seconds = duration.components.seconds
         if seconds == 0 { return "\(duration.components.attoseconds / 1_000_000_000_000_000)ms" }
         var parts: [String] = []
@@ -146,13 +141,13 @@ struct NodeReader {
     }
 
     /// The closest candidate by edit distance, if it is close enough to be a typo.
-    static func nearest(_ word: String, in candidates: [String]) -> String? {
+    public static func nearest(_ word: String, in candidates: [String]) -> String? {
         let scored = candidates.map { ($0, editDistance(word.lowercased(), $0.lowercased())) }
         guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(2, word.count / 3) else { return nil }
         return best.0
     }
 
-    static func editDistance(_ a: String, _ b: String) -> Int {
+    public static func editDistance(_ a: String, _ b: String) -> Int {
         let a = Array(a), b = Array(b)
         if a.isEmpty { return b.count }
         var previous = Array(0...b.count)

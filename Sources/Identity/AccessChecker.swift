@@ -1,0 +1,113 @@
+import Foundation
+
+/// A user's roles merged (the reference gateway's rules: smallest non-zero limit, shortest
+/// timeout, OR for "require"-style booleans, AND for file copy, strict wins, deny wins), and the
+/// answer to "may this user log in as L on node N".
+public struct AccessChecker: Sendable {
+    public let user: String
+    public let roles: [Role]
+    public let traits: [String: [String]]
+
+    public init(user: String, roles: [Role], traits: [String: [String]]) {
+        self.user = user
+        self.roles = roles
+        self.traits = traits
+    }
+
+    public enum Decision: Sendable, Equatable {
+        case allowed
+        case denied(String)
+    }
+
+    /// Whether `login` on the node named `node` with `labels` is allowed, and why not.
+    public func checkLogin(_ login: String, node: String, labels: [String: String]) -> Decision {
+        let target = "access to node \"\(node)\" as login \"\(login)\" denied for user \"\(user)\""
+        for role in roles {
+            if role.deny.expandedLogins(traits: traits).contains(where: { $0 == login || $0 == "*" }) {
+                return .denied("\(target): role \"\(role.name)\" denies login \"\(login)\"")
+            }
+            if role.deny.matches(labels: labels) {
+                return .denied("\(target): role \"\(role.name)\" denies nodes with these labels")
+            }
+        }
+        let grantingLogin = roles.filter { $0.allow.expandedLogins(traits: traits).contains(login) }
+        guard !grantingLogin.isEmpty else { return .denied("\(target): no role allows login \"\(login)\"") }
+        guard grantingLogin.contains(where: { $0.allow.matches(labels: labels) }) else {
+            return .denied("\(target): the roles that allow login \"\(login)\" (\(grantingLogin.map(\.name).joined(separator: ", "))) do not match the node's labels")
+        }
+        return .allowed
+    }
+
+    /// Every login some role allows and none denies: the certificate's principals.
+    public var logins: [String] {
+        let denied = Set(roles.flatMap { $0.deny.expandedLogins(traits: traits) })
+        if denied.contains("*") { return [] }
+        var seen = Set<String>()
+        return roles.flatMap { $0.allow.expandedLogins(traits: traits) }
+            .filter { !denied.contains($0) && !$0.isEmpty && seen.insert($0).inserted }
+    }
+
+    /// Whether some role lets the user see or reach a node with these labels at all.
+    public func canSee(labels: [String: String]) -> Bool {
+        !roles.contains { $0.deny.matches(labels: labels) } && roles.contains { $0.allow.matches(labels: labels) }
+    }
+
+    // MARK: Merged options
+
+    private func values<T>(_ path: KeyPath<RoleOptions, T?>) -> [T] { roles.compactMap { $0.options[keyPath: path] } }
+
+    /// Shortest set value; `cap` (the cluster's) when none is set, and never above it.
+    public func maxSessionTTL(cap: Duration) -> Duration { min(values(\.maxSessionTTL).min() ?? cap, cap) }
+
+    /// Smallest non-zero limit; 0 = unlimited.
+    public var maxConnections: Int { Self.smallestLimit(values(\.maxConnections)) }
+    public var maxSessions: Int { Self.smallestLimit(values(\.maxSessions)) }
+
+    static func smallestLimit(_ limits: [Int]) -> Int { limits.filter { $0 > 0 }.min() ?? 0 }
+
+    /// Shortest timeout set by a role; the cluster's when no role sets one; `nil` = never.
+    public func clientIdleTimeout(cluster: Duration?) -> Duration? {
+        let set = values(\.clientIdleTimeout)
+        if set.isEmpty { return cluster }
+        return set.compactMap { if case .after(let d) = $0 { return d } else { return nil } }.min()
+    }
+
+    public func disconnectExpiredCert(cluster: Bool) -> Bool {
+        let set = values(\.disconnectExpiredCert)
+        return set.isEmpty ? cluster : set.contains(true)
+    }
+
+    /// Off unless a role turns it on (the reference defaults to on; an appliance for regulated
+    /// networks does not open tunnels nobody asked for).
+    public var portForwarding: Bool { values(\.portForwarding).contains(true) }
+    public var forwardAgent: Bool { values(\.forwardAgent).contains(true) }
+    /// On unless a role turns it off.
+    public var sshFileCopy: Bool { !values(\.sshFileCopy).contains(false) }
+
+    public func lockingMode(cluster: RoleOptions.LockingMode) -> RoleOptions.LockingMode {
+        let set = values(\.lock)
+        return set.isEmpty ? cluster : (set.contains(.strict) ? .strict : .bestEffort)
+    }
+
+    /// Off if any role lacks it; `keep` beats `insecure-drop`.
+    public var createHostUserMode: RoleOptions.HostUserMode {
+        let modes = roles.map { $0.options.createHostUserMode ?? .off }
+        if modes.isEmpty || modes.contains(.off) { return .off }
+        return modes.contains(.keep) ? .keep : .insecureDrop
+    }
+
+    public var enhancedRecording: Set<RoleOptions.RecordedActivity> { Set(values(\.enhancedRecording).flatMap { $0 }) }
+
+    public var recordSession: RoleOptions.RecordingMode { values(\.recordSession).contains(.strict) ? .strict : .bestEffort }
+
+    public var hostGroups: [String] { Array(Set(roles.flatMap(\.allow.hostGroups))).sorted() }
+    public var hostSudoers: [String] { Array(Set(roles.flatMap(\.allow.hostSudoers))).sorted() }
+
+    /// The OpenSSH certificate extensions these roles grant.
+    public var certificateExtensions: [String: String] {
+        var extensions = ["permit-pty": ""]
+        if portForwarding { extensions["permit-port-forwarding"] = "" }
+        if forwardAgent { extensions["permit-agent-forwarding"] = "" }
+        return extensions
+    }
+}

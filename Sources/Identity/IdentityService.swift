@@ -1,0 +1,239 @@
+import Audit
+import FIPSCrypto
+import Foundation
+import Logging
+import SSH
+import Storage
+
+/// The auth service's identity half: users, roles, invitations, logins and the certificates
+/// they earn. State lives in the (sealed) backend; every change is an audit event.
+public struct IdentityService: Sendable {
+    public struct Settings: Sendable {
+        public var clusterName: String
+        /// The longest certificate any login gets (roles may only shorten it).
+        public var maxSessionTTL: Duration
+        public var lockout: LockoutPolicy
+        public var inviteTTL: Duration
+        public var passwordIterations: Int
+
+        public init(clusterName: String, maxSessionTTL: Duration = .seconds(12 * 3600), lockout: LockoutPolicy = LockoutPolicy(),
+                    inviteTTL: Duration = .seconds(24 * 3600), passwordIterations: Int = PasswordHash.defaultIterations) {
+            self.clusterName = clusterName
+            self.maxSessionTTL = maxSessionTTL
+            self.lockout = lockout
+            self.inviteTTL = inviteTTL
+            self.passwordIterations = passwordIterations
+        }
+    }
+
+    public let settings: Settings
+    public let userCA: CertificateAuthority
+    public let hostCA: CertificateAuthority
+    let backend: Backend
+    let crypto: CryptoContext
+    let audit: AuditPipeline
+    /// Checked for a user that does not exist, so an unknown name costs what a known one does.
+    let decoy: PasswordHash
+
+    public init(settings: Settings, backend: Backend, crypto: CryptoContext, audit: AuditPipeline) throws {
+        self.settings = settings
+        self.backend = backend
+        self.crypto = crypto
+        self.audit = audit
+        userCA = CertificateAuthority(kind: .user, clusterName: settings.clusterName, backend: backend, crypto: crypto)
+        hostCA = CertificateAuthority(kind: .host, clusterName: settings.clusterName, backend: backend, crypto: crypto)
+        decoy = try PasswordHash(password: Base64.encode(try crypto.randomBytes(24)), iterations: settings.passwordIterations, using: crypto)
+    }
+
+    /// Creates both authorities if this is the cluster's first start.
+    public func start() async throws {
+        try await userCA.ensureCreated()
+        try await hostCA.ensureCreated()
+    }
+
+    static func userKey(_ name: String) -> String { "identity/users/\(name)" }
+    static func roleKey(_ name: String) -> String { "identity/roles/\(name)" }
+    func digestKey(_ prefix: String, _ text: String) throws -> String {
+        "identity/\(prefix)/" + (try crypto.digest(.sha256, Array(text.utf8))).map { String(format: "%02x", $0) }.joined()
+    }
+
+    // MARK: Users
+
+    public struct Invitation: Sendable {
+        public var user: String
+        public var token: String
+        public var expires: Date
+    }
+
+    /// Creates a user who must accept the invitation (set a password, enrol TOTP) before logging in.
+    public func createUser(_ name: String, roles: [String], traits: [String: [String]] = [:], by actor: String) async throws -> Invitation {
+        try User.validate(name: name)
+        try await requireRoles(roles)
+        let user = User(name: name, roles: roles, traits: traits, createdBy: actor)
+        guard try await backend.create(Self.userKey(name), value: try encode(user)) != nil else { throw IdentityError.userExists(name) }
+        let invitation = try await invite(name)
+        try await audit.record(AuditEvent(.userCreate, ["user": .string(actor), "name": .string(name),
+                                                         "roles": .array(roles.map { .string($0) }), "expires": .string(AuditTime.format(invitation.expires))]))
+        return invitation
+    }
+
+    public func user(_ name: String) async throws -> User {
+        guard let item = try await backend.get(Self.userKey(name)) else { throw IdentityError.userNotFound(name) }
+        return try decode(User.self, item.value, what: "user \"\(name)\"")
+    }
+
+    public func users() async throws -> [User] {
+        try await backend.range(prefix: "identity/users/").map { try decode(User.self, $0.value, what: $0.key) }.sorted { $0.name < $1.name }
+    }
+
+    public func updateUser(_ name: String, roles: [String]? = nil, traits: [String: [String]]? = nil, by actor: String) async throws -> User {
+        if let roles { try await requireRoles(roles) }
+        let updated = try await modifyUser(name) { user in
+            if let roles { user.roles = roles }
+            if let traits { user.traits = traits }
+        }
+        try await audit.record(AuditEvent(.userUpdate, ["user": .string(actor), "name": .string(name),
+                                                         "roles": .array(updated.roles.map { .string($0) })]))
+        return updated
+    }
+
+    public func deleteUser(_ name: String, by actor: String) async throws {
+        guard try await backend.delete(Self.userKey(name)) else { throw IdentityError.userNotFound(name) }
+        try await audit.record(AuditEvent(.userDelete, ["user": .string(actor), "name": .string(name)]))
+    }
+
+    /// Clears the password and second factor and issues a new invitation (lost phone, forgotten
+    /// password). The user cannot log in until it is accepted.
+    public func resetUser(_ name: String, by actor: String) async throws -> Invitation {
+        _ = try await modifyUser(name) { user in
+            user.status = .invited
+            user.passwordHash = nil
+            user.totpSecret = nil
+            user.lastTOTPStep = nil
+        }
+        let invitation = try await invite(name)
+        try await audit.record(AuditEvent(.userUpdate, ["user": .string(actor), "name": .string(name), "action": "reset",
+                                                         "expires": .string(AuditTime.format(invitation.expires))]))
+        return invitation
+    }
+
+    private func invite(_ name: String) async throws -> Invitation {
+        let token = try crypto.randomBytes(32).map { String(format: "%02x", $0) }.joined()
+        let expires = Date().addingTimeInterval(TimeInterval(settings.inviteTTL.components.seconds))
+        let invite = Invite(user: name, totpSecret: Base64.encode(try TOTP.newSecret(using: crypto)), expires: expires)
+        _ = try await backend.put(try digestKey("invites", token), value: try encode(invite), expires: expires)
+        return Invitation(user: name, token: token, expires: expires)
+    }
+
+    private func modifyUser(_ name: String, _ change: (inout User) throws -> Void) async throws -> User {
+        for _ in 0..<5 {
+            guard let item = try await backend.get(Self.userKey(name)) else { throw IdentityError.userNotFound(name) }
+            var user = try decode(User.self, item.value, what: "user \"\(name)\"")
+            try change(&user)
+            if try await backend.compareAndSwap(Self.userKey(name), expectedRevision: item.revision, value: try encode(user)) != nil { return user }
+        }
+        throw IdentityError.conflict("user \"\(name)\"")
+    }
+
+    // MARK: Invitations
+
+    public struct Enrolment: Sendable {
+        public var user: String
+        public var totpURI: String
+        public var totpSecret: String
+    }
+
+    /// What the holder of a token needs to enrol: the user name and the TOTP secret.
+    public func inspectInvitation(_ token: String) async throws -> Enrolment {
+        let (invite, _) = try await loadInvite(token)
+        guard let secret = Base64.decode(invite.totpSecret) else { throw IdentityError.corruptRecord("an invitation's TOTP secret") }
+        let totp = try TOTP(secret: secret, using: crypto)
+        return Enrolment(user: invite.user, totpURI: totp.uri(issuer: "Portcullis \(settings.clusterName)", account: invite.user), totpSecret: Base32.encode(secret))
+    }
+
+    /// Sets the password and enrols TOTP (the code proves the app has the secret); the token is spent.
+    public func acceptInvitation(_ token: String, password: String, totpCode: String, now: Date = Date()) async throws {
+        let (invite, key) = try await loadInvite(token)
+        try PasswordHash.checkPolicy(password)
+        guard let secret = Base64.decode(invite.totpSecret) else { throw IdentityError.corruptRecord("an invitation's TOTP secret") }
+        guard let step = try TOTP(secret: secret, using: crypto).verify(totpCode, at: now, lastUsedStep: nil) else {
+            throw IdentityError.invalidResource("the one-time code does not match: check the authenticator app's clock and enter the current code")
+        }
+        // Spend the token first: of two racing acceptances only one gets past here.
+        guard try await backend.delete(key) else { throw IdentityError.inviteInvalid }
+        let hash = try PasswordHash(password: password, iterations: settings.passwordIterations, using: crypto)
+        _ = try await modifyUser(invite.user) { user in
+            user.passwordHash = hash
+            user.totpSecret = invite.totpSecret
+            user.lastTOTPStep = step
+            user.status = .active
+        }
+        try await audit.record(AuditEvent(.userUpdate, ["user": .string(invite.user), "name": .string(invite.user), "action": "enrolled",
+                                                         "mfa_device": "totp"]))
+    }
+
+    private func loadInvite(_ token: String) async throws -> (Invite, String) {
+        guard token.utf8.count == 64, token.allSatisfy(\.isHexDigit) else { throw IdentityError.inviteInvalid }
+        let key = try digestKey("invites", token)
+        guard let item = try await backend.get(key) else { throw IdentityError.inviteInvalid }
+        let invite = try decode(Invite.self, item.value, what: "an invitation")
+        guard invite.expires > Date() else { throw IdentityError.inviteInvalid }
+        return (invite, key)
+    }
+
+    // MARK: Roles
+
+    public func role(_ name: String) async throws -> Role {
+        guard let item = try await backend.get(Self.roleKey(name)) else { throw IdentityError.roleNotFound(name) }
+        return try decode(Role.self, item.value, what: "role \"\(name)\"")
+    }
+
+    public func roles() async throws -> [Role] {
+        try await backend.range(prefix: "identity/roles/").map { try decode(Role.self, $0.value, what: $0.key) }.sorted { $0.name < $1.name }
+    }
+
+    /// Creates or replaces a role. Returns whether it was new.
+    @discardableResult
+    public func putRole(_ role: Role, by actor: String) async throws -> Bool {
+        let existed = try await backend.get(Self.roleKey(role.name)) != nil
+        _ = try await backend.put(Self.roleKey(role.name), value: try encode(role))
+        try await audit.record(AuditEvent(existed ? .roleUpdated : .roleCreated, ["user": .string(actor), "name": .string(role.name)]))
+        return !existed
+    }
+
+    public func deleteRole(_ name: String, by actor: String) async throws {
+        let holders = try await users().filter { $0.roles.contains(name) }.map(\.name)
+        guard holders.isEmpty else { throw IdentityError.roleInUse(role: name, users: holders) }
+        guard try await backend.delete(Self.roleKey(name)) else { throw IdentityError.roleNotFound(name) }
+        try await audit.record(AuditEvent(.roleDeleted, ["user": .string(actor), "name": .string(name)]))
+    }
+
+    private func requireRoles(_ names: [String]) async throws {
+        guard !names.isEmpty else { throw IdentityError.invalidResource("a user needs at least one role") }
+        for name in names where try await backend.get(Self.roleKey(name)) == nil { throw IdentityError.roleNotFound(name) }
+    }
+
+    /// The access checker for a user's current roles.
+    public func accessChecker(for user: User) async throws -> AccessChecker {
+        AccessChecker(user: user.name, roles: try await user.roles.asyncMap { try await role($0) }, traits: user.traits)
+    }
+
+    // MARK: Coding
+
+    func encode<T: Encodable>(_ value: T) throws -> [UInt8] { [UInt8](try JSONEncoder().encode(value)) }
+
+    func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8], what: String) throws -> T {
+        do { return try JSONDecoder().decode(type, from: Data(bytes)) } catch {
+            throw IdentityError.corruptRecord("\(what) does not decode: \(error)")
+        }
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        out.reserveCapacity(count)
+        for element in self { out.append(try await transform(element)) }
+        return out
+    }
+}

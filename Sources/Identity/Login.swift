@@ -1,0 +1,143 @@
+import Audit
+import FIPSCrypto
+import Foundation
+import SSH
+
+/// A login: password + TOTP + the public key to certify.
+public struct LoginRequest: Sendable {
+    public var user: String
+    public var password: String
+    public var totpCode: String
+    /// An OpenSSH public key line (`ecdsa-sha2-nistp256 AAAA…`).
+    public var publicKey: String
+    /// Asked-for certificate lifetime; capped by the roles and the cluster.
+    public var ttl: Duration?
+    public var remoteAddress: String?
+    public var userAgent: String?
+
+    public init(user: String, password: String, totpCode: String, publicKey: String, ttl: Duration? = nil,
+                remoteAddress: String? = nil, userAgent: String? = nil) {
+        self.user = user
+        self.password = password
+        self.totpCode = totpCode
+        self.publicKey = publicKey
+        self.ttl = ttl
+        self.remoteAddress = remoteAddress
+        self.userAgent = userAgent
+    }
+}
+
+/// What a successful login earns.
+public struct LoginResult: Sendable {
+    public var certificate: SSHCertificate
+    public var roles: [String]
+    public var logins: [String]
+    public var validBefore: Date
+    /// `@cert-authority` lines for the cluster's host CA keys.
+    public var knownHosts: [String]
+}
+
+extension IdentityService {
+    /// Checks lockout, password and one-time code, then signs a user certificate for the
+    /// roles' logins. Every outcome is a `user.login` event; the caller's error never says
+    /// which factor failed or whether the user exists (the event does).
+    public func login(_ request: LoginRequest, now: Date = Date()) async throws -> LoginResult {
+        var fields: [String: AuditValue] = ["user": .string(String(request.user.prefix(128))), "method": "local"]
+        if let address = request.remoteAddress { fields["addr.remote"] = .string(address) }
+        if let agent = request.userAgent { fields["user_agent"] = .string(String(agent.prefix(256))) }
+        func failed(_ reason: String, _ error: IdentityError = .loginFailed) async throws -> Never {
+            var event = fields
+            event["success"] = false
+            event["error"] = .string(reason)
+            try await audit.record(AuditEvent(.userLoginFailure, event))
+            throw error
+        }
+
+        let subject: PublicKey
+        do {
+            subject = try Self.parsePublicKey(request.publicKey, using: crypto)
+        } catch {
+            try await failed("unusable public key: \(error)", .certificateRefused("the public key is not usable: \(error)"))
+        }
+        let attemptsKey = try digestKey("attempts", request.user)
+        let attemptsItem = try await backend.get(attemptsKey)
+        let attempts = try attemptsItem.map { try decode(LoginAttempts.self, $0.value, what: "login attempts") } ?? LoginAttempts()
+        if settings.lockout.isLocked(attempts, now: now) {
+            try await failed("account locked after repeated failures", .accountLocked)
+        }
+
+        let stored = try? await user(request.user)
+        // The same PBKDF2 work whether or not the user exists or is enrolled.
+        let hash = stored?.passwordHash ?? decoy
+        let passwordMatches = try hash.matches(request.password, using: crypto) && stored?.passwordHash != nil
+        var step: Int64? = nil
+        if let secretText = stored?.totpSecret, let secret = Base64.decode(secretText) {
+            step = try TOTP(secret: secret, using: crypto).verify(request.totpCode, at: now, lastUsedStep: stored?.lastTOTPStep)
+        }
+        guard let user = stored, user.status == .active, passwordMatches, let step else {
+            let reason = stored == nil ? "unknown user"
+                : stored?.status != .active ? "user has not accepted the invitation"
+                : !passwordMatches ? "wrong password" : "wrong or reused one-time code"
+            let next = settings.lockout.failing(attempts, now: now)
+            let expires = next.lockedUntil ?? now.addingTimeInterval(Double(settings.lockout.window.components.seconds))
+            _ = try await backend.put(attemptsKey, value: try encode(next), expires: expires)
+            if next.lockedUntil != nil { fields["locked_until"] = .string(AuditTime.format(next.lockedUntil!)) }
+            try await failed(reason)
+        }
+
+        // Spend the code: a concurrent login with the same code loses this race.
+        let spent = try await modifyUserIf(user.name) { current in
+            guard (current.lastTOTPStep ?? .min) < step else { return false }
+            current.lastTOTPStep = step
+            return true
+        }
+        if spent == nil { try await failed("one-time code reused concurrently") }
+        if attemptsItem != nil { _ = try await backend.delete(attemptsKey) }
+
+        let checker = try await accessChecker(for: user)
+        let logins = checker.logins
+        guard !logins.isEmpty else {
+            try await failed("no role allows any login", .certificateRefused("your roles (\(user.roles.joined(separator: ", "))) allow no logins; ask an administrator"))
+        }
+        let cap = checker.maxSessionTTL(cap: settings.maxSessionTTL)
+        let ttl = min(request.ttl ?? cap, cap)
+        let certificate = try await userCA.sign(subject, keyID: user.name, principals: logins, validFor: ttl,
+                                                extensions: checker.certificateExtensions, now: now)
+        let validBefore = Date(timeIntervalSince1970: TimeInterval(certificate.validBefore))
+        var success = fields
+        success["success"] = true
+        success["mfa_device"] = "totp"
+        try await audit.record(AuditEvent(.userLogin, success))
+        try await audit.record(AuditEvent(.certificateCreate, [
+            "user": .string(user.name), "cert_type": "user",
+            "identity": .object(["user": .string(user.name), "roles": .array(user.roles.map { .string($0) }),
+                                 "logins": .array(logins.map { .string($0) }), "expires": .string(AuditTime.format(validBefore)),
+                                 "serial": .string(String(certificate.serial))]),
+        ]))
+        let hostKeys = try await hostCA.trustedKeys()
+        return LoginResult(certificate: certificate, roles: user.roles, logins: logins, validBefore: validBefore,
+                           knownHosts: CertificateAuthority.knownHostsLines(hostKeys, patterns: ["*"]))
+    }
+
+    /// Changes a user only if `change` says so; nil when it declined.
+    func modifyUserIf(_ name: String, _ change: (inout User) throws -> Bool) async throws -> User? {
+        for _ in 0..<5 {
+            guard let item = try await backend.get(Self.userKey(name)) else { throw IdentityError.userNotFound(name) }
+            var user = try decode(User.self, item.value, what: "user \"\(name)\"")
+            guard try change(&user) else { return nil }
+            if try await backend.compareAndSwap(Self.userKey(name), expectedRevision: item.revision, value: try encode(user)) != nil { return user }
+        }
+        throw IdentityError.conflict("user \"\(name)\"")
+    }
+
+    /// `ecdsa-sha2-nistp256 AAAA… [comment]` → the key.
+    public static func parsePublicKey(_ line: String, using crypto: CryptoContext) throws -> PublicKey {
+        let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+        guard parts.count >= 2, let wire = Base64.decode(String(parts[1])) else {
+            throw IdentityError.invalidResource("expected an OpenSSH public key line such as 'ecdsa-sha2-nistp256 AAAA…'")
+        }
+        let key = try PublicKey(sshWire: wire, using: crypto)
+        guard key.algorithm.sshName == parts[0] else { throw IdentityError.invalidResource("the key's type does not match its name '\(parts[0])'") }
+        return key
+    }
+}

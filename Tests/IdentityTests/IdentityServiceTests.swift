@@ -1,0 +1,190 @@
+import Audit
+import FIPSCrypto
+import Foundation
+@testable import Identity
+import SSH
+import TestSupport
+import XCTest
+
+final class IdentityServiceTests: XCTestCase {
+    private var fixture: IdentityFixture!
+
+    override func setUp() async throws { fixture = try await IdentityFixture() }
+    override func tearDown() async throws { await fixture?.close() }
+
+    private func login(_ user: String, password: String = "correct horse battery", code: String, key: String, now: Date = Date()) async throws -> LoginResult {
+        try await fixture.service.login(LoginRequest(user: user, password: password, totpCode: code, publicKey: key, remoteAddress: "192.0.2.9:50000"), now: now)
+    }
+
+    private func assertLoginError(_ expected: IdentityError, _ body: () async throws -> Void, file: StaticString = #filePath, line: UInt = #line) async {
+        do {
+            try await body()
+            XCTFail("login succeeded", file: file, line: line)
+        } catch {
+            XCTAssertEqual(error as? IdentityError, expected, file: file, line: line)
+        }
+    }
+
+    func testLoginCertificateIsReadBySSHKeygenWithRolePrincipalsValidityAndExtensions() async throws {
+        var options = RoleOptions()
+        options.maxSessionTTL = .seconds(3600)
+        options.portForwarding = true
+        try await fixture.service.putRole(Role(name: "access", options: options,
+                                               allow: RoleConditions(logins: ["root", "{{internal.logins}}"], nodeLabels: ["*": ["*"]])), by: "admin")
+        let invitation = try await fixture.service.createUser("alice", roles: ["access"], traits: ["logins": ["ubuntu"]], by: "admin")
+        let enrolment = try await fixture.service.inspectInvitation(invitation.token)
+        XCTAssertTrue(enrolment.totpURI.hasPrefix("otpauth://totp/Portcullis%20test:alice?secret=\(enrolment.totpSecret)&issuer="), enrolment.totpURI)
+        let totp = try TOTP(secret: Base32.decode(enrolment.totpSecret)!, using: fixture.crypto)
+        let now = Date()
+        try await fixture.service.acceptInvitation(invitation.token, password: "correct horse battery", totpCode: try totp.code(step: TOTP.step(at: now) - 1), now: now)
+
+        let key = try fixture.sshKeygenKey("alice")
+        let result = try await login("alice", code: try totp.code(at: now), key: key.publicLine, now: now)
+        XCTAssertEqual(result.logins, ["root", "ubuntu"])
+        XCTAssertEqual(result.certificate.validBefore - UInt64(now.timeIntervalSince1970), 3600, "max_session_ttl caps the certificate")
+        let certificateFile = key.path + "-cert.pub"
+        try (result.certificate.authorizedKeyLine() + "\n").write(toFile: certificateFile, atomically: true, encoding: .utf8)
+
+        let listing = try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-L", "-f", certificateFile])
+        XCTAssertTrue(listing.contains("Type: ecdsa-sha2-nistp256-cert-v01@openssh.com user certificate"), listing)
+        XCTAssertTrue(listing.contains("Key ID: \"alice\""), listing)
+        XCTAssertTrue(listing.contains("Signing CA: ECDSA "), listing)
+        let principals = listing.components(separatedBy: "Principals:")[1].components(separatedBy: "Critical Options:")[0]
+            .split(whereSeparator: \.isWhitespace).map(String.init)
+        XCTAssertEqual(principals, ["root", "ubuntu"], listing)
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
+        XCTAssertTrue(listing.contains("to \(formatter.string(from: result.validBefore))"), listing)
+        XCTAssertTrue(listing.contains("permit-pty") && listing.contains("permit-port-forwarding"), listing)
+        XCTAssertFalse(listing.contains("permit-agent-forwarding"), "the role does not allow agent forwarding: \(listing)")
+
+        let logins = try await fixture.events("user.login")
+        XCTAssertEqual(logins.first?.code, "T1000I")
+        XCTAssertEqual(logins.first?.fields["addr.remote"], "192.0.2.9:50000")
+        let issued = try await fixture.events("cert.create")
+        XCTAssertEqual(issued.first?.code, "TC000I")
+        XCTAssertEqual(issued.first?.user, "alice")
+    }
+
+    func testFailuresAreVagueAuditedAndLockAfterThreeWhetherOrNotTheUserExists() async throws {
+        try await fixture.addRole("access", logins: ["root"])
+        let now = Date()
+        let totp = try await fixture.enrolledUser("alice", roles: ["access"], at: now)
+        let key = try fixture.sshKeygenKey("k").publicLine
+        let code = try totp.code(at: now)
+
+        await assertLoginError(.loginFailed) { _ = try await self.login("alice", password: "wrong password!!", code: code, key: key, now: now) }
+        await assertLoginError(.loginFailed) { _ = try await self.login("alice", code: "000000" == code ? "111111" : "000000", key: key, now: now) }
+        // The code used at enrolment cannot be used again.
+        await assertLoginError(.loginFailed) { _ = try await self.login("alice", code: try totp.code(step: TOTP.step(at: now) - 1), key: key, now: now) }
+        // Three failures within the window: even the right password and code are refused now.
+        await assertLoginError(.accountLocked) { _ = try await self.login("alice", code: code, key: key, now: now) }
+        // ... until the lock has passed.
+        let later = now.addingTimeInterval(1801)
+        _ = try await login("alice", code: try totp.code(at: later), key: key, now: later)
+
+        // A name that does not exist fails and locks the same way.
+        for _ in 0..<3 { await assertLoginError(.loginFailed) { _ = try await self.login("mallory", code: code, key: key, now: now) } }
+        await assertLoginError(.accountLocked) { _ = try await self.login("mallory", code: code, key: key, now: now) }
+        XCTAssertEqual(IdentityError.accountLocked.description, "too many failed logins: logins are blocked for a while; try again later or ask an administrator")
+
+        let failures = try await fixture.events("user.login").filter { $0.code == "T1000W" }
+        let reasons = failures.compactMap { $0.fields["error"]?.stringValue }
+        for reason in ["wrong password", "wrong or reused one-time code", "account locked after repeated failures", "unknown user"] {
+            XCTAssertTrue(reasons.contains(reason), "no T1000W event says \(reason): \(reasons)")
+        }
+        XCTAssertEqual(failures.count, 8, "alice: 3 failures and 1 refusal while locked; mallory the same")
+    }
+
+    func testAnUnknownUserCostsAsMuchAsAWrongPassword() async throws {
+        try await fixture.addRole("access", logins: ["root"])
+        _ = try await fixture.enrolledUser("alice", roles: ["access"])
+        let key = try fixture.sshKeygenKey("k").publicLine
+        func median(_ user: String) async throws -> Double {
+            var times: [Double] = []
+            for _ in 0..<5 {
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = try? await login(user, password: "wrong password!!", code: "123456", key: key, now: Date().addingTimeInterval(3600 * Double(times.count + 1)))
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start))
+            }
+            return times.sorted()[2]
+        }
+        let known = try await median("alice")
+        let unknown = try await median("nobody-here")
+        // Both are dominated by one PBKDF2 (210,000 iterations); without the decoy hash the
+        // unknown name would answer in a fraction of a millisecond.
+        XCTAssertGreaterThan(unknown / known, 0.6, "unknown \(unknown / 1e6) ms vs known \(known / 1e6) ms")
+        XCTAssertLessThan(unknown / known, 1.6, "unknown \(unknown / 1e6) ms vs known \(known / 1e6) ms")
+    }
+
+    func testInvitationsAreSpentOnceExpireAndRefuseWeakPasswords() async throws {
+        try await fixture.addRole("access", logins: ["root"])
+        let invitation = try await fixture.service.createUser("bob", roles: ["access"], by: "admin")
+        let enrolment = try await fixture.service.inspectInvitation(invitation.token)
+        let totp = try TOTP(secret: Base32.decode(enrolment.totpSecret)!, using: fixture.crypto)
+        do {
+            try await fixture.service.acceptInvitation(invitation.token, password: "short", totpCode: try totp.code(at: Date()))
+            XCTFail("a 5-character password was accepted")
+        } catch { XCTAssertEqual(error as? IdentityError, .weakPassword("a password needs at least 12 characters")) }
+        do {
+            try await fixture.service.acceptInvitation(invitation.token, password: "long enough passphrase", totpCode: "12345x")
+            XCTFail("a malformed code was accepted")
+        } catch { XCTAssertTrue("\(error)".contains("one-time code does not match"), "\(error)") }
+        try await fixture.service.acceptInvitation(invitation.token, password: "long enough passphrase", totpCode: try totp.code(at: Date()))
+        do {
+            try await fixture.service.acceptInvitation(invitation.token, password: "long enough passphrase", totpCode: try totp.code(at: Date()))
+            XCTFail("an invitation was used twice")
+        } catch { XCTAssertEqual(error as? IdentityError, .inviteInvalid) }
+        do {
+            _ = try await fixture.service.inspectInvitation(String(repeating: "ab", count: 32))
+            XCTFail("an invented token was accepted")
+        } catch { XCTAssertEqual(error as? IdentityError, .inviteInvalid) }
+
+        let short = try await IdentityFixture(settings: IdentityService.Settings(clusterName: "test", inviteTTL: .seconds(1)))
+        try await short.addRole("access", logins: ["root"])
+        let expiring = try await short.service.createUser("carol", roles: ["access"], by: "admin")
+        try await Task.sleep(for: .milliseconds(1100))
+        do {
+            _ = try await short.service.inspectInvitation(expiring.token)
+            XCTFail("an expired invitation was accepted")
+        } catch { XCTAssertEqual(error as? IdentityError, .inviteInvalid) }
+        await short.close()
+    }
+
+    func testUsersNeedExistingRolesAndRolesInUseCannotBeRemoved() async throws {
+        do {
+            _ = try await fixture.service.createUser("dave", roles: ["nope"], by: "admin")
+            XCTFail("a user with an unknown role was created")
+        } catch { XCTAssertEqual(error as? IdentityError, .roleNotFound("nope")) }
+        try await fixture.addRole("access", logins: ["root"])
+        _ = try await fixture.service.createUser("dave", roles: ["access"], by: "admin")
+        do {
+            _ = try await fixture.service.createUser("dave", roles: ["access"], by: "admin")
+            XCTFail("a user was created twice")
+        } catch { XCTAssertEqual(error as? IdentityError, .userExists("dave")) }
+        do {
+            try await fixture.service.deleteRole("access", by: "admin")
+            XCTFail("a role in use was removed")
+        } catch { XCTAssertEqual(error as? IdentityError, .roleInUse(role: "access", users: ["dave"])) }
+        try await fixture.service.deleteUser("dave", by: "admin")
+        try await fixture.service.deleteRole("access", by: "admin")
+        let created = try await fixture.events("user.create")
+        let deleted = try await fixture.events("user.delete")
+        let roles = try await fixture.events("role.deleted")
+        XCTAssertEqual([created.count, deleted.count, roles.count], [1, 1, 1])
+        XCTAssertEqual(deleted.first?.fields["name"], "dave")
+    }
+
+    func testTOTPMatchesRFC6238TestVectors() throws {
+        // RFC 6238 appendix B, SHA-1 secret "12345678901234567890", 8 digits there; the last 6 here.
+        let totp = try TOTP(secret: Array("12345678901234567890".utf8), using: try TestEnvironment.fipsContext())
+        for (time, code) in [(59.0, "287082"), (1111111109, "081804"), (1234567890, "005924"), (2000000000, "279037")] {
+            XCTAssertEqual(try totp.code(at: Date(timeIntervalSince1970: time)), code)
+        }
+        let now = Date(timeIntervalSince1970: 1234567890)
+        XCTAssertNotNil(try totp.verify("005924", at: now.addingTimeInterval(30), lastUsedStep: nil), "one step of drift is allowed")
+        XCTAssertNil(try totp.verify("005924", at: now.addingTimeInterval(61), lastUsedStep: nil), "two steps are not")
+        XCTAssertNil(try totp.verify("005924", at: now, lastUsedStep: TOTP.step(at: now)), "a used code is refused")
+        XCTAssertEqual(Base32.encode(Array("12345678901234567890".utf8)), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")
+    }
+}

@@ -1,0 +1,113 @@
+@testable import Identity
+import XCTest
+import YAMLNodes
+
+final class RoleTests: XCTestCase {
+    private let yaml = """
+        kind: role
+        version: v1
+        metadata:
+          name: dev
+          description: developers
+        spec:
+          options:
+            max_session_ttl: 8h
+            max_connections: 3
+            max_sessions: 10
+            client_idle_timeout: 15m
+            disconnect_expired_cert: no
+            port_forwarding: yes
+            lock: best_effort
+            create_host_user_mode: keep
+            enhanced_recording: [command, network]
+            record_session: {ssh: strict}
+          allow:
+            logins: [ubuntu, "{{internal.logins}}"]
+            node_labels:
+              env: [dev, staging]
+              team: '*'
+            host_groups: [docker]
+          deny:
+            logins: [root]
+            node_labels: {env: prod}
+        """
+
+    func testParsesEveryOptionAndRoundTripsThroughItsYAML() throws {
+        let roles = try RoleYAML.parse(yaml, file: "dev.yaml")
+        XCTAssertEqual(roles.count, 1)
+        let role = roles[0]
+        XCTAssertEqual(role.name, "dev")
+        XCTAssertEqual(role.options.maxSessionTTL, .seconds(8 * 3600))
+        XCTAssertEqual(role.options.maxConnections, 3)
+        XCTAssertEqual(role.options.clientIdleTimeout, .after(.seconds(900)))
+        XCTAssertEqual(role.options.recordSession, .strict)
+        XCTAssertEqual(role.options.enhancedRecording, [.command, .network])
+        XCTAssertEqual(role.allow.nodeLabels, ["env": ["dev", "staging"], "team": ["*"]])
+        XCTAssertEqual(role.deny.nodeLabels, ["env": ["prod"]])
+        XCTAssertEqual(try RoleYAML.parse(RoleYAML.render(role), file: "rendered.yaml"), [role])
+    }
+
+    func testMistakesArePositionedAndSuggestTheIntendedKey() {
+        func error(_ text: String) -> String {
+            do { _ = try RoleYAML.parse(text, file: "r.yaml"); return "parsed" } catch { return "\(error)" }
+        }
+        XCTAssertTrue(error("kind: role\nmetadata: {name: x}\nspec:\n  options:\n    max_sesions: 2\n")
+            .hasPrefix("r.yaml:5:5: unknown key 'max_sesions' in 'spec.options'; did you mean 'max_sessions'?"))
+        XCTAssertEqual(error("kind: role\nmetadata: {name: x}\nspec:\n  options:\n    max_connections: lots\n"),
+                       "r.yaml:5:22: 'spec.options.max_connections' must be a whole number, not 'lots'")
+        XCTAssertEqual(error("kind: role\nmetadata: {name: x}\nspec:\n  allow:\n    logins: [\"root; rm -rf /\"]\n"),
+                       "r.yaml:5:14: 'spec.allow.logins' entry 'root; rm -rf /' is not a valid login name (letters, digits, '.', '_', '-'; or a trait such as {{internal.logins}})")
+        XCTAssertEqual(error("kind: user\nmetadata: {name: x}\n"), "r.yaml:1:7: 'kind' must be one of role, not 'user'")
+        let broken = error("kind: role\nmetadata: {name: [x\n")
+        XCTAssertTrue(broken.hasPrefix("r.yaml:3:1: YAML syntax:"), broken)
+    }
+
+    func testMergeFollowsTheReferenceRules() {
+        var a = RoleOptions(), b = RoleOptions()
+        a.maxConnections = 0; b.maxConnections = 5
+        a.maxSessions = 10; b.maxSessions = 3
+        a.maxSessionTTL = .seconds(7200); b.maxSessionTTL = .seconds(3600)
+        a.clientIdleTimeout = .never; b.clientIdleTimeout = .after(.seconds(600))
+        a.disconnectExpiredCert = false; b.disconnectExpiredCert = true
+        a.sshFileCopy = true; b.sshFileCopy = false
+        a.lock = .bestEffort; b.lock = .strict
+        a.createHostUserMode = .insecureDrop; b.createHostUserMode = .keep
+        a.recordSession = .bestEffort; b.recordSession = .strict
+        a.enhancedRecording = [.command]; b.enhancedRecording = [.network]
+        let checker = AccessChecker(user: "u", roles: [Role(name: "a", options: a), Role(name: "b", options: b)], traits: [:])
+        XCTAssertEqual(checker.maxConnections, 5, "smallest non-zero")
+        XCTAssertEqual(checker.maxSessions, 3)
+        XCTAssertEqual(checker.maxSessionTTL(cap: .seconds(12 * 3600)), .seconds(3600))
+        XCTAssertEqual(checker.maxSessionTTL(cap: .seconds(1800)), .seconds(1800), "never above the cluster's cap")
+        XCTAssertEqual(checker.clientIdleTimeout(cluster: nil), .seconds(600), "shortest wins over never")
+        XCTAssertTrue(checker.disconnectExpiredCert(cluster: false))
+        XCTAssertFalse(checker.sshFileCopy)
+        XCTAssertEqual(checker.lockingMode(cluster: .bestEffort), .strict)
+        XCTAssertEqual(checker.createHostUserMode, .keep)
+        XCTAssertEqual(checker.recordSession, .strict)
+        XCTAssertEqual(checker.enhancedRecording, [.command, .network])
+        XCTAssertFalse(checker.portForwarding, "off unless a role turns it on")
+        let unset = AccessChecker(user: "u", roles: [Role(name: "c")], traits: [:])
+        XCTAssertEqual(unset.clientIdleTimeout(cluster: .seconds(900)), .seconds(900), "no role sets it: the cluster's value")
+        XCTAssertEqual(unset.createHostUserMode, .off)
+    }
+
+    func testAccessCheckerAnswersWithTheReason() throws {
+        let roles = try RoleYAML.parse(yaml, file: "dev.yaml") + [Role(name: "ops", allow: RoleConditions(logins: ["deploy"], nodeLabels: ["env": ["prod"]]))]
+        let checker = AccessChecker(user: "alice", roles: roles, traits: ["logins": ["alice"]])
+        XCTAssertEqual(checker.logins, ["ubuntu", "alice", "deploy"])
+        XCTAssertEqual(checker.checkLogin("ubuntu", node: "web1", labels: ["env": "dev", "team": "a"]), .allowed)
+        XCTAssertEqual(checker.checkLogin("alice", node: "web1", labels: ["env": "staging", "team": "b"]), .allowed)
+        XCTAssertEqual(checker.checkLogin("ubuntu", node: "web1", labels: ["env": "dev"]),
+                       .denied("access to node \"web1\" as login \"ubuntu\" denied for user \"alice\": the roles that allow login \"ubuntu\" (dev) do not match the node's labels"))
+        XCTAssertEqual(checker.checkLogin("root", node: "web1", labels: ["env": "dev", "team": "a"]),
+                       .denied("access to node \"web1\" as login \"root\" denied for user \"alice\": role \"dev\" denies login \"root\""))
+        XCTAssertEqual(checker.checkLogin("deploy", node: "db1", labels: ["env": "prod"]),
+                       .denied("access to node \"db1\" as login \"deploy\" denied for user \"alice\": role \"dev\" denies nodes with these labels"),
+                       "deny wins over another role's allow")
+        XCTAssertEqual(checker.checkLogin("bob", node: "web1", labels: ["env": "dev", "team": "a"]),
+                       .denied("access to node \"web1\" as login \"bob\" denied for user \"alice\": no role allows login \"bob\""))
+        XCTAssertTrue(checker.canSee(labels: ["env": "dev", "team": "x"]))
+        XCTAssertFalse(checker.canSee(labels: ["env": "prod"]))
+    }
+}
