@@ -13,13 +13,13 @@ public final class OpenSSHServer {
     /// The host key's public key line.
     public let hostKeyPublicKeyLine: String
     public var logFile: URL { directory.appendingPathComponent("sshd.log") }
-    private let process: Process
+    private var pid: pid_t = 0
 
     /// `trustedUserCAKeyLine`: the `TrustedUserCAKeys` line; `extraConfiguration`: more sshd_config lines.
-    /// `signHostKey`, if given, makes the host certificate from the host key's public key line
-    /// (e.g. with our host CA); otherwise a host CA made by ssh-keygen signs it.
+    /// `hostKey`, if given, is a host key and its certificate made elsewhere (e.g. by our host
+    /// CA); otherwise sshd gets a new key certified by a host CA made with ssh-keygen.
     public init(directory: URL, trustedUserCAKeyLine: String, extraConfiguration: [String] = [],
-                signHostKey: ((String) throws -> String)? = nil) throws {
+                hostKey: (path: String, certificateLine: String)? = nil) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
             try TestEnvironment.missing("sshd (Debian package openssh-server) is not installed")
         }
@@ -30,11 +30,11 @@ public final class OpenSSHServer {
         self.directory = directory
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
         try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", path("host_ca")])
-        try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", path("host_key")])
-        if let signHostKey {
-            let line = try String(contentsOfFile: path("host_key.pub"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            try (try signHostKey(line) + "\n").write(toFile: path("host_key-cert.pub"), atomically: true, encoding: .utf8)
+        if let hostKey {
+            for suffix in ["", ".pub"] { try FileManager.default.copyItem(atPath: hostKey.path + suffix, toPath: path("host_key") + suffix) }
+            try (hostKey.certificateLine + "\n").write(toFile: path("host_key-cert.pub"), atomically: true, encoding: .utf8)
         } else {
+            try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", path("host_key")])
             try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-s", path("host_ca"), "-h", "-I", "test-sshd",
                                                                       "-n", "localhost,127.0.0.1", "-V", "-5m:+1h", path("host_key.pub")])
         }
@@ -55,17 +55,25 @@ public final class OpenSSHServer {
         try Programs.executeSuccessfully(Self.executable, ["-t", "-f", path("sshd_config")])
 
         FileManager.default.createFile(atPath: path("sshd.log"), contents: nil)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = ["-D", "-e", "-f", path("sshd_config")]
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: path("sshd.log")))
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        // posix_spawn, not Foundation's Process: sshd closes every inherited descriptor at
+        // start, which Process takes for the child's exit; its monitor thread then blocks in
+        // waitpid(sshd) and no other Process's exit is noticed until sshd ends.
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, path("sshd.log"), O_WRONLY | O_APPEND, 0)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let arguments = [Self.executable, "-D", "-e", "-f", path("sshd_config")]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, Self.executable, &actions, nil, &argv, environ)
+        guard spawned == 0 else { throw Programs.CommandFailed(output: "sshd could not be started: \(String(cString: strerror(spawned)))") }
+        self.pid = pid
         let deadline = Date().addingTimeInterval(10)
         while !Self.accepts(port: port) {
-            guard process.isRunning, Date() < deadline else {
+            guard isRunning, Date() < deadline else {
                 stop()
                 throw Programs.CommandFailed(output: "sshd did not start: \((try? String(contentsOfFile: path("sshd.log"), encoding: .utf8)) ?? "")")
             }
@@ -75,10 +83,22 @@ public final class OpenSSHServer {
 
     public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
+    private var exited = false
+
+    private var isRunning: Bool {
+        if exited { return false }
+        var status: Int32 = 0
+        exited = waitpid(pid, &status, WNOHANG) != 0
+        return !exited
+    }
+
     public func stop() {
+        guard !exited else { return }
         // SIGKILL: a process spawned from a Swift concurrency thread may have SIGTERM blocked.
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)
+        exited = true
     }
 
     deinit { stop() }

@@ -43,7 +43,8 @@ public enum Programs {
         process.standardInput = try stdin.map { try FileHandle(forReadingFrom: $0) } ?? FileHandle.nullDevice
         try process.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        // As `Running.wait` does: poll rather than park in waitUntilExit's run loop.
+        while process.isRunning { Thread.sleep(forTimeInterval: 0.005) }
         return (process.terminationStatus, output)
     }
 
