@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // C shims: function-like macros, OSSL_PARAM arrays with stable pointers, self-test callback.
@@ -77,10 +78,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The proxy's HTTPS API (login, invitations).
+        .target(
+            name: "WebAPI",
+            dependencies: [
+                "Identity", "Audit", "FIPSCrypto", "COpenSSL",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "Appliance",
             dependencies: [
-                "FIPSCrypto", "Storage", "Audit", "Identity", "YAMLNodes", "PortcullisVersion",
+                "FIPSCrypto", "Storage", "Audit", "Identity", "WebAPI", "YAMLNodes", "PortcullisVersion",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -101,8 +115,9 @@ let package = Package(
         .executableTarget(
             name: "pcctl",
             dependencies: [
-                "Appliance", "Audit", "Identity", "SSH", "CommandSupport", "FIPSCrypto", "Storage", "PortcullisVersion",
+                "Appliance", "Audit", "CommandSupport", "FIPSCrypto", "Storage", "YAMLNodes", "PortcullisVersion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         .executableTarget(

@@ -89,13 +89,18 @@ public struct Configuration: Sendable, Equatable {
         public var maxSessionTTL: Duration = .seconds(12 * 3600)
         public var authentication = Authentication()
         public var sessionControl = SessionControl()
+        /// AC-8: shown by `pcsh login`, which must be acknowledged before a certificate is issued.
+        public var messageOfTheDay = ""
+        /// How long a new user's (or a reset's) invitation stays valid.
+        public var inviteTTL: Duration = .seconds(24 * 3600)
     }
 
     public struct Authentication: Sendable, Equatable {
         public enum SecondFactor: String, Sendable, CaseIterable { case otp }
         public var secondFactor = SecondFactor.otp
         /// AC-7: consecutive failures within `failedLoginWindow` that lock the account.
-        public var maxFailedLogins = 5
+        /// The former FedRAMP Moderate values (Rev5 leaves them to the operator): 3 in 15 minutes, 30-minute lock.
+        public var maxFailedLogins = 3
         public var failedLoginWindow: Duration = .seconds(15 * 60)
         public var lockoutDuration: Duration = .seconds(30 * 60)
     }
@@ -121,6 +126,10 @@ public struct Configuration: Sendable, Equatable {
         public var webListenAddr = ListenAddress(host: "0.0.0.0", port: 3080)
         /// Host[:port] users connect to, if it differs from the listen address.
         public var publicAddr = ""
+        /// The HTTPS certificate chain and key (PEM); both empty: a self-signed certificate
+        /// made at first start and kept sealed.
+        public var httpsCertFile = ""
+        public var httpsKeyFile = ""
     }
 
     public struct SSHService: Sendable, Equatable {

@@ -68,11 +68,16 @@ public enum ConfigurationLoader {
         }
         if let node = top["auth_service"] { try readAuth(node, reader, &configuration.authService) }
         if let node = top["proxy_service"] {
-            let proxy = try reader.mapping(node, path: "proxy_service", keys: ["enabled", "listen_addr", "web_listen_addr", "public_addr"])
+            let proxy = try reader.mapping(node, path: "proxy_service", keys: ["enabled", "listen_addr", "web_listen_addr", "public_addr", "https_cert_file", "https_key_file"])
             if let n = proxy["enabled"] { configuration.proxyService.enabled = try reader.bool(n, path: "proxy_service.enabled") }
             if let n = proxy["listen_addr"] { configuration.proxyService.listenAddr = try reader.address(n, path: "proxy_service.listen_addr") }
             if let n = proxy["web_listen_addr"] { configuration.proxyService.webListenAddr = try reader.address(n, path: "proxy_service.web_listen_addr") }
             if let n = proxy["public_addr"] { configuration.proxyService.publicAddr = try reader.string(n, path: "proxy_service.public_addr") }
+            if let n = proxy["https_cert_file"] { configuration.proxyService.httpsCertFile = try reader.string(n, path: "proxy_service.https_cert_file") }
+            if let n = proxy["https_key_file"] { configuration.proxyService.httpsKeyFile = try reader.string(n, path: "proxy_service.https_key_file") }
+            if configuration.proxyService.httpsCertFile.isEmpty != configuration.proxyService.httpsKeyFile.isEmpty {
+                throw reader.error(node, "'proxy_service.https_cert_file' and 'https_key_file' go together: set both, or neither for a self-signed certificate")
+            }
         }
         if let node = top["ssh_service"] {
             let ssh = try reader.mapping(node, path: "ssh_service", keys: ["enabled", "listen_addr", "labels"])
@@ -136,8 +141,10 @@ public enum ConfigurationLoader {
 
     private static func readAuth(_ node: Node, _ reader: NodeReader, _ auth: inout Configuration.AuthService) throws {
         let map = try reader.mapping(node, path: "auth_service", keys: [
-            "enabled", "listen_addr", "cluster_name", "max_session_ttl", "authentication", "session_control",
+            "enabled", "listen_addr", "cluster_name", "max_session_ttl", "authentication", "session_control", "message_of_the_day", "invite_ttl",
         ])
+        if let n = map["message_of_the_day"] { auth.messageOfTheDay = try reader.string(n, path: "auth_service.message_of_the_day") }
+        if let n = map["invite_ttl"] { auth.inviteTTL = try reader.duration(n, path: "auth_service.invite_ttl", within: .seconds(300)...Duration.seconds(7 * 86400)) }
         if let n = map["enabled"] { auth.enabled = try reader.bool(n, path: "auth_service.enabled") }
         if let n = map["listen_addr"] { auth.listenAddr = try reader.address(n, path: "auth_service.listen_addr") }
         if let n = map["cluster_name"] { auth.clusterName = try reader.name(n, path: "auth_service.cluster_name") }

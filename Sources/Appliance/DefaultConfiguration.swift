@@ -60,10 +60,16 @@ public enum DefaultConfiguration {
           cluster_name: portcullis
           # Longest certificate a login can get (IA-11: 12h at AAL2/AAL3).
           max_session_ttl: 12h
+          # AC-8: the system use notice 'pcsh login' shows and the user must acknowledge.
+          message_of_the_day: ""
+          # How long an invitation from 'pcctl users add' or 'pcctl users reset' stays valid.
+          invite_ttl: 24h
           authentication:
             second_factor: otp
-            # AC-7: lock an account after this many consecutive failed logins within the window.
-            max_failed_logins: 5
+            # AC-7: lock an account after this many consecutive failed logins within the window
+            # (FedRAMP Rev5 leaves the numbers to you, in line with SP 800-63B; these are the
+            # former FedRAMP Moderate values).
+            max_failed_logins: 3
             failed_login_window: 15m
             lockout_duration: 30m
           session_control:
@@ -86,6 +92,10 @@ public enum DefaultConfiguration {
           listen_addr: 0.0.0.0:3023       # SSH
           web_listen_addr: 0.0.0.0:3080   # HTTPS: login API
           public_addr: ""
+          # PEM certificate chain and key for HTTPS; leave both empty for a self-signed
+          # certificate made at first start ('pcctl auth export --type tls' prints it for pcsh).
+          https_cert_file: ""
+          https_key_file: ""
 
         ssh_service:
           enabled: yes

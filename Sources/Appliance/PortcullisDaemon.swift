@@ -36,7 +36,14 @@ public enum PortcullisDaemon {
             "records": "\(audit.log.lastSequence)", "sinks": "\(configuration.audit.sinks.map { "\($0)" }.joined(separator: ", "))",
         ])
 
-        let services: [any Service] = [StorageMaintenance(storage: storage, logger: logger)]
+        let services: [any Service]
+        do {
+            services = [StorageMaintenance(storage: storage, logger: logger)]
+                + (try await AuthServices.make(configuration, storage: storage, audit: audit, crypto: crypto, logger: logger))
+        } catch {
+            await close(audit, storage, logger)
+            throw error
+        }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         logger.info("Portcullis started", metadata: ["config": "\(configPath)", "pid": "\(getpid())"])
         do {

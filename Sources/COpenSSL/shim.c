@@ -1,3 +1,4 @@
+#include <openssl/x509v3.h>
 #include "COpenSSL.h"
 #include <string.h>
 #include <openssl/ecdsa.h>
@@ -229,3 +230,50 @@ EVP_PKEY *pc_private_from_der(OSSL_LIB_CTX *ctx, const unsigned char *der, size_
 }
 
 void pc_free(void *p) { OPENSSL_free(p); }
+
+int pc_self_signed_certificate(OSSL_LIB_CTX *ctx, EVP_PKEY *key, const char *common_name, const char *alt_names,
+                               long days, unsigned char **out, size_t *out_len) {
+    int ok = 0;
+    X509 *cert = X509_new_ex(ctx, NULL);
+    X509_NAME *name = X509_NAME_new();
+    unsigned char serial_bytes[16];
+    BIGNUM *serial = NULL;
+    X509V3_CTX v3;
+    if (cert == NULL || name == NULL) goto done;
+    if (RAND_bytes_ex(ctx, serial_bytes, sizeof serial_bytes, 0) != 1) goto done;
+    serial_bytes[0] &= 0x7f;
+    if ((serial = BN_bin2bn(serial_bytes, sizeof serial_bytes, NULL)) == NULL) goto done;
+    if (X509_set_version(cert, X509_VERSION_3) != 1) goto done;
+    if (BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(cert)) == NULL) goto done;
+    if (X509_gmtime_adj(X509_getm_notBefore(cert), -3600) == NULL) goto done;
+    if (X509_gmtime_adj(X509_getm_notAfter(cert), days * 86400L) == NULL) goto done;
+    if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)common_name, -1, -1, 0) != 1) goto done;
+    if (X509_set_subject_name(cert, name) != 1 || X509_set_issuer_name(cert, name) != 1) goto done;
+    if (X509_set_pubkey(cert, key) != 1) goto done;
+    X509V3_set_ctx(&v3, cert, cert, NULL, NULL, 0);
+    const char *extensions[][2] = {
+        {"subjectAltName", alt_names}, {"basicConstraints", "critical,CA:FALSE"},
+        {"keyUsage", "critical,digitalSignature"}, {"extendedKeyUsage", "serverAuth"},
+    };
+    for (size_t i = 0; i < sizeof extensions / sizeof extensions[0]; i++) {
+        X509_EXTENSION *extension = X509V3_EXT_nconf(NULL, &v3, extensions[i][0], extensions[i][1]);
+        if (extension == NULL) goto done;
+        int added = X509_add_ext(cert, extension, -1);
+        X509_EXTENSION_free(extension);
+        if (added != 1) goto done;
+    }
+    EVP_MD *sha256 = EVP_MD_fetch(ctx, "SHA256", NULL);
+    if (sha256 == NULL) goto done;
+    int signed_ok = X509_sign(cert, key, sha256) > 0;
+    EVP_MD_free(sha256);
+    if (!signed_ok) goto done;
+    int len = i2d_X509(cert, out);
+    if (len <= 0) goto done;
+    *out_len = (size_t)len;
+    ok = 1;
+done:
+    BN_free(serial);
+    X509_NAME_free(name);
+    X509_free(cert);
+    return ok;
+}

@@ -168,3 +168,7 @@ public struct CertificateAuthority: Sendable {
 extension Data {
     var bytes: [UInt8] { [UInt8](self) }
 }
+
+extension CertificateAuthority {
+    public var cryptoContext: CryptoContext { crypto }
+}

@@ -237,3 +237,20 @@ extension Array {
         return out
     }
 }
+
+extension IdentityService {
+    /// A host certificate for a server's own key (an OpenSSH host behind the proxy, or this
+    /// appliance's host key), recorded as `cert.create`.
+    public func signHost(_ key: PublicKey, principals: [String], ttl: Duration, by actor: String) async throws -> SSHCertificate {
+        for principal in principals where principal.isEmpty || principal.count > 253 || principal.contains(where: { $0.isWhitespace || $0 == "," }) {
+            throw IdentityError.invalidName("'\(principal.prefix(64))' is not a host name or address")
+        }
+        let certificate = try await hostCA.sign(key, keyID: principals.first ?? "host", principals: principals, validFor: ttl)
+        try await audit.record(AuditEvent(.certificateCreate, [
+            "user": .string(actor), "cert_type": "host",
+            "identity": .object(["principals": .array(principals.map { .string($0) }), "serial": .string(String(certificate.serial)),
+                                 "expires": .string(AuditTime.format(Date(timeIntervalSince1970: TimeInterval(certificate.validBefore))))]),
+        ]))
+        return certificate
+    }
+}

@@ -73,6 +73,12 @@ int pc_ecdsa_rs_to_der(const unsigned char *r, size_t r_len, const unsigned char
 /// Private key as PKCS#8 DER (in a buffer the caller wipes, then frees with pc_free), and back.
 int pc_private_to_der(const EVP_PKEY *pkey, unsigned char **out, size_t *out_len);
 EVP_PKEY *pc_private_from_der(OSSL_LIB_CTX *ctx, const unsigned char *der, size_t der_len);
+
+/* A self-signed X.509 server certificate for `key` (SHA-256 signature in `ctx`), valid from an
+   hour ago for `days`; `alt_names` in OpenSSL's form ("DNS:localhost,IP:127.0.0.1"). DER in
+   *out (OPENSSL_free it). Returns 1 on success. */
+int pc_self_signed_certificate(OSSL_LIB_CTX *ctx, EVP_PKEY *key, const char *common_name, const char *alt_names,
+                               long days, unsigned char **out, size_t *out_len);
 void pc_free(void *p);
 
 #endif

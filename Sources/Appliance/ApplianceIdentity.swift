@@ -1,0 +1,58 @@
+import Audit
+import FIPSCrypto
+import Foundation
+import Identity
+import Logging
+import ServiceLifecycle
+import WebAPI
+
+extension Configuration {
+    public var identitySettings: IdentityService.Settings {
+        IdentityService.Settings(
+            clusterName: authService.clusterName, maxSessionTTL: authService.maxSessionTTL,
+            lockout: LockoutPolicy(maxFailures: authService.authentication.maxFailedLogins, window: authService.authentication.failedLoginWindow,
+                                   lockout: authService.authentication.lockoutDuration),
+            inviteTTL: authService.inviteTTL)
+    }
+
+    /// Where `pcctl` reaches the running daemon: inside the 0700 data directory.
+    public var adminSocketPath: String { (dataDir as NSString).appendingPathComponent("admin.sock") }
+
+    /// Names the self-signed HTTPS certificate is valid for.
+    var httpsNames: [String] {
+        var names = ["localhost", "127.0.0.1", "::1"]
+        var host = [CChar](repeating: 0, count: 256)
+        if gethostname(&host, host.count) == 0 { names.append(String(cString: host)) }
+        let publicHost = proxyService.publicAddr.split(separator: ":").first.map(String.init) ?? ""
+        if !publicHost.isEmpty { names.append(publicHost) }
+        if !["0.0.0.0", "::"].contains(proxyService.webListenAddr.host) { names.append(proxyService.webListenAddr.host) }
+        var seen = Set<String>()
+        return names.filter { seen.insert($0).inserted }
+    }
+}
+
+/// The auth service's pieces the daemon runs: the identity service (CAs made at first start),
+/// the administration socket, and — with the proxy — the HTTPS login API.
+enum AuthServices {
+    static func make(_ configuration: Configuration, storage: ApplianceStorage, audit: AuditPipeline, crypto: CryptoContext,
+                     logger: Logger) async throws -> [any Service] {
+        guard configuration.authService.enabled else { return [] }
+        let identity = try IdentityService(settings: configuration.identitySettings, backend: storage.backend, crypto: crypto, audit: audit)
+        try await identity.start()
+        var services: [any Service] = []
+        var tlsCertificate: String? = nil
+        if configuration.proxyService.enabled {
+            let proxy = configuration.proxyService
+            let tls = proxy.httpsCertFile.isEmpty
+                ? try await TLSIdentity.selfSigned(in: storage.backend, names: configuration.httpsNames, crypto: crypto)
+                : try TLSIdentity.load(certificateFile: proxy.httpsCertFile, keyFile: proxy.httpsKeyFile)
+            tlsCertificate = tls.certificatePEM
+            services.append(try APIServers.web(LoginRoutes(identity: identity, messageOfTheDay: configuration.authService.messageOfTheDay),
+                                               host: proxy.webListenAddr.host, port: proxy.webListenAddr.port, tls: tls,
+                                               fips: configuration.fips.enabled, logger: logger))
+        }
+        services.append(APIServers.admin(AdminRoutes(identity: identity, tlsCertificatePEM: tlsCertificate),
+                                         socketPath: configuration.adminSocketPath, logger: logger))
+        return services
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import Hummingbird
+import Identity
+
+/// The proxy's public HTTPS API: what `pcsh` calls.
+///
+/// - `GET /v1/ping`: cluster name and the message of the day (shown before login, AC-8)
+/// - `POST /v1/login`: password + TOTP + public key → user certificate and host CA lines
+/// - `POST /v1/invitations/inspect`, `POST /v1/invitations/accept`: first password and TOTP enrolment
+public struct LoginRoutes: Sendable {
+    public let identity: IdentityService
+    public let messageOfTheDay: String
+
+    public init(identity: IdentityService, messageOfTheDay: String) {
+        self.identity = identity
+        self.messageOfTheDay = messageOfTheDay
+    }
+
+    public struct Ping: Codable, Sendable {
+        public var clusterName: String
+        public var messageOfTheDay: String
+        public init(clusterName: String, messageOfTheDay: String) { self.clusterName = clusterName; self.messageOfTheDay = messageOfTheDay }
+        enum CodingKeys: String, CodingKey { case clusterName = "cluster_name", messageOfTheDay = "message_of_the_day" }
+    }
+
+    struct LoginBody: Decodable {
+        var user: String
+        var password: String
+        var totpCode: String
+        var publicKey: String
+        var ttlSeconds: Int?
+    }
+
+    public struct LoginAnswer: Codable, Sendable {
+        public var certificate: String
+        public var knownHosts: [String]
+        public var roles: [String]
+        public var logins: [String]
+        public var validBefore: Date
+        enum CodingKeys: String, CodingKey {
+            case certificate, roles, logins
+            case knownHosts = "known_hosts", validBefore = "valid_before"
+        }
+    }
+
+    struct TokenBody: Decodable { var token: String }
+    struct AcceptBody: Decodable {
+        var token: String
+        var password: String
+        var totpCode: String
+    }
+
+    public struct Enrolment: Codable, Sendable {
+        public var user: String
+        public var totpURI: String
+        public var totpSecret: String
+        enum CodingKeys: String, CodingKey { case user, totpURI = "totp_uri", totpSecret = "totp_secret" }
+    }
+
+    public func add(to router: Router<APIRequestContext>) {
+        router.get("/v1/ping") { _, context in
+            await API.respond(context) { try API.json(Ping(clusterName: identity.settings.clusterName, messageOfTheDay: messageOfTheDay)) }
+        }
+        router.post("/v1/login") { request, context in
+            await API.respond(context) {
+                let body = try await API.decode(LoginBody.self, request, context)
+                if let ttl = body.ttlSeconds, ttl < 60 { throw APIError.badRequest("ttl_seconds must be at least 60") }
+                let result = try await identity.login(LoginRequest(
+                    user: body.user, password: body.password, totpCode: body.totpCode, publicKey: body.publicKey,
+                    ttl: body.ttlSeconds.map { .seconds($0) }, remoteAddress: context.remoteAddress,
+                    userAgent: request.headers[.userAgent]))
+                return try API.json(LoginAnswer(certificate: result.certificate.authorizedKeyLine(comment: result.certificate.keyID),
+                                                knownHosts: result.knownHosts, roles: result.roles, logins: result.logins,
+                                                validBefore: result.validBefore))
+            }
+        }
+        router.post("/v1/invitations/inspect") { request, context in
+            await API.respond(context) {
+                let body = try await API.decode(TokenBody.self, request, context)
+                let enrolment = try await identity.inspectInvitation(body.token)
+                return try API.json(Enrolment(user: enrolment.user, totpURI: enrolment.totpURI, totpSecret: enrolment.totpSecret))
+            }
+        }
+        router.post("/v1/invitations/accept") { request, context in
+            await API.respond(context) {
+                let body = try await API.decode(AcceptBody.self, request, context)
+                try await identity.acceptInvitation(body.token, password: body.password, totpCode: body.totpCode)
+                return try API.json(["user": "accepted"])
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import FIPSCrypto
+import Foundation
+import NIOSSL
+import Storage
+
+/// The HTTPS listener's certificate and key: the operator's files if configured, otherwise a
+/// self-signed ECDSA P-256 certificate made at first start (key generated and certificate
+/// signed through FIPSCrypto) and kept sealed in the backend.
+///
+/// The TLS protocol itself runs in swift-nio-ssl's BoringSSL, outside our OpenSSL FIPS
+/// provider; in FIPS mode it is held to TLS 1.2 with ECDHE-ECDSA-AES-GCM suites only (the
+/// crypto-boundary table in `portcullis selftest` says so).
+public struct TLSIdentity: Sendable, Codable {
+    public var certificatePEM: String
+    public var privateKeyPEM: String
+
+    static let record = "proxy/tls/self-signed"
+
+    public init(certificatePEM: String, privateKeyPEM: String) {
+        self.certificatePEM = certificatePEM
+        self.privateKeyPEM = privateKeyPEM
+    }
+
+    public static func load(certificateFile: String, keyFile: String) throws -> TLSIdentity {
+        func read(_ path: String, _ what: String) throws -> String {
+            do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw TLSIdentityError("cannot read the HTTPS \(what) \(path): \(error.localizedDescription)")
+            }
+        }
+        return TLSIdentity(certificatePEM: try read(certificateFile, "certificate"), privateKeyPEM: try read(keyFile, "private key"))
+    }
+
+    /// The stored self-signed identity, made now if there is none (for `names`: DNS names and IP addresses).
+    public static func selfSigned(in backend: Backend, names: [String], crypto: CryptoContext) async throws -> TLSIdentity {
+        if let item = try await backend.get(record) { return try JSONDecoder().decode(TLSIdentity.self, from: Data(item.value)) }
+        let key = try PrivateKey(generate: .ecdsaP256, using: crypto)
+        let alternatives = names.map { name in name.contains(":") || name.allSatisfy({ $0.isNumber || $0 == "." }) ? "IP:\(name)" : "DNS:\(name)" }
+        let der = try key.selfSignedCertificate(commonName: names.first ?? "portcullis", alternativeNames: alternatives, days: 397)
+        let identity = TLSIdentity(certificatePEM: PEM.encode(label: "CERTIFICATE", der: der), privateKeyPEM: try key.pkcs8PEM())
+        if try await backend.create(record, value: [UInt8](try JSONEncoder().encode(identity))) != nil { return identity }
+        guard let item = try await backend.get(record) else { throw TLSIdentityError("the self-signed HTTPS identity vanished while being made") }
+        return try JSONDecoder().decode(TLSIdentity.self, from: Data(item.value))
+    }
+
+    public func serverConfiguration(fips: Bool) throws -> TLSConfiguration {
+        let certificates: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        do {
+            certificates = try NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8))
+            key = try NIOSSLPrivateKey(bytes: Array(privateKeyPEM.utf8), format: .pem)
+        } catch {
+            throw TLSIdentityError("the HTTPS certificate or key is not usable PEM: \(error)")
+        }
+        guard !certificates.isEmpty else { throw TLSIdentityError("the HTTPS certificate file holds no certificate") }
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        if fips {
+            configuration.maximumTLSVersion = .tlsv12
+            configuration.cipherSuites = Self.fipsCipherSuites
+        }
+        return configuration
+    }
+
+    /// TLS 1.2 suites with approved algorithms only (SP 800-52r2), for an ECDSA certificate;
+    /// RSA ones are listed for an operator's RSA certificate.
+    public static let fipsCipherSuites = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384"
+}
+
+public struct TLSIdentityError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

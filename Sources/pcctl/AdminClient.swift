@@ -1,0 +1,71 @@
+import Appliance
+import ArgumentParser
+import AsyncHTTPClient
+import CommandSupport
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// The running daemon's administration API, over its Unix socket in the data directory.
+/// Changes go through the daemon (not straight to the database) so that it writes their audit
+/// events into the one hash chain it owns.
+struct AdminClient {
+    let socketPath: String
+
+    init(_ options: ConfigOption) throws {
+        socketPath = try options.load().adminSocketPath
+    }
+
+    struct Failure: Decodable { var error: String }
+
+    /// Sends a request; a refusal is printed with the daemon's reason and exits 1.
+    func send(_ method: HTTPMethod, _ path: String, json: (any Encodable)? = nil, text: String? = nil,
+              headers extra: [(String, String)] = []) async throws -> [UInt8] {
+        guard FileManager.default.fileExists(atPath: socketPath) else {
+            printError("the Portcullis daemon is not running (no administration socket at \(socketPath)); start it with 'systemctl start portcullis' or 'make run'")
+            throw ExitCode.failure
+        }
+        guard let url = URL(httpURLWithSocketPath: socketPath, uri: path) else { throw ExitCode.failure }
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = method
+        request.headers.add(name: "X-Portcullis-Operator", value: Self.operatorName)
+        for (name, value) in extra { request.headers.add(name: name, value: value) }
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            request.body = .bytes(ByteBuffer(bytes: try encoder.encode(json)))
+            request.headers.add(name: "Content-Type", value: "application/json")
+        } else if let text {
+            request.body = .bytes(ByteBuffer(string: text))
+        }
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            body = try await response.body.collect(upTo: 64 << 20)
+        } catch {
+            printError("cannot reach the daemon at \(socketPath): \(error)")
+            throw ExitCode.failure
+        }
+        let bytes = Array(body.readableBytesView)
+        guard (200..<300).contains(Int(response.status.code)) else {
+            let message = (try? JSONDecoder().decode(Failure.self, from: Data(bytes)))?.error ?? String(decoding: bytes, as: UTF8.self)
+            printError(message)
+            throw ExitCode.failure
+        }
+        return bytes
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(type, from: Data(bytes))
+    }
+
+    /// The OS account running pcctl, for the audit events of its changes.
+    static var operatorName: String {
+        guard let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name else { return "uid \(geteuid())" }
+        return String(cString: name)
+    }
+}

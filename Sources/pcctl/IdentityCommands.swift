@@ -1,0 +1,275 @@
+import Appliance
+import ArgumentParser
+import CommandSupport
+import Foundation
+import YAMLNodes
+
+extension Pcctl {
+    struct Users: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Manage the people who log in.",
+            discussion: """
+                A new user (and a reset one) gets an invitation: a one-time token, valid for auth_service.invite_ttl,
+                with which 'pcsh setup' sets a password and enrols a TOTP authenticator. Nothing works until then.
+                """,
+            subcommands: [Add.self, List.self, Update.self, Reset.self, Remove.self])
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create or replace the resources (roles) in a YAML file.")
+        @OptionGroup var options: ConfigOption
+        @Option(name: .shortAndLong, help: "The YAML file (several resources separated by ---).") var file: String
+
+        func run() async throws {
+            let text: String
+            do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
+                printError("cannot read \(file): \(error.localizedDescription)")
+                throw ExitCode.failure
+            }
+            let client = try AdminClient(options)
+            let results = try client.decode([Result].self, try await client.send(.POST, "/v1/resources", text: text, headers: [("X-Portcullis-File", file)]))
+            for result in results { print("\(result.kind) \"\(result.name)\" has been \(result.created ? "created" : "updated")") }
+        }
+
+        struct Result: Decodable { var kind: String; var name: String; var created: Bool }
+    }
+
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show resources: 'roles', 'role/NAME' or 'users'.")
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "roles, role/NAME or users") var what: String
+
+        func run() async throws {
+            let client = try AdminClient(options)
+            switch what {
+            case "roles": print(String(decoding: try await client.send(.GET, "/v1/roles"), as: UTF8.self), terminator: "")
+            case "users": try await Users.List.print(client)
+            case let path where path.hasPrefix("role/"):
+                print(String(decoding: try await client.send(.GET, "/v1/roles/\(try Self.name(path))"), as: UTF8.self), terminator: "")
+            default:
+                printError("unknown resource '\(what)': use roles, role/NAME or users")
+                throw ExitCode.validationFailure
+            }
+        }
+
+        static func name(_ path: String) throws -> String {
+            let name = String(path.drop { $0 != "/" }.dropFirst())
+            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.@+".contains($0)) }) else {
+                printError("'\(path)' does not name a resource")
+                throw ExitCode.validationFailure
+            }
+            return name
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a resource: role/NAME or user/NAME.")
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "role/NAME or user/NAME") var what: String
+
+        func run() async throws {
+            let client = try AdminClient(options)
+            let name = try Get.name(what)
+            if what.hasPrefix("role/") {
+                _ = try await client.send(.DELETE, "/v1/roles/\(name)")
+                print("role \"\(name)\" has been deleted")
+            } else if what.hasPrefix("user/") {
+                _ = try await client.send(.DELETE, "/v1/users/\(name)")
+                print("user \"\(name)\" has been deleted")
+            } else {
+                printError("unknown resource '\(what)': use role/NAME or user/NAME")
+                throw ExitCode.validationFailure
+            }
+        }
+    }
+}
+
+struct UserSummary: Decodable {
+    var name: String
+    var roles: [String]
+    var traits: [String: [String]]
+    var status: String
+    var created: Date
+}
+
+struct Invitation: Decodable {
+    var user: String
+    var token: String
+    var expires: Date
+
+    func print(_ configuration: Configuration, verb: String) {
+        let web = configuration.proxyService
+        let host = web.publicAddr.isEmpty
+            ? "\(["0.0.0.0", "::"].contains(web.webListenAddr.host) ? ProcessInfo.processInfo.hostName : web.webListenAddr.host):\(web.webListenAddr.port)"
+            : web.publicAddr
+        Swift.print("""
+            User "\(user)" has been \(verb). Give them this invitation (valid until \(ISO8601DateFormatter().string(from: expires)), usable once):
+
+              pcsh setup --proxy \(host) --token \(token)
+
+            It sets a password and enrols a TOTP authenticator app; then 'pcsh login --proxy \(host) --user \(user)'.
+            """)
+    }
+}
+
+extension Pcctl.Users {
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a user and print their invitation.")
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "The user name.") var name: String
+        @Option(help: "Comma-separated roles (at least one).") var roles: String
+        @Option(help: "Comma-separated OS logins, the 'logins' trait roles use as {{internal.logins}}.") var logins: String?
+
+        func run() async throws {
+            let client = try AdminClient(options)
+            struct Body: Encodable { var name: String; var roles: [String]; var traits: [String: [String]] }
+            let body = Body(name: name, roles: split(roles), traits: logins.map { ["logins": split($0)] } ?? [:])
+            try client.decode(Invitation.self, try await client.send(.POST, "/v1/users", json: body)).print(try options.load(), verb: "created")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List users, their roles and whether they have enrolled.")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws { try await Self.print(try AdminClient(options)) }
+
+        static func print(_ client: AdminClient) async throws {
+            let users = try client.decode([UserSummary].self, try await client.send(.GET, "/v1/users"))
+            Swift.print("USER".padding(toLength: 24, withPad: " ", startingAt: 0) + "STATUS    " + "ROLES".padding(toLength: 30, withPad: " ", startingAt: 0) + "LOGINS")
+            for user in users {
+                Swift.print(user.name.padding(toLength: 24, withPad: " ", startingAt: 0) + user.status.padding(toLength: 10, withPad: " ", startingAt: 0)
+                    + user.roles.joined(separator: ",").padding(toLength: 30, withPad: " ", startingAt: 0) + (user.traits["logins"] ?? []).joined(separator: ","))
+            }
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a user's roles or logins (takes effect at their next login).")
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "The user name.") var name: String
+        @Option(help: "Comma-separated roles, replacing the current ones.") var roles: String?
+        @Option(help: "Comma-separated OS logins, replacing the current ones.") var logins: String?
+
+        func validate() throws {
+            if roles == nil && logins == nil { throw ValidationError("nothing to change: give --roles and/or --logins") }
+        }
+
+        func run() async throws {
+            let client = try AdminClient(options)
+            struct Body: Encodable { var roles: [String]?; var traits: [String: [String]]? }
+            _ = try await client.send(.PUT, "/v1/users/\(try Pcctl.Get.name("user/" + name))",
+                                      json: Body(roles: roles.map(split), traits: logins.map { ["logins": split($0)] }))
+            print("user \"\(name)\" has been updated")
+        }
+    }
+
+    struct Reset: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Clear a user's password and authenticator and issue a new invitation.")
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "The user name.") var name: String
+
+        func run() async throws {
+            let client = try AdminClient(options)
+            try client.decode(Invitation.self, try await client.send(.POST, "/v1/users/\(try Pcctl.Get.name("user/" + name))/reset"))
+                .print(try options.load(), verb: "reset")
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Delete a user (certificates already issued stay valid until they expire; lock the user to end them now).")
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "The user name.") var name: String
+
+        func run() async throws {
+            _ = try await AdminClient(options).send(.DELETE, "/v1/users/\(try Pcctl.Get.name("user/" + name))")
+            print("user \"\(name)\" has been deleted")
+        }
+    }
+}
+
+func split(_ list: String) -> [String] {
+    list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+}
+
+extension Pcctl {
+    struct Auth: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The cluster's certificate authorities.",
+            subcommands: [Export.self, Rotate.self, Sign.self])
+    }
+}
+
+extension Pcctl.Auth {
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print CA public keys in the forms OpenSSH reads.",
+            discussion: """
+                --type user: lines for sshd's TrustedUserCAKeys file (hosts that accept our users' certificates).
+                --type host: @cert-authority lines for known_hosts (clients that trust our hosts' certificates).
+                --type tls:  the proxy's HTTPS certificate (for 'pcsh --ca-cert' when it is self-signed).
+                During a rotation both the old and the new key are printed.
+                """)
+        @OptionGroup var options: ConfigOption
+        @Option(help: "user, host or tls") var type: String
+
+        func run() async throws {
+            print(String(decoding: try await AdminClient(options).send(.GET, "/v1/auth/export?type=\(type.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"), as: UTF8.self), terminator: "")
+        }
+    }
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rotate a CA: a new key signs from now on; the old one stays trusted for the overlap.",
+            discussion: """
+                Re-export the CA (pcctl auth export) to every host after starting a rotation. When the overlap has passed
+                (or with --complete) the old key is no longer trusted, and certificates it signed stop working.
+                """)
+        @OptionGroup var options: ConfigOption
+        @Option(help: "user or host") var type: String
+        @Option(help: "How long the old key stays trusted (default: auth_service.max_session_ttl, the longest certificate it signed).")
+        var overlap: String?
+        @Flag(help: "End the overlap now: only the new key is trusted.") var complete = false
+
+        func run() async throws {
+            var seconds: Int? = nil
+            if let overlap {
+                guard let duration = NodeReader.parseDuration(overlap) else { throw ValidationError("--overlap must be a duration such as 12h or 90m") }
+                seconds = Int(duration.components.seconds)
+            }
+            struct Body: Encodable { var type: String; var overlapSeconds: Int?; var complete: Bool }
+            let answer = String(decoding: try await AdminClient(options).send(.POST, "/v1/auth/rotate", json: Body(type: type, overlapSeconds: seconds, complete: complete)), as: UTF8.self)
+            print(complete ? "rotation of the \(type) CA completed: \(answer)" : "rotation of the \(type) CA started: \(answer); re-export it to your hosts")
+        }
+    }
+
+    struct Sign: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sign a host certificate for an OpenSSH server's host key (HostCertificate in its sshd_config).")
+        @OptionGroup var options: ConfigOption
+        @Option(help: "Comma-separated host names and addresses the certificate is for.") var host: String
+        @Option(help: "The host's public key file (e.g. /etc/ssh/ssh_host_ecdsa_key.pub).") var key: String
+        @Option(help: "Validity.") var ttl: String = "720h"
+        @Option(name: .shortAndLong, help: "Write the certificate here instead of standard output.") var output: String?
+
+        func run() async throws {
+            guard let duration = NodeReader.parseDuration(ttl) else { throw ValidationError("--ttl must be a duration such as 720h") }
+            let line: String
+            do { line = try String(contentsOfFile: key, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) } catch {
+                printError("cannot read \(key): \(error.localizedDescription)")
+                throw ExitCode.failure
+            }
+            struct Body: Encodable { var publicKey: String; var principals: [String]; var ttlSeconds: Int }
+            let client = try AdminClient(options)
+            struct Answer: Decodable { var certificate: String }
+            let answer = try client.decode(Answer.self, try await client.send(.POST, "/v1/auth/sign",
+                                                                              json: Body(publicKey: line, principals: split(host), ttlSeconds: Int(duration.components.seconds))))
+            if let output {
+                try (answer.certificate + "\n").write(toFile: output, atomically: true, encoding: .utf8)
+                print("wrote \(output)")
+            } else {
+                print(answer.certificate)
+            }
+        }
+    }
+}
