@@ -252,8 +252,11 @@ int pc_self_signed_certificate(OSSL_LIB_CTX *ctx, EVP_PKEY *key, const char *com
     if (X509_set_pubkey(cert, key) != 1) goto done;
     X509V3_set_ctx(&v3, cert, cert, NULL, NULL, 0);
     const char *extensions[][2] = {
-        {"subjectAltName", alt_names}, {"basicConstraints", "critical,CA:FALSE"},
-        {"keyUsage", "critical,digitalSignature"}, {"extendedKeyUsage", "serverAuth"},
+        {"subjectAltName", alt_names},
+        /* Its own issuer: TLS clients that pin it as their only trust anchor (pcsh --ca-cert)
+           accept a self-signed certificate only if it may sign certificates. */
+        {"basicConstraints", "critical,CA:TRUE,pathlen:0"},
+        {"keyUsage", "critical,digitalSignature,keyCertSign"}, {"extendedKeyUsage", "serverAuth"},
     };
     for (size_t i = 0; i < sizeof extensions / sizeof extensions[0]; i++) {
         X509_EXTENSION *extension = X509V3_EXT_nconf(NULL, &v3, extensions[i][0], extensions[i][1]);

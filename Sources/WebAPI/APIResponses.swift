@@ -56,6 +56,8 @@ enum API {
             return failure(error.status, error.message)
         } catch let error as IdentityError {
             return failure(status(of: error), error.description)
+        } catch is NIOTooManyBytesError {
+            return failure(.contentTooLarge, "the request body is larger than \(context.maxUploadSize) bytes")
         } catch let error as HTTPError {
             return failure(error.status, error.status == .contentTooLarge ? "the request body is larger than \(context.maxUploadSize) bytes" : error.body ?? "\(error.status)")
         } catch {

@@ -6,9 +6,9 @@ struct Pcsh: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pcsh",
         abstract: "The Portcullis client: log in for a short-lived SSH certificate and reach servers through the proxy.",
-        discussion: "This build has play and version; login, ssh, ls, status and config arrive with the identity and proxy services.",
+        discussion: "Start with 'pcsh setup' (your invitation), then 'pcsh login'. ssh, ls and config arrive with the proxy service.",
         version: PortcullisVersion.version,
-        subcommands: [Play.self, Version.self]
+        subcommands: [Setup.self, Login.self, Status.self, Logout.self, Play.self, Version.self]
     )
 
     struct Version: ParsableCommand {

@@ -22,6 +22,11 @@ public enum Programs {
         public var stdout: String
         public var stderr: String
         public var output: String { stdout + stderr }
+        public init(status: Int32, stdout: String, stderr: String) {
+            self.status = status
+            self.stdout = stdout
+            self.stderr = stderr
+        }
     }
 
     /// Runs to completion (at most `timeout`), collecting both streams.
@@ -33,10 +38,12 @@ public enum Programs {
 
     /// Runs any executable to completion with stdout and stderr merged (stdin from `stdin`, or
     /// empty), for the real peers tests talk to (ssh-keygen, ssh, scp, sftp).
-    public static func execute(_ executable: String, _ arguments: [String], stdin: URL? = nil) throws -> (status: Int32, output: String) {
+    public static func execute(_ executable: String, _ arguments: [String], stdin: URL? = nil,
+                               environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
@@ -50,6 +57,7 @@ public enum Programs {
 
     public struct CommandFailed: Error, CustomStringConvertible {
         public let output: String
+        public init(output: String) { self.output = output }
         public var description: String { "command failed: \(output)" }
     }
 

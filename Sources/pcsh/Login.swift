@@ -1,0 +1,169 @@
+import ArgumentParser
+import FIPSCrypto
+import Foundation
+
+/// Options every command that talks to the proxy shares.
+struct ProxyOptions: ParsableArguments {
+    @Option(help: "The proxy's HTTPS address, HOST:PORT (port 3080 by default on the appliance).") var proxy: String
+    @Option(help: "Trust only this certificate for the proxy (its self-signed one: 'pcctl auth export --type tls').") var caCert: String?
+    @Flag(help: "Do not check the proxy's certificate (lab use only).") var insecure = false
+
+    func client() throws -> ProxyClient { try ProxyClient(proxy: proxy, caCertificate: caCert, insecure: insecure) }
+}
+
+struct Ping: Decodable { var clusterName: String; var messageOfTheDay: String }
+
+extension Pcsh {
+    struct Setup: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Accept an invitation: set your password and enrol a TOTP authenticator app.",
+            discussion: "The token comes from your administrator ('pcctl users add' or 'pcctl users reset'). It works once.")
+        @OptionGroup var proxy: ProxyOptions
+        @Option(help: "The invitation token.") var token: String
+
+        struct Enrolment: Decodable { var user: String; var totpUri: String; var totpSecret: String }
+
+        func run() async throws {
+            let client = try proxy.client()
+            defer { Task { await client.shutdown() } }
+            do {
+                let enrolment = try await client.post("/v1/invitations/inspect", ["token": token], as: Enrolment.self)
+                print("""
+                    Setting up user "\(enrolment.user)".
+                    Add this account to your authenticator app (scan or paste the URI, or type the secret):
+                      \(enrolment.totpUri)
+                      secret: \(enrolment.totpSecret)
+                    """)
+                let password = try Prompt.secret("New password (at least 12 characters): ")
+                let again = try Prompt.secret("Repeat the password: ")
+                guard password == again else { throw PcshError("the two passwords differ; nothing was changed, run setup again") }
+                let code = try Prompt.line("Current code from the authenticator app: ").trimmingCharacters(in: .whitespaces)
+                struct Accept: Encodable { var token: String; var password: String; var totpCode: String }
+                _ = try await client.post("/v1/invitations/accept", Accept(token: token, password: password, totpCode: code), as: [String: String].self)
+                print("Done. Log in with: pcsh login --proxy \(proxy.proxy) --user \(enrolment.user)\(proxy.caCert.map { " --ca-cert \($0)" } ?? "")")
+            } catch let error as PcshError {
+                throw error.exit
+            }
+        }
+    }
+
+    struct Login: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Log in with password and one-time code for a short-lived SSH certificate.",
+            discussion: """
+                Makes a new ECDSA P-256 key, gets it certified for the logins your roles allow, and writes key,
+                certificate and the cluster's host CA (known_hosts) to ~/.pcsh (or $PCSH_HOME). If the cluster has a
+                message of the day, it is shown first and must be acknowledged.
+                """)
+        @OptionGroup var proxy: ProxyOptions
+        @Option(help: "Your Portcullis user name.") var user: String
+        @Option(help: "Certificate lifetime, e.g. 1h (at most what your roles allow).") var ttl: String?
+
+        struct Answer: Decodable { var certificate: String; var knownHosts: [String]; var roles: [String]; var logins: [String]; var validBefore: Date }
+
+        func run() async throws {
+            let client = try proxy.client()
+            defer { Task { await client.shutdown() } }
+            do {
+                var ttlSeconds: Int? = nil
+                if let ttl {
+                    guard let seconds = Self.seconds(ttl) else { throw PcshError("--ttl must be a duration such as 90m or 8h") }
+                    ttlSeconds = seconds
+                }
+                let ping = try await client.get("/v1/ping", as: Ping.self)
+                if !ping.messageOfTheDay.isEmpty {
+                    print(ping.messageOfTheDay)
+                    let answer = try Prompt.line("Type 'yes' to acknowledge this notice and continue: ")
+                    guard answer.trimmingCharacters(in: .whitespaces).lowercased() == "yes" else { throw PcshError("notice not acknowledged; not logged in") }
+                }
+                let password = try Prompt.secret("Password for \(user): ")
+                let code = try Prompt.line("One-time code: ").trimmingCharacters(in: .whitespaces)
+                // A fresh key per login: the certificate is the credential, and it is short-lived.
+                let crypto = try CryptoContext(mode: .nonFIPS)
+                let key = try PrivateKey(generate: .ecdsaP256, using: crypto)
+                let publicLine = try key.publicKey.authorizedKeyLine(comment: "\(user)@\(ping.clusterName)")
+                struct Request: Encodable { var user: String; var password: String; var totpCode: String; var publicKey: String; var ttlSeconds: Int? }
+                let answer = try await client.post("/v1/login", Request(user: user, password: password, totpCode: code, publicKey: publicLine, ttlSeconds: ttlSeconds), as: Answer.self)
+
+                try Profile.prepareHome()
+                try Profile.write(Data(try key.pkcs8PEM().utf8), to: Profile.keyFile)
+                try Profile.write(Data((publicLine + "\n").utf8), to: Profile.publicKeyFile)
+                try Profile.write(Data((answer.certificate + "\n").utf8), to: Profile.certificateFile)
+                try Profile.write(Data((answer.knownHosts.joined(separator: "\n") + "\n").utf8), to: Profile.knownHostsFile)
+                var caCopy: String? = nil
+                if let ca = proxy.caCert {
+                    try Profile.write(try Data(contentsOf: URL(fileURLWithPath: ca)), to: Profile.proxyCertificateFile)
+                    caCopy = Profile.proxyCertificateFile.path
+                }
+                let profile = Profile(proxy: proxy.proxy, user: user, cluster: ping.clusterName, roles: answer.roles, logins: answer.logins,
+                                      validBefore: answer.validBefore, caCertificate: caCopy)
+                try profile.save()
+                Status.show(profile)
+            } catch let error as PcshError {
+                throw error.exit
+            }
+        }
+
+        static func seconds(_ text: String) -> Int? {
+            var total = 0
+            var number = ""
+            for character in text {
+                if character.isNumber { number.append(character); continue }
+                guard let value = Int(number) else { return nil }
+                switch character {
+                case "s": total += value
+                case "m": total += value * 60
+                case "h": total += value * 3600
+                default: return nil
+                }
+                number = ""
+            }
+            return number.isEmpty && total > 0 ? total : nil
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show who you are logged in as, your roles and logins, and when the certificate expires.")
+
+        func run() async throws {
+            do { Self.show(try Profile.load()) } catch let error as PcshError { throw error.exit }
+        }
+
+        static func show(_ profile: Profile) {
+            let remaining = profile.validBefore.timeIntervalSinceNow
+            let validity = remaining > 0
+                ? "\(ISO8601DateFormatter().string(from: profile.validBefore)) (\(Int(remaining) / 3600)h\(Int(remaining) % 3600 / 60)m left)"
+                : "EXPIRED at \(ISO8601DateFormatter().string(from: profile.validBefore)): run 'pcsh login' again"
+            print("""
+                > Profile:  \(profile.proxy)
+                  Cluster:  \(profile.cluster)
+                  User:     \(profile.user)
+                  Roles:    \(profile.roles.joined(separator: ", "))
+                  Logins:   \(profile.logins.joined(separator: ", "))
+                  Valid:    \(validity)
+                  Key:      \(Profile.keyFile.path) (certificate \(Profile.certificateFile.path))
+                """)
+        }
+    }
+
+    struct Logout: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete your key, certificate and profile from this machine.")
+
+        func run() async throws {
+            var removed = 0
+            for file in Profile.allFiles where FileManager.default.fileExists(atPath: file.path) {
+                try FileManager.default.removeItem(at: file)
+                removed += 1
+            }
+            print(removed == 0 ? "not logged in; nothing to remove" : "logged out: key, certificate and profile removed from \(Profile.home.path)")
+        }
+    }
+}
+
+extension PcshError {
+    /// The message on standard error, then exit status 1.
+    var exit: ExitCode {
+        FileHandle.standardError.write(Data("pcsh: \(description)\n".utf8))
+        return ExitCode.failure
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// `portcullis start` on a configuration written by `portcullis configure`, with free ports, a
+/// JSON-lines audit sink, and optional edits; stopped with SIGTERM.
+final class DaemonFixture {
+    let directory: URL
+    let webPort: Int
+    private(set) var daemon: Programs.Running?
+    var config: String { directory.appendingPathComponent("portcullis.yaml").path }
+    var dataDirectory: URL { directory.appendingPathComponent("data") }
+
+    init(directory: URL, edit: (String) -> String = { $0 }) throws {
+        self.directory = directory
+        _ = try TestEnvironment.fipsConfiguration()
+        let configure = try Programs.run("portcullis", ["configure", "--output", directory.appendingPathComponent("portcullis.yaml").path,
+                                                        "--data-dir", directory.appendingPathComponent("data").path,
+                                                        "--kek-file", directory.appendingPathComponent("kek").path, "--force",
+                                                        "--fips-prefix", TestEnvironment.fipsPrefix.path])
+        guard configure.status == 0 else { throw Programs.CommandFailed(output: configure.output) }
+        webPort = try OpenSSHServer.freePort()
+        var text = try String(contentsOfFile: directory.appendingPathComponent("portcullis.yaml").path, encoding: .utf8)
+        text = text.replacingOccurrences(of: "0.0.0.0:3080", with: "127.0.0.1:\(webPort)")
+            .replacingOccurrences(of: "0.0.0.0:3023", with: "127.0.0.1:\(try OpenSSHServer.freePort())")
+            .replacingOccurrences(of: "0.0.0.0:3022", with: "127.0.0.1:\(try OpenSSHServer.freePort())")
+            .replacingOccurrences(of: "127.0.0.1:3025", with: "127.0.0.1:\(try OpenSSHServer.freePort())")
+            .replacingOccurrences(of: "    - type: linux_audit\n", with: "    - type: file\n      path: \(directory.appendingPathComponent("audit.jsonl").path)\n")
+        try edit(text).write(toFile: directory.appendingPathComponent("portcullis.yaml").path, atomically: true, encoding: .utf8)
+    }
+
+    /// Starts the daemon and waits for its administration socket and HTTPS port.
+    func start() throws {
+        let daemon = try Programs.start("portcullis", ["start", "--config", config])
+        self.daemon = daemon
+        let socket = dataDirectory.appendingPathComponent("admin.sock").path
+        let deadline = Date().addingTimeInterval(30)
+        while !(FileManager.default.fileExists(atPath: socket) && OpenSSHServer.accepts(port: webPort)) {
+            guard daemon.process.isRunning, Date() < deadline else {
+                daemon.signal(SIGKILL)
+                let result = try daemon.wait(timeout: 10)
+                throw Programs.CommandFailed(output: "the daemon did not come up: \(result.output)")
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    @discardableResult
+    func stop() throws -> Programs.Result? {
+        guard let daemon else { return nil }
+        self.daemon = nil
+        daemon.signal(SIGTERM)
+        return try daemon.wait(timeout: 30)
+    }
+
+    func pcctl(_ arguments: [String]) throws -> Programs.Result { try Programs.run("pcctl", arguments + ["--config", config]) }
+
+    /// The audit sink's events with this name.
+    func events(_ name: String) throws -> [[String: Any]] {
+        let text = (try? String(contentsOfFile: directory.appendingPathComponent("audit.jsonl").path, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .filter { $0["event"] as? String == name }
+    }
+}

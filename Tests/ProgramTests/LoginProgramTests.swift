@@ -1,0 +1,169 @@
+import FIPSCrypto
+import Foundation
+import Identity
+import TestSupport
+import XCTest
+
+/// The whole identity path with the real programs, as an administrator and a user meet it:
+/// pcctl makes a role and a user, pcsh setup enrols, pcsh login gets a certificate, and a stock
+/// OpenSSH sshd (trusting `pcctl auth export --type user`, certified by `pcctl auth sign`)
+/// lets ssh in with it.
+final class LoginProgramTests: XCTestCase {
+    private var directory: URL!
+    private var fixture: DaemonFixture!
+    private var home: URL { directory.appendingPathComponent("pcsh-home") }
+    private let password = "a long enough passphrase"
+    private let notice = "Authorized use only. Activity is monitored."
+
+    override func setUp() async throws {
+        directory = try TestEnvironment.temporaryDirectory("portcullis-login")
+        fixture = try DaemonFixture(directory: directory) { text in
+            text.replacingOccurrences(of: "message_of_the_day: \"\"", with: "message_of_the_day: \"\(self.notice)\"")
+        }
+        try fixture.start()
+    }
+
+    override func tearDown() async throws {
+        try? fixture?.stop()
+        if let directory { try? FileManager.default.removeItem(at: directory) }
+    }
+
+    private func pcsh(_ arguments: [String], input: String = "") throws -> Programs.Result {
+        let inputFile = directory.appendingPathComponent("stdin-\(UUID().uuidString)")
+        try input.write(to: inputFile, atomically: true, encoding: .utf8)
+        let result = try Programs.execute(try Programs.path("pcsh"), arguments, stdin: inputFile, environment: ["PCSH_HOME": home.path])
+        return Programs.Result(status: result.status, stdout: result.output, stderr: "")
+    }
+
+    private var proxyArguments: [String] { ["--proxy", "127.0.0.1:\(fixture.webPort)", "--ca-cert", directory.appendingPathComponent("proxy.pem").path] }
+
+    /// `pcsh setup` answering its prompts like a person: reads the secret it shows, then types.
+    private func setup(token: String) throws -> TOTP {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Programs.path("pcsh"))
+        process.arguments = ["setup", "--token", token] + proxyArguments
+        process.environment = ProcessInfo.processInfo.environment.merging(["PCSH_HOME": home.path]) { $1 }
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        var shown = ""
+        let deadline = Date().addingTimeInterval(30)
+        while !shown.contains("\n  secret: ") || !shown.hasSuffix(": ") {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty, Date() < deadline else { XCTFail("pcsh setup stopped early: \(shown)"); break }
+            shown += String(decoding: chunk, as: UTF8.self)
+        }
+        guard shown.contains("secret: ") else {
+            process.terminate()
+            throw Programs.CommandFailed(output: "pcsh setup showed no secret: \(shown)")
+        }
+        let secret = shown.components(separatedBy: "secret: ")[1].prefix { !$0.isWhitespace }
+        XCTAssertTrue(shown.contains("otpauth://totp/Portcullis%20portcullis:alice?secret=\(secret)"), shown)
+        let totp = try TOTP(secret: Base32.decode(String(secret))!, using: try TestEnvironment.fipsContext())
+        let code = try totp.code(step: TOTP.step(at: Date()) - 1)
+        input.fileHandleForWriting.write(Data("\(password)\n\(password)\n\(code)\n".utf8))
+        let rest = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        while process.isRunning { Thread.sleep(forTimeInterval: 0.01) }
+        XCTAssertEqual(process.terminationStatus, 0, shown + rest)
+        XCTAssertTrue(rest.contains("Done. Log in with: pcsh login"), rest)
+        return totp
+    }
+
+    func testAdministratorAndUserReachAStockSSHDWithAPcshCertificate() throws {
+        let role = directory.appendingPathComponent("role.yaml")
+        try "kind: role\nversion: v1\nmetadata:\n  name: access\nspec:\n  options:\n    max_session_ttl: 2h\n  allow:\n    logins: [root]\n    node_labels: {'*': '*'}\n"
+            .write(to: role, atomically: true, encoding: .utf8)
+        let created = try fixture.pcctl(["create", "-f", role.path])
+        XCTAssertEqual(created.status, 0, created.output)
+        XCTAssertTrue(created.stdout.contains("role \"access\" has been created"), created.output)
+        let added = try fixture.pcctl(["users", "add", "alice", "--roles", "access"])
+        XCTAssertEqual(added.status, 0, added.output)
+        let token = try XCTUnwrap(added.stdout.components(separatedBy: "--token ").dropFirst().first?.prefix { !$0.isWhitespace })
+        let tls = try fixture.pcctl(["auth", "export", "--type", "tls"])
+        XCTAssertTrue(tls.stdout.hasPrefix("-----BEGIN CERTIFICATE-----"), tls.output)
+        try tls.stdout.write(to: directory.appendingPathComponent("proxy.pem"), atomically: true, encoding: .utf8)
+
+        let totp = try setup(token: String(token))
+        let listed = try fixture.pcctl(["users", "ls"])
+        XCTAssertTrue(listed.stdout.contains("alice") && listed.stdout.contains("active"), listed.output)
+
+        // The notice must be acknowledged; the code is the next one (the setup's cannot be reused).
+        let refused = try pcsh(["login", "--user", "alice"] + proxyArguments, input: "no\n")
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stdout.contains(notice) && refused.stdout.contains("notice not acknowledged"), refused.stdout)
+        let wrong = try pcsh(["login", "--user", "alice"] + proxyArguments, input: "yes\nnot the password\n\(try totp.code(at: Date()))\n")
+        XCTAssertEqual(wrong.status, 1)
+        XCTAssertTrue(wrong.stdout.contains("pcsh: invalid user name, password or one-time code"), wrong.stdout)
+        let login = try pcsh(["login", "--user", "alice"] + proxyArguments, input: "yes\n\(password)\n\(try totp.code(step: TOTP.step(at: Date()) + 1))\n")
+        XCTAssertEqual(login.status, 0, login.stdout)
+        XCTAssertTrue(login.stdout.contains("User:     alice") && login.stdout.contains("Logins:   root"), login.stdout)
+        let key = home.appendingPathComponent("key").path
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int, 0o600)
+        let listing = try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-L", "-f", home.appendingPathComponent("key-cert.pub").path])
+        XCTAssertTrue(listing.contains("Key ID: \"alice\""), listing)
+
+        // A stock sshd: trusts our user CA, presents a host certificate from our host CA.
+        let sshdDirectory = directory.appendingPathComponent("sshd")
+        try FileManager.default.createDirectory(at: sshdDirectory, withIntermediateDirectories: true)
+        let hostKey = sshdDirectory.appendingPathComponent("host").path
+        try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", hostKey])
+        let signed = try fixture.pcctl(["auth", "sign", "--host", "127.0.0.1,localhost", "--key", hostKey + ".pub", "--ttl", "1h"])
+        XCTAssertEqual(signed.status, 0, signed.output)
+        let userCA = try fixture.pcctl(["auth", "export", "--type", "user"])
+        XCTAssertTrue(userCA.stdout.hasPrefix("ecdsa-sha2-nistp384 "), userCA.output)
+        try FileManager.default.createDirectory(at: sshdDirectory.appendingPathComponent("run"), withIntermediateDirectories: true)
+        let sshd = try OpenSSHServer(directory: sshdDirectory.appendingPathComponent("run"), trustedUserCAKeyLine: userCA.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+                                     hostKey: (hostKey, signed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        defer { sshd.stop() }
+        func ssh(_ login: String) throws -> (status: Int32, output: String) {
+            try Programs.execute("/usr/bin/ssh", ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "GlobalKnownHostsFile=/dev/null",
+                                                  "-o", "UserKnownHostsFile=\(home.appendingPathComponent("known_hosts").path)", "-o", "IdentitiesOnly=yes",
+                                                  "-i", key, "-p", "\(sshd.port)", "\(login)@127.0.0.1", "echo pcsh-cert-works"])
+        }
+        let allowed = try ssh("root")
+        XCTAssertEqual(allowed.status, 0, allowed.output + sshd.log)
+        XCTAssertTrue(allowed.output.contains("pcsh-cert-works"), allowed.output)
+        XCTAssertEqual(try ssh("nobody").status, 255, "a login the role does not allow is refused")
+
+        let status = try pcsh(["status"])
+        XCTAssertTrue(status.stdout.contains("Roles:    access") && status.stdout.contains("left)"), status.stdout)
+        XCTAssertEqual(try pcsh(["logout"]).status, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: key))
+        XCTAssertTrue(try pcsh(["status"]).stdout.contains("not logged in"))
+
+        // The evidence: user.create, the enrolment, one failed and one good login, both certificates.
+        var logins: [[String: Any]] = []
+        let deadline = Date().addingTimeInterval(10)
+        while logins.count < 2 && Date() < deadline { logins = try fixture.events("user.login"); Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertEqual(logins.compactMap { $0["code"] as? String }.sorted(), ["T1000I", "T1000W"])
+        XCTAssertEqual(try fixture.events("cert.create").count, 2, "alice's certificate and the host's")
+        XCTAssertEqual(try fixture.events("user.create").first?["user"] as? String, "pcctl:\(NSUserName())")
+    }
+
+    func testTheLoginAPIAnswersBadRequestsWithClearErrors() throws {
+        let tls = try fixture.pcctl(["auth", "export", "--type", "tls"])
+        let ca = directory.appendingPathComponent("proxy.pem")
+        try tls.stdout.write(to: ca, atomically: true, encoding: .utf8)
+        func post(_ body: String) throws -> String {
+            let file = directory.appendingPathComponent("body")
+            try body.write(to: file, atomically: true, encoding: .utf8)
+            return try Programs.execute("/usr/bin/curl", ["-sS", "--cacert", ca.path, "-w", " %{http_code}", "-H", "Content-Type: application/json",
+                                                          "--data-binary", "@\(file.path)", "https://127.0.0.1:\(fixture.webPort)/v1/login"]).output
+        }
+        XCTAssertEqual(try post("{not json"), "{\"error\":\"malformed request: the body is not valid JSON\"} 400")
+        XCTAssertEqual(try post("{\"user\":\"alice\"}"), "{\"error\":\"malformed request: missing field 'password'\"} 400")
+        XCTAssertEqual(try post("{\"user\":\"x\",\"password\":\"p\",\"totp_code\":\"1\",\"public_key\":\"ssh-rsa AAAA\"}"),
+                       "{\"error\":\"no certificate issued: the public key is not usable: truncated SSH encoding\"} 400")
+        let huge = try post("{\"user\":\"" + String(repeating: "a", count: 200_000) + "\"}")
+        XCTAssertTrue(huge.hasSuffix(" 413") && huge.contains("larger than 65536 bytes"), String(huge.prefix(200)))
+        // Unknown user and wrong password: the same answer.
+        let keyFile = directory.appendingPathComponent("k").path
+        try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "256", "-N", "", "-f", keyFile])
+        let line = try String(contentsOfFile: keyFile + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(try post("{\"user\":\"nobody\",\"password\":\"p\",\"totp_code\":\"123456\",\"public_key\":\"\(line)\"}"),
+                       "{\"error\":\"invalid user name, password or one-time code\"} 401")
+        XCTAssertTrue(fixture.daemon?.process.isRunning ?? false, "the daemon survives bad requests")
+    }
+}
