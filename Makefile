@@ -8,7 +8,7 @@ FIPS_WORK ?= $(CURDIR)/.build-fips/work
 RUN_DIR ?= $(CURDIR)/.run
 BIN := $(CURDIR)/.build/debug
 
-.PHONY: all deps test-deps fips build test run bench bench-ssh bench-audit deb fuzz clean help
+.PHONY: all deps test-deps fips build test run bench bench-ssh bench-audit bench-identity deb fuzz clean help
 FUZZ_SECONDS ?= 600
 
 all: build
@@ -19,6 +19,7 @@ help:
 	@echo "make bench   sealed storage and AES-GCM against OpenSSL on this machine"
 	@echo "make bench-ssh  the SSH engine against Debian's sshd (root)"
 	@echo "make bench-audit  audit store events/s and search latency over 1,000,000 events"
+	@echo "make bench-identity  logins/s (PBKDF2) and certificate signings/s against openssl speed"
 	@echo "make deb     build the Debian package into packaging/out/"
 	@echo "make fuzz    libFuzzer over every SSH parser a peer reaches (FUZZ_SECONDS=$(FUZZ_SECONDS))"
 
@@ -64,6 +65,9 @@ bench-ssh: fips
 
 bench-audit: fips
 	@bash bench/audit.sh
+
+bench-identity: fips
+	@bash bench/identity.sh
 
 deb: fips
 	@bash packaging/deb/build-deb.sh

@@ -150,6 +150,11 @@ let package = Package(
             path: "bench/Sources/audit-bench"
         ),
         .executableTarget(
+            name: "identity-bench",
+            dependencies: ["Identity", "Audit", "Storage", "FIPSCrypto"],
+            path: "bench/Sources/identity-bench"
+        ),
+        .executableTarget(
             name: "ssh-engine-bench",
             dependencies: ["SSH", "SSHExampleServer", "FIPSCrypto", .product(name: "NIOCore", package: "swift-nio")],
             path: "bench/Sources/ssh-engine-bench"
