@@ -49,10 +49,15 @@ run: fips build
 	@$(BIN)/portcullis selftest --config $(RUN_DIR)/portcullis.yaml
 	@echo
 	@echo "Portcullis is starting in FIPS mode with data in $(RUN_DIR)/data (config: $(RUN_DIR)/portcullis.yaml)."
-	@echo "  administer it:   $(BIN)/pcctl keys list --config $(RUN_DIR)/portcullis.yaml"
 	@echo "  stop it:         Ctrl-C (SIGINT) or SIGTERM: it shuts down cleanly"
-	@echo "  log in:          not yet: user accounts and 'pcsh login' arrive with the identity service;"
-	@echo "                   this build runs the foundation (crypto, sealed storage, configuration)."
+	@echo "  log in (in another terminal; the example role allows the user's --logins except root):"
+	@echo "    1. a role and a user:  $(BIN)/pcctl create -f examples/roles/access.yaml -c $(RUN_DIR)/portcullis.yaml"
+	@echo "                           $(BIN)/pcctl users add alice --roles access --logins $$USER -c $(RUN_DIR)/portcullis.yaml"
+	@echo "    2. trust the proxy:    $(BIN)/pcctl auth export --type tls -c $(RUN_DIR)/portcullis.yaml > $(RUN_DIR)/proxy.pem"
+	@echo "    3. as alice:           $(BIN)/pcsh setup --proxy localhost:3080 --ca-cert $(RUN_DIR)/proxy.pem --token TOKEN-FROM-STEP-1"
+	@echo "                           $(BIN)/pcsh login --proxy localhost:3080 --ca-cert $(RUN_DIR)/proxy.pem --user alice"
+	@echo "    4. any OpenSSH server: put 'pcctl auth export --type user' in its TrustedUserCAKeys, then"
+	@echo "                           ssh -i ~/.pcsh/key -o UserKnownHostsFile=~/.pcsh/known_hosts $$USER@server"
 	@echo
 	@exec $(BIN)/portcullis start --config $(RUN_DIR)/portcullis.yaml
 

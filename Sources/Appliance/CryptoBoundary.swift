@@ -18,6 +18,15 @@ public struct CryptoBoundary: Sendable, Equatable, Codable {
                            module: module, fipsProvider: viaFIPS),
             CryptoBoundary(name: "Data-key wrapping under the KEK", algorithms: "AES-256-GCM", module: module, fipsProvider: viaFIPS),
             CryptoBoundary(name: "Random numbers (keys, nonces)", algorithms: "CTR-DRBG (AES-256)", module: module, fipsProvider: viaFIPS),
+            CryptoBoundary(name: "SSH certificate authorities (user, host)", algorithms: "ECDSA P-384 with SHA-384",
+                           module: module, fipsProvider: viaFIPS),
+            CryptoBoundary(name: "Password storage", algorithms: "PBKDF2-HMAC-SHA-512, 210,000 iterations", module: module, fipsProvider: viaFIPS),
+            CryptoBoundary(name: "TOTP second factor (RFC 6238)", algorithms: "HMAC-SHA-1", module: module, fipsProvider: viaFIPS),
+            CryptoBoundary(name: "HTTPS certificate (self-signed, first start)", algorithms: "ECDSA P-256 with SHA-256",
+                           module: module, fipsProvider: viaFIPS),
+            CryptoBoundary(name: "HTTPS protocol (login API)",
+                           algorithms: viaFIPS ? "TLS 1.2 ECDHE with AES-GCM only" : "TLS 1.2/1.3",
+                           module: "BoringSSL in swift-nio-ssl (not a validated module)", fipsProvider: false),
         ]
     }
 }
