@@ -10,7 +10,7 @@ LOGINS=${LOGINS:-40}
 swift build -c release --product identity-bench >/dev/null
 bench=$(swift build -c release --show-bin-path)/identity-bench
 speed=$(env OPENSSL_CONF=$FIPS_PREFIX/ssl/openssl.cnf OPENSSL_MODULES=$FIPS_PREFIX/lib/ossl-modules \
-    openssl speed -seconds 2 ecdsap384 2>/dev/null | awk '/^ *384 bits ecdsa/ {print int($6)}')
+    openssl speed -seconds 2 ecdsap384 2>/dev/null | awk '/^ *384 bits ecdsa/ {print int($7)}')
 pbkdf=$(env OPENSSL_CONF=$FIPS_PREFIX/ssl/openssl.cnf OPENSSL_MODULES=$FIPS_PREFIX/lib/ossl-modules \
     python3 -c 'import hashlib,time; t=time.perf_counter(); n=5
 for _ in range(n): hashlib.pbkdf2_hmac("sha512", b"benchmark passphrase", b"0123456789abcdef0123456789abcdef", 210000)

@@ -2,6 +2,7 @@ import FIPSCrypto
 import Foundation
 import SSH
 import Storage
+import Synchronization
 
 /// One of the cluster's two SSH certificate authorities (users, hosts). Its private keys exist
 /// only sealed in the backend and in this process's memory; signing goes through FIPSCrypto.
@@ -40,6 +41,12 @@ public struct CertificateAuthority: Sendable {
     public let clusterName: String
     let backend: Backend
     let crypto: CryptoContext
+    /// Parsed private keys by key id: decoding PKCS#8 cost two thirds of a signing.
+    private let parsedKeys = KeyCache()
+
+    final class KeyCache: Sendable {
+        let keys = Mutex<[String: PrivateKey]>([:])
+    }
     var recordKey: String { "identity/ca/\(kind.rawValue)" }
 
     public init(kind: Kind, clusterName: String, backend: Backend, crypto: CryptoContext) {
@@ -94,8 +101,13 @@ public struct CertificateAuthority: Sendable {
     }
 
     func privateKey(_ key: Record.Key) throws -> PrivateKey {
+        if let parsed = parsedKeys.keys.withLock({ $0[key.id] }) { return parsed }
         guard let der = Base64.decode(key.privateKey) else { throw IdentityError.corruptRecord("CA key \(key.id) is not base64") }
-        return try PrivateKey(pkcs8DER: der, using: crypto)
+        let parsed = try PrivateKey(pkcs8DER: der, using: crypto)
+        // The id is the public key's fingerprint: a record altered under the same id is refused.
+        guard try Self.keyID(parsed.publicKey) == key.id else { throw IdentityError.corruptRecord("CA key \(key.id) does not match its id") }
+        parsedKeys.keys.withLock { $0[key.id] = parsed }
+        return parsed
     }
 
     /// Signs a certificate with the active key.

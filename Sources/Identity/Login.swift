@@ -141,3 +141,15 @@ extension IdentityService {
         return key
     }
 }
+
+extension IdentityService {
+    /// A `user.login` failure for a request that never reached a login (malformed, too large, a
+    /// spent or unknown invitation), so probing leaves evidence too.
+    public func recordRejectedRequest(method: String, user: String?, reason: String, remoteAddress: String?, userAgent: String?) async {
+        var fields: [String: AuditValue] = ["method": .string(method), "success": false, "error": .string(String(reason.prefix(512)))]
+        if let user { fields["user"] = .string(String(user.prefix(128))) }
+        if let remoteAddress { fields["addr.remote"] = .string(remoteAddress) }
+        if let userAgent { fields["user_agent"] = .string(String(userAgent.prefix(256))) }
+        _ = try? await audit.record(AuditEvent(.userLoginFailure, fields))
+    }
+}

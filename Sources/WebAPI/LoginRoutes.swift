@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Identity
+import NIOCore
 
 /// The proxy's public HTTPS API: what `pcsh` calls.
 ///
@@ -63,7 +64,7 @@ public struct LoginRoutes: Sendable {
         }
         router.post("/v1/login") { request, context in
             await API.respond(context) {
-                let body = try await API.decode(LoginBody.self, request, context)
+                let body = try await decode(LoginBody.self, request, context, method: "local")
                 if let ttl = body.ttlSeconds, ttl < 60 { throw APIError.badRequest("ttl_seconds must be at least 60") }
                 let result = try await identity.login(LoginRequest(
                     user: body.user, password: body.password, totpCode: body.totpCode, publicKey: body.publicKey,
@@ -76,17 +77,42 @@ public struct LoginRoutes: Sendable {
         }
         router.post("/v1/invitations/inspect") { request, context in
             await API.respond(context) {
-                let body = try await API.decode(TokenBody.self, request, context)
-                let enrolment = try await identity.inspectInvitation(body.token)
+                let body = try await decode(TokenBody.self, request, context, method: "invitation")
+                let enrolment = try await rejectingInvitation(request, context) { try await identity.inspectInvitation(body.token) }
                 return try API.json(Enrolment(user: enrolment.user, totpURI: enrolment.totpURI, totpSecret: enrolment.totpSecret))
             }
         }
         router.post("/v1/invitations/accept") { request, context in
             await API.respond(context) {
-                let body = try await API.decode(AcceptBody.self, request, context)
-                try await identity.acceptInvitation(body.token, password: body.password, totpCode: body.totpCode)
+                let body = try await decode(AcceptBody.self, request, context, method: "invitation")
+                try await rejectingInvitation(request, context) {
+                    try await identity.acceptInvitation(body.token, password: body.password, totpCode: body.totpCode)
+                }
                 return try API.json(["user": "accepted"])
             }
+        }
+    }
+
+    /// Decodes a body; one that cannot be decoded is answered (400/413) and recorded.
+    private func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: APIRequestContext, method: String) async throws -> T {
+        do {
+            return try await API.decode(type, request, context)
+        } catch {
+            let reason = (error as? APIError)?.message ?? (error is NIOTooManyBytesError ? "request body over \(context.maxUploadSize) bytes" : "\(error)")
+            await identity.recordRejectedRequest(method: method, user: nil, reason: reason, remoteAddress: context.remoteAddress,
+                                                 userAgent: request.headers[.userAgent])
+            throw error
+        }
+    }
+
+    /// Runs an invitation step; a spent, expired or invented token is recorded.
+    private func rejectingInvitation<T>(_ request: Request, _ context: APIRequestContext, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as IdentityError {
+            await identity.recordRejectedRequest(method: "invitation", user: nil, reason: error.description, remoteAddress: context.remoteAddress,
+                                                 userAgent: request.headers[.userAgent])
+            throw error
         }
     }
 }

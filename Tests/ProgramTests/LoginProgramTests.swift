@@ -146,11 +146,11 @@ final class LoginProgramTests: XCTestCase {
         let tls = try fixture.pcctl(["auth", "export", "--type", "tls"])
         let ca = directory.appendingPathComponent("proxy.pem")
         try tls.stdout.write(to: ca, atomically: true, encoding: .utf8)
-        func post(_ body: String) throws -> String {
+        func post(_ body: String, to path: String = "/v1/login") throws -> String {
             let file = directory.appendingPathComponent("body")
             try body.write(to: file, atomically: true, encoding: .utf8)
             return try Programs.execute("/usr/bin/curl", ["-sS", "--cacert", ca.path, "-w", " %{http_code}", "-H", "Content-Type: application/json",
-                                                          "--data-binary", "@\(file.path)", "https://127.0.0.1:\(fixture.webPort)/v1/login"]).output
+                                                          "--data-binary", "@\(file.path)", "https://127.0.0.1:\(fixture.webPort)\(path)"]).output
         }
         XCTAssertEqual(try post("{not json"), "{\"error\":\"malformed request: the body is not valid JSON\"} 400")
         XCTAssertEqual(try post("{\"user\":\"alice\"}"), "{\"error\":\"malformed request: missing field 'password'\"} 400")
@@ -164,6 +164,20 @@ final class LoginProgramTests: XCTestCase {
         let line = try String(contentsOfFile: keyFile + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(try post("{\"user\":\"nobody\",\"password\":\"p\",\"totp_code\":\"123456\",\"public_key\":\"\(line)\"}"),
                        "{\"error\":\"invalid user name, password or one-time code\"} 401")
+        XCTAssertEqual(try post("{\"token\":\"\(String(repeating: "0f", count: 32))\"}", to: "/v1/invitations/inspect"),
+                       "{\"error\":\"this invitation is not valid: it was used already, expired, or was never issued; ask an administrator for a new one (pcctl users reset)\"} 403")
         XCTAssertTrue(fixture.daemon?.process.isRunning ?? false, "the daemon survives bad requests")
+        // Each refusal is evidence.
+        var reasons: [String] = []
+        let deadline = Date().addingTimeInterval(10)
+        while reasons.count < 6 && Date() < deadline {
+            reasons = try fixture.events("user.login").filter { $0["code"] as? String == "T1000W" }.compactMap { $0["error"] as? String }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        XCTAssertEqual(reasons.count, 6, "\(reasons)")
+        for expected in ["malformed request: the body is not valid JSON", "malformed request: missing field 'password'", "request body over 65536 bytes",
+                         "unknown user", "this invitation is not valid"] {
+            XCTAssertTrue(reasons.contains { $0.hasPrefix(expected) }, "no event for '\(expected)': \(reasons)")
+        }
     }
 }

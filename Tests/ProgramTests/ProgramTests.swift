@@ -41,6 +41,12 @@ final class ProgramTests: XCTestCase {
         XCTAssertTrue(try Programs.run("pcctl", ["version"]).stdout.contains("pcctl 0.1.0"))
         XCTAssertTrue(try Programs.run("pcctl", ["keys", "--help"]).stdout.contains("rotate"))
         XCTAssertTrue(try Programs.run("pcsh", ["--version"]).stdout.contains("0.1.0"))
+        for command in ["users", "create", "get", "rm", "auth"] {
+            XCTAssertTrue(try Programs.run("pcctl", ["--help"]).stdout.contains(command), "pcctl --help lists \(command)")
+        }
+        XCTAssertTrue(try Programs.run("pcctl", ["auth", "export", "--help"]).stdout.contains("TrustedUserCAKeys"))
+        XCTAssertTrue(try Programs.run("pcsh", ["login", "--help"]).stdout.contains("--proxy"))
+        XCTAssertTrue(try Programs.run("pcsh", ["setup", "--help"]).stdout.contains("--token"))
         let unknown = try Programs.run("portcullis", ["frobnicate"])
         XCTAssertNotEqual(unknown.status, 0)
         XCTAssertTrue(unknown.stderr.contains("Unexpected argument") || unknown.stderr.contains("frobnicate"), unknown.stderr)
@@ -66,7 +72,8 @@ final class ProgramTests: XCTestCase {
         XCTAssertEqual(fips["selfTestsFailed"] as? Int, 0)
         let boundaries = try XCTUnwrap(report["boundaries"] as? [[String: Any]])
         XCTAssertFalse(boundaries.isEmpty)
-        XCTAssertTrue(boundaries.allSatisfy { $0["fipsProvider"] as? Bool == true })
+        let outside = boundaries.filter { $0["fipsProvider"] as? Bool != true }.compactMap { $0["name"] as? String }
+        XCTAssertEqual(outside, ["HTTPS protocol (login API)"], "only the TLS protocol (swift-nio-ssl's BoringSSL) is outside the provider, and it says so")
     }
 
     func testSelftestWithCorruptedProviderFailsWithTheProvidersReason() throws {
@@ -149,6 +156,13 @@ final class ProgramTests: XCTestCase {
         XCTAssertTrue(again.stderr.contains("exists; not replacing it"), again.stderr)
         XCTAssertEqual(try String(contentsOfFile: config, encoding: .utf8), before)
         XCTAssertEqual(try Data(contentsOf: directory.appendingPathComponent("kek")), kek, "an existing KEK is never replaced")
+    }
+
+    func testPcctlSaysWhenTheDaemonIsNotRunning() throws {
+        try configure()
+        let result = try Programs.run("pcctl", ["users", "ls", "--config", config])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("the Portcullis daemon is not running (no administration socket at \(directory.appendingPathComponent("data/admin.sock").path))"), result.stderr)
     }
 
     func testPcctlRotatesDataKeys() throws {
