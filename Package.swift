@@ -146,12 +146,13 @@ let package = Package(
         ),
         .executableTarget(
             name: "audit-bench",
-            dependencies: ["Audit", "Storage", "FIPSCrypto"],
+            dependencies: ["Audit", "Storage", "FIPSCrypto", "BenchSupport"],
             path: "bench/Sources/audit-bench"
         ),
+        .target(name: "BenchSupport", dependencies: ["FIPSCrypto"], path: "bench/Sources/BenchSupport"),
         .executableTarget(
             name: "identity-bench",
-            dependencies: ["Identity", "Audit", "Storage", "FIPSCrypto"],
+            dependencies: ["Identity", "Audit", "Storage", "FIPSCrypto", "BenchSupport"],
             path: "bench/Sources/identity-bench"
         ),
         .executableTarget(

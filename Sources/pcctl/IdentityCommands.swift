@@ -21,11 +21,7 @@ extension Pcctl {
         @Option(name: .shortAndLong, help: "The YAML file (several resources separated by ---).") var file: String
 
         func run() async throws {
-            let text: String
-            do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
-                printError("cannot read \(file): \(error.localizedDescription)")
-                throw ExitCode.failure
-            }
+            let text = try readTextFile(file)
             let client = try AdminClient(options)
             let results = try client.decode([Result].self, try await client.send(.POST, "/v1/resources", text: text, headers: [("X-Portcullis-File", file)]))
             for result in results { print("\(result.kind) \"\(result.name)\" has been \(result.created ? "created" : "updated")") }
@@ -188,6 +184,14 @@ extension Pcctl.Users {
     }
 }
 
+/// A file's text, or a printed reason and exit status 1.
+func readTextFile(_ path: String) throws -> String {
+    do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
+        printError("cannot read \(path): \(error.localizedDescription)")
+        throw ExitCode.failure
+    }
+}
+
 func split(_ list: String) -> [String] {
     list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
 }
@@ -254,11 +258,7 @@ extension Pcctl.Auth {
 
         func run() async throws {
             guard let duration = NodeReader.parseDuration(ttl) else { throw ValidationError("--ttl must be a duration such as 720h") }
-            let line: String
-            do { line = try String(contentsOfFile: key, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) } catch {
-                printError("cannot read \(key): \(error.localizedDescription)")
-                throw ExitCode.failure
-            }
+            let line = try readTextFile(key).trimmingCharacters(in: .whitespacesAndNewlines)
             struct Body: Encodable { var publicKey: String; var principals: [String]; var ttlSeconds: Int }
             let client = try AdminClient(options)
             struct Answer: Decodable { var certificate: String }

@@ -1,4 +1,5 @@
 import Audit
+import BenchSupport
 import FIPSCrypto
 import Foundation
 import Storage
@@ -11,30 +12,11 @@ import Storage
 //   - search latency for user + time range over the filled store (default 1,000,000 events)
 // Prints one `key=value` line per measurement.
 
-var fipsPrefix: String?
-var total = 1_000_000
-var writers = 256
-var arguments = CommandLine.arguments.dropFirst().makeIterator()
-while let argument = arguments.next() {
-    switch argument {
-    case "--fips-prefix": fipsPrefix = arguments.next()
-    case "--events": total = Int(arguments.next() ?? "") ?? total
-    case "--writers": writers = Int(arguments.next() ?? "") ?? writers
-    default:
-        FileHandle.standardError.write(Data("usage: audit-bench [--fips-prefix P] [--events N] [--writers W]\n".utf8))
-        exit(2)
-    }
-}
-
-let crypto: CryptoContext
-if let fipsPrefix {
-    crypto = try CryptoContext(mode: .fips(FIPSProviderConfiguration(opensslConfig: "\(fipsPrefix)/ssl/openssl.cnf",
-                                                                     modulesDirectory: "\(fipsPrefix)/lib/ossl-modules")))
-} else {
-    crypto = try CryptoContext(mode: .nonFIPS)
-}
-let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-audit-bench-\(UUID().uuidString)")
-try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+let options = BenchOptions(program: "audit-bench", defaults: ["fips-prefix": "", "events": "1000000", "writers": "256"])
+let total = options.int("events")
+let writers = options.int("writers")
+let crypto = try options.cryptoContext()
+let directory = try scratchDirectory("portcullis-audit-bench")
 defer { try? FileManager.default.removeItem(at: directory) }
 let raw = try SQLiteBackend(path: directory.appendingPathComponent("portcullis.db").path)
 let keyring = try await Keyring.open(backend: raw, kek: SymmetricKey(bytes: try crypto.randomBytes(32)), crypto: crypto)

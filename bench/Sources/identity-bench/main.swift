@@ -1,4 +1,5 @@
 import Audit
+import BenchSupport
 import FIPSCrypto
 import Foundation
 import Identity
@@ -11,30 +12,11 @@ import Storage
 //     ECDSA P-384 signature), what every login and host certificate costs on top of PBKDF2
 // Prints one `key=value` line per measurement.
 
-var fipsPrefix: String?
-var logins = 40
-var signings = 2000
-var arguments = CommandLine.arguments.dropFirst().makeIterator()
-while let argument = arguments.next() {
-    switch argument {
-    case "--fips-prefix": fipsPrefix = arguments.next()
-    case "--logins": logins = Int(arguments.next() ?? "") ?? logins
-    case "--signings": signings = Int(arguments.next() ?? "") ?? signings
-    default:
-        FileHandle.standardError.write(Data("usage: identity-bench [--fips-prefix P] [--logins N] [--signings N]\n".utf8))
-        exit(2)
-    }
-}
-
-let crypto: CryptoContext
-if let fipsPrefix {
-    crypto = try CryptoContext(mode: .fips(FIPSProviderConfiguration(opensslConfig: "\(fipsPrefix)/ssl/openssl.cnf",
-                                                                     modulesDirectory: "\(fipsPrefix)/lib/ossl-modules")))
-} else {
-    crypto = try CryptoContext(mode: .nonFIPS)
-}
-let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-identity-bench-\(UUID().uuidString)")
-try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+let options = BenchOptions(program: "identity-bench", defaults: ["fips-prefix": "", "logins": "40", "signings": "2000"])
+let logins = options.int("logins")
+let signings = options.int("signings")
+let crypto = try options.cryptoContext()
+let directory = try scratchDirectory("portcullis-identity-bench")
 defer { try? FileManager.default.removeItem(at: directory) }
 let raw = try SQLiteBackend(path: directory.appendingPathComponent("backend.db").path)
 let keyring = try await Keyring.open(backend: raw, kek: SymmetricKey(bytes: try crypto.randomBytes(32)), crypto: crypto)
