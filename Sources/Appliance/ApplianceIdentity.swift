@@ -12,7 +12,7 @@ extension Configuration {
             clusterName: authService.clusterName, maxSessionTTL: authService.maxSessionTTL,
             lockout: LockoutPolicy(maxFailures: authService.authentication.maxFailedLogins, window: authService.authentication.failedLoginWindow,
                                    lockout: authService.authentication.lockoutDuration),
-            inviteTTL: authService.inviteTTL)
+            inviteTTL: authService.inviteTTL, caKeyAlgorithm: authService.caKeyType == .ecdsaP256 ? .ecdsaP256 : .ecdsaP384)
     }
 
     /// Where `pcctl` reaches the running daemon: inside the 0700 data directory.

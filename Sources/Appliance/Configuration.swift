@@ -93,6 +93,13 @@ public struct Configuration: Sendable, Equatable {
         public var messageOfTheDay = ""
         /// How long a new user's (or a reset's) invitation stays valid.
         public var inviteTTL: Duration = .seconds(24 * 3600)
+        /// The CAs' key type, used when they are made and when they rotate.
+        public var caKeyType = CAKeyType.ecdsaP384
+    }
+
+    public enum CAKeyType: String, Sendable, CaseIterable {
+        case ecdsaP384 = "ecdsa-p384"
+        case ecdsaP256 = "ecdsa-p256"
     }
 
     public struct Authentication: Sendable, Equatable {

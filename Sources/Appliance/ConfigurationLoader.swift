@@ -141,8 +141,9 @@ public enum ConfigurationLoader {
 
     private static func readAuth(_ node: Node, _ reader: NodeReader, _ auth: inout Configuration.AuthService) throws {
         let map = try reader.mapping(node, path: "auth_service", keys: [
-            "enabled", "listen_addr", "cluster_name", "max_session_ttl", "authentication", "session_control", "message_of_the_day", "invite_ttl",
+            "enabled", "listen_addr", "cluster_name", "max_session_ttl", "authentication", "session_control", "message_of_the_day", "invite_ttl", "ca_key_type",
         ])
+        if let n = map["ca_key_type"] { auth.caKeyType = try reader.enumeration(n, path: "auth_service.ca_key_type") }
         if let n = map["message_of_the_day"] { auth.messageOfTheDay = try reader.string(n, path: "auth_service.message_of_the_day") }
         if let n = map["invite_ttl"] { auth.inviteTTL = try reader.duration(n, path: "auth_service.invite_ttl", within: .seconds(300)...Duration.seconds(7 * 86400)) }
         if let n = map["enabled"] { auth.enabled = try reader.bool(n, path: "auth_service.enabled") }

@@ -64,6 +64,9 @@ public enum DefaultConfiguration {
           message_of_the_day: ""
           # How long an invitation from 'pcctl users add' or 'pcctl users reset' stays valid.
           invite_ttl: 24h
+          # Key type of the user and host CAs (ecdsa-p384 or ecdsa-p256), used when they are
+          # first made and at each rotation ('pcctl auth rotate').
+          ca_key_type: ecdsa-p384
           authentication:
             second_factor: otp
             # AC-7: lock an account after this many consecutive failed logins within the window

@@ -15,14 +15,18 @@ public struct IdentityService: Sendable {
         public var lockout: LockoutPolicy
         public var inviteTTL: Duration
         public var passwordIterations: Int
+        /// For the CAs' first keys and for rotations (P-384 by default; P-256 allowed).
+        public var caKeyAlgorithm: SignatureAlgorithm
 
         public init(clusterName: String, maxSessionTTL: Duration = .seconds(12 * 3600), lockout: LockoutPolicy = LockoutPolicy(),
-                    inviteTTL: Duration = .seconds(24 * 3600), passwordIterations: Int = PasswordHash.defaultIterations) {
+                    inviteTTL: Duration = .seconds(24 * 3600), passwordIterations: Int = PasswordHash.defaultIterations,
+                    caKeyAlgorithm: SignatureAlgorithm = .ecdsaP384) {
             self.clusterName = clusterName
             self.maxSessionTTL = maxSessionTTL
             self.lockout = lockout
             self.inviteTTL = inviteTTL
             self.passwordIterations = passwordIterations
+            self.caKeyAlgorithm = caKeyAlgorithm
         }
     }
 
@@ -47,8 +51,8 @@ public struct IdentityService: Sendable {
 
     /// Creates both authorities if this is the cluster's first start.
     public func start() async throws {
-        try await userCA.ensureCreated()
-        try await hostCA.ensureCreated()
+        try await userCA.ensureCreated(algorithm: settings.caKeyAlgorithm)
+        try await hostCA.ensureCreated(algorithm: settings.caKeyAlgorithm)
     }
 
     static func userKey(_ name: String) -> String { "identity/users/\(name)" }

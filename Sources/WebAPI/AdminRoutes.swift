@@ -163,7 +163,7 @@ public struct AdminRoutes: Sendable {
                     return try API.json(["dropped": dropped])
                 }
                 let overlap = Duration.seconds(body.overlapSeconds ?? Int(identity.settings.maxSessionTTL.components.seconds))
-                let key = try await authority.rotate(overlap: overlap)
+                let key = try await authority.rotate(overlap: overlap, algorithm: identity.settings.caKeyAlgorithm)
                 return try API.json(["active": key.id])
             }
         }

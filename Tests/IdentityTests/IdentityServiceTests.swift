@@ -175,6 +175,19 @@ final class IdentityServiceTests: XCTestCase {
         XCTAssertEqual(deleted.first?.fields["name"], "dave")
     }
 
+    func testCAsCanUseP256AndRotateToTheConfiguredCurve() async throws {
+        let p256 = try await IdentityFixture(settings: IdentityService.Settings(clusterName: "test", caKeyAlgorithm: .ecdsaP256))
+        let keys = try await p256.service.userCA.trustedKeys()
+        XCTAssertEqual(keys.map(\.publicKey.algorithm), [.ecdsaP256])
+        let host = try await p256.service.hostCA.trustedKeys()
+        XCTAssertEqual(host.map(\.publicKey.algorithm), [.ecdsaP256])
+        await p256.close()
+        let rotated = try await fixture.service.userCA.rotate(overlap: .seconds(60), algorithm: .ecdsaP256)
+        XCTAssertEqual(rotated.publicKey.algorithm, .ecdsaP256)
+        let listing = try await fixture.service.userCA.trustedKeys()
+        XCTAssertEqual(listing.map(\.publicKey.algorithm), [.ecdsaP384, .ecdsaP256], "the P-384 key stays trusted through the overlap")
+    }
+
     func testTOTPMatchesRFC6238TestVectors() throws {
         // RFC 6238 appendix B, SHA-1 secret "12345678901234567890", 8 digits there; the last 6 here.
         let totp = try TOTP(secret: Array("12345678901234567890".utf8), using: try TestEnvironment.fipsContext())
