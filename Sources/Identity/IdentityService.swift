@@ -72,6 +72,7 @@ public struct IdentityService: Sendable {
     /// Creates a user who must accept the invitation (set a password, enrol TOTP) before logging in.
     public func createUser(_ name: String, roles: [String], traits: [String: [String]] = [:], by actor: String) async throws -> Invitation {
         try User.validate(name: name)
+        try Self.validate(traits: traits)
         try await requireRoles(roles)
         let user = User(name: name, roles: roles, traits: traits, createdBy: actor)
         guard try await backend.create(Self.userKey(name), value: try encode(user)) != nil else { throw IdentityError.userExists(name) }
@@ -92,6 +93,7 @@ public struct IdentityService: Sendable {
 
     public func updateUser(_ name: String, roles: [String]? = nil, traits: [String: [String]]? = nil, by actor: String) async throws -> User {
         if let roles { try await requireRoles(roles) }
+        if let traits { try Self.validate(traits: traits) }
         let updated = try await modifyUser(name) { user in
             if let roles { user.roles = roles }
             if let traits { user.traits = traits }
@@ -119,6 +121,18 @@ public struct IdentityService: Sendable {
         try await audit.record(AuditEvent(.userUpdate, ["user": .string(actor), "name": .string(name), "action": "reset",
                                                          "expires": .string(AuditTime.format(invitation.expires))]))
         return invitation
+    }
+
+    /// Trait values become certificate principals through `{{internal.logins}}`: they must be login names.
+    static func validate(traits: [String: [String]]) throws {
+        for (name, values) in traits {
+            guard !name.isEmpty, name.count <= 64, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_-".contains($0)) }) else {
+                throw IdentityError.invalidName("'\(name.prefix(64))' is not a valid trait name")
+            }
+            for value in values where value == "*" || !RoleYAML.isValidLogin(value) {
+                throw IdentityError.invalidName("'\(value.prefix(64))' is not a valid login name (letters, digits, '.', '_', '-')")
+            }
+        }
     }
 
     private func invite(_ name: String) async throws -> Invitation {

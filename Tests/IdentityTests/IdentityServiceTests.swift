@@ -157,6 +157,10 @@ final class IdentityServiceTests: XCTestCase {
             XCTFail("a user with an unknown role was created")
         } catch { XCTAssertEqual(error as? IdentityError, .roleNotFound("nope")) }
         try await fixture.addRole("access", logins: ["root"])
+        do {
+            _ = try await fixture.service.createUser("dave", roles: ["access"], traits: ["logins": ["ok", "root;reboot"]], by: "admin")
+            XCTFail("a login that is no login name became a trait")
+        } catch { XCTAssertEqual(error as? IdentityError, .invalidName("'root;reboot' is not a valid login name (letters, digits, '.', '_', '-')")) }
         _ = try await fixture.service.createUser("dave", roles: ["access"], by: "admin")
         do {
             _ = try await fixture.service.createUser("dave", roles: ["access"], by: "admin")
