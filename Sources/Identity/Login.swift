@@ -59,11 +59,14 @@ extension IdentityService {
         } catch {
             try await failed("unusable public key: \(error)", .certificateRefused("the public key is not usable: \(error)"))
         }
+        // The attempt is counted as a failure before anything is checked (and forgiven on
+        // success), so guesses sent in parallel cannot outrun the lock.
         let attemptsKey = try digestKey("attempts", request.user)
-        let attemptsItem = try await backend.get(attemptsKey)
-        let attempts = try attemptsItem.map { try decode(LoginAttempts.self, $0.value, what: "login attempts") } ?? LoginAttempts()
-        if settings.lockout.isLocked(attempts, now: now) {
-            try await failed("account locked after repeated failures", .accountLocked)
+        var lockedIfThisFails: Date? = nil
+        switch try await registerAttempt(attemptsKey, now: now) {
+        case .locked: try await failed("account locked after repeated failures", .accountLocked)
+        case .lastAllowed(let until): lockedIfThisFails = until
+        case .allowed: break
         }
 
         let stored = try? await user(request.user)
@@ -78,10 +81,7 @@ extension IdentityService {
             let reason = stored == nil ? "unknown user"
                 : stored?.status != .active ? "user has not accepted the invitation"
                 : !passwordMatches ? "wrong password" : "wrong or reused one-time code"
-            let next = settings.lockout.failing(attempts, now: now)
-            let expires = next.lockedUntil ?? now.addingTimeInterval(Double(settings.lockout.window.components.seconds))
-            _ = try await backend.put(attemptsKey, value: try encode(next), expires: expires)
-            if next.lockedUntil != nil { fields["locked_until"] = .string(AuditTime.format(next.lockedUntil!)) }
+            if let lockedIfThisFails { fields["locked_until"] = .string(AuditTime.format(lockedIfThisFails)) }
             try await failed(reason)
         }
 
@@ -92,7 +92,7 @@ extension IdentityService {
             return true
         }
         if spent == nil { try await failed("one-time code reused concurrently") }
-        if attemptsItem != nil { _ = try await backend.delete(attemptsKey) }
+        _ = try await backend.delete(attemptsKey)
 
         let checker = try await accessChecker(for: user)
         let logins = checker.logins
@@ -117,6 +117,32 @@ extension IdentityService {
         let hostKeys = try await hostCA.trustedKeys()
         return LoginResult(certificate: certificate, roles: user.roles, logins: logins, validBefore: validBefore,
                            knownHosts: CertificateAuthority.knownHostsLines(hostKeys, patterns: ["*"]))
+    }
+
+    enum AttemptAdmission {
+        case allowed
+        /// Allowed, and the name is locked until then if this attempt fails too.
+        case lastAllowed(until: Date)
+        case locked
+    }
+
+    /// Counts one attempt for a name (compare-and-swap, so concurrent attempts all count).
+    func registerAttempt(_ key: String, now: Date) async throws -> AttemptAdmission {
+        for _ in 0..<20 {
+            let item = try await backend.get(key)
+            let attempts = try item.map { try decode(LoginAttempts.self, $0.value, what: "login attempts") } ?? LoginAttempts()
+            if settings.lockout.isLocked(attempts, now: now) { return .locked }
+            let next = settings.lockout.failing(attempts, now: now)
+            let expires = next.lockedUntil ?? now.addingTimeInterval(Double(settings.lockout.window.components.seconds))
+            let value = try encode(next)
+            let stored = if let item {
+                try await backend.compareAndSwap(key, expectedRevision: item.revision, value: value, expires: expires)
+            } else {
+                try await backend.create(key, value: value, expires: expires)
+            }
+            if stored != nil { return next.lockedUntil.map { .lastAllowed(until: $0) } ?? .allowed }
+        }
+        throw IdentityError.conflict("the login attempts of this user")
     }
 
     /// Changes a user only if `change` says so; nil when it declined.

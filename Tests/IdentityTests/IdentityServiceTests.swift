@@ -96,6 +96,28 @@ final class IdentityServiceTests: XCTestCase {
         XCTAssertEqual(failures.count, 8, "alice: 3 failures and 1 refusal while locked; mallory the same")
     }
 
+    func testGuessesSentInParallelCannotOutrunTheLock() async throws {
+        try await fixture.addRole("access", logins: ["root"])
+        let now = Date()
+        let totp = try await fixture.enrolledUser("alice", roles: ["access"], at: now)
+        let key = try fixture.sshKeygenKey("k").publicLine
+        let service = fixture.service
+        let outcomes = await withTaskGroup(of: IdentityError?.self) { group in
+            for _ in 0..<12 {
+                group.addTask {
+                    do {
+                        _ = try await service.login(LoginRequest(user: "alice", password: "guess number n!", totpCode: "000000", publicKey: key), now: now)
+                        return nil
+                    } catch { return error as? IdentityError }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        XCTAssertEqual(outcomes.filter { $0 == IdentityError.loginFailed }.count, 3, "exactly max_failed_logins guesses are evaluated: \(outcomes)")
+        XCTAssertEqual(outcomes.filter { $0 == IdentityError.accountLocked }.count, 9)
+        await assertLoginError(.accountLocked) { _ = try await self.login("alice", code: try totp.code(at: now), key: key, now: now) }
+    }
+
     func testAnUnknownUserCostsAsMuchAsAWrongPassword() async throws {
         try await fixture.addRole("access", logins: ["root"])
         _ = try await fixture.enrolledUser("alice", roles: ["access"])
