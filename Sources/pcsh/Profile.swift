@@ -49,7 +49,7 @@ struct Profile: Codable {
     /// Writes owner-only, replacing atomically.
     static func write(_ data: Data, to url: URL) throws {
         let temporary = url.appendingPathExtension("tmp")
-        FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600])
         try data.write(to: temporary)
         chmod(temporary.path, 0o600)
         guard rename(temporary.path, url.path) == 0 else { throw PcshError("cannot write \(url.path): \(String(cString: strerror(errno)))") }
