@@ -142,6 +142,48 @@ final class LoginProgramTests: XCTestCase {
         XCTAssertEqual(try fixture.events("user.create").first?["user"] as? String, "pcctl:\(NSUserName())")
     }
 
+    func testAdministratorManagesUsersRolesAndCAsWithPcctl() throws {
+        let role = directory.appendingPathComponent("roles.yaml")
+        try "kind: role\nmetadata: {name: dev}\nspec:\n  allow: {logins: [\"{{internal.logins}}\"]}\n---\nkind: role\nmetadata: {name: ops}\n"
+            .write(to: role, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try fixture.pcctl(["create", "-f", role.path]).stdout, "role \"dev\" has been created\nrole \"ops\" has been created\n")
+        XCTAssertEqual(try fixture.pcctl(["create", "-f", role.path]).stdout, "role \"dev\" has been updated\nrole \"ops\" has been updated\n")
+        let broken = directory.appendingPathComponent("broken.yaml")
+        try "kind: role\nmetadata: {name: x}\nspec:\n  options: {max_sesions: 2}\n".write(to: broken, atomically: true, encoding: .utf8)
+        let refused = try fixture.pcctl(["create", "-f", broken.path])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("\(broken.path):4:13: unknown key 'max_sesions' in 'spec.options'; did you mean 'max_sessions'?"), refused.stderr)
+        XCTAssertTrue(try fixture.pcctl(["get", "role/dev"]).stdout.contains("logins: [\"{{internal.logins}}\"]"))
+
+        XCTAssertEqual(try fixture.pcctl(["users", "add", "bob", "--roles", "dev", "--logins", "bob,deploy"]).status, 0)
+        let updated = try fixture.pcctl(["users", "update", "bob", "--roles", "dev,ops"])
+        XCTAssertEqual(updated.status, 0, updated.output)
+        let listed = try fixture.pcctl(["users", "ls"]).stdout
+        XCTAssertTrue(listed.contains("bob") && listed.contains("invited") && listed.contains("dev,ops") && listed.contains("bob,deploy"), listed)
+        let reset = try fixture.pcctl(["users", "reset", "bob"])
+        XCTAssertTrue(reset.stdout.contains("User \"bob\" has been reset") && reset.stdout.contains("pcsh setup --proxy"), reset.output)
+        let inUse = try fixture.pcctl(["rm", "role/ops"])
+        XCTAssertEqual(inUse.status, 1)
+        XCTAssertTrue(inUse.stderr.contains("role \"ops\" is still assigned to \"bob\""), inUse.stderr)
+        XCTAssertEqual(try fixture.pcctl(["users", "rm", "bob"]).status, 0)
+        XCTAssertEqual(try fixture.pcctl(["rm", "role/ops"]).stdout, "role \"ops\" has been deleted\n")
+        let missing = try fixture.pcctl(["users", "rm", "bob"])
+        XCTAssertTrue(missing.stderr.contains("user \"bob\" not found"), missing.stderr)
+
+        let before = try fixture.pcctl(["auth", "export", "--type", "host"]).stdout
+        XCTAssertTrue(before.hasPrefix("@cert-authority * ecdsa-sha2-nistp384 "), before)
+        XCTAssertEqual(try fixture.pcctl(["auth", "rotate", "--type", "host", "--overlap", "1h"]).status, 0)
+        XCTAssertEqual(try fixture.pcctl(["auth", "export", "--type", "host"]).stdout.split(separator: "\n").count, 2, "old and new during the overlap")
+        XCTAssertEqual(try fixture.pcctl(["auth", "rotate", "--type", "host", "--complete"]).status, 0)
+        let after = try fixture.pcctl(["auth", "export", "--type", "host"]).stdout
+        XCTAssertEqual(after.split(separator: "\n").count, 1)
+        XCTAssertNotEqual(after, before)
+        var roles: [[String: Any]] = []
+        let deadline = Date().addingTimeInterval(10)
+        while roles.count < 5 && Date() < deadline { roles = try fixture.events("role.created") + fixture.events("role.updated") + fixture.events("role.deleted"); Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertEqual(roles.count, 5, "2 created, 2 updated, 1 deleted")
+    }
+
     func testTheLoginAPIAnswersBadRequestsWithClearErrors() throws {
         let tls = try fixture.pcctl(["auth", "export", "--type", "tls"])
         let ca = directory.appendingPathComponent("proxy.pem")
