@@ -25,6 +25,7 @@ public final class AuditLog: Sendable {
     private let writer: SerialBatcher<Intake>
     /// Writes sealed batches, everything waiting in one transaction.
     private let committer: SerialBatcher<CommitUnit>
+    private let checkpointer: WALCheckpointer
     /// Set when a transaction failed: the chain in memory is then ahead of the file, so nothing
     /// more is written (fail closed) until the log is reopened.
     private let failure = Mutex<Error?>(nil)
@@ -57,11 +58,15 @@ public final class AuditLog: Sendable {
                             checkpointInterval: Int64 = 1024, logger: Logger = Logger(label: "portcullis.audit")) throws -> AuditLog {
         let path = (directory as NSString).appendingPathComponent(fileName)
         var configuration = Configuration()
+        // The checkpointer's rare RESTART holds the write lock while readers finish: wait for it
+        // rather than fail a commit (which would close the log).
+        configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA secure_delete = ON")
-            // Checkpoint the WAL into the file less often: each checkpoint is an fsync of the database.
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 8192")
+            // No checkpoints on the commit path (they stalled a commit for a whole copy of the
+            // WAL into the file and its fsync): `WALCheckpointer` runs them beside the writer.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
         }
         let pool: DatabasePool
         do {
@@ -121,6 +126,7 @@ public final class AuditLog: Sendable {
         let reference = WeakReference()
         writer = SerialBatcher(label: "portcullis.audit.writer", maximumBatch: 2048) { reference.log?.sealBatch($0) }
         committer = SerialBatcher(label: "portcullis.audit.committer") { reference.log?.commit($0) }
+        checkpointer = try WALCheckpointer(path: pool.path, logger: logger)
         reference.log = self
     }
 
@@ -304,5 +310,8 @@ public final class AuditLog: Sendable {
     var chainKey: HMACKey { keys.chainKey }
     var cryptoContext: CryptoContext { crypto }
 
-    public func close() throws { try pool.close() }
+    public func close() throws {
+        checkpointer.stop()
+        try pool.close()
+    }
 }

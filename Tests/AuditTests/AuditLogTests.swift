@@ -65,8 +65,17 @@ final class AuditLogTests: XCTestCase {
         XCTAssertNil(verification.problem)
         XCTAssertEqual(verification.records, 1000)
         XCTAssertEqual(verification.checkpoints, 1000 / 16)
+        // Checkpoints run beside the committer (none inside a commit): the records reach the
+        // database file while the log is open, and closing leaves no WAL behind.
+        let file = directory.appendingPathComponent(AuditLog.fileName).path
+        let deadline = Date().addingTimeInterval(5)
+        while (try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int ?? 0) < 500_000 && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        XCTAssertGreaterThan(try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int ?? 0, 500_000, "the WAL was checkpointed into the file")
         // Reopened (another process, or after a restart), the chain continues.
         try log.close()
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: file + "-wal")[.size] as? Int ?? 0, 0)
         self.log = try AuditLog.open(directory: directory.path, keyring: keyring, keys: keys, crypto: crypto, checkpointInterval: 16)
         let late = try await self.log.append(Self.sessionStart("late"))
         XCTAssertEqual(late, 1001)
