@@ -48,6 +48,7 @@ enum AuthServices {
                 : try TLSIdentity.load(certificateFile: proxy.httpsCertFile, keyFile: proxy.httpsKeyFile)
             tlsCertificate = tls.certificatePEM
             services.append(try APIServers.web(LoginRoutes(identity: identity, messageOfTheDay: configuration.authService.messageOfTheDay),
+                                               recordings: RecordingRoutes(identity: identity, recordings: storage.recordingStore(configuration), audit: audit),
                                                host: proxy.webListenAddr.host, port: proxy.webListenAddr.port, tls: tls,
                                                fips: configuration.fips.enabled, logger: logger))
         }

@@ -153,4 +153,5 @@ public struct AuditEventKind: Sendable, Hashable {
     public static let lockCreated = AuditEventKind("lock.created", "TLK00I")
     public static let lockDeleted = AuditEventKind("lock.deleted", "TLK01I")
     public static let certificateCreate = AuditEventKind("cert.create", "TC000I")
+    public static let sessionRecordingAccess = AuditEventKind("session.recording.access", "T2012I")
 }

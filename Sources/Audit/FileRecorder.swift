@@ -78,6 +78,9 @@ enum AsciicastLine {
             "version": 2, "width": .integer(Int64(header.columns)), "height": .integer(Int64(header.rows)),
             "timestamp": .integer(Int64(header.started)), "env": .object(["TERM": .string(header.term)]),
             "title": .string("\(header.user) as \(header.login) on \(header.server) (session \(header.sessionID))"),
+            // Ours, beside asciicast's own keys (players ignore it): who may replay it.
+            "portcullis": .object(["sid": .string(header.sessionID), "user": .string(header.user), "login": .string(header.login),
+                                   "server": .string(header.server)]),
         ]).write(to: &out)
         out.append(0x0a)
         return out

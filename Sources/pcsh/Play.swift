@@ -1,14 +1,19 @@
 import ArgumentParser
+import FIPSCrypto
 import Foundation
 
 extension Pcsh {
     /// Replays a session recording in this terminal.
     struct Play: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Replay a recorded session (asciicast v2, as 'pcctl recordings export' writes it).",
-            discussion: "Output is written with the original timing, divided by --speed; --skip-idle shortens pauses longer than --idle-limit.")
+            abstract: "Replay a recorded session: one of yours by session id (after 'pcsh login'), or an asciicast v2 file.",
+            discussion: """
+                Output is written with the original timing, divided by --speed; --skip-idle shortens pauses longer than --idle-limit.
+                A session id is fetched from the proxy you logged in to, signed with your certificate's key; files come
+                from 'pcctl recordings export'.
+                """)
 
-        @Argument(help: "The recording file ('-' for standard input).") var file: String
+        @Argument(help: "A session id, a recording file, or '-' for standard input.") var file: String
         @Option(help: "Play this many times faster (e.g. 2, or 0.5 for slower).") var speed: Double = 1
         @Flag(help: "Shorten long pauses to --idle-limit.") var skipIdle = false
         @Option(help: "The longest pause, in seconds, with --skip-idle.") var idleLimit: Double = 1
@@ -22,11 +27,13 @@ extension Pcsh {
             let data: Data
             if file == "-" {
                 data = FileHandle.standardInput.readDataToEndOfFile()
-            } else {
+            } else if FileManager.default.fileExists(atPath: file) {
                 guard let contents = FileManager.default.contents(atPath: file) else {
                     throw ValidationError("cannot read \(file): \(String(cString: strerror(errno)))")
                 }
                 data = contents
+            } else {
+                do { data = try await Self.fetch(sessionID: file) } catch let error as PcshError { throw error.exit }
             }
             let lines = data.split(separator: 0x0a, omittingEmptySubsequences: true)
             guard let first = lines.first, let header = try? JSONSerialization.jsonObject(with: Data(first)) as? [String: Any],
@@ -49,5 +56,30 @@ extension Pcsh {
                 FileHandle.standardOutput.write(Data(event.output.utf8))
             }
         }
+    }
+}
+
+extension Pcsh.Play {
+    /// The recording of one of the logged-in user's sessions, from the proxy.
+    static func fetch(sessionID: String) async throws -> Data {
+        guard sessionID.count <= 128, sessionID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+            throw PcshError("'\(sessionID)' is neither a file nor a session id")
+        }
+        let profile = try Profile.load()
+        guard let pem = try? String(contentsOf: Profile.keyFile, encoding: .utf8),
+              let certificate = try? String(contentsOf: Profile.certificateFile, encoding: .utf8)
+        else { throw PcshError("your key or certificate is missing from \(Profile.home.path): run 'pcsh login' again") }
+        let body = pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+        guard let der = Base64.decode(body) else { throw PcshError("\(Profile.keyFile.path) is not a PEM private key") }
+        let key = try PrivateKey(pkcs8DER: der, using: try CryptoContext(mode: .nonFIPS))
+        let timestamp = Int64(Date().timeIntervalSince1970)
+        let message = Array("portcullis-request-v1\0recording.fetch\0\(sessionID)\0\(timestamp)".utf8)
+        struct Signed: Encodable { var certificate: String; var timestamp: Int64; var signature: String }
+        struct Fetch: Encodable { var sid: String; var request: Signed }
+        let client = try ProxyClient(proxy: profile.proxy, caCertificate: profile.caCertificate, insecure: false)
+        defer { Task { await client.shutdown() } }
+        return try await client.postForBytes("/v1/recordings/fetch", Fetch(sid: sessionID, request: Signed(
+            certificate: certificate.trimmingCharacters(in: .whitespacesAndNewlines), timestamp: timestamp,
+            signature: Base64.encode(try key.sshSignature(for: message)))))
     }
 }

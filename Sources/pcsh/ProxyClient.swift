@@ -35,12 +35,28 @@ struct ProxyClient {
     func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> T { try await send(.GET, path, body: nil, as: type) }
 
     func post<T: Decodable>(_ path: String, _ body: some Encodable, as type: T.Type) async throws -> T {
+        try decode(type, from: try await postForBytes(path, body))
+    }
+
+    /// The answer's body as it is (not JSON).
+    func postForBytes(_ path: String, _ body: some Encodable) async throws -> Data {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        return try await send(.POST, path, body: try encoder.encode(body), as: type)
+        return try await send(.POST, path, body: try encoder.encode(body))
     }
 
     private func send<T: Decodable>(_ method: HTTPMethod, _ path: String, body: Data?, as type: T.Type) async throws -> T {
+        try decode(type, from: try await send(method, path, body: body))
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.dateDecodingStrategy = .iso8601
+        do { return try decoder.decode(type, from: data) } catch { throw PcshError("the proxy's answer does not decode: \(error)") }
+    }
+
+    private func send(_ method: HTTPMethod, _ path: String, body: Data?) async throws -> Data {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         request.headers.add(name: "User-Agent", value: "pcsh")
@@ -53,7 +69,7 @@ struct ProxyClient {
         do {
             let response = try await client.execute(request, timeout: .seconds(60))
             status = response.status
-            bytes = try await response.body.collect(upTo: 1 << 20)
+            bytes = try await response.body.collect(upTo: 1 << 30)
         } catch {
             throw PcshError("cannot reach the proxy at \(base): \(Self.explain(error))")
         }
@@ -61,10 +77,7 @@ struct ProxyClient {
         guard (200..<300).contains(Int(status.code)) else {
             throw PcshError((try? JSONDecoder().decode(Failure.self, from: data))?.error ?? "the proxy answered \(status)")
         }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        decoder.dateDecodingStrategy = .iso8601
-        do { return try decoder.decode(type, from: data) } catch { throw PcshError("the proxy's answer does not decode: \(error)") }
+        return data
     }
 
     static func explain(_ error: Error) -> String {

@@ -214,6 +214,33 @@ final class IdentityServiceTests: XCTestCase {
         XCTAssertEqual(listing.map(\.publicKey.algorithm), [.ecdsaP384, .ecdsaP256], "the P-384 key stays trusted through the overlap")
     }
 
+    func testSignedRequestsNeedTheCertificatesKeyAFreshTimeAndOurCA() async throws {
+        try await fixture.addRole("access", logins: ["root"])
+        let now = Date()
+        let totp = try await fixture.enrolledUser("alice", roles: ["access"], at: now)
+        let key = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
+        let certificate = try await login("alice", code: try totp.code(at: now), key: try key.publicKey.authorizedKeyLine(), now: now).certificate
+        let timestamp = Int64(now.timeIntervalSince1970)
+        func request(signer: PrivateKey = key, subject: String = "sid-1", at time: Int64 = timestamp) throws -> SignedRequest {
+            SignedRequest(certificate: certificate.authorizedKeyLine(), timestamp: time,
+                          signature: Base64.encode(try signer.sshSignature(for: SignedRequest.message(purpose: "p", subject: subject, timestamp: time))))
+        }
+        let user = try await fixture.service.authenticate(try request(), purpose: "p", subject: "sid-1", now: now)
+        XCTAssertEqual(user.name, "alice")
+        func refusal(_ signed: SignedRequest, at date: Date = now) async -> String {
+            do { _ = try await fixture.service.authenticate(signed, purpose: "p", subject: "sid-1", now: date); return "accepted" } catch { return "\(error)" }
+        }
+        let other = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
+        let wrongKey = await refusal(try request(signer: other))
+        XCTAssertTrue(wrongKey.contains("the signature does not match"), wrongKey)
+        let otherSubject = await refusal(try request(subject: "sid-2"))
+        XCTAssertTrue(otherSubject.contains("the signature does not match"), "a signature is bound to its subject: \(otherSubject)")
+        let stale = await refusal(try request(at: timestamp - 3600))
+        XCTAssertTrue(stale.contains("more than 300 seconds"), stale)
+        let expired = await refusal(try request(at: timestamp + 13 * 3600), at: now.addingTimeInterval(13 * 3600))
+        XCTAssertTrue(expired.contains("certificate expired"), expired)
+    }
+
     func testTOTPMatchesRFC6238TestVectors() throws {
         // RFC 6238 appendix B, SHA-1 secret "12345678901234567890", 8 digits there; the last 6 here.
         let totp = try TOTP(secret: Array("12345678901234567890".utf8), using: try TestEnvironment.fipsContext())

@@ -1,3 +1,5 @@
+import Appliance
+import Audit
 import FIPSCrypto
 import Foundation
 import Identity
@@ -71,7 +73,7 @@ final class LoginProgramTests: XCTestCase {
         return totp
     }
 
-    func testAdministratorAndUserReachAStockSSHDWithAPcshCertificate() throws {
+    func testAdministratorAndUserReachAStockSSHDWithAPcshCertificate() async throws {
         let role = directory.appendingPathComponent("role.yaml")
         try "kind: role\nversion: v1\nmetadata:\n  name: access\nspec:\n  options:\n    max_session_ttl: 2h\n  allow:\n    logins: [root]\n    node_labels: {'*': '*'}\n"
             .write(to: role, atomically: true, encoding: .utf8)
@@ -127,6 +129,24 @@ final class LoginProgramTests: XCTestCase {
         XCTAssertTrue(allowed.output.contains("pcsh-cert-works"), allowed.output)
         XCTAssertEqual(try ssh("nobody").status, 255, "a login the role does not allow is refused")
 
+        // pcsh play SID: the user's own session, fetched with a request signed by the certificate's key.
+        let configuration = try ConfigurationLoader.load(path: fixture.config)
+        let storage = try await ApplianceStorage.open(configuration, crypto: try CryptoContext(mode: configuration.fips.cryptoMode))
+        for (sid, owner, text) in [("11111111-2222-3333-4444-555555555555", "alice", "alice's session\r\n"),
+                                   ("66666666-7777-8888-9999-000000000000", "bob", "bob's session\r\n")] {
+            let recorder = try FileRecorder(root: storage.recordingStore(configuration).root, header: RecordingHeader(
+                sessionID: sid, user: owner, login: "root", server: "web1", columns: 80, rows: 24, started: Date()), keyring: storage.keyring)
+            try await recorder.record(RecordingEvent(time: 0.01, kind: .output, data: Array(text.utf8)))
+            try await recorder.finish()
+        }
+        await storage.close()
+        let played = try pcsh(["play", "11111111-2222-3333-4444-555555555555"])
+        XCTAssertEqual(played.status, 0, played.stdout)
+        XCTAssertEqual(played.stdout, "alice's session\r\n")
+        let others = try pcsh(["play", "66666666-7777-8888-9999-000000000000"])
+        XCTAssertEqual(others.status, 1)
+        XCTAssertTrue(others.stdout.contains("no recording of session 66666666-7777-8888-9999-000000000000 that you may replay"), others.stdout)
+
         let status = try pcsh(["status"])
         XCTAssertTrue(status.stdout.contains("Roles:    access") && status.stdout.contains("left)"), status.stdout)
         XCTAssertEqual(try pcsh(["logout"]).status, 0)
@@ -136,10 +156,11 @@ final class LoginProgramTests: XCTestCase {
         // The evidence: user.create, the enrolment, one failed and one good login, both certificates.
         var logins: [[String: Any]] = []
         let deadline = Date().addingTimeInterval(10)
-        while logins.count < 2 && Date() < deadline { logins = try fixture.events("user.login"); Thread.sleep(forTimeInterval: 0.05) }
+        while logins.count < 2 && Date() < deadline { logins = try fixture.events("user.login"); try await Task.sleep(for: .milliseconds(50)) }
         XCTAssertEqual(logins.compactMap { $0["code"] as? String }.sorted(), ["T1000I", "T1000W"])
         XCTAssertEqual(try fixture.events("cert.create").count, 2, "alice's certificate and the host's")
         XCTAssertEqual(try fixture.events("user.create").first?["user"] as? String, "pcctl:\(NSUserName())")
+        XCTAssertEqual(try fixture.events("session.recording.access").compactMap { $0["success"] as? Bool }.sorted { !$0 && $1 }, [false, true])
     }
 
     func testAdministratorManagesUsersRolesAndCAsWithPcctl() throws {

@@ -1,0 +1,50 @@
+import Audit
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Identity
+import NIOCore
+
+/// `POST /v1/recordings/fetch`: a session's recording (asciicast v2) for `pcsh play SID`.
+/// The request is signed with the user's certificate key; users replay their own sessions
+/// (administrators export any with `pcctl recordings export`). Each replay is a
+/// `session.recording.access` event.
+public struct RecordingRoutes: Sendable {
+    public static let purpose = "recording.fetch"
+    public let identity: IdentityService
+    public let recordings: RecordingStore
+    public let audit: AuditPipeline
+
+    public init(identity: IdentityService, recordings: RecordingStore, audit: AuditPipeline) {
+        self.identity = identity
+        self.recordings = recordings
+        self.audit = audit
+    }
+
+    struct Fetch: Decodable {
+        var sid: String
+        var request: SignedRequest
+    }
+
+    public func add(to router: Router<APIRequestContext>) {
+        router.post("/v1/recordings/fetch") { request, context in
+            await API.respond(context) {
+                let body = try await API.decode(Fetch.self, request, context)
+                let user = try await identity.authenticate(body.request, purpose: Self.purpose, subject: body.sid)
+                let owner: String
+                do { owner = try await recordings.owner(body.sid) } catch let error as RecordingError {
+                    throw APIError(status: .notFound, message: "\(error)")
+                }
+                guard owner == user.name else {
+                    // The same answer as for a session that does not exist: ids are not to be probed.
+                    try await audit.record(AuditEvent(.sessionRecordingAccess, ["user": .string(user.name), "sid": .string(body.sid),
+                                                                                 "success": false, "error": "not the user's session"]))
+                    throw APIError(status: .notFound, message: "no recording of session \(body.sid) that you may replay")
+                }
+                let text = try await recordings.asciicast(body.sid, allowIncomplete: true)
+                try await audit.record(AuditEvent(.sessionRecordingAccess, ["user": .string(user.name), "sid": .string(body.sid), "success": true]))
+                return Response(status: .ok, headers: [.contentType: "application/x-asciicast"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
+            }
+        }
+    }
+}
