@@ -19,14 +19,12 @@ public struct RecordingStore: Sendable {
     /// The recording's asciicast text (header line, then one line per event), or why it cannot be
     /// trusted. `allowIncomplete` returns what a crashed session left (every chunk present and
     /// intact, only the final one missing) instead of refusing it.
-    /// The Portcullis user whose session this is (from the recording's sealed header).
-    public func owner(_ sid: String) async throws -> String {
-        let text = try await asciicast(sid, allowIncomplete: true)
+    /// The Portcullis user whose session a recording is (from its asciicast header), or nil.
+    public static func owner(of text: [UInt8]) -> String? {
         let header = text.prefix { $0 != 0x0a }
         guard let object = try? JSONSerialization.jsonObject(with: Data(header)) as? [String: Any],
-              let ours = object["portcullis"] as? [String: Any], let user = ours["user"] as? String
-        else { throw RecordingError.unreadableChunk(sid: sid, index: 0, reason: "its header names no user") }
-        return user
+              let ours = object["portcullis"] as? [String: Any] else { return nil }
+        return ours["user"] as? String
     }
 
     public func asciicast(_ sid: String, allowIncomplete: Bool = false) async throws -> [UInt8] {

@@ -29,7 +29,7 @@ extension IdentityService {
     /// The user a signed request comes from: a valid certificate from our user CA whose key
     /// signed this purpose and subject within the allowed skew, for a user that still exists.
     public func authenticate(_ request: SignedRequest, purpose: String, subject: String, now: Date = Date()) async throws -> User {
-        func refuse(_ why: String) -> IdentityError { .certificateRefused("request not authenticated: \(why)") }
+        func refuse(_ why: String) -> IdentityError { .requestUnauthenticated(why) }
         let parts = request.certificate.split(separator: " ")
         guard parts.count >= 2, let wire = Base64.decode(String(parts[1])) else { throw refuse("no certificate") }
         let certificate: SSHCertificate

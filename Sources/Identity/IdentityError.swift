@@ -13,6 +13,8 @@ public enum IdentityError: Error, Sendable, Equatable, CustomStringConvertible {
     case loginFailed
     case accountLocked
     case certificateRefused(String)
+    /// A request signed with a certificate's key that does not check out.
+    case requestUnauthenticated(String)
     case corruptRecord(String)
     case conflict(String)
     case authorityUnavailable(String)
@@ -30,6 +32,7 @@ public enum IdentityError: Error, Sendable, Equatable, CustomStringConvertible {
         case .loginFailed: return "invalid user name, password or one-time code"
         case .accountLocked: return "too many failed logins: logins are blocked for a while; try again later or ask an administrator"
         case .certificateRefused(let why): return "no certificate issued: \(why)"
+        case .requestUnauthenticated(let why): return "request not authenticated: \(why)"
         case .corruptRecord(let what): return "stored identity data is damaged: \(what)"
         case .conflict(let what): return "\(what) was changed by someone else at the same time; try again"
         case .authorityUnavailable(let why): return "certificate authority unavailable: \(why)"

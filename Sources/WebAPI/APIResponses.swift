@@ -68,7 +68,7 @@ enum API {
 
     static func status(of error: IdentityError) -> HTTPResponse.Status {
         switch error {
-        case .loginFailed: return .unauthorized
+        case .loginFailed, .requestUnauthenticated: return .unauthorized
         case .accountLocked: return .tooManyRequests
         case .inviteInvalid: return .forbidden
         case .userNotFound, .roleNotFound: return .notFound

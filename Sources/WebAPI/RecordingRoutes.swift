@@ -31,17 +31,20 @@ public struct RecordingRoutes: Sendable {
             await API.respond(context) {
                 let body = try await API.decode(Fetch.self, request, context)
                 let user = try await identity.authenticate(body.request, purpose: Self.purpose, subject: body.sid)
-                let owner: String
-                do { owner = try await recordings.owner(body.sid) } catch let error as RecordingError {
-                    throw APIError(status: .notFound, message: "\(error)")
+                // One answer for a session that is not the user's and one that does not exist (or
+                // cannot be read): session ids are not to be probed. The event has the reason.
+                let refusal = APIError(status: .notFound, message: "no recording of session \(body.sid) that you may replay")
+                let text: [UInt8]
+                do { text = try await recordings.asciicast(body.sid, allowIncomplete: true) } catch let error as RecordingError {
+                    try await audit.record(AuditEvent(.sessionRecordingAccess, ["user": .string(user.name), "sid": .string(body.sid),
+                                                                                 "success": false, "error": .string("\(error)")]))
+                    throw refusal
                 }
-                guard owner == user.name else {
-                    // The same answer as for a session that does not exist: ids are not to be probed.
+                guard RecordingStore.owner(of: text) == user.name else {
                     try await audit.record(AuditEvent(.sessionRecordingAccess, ["user": .string(user.name), "sid": .string(body.sid),
                                                                                  "success": false, "error": "not the user's session"]))
-                    throw APIError(status: .notFound, message: "no recording of session \(body.sid) that you may replay")
+                    throw refusal
                 }
-                let text = try await recordings.asciicast(body.sid, allowIncomplete: true)
                 try await audit.record(AuditEvent(.sessionRecordingAccess, ["user": .string(user.name), "sid": .string(body.sid), "success": true]))
                 return Response(status: .ok, headers: [.contentType: "application/x-asciicast"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
             }
