@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "portcullis", targets: ["portcullis"]),
         .executable(name: "pcctl", targets: ["pcctl"]),
         .executable(name: "pcsh", targets: ["pcsh"]),
+        .executable(name: "portcullis-exec", targets: ["portcullis-exec"]),
         // For the fuzzing package in Fuzz/ (and, later, tools built on the engine).
         .library(name: "PortcullisSSH", targets: ["SSH", "FIPSCrypto"]),
     ],
@@ -112,6 +113,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The session launcher (privilege boundary): single-threaded, spawned by the node.
+        .executableTarget(name: "portcullis-exec"),
         .executableTarget(
             name: "pcctl",
             dependencies: [
@@ -180,7 +183,7 @@ let package = Package(
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Storage", "FIPSCrypto", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "ProgramTests",
-            dependencies: ["TestSupport", "Appliance", "Audit", "Identity", "SSH", "FIPSCrypto", "portcullis", "pcctl", "pcsh"]
+            dependencies: ["TestSupport", "Appliance", "Audit", "Identity", "SSH", "FIPSCrypto", "CLinux", "portcullis", "pcctl", "pcsh", "portcullis-exec"]
         ),
     ]
 )

@@ -1,0 +1,115 @@
+// portcullis-exec: the session launcher the node spawns for every shell, command and
+// subsystem. It is the privilege boundary: the daemon (NIO, many threads) never forks; this
+// small program is single-threaded (no Dispatch, no Swift concurrency), so forking here is safe.
+//
+// The node starts it as root with the session's stdio (the PTY slave, opened by path in a new
+// session, is its controlling terminal; or pipes) and a control socket on fd 3:
+//   node → launcher: one JSON line, the LaunchSpec; later the line "go" once the launcher has
+//                    been placed in the session's cgroup (no user code runs before that)
+//   launcher → node: {"event":"ready"}, {"event":"started","pid":N},
+//                    {"event":"exit","status":N} or {"event":"exit","signal":N},
+//                    or {"event":"error","reason":"..."} and exit status 2
+// It looks the login up, opens the PAM session (not yet: see `SessionPAM`), forks, and the
+// child drops to the login's groups, gid and uid, clears the environment to a safe set, and
+// execs the login shell. The launcher stays the parent to close PAM and report the status.
+import Foundation
+
+/// Set before the child exists; read by the signal handler, which forwards to it.
+nonisolated(unsafe) var childPID: pid_t = 0
+
+func fail(_ reason: String) -> Never {
+    Report.send(["event": "error", "reason": reason])
+    exit(2)
+}
+
+/// The place PAM will go (account and session stacks, pam_getenvlist merged into the
+/// environment, PAM_TTY and PAM_RHOST set). The node's issue calls for it; PAM itself is later.
+enum SessionPAM {
+    static func open(login: String, portcullisUser: String) -> [String: String] { [:] }
+    static func close() {}
+}
+
+var control = ControlReader()
+guard let specLine = control.line() else { fail("no launch specification on the control socket") }
+let spec: LaunchSpec
+do {
+    spec = try JSONDecoder().decode(LaunchSpec.self, from: Data(specLine))
+} catch {
+    fail("the launch specification does not decode: \(error)")
+}
+guard !spec.login.isEmpty, spec.login.utf8.count <= 32, let account = getpwnam(spec.login) else {
+    fail("unknown login \"\(spec.login.prefix(64))\": no such account on this host")
+}
+let uid = account.pointee.pw_uid
+let gid = account.pointee.pw_gid
+let home = String(cString: account.pointee.pw_dir)
+let shell = account.pointee.pw_shell.map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh"
+
+Report.send(["event": "ready"])
+guard let go = control.line(), go == Array("go".utf8) else { exit(1) }
+
+let pamEnvironment = SessionPAM.open(login: spec.login, portcullisUser: spec.portcullisUser)
+
+// Everything the child needs, made before fork(): after it the child only makes system calls.
+var environment = [
+    "HOME=\(home)", "USER=\(spec.login)", "LOGNAME=\(spec.login)", "SHELL=\(shell)",
+    "PATH=\(uid == 0 ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" : "/usr/local/bin:/usr/bin:/bin")",
+    "PORTCULLIS_USER=\(spec.portcullisUser)",
+]
+for (name, value) in spec.environment.sorted(by: { $0.key < $1.key })
+where LaunchSpec.isAllowed(name) && !value.utf8.contains(0) && value.utf8.count <= 4096 {
+    environment.append("\(name)=\(value)")
+}
+for (name, value) in pamEnvironment.sorted(by: { $0.key < $1.key }) { environment.append("\(name)=\(value)") }
+let shellName = (shell as NSString).lastPathComponent
+let arguments = spec.command.map { [shellName, "-c", $0] } ?? ["-" + shellName]
+let cArguments: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+let cEnvironment: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
+guard let cLogin = strdup(spec.login), let cHome = strdup(home), let cShell = strdup(shell) else { fail("out of memory") }
+
+// Terminal-generated signals are the session's business, not the launcher's; a TERM or HUP
+// from the node is passed on to the shell.
+signal(SIGINT, SIG_IGN)
+signal(SIGQUIT, SIG_IGN)
+signal(SIGTSTP, SIG_IGN)
+for forwarded in [SIGTERM, SIGHUP] {
+    signal(forwarded) { number in if childPID > 0 { kill(childPID, number) } }
+}
+
+let pid = fork()
+if pid == 0 {
+    for number in [SIGINT, SIGQUIT, SIGTSTP, SIGTERM, SIGHUP, SIGPIPE] { signal(number, SIG_DFL) }
+    var none = sigset_t()
+    sigemptyset(&none)
+    sigprocmask(SIG_SETMASK, &none, nil)
+    close(3)
+    guard initgroups(cLogin, gid) == 0, setgid(gid) == 0, setuid(uid) == 0 else {
+        perror("portcullis-exec: cannot become the login's user")
+        _exit(126)
+    }
+    // A dropped privilege must stay dropped.
+    if uid != 0 && (setuid(0) == 0 || seteuid(0) == 0) {
+        _ = write(2, "portcullis-exec: privileges could be regained; refusing\n", 56)
+        _exit(126)
+    }
+    if chdir(cHome) != 0 { _ = chdir("/") }
+    execve(cShell, cArguments, cEnvironment)
+    perror("portcullis-exec: cannot start the login shell")
+    _exit(127)
+}
+guard pid > 0 else { fail("fork failed: \(String(cString: strerror(errno)))") }
+childPID = pid
+Report.send(["event": "started", "pid": Int(pid)])
+
+var status: Int32 = 0
+while waitpid(pid, &status, 0) < 0 {
+    guard errno == EINTR else { fail("waitpid failed: \(String(cString: strerror(errno)))") }
+}
+SessionPAM.close()
+// WIFEXITED / WEXITSTATUS / WTERMSIG are macros Swift cannot see.
+if status & 0x7f == 0 {
+    Report.send(["event": "exit", "status": Int((status >> 8) & 0xff)])
+} else {
+    Report.send(["event": "exit", "signal": Int(status & 0x7f)])
+}
+exit(0)
