@@ -79,6 +79,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The node service (issue 6): session cgroups so far.
+        .target(name: "Node"),
         // The proxy's HTTPS API (login, invitations).
         .target(
             name: "WebAPI",
@@ -179,6 +181,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "TestSupport"]),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "TestSupport"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity", "SSH", "Audit", "Storage", "FIPSCrypto", "TestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Storage", "FIPSCrypto", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(

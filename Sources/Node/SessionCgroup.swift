@@ -1,0 +1,82 @@
+import Foundation
+
+/// A session's cgroup (v2): every process of the session lives in it, so enhanced recording
+/// (BPF, by cgroup id) sees exactly the session and ending the session ends all of it.
+/// Sessions live under `<cgroup2 mount>/portcullis/<session id>`; the mount is found in
+/// /proc/self/mountinfo (on hybrid hosts it is /sys/fs/cgroup/unified, not /sys/fs/cgroup).
+public struct SessionCgroup: Sendable {
+    public let path: String
+
+    public enum Failure: Error, CustomStringConvertible, Equatable {
+        case noCgroup2
+        case invalidSessionID(String)
+        case system(String)
+
+        public var description: String {
+            switch self {
+            case .noCgroup2: return "no cgroup v2 hierarchy is mounted (see /proc/self/mountinfo); sessions need one for their cgroup"
+            case .invalidSessionID(let sid): return "'\(sid.prefix(64))' is not a session id"
+            case .system(let what): return what
+            }
+        }
+    }
+
+    /// Where cgroup2 is mounted, from mountinfo lines (`... - cgroup2 cgroup2 rw`).
+    public static func cgroup2Mount(mountinfo: String? = nil) throws -> String {
+        let text = mountinfo ?? ((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "")
+        for line in text.split(separator: "\n") {
+            let halves = line.components(separatedBy: " - ")
+            guard halves.count == 2, halves[1].split(separator: " ").first == "cgroup2" else { continue }
+            let fields = halves[0].split(separator: " ")
+            if fields.count >= 5 { return String(fields[4]) }
+        }
+        throw Failure.noCgroup2
+    }
+
+    /// Creates the session's cgroup (and the `portcullis` parent on first use).
+    public static func create(sessionID: String, root: String? = nil) throws -> SessionCgroup {
+        guard !sessionID.isEmpty, sessionID.count <= 64, sessionID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+            throw Failure.invalidSessionID(sessionID)
+        }
+        let base = (try root ?? cgroup2Mount()) + "/portcullis"
+        if mkdir(base, 0o755) != 0 && errno != EEXIST { throw Failure.system("cannot create \(base): \(String(cString: strerror(errno)))") }
+        let path = "\(base)/\(sessionID)"
+        guard mkdir(path, 0o755) == 0 else { throw Failure.system("cannot create the session cgroup \(path): \(String(cString: strerror(errno)))") }
+        return SessionCgroup(path: path)
+    }
+
+    /// Moves a process (the launcher, before its go-ahead) into the cgroup.
+    public func add(_ pid: pid_t) throws {
+        try write("\(pid)\n", to: "cgroup.procs")
+    }
+
+    /// The pids in it now.
+    public var processes: [pid_t] {
+        ((try? String(contentsOfFile: "\(path)/cgroup.procs", encoding: .utf8)) ?? "").split(separator: "\n").compactMap { pid_t($0) }
+    }
+
+    /// Kills everything in the session (cgroup.kill, Linux ≥ 5.14; otherwise SIGKILL to each pid)
+    /// and removes the cgroup once it is empty (waits up to `timeout`).
+    public func end(timeout: TimeInterval = 5) throws {
+        if (try? write("1\n", to: "cgroup.kill")) == nil {
+            for pid in processes { kill(pid, SIGKILL) }
+        }
+        let deadline = Date().addingTimeInterval(timeout)
+        while rmdir(path) != 0 {
+            guard errno == EBUSY, Date() < deadline else {
+                if errno == ENOENT { return }
+                throw Failure.system("cannot remove the session cgroup \(path): \(String(cString: strerror(errno)))")
+            }
+            for pid in processes { kill(pid, SIGKILL) }
+            usleep(10_000)
+        }
+    }
+
+    private func write(_ text: String, to file: String) throws {
+        let fd = open("\(path)/\(file)", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw Failure.system("cannot open \(path)/\(file): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let written = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+        guard written == text.utf8.count else { throw Failure.system("cannot write \(path)/\(file): \(String(cString: strerror(errno)))") }
+    }
+}
