@@ -1,4 +1,5 @@
 import COpenSSL
+import Foundation
 
 extension PrivateKey {
     /// A self-signed X.509 server certificate (DER) for this key, signed in this key's context
@@ -21,6 +22,14 @@ extension PrivateKey {
 }
 
 public enum PEM {
+    /// The DER inside the first `-----BEGIN <label>-----` block, or nil.
+    public static func decode(label: String, pem: String) -> [UInt8]? {
+        let lines = pem.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard let begin = lines.firstIndex(of: "-----BEGIN \(label)-----"),
+              let end = lines[begin...].firstIndex(of: "-----END \(label)-----") else { return nil }
+        return Base64.decode(lines[(begin + 1)..<end].joined())
+    }
+
     public static func encode(label: String, der: [UInt8]) -> String {
         let base64 = Array(Base64.encode(der))
         var lines = ["-----BEGIN \(label)-----"]

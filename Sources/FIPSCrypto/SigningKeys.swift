@@ -208,6 +208,17 @@ public final class PublicKey: @unchecked Sendable {
         try self.init(algorithm: algorithm, keyData: keyData, using: crypto)
     }
 
+    /// Reads an OpenSSH public key line (`ecdsa-sha2-nistp256 AAAA… [comment]`), the inverse of
+    /// `authorizedKeyLine`.
+    public convenience init(authorizedKeyLine line: String, using crypto: CryptoContext) throws {
+        let parts = line.split(whereSeparator: \.isWhitespace)
+        guard parts.count >= 2, let wire = Base64.decode(String(parts[1])) else {
+            throw CryptoError.invalidInput("expected an OpenSSH public key line such as 'ecdsa-sha2-nistp256 AAAA…'")
+        }
+        try self.init(sshWire: wire, using: crypto)
+        guard algorithm.sshName == parts[0] else { throw CryptoError.invalidInput("the key's type does not match its name '\(parts[0].prefix(64))'") }
+    }
+
     /// The SSH public key encoding: string name, [string curve,] string key.
     public var sshWire: [UInt8] {
         var writer = SSHWireWriter()

@@ -58,7 +58,7 @@ public struct IdentityService: Sendable {
     static func userKey(_ name: String) -> String { "identity/users/\(name)" }
     static func roleKey(_ name: String) -> String { "identity/roles/\(name)" }
     func digestKey(_ prefix: String, _ text: String) throws -> String {
-        "identity/\(prefix)/" + (try crypto.digest(.sha256, Array(text.utf8))).map { String(format: "%02x", $0) }.joined()
+        "identity/\(prefix)/" + Hex.encode(try crypto.digest(.sha256, Array(text.utf8)))
     }
 
     // MARK: Users
@@ -136,7 +136,7 @@ public struct IdentityService: Sendable {
     }
 
     private func invite(_ name: String) async throws -> Invitation {
-        let token = try crypto.randomBytes(32).map { String(format: "%02x", $0) }.joined()
+        let token = Hex.encode(try crypto.randomBytes(32))
         let expires = Date().addingTimeInterval(TimeInterval(settings.inviteTTL.components.seconds))
         let invite = Invite(user: name, totpSecret: Base64.encode(try TOTP.newSecret(using: crypto)), expires: expires)
         _ = try await backend.put(try digestKey("invites", token), value: try encode(invite), expires: expires)

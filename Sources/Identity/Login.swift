@@ -156,15 +156,9 @@ extension IdentityService {
         throw IdentityError.conflict("user \"\(name)\"")
     }
 
-    /// `ecdsa-sha2-nistp256 AAAA… [comment]` → the key.
+    /// `ecdsa-sha2-nistp256 AAAA… [comment]` → the key, or an error a client can act on.
     public static func parsePublicKey(_ line: String, using crypto: CryptoContext) throws -> PublicKey {
-        let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-        guard parts.count >= 2, let wire = Base64.decode(String(parts[1])) else {
-            throw IdentityError.invalidResource("expected an OpenSSH public key line such as 'ecdsa-sha2-nistp256 AAAA…'")
-        }
-        let key = try PublicKey(sshWire: wire, using: crypto)
-        guard key.algorithm.sshName == parts[0] else { throw IdentityError.invalidResource("the key's type does not match its name '\(parts[0])'") }
-        return key
+        do { return try PublicKey(authorizedKeyLine: line, using: crypto) } catch { throw IdentityError.invalidResource("\(error)") }
     }
 }
 

@@ -195,6 +195,15 @@ public struct SSHCertificate: Sendable {
         return buffer
     }
 
+    /// Reads a `-cert.pub` line, the inverse of `authorizedKeyLine`.
+    public init(authorizedKeyLine line: String, using crypto: CryptoContext) throws {
+        let parts = line.split(whereSeparator: \.isWhitespace)
+        guard parts.count >= 2, Self.isCertificateAlgorithm(String(parts[0])), let wire = Base64.decode(String(parts[1])) else {
+            throw SSHError.malformed("certificate line (expected 'ecdsa-sha2-nistp256-cert-v01@openssh.com AAAA…')")
+        }
+        try self.init(wire: wire, using: crypto)
+    }
+
     /// `ecdsa-sha2-nistp256-cert-v01@openssh.com AAAA… comment`, as ssh-keygen writes `-cert.pub` files.
     public func authorizedKeyLine(comment: String = "") -> String {
         let line = "\(Self.algorithmName(for: key.algorithm)) \(Base64.encode(wire))"

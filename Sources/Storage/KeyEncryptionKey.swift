@@ -105,7 +105,7 @@ public struct KeyEncryptionKeySource: Sendable, Equatable, CustomStringConvertib
     public static func generate(at path: String, using crypto: CryptoContext) throws {
         var key = try crypto.randomBytes(keySize)
         defer { wipe(&key) }
-        var text = Array((key.map { String(format: "%02x", $0) }.joined() + "\n").utf8)
+        var text = Array((Hex.encode(key) + "\n").utf8)
         defer { wipe(&text) }
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else {

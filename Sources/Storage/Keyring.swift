@@ -117,7 +117,7 @@ public final class Keyring: Sendable {
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return "dk-\(formatter.string(from: date))-\(suffix.map { String(format: "%02x", $0) }.joined())"
+        return "dk-\(formatter.string(from: date))-\(Hex.encode(suffix))"
     }
 
     public var dataKeys: [DataKeyInfo] {

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Identity
+import SSH
 import NIOCore
 
 /// `POST /v1/recordings/fetch`: a session's recording (asciicast v2) for `pcsh play SID`.
@@ -10,7 +11,6 @@ import NIOCore
 /// (administrators export any with `pcctl recordings export`). Each replay is a
 /// `session.recording.access` event.
 public struct RecordingRoutes: Sendable {
-    public static let purpose = "recording.fetch"
     public let identity: IdentityService
     public let recordings: RecordingStore
     public let audit: AuditPipeline
@@ -30,7 +30,7 @@ public struct RecordingRoutes: Sendable {
         router.post("/v1/recordings/fetch") { request, context in
             await API.respond(context) {
                 let body = try await API.decode(Fetch.self, request, context)
-                let user = try await identity.authenticate(body.request, purpose: Self.purpose, subject: body.sid)
+                let user = try await identity.authenticate(body.request, purpose: .recordingFetch, subject: body.sid)
                 // One answer for a session that is not the user's and one that does not exist (or
                 // cannot be read): session ids are not to be probed. The event has the reason.
                 let refusal = APIError(status: .notFound, message: "no recording of session \(body.sid) that you may replay")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FIPSCrypto
 import Foundation
+import SSH
 
 extension Pcsh {
     /// Replays a session recording in this terminal.
@@ -69,17 +70,12 @@ extension Pcsh.Play {
         guard let pem = try? String(contentsOf: Profile.keyFile, encoding: .utf8),
               let certificate = try? String(contentsOf: Profile.certificateFile, encoding: .utf8)
         else { throw PcshError("your key or certificate is missing from \(Profile.home.path): run 'pcsh login' again") }
-        let body = pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
-        guard let der = Base64.decode(body) else { throw PcshError("\(Profile.keyFile.path) is not a PEM private key") }
-        let key = try PrivateKey(pkcs8DER: der, using: try CryptoContext(mode: .nonFIPS))
-        let timestamp = Int64(Date().timeIntervalSince1970)
-        let message = Array("portcullis-request-v1\0recording.fetch\0\(sessionID)\0\(timestamp)".utf8)
-        struct Signed: Encodable { var certificate: String; var timestamp: Int64; var signature: String }
-        struct Fetch: Encodable { var sid: String; var request: Signed }
+        guard let der = PEM.decode(label: "PRIVATE KEY", pem: pem) else { throw PcshError("\(Profile.keyFile.path) is not a PEM private key") }
+        let request = try SignedRequest(purpose: .recordingFetch, subject: sessionID, certificate: certificate.trimmingCharacters(in: .whitespacesAndNewlines),
+                                        key: try PrivateKey(pkcs8DER: der, using: try CryptoContext(mode: .nonFIPS)))
+        struct Fetch: Encodable { var sid: String; var request: SignedRequest }
         let client = try ProxyClient(proxy: profile.proxy, caCertificate: profile.caCertificate, insecure: false)
         defer { Task { await client.shutdown() } }
-        return try await client.postForBytes("/v1/recordings/fetch", Fetch(sid: sessionID, request: Signed(
-            certificate: certificate.trimmingCharacters(in: .whitespacesAndNewlines), timestamp: timestamp,
-            signature: Base64.encode(try key.sshSignature(for: message)))))
+        return try await client.postForBytes("/v1/recordings/fetch", Fetch(sid: sessionID, request: request))
     }
 }

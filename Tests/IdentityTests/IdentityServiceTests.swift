@@ -223,12 +223,12 @@ final class IdentityServiceTests: XCTestCase {
         let timestamp = Int64(now.timeIntervalSince1970)
         func request(signer: PrivateKey = key, subject: String = "sid-1", at time: Int64 = timestamp) throws -> SignedRequest {
             SignedRequest(certificate: certificate.authorizedKeyLine(), timestamp: time,
-                          signature: Base64.encode(try signer.sshSignature(for: SignedRequest.message(purpose: "p", subject: subject, timestamp: time))))
+                          signature: Base64.encode(try signer.sshSignature(for: SignedRequest.message(purpose: .recordingFetch, subject: subject, timestamp: time))))
         }
-        let user = try await fixture.service.authenticate(try request(), purpose: "p", subject: "sid-1", now: now)
+        let user = try await fixture.service.authenticate(try request(), purpose: .recordingFetch, subject: "sid-1", now: now)
         XCTAssertEqual(user.name, "alice")
         func refusal(_ signed: SignedRequest, at date: Date = now) async -> String {
-            do { _ = try await fixture.service.authenticate(signed, purpose: "p", subject: "sid-1", now: date); return "accepted" } catch { return "\(error)" }
+            do { _ = try await fixture.service.authenticate(signed, purpose: .recordingFetch, subject: "sid-1", now: date); return "accepted" } catch { return "\(error)" }
         }
         let other = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
         let wrongKey = await refusal(try request(signer: other))
