@@ -128,7 +128,7 @@ let package = Package(
         .executableTarget(
             name: "pcsh",
             dependencies: [
-                "PortcullisVersion", "FIPSCrypto", "SSH",
+                "PortcullisVersion", "FIPSCrypto", "SSH", "YAMLNodes",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FIPSCrypto
 import Foundation
+import YAMLNodes
 
 /// Options every command that talks to the proxy shares.
 struct ProxyOptions: ParsableArguments {
@@ -42,7 +43,7 @@ extension Pcsh {
                 _ = try await client.post("/v1/invitations/accept", Accept(token: token, password: password, totpCode: code), as: [String: String].self)
                 print("Done. Log in with: pcsh login --proxy \(proxy.proxy) --user \(enrolment.user)\(proxy.caCert.map { " --ca-cert \($0)" } ?? "")")
             } catch let error as PcshError {
-                throw error.exit
+                throw error.reported()
             }
         }
     }
@@ -67,8 +68,10 @@ extension Pcsh {
             do {
                 var ttlSeconds: Int? = nil
                 if let ttl {
-                    guard let seconds = Self.seconds(ttl) else { throw PcshError("--ttl must be a duration such as 90m or 8h") }
-                    ttlSeconds = seconds
+                    guard let duration = NodeReader.parseDuration(ttl), duration >= .seconds(60) else {
+                        throw PcshError("--ttl must be a duration of at least a minute, such as 90m or 8h")
+                    }
+                    ttlSeconds = Int(duration.components.seconds)
                 }
                 let ping = try await client.get("/v1/ping", as: Ping.self)
                 if !ping.messageOfTheDay.isEmpty {
@@ -100,25 +103,8 @@ extension Pcsh {
                 try profile.save()
                 Status.show(profile)
             } catch let error as PcshError {
-                throw error.exit
+                throw error.reported()
             }
-        }
-
-        static func seconds(_ text: String) -> Int? {
-            var total = 0
-            var number = ""
-            for character in text {
-                if character.isNumber { number.append(character); continue }
-                guard let value = Int(number) else { return nil }
-                switch character {
-                case "s": total += value
-                case "m": total += value * 60
-                case "h": total += value * 3600
-                default: return nil
-                }
-                number = ""
-            }
-            return number.isEmpty && total > 0 ? total : nil
         }
     }
 
@@ -126,7 +112,7 @@ extension Pcsh {
         static let configuration = CommandConfiguration(abstract: "Show who you are logged in as, your roles and logins, and when the certificate expires.")
 
         func run() async throws {
-            do { Self.show(try Profile.load()) } catch let error as PcshError { throw error.exit }
+            do { Self.show(try Profile.load()) } catch let error as PcshError { throw error.reported() }
         }
 
         static func show(_ profile: Profile) {
@@ -161,8 +147,8 @@ extension Pcsh {
 }
 
 extension PcshError {
-    /// The message on standard error, then exit status 1.
-    var exit: ExitCode {
+    /// Prints the message on standard error; the exit status to end with.
+    func reported() -> ExitCode {
         FileHandle.standardError.write(Data("pcsh: \(description)\n".utf8))
         return ExitCode.failure
     }

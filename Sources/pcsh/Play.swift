@@ -34,7 +34,7 @@ extension Pcsh {
                 }
                 data = contents
             } else {
-                do { data = try await Self.fetch(sessionID: file) } catch let error as PcshError { throw error.exit }
+                do { data = try await Self.fetch(sessionID: file) } catch let error as PcshError { throw error.reported() }
             }
             let lines = data.split(separator: 0x0a, omittingEmptySubsequences: true)
             guard let first = lines.first, let header = try? JSONSerialization.jsonObject(with: Data(first)) as? [String: Any],
