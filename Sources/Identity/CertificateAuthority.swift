@@ -56,14 +56,14 @@ public struct CertificateAuthority: Sendable {
         self.crypto = crypto
     }
 
-    /// Creates the authority's first key if it has none (safe to race: one creation wins).
-    @discardableResult
-    public func ensureCreated(algorithm: SignatureAlgorithm = .ecdsaP384) async throws -> [TrustedKey] {
+    /// Creates the authority's first key if it has none (safe to race: one creation wins), then
+    /// loads its keys once, so a damaged record is found now.
+    public func ensureCreated(algorithm: SignatureAlgorithm = .ecdsaP384) async throws {
         if try await backend.get(recordKey) == nil {
             let key = try newKey(algorithm)
-            _ = try await backend.create(recordKey, value: try JSONEncoder().encode(Record(keys: [key], activeID: key.id)).bytes)
+            _ = try await backend.create(recordKey, value: [UInt8](try JSONEncoder().encode(Record(keys: [key], activeID: key.id))))
         }
-        return try await trustedKeys()
+        _ = try await trustedKeys()
     }
 
     func newKey(_ algorithm: SignatureAlgorithm) throws -> Record.Key {
@@ -158,7 +158,7 @@ public struct CertificateAuthority: Sendable {
     }
 
     private func store(_ record: Record, over item: Item) async throws {
-        let value = try JSONEncoder().encode(record).bytes
+        let value = [UInt8](try JSONEncoder().encode(record))
         guard try await backend.compareAndSwap(recordKey, expectedRevision: item.revision, value: value) != nil else {
             throw IdentityError.conflict("the \(kind.rawValue) CA")
         }
@@ -175,10 +175,6 @@ public struct CertificateAuthority: Sendable {
     public static func knownHostsLines(_ keys: [TrustedKey], patterns: [String]) -> [String] {
         keys.map { "@cert-authority \(patterns.joined(separator: ",")) \($0.publicKey.authorizedKeyLine())" }
     }
-}
-
-extension Data {
-    var bytes: [UInt8] { [UInt8](self) }
 }
 
 extension CertificateAuthority {

@@ -49,7 +49,8 @@ public struct IdentityService: Sendable {
         decoy = try PasswordHash(password: Base64.encode(try crypto.randomBytes(24)), iterations: settings.passwordIterations, using: crypto)
     }
 
-    /// Creates both authorities if this is the cluster's first start.
+    /// Creates both authorities if this is the cluster's first start, and checks that their
+    /// keys load (a damaged CA record stops the start instead of the first login).
     public func start() async throws {
         try await userCA.ensureCreated(algorithm: settings.caKeyAlgorithm)
         try await hostCA.ensureCreated(algorithm: settings.caKeyAlgorithm)
@@ -143,14 +144,23 @@ public struct IdentityService: Sendable {
         return Invitation(user: name, token: token, expires: expires)
     }
 
-    private func modifyUser(_ name: String, _ change: (inout User) throws -> Void) async throws -> User {
+    /// Changes a user only if `change` says so; nil when it declined.
+    func modifyUserIf(_ name: String, _ change: (inout User) throws -> Bool) async throws -> User? {
         for _ in 0..<5 {
             guard let item = try await backend.get(Self.userKey(name)) else { throw IdentityError.userNotFound(name) }
             var user = try decode(User.self, item.value, what: "user \"\(name)\"")
-            try change(&user)
+            guard try change(&user) else { return nil }
             if try await backend.compareAndSwap(Self.userKey(name), expectedRevision: item.revision, value: try encode(user)) != nil { return user }
         }
         throw IdentityError.conflict("user \"\(name)\"")
+    }
+
+    private func modifyUser(_ name: String, _ change: (inout User) throws -> Void) async throws -> User {
+        // Never declines, so never nil.
+        try await modifyUserIf(name) { user in
+            try change(&user)
+            return true
+        }!
     }
 
     // MARK: Invitations

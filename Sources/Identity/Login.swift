@@ -145,17 +145,6 @@ extension IdentityService {
         throw IdentityError.conflict("the login attempts of this user")
     }
 
-    /// Changes a user only if `change` says so; nil when it declined.
-    func modifyUserIf(_ name: String, _ change: (inout User) throws -> Bool) async throws -> User? {
-        for _ in 0..<5 {
-            guard let item = try await backend.get(Self.userKey(name)) else { throw IdentityError.userNotFound(name) }
-            var user = try decode(User.self, item.value, what: "user \"\(name)\"")
-            guard try change(&user) else { return nil }
-            if try await backend.compareAndSwap(Self.userKey(name), expectedRevision: item.revision, value: try encode(user)) != nil { return user }
-        }
-        throw IdentityError.conflict("user \"\(name)\"")
-    }
-
     /// `ecdsa-sha2-nistp256 AAAA… [comment]` → the key, or an error a client can act on.
     public static func parsePublicKey(_ line: String, using crypto: CryptoContext) throws -> PublicKey {
         do { return try PublicKey(authorizedKeyLine: line, using: crypto) } catch { throw IdentityError.invalidResource("\(error)") }
