@@ -140,7 +140,14 @@ public struct IdentityService: Sendable {
         let token = Hex.encode(try crypto.randomBytes(32))
         let expires = Date().addingTimeInterval(TimeInterval(settings.inviteTTL.components.seconds))
         let invite = Invite(user: name, totpSecret: Base64.encode(try TOTP.newSecret(using: crypto)), expires: expires)
-        _ = try await backend.put(try digestKey("invites", token), value: try encode(invite), expires: expires)
+        let key = try digestKey("invites", token)
+        _ = try await backend.put(key, value: try encode(invite), expires: expires)
+        var previous: String?
+        _ = try await modifyUser(name) { user in
+            previous = user.pendingInvite
+            user.pendingInvite = key
+        }
+        if let previous { _ = try await backend.delete(previous) }
         return Invitation(user: name, token: token, expires: expires)
     }
 
@@ -190,12 +197,17 @@ public struct IdentityService: Sendable {
         // Spend the token first: of two racing acceptances only one gets past here.
         guard try await backend.delete(key) else { throw IdentityError.inviteInvalid }
         let hash = try PasswordHash(password: password, iterations: settings.passwordIterations, using: crypto)
-        _ = try await modifyUser(invite.user) { user in
+        let accepted = try await modifyUserIf(invite.user) { user in
+            // A token replaced by a later invitation (a reset) is no longer the user's.
+            guard user.pendingInvite == key else { return false }
+            user.pendingInvite = nil
             user.passwordHash = hash
             user.totpSecret = invite.totpSecret
             user.lastTOTPStep = step
             user.status = .active
+            return true
         }
+        guard accepted != nil else { throw IdentityError.inviteInvalid }
         try await audit.record(AuditEvent(.userUpdate, ["user": .string(invite.user), "name": .string(invite.user), "action": "enrolled",
                                                          "mfa_device": "totp"]))
     }

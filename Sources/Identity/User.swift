@@ -14,6 +14,9 @@ public struct User: Sendable, Equatable, Codable {
     public var totpSecret: String?
     /// The last one-time code's time step, so a code is never accepted twice.
     public var lastTOTPStep: Int64?
+    /// Where the one outstanding invitation is stored: a new one (a reset) replaces it, so an
+    /// older token, perhaps the one that leaked, stops working.
+    var pendingInvite: String?
     public var created: Date
     public var createdBy: String
 

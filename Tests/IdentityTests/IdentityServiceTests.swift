@@ -162,6 +162,16 @@ final class IdentityServiceTests: XCTestCase {
             XCTFail("an invented token was accepted")
         } catch { XCTAssertEqual(error as? IdentityError, .inviteInvalid) }
 
+        // A reset replaces the outstanding invitation: the older token (perhaps the leaked one) stops working.
+        let first = try await fixture.service.createUser("erin", roles: ["access"], by: "admin")
+        let second = try await fixture.service.resetUser("erin", by: "admin")
+        do {
+            _ = try await fixture.service.inspectInvitation(first.token)
+            XCTFail("an invitation replaced by a reset was accepted")
+        } catch { XCTAssertEqual(error as? IdentityError, .inviteInvalid) }
+        let current = try await fixture.service.inspectInvitation(second.token)
+        XCTAssertEqual(current.user, "erin")
+
         let short = try await IdentityFixture(settings: IdentityService.Settings(clusterName: "test", inviteTTL: .seconds(1)))
         try await short.addRole("access", logins: ["root"])
         let expiring = try await short.service.createUser("carol", roles: ["access"], by: "admin")
