@@ -25,7 +25,9 @@ public final class AuditLog: Sendable {
     private let writer: SerialBatcher<Intake>
     /// Writes sealed batches, everything waiting in one transaction.
     private let committer: SerialBatcher<CommitUnit>
-    private let checkpointer: WALCheckpointer
+    /// Started by the first commit: only a process that writes checkpoints (a reader such as
+    /// `pcctl audit search` must never hold the write lock the daemon's committer needs).
+    private let checkpointer = Mutex<WALCheckpointer?>(nil)
     /// Set when a transaction failed: the chain in memory is then ahead of the file, so nothing
     /// more is written (fail closed) until the log is reopened.
     private let failure = Mutex<Error?>(nil)
@@ -126,7 +128,6 @@ public final class AuditLog: Sendable {
         let reference = WeakReference()
         writer = SerialBatcher(label: "portcullis.audit.writer", maximumBatch: 2048) { reference.log?.sealBatch($0) }
         committer = SerialBatcher(label: "portcullis.audit.committer") { reference.log?.commit($0) }
-        checkpointer = try WALCheckpointer(path: pool.path, logger: logger)
         reference.log = self
     }
 
@@ -257,6 +258,7 @@ public final class AuditLog: Sendable {
     /// On the committer queue: every unit waiting, in one transaction (group commit: the longer
     /// a commit takes, the more the next one carries); then their writers are told.
     private func commit(_ units: [CommitUnit]) {
+        startCheckpointer()
         if let failure = failure.withLock({ $0 }) { return units.forEach { $0.done(.failure(failure)) } }
         do {
             try pool.write { db in
@@ -278,6 +280,15 @@ public final class AuditLog: Sendable {
             logger.critical("audit store write failed; no further events are accepted until it is reopened", metadata: ["error": "\(error)"])
             failure.withLock { $0 = error }
             units.forEach { $0.done(.failure(error)) }
+        }
+    }
+
+    private func startCheckpointer() {
+        checkpointer.withLock { running in
+            guard running == nil else { return }
+            do { running = try WALCheckpointer(path: pool.path, logger: logger) } catch {
+                logger.warning("audit WAL checkpoints could not start; the WAL grows until they can", metadata: ["error": "\(error)"])
+            }
         }
     }
 
@@ -311,7 +322,7 @@ public final class AuditLog: Sendable {
     var cryptoContext: CryptoContext { crypto }
 
     public func close() throws {
-        checkpointer.stop()
+        checkpointer.withLock { $0?.stop() }
         try pool.close()
     }
 }
