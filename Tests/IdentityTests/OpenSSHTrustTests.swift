@@ -70,12 +70,13 @@ final class OpenSSHTrustTests: XCTestCase {
         let otherLogin = try await ssh(sshd, login: "nobody", key: key.path, certificate: certificate)
         XCTAssertEqual(otherLogin.status, 255, "a login the role does not allow: \(otherLogin.output)")
         XCTAssertTrue(otherLogin.output.contains("Permission denied"), otherLogin.output)
+        XCTAssertTrue(sshd.log.contains("Certificate invalid: name is not a listed principal"), sshd.log)
 
         let expired = try await fixture.service.userCA.sign(try IdentityService.parsePublicKey(key.publicLine, using: fixture.crypto), keyID: "alice",
                                                             principals: ["root"], validFor: .seconds(600), now: Date().addingTimeInterval(-3600))
         let late = try await ssh(sshd, login: "root", key: key.path, certificate: expired)
         XCTAssertEqual(late.status, 255, "an expired certificate: \(late.output)")
-        XCTAssertTrue(sshd.log.contains("expired") || sshd.log.contains("Certificate invalid"), sshd.log)
+        XCTAssertTrue(sshd.log.contains("Certificate invalid: expired"), "refused for its expiry, not for something else: \(sshd.log)")
     }
 
     func testRotationKeepsOldCertificatesUntilItCompletes() async throws {
@@ -104,6 +105,7 @@ final class OpenSSHTrustTests: XCTestCase {
         let after = try await startSSHD("after")
         let refused = try await ssh(after, login: "root", key: key.path, certificate: old)
         XCTAssertEqual(refused.status, 255, "after the rotation the old CA's certificates are refused: \(refused.output)")
+        // The same login and key with the new CA's certificate gets in: only the CA differs.
         let accepted = try await ssh(after, login: "root", key: key.path, certificate: fresh)
         XCTAssertEqual(accepted.status, 0, accepted.output)
     }
