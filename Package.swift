@@ -79,13 +79,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The node service (issue 6): session cgroups so far.
-        .target(name: "Node"),
+        // The node service: the SSH server people work on, sessions through the launcher.
+        .target(
+            name: "Node",
+            dependencies: [
+                "SSH", "Identity", "Audit", "Storage", "FIPSCrypto", "CLinux", "YAMLNodes",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The proxy's HTTPS API (login, invitations).
         .target(
             name: "WebAPI",
             dependencies: [
-                "Identity", "Audit", "FIPSCrypto", "COpenSSL",
+                "Identity", "Audit", "FIPSCrypto", "COpenSSL", "Node",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -97,7 +107,7 @@ let package = Package(
         .target(
             name: "Appliance",
             dependencies: [
-                "FIPSCrypto", "Storage", "Audit", "Identity", "WebAPI", "YAMLNodes", "PortcullisVersion",
+                "FIPSCrypto", "Storage", "Audit", "Identity", "WebAPI", "Node", "YAMLNodes", "PortcullisVersion",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -142,7 +152,7 @@ let package = Package(
         .target(
             name: "SSHExampleServer",
             dependencies: [
-                "SSH", "FIPSCrypto", "CLinux",
+                "SSH", "FIPSCrypto", "Node",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -181,7 +191,13 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "TestSupport"]),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "TestSupport"]),
+        .testTarget(
+            name: "NodeTests",
+            dependencies: [
+                "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "TestSupport", "portcullis-exec",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "IdentityTests", dependencies: ["Identity", "SSH", "Audit", "Storage", "FIPSCrypto", "TestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Storage", "FIPSCrypto", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(

@@ -2,6 +2,7 @@ import FIPSCrypto
 import Logging
 import NIOCore
 import NIOPosix
+import Node
 import SSH
 
 /// Starts the example SSH server: our engine with exec, shell, PTY and sftp sessions and
@@ -20,7 +21,7 @@ public enum ExampleServer {
             keepaliveInterval: keepaliveInterval, keepaliveMaximumMissed: keepaliveMaximumMissed,
             channelAdmission: channelAdmission,
             sessionHandlerFactory: { context, _ in ExampleSession(eventLoop: context.eventLoop) },
-            directTCPIPHandler: ExampleForwarder.open,
+            directTCPIPHandler: { TCPForwarder.open($0, $1, $2) },
             logger: logger)
         return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import Node
 import SSH
 
 /// The example session the node service starts from: `exec`, `shell` and the `sftp` subsystem,

@@ -3,6 +3,7 @@ import FIPSCrypto
 import Foundation
 import Identity
 import Logging
+import Node
 import ServiceLifecycle
 import WebAPI
 
@@ -32,7 +33,7 @@ extension Configuration {
 }
 
 /// The auth service's pieces the daemon runs: the identity service (CAs made at first start),
-/// the administration socket, and — with the proxy — the HTTPS login API.
+/// the administration socket, with the proxy the HTTPS login API, and the node (SSH) service.
 enum AuthServices {
     static func make(_ configuration: Configuration, storage: ApplianceStorage, audit: AuditPipeline, crypto: CryptoContext,
                      logger: Logger) async throws -> [any Service] {
@@ -52,8 +53,29 @@ enum AuthServices {
                                                host: proxy.webListenAddr.host, port: proxy.webListenAddr.port, tls: tls,
                                                fips: configuration.fips.enabled, logger: logger))
         }
-        services.append(APIServers.admin(AdminRoutes(identity: identity, tlsCertificatePEM: tlsCertificate),
+        var sessions: SessionRegistry? = nil
+        if configuration.sshService.enabled {
+            let node = NodeService(settings: configuration.nodeSettings, identity: identity, audit: audit, backend: storage.backend,
+                                   keyring: storage.keyring, crypto: crypto, logger: Logger(label: "portcullis.node"))
+            sessions = node.registry
+            services.append(node)
+        }
+        services.append(APIServers.admin(AdminRoutes(identity: identity, tlsCertificatePEM: tlsCertificate, sessions: sessions),
                                          socketPath: configuration.adminSocketPath, logger: logger))
         return services
+    }
+}
+
+extension Configuration {
+    public var nodeSettings: NodeSettings {
+        let control = authService.sessionControl
+        return NodeSettings(
+            host: sshService.listenAddr.host, port: sshService.listenAddr.port,
+            nodeName: sshService.nodeName.isEmpty ? NodeSettings.hostName : sshService.nodeName, labels: sshService.labels,
+            clusterName: authService.clusterName, clientIdleTimeout: control.clientIdleTimeout,
+            clientIdleTimeoutMessage: control.clientIdleTimeoutMessage, disconnectExpiredCert: control.disconnectExpiredCert,
+            keepaliveInterval: control.keepAliveInterval, keepaliveCountMax: control.keepAliveCountMax,
+            banner: authService.messageOfTheDay.isEmpty ? nil : authService.messageOfTheDay,
+            recordingsRoot: (dataDir as NSString).appendingPathComponent("recordings"))
     }
 }

@@ -143,6 +143,8 @@ public struct Configuration: Sendable, Equatable {
         public var enabled = true
         public var listenAddr = ListenAddress(host: "0.0.0.0", port: 3022)
         public var labels: [String: String] = [:]
+        /// What roles, events and recordings call this node; empty: the host name.
+        public var nodeName = ""
     }
 
     /// The backend database file.

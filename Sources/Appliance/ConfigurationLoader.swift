@@ -80,10 +80,18 @@ public enum ConfigurationLoader {
             }
         }
         if let node = top["ssh_service"] {
-            let ssh = try reader.mapping(node, path: "ssh_service", keys: ["enabled", "listen_addr", "labels"])
+            let ssh = try reader.mapping(node, path: "ssh_service", keys: ["enabled", "listen_addr", "labels", "node_name"])
             if let n = ssh["enabled"] { configuration.sshService.enabled = try reader.bool(n, path: "ssh_service.enabled") }
             if let n = ssh["listen_addr"] { configuration.sshService.listenAddr = try reader.address(n, path: "ssh_service.listen_addr") }
             if let n = ssh["labels"] { configuration.sshService.labels = try reader.labels(n, path: "ssh_service.labels") }
+            if let n = ssh["node_name"] {
+                let name = try reader.string(n, path: "ssh_service.node_name")
+                guard name.count <= 253, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-_".contains($0)) }) else {
+                    throw ConfigurationError(file: file, line: n.mark?.line, column: n.mark?.column,
+                                             message: "'ssh_service.node_name' must be a host name (letters, digits, '.', '-', '_'), not \"\(name.prefix(64))\"")
+                }
+                configuration.sshService.nodeName = name
+            }
         }
         if let node = top["audit"] { configuration.audit = try readAudit(node, reader) }
         try checkListeners(configuration, root: root, file: file)

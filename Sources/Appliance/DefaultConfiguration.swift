@@ -101,8 +101,11 @@ public enum DefaultConfiguration {
           https_key_file: ""
 
         ssh_service:
+          # The node: the SSH server people work on. It runs as root: every session is started
+          # by the launcher (portcullis-exec) as the login's user, in its own cgroup.
           enabled: yes
           listen_addr: 0.0.0.0:3022
+          node_name: ""                   # empty: the host name; roles' node_labels match 'labels'
           labels: {}
 
         audit:

@@ -138,6 +138,8 @@ public struct AuditEventKind: Sendable, Hashable {
     public static let sessionData = AuditEventKind("session.data", "T2006I")
     public static let exec = AuditEventKind("exec", "T3002I")
     public static let execFailure = AuditEventKind("exec", "T3002E")
+    public static let subsystem = AuditEventKind("subsystem", "T3001I")
+    public static let subsystemFailure = AuditEventKind("subsystem", "T3001E")
     public static let port = AuditEventKind("port", "T3003I")
     public static let portFailure = AuditEventKind("port", "T3003E")
     public static let scpDownload = AuditEventKind("scp", "T3004I")

@@ -65,11 +65,11 @@ public struct AccessChecker: Sendable {
 
     static func smallestLimit(_ limits: [Int]) -> Int { limits.filter { $0 > 0 }.min() ?? 0 }
 
-    /// Shortest timeout set by a role; the cluster's when no role sets one; `nil` = never.
+    /// The shortest of the roles' timeouts and the cluster's; `nil` = never.
     public func clientIdleTimeout(cluster: Duration?) -> Duration? {
-        let set = values(\.clientIdleTimeout)
-        if set.isEmpty { return cluster }
-        return set.compactMap { if case .after(let d) = $0 { return d } else { return nil } }.min()
+        // The cluster's timeout is an upper bound: a role may shorten it, never lengthen or lift it.
+        let set = values(\.clientIdleTimeout).compactMap { if case .after(let d) = $0 { return d } else { return nil } }
+        return (set + (cluster.map { [$0] } ?? [])).min()
     }
 
     public func disconnectExpiredCert(cluster: Bool) -> Bool {

@@ -16,6 +16,11 @@ public final class SSHChannelBridge {
     private var endedInputs = 0
     /// Called once every input has ended (EOF, EIO from a PTY, an error, or close).
     public var onInputsEnded: () -> Void = {}
+    /// Sees every chunk read from the inputs before it goes to the peer (a session recorder).
+    public var onInput: ((ByteBuffer, _ stderr: Bool) -> Void)?
+    /// While held, the inputs are not read (a consumer besides the peer, such as a recorder,
+    /// is behind); the peer's window alone does not resume them.
+    public private(set) var inputsHeld = false
 
     /// `closeOutputOnEOF`: the peer's EOF half-closes the output (pipes, sockets); a PTY master
     /// must stay open, so for it pass false.
@@ -58,7 +63,14 @@ public final class SSHChannelBridge {
     }
 
     public func writabilityChanged() {
-        if sshChannel.isWritable { feeders.forEach { $0.resume() } }
+        if sshChannel.isWritable && !inputsHeld { feeders.forEach { $0.resume() } }
+    }
+
+    /// Stops (true) or resumes (false) reading the inputs, independently of the peer's window.
+    public func holdInputs(_ held: Bool) {
+        guard held != inputsHeld else { return }
+        inputsHeld = held
+        if !held { writabilityChanged() }
     }
 
     /// Closes every NIO channel (the SSH channel is gone, or the session ends).
@@ -88,9 +100,12 @@ public final class SSHChannelBridge {
         func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            guard let channel = bridge?.sshChannel else { return }
-            channel.write(unwrapInboundIn(data), stderr: stderr)
-            if !channel.isWritable && !paused {
+            guard let bridge else { return }
+            let channel = bridge.sshChannel
+            let bytes = unwrapInboundIn(data)
+            bridge.onInput?(bytes, stderr)
+            channel.write(bytes, stderr: stderr)
+            if (!channel.isWritable || bridge.inputsHeld) && !paused {
                 paused = true
                 try? context.channel.syncOptions?.setOption(.autoRead, value: false)
             }

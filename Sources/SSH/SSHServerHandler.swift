@@ -76,6 +76,10 @@ public final class SSHServerHandler: ChannelInboundHandler {
     private var authTimeout: Scheduled<Void>?
     private var keepaliveTimer: RepeatedTask?
     private var connection: SSHConnectionLayer?
+    private var control: SSHConnectionControl?
+    /// Messages that arrived while the authenticator was still deciding (bounded).
+    private var heldBack: [ByteBuffer] = []
+    static let heldBackLimit = 64
 
     public init(configuration: SSHServerConfiguration) {
         self.configuration = configuration
@@ -93,8 +97,11 @@ public final class SSHServerHandler: ChannelInboundHandler {
             return
         }
         let transport = link.transport
+        let control = SSHConnectionControl(eventLoop: context.eventLoop, remoteAddress: context.remoteAddress,
+                                           localAddress: context.localAddress) { [weak link] in link?.fail($0) }
+        self.control = control
         let userAuth = UserAuthenticationServer(crypto: configuration.crypto, authenticator: configuration.authenticator,
-                                                banner: configuration.banner) { [weak transport] in
+                                                banner: configuration.banner, connection: control) { [weak transport] in
             transport?.sessionID
         }
         userAuth.send = { [weak transport] in try transport?.send($0) }
@@ -102,9 +109,11 @@ public final class SSHServerHandler: ChannelInboundHandler {
             logger.notice("authentication refused", metadata: ["user": "\(user)", "reason": "\(reason)"])
         }
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        userAuth.onAuthenticated = { handler.value.authenticated(context: loopBound.value) }
+        userAuth.onError = { handler.value.link.fail($0) }
         transport.deliver = { [weak self] payload in try self?.deliver(payload, context: loopBound.value) }
         self.userAuth = userAuth
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         authTimeout = context.eventLoop.scheduleTask(in: configuration.authenticationTimeout) {
             guard handler.value.userAuth.authenticatedUser == nil else { return }
             handler.value.link.fail(SSHError(.byApplication, "authentication timed out"))
@@ -119,6 +128,8 @@ public final class SSHServerHandler: ChannelInboundHandler {
         link?.stop()
         connection?.connectionClosed()
         connection = nil
+        heldBack = []
+        control?.closed()
         context.fireChannelInactive()
     }
 
@@ -127,28 +138,46 @@ public final class SSHServerHandler: ChannelInboundHandler {
     }
 
     private func deliver(_ payload: ByteBuffer, context: ChannelHandlerContext) throws {
-        guard userAuth.authenticatedUser != nil else {
-            try userAuth.receive(payload)
-            if let user = userAuth.authenticatedUser {
-                authTimeout?.cancel()
-                link.transport.rekeyAllowed = true
-                var metadata: Logger.Metadata = ["user": "\(user)"]
-                if let certificate = userAuth.authenticatedCertificate {
-                    metadata["cert_key_id"] = "\(certificate.keyID)"
-                    metadata["cert_serial"] = "\(certificate.serial)"
-                }
-                link.logger.info("authenticated", metadata: metadata)
-                startConnectionLayer(user: user, context: context)
-            }
-            return
+        if let connection { return try connection.receive(payload) }
+        guard !userAuth.awaitingAuthorization else {
+            guard heldBack.count < Self.heldBackLimit else { throw SSHError.protocolError("too many messages while authentication is being decided") }
+            return heldBack.append(payload)
         }
-        try connection?.receive(payload)
+        try userAuth.receive(payload)
     }
 
-    private func startConnectionLayer(user: String, context: ChannelHandlerContext) {
+    /// The authenticator let the user in: the connection layer starts, and takes any messages
+    /// that arrived while it was deciding.
+    private func authenticated(context: ChannelHandlerContext) {
+        guard let user = userAuth.authenticatedUser, let control, connection == nil else { return }
+        authTimeout?.cancel()
+        link.transport.rekeyAllowed = true
+        var metadata: Logger.Metadata = ["user": "\(user)"]
+        if let certificate = userAuth.authenticatedCertificate {
+            metadata["cert_key_id"] = "\(certificate.keyID)"
+            metadata["cert_serial"] = "\(certificate.serial)"
+        }
+        link.logger.info("authenticated", metadata: metadata)
+        startConnectionLayer(user: user, control: control, context: context)
+        replayHeldBack()
+    }
+
+    private func replayHeldBack() {
+        while !heldBack.isEmpty && !userAuth.awaitingAuthorization {
+            let payload = heldBack.removeFirst()
+            do {
+                if let connection { try connection.receive(payload) } else { try userAuth.receive(payload) }
+            } catch {
+                heldBack = []
+                return link.fail(error)
+            }
+        }
+    }
+
+    private func startConnectionLayer(user: String, control: SSHConnectionControl, context: ChannelHandlerContext) {
         let link = self.link!
         let sessionContext = SSHSessionContext(username: user, certificate: userAuth.authenticatedCertificate,
-                                               remoteAddress: context.remoteAddress, eventLoop: context.eventLoop)
+                                               remoteAddress: context.remoteAddress, eventLoop: context.eventLoop, connection: control)
         let configuration = configuration
         let connection = SSHConnectionLayer(
             role: .server(acceptChannel: { context, opening in

@@ -28,6 +28,8 @@ public struct SSHSessionContext: Sendable {
     public var remoteAddress: SocketAddress?
     /// The connection's event loop: the only place its channels may be used.
     public var eventLoop: EventLoop
+    /// The connection itself (server side): its state, and a way to end it.
+    public var connection: SSHConnectionControl?
 }
 
 /// One channel of a connection (a session, or a `direct-tcpip` byte stream), on either side.

@@ -35,13 +35,15 @@ public enum UntrustedInput {
         }
 
         // User authentication, after the service request, with a fixed session id.
-        let userAuth = UserAuthenticationServer(crypto: crypto, authenticator: RejectAll()) { [UInt8](repeating: 1, count: 32) }
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        let control = SSHConnectionControl(eventLoop: loop, remoteAddress: nil, localAddress: nil) { _ in }
+        let userAuth = UserAuthenticationServer(crypto: crypto, authenticator: RejectAll(), connection: control) { [UInt8](repeating: 1, count: 32) }
         try? userAuth.receive(.message(.serviceRequest) { $0.writeSSHString("ssh-userauth") })
         for message in split(payload) { if (try? userAuth.receive(message)) == nil { break } }
 
         // The connection layer as server (every channel accepted) and as client (one session
         // channel opened, so replies and server requests reach a channel).
-        let context = SSHSessionContext(username: "fuzz", certificate: nil, remoteAddress: nil, eventLoop: MultiThreadedEventLoopGroup.singleton.any())
+        let context = SSHSessionContext(username: "fuzz", certificate: nil, remoteAddress: nil, eventLoop: loop)
         let server = SSHConnectionLayer(role: .server(acceptChannel: { _, opening in opening.accept(NullSession()) }),
                                         context: context, send: { _ in }, fail: { _ in })
         let client = SSHConnectionLayer(role: .client, context: context, send: { _ in }, fail: { _ in })

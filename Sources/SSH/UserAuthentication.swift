@@ -16,11 +16,25 @@ public enum AuthenticationDecision: Sendable, Equatable {
     case reject(String)
 }
 
-/// Decides who may log in. Called on the connection's event loop; keep it quick.
+/// Decides who may log in. Called on the connection's event loop.
 public protocol SSHServerAuthenticator: Sendable {
     /// Whether `offer` is accepted if the client proves it holds the private key. Called for
-    /// queries and again, after the signature is verified, for the real request.
+    /// queries and again, after the signature is verified, for the real request; keep it quick.
     func decide(_ offer: PublicKeyOffer) -> AuthenticationDecision
+    /// The final word on a proven, accepted key, which may take time (user records, roles,
+    /// locks, limits). Per-connection state may be kept in `connection.attachment`. Messages
+    /// the client sends meanwhile wait. By default every accepted key is authorized.
+    func authorize(_ offer: PublicKeyOffer, connection: SSHConnectionControl) -> EventLoopFuture<AuthenticationDecision>
+    /// An attempt was refused (for the audit trail): the login asked for and why.
+    func refused(user: String, offer: PublicKeyOffer?, reason: String, connection: SSHConnectionControl)
+}
+
+extension SSHServerAuthenticator {
+    public func authorize(_ offer: PublicKeyOffer, connection: SSHConnectionControl) -> EventLoopFuture<AuthenticationDecision> {
+        connection.eventLoop.makeSucceededFuture(.accept)
+    }
+
+    public func refused(user: String, offer: PublicKeyOffer?, reason: String, connection: SSHConnectionControl) {}
 }
 
 /// Accepts user certificates signed by one of `trustedAuthorities` and valid for the requested
@@ -54,22 +68,36 @@ final class UserAuthenticationServer {
     private let crypto: CryptoContext
     private let authenticator: SSHServerAuthenticator
     private let sessionID: () -> [UInt8]?
+    private let connection: SSHConnectionControl
     /// Shown by the client before authentication (AC-8 system use notification); sent once.
     private var banner: String?
     private var serviceAccepted = false
     private var attempts = 0
     private(set) var authenticatedUser: String?
     private(set) var authenticatedCertificate: SSHCertificate?
+    /// The authenticator is still deciding on a proven key; the caller holds later messages back.
+    private(set) var awaitingAuthorization = false
     /// Why the last request was refused, for the log.
     var onRejection: (String, String) -> Void = { _, _ in }
+    /// The user is in (possibly later than the `receive` that proved the key).
+    var onAuthenticated: () -> Void = {}
+    var onError: (Error) -> Void = { _ in }
 
     var send: (ByteBuffer) throws -> Void = { _ in }
 
-    init(crypto: CryptoContext, authenticator: SSHServerAuthenticator, banner: String? = nil, sessionID: @escaping () -> [UInt8]?) {
+    init(crypto: CryptoContext, authenticator: SSHServerAuthenticator, banner: String? = nil, connection: SSHConnectionControl,
+         sessionID: @escaping () -> [UInt8]?) {
         self.crypto = crypto
         self.authenticator = authenticator
         self.banner = banner
+        self.connection = connection
         self.sessionID = sessionID
+    }
+
+    private func reject(_ user: String, _ offer: PublicKeyOffer?, _ reason: String) throws {
+        onRejection(user, reason)
+        authenticator.refused(user: user, offer: offer, reason: reason, connection: connection)
+        try fail()
     }
 
     /// Handles a message before authentication completed; `authenticatedUser` is set once the user is in.
@@ -128,13 +156,11 @@ final class UserAuthenticationServer {
             }
         } catch {
             attempts += 1
-            onRejection(user, "unusable \(algorithm.prefix(64)) key: \(error)")
-            return try fail()
+            return try reject(user, nil, "unusable \(algorithm.prefix(64)) key: \(error)")
         }
         guard signed else {
             if case .reject(let reason) = authenticator.decide(offer) {
-                onRejection(user, reason)
-                return try fail()
+                return try reject(user, offer, reason)
             }
             return try send(.message(.userAuthPKOK) {
                 $0.writeSSHString(algorithm)
@@ -155,16 +181,31 @@ final class UserAuthenticationServer {
         signedData.writeSSHString(algorithm)
         signedData.writeSSHString(blob)
         guard offer.key.isValidSSHSignature(signature, for: signedData.readableBytesView) else {
-            onRejection(user, "signature does not verify")
-            return try fail()
+            return try reject(user, offer, "signature does not verify")
         }
         if case .reject(let reason) = authenticator.decide(offer) {
-            onRejection(user, reason)
-            return try fail()
+            return try reject(user, offer, reason)
         }
-        authenticatedUser = user
-        authenticatedCertificate = offer.certificate
-        try send(.message(.userAuthSuccess))
+        awaitingAuthorization = true
+        authenticator.authorize(offer, connection: connection).hop(to: connection.eventLoop).assumeIsolated().whenComplete { result in
+            self.awaitingAuthorization = false
+            guard !self.connection.isClosed else { return }
+            do {
+                switch result {
+                case .success(.accept):
+                    self.authenticatedUser = user
+                    self.authenticatedCertificate = offer.certificate
+                    try self.send(.message(.userAuthSuccess))
+                    self.onAuthenticated()
+                case .success(.reject(let reason)):
+                    try self.reject(user, offer, reason)
+                case .failure(let error):
+                    try self.reject(user, offer, "authorization failed: \(error)")
+                }
+            } catch {
+                self.onError(error)
+            }
+        }
     }
 
     private func fail() throws {

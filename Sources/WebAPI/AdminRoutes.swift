@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Identity
 import NIOCore
+import Node
 
 /// The administration API `pcctl` uses, served only on a Unix socket in the data directory
 /// (mode 0600 in a 0700 directory: only the daemon's user and root can connect). Every change
@@ -12,10 +13,13 @@ public struct AdminRoutes: Sendable {
     public let identity: IdentityService
     /// The HTTPS certificate, for `pcctl auth export --type tls` (what `pcsh --ca-cert` trusts).
     public let tlsCertificatePEM: String?
+    /// The node's live sessions (nil when this daemon runs no node service).
+    public let sessions: SessionRegistry?
 
-    public init(identity: IdentityService, tlsCertificatePEM: String?) {
+    public init(identity: IdentityService, tlsCertificatePEM: String?, sessions: SessionRegistry? = nil) {
         self.identity = identity
         self.tlsCertificatePEM = tlsCertificatePEM
+        self.sessions = sessions
     }
 
     public struct UserSummary: Codable, Sendable {
@@ -79,6 +83,9 @@ public struct AdminRoutes: Sendable {
     }
 
     public func add(to router: Router<APIRequestContext>) {
+        router.get("/v1/sessions") { _, context in
+            await API.respond(context) { try API.json(sessions?.list() ?? []) }
+        }
         router.get("/v1/users") { _, context in
             await API.respond(context) { try API.json(try await identity.users().map(UserSummary.init)) }
         }

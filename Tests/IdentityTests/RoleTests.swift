@@ -89,6 +89,7 @@ final class RoleTests: XCTestCase {
         XCTAssertFalse(checker.portForwarding, "off unless a role turns it on")
         let unset = AccessChecker(user: "u", roles: [Role(name: "c")], traits: [:])
         XCTAssertEqual(unset.clientIdleTimeout(cluster: .seconds(900)), .seconds(900), "no role sets it: the cluster's value")
+        XCTAssertEqual(checker.clientIdleTimeout(cluster: .seconds(300)), .seconds(300), "a role cannot lengthen the cluster's timeout")
         XCTAssertEqual(unset.createHostUserMode, .off)
     }
 

@@ -315,49 +315,24 @@ final class OpenSSHClientInteropTests: XCTestCase {
     /// and follows a resize, ^C interrupts the foreground job, and the shell's exit status
     /// becomes ssh's.
     func testInteractivePTYUnderTmuxWithResizeAndInterrupt() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux") else {
-            try TestEnvironment.missing("tmux (Debian package tmux) is not installed")
-        }
-        let socket = "portcullis-\(UUID().uuidString.prefix(8))"
         let exitFile = directory.appendingPathComponent("ssh-exit").path
         let command = (["/usr/bin/ssh", "-tt"] + clientOptions + ["-p", "\(port)", "alice@127.0.0.1"]).joined(separator: " ")
-        func tmux(_ arguments: [String]) throws -> String { try run("/usr/bin/tmux", ["-L", socket] + arguments) }
-        defer { _ = try? tmux(["kill-server"]) }
-        // The tmux server outlives this command: it must not inherit a pipe we read to its end.
-        let start = Process()
-        start.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
-        start.arguments = ["-L", socket, "new-session", "-d", "-x", "120", "-y", "40", "\(command); echo $? > \(exitFile); sleep 30"]
-        start.standardInput = FileHandle.nullDevice
-        start.standardOutput = FileHandle.nullDevice
-        start.standardError = FileHandle.nullDevice
-        try start.run()
-        // waitpid, not waitUntilExit: Foundation misses this child's exit here and waits forever.
-        var status: Int32 = 0
-        while waitpid(start.processIdentifier, &status, 0) < 0 && errno == EINTR {}
-        func pane() -> String { (try? tmux(["capture-pane", "-p"])) ?? "" }
-        func screen(contains text: String) throws -> Bool {
-            let deadline = Date().addingTimeInterval(15)
-            while Date() < deadline {
-                if try tmux(["capture-pane", "-p"]).contains(text) { return true }
-                Thread.sleep(forTimeInterval: 0.1)
-            }
-            return false
-        }
-        try tmux(["send-keys", "echo READY-$((6*7))", "Enter"])
-        XCTAssertTrue(try screen(contains: "READY-42"), pane())
-        try tmux(["send-keys", "tty; stty size", "Enter"])
-        XCTAssertTrue(try screen(contains: "40 120"), pane())
-        XCTAssertTrue(try screen(contains: "/dev/pts/"))
-        try tmux(["resize-window", "-x", "100", "-y", "30"])
+        let terminal = try TmuxSession("\(command); echo $? > \(exitFile); sleep 30")
+        try terminal.type("echo READY-$((6*7))", "Enter")
+        XCTAssertTrue(terminal.waitFor("READY-42"), terminal.screen)
+        try terminal.type("tty; stty size", "Enter")
+        XCTAssertTrue(terminal.waitFor("40 120"), terminal.screen)
+        XCTAssertTrue(terminal.waitFor("/dev/pts/"))
+        try terminal.resize(width: 100, height: 30)
         Thread.sleep(forTimeInterval: 0.3)
-        try tmux(["send-keys", "stty size", "Enter"])
-        XCTAssertTrue(try screen(contains: "30 100"), pane())
-        try tmux(["send-keys", "sleep 100", "Enter"])
+        try terminal.type("stty size", "Enter")
+        XCTAssertTrue(terminal.waitFor("30 100"), terminal.screen)
+        try terminal.type("sleep 100", "Enter")
         Thread.sleep(forTimeInterval: 0.5)
-        try tmux(["send-keys", "C-c"])
-        try tmux(["send-keys", "echo INTERRUPTED=$?", "Enter"])
-        XCTAssertTrue(try screen(contains: "INTERRUPTED=130"), pane())
-        try tmux(["send-keys", "exit 5", "Enter"])
+        try terminal.type("C-c")
+        try terminal.type("echo INTERRUPTED=$?", "Enter")
+        XCTAssertTrue(terminal.waitFor("INTERRUPTED=130"), terminal.screen)
+        try terminal.type("exit 5", "Enter")
         let deadline = Date().addingTimeInterval(10)
         while (try? String(contentsOfFile: exitFile, encoding: .utf8)) == nil && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
         XCTAssertEqual(try String(contentsOfFile: exitFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), "5")

@@ -1,29 +1,33 @@
 import CLinux
 import Foundation
+import Glibc
 import SSH
 
 /// A child process started for a session, with the parent's ends of its stdio.
-struct SpawnedProcess {
-    var pid: pid_t
+public struct SpawnedProcess: Sendable {
+    public var pid: pid_t
     /// PTY sessions: the master, carrying both directions (stdout and stderr merged, as on a terminal).
-    var ptyMaster: Int32?
+    public var ptyMaster: Int32?
     /// Pipe sessions: the child's stdin (write end), stdout and stderr (read ends).
-    var stdin: Int32 = -1
-    var stdout: Int32 = -1
-    var stderr: Int32 = -1
+    public var stdin: Int32 = -1
+    public var stdout: Int32 = -1
+    public var stderr: Int32 = -1
 }
 
 /// Starts processes without fork() (Swift code after fork in a threaded process can deadlock):
 /// posix_spawn in a new session, every signal back to default and unblocked, no descriptor but
 /// 0–2 inherited. With a PTY the child opens the slave by path and, being a session leader
 /// without a terminal, gets it as its controlling TTY (job control and ^C work).
-/// (The node service runs this as the privilege-separated launcher, as the login's user.)
-enum ProcessSpawner {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+/// The node spawns its launcher (`portcullis-exec`) this way; the example server its shells.
+public enum ProcessSpawner {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
     }
 
-    static func spawn(_ executable: String, arguments: [String], environment: [String: String], pty: PTYRequest?) throws -> SpawnedProcess {
+    /// `control`: a descriptor the child gets as fd 3 (the launcher's control socket); the
+    /// caller keeps and closes its own copy.
+    public static func spawn(_ executable: String, arguments: [String], environment: [String: String], pty: PTYRequest?,
+                             control: Int32? = nil) throws -> SpawnedProcess {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -71,7 +75,19 @@ enum ProcessSpawner {
             process.stdout = pipes[1][0]
             process.stderr = pipes[2][0]
         }
-        pc_spawn_addclosefrom(&actions, 3)
+        if let control {
+            // dup2 onto itself would keep close-on-exec: such a descriptor is moved first.
+            var source = control
+            if control == 3 {
+                source = fcntl(control, F_DUPFD_CLOEXEC, 4)
+                guard source >= 0 else { throw Failure(description: "fcntl: \(String(cString: strerror(errno)))") }
+                childEnds.append(source)
+            }
+            posix_spawn_file_actions_adddup2(&actions, source, 3)
+            pc_spawn_addclosefrom(&actions, 4)
+        } else {
+            pc_spawn_addclosefrom(&actions, 3)
+        }
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -85,7 +101,7 @@ enum ProcessSpawner {
     }
 
     /// Waits for `pid` on a thread of its own (NIO has no child reaping) and reports the raw status.
-    static func reap(_ pid: pid_t, then report: @escaping @Sendable (Int32) -> Void) {
+    public static func reap(_ pid: pid_t, then report: @escaping @Sendable (Int32) -> Void) {
         Thread.detachNewThread {
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}

@@ -4,9 +4,11 @@ import SSH
 
 /// `direct-tcpip` (`ssh -W`, `-J`, `-L`): connects to the target first, and only then confirms
 /// the channel, so a client learns of an unreachable target as an open failure with the reason.
-/// (The node decides per role whether forwarding is permitted; the example permits all.)
-public enum ExampleForwarder {
-    public static func open(_ context: SSHSessionContext, _ request: DirectTCPIPRequest, _ opening: SSHChannelOpening) {
+/// (Whether forwarding is permitted at all is the caller's decision.) `onResult` hears the
+/// outcome (nil: connected), `onActivity` every byte moved either way.
+public enum TCPForwarder {
+    public static func open(_ context: SSHSessionContext, _ request: DirectTCPIPRequest, _ opening: SSHChannelOpening,
+                            onActivity: (@Sendable () -> Void)? = nil, onResult: (@Sendable (String?) -> Void)? = nil) {
         let loop = context.eventLoop
         let pending = NIOLoopBound(opening, eventLoop: loop)
         ClientBootstrap(group: loop)
@@ -19,11 +21,14 @@ public enum ExampleForwarder {
             .whenComplete { result in
                 switch result {
                 case .failure(let error):
-                    pending.value.reject("connect to \(request.host):\(request.port) failed: \(error)")
+                    let reason = "connect to \(request.host):\(request.port) failed: \(error)"
+                    pending.value.reject(reason)
+                    onResult?(reason)
                 case .success(let socket):
-                    let session = ForwardedConnection(socket: socket)
+                    let session = ForwardedConnection(socket: socket, onActivity: onActivity)
                     guard let channel = pending.value.accept(session) else { return socket.close(promise: nil) }
                     session.attach(to: channel)
+                    onResult?(nil)
                 }
             }
     }
@@ -33,12 +38,17 @@ public enum ExampleForwarder {
 final class ForwardedConnection: SSHSessionHandler {
     private let socket: Channel
     private var bridge: SSHChannelBridge?
+    private let onActivity: (@Sendable () -> Void)?
 
-    init(socket: Channel) { self.socket = socket }
+    init(socket: Channel, onActivity: (@Sendable () -> Void)?) {
+        self.socket = socket
+        self.onActivity = onActivity
+    }
 
     func attach(to channel: SSHSessionChannel) {
         let bridge = SSHChannelBridge(sshChannel: channel)
         self.bridge = bridge
+        if let onActivity { bridge.onInput = { _, _ in onActivity() } }
         bridge.onInputsEnded = { [weak channel] in
             channel?.sendEOF()
             channel?.close()
@@ -54,7 +64,10 @@ final class ForwardedConnection: SSHSessionHandler {
     }
 
     func handle(_ request: SessionRequest, on channel: SSHSessionChannel) -> Bool { false }
-    func receive(_ data: ByteBuffer, on channel: SSHSessionChannel) { bridge?.receive(data) }
+    func receive(_ data: ByteBuffer, on channel: SSHSessionChannel) {
+        onActivity?()
+        bridge?.receive(data)
+    }
     func receiveEOF(on channel: SSHSessionChannel) { bridge?.receiveEOF() }
     func writabilityChanged(on channel: SSHSessionChannel) { bridge?.writabilityChanged() }
     func closed(_ channel: SSHSessionChannel) { bridge?.close() }

@@ -1,0 +1,103 @@
+import Audit
+import Foundation
+import Identity
+import NIOCore
+import SSH
+
+/// Who may open a connection to the node: a user certificate from our user CA (plain keys and
+/// passwords are refused) naming the requested login; then, against the current records, a
+/// user that still exists and roles that allow this login on this node. Every refusal is an
+/// `auth` event.
+struct NodeAuthenticator: SSHServerAuthenticator {
+    let context: NodeContext
+
+    func decide(_ offer: PublicKeyOffer) -> AuthenticationDecision {
+        CertificateAuthenticator(trustedAuthorities: context.trust.current).decide(offer)
+    }
+
+    func authorize(_ offer: PublicKeyOffer, connection: SSHConnectionControl) -> EventLoopFuture<AuthenticationDecision> {
+        let promise = connection.eventLoop.makePromise(of: AuthenticationDecision.self)
+        let context = context
+        promise.completeWithTask {
+            guard let certificate = offer.certificate else { return .reject("plain keys are not accepted") }
+            let identity: ConnectionIdentity
+            switch await Self.authorize(certificate: certificate, login: offer.username, connection: connection, context: context) {
+            case .failure(let refusal): return .reject(refusal.reason)
+            case .success(let authorized): identity = authorized
+            }
+            // The connection's state is made on its own loop.
+            return try await connection.eventLoop.submit {
+                let node = NodeConnection(identity: identity, context: context, control: connection)
+                connection.attachment = node
+                node.start()
+                return AuthenticationDecision.accept
+            }.get()
+        }
+        return promise.futureResult
+    }
+
+    struct Refusal: Error { var reason: String }
+
+    static func authorize(certificate: SSHCertificate, login: String, connection: SSHConnectionControl,
+                          context: NodeContext) async -> Result<ConnectionIdentity, Refusal> {
+        let name = certificate.keyID
+        let user: User
+        do {
+            user = try await context.identity.user(name)
+        } catch {
+            return .failure(Refusal(reason: "user \"\(name)\" of the certificate does not exist (any more)"))
+        }
+        guard user.status == .active else { return .failure(Refusal(reason: "user \"\(name)\" is not active")) }
+        let access: AccessChecker
+        do {
+            access = try await context.identity.accessChecker(for: user)
+        } catch {
+            return .failure(Refusal(reason: "the roles of user \"\(name)\" could not be read: \(error)"))
+        }
+        if case .denied(let reason) = access.checkLogin(login, node: context.settings.nodeName, labels: context.settings.labels) {
+            return .failure(Refusal(reason: reason))
+        }
+        return .success(ConnectionIdentity(user: name, login: login, certificate: certificate, access: access,
+                                           remoteAddress: Self.describe(connection.remoteAddress),
+                                           localAddress: Self.describe(connection.localAddress)))
+    }
+
+    /// Refusals are gathered per connection and become one `auth` event if the connection ends
+    /// without getting in: a client that tries its plain key before its certificate (OpenSSH
+    /// does) and then gets in leaves no false alarm, and a refused one leaves every reason.
+    func refused(user login: String, offer: PublicKeyOffer?, reason: String, connection: SSHConnectionControl) {
+        let attempts: RefusedAttempts
+        if let existing = connection.attachment as? RefusedAttempts {
+            attempts = existing
+        } else {
+            attempts = RefusedAttempts()
+            connection.attachment = attempts
+            let context = context
+            connection.whenClosed { [weak connection] in
+                guard let connection, let attempts = connection.attachment as? RefusedAttempts else { return }
+                var fields: [String: AuditValue] = [
+                    "login": .string(attempts.login), "success": false, "error": .string(attempts.reasons.joined(separator: "; ")),
+                    "addr.remote": .string(Self.describe(connection.remoteAddress)), "server_id": .string(context.settings.nodeName),
+                ]
+                if let user = attempts.user { fields["user"] = .string(user) }
+                context.emit(AuditEvent(.authFailure, fields))
+            }
+        }
+        attempts.login = String(login.prefix(256))
+        if let certificate = offer?.certificate { attempts.user = String(certificate.keyID.prefix(256)) }
+        if !attempts.reasons.contains(reason) && attempts.reasons.count < 8 { attempts.reasons.append(reason) }
+    }
+
+    /// A connection's refused attempts, until it gets in (its attachment is then replaced).
+    final class RefusedAttempts {
+        var login = ""
+        var user: String?
+        var reasons: [String] = []
+    }
+
+    /// `ip:port`, as events carry addresses.
+    static func describe(_ address: SocketAddress?) -> String {
+        guard let address, let ip = address.ipAddress, let port = address.port else { return "" }
+        return address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+}

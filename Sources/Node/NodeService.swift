@@ -1,0 +1,142 @@
+import Audit
+import FIPSCrypto
+import Foundation
+import Identity
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import SSH
+import Storage
+
+public enum NodeError: Error, CustomStringConvertible {
+    case launcherMissing(String)
+    case hostKey(String)
+
+    public var description: String {
+        switch self {
+        case .launcherMissing(let path):
+            return "the session launcher \(path) is missing or not executable; install the portcullis package or build portcullis-exec beside the daemon"
+        case .hostKey(let detail): return "the node's host key: \(detail)"
+        }
+    }
+}
+
+/// The node service: the SSH server (port 3022) people work on. Its host key is made at first
+/// start and kept sealed in the backend; its host certificate comes from the cluster's host CA
+/// at every start; it trusts the user CA's current keys (refreshed every `trustRefresh`).
+public struct NodeService: Service {
+    let context: NodeContext
+    let backend: Backend
+    let crypto: CryptoContext
+    var trustRefresh: Duration = .seconds(10)
+
+    public init(settings: NodeSettings, identity: IdentityService, audit: AuditPipeline, backend: Backend, keyring: Keyring,
+                crypto: CryptoContext, registry: SessionRegistry = SessionRegistry(), logger: Logger, cgroupRoot: String? = nil) {
+        context = NodeContext(settings: settings, identity: identity, audit: audit, keyring: keyring, registry: registry,
+                              trust: UserCATrust(), logger: logger, cgroupRoot: cgroupRoot)
+        self.backend = backend
+        self.crypto = crypto
+    }
+
+    public var registry: SessionRegistry { context.registry }
+
+    /// A bound node: its listening channel and the port it got.
+    public struct Listener: Sendable {
+        public let channel: Channel
+        public var port: Int { channel.localAddress?.port ?? 0 }
+        public func close() async { try? await channel.close() }
+    }
+
+    /// Checks the launcher, loads the trust and host identity, and listens.
+    public func bind() async throws -> Listener {
+        let settings = context.settings
+        guard FileManager.default.isExecutableFile(atPath: settings.launcherPath) else { throw NodeError.launcherMissing(settings.launcherPath) }
+        try await context.trust.refresh(from: context.identity.userCA)
+        let hostKey = try await loadHostKey()
+        let certificate = try await context.identity.signHost(hostKey.publicKey, principals: hostPrincipals, ttl: settings.hostCertificateTTL,
+                                                              by: "node:\(settings.nodeName)")
+        let context = context
+        let configuration = SSHServerConfiguration(
+            crypto: crypto, hostKeys: [hostKey], hostCertificates: [certificate], authenticator: NodeAuthenticator(context: context),
+            banner: settings.banner, keepaliveInterval: TimeAmount(settings.keepaliveInterval), keepaliveMaximumMissed: settings.keepaliveCountMax,
+            channelAdmission: { session, opening in (session.connection?.attachment as? NodeConnection)?.admit(opening) },
+            sessionHandlerFactory: { session, channel in
+                guard let connection = session.connection?.attachment as? NodeConnection else { return nil }
+                return NodeSession(connection: connection, channel: channel)
+            },
+            directTCPIPHandler: { session, request, opening in
+                guard let connection = session.connection?.attachment as? NodeConnection else { return opening.reject("not authorized") }
+                Self.forward(request, opening, session: session, connection: connection)
+            },
+            logger: context.logger)
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(SSHServerHandler(configuration: configuration)) }
+            }
+            .bind(host: settings.host, port: settings.port).get()
+        context.logger.info("node listening", metadata: [
+            "addr": "\(channel.localAddress.map { "\($0)" } ?? "?")", "node": "\(settings.nodeName)",
+            "host_cert_principals": "\(hostPrincipals.joined(separator: ","))",
+        ])
+        return Listener(channel: channel)
+    }
+
+    public func run() async throws {
+        let listener = try await bind()
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: trustRefresh) } catch { break }
+                do { try await context.trust.refresh(from: context.identity.userCA) } catch {
+                    context.logger.error("the user CA's keys could not be refreshed; the last ones stay trusted", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        await listener.close()
+    }
+
+    /// The names the host certificate is valid for: the node name, and the listening address
+    /// when it is a specific one, plus loopback names.
+    var hostPrincipals: [String] {
+        var names = [context.settings.nodeName, "localhost", "127.0.0.1", "::1"]
+        if !["0.0.0.0", "::"].contains(context.settings.host) { names.append(context.settings.host) }
+        var seen = Set<String>()
+        return names.filter { seen.insert($0).inserted }
+    }
+
+    private func loadHostKey() async throws -> PrivateKey {
+        let key = "nodes/\(context.settings.nodeName)/host-key"
+        if let item = try await backend.get(key) {
+            do { return try PrivateKey(pkcs8DER: item.value, using: crypto) } catch {
+                throw NodeError.hostKey("\(key) does not load: \(error)")
+            }
+        }
+        let generated = try PrivateKey(generate: .ecdsaP384, using: crypto)
+        let der = try generated.pkcs8DER().withUnsafeBytes { [UInt8]($0) }
+        guard try await backend.create(key, value: der) != nil else { return try await loadHostKey() }
+        return generated
+    }
+
+    /// `direct-tcpip`: only for roles that permit port forwarding; each is a `port` event.
+    static func forward(_ request: DirectTCPIPRequest, _ opening: SSHChannelOpening, session: SSHSessionContext, connection: NodeConnection) {
+        let address = "\(request.host):\(request.port)"
+        guard connection.identity.access.portForwarding else {
+            connection.emit(.portFailure, ["addr": .string(address), "success": false, "error": "port forwarding is not permitted by the user's roles"])
+            return opening.reject("port forwarding is not permitted for user \"\(connection.identity.user)\"")
+        }
+        let activity = connection.activity
+        let loop = session.eventLoop
+        let bound = NIOLoopBound(connection, eventLoop: loop)
+        TCPForwarder.open(session, request, opening, onActivity: { activity.touch() }, onResult: { failure in
+            loop.execute {
+                if let failure {
+                    bound.value.emit(.portFailure, ["addr": .string(address), "success": false, "error": .string(failure)])
+                } else {
+                    bound.value.emit(.port, ["addr": .string(address), "success": true])
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,414 @@
+import Audit
+import Foundation
+import Identity
+import Logging
+import NIOCore
+import NIOPosix
+import SSH
+
+/// One session channel on the node: `env`, `pty-req`, then `shell`, `exec` or the `sftp`
+/// subsystem, run by `portcullis-exec` as the login in the session's own cgroup; output to the
+/// client and (but for sftp) to the recording; `window-change` and `signal` reach the program;
+/// `exit-status` or `exit-signal` once all its output was passed on and it was reaped.
+/// Events: `session.start`, `exec` or `subsystem`, `session.data`, `session.end`.
+final class NodeSession: SSHSessionHandler, @unchecked Sendable {
+    enum Kind {
+        case shell
+        case exec(String)
+        case subsystem(String)
+
+        var name: String {
+            switch self {
+            case .shell: return "shell"
+            case .exec: return "exec"
+            case .subsystem(let name): return name
+            }
+        }
+    }
+
+    static let nodeErrorMessage = "Session terminating due to node error."
+    static let recordingWarning = "Warning: node error. This might cause some functionalities not to work correctly."
+
+    private let connection: NodeConnection
+    private let context: NodeContext
+    private let eventLoop: EventLoop
+    private weak var channel: SSHSessionChannel?
+    let sid = AuditEvent.newUID()
+    private var environment: [String: String] = [:]
+    private var pty: PTYRequest?
+    private var kind: Kind?
+    private var process: SpawnedProcess?
+    private var controlChannel: Channel?
+    private var programPID: pid_t?
+    private var cgroup: SessionCgroup?
+    private var bridge: SSHChannelBridge?
+    private var recording: SessionRecordingTap?
+    private var startedAt = Date()
+    private var outputEnded = false
+    /// The launcher was reaped and its control socket reached its end (so its last report was read).
+    private var launcherReaped = false
+    private var controlClosed = false
+    private var launcherExited: Bool { launcherReaped && controlClosed }
+    private var exit: SessionExit?
+    private var launcherError: String?
+    private var finished = false
+    private var cleanedUp = false
+
+    init(connection: NodeConnection, channel: SSHSessionChannel) {
+        self.connection = connection
+        self.context = connection.context
+        self.eventLoop = connection.control.eventLoop
+        self.channel = channel
+    }
+
+    private var logger: Logger {
+        var logger = context.logger
+        logger[metadataKey: "sid"] = "\(sid)"
+        return logger
+    }
+
+    // MARK: Requests
+
+    func handle(_ request: SessionRequest, on channel: SSHSessionChannel) -> Bool {
+        logger.debug("session request", metadata: ["request": "\(request)"])
+        switch request {
+        case .environment(let name, let value) where SessionEnvironment.isAllowed(name) && process == nil:
+            environment[name] = value
+            return true
+        case .pty(let request) where process == nil:
+            pty = request
+            environment["TERM"] = request.term
+            return true
+        case .exec(let command):
+            return start(.exec(command), on: channel)
+        case .shell:
+            return start(.shell, on: channel)
+        case .subsystem(let name) where name == "sftp":
+            return start(.subsystem(name), on: channel)
+        case .windowChange(let columns, let rows, let width, let height):
+            guard let master = process?.ptyMaster else { return false }
+            var size = winsize(ws_row: UInt16(clamping: rows), ws_col: UInt16(clamping: columns),
+                               ws_xpixel: UInt16(clamping: width), ws_ypixel: UInt16(clamping: height))
+            guard ioctl(master, UInt(TIOCSWINSZ), &size) == 0 else { return false }
+            recording?.resize(columns: Int(columns), rows: Int(rows))
+            return true
+        case .signal(let name):
+            guard let pid = programPID, exit == nil, let number = Self.signalNumbers[name] else { return false }
+            return kill(pid, number) == 0
+        default:
+            return false
+        }
+    }
+
+    private func start(_ kind: Kind, on channel: SSHSessionChannel) -> Bool {
+        guard process == nil else { return false }
+        let identity = connection.identity
+        let access = identity.access
+        if !access.sshFileCopy, Self.isFileCopy(kind) {
+            connection.emit(.execFailure, ["sid": .string(sid), "command": .string(Self.command(kind) ?? ""), "exitError": "ssh_file_copy is off"])
+            // Accepted, then ended with the reason on stderr and status 1: a refused request
+            // would leave the client only "request failed".
+            let message = "file copying (scp, sftp) is not permitted for user \"\(identity.user)\"\r\n"
+            eventLoop.execute { [weak channel] in
+                guard let channel else { return }
+                channel.write(ByteBuffer(string: message), stderr: true)
+                channel.sendEOF()
+                channel.sendExitStatus(1)
+                channel.close()
+            }
+            finished = true
+            return true
+        }
+        startedAt = Date()
+        do {
+            cgroup = try SessionCgroup.create(sessionID: sid, root: context.cgroupRoot)
+        } catch {
+            return refuse(channel, "cannot create the session cgroup: \(error)")
+        }
+        if case .subsystem = kind {} else {
+            do {
+                recording = try makeRecording(kind)
+            } catch {
+                logger.error("the session cannot be recorded", metadata: ["error": "\(error)"])
+                if access.recordSession == .strict { return refuse(channel, "cannot record the session: \(error)") }
+                channel.write(ByteBuffer(string: Self.recordingWarning + "\r\n"), stderr: true)
+            }
+        }
+        let request = LaunchRequest(login: identity.login, command: Self.command(kind, sftpServer: context.settings.sftpServer),
+                                    environment: environment, portcullisUser: identity.user)
+        let launched: SessionLauncher.Launched
+        do {
+            let me = NIOLoopBound(self, eventLoop: eventLoop)
+            launched = try SessionLauncher.launch(context.settings.launcherPath, request: request, pty: pty, on: eventLoop) {
+                me.value.launcher($0)
+            }
+        } catch {
+            return refuse(channel, "cannot start the session launcher \(context.settings.launcherPath): \(error)")
+        }
+        self.kind = kind
+        process = launched.process
+        launched.control.assumeIsolated().whenComplete { [self] result in
+            switch result {
+            case .success(let control):
+                controlChannel = control
+                control.closeFuture.assumeIsolated().whenComplete { [self] _ in
+                    controlClosed = true
+                    launcherEnded()
+                }
+            case .failure(let error):
+                logger.error("the launcher's control socket failed", metadata: ["error": "\(error)"])
+                kill(launched.process.pid, SIGKILL)
+                controlClosed = true
+                launcherEnded()
+            }
+        }
+        bridge(launched.process, to: channel)
+        let loop = eventLoop
+        let me = NIOLoopBound(self, eventLoop: eventLoop)
+        ProcessSpawner.reap(launched.process.pid) { _ in
+            loop.execute {
+                me.value.launcherReaped = true
+                me.value.launcherEnded()
+            }
+        }
+        connection.added(self)
+        context.registry.add(LiveSession(sid: sid, user: identity.user, login: identity.login, node: context.settings.nodeName,
+                                         started: startedAt, kind: kind.name == "sftp" ? "sftp" : kind.name, command: Self.command(kind),
+                                         remoteAddress: identity.remoteAddress, idleSeconds: 0),
+                             activity: connection.activity)
+        var fields: [String: AuditValue] = [
+            "sid": .string(sid), "session_recording": .string(recording == nil ? "off" : "node"),
+            "interactive": .bool(pty != nil), "proto": "ssh", "session_type": .string(kind.name),
+        ]
+        if let pty { fields["size"] = .string("\(pty.columns):\(pty.rows)") }
+        if let command = Self.command(kind) { fields["initial_command"] = .array([.string(command)]) }
+        connection.emit(.sessionStart, fields)
+        return true
+    }
+
+    private func makeRecording(_ kind: Kind) throws -> SessionRecordingTap {
+        let identity = connection.identity
+        let header = RecordingHeader(sessionID: sid, user: identity.user, login: identity.login, server: context.settings.nodeName,
+                                     columns: Int(pty?.columns ?? 80), rows: Int(pty?.rows ?? 24), started: startedAt,
+                                     term: pty?.term ?? "xterm")
+        let recorder = try FileRecorder(root: context.settings.recordingsRoot, header: header, keyring: context.keyring,
+                                        chunkBytes: 256 << 10)
+        let me = NIOLoopBound(self, eventLoop: eventLoop)
+        return SessionRecordingTap(recorder: recorder, loop: eventLoop,
+                                   onHold: { me.value.bridge?.holdInputs($0) },
+                                   onFailure: { me.value.recordingFailed($0) })
+    }
+
+    /// Refuses the request with the node-error message (the detail goes to the log, not the user).
+    private func refuse(_ channel: SSHSessionChannel, _ detail: String) -> Bool {
+        logger.error("session refused", metadata: ["error": "\(detail)"])
+        channel.write(ByteBuffer(string: Self.nodeErrorMessage + "\r\n"), stderr: true)
+        connection.emit(.sessionRejected, ["sid": .string(sid), "reason": .string(Self.nodeErrorMessage)])
+        if let cgroup { endCgroup(cgroup) }
+        cgroup = nil
+        return false
+    }
+
+    private func recordingFailed(_ error: Error) {
+        logger.error("recording failed", metadata: ["error": "\(error)"])
+        if connection.identity.access.recordSession == .strict {
+            tell(Self.nodeErrorMessage)
+            if let cgroup { endCgroup(cgroup) }
+        } else {
+            tell(Self.recordingWarning)
+        }
+    }
+
+    // MARK: The launcher
+
+    private func launcher(_ report: LauncherReport) {
+        switch report {
+        case .ready:
+            guard let process, let cgroup else { return }
+            do {
+                try cgroup.add(process.pid)
+            } catch {
+                logger.error("cannot move the launcher into the session cgroup", metadata: ["error": "\(error)"])
+                tell(Self.nodeErrorMessage)
+                kill(process.pid, SIGKILL)
+                return
+            }
+            controlChannel?.writeAndFlush(ByteBuffer(string: "go\n"), promise: nil)
+        case .started(let pid):
+            programPID = pid
+        case .exited(let exit):
+            self.exit = exit
+        case .error(let reason):
+            launcherError = reason
+            tell(reason)
+            connection.emit(.sessionRejected, ["sid": .string(sid), "reason": .string(reason)])
+        }
+    }
+
+    private func launcherEnded() {
+        guard launcherExited else { return }
+        if exit == nil { exit = .status(launcherError == nil ? 255 : 1) }
+        finishIfDone()
+    }
+
+    // MARK: Bytes
+
+    private func bridge(_ process: SpawnedProcess, to channel: SSHSessionChannel) {
+        let bridge = SSHChannelBridge(sshChannel: channel, closeOutputOnEOF: process.ptyMaster == nil)
+        self.bridge = bridge
+        let activity = connection.activity
+        bridge.onInput = { [weak self] bytes, _ in
+            activity.touch()
+            self?.recording?.output(bytes)
+        }
+        bridge.onInputsEnded = { [weak self] in
+            self?.outputEnded = true
+            self?.finishIfDone()
+        }
+        let stdout = bridge.makeInput()
+        let stderr = process.ptyMaster == nil ? bridge.makeInput(stderr: true) : nil
+        let handlers = NIOLoopBound((stdout: stdout, stderr: stderr), eventLoop: eventLoop)
+        let pipes = NIOPipeBootstrap(group: eventLoop).channelOption(.allowRemoteHalfClosure, value: true)
+        let main = pipes.channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handlers.value.stdout) }
+        }
+        let opened = process.ptyMaster.map { main.takingOwnershipOfDescriptor(inputOutput: $0) }
+            ?? main.takingOwnershipOfDescriptors(input: process.stdout, output: process.stdin)
+        opened.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let io): bridge.setOutput(io)
+            case .failure: bridge.close()
+            }
+        }
+        if stderr != nil {
+            _ = pipes.channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handlers.value.stderr!) }
+            }.takingOwnershipOfDescriptor(input: process.stderr)
+        }
+    }
+
+    func receive(_ data: ByteBuffer, on channel: SSHSessionChannel) {
+        connection.activity.touch()
+        guard let bridge else { return channel.consumed(data.readableBytes) }
+        bridge.receive(data)
+    }
+
+    func receiveEOF(on channel: SSHSessionChannel) { bridge?.receiveEOF() }
+
+    func writabilityChanged(on channel: SSHSessionChannel) { bridge?.writabilityChanged() }
+
+    /// A message for the person at the other end, on the session's stderr.
+    func tell(_ message: String) {
+        channel?.write(ByteBuffer(string: "\r\n" + message + "\r\n"), stderr: true)
+    }
+
+    // MARK: The end
+
+    /// Exit status only after all output was passed on and the launcher reported and exited:
+    /// otherwise the tail of the output would be lost.
+    private func finishIfDone() {
+        guard !finished, outputEnded, launcherExited, let exit else { return }
+        finished = true
+        if let channel {
+            channel.sendEOF()
+            switch exit {
+            case .status(let status): channel.sendExitStatus(UInt32(truncatingIfNeeded: status))
+            case .signal(let number): channel.sendExitSignal(Self.signalNames[Int32(number)] ?? "KILL")
+            }
+            channel.close()
+        }
+        cleanUp()
+    }
+
+    func closed(_ channel: SSHSessionChannel) {
+        bridge?.close()
+        guard let process, !launcherExited else { return cleanUp() }
+        // The client went away: hang up on the program (as sshd does); whatever is left of the
+        // session when the launcher exits, or at the latest after a grace period, is killed.
+        kill(process.pid, SIGHUP)
+        let me = NIOLoopBound(self, eventLoop: eventLoop)
+        eventLoop.scheduleTask(in: .seconds(2)) { me.value.cleanUp() }
+    }
+
+    private func cleanUp() {
+        guard !cleanedUp else { return }
+        cleanedUp = true
+        bridge?.close()
+        connection.removed(self)
+        if let cgroup { endCgroup(cgroup) }
+        guard let kind else { return }
+        context.registry.remove(sid)
+        let tx = channel?.bytesSent ?? 0, rx = channel?.bytesReceived ?? 0
+        let stopped = Date()
+        if case .exec(let command) = kind {
+            var fields: [String: AuditValue] = ["sid": .string(sid), "command": .string(command)]
+            switch exit {
+            case .status(let status)?: fields["exitCode"] = .string(String(status))
+            case .signal(let number)?: fields["exitCode"] = .string("-1"); fields["exitError"] = .string("signal \(Self.signalNames[Int32(number)] ?? String(number))")
+            case nil: fields["exitError"] = "the session was ended before the command finished"
+            }
+            if let launcherError { fields["exitError"] = .string(launcherError) }
+            connection.emit(launcherError == nil ? .exec : .execFailure, fields)
+        } else if case .subsystem(let name) = kind {
+            var fields: [String: AuditValue] = ["sid": .string(sid), "name": .string(name)]
+            if let launcherError { fields["exitError"] = .string(launcherError) }
+            connection.emit(launcherError == nil ? .subsystem : .subsystemFailure, fields)
+        }
+        connection.emit(.sessionData, ["sid": .string(sid), "tx": .integer(Int64(tx)), "rx": .integer(Int64(rx))])
+        let end: [String: AuditValue] = [
+            "sid": .string(sid), "participants": .array([.string(connection.identity.user)]), "interactive": .bool(pty != nil),
+            "session_start": .string(AuditTime.format(startedAt)), "session_stop": .string(AuditTime.format(stopped)),
+            "session_recording": .string(recording == nil ? "off" : "node"), "enhanced_recording": false,
+        ]
+        if let recording {
+            // The end event follows the recording's completion, so a replay found through it is whole.
+            let connection = connection
+            Task {
+                await recording.finish()
+                connection.control.eventLoop.execute { connection.emit(.sessionEnd, end) }
+            }
+        } else {
+            connection.emit(.sessionEnd, end)
+        }
+    }
+
+    private func endCgroup(_ cgroup: SessionCgroup) {
+        let logger = logger
+        Task.detached {
+            do { try cgroup.end() } catch { logger.error("the session cgroup could not be removed", metadata: ["error": "\(error)"]) }
+        }
+    }
+
+    // MARK: Helpers
+
+    static func command(_ kind: Kind, sftpServer: String? = nil) -> String? {
+        switch kind {
+        case .shell: return nil
+        case .exec(let command): return command
+        case .subsystem: return sftpServer ?? "sftp"
+        }
+    }
+
+    static func isFileCopy(_ kind: Kind) -> Bool {
+        switch kind {
+        case .subsystem: return true
+        case .exec(let command): return command.split(separator: " ").first.map { $0 == "scp" || $0.hasSuffix("/scp") } ?? false
+        case .shell: return false
+        }
+    }
+
+    static let signalNumbers: [String: Int32] = [
+        "HUP": SIGHUP, "INT": SIGINT, "QUIT": SIGQUIT, "ABRT": SIGABRT, "KILL": SIGKILL, "ALRM": SIGALRM,
+        "TERM": SIGTERM, "USR1": SIGUSR1, "USR2": SIGUSR2, "PIPE": SIGPIPE,
+    ]
+    static let signalNames = Dictionary(uniqueKeysWithValues: signalNumbers.map { ($0.value, $0.key) })
+}
+
+/// Variables a client may set (Debian sshd's AcceptEnv, plus TERM, COLORTERM and TZ); the
+/// launcher filters again.
+enum SessionEnvironment {
+    static func isAllowed(_ name: String) -> Bool {
+        ["TERM", "COLORTERM", "LANG", "LANGUAGE", "TZ"].contains(name)
+            || (name.count > 3 && name.hasPrefix("LC_") && name.dropFirst(3).allSatisfy { $0.isUppercase || $0 == "_" })
+    }
+}

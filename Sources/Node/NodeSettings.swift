@@ -1,0 +1,64 @@
+import Foundation
+import Identity
+
+/// What the node is told by the configuration: where it listens, who it is, and the cluster's
+/// session controls (roles may tighten them).
+public struct NodeSettings: Sendable {
+    public var host: String
+    public var port: Int
+    /// The node's name: what roles, recordings and events call it (the host name by default).
+    public var nodeName: String
+    public var labels: [String: String]
+    public var clusterName: String
+    /// The cluster's idle timeout (nil: never); the shortest of it and the roles' applies.
+    public var clientIdleTimeout: Duration?
+    /// Written to the client before an idle disconnect; empty: the reason is written.
+    public var clientIdleTimeoutMessage: String
+    /// The cluster's `disconnect_expired_cert` (a role can turn it on, not off).
+    public var disconnectExpiredCert: Bool
+    public var keepaliveInterval: Duration
+    public var keepaliveCountMax: Int
+    /// Shown before authentication (AC-8); nil for none.
+    public var banner: String?
+    /// `portcullis-exec`, the privilege-separated session launcher.
+    public var launcherPath: String
+    /// Where session recordings are written (the audit issue's layout).
+    public var recordingsRoot: String
+    /// The sftp subsystem's program, run as the login through the launcher.
+    public var sftpServer: String
+    /// How long a node host certificate is valid; it is renewed at half-life.
+    public var hostCertificateTTL: Duration
+
+    public init(host: String = "0.0.0.0", port: Int = 3022, nodeName: String = NodeSettings.hostName, labels: [String: String] = [:],
+                clusterName: String, clientIdleTimeout: Duration? = .seconds(15 * 60), clientIdleTimeoutMessage: String = "",
+                disconnectExpiredCert: Bool = true, keepaliveInterval: Duration = .seconds(300), keepaliveCountMax: Int = 3,
+                banner: String? = nil, launcherPath: String = NodeSettings.defaultLauncherPath, recordingsRoot: String,
+                sftpServer: String = "/usr/lib/openssh/sftp-server", hostCertificateTTL: Duration = .seconds(7 * 24 * 3600)) {
+        self.host = host
+        self.port = port
+        self.nodeName = nodeName
+        self.labels = labels
+        self.clusterName = clusterName
+        self.clientIdleTimeout = clientIdleTimeout
+        self.clientIdleTimeoutMessage = clientIdleTimeoutMessage
+        self.disconnectExpiredCert = disconnectExpiredCert
+        self.keepaliveInterval = keepaliveInterval
+        self.keepaliveCountMax = keepaliveCountMax
+        self.banner = banner
+        self.launcherPath = launcherPath
+        self.recordingsRoot = recordingsRoot
+        self.sftpServer = sftpServer
+        self.hostCertificateTTL = hostCertificateTTL
+    }
+
+    public static var hostName: String {
+        var name = [CChar](repeating: 0, count: 256)
+        return gethostname(&name, name.count) == 0 ? String(cString: name) : "localhost"
+    }
+
+    /// Beside the running program (a build tree), else where the package installs it.
+    public static var defaultLauncherPath: String {
+        let beside = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path + "/portcullis-exec"
+        return FileManager.default.isExecutableFile(atPath: beside) ? beside : "/usr/lib/portcullis/portcullis-exec"
+    }
+}

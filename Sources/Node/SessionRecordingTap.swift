@@ -1,0 +1,94 @@
+import Audit
+import Foundation
+import NIOCore
+
+/// Feeds one session's terminal output to its recorder in order, off the event loop. If the
+/// recorder falls more than `highWatermark` bytes behind, the session's output is held (the
+/// program waits, as it would for a slow client) until it catches up: nothing is dropped and
+/// nothing is buffered without bound. A recorder failure is reported once; what follows is not
+/// recorded (the session's policy decides whether it may go on).
+final class SessionRecordingTap: @unchecked Sendable {
+    static let highWatermark = 4 << 20
+    static let lowWatermark = 1 << 20
+
+    private let loop: EventLoop
+    private let started = NIODeadline.now()
+    private let continuation: AsyncStream<RecordingEvent>.Continuation
+    private let consumer: Task<Void, Never>
+    /// Loop-confined.
+    private var pendingBytes = 0
+    private var held = false
+    private var failed = false
+    private let onHold: (Bool) -> Void
+    private let onFailure: (Error) -> Void
+
+    init(recorder: Recorder, loop: EventLoop, onHold: @escaping (Bool) -> Void, onFailure: @escaping (Error) -> Void) {
+        self.loop = loop
+        self.onHold = onHold
+        self.onFailure = onFailure
+        let (stream, continuation) = AsyncStream.makeStream(of: RecordingEvent.self)
+        self.continuation = continuation
+        let bound = WeakReference<SessionRecordingTap>()
+        consumer = Task {
+            var failure: Error? = nil
+            for await event in stream {
+                if failure == nil {
+                    do { try await recorder.record(event) } catch { failure = error }
+                    if let failure { loop.execute { bound.value?.failed(failure) } }
+                }
+                let count = event.data.count
+                loop.execute { bound.value?.recorded(count) }
+            }
+            if failure == nil {
+                do { try await recorder.finish() } catch { loop.execute { bound.value?.failed(error) } }
+            }
+        }
+        bound.value = self
+    }
+
+    /// Lets the consumer reach the tap on its loop without keeping it alive.
+    private final class WeakReference<T: AnyObject>: @unchecked Sendable {
+        weak var value: T?
+    }
+
+    private var now: Double { Double((NIODeadline.now() - started).nanoseconds) / 1e9 }
+
+    func output(_ bytes: ByteBuffer) {
+        guard !failed else { return }
+        pendingBytes += bytes.readableBytes
+        continuation.yield(RecordingEvent(time: now, kind: .output, data: Array(bytes.readableBytesView)))
+        if pendingBytes > Self.highWatermark && !held {
+            held = true
+            onHold(true)
+        }
+    }
+
+    func resize(columns: Int, rows: Int) {
+        guard !failed else { return }
+        continuation.yield(RecordingEvent(time: now, kind: .resize, data: Array("\(columns)x\(rows)".utf8)))
+    }
+
+    /// Writes what is left and completes the recording; returns when it is on disk.
+    func finish() async {
+        continuation.finish()
+        await consumer.value
+    }
+
+    private func recorded(_ count: Int) {
+        pendingBytes -= count
+        if held && pendingBytes < Self.lowWatermark {
+            held = false
+            onHold(false)
+        }
+    }
+
+    private func failed(_ error: Error) {
+        guard !failed else { return }
+        failed = true
+        if held {
+            held = false
+            onHold(false)
+        }
+        onFailure(error)
+    }
+}

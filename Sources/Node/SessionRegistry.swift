@@ -1,0 +1,64 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// A session as `pcctl sessions ls` shows it.
+public struct LiveSession: Sendable, Codable, Equatable {
+    public var sid: String
+    public var user: String
+    public var login: String
+    public var node: String
+    public var started: Date
+    /// "shell", "exec" or "sftp".
+    public var kind: String
+    public var command: String?
+    public var remoteAddress: String
+    /// Seconds since the connection last read or wrote session data.
+    public var idleSeconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case sid, user, login, node, started, kind, command
+        case remoteAddress = "remote_address"
+        case idleSeconds = "idle_seconds"
+    }
+}
+
+/// When a connection last moved session data: written on its event loop for every chunk,
+/// read by the idle timer and by listings.
+final class ActivityClock: Sendable {
+    private let last = NIOLockedValueBox(NIODeadline.now())
+
+    func touch() { last.withLockedValue { $0 = .now() } }
+    var lastActivity: NIODeadline { last.withLockedValue { $0 } }
+    var idle: TimeAmount { .now() - lastActivity }
+}
+
+/// The node's live sessions.
+public final class SessionRegistry: Sendable {
+    private struct Entry {
+        var session: LiveSession
+        var activity: ActivityClock
+    }
+    private let entries = NIOLockedValueBox<[String: Entry]>([:])
+
+    public init() {}
+
+    func add(_ session: LiveSession, activity: ActivityClock) {
+        entries.withLockedValue { $0[session.sid] = Entry(session: session, activity: activity) }
+    }
+
+    func remove(_ sid: String) {
+        _ = entries.withLockedValue { $0.removeValue(forKey: sid) }
+    }
+
+    /// Oldest first.
+    public func list() -> [LiveSession] {
+        entries.withLockedValue { entries in
+            entries.values.map { entry in
+                var session = entry.session
+                session.idleSeconds = Double(entry.activity.idle.nanoseconds) / 1e9
+                return session
+            }
+        }.sorted { ($0.started, $0.sid) < ($1.started, $1.sid) }
+    }
+}

@@ -1,0 +1,227 @@
+import Audit
+import Foundation
+import Identity
+import Node
+import Storage
+import TestSupport
+import XCTest
+
+/// Who gets in, and the per-connection controls (AC-10/AC-12): refusals with `auth` events,
+/// `max_sessions`, the idle timeout, the certificate's expiry, port forwarding by role; and the
+/// interactive session's recording.
+final class NodeControlTests: XCTestCase {
+    private var fixture: NodeFixture!
+
+    override func setUp() async throws {
+        try NodeFixture.requirements()
+        fixture = try await NodeFixture()
+    }
+
+    override func tearDown() async throws { await fixture?.close() }
+    override class func tearDown() { NodeFixture.removeLogin() }
+
+    func testOnlyCertificatesFromOurCAForTheRightLoginAndRoleGetIn() async throws {
+        try await fixture.addUser("alice")
+        let otherBackend = try SQLiteBackend(path: fixture.directory.appendingPathComponent("other.db").path)
+        defer { Task { await otherBackend.close() } }
+        let otherCA = CertificateAuthority(kind: .user, clusterName: "other", backend: otherBackend, crypto: fixture.crypto)
+        try await otherCA.ensureCreated()
+        let cases: [(name: String, key: String, login: String, reason: String)] = [
+            ("plain key", try fixture.plainKey(), NodeFixture.login, "plain keys are not accepted"),
+            ("another CA", try await fixture.certifiedKey("alice", authority: otherCA), NodeFixture.login, "not signed by a trusted"),
+            ("wrong principal", try await fixture.certifiedKey("alice", principals: ["root"]), NodeFixture.login, "principal"),
+            ("expired", try await fixture.certifiedKey("alice", validFor: .seconds(60), issuedAt: Date().addingTimeInterval(-3600)),
+             NodeFixture.login, "expired"),
+            ("role denies the login", try await fixture.certifiedKey("alice", principals: ["root"]), "root", "no role allows login \"root\""),
+        ]
+        for (index, item) in cases.enumerated() {
+            let result = try await fixture.ssh(key: item.key, login: item.login, "echo in")
+            XCTAssertEqual(result.status, 255, "\(item.name): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains("Permission denied"), "\(item.name): \(result.stderr)")
+            XCTAssertFalse(result.stdout.contains("in"), item.name)
+            let events = try await fixture.events("auth", atLeast: index + 1)
+            XCTAssertEqual(events.count, index + 1, "one auth event per refused connection (\(item.name))")
+            let event = try XCTUnwrap(events.first, item.name)  // newest first
+            XCTAssertEqual(event.fields["code"]?.stringValue, "T3007W")
+            XCTAssertEqual(event.fields["success"], false)
+            XCTAssertEqual(event.fields["login"]?.stringValue, item.login)
+            XCTAssertTrue(event.fields["error"]?.stringValue?.contains(item.reason) == true, "\(item.name): \(event.fields["error"] ?? "")")
+        }
+        // And the right certificate does get in, without an auth event for the plain key OpenSSH tries first.
+        let good = try await fixture.ssh(key: try await fixture.certifiedKey("alice"), "echo in")
+        XCTAssertEqual(good.stdout, "in\n", good.stderr)
+        let events = try await fixture.events("auth", atLeast: cases.count + 1, timeout: 1)
+        XCTAssertEqual(events.count, cases.count)
+    }
+
+    func testMaxSessionsRefusesTheExtraChannelOnOneConnection() async throws {
+        var options = RoleOptions()
+        options.maxSessions = 1
+        try await fixture.addUser("alice", options: options)
+        let key = try await fixture.certifiedKey("alice")
+        let control = fixture.directory.appendingPathComponent("mux").path
+        let mux = ["-o", "ControlPath=\(control)"]
+        // A master connection with no session, then sessions multiplexed over it.
+        let masterLog = fixture.directory.appendingPathComponent("master.log").path
+        let master = try await fixture.ssh(key: key, nil, options: mux + ["-o", "ControlMaster=yes", "-o", "ControlPersist=60", "-E", masterLog, "-f", "-N"])
+        XCTAssertEqual(master.status, 0, master.stderr)
+        defer { _ = try? NodeFixture.run("/usr/bin/ssh", mux + ["-O", "exit", "x"]) }
+        let first = Process()
+        first.executableURL = URL(fileURLWithPath: "/usr/bin/ssh")
+        first.arguments = mux + (try await fixture.sshOptions(key: key)) + ["\(NodeFixture.login)@127.0.0.1", "sleep 5"]
+        first.standardInput = FileHandle.nullDevice
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        try await waitUntil { !self.fixture.node.registry.list().isEmpty }
+        let second = try await fixture.ssh(key: key, "echo second", options: mux)
+        // OpenSSH then falls back to a connection of its own (a matter for max_connections).
+        XCTAssertTrue(second.stderr.contains("Session open refused by peer"), second.stderr)
+        // The reason reaches the connection's owner, the master (mux clients only hear "refused").
+        let log = try String(contentsOfFile: masterLog, encoding: .utf8)
+        XCTAssertTrue(log.contains("too many session channels for user \"alice\" (max=1)"), log)
+        let rejected = try await fixture.events("session.rejected")
+        XCTAssertEqual(rejected.first?.fields["reason"]?.stringValue, "max_sessions limit reached")
+        XCTAssertEqual(rejected.first?.fields["max"], .integer(1))
+        first.terminate()
+    }
+
+    func testAnIdleConnectionIsEndedWithTheMessageAndAnEvent() async throws {
+        var options = RoleOptions()
+        options.clientIdleTimeout = .after(.seconds(2))
+        try await fixture.addUser("alice", options: options)
+        let key = try await fixture.certifiedKey("alice")
+        let began = Date()
+        let result = try await fixture.ssh(key: key, "echo started; sleep 60", options: ["-tt"], timeout: 30)
+        let took = Date().timeIntervalSince(began)
+        XCTAssertTrue(result.stdout.contains("started"))
+        XCTAssertTrue(result.stdout.contains("Client exceeded idle timeout of 2s") || result.stderr.contains("Client exceeded idle timeout of 2s"),
+                      "stdout: \(result.stdout) stderr: \(result.stderr)")
+        XCTAssertLessThan(took, 10, "ended at the timeout, not when the command finished")
+        let disconnect = try await fixture.events("client.disconnect")
+        XCTAssertEqual(disconnect.first?.fields["reason"]?.stringValue, "Client exceeded idle timeout of 2s")
+        XCTAssertEqual(disconnect.first?.fields["code"]?.stringValue, "T3006I")
+
+        // Output counts as activity: a chatty session outlives the timeout.
+        let busy = try await fixture.ssh(key: key, "for i in 1 2 3 4 5 6; do echo tick; sleep 1; done; exit 4", timeout: 30)
+        XCTAssertEqual(busy.status, 4, busy.stderr)
+    }
+
+    func testTheConnectionEndsWhenTheCertificateExpires() async throws {
+        try await fixture.addUser("alice")
+        let key = try await fixture.certifiedKey("alice", validFor: .seconds(4))
+        let result = try await fixture.ssh(key: key, "echo started; sleep 60", timeout: 30)
+        XCTAssertTrue(result.stdout.contains("started"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("client certificate expired at"), result.stderr)
+        let disconnect = try await fixture.events("client.disconnect")
+        XCTAssertTrue(disconnect.first?.fields["reason"]?.stringValue?.hasPrefix("client certificate expired at") == true)
+    }
+
+    func testPortForwardingOnlyWhenTheRolePermitsIt() async throws {
+        try await fixture.addUser("alice")
+        var options = RoleOptions()
+        options.portForwarding = true
+        try await fixture.addUser("bob", options: options)
+        let target = try OpenSSHServer.freePort()
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: in_port_t(UInt16(target).bigEndian),
+                                  sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(listener, 4)
+        defer { close(listener) }
+
+        let refused = try await fixture.ssh(key: try await fixture.certifiedKey("alice"), nil, options: ["-W", "127.0.0.1:\(target)"], input: Data("x".utf8))
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("port forwarding is not permitted for user \"alice\""), refused.stderr)
+        // bob's forwarded connection reaches the target and carries his bytes.
+        let forward = Process()
+        forward.executableURL = URL(fileURLWithPath: "/usr/bin/ssh")
+        forward.arguments = (try await fixture.sshOptions(key: try await fixture.certifiedKey("bob"))) + ["-W", "127.0.0.1:\(target)", "\(NodeFixture.login)@127.0.0.1"]
+        let input = Pipe()
+        forward.standardInput = input
+        forward.standardOutput = FileHandle.nullDevice
+        forward.standardError = FileHandle.nullDevice
+        try forward.run()
+        input.fileHandleForWriting.write(Data("hello".utf8))
+        defer { forward.terminate() }
+        var poller = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+        XCTAssertEqual(poll(&poller, 1, 10_000), 1, "bob's forwarded connection reached the target")
+        let accepted = accept(listener, nil, nil)
+        XCTAssertGreaterThanOrEqual(accepted, 0)
+        if accepted >= 0 {
+            var received = [UInt8]()
+            var buffer = [UInt8](repeating: 0, count: 16)
+            while received.count < 5 {
+                var readable = pollfd(fd: accepted, events: Int16(POLLIN), revents: 0)
+                guard poll(&readable, 1, 10_000) == 1 else { break }
+                let count = read(accepted, &buffer, buffer.count)
+                guard count > 0 else { break }
+                received += buffer.prefix(count)
+            }
+            XCTAssertEqual(String(decoding: received, as: UTF8.self), "hello")
+            close(accepted)
+        }
+        let ports = try await fixture.events("port", atLeast: 2)
+        XCTAssertTrue(ports.contains { $0.fields["code"]?.stringValue == "T3003E" && $0.fields["user"]?.stringValue == "alice" })
+        XCTAssertTrue(ports.contains { $0.fields["code"]?.stringValue == "T3003I" && $0.fields["user"]?.stringValue == "bob"
+                && $0.fields["addr"]?.stringValue == "127.0.0.1:\(target)" })
+    }
+
+    func testInteractiveShellSeesResizesAndItsRecordingReplays() async throws {
+        try await fixture.addUser("alice")
+        let key = try await fixture.certifiedKey("alice")
+        let exitFile = fixture.directory.appendingPathComponent("exit").path
+        let command = (["/usr/bin/ssh", "-tt"] + (try await fixture.sshOptions(key: key)) + ["\(NodeFixture.login)@127.0.0.1"]).joined(separator: " ")
+        let terminal = try TmuxSession("\(command); echo $? > \(exitFile); sleep 30")
+        try terminal.type("echo READY-$((6*7))", "Enter")
+        XCTAssertTrue(terminal.waitFor("READY-42"), terminal.screen)
+        try terminal.type("stty size", "Enter")
+        XCTAssertTrue(terminal.waitFor("40 120"), terminal.screen)
+        try terminal.resize(width: 100, height: 30)
+        try await Task.sleep(for: .milliseconds(300))
+        try terminal.type("stty size; whoami", "Enter")
+        XCTAssertTrue(terminal.waitFor("30 100"), terminal.screen)
+        XCTAssertTrue(terminal.waitFor(NodeFixture.login), terminal.screen)
+        let live = fixture.node.registry.list()
+        XCTAssertEqual(live.count, 1)
+        XCTAssertEqual(live.first?.user, "alice")
+        XCTAssertEqual(live.first?.login, NodeFixture.login)
+        XCTAssertEqual(live.first?.kind, "shell")
+        try terminal.type("exit 6", "Enter")
+        let deadline = Date().addingTimeInterval(10)
+        while (try? String(contentsOfFile: exitFile, encoding: .utf8)) == nil && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        XCTAssertEqual(try String(contentsOfFile: exitFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), "6")
+
+        let end = try await fixture.events("session.end")
+        XCTAssertEqual(end.first?.fields["interactive"], true)
+        let sid = try XCTUnwrap(end.first?.fields["sid"]?.stringValue)
+        let cast = try await fixture.recordings.asciicast(sid)
+        let text = String(decoding: cast, as: UTF8.self)
+        let lines = text.split(separator: "\n")
+        let header = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        XCTAssertEqual(header["width"] as? Int, 120)
+        XCTAssertEqual(header["height"] as? Int, 40)
+        XCTAssertTrue(text.contains("READY-42"))
+        XCTAssertTrue(text.contains("\"r\",\"100x30\""), "the resize is recorded")
+        XCTAssertTrue(text.contains("30 100"))
+
+        // The recording plays in asciinema, as exported.
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/asciinema") else {
+            try TestEnvironment.missing("asciinema (Debian package asciinema) is not installed")
+        }
+        let file = fixture.directory.appendingPathComponent("\(sid).cast")
+        try Data(cast).write(to: file)
+        let played = try Programs.execute("/usr/bin/script", ["-q", "-c", "stty raw -echo; /usr/bin/asciinema cat \(file.path)", "/dev/null"])
+        XCTAssertEqual(played.status, 0, played.output)
+        XCTAssertTrue(played.output.contains("READY-42"), played.output)
+        XCTAssertTrue(played.output.contains("30 100"))
+    }
+
+    private func waitUntil(timeout: TimeInterval = 10, _ condition: () -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !condition() {
+            guard Date() < deadline else { return XCTFail("condition not met within \(timeout) s") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}

@@ -1,0 +1,176 @@
+import Audit
+import FIPSCrypto
+import Foundation
+import Identity
+import Logging
+import Node
+import SSH
+import Storage
+import TestSupport
+import XCTest
+
+/// A real node: our SSH server with the real launcher (`portcullis-exec`), session cgroups,
+/// recordings and audit log, on a real identity service (SQLite, sealed). Users reach it with
+/// Debian's OpenSSH client and certificates from the cluster's user CA. Needs root (the
+/// launcher changes user; cgroups), as CI has.
+final class NodeFixture {
+    static let login = "pcnodetest"
+
+    let directory: URL
+    let crypto: CryptoContext
+    let raw: SQLiteBackend
+    let keyring: Keyring
+    let log: AuditLog
+    let identity: IdentityService
+    let node: NodeService
+    let listener: NodeService.Listener
+    var port: Int { listener.port }
+    var recordingsRoot: String { directory.appendingPathComponent("recordings").path }
+
+    static func requirements() throws {
+        guard getuid() == 0 else { try TestEnvironment.missing("the node starts sessions as other users and in cgroups, which needs root; CI runs as root") }
+        for tool in ["/usr/bin/ssh", "/usr/bin/ssh-keygen"] where !FileManager.default.isExecutableFile(atPath: tool) {
+            try TestEnvironment.missing("\(tool) (Debian package openssh-client) is not installed")
+        }
+        if getpwnam(login) == nil {
+            try Programs.executeSuccessfully("/usr/sbin/useradd", ["--create-home", "--shell", "/bin/bash", "--user-group", "--groups", "users", login])
+        }
+    }
+
+    static func removeLogin() {
+        if getuid() == 0, getpwnam(login) != nil { _ = try? Programs.execute("/usr/sbin/userdel", ["--remove", login]) }
+    }
+
+    init(settings: (inout NodeSettings) -> Void = { _ in }) async throws {
+        directory = try TestEnvironment.temporaryDirectory("portcullis-node")
+        chmod(directory.path, 0o755)
+        crypto = try TestEnvironment.fipsContext()
+        raw = try SQLiteBackend(path: directory.appendingPathComponent("backend.db").path)
+        keyring = try await Keyring.open(backend: raw, kek: SymmetricKey(bytes: try crypto.randomBytes(32)), crypto: crypto)
+        let sealed = SealedBackend(base: raw, keyring: keyring)
+        log = try AuditLog.open(directory: directory.path, keyring: keyring, keys: try await AuditKeys.load(from: sealed, crypto: crypto), crypto: crypto)
+        let audit = AuditPipeline(log: log, sinks: [])
+        identity = try IdentityService(settings: IdentityService.Settings(clusterName: "test", passwordIterations: 1000),
+                                       backend: sealed, crypto: crypto, audit: audit)
+        try await identity.start()
+        var nodeSettings = NodeSettings(host: "127.0.0.1", port: 0, nodeName: "node-test", labels: ["env": "test"], clusterName: "test",
+                                        launcherPath: try Programs.path("portcullis-exec"),
+                                        recordingsRoot: directory.appendingPathComponent("recordings").path)
+        settings(&nodeSettings)
+        node = NodeService(settings: nodeSettings, identity: identity, audit: audit, backend: sealed, keyring: keyring, crypto: crypto,
+                           logger: { var logger = Logger(label: "test.node"); logger.logLevel = .debug; return logger }())
+        listener = try await node.bind()
+    }
+
+    func close() async {
+        await listener.close()
+        // Events of the last session are written by tasks of their own: let them land before
+        // the log closes.
+        try? await Task.sleep(for: .milliseconds(300))
+        try? log.close()
+        await raw.close()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    // MARK: Users and certificates
+
+    /// A role for `logins` on nodes labelled env=test, with `options`; a user holding it, enrolled.
+    func addUser(_ name: String, logins: [String] = [NodeFixture.login], options: RoleOptions = RoleOptions(),
+                 labels: [String: [String]] = ["env": ["test"]]) async throws {
+        try await identity.putRole(Role(name: "role-\(name)", options: options, allow: RoleConditions(logins: logins, nodeLabels: labels)), by: "admin")
+        let invitation = try await identity.createUser(name, roles: ["role-\(name)"], by: "admin")
+        let enrolment = try await identity.inspectInvitation(invitation.token)
+        let totp = try TOTP(secret: Base32.decode(enrolment.totpSecret)!, using: crypto)
+        try await identity.acceptInvitation(invitation.token, password: "correct horse battery", totpCode: try totp.code(step: TOTP.step(at: Date())))
+    }
+
+    /// A key made by ssh-keygen and a certificate for it: the private key's path (the
+    /// certificate is beside it as `-cert.pub`, where ssh finds it).
+    func certifiedKey(_ user: String, principals: [String] = [NodeFixture.login], validFor: Duration = .seconds(3600),
+                      issuedAt: Date = Date(), authority: CertificateAuthority? = nil) async throws -> String {
+        let path = directory.appendingPathComponent("\(user)-\(UUID().uuidString.prefix(8))").path
+        try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "256", "-N", "", "-f", path])
+        let line = try String(contentsOfFile: path + ".pub", encoding: .utf8)
+        let key = try PublicKey(authorizedKeyLine: line, using: crypto)
+        let certificate = try await (authority ?? identity.userCA).sign(key, keyID: user, principals: principals, validFor: validFor,
+                                                                       extensions: ["permit-pty": ""], now: issuedAt)
+        try (certificate.authorizedKeyLine() + "\n").write(toFile: path + "-cert.pub", atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// A plain key (no certificate).
+    func plainKey() throws -> String {
+        let path = directory.appendingPathComponent("plain-\(UUID().uuidString.prefix(8))").path
+        try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "256", "-N", "", "-f", path])
+        return path
+    }
+
+    /// `known_hosts` trusting the cluster's host CA, as `pcsh login` writes it.
+    func knownHosts() async throws -> String {
+        let path = directory.appendingPathComponent("known_hosts").path
+        let lines = CertificateAuthority.knownHostsLines(try await identity.hostCA.trustedKeys(), patterns: ["*"])
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    // MARK: OpenSSH
+
+    func sshOptions(key: String) async throws -> [String] {
+        ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(try await knownHosts())",
+         "-o", "IdentitiesOnly=yes", "-o", "IdentityFile=\(key)", "-o", "ConnectTimeout=10", "-p", "\(port)"]
+    }
+
+    /// Runs `ssh … login@127.0.0.1 command`; stdout and stderr apart.
+    func ssh(key: String, login: String = NodeFixture.login, _ command: String?, options: [String] = [], input: Data? = nil,
+             timeout: TimeInterval = 60) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let arguments = options + (try await sshOptions(key: key)) + ["\(login)@127.0.0.1"] + (command.map { [$0] } ?? [])
+        return try Self.run("/usr/bin/ssh", arguments, input: input, timeout: timeout)
+    }
+
+    static func run(_ executable: String, _ arguments: [String], input: Data? = nil, timeout: TimeInterval = 60) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("pc-out-\(UUID().uuidString)")
+        let err = FileManager.default.temporaryDirectory.appendingPathComponent("pc-err-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        if let input {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("pc-in-\(UUID().uuidString)")
+            try input.write(to: file)
+            defer { try? FileManager.default.removeItem(at: file) }
+            process.standardInput = try FileHandle(forReadingFrom: file)
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning {
+            if Date() > deadline {
+                process.terminate()
+                throw Programs.CommandFailed(output: "\(executable) did not finish within \(Int(timeout)) s")
+            }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        let stdout = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+        return (process.terminationStatus, stdout, stderr)
+    }
+
+    // MARK: Evidence
+
+    /// The audit log's events with this name, waiting up to `timeout` for at least `count`.
+    func events(_ name: String, atLeast count: Int = 1, timeout: TimeInterval = 10) async throws -> [AuditEvent] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let found = try await log.search(AuditQuery(event: name, limit: 1000)).map(\.event)
+            if found.count >= count || Date() > deadline { return found }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    var recordings: RecordingStore { RecordingStore(root: recordingsRoot, keyring: keyring) }
+}
