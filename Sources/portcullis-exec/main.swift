@@ -92,6 +92,9 @@ if pid == 0 {
         _ = write(2, "portcullis-exec: privileges could be regained; refusing\n", 56)
         _exit(126)
     }
+    // The daemon runs with umask 077 (its files are secrets); a person's session gets the
+    // usual 022 (login.defs' default), as under sshd.
+    umask(0o022)
     if chdir(cHome) != 0 { _ = chdir("/") }
     execve(cShell, cArguments, cEnvironment)
     perror("portcullis-exec: cannot start the login shell")

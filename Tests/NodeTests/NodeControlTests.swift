@@ -66,13 +66,7 @@ final class NodeControlTests: XCTestCase {
         let master = try await fixture.ssh(key: key, nil, options: mux + ["-o", "ControlMaster=yes", "-o", "ControlPersist=60", "-E", masterLog, "-f", "-N"])
         XCTAssertEqual(master.status, 0, master.stderr)
         defer { _ = try? NodeFixture.run("/usr/bin/ssh", mux + ["-O", "exit", "x"]) }
-        let first = Process()
-        first.executableURL = URL(fileURLWithPath: "/usr/bin/ssh")
-        first.arguments = mux + (try await fixture.sshOptions(key: key)) + ["\(NodeFixture.login)@127.0.0.1", "sleep 5"]
-        first.standardInput = FileHandle.nullDevice
-        first.standardOutput = FileHandle.nullDevice
-        first.standardError = FileHandle.nullDevice
-        try first.run()
+        let first = try ChildProcess("/usr/bin/ssh", mux + (try await fixture.sshOptions(key: key)) + ["\(NodeFixture.login)@127.0.0.1", "sleep 5"])
         try await waitUntil { !self.fixture.node.registry.list().isEmpty }
         let second = try await fixture.ssh(key: key, "echo second", options: mux)
         // OpenSSH then falls back to a connection of its own (a matter for max_connections).
@@ -83,7 +77,7 @@ final class NodeControlTests: XCTestCase {
         let rejected = try await fixture.events("session.rejected")
         XCTAssertEqual(rejected.first?.fields["reason"]?.stringValue, "max_sessions limit reached")
         XCTAssertEqual(rejected.first?.fields["max"], .integer(1))
-        first.terminate()
+        first.stop()
     }
 
     func testAnIdleConnectionIsEndedWithTheMessageAndAnEvent() async throws {
@@ -134,16 +128,11 @@ final class NodeControlTests: XCTestCase {
         XCTAssertNotEqual(refused.status, 0)
         XCTAssertTrue(refused.stderr.contains("port forwarding is not permitted for user \"alice\""), refused.stderr)
         // bob's forwarded connection reaches the target and carries his bytes.
-        let forward = Process()
-        forward.executableURL = URL(fileURLWithPath: "/usr/bin/ssh")
-        forward.arguments = (try await fixture.sshOptions(key: try await fixture.certifiedKey("bob"))) + ["-W", "127.0.0.1:\(target)", "\(NodeFixture.login)@127.0.0.1"]
-        let input = Pipe()
-        forward.standardInput = input
-        forward.standardOutput = FileHandle.nullDevice
-        forward.standardError = FileHandle.nullDevice
-        try forward.run()
-        input.fileHandleForWriting.write(Data("hello".utf8))
-        defer { forward.terminate() }
+        let payload = fixture.directory.appendingPathComponent("payload")
+        try "hello".write(to: payload, atomically: true, encoding: .utf8)
+        let forward = try ChildProcess("/usr/bin/ssh", (try await fixture.sshOptions(key: try await fixture.certifiedKey("bob")))
+                                        + ["-W", "127.0.0.1:\(target)", "\(NodeFixture.login)@127.0.0.1"], input: payload)
+        defer { forward.stop() }
         var poller = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
         XCTAssertEqual(poll(&poller, 1, 10_000), 1, "bob's forwarded connection reached the target")
         let accepted = accept(listener, nil, nil)

@@ -127,37 +127,25 @@ final class NodeFixture {
         return try Self.run("/usr/bin/ssh", arguments, input: input, timeout: timeout)
     }
 
+    /// Runs a program to its end with ChildProcess (stdout and stderr apart, through files).
     static func run(_ executable: String, _ arguments: [String], input: Data? = nil, timeout: TimeInterval = 60) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("pc-out-\(UUID().uuidString)")
-        let err = FileManager.default.temporaryDirectory.appendingPathComponent("pc-err-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pc-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var stdin: URL? = nil
         if let input {
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent("pc-in-\(UUID().uuidString)")
-            try input.write(to: file)
-            defer { try? FileManager.default.removeItem(at: file) }
-            process.standardInput = try FileHandle(forReadingFrom: file)
-        } else {
-            process.standardInput = FileHandle.nullDevice
+            stdin = scratch.appendingPathComponent("in")
+            try input.write(to: stdin!)
         }
-        try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning {
-            if Date() > deadline {
-                process.terminate()
-                throw Programs.CommandFailed(output: "\(executable) did not finish within \(Int(timeout)) s")
-            }
-            Thread.sleep(forTimeInterval: 0.02)
+        // stdout to a file of its own through the shell's redirection; stderr is the child's output file.
+        let out = scratch.appendingPathComponent("out")
+        let child = try ChildProcess("/bin/sh", ["-c", "exec \"$0\" \"$@\" >\(out.path)", executable] + arguments, input: stdin,
+                                     output: scratch.appendingPathComponent("err"))
+        guard let status = child.wait(timeout: timeout) else {
+            child.stop()
+            throw Programs.CommandFailed(output: "\(executable) did not finish within \(Int(timeout)) s")
         }
-        let stdout = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
-        let stderr = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
-        return (process.terminationStatus, stdout, stderr)
+        return (status, (try? String(contentsOf: out, encoding: .utf8)) ?? "", child.output)
     }
 
     // MARK: Evidence

@@ -50,7 +50,7 @@ final class NodeSessionTests: XCTestCase {
         try await fixture.addUser("alice")
         let key = try await fixture.certifiedKey("alice")
         let account = try XCTUnwrap(getpwnam(NodeFixture.login)).pointee
-        let result = try await fixture.ssh(key: key, "id -u; id -g; id -G; cat /proc/self/cgroup; tty; ps -o tty= -p $$; echo PATH=$PATH",
+        let result = try await fixture.ssh(key: key, "id -u; id -g; id -G; cat /proc/self/cgroup; tty; ps -o tty= -p $$; echo PATH=$PATH; echo UMASK=$(umask)",
                                            options: ["-tt"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let lines = result.stdout.replacingOccurrences(of: "\r", with: "").split(separator: "\n").map(String.init)
@@ -65,6 +65,7 @@ final class NodeSessionTests: XCTestCase {
         XCTAssertTrue(lines.contains { $0.hasPrefix("/dev/pts/") }, "a terminal: \(lines)")
         XCTAssertTrue(lines.contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("pts/") }, "the shell's controlling terminal: \(lines)")
         XCTAssertTrue(lines.contains("PATH=/usr/local/bin:/usr/bin:/bin"), "a clean environment: \(lines)")
+        XCTAssertTrue(lines.contains("UMASK=0022"), "a person's umask, not the daemon's 077: \(lines)")
         // The cgroup goes with the session.
         let mount = try SessionCgroup.cgroup2Mount()
         try await waitUntil { !FileManager.default.fileExists(atPath: "\(mount)/portcullis/\(sid)") }

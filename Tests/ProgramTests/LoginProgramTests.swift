@@ -13,8 +13,8 @@ import XCTest
 final class LoginProgramTests: XCTestCase {
     private var directory: URL!
     private var fixture: DaemonFixture!
-    private var home: URL { directory.appendingPathComponent("pcsh-home") }
-    private let password = "a long enough passphrase"
+    private var home: URL { user.home }
+    private var password: String { user.password }
     private let notice = "Authorized use only. Activity is monitored."
 
     override func setUp() async throws {
@@ -30,48 +30,9 @@ final class LoginProgramTests: XCTestCase {
         if let directory { try? FileManager.default.removeItem(at: directory) }
     }
 
-    private func pcsh(_ arguments: [String], input: String = "") throws -> Programs.Result {
-        let inputFile = directory.appendingPathComponent("stdin-\(UUID().uuidString)")
-        try input.write(to: inputFile, atomically: true, encoding: .utf8)
-        let result = try Programs.execute(try Programs.path("pcsh"), arguments, stdin: inputFile, environment: ["PCSH_HOME": home.path])
-        return Programs.Result(status: result.status, stdout: result.output, stderr: "")
-    }
-
-    private var proxyArguments: [String] { ["--proxy", "127.0.0.1:\(fixture.webPort)", "--ca-cert", directory.appendingPathComponent("proxy.pem").path] }
-
-    /// `pcsh setup` answering its prompts like a person: reads the secret it shows, then types.
-    private func setup(token: String) throws -> TOTP {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Programs.path("pcsh"))
-        process.arguments = ["setup", "--token", token] + proxyArguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["PCSH_HOME": home.path]) { $1 }
-        let input = Pipe(), output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        var shown = ""
-        let deadline = Date().addingTimeInterval(30)
-        while !shown.contains("\n  secret: ") || !shown.hasSuffix(": ") {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty, Date() < deadline else { XCTFail("pcsh setup stopped early: \(shown)"); break }
-            shown += String(decoding: chunk, as: UTF8.self)
-        }
-        guard shown.contains("secret: ") else {
-            process.terminate()
-            throw Programs.CommandFailed(output: "pcsh setup showed no secret: \(shown)")
-        }
-        let secret = shown.components(separatedBy: "secret: ")[1].prefix { !$0.isWhitespace }
-        XCTAssertTrue(shown.contains("otpauth://totp/Portcullis%20portcullis:alice?secret=\(secret)"), shown)
-        let totp = try TOTP(secret: Base32.decode(String(secret))!, using: try TestEnvironment.fipsContext())
-        let code = try totp.code(step: TOTP.step(at: Date()) - 1)
-        input.fileHandleForWriting.write(Data("\(password)\n\(password)\n\(code)\n".utf8))
-        let rest = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        while process.isRunning { Thread.sleep(forTimeInterval: 0.01) }
-        XCTAssertEqual(process.terminationStatus, 0, shown + rest)
-        XCTAssertTrue(rest.contains("Done. Log in with: pcsh login"), rest)
-        return totp
-    }
+    private var user: PcshUser!
+    private func pcsh(_ arguments: [String], input: String = "") throws -> Programs.Result { try user.pcsh(arguments, input: input) }
+    private var proxyArguments: [String] { user.proxyArguments }
 
     func testAdministratorAndUserReachAStockSSHDWithAPcshCertificate() async throws {
         let role = directory.appendingPathComponent("role.yaml")
@@ -83,11 +44,9 @@ final class LoginProgramTests: XCTestCase {
         let added = try fixture.pcctl(["users", "add", "alice", "--roles", "access"])
         XCTAssertEqual(added.status, 0, added.output)
         let token = try XCTUnwrap(added.stdout.components(separatedBy: "--token ").dropFirst().first?.prefix { !$0.isWhitespace })
-        let tls = try fixture.pcctl(["auth", "export", "--type", "tls"])
-        XCTAssertTrue(tls.stdout.hasPrefix("-----BEGIN CERTIFICATE-----"), tls.output)
-        try tls.stdout.write(to: directory.appendingPathComponent("proxy.pem"), atomically: true, encoding: .utf8)
-
-        let totp = try setup(token: String(token))
+        user = try PcshUser("alice", fixture: fixture)
+        XCTAssertTrue(try String(contentsOf: user.proxyCertificate, encoding: .utf8).hasPrefix("-----BEGIN CERTIFICATE-----"))
+        let totp = try user.setup(token: String(token))
         let listed = try fixture.pcctl(["users", "ls"])
         XCTAssertTrue(listed.stdout.contains("alice") && listed.stdout.contains("active"), listed.output)
 
@@ -161,7 +120,7 @@ final class LoginProgramTests: XCTestCase {
         let deadline = Date().addingTimeInterval(10)
         while logins.count < 2 && Date() < deadline { logins = try fixture.events("user.login"); try await Task.sleep(for: .milliseconds(50)) }
         XCTAssertEqual(logins.compactMap { $0["code"] as? String }.sorted(), ["T1000I", "T1000W"])
-        XCTAssertEqual(try fixture.events("cert.create").count, 2, "alice's certificate and the host's")
+        XCTAssertEqual(try fixture.events("cert.create").count, 3, "alice's certificate, the sshd's and the node service's host certificates")
         XCTAssertEqual(try fixture.events("user.create").first?["user"] as? String, "pcctl:\(NSUserName())")
         XCTAssertEqual(try fixture.events("session.recording.access").compactMap { $0["success"] as? Bool }.sorted { !$0 && $1 }, [false, false, true])
     }

@@ -13,7 +13,7 @@ public final class OpenSSHServer {
     /// The host key's public key line.
     public let hostKeyPublicKeyLine: String
     public var logFile: URL { directory.appendingPathComponent("sshd.log") }
-    private var pid: pid_t = 0
+    private var process: ChildProcess!
 
     /// `trustedUserCAKeyLine`: the `TrustedUserCAKeys` line; `extraConfiguration`: more sshd_config lines.
     /// `hostKey`, if given, is a host key and its certificate made elsewhere (e.g. by our host
@@ -54,26 +54,10 @@ public final class OpenSSHServer {
         try (configuration.joined(separator: "\n") + "\n").write(toFile: path("sshd_config"), atomically: true, encoding: .utf8)
         try Programs.executeSuccessfully(Self.executable, ["-t", "-f", path("sshd_config")])
 
-        FileManager.default.createFile(atPath: path("sshd.log"), contents: nil)
-        // posix_spawn, not Foundation's Process: sshd closes every inherited descriptor at
-        // start, which Process takes for the child's exit; its monitor thread then blocks in
-        // waitpid(sshd) and no other Process's exit is noticed until sshd ends.
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, path("sshd.log"), O_WRONLY | O_APPEND, 0)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let arguments = [Self.executable, "-D", "-e", "-f", path("sshd_config")]
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, Self.executable, &actions, nil, &argv, environ)
-        guard spawned == 0 else { throw Programs.CommandFailed(output: "sshd could not be started: \(String(cString: strerror(spawned)))") }
-        self.pid = pid
+        process = try ChildProcess(Self.executable, ["-D", "-e", "-f", path("sshd_config")], output: URL(fileURLWithPath: path("sshd.log")))
         let deadline = Date().addingTimeInterval(10)
         while !Self.accepts(port: port) {
-            guard isRunning, Date() < deadline else {
+            guard process.isRunning, Date() < deadline else {
                 stop()
                 throw Programs.CommandFailed(output: "sshd did not start: \((try? String(contentsOfFile: path("sshd.log"), encoding: .utf8)) ?? "")")
             }
@@ -83,22 +67,9 @@ public final class OpenSSHServer {
 
     public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
-    private var exited = false
-
-    private var isRunning: Bool {
-        if exited { return false }
-        var status: Int32 = 0
-        exited = waitpid(pid, &status, WNOHANG) != 0
-        return !exited
-    }
-
     public func stop() {
-        guard !exited else { return }
         // SIGKILL: a process spawned from a Swift concurrency thread may have SIGTERM blocked.
-        kill(pid, SIGKILL)
-        var status: Int32 = 0
-        _ = waitpid(pid, &status, 0)
-        exited = true
+        process.stop(SIGKILL)
     }
 
     deinit { stop() }

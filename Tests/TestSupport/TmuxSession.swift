@@ -11,30 +11,10 @@ public final class TmuxSession {
         guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
             try TestEnvironment.missing("tmux (Debian package tmux) is not installed")
         }
-        // posix_spawn with an empty signal mask: a test running on a Dispatch worker thread has
-        // signals blocked, and tmux and the programs in it would inherit that (ssh would never
-        // see SIGWINCH). The tmux server outlives this command, so it gets no pipe of ours.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for fd: Int32 in 0...2 { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
-        let arguments = [Self.executable, "-L", socket, "new-session", "-d", "-x", "\(width)", "-y", "\(height)", command]
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, Self.executable, &actions, &attributes, argv, environ)
-        guard result == 0 else { throw Programs.CommandFailed(output: "tmux: \(String(cString: strerror(result)))") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        // ChildProcess: the programs in the window must not inherit a test thread's blocked
+        // signals (ssh would never see SIGWINCH). The tmux server outlives this command.
+        let start = try ChildProcess(Self.executable, ["-L", socket, "new-session", "-d", "-x", "\(width)", "-y", "\(height)", command])
+        guard start.wait(timeout: 30) == 0 else { throw Programs.CommandFailed(output: "tmux new-session failed") }
     }
 
     deinit { _ = try? tmux(["kill-server"]) }

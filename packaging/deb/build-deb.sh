@@ -16,11 +16,14 @@ stage=$out/stage
 swift build -c release --static-swift-stdlib --product portcullis
 swift build -c release --static-swift-stdlib --product pcctl
 swift build -c release --static-swift-stdlib --product pcsh
+swift build -c release --static-swift-stdlib --product portcullis-exec
 bin=$(swift build -c release --show-bin-path)
 
 rm -rf "$stage" && mkdir -p "$stage/DEBIAN" "$stage/usr/bin" "$stage/lib/systemd/system" \
     "$stage/usr/lib/portcullis/fips/lib/ossl-modules" "$stage/usr/share/doc/portcullis"
 for p in portcullis pcctl pcsh; do install -m 0755 "$bin/$p" "$stage/usr/bin/$p"; strip "$stage/usr/bin/$p"; done
+# The session launcher: run only by the daemon (root), so not on PATH.
+install -m 0755 "$bin/portcullis-exec" "$stage/usr/lib/portcullis/portcullis-exec"; strip "$stage/usr/lib/portcullis/portcullis-exec"
 install -m 0644 systemd/portcullis.service "$stage/lib/systemd/system/portcullis.service"
 install -m 0755 "$FIPS_PREFIX/lib/ossl-modules/fips.so" "$stage/usr/lib/portcullis/fips/lib/ossl-modules/fips.so"
 install -m 0755 packaging/fips/build-fips-provider.sh "$stage/usr/lib/portcullis/fips/build-fips-provider.sh"
@@ -33,6 +36,7 @@ Version: $version
 Architecture: $arch
 Maintainer: Portcullis <security@portcullis.invalid>
 Depends: libssl3 (>= 3.0.2), libsqlite3-0 (>= 3.35), libstdc++6, libgcc-s1, openssl
+Recommends: openssh-sftp-server
 Section: net
 Priority: optional
 Installed-Size: $(du -sk "$stage" | cut -f1)
