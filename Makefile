@@ -8,7 +8,7 @@ FIPS_WORK ?= $(CURDIR)/.build-fips/work
 RUN_DIR ?= $(CURDIR)/.run
 BIN := $(CURDIR)/.build/debug
 
-.PHONY: all deps test-deps fips build test run bench bench-ssh bench-audit bench-identity deb fuzz clean help
+.PHONY: all deps test-deps fips build test run bench bench-ssh bench-node bench-audit bench-identity deb fuzz clean help
 FUZZ_SECONDS ?= 600
 
 all: build
@@ -18,6 +18,7 @@ help:
 	@echo "make test    run every test (FIPS provider built first)"
 	@echo "make bench   sealed storage and AES-GCM against OpenSSL on this machine"
 	@echo "make bench-ssh  the SSH engine against Debian's sshd (root)"
+	@echo "make bench-node  the node service (launcher, cgroups, recording) against Debian's sshd (root)"
 	@echo "make bench-audit  audit store events/s and search latency over 1,000,000 events"
 	@echo "make bench-identity  logins/s (PBKDF2) and certificate signings/s against openssl speed"
 	@echo "make deb     build the Debian package into packaging/out/"
@@ -67,6 +68,9 @@ bench: fips
 # Our SSH engine against Debian's sshd (needs root: it starts sshd on a loopback port).
 bench-ssh: fips
 	@bash bench/ssh-engine.sh
+
+bench-node: fips
+	@bash bench/ssh-node.sh
 
 bench-audit: fips
 	@bash bench/audit.sh

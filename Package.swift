@@ -171,6 +171,11 @@ let package = Package(
             path: "bench/Sources/identity-bench"
         ),
         .executableTarget(
+            name: "ssh-node-bench",
+            dependencies: ["Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "BenchSupport", .product(name: "Logging", package: "swift-log")],
+            path: "bench/Sources/ssh-node-bench"
+        ),
+        .executableTarget(
             name: "ssh-engine-bench",
             dependencies: ["SSH", "SSHExampleServer", "FIPSCrypto", .product(name: "NIOCore", package: "swift-nio")],
             path: "bench/Sources/ssh-engine-bench"

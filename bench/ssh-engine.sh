@@ -17,6 +17,7 @@ if ! [ -x /usr/sbin/sshd ]; then
     systemctl disable --now ssh >/dev/null 2>&1 || true   # the benchmark starts its own sshd only
 fi
 
+source bench/lib/ssh-measure.sh
 work=$(mktemp -d /tmp/portcullis-sshbench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -45,7 +46,7 @@ Ciphers aes128-gcm@openssh.com
 LogLevel ERROR
 CFG
 mkdir -p /run/sshd
-sshd_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sshd_port=$(free_port)
 sed -i "s/^Port 0/Port $sshd_port/" "$work/sshd_config"
 /usr/sbin/sshd -D -f "$work/sshd_config" -E "$work/sshd.log" & pids+=($!)
 
@@ -59,33 +60,6 @@ sleep 0.5
 
 client=(ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes
         -o LogLevel=ERROR -i "$work/user" -o CertificateFile="$work/user-cert.pub" "${algos[@]}")
-
-median_ms() {  # port: median of RUNS connect+auth+exec true, in ms
-    local port=$1 samples=()
-    for _ in $(seq "$RUNS"); do
-        local start end
-        start=$(date +%s%N)
-        "${client[@]}" -p "$port" root@127.0.0.1 true
-        end=$(date +%s%N)
-        samples+=($(( (end - start) / 1000 )))
-    done
-    printf '%s\n' "${samples[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2) / 1000}'
-}
-
-mib_per_s() {  # direction port
-    local direction=$1 port=$2 start end bytes
-    start=$(date +%s%N)
-    if [ "$direction" = down ]; then
-        bytes=$("${client[@]}" -p "$port" root@127.0.0.1 "head -c $SIZE /dev/zero" | wc -c)
-    else
-        head -c "$SIZE" /dev/zero | "${client[@]}" -p "$port" root@127.0.0.1 'cat >/dev/null'
-        bytes=$(head -c "$SIZE" /dev/zero | wc -c)
-    fi
-    end=$(date +%s%N)
-    awk -v b="$bytes" -v ns=$((end - start)) 'BEGIN { printf "%.0f", b / 1048576 / (ns / 1e9) }'
-}
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 ours_connect=$(median_ms "$ours_port"); sshd_connect=$(median_ms "$sshd_port")
 ours_down=$(mib_per_s down "$ours_port"); sshd_down=$(mib_per_s down "$sshd_port")

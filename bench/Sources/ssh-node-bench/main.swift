@@ -1,0 +1,53 @@
+import Audit
+import BenchSupport
+import FIPSCrypto
+import Foundation
+import Identity
+import Logging
+import Node
+import SSH
+import Storage
+
+// Runs a real node for bench/ssh-node.sh: FIPS mode, a sealed SQLite backend, the audit log,
+// recording on, sessions through portcullis-exec in their own cgroups. Makes the user "bench"
+// (role: login root) and a certificate for the ssh-keygen key in --key; writes the user CA's
+// TrustedUserCAKeys line to --ca-out for the sshd it is compared with. Prints "listening PORT".
+//   ssh-node-bench --fips-prefix P --key KEYFILE --ca-out FILE --launcher PATH --work DIR
+
+let options = BenchOptions(program: "ssh-node-bench", defaults: ["fips-prefix": "", "key": "", "ca-out": "", "launcher": "", "work": ""])
+let crypto = try options.cryptoContext()
+let work = options.string("work")
+LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = .warning
+    return handler
+}
+let raw = try SQLiteBackend(path: "\(work)/backend.db")
+let keyring = try await Keyring.open(backend: raw, kek: SymmetricKey(bytes: try crypto.randomBytes(32)), crypto: crypto)
+let sealed = SealedBackend(base: raw, keyring: keyring)
+let log = try AuditLog.open(directory: work, keyring: keyring, keys: try await AuditKeys.load(from: sealed, crypto: crypto), crypto: crypto)
+let audit = AuditPipeline(log: log, sinks: [])
+let identity = try IdentityService(settings: IdentityService.Settings(clusterName: "bench", passwordIterations: 1000),
+                                   backend: sealed, crypto: crypto, audit: audit)
+try await identity.start()
+
+// A user who may log in as root everywhere, enrolled, with a certificate for the bench key.
+try await identity.putRole(Role(name: "bench", allow: RoleConditions(logins: ["root"], nodeLabels: ["*": ["*"]])), by: "bench")
+let invitation = try await identity.createUser("bench", roles: ["bench"], by: "bench")
+let enrolment = try await identity.inspectInvitation(invitation.token)
+let totp = try TOTP(secret: Base32.decode(enrolment.totpSecret)!, using: crypto)
+try await identity.acceptInvitation(invitation.token, password: "bench bench bench", totpCode: try totp.code(step: TOTP.step(at: Date())))
+let key = options.string("key")
+let subject = try PublicKey(authorizedKeyLine: try String(contentsOfFile: key + ".pub", encoding: .utf8), using: crypto)
+let certificate = try await identity.userCA.sign(subject, keyID: "bench", principals: ["root"], validFor: .seconds(3600),
+                                                 extensions: ["permit-pty": ""])
+try (certificate.authorizedKeyLine() + "\n").write(toFile: key + "-cert.pub", atomically: true, encoding: .utf8)
+let caLines = CertificateAuthority.trustedUserCAKeysLines(try await identity.userCA.trustedKeys(), clusterName: "bench")
+try (caLines.joined(separator: "\n") + "\n").write(toFile: options.string("ca-out"), atomically: true, encoding: .utf8)
+
+let node = NodeService(settings: NodeSettings(host: "127.0.0.1", port: 0, nodeName: "bench", clusterName: "bench", clientIdleTimeout: nil,
+                                              launcherPath: options.string("launcher"), recordingsRoot: "\(work)/recordings"),
+                       identity: identity, audit: audit, backend: sealed, keyring: keyring, crypto: crypto, logger: Logger(label: "node"))
+let listener = try await node.bind()
+FileHandle.standardOutput.write(Data("listening \(listener.port)\n".utf8))
+try await listener.channel.closeFuture.get()

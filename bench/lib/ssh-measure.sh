@@ -1,0 +1,31 @@
+# Shared by the SSH benchmarks: the measurements, made with the OpenSSH client in "${client[@]}"
+# (set by the caller), RUNS and SIZE.
+
+median_ms() {  # port: median of RUNS connect+auth+exec true, in ms
+    local port=$1 samples=()
+    for _ in $(seq "$RUNS"); do
+        local start end
+        start=$(date +%s%N)
+        "${client[@]}" -p "$port" root@127.0.0.1 true
+        end=$(date +%s%N)
+        samples+=($(( (end - start) / 1000 )))
+    done
+    printf '%s\n' "${samples[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2) / 1000}'
+}
+
+mib_per_s() {  # direction port
+    local direction=$1 port=$2 start end bytes
+    start=$(date +%s%N)
+    if [ "$direction" = down ]; then
+        bytes=$("${client[@]}" -p "$port" root@127.0.0.1 "head -c $SIZE /dev/zero" | wc -c)
+    else
+        head -c "$SIZE" /dev/zero | "${client[@]}" -p "$port" root@127.0.0.1 'cat >/dev/null'
+        bytes=$(head -c "$SIZE" /dev/zero | wc -c)
+    fi
+    end=$(date +%s%N)
+    awk -v b="$bytes" -v ns=$((end - start)) 'BEGIN { printf "%.0f", b / 1048576 / (ns / 1e9) }'
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

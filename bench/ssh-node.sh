@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The node service against Debian's sshd, same machine, same run, set up the same way:
+# certificate auth from the same user CA (ours: sshd trusts its TrustedUserCAKeys line), an
+# ECDSA P-384 host key with a host certificate, ecdh-sha2-nistp256 and aes128-gcm@openssh.com,
+# no PAM; the OpenSSH 9.2 client for both. The node runs as it ships: FIPS mode, every session
+# through portcullis-exec in its own cgroup, recorded, and audited.
+#   - median wall time of connect + auth + exec `true`, over RUNS (50) sequential connections
+#   - upload throughput: head -c SIZE (1G) /dev/zero | ssh … 'cat >/dev/null'
+# Targets from issue 6: connect ≤ 0.6× sshd, throughput ≥ 0.9× sshd. Needs root (sshd, setuid, cgroups).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+FIPS_PREFIX=${FIPS_PREFIX:-$root/.build-fips/prefix}
+RUNS=${RUNS:-50}
+SIZE=${SIZE:-1G}
+[ "$(id -u)" = 0 ] || { echo "ssh-node.sh: needs root (sshd, the launcher's change of user, cgroups)" >&2; exit 1; }
+if ! [ -x /usr/sbin/sshd ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
+    systemctl disable --now ssh >/dev/null 2>&1 || true   # the benchmark starts its own sshd only
+fi
+source bench/lib/ssh-measure.sh
+
+work=$(mktemp -d /tmp/portcullis-nodebench.XXXXXX)
+chmod 755 "$work"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+swift build -c release --product ssh-node-bench >/dev/null
+swift build -c release --product portcullis-exec >/dev/null
+bin=$(swift build -c release --show-bin-path)
+ssh-keygen -q -t ecdsa -b 256 -N '' -f "$work/user"
+"$bin/ssh-node-bench" --fips-prefix "$FIPS_PREFIX" --key "$work/user" --ca-out "$work/user_ca.pub" \
+    --launcher "$bin/portcullis-exec" --work "$work" >"$work/ours.out" 2>"$work/ours.log" & pids+=($!)
+for _ in $(seq 300); do grep -q listening "$work/ours.out" 2>/dev/null && break; sleep 0.1; done
+ours_port=$(awk '/listening/ {print $2}' "$work/ours.out")
+[ -n "$ours_port" ] || { echo "the node did not start:"; cat "$work/ours.log"; exit 1; }
+
+ssh-keygen -q -t ecdsa -b 384 -N '' -f "$work/host_ca"
+ssh-keygen -q -t ecdsa -b 384 -N '' -f "$work/hostkey"
+ssh-keygen -q -s "$work/host_ca" -h -I sshd -n 127.0.0.1 -V +1h "$work/hostkey.pub"
+sshd_port=$(free_port)
+mkdir -p /run/sshd
+cat >"$work/sshd_config" <<CFG
+Port $sshd_port
+ListenAddress 127.0.0.1
+HostKey $work/hostkey
+HostCertificate $work/hostkey-cert.pub
+TrustedUserCAKeys $work/user_ca.pub
+AuthorizedKeysFile none
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile $work/sshd.pid
+KexAlgorithms ecdh-sha2-nistp256
+Ciphers aes128-gcm@openssh.com
+Subsystem sftp /usr/lib/openssh/sftp-server
+LogLevel ERROR
+CFG
+/usr/sbin/sshd -D -f "$work/sshd_config" -E "$work/sshd.log" & pids+=($!)
+sleep 0.5
+
+client=(ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes
+        -o LogLevel=ERROR -i "$work/user" -o CertificateFile="$work/user-cert.pub"
+        -o KexAlgorithms=ecdh-sha2-nistp256 -o HostKeyAlgorithms=ecdsa-sha2-nistp384-cert-v01@openssh.com -o Ciphers=aes128-gcm@openssh.com)
+
+"${client[@]}" -p "$ours_port" root@127.0.0.1 true || { echo "cannot reach the node:"; cat "$work/ours.log"; exit 1; }
+"${client[@]}" -p "$sshd_port" root@127.0.0.1 true || { echo "cannot reach sshd:"; cat "$work/sshd.log"; exit 1; }
+
+ours_connect=$(median_ms "$ours_port"); sshd_connect=$(median_ms "$sshd_port")
+ours_up=$(mib_per_s up "$ours_port"); sshd_up=$(mib_per_s up "$sshd_port")
+recordings=$(find "$work/recordings" -mindepth 1 -maxdepth 1 -type d | wc -l)
+
+echo "machine: $(nproc) cores; client $(ssh -V 2>&1); sshd from openssh-server; the node in FIPS mode (release build)"
+echo "both: ecdh-sha2-nistp256, ecdsa-sha2-nistp384 host certificate, aes128-gcm@openssh.com, user certificate, no PAM"
+echo "the node recorded $recordings sessions and audited each (launcher + cgroup per session)"
+printf "%-42s %10s %10s %7s  %s\n" "measurement" "node" "sshd" "ratio" "target"
+printf "%-42s %10s %10s %7s  %s\n" "connect+auth+exec true, median ms ($RUNS)" "$ours_connect" "$sshd_connect" "$(ratio "$ours_connect" "$sshd_connect")" "<= 0.60"
+printf "%-42s %10s %10s %7s  %s\n" "upload $SIZE (cat >/dev/null), MiB/s" "$ours_up" "$sshd_up" "$(ratio "$ours_up" "$sshd_up")" ">= 0.90"
