@@ -101,23 +101,12 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
     }
 
     private func start(_ kind: Kind, on channel: SSHSessionChannel) -> Bool {
-        guard process == nil else { return false }
+        guard process == nil, !finished else { return false }
         let identity = connection.identity
         let access = identity.access
         if !access.sshFileCopy, Self.isFileCopy(kind) {
             connection.emit(.execFailure, ["sid": .string(sid), "command": .string(Self.command(kind) ?? ""), "exitError": "ssh_file_copy is off"])
-            // Accepted, then ended with the reason on stderr and status 1: a refused request
-            // would leave the client only "request failed".
-            let message = "file copying (scp, sftp) is not permitted for user \"\(identity.user)\"\r\n"
-            eventLoop.execute { [weak channel] in
-                guard let channel else { return }
-                channel.write(ByteBuffer(string: message), stderr: true)
-                channel.sendEOF()
-                channel.sendExitStatus(1)
-                channel.close()
-            }
-            finished = true
-            return true
+            return endAtOnce(channel, "file copying (scp, sftp) is not permitted for user \"\(identity.user)\"")
         }
         startedAt = Date()
         do {
@@ -199,14 +188,27 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
                                    onFailure: { me.value.recordingFailed($0) })
     }
 
-    /// Refuses the request with the node-error message (the detail goes to the log, not the user).
+    /// Refuses to run the session with the node-error message (the detail goes to the log, not the user).
     private func refuse(_ channel: SSHSessionChannel, _ detail: String) -> Bool {
         logger.error("session refused", metadata: ["error": "\(detail)"])
-        channel.write(ByteBuffer(string: Self.nodeErrorMessage + "\r\n"), stderr: true)
         connection.emit(.sessionRejected, ["sid": .string(sid), "reason": .string(Self.nodeErrorMessage)])
         if let cgroup { endCgroup(cgroup) }
         cgroup = nil
-        return false
+        return endAtOnce(channel, Self.nodeErrorMessage)
+    }
+
+    /// Accepts the request, then ends the channel with `message` on stderr and status 1: a
+    /// refused request would leave the client only "request failed".
+    private func endAtOnce(_ channel: SSHSessionChannel, _ message: String) -> Bool {
+        finished = true
+        eventLoop.execute { [weak channel] in
+            guard let channel else { return }
+            channel.write(ByteBuffer(string: message + "\r\n"), stderr: true)
+            channel.sendEOF()
+            channel.sendExitStatus(1)
+            channel.close()
+        }
+        return true
     }
 
     private func recordingFailed(_ error: Error) {

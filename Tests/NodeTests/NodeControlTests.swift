@@ -206,6 +206,33 @@ final class NodeControlTests: XCTestCase {
         XCTAssertTrue(played.output.contains("30 100"))
     }
 
+    func testARecordingFailureWarnsUnderBestEffortAndEndsTheSessionUnderStrict() async throws {
+        await fixture.close()
+        // Recordings cannot be written: their directory would have to be inside a regular file.
+        let blocked = FileManager.default.temporaryDirectory.appendingPathComponent("pc-not-a-directory-\(UUID().uuidString)")
+        try Data("x".utf8).write(to: blocked)
+        defer { try? FileManager.default.removeItem(at: blocked) }
+        fixture = try await NodeFixture { $0.recordingsRoot = blocked.appendingPathComponent("recordings").path }
+        try await fixture.addUser("alice")
+        var strict = RoleOptions()
+        strict.recordSession = .strict
+        try await fixture.addUser("bob", options: strict)
+
+        let lenient = try await fixture.ssh(key: try await fixture.certifiedKey("alice"), "echo ran")
+        XCTAssertEqual(lenient.status, 0, lenient.stderr)
+        XCTAssertEqual(lenient.stdout, "ran\n")
+        XCTAssertTrue(lenient.stderr.contains("Warning: node error. This might cause some functionalities not to work correctly."), lenient.stderr)
+        let start = try await fixture.events("session.start")
+        XCTAssertEqual(start.first?.fields["session_recording"]?.stringValue, "off", "the evidence says the session was not recorded")
+
+        let refused = try await fixture.ssh(key: try await fixture.certifiedKey("bob"), "echo ran")
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertFalse(refused.stdout.contains("ran"))
+        XCTAssertTrue(refused.stderr.contains("Session terminating due to node error."), refused.stderr)
+        let rejected = try await fixture.events("session.rejected")
+        XCTAssertEqual(rejected.first?.fields["user"]?.stringValue, "bob")
+    }
+
     private func waitUntil(timeout: TimeInterval = 10, _ condition: () -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while !condition() {

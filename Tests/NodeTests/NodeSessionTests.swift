@@ -46,6 +46,16 @@ final class NodeSessionTests: XCTestCase {
         XCTAssertTrue(fixture.node.registry.list().isEmpty, "an ended session is not listed as live")
     }
 
+    func testAProgramKilledByASignalIsReportedAsExitSignal() async throws {
+        try await fixture.addUser("alice")
+        let key = try await fixture.certifiedKey("alice")
+        let result = try await fixture.ssh(key: key, "echo before; kill -TERM $$; echo after")
+        XCTAssertEqual(result.stdout, "before\n")
+        XCTAssertEqual(result.status, 255, "OpenSSH exits 255 when the command was killed by a signal: \(result.stderr)")
+        let exec = try await fixture.events("exec")
+        XCTAssertEqual(exec.first?.fields["exitError"]?.stringValue, "signal TERM")
+    }
+
     func testSessionRunsAsTheLoginInItsOwnCgroupWithAControllingTerminal() async throws {
         try await fixture.addUser("alice")
         let key = try await fixture.certifiedKey("alice")
