@@ -43,6 +43,8 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
     private var cgroup: SessionCgroup?
     private var bridge: SSHChannelBridge?
     private var recording: SessionRecordingTap?
+    /// For the sftp subsystem: file operations as events.
+    private var sftp: SFTPAuditor?
     private var startedAt = Date()
     private var outputEnded = false
     /// The launcher was reaped and its control socket reached its end (so its last report was read).
@@ -114,7 +116,12 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
         } catch {
             return refuse(channel, "cannot create the session cgroup: \(error)")
         }
-        if case .subsystem = kind {} else {
+        if case .subsystem = kind {
+            let sid = sid
+            sftp = SFTPAuditor { [weak connection] kind, fields in
+                connection?.emit(kind, fields.merging(["sid": .string(sid)]) { $1 })
+            }
+        } else {
             do {
                 recording = try makeRecording(kind)
             } catch {
@@ -259,9 +266,10 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
         let bridge = SSHChannelBridge(sshChannel: channel, closeOutputOnEOF: process.ptyMaster == nil)
         self.bridge = bridge
         let activity = connection.activity
-        bridge.onInput = { [weak self] bytes, _ in
+        bridge.onInput = { [weak self] bytes, stderr in
             activity.touch()
             self?.recording?.output(bytes)
+            if !stderr { self?.sftp?.serverSent(bytes) }
         }
         bridge.onInputsEnded = { [weak self] in
             self?.outputEnded = true
@@ -291,6 +299,7 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
 
     func receive(_ data: ByteBuffer, on channel: SSHSessionChannel) {
         connection.activity.touch()
+        sftp?.clientSent(data)
         guard let bridge else { return channel.consumed(data.readableBytes) }
         bridge.receive(data)
     }
@@ -352,6 +361,7 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
             if let launcherError { fields["exitError"] = .string(launcherError) }
             connection.emit(launcherError == nil ? .exec : .execFailure, fields)
         } else if case .subsystem(let name) = kind {
+            sftp?.finish()
             var fields: [String: AuditValue] = ["sid": .string(sid), "name": .string(name)]
             if let launcherError { fields["exitError"] = .string(launcherError) }
             connection.emit(launcherError == nil ? .subsystem : .subsystemFailure, fields)

@@ -111,13 +111,30 @@ final class NodeSessionTests: XCTestCase {
 
         let batch = fixture.directory.appendingPathComponent("batch")
         let sftpBack = fixture.directory.appendingPathComponent("sftp-back")
-        try "put \(source.path) sftp-copy\nget sftp-copy \(sftpBack.path)\nrm sftp-copy\nrm scp-copy\n".write(to: batch, atomically: true, encoding: .utf8)
+        try "put \(source.path) sftp-copy\nget sftp-copy \(sftpBack.path)\nrm sftp-copy\nrm scp-copy\n-rm no-such-file\n".write(to: batch, atomically: true, encoding: .utf8)
         let sftp = try NodeFixture.run("/usr/bin/sftp", options + ["-b", batch.path, "\(NodeFixture.login)@127.0.0.1"])
         XCTAssertEqual(sftp.status, 0, sftp.stderr)
         XCTAssertEqual(try Data(contentsOf: sftpBack), try Data(contentsOf: source))
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(home)/sftp-copy"))
         let subsystem = try await fixture.events("subsystem")
         XCTAssertEqual(subsystem.first?.fields["name"]?.stringValue, "sftp")
+
+        // What the sftp session did to files, answered by the server: open (write, then read) and remove.
+        let sftpEvents = try await fixture.events("sftp", atLeast: 4)
+        let actions = sftpEvents.reversed().map { "\($0.fields["action"]?.stringValue ?? "?") \($0.fields["path"]?.stringValue ?? "?") \($0.fields["code"]?.stringValue ?? "?")" }
+        XCTAssertTrue(actions.contains("open \(home)/sftp-copy TS001I"), "\(actions)")
+        XCTAssertTrue(actions.contains("remove \(home)/sftp-copy TS011I"), "\(actions)")
+        XCTAssertTrue(actions.contains("remove \(home)/scp-copy TS011I"), "\(actions)")
+        let failed = try XCTUnwrap(sftpEvents.first { $0.fields["path"]?.stringValue == "\(home)/no-such-file" }, "\(actions)")
+        XCTAssertEqual(failed.fields["code"]?.stringValue, "TS011E")
+        XCTAssertEqual(failed.fields["error"]?.stringValue, "No such file")
+        XCTAssertTrue(sftpEvents.allSatisfy { $0.fields["user"]?.stringValue == "alice" && $0.fields["sid"] != nil })
+        let summaries = try await fixture.events("sftp_summary", atLeast: 1)
+        let stats = summaries.compactMap { summary -> [AuditValue]? in
+            if case .array(let list)? = summary.fields["file_transfer_stats"] { return list } else { return nil }
+        }.flatMap { $0 }
+        XCTAssertTrue(stats.contains(.object(["path": .string("\(home)/sftp-copy"), "bytes_read": .integer(10 << 20),
+                                              "bytes_written": .integer(10 << 20)])), "\(stats)")
     }
 
     func testFileCopyIsRefusedWhenTheRoleForbidsIt() async throws {
