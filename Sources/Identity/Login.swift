@@ -94,6 +94,9 @@ extension IdentityService {
         if spent == nil { try await failed("one-time code reused concurrently") }
         _ = try await backend.delete(attemptsKey)
 
+        if let lock = try await lockInForce(user: user.name, roles: user.roles, now: now) {
+            try await failed("locked by \(lock.name)", .certificateRefused(lock.refusal))
+        }
         let checker = try await accessChecker(for: user)
         let logins = checker.logins
         guard !logins.isEmpty else {

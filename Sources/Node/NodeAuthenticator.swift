@@ -22,7 +22,14 @@ struct NodeAuthenticator: SSHServerAuthenticator {
             guard let certificate = offer.certificate else { return .reject("plain keys are not accepted") }
             let identity: ConnectionIdentity
             switch await Self.authorize(certificate: certificate, login: offer.username, connection: connection, context: context) {
-            case .failure(let refusal): return .reject(refusal.reason)
+            case .failure(let refusal):
+                if let lock = refusal.lock {
+                    context.emit(AuditEvent(.sessionRejected, [
+                        "user": .string(certificate.keyID), "login": .string(offer.username), "server_id": .string(context.settings.nodeName),
+                        "addr.remote": .string(Self.describe(connection.remoteAddress)), "reason": .string(lock.refusal), "max": 0,
+                    ]))
+                }
+                return .reject(refusal.reason, tellClient: refusal.tellClient)
             case .success(let authorized): identity = authorized
             }
             // The connection's state is made on its own loop.
@@ -36,7 +43,12 @@ struct NodeAuthenticator: SSHServerAuthenticator {
         return promise.futureResult
     }
 
-    struct Refusal: Error { var reason: String }
+    struct Refusal: Error {
+        var reason: String
+        /// Shown to the client (as a banner) besides the plain refusal.
+        var tellClient: String? = nil
+        var lock: Lock? = nil
+    }
 
     static func authorize(certificate: SSHCertificate, login: String, connection: SSHConnectionControl,
                           context: NodeContext) async -> Result<ConnectionIdentity, Refusal> {
@@ -56,6 +68,16 @@ struct NodeAuthenticator: SSHServerAuthenticator {
         }
         if case .denied(let reason) = access.checkLogin(login, node: context.settings.nodeName, labels: context.settings.labels) {
             return .failure(Refusal(reason: reason))
+        }
+        let lock: Lock?
+        do {
+            lock = try await context.identity.lockInForce(user: name, roles: user.roles, login: login, node: context.settings.nodeName)
+        } catch {
+            // Locks that cannot be read: fail closed (a lock may be exactly what is missing).
+            return .failure(Refusal(reason: "the locks could not be read: \(error)", tellClient: "access denied: the node cannot check locks right now; try again later"))
+        }
+        if let lock {
+            return .failure(Refusal(reason: "locked by \(lock.name) (\(lock.target.description))", tellClient: lock.refusal, lock: lock))
         }
         return .success(ConnectionIdentity(user: name, login: login, certificate: certificate, access: access,
                                            remoteAddress: Self.describe(connection.remoteAddress),

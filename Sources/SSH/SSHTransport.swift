@@ -350,7 +350,7 @@ final class SSHTransport {
         if let first = serverHostKey {
             guard first.key.sshWire == presented.key.sshWire else { throw SSHError(.hostKeyNotVerifiable, "the server's host key changed during a re-key") }
         }
-        if case .reject(let reason) = verifier.decide(presented) { throw SSHError(.hostKeyNotVerifiable, reason) }
+        if case .reject(let reason, _) = verifier.decide(presented) { throw SSHError(.hostKeyNotVerifiable, reason) }
         serverHostKey = serverHostKey ?? presented
         try switchKeys(negotiated, secret: secret, exchangeHash: h)
     }

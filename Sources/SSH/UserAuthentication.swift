@@ -12,8 +12,9 @@ public struct PublicKeyOffer: Sendable {
 
 public enum AuthenticationDecision: Sendable, Equatable {
     case accept
-    /// The reason is logged on the server; the client only learns that it failed.
-    case reject(String)
+    /// The reason is logged on the server; the client only learns that it failed, unless
+    /// `tellClient` is given (sent as a banner before the failure, e.g. a lock's message).
+    case reject(String, tellClient: String? = nil)
 }
 
 /// Decides who may log in. Called on the connection's event loop.
@@ -159,7 +160,7 @@ final class UserAuthenticationServer {
             return try reject(user, nil, "unusable \(algorithm.prefix(64)) key: \(error)")
         }
         guard signed else {
-            if case .reject(let reason) = authenticator.decide(offer) {
+            if case .reject(let reason, _) = authenticator.decide(offer) {
                 return try reject(user, offer, reason)
             }
             return try send(.message(.userAuthPKOK) {
@@ -183,7 +184,7 @@ final class UserAuthenticationServer {
         guard offer.key.isValidSSHSignature(signature, for: signedData.readableBytesView) else {
             return try reject(user, offer, "signature does not verify")
         }
-        if case .reject(let reason) = authenticator.decide(offer) {
+        if case .reject(let reason, _) = authenticator.decide(offer) {
             return try reject(user, offer, reason)
         }
         awaitingAuthorization = true
@@ -197,7 +198,13 @@ final class UserAuthenticationServer {
                     self.authenticatedCertificate = offer.certificate
                     try self.send(.message(.userAuthSuccess))
                     self.onAuthenticated()
-                case .success(.reject(let reason)):
+                case .success(.reject(let reason, let message)):
+                    if let message {
+                        try self.send(.message(.userAuthBanner) {
+                            $0.writeSSHString(message + "\r\n")
+                            $0.writeSSHString("")
+                        })
+                    }
                     try self.reject(user, offer, reason)
                 case .failure(let error):
                     try self.reject(user, offer, "authorization failed: \(error)")

@@ -54,6 +54,40 @@ final class NodeControlTests: XCTestCase {
         XCTAssertEqual(events.count, cases.count)
     }
 
+    func testALockRefusesNewConnectionsAndCertificatesWithItsMessage() async throws {
+        let totp = try await fixture.addUser("alice")
+        let key = try await fixture.certifiedKey("alice")
+        try await fixture.identity.putLock(Lock(name: "incident-42", target: Lock.Target(user: "alice"), message: "under investigation",
+                                                createdBy: "admin"), by: "admin")
+        let refused = try await fixture.ssh(key: key, "echo in")
+        XCTAssertEqual(refused.status, 255)
+        XCTAssertFalse(refused.stdout.contains("in"))
+        XCTAssertTrue(refused.stderr.contains("access denied: locked (user=alice): under investigation"), refused.stderr)
+        let rejected = try await fixture.events("session.rejected")
+        XCTAssertEqual(rejected.first?.fields["reason"]?.stringValue, "access denied: locked (user=alice): under investigation")
+        XCTAssertEqual(rejected.first?.fields["user"]?.stringValue, "alice")
+        let created = try await fixture.events("lock.created")
+        XCTAssertEqual(created.first?.fields["target"]?.stringValue, "user=alice")
+
+        // No new certificate either.
+        let publicKey = try String(contentsOfFile: key + ".pub", encoding: .utf8)
+        do {
+            _ = try await fixture.identity.login(LoginRequest(user: "alice", password: "correct horse battery",
+                                                              totpCode: try totp.code(at: Date()), publicKey: publicKey))
+            XCTFail("a locked user got a certificate")
+        } catch let error as IdentityError {
+            XCTAssertEqual("\(error)", "no certificate issued: access denied: locked (user=alice): under investigation")
+        }
+
+        // A lock on another login does not stop this one; removing the lock lets alice in again.
+        try await fixture.identity.deleteLock("incident-42", by: "admin")
+        try await fixture.identity.putLock(Lock(name: "no-root", target: Lock.Target(login: "root"), createdBy: "admin"), by: "admin")
+        let allowed = try await fixture.ssh(key: key, "echo in")
+        XCTAssertEqual(allowed.stdout, "in\n", allowed.stderr)
+        let deleted = try await fixture.events("lock.deleted")
+        XCTAssertEqual(deleted.first?.fields["name"]?.stringValue, "incident-42")
+    }
+
     func testMaxSessionsRefusesTheExtraChannelOnOneConnection() async throws {
         var options = RoleOptions()
         options.maxSessions = 1

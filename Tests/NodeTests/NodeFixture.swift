@@ -75,13 +75,16 @@ final class NodeFixture {
     // MARK: Users and certificates
 
     /// A role for `logins` on nodes labelled env=test, with `options`; a user holding it, enrolled.
+    @discardableResult
     func addUser(_ name: String, logins: [String] = [NodeFixture.login], options: RoleOptions = RoleOptions(),
-                 labels: [String: [String]] = ["env": ["test"]]) async throws {
+                 labels: [String: [String]] = ["env": ["test"]]) async throws -> TOTP {
         try await identity.putRole(Role(name: "role-\(name)", options: options, allow: RoleConditions(logins: logins, nodeLabels: labels)), by: "admin")
         let invitation = try await identity.createUser(name, roles: ["role-\(name)"], by: "admin")
         let enrolment = try await identity.inspectInvitation(invitation.token)
         let totp = try TOTP(secret: Base32.decode(enrolment.totpSecret)!, using: crypto)
-        try await identity.acceptInvitation(invitation.token, password: "correct horse battery", totpCode: try totp.code(step: TOTP.step(at: Date())))
+        // The previous step's code, so the current one is still fresh for a login.
+        try await identity.acceptInvitation(invitation.token, password: "correct horse battery", totpCode: try totp.code(step: TOTP.step(at: Date()) - 1))
+        return totp
     }
 
     /// A key made by ssh-keygen and a certificate for it: the private key's path (the
