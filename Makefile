@@ -57,7 +57,10 @@ run: fips build
 	@echo "    2. trust the proxy:    $(BIN)/pcctl auth export --type tls -c $(RUN_DIR)/portcullis.yaml > $(RUN_DIR)/proxy.pem"
 	@echo "    3. as alice:           $(BIN)/pcsh setup --proxy localhost:3080 --ca-cert $(RUN_DIR)/proxy.pem --token TOKEN-FROM-STEP-1"
 	@echo "                           $(BIN)/pcsh login --proxy localhost:3080 --ca-cert $(RUN_DIR)/proxy.pem --user alice"
-	@echo "    4. any OpenSSH server: put 'pcctl auth export --type user' in its TrustedUserCAKeys, then"
+	@echo "    4. this appliance's node (port 3022; it starts sessions as the login, so run it as root):"
+	@echo "                           ssh -p 3022 -i ~/.pcsh/key -o UserKnownHostsFile=~/.pcsh/known_hosts $$USER@localhost"
+	@echo "                           $(BIN)/pcctl sessions ls -c $(RUN_DIR)/portcullis.yaml; then $(BIN)/pcsh play SESSION-ID"
+	@echo "    5. any OpenSSH server: put 'pcctl auth export --type user' in its TrustedUserCAKeys, then"
 	@echo "                           ssh -i ~/.pcsh/key -o UserKnownHostsFile=~/.pcsh/known_hosts $$USER@server"
 	@echo
 	@exec $(BIN)/portcullis start --config $(RUN_DIR)/portcullis.yaml

@@ -11,13 +11,9 @@ root=$PWD
 FIPS_PREFIX=${FIPS_PREFIX:-$root/.build-fips/prefix}
 RUNS=${RUNS:-50}
 SIZE=${SIZE:-1G}
-[ "$(id -u)" = 0 ] || { echo "ssh-engine.sh: needs root to run sshd" >&2; exit 1; }
-if ! [ -x /usr/sbin/sshd ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
-    systemctl disable --now ssh >/dev/null 2>&1 || true   # the benchmark starts its own sshd only
-fi
 
 source bench/lib/ssh-measure.sh
+require_sshd
 work=$(mktemp -d /tmp/portcullis-sshbench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -45,7 +41,6 @@ HostKeyAlgorithms ecdsa-sha2-nistp256
 Ciphers aes128-gcm@openssh.com
 LogLevel ERROR
 CFG
-mkdir -p /run/sshd
 sshd_port=$(free_port)
 sed -i "s/^Port 0/Port $sshd_port/" "$work/sshd_config"
 /usr/sbin/sshd -D -f "$work/sshd_config" -E "$work/sshd.log" & pids+=($!)

@@ -13,12 +13,8 @@ root=$PWD
 FIPS_PREFIX=${FIPS_PREFIX:-$root/.build-fips/prefix}
 RUNS=${RUNS:-50}
 SIZE=${SIZE:-1G}
-[ "$(id -u)" = 0 ] || { echo "ssh-node.sh: needs root (sshd, the launcher's change of user, cgroups)" >&2; exit 1; }
-if ! [ -x /usr/sbin/sshd ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
-    systemctl disable --now ssh >/dev/null 2>&1 || true   # the benchmark starts its own sshd only
-fi
 source bench/lib/ssh-measure.sh
+require_sshd
 
 work=$(mktemp -d /tmp/portcullis-nodebench.XXXXXX)
 chmod 755 "$work"
@@ -40,7 +36,6 @@ ssh-keygen -q -t ecdsa -b 384 -N '' -f "$work/host_ca"
 ssh-keygen -q -t ecdsa -b 384 -N '' -f "$work/hostkey"
 ssh-keygen -q -s "$work/host_ca" -h -I sshd -n 127.0.0.1 -V +1h "$work/hostkey.pub"
 sshd_port=$(free_port)
-mkdir -p /run/sshd
 cat >"$work/sshd_config" <<CFG
 Port $sshd_port
 ListenAddress 127.0.0.1

@@ -61,31 +61,11 @@ public final class ExampleSession: SSHSessionHandler {
             return false
         }
         process = spawned
-        let bridge = SSHChannelBridge(sshChannel: channel, closeOutputOnEOF: spawned.ptyMaster == nil)
+        let bridge = spawned.bridge(to: channel, on: eventLoop)
         self.bridge = bridge
         bridge.onInputsEnded = { [weak self] in
             self?.outputEnded = true
             self?.finishIfDone()
-        }
-        let stdout = bridge.makeInput()
-        let stderr = spawned.ptyMaster == nil ? bridge.makeInput(stderr: true) : nil
-        let handlers = NIOLoopBound((stdout: stdout, stderr: stderr), eventLoop: eventLoop)
-        let pipes = NIOPipeBootstrap(group: eventLoop).channelOption(.allowRemoteHalfClosure, value: true)
-        let main = pipes.channelInitializer { channel in
-            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handlers.value.stdout) }
-        }
-        let opened = spawned.ptyMaster.map { main.takingOwnershipOfDescriptor(inputOutput: $0) }
-            ?? main.takingOwnershipOfDescriptors(input: spawned.stdout, output: spawned.stdin)
-        opened.assumeIsolated().whenComplete { result in
-            switch result {
-            case .success(let io): bridge.setOutput(io)
-            case .failure: bridge.close()
-            }
-        }
-        if stderr != nil {
-            _ = pipes.channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handlers.value.stderr!) }
-            }.takingOwnershipOfDescriptor(input: spawned.stderr)
         }
         let me = NIOLoopBound(self, eventLoop: eventLoop)
         let loop = eventLoop

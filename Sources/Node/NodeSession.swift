@@ -263,7 +263,7 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
     // MARK: Bytes
 
     private func bridge(_ process: SpawnedProcess, to channel: SSHSessionChannel) {
-        let bridge = SSHChannelBridge(sshChannel: channel, closeOutputOnEOF: process.ptyMaster == nil)
+        let bridge = process.bridge(to: channel, on: eventLoop)
         self.bridge = bridge
         let activity = connection.activity
         bridge.onInput = { [weak self] bytes, stderr in
@@ -274,26 +274,6 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
         bridge.onInputsEnded = { [weak self] in
             self?.outputEnded = true
             self?.finishIfDone()
-        }
-        let stdout = bridge.makeInput()
-        let stderr = process.ptyMaster == nil ? bridge.makeInput(stderr: true) : nil
-        let handlers = NIOLoopBound((stdout: stdout, stderr: stderr), eventLoop: eventLoop)
-        let pipes = NIOPipeBootstrap(group: eventLoop).channelOption(.allowRemoteHalfClosure, value: true)
-        let main = pipes.channelInitializer { channel in
-            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handlers.value.stdout) }
-        }
-        let opened = process.ptyMaster.map { main.takingOwnershipOfDescriptor(inputOutput: $0) }
-            ?? main.takingOwnershipOfDescriptors(input: process.stdout, output: process.stdin)
-        opened.assumeIsolated().whenComplete { result in
-            switch result {
-            case .success(let io): bridge.setOutput(io)
-            case .failure: bridge.close()
-            }
-        }
-        if stderr != nil {
-            _ = pipes.channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handlers.value.stderr!) }
-            }.takingOwnershipOfDescriptor(input: process.stderr)
         }
     }
 

@@ -1,6 +1,8 @@
 import CLinux
 import Foundation
 import Glibc
+import NIOCore
+import NIOPosix
 import SSH
 
 /// A child process started for a session, with the parent's ends of its stdio.
@@ -107,5 +109,35 @@ public enum ProcessSpawner {
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             report(status)
         }
+    }
+}
+
+extension SpawnedProcess {
+    /// Joins the process's stdio (PTY master, or stdin/stdout/stderr pipes) to an SSH channel on
+    /// `eventLoop`, which must be the channel's. Set the bridge's callbacks before output can
+    /// arrive (this returns before the pipes are registered).
+    public func bridge(to channel: SSHSessionChannel, on eventLoop: EventLoop) -> SSHChannelBridge {
+        let bridge = SSHChannelBridge(sshChannel: channel, closeOutputOnEOF: ptyMaster == nil)
+        let stdoutInput = bridge.makeInput()
+        let stderrInput = ptyMaster == nil ? bridge.makeInput(stderr: true) : nil
+        let handlers = NIOLoopBound((stdout: stdoutInput, stderr: stderrInput), eventLoop: eventLoop)
+        let pipes = NIOPipeBootstrap(group: eventLoop).channelOption(.allowRemoteHalfClosure, value: true)
+        let main = pipes.channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handlers.value.stdout) }
+        }
+        let opened = ptyMaster.map { main.takingOwnershipOfDescriptor(inputOutput: $0) }
+            ?? main.takingOwnershipOfDescriptors(input: stdout, output: stdin)
+        opened.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let io): bridge.setOutput(io)
+            case .failure: bridge.close()
+            }
+        }
+        if stderrInput != nil {
+            _ = pipes.channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handlers.value.stderr!) }
+            }.takingOwnershipOfDescriptor(input: stderr)
+        }
+        return bridge
     }
 }

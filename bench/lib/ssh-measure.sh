@@ -1,5 +1,14 @@
 # Shared by the SSH benchmarks: the measurements, made with the OpenSSH client in "${client[@]}"
-# (set by the caller), RUNS and SIZE.
+# (set by the caller), RUNS and SIZE; and Debian's sshd to compare with.
+
+require_sshd() {  # the benchmark starts its own sshd only
+    [ "$(id -u)" = 0 ] || { echo "$0: needs root (sshd)" >&2; exit 1; }
+    if ! [ -x /usr/sbin/sshd ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
+        systemctl disable --now ssh >/dev/null 2>&1 || true
+    fi
+    mkdir -p /run/sshd
+}
 
 median_ms() {  # port: median of RUNS connect+auth+exec true, in ms
     local port=$1 samples=()
