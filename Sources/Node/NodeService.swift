@@ -3,6 +3,7 @@ import FIPSCrypto
 import Foundation
 import Identity
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -44,6 +45,8 @@ public struct NodeService: Service {
     /// A bound node: its listening channel and the port it got.
     public struct Listener: Sendable {
         public let channel: Channel
+        /// What new connections are served with (the host certificate is renewed in it).
+        let configuration: NIOLockedValueBox<SSHServerConfiguration>
         public var port: Int { channel.localAddress?.port ?? 0 }
         public func close() async { try? await channel.close() }
     }
@@ -52,12 +55,34 @@ public struct NodeService: Service {
     public func bind() async throws -> Listener {
         let settings = context.settings
         guard FileManager.default.isExecutableFile(atPath: settings.launcherPath) else { throw NodeError.launcherMissing(settings.launcherPath) }
+        if geteuid() != 0 {
+            context.logger.warning("the node is not running as root: sessions can only be started as root, so every session will fail")
+        }
         try await context.trust.refresh(from: context.identity.userCA)
         let hostKey = try await loadHostKey()
+        let configuration = NIOLockedValueBox(try await serverConfiguration(hostKey: hostKey))
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                let current = configuration.withLockedValue { $0 }
+                return channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(SSHServerHandler(configuration: current)) }
+            }
+            .bind(host: settings.host, port: settings.port).get()
+        context.logger.info("node listening", metadata: [
+            "addr": "\(channel.localAddress.map { "\($0)" } ?? "?")", "node": "\(settings.nodeName)",
+            "host_cert_principals": "\(hostPrincipals.joined(separator: ","))",
+        ])
+        return Listener(channel: channel, configuration: configuration)
+    }
+
+    /// The server's configuration with a new host certificate from the host CA.
+    private func serverConfiguration(hostKey: PrivateKey) async throws -> SSHServerConfiguration {
+        let settings = context.settings
         let certificate = try await context.identity.signHost(hostKey.publicKey, principals: hostPrincipals, ttl: settings.hostCertificateTTL,
                                                               by: "node:\(settings.nodeName)")
         let context = context
-        let configuration = SSHServerConfiguration(
+        return SSHServerConfiguration(
             crypto: crypto, hostKeys: [hostKey], hostCertificates: [certificate], authenticator: NodeAuthenticator(context: context),
             banner: settings.banner, keepaliveInterval: TimeAmount(settings.keepaliveInterval), keepaliveMaximumMissed: settings.keepaliveCountMax,
             channelAdmission: { session, opening in (session.connection?.attachment as? NodeConnection)?.admit(opening) },
@@ -70,18 +95,6 @@ public struct NodeService: Service {
                 Self.forward(request, opening, session: session, connection: connection)
             },
             logger: context.logger)
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(SSHServerHandler(configuration: configuration)) }
-            }
-            .bind(host: settings.host, port: settings.port).get()
-        context.logger.info("node listening", metadata: [
-            "addr": "\(channel.localAddress.map { "\($0)" } ?? "?")", "node": "\(settings.nodeName)",
-            "host_cert_principals": "\(hostPrincipals.joined(separator: ","))",
-        ])
-        return Listener(channel: channel)
     }
 
     public func run() async throws {
@@ -92,18 +105,55 @@ public struct NodeService: Service {
                 do { try await context.trust.refresh(from: context.identity.userCA) } catch {
                     context.logger.error("the user CA's keys could not be refreshed; the last ones stay trusted", metadata: ["error": "\(error)"])
                 }
+                do { try await renewHostCertificateIfDue(listener) } catch {
+                    context.logger.error("the host certificate could not be renewed; will retry", metadata: ["error": "\(error)"])
+                }
             }
         }
         await listener.close()
     }
 
-    /// The names the host certificate is valid for: the node name, and the listening address
-    /// when it is a specific one, plus loopback names.
+    /// With less than half its TTL left, the host certificate is replaced for new connections.
+    func renewHostCertificateIfDue(_ listener: Listener, now: Date = Date()) async throws {
+        let current = listener.configuration.withLockedValue { $0 }
+        guard let certificate = current.hostCertificates.first, let hostKey = current.hostKeys.first else { return }
+        // (validAfter is backdated for clock skew, so the remaining time against the TTL decides.)
+        let remaining = Double(certificate.validBefore) - now.timeIntervalSince1970
+        guard remaining < Double(context.settings.hostCertificateTTL.components.seconds) / 2 else { return }
+        let renewed = try await serverConfiguration(hostKey: hostKey)
+        listener.configuration.withLockedValue { $0 = renewed }
+        context.logger.info("host certificate renewed", metadata: ["valid_before": "\(renewed.hostCertificates.first?.validBefore ?? 0)"])
+    }
+
+    /// The names the host certificate is valid for: the node name, the host name, the listening
+    /// address when it is a specific one (else every address of the host), and loopback names,
+    /// so `ssh` verifies the node by whichever of them a user types.
     var hostPrincipals: [String] {
-        var names = [context.settings.nodeName, "localhost", "127.0.0.1", "::1"]
-        if !["0.0.0.0", "::"].contains(context.settings.host) { names.append(context.settings.host) }
+        var names = [context.settings.nodeName, NodeSettings.hostName, "localhost", "127.0.0.1", "::1"]
+        if ["0.0.0.0", "::"].contains(context.settings.host) {
+            names += Self.interfaceAddresses()
+        } else {
+            names.append(context.settings.host)
+        }
         var seen = Set<String>()
         return names.filter { seen.insert($0).inserted }
+    }
+
+    static func interfaceAddresses() -> [String] {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return [] }
+        defer { freeifaddrs(list) }
+        var addresses: [String] = []
+        for entry in sequence(first: first, next: { $0.pointee.ifa_next }) {
+            guard let address = entry.pointee.ifa_addr, [AF_INET, AF_INET6].contains(Int32(address.pointee.sa_family)) else { continue }
+            var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            let length = socklen_t(address.pointee.sa_family == AF_INET ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size)
+            if getnameinfo(address, length, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0 {
+                let text = String(cString: host)
+                if !text.contains("%") { addresses.append(text) }  // not link-local scoped names
+            }
+        }
+        return addresses
     }
 
     private func loadHostKey() async throws -> PrivateKey {
