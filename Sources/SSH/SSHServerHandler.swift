@@ -130,6 +130,11 @@ public final class SSHServerHandler: ChannelInboundHandler {
         connection = nil
         heldBack = []
         control?.closed()
+        // The link holds this handler's context (which holds the handler), and the
+        // authentication's callbacks hold the handler: let go, or each connection would leak.
+        link = nil
+        userAuth = nil
+        control = nil
         context.fireChannelInactive()
     }
 
