@@ -313,7 +313,8 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
 
     func closed(_ channel: SSHSessionChannel) {
         bridge?.close()
-        guard let process, !launcherExited else { return cleanUp() }
+        // (Once reaped, its pid may belong to someone else: never signalled again.)
+        guard let process, !launcherReaped else { return cleanUp() }
         // The client went away: hang up on the program (as sshd does); whatever is left of the
         // session when the launcher exits, or at the latest after a grace period, is killed.
         kill(process.pid, SIGHUP)
