@@ -79,11 +79,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Cluster-wide session control: connection semaphores (max_connections) in the backend.
+        .target(
+            name: "SessionControl",
+            dependencies: ["Storage", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]
+        ),
         // The node service: the SSH server people work on, sessions through the launcher.
         .target(
             name: "Node",
             dependencies: [
-                "SSH", "Identity", "Audit", "Storage", "FIPSCrypto", "CLinux", "YAMLNodes",
+                "SSH", "Identity", "Audit", "Storage", "FIPSCrypto", "CLinux", "YAMLNodes", "SessionControl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -199,10 +204,11 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "TestSupport", "portcullis-exec",
+                "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "TestSupport", "portcullis-exec", "SessionControl",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "SessionControlTests", dependencies: ["SessionControl", "Storage", "TestSupport"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity", "SSH", "Audit", "Storage", "FIPSCrypto", "TestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Storage", "FIPSCrypto", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(

@@ -76,6 +76,7 @@ extension Configuration {
             clientIdleTimeoutMessage: control.clientIdleTimeoutMessage, disconnectExpiredCert: control.disconnectExpiredCert,
             keepaliveInterval: control.keepAliveInterval, keepaliveCountMax: control.keepAliveCountMax,
             banner: authService.messageOfTheDay.isEmpty ? nil : authService.messageOfTheDay,
-            recordingsRoot: (dataDir as NSString).appendingPathComponent("recordings"))
+            recordingsRoot: (dataDir as NSString).appendingPathComponent("recordings"),
+            sessionControlTimeout: control.sessionControlTimeout)
     }
 }

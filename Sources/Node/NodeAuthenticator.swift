@@ -2,6 +2,7 @@ import Audit
 import Foundation
 import Identity
 import NIOCore
+import SessionControl
 import SSH
 
 /// Who may open a connection to the node: a user certificate from our user CA (plain keys and
@@ -32,13 +33,16 @@ struct NodeAuthenticator: SSHServerAuthenticator {
                 return .reject(refusal.reason, tellClient: refusal.tellClient)
             case .success(let authorized): identity = authorized
             }
-            // The connection's state is made on its own loop.
-            return try await connection.eventLoop.submit {
+            // The connection's state is made on its own loop (unless it went away meanwhile).
+            let accepted = try await connection.eventLoop.submit {
+                guard !connection.isClosed else { return false }
                 let node = NodeConnection(identity: identity, context: context, control: connection)
                 connection.attachment = node
                 node.start()
-                return AuthenticationDecision.accept
+                return true
             }.get()
+            if !accepted { await identity.lease?.release() }
+            return accepted ? .accept : .reject("the connection closed while it was being authorized")
         }
         return promise.futureResult
     }
@@ -79,9 +83,30 @@ struct NodeAuthenticator: SSHServerAuthenticator {
         if let lock {
             return .failure(Refusal(reason: "locked by \(lock.name) (\(lock.target.description))", tellClient: lock.refusal, lock: lock))
         }
+        var lease: SemaphoreLease? = nil
+        let limit = access.maxConnections
+        if limit > 0 {
+            do {
+                lease = try await context.semaphore.acquire(user: name, max: limit,
+                                                            holder: "\(context.settings.nodeName) \(Self.describe(connection.remoteAddress))")
+            } catch let error as SemaphoreError {
+                if case .limitReached = error {
+                    context.emit(AuditEvent(.sessionRejected, [
+                        "user": .string(name), "login": .string(login), "server_id": .string(context.settings.nodeName),
+                        "addr.remote": .string(Self.describe(connection.remoteAddress)), "reason": .string("\(error)"),
+                        "max": .integer(Int64(limit)),
+                    ]))
+                }
+                return .failure(Refusal(reason: "\(error)", tellClient: "\(error)"))
+            } catch {
+                // The cluster's state cannot be reached: a limited user gets no new connection.
+                return .failure(Refusal(reason: "the connection limit could not be checked: \(error)",
+                                        tellClient: "access denied: the connection limit for user \"\(name)\" cannot be checked right now; try again later"))
+            }
+        }
         return .success(ConnectionIdentity(user: name, login: login, certificate: certificate, access: access,
                                            remoteAddress: Self.describe(connection.remoteAddress),
-                                           localAddress: Self.describe(connection.localAddress)))
+                                           localAddress: Self.describe(connection.localAddress), lease: lease))
     }
 
     /// Refusals are gathered per connection and become one `auth` event if the connection ends

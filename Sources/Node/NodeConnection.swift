@@ -2,6 +2,7 @@ import Audit
 import Foundation
 import Identity
 import NIOCore
+import SessionControl
 import SSH
 import YAMLNodes
 
@@ -13,6 +14,8 @@ struct ConnectionIdentity: Sendable {
     var access: AccessChecker
     var remoteAddress: String
     var localAddress: String
+    /// The connection's place under `max_connections` (nil: the user has no limit).
+    var lease: SemaphoreLease?
 
     /// The fields every event about this connection carries (the reference's names).
     func eventFields(node: String) -> [String: AuditValue] {
@@ -67,9 +70,17 @@ final class NodeConnection: @unchecked Sendable {
                 self?.terminate(message)
             }
         }
+        if let lease = identity.lease {
+            let loop = control.eventLoop
+            lease.keepAlive { [weak self] reason in
+                loop.execute { self?.terminate(reason) }
+            }
+        }
         control.whenClosed { [self] in
             idleTimer?.cancel()
             expiryTimer?.cancel()
+            // Given back the moment the connection closes, not when the lease would expire.
+            if let lease = identity.lease { Task { await lease.release() } }
         }
     }
 

@@ -4,6 +4,7 @@ import Foundation
 import Identity
 import Logging
 import NIOConcurrencyHelpers
+import SessionControl
 import SSH
 import Storage
 
@@ -15,18 +16,21 @@ final class NodeContext: Sendable {
     let keyring: Keyring
     let registry: SessionRegistry
     let trust: UserCATrust
+    /// `max_connections`, counted for the whole cluster.
+    let semaphore: ConnectionSemaphore
     let logger: Logger
     /// Where session cgroups are made (nil: under the host's cgroup2 mount).
     let cgroupRoot: String?
 
     init(settings: NodeSettings, identity: IdentityService, audit: AuditPipeline, keyring: Keyring, registry: SessionRegistry,
-         trust: UserCATrust, logger: Logger, cgroupRoot: String?) {
+         trust: UserCATrust, semaphore: ConnectionSemaphore, logger: Logger, cgroupRoot: String?) {
         self.settings = settings
         self.identity = identity
         self.audit = audit
         self.keyring = keyring
         self.registry = registry
         self.trust = trust
+        self.semaphore = semaphore
         self.logger = logger
         self.cgroupRoot = cgroupRoot
     }

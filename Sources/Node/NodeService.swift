@@ -7,6 +7,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import SessionControl
 import SSH
 import Storage
 
@@ -35,7 +36,8 @@ public struct NodeService: Service {
     public init(settings: NodeSettings, identity: IdentityService, audit: AuditPipeline, backend: Backend, keyring: Keyring,
                 crypto: CryptoContext, registry: SessionRegistry = SessionRegistry(), logger: Logger, cgroupRoot: String? = nil) {
         context = NodeContext(settings: settings, identity: identity, audit: audit, keyring: keyring, registry: registry,
-                              trust: UserCATrust(), logger: logger, cgroupRoot: cgroupRoot)
+                              trust: UserCATrust(), semaphore: ConnectionSemaphore(backend: backend, leaseDuration: settings.sessionControlTimeout),
+                              logger: logger, cgroupRoot: cgroupRoot)
         self.backend = backend
         self.crypto = crypto
     }

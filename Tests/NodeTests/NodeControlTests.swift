@@ -88,6 +88,44 @@ final class NodeControlTests: XCTestCase {
         XCTAssertEqual(deleted.first?.fields["name"]?.stringValue, "incident-42")
     }
 
+    func testMaxConnectionsAdmitsExactlyTheLimitAndFreesAPlaceAtOnce() async throws {
+        var options = RoleOptions()
+        options.maxConnections = 2
+        try await fixture.addUser("alice", options: options)
+        let key = try await fixture.certifiedKey("alice")
+        let sshOptions = try await fixture.sshOptions(key: key)
+        // 20 at once: exactly 2 get in, 18 are told why.
+        let clients = try (0..<20).map { index in
+            try ChildProcess("/usr/bin/ssh", sshOptions + ["\(NodeFixture.login)@127.0.0.1", "echo in; sleep 3"],
+                             output: fixture.directory.appendingPathComponent("client-\(index).log"))
+        }
+        let statuses = clients.map { $0.wait(timeout: 60) }
+        XCTAssertEqual(statuses.filter { $0 == 0 }.count, 2, "\(statuses)")
+        let refused = clients.filter { $0.exitStatus == 255 }
+        XCTAssertEqual(refused.count, 18)
+        for client in refused {
+            XCTAssertTrue(client.output.contains("too many concurrent ssh connections for user \"alice\" (max=2)"), client.output)
+        }
+        let rejected = try await fixture.events("session.rejected", atLeast: 18)
+        XCTAssertEqual(rejected.filter { $0.fields["max"] == .integer(2) && $0.fields["user"]?.stringValue == "alice" }.count, 18)
+
+        // Two held; when one closes, its place is free at once (not when its lease would expire).
+        let held = try (0..<2).map { index in
+            try ChildProcess("/usr/bin/ssh", sshOptions + ["\(NodeFixture.login)@127.0.0.1", "sleep 30"],
+                             output: fixture.directory.appendingPathComponent("held-\(index).log"))
+        }
+        try await waitUntil { self.fixture.node.registry.list().count == 2 }
+        let third = try await fixture.ssh(key: key, "echo third")
+        XCTAssertEqual(third.status, 255, third.stderr)
+        held[0].stop()
+        let closed = Date()
+        try await waitUntil(timeout: 1) { self.fixture.node.registry.list().count == 1 }
+        let next = try await fixture.ssh(key: key, "echo next")
+        XCTAssertEqual(next.stdout, "next\n", next.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(closed), 1.5, "a new connection got in within a second of the close (plus its own handshake)")
+        held[1].stop()
+    }
+
     func testMaxSessionsRefusesTheExtraChannelOnOneConnection() async throws {
         var options = RoleOptions()
         options.maxSessions = 1
