@@ -77,6 +77,6 @@ extension Configuration {
             keepaliveInterval: control.keepAliveInterval, keepaliveCountMax: control.keepAliveCountMax,
             banner: authService.messageOfTheDay.isEmpty ? nil : authService.messageOfTheDay,
             recordingsRoot: (dataDir as NSString).appendingPathComponent("recordings"),
-            sessionControlTimeout: control.sessionControlTimeout)
+            sessionControlTimeout: control.sessionControlTimeout, lockingMode: control.lockingMode == .strict ? .strict : .bestEffort)
     }
 }

@@ -87,6 +87,27 @@ extension IdentityService {
         try await audit.record(AuditEvent(.lockDeleted, ["user": .string(actor), "name": .string(name)]))
     }
 
+    /// Locks as they are created or replaced (deletions are not reported: a removed lock stops
+    /// nothing). The stream fails if the backend's change feed does.
+    public func lockUpdates() async throws -> AsyncThrowingStream<Lock, Error> {
+        let changes = try await backend.watch(prefix: "identity/locks/")
+        let service = self
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    for try await change in changes {
+                        guard case .put(let item) = change else { continue }
+                        continuation.yield(try service.decode(Lock.self, item.value, what: item.key))
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
     /// The first lock that stops this user (as `login` on `node`, when given), if any.
     public func lockInForce(user: String, roles: [String], login: String? = nil, node: String? = nil, now: Date = Date()) async throws -> Lock? {
         try await locks(now: now).first { $0.matches(user: user, roles: roles, login: login, node: node, now: now) }

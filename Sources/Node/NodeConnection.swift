@@ -76,7 +76,9 @@ final class NodeConnection: @unchecked Sendable {
                 loop.execute { self?.terminate(reason) }
             }
         }
+        context.opened(self)
         control.whenClosed { [self] in
+            context.closed(self)
             idleTimer?.cancel()
             expiryTimer?.cancel()
             // Given back the moment the connection closes, not when the lease would expire.
@@ -96,6 +98,13 @@ final class NodeConnection: @unchecked Sendable {
                 self.armIdleTimer(after: timeout - Duration(idle))
             }
         }
+    }
+
+    /// A lock that arrived while the connection is open ends it if it matches.
+    func enforce(_ lock: Lock) {
+        guard lock.matches(user: identity.user, roles: identity.access.roles.map(\.name), login: identity.login,
+                           node: context.settings.nodeName) else { return }
+        terminate(lock.refusal)
     }
 
     /// `max_sessions`: a reason refuses the channel (and is a `session.rejected` event).

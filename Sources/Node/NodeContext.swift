@@ -4,6 +4,7 @@ import Foundation
 import Identity
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
 import SessionControl
 import SSH
 import Storage
@@ -21,6 +22,31 @@ final class NodeContext: Sendable {
     let logger: Logger
     /// Where session cgroups are made (nil: under the host's cgroup2 mount).
     let cgroupRoot: String?
+    /// The authorized connections, for locks that arrive while they are open.
+    private let connections = NIOLockedValueBox<[ObjectIdentifier: WeakConnection]>([:])
+
+    private struct WeakConnection: @unchecked Sendable {
+        weak var connection: NodeConnection?
+    }
+
+    func opened(_ connection: NodeConnection) {
+        connections.withLockedValue { $0[ObjectIdentifier(connection)] = WeakConnection(connection: connection) }
+    }
+
+    func closed(_ connection: NodeConnection) {
+        _ = connections.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(connection)) }
+    }
+
+    /// Each open connection, on its own event loop.
+    func forEachConnection(_ body: @escaping @Sendable (NodeConnection) -> Void) {
+        for entry in connections.withLockedValue({ Array($0.values) }) {
+            // The weak reference travels to the connection's loop, where it is used.
+            guard let loop = entry.connection?.control.eventLoop else { continue }
+            loop.execute {
+                if let connection = entry.connection { body(connection) }
+            }
+        }
+    }
 
     init(settings: NodeSettings, identity: IdentityService, audit: AuditPipeline, keyring: Keyring, registry: SessionRegistry,
          trust: UserCATrust, semaphore: ConnectionSemaphore, logger: Logger, cgroupRoot: String?) {

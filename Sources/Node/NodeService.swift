@@ -101,6 +101,8 @@ public struct NodeService: Service {
 
     public func run() async throws {
         let listener = try await bind()
+        let watcher = Task { await watchLocks() }
+        defer { watcher.cancel() }
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do { try await Task.sleep(for: trustRefresh) } catch { break }
@@ -113,6 +115,33 @@ public struct NodeService: Service {
             }
         }
         await listener.close()
+    }
+
+    /// Ends the open connections a new lock matches, as it is created (the change feed reports
+    /// a write by this process at once, by another within its poll interval). If the lock view
+    /// fails, connections whose roles' `lock` mode is strict end ("preventive lock-out"); the
+    /// others keep the last view until it is back (best_effort).
+    func watchLocks() async {
+        let context = context
+        while !Task.isCancelled {
+            do {
+                let updates = try await context.identity.lockUpdates()
+                // Locks made while no watch was running.
+                for lock in try await context.identity.locks() { context.forEachConnection { $0.enforce(lock) } }
+                for try await lock in updates { context.forEachConnection { $0.enforce(lock) } }
+                if Task.isCancelled { return }
+                throw CancellationError()
+            } catch {
+                if Task.isCancelled { return }
+                context.logger.error("the lock view is unreliable; strict connections are ended, the watch restarts", metadata: ["error": "\(error)"])
+                context.forEachConnection { connection in
+                    if connection.identity.access.lockingMode(cluster: context.settings.lockingMode) == .strict {
+                        connection.terminate("preventive lock-out due to local lock view becoming unreliable")
+                    }
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
     }
 
     /// With less than half its TTL left, the host certificate is replaced for new connections.

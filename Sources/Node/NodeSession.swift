@@ -171,7 +171,9 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
         context.registry.add(LiveSession(sid: sid, user: identity.user, login: identity.login, node: context.settings.nodeName,
                                          started: startedAt, kind: kind.name == "sftp" ? "sftp" : kind.name, command: Self.command(kind),
                                          remoteAddress: identity.remoteAddress, idleSeconds: 0),
-                             activity: connection.activity)
+                             activity: connection.activity) { [loop = eventLoop] reason in
+            loop.execute { me.value.terminate(reason) }
+        }
         var fields: [String: AuditValue] = [
             "sid": .string(sid), "session_recording": .string(recording == nil ? "off" : "node"),
             "interactive": .bool(pty != nil), "proto": "ssh", "session_type": .string(kind.name),
@@ -294,6 +296,15 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
     }
 
     // MARK: The end
+
+    /// Ends this session (not the connection): the reason on its stderr, a `client.disconnect`
+    /// event, and everything in its cgroup killed (the program's end is reported as usual).
+    func terminate(_ reason: String) {
+        guard !finished, let cgroup else { return }
+        tell(reason)
+        connection.emit(.clientDisconnect, ["sid": .string(sid), "reason": .string(reason)])
+        endCgroup(cgroup)
+    }
 
     /// Exit status only after all output was passed on and the launcher reported and exited:
     /// otherwise the tail of the output would be lost.

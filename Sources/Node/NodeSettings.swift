@@ -30,13 +30,15 @@ public struct NodeSettings: Sendable {
     public var hostCertificateTTL: Duration
     /// A `max_connections` lease lasts this long after its last renewal (renewed at half-life).
     public var sessionControlTimeout: Duration
+    /// The cluster's locking mode (a role's `lock: strict` wins).
+    public var lockingMode: RoleOptions.LockingMode
 
     public init(host: String = "0.0.0.0", port: Int = 3022, nodeName: String = NodeSettings.hostName, labels: [String: String] = [:],
                 clusterName: String, clientIdleTimeout: Duration? = .seconds(15 * 60), clientIdleTimeoutMessage: String = "",
                 disconnectExpiredCert: Bool = true, keepaliveInterval: Duration = .seconds(300), keepaliveCountMax: Int = 3,
                 banner: String? = nil, launcherPath: String = NodeSettings.defaultLauncherPath, recordingsRoot: String,
                 sftpServer: String = "/usr/lib/openssh/sftp-server", hostCertificateTTL: Duration = .seconds(7 * 24 * 3600),
-                sessionControlTimeout: Duration = .seconds(120)) {
+                sessionControlTimeout: Duration = .seconds(120), lockingMode: RoleOptions.LockingMode = .strict) {
         self.host = host
         self.port = port
         self.nodeName = nodeName
@@ -53,6 +55,7 @@ public struct NodeSettings: Sendable {
         self.sftpServer = sftpServer
         self.hostCertificateTTL = hostCertificateTTL
         self.sessionControlTimeout = sessionControlTimeout
+        self.lockingMode = lockingMode
     }
 
     public static var hostName: String {

@@ -38,13 +38,22 @@ public final class SessionRegistry: Sendable {
     private struct Entry {
         var session: LiveSession
         var activity: ActivityClock
+        var terminate: @Sendable (String) -> Void
     }
     private let entries = NIOLockedValueBox<[String: Entry]>([:])
 
     public init() {}
 
-    func add(_ session: LiveSession, activity: ActivityClock) {
-        entries.withLockedValue { $0[session.sid] = Entry(session: session, activity: activity) }
+    func add(_ session: LiveSession, activity: ActivityClock, terminate: @escaping @Sendable (String) -> Void) {
+        entries.withLockedValue { $0[session.sid] = Entry(session: session, activity: activity, terminate: terminate) }
+    }
+
+    /// Ends a live session with `reason` (on its stderr and in a `client.disconnect` event);
+    /// false when there is no such session.
+    public func terminate(_ sid: String, reason: String) -> Bool {
+        guard let entry = entries.withLockedValue({ $0[sid] }) else { return false }
+        entry.terminate(reason)
+        return true
     }
 
     func remove(_ sid: String) {

@@ -1,3 +1,4 @@
+import Audit
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -56,6 +57,20 @@ public struct AdminRoutes: Sendable {
         var overlapSeconds: Int?
         var complete: Bool?
     }
+    struct NewLock: Decodable {
+        var name: String?
+        var user: String?
+        var role: String?
+        var login: String?
+        var node: String?
+        var message: String?
+        var ttlSeconds: Int?
+        /// RFC 3339.
+        var expires: String?
+    }
+    struct Termination: Decodable {
+        var message: String?
+    }
     struct HostSigning: Decodable {
         var publicKey: String
         var principals: [String]
@@ -85,6 +100,39 @@ public struct AdminRoutes: Sendable {
     public func add(to router: Router<APIRequestContext>) {
         router.get("/v1/sessions") { _, context in
             await API.respond(context) { try API.json(sessions?.list() ?? []) }
+        }
+        router.post("/v1/sessions/:sid/terminate") { request, context in
+            await API.respond(context) {
+                let sid = try context.parameters.require("sid")
+                let body = try await API.decode(Termination.self, request, context)
+                let reason = "session terminated by \(actor(request))" + (body.message.map { ": \($0.prefix(512))" } ?? "")
+                guard sessions?.terminate(sid, reason: reason) == true else { throw APIError(status: .notFound, message: "no live session \(sid) on this node") }
+                return try API.json(["terminated": true])
+            }
+        }
+        router.get("/v1/locks") { _, context in
+            await API.respond(context) { try API.json(try await identity.locks()) }
+        }
+        router.post("/v1/locks") { request, context in
+            await API.respond(context) {
+                let body = try await API.decode(NewLock.self, request, context)
+                var expires = body.ttlSeconds.map { Date().addingTimeInterval(TimeInterval($0)) }
+                if let text = body.expires {
+                    guard let date = ISO8601DateFormatter().date(from: text) else { throw APIError.badRequest("expires: \(text.prefix(64)) is not an RFC 3339 time") }
+                    expires = date
+                }
+                let name = body.name ?? "lock-" + String(AuditEvent.newUID().prefix(8))
+                let lock = Lock(name: name, target: Lock.Target(user: body.user, role: body.role, login: body.login, node: body.node),
+                                message: body.message.map { String($0.prefix(512)) }, expires: expires, createdBy: actor(request))
+                try await identity.putLock(lock, by: actor(request))
+                return try API.json(lock, status: .created)
+            }
+        }
+        router.delete("/v1/locks/:name") { request, context in
+            await API.respond(context) {
+                try await identity.deleteLock(try context.parameters.require("name"), by: actor(request))
+                return try API.json(["deleted": true])
+            }
         }
         router.get("/v1/users") { _, context in
             await API.respond(context) { try API.json(try await identity.users().map(UserSummary.init)) }

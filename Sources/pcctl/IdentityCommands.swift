@@ -31,19 +31,20 @@ extension Pcctl {
     }
 
     struct Get: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show resources: 'roles', 'role/NAME' or 'users'.")
+        static let configuration = CommandConfiguration(abstract: "Show resources: 'roles', 'role/NAME', 'users' or 'locks'.")
         @OptionGroup var options: ConfigOption
-        @Argument(help: "roles, role/NAME or users") var what: String
+        @Argument(help: "roles, role/NAME, users or locks") var what: String
 
         func run() async throws {
             let client = try AdminClient(options)
             switch what {
             case "roles": print(String(decoding: try await client.send(.GET, "/v1/roles"), as: UTF8.self), terminator: "")
             case "users": try await Users.List.print(client)
+            case "locks": try await LockSummary.print(client)
             case let path where path.hasPrefix("role/"):
                 print(String(decoding: try await client.send(.GET, "/v1/roles/\(try Self.name(path))"), as: UTF8.self), terminator: "")
             default:
-                printError("unknown resource '\(what)': use roles, role/NAME or users")
+                printError("unknown resource '\(what)': use roles, role/NAME, users or locks")
                 throw ExitCode.validationFailure
             }
         }
@@ -59,9 +60,9 @@ extension Pcctl {
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a resource: role/NAME or user/NAME.")
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a resource: role/NAME, user/NAME or lock/NAME.")
         @OptionGroup var options: ConfigOption
-        @Argument(help: "role/NAME or user/NAME") var what: String
+        @Argument(help: "role/NAME, user/NAME or lock/NAME") var what: String
 
         func run() async throws {
             let client = try AdminClient(options)
@@ -72,8 +73,11 @@ extension Pcctl {
             } else if what.hasPrefix("user/") {
                 _ = try await client.send(.DELETE, "/v1/users/\(name)")
                 print("user \"\(name)\" has been deleted")
+            } else if what.hasPrefix("lock/") {
+                _ = try await client.send(.DELETE, "/v1/locks/\(name)")
+                print("lock \"\(name)\" has been removed")
             } else {
-                printError("unknown resource '\(what)': use role/NAME or user/NAME")
+                printError("unknown resource '\(what)': use role/NAME, user/NAME or lock/NAME")
                 throw ExitCode.validationFailure
             }
         }

@@ -7,7 +7,22 @@ extension Pcctl {
         static let configuration = CommandConfiguration(
             abstract: "Live sessions on this node.",
             discussion: "Ended sessions are in the audit log (pcctl audit search --event session.end) and their recordings (pcctl recordings).",
-            subcommands: [List.self])
+            subcommands: [List.self, Kill.self])
+
+        struct Kill: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "End one live session: the message on its terminal, its programs killed, a client.disconnect event.")
+            @OptionGroup var options: ConfigOption
+            @Argument(help: "The session id (pcctl sessions ls).") var sid: String
+            @Option(help: "Shown to the person in the session.") var message: String?
+
+            func run() async throws {
+                let client = try AdminClient(options)
+                struct Body: Encodable { var message: String? }
+                _ = try await client.send(.POST, "/v1/sessions/\(try Pcctl.Get.name("session/" + sid))/terminate", json: Body(message: message))
+                print("session \(sid) has been terminated")
+            }
+        }
 
         struct Live: Decodable {
             var sid: String

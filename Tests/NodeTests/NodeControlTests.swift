@@ -126,6 +126,45 @@ final class NodeControlTests: XCTestCase {
         held[1].stop()
     }
 
+    func testALockEndsALiveSessionWithinTwoSeconds() async throws {
+        try await fixture.addUser("alice")
+        try await fixture.addUser("bob")
+        let sshOptions = try await fixture.sshOptions(key: try await fixture.certifiedKey("alice"))
+        let alice = try ChildProcess("/usr/bin/ssh", ["-tt"] + sshOptions + ["\(NodeFixture.login)@127.0.0.1", "echo started; sleep 60"],
+                                     output: fixture.directory.appendingPathComponent("alice.log"))
+        let bob = try ChildProcess("/usr/bin/ssh", (try await fixture.sshOptions(key: try await fixture.certifiedKey("bob")))
+                                    + ["\(NodeFixture.login)@127.0.0.1", "sleep 60"])
+        defer { bob.stop() }
+        try await waitUntil { self.fixture.node.registry.list().count == 2 }
+        try await fixture.identity.putLock(Lock(name: "stop-alice", target: Lock.Target(user: "alice"), message: "incident 7",
+                                                createdBy: "admin"), by: "admin")
+        let locked = Date()
+        XCTAssertNotNil(alice.wait(timeout: 2), "alice's session ended within 2 s of the lock")
+        XCTAssertLessThan(Date().timeIntervalSince(locked), 2)
+        XCTAssertTrue(alice.output.contains("access denied: locked (user=alice): incident 7"), alice.output)
+        XCTAssertTrue(bob.isRunning, "a lock on alice leaves bob alone")
+        let disconnects = try await fixture.events("client.disconnect")
+        XCTAssertEqual(disconnects.first?.fields["reason"]?.stringValue, "access denied: locked (user=alice): incident 7")
+        XCTAssertEqual(disconnects.first?.fields["user"]?.stringValue, "alice")
+    }
+
+    func testAnAdministratorEndsOneSession() async throws {
+        try await fixture.addUser("alice")
+        let client = try ChildProcess("/usr/bin/ssh", ["-tt"] + (try await fixture.sshOptions(key: try await fixture.certifiedKey("alice")))
+                                       + ["\(NodeFixture.login)@127.0.0.1", "echo started; sleep 60"],
+                                      output: fixture.directory.appendingPathComponent("client.log"))
+        try await waitUntil { self.fixture.node.registry.list().count == 1 }
+        let sid = try XCTUnwrap(fixture.node.registry.list().first?.sid)
+        XCTAssertFalse(fixture.node.registry.terminate("no-such-session", reason: "x"))
+        XCTAssertTrue(fixture.node.registry.terminate(sid, reason: "session terminated by pcctl:root: maintenance"))
+        XCTAssertNotNil(client.wait(timeout: 5))
+        XCTAssertTrue(client.output.contains("session terminated by pcctl:root: maintenance"), client.output)
+        let disconnects = try await fixture.events("client.disconnect")
+        XCTAssertEqual(disconnects.first?.fields["sid"]?.stringValue, sid)
+        let end = try await fixture.events("session.end")
+        XCTAssertEqual(end.first?.fields["sid"]?.stringValue, sid)
+    }
+
     func testMaxSessionsRefusesTheExtraChannelOnOneConnection() async throws {
         var options = RoleOptions()
         options.maxSessions = 1

@@ -3,7 +3,7 @@ import FIPSCrypto
 import Foundation
 import Identity
 import Logging
-import Node
+@testable import Node
 import SSH
 import Storage
 import TestSupport
@@ -24,6 +24,7 @@ final class NodeFixture {
     let identity: IdentityService
     let node: NodeService
     let listener: NodeService.Listener
+    private var lockWatcher: Task<Void, Never>?
     var port: Int { listener.port }
     var recordingsRoot: String { directory.appendingPathComponent("recordings").path }
 
@@ -60,9 +61,12 @@ final class NodeFixture {
         node = NodeService(settings: nodeSettings, identity: identity, audit: audit, backend: sealed, keyring: keyring, crypto: crypto,
                            logger: { var logger = Logger(label: "test.node"); logger.logLevel = .debug; return logger }())
         listener = try await node.bind()
+        let node = node
+        lockWatcher = Task { await node.watchLocks() }
     }
 
     func close() async {
+        lockWatcher?.cancel()
         await listener.close()
         // Events of the last session are written by tasks of their own: let them land before
         // the log closes.

@@ -81,4 +81,59 @@ final class NodeProgramTests: XCTestCase {
         XCTAssertTrue(played.stdout.contains("PLAYBACK-42"), played.stdout)
         XCTAssertEqual(try fixture.events("session.start").first?["server_id"] as? String, "web1")
     }
+
+    func testAnAdministratorLocksAUserAndEndsASession() throws {
+        let role = directory.appendingPathComponent("role.yaml")
+        try "kind: role\nversion: v1\nmetadata:\n  name: ops\nspec:\n  allow:\n    logins: [root]\n    node_labels: {env: test}\n"
+            .write(to: role, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try fixture.pcctl(["create", "-f", role.path]).status, 0)
+        let alice = try PcshUser.enrolled("alice", roles: "ops", fixture: fixture)
+        func live(_ name: String) throws -> ChildProcess {
+            try ChildProcess("/usr/bin/ssh", ["-tt", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "UserKnownHostsFile=\(alice.knownHosts)",
+                                              "-o", "IdentitiesOnly=yes", "-i", alice.key, "-p", "\(fixture.nodePort)", "root@127.0.0.1",
+                                              "echo started; sleep 60"],
+                             output: directory.appendingPathComponent("\(name).log"))
+        }
+        func waitForSessions(_ count: Int) throws -> [[String: Any]] {
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline {
+                let json = try fixture.pcctl(["sessions", "ls", "--format", "json"]).stdout
+                let sessions = (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]]) ?? []
+                if sessions.count == count { return sessions }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            XCTFail("not \(count) live sessions")
+            return []
+        }
+
+        // pcctl sessions kill: one session ends with the message.
+        let first = try live("first")
+        let sid = try XCTUnwrap(try waitForSessions(1).first?["sid"] as? String)
+        let killed = try fixture.pcctl(["sessions", "kill", sid, "--message", "maintenance window"])
+        XCTAssertEqual(killed.status, 0, killed.output)
+        XCTAssertNotNil(first.wait(timeout: 5))
+        XCTAssertTrue(first.output.contains("session terminated by pcctl:\(NSUserName()): maintenance window"), first.output)
+        XCTAssertEqual(try fixture.pcctl(["sessions", "kill", sid]).status, 1, "an ended session cannot be killed again")
+
+        // pcctl lock: the live session ends within 2 s, the next connection is refused, rm lets alice back.
+        let second = try live("second")
+        _ = try waitForSessions(1)
+        let lock = try fixture.pcctl(["lock", "--user", "alice", "--message", "incident 7", "--ttl", "1h", "--name", "incident-7"])
+        XCTAssertEqual(lock.status, 0, lock.output)
+        XCTAssertTrue(lock.stdout.contains("lock \"incident-7\" is in force (user=alice) until"), lock.stdout)
+        XCTAssertNotNil(second.wait(timeout: 2), "the live session ended within 2 s")
+        XCTAssertTrue(second.output.contains("access denied: locked (user=alice): incident 7"), second.output)
+        let listed = try fixture.pcctl(["get", "locks"]).stdout
+        XCTAssertTrue(listed.contains("incident-7") && listed.contains("user=alice") && listed.contains("incident 7"), listed)
+        let refused = try ssh(alice, ["root@127.0.0.1", "echo in"])
+        XCTAssertEqual(refused.status, 255)
+        XCTAssertTrue(refused.output.contains("access denied: locked (user=alice): incident 7"), refused.output)
+        XCTAssertEqual(try fixture.pcctl(["rm", "lock/incident-7"]).status, 0)
+        XCTAssertTrue(try fixture.pcctl(["get", "locks"]).stdout.contains("no locks in force"))
+        let back = try ssh(alice, ["root@127.0.0.1", "echo in"])
+        XCTAssertEqual(back.status, 0, back.output)
+        XCTAssertEqual(try fixture.events("lock.created").first?["target"] as? String, "user=alice")
+        XCTAssertEqual(try fixture.events("lock.deleted").count, 1)
+        XCTAssertEqual(try fixture.pcctl(["lock"]).status, 64, "a lock without a target is a usage error")
+    }
 }
