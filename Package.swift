@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "SSH", "Identity", "Audit", "Storage", "FIPSCrypto", "CLinux", "YAMLNodes", "SessionControl",
+                "SSH", "Identity", "Audit", "Storage", "FIPSCrypto", "CLinux", "YAMLNodes", "SessionControl", "PortcullisVersion",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

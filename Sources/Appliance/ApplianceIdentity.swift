@@ -60,7 +60,8 @@ enum AuthServices {
             sessions = node.registry
             services.append(node)
         }
-        services.append(APIServers.admin(AdminRoutes(identity: identity, tlsCertificatePEM: tlsCertificate, sessions: sessions),
+        services.append(APIServers.admin(AdminRoutes(identity: identity, tlsCertificatePEM: tlsCertificate, sessions: sessions,
+                                                     nodes: NodeRegistry(backend: storage.backend)),
                                          socketPath: configuration.adminSocketPath, logger: logger))
         return services
     }
@@ -77,6 +78,7 @@ extension Configuration {
             keepaliveInterval: control.keepAliveInterval, keepaliveCountMax: control.keepAliveCountMax,
             banner: authService.messageOfTheDay.isEmpty ? nil : authService.messageOfTheDay,
             recordingsRoot: (dataDir as NSString).appendingPathComponent("recordings"),
-            sessionControlTimeout: control.sessionControlTimeout, lockingMode: control.lockingMode == .strict ? .strict : .bestEffort)
+            sessionControlTimeout: control.sessionControlTimeout, lockingMode: control.lockingMode == .strict ? .strict : .bestEffort,
+            publicAddress: sshService.publicAddr.isEmpty ? nil : sshService.publicAddr)
     }
 }

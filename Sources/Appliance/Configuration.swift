@@ -145,6 +145,8 @@ public struct Configuration: Sendable, Equatable {
         public var labels: [String: String] = [:]
         /// What roles, events and recordings call this node; empty: the host name.
         public var nodeName = ""
+        /// Where the proxy reaches this node (`host:port`); empty: the listen address.
+        public var publicAddr = ""
     }
 
     /// The backend database file.

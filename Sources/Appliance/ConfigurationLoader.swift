@@ -80,7 +80,7 @@ public enum ConfigurationLoader {
             }
         }
         if let node = top["ssh_service"] {
-            let ssh = try reader.mapping(node, path: "ssh_service", keys: ["enabled", "listen_addr", "labels", "node_name"])
+            let ssh = try reader.mapping(node, path: "ssh_service", keys: ["enabled", "listen_addr", "labels", "node_name", "public_addr"])
             if let n = ssh["enabled"] { configuration.sshService.enabled = try reader.bool(n, path: "ssh_service.enabled") }
             if let n = ssh["listen_addr"] { configuration.sshService.listenAddr = try reader.address(n, path: "ssh_service.listen_addr") }
             if let n = ssh["labels"] { configuration.sshService.labels = try reader.labels(n, path: "ssh_service.labels") }
@@ -91,6 +91,14 @@ public enum ConfigurationLoader {
                                              message: "'ssh_service.node_name' must be a host name (letters, digits, '.', '-', '_'), not \"\(name.prefix(64))\"")
                 }
                 configuration.sshService.nodeName = name
+            }
+            if let n = ssh["public_addr"] {
+                let text = try reader.string(n, path: "ssh_service.public_addr")
+                guard text.isEmpty || ListenAddress(parsing: text) != nil else {
+                    throw ConfigurationError(file: file, line: n.mark?.line, column: n.mark?.column,
+                                             message: "'ssh_service.public_addr' must be host:port (e.g. web1.example.com:3022), not \"\(text.prefix(64))\"")
+                }
+                configuration.sshService.publicAddr = text
             }
         }
         if let node = top["audit"] { configuration.audit = try readAudit(node, reader) }

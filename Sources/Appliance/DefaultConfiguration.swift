@@ -106,6 +106,7 @@ public enum DefaultConfiguration {
           enabled: yes
           listen_addr: 0.0.0.0:3022
           node_name: ""                   # empty: the host name; roles' node_labels match 'labels'
+          public_addr: ""                 # where the proxy reaches this node; empty: the listen address
           labels: {}
 
         audit:

@@ -6,6 +6,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import PortcullisVersion
 import ServiceLifecycle
 import SessionControl
 import SSH
@@ -43,6 +44,8 @@ public struct NodeService: Service {
     }
 
     public var registry: SessionRegistry { context.registry }
+    /// The cluster's node registry this node heartbeats into.
+    public var nodes: NodeRegistry { NodeRegistry(backend: backend) }
 
     /// A bound node: its listening channel and the port it got.
     public struct Listener: Sendable {
@@ -102,7 +105,11 @@ public struct NodeService: Service {
     public func run() async throws {
         let listener = try await bind()
         let watcher = Task { await watchLocks() }
-        defer { watcher.cancel() }
+        let heartbeats = Task { await heartbeat(port: listener.port) }
+        defer {
+            watcher.cancel()
+            heartbeats.cancel()
+        }
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do { try await Task.sleep(for: trustRefresh) } catch { break }
@@ -115,6 +122,23 @@ public struct NodeService: Service {
             }
         }
         await listener.close()
+    }
+
+    /// Keeps this node's record in the registry (`pcctl nodes ls`, the proxy's routing) while it runs.
+    func heartbeat(port: Int) async {
+        let settings = context.settings
+        let host = ["0.0.0.0", "::"].contains(settings.host) ? "127.0.0.1" : settings.host
+        let address = settings.publicAddress ?? (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
+        while !Task.isCancelled {
+            do {
+                try await nodes.heartbeat(NodeRecord(name: settings.nodeName, address: address, labels: settings.labels,
+                                                        hostname: NodeSettings.hostName, version: PortcullisVersion.version, lastHeartbeat: Date()))
+            } catch {
+                context.logger.error("the node's heartbeat could not be written", metadata: ["error": "\(error)"])
+            }
+            do { try await Task.sleep(for: nodes.interval) } catch { break }
+        }
+        try? await nodes.remove(settings.nodeName)
     }
 
     /// Ends the open connections a new lock matches, as it is created (the change feed reports

@@ -32,13 +32,17 @@ public struct NodeSettings: Sendable {
     public var sessionControlTimeout: Duration
     /// The cluster's locking mode (a role's `lock: strict` wins).
     public var lockingMode: RoleOptions.LockingMode
+    /// Where the proxy reaches this node (`host:port`); nil: the listen address, or loopback
+    /// when it listens on every address (a proxy in the same appliance).
+    public var publicAddress: String?
 
     public init(host: String = "0.0.0.0", port: Int = 3022, nodeName: String = NodeSettings.hostName, labels: [String: String] = [:],
                 clusterName: String, clientIdleTimeout: Duration? = .seconds(15 * 60), clientIdleTimeoutMessage: String = "",
                 disconnectExpiredCert: Bool = true, keepaliveInterval: Duration = .seconds(300), keepaliveCountMax: Int = 3,
                 banner: String? = nil, launcherPath: String = NodeSettings.defaultLauncherPath, recordingsRoot: String,
                 sftpServer: String = "/usr/lib/openssh/sftp-server", hostCertificateTTL: Duration = .seconds(7 * 24 * 3600),
-                sessionControlTimeout: Duration = .seconds(120), lockingMode: RoleOptions.LockingMode = .strict) {
+                sessionControlTimeout: Duration = .seconds(120), lockingMode: RoleOptions.LockingMode = .strict,
+                publicAddress: String? = nil) {
         self.host = host
         self.port = port
         self.nodeName = nodeName
@@ -56,6 +60,7 @@ public struct NodeSettings: Sendable {
         self.hostCertificateTTL = hostCertificateTTL
         self.sessionControlTimeout = sessionControlTimeout
         self.lockingMode = lockingMode
+        self.publicAddress = publicAddress
     }
 
     public static var hostName: String {

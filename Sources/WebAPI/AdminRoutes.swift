@@ -16,11 +16,14 @@ public struct AdminRoutes: Sendable {
     public let tlsCertificatePEM: String?
     /// The node's live sessions (nil when this daemon runs no node service).
     public let sessions: SessionRegistry?
+    /// The cluster's nodes.
+    public let nodes: NodeRegistry?
 
-    public init(identity: IdentityService, tlsCertificatePEM: String?, sessions: SessionRegistry? = nil) {
+    public init(identity: IdentityService, tlsCertificatePEM: String?, sessions: SessionRegistry? = nil, nodes: NodeRegistry? = nil) {
         self.identity = identity
         self.tlsCertificatePEM = tlsCertificatePEM
         self.sessions = sessions
+        self.nodes = nodes
     }
 
     public struct UserSummary: Codable, Sendable {
@@ -109,6 +112,9 @@ public struct AdminRoutes: Sendable {
                 guard sessions?.terminate(sid, reason: reason) == true else { throw APIError(status: .notFound, message: "no live session \(sid) on this node") }
                 return try API.json(["terminated": true])
             }
+        }
+        router.get("/v1/nodes") { _, context in
+            await API.respond(context) { try API.json(try await nodes?.nodes() ?? []) }
         }
         router.get("/v1/locks") { _, context in
             await API.respond(context) { try API.json(try await identity.locks()) }

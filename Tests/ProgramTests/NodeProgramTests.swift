@@ -80,6 +80,11 @@ final class NodeProgramTests: XCTestCase {
         XCTAssertEqual(played.status, 0, played.stdout)
         XCTAssertTrue(played.stdout.contains("PLAYBACK-42"), played.stdout)
         XCTAssertEqual(try fixture.events("session.start").first?["server_id"] as? String, "web1")
+
+        // The node has reported in to the cluster's registry.
+        let nodes = try fixture.pcctl(["nodes", "ls"])
+        XCTAssertTrue(nodes.stdout.contains("web1") && nodes.stdout.contains("127.0.0.1:\(fixture.nodePort)") && nodes.stdout.contains("env=test"),
+                      nodes.output)
     }
 
     func testAnAdministratorLocksAUserAndEndsASession() throws {

@@ -1,0 +1,54 @@
+import Foundation
+import Storage
+
+/// A node as the cluster knows it: what it heartbeats into the backend.
+public struct NodeRecord: Sendable, Codable, Equatable {
+    public var name: String
+    /// Where the proxy reaches it (`host:port`).
+    public var address: String
+    public var labels: [String: String]
+    public var hostname: String
+    public var version: String
+    public var lastHeartbeat: Date
+
+    public init(name: String, address: String, labels: [String: String], hostname: String, version: String, lastHeartbeat: Date) {
+        self.name = name
+        self.address = address
+        self.labels = labels
+        self.hostname = hostname
+        self.version = version
+        self.lastHeartbeat = lastHeartbeat
+    }
+}
+
+/// The cluster's nodes: each live node keeps its record under `nodes/<name>/server`, written
+/// every `interval` with an expiry of three intervals, so a node that stops disappears.
+public struct NodeRegistry: Sendable {
+    let backend: Backend
+    public let interval: Duration
+
+    public init(backend: Backend, interval: Duration = .seconds(30)) {
+        self.backend = backend
+        self.interval = interval
+    }
+
+    static func key(_ name: String) -> String { "nodes/\(name)/server" }
+
+    public func heartbeat(_ record: NodeRecord) async throws {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        let expires = record.lastHeartbeat.addingTimeInterval(3 * Double(interval.components.seconds))
+        try await backend.put(Self.key(record.name), value: [UInt8](try encoder.encode(record)), expires: expires)
+    }
+
+    public func remove(_ name: String) async throws { _ = try await backend.delete(Self.key(name), expectedRevision: nil) }
+
+    /// Live nodes, by name.
+    public func nodes() async throws -> [NodeRecord] {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try await backend.range(prefix: "nodes/").filter { $0.key.hasSuffix("/server") }
+            .compactMap { try? decoder.decode(NodeRecord.self, from: Data($0.value)) }
+            .sorted { $0.name < $1.name }
+    }
+}
