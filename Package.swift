@@ -96,6 +96,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The proxy's SSH side: the jump host to registered nodes.
+        .target(
+            name: "Proxy",
+            dependencies: [
+                "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The proxy's HTTPS API (login, invitations).
         .target(
             name: "WebAPI",
@@ -112,7 +123,7 @@ let package = Package(
         .target(
             name: "Appliance",
             dependencies: [
-                "FIPSCrypto", "Storage", "Audit", "Identity", "WebAPI", "Node", "YAMLNodes", "PortcullisVersion",
+                "FIPSCrypto", "Storage", "Audit", "Identity", "WebAPI", "Node", "Proxy", "YAMLNodes", "PortcullisVersion",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -204,7 +215,7 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "TestSupport", "portcullis-exec", "SessionControl",
+                "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "TestSupport", "portcullis-exec", "SessionControl", "Proxy",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

@@ -4,6 +4,7 @@ import Foundation
 import Identity
 import Logging
 import Node
+import Proxy
 import ServiceLifecycle
 import WebAPI
 
@@ -52,6 +53,13 @@ enum AuthServices {
                                                recordings: RecordingRoutes(identity: identity, recordings: storage.recordingStore(configuration), audit: audit),
                                                host: proxy.webListenAddr.host, port: proxy.webListenAddr.port, tls: tls,
                                                fips: configuration.fips.enabled, logger: logger))
+        }
+        if configuration.proxyService.enabled {
+            let proxy = configuration.proxyService
+            services.append(ProxyService(settings: ProxyService.Settings(
+                host: proxy.listenAddr.host, port: proxy.listenAddr.port,
+                banner: configuration.authService.messageOfTheDay.isEmpty ? nil : configuration.authService.messageOfTheDay),
+                identity: identity, backend: storage.backend, crypto: crypto, logger: Logger(label: "portcullis.proxy")))
         }
         var sessions: SessionRegistry? = nil
         if configuration.sshService.enabled {

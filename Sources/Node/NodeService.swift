@@ -20,7 +20,7 @@ public enum NodeError: Error, CustomStringConvertible {
         switch self {
         case .launcherMissing(let path):
             return "the session launcher \(path) is missing or not executable; install the portcullis package or build portcullis-exec beside the daemon"
-        case .hostKey(let detail): return "the node's host key: \(detail)"
+        case .hostKey(let detail): return "the host key: \(detail)"
         }
     }
 }
@@ -180,48 +180,10 @@ public struct NodeService: Service {
         context.logger.info("host certificate renewed", metadata: ["valid_before": "\(renewed.hostCertificates.first?.validBefore ?? 0)"])
     }
 
-    /// The names the host certificate is valid for: the node name, the host name, the listening
-    /// address when it is a specific one (else every address of the host), and loopback names,
-    /// so `ssh` verifies the node by whichever of them a user types.
-    var hostPrincipals: [String] {
-        var names = [context.settings.nodeName, NodeSettings.hostName, "localhost", "127.0.0.1", "::1"]
-        if ["0.0.0.0", "::"].contains(context.settings.host) {
-            names += Self.interfaceAddresses()
-        } else {
-            names.append(context.settings.host)
-        }
-        var seen = Set<String>()
-        return names.filter { seen.insert($0).inserted }
-    }
-
-    static func interfaceAddresses() -> [String] {
-        var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0, let first = list else { return [] }
-        defer { freeifaddrs(list) }
-        var addresses: [String] = []
-        for entry in sequence(first: first, next: { $0.pointee.ifa_next }) {
-            guard let address = entry.pointee.ifa_addr, [AF_INET, AF_INET6].contains(Int32(address.pointee.sa_family)) else { continue }
-            var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-            let length = socklen_t(address.pointee.sa_family == AF_INET ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size)
-            if getnameinfo(address, length, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0 {
-                let text = String(cString: host)
-                if !text.contains("%") { addresses.append(text) }  // not link-local scoped names
-            }
-        }
-        return addresses
-    }
+    var hostPrincipals: [String] { HostIdentity.principals(name: context.settings.nodeName, listenHost: context.settings.host) }
 
     private func loadHostKey() async throws -> PrivateKey {
-        let key = "nodes/\(context.settings.nodeName)/host-key"
-        if let item = try await backend.get(key) {
-            do { return try PrivateKey(pkcs8DER: item.value, using: crypto) } catch {
-                throw NodeError.hostKey("\(key) does not load: \(error)")
-            }
-        }
-        let generated = try PrivateKey(generate: .ecdsaP384, using: crypto)
-        let der = try generated.pkcs8DER().withUnsafeBytes { [UInt8]($0) }
-        guard try await backend.create(key, value: der) != nil else { return try await loadHostKey() }
-        return generated
+        try await HostIdentity.loadKey("nodes/\(context.settings.nodeName)/host-key", backend: backend, crypto: crypto)
     }
 
     /// `direct-tcpip`: only for roles that permit port forwarding; each is a `port` event.

@@ -19,6 +19,8 @@ final class NodeFixture {
     let directory: URL
     let crypto: CryptoContext
     let raw: SQLiteBackend
+    /// The sealed backend the services use.
+    let backend: SealedBackend
     let keyring: Keyring
     let log: AuditLog
     let identity: IdentityService
@@ -49,6 +51,7 @@ final class NodeFixture {
         raw = try SQLiteBackend(path: directory.appendingPathComponent("backend.db").path)
         keyring = try await Keyring.open(backend: raw, kek: SymmetricKey(bytes: try crypto.randomBytes(32)), crypto: crypto)
         let sealed = SealedBackend(base: raw, keyring: keyring)
+        backend = sealed
         log = try AuditLog.open(directory: directory.path, keyring: keyring, keys: try await AuditKeys.load(from: sealed, crypto: crypto), crypto: crypto)
         let audit = AuditPipeline(log: log, sinks: [])
         identity = try IdentityService(settings: IdentityService.Settings(clusterName: "test", passwordIterations: 1000),

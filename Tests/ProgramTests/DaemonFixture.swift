@@ -9,6 +9,8 @@ final class DaemonFixture {
     let webPort: Int
     /// The node service's SSH port.
     let nodePort: Int
+    /// The proxy's SSH port.
+    let proxyPort: Int
     private(set) var daemon: Programs.Running?
     var config: String { directory.appendingPathComponent("portcullis.yaml").path }
     var dataDirectory: URL { directory.appendingPathComponent("data") }
@@ -23,9 +25,10 @@ final class DaemonFixture {
         guard configure.status == 0 else { throw Programs.CommandFailed(output: configure.output) }
         webPort = try OpenSSHServer.freePort()
         nodePort = try OpenSSHServer.freePort()
+        proxyPort = try OpenSSHServer.freePort()
         var text = try String(contentsOfFile: directory.appendingPathComponent("portcullis.yaml").path, encoding: .utf8)
         text = text.replacingOccurrences(of: "0.0.0.0:3080", with: "127.0.0.1:\(webPort)")
-            .replacingOccurrences(of: "0.0.0.0:3023", with: "127.0.0.1:\(try OpenSSHServer.freePort())")
+            .replacingOccurrences(of: "0.0.0.0:3023", with: "127.0.0.1:\(proxyPort)")
             .replacingOccurrences(of: "0.0.0.0:3022", with: "127.0.0.1:\(nodePort)")
             .replacingOccurrences(of: "127.0.0.1:3025", with: "127.0.0.1:\(try OpenSSHServer.freePort())")
             .replacingOccurrences(of: "    - type: linux_audit\n", with: "    - type: file\n      path: \(directory.appendingPathComponent("audit.jsonl").path)\n")

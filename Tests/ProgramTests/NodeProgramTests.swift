@@ -81,10 +81,16 @@ final class NodeProgramTests: XCTestCase {
         XCTAssertTrue(played.stdout.contains("PLAYBACK-42"), played.stdout)
         XCTAssertEqual(try fixture.events("session.start").first?["server_id"] as? String, "web1")
 
-        // The node has reported in to the cluster's registry.
+        // The node has reported in to the cluster's registry, and the proxy routes ssh -J to it by name.
         let nodes = try fixture.pcctl(["nodes", "ls"])
         XCTAssertTrue(nodes.stdout.contains("web1") && nodes.stdout.contains("127.0.0.1:\(fixture.nodePort)") && nodes.stdout.contains("env=test"),
                       nodes.output)
+        let config = directory.appendingPathComponent("ssh_config")
+        try "Host *\n  BatchMode yes\n  IdentitiesOnly yes\n  IdentityFile \(alice.key)\n  UserKnownHostsFile \(alice.knownHosts)\n  StrictHostKeyChecking yes\n"
+            .write(to: config, atomically: true, encoding: .utf8)
+        let jumped = try Programs.execute("/usr/bin/ssh", ["-F", config.path, "-J", "alice@127.0.0.1:\(fixture.proxyPort)", "root@web1", "echo jumped"])
+        XCTAssertEqual(jumped.status, 0, jumped.output)
+        XCTAssertTrue(jumped.output.contains("jumped"), jumped.output)
     }
 
     func testAnAdministratorLocksAUserAndEndsASession() throws {

@@ -1,0 +1,144 @@
+import Audit
+import FIPSCrypto
+import Foundation
+import Identity
+import Logging
+import NIOCore
+import NIOPosix
+import Node
+import ServiceLifecycle
+import SSH
+import Storage
+
+/// The proxy's SSH side (`proxy_service.listen_addr`, port 3023), passthrough mode: OpenSSH's
+/// `ssh -J user@proxy:3023 login@node` opens a `direct-tcpip` channel here, which is routed to
+/// the registered Portcullis node of that name (or address) without decrypting anything; the
+/// node authenticates the user again, counts the connection (`max_connections`) and records.
+/// The jump hop itself is transport: no lease, no recording. Nodes the user's roles cannot see
+/// are answered exactly like nodes that do not exist.
+public struct ProxyService: Service {
+    public struct Settings: Sendable {
+        public var host: String
+        public var port: Int
+        /// The proxy's name for its host certificate (the host name by default).
+        public var name: String
+        public var banner: String?
+        public var hostCertificateTTL: Duration
+
+        public init(host: String = "0.0.0.0", port: Int = 3023, name: String = NodeSettings.hostName, banner: String? = nil,
+                    hostCertificateTTL: Duration = .seconds(7 * 24 * 3600)) {
+            self.host = host
+            self.port = port
+            self.name = name
+            self.banner = banner
+            self.hostCertificateTTL = hostCertificateTTL
+        }
+    }
+
+    let settings: Settings
+    let identity: IdentityService
+    let backend: Backend
+    let crypto: CryptoContext
+    let logger: Logger
+    let trust = UserCATrust()
+
+    public init(settings: Settings, identity: IdentityService, backend: Backend, crypto: CryptoContext, logger: Logger) {
+        self.settings = settings
+        self.identity = identity
+        self.backend = backend
+        self.crypto = crypto
+        self.logger = logger
+    }
+
+    var nodes: NodeRegistry { NodeRegistry(backend: backend) }
+
+    public func bind() async throws -> Channel {
+        try await trust.refresh(from: identity.userCA)
+        let hostKey = try await HostIdentity.loadKey("proxy/\(settings.name)/host-key", backend: backend, crypto: crypto)
+        let principals = HostIdentity.principals(name: settings.name, listenHost: settings.host)
+        let certificate = try await identity.signHost(hostKey.publicKey, principals: principals, ttl: settings.hostCertificateTTL,
+                                                      by: "proxy:\(settings.name)")
+        let authenticator = ProxyAuthenticator(identity: identity, trust: trust)
+        let nodes = nodes, logger = logger
+        let configuration = SSHServerConfiguration(
+            crypto: crypto, hostKeys: [hostKey], hostCertificates: [certificate], authenticator: authenticator, banner: settings.banner,
+            sessionHandlerFactory: { _, channel in
+                channel.write(ByteBuffer(string: "This is the Portcullis proxy: use it as a jump host (ssh -J user@proxy:port login@node).\r\n"),
+                              stderr: true)
+                channel.sendExitStatus(1)
+                channel.close()
+                return nil
+            },
+            directTCPIPHandler: { session, request, opening in
+                guard let access = session.connection?.attachment as? ProxyAccess else { return opening.reject("not authorized") }
+                Self.route(request, opening, session: session, access: access, nodes: nodes, logger: logger)
+            },
+            logger: logger)
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(SSHServerHandler(configuration: configuration)) }
+            }
+            .bind(host: settings.host, port: settings.port).get()
+        logger.info("proxy listening", metadata: ["addr": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        return channel
+    }
+
+    public func run() async throws {
+        let channel = try await bind()
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: .seconds(10)) } catch { break }
+                try? await trust.refresh(from: identity.userCA)
+            }
+        }
+        try? await channel.close()
+    }
+
+    /// A jump to a node: found by name (any port: the registered address is used) or by its
+    /// registered address, and only among the nodes the user's roles can see.
+    static func route(_ request: DirectTCPIPRequest, _ opening: SSHChannelOpening, session: SSHSessionContext, access: ProxyAccess,
+                      nodes: NodeRegistry, logger: Logger) {
+        let loop = session.eventLoop
+        let pending = NIOLoopBound(opening, eventLoop: loop)
+        Task {
+            let target = "\(request.host):\(request.port)"
+            let found: NodeRecord?
+            do {
+                found = try await nodes.nodes().first { node in
+                    (node.name == request.host || node.address == target) && access.checker.canSee(labels: node.labels)
+                }
+            } catch {
+                loop.execute { pending.value.reject("the node registry cannot be read right now; try again later") }
+                return
+            }
+            guard let node = found, let address = ListenAddressParts(node.address) else {
+                logger.notice("jump refused", metadata: ["user": "\(access.user)", "target": "\(target)"])
+                loop.execute { pending.value.reject("no node \"\(request.host)\" that you may reach in this cluster (pcsh ls lists yours)") }
+                return
+            }
+            loop.execute {
+                var routed = request
+                routed.host = address.host
+                routed.port = address.port
+                TCPForwarder.open(session, routed, pending.value)
+            }
+        }
+    }
+}
+
+/// `host:port` or `[v6]:port`.
+struct ListenAddressParts {
+    var host: String
+    var port: Int
+
+    init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, (1...65535).contains(port) else { return nil }
+        self.host = host
+        self.port = port
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import Identity
+@testable import Node
+import Proxy
+import TestSupport
+import XCTest
+
+/// The proxy as a jump host: plain OpenSSH `ssh -J` through it reaches a registered node, which
+/// authenticates, limits and records; nodes the user's roles cannot see are not reachable.
+final class ProxyJumpTests: XCTestCase {
+    override class func tearDown() { NodeFixture.removeLogin() }
+
+    func testSSHJumpReachesAllowedNodesOnly() async throws {
+        try NodeFixture.requirements()
+        let fixture = try await NodeFixture()
+        let proxy = ProxyService(settings: ProxyService.Settings(host: "127.0.0.1", port: 0, name: "proxy-test"), identity: fixture.identity,
+                                 backend: fixture.backend, crypto: fixture.crypto, logger: .init(label: "test.proxy"))
+        let listener = try await proxy.bind()
+        do {
+            try await jumps(fixture, proxyPort: listener.localAddress!.port!)
+        } catch {
+            try? await listener.close()
+            await fixture.close()
+            throw error
+        }
+        try? await listener.close()
+        await fixture.close()
+    }
+
+    private func jumps(_ fixture: NodeFixture, proxyPort: Int) async throws {
+        var options = RoleOptions()
+        options.maxConnections = 1
+        try await fixture.addUser("alice", options: options)
+        let key = try await fixture.certifiedKey("alice")
+        // The node reports in; a second, production node alice's role (env=test) cannot see.
+        try await fixture.node.nodes.heartbeat(NodeRecord(name: "node-test", address: "127.0.0.1:\(fixture.port)", labels: ["env": "test"],
+                                                          hostname: "h", version: "t", lastHeartbeat: Date()))
+        try await fixture.node.nodes.heartbeat(NodeRecord(name: "prod-db", address: "127.0.0.1:\(fixture.port)", labels: ["env": "prod"],
+                                                          hostname: "h", version: "t", lastHeartbeat: Date()))
+        // -F is passed on to the jump's own ssh, so the key, certificate and known_hosts serve both hops.
+        let config = fixture.directory.appendingPathComponent("ssh_config")
+        try """
+            Host *
+              BatchMode yes
+              IdentitiesOnly yes
+              IdentityFile \(key)
+              CertificateFile \(key)-cert.pub
+              UserKnownHostsFile \(try await fixture.knownHosts())
+              StrictHostKeyChecking yes
+            """.write(to: config, atomically: true, encoding: .utf8)
+        func jump(_ node: String, _ command: String) throws -> (status: Int32, stdout: String, stderr: String) {
+            try NodeFixture.run("/usr/bin/ssh", ["-F", config.path, "-J", "alice@127.0.0.1:\(proxyPort)", "\(NodeFixture.login)@\(node)", command])
+        }
+        let through = try jump("node-test", "echo via-proxy; exit 4")
+        XCTAssertEqual(through.status, 4, through.stderr)
+        XCTAssertEqual(through.stdout, "via-proxy\n")
+        let exec = try await fixture.events("exec")
+        XCTAssertEqual(exec.first?.fields["command"]?.stringValue, "echo via-proxy; exit 4", "the node recorded the session")
+
+        let hidden = try jump("prod-db", "echo should-not-run")
+        XCTAssertEqual(hidden.status, 255)
+        XCTAssertTrue(hidden.stderr.contains("no node \"prod-db\" that you may reach"), hidden.stderr)
+        let unknown = try jump("nowhere", "true")
+        XCTAssertTrue(unknown.stderr.contains("no node \"nowhere\" that you may reach"), "the same answer: \(unknown.stderr)")
+
+        // max_connections 1: the jump hop does not count, the node connection does (exactly once).
+        let held = try ChildProcess("/usr/bin/ssh", ["-F", config.path, "-J", "alice@127.0.0.1:\(proxyPort)", "\(NodeFixture.login)@node-test", "sleep 20"])
+        defer { held.stop() }
+        let deadline = Date().addingTimeInterval(10)
+        while fixture.node.registry.list().isEmpty && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let second = try jump("node-test", "echo second")
+        XCTAssertEqual(second.status, 255)
+        XCTAssertTrue(second.stderr.contains("too many concurrent ssh connections for user \"alice\" (max=1)"), second.stderr)
+    }
+}
