@@ -8,7 +8,7 @@ FIPS_WORK ?= $(CURDIR)/.build-fips/work
 RUN_DIR ?= $(CURDIR)/.run
 BIN := $(CURDIR)/.build/debug
 
-.PHONY: all deps test-deps fips build test run bench bench-ssh bench-node bench-audit bench-identity deb fuzz clean help
+.PHONY: all deps test-deps fips build test run bench bench-ssh bench-node bench-proxy bench-audit bench-identity deb fuzz clean help
 FUZZ_SECONDS ?= 600
 
 all: build
@@ -19,6 +19,7 @@ help:
 	@echo "make bench   sealed storage and AES-GCM against OpenSSL on this machine"
 	@echo "make bench-ssh  the SSH engine against Debian's sshd (root)"
 	@echo "make bench-node  the node service (launcher, cgroups, recording) against Debian's sshd (root)"
+	@echo "make bench-proxy  ssh -J through the proxy to a node against ssh -J through Debian's sshd (root)"
 	@echo "make bench-audit  audit store events/s and search latency over 1,000,000 events"
 	@echo "make bench-identity  logins/s (PBKDF2) and certificate signings/s against openssl speed"
 	@echo "make deb     build the Debian package into packaging/out/"
@@ -74,6 +75,9 @@ bench-ssh: fips
 
 bench-node: fips
 	@bash bench/ssh-node.sh
+
+bench-proxy: fips
+	@bash bench/ssh-proxy.sh
 
 bench-audit: fips
 	@bash bench/audit.sh

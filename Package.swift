@@ -188,7 +188,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "ssh-node-bench",
-            dependencies: ["Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "BenchSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Node", "Proxy", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "BenchSupport", .product(name: "Logging", package: "swift-log")],
             path: "bench/Sources/ssh-node-bench"
         ),
         .executableTarget(

@@ -5,16 +5,18 @@ import Foundation
 import Identity
 import Logging
 import Node
+import Proxy
 import SSH
 import Storage
 
 // Runs a real node for bench/ssh-node.sh: FIPS mode, a sealed SQLite backend, the audit log,
 // recording on, sessions through portcullis-exec in their own cgroups. Makes the user "bench"
 // (role: login root) and a certificate for the ssh-keygen key in --key; writes the user CA's
-// TrustedUserCAKeys line to --ca-out for the sshd it is compared with. Prints "listening PORT".
-//   ssh-node-bench --fips-prefix P --key KEYFILE --ca-out FILE --launcher PATH --work DIR
+// TrustedUserCAKeys line to --ca-out for the sshd it is compared with. Prints "listening PORT";
+// with --proxy yes also runs the proxy (the node registered as "bench") and prints "proxy PORT".
+//   ssh-node-bench --fips-prefix P --key KEYFILE --ca-out FILE --launcher PATH --work DIR [--proxy yes]
 
-let options = BenchOptions(program: "ssh-node-bench", defaults: ["fips-prefix": "", "key": "", "ca-out": "", "launcher": "", "work": ""])
+let options = BenchOptions(program: "ssh-node-bench", defaults: ["fips-prefix": "", "key": "", "ca-out": "", "launcher": "", "work": "", "proxy": "no"])
 let crypto = try options.cryptoContext()
 let work = options.string("work")
 LoggingSystem.bootstrap { label in
@@ -40,7 +42,7 @@ try await identity.acceptInvitation(invitation.token, password: "bench bench ben
 let key = options.string("key")
 let subject = try PublicKey(authorizedKeyLine: try String(contentsOfFile: key + ".pub", encoding: .utf8), using: crypto)
 let certificate = try await identity.userCA.sign(subject, keyID: "bench", principals: ["root"], validFor: .seconds(3600),
-                                                 extensions: ["permit-pty": ""])
+                                                 extensions: ["permit-pty": "", "permit-port-forwarding": ""])
 try (certificate.authorizedKeyLine() + "\n").write(toFile: key + "-cert.pub", atomically: true, encoding: .utf8)
 let caLines = CertificateAuthority.trustedUserCAKeysLines(try await identity.userCA.trustedKeys(), clusterName: "bench")
 try (caLines.joined(separator: "\n") + "\n").write(toFile: options.string("ca-out"), atomically: true, encoding: .utf8)
@@ -50,4 +52,11 @@ let node = NodeService(settings: NodeSettings(host: "127.0.0.1", port: 0, nodeNa
                        identity: identity, audit: audit, backend: sealed, keyring: keyring, crypto: crypto, logger: Logger(label: "node"))
 let listener = try await node.bind()
 FileHandle.standardOutput.write(Data("listening \(listener.port)\n".utf8))
+if options.string("proxy") == "yes" {
+    try await node.nodes.heartbeat(NodeRecord(name: "bench", address: "127.0.0.1:\(listener.port)", labels: [:], hostname: "bench",
+                                              version: "bench", lastHeartbeat: Date()))
+    let proxy = try await ProxyService(settings: ProxyService.Settings(host: "127.0.0.1", port: 0, name: "bench-proxy"), identity: identity,
+                                       backend: sealed, crypto: crypto, logger: Logger(label: "proxy")).bind()
+    FileHandle.standardOutput.write(Data("proxy \(proxy.localAddress!.port!)\n".utf8))
+}
 try await listener.channel.closeFuture.get()

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The proxy in passthrough mode (ssh -J through the proxy to a Portcullis node) against OpenSSH's
+# own jump (ssh -J through Debian's sshd to the same sshd), same machine, same run, set up the
+# same way as bench/ssh-node.sh (certificate auth from our user CA, P-384 host certificates,
+# ecdh-sha2-nistp256, aes128-gcm@openssh.com, no PAM). Both hops are full SSH connections.
+#   - median wall time of connect + auth + exec `true` through the jump, over RUNS (50)
+#   - upload throughput: head -c SIZE (1G) /dev/zero | ssh -J … 'cat >/dev/null'
+# Targets from issue 7: ≤ 1.5× the time, ≥ 0.7× the throughput. (Terminating mode, for plain
+# OpenSSH hosts, is not built yet.) Needs root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+FIPS_PREFIX=${FIPS_PREFIX:-$root/.build-fips/prefix}
+RUNS=${RUNS:-50}
+SIZE=${SIZE:-1G}
+source bench/lib/ssh-measure.sh
+require_sshd
+
+work=$(mktemp -d /tmp/portcullis-proxybench.XXXXXX)
+chmod 755 "$work"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
+trap cleanup EXIT
+
+swift build -c release --product ssh-node-bench >/dev/null
+swift build -c release --product portcullis-exec >/dev/null
+bin=$(swift build -c release --show-bin-path)
+ssh-keygen -q -t ecdsa -b 256 -N '' -f "$work/user"
+"$bin/ssh-node-bench" --fips-prefix "$FIPS_PREFIX" --key "$work/user" --ca-out "$work/user_ca.pub" \
+    --launcher "$bin/portcullis-exec" --work "$work" --proxy yes >"$work/ours.out" 2>"$work/ours.log" & pids+=($!)
+for _ in $(seq 300); do grep -q '^proxy' "$work/ours.out" 2>/dev/null && break; sleep 0.1; done
+proxy_port=$(awk '/^proxy/ {print $2}' "$work/ours.out")
+[ -n "$proxy_port" ] || { echo "the node and proxy did not start:"; cat "$work/ours.log"; exit 1; }
+
+ssh-keygen -q -t ecdsa -b 384 -N '' -f "$work/host_ca"
+ssh-keygen -q -t ecdsa -b 384 -N '' -f "$work/hostkey"
+ssh-keygen -q -s "$work/host_ca" -h -I sshd -n 127.0.0.1 -V +1h "$work/hostkey.pub"
+sshd_port=$(free_port)
+cat >"$work/sshd_config" <<CFG
+Port $sshd_port
+ListenAddress 127.0.0.1
+ListenAddress ::1
+HostKey $work/hostkey
+HostCertificate $work/hostkey-cert.pub
+TrustedUserCAKeys $work/user_ca.pub
+AuthorizedKeysFile none
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AllowTcpForwarding yes
+PidFile $work/sshd.pid
+KexAlgorithms ecdh-sha2-nistp256
+Ciphers aes128-gcm@openssh.com
+LogLevel ERROR
+CFG
+/usr/sbin/sshd -D -f "$work/sshd_config" -E "$work/sshd.log" & pids+=($!)
+sleep 0.5
+
+# -F is handed to the jump's own ssh too, so both hops use these settings.
+cat >"$work/ssh_config" <<CFG
+Host *
+  BatchMode yes
+  StrictHostKeyChecking no
+  UserKnownHostsFile /dev/null
+  IdentitiesOnly yes
+  LogLevel ERROR
+  IdentityFile $work/user
+  CertificateFile $work/user-cert.pub
+  KexAlgorithms ecdh-sha2-nistp256
+  HostKeyAlgorithms ecdsa-sha2-nistp384-cert-v01@openssh.com
+  Ciphers aes128-gcm@openssh.com
+CFG
+
+# median_ms/mib_per_s run "${client[@]}" -p PORT root@127.0.0.1: the jump and the target are in
+# the client array; the port given is the target's.
+measure() {  # label jump-port target-host
+    client=(ssh -F "$work/ssh_config" -J "root@127.0.0.1:$2" -o "HostName=$3")
+}
+ours_target=$(awk '/^listening/ {print $2}' "$work/ours.out")
+measure ours "$proxy_port" bench
+"${client[@]}" -p "$ours_target" root@127.0.0.1 true || { echo "cannot jump through the proxy:"; cat "$work/ours.log"; exit 1; }
+ours_connect=$(median_ms "$ours_target"); ours_up=$(mib_per_s up "$ours_target")
+measure sshd "$sshd_port" localhost   # (127.0.0.1 again would be a "jumphost loop")
+"${client[@]}" -p "$sshd_port" root@127.0.0.1 true || { echo "cannot jump through sshd:"; cat "$work/sshd.log"; exit 1; }
+sshd_connect=$(median_ms "$sshd_port"); sshd_up=$(mib_per_s up "$sshd_port")
+
+echo "machine: $(nproc) cores; client $(ssh -V 2>&1); sshd from openssh-server; proxy and node in FIPS mode (release build)"
+echo "ours: ssh -J proxy (passthrough) -> node (launcher, cgroup, recording); baseline: ssh -J sshd -> the same sshd"
+printf "%-46s %10s %10s %7s  %s\n" "measurement" "portcullis" "ssh -J" "ratio" "target"
+printf "%-46s %10s %10s %7s  %s\n" "jump+connect+auth+exec true, median ms ($RUNS)" "$ours_connect" "$sshd_connect" "$(ratio "$ours_connect" "$sshd_connect")" "<= 1.50"
+printf "%-46s %10s %10s %7s  %s\n" "upload $SIZE through the jump, MiB/s" "$ours_up" "$sshd_up" "$(ratio "$ours_up" "$sshd_up")" ">= 0.70"
