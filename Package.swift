@@ -100,7 +100,7 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
-                "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto",
+                "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "SessionControl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -59,7 +59,9 @@ enum AuthServices {
             services.append(ProxyService(settings: ProxyService.Settings(
                 host: proxy.listenAddr.host, port: proxy.listenAddr.port,
                 banner: configuration.authService.messageOfTheDay.isEmpty ? nil : configuration.authService.messageOfTheDay),
-                identity: identity, backend: storage.backend, crypto: crypto, logger: Logger(label: "portcullis.proxy")))
+                identity: identity, audit: audit, backend: storage.backend, keyring: storage.keyring, crypto: crypto,
+                recordingsRoot: (configuration.dataDir as NSString).appendingPathComponent("recordings"),
+                sessionControlTimeout: configuration.authService.sessionControl.sessionControlTimeout, logger: Logger(label: "portcullis.proxy")))
         }
         var sessions: SessionRegistry? = nil
         if configuration.sshService.enabled {

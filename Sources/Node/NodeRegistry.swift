@@ -10,15 +10,22 @@ public struct NodeRecord: Sendable, Codable, Equatable {
     public var hostname: String
     public var version: String
     public var lastHeartbeat: Date
+    /// A plain OpenSSH host registered by an administrator (`pcctl nodes add`), reached by the
+    /// proxy in terminating mode; nil or false: a Portcullis node that heartbeats.
+    public var openSSH: Bool?
 
-    public init(name: String, address: String, labels: [String: String], hostname: String, version: String, lastHeartbeat: Date) {
+    public init(name: String, address: String, labels: [String: String], hostname: String, version: String, lastHeartbeat: Date,
+                openSSH: Bool? = nil) {
         self.name = name
         self.address = address
         self.labels = labels
         self.hostname = hostname
         self.version = version
         self.lastHeartbeat = lastHeartbeat
+        self.openSSH = openSSH
     }
+
+    public var isOpenSSH: Bool { openSSH == true }
 }
 
 /// The cluster's nodes: each live node keeps its record under `nodes/<name>/server`, written
@@ -41,7 +48,16 @@ public struct NodeRegistry: Sendable {
         try await backend.put(Self.key(record.name), value: [UInt8](try encoder.encode(record)), expires: expires)
     }
 
-    public func remove(_ name: String) async throws { _ = try await backend.delete(Self.key(name), expectedRevision: nil) }
+    /// Registers a plain OpenSSH host (kept until removed).
+    public func register(openSSH name: String, address: String, labels: [String: String]) async throws {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        let record = NodeRecord(name: name, address: address, labels: labels, hostname: name, version: "openssh", lastHeartbeat: Date(), openSSH: true)
+        try await backend.put(Self.key(name), value: [UInt8](try encoder.encode(record)), expires: nil)
+    }
+
+    @discardableResult
+    public func remove(_ name: String) async throws -> Bool { try await backend.delete(Self.key(name), expectedRevision: nil) }
 
     /// Live nodes, by name.
     public func nodes() async throws -> [NodeRecord] {

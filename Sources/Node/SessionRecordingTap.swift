@@ -7,7 +7,7 @@ import NIOCore
 /// program waits, as it would for a slow client) until it catches up: nothing is dropped and
 /// nothing is buffered without bound. A recorder failure is reported once; what follows is not
 /// recorded (the session's policy decides whether it may go on).
-final class SessionRecordingTap: @unchecked Sendable {
+public final class SessionRecordingTap: @unchecked Sendable {
     static let highWatermark = 4 << 20
     static let lowWatermark = 1 << 20
 
@@ -22,7 +22,7 @@ final class SessionRecordingTap: @unchecked Sendable {
     private let onHold: (Bool) -> Void
     private let onFailure: (Error) -> Void
 
-    init(recorder: Recorder, loop: EventLoop, onHold: @escaping (Bool) -> Void, onFailure: @escaping (Error) -> Void) {
+    public init(recorder: Recorder, loop: EventLoop, onHold: @escaping (Bool) -> Void, onFailure: @escaping (Error) -> Void) {
         self.loop = loop
         self.onHold = onHold
         self.onFailure = onFailure
@@ -53,7 +53,7 @@ final class SessionRecordingTap: @unchecked Sendable {
 
     private var now: Double { Double((NIODeadline.now() - started).nanoseconds) / 1e9 }
 
-    func output(_ bytes: ByteBuffer) {
+    public func output(_ bytes: ByteBuffer) {
         guard !failed else { return }
         pendingBytes += bytes.readableBytes
         continuation.yield(RecordingEvent(time: now, kind: .output, data: Array(bytes.readableBytesView)))
@@ -63,13 +63,13 @@ final class SessionRecordingTap: @unchecked Sendable {
         }
     }
 
-    func resize(columns: Int, rows: Int) {
+    public func resize(columns: Int, rows: Int) {
         guard !failed else { return }
         continuation.yield(RecordingEvent(time: now, kind: .resize, data: Array("\(columns)x\(rows)".utf8)))
     }
 
     /// Writes what is left and completes the recording; returns when it is on disk.
-    func finish() async {
+    public func finish() async {
         continuation.finish()
         await consumer.value
     }

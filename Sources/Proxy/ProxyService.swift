@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Node
+import SessionControl
 import ServiceLifecycle
 import SSH
 import Storage
@@ -41,13 +42,20 @@ public struct ProxyService: Service {
     let crypto: CryptoContext
     let logger: Logger
     let trust = UserCATrust()
+    let terminating: TerminatingContext
+    let semaphore: ConnectionSemaphore
 
-    public init(settings: Settings, identity: IdentityService, backend: Backend, crypto: CryptoContext, logger: Logger) {
+    /// `recordingsRoot`: where terminating-mode sessions are recorded.
+    public init(settings: Settings, identity: IdentityService, audit: AuditPipeline, backend: Backend, keyring: Keyring, crypto: CryptoContext,
+                recordingsRoot: String, sessionControlTimeout: Duration = .seconds(120), logger: Logger) {
         self.settings = settings
         self.identity = identity
         self.backend = backend
         self.crypto = crypto
         self.logger = logger
+        terminating = TerminatingContext(identity: identity, audit: audit, keyring: keyring, crypto: crypto, recordingsRoot: recordingsRoot,
+                                         proxyName: settings.name, logger: logger)
+        semaphore = ConnectionSemaphore(backend: backend, leaseDuration: sessionControlTimeout)
     }
 
     var nodes: NodeRegistry { NodeRegistry(backend: backend) }
@@ -58,12 +66,15 @@ public struct ProxyService: Service {
         let principals = HostIdentity.principals(name: settings.name, listenHost: settings.host)
         let certificate = try await identity.signHost(hostKey.publicKey, principals: principals, ttl: settings.hostCertificateTTL,
                                                       by: "proxy:\(settings.name)")
-        let authenticator = ProxyAuthenticator(identity: identity, trust: trust)
-        let nodes = nodes, logger = logger
+        let authenticator = ProxyAuthenticator(identity: identity, trust: trust, nodes: nodes, semaphore: semaphore)
+        let nodes = nodes, logger = logger, terminating = terminating
         let configuration = SSHServerConfiguration(
             crypto: crypto, hostKeys: [hostKey], hostCertificates: [certificate], authenticator: authenticator, banner: settings.banner,
-            sessionHandlerFactory: { _, channel in
-                channel.write(ByteBuffer(string: "This is the Portcullis proxy: use it as a jump host (ssh -J user@proxy:port login@node).\r\n"),
+            sessionHandlerFactory: { session, channel in
+                if let access = session.connection?.attachment as? ProxyAccess, let target = access.target {
+                    return TerminatingSession(access: access, target: target, context: terminating, channel: channel, loop: session.eventLoop)
+                }
+                channel.write(ByteBuffer(string: "This is the Portcullis proxy: use it as a jump host (ssh -J user@proxy:port login@node), or ssh -p port login%host@proxy for a registered OpenSSH host.\r\n"),
                               stderr: true)
                 channel.sendExitStatus(1)
                 channel.close()

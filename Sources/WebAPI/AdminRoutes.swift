@@ -71,6 +71,11 @@ public struct AdminRoutes: Sendable {
         /// RFC 3339.
         var expires: String?
     }
+    struct NewHost: Decodable {
+        var name: String
+        var address: String
+        var labels: [String: String]?
+    }
     struct Termination: Decodable {
         var message: String?
     }
@@ -115,6 +120,32 @@ public struct AdminRoutes: Sendable {
         }
         router.get("/v1/nodes") { _, context in
             await API.respond(context) { try API.json(try await nodes?.nodes() ?? []) }
+        }
+        // A plain OpenSSH host, reached by the proxy in terminating mode.
+        router.post("/v1/nodes") { request, context in
+            await API.respond(context) {
+                let body = try await API.decode(NewHost.self, request, context)
+                guard !body.name.isEmpty, body.name.count <= 253, body.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-_".contains($0)) }) else {
+                    throw APIError.badRequest("a node name is a host name (letters, digits, '.', '-', '_')")
+                }
+                guard let colon = body.address.lastIndex(of: ":"), let port = Int(body.address[body.address.index(after: colon)...]),
+                      (1...65535).contains(port), colon != body.address.startIndex
+                else { throw APIError.badRequest("--addr must be host:port, e.g. 10.0.0.7:22") }
+                guard let nodes else { throw APIError(status: .serviceUnavailable, message: "no node registry") }
+                if let existing = try await nodes.nodes().first(where: { $0.name == body.name }), !existing.isOpenSSH {
+                    throw APIError(status: .conflict, message: "\(body.name) is a Portcullis node that reports in by itself")
+                }
+                try await nodes.register(openSSH: body.name, address: body.address, labels: body.labels ?? [:])
+                return try API.json(["created": true], status: .created)
+            }
+        }
+        router.delete("/v1/nodes/:name") { _, context in
+            await API.respond(context) {
+                guard try await nodes?.remove(try context.parameters.require("name")) == true else {
+                    throw APIError(status: .notFound, message: "no such node")
+                }
+                return try API.json(["deleted": true])
+            }
         }
         router.get("/v1/locks") { _, context in
             await API.respond(context) { try API.json(try await identity.locks()) }

@@ -23,6 +23,7 @@ final class NodeFixture {
     let backend: SealedBackend
     let keyring: Keyring
     let log: AuditLog
+    let audit: AuditPipeline
     let identity: IdentityService
     let node: NodeService
     let listener: NodeService.Listener
@@ -37,6 +38,8 @@ final class NodeFixture {
         }
         if getpwnam(login) == nil {
             try Programs.executeSuccessfully("/usr/sbin/useradd", ["--create-home", "--shell", "/bin/bash", "--user-group", "--groups", "users", login])
+            // Not locked ("!"), only without a password: a stock sshd without PAM refuses locked accounts.
+            try Programs.executeSuccessfully("/usr/sbin/usermod", ["--password", "*", login])
         }
     }
 
@@ -54,6 +57,7 @@ final class NodeFixture {
         backend = sealed
         log = try AuditLog.open(directory: directory.path, keyring: keyring, keys: try await AuditKeys.load(from: sealed, crypto: crypto), crypto: crypto)
         let audit = AuditPipeline(log: log, sinks: [])
+        self.audit = audit
         identity = try IdentityService(settings: IdentityService.Settings(clusterName: "test", passwordIterations: 1000),
                                        backend: sealed, crypto: crypto, audit: audit)
         try await identity.start()

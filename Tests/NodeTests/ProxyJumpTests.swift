@@ -14,7 +14,8 @@ final class ProxyJumpTests: XCTestCase {
         try NodeFixture.requirements()
         let fixture = try await NodeFixture()
         let proxy = ProxyService(settings: ProxyService.Settings(host: "127.0.0.1", port: 0, name: "proxy-test"), identity: fixture.identity,
-                                 backend: fixture.backend, crypto: fixture.crypto, logger: .init(label: "test.proxy"))
+                                 audit: fixture.audit, backend: fixture.backend, keyring: fixture.keyring, crypto: fixture.crypto,
+                                 recordingsRoot: fixture.recordingsRoot, logger: .init(label: "test.proxy"))
         let listener = try await proxy.bind()
         do {
             try await jumps(fixture, proxyPort: listener.localAddress!.port!)

@@ -91,6 +91,17 @@ final class NodeProgramTests: XCTestCase {
         let jumped = try Programs.execute("/usr/bin/ssh", ["-F", config.path, "-J", "alice@127.0.0.1:\(fixture.proxyPort)", "root@web1", "echo jumped"])
         XCTAssertEqual(jumped.status, 0, jumped.output)
         XCTAssertTrue(jumped.output.contains("jumped"), jumped.output)
+
+        // A plain OpenSSH host for terminating mode is registered by the administrator.
+        let added = try fixture.pcctl(["nodes", "add", "web2", "--addr", "10.0.0.7:22", "--labels", "env=prod,team=db"])
+        XCTAssertEqual(added.status, 0, added.output)
+        let withHost = try fixture.pcctl(["nodes", "ls"]).stdout
+        let hostRow = try XCTUnwrap(withHost.split(separator: "\n").first { $0.hasPrefix("web2 ") }, withHost)
+        XCTAssertTrue(hostRow.contains("10.0.0.7:22") && hostRow.contains("openssh") && hostRow.contains("env=prod,team=db"), String(hostRow))
+        XCTAssertEqual(try fixture.pcctl(["nodes", "add", "web1", "--addr", "10.0.0.8:22"]).status, 1, "a reporting node cannot be overwritten")
+        XCTAssertEqual(try fixture.pcctl(["nodes", "add", "bad", "--addr", "nowhere"]).status, 1)
+        XCTAssertEqual(try fixture.pcctl(["nodes", "rm", "web2"]).status, 0)
+        XCTAssertFalse(try fixture.pcctl(["nodes", "ls"]).stdout.contains("web2 "))
     }
 
     func testAnAdministratorLocksAUserAndEndsASession() throws {

@@ -56,7 +56,8 @@ if options.string("proxy") == "yes" {
     try await node.nodes.heartbeat(NodeRecord(name: "bench", address: "127.0.0.1:\(listener.port)", labels: [:], hostname: "bench",
                                               version: "bench", lastHeartbeat: Date()))
     let proxy = try await ProxyService(settings: ProxyService.Settings(host: "127.0.0.1", port: 0, name: "bench-proxy"), identity: identity,
-                                       backend: sealed, crypto: crypto, logger: Logger(label: "proxy")).bind()
+                                       audit: audit, backend: sealed, keyring: keyring, crypto: crypto, recordingsRoot: "\(work)/recordings",
+                                       logger: Logger(label: "proxy")).bind()
     FileHandle.standardOutput.write(Data("proxy \(proxy.localAddress!.port!)\n".utf8))
 }
 try await listener.channel.closeFuture.get()

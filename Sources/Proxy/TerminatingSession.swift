@@ -1,0 +1,280 @@
+import Audit
+import FIPSCrypto
+import Foundation
+import Identity
+import Logging
+import NIOCore
+import Node
+import SSH
+import Storage
+
+/// Where a terminating-mode connection goes: a plain OpenSSH host, as a login.
+struct TerminatingTarget {
+    var node: NodeRecord
+    var login: String
+}
+
+/// What a terminating session needs from the proxy.
+struct TerminatingContext: Sendable {
+    let identity: IdentityService
+    let audit: AuditPipeline
+    let keyring: Keyring
+    let crypto: CryptoContext
+    let recordingsRoot: String
+    let proxyName: String
+    let logger: Logger
+}
+
+/// A session in terminating ("agentless") mode: the user's session channel at the proxy is
+/// joined to a session channel on the host's own sshd, reached with a certificate minted for
+/// this session (one minute, the one login) and verified by its host certificate from our host
+/// CA. Requests are passed on in order (queued until the host's channel is open), bytes flow
+/// both ways with back-pressure (a side's window is given back only once the other side took
+/// the bytes), the host's output is recorded at the proxy, and the events are the node's.
+final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
+    private let access: ProxyAccess
+    private let target: TerminatingTarget
+    private let context: TerminatingContext
+    private let loop: EventLoop
+    private weak var downstream: SSHSessionChannel?
+    private var upstream: SSHSessionChannel?
+    private var upstreamHandler: UpstreamHandler?
+    private var client: SSHClient?
+    private var pending: [SessionRequest] = []
+    private var pendingData: [ByteBuffer] = []
+    private var pendingEOF = false
+    /// Bytes taken from the user not yet given back as window (the host's side is full).
+    private var unconsumedDown = 0
+    private var recording: SessionRecordingTap?
+    private let sid = AuditEvent.newUID()
+    private let started = Date()
+    private var command: String?
+    private var interactive = false
+    private var startedSession = false
+    private var ended = false
+    private var lastEvent: Task<Void, Never>?
+
+    init(access: ProxyAccess, target: TerminatingTarget, context: TerminatingContext, channel: SSHSessionChannel, loop: EventLoop) {
+        self.access = access
+        self.target = target
+        self.context = context
+        self.loop = loop
+        downstream = channel
+        connectUpstream()
+    }
+
+    private var fields: [String: AuditValue] {
+        ["user": .string(access.user), "login": .string(target.login), "server_id": .string(target.node.name),
+         "server_hostname": .string(target.node.hostname), "addr.local": .string(target.node.address), "sid": .string(sid),
+         "forwarded_by": .string(context.proxyName)]
+    }
+
+    private func emit(_ kind: AuditEventKind, _ extra: [String: AuditValue]) {
+        let event = AuditEvent(kind, fields.merging(extra) { $1 })
+        let audit = context.audit, previous = lastEvent, logger = context.logger
+        lastEvent = Task {
+            await previous?.value
+            do { _ = try await audit.record(event) } catch { logger.error("an audit event was not recorded", metadata: ["error": "\(error)"]) }
+        }
+    }
+
+    private func connectUpstream() {
+        let context = context, target = target, access = access, loop = loop
+        let me = NIOLoopBound(self, eventLoop: loop)
+        Task {
+            do {
+                guard let address = ListenAddressParts(target.node.address) else { throw SSHError(.byApplication, "bad node address \(target.node.address)") }
+                let key = try PrivateKey(generate: .ecdsaP256, using: context.crypto)
+                let certificate = try await context.identity.userCA.sign(
+                    key.publicKey, keyID: access.user, principals: [target.login], validFor: .seconds(60),
+                    extensions: ["permit-pty": ""])
+                let hostCA = try await context.identity.hostCA.trustedKeys().map(\.publicKey)
+                let configuration = SSHClientConfiguration(
+                    crypto: context.crypto, username: target.login, privateKey: key, certificate: certificate,
+                    hostKeyVerifier: HostCertificateVerifier(trustedAuthorities: hostCA, hostname: address.host),
+                    logger: context.logger)
+                let client = try await SSHClient.connect(host: address.host, port: address.port, configuration: configuration, group: loop)
+                loop.execute { me.value.connected(client) }
+            } catch {
+                loop.execute { me.value.fail("cannot reach \(target.node.name): \(error)") }
+            }
+        }
+    }
+
+    private func connected(_ client: SSHClient) {
+        self.client = client
+        guard downstream != nil else { return Task { await client.close() }.cancel() }
+        let handler = UpstreamHandler(session: self)
+        upstreamHandler = handler
+        client.openChannel(.session, handler: handler) { [self] result in
+            switch result {
+            case .failure(let error): fail("the host refused a session: \(error)")
+            case .success(let channel):
+                upstream = channel
+                for request in pending { channel.sendRequest(request) }
+                pending = []
+                for data in pendingData { channel.write(data) }
+                pendingData = []
+                if pendingEOF { channel.sendEOF() }
+            }
+        }
+    }
+
+    private func fail(_ reason: String) {
+        context.logger.error("terminating session failed", metadata: ["node": "\(target.node.name)", "error": "\(reason)"])
+        guard let downstream else { return }
+        downstream.write(ByteBuffer(string: "Session terminating due to node error.\r\n"), stderr: true)
+        downstream.sendExitStatus(1)
+        downstream.close()
+        if startedSession { end() }
+    }
+
+    // MARK: The user's side
+
+    func handle(_ request: SessionRequest, on channel: SSHSessionChannel) -> Bool {
+        switch request {
+        case .pty(let pty):
+            interactive = true
+            if recording == nil { startRecording(columns: Int(pty.columns), rows: Int(pty.rows), term: pty.term) }
+        case .environment: break
+        case .shell, .exec, .subsystem:
+            guard !startedSession else { return false }
+            startedSession = true
+            if case .exec(let text) = request { command = text }
+            if case .subsystem = request {} else if recording == nil { startRecording(columns: 80, rows: 24, term: "xterm") }
+            var start: [String: AuditValue] = ["session_recording": .string(recording == nil ? "off" : "proxy"), "interactive": .bool(interactive),
+                                               "proto": "ssh"]
+            if let command { start["initial_command"] = .array([.string(command)]) }
+            emit(.sessionStart, start)
+        case .windowChange(let columns, let rows, _, _):
+            recording?.resize(columns: Int(columns), rows: Int(rows))
+        case .signal: break
+        default:
+            return false
+        }
+        if let upstream { upstream.sendRequest(request) } else { pending.append(request) }
+        return true
+    }
+
+    private func startRecording(columns: Int, rows: Int, term: String) {
+        let header = RecordingHeader(sessionID: sid, user: access.user, login: target.login, server: target.node.name,
+                                     columns: columns, rows: rows, started: started, term: term)
+        do {
+            let recorder = try FileRecorder(root: context.recordingsRoot, header: header, keyring: context.keyring, chunkBytes: 256 << 10)
+            recording = SessionRecordingTap(recorder: recorder, loop: loop, onHold: { _ in }, onFailure: { [logger = context.logger] error in
+                logger.error("recording failed", metadata: ["error": "\(error)"])
+            })
+        } catch {
+            context.logger.error("the session cannot be recorded", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func receive(_ data: ByteBuffer, on channel: SSHSessionChannel) {
+        guard let upstream else { return pendingData.append(data) }
+        upstream.write(data)
+        if upstream.isWritable { channel.consumed(data.readableBytes) } else { unconsumedDown += data.readableBytes }
+    }
+
+    func receiveEOF(on channel: SSHSessionChannel) {
+        if let upstream { upstream.sendEOF() } else { pendingEOF = true }
+    }
+
+    func writabilityChanged(on channel: SSHSessionChannel) {
+        if channel.isWritable, let upstream { upstreamHandler?.releaseWindow(upstream) }
+    }
+
+    func closed(_ channel: SSHSessionChannel) {
+        upstream?.close()
+        let client = client
+        Task { await client?.close() }
+        if startedSession { end() }
+    }
+
+    // MARK: The host's side
+
+    fileprivate func fromHost(_ data: ByteBuffer, stderr: Bool) -> Bool {
+        guard let downstream else { return true }
+        if !stderr { recording?.output(data) }
+        downstream.write(data, stderr: stderr)
+        return downstream.isWritable
+    }
+
+    fileprivate func hostWritable() {
+        guard let downstream, unconsumedDown > 0, upstream?.isWritable == true else { return }
+        downstream.consumed(unconsumedDown)
+        unconsumedDown = 0
+    }
+
+    fileprivate func hostRequest(_ request: SessionRequest) -> Bool {
+        switch request {
+        case .exitStatus(let status):
+            downstream?.sendExitStatus(status)
+            if command != nil { emit(.exec, ["command": .string(command!), "exitCode": .string(String(status))]) }
+            return true
+        case .exitSignal(let name, let core, let message):
+            downstream?.sendExitSignal(name, coreDumped: core, message: message)
+            if command != nil { emit(.exec, ["command": .string(command!), "exitCode": "-1", "exitError": .string("signal \(name)")]) }
+            return true
+        default:
+            return false
+        }
+    }
+
+    fileprivate func hostEOF() { downstream?.sendEOF() }
+
+    fileprivate func hostClosed() {
+        downstream?.close()
+        let client = client
+        Task { await client?.close() }
+    }
+
+    private func end() {
+        guard !ended else { return }
+        ended = true
+        emit(.sessionData, ["tx": .integer(Int64(downstream?.bytesSent ?? 0)), "rx": .integer(Int64(downstream?.bytesReceived ?? 0))])
+        let end: [String: AuditValue] = [
+            "participants": .array([.string(access.user)]), "interactive": .bool(interactive),
+            "session_start": .string(AuditTime.format(started)), "session_stop": .string(AuditTime.format(Date())),
+            "session_recording": .string(recording == nil ? "off" : "proxy"),
+        ]
+        if let recording {
+            let loop = loop
+            let me = NIOLoopBound(self, eventLoop: loop)
+            Task {
+                await recording.finish()
+                loop.execute { me.value.emit(.sessionEnd, end) }
+            }
+        } else {
+            emit(.sessionEnd, end)
+        }
+    }
+}
+
+/// The host's session channel: its output to the user, its window given back once the user's
+/// side took the bytes.
+final class UpstreamHandler: SSHSessionHandler {
+    private weak var session: TerminatingSession?
+    private var unconsumed = 0
+
+    init(session: TerminatingSession) { self.session = session }
+
+    func handle(_ request: SessionRequest, on channel: SSHSessionChannel) -> Bool { session?.hostRequest(request) ?? false }
+
+    func receive(_ data: ByteBuffer, on channel: SSHSessionChannel) { take(data, channel, stderr: false) }
+
+    func receiveExtendedData(_ data: ByteBuffer, on channel: SSHSessionChannel) { take(data, channel, stderr: true) }
+
+    private func take(_ data: ByteBuffer, _ channel: SSHSessionChannel, stderr: Bool) {
+        if session?.fromHost(data, stderr: stderr) ?? true { channel.consumed(data.readableBytes) } else { unconsumed += data.readableBytes }
+    }
+
+    func releaseWindow(_ channel: SSHSessionChannel) {
+        guard unconsumed > 0 else { return }
+        channel.consumed(unconsumed)
+        unconsumed = 0
+    }
+
+    func receiveEOF(on channel: SSHSessionChannel) { session?.hostEOF() }
+    func writabilityChanged(on channel: SSHSessionChannel) { session?.hostWritable() }
+    func closed(_ channel: SSHSessionChannel) { session?.hostClosed() }
+}

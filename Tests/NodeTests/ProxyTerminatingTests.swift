@@ -1,0 +1,97 @@
+import FIPSCrypto
+import Foundation
+import Identity
+@testable import Node
+import Proxy
+import SSH
+import TestSupport
+import XCTest
+
+/// Terminating ("agentless") mode: `ssh -p PROXY login%host@proxy` to a stock OpenSSH sshd that
+/// only trusts our user CA; the proxy checks the role, mints the certificate, verifies the host
+/// by its certificate from our host CA, and records the session itself.
+final class ProxyTerminatingTests: XCTestCase {
+    override class func tearDown() { NodeFixture.removeLogin() }
+
+    func testAPlainOpenSSHHostThroughTheProxyIsAuditedAndRecorded() async throws {
+        try NodeFixture.requirements()
+        let fixture = try await NodeFixture()
+        let proxy = ProxyService(settings: ProxyService.Settings(host: "127.0.0.1", port: 0, name: "proxy-test"), identity: fixture.identity,
+                                 audit: fixture.audit, backend: fixture.backend, keyring: fixture.keyring, crypto: fixture.crypto,
+                                 recordingsRoot: fixture.recordingsRoot, logger: .init(label: "test.proxy"))
+        let listener = try await proxy.bind()
+        var sshd: OpenSSHServer?
+        do {
+            sshd = try await stockSSHD(fixture)
+            try await sessions(fixture, proxyPort: listener.localAddress!.port!, sshd: sshd!)
+        } catch {
+            sshd?.stop()
+            try? await listener.close()
+            await fixture.close()
+            throw error
+        }
+        sshd?.stop()
+        try? await listener.close()
+        await fixture.close()
+    }
+
+    /// Debian's sshd with TrustedUserCAKeys from our user CA and a host certificate from our host CA.
+    private func stockSSHD(_ fixture: NodeFixture) async throws -> OpenSSHServer {
+        let directory = fixture.directory.appendingPathComponent("sshd")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let hostKey = directory.appendingPathComponent("host").path
+        try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", hostKey])
+        let publicKey = try PublicKey(authorizedKeyLine: try String(contentsOfFile: hostKey + ".pub", encoding: .utf8), using: fixture.crypto)
+        let certificate = try await fixture.identity.signHost(publicKey, principals: ["127.0.0.1", "localhost"], ttl: .seconds(3600), by: "test")
+        let userCA = CertificateAuthority.trustedUserCAKeysLines(try await fixture.identity.userCA.trustedKeys(), clusterName: "test")
+        let run = directory.appendingPathComponent("run")
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        return try OpenSSHServer(directory: run, trustedUserCAKeyLine: userCA.joined(separator: "\n"),
+                                 hostKey: (hostKey, certificate.authorizedKeyLine()))
+    }
+
+    private func sessions(_ fixture: NodeFixture, proxyPort: Int, sshd: OpenSSHServer) async throws {
+        try await fixture.addUser("alice")
+        try await fixture.node.nodes.register(openSSH: "web2", address: "127.0.0.1:\(sshd.port)", labels: ["env": "test"])
+        let key = try await fixture.certifiedKey("alice")
+        let options = try await fixture.sshOptions(key: key).map { $0 == "\(fixture.port)" ? "\(proxyPort)" : $0 }
+        func ssh(_ user: String, _ arguments: [String], input: Data? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+            // Options first, then the destination, then a command if any.
+            let command = arguments.filter { !$0.hasPrefix("-") }
+            let flags = arguments.filter { $0.hasPrefix("-") }
+            return try NodeFixture.run("/usr/bin/ssh", flags + options + ["\(user)@127.0.0.1"] + command, input: input)
+        }
+
+        let result = try NodeFixture.run("/usr/bin/ssh", options + ["\(NodeFixture.login)%web2@127.0.0.1", "echo hi; echo oops >&2; exit 3"])
+        XCTAssertEqual(result.status, 3, result.stderr + sshd.log)
+        XCTAssertEqual(result.stdout, "hi\n")
+        XCTAssertTrue(result.stderr.contains("oops"), result.stderr)
+        XCTAssertTrue(sshd.log.contains("ID alice"), "sshd saw our minted certificate for alice: \(sshd.log)")
+        let execEvents = try await fixture.events("exec")
+        XCTAssertEqual(execEvents.first?.fields["server_id"]?.stringValue, "web2")
+        XCTAssertEqual(execEvents.first?.fields["exitCode"]?.stringValue, "3")
+        XCTAssertEqual(execEvents.first?.fields["forwarded_by"]?.stringValue, "proxy-test")
+
+        // Interactive, recorded at the proxy.
+        let shell = try ssh("\(NodeFixture.login)%web2", ["-tt"], input: Data("echo PROXY-$((6*7))\nexit 5\n".utf8))
+        XCTAssertEqual(shell.status, 5, shell.stderr)
+        XCTAssertTrue(shell.stdout.contains("PROXY-42"), shell.stdout)
+        let ends = try await fixture.events("session.end", atLeast: 2)
+        let interactive = try XCTUnwrap(ends.first { $0.fields["interactive"] == true })
+        XCTAssertEqual(interactive.fields["session_recording"]?.stringValue, "proxy")
+        let cast = String(decoding: try await fixture.recordings.asciicast(try XCTUnwrap(interactive.fields["sid"]?.stringValue)), as: UTF8.self)
+        XCTAssertTrue(cast.contains("PROXY-42"), cast)
+
+        // The certificate and then the current role decide the login; unknown and hidden hosts get the same answer.
+        let notInCertificate = try ssh("root%web2", ["true"])
+        XCTAssertEqual(notInCertificate.status, 255)
+        XCTAssertTrue(notInCertificate.stderr.contains("Permission denied"), notInCertificate.stderr)
+        let wider = try await fixture.certifiedKey("alice", principals: [NodeFixture.login, "root"])
+        let root = try NodeFixture.run("/usr/bin/ssh", (try await fixture.sshOptions(key: wider)).map { $0 == "\(fixture.port)" ? "\(proxyPort)" : $0 }
+                                       + ["root%web2@127.0.0.1", "true"])
+        XCTAssertEqual(root.status, 255)
+        XCTAssertTrue(root.stderr.contains("no role allows login \"root\""), root.stderr)
+        let unknown = try ssh("\(NodeFixture.login)%nowhere", ["true"])
+        XCTAssertTrue(unknown.stderr.contains("no node \"nowhere\" that you may reach"), unknown.stderr)
+    }
+}
