@@ -49,8 +49,10 @@ enum AuthServices {
                 ? try await TLSIdentity.selfSigned(in: storage.backend, names: configuration.httpsNames, crypto: crypto)
                 : try TLSIdentity.load(certificateFile: proxy.httpsCertFile, keyFile: proxy.httpsKeyFile)
             tlsCertificate = tls.certificatePEM
-            services.append(try APIServers.web(LoginRoutes(identity: identity, messageOfTheDay: configuration.authService.messageOfTheDay),
+            services.append(try APIServers.web(LoginRoutes(identity: identity, messageOfTheDay: configuration.authService.messageOfTheDay,
+                                                           sshProxyAddress: configuration.sshProxyAddress),
                                                recordings: RecordingRoutes(identity: identity, recordings: storage.recordingStore(configuration), audit: audit),
+                                               nodes: NodeRoutes(identity: identity, nodes: NodeRegistry(backend: storage.backend)),
                                                host: proxy.webListenAddr.host, port: proxy.webListenAddr.port, tls: tls,
                                                fips: configuration.fips.enabled, logger: logger))
         }
@@ -78,6 +80,15 @@ enum AuthServices {
 }
 
 extension Configuration {
+    /// Where users reach the proxy's SSH side: public_addr's host (else this host's name, or the
+    /// listen address when it is a specific one) with the SSH listen port.
+    var sshProxyAddress: String {
+        let listen = proxyService.listenAddr
+        let publicHost = proxyService.publicAddr.split(separator: ":").first.map(String.init) ?? ""
+        let host = !publicHost.isEmpty ? publicHost : (["0.0.0.0", "::"].contains(listen.host) ? NodeSettings.hostName : listen.host)
+        return host.contains(":") ? "[\(host)]:\(listen.port)" : "\(host):\(listen.port)"
+    }
+
     public var nodeSettings: NodeSettings {
         let control = authService.sessionControl
         return NodeSettings(

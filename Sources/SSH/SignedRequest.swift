@@ -14,6 +14,7 @@ public struct SignedRequest: Sendable, Codable {
 
     public enum Purpose: String, Sendable {
         case recordingFetch = "recording.fetch"
+        case nodeList = "node.list"
     }
 
     /// How far a request's clock may be from the server's.

@@ -8,11 +8,12 @@ import ServiceLifecycle
 /// The two HTTP listeners: the public HTTPS API (login) and the local administration socket.
 public enum APIServers {
     /// HTTPS on the proxy's web address.
-    public static func web(_ routes: LoginRoutes, recordings: RecordingRoutes, host: String, port: Int, tls: TLSIdentity, fips: Bool,
-                           logger: Logger) throws -> any Service {
+    public static func web(_ routes: LoginRoutes, recordings: RecordingRoutes, nodes: NodeRoutes, host: String, port: Int, tls: TLSIdentity,
+                           fips: Bool, logger: Logger) throws -> any Service {
         let router = Router(context: APIRequestContext.self)
         routes.add(to: router)
         recordings.add(to: router)
+        nodes.add(to: router)
         return Application(router: router, server: try .tls(.http1(), tlsConfiguration: try tls.serverConfiguration(fips: fips)),
                            configuration: .init(address: .hostname(host, port: port), serverName: "portcullis"),
                            onServerRunning: { _ in logger.info("HTTPS API listening", metadata: ["address": "\(host):\(port)"]) },

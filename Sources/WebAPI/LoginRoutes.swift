@@ -11,17 +11,27 @@ import NIOCore
 public struct LoginRoutes: Sendable {
     public let identity: IdentityService
     public let messageOfTheDay: String
+    /// Where the proxy's SSH side is reached (`host:port`), for pcsh ssh and pcsh config.
+    public let sshProxyAddress: String?
 
-    public init(identity: IdentityService, messageOfTheDay: String) {
+    public init(identity: IdentityService, messageOfTheDay: String, sshProxyAddress: String? = nil) {
         self.identity = identity
+        self.sshProxyAddress = sshProxyAddress
         self.messageOfTheDay = messageOfTheDay
     }
 
     public struct Ping: Codable, Sendable {
         public var clusterName: String
         public var messageOfTheDay: String
-        public init(clusterName: String, messageOfTheDay: String) { self.clusterName = clusterName; self.messageOfTheDay = messageOfTheDay }
-        enum CodingKeys: String, CodingKey { case clusterName = "cluster_name", messageOfTheDay = "message_of_the_day" }
+        public var sshProxyAddress: String?
+        public init(clusterName: String, messageOfTheDay: String, sshProxyAddress: String?) {
+            self.clusterName = clusterName
+            self.messageOfTheDay = messageOfTheDay
+            self.sshProxyAddress = sshProxyAddress
+        }
+        enum CodingKeys: String, CodingKey {
+            case clusterName = "cluster_name", messageOfTheDay = "message_of_the_day", sshProxyAddress = "ssh_proxy_addr"
+        }
     }
 
     struct LoginBody: Decodable {
@@ -60,7 +70,7 @@ public struct LoginRoutes: Sendable {
 
     public func add(to router: Router<APIRequestContext>) {
         router.get("/v1/ping") { _, context in
-            await API.respond(context) { try API.json(Ping(clusterName: identity.settings.clusterName, messageOfTheDay: messageOfTheDay)) }
+            await API.respond(context) { try API.json(Ping(clusterName: identity.settings.clusterName, messageOfTheDay: messageOfTheDay, sshProxyAddress: sshProxyAddress)) }
         }
         router.post("/v1/login") { request, context in
             await API.respond(context) {

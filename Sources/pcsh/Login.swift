@@ -12,7 +12,7 @@ struct ProxyOptions: ParsableArguments {
     func client() throws -> ProxyClient { try ProxyClient(proxy: proxy, caCertificate: caCert, insecure: insecure) }
 }
 
-struct Ping: Decodable { var clusterName: String; var messageOfTheDay: String }
+struct Ping: Decodable { var clusterName: String; var messageOfTheDay: String; var sshProxyAddr: String? }
 
 extension Pcsh {
     struct Setup: AsyncParsableCommand {
@@ -99,7 +99,7 @@ extension Pcsh {
                     caCopy = Profile.proxyCertificateFile.path
                 }
                 let profile = Profile(proxy: proxy.proxy, user: user, cluster: ping.clusterName, roles: answer.roles, logins: answer.logins,
-                                      validBefore: answer.validBefore, caCertificate: caCopy)
+                                      validBefore: answer.validBefore, caCertificate: caCopy, sshProxy: ping.sshProxyAddr)
                 try profile.save()
                 Status.show(profile)
             } catch let error as PcshError {

@@ -6,9 +6,9 @@ struct Pcsh: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pcsh",
         abstract: "The Portcullis client: log in for a short-lived SSH certificate and reach servers through the proxy.",
-        discussion: "Start with 'pcsh setup' (your invitation), then 'pcsh login'. ssh, ls and config arrive with the proxy service.",
+        discussion: "Start with 'pcsh setup' (your invitation), then 'pcsh login'; then 'pcsh ls' and 'pcsh ssh login@node', or 'pcsh config' for plain ssh.",
         version: PortcullisVersion.version,
-        subcommands: [Setup.self, Login.self, Status.self, Logout.self, Play.self, Version.self]
+        subcommands: [Setup.self, Login.self, Status.self, Logout.self, List.self, SSH.self, Config.self, Play.self, Version.self]
     )
 
     struct Version: ParsableCommand {

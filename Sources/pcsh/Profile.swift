@@ -11,6 +11,8 @@ struct Profile: Codable {
     var validBefore: Date
     /// The proxy's HTTPS certificate to trust, if it is not publicly trusted.
     var caCertificate: String?
+    /// The proxy's SSH side (`host:port`), from its ping at login.
+    var sshProxy: String?
 
     static var home: URL {
         if let dir = ProcessInfo.processInfo.environment["PCSH_HOME"], !dir.isEmpty { return URL(fileURLWithPath: dir) }

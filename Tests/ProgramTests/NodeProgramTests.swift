@@ -92,6 +92,21 @@ final class NodeProgramTests: XCTestCase {
         XCTAssertEqual(jumped.status, 0, jumped.output)
         XCTAssertTrue(jumped.output.contains("jumped"), jumped.output)
 
+        // pcsh: the nodes alice may reach, ssh through the proxy, and a configuration for plain ssh.
+        let listedForAlice = try alice.pcsh(["ls"])
+        XCTAssertTrue(listedForAlice.stdout.contains("web1") && listedForAlice.stdout.contains("portcullis") && listedForAlice.stdout.contains("env=test"),
+                      listedForAlice.stdout)
+        let viaPcsh = try alice.pcsh(["ssh", "root@web1", "echo", "via-pcsh"])
+        XCTAssertEqual(viaPcsh.status, 0, viaPcsh.stdout)
+        XCTAssertTrue(viaPcsh.stdout.contains("via-pcsh"), viaPcsh.stdout)
+        let generated = try alice.pcsh(["config"])
+        XCTAssertTrue(generated.stdout.contains("Host web1") && generated.stdout.contains("ProxyJump portcullis-proxy"), generated.stdout)
+        let plainConfig = directory.appendingPathComponent("generated_config")
+        try generated.stdout.write(to: plainConfig, atomically: true, encoding: .utf8)
+        let plain = try Programs.execute("/usr/bin/ssh", ["-F", plainConfig.path, "-o", "BatchMode=yes", "web1", "echo plain-ssh"])
+        XCTAssertEqual(plain.status, 0, plain.output + generated.stdout)
+        XCTAssertTrue(plain.output.contains("plain-ssh"), plain.output)
+
         // A plain OpenSSH host for terminating mode is registered by the administrator.
         let added = try fixture.pcctl(["nodes", "add", "web2", "--addr", "10.0.0.7:22", "--labels", "env=prod,team=db"])
         XCTAssertEqual(added.status, 0, added.output)

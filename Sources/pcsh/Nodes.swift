@@ -1,0 +1,148 @@
+import ArgumentParser
+import FIPSCrypto
+import Foundation
+import SSH
+
+/// A node the user's roles can see, as the proxy lists it.
+struct VisibleNode: Decodable {
+    var name: String
+    var labels: [String: String]
+    var kind: String
+}
+
+extension Pcsh {
+    /// The nodes the logged-in user may reach (a request signed with the certificate's key).
+    static func visibleNodes(_ profile: Profile) async throws -> [VisibleNode] {
+        guard let pem = try? String(contentsOf: Profile.keyFile, encoding: .utf8),
+              let certificate = try? String(contentsOf: Profile.certificateFile, encoding: .utf8)
+        else { throw PcshError("your key or certificate is missing from \(Profile.home.path): run 'pcsh login' again") }
+        guard let der = PEM.decode(label: "PRIVATE KEY", pem: pem) else { throw PcshError("\(Profile.keyFile.path) is not a PEM private key") }
+        let request = try SignedRequest(purpose: .nodeList, subject: "nodes", certificate: certificate.trimmingCharacters(in: .whitespacesAndNewlines),
+                                        key: try PrivateKey(pkcs8DER: der, using: try CryptoContext(mode: .nonFIPS)))
+        struct List: Encodable { var request: SignedRequest }
+        let client = try ProxyClient(proxy: profile.proxy, caCertificate: profile.caCertificate, insecure: false)
+        defer { Task { await client.shutdown() } }
+        return try await client.post("/v1/nodes/list", List(request: request), as: [VisibleNode].self)
+    }
+
+    static func sshProxy(_ profile: Profile) throws -> (host: String, port: String) {
+        guard let address = profile.sshProxy, let colon = address.lastIndex(of: ":") else {
+            throw PcshError("the proxy did not say where its SSH side is; run 'pcsh login' again")
+        }
+        var host = String(address[..<colon])
+        if host.hasPrefix("[") { host = String(host.dropFirst().dropLast()) }
+        return (host, String(address[address.index(after: colon)...]))
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List the nodes your roles let you reach, with their labels.")
+
+        func run() async throws {
+            do {
+                let profile = try Profile.load()
+                let nodes = try await Pcsh.visibleNodes(profile)
+                guard !nodes.isEmpty else { return print("no nodes you may reach") }
+                print("NODE".padding(toLength: 24, withPad: " ", startingAt: 0) + "KIND".padding(toLength: 12, withPad: " ", startingAt: 0) + "LABELS")
+                for node in nodes {
+                    print(node.name.padding(toLength: 24, withPad: " ", startingAt: 0) + node.kind.padding(toLength: 12, withPad: " ", startingAt: 0)
+                        + node.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))
+                }
+                print("Your logins: \(profile.logins.joined(separator: ", "))")
+            } catch let error as PcshError {
+                throw error.reported()
+            }
+        }
+    }
+
+    struct SSH: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "ssh to a node through the proxy (OpenSSH's ssh with your certificate).",
+            discussion: "Portcullis nodes are reached with ssh -J through the proxy; plain OpenSSH hosts in terminating mode (login%node).")
+        @Argument(help: "[login@]node") var target: String
+        @Argument(parsing: .captureForPassthrough, help: "A command to run instead of a shell.") var command: [String] = []
+
+        func run() async throws {
+            do {
+                let profile = try Profile.load()
+                let parts = target.split(separator: "@", maxSplits: 1).map(String.init)
+                let login = parts.count == 2 ? parts[0] : (profile.logins.first ?? "")
+                let name = parts.count == 2 ? parts[1] : parts[0]
+                guard !login.isEmpty else { throw PcshError("your roles allow no logins") }
+                guard let node = try await Pcsh.visibleNodes(profile).first(where: { $0.name == name }) else {
+                    throw PcshError("no node \"\(name)\" that you may reach ('pcsh ls' lists yours)")
+                }
+                let proxy = try Pcsh.sshProxy(profile)
+                var arguments = ["ssh"] + (try Pcsh.clientOptions())
+                if node.kind == "openssh" {
+                    arguments += ["-p", proxy.port, "\(login)%\(node.name)@\(proxy.host)"]
+                } else {
+                    arguments += ["-J", "\(profile.user)@\(proxy.host):\(proxy.port)", "\(login)@\(node.name)"]
+                }
+                arguments += command
+                let argv = arguments.map { strdup($0) } + [nil]
+                // Becomes ssh: its terminal handling, its exit status.
+                execv("/usr/bin/ssh", argv)
+                throw PcshError("cannot run /usr/bin/ssh: \(String(cString: strerror(errno))) (install openssh-client)")
+            } catch let error as PcshError {
+                throw error.reported()
+            }
+        }
+    }
+
+    /// `-F` with a configuration of `configLines()` for every host: ssh hands `-F` (not `-o`) on
+    /// to the jump's own ssh, so both hops use the certificate and the host CA.
+    static func clientOptions() throws -> [String] {
+        let file = Profile.home.appendingPathComponent("ssh_config")
+        try Profile.write(Data(("# written by pcsh for its own ssh runs\nHost *\n" + configLines().map { "    \($0)\n" }.joined()).utf8), to: file)
+        return ["-F", file.path]
+    }
+
+    static func configLines() -> [String] {
+        ["IdentityFile \(Profile.keyFile.path)", "CertificateFile \(Profile.certificateFile.path)", "IdentitiesOnly yes",
+         "UserKnownHostsFile \(Profile.knownHostsFile.path)", "StrictHostKeyChecking yes",
+         "KexAlgorithms ecdh-sha2-nistp384,ecdh-sha2-nistp256", "Ciphers aes256-gcm@openssh.com,aes128-gcm@openssh.com",
+         "HostKeyAlgorithms ecdsa-sha2-nistp384-cert-v01@openssh.com,ecdsa-sha2-nistp256-cert-v01@openssh.com,ecdsa-sha2-nistp384,ecdsa-sha2-nistp256"]
+    }
+
+    struct Config: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print an OpenSSH configuration so that plain 'ssh NODE' goes through the proxy with your certificate.",
+            discussion: "Append it to ~/.ssh/config (pcsh config >> ~/.ssh/config). It names the nodes you may reach now: run it again when they change.")
+
+        func run() async throws {
+            do {
+                let profile = try Profile.load()
+                let proxy = try Pcsh.sshProxy(profile)
+                let nodes = try await Pcsh.visibleNodes(profile)
+                let settings = Pcsh.configLines().map { "    \($0)" }.joined(separator: "\n")
+                var text = """
+                    # Portcullis cluster "\(profile.cluster)" for \(profile.user), written by 'pcsh config'.
+                    Host portcullis-proxy
+                        HostName \(proxy.host)
+                        Port \(proxy.port)
+                        User \(profile.user)
+                    \(settings)
+
+                    """
+                let portcullis = nodes.filter { $0.kind != "openssh" }.map(\.name)
+                if !portcullis.isEmpty {
+                    text += """
+                        Host \(portcullis.joined(separator: " "))
+                            ProxyJump portcullis-proxy
+                        \(profile.logins.first.map { "    User \($0)\n" } ?? "")\(settings)
+
+                        """
+                }
+                for node in nodes where node.kind == "openssh" {
+                    text += """
+                        # \(node.name) is a plain OpenSSH host: 'pcsh ssh LOGIN@\(node.name)' or ssh -p \(proxy.port) LOGIN%\(node.name)@\(proxy.host)
+
+                        """
+                }
+                print(text, terminator: "")
+            } catch let error as PcshError {
+                throw error.reported()
+            }
+        }
+    }
+}
