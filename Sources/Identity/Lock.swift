@@ -108,6 +108,25 @@ extension IdentityService {
         }
     }
 
+    /// Follows the locks until cancelled: `apply` gets every lock in force when the watch
+    /// (re)starts and every lock created or replaced after; `unreliable` is told each time the
+    /// watch fails (it restarts a second later).
+    public func followLocks(apply: @escaping @Sendable (Lock) -> Void, unreliable: @escaping @Sendable (Error) -> Void) async {
+        while !Task.isCancelled {
+            do {
+                let updates = try await lockUpdates()
+                for lock in try await locks() { apply(lock) }
+                for try await lock in updates { apply(lock) }
+                if Task.isCancelled { return }
+                throw IdentityError.authorityUnavailable("the lock feed ended")
+            } catch {
+                if Task.isCancelled { return }
+                unreliable(error)
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
     /// The first lock that stops this user (as `login` on `node`, when given), if any.
     public func lockInForce(user: String, roles: [String], login: String? = nil, node: String? = nil, now: Date = Date()) async throws -> Lock? {
         try await locks(now: now).first { $0.matches(user: user, roles: roles, login: login, node: node, now: now) }

@@ -147,25 +147,14 @@ public struct NodeService: Service {
     /// others keep the last view until it is back (best_effort).
     func watchLocks() async {
         let context = context
-        while !Task.isCancelled {
-            do {
-                let updates = try await context.identity.lockUpdates()
-                // Locks made while no watch was running.
-                for lock in try await context.identity.locks() { context.forEachConnection { $0.enforce(lock) } }
-                for try await lock in updates { context.forEachConnection { $0.enforce(lock) } }
-                if Task.isCancelled { return }
-                throw CancellationError()
-            } catch {
-                if Task.isCancelled { return }
-                context.logger.error("the lock view is unreliable; strict connections are ended, the watch restarts", metadata: ["error": "\(error)"])
-                context.forEachConnection { connection in
-                    if connection.identity.access.lockingMode(cluster: context.settings.lockingMode) == .strict {
-                        connection.terminate("preventive lock-out due to local lock view becoming unreliable")
-                    }
+        await context.identity.followLocks(apply: { lock in context.forEachConnection { $0.enforce(lock) } }, unreliable: { error in
+            context.logger.error("the lock view is unreliable; strict connections are ended, the watch restarts", metadata: ["error": "\(error)"])
+            context.forEachConnection { connection in
+                if connection.identity.access.lockingMode(cluster: context.settings.lockingMode) == .strict {
+                    connection.terminate("preventive lock-out due to local lock view becoming unreliable")
                 }
-                try? await Task.sleep(for: .seconds(1))
             }
-        }
+        })
     }
 
     /// With less than half its TTL left, the host certificate is replaced for new connections.

@@ -12,6 +12,18 @@ final class ProxyAccess: @unchecked Sendable {
     let checker: AccessChecker
     let target: TerminatingTarget?
     let lease: SemaphoreLease?
+    /// Set on the connection's loop once it is authorized.
+    weak var control: SSHConnectionControl?
+    /// Its terminating sessions (loop-confined), to be told why the connection ends.
+    private var sessionRefs: [WeakSession] = []
+    private struct WeakSession { weak var session: TerminatingSession? }
+
+    func add(_ session: TerminatingSession) {
+        sessionRefs.removeAll { $0.session == nil }
+        sessionRefs.append(WeakSession(session: session))
+    }
+
+    var sessions: [TerminatingSession] { sessionRefs.compactMap(\.session) }
 
     init(user: String, checker: AccessChecker, target: TerminatingTarget? = nil, lease: SemaphoreLease? = nil) {
         self.user = user
@@ -31,6 +43,7 @@ struct ProxyAuthenticator: SSHServerAuthenticator {
     let trust: UserCATrust
     let nodes: NodeRegistry
     let semaphore: ConnectionSemaphore
+    let connections: ProxyConnections
 
     /// `login%node` (the separator OpenSSH leaves alone in a user name).
     static func terminating(_ username: String) -> (login: String, node: String)? {
@@ -92,9 +105,15 @@ struct ProxyAuthenticator: SSHServerAuthenticator {
                 }
             }
             let access = ProxyAccess(user: name, checker: checker, target: target, lease: lease)
+            let connections = connections
             let accepted = try await connection.eventLoop.submit {
                 guard !connection.isClosed else { return false }
                 connection.attachment = access
+                access.control = connection
+                if target != nil {
+                    connections.opened(access)
+                    connection.whenClosed { connections.closed(access) }
+                }
                 if let lease {
                     lease.keepAlive { [weak connection] reason in connection?.eventLoop.execute { connection?.disconnect(reason) } }
                     connection.whenClosed { Task { await lease.release() } }

@@ -44,6 +44,8 @@ public struct ProxyService: Service {
     let trust = UserCATrust()
     let terminating: TerminatingContext
     let semaphore: ConnectionSemaphore
+    let connections = ProxyConnections()
+    let audit: AuditPipeline
 
     /// `recordingsRoot`: where terminating-mode sessions are recorded.
     public init(settings: Settings, identity: IdentityService, audit: AuditPipeline, backend: Backend, keyring: Keyring, crypto: CryptoContext,
@@ -53,6 +55,7 @@ public struct ProxyService: Service {
         self.backend = backend
         self.crypto = crypto
         self.logger = logger
+        self.audit = audit
         terminating = TerminatingContext(identity: identity, audit: audit, keyring: keyring, crypto: crypto, recordingsRoot: recordingsRoot,
                                          proxyName: settings.name, logger: logger)
         semaphore = ConnectionSemaphore(backend: backend, leaseDuration: sessionControlTimeout)
@@ -66,13 +69,15 @@ public struct ProxyService: Service {
         let principals = HostIdentity.principals(name: settings.name, listenHost: settings.host)
         let certificate = try await identity.signHost(hostKey.publicKey, principals: principals, ttl: settings.hostCertificateTTL,
                                                       by: "proxy:\(settings.name)")
-        let authenticator = ProxyAuthenticator(identity: identity, trust: trust, nodes: nodes, semaphore: semaphore)
+        let authenticator = ProxyAuthenticator(identity: identity, trust: trust, nodes: nodes, semaphore: semaphore, connections: connections)
         let nodes = nodes, logger = logger, terminating = terminating
         let configuration = SSHServerConfiguration(
             crypto: crypto, hostKeys: [hostKey], hostCertificates: [certificate], authenticator: authenticator, banner: settings.banner,
             sessionHandlerFactory: { session, channel in
                 if let access = session.connection?.attachment as? ProxyAccess, let target = access.target {
-                    return TerminatingSession(access: access, target: target, context: terminating, channel: channel, loop: session.eventLoop)
+                    let handler = TerminatingSession(access: access, target: target, context: terminating, channel: channel, loop: session.eventLoop)
+                    access.add(handler)
+                    return handler
                 }
                 channel.write(ByteBuffer(string: "This is the Portcullis proxy: use it as a jump host (ssh -J user@proxy:port login@node), or ssh -p port login%host@proxy for a registered OpenSSH host.\r\n"),
                               stderr: true)
@@ -96,8 +101,18 @@ public struct ProxyService: Service {
         return channel
     }
 
+    /// Ends the terminating-mode connections a new lock matches (passthrough ones are the nodes' to end).
+    func watchLocks() async {
+        let connections = connections, audit = audit, logger = logger
+        await identity.followLocks(apply: { connections.enforce($0, audit: audit) }, unreliable: { error in
+            logger.error("the lock view is unreliable; the watch restarts", metadata: ["error": "\(error)"])
+        })
+    }
+
     public func run() async throws {
         let channel = try await bind()
+        let watcher = Task { await watchLocks() }
+        defer { watcher.cancel() }
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do { try await Task.sleep(for: .seconds(10)) } catch { break }

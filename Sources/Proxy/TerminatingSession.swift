@@ -129,6 +129,11 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
         if startedSession { end() }
     }
 
+    /// A message on the user's stderr.
+    func tell(_ message: String) {
+        downstream?.write(ByteBuffer(string: "\r\n" + message + "\r\n"), stderr: true)
+    }
+
     // MARK: The user's side
 
     func handle(_ request: SessionRequest, on channel: SSHSessionChannel) -> Bool {

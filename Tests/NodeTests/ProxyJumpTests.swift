@@ -30,7 +30,7 @@ final class ProxyJumpTests: XCTestCase {
 
     private func jumps(_ fixture: NodeFixture, proxyPort: Int) async throws {
         var options = RoleOptions()
-        options.maxConnections = 1
+        options.maxConnections = 2
         try await fixture.addUser("alice", options: options)
         let key = try await fixture.certifiedKey("alice")
         // The node reports in; a second, production node alice's role (env=test) cannot see.
@@ -64,13 +64,35 @@ final class ProxyJumpTests: XCTestCase {
         let unknown = try jump("nowhere", "true")
         XCTAssertTrue(unknown.stderr.contains("no node \"nowhere\" that you may reach"), "the same answer: \(unknown.stderr)")
 
-        // max_connections 1: the jump hop does not count, the node connection does (exactly once).
-        let held = try ChildProcess("/usr/bin/ssh", ["-F", config.path, "-J", "alice@127.0.0.1:\(proxyPort)", "\(NodeFixture.login)@node-test", "sleep 20"])
-        defer { held.stop() }
+        // max_connections 2, 20 at once through the proxy: exactly 2 get in (the hop does not count,
+        // the node connection does, once), 18 are told why.
+        let clients = try (0..<20).map { index in
+            try ChildProcess("/usr/bin/ssh", ["-F", config.path, "-J", "alice@127.0.0.1:\(proxyPort)", "\(NodeFixture.login)@node-test", "echo in; sleep 3"],
+                             output: fixture.directory.appendingPathComponent("jump-\(index).log"))
+        }
+        let statuses = clients.map { $0.wait(timeout: 60) }
+        XCTAssertEqual(statuses.filter { $0 == 0 }.count, 2, "\(statuses)")
+        let refused = clients.filter { $0.exitStatus == 255 }
+        XCTAssertEqual(refused.count, 18)
+        for client in refused {
+            XCTAssertTrue(client.output.contains("too many concurrent ssh connections for user \"alice\" (max=2)"), client.output)
+        }
+        let rejected = try await fixture.events("session.rejected", atLeast: 18)
+        XCTAssertEqual(rejected.filter { $0.fields["max"] == .integer(2) }.count, 18)
+
+        // After one closes, the next gets in within a second.
+        let held = try (0..<2).map { _ in
+            try ChildProcess("/usr/bin/ssh", ["-F", config.path, "-J", "alice@127.0.0.1:\(proxyPort)", "\(NodeFixture.login)@node-test", "sleep 30"])
+        }
         let deadline = Date().addingTimeInterval(10)
-        while fixture.node.registry.list().isEmpty && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        let second = try jump("node-test", "echo second")
-        XCTAssertEqual(second.status, 255)
-        XCTAssertTrue(second.stderr.contains("too many concurrent ssh connections for user \"alice\" (max=1)"), second.stderr)
+        while fixture.node.registry.list().count < 2 && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        XCTAssertEqual(try jump("node-test", "echo third").status, 255)
+        held[0].stop()
+        let closed = Date()
+        while fixture.node.registry.list().count > 1 && Date().timeIntervalSince(closed) < 1 { try await Task.sleep(for: .milliseconds(20)) }
+        let next = try jump("node-test", "echo next")
+        XCTAssertEqual(next.stdout, "next\n", next.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(closed), 1.5, "in within a second of the close, plus its own two handshakes")
+        held[1].stop()
     }
 }

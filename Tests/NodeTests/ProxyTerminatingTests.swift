@@ -2,7 +2,7 @@ import FIPSCrypto
 import Foundation
 import Identity
 @testable import Node
-import Proxy
+@testable import Proxy
 import SSH
 import TestSupport
 import XCTest
@@ -20,6 +20,8 @@ final class ProxyTerminatingTests: XCTestCase {
                                  audit: fixture.audit, backend: fixture.backend, keyring: fixture.keyring, crypto: fixture.crypto,
                                  recordingsRoot: fixture.recordingsRoot, logger: .init(label: "test.proxy"))
         let listener = try await proxy.bind()
+        let watcher = Task { await proxy.watchLocks() }
+        defer { watcher.cancel() }
         var sshd: OpenSSHServer?
         do {
             sshd = try await stockSSHD(fixture)
@@ -93,5 +95,16 @@ final class ProxyTerminatingTests: XCTestCase {
         XCTAssertTrue(root.stderr.contains("no role allows login \"root\""), root.stderr)
         let unknown = try ssh("\(NodeFixture.login)%nowhere", ["true"])
         XCTAssertTrue(unknown.stderr.contains("no node \"nowhere\" that you may reach"), unknown.stderr)
+
+        // A lock ends a live terminating session within 2 s, with its message.
+        let live = try ChildProcess("/usr/bin/ssh", ["-tt"] + options + ["\(NodeFixture.login)%web2@127.0.0.1", "echo started; sleep 60"],
+                                    output: fixture.directory.appendingPathComponent("live.log"))
+        let started = Date().addingTimeInterval(10)
+        while !live.output.contains("started") && Date() < started { try await Task.sleep(for: .milliseconds(50)) }
+        try await fixture.identity.putLock(Lock(name: "stop", target: Lock.Target(user: "alice"), message: "incident 9", createdBy: "admin"), by: "admin")
+        let locked = Date()
+        XCTAssertNotNil(live.wait(timeout: 2), "ended within 2 s of the lock")
+        XCTAssertLessThan(Date().timeIntervalSince(locked), 2)
+        XCTAssertTrue(live.output.contains("access denied: locked (user=alice): incident 9"), live.output)
     }
 }
