@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The proxy in passthrough mode (ssh -J through the proxy to a Portcullis node) against OpenSSH's
-# own jump (ssh -J through Debian's sshd to the same sshd), same machine, same run, set up the
-# same way as bench/ssh-node.sh (certificate auth from our user CA, P-384 host certificates,
-# ecdh-sha2-nistp256, aes128-gcm@openssh.com, no PAM). Both hops are full SSH connections.
-#   - median wall time of connect + auth + exec `true` through the jump, over RUNS (50)
-#   - upload throughput: head -c SIZE (1G) /dev/zero | ssh -J … 'cat >/dev/null'
-# Targets from issue 7: ≤ 1.5× the time, ≥ 0.7× the throughput. (Terminating mode, for plain
-# OpenSSH hosts, is not built yet.) Needs root.
+# The proxy in both modes against OpenSSH's own jump (ssh -J through Debian's sshd to the same
+# sshd), same machine, same run, set up the same way as bench/ssh-node.sh (certificate auth from
+# our user CA, P-384 host certificates, ecdh-sha2-nistp256, aes128-gcm@openssh.com, no PAM):
+#   - passthrough: ssh -J through the proxy to a Portcullis node (launcher, cgroup, recording)
+#   - terminating: ssh -p PROXY root%sshd@proxy: the proxy terminates, records, and connects to
+#     that same sshd with a certificate it mints
+# Measured: median wall time of connect + auth + exec `true`, over RUNS (50); upload throughput
+# of head -c SIZE (1G) /dev/zero | ssh … 'cat >/dev/null'. Targets from issue 7: ≤ 1.5× the
+# time, ≥ 0.7× the throughput of ssh -J through sshd. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -26,16 +27,16 @@ swift build -c release --product ssh-node-bench >/dev/null
 swift build -c release --product portcullis-exec >/dev/null
 bin=$(swift build -c release --show-bin-path)
 ssh-keygen -q -t ecdsa -b 256 -N '' -f "$work/user"
+ssh-keygen -q -t ecdsa -b 384 -N '' -f "$work/hostkey"
+sshd_port=$(free_port)
+# Our host CA certifies the sshd's key (the proxy verifies the host in terminating mode).
 "$bin/ssh-node-bench" --fips-prefix "$FIPS_PREFIX" --key "$work/user" --ca-out "$work/user_ca.pub" \
-    --launcher "$bin/portcullis-exec" --work "$work" --proxy yes >"$work/ours.out" 2>"$work/ours.log" & pids+=($!)
+    --launcher "$bin/portcullis-exec" --work "$work" --proxy yes --sshd "127.0.0.1:$sshd_port" --sshd-key "$work/hostkey" \
+    >"$work/ours.out" 2>"$work/ours.log" & pids+=($!)
 for _ in $(seq 300); do grep -q '^proxy' "$work/ours.out" 2>/dev/null && break; sleep 0.1; done
 proxy_port=$(awk '/^proxy/ {print $2}' "$work/ours.out")
 [ -n "$proxy_port" ] || { echo "the node and proxy did not start:"; cat "$work/ours.log"; exit 1; }
 
-ssh-keygen -q -t ecdsa -b 384 -N '' -f "$work/host_ca"
-ssh-keygen -q -t ecdsa -b 384 -N '' -f "$work/hostkey"
-ssh-keygen -q -s "$work/host_ca" -h -I sshd -n 127.0.0.1 -V +1h "$work/hostkey.pub"
-sshd_port=$(free_port)
 cat >"$work/sshd_config" <<CFG
 Port $sshd_port
 ListenAddress 127.0.0.1
@@ -85,9 +86,15 @@ ours_connect=$(median_ms "$ours_target"); ours_up=$(mib_per_s up "$ours_target")
 measure sshd "$sshd_port" localhost   # (127.0.0.1 again would be a "jumphost loop")
 "${client[@]}" -p "$sshd_port" root@127.0.0.1 true || { echo "cannot jump through sshd:"; cat "$work/sshd.log"; exit 1; }
 sshd_connect=$(median_ms "$sshd_port"); sshd_up=$(mib_per_s up "$sshd_port")
+# Terminating mode: no jump; the proxy's user name carries the login and the host.
+client=(ssh -F "$work/ssh_config" -o "User=root%sshd")
+"${client[@]}" -p "$proxy_port" 127.0.0.1 true || { echo "cannot reach sshd through the proxy in terminating mode:"; cat "$work/ours.log"; exit 1; }
+term_connect=$(median_ms_as "$proxy_port" 127.0.0.1); term_up=$(mib_per_s_as "$proxy_port" 127.0.0.1)
 
 echo "machine: $(nproc) cores; client $(ssh -V 2>&1); sshd from openssh-server; proxy and node in FIPS mode (release build)"
-echo "ours: ssh -J proxy (passthrough) -> node (launcher, cgroup, recording); baseline: ssh -J sshd -> the same sshd"
+echo "passthrough: ssh -J proxy -> node (launcher, cgroup, recording); terminating: proxy (recording) -> sshd; baseline: ssh -J sshd -> the same sshd"
 printf "%-46s %10s %10s %7s  %s\n" "measurement" "portcullis" "ssh -J" "ratio" "target"
 printf "%-46s %10s %10s %7s  %s\n" "jump+connect+auth+exec true, median ms ($RUNS)" "$ours_connect" "$sshd_connect" "$(ratio "$ours_connect" "$sshd_connect")" "<= 1.50"
 printf "%-46s %10s %10s %7s  %s\n" "upload $SIZE through the jump, MiB/s" "$ours_up" "$sshd_up" "$(ratio "$ours_up" "$sshd_up")" ">= 0.70"
+printf "%-46s %10s %10s %7s  %s\n" "terminating: connect+exec true, median ms" "$term_connect" "$sshd_connect" "$(ratio "$term_connect" "$sshd_connect")" "<= 1.50"
+printf "%-46s %10s %10s %7s  %s\n" "terminating: upload $SIZE, MiB/s" "$term_up" "$sshd_up" "$(ratio "$term_up" "$sshd_up")" ">= 0.70"

@@ -113,8 +113,13 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
                 upstream = channel
                 for request in pending { channel.sendRequest(request) }
                 pending = []
+                // What the user sent meanwhile was held without giving window back: pass it on, then account for it.
+                let held = pendingData.reduce(0) { $0 + $1.readableBytes }
                 for data in pendingData { channel.write(data) }
                 pendingData = []
+                if held > 0 {
+                    if channel.isWritable { downstream?.consumed(held) } else { unconsumedDown += held }
+                }
                 if pendingEOF { channel.sendEOF() }
             }
         }

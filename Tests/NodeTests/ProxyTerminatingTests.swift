@@ -74,6 +74,11 @@ final class ProxyTerminatingTests: XCTestCase {
         XCTAssertEqual(execEvents.first?.fields["exitCode"]?.stringValue, "3")
         XCTAssertEqual(execEvents.first?.fields["forwarded_by"]?.stringValue, "proxy-test")
 
+        // Bulk input, much more than one window, sent before the host's channel is even open.
+        let upload = try ssh("\(NodeFixture.login)%web2", ["wc -c"], input: Data((0..<(8 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }))
+        XCTAssertEqual(upload.status, 0, upload.stderr)
+        XCTAssertEqual(upload.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "\(8 << 20)")
+
         // Interactive, recorded at the proxy.
         let shell = try ssh("\(NodeFixture.login)%web2", ["-tt"], input: Data("echo PROXY-$((6*7))\nexit 5\n".utf8))
         XCTAssertEqual(shell.status, 5, shell.stderr)

@@ -10,25 +10,29 @@ require_sshd() {  # the benchmark starts its own sshd only
     mkdir -p /run/sshd
 }
 
-median_ms() {  # port: median of RUNS connect+auth+exec true, in ms
-    local port=$1 samples=()
+median_ms() { median_ms_as "$1" root@127.0.0.1; }
+mib_per_s() { mib_per_s_as_direction "$1" "$2" root@127.0.0.1; }
+mib_per_s_as() { mib_per_s_as_direction up "$1" "$2"; }
+
+median_ms_as() {  # port destination: median of RUNS connect+auth+exec true, in ms
+    local port=$1 destination=$2 samples=()
     for _ in $(seq "$RUNS"); do
         local start end
         start=$(date +%s%N)
-        "${client[@]}" -p "$port" root@127.0.0.1 true
+        "${client[@]}" -p "$port" "$destination" true
         end=$(date +%s%N)
         samples+=($(( (end - start) / 1000 )))
     done
     printf '%s\n' "${samples[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2) / 1000}'
 }
 
-mib_per_s() {  # direction port
-    local direction=$1 port=$2 start end bytes
+mib_per_s_as_direction() {  # direction port destination
+    local direction=$1 port=$2 destination=$3 start end bytes
     start=$(date +%s%N)
     if [ "$direction" = down ]; then
-        bytes=$("${client[@]}" -p "$port" root@127.0.0.1 "head -c $SIZE /dev/zero" | wc -c)
+        bytes=$("${client[@]}" -p "$port" "$destination" "head -c $SIZE /dev/zero" | wc -c)
     else
-        head -c "$SIZE" /dev/zero | "${client[@]}" -p "$port" root@127.0.0.1 'cat >/dev/null'
+        head -c "$SIZE" /dev/zero | "${client[@]}" -p "$port" "$destination" 'cat >/dev/null'
         bytes=$(head -c "$SIZE" /dev/zero | wc -c)
     fi
     end=$(date +%s%N)

@@ -13,10 +13,12 @@ import Storage
 // recording on, sessions through portcullis-exec in their own cgroups. Makes the user "bench"
 // (role: login root) and a certificate for the ssh-keygen key in --key; writes the user CA's
 // TrustedUserCAKeys line to --ca-out for the sshd it is compared with. Prints "listening PORT";
-// with --proxy yes also runs the proxy (the node registered as "bench") and prints "proxy PORT".
-//   ssh-node-bench --fips-prefix P --key KEYFILE --ca-out FILE --launcher PATH --work DIR [--proxy yes]
+// with --proxy yes also runs the proxy (the node registered as "bench") and prints "proxy PORT";
+// --sshd HOST:PORT --sshd-key FILE registers that sshd as the OpenSSH host "sshd" and certifies
+// its host key FILE.pub with the host CA (FILE-cert.pub), for terminating mode.
+//   ssh-node-bench --fips-prefix P --key KEYFILE --ca-out FILE --launcher PATH --work DIR [--proxy yes] [--sshd A --sshd-key K]
 
-let options = BenchOptions(program: "ssh-node-bench", defaults: ["fips-prefix": "", "key": "", "ca-out": "", "launcher": "", "work": "", "proxy": "no"])
+let options = BenchOptions(program: "ssh-node-bench", defaults: ["fips-prefix": "", "key": "", "ca-out": "", "launcher": "", "work": "", "proxy": "no", "sshd": "", "sshd-key": ""])
 let crypto = try options.cryptoContext()
 let work = options.string("work")
 LoggingSystem.bootstrap { label in
@@ -58,6 +60,13 @@ if options.string("proxy") == "yes" {
     let proxy = try await ProxyService(settings: ProxyService.Settings(host: "127.0.0.1", port: 0, name: "bench-proxy"), identity: identity,
                                        audit: audit, backend: sealed, keyring: keyring, crypto: crypto, recordingsRoot: "\(work)/recordings",
                                        logger: Logger(label: "proxy")).bind()
+    if !options.string("sshd").isEmpty {
+        let hostKey = options.string("sshd-key")
+        let sshdKey = try PublicKey(authorizedKeyLine: try String(contentsOfFile: hostKey + ".pub", encoding: .utf8), using: crypto)
+        let hostCertificate = try await identity.signHost(sshdKey, principals: ["127.0.0.1", "localhost"], ttl: .seconds(3600), by: "bench")
+        try (hostCertificate.authorizedKeyLine() + "\n").write(toFile: hostKey + "-cert.pub", atomically: true, encoding: .utf8)
+        try await node.nodes.register(openSSH: "sshd", address: options.string("sshd"), labels: [:])
+    }
     FileHandle.standardOutput.write(Data("proxy \(proxy.localAddress!.port!)\n".utf8))
 }
 try await listener.channel.closeFuture.get()
