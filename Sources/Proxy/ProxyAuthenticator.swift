@@ -1,3 +1,4 @@
+import Audit
 import Foundation
 import Identity
 import NIOCore
@@ -44,6 +45,7 @@ struct ProxyAuthenticator: SSHServerAuthenticator {
     let nodes: NodeRegistry
     let semaphore: ConnectionSemaphore
     let connections: ProxyConnections
+    let audit: AuditPipeline
 
     /// `login%node` (the separator OpenSSH leaves alone in a user name).
     static func terminating(_ username: String) -> (login: String, node: String)? {
@@ -97,6 +99,12 @@ struct ProxyAuthenticator: SSHServerAuthenticator {
                     do {
                         lease = try await semaphore.acquire(user: name, max: checker.maxConnections, holder: "proxy \(node.name)")
                     } catch let error as SemaphoreError {
+                        if case .limitReached = error {
+                            _ = try? await audit.record(AuditEvent(.sessionRejected, [
+                                "user": .string(name), "login": .string(wanted.login), "server_id": .string(node.name),
+                                "reason": .string("\(error)"), "max": .integer(Int64(checker.maxConnections)),
+                            ]))
+                        }
                         return .reject("\(error)", tellClient: "\(error)")
                     } catch {
                         return .reject("the connection limit could not be checked: \(error)",

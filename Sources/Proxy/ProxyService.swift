@@ -69,7 +69,7 @@ public struct ProxyService: Service {
         let principals = HostIdentity.principals(name: settings.name, listenHost: settings.host)
         let certificate = try await identity.signHost(hostKey.publicKey, principals: principals, ttl: settings.hostCertificateTTL,
                                                       by: "proxy:\(settings.name)")
-        let authenticator = ProxyAuthenticator(identity: identity, trust: trust, nodes: nodes, semaphore: semaphore, connections: connections)
+        let authenticator = ProxyAuthenticator(identity: identity, trust: trust, nodes: nodes, semaphore: semaphore, connections: connections, audit: audit)
         let nodes = nodes, logger = logger, terminating = terminating
         let configuration = SSHServerConfiguration(
             crypto: crypto, hostKeys: [hostKey], hostCertificates: [certificate], authenticator: authenticator, banner: settings.banner,

@@ -58,6 +58,16 @@ final class ProxyJumpTests: XCTestCase {
         let exec = try await fixture.events("exec")
         XCTAssertEqual(exec.first?.fields["command"]?.stringValue, "echo via-proxy; exit 4", "the node recorded the session")
 
+        // Interactive through the jump: a terminal on the node, recorded there.
+        let interactive = try NodeFixture.run("/usr/bin/ssh", ["-tt", "-F", config.path, "-J", "alice@127.0.0.1:\(proxyPort)", "\(NodeFixture.login)@node-test"],
+                                              input: Data("tty; echo JUMP-$((6*7))\nexit 2\n".utf8))
+        XCTAssertEqual(interactive.status, 2, interactive.stderr)
+        XCTAssertTrue(interactive.stdout.contains("/dev/pts/") && interactive.stdout.contains("JUMP-42"), interactive.stdout)
+        let ends = try await fixture.events("session.end", atLeast: 2)
+        let shellEnd = try XCTUnwrap(ends.first { $0.fields["interactive"] == true })
+        let cast = String(decoding: try await fixture.recordings.asciicast(try XCTUnwrap(shellEnd.fields["sid"]?.stringValue)), as: UTF8.self)
+        XCTAssertTrue(cast.contains("JUMP-42"))
+
         let hidden = try jump("prod-db", "echo should-not-run")
         XCTAssertEqual(hidden.status, 255)
         XCTAssertTrue(hidden.stderr.contains("no node \"prod-db\" that you may reach"), hidden.stderr)

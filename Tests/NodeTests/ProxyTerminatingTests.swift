@@ -53,7 +53,9 @@ final class ProxyTerminatingTests: XCTestCase {
     }
 
     private func sessions(_ fixture: NodeFixture, proxyPort: Int, sshd: OpenSSHServer) async throws {
-        try await fixture.addUser("alice")
+        var limited = RoleOptions()
+        limited.maxConnections = 1
+        try await fixture.addUser("alice", options: limited)
         try await fixture.node.nodes.register(openSSH: "web2", address: "127.0.0.1:\(sshd.port)", labels: ["env": "test"])
         let key = try await fixture.certifiedKey("alice")
         let options = try await fixture.sshOptions(key: key).map { $0 == "\(fixture.port)" ? "\(proxyPort)" : $0 }
@@ -101,11 +103,17 @@ final class ProxyTerminatingTests: XCTestCase {
         let unknown = try ssh("\(NodeFixture.login)%nowhere", ["true"])
         XCTAssertTrue(unknown.stderr.contains("no node \"nowhere\" that you may reach"), unknown.stderr)
 
-        // A lock ends a live terminating session within 2 s, with its message.
+        // A lock ends a live terminating session within 2 s, with its message. While it lives, it
+        // holds alice's one place (max_connections 1: the lease is the proxy's in this mode).
         let live = try ChildProcess("/usr/bin/ssh", ["-tt"] + options + ["\(NodeFixture.login)%web2@127.0.0.1", "echo started; sleep 60"],
                                     output: fixture.directory.appendingPathComponent("live.log"))
         let started = Date().addingTimeInterval(10)
         while !live.output.contains("started") && Date() < started { try await Task.sleep(for: .milliseconds(50)) }
+        let second = try ssh("\(NodeFixture.login)%web2", ["true"])
+        XCTAssertEqual(second.status, 255)
+        XCTAssertTrue(second.stderr.contains("too many concurrent ssh connections for user \"alice\" (max=1)"), second.stderr)
+        let rejected = try await fixture.events("session.rejected")
+        XCTAssertEqual(rejected.first?.fields["server_id"]?.stringValue, "web2")
         try await fixture.identity.putLock(Lock(name: "stop", target: Lock.Target(user: "alice"), message: "incident 9", createdBy: "admin"), by: "admin")
         let locked = Date()
         XCTAssertNotNil(live.wait(timeout: 2), "ended within 2 s of the lock")

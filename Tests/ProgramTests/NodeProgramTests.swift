@@ -92,8 +92,13 @@ final class NodeProgramTests: XCTestCase {
         XCTAssertEqual(jumped.status, 0, jumped.output)
         XCTAssertTrue(jumped.output.contains("jumped"), jumped.output)
 
-        // pcsh: the nodes alice may reach, ssh through the proxy, and a configuration for plain ssh.
+        // pcsh: the nodes alice may reach (not the production host her role cannot see), ssh through
+        // the proxy, and a configuration for plain ssh.
+        XCTAssertEqual(try fixture.pcctl(["nodes", "add", "secret-db", "--addr", "10.9.9.9:22", "--labels", "env=prod"]).status, 0)
         let listedForAlice = try alice.pcsh(["ls"])
+        XCTAssertFalse(listedForAlice.stdout.contains("secret-db"), listedForAlice.stdout)
+        XCTAssertTrue(try fixture.pcctl(["nodes", "ls"]).stdout.contains("secret-db"), "the administrator sees every node")
+        XCTAssertNotEqual(try alice.pcsh(["ssh", "root@secret-db", "true"]).status, 0)
         XCTAssertTrue(listedForAlice.stdout.contains("web1") && listedForAlice.stdout.contains("portcullis") && listedForAlice.stdout.contains("env=test"),
                       listedForAlice.stdout)
         let viaPcsh = try alice.pcsh(["ssh", "root@web1", "echo", "via-pcsh"])
