@@ -174,5 +174,15 @@ final class NodeFixture {
         }
     }
 
+    /// The newest event with this name that `matches`, waiting up to `timeout` for one.
+    func event(_ name: String, timeout: TimeInterval = 10, where matches: (AuditEvent) -> Bool) async throws -> AuditEvent? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            if let found = try await log.search(AuditQuery(event: name, limit: 1000)).map(\.event).first(where: matches) { return found }
+            if Date() > deadline { return nil }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
     var recordings: RecordingStore { RecordingStore(root: recordingsRoot, keyring: keyring) }
 }

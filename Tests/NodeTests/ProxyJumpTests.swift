@@ -1,7 +1,7 @@
 import Foundation
 import Identity
 @testable import Node
-import Proxy
+@testable import Proxy
 import TestSupport
 import XCTest
 
@@ -12,20 +12,7 @@ final class ProxyJumpTests: XCTestCase {
 
     func testSSHJumpReachesAllowedNodesOnly() async throws {
         try NodeFixture.requirements()
-        let fixture = try await NodeFixture()
-        let proxy = ProxyService(settings: ProxyService.Settings(host: "127.0.0.1", port: 0, name: "proxy-test"), identity: fixture.identity,
-                                 audit: fixture.audit, backend: fixture.backend, keyring: fixture.keyring, crypto: fixture.crypto,
-                                 recordingsRoot: fixture.recordingsRoot, logger: .init(label: "test.proxy"))
-        let listener = try await proxy.bind()
-        do {
-            try await jumps(fixture, proxyPort: listener.localAddress!.port!)
-        } catch {
-            try? await listener.close()
-            await fixture.close()
-            throw error
-        }
-        try? await listener.close()
-        await fixture.close()
+        try await NodeFixture.withProxy { fixture, proxy, port in try await self.jumps(fixture, proxyPort: port) }
     }
 
     private func jumps(_ fixture: NodeFixture, proxyPort: Int) async throws {
@@ -63,8 +50,7 @@ final class ProxyJumpTests: XCTestCase {
                                               input: Data("tty; echo JUMP-$((6*7))\nexit 2\n".utf8))
         XCTAssertEqual(interactive.status, 2, interactive.stderr)
         XCTAssertTrue(interactive.stdout.contains("/dev/pts/") && interactive.stdout.contains("JUMP-42"), interactive.stdout)
-        let ends = try await fixture.events("session.end", atLeast: 2)
-        let shellEnd = try XCTUnwrap(ends.first { $0.fields["interactive"] == true })
+        let shellEnd = try await XCTUnwrapAsync(try await fixture.event("session.end") { $0.fields["interactive"] == true })
         let cast = String(decoding: try await fixture.recordings.asciicast(try XCTUnwrap(shellEnd.fields["sid"]?.stringValue)), as: UTF8.self)
         XCTAssertTrue(cast.contains("JUMP-42"))
 
@@ -104,5 +90,29 @@ final class ProxyJumpTests: XCTestCase {
         XCTAssertEqual(next.stdout, "next\n", next.stderr)
         XCTAssertLessThan(Date().timeIntervalSince(closed), 1.5, "in within a second of the close, plus its own two handshakes")
         held[1].stop()
+    }
+}
+
+extension NodeFixture {
+    /// A node fixture and a proxy on the same cluster state (its lock watcher running), closed
+    /// after `body` whatever it throws.
+    static func withProxy(_ body: (NodeFixture, ProxyService, Int) async throws -> Void) async throws {
+        let fixture = try await NodeFixture()
+        let proxy = ProxyService(settings: ProxyService.Settings(host: "127.0.0.1", port: 0, name: "proxy-test"), identity: fixture.identity,
+                                 audit: fixture.audit, backend: fixture.backend, keyring: fixture.keyring, crypto: fixture.crypto,
+                                 recordingsRoot: fixture.recordingsRoot, logger: .init(label: "test.proxy"))
+        let listener = try await proxy.bind()
+        let watcher = Task { await proxy.watchLocks() }
+        do {
+            try await body(fixture, proxy, listener.localAddress!.port!)
+        } catch {
+            watcher.cancel()
+            try? await listener.close()
+            await fixture.close()
+            throw error
+        }
+        watcher.cancel()
+        try? await listener.close()
+        await fixture.close()
     }
 }

@@ -15,26 +15,11 @@ final class ProxyTerminatingTests: XCTestCase {
 
     func testAPlainOpenSSHHostThroughTheProxyIsAuditedAndRecorded() async throws {
         try NodeFixture.requirements()
-        let fixture = try await NodeFixture()
-        let proxy = ProxyService(settings: ProxyService.Settings(host: "127.0.0.1", port: 0, name: "proxy-test"), identity: fixture.identity,
-                                 audit: fixture.audit, backend: fixture.backend, keyring: fixture.keyring, crypto: fixture.crypto,
-                                 recordingsRoot: fixture.recordingsRoot, logger: .init(label: "test.proxy"))
-        let listener = try await proxy.bind()
-        let watcher = Task { await proxy.watchLocks() }
-        defer { watcher.cancel() }
-        var sshd: OpenSSHServer?
-        do {
-            sshd = try await stockSSHD(fixture)
-            try await sessions(fixture, proxyPort: listener.localAddress!.port!, sshd: sshd!)
-        } catch {
-            sshd?.stop()
-            try? await listener.close()
-            await fixture.close()
-            throw error
+        try await NodeFixture.withProxy { fixture, _, port in
+            let sshd = try await self.stockSSHD(fixture)
+            defer { sshd.stop() }
+            try await self.sessions(fixture, proxyPort: port, sshd: sshd)
         }
-        sshd?.stop()
-        try? await listener.close()
-        await fixture.close()
     }
 
     /// Debian's sshd with TrustedUserCAKeys from our user CA and a host certificate from our host CA.
@@ -85,8 +70,7 @@ final class ProxyTerminatingTests: XCTestCase {
         let shell = try ssh("\(NodeFixture.login)%web2", ["-tt"], input: Data("echo PROXY-$((6*7))\nexit 5\n".utf8))
         XCTAssertEqual(shell.status, 5, shell.stderr)
         XCTAssertTrue(shell.stdout.contains("PROXY-42"), shell.stdout)
-        let ends = try await fixture.events("session.end", atLeast: 2)
-        let interactive = try XCTUnwrap(ends.first { $0.fields["interactive"] == true })
+        let interactive = try await XCTUnwrapAsync(try await fixture.event("session.end") { $0.fields["interactive"] == true })
         XCTAssertEqual(interactive.fields["session_recording"]?.stringValue, "proxy")
         let cast = String(decoding: try await fixture.recordings.asciicast(try XCTUnwrap(interactive.fields["sid"]?.stringValue)), as: UTF8.self)
         XCTAssertTrue(cast.contains("PROXY-42"), cast)

@@ -120,7 +120,7 @@ final class LoginProgramTests: XCTestCase {
         let deadline = Date().addingTimeInterval(10)
         while logins.count < 2 && Date() < deadline { logins = try fixture.events("user.login"); try await Task.sleep(for: .milliseconds(50)) }
         XCTAssertEqual(logins.compactMap { $0["code"] as? String }.sorted(), ["T1000I", "T1000W"])
-        XCTAssertEqual(try fixture.events("cert.create").count, 3, "alice's certificate, the sshd's and the node service's host certificates")
+        XCTAssertEqual(try fixture.events("cert.create").count, 4, "alice's certificate, and the host certificates of the sshd, the node service and the proxy")
         XCTAssertEqual(try fixture.events("user.create").first?["user"] as? String, "pcctl:\(NSUserName())")
         XCTAssertEqual(try fixture.events("session.recording.access").compactMap { $0["success"] as? Bool }.sorted { !$0 && $1 }, [false, false, true])
     }
