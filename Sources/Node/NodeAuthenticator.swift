@@ -109,37 +109,11 @@ struct NodeAuthenticator: SSHServerAuthenticator {
                                            localAddress: Self.describe(connection.localAddress), lease: lease))
     }
 
-    /// Refusals are gathered per connection and become one `auth` event if the connection ends
-    /// without getting in: a client that tries its plain key before its certificate (OpenSSH
-    /// does) and then gets in leaves no false alarm, and a refused one leaves every reason.
     func refused(user login: String, offer: PublicKeyOffer?, reason: String, connection: SSHConnectionControl) {
-        let attempts: RefusedAttempts
-        if let existing = connection.attachment as? RefusedAttempts {
-            attempts = existing
-        } else {
-            attempts = RefusedAttempts()
-            connection.attachment = attempts
-            let context = context
-            connection.whenClosed { [weak connection] in
-                guard let connection, let attempts = connection.attachment as? RefusedAttempts else { return }
-                var fields: [String: AuditValue] = [
-                    "login": .string(attempts.login), "success": false, "error": .string(attempts.reasons.joined(separator: "; ")),
-                    "addr.remote": .string(Self.describe(connection.remoteAddress)), "server_id": .string(context.settings.nodeName),
-                ]
-                if let user = attempts.user { fields["user"] = .string(user) }
-                context.emit(AuditEvent(.authFailure, fields))
-            }
+        let context = context
+        RefusedAttempts.note(login: login, offer: offer, reason: reason, connection: connection, server: context.settings.nodeName) {
+            context.emit($0)
         }
-        attempts.login = String(login.prefix(256))
-        if let certificate = offer?.certificate { attempts.user = String(certificate.keyID.prefix(256)) }
-        if !attempts.reasons.contains(reason) && attempts.reasons.count < 8 { attempts.reasons.append(reason) }
-    }
-
-    /// A connection's refused attempts, until it gets in (its attachment is then replaced).
-    final class RefusedAttempts {
-        var login = ""
-        var user: String?
-        var reasons: [String] = []
     }
 
     /// `ip:port`, as events carry addresses.

@@ -68,6 +68,14 @@ struct ProxyAuthenticator: SSHServerAuthenticator {
         }
     }
 
+    /// Each connection that never gets in is one `auth` event with every reason.
+    func refused(user login: String, offer: PublicKeyOffer?, reason: String, connection: SSHConnectionControl) {
+        let audit = audit
+        RefusedAttempts.note(login: login, offer: offer, reason: reason, connection: connection, server: "proxy") { event in
+            Task { _ = try? await audit.record(event) }
+        }
+    }
+
     func authorize(_ offer: PublicKeyOffer, connection: SSHConnectionControl) -> EventLoopFuture<AuthenticationDecision> {
         let promise = connection.eventLoop.makePromise(of: AuthenticationDecision.self)
         let identity = identity

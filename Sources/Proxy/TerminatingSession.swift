@@ -103,7 +103,11 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
 
     private func connected(_ client: SSHClient) {
         self.client = client
-        guard downstream != nil else { return Task { await client.close() }.cancel() }
+        // The user left while the host was being reached.
+        guard downstream != nil else {
+            Task { await client.close() }
+            return
+        }
         let handler = UpstreamHandler(session: self)
         upstreamHandler = handler
         client.openChannel(.session, handler: handler) { [self] result in

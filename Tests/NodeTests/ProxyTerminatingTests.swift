@@ -79,6 +79,9 @@ final class ProxyTerminatingTests: XCTestCase {
         let notInCertificate = try ssh("root%web2", ["true"])
         XCTAssertEqual(notInCertificate.status, 255)
         XCTAssertTrue(notInCertificate.stderr.contains("Permission denied"), notInCertificate.stderr)
+        let refusedAtProxy = try await fixture.event("auth") { $0.fields["login"]?.stringValue == "root%web2" }
+        XCTAssertEqual(refusedAtProxy?.fields["server_id"]?.stringValue, "proxy", "the proxy's refusal is an auth event")
+        XCTAssertEqual(refusedAtProxy?.fields["user"]?.stringValue, "alice")
         let wider = try await fixture.certifiedKey("alice", principals: [NodeFixture.login, "root"])
         let root = try NodeFixture.run("/usr/bin/ssh", (try await fixture.sshOptions(key: wider)).map { $0 == "\(fixture.port)" ? "\(proxyPort)" : $0 }
                                        + ["root%web2@127.0.0.1", "true"])
