@@ -56,6 +56,8 @@ enum AuthServices {
                                                host: proxy.webListenAddr.host, port: proxy.webListenAddr.port, tls: tls,
                                                fips: configuration.fips.enabled, logger: logger))
         }
+        // One registry of live sessions: the node's, and the proxy's terminating-mode ones.
+        let sessions = SessionRegistry()
         if configuration.proxyService.enabled {
             let proxy = configuration.proxyService
             services.append(ProxyService(settings: ProxyService.Settings(
@@ -63,14 +65,12 @@ enum AuthServices {
                 banner: configuration.authService.messageOfTheDay.isEmpty ? nil : configuration.authService.messageOfTheDay),
                 identity: identity, audit: audit, backend: storage.backend, keyring: storage.keyring, crypto: crypto,
                 recordingsRoot: (configuration.dataDir as NSString).appendingPathComponent("recordings"),
-                sessionControlTimeout: configuration.authService.sessionControl.sessionControlTimeout, logger: Logger(label: "portcullis.proxy")))
+                sessionControlTimeout: configuration.authService.sessionControl.sessionControlTimeout, registry: sessions,
+                lockingMode: configuration.nodeSettings.lockingMode, logger: Logger(label: "portcullis.proxy")))
         }
-        var sessions: SessionRegistry? = nil
         if configuration.sshService.enabled {
-            let node = NodeService(settings: configuration.nodeSettings, identity: identity, audit: audit, backend: storage.backend,
-                                   keyring: storage.keyring, crypto: crypto, logger: Logger(label: "portcullis.node"))
-            sessions = node.registry
-            services.append(node)
+            services.append(NodeService(settings: configuration.nodeSettings, identity: identity, audit: audit, backend: storage.backend,
+                                        keyring: storage.keyring, crypto: crypto, registry: sessions, logger: Logger(label: "portcullis.node")))
         }
         services.append(APIServers.admin(AdminRoutes(identity: identity, tlsCertificatePEM: tlsCertificate, sessions: sessions,
                                                      nodes: NodeRegistry(backend: storage.backend)),

@@ -16,6 +16,19 @@ public struct LiveSession: Sendable, Codable, Equatable {
     /// Seconds since the connection last read or wrote session data.
     public var idleSeconds: Double
 
+    public init(sid: String, user: String, login: String, node: String, started: Date, kind: String, command: String?,
+                remoteAddress: String, idleSeconds: Double) {
+        self.sid = sid
+        self.user = user
+        self.login = login
+        self.node = node
+        self.started = started
+        self.kind = kind
+        self.command = command
+        self.remoteAddress = remoteAddress
+        self.idleSeconds = idleSeconds
+    }
+
     enum CodingKeys: String, CodingKey {
         case sid, user, login, node, started, kind, command
         case remoteAddress = "remote_address"
@@ -25,15 +38,17 @@ public struct LiveSession: Sendable, Codable, Equatable {
 
 /// When a connection last moved session data: written on its event loop for every chunk,
 /// read by the idle timer and by listings.
-final class ActivityClock: Sendable {
+public final class ActivityClock: Sendable {
     private let last = NIOLockedValueBox(NIODeadline.now())
 
-    func touch() { last.withLockedValue { $0 = .now() } }
+    public init() {}
+
+    public func touch() { last.withLockedValue { $0 = .now() } }
     var lastActivity: NIODeadline { last.withLockedValue { $0 } }
     var idle: TimeAmount { .now() - lastActivity }
 }
 
-/// The node's live sessions.
+/// The live sessions of this daemon: its node's, and its proxy's in terminating mode.
 public final class SessionRegistry: Sendable {
     private struct Entry {
         var session: LiveSession
@@ -44,7 +59,8 @@ public final class SessionRegistry: Sendable {
 
     public init() {}
 
-    func add(_ session: LiveSession, activity: ActivityClock, terminate: @escaping @Sendable (String) -> Void) {
+    /// `terminate` ends the session with a reason (called from any thread).
+    public func add(_ session: LiveSession, activity: ActivityClock, terminate: @escaping @Sendable (String) -> Void) {
         entries.withLockedValue { $0[session.sid] = Entry(session: session, activity: activity, terminate: terminate) }
     }
 
@@ -56,7 +72,7 @@ public final class SessionRegistry: Sendable {
         return true
     }
 
-    func remove(_ sid: String) {
+    public func remove(_ sid: String) {
         _ = entries.withLockedValue { $0.removeValue(forKey: sid) }
     }
 

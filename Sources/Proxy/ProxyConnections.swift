@@ -15,6 +15,18 @@ final class ProxyConnections: Sendable {
     func opened(_ access: ProxyAccess) { entries.withLockedValue { $0[ObjectIdentifier(access)] = Entry(access: access) } }
     func closed(_ access: ProxyAccess) { _ = entries.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(access)) } }
 
+    /// Ends every connection whose roles' locking mode is strict (the lock view failed).
+    func endStrict(cluster: RoleOptions.LockingMode, reason: String) {
+        for entry in entries.withLockedValue({ Array($0.values) }) {
+            guard let access = entry.access, access.checker.lockingMode(cluster: cluster) == .strict, let control = access.control else { continue }
+            control.eventLoop.execute {
+                guard let access = entry.access, !control.isClosed else { return }
+                for session in access.sessions { session.tell(reason) }
+                control.disconnect(reason)
+            }
+        }
+    }
+
     /// Ends each connection `lock` matches: the lock's message to its sessions, `client.disconnect`,
     /// SSH DISCONNECT.
     func enforce(_ lock: Identity.Lock, audit: AuditPipeline) {

@@ -46,10 +46,15 @@ public struct ProxyService: Service {
     let semaphore: ConnectionSemaphore
     let connections = ProxyConnections()
     let audit: AuditPipeline
+    /// The cluster's locking mode, for when the lock view fails.
+    let lockingMode: RoleOptions.LockingMode
+    public var registry: SessionRegistry { terminating.registry }
 
     /// `recordingsRoot`: where terminating-mode sessions are recorded.
+    /// `registry`: where its terminating-mode sessions are listed (the daemon shares its node's).
     public init(settings: Settings, identity: IdentityService, audit: AuditPipeline, backend: Backend, keyring: Keyring, crypto: CryptoContext,
-                recordingsRoot: String, sessionControlTimeout: Duration = .seconds(120), logger: Logger) {
+                recordingsRoot: String, sessionControlTimeout: Duration = .seconds(120), registry: SessionRegistry = SessionRegistry(),
+                lockingMode: RoleOptions.LockingMode = .strict, logger: Logger) {
         self.settings = settings
         self.identity = identity
         self.backend = backend
@@ -57,7 +62,8 @@ public struct ProxyService: Service {
         self.logger = logger
         self.audit = audit
         terminating = TerminatingContext(identity: identity, audit: audit, keyring: keyring, crypto: crypto, recordingsRoot: recordingsRoot,
-                                         proxyName: settings.name, logger: logger)
+                                         proxyName: settings.name, registry: registry, logger: logger)
+        self.lockingMode = lockingMode
         semaphore = ConnectionSemaphore(backend: backend, leaseDuration: sessionControlTimeout)
     }
 
@@ -103,9 +109,10 @@ public struct ProxyService: Service {
 
     /// Ends the terminating-mode connections a new lock matches (passthrough ones are the nodes' to end).
     func watchLocks() async {
-        let connections = connections, audit = audit, logger = logger
+        let connections = connections, audit = audit, logger = logger, mode = lockingMode
         await identity.followLocks(apply: { connections.enforce($0, audit: audit) }, unreliable: { error in
-            logger.error("the lock view is unreliable; the watch restarts", metadata: ["error": "\(error)"])
+            logger.error("the lock view is unreliable; strict connections are ended, the watch restarts", metadata: ["error": "\(error)"])
+            connections.endStrict(cluster: mode, reason: "preventive lock-out due to local lock view becoming unreliable")
         })
     }
 

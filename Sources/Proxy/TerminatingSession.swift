@@ -22,6 +22,7 @@ struct TerminatingContext: Sendable {
     let crypto: CryptoContext
     let recordingsRoot: String
     let proxyName: String
+    let registry: SessionRegistry
     let logger: Logger
 }
 
@@ -53,6 +54,7 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
     private var startedSession = false
     private var ended = false
     private var lastEvent: Task<Void, Never>?
+    private let activity = ActivityClock()
 
     init(access: ProxyAccess, target: TerminatingTarget, context: TerminatingContext, channel: SSHSessionChannel, loop: EventLoop) {
         self.access = access
@@ -138,6 +140,16 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
         if startedSession { end() }
     }
 
+    /// Ends this session on an administrator's word: the reason on its stderr, `client.disconnect`.
+    func terminate(_ reason: String) {
+        guard !ended else { return }
+        tell(reason)
+        emit(.clientDisconnect, ["reason": .string(reason)])
+        upstream?.close()
+        downstream?.sendExitStatus(1)
+        downstream?.close()
+    }
+
     /// A message on the user's stderr.
     func tell(_ message: String) {
         downstream?.write(ByteBuffer(string: "\r\n" + message + "\r\n"), stderr: true)
@@ -160,6 +172,18 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
                                                "proto": "ssh"]
             if let command { start["initial_command"] = .array([.string(command)]) }
             emit(.sessionStart, start)
+            let kind: String
+            switch request {
+            case .exec: kind = "exec"
+            case .subsystem(let name): kind = name
+            default: kind = "shell"
+            }
+            let me = NIOLoopBound(self, eventLoop: loop)
+            context.registry.add(LiveSession(sid: sid, user: access.user, login: target.login, node: target.node.name, started: started,
+                                             kind: kind, command: command, remoteAddress: "", idleSeconds: 0),
+                                 activity: activity) { [loop] reason in
+                loop.execute { me.value.terminate(reason) }
+            }
         case .windowChange(let columns, let rows, _, _):
             recording?.resize(columns: Int(columns), rows: Int(rows))
         case .signal: break
@@ -184,6 +208,7 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
     }
 
     func receive(_ data: ByteBuffer, on channel: SSHSessionChannel) {
+        activity.touch()
         guard let upstream else { return pendingData.append(data) }
         upstream.write(data)
         if upstream.isWritable { channel.consumed(data.readableBytes) } else { unconsumedDown += data.readableBytes }
@@ -208,6 +233,7 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
 
     fileprivate func fromHost(_ data: ByteBuffer, stderr: Bool) -> Bool {
         guard let downstream else { return true }
+        activity.touch()
         if !stderr { recording?.output(data) }
         downstream.write(data, stderr: stderr)
         return downstream.isWritable
@@ -245,6 +271,7 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
     private func end() {
         guard !ended else { return }
         ended = true
+        context.registry.remove(sid)
         emit(.sessionData, ["tx": .integer(Int64(downstream?.bytesSent ?? 0)), "rx": .integer(Int64(downstream?.bytesReceived ?? 0))])
         let end: [String: AuditValue] = [
             "participants": .array([.string(access.user)]), "interactive": .bool(interactive),

@@ -15,10 +15,10 @@ final class ProxyTerminatingTests: XCTestCase {
 
     func testAPlainOpenSSHHostThroughTheProxyIsAuditedAndRecorded() async throws {
         try NodeFixture.requirements()
-        try await NodeFixture.withProxy { fixture, _, port in
+        try await NodeFixture.withProxy { fixture, proxy, port in
             let sshd = try await self.stockSSHD(fixture)
             defer { sshd.stop() }
-            try await self.sessions(fixture, proxyPort: port, sshd: sshd)
+            try await self.sessions(fixture, proxy: proxy, proxyPort: port, sshd: sshd)
         }
     }
 
@@ -37,7 +37,7 @@ final class ProxyTerminatingTests: XCTestCase {
                                  hostKey: (hostKey, certificate.authorizedKeyLine()))
     }
 
-    private func sessions(_ fixture: NodeFixture, proxyPort: Int, sshd: OpenSSHServer) async throws {
+    private func sessions(_ fixture: NodeFixture, proxy: ProxyService, proxyPort: Int, sshd: OpenSSHServer) async throws {
         var limited = RoleOptions()
         limited.maxConnections = 1
         try await fixture.addUser("alice", options: limited)
@@ -89,6 +89,21 @@ final class ProxyTerminatingTests: XCTestCase {
         XCTAssertTrue(root.stderr.contains("no role allows login \"root\""), root.stderr)
         let unknown = try ssh("\(NodeFixture.login)%nowhere", ["true"])
         XCTAssertTrue(unknown.stderr.contains("no node \"nowhere\" that you may reach"), unknown.stderr)
+
+        // A live terminating session is listed (pcctl sessions ls) and can be ended (pcctl sessions kill).
+        let listed = try ChildProcess("/usr/bin/ssh", ["-tt"] + options + ["\(NodeFixture.login)%web2@127.0.0.1", "echo started; sleep 60"],
+                                      output: fixture.directory.appendingPathComponent("listed.log"))
+        let shown = Date().addingTimeInterval(10)
+        while proxy.registry.list().isEmpty && Date() < shown { try await Task.sleep(for: .milliseconds(50)) }
+        let entry = try XCTUnwrap(proxy.registry.list().first)
+        XCTAssertEqual(entry.node, "web2")
+        XCTAssertEqual(entry.user, "alice")
+        XCTAssertTrue(proxy.registry.terminate(entry.sid, reason: "session terminated by pcctl:root: maintenance"))
+        XCTAssertNotNil(listed.wait(timeout: 5))
+        XCTAssertTrue(listed.output.contains("session terminated by pcctl:root: maintenance"), listed.output)
+        let gone = Date().addingTimeInterval(5)
+        while !proxy.registry.list().isEmpty && Date() < gone { try await Task.sleep(for: .milliseconds(50)) }
+        XCTAssertTrue(proxy.registry.list().isEmpty)
 
         // A lock ends a live terminating session within 2 s, with its message. While it lives, it
         // holds alice's one place (max_connections 1: the lease is the proxy's in this mode).
