@@ -102,6 +102,7 @@ let package = Package(
             dependencies: [
                 "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "SessionControl",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

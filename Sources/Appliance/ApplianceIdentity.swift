@@ -73,7 +73,7 @@ enum AuthServices {
                                         keyring: storage.keyring, crypto: crypto, registry: sessions, logger: Logger(label: "portcullis.node")))
         }
         services.append(APIServers.admin(AdminRoutes(identity: identity, tlsCertificatePEM: tlsCertificate, sessions: sessions,
-                                                     nodes: NodeRegistry(backend: storage.backend)),
+                                                     nodes: NodeRegistry(backend: storage.backend), audit: audit),
                                          socketPath: configuration.adminSocketPath, logger: logger))
         return services
     }

@@ -154,6 +154,9 @@ public struct AuditEventKind: Sendable, Hashable {
     public static let roleUpdated = AuditEventKind("role.updated", "T9002I")
     public static let lockCreated = AuditEventKind("lock.created", "TLK00I")
     public static let lockDeleted = AuditEventKind("lock.deleted", "TLK01I")
+    /// A plain OpenSSH host registered or removed (`pcctl nodes add/rm`); ours, not the reference's.
+    public static let nodeCreated = AuditEventKind("node.created", "TND00I")
+    public static let nodeDeleted = AuditEventKind("node.deleted", "TND01I")
     public static let certificateCreate = AuditEventKind("cert.create", "TC000I")
     public static let sessionRecordingAccess = AuditEventKind("session.recording.access", "T2012I")
 }

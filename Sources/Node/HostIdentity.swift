@@ -1,5 +1,6 @@
 import FIPSCrypto
 import Foundation
+import SSH
 import Storage
 
 /// What an SSH service of ours (node, proxy) is known by: its host key, made at first start and
@@ -34,6 +35,12 @@ public enum HostIdentity {
             }
         }
         return addresses
+    }
+
+    /// Whether a host certificate issued for `ttl` should be replaced: less than half of it is
+    /// left (its validAfter is backdated for clock skew, so the remaining time decides).
+    public static func renewalDue(_ certificate: SSHCertificate, ttl: Duration, now: Date = Date()) -> Bool {
+        Double(certificate.validBefore) - now.timeIntervalSince1970 < Double(ttl.components.seconds) / 2
     }
 
     /// The ECDSA P-384 host key stored (sealed) at `key`, made on first use.

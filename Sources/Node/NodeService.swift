@@ -161,9 +161,7 @@ public struct NodeService: Service {
     func renewHostCertificateIfDue(_ listener: Listener, now: Date = Date()) async throws {
         let current = listener.configuration.withLockedValue { $0 }
         guard let certificate = current.hostCertificates.first, let hostKey = current.hostKeys.first else { return }
-        // (validAfter is backdated for clock skew, so the remaining time against the TTL decides.)
-        let remaining = Double(certificate.validBefore) - now.timeIntervalSince1970
-        guard remaining < Double(context.settings.hostCertificateTTL.components.seconds) / 2 else { return }
+        guard HostIdentity.renewalDue(certificate, ttl: context.settings.hostCertificateTTL, now: now) else { return }
         let renewed = try await serverConfiguration(hostKey: hostKey)
         listener.configuration.withLockedValue { $0 = renewed }
         context.logger.info("host certificate renewed", metadata: ["valid_before": "\(renewed.hostCertificates.first?.validBefore ?? 0)"])

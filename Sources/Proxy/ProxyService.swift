@@ -3,6 +3,7 @@ import FIPSCrypto
 import Foundation
 import Identity
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Node
@@ -49,6 +50,8 @@ public struct ProxyService: Service {
     /// The cluster's locking mode, for when the lock view fails.
     let lockingMode: RoleOptions.LockingMode
     public var registry: SessionRegistry { terminating.registry }
+    /// What new connections are served with (the host certificate is renewed in it).
+    let served = NIOLockedValueBox<SSHServerConfiguration?>(nil)
 
     /// `recordingsRoot`: where terminating-mode sessions are recorded.
     /// `registry`: where its terminating-mode sessions are listed (the daemon shares its node's).
@@ -72,12 +75,29 @@ public struct ProxyService: Service {
     public func bind() async throws -> Channel {
         try await trust.refresh(from: identity.userCA)
         let hostKey = try await HostIdentity.loadKey("proxy/\(settings.name)/host-key", backend: backend, crypto: crypto)
+        let current = try await serverConfiguration(hostKey: hostKey)
+        served.withLockedValue { $0 = current }
+        let served = served
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                let configuration = served.withLockedValue { $0! }
+                return channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(SSHServerHandler(configuration: configuration)) }
+            }
+            .bind(host: settings.host, port: settings.port).get()
+        logger.info("proxy listening", metadata: ["addr": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        return channel
+    }
+
+    /// The server's configuration with a new host certificate from the host CA.
+    private func serverConfiguration(hostKey: PrivateKey) async throws -> SSHServerConfiguration {
         let principals = HostIdentity.principals(name: settings.name, listenHost: settings.host)
         let certificate = try await identity.signHost(hostKey.publicKey, principals: principals, ttl: settings.hostCertificateTTL,
                                                       by: "proxy:\(settings.name)")
         let authenticator = ProxyAuthenticator(identity: identity, trust: trust, nodes: nodes, semaphore: semaphore, connections: connections, audit: audit)
         let nodes = nodes, logger = logger, terminating = terminating
-        let configuration = SSHServerConfiguration(
+        return SSHServerConfiguration(
             crypto: crypto, hostKeys: [hostKey], hostCertificates: [certificate], authenticator: authenticator, banner: settings.banner,
             sessionHandlerFactory: { session, channel in
                 if let access = session.connection?.attachment as? ProxyAccess, let target = access.target {
@@ -96,15 +116,16 @@ public struct ProxyService: Service {
                 Self.route(request, opening, session: session, access: access, nodes: nodes, logger: logger)
             },
             logger: logger)
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(SSHServerHandler(configuration: configuration)) }
-            }
-            .bind(host: settings.host, port: settings.port).get()
-        logger.info("proxy listening", metadata: ["addr": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
-        return channel
+    }
+
+    /// With less than half its TTL left, the host certificate is replaced for new connections.
+    func renewHostCertificateIfDue(now: Date = Date()) async throws {
+        guard let current = served.withLockedValue({ $0 }), let certificate = current.hostCertificates.first, let hostKey = current.hostKeys.first,
+              HostIdentity.renewalDue(certificate, ttl: settings.hostCertificateTTL, now: now)
+        else { return }
+        let renewed = try await serverConfiguration(hostKey: hostKey)
+        served.withLockedValue { $0 = renewed }
+        logger.info("host certificate renewed")
     }
 
     /// Ends the terminating-mode connections a new lock matches (passthrough ones are the nodes' to end).
@@ -124,6 +145,9 @@ public struct ProxyService: Service {
             while !Task.isCancelled {
                 do { try await Task.sleep(for: .seconds(10)) } catch { break }
                 try? await trust.refresh(from: identity.userCA)
+                do { try await renewHostCertificateIfDue() } catch {
+                    logger.error("the host certificate could not be renewed; will retry", metadata: ["error": "\(error)"])
+                }
             }
         }
         try? await channel.close()

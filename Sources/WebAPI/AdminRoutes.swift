@@ -18,12 +18,16 @@ public struct AdminRoutes: Sendable {
     public let sessions: SessionRegistry?
     /// The cluster's nodes.
     public let nodes: NodeRegistry?
+    /// For changes that are not the identity service's (registered hosts).
+    public let audit: AuditPipeline?
 
-    public init(identity: IdentityService, tlsCertificatePEM: String?, sessions: SessionRegistry? = nil, nodes: NodeRegistry? = nil) {
+    public init(identity: IdentityService, tlsCertificatePEM: String?, sessions: SessionRegistry? = nil, nodes: NodeRegistry? = nil,
+                audit: AuditPipeline? = nil) {
         self.identity = identity
         self.tlsCertificatePEM = tlsCertificatePEM
         self.sessions = sessions
         self.nodes = nodes
+        self.audit = audit
     }
 
     public struct UserSummary: Codable, Sendable {
@@ -136,14 +140,20 @@ public struct AdminRoutes: Sendable {
                     throw APIError(status: .conflict, message: "\(body.name) is a Portcullis node that reports in by itself")
                 }
                 try await nodes.register(openSSH: body.name, address: body.address, labels: body.labels ?? [:])
+                _ = try await audit?.record(AuditEvent(.nodeCreated, [
+                    "user": .string(actor(request)), "name": .string(body.name), "addr": .string(body.address),
+                    "labels": .object((body.labels ?? [:]).mapValues { .string($0) }),
+                ]))
                 return try API.json(["created": true], status: .created)
             }
         }
-        router.delete("/v1/nodes/:name") { _, context in
+        router.delete("/v1/nodes/:name") { request, context in
             await API.respond(context) {
-                guard try await nodes?.remove(try context.parameters.require("name")) == true else {
+                let name = try context.parameters.require("name")
+                guard try await nodes?.remove(name) == true else {
                     throw APIError(status: .notFound, message: "no such node")
                 }
+                _ = try await audit?.record(AuditEvent(.nodeDeleted, ["user": .string(actor(request)), "name": .string(name)]))
                 return try API.json(["deleted": true])
             }
         }

@@ -1,5 +1,6 @@
 import Foundation
 @testable import Node
+@testable import Proxy
 import TestSupport
 import XCTest
 
@@ -39,5 +40,27 @@ final class NodeHostCertificateTests: XCTestCase {
         XCTAssertEqual(later.stdout, "later\n", later.stderr)
         XCTAssertTrue(fixture.node.hostPrincipals.contains("node-test"))
         XCTAssertTrue(fixture.node.hostPrincipals.contains(NodeSettings.hostName))
+    }
+
+    func testTheProxysHostCertificateIsRenewedToo() async throws {
+        try NodeFixture.requirements()
+        try await NodeFixture.withProxy(hostCertificateTTL: .seconds(4)) { fixture, proxy, port in
+            try await fixture.addUser("alice")
+            let key = try await fixture.certifiedKey("alice")
+            try await fixture.node.nodes.heartbeat(NodeRecord(name: "node-test", address: "127.0.0.1:\(fixture.port)", labels: ["env": "test"],
+                                                              hostname: "h", version: "t", lastHeartbeat: Date()))
+            let config = fixture.directory.appendingPathComponent("ssh_config")
+            try "Host *\n  BatchMode yes\n  IdentitiesOnly yes\n  IdentityFile \(key)\n  UserKnownHostsFile \(try await fixture.knownHosts())\n  StrictHostKeyChecking yes\n"
+                .write(to: config, atomically: true, encoding: .utf8)
+            func jump() throws -> String {
+                try NodeFixture.run("/usr/bin/ssh", ["-F", config.path, "-J", "alice@127.0.0.1:\(port)", "\(NodeFixture.login)@node-test", "echo ok"]).stdout
+            }
+            let began = Date()
+            XCTAssertEqual(try jump(), "ok\n")
+            try await Task.sleep(for: .milliseconds(Int(max(0, 2.2 - Date().timeIntervalSince(began)) * 1000)))
+            try await proxy.renewHostCertificateIfDue()
+            try await Task.sleep(for: .milliseconds(Int(max(0, 5 - Date().timeIntervalSince(began)) * 1000)))
+            XCTAssertEqual(try jump(), "ok\n", "the proxy's first certificate expired; the renewed one is presented")
+        }
     }
 }

@@ -96,9 +96,11 @@ final class ProxyJumpTests: XCTestCase {
 extension NodeFixture {
     /// A node fixture and a proxy on the same cluster state (its lock watcher running), closed
     /// after `body` whatever it throws.
-    static func withProxy(_ body: (NodeFixture, ProxyService, Int) async throws -> Void) async throws {
+    static func withProxy(hostCertificateTTL: Duration = .seconds(7 * 24 * 3600),
+                          _ body: (NodeFixture, ProxyService, Int) async throws -> Void) async throws {
         let fixture = try await NodeFixture()
-        let proxy = ProxyService(settings: ProxyService.Settings(host: "127.0.0.1", port: 0, name: "proxy-test"), identity: fixture.identity,
+        let proxy = ProxyService(settings: ProxyService.Settings(host: "127.0.0.1", port: 0, name: "proxy-test", hostCertificateTTL: hostCertificateTTL),
+                                 identity: fixture.identity,
                                  audit: fixture.audit, backend: fixture.backend, keyring: fixture.keyring, crypto: fixture.crypto,
                                  recordingsRoot: fixture.recordingsRoot, logger: .init(label: "test.proxy"))
         let listener = try await proxy.bind()

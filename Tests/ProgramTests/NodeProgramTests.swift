@@ -121,6 +121,8 @@ final class NodeProgramTests: XCTestCase {
         XCTAssertEqual(try fixture.pcctl(["nodes", "add", "web1", "--addr", "10.0.0.8:22"]).status, 1, "a reporting node cannot be overwritten")
         XCTAssertEqual(try fixture.pcctl(["nodes", "add", "bad", "--addr", "nowhere"]).status, 1)
         XCTAssertEqual(try fixture.pcctl(["nodes", "rm", "web2"]).status, 0)
+        XCTAssertEqual(try fixture.events("node.created").first { $0["name"] as? String == "web2" }?["addr"] as? String, "10.0.0.7:22")
+        XCTAssertEqual(try fixture.events("node.deleted").first?["name"] as? String, "web2")
         XCTAssertFalse(try fixture.pcctl(["nodes", "ls"]).stdout.contains("web2 "))
     }
 
