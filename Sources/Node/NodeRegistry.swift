@@ -28,8 +28,9 @@ public struct NodeRecord: Sendable, Codable, Equatable {
     public var isOpenSSH: Bool { openSSH == true }
 }
 
-/// The cluster's nodes: each live node keeps its record under `nodes/<name>/server`, written
-/// every `interval` with an expiry of three intervals, so a node that stops disappears.
+/// The cluster's nodes: each live node keeps its record under `registry/nodes/<name>`, written
+/// every `interval` with an expiry of three intervals, so a node that stops disappears. (A prefix
+/// of its own: listing must not read, and unseal, the nodes' host keys kept under `nodes/`.)
 public struct NodeRegistry: Sendable {
     let backend: Backend
     public let interval: Duration
@@ -39,7 +40,8 @@ public struct NodeRegistry: Sendable {
         self.interval = interval
     }
 
-    static func key(_ name: String) -> String { "nodes/\(name)/server" }
+    static let prefix = "registry/nodes/"
+    static func key(_ name: String) -> String { prefix + name }
 
     public func heartbeat(_ record: NodeRecord) async throws {
         let encoder = JSONEncoder()
@@ -63,7 +65,7 @@ public struct NodeRegistry: Sendable {
     public func nodes() async throws -> [NodeRecord] {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        return try await backend.range(prefix: "nodes/").filter { $0.key.hasSuffix("/server") }
+        return try await backend.range(prefix: Self.prefix)
             .compactMap { try? decoder.decode(NodeRecord.self, from: Data($0.value)) }
             .sorted { $0.name < $1.name }
     }
