@@ -26,8 +26,6 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
         }
     }
 
-    static let nodeErrorMessage = "Session terminating due to node error."
-    static let recordingWarning = "Warning: node error. This might cause some functionalities not to work correctly."
 
     private let connection: NodeConnection
     private let context: NodeContext
@@ -127,7 +125,7 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
             } catch {
                 logger.error("the session cannot be recorded", metadata: ["error": "\(error)"])
                 if access.recordSession == .strict { return refuse(channel, "cannot record the session: \(error)") }
-                channel.write(ByteBuffer(string: Self.recordingWarning + "\r\n"), stderr: true)
+                channel.write(ByteBuffer(string: SessionMessages.recordingWarning + "\r\n"), stderr: true)
             }
         }
         let request = LaunchRequest(login: identity.login, command: Self.command(kind, sftpServer: context.settings.sftpServer),
@@ -200,10 +198,10 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
     /// Refuses to run the session with the node-error message (the detail goes to the log, not the user).
     private func refuse(_ channel: SSHSessionChannel, _ detail: String) -> Bool {
         logger.error("session refused", metadata: ["error": "\(detail)"])
-        connection.emit(.sessionRejected, ["sid": .string(sid), "reason": .string(Self.nodeErrorMessage)])
+        connection.emit(.sessionRejected, ["sid": .string(sid), "reason": .string(SessionMessages.nodeError)])
         if let cgroup { endCgroup(cgroup) }
         cgroup = nil
-        return endAtOnce(channel, Self.nodeErrorMessage)
+        return endAtOnce(channel, SessionMessages.nodeError)
     }
 
     /// Accepts the request, then ends the channel with `message` on stderr and status 1: a
@@ -223,10 +221,10 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
     private func recordingFailed(_ error: Error) {
         logger.error("recording failed", metadata: ["error": "\(error)"])
         if connection.identity.access.recordSession == .strict {
-            tell(Self.nodeErrorMessage)
+            tell(SessionMessages.nodeError)
             if let cgroup { endCgroup(cgroup) }
         } else {
-            tell(Self.recordingWarning)
+            tell(SessionMessages.recordingWarning)
         }
     }
 
@@ -240,7 +238,7 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
                 try cgroup.add(process.pid)
             } catch {
                 logger.error("cannot move the launcher into the session cgroup", metadata: ["error": "\(error)"])
-                tell(Self.nodeErrorMessage)
+                tell(SessionMessages.nodeError)
                 kill(process.pid, SIGKILL)
                 return
             }
@@ -406,6 +404,12 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
         "TERM": SIGTERM, "USR1": SIGUSR1, "USR2": SIGUSR2, "PIPE": SIGPIPE,
     ]
     static let signalNames = Dictionary(uniqueKeysWithValues: signalNumbers.map { ($0.value, $0.key) })
+}
+
+/// What a session is told when the node (or the proxy recording it) fails it (the reference's words).
+public enum SessionMessages {
+    public static let nodeError = "Session terminating due to node error."
+    public static let recordingWarning = "Warning: node error. This might cause some functionalities not to work correctly."
 }
 
 /// Variables a client may set (Debian sshd's AcceptEnv, plus TERM, COLORTERM and TZ); the

@@ -55,6 +55,8 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
     private var ended = false
     private var lastEvent: Task<Void, Never>?
     private let activity = ActivityClock()
+    /// The recorder is behind: the host's output waits.
+    private var recordingHeld = false
 
     init(access: ProxyAccess, target: TerminatingTarget, context: TerminatingContext, channel: SSHSessionChannel, loop: EventLoop) {
         self.access = access
@@ -134,7 +136,7 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
     private func fail(_ reason: String) {
         context.logger.error("terminating session failed", metadata: ["node": "\(target.node.name)", "error": "\(reason)"])
         guard let downstream else { return }
-        downstream.write(ByteBuffer(string: "Session terminating due to node error.\r\n"), stderr: true)
+        downstream.write(ByteBuffer(string: SessionMessages.nodeError + "\r\n"), stderr: true)
         downstream.sendExitStatus(1)
         downstream.close()
         if startedSession { end() }
@@ -194,17 +196,31 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
         return true
     }
 
+    /// The recorder as on the node: more than its high watermark behind, the host's output is
+    /// held (its window not given back); a failure warns (`best_effort`) or ends the session (`strict`).
     private func startRecording(columns: Int, rows: Int, term: String) {
         let header = RecordingHeader(sessionID: sid, user: access.user, login: target.login, server: target.node.name,
                                      columns: columns, rows: rows, started: started, term: term)
+        let me = NIOLoopBound(self, eventLoop: loop)
         do {
             let recorder = try FileRecorder(root: context.recordingsRoot, header: header, keyring: context.keyring, chunkBytes: 256 << 10)
-            recording = SessionRecordingTap(recorder: recorder, loop: loop, onHold: { _ in }, onFailure: { [logger = context.logger] error in
-                logger.error("recording failed", metadata: ["error": "\(error)"])
-            })
+            recording = SessionRecordingTap(recorder: recorder, loop: loop,
+                                            onHold: { me.value.holdForRecording($0) },
+                                            onFailure: { me.value.recordingFailed("\($0)") })
         } catch {
-            context.logger.error("the session cannot be recorded", metadata: ["error": "\(error)"])
+            recordingFailed("\(error)")
         }
+    }
+
+    private func holdForRecording(_ held: Bool) {
+        recordingHeld = held
+        if !held, let upstream { upstreamHandler?.releaseWindow(upstream) }
+    }
+
+    private func recordingFailed(_ error: String) {
+        if access.checker.recordSession == .strict { return fail("the session cannot be recorded: \(error)") }
+        context.logger.error("the session cannot be recorded", metadata: ["error": "\(error)"])
+        tell(SessionMessages.recordingWarning)
     }
 
     func receive(_ data: ByteBuffer, on channel: SSHSessionChannel) {
@@ -219,7 +235,7 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
     }
 
     func writabilityChanged(on channel: SSHSessionChannel) {
-        if channel.isWritable, let upstream { upstreamHandler?.releaseWindow(upstream) }
+        if channel.isWritable, !recordingHeld, let upstream { upstreamHandler?.releaseWindow(upstream) }
     }
 
     func closed(_ channel: SSHSessionChannel) {
@@ -236,7 +252,7 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
         activity.touch()
         if !stderr { recording?.output(data) }
         downstream.write(data, stderr: stderr)
-        return downstream.isWritable
+        return downstream.isWritable && !recordingHeld
     }
 
     fileprivate func hostWritable() {

@@ -22,6 +22,35 @@ final class ProxyTerminatingTests: XCTestCase {
         }
     }
 
+    func testARecordingFailureAtTheProxyFollowsTheRolesPolicy() async throws {
+        try NodeFixture.requirements()
+        // Recordings cannot be written: their directory would have to be inside a regular file.
+        let blocked = FileManager.default.temporaryDirectory.appendingPathComponent("pc-not-a-directory-\(UUID().uuidString)")
+        try Data("x".utf8).write(to: blocked)
+        defer { try? FileManager.default.removeItem(at: blocked) }
+        try await NodeFixture.withProxy(recordingsRoot: blocked.appendingPathComponent("recordings").path) { fixture, _, port in
+            let sshd = try await self.stockSSHD(fixture)
+            defer { sshd.stop() }
+            try await fixture.addUser("alice")
+            var strict = RoleOptions()
+            strict.recordSession = .strict
+            try await fixture.addUser("bob", options: strict)
+            try await fixture.node.nodes.register(openSSH: "web2", address: "127.0.0.1:\(sshd.port)", labels: ["env": "test"])
+            func run(_ user: String) async throws -> (status: Int32, stdout: String, stderr: String) {
+                let options = try await fixture.sshOptions(key: try await fixture.certifiedKey(user)).map { $0 == "\(fixture.port)" ? "\(port)" : $0 }
+                return try NodeFixture.run("/usr/bin/ssh", options + ["\(NodeFixture.login)%web2@127.0.0.1", "echo ran"])
+            }
+            let lenient = try await run("alice")
+            XCTAssertEqual(lenient.status, 0, lenient.stderr)
+            XCTAssertEqual(lenient.stdout, "ran\n")
+            XCTAssertTrue(lenient.stderr.contains("Warning: node error. This might cause some functionalities not to work correctly."), lenient.stderr)
+            let refused = try await run("bob")
+            XCTAssertNotEqual(refused.status, 0)
+            XCTAssertFalse(refused.stdout.contains("ran"))
+            XCTAssertTrue(refused.stderr.contains("Session terminating due to node error."), refused.stderr)
+        }
+    }
+
     /// Debian's sshd with TrustedUserCAKeys from our user CA and a host certificate from our host CA.
     private func stockSSHD(_ fixture: NodeFixture) async throws -> OpenSSHServer {
         let directory = fixture.directory.appendingPathComponent("sshd")
