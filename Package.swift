@@ -35,6 +35,8 @@ let package = Package(
         // GNU extensions Swift's Glibc module cannot see (posix_spawn SETSID, closefrom, pipe2).
         .target(name: "CLinux"),
         .target(name: "PortcullisVersion"),
+        // The node ↔ launcher protocol (portcullis-exec): one definition both sides import; Foundation only.
+        .target(name: "LaunchProtocol"),
         .target(
             name: "FIPSCrypto",
             dependencies: ["COpenSSL"]
@@ -88,7 +90,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "SSH", "Identity", "Audit", "Storage", "FIPSCrypto", "CLinux", "YAMLNodes", "SessionControl", "PortcullisVersion",
+                "SSH", "Identity", "Audit", "Storage", "FIPSCrypto", "CLinux", "YAMLNodes", "SessionControl", "PortcullisVersion", "LaunchProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -143,7 +145,7 @@ let package = Package(
             ]
         ),
         // The session launcher (privilege boundary): single-threaded, spawned by the node.
-        .executableTarget(name: "portcullis-exec"),
+        .executableTarget(name: "portcullis-exec", dependencies: ["LaunchProtocol"]),
         .executableTarget(
             name: "pcctl",
             dependencies: [
@@ -216,7 +218,7 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "TestSupport", "portcullis-exec", "SessionControl", "Proxy",
+                "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "TestSupport", "portcullis-exec", "SessionControl", "Proxy", "LaunchProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

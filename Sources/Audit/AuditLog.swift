@@ -72,9 +72,8 @@ public final class AuditLog: Sendable {
         }
         let pool: DatabasePool
         do {
-            let existed = FileManager.default.fileExists(atPath: path)
+            try PrivateDatabaseFile.prepare(path)
             pool = try DatabasePool(path: path, configuration: configuration)
-            if !existed { chmod(path, 0o600) }
             try migrator.migrate(pool)
         } catch {
             throw AuditError.storeUnavailable(path: path, reason: "\(error)")

@@ -4,16 +4,21 @@ import SSH
 import Storage
 import Synchronization
 
-/// One of the cluster's two SSH certificate authorities (users, hosts). Its private keys exist
-/// only sealed in the backend and in this process's memory; signing goes through FIPSCrypto.
+/// One of the cluster's SSH certificate authorities. Its private keys exist only sealed in the
+/// backend and in this process's memory; signing goes through FIPSCrypto.
+/// - `user`: what `pcsh login` gets; Portcullis nodes and the proxy trust it.
+/// - `host`: node, proxy and OpenSSH host certificates.
+/// - `openssh`: user certificates only the proxy's terminating mode mints (a minute long, one
+///   login) for plain OpenSSH hosts, which trust this CA alone: a certificate a user holds can
+///   then never reach such a host around the proxy's controls.
 ///
 /// Rotation keeps an overlap: `rotate` makes a new key the signer while the old one stays
 /// trusted until `retiresAt` (when the last certificate it signed has expired); `completeRotation`
 /// (or the passing of `retiresAt`) drops it. `trustedKeys` is what nodes and `pcctl auth export` use.
 public struct CertificateAuthority: Sendable {
     public enum Kind: String, Sendable, CaseIterable, Codable {
-        case user, host
-        var certificateKind: SSHCertificate.Kind { self == .user ? .user : .host }
+        case user, host, openssh
+        var certificateKind: SSHCertificate.Kind { self == .host ? .host : .user }
     }
 
     /// The stored form (sealed by the backend as a whole).
@@ -167,8 +172,8 @@ public struct CertificateAuthority: Sendable {
     // MARK: The forms OpenSSH reads
 
     /// `cert-authority` lines are for hosts: a `TrustedUserCAKeys` file holds plain public keys.
-    public static func trustedUserCAKeysLines(_ keys: [TrustedKey], clusterName: String) -> [String] {
-        keys.map { $0.publicKey.authorizedKeyLine(comment: "portcullis user CA \(clusterName) \($0.id)") }
+    public static func trustedUserCAKeysLines(_ keys: [TrustedKey], clusterName: String, kind: Kind = .user) -> [String] {
+        keys.map { $0.publicKey.authorizedKeyLine(comment: "portcullis \(kind.rawValue) CA \(clusterName) \($0.id)") }
     }
 
     /// `@cert-authority` known_hosts lines: trust host certificates from this CA for `patterns`.

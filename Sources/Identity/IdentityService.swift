@@ -33,6 +33,8 @@ public struct IdentityService: Sendable {
     public let settings: Settings
     public let userCA: CertificateAuthority
     public let hostCA: CertificateAuthority
+    /// Trusted by plain OpenSSH hosts; only the proxy's terminating mode signs with it.
+    public let opensshCA: CertificateAuthority
     let backend: Backend
     let crypto: CryptoContext
     let audit: AuditPipeline
@@ -46,14 +48,15 @@ public struct IdentityService: Sendable {
         self.audit = audit
         userCA = CertificateAuthority(kind: .user, clusterName: settings.clusterName, backend: backend, crypto: crypto)
         hostCA = CertificateAuthority(kind: .host, clusterName: settings.clusterName, backend: backend, crypto: crypto)
+        opensshCA = CertificateAuthority(kind: .openssh, clusterName: settings.clusterName, backend: backend, crypto: crypto)
         decoy = try PasswordHash(password: Base64.encode(try crypto.randomBytes(24)), iterations: settings.passwordIterations, using: crypto)
     }
 
-    /// Creates both authorities if this is the cluster's first start, and checks that their
-    /// keys load (a damaged CA record stops the start instead of the first login).
+    /// Creates the authorities if this is the cluster's first start (the OpenSSH CA also on the
+    /// first start after an upgrade), and checks that their keys load (a damaged CA record stops
+    /// the start instead of the first login).
     public func start() async throws {
-        try await userCA.ensureCreated(algorithm: settings.caKeyAlgorithm)
-        try await hostCA.ensureCreated(algorithm: settings.caKeyAlgorithm)
+        for authority in [userCA, hostCA, opensshCA] { try await authority.ensureCreated(algorithm: settings.caKeyAlgorithm) }
     }
 
     static func userKey(_ name: String) -> String { "identity/users/\(name)" }

@@ -93,7 +93,10 @@ public struct NodeService: Service {
             channelAdmission: { session, opening in (session.connection?.attachment as? NodeConnection)?.admit(opening) },
             sessionHandlerFactory: { session, channel in
                 guard let connection = session.connection?.attachment as? NodeConnection else { return nil }
-                return NodeSession(connection: connection, channel: channel)
+                // Counted for max_sessions from the moment the channel is accepted, until it closes.
+                let handler = NodeSession(connection: connection, channel: channel)
+                connection.added(handler)
+                return handler
             },
             directTCPIPHandler: { session, request, opening in
                 guard let connection = session.connection?.attachment as? NodeConnection else { return opening.reject("not authorized") }

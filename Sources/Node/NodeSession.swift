@@ -1,6 +1,7 @@
 import Audit
 import Foundation
 import Identity
+import LaunchProtocol
 import Logging
 import NIOCore
 import NIOPosix
@@ -72,7 +73,7 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
     func handle(_ request: SessionRequest, on channel: SSHSessionChannel) -> Bool {
         logger.debug("session request", metadata: ["request": "\(request)"])
         switch request {
-        case .environment(let name, let value) where SessionEnvironment.isAllowed(name) && process == nil:
+        case .environment(let name, let value) where process == nil && SessionEnvironment.accepts(name, value: value, into: environment):
             environment[name] = value
             return true
         case .pty(let request) where process == nil:
@@ -108,6 +109,14 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
             connection.emit(.execFailure, ["sid": .string(sid), "command": .string(Self.command(kind) ?? ""), "exitError": "ssh_file_copy is off"])
             return endAtOnce(channel, "file copying (scp, sftp) is not permitted for user \"\(identity.user)\"")
         }
+        let request: [UInt8]
+        do {
+            request = try LaunchSpec(login: identity.login, command: Self.command(kind, sftpServer: context.settings.sftpServer),
+                                     environment: environment, portcullisUser: identity.user).line()
+        } catch {
+            connection.emit(.sessionRejected, ["sid": .string(sid), "reason": .string("\(error)")])
+            return endAtOnce(channel, "\(error)")
+        }
         startedAt = Date()
         do {
             cgroup = try SessionCgroup.create(sessionID: sid, root: context.cgroupRoot)
@@ -128,12 +137,10 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
                 channel.write(ByteBuffer(string: SessionMessages.recordingWarning + "\r\n"), stderr: true)
             }
         }
-        let request = LaunchRequest(login: identity.login, command: Self.command(kind, sftpServer: context.settings.sftpServer),
-                                    environment: environment, portcullisUser: identity.user)
         let launched: SessionLauncher.Launched
         do {
             let me = NIOLoopBound(self, eventLoop: eventLoop)
-            launched = try SessionLauncher.launch(context.settings.launcherPath, request: request, pty: pty, on: eventLoop) {
+            launched = try SessionLauncher.launch(context.settings.launcherPath, line: request, pty: pty, on: eventLoop) {
                 me.value.launcher($0)
             }
         } catch {
@@ -165,7 +172,6 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
                 me.value.launcherEnded()
             }
         }
-        connection.added(self)
         context.registry.add(LiveSession(sid: sid, user: identity.user, login: identity.login, node: context.settings.nodeName,
                                          started: startedAt, kind: kind.name == "sftp" ? "sftp" : kind.name, command: Self.command(kind),
                                          remoteAddress: identity.remoteAddress, idleSeconds: 0),
@@ -410,13 +416,4 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
 public enum SessionMessages {
     public static let nodeError = "Session terminating due to node error."
     public static let recordingWarning = "Warning: node error. This might cause some functionalities not to work correctly."
-}
-
-/// Variables a client may set (Debian sshd's AcceptEnv, plus TERM, COLORTERM and TZ); the
-/// launcher filters again.
-enum SessionEnvironment {
-    static func isAllowed(_ name: String) -> Bool {
-        ["TERM", "COLORTERM", "LANG", "LANGUAGE", "TZ"].contains(name)
-            || (name.count > 3 && name.hasPrefix("LC_") && name.dropFirst(3).allSatisfy { $0.isUppercase || $0 == "_" })
-    }
 }

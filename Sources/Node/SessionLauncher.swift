@@ -1,21 +1,8 @@
 import Foundation
+import LaunchProtocol
 import NIOCore
 import NIOPosix
 import SSH
-
-/// What the node asks `portcullis-exec` to run (its `LaunchSpec`).
-struct LaunchRequest: Encodable {
-    var login: String
-    /// nil: the login shell.
-    var command: String?
-    var environment: [String: String]
-    var portcullisUser: String
-
-    enum CodingKeys: String, CodingKey {
-        case login, command, environment
-        case portcullisUser = "portcullis_user"
-    }
-}
 
 /// How a session's program ended.
 enum SessionExit: Equatable {
@@ -53,8 +40,9 @@ enum LauncherReport: Equatable {
 }
 
 /// Starts `portcullis-exec` for a session: posix_spawn (the daemon never forks) in a new session
-/// with the PTY slave or pipes as stdio and one end of a socket pair as fd 3, the request
-/// written to it; reports come back as `LauncherReport`s on the session's event loop.
+/// with the PTY slave or pipes as stdio and one end of a socket pair as fd 3; the request goes
+/// to it through NIO once it runs, and reports come back as `LauncherReport`s on the session's
+/// event loop.
 enum SessionLauncher {
     struct Launched {
         var process: SpawnedProcess
@@ -62,22 +50,14 @@ enum SessionLauncher {
         var control: EventLoopFuture<Channel>
     }
 
-    static func launch(_ executable: String, request: LaunchRequest, pty: PTYRequest?, on loop: EventLoop,
+    /// `line`: the request, from `LaunchSpec.line()` (which refuses one the launcher would not read).
+    static func launch(_ executable: String, line: [UInt8], pty: PTYRequest?, on loop: EventLoop,
                        onReport: @escaping (LauncherReport) -> Void) throws -> Launched {
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw ProcessSpawner.Failure(description: "socketpair: \(String(cString: strerror(errno)))")
         }
         let (ours, theirs) = (pair[0], pair[1])
-        var line = try JSONEncoder().encode(request)
-        line.append(0x0a)
-        // Written before the launcher runs, into the socket's buffer (a request is small).
-        let written = line.withUnsafeBytes { write(ours, $0.baseAddress, $0.count) }
-        guard written == line.count else {
-            close(ours)
-            close(theirs)
-            throw ProcessSpawner.Failure(description: "cannot write the launch request: \(String(cString: strerror(errno)))")
-        }
         let process: SpawnedProcess
         do {
             defer { close(theirs) }
@@ -86,6 +66,8 @@ enum SessionLauncher {
             close(ours)
             throw error
         }
+        // Never a blocking write() on the event loop: a request larger than the socket's buffer
+        // would wait for a reader, and stall every connection on this loop (and the daemon).
         let report = NIOLoopBound(onReport, eventLoop: loop)
         let control = ClientBootstrap(group: loop)
             .channelInitializer { channel in
@@ -94,6 +76,9 @@ enum SessionLauncher {
                 }
             }
             .withConnectedSocket(ours)
+            .flatMap { channel in
+                channel.writeAndFlush(ByteBuffer(bytes: line)).map { channel }
+            }
         return Launched(process: process, control: control)
     }
 }

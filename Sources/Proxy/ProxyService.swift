@@ -96,7 +96,7 @@ public struct ProxyService: Service {
         let certificate = try await identity.signHost(hostKey.publicKey, principals: principals, ttl: settings.hostCertificateTTL,
                                                       by: "proxy:\(settings.name)")
         let authenticator = ProxyAuthenticator(identity: identity, trust: trust, nodes: nodes, semaphore: semaphore, connections: connections, audit: audit)
-        let nodes = nodes, logger = logger, terminating = terminating
+        let nodes = nodes, logger = logger, terminating = terminating, port = settings.port
         return SSHServerConfiguration(
             crypto: crypto, hostKeys: [hostKey], hostCertificates: [certificate], authenticator: authenticator, banner: settings.banner,
             sessionHandlerFactory: { session, channel in
@@ -113,7 +113,7 @@ public struct ProxyService: Service {
             },
             directTCPIPHandler: { session, request, opening in
                 guard let access = session.connection?.attachment as? ProxyAccess else { return opening.reject("not authorized") }
-                Self.route(request, opening, session: session, access: access, nodes: nodes, logger: logger)
+                Self.route(request, opening, session: session, access: access, nodes: nodes, proxyPort: port, logger: logger)
             },
             logger: logger)
     }
@@ -156,7 +156,7 @@ public struct ProxyService: Service {
     /// A jump to a node: found by name (any port: the registered address is used) or by its
     /// registered address, and only among the nodes the user's roles can see.
     static func route(_ request: DirectTCPIPRequest, _ opening: SSHChannelOpening, session: SSHSessionContext, access: ProxyAccess,
-                      nodes: NodeRegistry, logger: Logger) {
+                      nodes: NodeRegistry, proxyPort: Int, logger: Logger) {
         let loop = session.eventLoop
         let pending = NIOLoopBound(opening, eventLoop: loop)
         Task {
@@ -173,6 +173,15 @@ public struct ProxyService: Service {
             guard let node = found, let address = ListenAddressParts(node.address) else {
                 logger.notice("jump refused", metadata: ["user": "\(access.user)", "target": "\(target)"])
                 loop.execute { pending.value.reject("no node \"\(request.host)\" that you may reach in this cluster (pcsh ls lists yours)") }
+                return
+            }
+            // A tunnel to a plain OpenSSH host would skip everything the proxy enforces there
+            // (recording, audit, leases, locks, idle timeout): only terminating mode reaches one.
+            guard !node.isOpenSSH else {
+                logger.notice("jump to an OpenSSH host refused", metadata: ["user": "\(access.user)", "target": "\(node.name)"])
+                loop.execute {
+                    pending.value.reject("\(node.name) is an OpenSSH host, reached only through the proxy itself: ssh -p \(proxyPort) LOGIN%\(node.name)@PROXY (or pcsh ssh LOGIN@\(node.name))")
+                }
                 return
             }
             loop.execute {

@@ -89,7 +89,7 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
             do {
                 guard let address = ListenAddressParts(target.node.address) else { throw SSHError(.byApplication, "bad node address \(target.node.address)") }
                 let key = try PrivateKey(generate: .ecdsaP256, using: context.crypto)
-                let certificate = try await context.identity.userCA.sign(
+                let certificate = try await context.identity.opensshCA.sign(
                     key.publicKey, keyID: access.user, principals: [target.login], validFor: .seconds(60),
                     extensions: ["permit-pty": ""])
                 let hostCA = try await context.identity.hostCA.trustedKeys().map(\.publicKey)

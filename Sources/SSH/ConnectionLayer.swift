@@ -72,6 +72,17 @@ final class SSHConnectionLayer {
 
     var openChannels: Int { channels.count + undecided + opening.count }
 
+    private let transport = TransportWritability()
+
+    /// The socket filled up or drained (its write-buffer watermarks): while full, no channel
+    /// takes output; once drained, the channels that can take more again are told.
+    func transportWritabilityChanged(_ writable: Bool) {
+        guard writable != transport.isWritable else { return }
+        transport.isWritable = writable
+        guard writable else { return }
+        for channel in Array(channels.values) where channel.isWritable { channel.handler?.writabilityChanged(on: channel) }
+    }
+
     func receive(_ payload: ByteBuffer) throws {
         var message = payload
         guard let number = message.readInteger(as: UInt8.self) else { throw SSHError.protocolError("empty message") }
@@ -204,7 +215,7 @@ final class SSHConnectionLayer {
         guard let entry = opening.removeValue(forKey: id) else { throw SSHError.protocolError("confirmation for channel \(id), which we did not open") }
         guard maxPacket > 0 else { throw SSHError.protocolError("channel maximum packet size of 0") }
         let channel = SSHSessionChannel(localID: id, remoteID: sender, remoteWindow: window, remoteMaxPacket: maxPacket,
-                                        localWindow: Self.initialWindow, send: send, fail: fail)
+                                        localWindow: Self.initialWindow, transport: transport, send: send, fail: fail)
         channel.handler = entry.handler
         channels[id] = channel
         entry.opened(.success(channel))
@@ -257,7 +268,7 @@ final class SSHConnectionLayer {
                     return nil
                 }
                 let channel = SSHSessionChannel(localID: self.allocateID(), remoteID: sender, remoteWindow: window, remoteMaxPacket: maxPacket,
-                                                localWindow: Self.initialWindow, send: self.send, fail: self.fail)
+                                                localWindow: Self.initialWindow, transport: self.transport, send: self.send, fail: self.fail)
                 channel.handler = handler
                 self.channels[channel.localID] = channel
                 try self.send(.message(.channelOpenConfirmation) {

@@ -114,6 +114,7 @@ public struct SSHCertificate: Sendable {
         case badSignature
         case wrongKind(expected: Kind)
         case principalNotListed(String)
+        case noPrincipals
         case notYetValid(validAfter: UInt64)
         case expired(validBefore: UInt64)
         case unsupportedCriticalOption(String)
@@ -124,6 +125,7 @@ public struct SSHCertificate: Sendable {
             case .badSignature: return "certificate signature does not verify"
             case .wrongKind(let expected): return "certificate is not a \(expected) certificate"
             case .principalNotListed(let name): return "certificate is not valid for principal '\(name)'"
+            case .noPrincipals: return "certificate lists no principals (one valid for any name is refused, as OpenSSH does)"
             case .notYetValid(let at): return "certificate is not valid before \(Date(timeIntervalSince1970: TimeInterval(at)))"
             case .expired(let at): return "certificate expired at \(Date(timeIntervalSince1970: TimeInterval(at)))"
             case .unsupportedCriticalOption(let name): return "certificate has critical option '\(name)', which this server does not enforce"
@@ -132,14 +134,15 @@ public struct SSHCertificate: Sendable {
     }
 
     /// Checks everything a server must before trusting the certificate: a trusted CA signed it
-    /// (checked first, before any field is believed), it is of `kind`, lists `principal` (or no
-    /// principals), is valid at `now`, and carries only critical options in `understood`.
+    /// (checked first, before any field is believed), it is of `kind`, lists `principal` (an empty
+    /// list would mean any name: refused), is valid at `now`, and carries only critical options in `understood`.
     public func validate(kind expected: Kind, principal: String, trustedAuthorities: [PublicKey],
                          understoodCriticalOptions understood: Set<String> = [], now: Date = Date()) throws {
         guard trustedAuthorities.contains(where: { $0.sshWire == signatureKey.sshWire }) else { throw ValidationError.untrustedAuthority }
         guard signatureKey.isValidSSHSignature(signature, for: wire.prefix(signedLength)) else { throw ValidationError.badSignature }
         guard kind == expected else { throw ValidationError.wrongKind(expected: expected) }
-        guard principals.isEmpty || principals.contains(principal) else { throw ValidationError.principalNotListed(principal) }
+        guard !principals.isEmpty else { throw ValidationError.noPrincipals }
+        guard principals.contains(principal) else { throw ValidationError.principalNotListed(principal) }
         // Integers, not dates: `forever` (2^64-1) must not trap on conversion.
         let seconds = UInt64(max(0, now.timeIntervalSince1970))
         guard seconds >= validAfter else { throw ValidationError.notYetValid(validAfter: validAfter) }

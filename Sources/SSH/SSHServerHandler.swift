@@ -142,6 +142,11 @@ public final class SSHServerHandler: ChannelInboundHandler {
         link.receive(unwrapInboundIn(data))
     }
 
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        connection?.transportWritabilityChanged(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
     private func deliver(_ payload: ByteBuffer, context: ChannelHandlerContext) throws {
         if let connection { return try connection.receive(payload) }
         guard !userAuth.awaitingAuthorization else {
@@ -208,6 +213,7 @@ public final class SSHServerHandler: ChannelInboundHandler {
             send: { [weak transport = link.transport] in try transport?.send($0) },
             fail: { [weak link] error in link?.fail(error) })
         self.connection = connection
+        connection.transportWritabilityChanged(context.channel.isWritable)
         if let interval = configuration.keepaliveInterval {
             let maximum = configuration.keepaliveMaximumMissed
             keepaliveTimer = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak connection, weak link] _ in

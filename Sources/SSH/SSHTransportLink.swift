@@ -25,7 +25,15 @@ final class SSHTransportLink {
         transport = SSHTransport(configuration: .init(role: role, crypto: crypto, algorithms: algorithms,
                                                       rekeyAfterBytes: rekeyAfterBytes, logger: logger))
         transport.write = { [weak self] bytes in self?.write(bytes) }
+        // What may wait for the socket before channels stop taking output (OpenSSH: ~128 KiB).
+        do {
+            try context.channel.syncOptions?.setOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
+        } catch {
+            logger.warning("cannot set the socket's write-buffer watermarks", metadata: ["error": "\(error)"])
+        }
     }
+
+    static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 128 << 10, high: 256 << 10)
 
     /// Packets written in one event-loop tick leave in one flush (one syscall for a burst of
     /// channel data instead of one per packet).

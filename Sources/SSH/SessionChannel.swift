@@ -32,10 +32,17 @@ public struct SSHSessionContext: Sendable {
     public var connection: SSHConnectionControl?
 }
 
+/// Whether the connection's socket takes more bytes (NIO's write-buffer watermarks), shared by
+/// its channels.
+final class TransportWritability {
+    var isWritable = true
+}
+
 /// One channel of a connection (a session, or a `direct-tcpip` byte stream), on either side.
 /// Writes beyond the peer's window wait here (the peer grants more with WINDOW_ADJUST);
-/// `isWritable` turns false while more than `highWatermark` bytes wait, which is the
-/// application's cue to stop reading its source.
+/// `isWritable` turns false while more than `highWatermark` bytes wait, or while the socket
+/// itself is full, which is the application's cue to stop reading its source. The window alone
+/// is no bound: a peer may grant 4 GiB and stop reading.
 public final class SSHSessionChannel {
     public static let highWatermark = 1 << 20
 
@@ -61,12 +68,14 @@ public final class SSHSessionChannel {
     private var replyHandlers: [(Bool) -> Void] = []
     private let send: (ByteBuffer) throws -> Void
     private let fail: (Error) -> Void
+    private let transport: TransportWritability
     /// Bytes read from / written to this channel, for idle tracking.
     public private(set) var bytesReceived = 0
     public private(set) var bytesSent = 0
 
     init(localID: UInt32, remoteID: UInt32, remoteWindow: UInt32, remoteMaxPacket: UInt32, localWindow: UInt32,
-         send: @escaping (ByteBuffer) throws -> Void, fail: @escaping (Error) -> Void) {
+         transport: TransportWritability, send: @escaping (ByteBuffer) throws -> Void, fail: @escaping (Error) -> Void) {
+        self.transport = transport
         self.localID = localID
         self.remoteID = remoteID
         self.remoteWindow = UInt64(remoteWindow)
@@ -76,7 +85,7 @@ public final class SSHSessionChannel {
         self.fail = fail
     }
 
-    public var isWritable: Bool { pendingBytes < Self.highWatermark }
+    public var isWritable: Bool { pendingBytes < Self.highWatermark && transport.isWritable }
 
     /// Sends stdout (or stderr) data, as the window allows.
     public func write(_ data: ByteBuffer, stderr: Bool = false) {

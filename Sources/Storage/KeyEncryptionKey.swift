@@ -51,8 +51,16 @@ public struct KeyEncryptionKeySource: Sendable, Equatable, CustomStringConvertib
         case .credential(let p): path = p
         case .file(let p): path = p
         }
+        // One open that refuses a link, then every check on that descriptor: a path checked and
+        // then opened again could be swapped for a link in between.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else {
+            let reason = errno == ELOOP ? "is a symbolic link (links are refused)" : String(cString: strerror(errno))
+            throw StorageError.keyEncryptionKeyUnavailable("\(self): \(reason)")
+        }
+        defer { close(fd) }
         var info = stat()
-        guard lstat(path, &info) == 0 else {
+        guard fstat(fd, &info) == 0 else {
             throw StorageError.keyEncryptionKeyUnavailable("\(self): \(String(cString: strerror(errno)))")
         }
         guard info.st_mode & S_IFMT == S_IFREG else {
@@ -75,7 +83,7 @@ public struct KeyEncryptionKeySource: Sendable, Equatable, CustomStringConvertib
                 throw StorageError.keyEncryptionKeyUnavailable("\(self) has mode \(String(mode, radix: 8)); group and others must have no access")
             }
         }
-        guard info.st_size <= 4096, var content = FileManager.default.contents(atPath: path).map({ [UInt8]($0) }) else {
+        guard info.st_size <= 4096, var content = Self.readAll(fd, limit: 4096) else {
             throw StorageError.keyEncryptionKeyUnavailable("\(self) cannot be read, or is larger than a key")
         }
         defer { wipe(&content) }
@@ -85,6 +93,23 @@ public struct KeyEncryptionKeySource: Sendable, Equatable, CustomStringConvertib
         }
         defer { wipe(&key) }
         return SymmetricKey(bytes: key)
+    }
+
+    /// At most `limit` bytes from `fd`; nil on an error or past the limit.
+    private static func readAll(_ fd: Int32, limit: Int) -> [UInt8]? {
+        var content = [UInt8](repeating: 0, count: limit + 1)
+        var count = 0
+        while count <= limit {
+            let read = content.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, limit + 1 - count) }
+            if read < 0 && errno == EINTR { continue }
+            guard read >= 0 else { wipe(&content); return nil }
+            if read == 0 { break }
+            count += read
+        }
+        guard count <= limit else { wipe(&content); return nil }
+        let result = Array(content[..<count])
+        wipe(&content)
+        return result
     }
 
     static func decode(_ content: [UInt8]) -> [UInt8]? {

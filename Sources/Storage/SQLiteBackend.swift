@@ -18,7 +18,7 @@ public final class SQLiteBackend: Backend, @unchecked Sendable {
     /// Opens (creating when absent, mode 0600) the database at `path`.
     public init(path: String, pollInterval: Duration = .milliseconds(250), logger: Logger = Logger(label: "portcullis.storage")) throws {
         self.path = path
-        try createPrivateFile(path)
+        try PrivateDatabaseFile.prepare(path)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.label = "portcullis"
@@ -237,12 +237,4 @@ public final class SQLiteBackend: Backend, @unchecked Sendable {
         }
         return nil
     }
-}
-
-/// Creates the file with mode 0600 if it is absent, before SQLite opens it; SQLite gives its -wal
-/// and -shm files the same mode.
-private func createPrivateFile(_ path: String) throws {
-    let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-    guard fd >= 0 else { throw StorageError.database("cannot create \(path): \(String(cString: strerror(errno)))") }
-    close(fd)
 }

@@ -13,6 +13,7 @@
 // child drops to the login's groups, gid and uid, clears the environment to a safe set, and
 // execs the login shell. The launcher stays the parent to close PAM and report the status.
 import Foundation
+import LaunchProtocol
 
 /// Set before the child exists; read by the signal handler, which forwards to it.
 nonisolated(unsafe) var childPID: pid_t = 0
@@ -56,8 +57,8 @@ var environment = [
     "PATH=\(uid == 0 ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" : "/usr/local/bin:/usr/bin:/bin")",
     "PORTCULLIS_USER=\(spec.portcullisUser)",
 ]
-for (name, value) in spec.environment.sorted(by: { $0.key < $1.key })
-where LaunchSpec.isAllowed(name) && !value.utf8.contains(0) && value.utf8.count <= 4096 {
+for (name, value) in spec.environment.sorted(by: { $0.key < $1.key }).prefix(SessionEnvironment.maximumCount)
+where SessionEnvironment.isAllowed(name, value: value) {
     environment.append("\(name)=\(value)")
 }
 for (name, value) in pamEnvironment.sorted(by: { $0.key < $1.key }) { environment.append("\(name)=\(value)") }

@@ -44,6 +44,20 @@ final class AuditLogTests: XCTestCase {
         log = try AuditLog.open(directory: directory.path, keyring: keyring, keys: keys, crypto: crypto, checkpointInterval: 16)
     }
 
+    /// The log and SQLite's companions (-wal, -shm: recent events before a checkpoint) are the
+    /// owner's alone, whatever the umask; an earlier version's 0644 companions are narrowed.
+    func testTheLogsFilesAreReadableByTheirOwnerOnly() async throws {
+        _ = try await log.append(Self.sessionStart("alice"))
+        let path = directory.appendingPathComponent(AuditLog.fileName).path
+        func mode(_ file: String) throws -> Int { try XCTUnwrap(FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int) }
+        for file in [path, path + "-wal", path + "-shm"] { XCTAssertEqual(try mode(file), 0o600, file) }
+        try log.close()
+        for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) { chmod(file, 0o644) }
+        log = try AuditLog.open(directory: directory.path, keyring: keyring, keys: keys, crypto: crypto, checkpointInterval: 16)
+        _ = try await log.append(Self.sessionStart("bob"))
+        for file in [path, path + "-wal", path + "-shm"] { XCTAssertEqual(try mode(file), 0o600, file) }
+    }
+
     func testConcurrentWritersGetOrderedDurableRecordsThatVerify() async throws {
         let log = log!
         try await withThrowingTaskGroup(of: [Int64].self) { group in

@@ -343,12 +343,4 @@ final class NodeControlTests: XCTestCase {
         let rejected = try await fixture.events("session.rejected")
         XCTAssertEqual(rejected.first?.fields["user"]?.stringValue, "bob")
     }
-
-    private func waitUntil(timeout: TimeInterval = 10, _ condition: () -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while !condition() {
-            guard Date() < deadline else { return XCTFail("condition not met within \(timeout) s") }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-    }
 }

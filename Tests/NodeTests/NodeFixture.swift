@@ -134,10 +134,10 @@ final class NodeFixture {
          "-o", "IdentitiesOnly=yes", "-o", "IdentityFile=\(key)", "-o", "ConnectTimeout=10", "-p", "\(port)"]
     }
 
-    /// Runs `ssh … login@127.0.0.1 command`; stdout and stderr apart.
+    /// Runs `ssh … login@127.0.0.1 command extra…` (ssh joins them with spaces); stdout and stderr apart.
     func ssh(key: String, login: String = NodeFixture.login, _ command: String?, options: [String] = [], input: Data? = nil,
-             timeout: TimeInterval = 60) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let arguments = options + (try await sshOptions(key: key)) + ["\(login)@127.0.0.1"] + (command.map { [$0] } ?? [])
+             timeout: TimeInterval = 60, extra: [String] = []) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let arguments = options + (try await sshOptions(key: key)) + ["\(login)@127.0.0.1"] + (command.map { [$0] } ?? []) + extra
         return try Self.run("/usr/bin/ssh", arguments, input: input, timeout: timeout)
     }
 

@@ -156,12 +156,4 @@ final class NodeSessionTests: XCTestCase {
         let shell = try await fixture.ssh(key: key, "echo still-allowed")
         XCTAssertEqual(shell.stdout, "still-allowed\n", "other sessions are not affected")
     }
-
-    private func waitUntil(timeout: TimeInterval = 10, _ condition: () -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while !condition() {
-            guard Date() < deadline else { return XCTFail("condition not met within \(timeout) s") }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-    }
 }

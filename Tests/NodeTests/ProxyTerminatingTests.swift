@@ -8,7 +8,7 @@ import TestSupport
 import XCTest
 
 /// Terminating ("agentless") mode: `ssh -p PROXY login%host@proxy` to a stock OpenSSH sshd that
-/// only trusts our user CA; the proxy checks the role, mints the certificate, verifies the host
+/// only trusts our OpenSSH CA; the proxy checks the role, mints the certificate, verifies the host
 /// by its certificate from our host CA, and records the session itself.
 final class ProxyTerminatingTests: XCTestCase {
     override class func tearDown() { NodeFixture.removeLogin() }
@@ -51,7 +51,47 @@ final class ProxyTerminatingTests: XCTestCase {
         }
     }
 
-    /// Debian's sshd with TrustedUserCAKeys from our user CA and a host certificate from our host CA.
+    /// The OpenSSH host trusts the OpenSSH CA, which only the proxy's terminating mode uses: the
+    /// certificate a user holds gets in neither directly nor through a jump, only as login%host.
+    func testAnOpenSSHHostIsReachedOnlyThroughTerminatingMode() async throws {
+        try NodeFixture.requirements()
+        try await NodeFixture.withProxy { fixture, _, port in
+            let sshd = try await self.stockSSHD(fixture)
+            defer { sshd.stop() }
+            try await fixture.addUser("alice")
+            try await fixture.node.nodes.register(openSSH: "web2", address: "127.0.0.1:\(sshd.port)", labels: ["env": "test"])
+            let key = try await fixture.certifiedKey("alice")
+            let options = try await fixture.sshOptions(key: key)
+
+            let direct = try NodeFixture.run("/usr/bin/ssh", options.map { $0 == "\(fixture.port)" ? "\(sshd.port)" : $0 }
+                                                + ["\(NodeFixture.login)@127.0.0.1", "echo should-not-run"])
+            XCTAssertEqual(direct.status, 255)
+            XCTAssertFalse(direct.stdout.contains("should-not-run"))
+            XCTAssertTrue(direct.stderr.contains("Permission denied"), direct.stderr)
+
+            let config = fixture.directory.appendingPathComponent("jump_config")
+            try """
+                Host *
+                  BatchMode yes
+                  IdentitiesOnly yes
+                  IdentityFile \(key)
+                  CertificateFile \(key)-cert.pub
+                  UserKnownHostsFile \(try await fixture.knownHosts())
+                  StrictHostKeyChecking yes
+                """.write(to: config, atomically: true, encoding: .utf8)
+            let jump = try NodeFixture.run("/usr/bin/ssh", ["-F", config.path, "-J", "alice@127.0.0.1:\(port)", "\(NodeFixture.login)@web2", "echo should-not-run"])
+            XCTAssertEqual(jump.status, 255)
+            XCTAssertFalse(jump.stdout.contains("should-not-run"))
+            XCTAssertTrue(jump.stderr.contains("web2 is an OpenSSH host") && jump.stderr.contains("%web2"), jump.stderr)
+
+            let terminating = try NodeFixture.run("/usr/bin/ssh", options.map { $0 == "\(fixture.port)" ? "\(port)" : $0 }
+                                                     + ["\(NodeFixture.login)%web2@127.0.0.1", "echo through-the-proxy"])
+            XCTAssertEqual(terminating.status, 0, terminating.stderr)
+            XCTAssertEqual(terminating.stdout, "through-the-proxy\n")
+        }
+    }
+
+    /// Debian's sshd with TrustedUserCAKeys from our OpenSSH CA and a host certificate from our host CA.
     private func stockSSHD(_ fixture: NodeFixture) async throws -> OpenSSHServer {
         let directory = fixture.directory.appendingPathComponent("sshd")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -59,7 +99,7 @@ final class ProxyTerminatingTests: XCTestCase {
         try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", hostKey])
         let publicKey = try PublicKey(authorizedKeyLine: try String(contentsOfFile: hostKey + ".pub", encoding: .utf8), using: fixture.crypto)
         let certificate = try await fixture.identity.signHost(publicKey, principals: ["127.0.0.1", "localhost"], ttl: .seconds(3600), by: "test")
-        let userCA = CertificateAuthority.trustedUserCAKeysLines(try await fixture.identity.userCA.trustedKeys(), clusterName: "test")
+        let userCA = CertificateAuthority.trustedUserCAKeysLines(try await fixture.identity.opensshCA.trustedKeys(), clusterName: "test", kind: .openssh)
         let run = directory.appendingPathComponent("run")
         try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
         return try OpenSSHServer(directory: run, trustedUserCAKeyLine: userCA.joined(separator: "\n"),

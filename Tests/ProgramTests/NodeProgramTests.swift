@@ -112,14 +112,15 @@ final class NodeProgramTests: XCTestCase {
         XCTAssertEqual(plain.status, 0, plain.output + generated.stdout)
         XCTAssertTrue(plain.output.contains("plain-ssh"), plain.output)
 
-        // pcsh ssh to a stock sshd (our user CA trusted, a host certificate from pcctl auth sign) in terminating mode.
+        // pcsh ssh to a stock sshd (our OpenSSH CA trusted, a host certificate from pcctl auth sign) in terminating mode.
         let sshdDirectory = directory.appendingPathComponent("sshd")
         try FileManager.default.createDirectory(at: sshdDirectory.appendingPathComponent("run"), withIntermediateDirectories: true)
         let hostKey = sshdDirectory.appendingPathComponent("host").path
         try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", hostKey])
         let signed = try fixture.pcctl(["auth", "sign", "--host", "127.0.0.1,localhost", "--key", hostKey + ".pub", "--ttl", "1h"])
-        let userCA = try fixture.pcctl(["auth", "export", "--type", "user"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let sshd = try OpenSSHServer(directory: sshdDirectory.appendingPathComponent("run"), trustedUserCAKeyLine: userCA,
+        let opensshCA = try fixture.pcctl(["auth", "export", "--type", "openssh"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(opensshCA.contains("portcullis openssh CA"), opensshCA)
+        let sshd = try OpenSSHServer(directory: sshdDirectory.appendingPathComponent("run"), trustedUserCAKeyLine: opensshCA,
                                      hostKey: (hostKey, signed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
         defer { sshd.stop() }
         XCTAssertEqual(try fixture.pcctl(["nodes", "add", "legacy", "--addr", "127.0.0.1:\(sshd.port)", "--labels", "env=test"]).status, 0)

@@ -83,6 +83,17 @@ final class SSHCertificateTests: XCTestCase {
         }
     }
 
+    /// ssh-keygen without -n makes a certificate valid for any name; OpenSSH's sshd refuses a
+    /// user certificate like that, and so do we.
+    func testACertificateWithoutPrincipalsIsRefused() throws {
+        let ca = try publicKey("ca.pub")
+        let anyone = try sign(["-I", "anyone"])
+        XCTAssertEqual(anyone.principals, [])
+        XCTAssertThrowsError(try anyone.validate(kind: .user, principal: "root", trustedAuthorities: [ca])) {
+            XCTAssertEqual($0 as? SSHCertificate.ValidationError, .noPrincipals)
+        }
+    }
+
     func testForeverExpiredAndFutureCertificates() throws {
         let ca = try publicKey("ca.pub")
         let forever = try sign(["-I", "forever", "-n", "alice"])

@@ -53,3 +53,13 @@ public func XCTAssertThrowsErrorAsync<T>(_ expression: @autoclosure () async thr
         handler(error)
     }
 }
+
+/// Waits up to `timeout` for `condition`, failing the test if it never holds.
+public func waitUntil(timeout: TimeInterval = 10, file: StaticString = #filePath, line: UInt = #line,
+                      _ condition: () -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while !condition() {
+        guard Date() < deadline else { return XCTFail("condition not met within \(timeout) s", file: file, line: line) }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}

@@ -1,27 +1,5 @@
 import Foundation
-
-/// What the node asks the launcher to run, as one JSON line on the control socket (fd 3).
-struct LaunchSpec: Decodable {
-    /// The OS account to run as.
-    var login: String
-    /// `nil`: the login shell, interactive.
-    var command: String?
-    /// Already allow-listed by the node; filtered again here.
-    var environment: [String: String]
-    /// For PAM and the environment of the session (PORTCULLIS_USER).
-    var portcullisUser: String
-
-    enum CodingKeys: String, CodingKey {
-        case login, command, environment
-        case portcullisUser = "portcullis_user"
-    }
-
-    /// Variables a client may set (OpenSSH's AcceptEnv defaults on Debian, plus TERM/COLORTERM/TZ).
-    static func isAllowed(_ name: String) -> Bool {
-        ["TERM", "COLORTERM", "LANG", "LANGUAGE", "TZ"].contains(name)
-            || (name.hasPrefix("LC_") && name.dropFirst(3).allSatisfy { $0.isUppercase || $0 == "_" } && name.count > 3)
-    }
-}
+import LaunchProtocol
 
 /// Reports to the node, one JSON object per line on the control socket.
 enum Report {
@@ -43,7 +21,7 @@ enum Report {
 /// Lines from the control socket.
 struct ControlReader {
     private var buffer: [UInt8] = []
-    static let limit = 64 * 1024
+    static let limit = LaunchSpec.lineLimit
 
     /// The next line, or nil at end of input or past the limit.
     mutating func line() -> [UInt8]? {

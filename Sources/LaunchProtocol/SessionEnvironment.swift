@@ -1,0 +1,25 @@
+/// Which variables a client may set in a session, and how many: Debian sshd's `AcceptEnv`
+/// (LANG, LC_*) plus TERM, COLORTERM and TZ. Every `env` request is the peer's, so the names are
+/// allow-listed and the count and sizes bounded (OpenSSH bounds the count too), in the node and
+/// again in the launcher.
+public enum SessionEnvironment {
+    public static let maximumCount = 32
+    public static let maximumNameBytes = 64
+    public static let maximumValueBytes = 4096
+
+    public static func isAllowed(_ name: String) -> Bool {
+        guard name.utf8.count <= maximumNameBytes else { return false }
+        return ["TERM", "COLORTERM", "LANG", "LANGUAGE", "TZ"].contains(name)
+            || (name.count > 3 && name.hasPrefix("LC_") && name.dropFirst(3).allSatisfy { ("A"..."Z").contains($0) || $0 == "_" })
+    }
+
+    public static func isAllowed(_ name: String, value: String) -> Bool {
+        isAllowed(name) && value.utf8.count <= maximumValueBytes && !value.utf8.contains(0)
+    }
+
+    /// Whether `environment` may take `name`: an allowed pair, and a new name only while there
+    /// is room (a name already set may be set again).
+    public static func accepts(_ name: String, value: String, into environment: [String: String]) -> Bool {
+        isAllowed(name, value: value) && (environment[name] != nil || environment.count < maximumCount)
+    }
+}

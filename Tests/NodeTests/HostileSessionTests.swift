@@ -1,0 +1,157 @@
+import Audit
+import FIPSCrypto
+import Foundation
+import Identity
+import LaunchProtocol
+@testable import Node
+import NIOCore
+import SSH
+import TestSupport
+import XCTest
+
+/// What an authenticated but hostile user tries on the node: requests sized to stall the daemon,
+/// floods of `env`, more channels than `max_sessions`, output the client never reads.
+final class HostileSessionTests: XCTestCase {
+    private var fixture: NodeFixture!
+
+    override func setUp() async throws {
+        try NodeFixture.requirements()
+        fixture = try await NodeFixture()
+    }
+
+    override func tearDown() async throws { await fixture?.close() }
+    override class func tearDown() { NodeFixture.removeLogin() }
+
+    /// A 240 KB command (JSON doubles every "/") once blocked the event loop in write(), and with
+    /// it every connection, the API and SIGINT.
+    func testAHugeCommandIsRefusedWithAMessageWhileAnotherSessionKeepsWorking() async throws {
+        try await fixture.addUser("alice")
+        let key = try await fixture.certifiedKey("alice")
+        let options = try await fixture.sshOptions(key: key)
+        let output = fixture.directory.appendingPathComponent("live.out")
+        let live = try ChildProcess("/usr/bin/ssh", options + ["\(NodeFixture.login)@127.0.0.1", "echo started; sleep 4; echo still-here"],
+                                    output: output)
+        defer { live.stop() }
+        try await waitUntil { live.output.contains("started") }
+
+        let slashes = String(repeating: "/", count: 80_000)
+        let huge = try await fixture.ssh(key: key, slashes, options: [], timeout: 30, extra: [slashes, slashes])
+        XCTAssertNotEqual(huge.status, 0)
+        XCTAssertTrue(huge.stderr.contains("shorten the command"), huge.stderr)
+        let rejected = try await fixture.event("session.rejected") { $0.fields["reason"]?.stringValue?.contains("bytes") == true }
+        XCTAssertNotNil(rejected, "the refusal is an audit event")
+
+        let other = try await fixture.ssh(key: key, "echo other", timeout: 20)
+        XCTAssertEqual(other.stdout, "other\n", other.stderr)
+        XCTAssertEqual(live.wait(timeout: 20), 0, live.output)
+        XCTAssertTrue(live.output.contains("still-here"), live.output)
+    }
+
+    /// A command just under the limit still runs, slashes and all.
+    func testALongCommandUnderTheLimitRuns() async throws {
+        try await fixture.addUser("alice")
+        let key = try await fixture.certifiedKey("alice")
+        let slashes = String(repeating: "/", count: 40_000)
+        let result = try await fixture.ssh(key: key, "true \(slashes); echo long-ok", timeout: 30)
+        XCTAssertEqual(result.stdout, "long-ok\n", result.stderr)
+    }
+
+    /// `env` requests are the client's: only allowed names, at most 32 of them, values bounded.
+    func testEnvironmentRequestsAreCountedAndBounded() async throws {
+        try await fixture.addUser("alice")
+        let key = try await fixture.certifiedKey("alice")
+        let many = (0..<40).map { "LC_X\(String(UnicodeScalar(UInt8(65 + $0 % 26))))\($0 / 26 == 0 ? "" : "Z")=v" }.joined(separator: " ")
+        let big = "LANG=" + String(repeating: "a", count: 5000)
+        let result = try await fixture.ssh(key: key, "env | grep -c '^LC_X'; echo LANG=${#LANG}; echo EVIL=${EVIL-unset}",
+                                           options: ["-o", "SetEnv=\(many) EVIL=1 \(big)"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.first, "\(SessionEnvironment.maximumCount)", "at most 32 variables: \(lines)")
+        XCTAssertTrue(lines.contains("LANG=0"), "a value over 4 KiB is refused: \(lines)")
+        XCTAssertTrue(lines.contains("EVIL=unset"), "names outside the allow-list are refused: \(lines)")
+    }
+
+    /// A client grants a 4 GiB window and stops reading while the session writes without end:
+    /// the node must stop reading the program's output once the socket is full (it buffered all
+    /// of it, until memory ran out).
+    func testAClientThatStopsReadingCannotMakeTheNodeBufferWithoutBound() async throws {
+        try await fixture.addUser("alice")
+        let client = try await connect("alice")
+        let sink = NeverReading()
+        let opened = client.eventLoop.makePromise(of: Void.self)
+        client.eventLoop.execute {
+            client.openChannel(.session, handler: sink) { result in
+                guard case .success(let channel) = result else { return opened.fail(SSHError(.byApplication, "no channel")) }
+                // "Consumed" all but the initial window: a grant up to 4 GiB.
+                channel.consumed(Int(UInt32.max) - (2 << 20) - 1)
+                channel.sendRequest(.exec(command: "cat /dev/zero"))
+                opened.succeed()
+            }
+        }
+        try await opened.futureResult.get()
+        try await client.channel.setOption(.autoRead, value: false).get()
+        try await waitUntil(timeout: 20) { !self.fixture.node.registry.list().isEmpty }
+        try await Task.sleep(for: .seconds(1))
+        let settled = Self.residentBytes()
+        try await Task.sleep(for: .seconds(4))
+        let grown = Self.residentBytes() - settled
+        XCTAssertLessThan(grown, 64 << 20, "the node buffered \(grown >> 20) MiB for a client that does not read")
+        await client.close()
+    }
+
+    /// `max_sessions` counts channels when they open, not when a program starts in them: open
+    /// them all first, start them after, and the extra ones were let in.
+    func testMaxSessionsCountsChannelsWhenTheyOpen() async throws {
+        var options = RoleOptions()
+        options.maxSessions = 1
+        try await fixture.addUser("alice", options: options)
+        let client = try await connect("alice")
+        let first = try await open(client, NeverReading())
+        // A second channel, before any program started in the first, is refused.
+        await XCTAssertThrowsErrorAsync(try await self.open(client, NeverReading()))
+        let rejected = try await fixture.events("session.rejected")
+        XCTAssertEqual(rejected.first?.fields["reason"]?.stringValue, "max_sessions limit reached")
+        // Given back when the channel closes.
+        try await client.eventLoop.submit { first.close() }.get()
+        var reopened: SSHSessionChannel?
+        for _ in 0..<50 where reopened == nil {
+            reopened = try? await open(client, NeverReading())
+            if reopened == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        XCTAssertNotNil(reopened, "the place is free again once the first channel closed")
+        await client.close()
+    }
+
+    private func connect(_ user: String) async throws -> SSHClient {
+        let key = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
+        let certificate = try await fixture.identity.userCA.sign(key.publicKey, keyID: user, principals: [NodeFixture.login], validFor: .seconds(600))
+        let hostCA = try await fixture.identity.hostCA.trustedKeys().map(\.publicKey)
+        return try await SSHClient.connect(
+            host: "127.0.0.1", port: fixture.port,
+            configuration: SSHClientConfiguration(crypto: fixture.crypto, username: NodeFixture.login, privateKey: key, certificate: certificate,
+                                                  hostKeyVerifier: HostCertificateVerifier(trustedAuthorities: hostCA, hostname: "127.0.0.1")))
+    }
+
+    private func open(_ client: SSHClient, _ handler: SSHSessionHandler) async throws -> SSHSessionChannel {
+        let opened = client.eventLoop.makePromise(of: SSHSessionChannel.self)
+        client.eventLoop.execute {
+            client.openChannel(.session, handler: handler) { opened.completeWith($0.mapError { $0 as Error }) }
+        }
+        return try await opened.futureResult.get()
+    }
+
+    private static func residentBytes() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+    }
+}
+
+/// A session handler that takes the data and never gives window back.
+private final class NeverReading: SSHSessionHandler {
+    func handle(_ request: SessionRequest, on channel: SSHSessionChannel) -> Bool { false }
+    func receive(_ data: ByteBuffer, on channel: SSHSessionChannel) {}
+    func receiveEOF(on channel: SSHSessionChannel) {}
+    func writabilityChanged(on channel: SSHSessionChannel) {}
+    func closed(_ channel: SSHSessionChannel) {}
+}
