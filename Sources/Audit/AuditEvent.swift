@@ -147,6 +147,9 @@ public struct AuditEventKind: Sendable, Hashable {
     public static let clientDisconnect = AuditEventKind("client.disconnect", "T3006I")
     public static let authFailure = AuditEventKind("auth", "T3007W")
     public static let sftp = AuditEventKind("sftp", "TS001I")
+    /// sftp operations the node could not audit (a bound reached, a malformed stream), with
+    /// `reason` and how many `requests`; ours, not the reference's.
+    public static let sftpAuditGap = AuditEventKind("sftp.audit_gap", "TSG00W")
     public static let sessionCommand = AuditEventKind("session.command", "T4000I")
     public static let sessionNetwork = AuditEventKind("session.network", "T4002I")
     public static let roleCreated = AuditEventKind("role.created", "T9000I")
