@@ -220,10 +220,15 @@ let package = Package(
             dependencies: [
                 "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "TestSupport", "portcullis-exec", "SessionControl", "Proxy", "LaunchProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "SessionControlTests", dependencies: ["SessionControl", "Storage", "TestSupport"]),
-        .testTarget(name: "IdentityTests", dependencies: ["Identity", "SSH", "Audit", "Storage", "FIPSCrypto", "TestSupport"]),
+        .testTarget(
+            name: "IdentityTests",
+            dependencies: ["Identity", "SSH", "Audit", "Storage", "FIPSCrypto", "TestSupport", "SessionControl",
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]
+        ),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Storage", "FIPSCrypto", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "ProgramTests",

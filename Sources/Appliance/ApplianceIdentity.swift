@@ -72,8 +72,13 @@ enum AuthServices {
             services.append(NodeService(settings: configuration.nodeSettings, identity: identity, audit: audit, backend: storage.backend,
                                         keyring: storage.keyring, crypto: crypto, registry: sessions, logger: Logger(label: "portcullis.node")))
         }
+        let keyring = storage.keyring
         services.append(APIServers.admin(AdminRoutes(identity: identity, tlsCertificatePEM: tlsCertificate, sessions: sessions,
-                                                     nodes: NodeRegistry(backend: storage.backend), audit: audit),
+                                                     nodes: NodeRegistry(backend: storage.backend), recordings: storage.recordingStore(configuration),
+                                                     rotateDataKey: {
+                                                         let previous = keyring.activeKeyID
+                                                         return (active: try await keyring.rotate().id, previous: previous)
+                                                     }, audit: audit),
                                          socketPath: configuration.adminSocketPath, logger: logger))
         return services
     }

@@ -162,4 +162,8 @@ public struct AuditEventKind: Sendable, Hashable {
     public static let nodeDeleted = AuditEventKind("node.deleted", "TND01I")
     public static let certificateCreate = AuditEventKind("cert.create", "TC000I")
     public static let sessionRecordingAccess = AuditEventKind("session.recording.access", "T2012I")
+    /// CA rotation and data-key rotation: the reference gateway has none; the codes are ours.
+    public static let caRotationStart = AuditEventKind("ca.rotation.start", "TCA00I")
+    public static let caRotationComplete = AuditEventKind("ca.rotation.complete", "TCA01I")
+    public static let dataKeyRotate = AuditEventKind("data_key.rotate", "TDK00I")
 }

@@ -18,6 +18,8 @@ public enum IdentityError: Error, Sendable, Equatable, CustomStringConvertible {
     case corruptRecord(String)
     case conflict(String)
     case authorityUnavailable(String)
+    /// Too many logins (password checks) at once: try again in a moment.
+    case busy
 
     public var description: String {
         switch self {
@@ -36,6 +38,7 @@ public enum IdentityError: Error, Sendable, Equatable, CustomStringConvertible {
         case .corruptRecord(let what): return "stored identity data is damaged: \(what)"
         case .conflict(let what): return "\(what) was changed by someone else at the same time; try again"
         case .authorityUnavailable(let why): return "certificate authority unavailable: \(why)"
+        case .busy: return "too many logins are being checked right now; try again in a few seconds"
         }
     }
 }

@@ -40,9 +40,13 @@ public struct IdentityService: Sendable {
     let audit: AuditPipeline
     /// Checked for a user that does not exist, so an unknown name costs what a known one does.
     let decoy: PasswordHash
+    /// Every PBKDF2 of a login or an enrolment runs here, off the cooperative pool.
+    let hashing: PasswordHashing
 
-    public init(settings: Settings, backend: Backend, crypto: CryptoContext, audit: AuditPipeline) throws {
+    public init(settings: Settings, backend: Backend, crypto: CryptoContext, audit: AuditPipeline,
+                hashing: PasswordHashing = PasswordHashing()) throws {
         self.settings = settings
+        self.hashing = hashing
         self.backend = backend
         self.crypto = crypto
         self.audit = audit
@@ -199,7 +203,8 @@ public struct IdentityService: Sendable {
         }
         // Spend the token first: of two racing acceptances only one gets past here.
         guard try await backend.delete(key) else { throw IdentityError.inviteInvalid }
-        let hash = try PasswordHash(password: password, iterations: settings.passwordIterations, using: crypto)
+        let iterations = settings.passwordIterations, crypto = crypto
+        let hash = try await hashing.run { try PasswordHash(password: password, iterations: iterations, using: crypto) }
         let accepted = try await modifyUserIf(invite.user) { user in
             // A token replaced by a later invitation (a reset) is no longer the user's.
             guard user.pendingInvite == key else { return false }

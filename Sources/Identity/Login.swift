@@ -72,7 +72,13 @@ extension IdentityService {
         let stored = try? await user(request.user)
         // The same PBKDF2 work whether or not the user exists or is enrolled.
         let hash = stored?.passwordHash ?? decoy
-        let passwordMatches = try hash.matches(request.password, using: crypto) && stored?.passwordHash != nil
+        let password = request.password, crypto = crypto
+        let passwordMatches: Bool
+        do {
+            passwordMatches = try await hashing.run { try hash.matches(password, using: crypto) } && stored?.passwordHash != nil
+        } catch IdentityError.busy {
+            try await failed("not checked: too many logins at once", .busy)
+        }
         var step: Int64? = nil
         if let secretText = stored?.totpSecret, let secret = Base64.decode(secretText) {
             step = try TOTP(secret: secret, using: crypto).verify(request.totpCode, at: now, lastUsedStep: stored?.lastTOTPStep)

@@ -33,6 +33,8 @@ public struct NodeService: Service {
     let backend: Backend
     let crypto: CryptoContext
     var trustRefresh: Duration = .seconds(10)
+    /// Connections not yet authenticated, across host-certificate renewals.
+    let unauthenticated = UnauthenticatedLimit()
 
     public init(settings: NodeSettings, identity: IdentityService, audit: AuditPipeline, backend: Backend, keyring: Keyring,
                 crypto: CryptoContext, registry: SessionRegistry = SessionRegistry(), logger: Logger, cgroupRoot: String? = nil) {
@@ -89,7 +91,8 @@ public struct NodeService: Service {
         let context = context
         return SSHServerConfiguration(
             crypto: crypto, hostKeys: [hostKey], hostCertificates: [certificate], authenticator: NodeAuthenticator(context: context),
-            banner: settings.banner, keepaliveInterval: TimeAmount(settings.keepaliveInterval), keepaliveMaximumMissed: settings.keepaliveCountMax,
+            banner: settings.banner, unauthenticatedLimit: unauthenticated,
+            keepaliveInterval: TimeAmount(settings.keepaliveInterval), keepaliveMaximumMissed: settings.keepaliveCountMax,
             channelAdmission: { session, opening in (session.connection?.attachment as? NodeConnection)?.admit(opening) },
             sessionHandlerFactory: { session, channel in
                 guard let connection = session.connection?.attachment as? NodeConnection else { return nil }

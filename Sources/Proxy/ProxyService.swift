@@ -52,6 +52,8 @@ public struct ProxyService: Service {
     public var registry: SessionRegistry { terminating.registry }
     /// What new connections are served with (the host certificate is renewed in it).
     let served = NIOLockedValueBox<SSHServerConfiguration?>(nil)
+    /// Connections not yet authenticated, across host-certificate renewals.
+    let unauthenticated = UnauthenticatedLimit()
 
     /// `recordingsRoot`: where terminating-mode sessions are recorded.
     /// `registry`: where its terminating-mode sessions are listed (the daemon shares its node's).
@@ -99,6 +101,7 @@ public struct ProxyService: Service {
         let nodes = nodes, logger = logger, terminating = terminating, port = settings.port
         return SSHServerConfiguration(
             crypto: crypto, hostKeys: [hostKey], hostCertificates: [certificate], authenticator: authenticator, banner: settings.banner,
+            unauthenticatedLimit: unauthenticated,
             sessionHandlerFactory: { session, channel in
                 if let access = session.connection?.attachment as? ProxyAccess, let target = access.target {
                     let handler = TerminatingSession(access: access, target: target, context: terminating, channel: channel, loop: session.eventLoop)

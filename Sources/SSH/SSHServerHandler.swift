@@ -35,10 +35,13 @@ public struct SSHServerConfiguration: Sendable {
     /// Decides each `direct-tcpip` channel (accept once the target is connected, or reject with
     /// a reason); nil refuses port forwarding.
     public var directTCPIPHandler: (@Sendable (SSHSessionContext, DirectTCPIPRequest, SSHChannelOpening) -> Void)?
+    /// Connections not yet authenticated, in all and per source.
+    public var unauthenticatedLimit: UnauthenticatedLimit
     public var logger: Logger
 
     public init(crypto: CryptoContext, algorithms: SSHAlgorithms = .default, hostKeys: [PrivateKey], hostCertificates: [SSHCertificate] = [],
                 authenticator: SSHServerAuthenticator, banner: String? = nil, authenticationTimeout: TimeAmount = .seconds(60),
+                unauthenticatedLimit: UnauthenticatedLimit = UnauthenticatedLimit(),
                 rekeyAfterBytes: Int = 1 << 30, rekeyInterval: TimeAmount? = .hours(1),
                 keepaliveInterval: TimeAmount? = .minutes(5), keepaliveMaximumMissed: Int = 3,
                 channelAdmission: (@Sendable (SSHSessionContext, SSHChannelOpening) -> String?)? = nil,
@@ -53,6 +56,7 @@ public struct SSHServerConfiguration: Sendable {
         self.authenticator = authenticator
         self.banner = banner
         self.authenticationTimeout = authenticationTimeout
+        self.unauthenticatedLimit = unauthenticatedLimit
         self.rekeyAfterBytes = rekeyAfterBytes
         self.rekeyInterval = rekeyInterval
         self.keepaliveInterval = keepaliveInterval
@@ -80,12 +84,23 @@ public final class SSHServerHandler: ChannelInboundHandler {
     /// Messages that arrived while the authenticator was still deciding (bounded).
     private var heldBack: [ByteBuffer] = []
     static let heldBackLimit = 64
+    /// Held from connect until authentication (or the end).
+    private var unauthenticatedPlace: UnauthenticatedLimit.Place?
 
     public init(configuration: SSHServerConfiguration) {
         self.configuration = configuration
     }
 
     public func channelActive(context: ChannelHandlerContext) {
+        guard let place = configuration.unauthenticatedLimit.admit(context.remoteAddress) else {
+            configuration.logger.warning("connection refused: too many unauthenticated connections",
+                                         metadata: ["remote": "\(context.remoteAddress.map { "\($0)" } ?? "?")",
+                                                    "total": "\(configuration.unauthenticatedLimit.total)",
+                                                    "per_source": "\(configuration.unauthenticatedLimit.perSource)"])
+            context.close(promise: nil)
+            return
+        }
+        unauthenticatedPlace = place
         do {
             let hostKeys = try configuration.hostKeyForms.get()
             link = SSHTransportLink(context: context, role: .server(hostKeys: hostKeys), crypto: configuration.crypto,
@@ -123,6 +138,8 @@ public final class SSHServerHandler: ChannelInboundHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        unauthenticatedPlace?.release()
+        unauthenticatedPlace = nil
         authTimeout?.cancel()
         keepaliveTimer?.cancel()
         link?.stop()
@@ -139,7 +156,7 @@ public final class SSHServerHandler: ChannelInboundHandler {
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        link.receive(unwrapInboundIn(data))
+        link?.receive(unwrapInboundIn(data))
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -161,6 +178,8 @@ public final class SSHServerHandler: ChannelInboundHandler {
     private func authenticated(context: ChannelHandlerContext) {
         guard let user = userAuth.authenticatedUser, let control, connection == nil else { return }
         authTimeout?.cancel()
+        unauthenticatedPlace?.release()
+        unauthenticatedPlace = nil
         link.transport.rekeyAllowed = true
         var metadata: Logger.Metadata = ["user": "\(user)"]
         if let certificate = userAuth.authenticatedCertificate {

@@ -25,20 +25,24 @@ public final class SemaphoreLease: Sendable {
 
     public var expires: Date { state.withLockedValue { $0.expires } }
 
-    /// Renews at half-life; a failed renewal is retried every second until the lease would
-    /// expire, and then `onLost` is called once with the reason.
+    /// Renews at half-life; a renewal that fails is retried every second until the lease would
+    /// expire, and then `onLost` is called once with the reason. A lease the semaphore no longer
+    /// holds (dropped, or expired during a partition) is lost at once: its place may already be
+    /// someone else's.
     public func keepAlive(onLost: @escaping @Sendable (String) -> Void) {
         let task = Task { [weak self] in
             while let self, !Task.isCancelled {
                 let half = max(0.05, self.semaphore.leaseDuration.seconds / 2)
                 do { try await Task.sleep(for: .milliseconds(Int(half * 1000))) } catch { return }
-                var lastError = "the lease was dropped"
+                var lastError = "no answer"
                 while !Task.isCancelled {
                     do {
-                        if let expires = try await self.semaphore.renew(user: self.user, id: self.id) {
-                            self.state.withLockedValue { $0.expires = expires }
-                            break
+                        guard let expires = try await self.semaphore.renew(user: self.user, id: self.id) else {
+                            onLost("the connection limit's lease was dropped by the cluster and could not be renewed; the connection is closed")
+                            return
                         }
+                        self.state.withLockedValue { $0.expires = expires }
+                        break
                     } catch {
                         lastError = "\(error)"
                     }

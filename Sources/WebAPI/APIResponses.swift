@@ -22,7 +22,7 @@ enum API {
     }
 
     /// The request body as `T`; a body too large, not JSON, or missing fields is the client's fault.
-    static func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: APIRequestContext) async throws -> T {
+    static func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: some RequestContext) async throws -> T {
         var request = request
         let buffer = try await request.collectBody(upTo: context.maxUploadSize)
         let decoder = JSONDecoder()
@@ -49,7 +49,7 @@ enum API {
     }
 
     /// Runs a handler, turning errors into answers.
-    static func respond(_ context: APIRequestContext, _ body: () async throws -> Response) async -> Response {
+    static func respond(_ context: some RequestContext, _ body: () async throws -> Response) async -> Response {
         do {
             return try await body()
         } catch let error as APIError {
@@ -75,6 +75,7 @@ enum API {
         case .userExists, .roleInUse, .conflict: return .conflict
         case .weakPassword, .invalidName, .invalidResource, .certificateRefused: return .badRequest
         case .corruptRecord, .authorityUnavailable: return .internalServerError
+        case .busy: return .serviceUnavailable
         }
     }
 }

@@ -22,7 +22,7 @@ public enum APIServers {
 
     /// HTTP on a Unix socket, made owner-only as soon as it exists.
     public static func admin(_ routes: AdminRoutes, socketPath: String, logger: Logger) -> any Service {
-        let router = Router(context: APIRequestContext.self)
+        let router = Router(context: AdminRequestContext.self)
         routes.add(to: router)
         // A socket left by a daemon that did not stop cleanly would make the bind fail.
         unlink(socketPath)

@@ -8,7 +8,8 @@ import NIOHTTP1
 
 /// The running daemon's administration API, over its Unix socket in the data directory.
 /// Changes go through the daemon (not straight to the database) so that it writes their audit
-/// events into the one hash chain it owns.
+/// events into the one hash chain it owns. The daemon learns who is asking from the kernel
+/// (the socket's peer credentials); pcctl only adds SUDO_USER, which the events keep as a claim.
 struct AdminClient {
     let socketPath: String
 
@@ -20,7 +21,7 @@ struct AdminClient {
 
     /// Sends a request; a refusal is printed with the daemon's reason and exits 1.
     func send(_ method: HTTPMethod, _ path: String, json: (any Encodable)? = nil, text: String? = nil,
-              headers extra: [(String, String)] = []) async throws -> [UInt8] {
+              headers extra: [(String, String)] = [], upTo limit: Int = 64 << 20) async throws -> [UInt8] {
         guard FileManager.default.fileExists(atPath: socketPath) else {
             printError("the Portcullis daemon is not running (no administration socket at \(socketPath)); start it with 'systemctl start portcullis' or 'make run'")
             throw ExitCode.failure
@@ -28,7 +29,9 @@ struct AdminClient {
         guard let url = URL(httpURLWithSocketPath: socketPath, uri: path) else { throw ExitCode.failure }
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = method
-        request.headers.add(name: "X-Portcullis-Operator", value: Self.operatorName)
+        if let sudoUser = ProcessInfo.processInfo.environment["SUDO_USER"], !sudoUser.isEmpty {
+            request.headers.add(name: "X-Portcullis-Sudo-User", value: sudoUser)
+        }
         for (name, value) in extra { request.headers.add(name: name, value: value) }
         if let json {
             let encoder = JSONEncoder()
@@ -42,7 +45,7 @@ struct AdminClient {
         let body: ByteBuffer
         do {
             response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-            body = try await response.body.collect(upTo: 64 << 20)
+            body = try await response.body.collect(upTo: limit)
         } catch {
             printError("cannot reach the daemon at \(socketPath): \(error)")
             throw ExitCode.failure
@@ -61,11 +64,5 @@ struct AdminClient {
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         decoder.dateDecodingStrategy = .iso8601
         return try decoder.decode(type, from: Data(bytes))
-    }
-
-    /// The OS account running pcctl, for the audit events of its changes.
-    static var operatorName: String {
-        guard let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name else { return "uid \(geteuid())" }
-        return String(cString: name)
     }
 }

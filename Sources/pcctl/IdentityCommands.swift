@@ -213,13 +213,18 @@ extension Pcctl.Auth {
         static let configuration = CommandConfiguration(
             abstract: "Print CA public keys in the forms OpenSSH reads.",
             discussion: """
-                --type user: lines for sshd's TrustedUserCAKeys file (hosts that accept our users' certificates).
-                --type host: @cert-authority lines for known_hosts (clients that trust our hosts' certificates).
+                --type openssh: lines for the TrustedUserCAKeys file of a plain OpenSSH host reached through the
+                                proxy (pcctl nodes add): only the proxy's terminating mode gets certificates from this CA.
+                --type user:    the CA of the certificates users hold (Portcullis nodes trust it by themselves). Never
+                                put it in an OpenSSH host's TrustedUserCAKeys: users' certificates would reach that host
+                                around the proxy (no recording, audit, locks or limits). Hosts set up that way before
+                                this release: replace the line with --type openssh.
+                --type host:    @cert-authority lines for known_hosts (clients that trust our hosts' certificates).
                 --type tls:  the proxy's HTTPS certificate (for 'pcsh --ca-cert' when it is self-signed).
                 During a rotation both the old and the new key are printed.
                 """)
         @OptionGroup var options: ConfigOption
-        @Option(help: "user, host or tls") var type: String
+        @Option(help: "openssh, user, host or tls") var type: String
 
         func run() async throws {
             print(String(decoding: try await AdminClient(options).send(.GET, "/v1/auth/export?type=\(type.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"), as: UTF8.self), terminator: "")
@@ -234,7 +239,7 @@ extension Pcctl.Auth {
                 (or with --complete) the old key is no longer trusted, and certificates it signed stop working.
                 """)
         @OptionGroup var options: ConfigOption
-        @Option(help: "user or host") var type: String
+        @Option(help: "user, host or openssh") var type: String
         @Option(help: "How long the old key stays trusted (default: auth_service.max_session_ttl, the longest certificate it signed).")
         var overlap: String?
         @Flag(help: "End the overlap now: only the new key is trusted.") var complete = false

@@ -29,8 +29,8 @@ extension Pcctl {
                 Every value Portcullis stores is sealed with AES-256-GCM under a data key; data keys are
                 wrapped by the key-encryption key (systemd credential 'portcullis-kek' or keyring.kek_file).
                 Rotation adds a new data key and makes it active: new data is sealed with it, old data stays
-                readable under its own key, nothing is rewritten. A running daemon picks the new key up within
-                a minute.
+                readable under its own key, nothing is rewritten. The running daemon rotates, and records the
+                rotation (data_key.rotate) in the audit log.
                 """,
             subcommands: [List.self, Rotate.self])
     }
@@ -57,11 +57,10 @@ extension Pcctl.Keys {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            try await withStorage(options) { storage, _, _ in
-                let previous = storage.keyring.activeKeyID
-                let key = try await storage.keyring.rotate()
-                print("rotated: new data key \(key.id) is active (was \(previous)); existing data stays readable")
-            }
+            let client = try AdminClient(options)
+            struct Answer: Decodable { var active: String; var previous: String }
+            let answer = try client.decode(Answer.self, try await client.send(.POST, "/v1/keys/rotate"))
+            print("rotated: new data key \(answer.active) is active (was \(answer.previous)); existing data stays readable")
         }
     }
 }

@@ -11,6 +11,7 @@ extension Pcctl {
             discussion: """
                 Recordings are sealed chunks under <data_dir>/recordings/<session id>/, each bound to its session,
                 position and end marker: a missing, altered, reordered or spliced chunk is named, never skipped.
+                Exports go through the running daemon, which records each one (session.recording.access) in the audit log.
                 """,
             subcommands: [Export.self])
     }
@@ -27,15 +28,16 @@ extension Pcctl.Recordings {
         @Flag(help: "Export a recording whose final chunk is missing (a crashed session), up to where it ends.") var partial = false
 
         func run() async throws {
-            try await withStorage(options) { storage, configuration, _ in
-                let bytes = try await storage.recordingStore(configuration).export(sessionID, format: format, allowIncomplete: partial)
-                if let output {
-                    guard FileManager.default.createFile(atPath: output, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else {
-                        throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: output])
-                    }
-                } else {
-                    FileHandle.standardOutput.write(Data(bytes))
+            let sid = sessionID.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-"])) ?? sessionID
+            let bytes = try await AdminClient(options).send(.GET, "/v1/recordings/\(sid)/export?format=\(format.rawValue)&partial=\(partial)",
+                                                            upTo: 1 << 30)
+            if let output {
+                guard FileManager.default.createFile(atPath: output, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else {
+                    printError("cannot write \(output) (does its directory exist, and may this user write there?)")
+                    throw ExitCode.failure
                 }
+            } else {
+                FileHandle.standardOutput.write(Data(bytes))
             }
         }
     }

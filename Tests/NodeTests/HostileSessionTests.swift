@@ -4,6 +4,7 @@ import Foundation
 import Identity
 import LaunchProtocol
 @testable import Node
+import NIOConcurrencyHelpers
 import NIOCore
 import SSH
 import TestSupport
@@ -71,31 +72,36 @@ final class HostileSessionTests: XCTestCase {
         XCTAssertTrue(lines.contains("EVIL=unset"), "names outside the allow-list are refused: \(lines)")
     }
 
-    /// A client grants a 4 GiB window and stops reading while the session writes without end:
-    /// the node must stop reading the program's output once the socket is full (it buffered all
-    /// of it, until memory ran out).
+    /// A client grants a 4 GiB window and stops reading while a forwarded connection sends
+    /// without end: the node must stop reading the target once the client's socket is full (it
+    /// buffered everything, until memory ran out). The window alone is no bound.
     func testAClientThatStopsReadingCannotMakeTheNodeBufferWithoutBound() async throws {
-        try await fixture.addUser("alice")
-        let client = try await connect("alice")
+        var options = RoleOptions()
+        options.portForwarding = true
+        try await fixture.addUser("alice", options: options)
+        let target = try EndlessSender()
+        defer { target.stop() }
+        let client = try await connect("alice", extensions: ["permit-port-forwarding": ""])
         let sink = NeverReading()
         let opened = client.eventLoop.makePromise(of: Void.self)
         client.eventLoop.execute {
-            client.openChannel(.session, handler: sink) { result in
+            client.openChannel(.directTCPIP(DirectTCPIPRequest(host: "127.0.0.1", port: target.port)), handler: sink) { result in
                 guard case .success(let channel) = result else { return opened.fail(SSHError(.byApplication, "no channel")) }
                 // "Consumed" all but the initial window: a grant up to 4 GiB.
                 channel.consumed(Int(UInt32.max) - (2 << 20) - 1)
-                channel.sendRequest(.exec(command: "cat /dev/zero"))
                 opened.succeed()
             }
         }
         try await opened.futureResult.get()
         try await client.channel.setOption(.autoRead, value: false).get()
-        try await waitUntil(timeout: 20) { !self.fixture.node.registry.list().isEmpty }
+        try await waitUntil { target.sent > 0 }
         try await Task.sleep(for: .seconds(1))
         let settled = Self.residentBytes()
-        try await Task.sleep(for: .seconds(4))
+        let sentBefore = target.sent
+        try await Task.sleep(for: .seconds(3))
         let grown = Self.residentBytes() - settled
-        XCTAssertLessThan(grown, 64 << 20, "the node buffered \(grown >> 20) MiB for a client that does not read")
+        XCTAssertLessThan(grown, 32 << 20, "the node buffered \(grown >> 20) MiB for a client that does not read")
+        XCTAssertLessThan(target.sent - sentBefore, 32 << 20, "the node kept reading the target: \((target.sent - sentBefore) >> 20) MiB more")
         await client.close()
     }
 
@@ -122,9 +128,10 @@ final class HostileSessionTests: XCTestCase {
         await client.close()
     }
 
-    private func connect(_ user: String) async throws -> SSHClient {
+    private func connect(_ user: String, extensions: [String: String] = [:]) async throws -> SSHClient {
         let key = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
-        let certificate = try await fixture.identity.userCA.sign(key.publicKey, keyID: user, principals: [NodeFixture.login], validFor: .seconds(600))
+        let certificate = try await fixture.identity.userCA.sign(key.publicKey, keyID: user, principals: [NodeFixture.login], validFor: .seconds(600),
+                                                                 extensions: extensions)
         let hostCA = try await fixture.identity.hostCA.trustedKeys().map(\.publicKey)
         return try await SSHClient.connect(
             host: "127.0.0.1", port: fixture.port,
@@ -154,4 +161,41 @@ private final class NeverReading: SSHSessionHandler {
     func receiveEOF(on channel: SSHSessionChannel) {}
     func writabilityChanged(on channel: SSHSessionChannel) {}
     func closed(_ channel: SSHSessionChannel) {}
+}
+
+/// A TCP server on loopback that writes zeros to its one client for as long as it can.
+private final class EndlessSender: @unchecked Sendable {
+    let port: Int
+    private let listener: Int32
+    private let counter = NIOLockedValueBox(0)
+    private let stopped = NIOLockedValueBox(false)
+    var sent: Int { counter.withLockedValue { $0 } }
+
+    init() throws {
+        port = try OpenSSHServer.freePort()
+        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: in_port_t(UInt16(port).bigEndian),
+                                  sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(listener, 1)
+        let server = listener, counter = counter, stopped = stopped
+        Thread {
+            let fd = accept(server, nil, nil)
+            guard fd >= 0 else { return }
+            defer { close(fd) }
+            var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let block = [UInt8](repeating: 0, count: 64 << 10)
+            while !stopped.withLockedValue({ $0 }) {
+                let written = block.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if written > 0 { counter.withLockedValue { $0 += written } } else if errno != EAGAIN && errno != EINTR { return }
+            }
+        }.start()
+    }
+
+    func stop() {
+        stopped.withLockedValue { $0 = true }
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+    }
 }

@@ -73,7 +73,7 @@ final class ConnectionSemaphoreTests: XCTestCase {
     }
 
     func testALeaseThatCannotBeRenewedIsReportedLost() async throws {
-        let semaphore = ConnectionSemaphore(backend: backend, leaseDuration: .seconds(2))
+        let semaphore = ConnectionSemaphore(backend: backend, leaseDuration: .seconds(6))
         let lease = try await semaphore.acquire(user: "alice", max: 1, holder: "node")
         let lost = expectation(description: "lost")
         let reason = LockedBox("")
@@ -81,9 +81,12 @@ final class ConnectionSemaphoreTests: XCTestCase {
             reason.value = why
             lost.fulfill()
         }
-        // Someone removes the semaphore (as if it expired during a partition).
+        // Someone removes the semaphore (as if it expired during a partition): lost at the first
+        // renewal (half-life, 3 s), not retried until the lease would have expired (6 s).
         _ = try await backend.delete("semaphores/connection/alice", expectedRevision: nil)
-        await fulfillment(of: [lost], timeout: 5)
+        let started = Date()
+        await fulfillment(of: [lost], timeout: 8)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 4, "ended at the renewal that found the lease gone")
         XCTAssertTrue(reason.value.contains("could not be renewed"), reason.value)
     }
 

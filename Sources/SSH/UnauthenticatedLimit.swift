@@ -1,0 +1,62 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// How many connections may be between connect and successful authentication at once, in all
+/// and from one source address (OpenSSH's MaxStartups and per-source limits). Each such
+/// connection costs a key exchange and a timer, and a client that never authenticates holds
+/// them until the authentication timeout: without a cap, one host could exhaust the server
+/// before it knows who anyone is. A connection over either cap is closed at once, before the
+/// version exchange. Share one between the configurations a server renews.
+public final class UnauthenticatedLimit: Sendable {
+    public let total: Int
+    public let perSource: Int
+    private let state = NIOLockedValueBox((total: 0, bySource: [String: Int]()))
+
+    public init(total: Int = 100, perSource: Int = 10) {
+        self.total = max(1, total)
+        self.perSource = max(1, perSource)
+    }
+
+    /// A place for a connection from `address`, or nil when a cap is reached.
+    func admit(_ address: SocketAddress?) -> Place? {
+        let source = address?.ipAddress ?? "unknown"
+        let admitted = state.withLockedValue { state -> Bool in
+            guard state.total < total, state.bySource[source, default: 0] < perSource else { return false }
+            state.total += 1
+            state.bySource[source, default: 0] += 1
+            return true
+        }
+        return admitted ? Place(limit: self, source: source) : nil
+    }
+
+    fileprivate func release(_ source: String) {
+        state.withLockedValue { state in
+            state.total -= 1
+            let left = state.bySource[source, default: 1] - 1
+            state.bySource[source] = left > 0 ? left : nil
+        }
+    }
+
+    /// Counts and sources now (for tests and metrics).
+    public var counts: (total: Int, sources: Int) { state.withLockedValue { ($0.total, $0.bySource.count) } }
+
+    /// One admitted connection's place: given back once, when it authenticates or closes.
+    final class Place {
+        private let limit: UnauthenticatedLimit
+        private let source: String
+        private var released = false
+
+        fileprivate init(limit: UnauthenticatedLimit, source: String) {
+            self.limit = limit
+            self.source = source
+        }
+
+        func release() {
+            guard !released else { return }
+            released = true
+            limit.release(source)
+        }
+
+        deinit { release() }
+    }
+}

@@ -1,0 +1,54 @@
+import Audit
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// `pcctl keys rotate` and `pcctl recordings export`: served by the daemon (rather than done by
+/// pcctl on the storage) so that each is an event in the audit chain the daemon alone writes.
+extension AdminRoutes {
+    func addDataKeysAndRecordings(to router: Router<AdminRequestContext>) {
+        router.post("/v1/keys/rotate") { request, context in
+            await API.respond(context) {
+                let who = try await identify(request, context)
+                guard let rotateDataKey else { throw APIError(status: .notFound, message: "this daemon does not rotate data keys") }
+                let rotated = try await rotateDataKey()
+                try await record(.dataKeyRotate, by: who, ["key_id": .string(rotated.active), "previous_key_id": .string(rotated.previous)])
+                return try API.json(["active": rotated.active, "previous": rotated.previous])
+            }
+        }
+        // ?format=asciicast|json|text&partial=true
+        router.get("/v1/recordings/:sid/export") { request, context in
+            await API.respond(context) {
+                let who = try await identify(request, context)
+                guard let recordings else { throw APIError(status: .notFound, message: "this daemon serves no recordings") }
+                let sid = try context.parameters.require("sid")
+                let formatName = request.uri.queryParameters.get("format") ?? RecordingStore.Format.asciicast.rawValue
+                guard let format = RecordingStore.Format(rawValue: formatName) else {
+                    throw APIError.badRequest("format must be one of \(RecordingStore.Format.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                let partial = request.uri.queryParameters.get("partial") == "true"
+                let fields: [String: AuditValue] = ["sid": .string(sid), "format": .string(format.rawValue), "partial": .bool(partial)]
+                let bytes: [UInt8]
+                do {
+                    bytes = try await recordings.export(sid, format: format, allowIncomplete: partial)
+                } catch let error as RecordingError {
+                    try await record(.sessionRecordingAccess, by: who, fields.merging(["success": false, "error": .string("\(error)")]) { $1 })
+                    throw APIError(status: Self.status(of: error), message: "\(error)")
+                }
+                // Recorded before a byte leaves: an export the log cannot hold is refused.
+                try await record(.sessionRecordingAccess, by: who, fields.merging(["success": true]) { $1 })
+                return Response(status: .ok, headers: [.contentType: format == .asciicast ? "application/x-asciicast" : "application/octet-stream"],
+                                body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+            }
+        }
+    }
+
+    static func status(of error: RecordingError) -> HTTPResponse.Status {
+        switch error {
+        case .invalidSessionID: return .badRequest
+        case .notFound: return .notFound
+        case .missingChunk, .unreadableChunk, .incomplete, .alreadyFinished: return .unprocessableContent
+        }
+    }
+}
