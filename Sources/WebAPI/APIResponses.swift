@@ -53,9 +53,13 @@ enum API {
         do {
             return try await body()
         } catch let error as APIError {
-            return failure(error.status, error.message)
+            var response = failure(error.status, error.message)
+            if let seconds = error.retryAfter { response.headers[.retryAfter] = String(seconds) }
+            return response
         } catch let error as IdentityError {
-            return failure(status(of: error), error.description)
+            var response = failure(status(of: error), error.description)
+            if error == .busy { response.headers[.retryAfter] = "5" }
+            return response
         } catch is NIOTooManyBytesError {
             return failure(.contentTooLarge, "the request body is larger than \(context.maxUploadSize) bytes")
         } catch let error as HTTPError {
@@ -83,5 +87,7 @@ enum API {
 struct APIError: Error {
     var status: HTTPResponse.Status
     var message: String
+    /// Seconds for a `Retry-After` header (429, 503).
+    var retryAfter: Int? = nil
     static func badRequest(_ message: String) -> APIError { APIError(status: .badRequest, message: message) }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Identity
 import Logging
@@ -7,14 +8,27 @@ import ServiceLifecycle
 
 /// The two HTTP listeners: the public HTTPS API (login) and the local administration socket.
 public enum APIServers {
+    /// What one client may hold of the public listener: connections (in all and per address)
+    /// and how long one may sit idle (SC-10), before or between requests.
+    public struct WebLimits: Sendable {
+        public var idleTimeout: Duration = .seconds(60)
+        public var connections = 512
+        public var connectionsPerSource = 32
+        public init() {}
+    }
+
     /// HTTPS on the proxy's web address.
     public static func web(_ routes: LoginRoutes, recordings: RecordingRoutes, nodes: NodeRoutes, host: String, port: Int, tls: TLSIdentity,
-                           fips: Bool, logger: Logger) throws -> any Service {
+                           fips: Bool, limits: WebLimits = WebLimits(), logger: Logger) throws -> any Service {
         let router = Router(context: APIRequestContext.self)
         routes.add(to: router)
         recordings.add(to: router)
         nodes.add(to: router)
-        return Application(router: router, server: try .tls(.http1(), tlsConfiguration: try tls.serverConfiguration(fips: fips)),
+        let cap = ConnectionCap(total: limits.connections, perSource: limits.connectionsPerSource)
+        let (seconds, attoseconds) = limits.idleTimeout.components
+        let http = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: [cap.handler()],
+                                                                 idleTimeout: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)))
+        return Application(router: router, server: try .tls(http, tlsConfiguration: try tls.serverConfiguration(fips: fips)),
                            configuration: .init(address: .hostname(host, port: port), serverName: "portcullis"),
                            onServerRunning: { _ in logger.info("HTTPS API listening", metadata: ["address": "\(host):\(port)"]) },
                            logger: logger)

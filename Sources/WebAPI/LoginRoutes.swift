@@ -13,9 +13,13 @@ public struct LoginRoutes: Sendable {
     public let messageOfTheDay: String
     /// Where the proxy's SSH side is reached (`host:port`), for pcsh ssh and pcsh config.
     public let sshProxyAddress: String?
+    /// Logins and invitation requests per source address (each costs PBKDF2 and durable writes).
+    let limiter: SourceRateLimiter
 
-    public init(identity: IdentityService, messageOfTheDay: String, sshProxyAddress: String? = nil) {
+    public init(identity: IdentityService, messageOfTheDay: String, sshProxyAddress: String? = nil,
+                requestsPerSource: (burst: Int, interval: TimeInterval) = (30, 1)) {
         self.identity = identity
+        limiter = SourceRateLimiter(burst: requestsPerSource.burst, interval: requestsPerSource.interval)
         self.sshProxyAddress = sshProxyAddress
         self.messageOfTheDay = messageOfTheDay
     }
@@ -68,12 +72,19 @@ public struct LoginRoutes: Sendable {
         enum CodingKeys: String, CodingKey { case user, totpURI = "totp_uri", totpSecret = "totp_secret" }
     }
 
+    /// Sources that ask too often get 429 with Retry-After, before any work is done.
+    private func admit(_ context: APIRequestContext) throws {
+        guard let wait = limiter.admit(context.remoteIP ?? "unknown") else { return }
+        throw APIError(status: .tooManyRequests, message: "too many requests from your address; try again in \(wait) s", retryAfter: wait)
+    }
+
     public func add(to router: Router<APIRequestContext>) {
         router.get("/v1/ping") { _, context in
             await API.respond(context) { try API.json(Ping(clusterName: identity.settings.clusterName, messageOfTheDay: messageOfTheDay, sshProxyAddress: sshProxyAddress)) }
         }
         router.post("/v1/login") { request, context in
             await API.respond(context) {
+                try admit(context)
                 let body = try await decode(LoginBody.self, request, context, method: "local")
                 if let ttl = body.ttlSeconds, ttl < 60 { throw APIError.badRequest("ttl_seconds must be at least 60") }
                 let result = try await identity.login(LoginRequest(
@@ -87,6 +98,7 @@ public struct LoginRoutes: Sendable {
         }
         router.post("/v1/invitations/inspect") { request, context in
             await API.respond(context) {
+                try admit(context)
                 let body = try await decode(TokenBody.self, request, context, method: "invitation")
                 let enrolment = try await rejectingInvitation(request, context) { try await identity.inspectInvitation(body.token) }
                 return try API.json(Enrolment(user: enrolment.user, totpURI: enrolment.totpURI, totpSecret: enrolment.totpSecret))
@@ -94,6 +106,7 @@ public struct LoginRoutes: Sendable {
         }
         router.post("/v1/invitations/accept") { request, context in
             await API.respond(context) {
+                try admit(context)
                 let body = try await decode(AcceptBody.self, request, context, method: "invitation")
                 try await rejectingInvitation(request, context) {
                     try await identity.acceptInvitation(body.token, password: body.password, totpCode: body.totpCode)

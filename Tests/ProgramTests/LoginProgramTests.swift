@@ -217,5 +217,13 @@ final class LoginProgramTests: XCTestCase {
                          "unknown user", "this invitation is not valid"] {
             XCTAssertTrue(reasons.contains { $0.hasPrefix(expected) }, "no event for '\(expected)': \(reasons)")
         }
+        // One address asking too often is told to wait, before any work is done; other endpoints still answer.
+        let flood = try (0..<45).map { _ in try post("{not json") }
+        XCTAssertTrue(flood.contains { $0.hasSuffix(" 429") && $0.contains("too many requests from your address") }, flood.suffix(3).joined(separator: "\n"))
+        let headers = try Programs.execute("/usr/bin/curl", ["-sS", "-D", "-", "-o", "/dev/null", "--cacert", ca.path, "-H", "Content-Type: application/json",
+                                                             "--data-binary", "{}", "https://127.0.0.1:\(fixture.webPort)/v1/login"]).output
+        XCTAssertTrue(headers.lowercased().contains("retry-after:"), headers)
+        XCTAssertEqual(try Programs.execute("/usr/bin/curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca.path,
+                                                              "https://127.0.0.1:\(fixture.webPort)/v1/ping"]).output, "200")
     }
 }
