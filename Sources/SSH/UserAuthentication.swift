@@ -73,7 +73,11 @@ final class UserAuthenticationServer {
     /// Shown by the client before authentication (AC-8 system use notification); sent once.
     private var banner: String?
     private var serviceAccepted = false
+    /// Failed attempts (OpenSSH's count): every refusal, of queries too, but the first `none`.
     private var attempts = 0
+    private var noneSeen = false
+    /// The user (and service) of the first request: OpenSSH refuses a change in later ones.
+    private var requestedUser: String?
     private(set) var authenticatedUser: String?
     private(set) var authenticatedCertificate: SSHCertificate?
     /// The authenticator is still deciding on a proven key; the caller holds later messages back.
@@ -121,6 +125,10 @@ final class UserAuthenticationServer {
               let method = message.readSSHText(limit: 64)
         else { throw SSHError.malformed("USERAUTH_REQUEST") }
         guard service == "ssh-connection" else { throw SSHError(.serviceNotAvailable, "service '\(service)' is not available") }
+        if let requestedUser, requestedUser != user {
+            throw SSHError.protocolError("change of user name not allowed: \(requestedUser.prefix(64)) -> \(user.prefix(64))")
+        }
+        requestedUser = user
         if let text = banner {
             // RFC 4252 §5.4: before authentication completes; OpenSSH sends it with the first reply.
             banner = nil
@@ -131,6 +139,9 @@ final class UserAuthenticationServer {
         }
         switch method {
         case "none":
+            // The first `none` asks which methods exist; more are guesses like any other.
+            if noneSeen { attempts += 1 }
+            noneSeen = true
             try fail()
         case "publickey":
             try publicKey(user: user, message: &message)
@@ -161,6 +172,7 @@ final class UserAuthenticationServer {
         }
         guard signed else {
             if case .reject(let reason, _) = authenticator.decide(offer) {
+                attempts += 1
                 return try reject(user, offer, reason)
             }
             return try send(.message(.userAuthPKOK) {

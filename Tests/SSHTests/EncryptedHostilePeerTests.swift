@@ -174,4 +174,43 @@ final class EncryptedHostilePeerTests: XCTestCase {
         XCTAssertTrue(refusals.first?.metadata["reason"]?.contains("unusable ecdsa-sha2-nistp256-cert-v01@openssh.com key: malformed certificate") == true,
                       "\(refusals.first?.metadata ?? [:])")
     }
+
+    /// Refused queries (keys offered without a signature) and repeated `none` requests count
+    /// toward the attempt limit, as in OpenSSH; otherwise a client could try keys without end.
+    func testRefusedQueriesAndRepeatedNoneCountAsAttempts() async throws {
+        let client = try await ScriptedClient.connect(port: port, crypto: crypto)
+        try await client.send(.message(.serviceRequest) { $0.writeSSHString("ssh-userauth") })
+        let stranger = try PrivateKey(generate: .ecdsaP256, using: crypto).publicKey.sshWire
+        for round in 0..<(2 * UserAuthenticationServer.maximumAttempts) {
+            try await client.send(.message(.userAuthRequest) {
+                $0.writeSSHString("alice")
+                $0.writeSSHString("ssh-connection")
+                if round % 2 == 0 {
+                    $0.writeSSHString("none")
+                } else {
+                    $0.writeSSHString("publickey")
+                    $0.writeSSHBool(false)
+                    $0.writeSSHString("ecdsa-sha2-nistp256")
+                    $0.writeSSHString(stranger)
+                }
+            })
+        }
+        let end = try await client.waitForEnd()
+        XCTAssertTrue(end?.contains("too many authentication failures") == true, end ?? "still connected")
+    }
+
+    /// The user name is fixed by the first request (OpenSSH: "Change of username or service not allowed").
+    func testTheUserNameCannotChangeBetweenRequests() async throws {
+        let client = try await ScriptedClient.connect(port: port, crypto: crypto)
+        try await client.send(.message(.serviceRequest) { $0.writeSSHString("ssh-userauth") })
+        for user in ["alice", "root"] {
+            try await client.send(.message(.userAuthRequest) {
+                $0.writeSSHString(user)
+                $0.writeSSHString("ssh-connection")
+                $0.writeSSHString("none")
+            })
+        }
+        let end = try await client.waitForEnd()
+        XCTAssertTrue(end?.contains("change of user name not allowed") == true, end ?? "still connected")
+    }
 }
