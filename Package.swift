@@ -225,6 +225,7 @@ let package = Package(
                 "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "TestSupport", "portcullis-exec", "SessionControl", "Proxy", "LaunchProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "SessionControlTests", dependencies: ["SessionControl", "Storage", "TestSupport"]),

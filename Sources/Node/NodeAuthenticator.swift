@@ -33,14 +33,21 @@ struct NodeAuthenticator: SSHServerAuthenticator {
                 return .reject(refusal.reason, tellClient: refusal.tellClient)
             case .success(let authorized): identity = authorized
             }
-            // The connection's state is made on its own loop (unless it went away meanwhile).
-            let accepted = try await connection.eventLoop.submit {
-                guard !connection.isClosed else { return false }
-                let node = NodeConnection(identity: identity, context: context, control: connection)
-                connection.attachment = node
-                node.start()
-                return true
-            }.get()
+            // The connection's state is made on its own loop (unless it went away meanwhile);
+            // a lease no connection took is given back at once, whatever failed.
+            let accepted: Bool
+            do {
+                accepted = try await connection.eventLoop.submit {
+                    guard !connection.isClosed else { return false }
+                    let node = NodeConnection(identity: identity, context: context, control: connection)
+                    connection.attachment = node
+                    node.start()
+                    return true
+                }.get()
+            } catch {
+                await identity.lease?.release()
+                throw error
+            }
             if !accepted { await identity.lease?.release() }
             return accepted ? .accept : .reject("the connection closed while it was being authorized")
         }

@@ -59,8 +59,24 @@ final class NodeConnection: @unchecked Sendable {
         lastEvent = context.emit(AuditEvent(kind, fields.merging(extra) { _, new in new }), after: lastEvent)
     }
 
-    /// Arms the timers; called once the connection is authorized.
+    /// Arms the timers; called once the connection is authorized. What is given back at the
+    /// close is arranged first, so no early end (an already expired certificate) can skip it.
     func start() {
+        context.opened(self)
+        control.whenClosed { [self] in
+            context.closed(self)
+            idleTimer?.cancel()
+            expiryTimer?.cancel()
+            // Given back the moment the connection closes, not when the lease would expire.
+            if let lease = identity.lease { Task { await lease.release() } }
+        }
+        guard !control.isClosed else { return }
+        if let lease = identity.lease {
+            let loop = control.eventLoop
+            lease.keepAlive { [weak self] reason in
+                loop.execute { self?.terminate(reason) }
+            }
+        }
         if let idleTimeout { armIdleTimer(after: idleTimeout) }
         if let expiresAt {
             let remaining = expiresAt.timeIntervalSinceNow
@@ -69,20 +85,6 @@ final class NodeConnection: @unchecked Sendable {
             expiryTimer = control.eventLoop.scheduleTask(in: .nanoseconds(Int64(remaining * 1e9))) { [weak self] in
                 self?.terminate(message)
             }
-        }
-        if let lease = identity.lease {
-            let loop = control.eventLoop
-            lease.keepAlive { [weak self] reason in
-                loop.execute { self?.terminate(reason) }
-            }
-        }
-        context.opened(self)
-        control.whenClosed { [self] in
-            context.closed(self)
-            idleTimer?.cancel()
-            expiryTimer?.cancel()
-            // Given back the moment the connection closes, not when the lease would expire.
-            if let lease = identity.lease { Task { await lease.release() } }
         }
     }
 

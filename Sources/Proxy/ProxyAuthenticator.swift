@@ -122,7 +122,8 @@ struct ProxyAuthenticator: SSHServerAuthenticator {
             }
             let access = ProxyAccess(user: name, checker: checker, target: target, lease: lease)
             let connections = connections
-            let accepted = try await connection.eventLoop.submit {
+            let accepted: Bool
+            do { accepted = try await connection.eventLoop.submit {
                 guard !connection.isClosed else { return false }
                 connection.attachment = access
                 access.control = connection
@@ -135,7 +136,11 @@ struct ProxyAuthenticator: SSHServerAuthenticator {
                     connection.whenClosed { Task { await lease.release() } }
                 }
                 return true
-            }.get()
+            }.get() } catch {
+                // A lease no connection took is given back at once, whatever failed.
+                await lease?.release()
+                throw error
+            }
             if !accepted { await lease?.release() }
             return accepted ? .accept : .reject("the connection closed")
         }

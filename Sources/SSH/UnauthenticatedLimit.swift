@@ -12,7 +12,9 @@ public final class UnauthenticatedLimit: Sendable {
     public let perSource: Int
     private let state = NIOLockedValueBox((total: 0, bySource: [String: Int]()))
 
-    public init(total: Int = 100, perSource: Int = 10) {
+    /// Per source more than sshd's 10: a node behind the proxy sees every jump come from the
+    /// proxy's address, and a morning's logins through it arrive together.
+    public init(total: Int = 128, perSource: Int = 32) {
         self.total = max(1, total)
         self.perSource = max(1, perSource)
     }

@@ -6,7 +6,8 @@ import LaunchProtocol
 @testable import Node
 import NIOConcurrencyHelpers
 import NIOCore
-import SSH
+import NIOPosix
+@testable import SSH
 import TestSupport
 import XCTest
 
@@ -128,6 +129,79 @@ final class HostileSessionTests: XCTestCase {
         await client.close()
     }
 
+    /// A connection that ends the moment it starts (its certificate expired while it was being
+    /// authorized) still gives its max_connections place back when it closes: the early end
+    /// once skipped arranging that, and the place stayed taken until the lease expired.
+    func testAConnectionEndedAtOnceGivesItsLeaseBack() async throws {
+        var options = RoleOptions()
+        options.maxConnections = 1
+        try await fixture.addUser("alice", options: options)
+        let key = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
+        let expired = try await fixture.identity.userCA.sign(key.publicKey, keyID: "alice", principals: [NodeFixture.login], validFor: .seconds(1),
+                                                             now: Date().addingTimeInterval(-10))
+        let context = fixture.node.context
+        let lease = try await context.semaphore.acquire(user: "alice", max: 1, holder: "test")
+        let access = try await fixture.identity.accessChecker(for: try await fixture.identity.user("alice"))
+        let identity = ConnectionIdentity(user: "alice", login: NodeFixture.login, certificate: expired, access: access,
+                                          remoteAddress: "", localAddress: "", lease: lease)
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let control = SSHConnectionControl(eventLoop: loop, remoteAddress: nil, localAddress: nil) { _ in }
+        try await loop.submit {
+            NodeConnection(identity: identity, context: context, control: control).start()
+            control.closed()
+        }.get()
+        var held = try await context.semaphore.leases(user: "alice")
+        for _ in 0..<50 where held > 0 {
+            try await Task.sleep(for: .milliseconds(50))
+            held = try await context.semaphore.leases(user: "alice")
+        }
+        XCTAssertEqual(held, 0, "the place was given back when the connection closed")
+    }
+
+    /// A `signal` goes to the program through the launcher, its parent; one that comes after the
+    /// program ended (its pid may be another process's by then) is refused and touches nothing.
+    func testSignalRequestsReachOnlyTheRunningProgram() async throws {
+        try await fixture.addUser("alice")
+        let client = try await connect("alice")
+        let loop = client.eventLoop
+
+        let sleeper = ExitWatcher()
+        let first = try await open(client, sleeper)
+        loop.execute { first.sendRequest(.exec(command: "echo started; exec sleep 60")) }
+        try await waitUntil { sleeper.state.withLockedValue { $0.output } == "started\n" }
+        let accepted = try await reply(to: .signal(name: "TERM"), on: first, loop)
+        XCTAssertTrue(accepted)
+        try await waitUntil { sleeper.state.withLockedValue { $0.closed } }
+        XCTAssertEqual(sleeper.state.withLockedValue { $0.exitSignal }, "TERM")
+        let exec = try await fixture.event("exec") { $0.fields["command"]?.stringValue == "echo started; exec sleep 60" }
+        XCTAssertEqual(exec?.fields["exitError"]?.stringValue, "signal TERM")
+
+        // The shell ends at once; its background job keeps the output open, so the channel stays.
+        let late = ExitWatcher()
+        let second = try await open(client, late)
+        loop.execute { second.sendRequest(.exec(command: "(sleep 2; echo late) & echo started")) }
+        try await waitUntil { late.state.withLockedValue { $0.output } == "started\n" }
+        try await Task.sleep(for: .milliseconds(500))
+        let refused = try await reply(to: .signal(name: "KILL"), on: second, loop)
+        XCTAssertFalse(refused, "the program had ended")
+        try await waitUntil { late.state.withLockedValue { $0.closed } }
+        XCTAssertEqual(late.state.withLockedValue { $0.output }, "started\nlate\n", "nothing was signalled")
+        XCTAssertEqual(late.state.withLockedValue { $0.exitStatus }, 0)
+
+        let after = ExitWatcher()
+        let third = try await open(client, after)
+        loop.execute { third.sendRequest(.exec(command: "echo fine")) }
+        try await waitUntil { after.state.withLockedValue { $0.closed } }
+        XCTAssertEqual(after.state.withLockedValue { $0.output }, "fine\n")
+        await client.close()
+    }
+
+    private func reply(to request: SessionRequest, on channel: SSHSessionChannel, _ loop: EventLoop) async throws -> Bool {
+        let answered = loop.makePromise(of: Bool.self)
+        loop.execute { channel.sendRequest(request) { answered.succeed($0) } }
+        return try await answered.futureResult.get()
+    }
+
     private func connect(_ user: String, extensions: [String: String] = [:]) async throws -> SSHClient {
         let key = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
         let certificate = try await fixture.identity.userCA.sign(key.publicKey, keyID: user, principals: [NodeFixture.login], validFor: .seconds(600),
@@ -161,6 +235,36 @@ private final class NeverReading: SSHSessionHandler {
     func receiveEOF(on channel: SSHSessionChannel) {}
     func writabilityChanged(on channel: SSHSessionChannel) {}
     func closed(_ channel: SSHSessionChannel) {}
+}
+
+/// A session handler that keeps what the server sends: output, and how the program ended.
+private final class ExitWatcher: SSHSessionHandler, Sendable {
+    struct State {
+        var output = ""
+        var exitStatus: UInt32?
+        var exitSignal: String?
+        var closed = false
+    }
+
+    let state = NIOLockedValueBox(State())
+
+    func handle(_ request: SessionRequest, on channel: SSHSessionChannel) -> Bool {
+        switch request {
+        case .exitStatus(let status): state.withLockedValue { $0.exitStatus = status }
+        case .exitSignal(let name, _, _): state.withLockedValue { $0.exitSignal = name }
+        default: return false
+        }
+        return true
+    }
+
+    func receive(_ data: ByteBuffer, on channel: SSHSessionChannel) {
+        state.withLockedValue { $0.output += String(buffer: data) }
+        channel.consumed(data.readableBytes)
+    }
+
+    func receiveEOF(on channel: SSHSessionChannel) {}
+    func writabilityChanged(on channel: SSHSessionChannel) {}
+    func closed(_ channel: SSHSessionChannel) { state.withLockedValue { $0.closed = true } }
 }
 
 /// A TCP server on loopback that writes zeros to its one client for as long as it can.
