@@ -23,7 +23,7 @@ help:
 	@echo "make bench-audit  audit store events/s and search latency over 1,000,000 events"
 	@echo "make bench-identity  logins/s (PBKDF2) and certificate signings/s against openssl speed"
 	@echo "make deb     build the Debian package into packaging/out/"
-	@echo "make fuzz    libFuzzer over every SSH parser a peer reaches (FUZZ_SECONDS=$(FUZZ_SECONDS))"
+	@echo "make fuzz    libFuzzer over every SSH parser and API decoder a peer reaches (FUZZ_SECONDS=$(FUZZ_SECONDS))"
 
 deps:
 	@scripts/install-deps.sh build
@@ -90,10 +90,13 @@ deb: fips
 
 # libFuzzer + AddressSanitizer over SSH's UntrustedInput.exercise (Fuzz/ is its own package so
 # normal builds never link libFuzzer). Findings are written as Fuzz/crash-* and the run fails.
+# api-fuzz does the same for the login and administration APIs' decoders (WebAPI.APIInput);
+# FUZZ_SECONDS is split between the two.
 fuzz: deps
 	cd Fuzz && $(SWIFT) build --build-path .build -Xswiftc -sanitize=fuzzer,address
-	@mkdir -p Fuzz/corpus
-	cd Fuzz && .build/debug/ssh-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -rss_limit_mb=4096 -artifact_prefix=./ corpus
+	@mkdir -p Fuzz/corpus Fuzz/corpus-api
+	cd Fuzz && .build/debug/ssh-fuzz -max_total_time=$$(( $(FUZZ_SECONDS) / 2 )) -max_len=8192 -rss_limit_mb=4096 -artifact_prefix=./ corpus
+	cd Fuzz && .build/debug/api-fuzz -max_total_time=$$(( $(FUZZ_SECONDS) / 2 )) -max_len=65536 -rss_limit_mb=4096 -artifact_prefix=./api- corpus-api
 
 clean:
 	rm -rf .build .run packaging/out

@@ -13,6 +13,8 @@ let package = Package(
         .executable(name: "portcullis-exec", targets: ["portcullis-exec"]),
         // For the fuzzing package in Fuzz/ (and, later, tools built on the engine).
         .library(name: "PortcullisSSH", targets: ["SSH", "FIPSCrypto"]),
+        // The HTTP APIs' decoders, for the fuzzing package's api-fuzz.
+        .library(name: "PortcullisAPI", targets: ["WebAPI", "FIPSCrypto"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -12,5 +12,10 @@ let package = Package(
             name: "ssh-fuzz",
             dependencies: [.product(name: "PortcullisSSH", package: "Portcullis")]
         ),
+        // The login and administration APIs' request decoders (WebAPI.APIInput).
+        .executableTarget(
+            name: "api-fuzz",
+            dependencies: [.product(name: "PortcullisAPI", package: "Portcullis")]
+        ),
     ]
 )

@@ -25,10 +25,15 @@ enum API {
     static func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: some RequestContext) async throws -> T {
         var request = request
         let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        return try decodeBody(type, Data(buffer.readableBytesView))
+    }
+
+    /// The one decoder of request bodies (the fuzzer's entry too: `APIInput`).
+    static func decodeBody<T: Decodable>(_ type: T.Type, _ body: Data) throws -> T {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         do {
-            return try decoder.decode(type, from: Data(buffer.readableBytesView))
+            return try decoder.decode(type, from: body)
         } catch let error as DecodingError {
             throw APIError.badRequest("malformed request: \(describe(error))")
         }
