@@ -219,7 +219,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ApplianceTests",
-            dependencies: ["Appliance", "TestSupport", "WebAPI", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["Appliance", "TestSupport", "WebAPI", "Audit", "Storage", "FIPSCrypto",
+                           .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "NodeTests",

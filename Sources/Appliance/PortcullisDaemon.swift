@@ -38,7 +38,7 @@ public enum PortcullisDaemon {
 
         let services: [any Service]
         do {
-            services = [StorageMaintenance(storage: storage, logger: logger)]
+            services = [StorageMaintenance(storage: storage, audit: audit, logger: logger)]
                 + (try await AuthServices.make(configuration, storage: storage, audit: audit, crypto: crypto, logger: logger))
         } catch {
             await close(audit, storage, logger)
@@ -70,13 +70,17 @@ public enum PortcullisDaemon {
     }
 }
 
-/// Sweeps expired items (leases, locks with a TTL) and picks up data-key rotations made by
-/// `pcctl keys rotate` while the daemon runs.
+/// Sweeps expired items (leases, locks with a TTL), picks up data-key rotations made by another
+/// process, writes the data keys' seal counts back and rotates the active key when its age or
+/// count calls for it (a `data_key.rotate` event with the reason).
 struct StorageMaintenance: Service {
     let storage: ApplianceStorage
+    let audit: AuditPipeline
     let logger: Logger
     var sweepInterval: Duration = .seconds(5)
     var keyringRefreshEvery = 6
+    var keyUsageEvery = 12
+    var rotationPolicy = Keyring.RotationPolicy()
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
@@ -86,11 +90,26 @@ struct StorageMaintenance: Service {
                     try await storage.raw.sweep()
                     round += 1
                     if round % keyringRefreshEvery == 0 { try await storage.keyring.refresh() }
+                    if round % keyUsageEvery == 1 { try await rotateDataKeyIfDue() }
                 } catch {
                     logger.error("storage maintenance failed", metadata: ["error": "\(error)"])
                 }
                 do { try await Task.sleep(for: sweepInterval) } catch { return }
             }
+            do { try await storage.keyring.recordUsage() } catch {
+                logger.error("the data keys' seal counts could not be written", metadata: ["error": "\(error)"])
+            }
         }
+    }
+
+    func rotateDataKeyIfDue(now: Date = Date()) async throws {
+        try await storage.keyring.recordUsage()
+        guard let reason = storage.keyring.rotationDue(rotationPolicy, now: now) else { return }
+        let previous = storage.keyring.activeKeyID
+        let rotated = try await storage.keyring.rotate()
+        try await storage.keyring.recordUsage()
+        logger.notice("data key rotated automatically", metadata: ["reason": "\(reason)", "key_id": "\(rotated.id)"])
+        _ = try await audit.record(AuditEvent(.dataKeyRotate, ["user": "portcullis", "key_id": .string(rotated.id),
+                                                               "previous_key_id": .string(previous), "reason": .string(reason)]))
     }
 }

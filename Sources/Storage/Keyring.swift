@@ -7,22 +7,42 @@ import Synchronization
 /// its key id, so rotation adds a key and makes it active without rewriting old data.
 ///
 /// Random 96-bit nonces keep the chance of a nonce collision negligible up to 2^32 seals per key
-/// (SP 800-38D §8.3): rotate well before that (`pcctl keys rotate`).
+/// (SP 800-38D §8.3): keys rotate by hand (`pcctl keys rotate`) and automatically, by age and by
+/// the number of values sealed (`RotationPolicy`, checked by the daemon's storage maintenance).
 public final class Keyring: Sendable {
     static let namespace = "_keyring/"
     static let activeRecord = "_keyring/active"
     static func record(_ id: String) -> String { "_keyring/keys/\(id)" }
+    /// How many values a key has sealed, as last written (KEK-sealed, 8 bytes big-endian).
+    static func usageRecord(_ id: String) -> String { "_keyring/usage/\(id)" }
 
     public struct DataKeyInfo: Sendable, Equatable {
         public let id: String
         public let created: Date
         public let active: Bool
+        /// Values sealed with it, as far as this process knows (written back by `recordUsage`).
+        public let seals: UInt64
+    }
+
+    /// When the active key is replaced without anyone asking. The seal count is kept in memory
+    /// and written back at every maintenance round (a minute): a crash loses at most that
+    /// minute's count, so the limit sits at a quarter of the 2^32 bound.
+    public struct RotationPolicy: Sendable, Equatable {
+        public var maximumAge: Duration
+        public var maximumSeals: UInt64
+
+        public init(maximumAge: Duration = .seconds(90 * 24 * 3600), maximumSeals: UInt64 = 1 << 30) {
+            self.maximumAge = maximumAge
+            self.maximumSeals = maximumSeals
+        }
     }
 
     private struct Keys {
         var byID: [String: SymmetricKey] = [:]
         var created: [String: Date] = [:]
         var activeID = ""
+        /// Seals per key: as read from the usage records, plus this process's since.
+        var seals: [String: UInt64] = [:]
     }
 
     private let backend: Backend
@@ -66,6 +86,13 @@ public final class Keyring: Sendable {
         let activeID = String(decoding: try unwrap(active.value, context: .activeKey, what: "the active-key record"), as: UTF8.self)
         var loaded: [String: SymmetricKey] = [:]
         var created: [String: Date] = [:]
+        var stored: [String: UInt64] = [:]
+        for item in try await backend.range(prefix: Self.usageRecord("")) {
+            let id = String(item.key.dropFirst(Self.usageRecord("").count))
+            let raw = try unwrap(item.value, context: .keyUsage(id), what: "the usage count of data key '\(id)'")
+            guard raw.count == 8 else { throw StorageError.keyringDamaged("the usage count of data key '\(id)' has the wrong size") }
+            stored[id] = raw.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        }
         for item in try await backend.range(prefix: Self.record("")) {
             let id = String(item.key.dropFirst(Self.record("").count))
             var raw = try unwrap(item.value, context: .dataKey(id), what: "data key '\(id)'")
@@ -77,7 +104,37 @@ public final class Keyring: Sendable {
         guard loaded[activeID] != nil else {
             throw StorageError.keyringDamaged("the active data key '\(activeID)' has no key record")
         }
-        keys.withLock { $0 = Keys(byID: loaded, created: created, activeID: activeID) }
+        keys.withLock { keys in
+            // Never below what this process counted itself (its count may not be written yet).
+            let seals = stored.merging(keys.seals) { max($0, $1) }
+            keys = Keys(byID: loaded, created: created, activeID: activeID, seals: seals)
+        }
+    }
+
+    /// Writes this process's seal counts back, for the keys whose count grew.
+    public func recordUsage() async throws {
+        let counts = keys.withLock { $0.seals }
+        for (id, count) in counts {
+            let current = try await backend.get(Self.usageRecord(id))
+            if let current, let raw = try? unwrap(current.value, context: .keyUsage(id), what: "usage"),
+               raw.count == 8, raw.reduce(UInt64(0), { $0 << 8 | UInt64($1) }) >= count { continue }
+            let value = withUnsafeBytes(of: count.bigEndian, Array.init)
+            let sealed = try SealedFormat.seal(value, keyID: "kek", key: kek, context: .keyUsage(id), using: crypto)
+            _ = try await backend.put(Self.usageRecord(id), value: sealed, expires: nil)
+        }
+    }
+
+    /// Why the active key should be replaced now under `policy`, or nil.
+    public func rotationDue(_ policy: RotationPolicy, now: Date = Date()) -> String? {
+        keys.withLock { keys in
+            let id = keys.activeID
+            let seals = keys.seals[id, default: 0]
+            if seals >= policy.maximumSeals { return "data key \(id) sealed \(seals) values (limit \(policy.maximumSeals))" }
+            if let created = keys.created[id], now.timeIntervalSince(created) >= TimeInterval(policy.maximumAge.components.seconds) {
+                return "data key \(id) is older than \(policy.maximumAge.components.seconds / 86400) days"
+            }
+            return nil
+        }
     }
 
     private func unwrap(_ sealed: [UInt8], context: SealContext, what: String) throws -> [UInt8] {
@@ -107,8 +164,9 @@ public final class Keyring: Sendable {
             keys.byID[id] = key
             keys.created[id] = created
             keys.activeID = id
+            keys.seals[id] = 0
         }
-        return DataKeyInfo(id: id, created: created, active: true)
+        return DataKeyInfo(id: id, created: created, active: true, seals: 0)
     }
 
     /// e.g. `dk-20261123T201500Z-9f3a1c2e`: sortable by creation, unique by its random suffix.
@@ -122,7 +180,9 @@ public final class Keyring: Sendable {
 
     public var dataKeys: [DataKeyInfo] {
         keys.withLock { keys in
-            keys.byID.keys.sorted().map { DataKeyInfo(id: $0, created: keys.created[$0] ?? .distantPast, active: $0 == keys.activeID) }
+            keys.byID.keys.sorted().map {
+                DataKeyInfo(id: $0, created: keys.created[$0] ?? .distantPast, active: $0 == keys.activeID, seals: keys.seals[$0, default: 0])
+            }
         }
     }
 
@@ -130,7 +190,10 @@ public final class Keyring: Sendable {
 
     /// Seals `plaintext` for `context` with the active data key.
     public func seal<P: Collection<UInt8>>(_ plaintext: P, context: SealContext) throws -> [UInt8] {
-        let (id, key) = keys.withLock { ($0.activeID, $0.byID[$0.activeID]!) }
+        let (id, key) = keys.withLock { keys in
+            keys.seals[keys.activeID, default: 0] += 1
+            return (keys.activeID, keys.byID[keys.activeID]!)
+        }
         return try SealedFormat.seal(plaintext, keyID: id, key: key, context: context, using: crypto)
     }
 

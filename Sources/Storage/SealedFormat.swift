@@ -10,6 +10,7 @@ public struct SealContext: Sendable, Equatable {
     public static func backend(_ key: String) -> SealContext { SealContext(label: "backend\u{0}\(key)") }
     static func dataKey(_ id: String) -> SealContext { SealContext(label: "keyring/data-key\u{0}\(id)") }
     static let activeKey = SealContext(label: "keyring/active")
+    static func keyUsage(_ id: String) -> SealContext { SealContext(label: "keyring/usage\u{0}\(id)") }
 }
 
 /// The on-disk form of a sealed value:

@@ -44,10 +44,15 @@ extension Pcctl.Keys {
         func run() async throws {
             try await withStorage(options) { storage, _, _ in
                 let formatter = ISO8601DateFormatter()
-                print("ID                                  CREATED               ACTIVE")
+                print("ID                                  CREATED               SEALS        ACTIVE")
                 for key in storage.keyring.dataKeys {
-                    print("\(key.id.padding(toLength: 36, withPad: " ", startingAt: 0))\(formatter.string(from: key.created))  \(key.active ? "yes" : "")")
+                    print("\(key.id.padding(toLength: 36, withPad: " ", startingAt: 0))\(formatter.string(from: key.created))  "
+                          + "\(String(key.seals).padding(toLength: 12, withPad: " ", startingAt: 0)) \(key.active ? "yes" : "")")
                 }
+                let policy = Keyring.RotationPolicy()
+                print("The active key is replaced automatically after \(policy.maximumAge.components.seconds / 86400) days or "
+                      + "\(policy.maximumSeals) seals (AES-GCM with random nonces: at most 2^32 per key, SP 800-38D); seal counts "
+                      + "are as the daemon last wrote them (every minute).")
             }
         }
     }
