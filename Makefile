@@ -61,8 +61,8 @@ run: fips build
 	@echo "    4. this appliance's node (port 3022; it starts sessions as the login, so run it as root):"
 	@echo "                           ssh -p 3022 -i ~/.pcsh/key -o UserKnownHostsFile=~/.pcsh/known_hosts $$USER@localhost"
 	@echo "                           $(BIN)/pcctl sessions ls -c $(RUN_DIR)/portcullis.yaml; then $(BIN)/pcsh play SESSION-ID"
-	@echo "    5. any OpenSSH server: put 'pcctl auth export --type user' in its TrustedUserCAKeys, then"
-	@echo "                           ssh -i ~/.pcsh/key -o UserKnownHostsFile=~/.pcsh/known_hosts $$USER@server"
+	@echo "    5. any OpenSSH server: put 'pcctl auth export --type openssh' in its TrustedUserCAKeys, then"
+	@echo "                           $(BIN)/pcctl nodes add server --addr SERVER:22 -c $(RUN_DIR)/portcullis.yaml; $(BIN)/pcsh ssh $$USER@server"
 	@echo
 	@exec $(BIN)/portcullis start --config $(RUN_DIR)/portcullis.yaml
 
