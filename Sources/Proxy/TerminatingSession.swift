@@ -95,7 +95,9 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
                 let hostCA = try await context.identity.hostCA.trustedKeys().map(\.publicKey)
                 let configuration = SSHClientConfiguration(
                     crypto: context.crypto, username: target.login, privateKey: key, certificate: certificate,
-                    hostKeyVerifier: HostCertificateVerifier(trustedAuthorities: hostCA, hostname: address.host),
+                    // The host proves the name it was registered under, not an address: a
+                    // certificate for whatever answers at that address proves nothing about it.
+                    hostKeyVerifier: HostCertificateVerifier(trustedAuthorities: hostCA, hostname: target.node.name),
                     logger: context.logger)
                 let client = try await SSHClient.connect(host: address.host, port: address.port, configuration: configuration, group: loop)
                 loop.execute { me.value.connected(client) }
@@ -201,12 +203,13 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
     private func startRecording(columns: Int, rows: Int, term: String) {
         let header = RecordingHeader(sessionID: sid, user: access.user, login: target.login, server: target.node.name,
                                      columns: columns, rows: rows, started: started, term: term)
-        let me = NIOLoopBound(self, eventLoop: loop)
         do {
             let recorder = try FileRecorder(root: context.recordingsRoot, header: header, keyring: context.keyring, chunkBytes: 256 << 10)
+            // Weak: the session keeps its tap; a tap keeping the session made a cycle that kept
+            // every recorded session (and its connections) for ever.
             recording = SessionRecordingTap(recorder: recorder, loop: loop,
-                                            onHold: { me.value.holdForRecording($0) },
-                                            onFailure: { me.value.recordingFailed("\($0)") })
+                                            onHold: { [weak self] in self?.holdForRecording($0) },
+                                            onFailure: { [weak self] in self?.recordingFailed("\($0)") })
         } catch {
             recordingFailed("\(error)")
         }

@@ -46,9 +46,12 @@ final class SSHClientHandler: ChannelInboundHandler {
     private var userAuth: UserAuthenticationClient!
     private var authTimeout: Scheduled<Void>?
     private(set) var connection: SSHConnectionLayer?
-    var serverHostKey: PresentedHostKey? { link?.transport.serverHostKey }
+    /// Kept past the link (which goes when the connection ends).
+    private var verifiedHostKey: PresentedHostKey?
+    private var endedWith: SSHError?
+    var serverHostKey: PresentedHostKey? { link?.transport.serverHostKey ?? verifiedHostKey }
     /// Why the connection ended, once it has.
-    var failure: SSHError? { link?.failure }
+    var failure: SSHError? { link?.failure ?? endedWith }
 
     init(configuration: SSHClientConfiguration, authenticated: EventLoopPromise<Void>) {
         self.configuration = configuration
@@ -72,8 +75,8 @@ final class SSHClientHandler: ChannelInboundHandler {
         transport.deliver = { [weak self] payload in try self?.deliver(payload, context: loopBound.value) }
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         authTimeout = context.eventLoop.scheduleTask(in: configuration.authenticationTimeout) {
-            guard !handler.value.userAuth.authenticated else { return }
-            handler.value.link.fail(SSHError(.byApplication, "the server did not complete authentication in time"))
+            guard let userAuth = handler.value.userAuth, !userAuth.authenticated else { return }
+            handler.value.link?.fail(SSHError(.byApplication, "the server did not complete authentication in time"))
         }
         link.start()
         context.fireChannelActive()
@@ -85,6 +88,12 @@ final class SSHClientHandler: ChannelInboundHandler {
         connection?.connectionClosed()
         connection = nil
         authenticated.fail(link?.failure ?? SSHError(.connectionLost, "the server closed the connection"))
+        // As the server does: the link holds this handler's context (which holds the handler),
+        // so let go of it, or every client connection (one per proxied session) would leak.
+        verifiedHostKey = link?.transport.serverHostKey
+        endedWith = link?.failure
+        link = nil
+        userAuth = nil
         context.fireChannelInactive()
     }
 
@@ -94,7 +103,7 @@ final class SSHClientHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        link.receive(unwrapInboundIn(data))
+        link?.receive(unwrapInboundIn(data))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -138,15 +147,22 @@ public final class SSHClient: Sendable {
                                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SSHClient {
         let eventLoop = group.next()
         let authenticated = eventLoop.makePromise(of: Void.self)
-        let channel = try await ClientBootstrap(group: eventLoop)
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .connectTimeout(configuration.authenticationTimeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(SSHClientHandler(configuration: configuration, authenticated: authenticated))
+        let channel: Channel
+        do {
+            channel = try await ClientBootstrap(group: eventLoop)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .connectTimeout(configuration.authenticationTimeout)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(SSHClientHandler(configuration: configuration, authenticated: authenticated))
+                    }
                 }
-            }
-            .connect(host: host, port: port).get()
+                .connect(host: host, port: port).get()
+        } catch {
+            // Never active, so the handler never completes it.
+            authenticated.fail(error)
+            throw error
+        }
         let handler = try await eventLoop.submit {
             NIOLoopBound(try channel.pipeline.syncOperations.handler(type: SSHClientHandler.self), eventLoop: eventLoop)
         }.get()

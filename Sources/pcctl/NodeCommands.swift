@@ -11,7 +11,7 @@ extension Pcctl {
         struct Add: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Register a plain OpenSSH host, reached through the proxy in terminating mode (ssh -p 3023 login%NAME@proxy).",
-                discussion: "The host's sshd must trust 'pcctl auth export --type openssh' (TrustedUserCAKeys, and nothing else of ours) and present a host certificate from 'pcctl auth sign'.")
+                discussion: "The host's sshd must trust 'pcctl auth export --type openssh' (TrustedUserCAKeys, and nothing else of ours) and present a host certificate from 'pcctl auth sign --host NAME' naming it as registered here (the proxy verifies the name, not the address).")
             @OptionGroup var options: ConfigOption
             @Argument(help: "The node's name.") var name: String
             @Option(help: "host:port of its sshd.") var addr: String

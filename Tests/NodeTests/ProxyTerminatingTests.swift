@@ -88,17 +88,26 @@ final class ProxyTerminatingTests: XCTestCase {
                                                      + ["\(NodeFixture.login)%web2@127.0.0.1", "echo through-the-proxy"])
             XCTAssertEqual(terminating.status, 0, terminating.stderr)
             XCTAssertEqual(terminating.stdout, "through-the-proxy\n")
+
+            // A host whose certificate names only its address is not the host registered as web3.
+            let addressOnly = try await self.stockSSHD(fixture, principals: ["127.0.0.1"])
+            defer { addressOnly.stop() }
+            try await fixture.node.nodes.register(openSSH: "web3", address: "127.0.0.1:\(addressOnly.port)", labels: ["env": "test"])
+            let impostor = try NodeFixture.run("/usr/bin/ssh", options.map { $0 == "\(fixture.port)" ? "\(port)" : $0 }
+                                                  + ["\(NodeFixture.login)%web3@127.0.0.1", "echo should-not-run"])
+            XCTAssertNotEqual(impostor.status, 0)
+            XCTAssertFalse(impostor.stdout.contains("should-not-run"), impostor.stderr)
         }
     }
 
     /// Debian's sshd with TrustedUserCAKeys from our OpenSSH CA and a host certificate from our host CA.
-    private func stockSSHD(_ fixture: NodeFixture) async throws -> OpenSSHServer {
-        let directory = fixture.directory.appendingPathComponent("sshd")
+    private func stockSSHD(_ fixture: NodeFixture, principals: [String] = ["web2", "127.0.0.1", "localhost"]) async throws -> OpenSSHServer {
+        let directory = fixture.directory.appendingPathComponent("sshd-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let hostKey = directory.appendingPathComponent("host").path
         try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", hostKey])
         let publicKey = try PublicKey(authorizedKeyLine: try String(contentsOfFile: hostKey + ".pub", encoding: .utf8), using: fixture.crypto)
-        let certificate = try await fixture.identity.signHost(publicKey, principals: ["127.0.0.1", "localhost"], ttl: .seconds(3600), by: "test")
+        let certificate = try await fixture.identity.signHost(publicKey, principals: principals, ttl: .seconds(3600), by: "test")
         let userCA = CertificateAuthority.trustedUserCAKeysLines(try await fixture.identity.opensshCA.trustedKeys(), clusterName: "test", kind: .openssh)
         let run = directory.appendingPathComponent("run")
         try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)

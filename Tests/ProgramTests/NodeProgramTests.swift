@@ -117,7 +117,7 @@ final class NodeProgramTests: XCTestCase {
         try FileManager.default.createDirectory(at: sshdDirectory.appendingPathComponent("run"), withIntermediateDirectories: true)
         let hostKey = sshdDirectory.appendingPathComponent("host").path
         try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", hostKey])
-        let signed = try fixture.pcctl(["auth", "sign", "--host", "127.0.0.1,localhost", "--key", hostKey + ".pub", "--ttl", "1h"])
+        let signed = try fixture.pcctl(["auth", "sign", "--host", "legacy", "--key", hostKey + ".pub", "--ttl", "1h"])
         let opensshCA = try fixture.pcctl(["auth", "export", "--type", "openssh"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertTrue(opensshCA.contains("portcullis openssh CA"), opensshCA)
         let sshd = try OpenSSHServer(directory: sshdDirectory.appendingPathComponent("run"), trustedUserCAKeyLine: opensshCA,
