@@ -16,9 +16,6 @@ public struct RecordingStore: Sendable {
         self.keyring = keyring
     }
 
-    /// The recording's asciicast text (header line, then one line per event), or why it cannot be
-    /// trusted. `allowIncomplete` returns what a crashed session left (every chunk present and
-    /// intact, only the final one missing) instead of refusing it.
     /// The Portcullis user whose session a recording is (from its asciicast header), or nil.
     public static func owner(of text: [UInt8]) -> String? {
         let header = text.prefix { $0 != 0x0a }
@@ -27,7 +24,8 @@ public struct RecordingStore: Sendable {
         return ours["user"] as? String
     }
 
-    public func asciicast(_ sid: String, allowIncomplete: Bool = false) async throws -> [UInt8] {
+    /// A recording's chunk files as listed; nothing is read yet.
+    public func recording(_ sid: String) throws -> StoredRecording {
         try RecordingLayout.validate(sid)
         let directory = RecordingLayout.directory(root, sid)
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { throw RecordingError.notFound(sid: sid) }
@@ -38,24 +36,16 @@ public struct RecordingStore: Sendable {
             chunks[index] = parts[1] == "final"
         }
         guard !chunks.isEmpty else { throw RecordingError.notFound(sid: sid) }
+        return StoredRecording(sid: sid, directory: directory, chunks: chunks, keyring: keyring)
+    }
+
+    /// The recording's asciicast text (header line, then one line per event), or why it cannot be
+    /// trusted. `allowIncomplete` returns what a crashed session left (every chunk present and
+    /// intact, only the final one missing) instead of refusing it.
+    public func asciicast(_ sid: String, allowIncomplete: Bool = false) async throws -> [UInt8] {
         var text: [UInt8] = []
-        for index in 0...(chunks.keys.max()!) {
-            guard let final = chunks[index] else { throw RecordingError.missingChunk(sid: sid, index: index) }
-            let path = (directory as NSString).appendingPathComponent(RecordingLayout.fileName(index: index, final: final))
-            guard let sealed = FileManager.default.contents(atPath: path) else { throw RecordingError.missingChunk(sid: sid, index: index) }
-            do {
-                text += try await keyring.open([UInt8](sealed), context: RecordingLayout.context(sid: sid, index: index, final: final),
-                                               storedAt: "recording \(sid) chunk \(index)")
-            } catch {
-                throw RecordingError.unreadableChunk(sid: sid, index: index, reason: "\(error)")
-            }
-            if final {
-                guard index == chunks.keys.max() else { throw RecordingError.unreadableChunk(sid: sid, index: index + 1, reason: "a chunk follows the final one") }
-                return text
-            }
-        }
-        if allowIncomplete { return text }
-        throw RecordingError.incomplete(sid: sid, chunks: chunks.count)
+        try await recording(sid).read(allowIncomplete: allowIncomplete) { text += $0 }
+        return text
     }
 
     public func export(_ sid: String, format: Format, allowIncomplete: Bool = false) async throws -> [UInt8] {
@@ -81,6 +71,50 @@ public struct RecordingStore: Sendable {
                 output.append(0x0a)
             }
             return output
+        }
+    }
+}
+
+/// One recording's chunks, opened one at a time: the owner from the first alone, the whole text
+/// chunk by chunk (so a reader can stream it without holding it all).
+public struct StoredRecording: Sendable {
+    public let sid: String
+    let directory: String
+    /// Index to whether it is the final chunk.
+    let chunks: [Int: Bool]
+    let keyring: Keyring
+
+    /// The Portcullis user whose session it is, from the header at the start of the first chunk
+    /// (the recorder writes the whole header line into it); no other chunk is read.
+    public func owner() async throws -> String? {
+        guard let final = chunks[0] else { throw RecordingError.missingChunk(sid: sid, index: 0) }
+        return RecordingStore.owner(of: try await open(0, final: final))
+    }
+
+    /// Hands `body` each chunk's text in order, each checked as it is opened: a missing, altered
+    /// or spliced chunk or (unless `allowIncomplete`) a missing final one throws, after the
+    /// chunks before it were handed on.
+    public func read(allowIncomplete: Bool, _ body: ([UInt8]) async throws -> Void) async throws {
+        let last = chunks.keys.max()!
+        for index in 0...last {
+            guard let final = chunks[index] else { throw RecordingError.missingChunk(sid: sid, index: index) }
+            try await body(try await open(index, final: final))
+            if final {
+                guard index == last else { throw RecordingError.unreadableChunk(sid: sid, index: index + 1, reason: "a chunk follows the final one") }
+                return
+            }
+        }
+        if !allowIncomplete { throw RecordingError.incomplete(sid: sid, chunks: chunks.count) }
+    }
+
+    private func open(_ index: Int, final: Bool) async throws -> [UInt8] {
+        let path = (directory as NSString).appendingPathComponent(RecordingLayout.fileName(index: index, final: final))
+        guard let sealed = FileManager.default.contents(atPath: path) else { throw RecordingError.missingChunk(sid: sid, index: index) }
+        do {
+            return try await keyring.open([UInt8](sealed), context: RecordingLayout.context(sid: sid, index: index, final: final),
+                                          storedAt: "recording \(sid) chunk \(index)")
+        } catch {
+            throw RecordingError.unreadableChunk(sid: sid, index: index, reason: "\(error)")
         }
     }
 }

@@ -1,10 +1,12 @@
 import FIPSCrypto
 import Foundation
 import SSH
+import Synchronization
 
 extension IdentityService {
     /// The user a `SignedRequest` comes from: a valid certificate from our user CA whose key
-    /// signed this purpose and subject within the allowed skew, for a user that still exists.
+    /// signed this cluster, purpose and subject within the allowed skew, under a nonce not seen
+    /// before, for a user that still exists, is active and is not locked.
     public func authenticate(_ request: SignedRequest, purpose: SignedRequest.Purpose, subject: String, now: Date = Date()) async throws -> User {
         func refuse(_ why: String) -> IdentityError { .requestUnauthenticated(why) }
         let certificate: SSHCertificate
@@ -18,9 +20,50 @@ extension IdentityService {
         guard abs(now.timeIntervalSince1970 - TimeInterval(request.timestamp)) <= SignedRequest.allowedSkew else {
             throw refuse("its time is more than \(Int(SignedRequest.allowedSkew)) seconds from the server's; check this machine's clock")
         }
-        guard let signature = Base64.decode(request.signature),
-              certificate.key.isValidSSHSignature(signature, for: SignedRequest.message(purpose: purpose, subject: subject, timestamp: request.timestamp))
-        else { throw refuse("the signature does not match the certificate's key") }
-        return try await user(certificate.keyID)
+        guard (8...64).contains(request.nonce.utf8.count) else { throw refuse("its nonce is missing or malformed; update pcsh") }
+        let message = SignedRequest.message(cluster: settings.clusterName, purpose: purpose, subject: subject,
+                                            timestamp: request.timestamp, nonce: request.nonce)
+        guard let signature = Base64.decode(request.signature), certificate.key.isValidSSHSignature(signature, for: message) else {
+            throw refuse("the signature does not match the certificate's key and this request for cluster \"\(settings.clusterName)\"")
+        }
+        // Spent only once the signature holds, so forged requests cannot use up anyone's nonces.
+        let expiry = Date(timeIntervalSince1970: TimeInterval(request.timestamp) + SignedRequest.allowedSkew)
+        switch requestNonces.spend(user: certificate.keyID, nonce: request.nonce, until: expiry, now: now) {
+        case .fresh: break
+        case .replayed: throw refuse("this signed request was used already (a replay); pcsh signs a new one for each request")
+        case .full: throw refuse("too many signed requests in the last \(Int(SignedRequest.allowedSkew)) seconds; try again in a minute")
+        }
+        let user: User
+        do { user = try await self.user(certificate.keyID) } catch IdentityError.userNotFound {
+            throw refuse("user \"\(certificate.keyID)\" no longer exists")
+        }
+        guard user.status == .active else { throw refuse("user \"\(user.name)\" is not active") }
+        if let lock = try await lockInForce(user: user.name, roles: user.roles, now: now) { throw refuse(lock.refusal) }
+        return user
+    }
+}
+
+/// The nonces of signed requests still inside their time window, so that each is accepted once.
+/// A nonce is forgotten when its request's window closes (the timestamp refuses it from then on),
+/// which bounds the set; when it is full of live nonces, requests are refused rather than an
+/// entry dropped early (that would reopen a replay). Per process: each proxy keeps its own.
+final class RequestNonces: Sendable {
+    enum Outcome { case fresh, replayed, full }
+
+    let capacity: Int
+    /// "user NUL nonce" to when it may be forgotten.
+    private let seen = Mutex<[String: Date]>([:])
+
+    init(capacity: Int = 100_000) { self.capacity = capacity }
+
+    func spend(user: String, nonce: String, until expiry: Date, now: Date) -> Outcome {
+        let key = "\(user)\0\(nonce)"
+        return seen.withLock { seen in
+            if let remembered = seen[key], remembered >= now { return .replayed }
+            if seen.count >= capacity { seen = seen.filter { $0.value >= now } }
+            guard seen.count < capacity else { return .full }
+            seen[key] = expiry
+            return .fresh
+        }
     }
 }

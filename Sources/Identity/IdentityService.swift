@@ -42,6 +42,8 @@ public struct IdentityService: Sendable {
     let decoy: PasswordHash
     /// Every PBKDF2 of a login or an enrolment runs here, off the cooperative pool.
     let hashing: PasswordHashing
+    /// Signed requests' nonces in their window (shared by copies of this service).
+    let requestNonces = RequestNonces()
 
     public init(settings: Settings, backend: Backend, crypto: CryptoContext, audit: AuditPipeline,
                 hashing: PasswordHashing = PasswordHashing()) throws {

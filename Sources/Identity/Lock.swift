@@ -44,13 +44,16 @@ public struct Lock: Sendable, Equatable, Codable {
         self.createdBy = createdBy
     }
 
-    /// Whether it stops `user` (holding `roles`) logging in as `login` on `node` (nil: any).
+    /// Whether it stops `user` (holding `roles`) as `login` on `node`. It applies only when every
+    /// field its target sets matches; a login or node the context does not have (nil: certificate
+    /// issuance, API requests, a proxy jump) is not a match, so a lock on node "db" stops sessions
+    /// on db, not every login to the cluster. User and role locks apply everywhere.
     public func matches(user: String, roles: [String], login: String?, node: String?, now: Date = Date()) -> Bool {
         if let expires, expires <= now { return false }
         if let wanted = target.user, wanted != user { return false }
         if let wanted = target.role, !roles.contains(wanted) { return false }
-        if let wanted = target.login, let login, wanted != login { return false }
-        if let wanted = target.node, let node, wanted != node { return false }
+        if let wanted = target.login, wanted != login { return false }
+        if let wanted = target.node, wanted != node { return false }
         return true
     }
 
@@ -127,7 +130,8 @@ extension IdentityService {
         }
     }
 
-    /// The first lock that stops this user (as `login` on `node`, when given), if any.
+    /// The first lock that stops this user (as `login` on `node`; without them, only the locks
+    /// that target neither), if any.
     public func lockInForce(user: String, roles: [String], login: String? = nil, node: String? = nil, now: Date = Date()) async throws -> Lock? {
         try await locks(now: now).first { $0.matches(user: user, roles: roles, login: login, node: node, now: now) }
     }

@@ -58,13 +58,15 @@ public struct NodeService: Service {
         public func close() async { try? await channel.close() }
     }
 
-    /// Checks the launcher, loads the trust and host identity, and listens.
+    /// Checks the launcher, ends the sessions a previous run left, loads the trust and host
+    /// identity, and listens.
     public func bind() async throws -> Listener {
         let settings = context.settings
         guard FileManager.default.isExecutableFile(atPath: settings.launcherPath) else { throw NodeError.launcherMissing(settings.launcherPath) }
         if geteuid() != 0 {
             context.logger.warning("the node is not running as root: sessions can only be started as root, so every session will fail")
         }
+        sweepLeftoverSessions()
         try await context.trust.refresh(from: context.identity.userCA)
         let hostKey = try await loadHostKey()
         let configuration = NIOLockedValueBox(try await serverConfiguration(hostKey: hostKey))
@@ -81,6 +83,28 @@ public struct NodeService: Service {
             "host_cert_principals": "\(hostPrincipals.joined(separator: ","))",
         ])
         return Listener(channel: channel, configuration: configuration)
+    }
+
+    /// Before the node listens none of the session cgroups under its root is a session of its own:
+    /// they are what a daemon killed outright (SIGKILL, a crash) left, and are removed.
+    private func sweepLeftoverSessions() {
+        let logger = context.logger
+        let sweep: (removed: [SessionCgroup.Leftover], failures: [SessionCgroup.Failure])
+        do {
+            sweep = try SessionCgroup.sweep(root: context.cgroupRoot)
+        } catch {
+            return logger.warning("leftover session cgroups could not be looked for", metadata: ["error": "\(error)"])
+        }
+        for leftover in sweep.removed where !leftover.killed.isEmpty {
+            logger.warning("killed the processes of a session a previous run left running, unrecorded and uncontrolled",
+                           metadata: ["sid": "\(leftover.sessionID)", "pids": "\(leftover.killed.map(String.init).joined(separator: ","))"])
+        }
+        for failure in sweep.failures {
+            logger.error("a leftover session cgroup could not be removed", metadata: ["error": "\(failure)"])
+        }
+        logger.log(level: sweep.removed.isEmpty ? .debug : .notice, "removed \(sweep.removed.count) leftover session cgroups", metadata: [
+            "killed_processes": "\(sweep.removed.reduce(0) { $0 + $1.killed.count })",
+        ])
     }
 
     /// The server's configuration with a new host certificate from the host CA.

@@ -94,8 +94,11 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
             recording?.resize(columns: Int(columns), rows: Int(rows))
             return true
         case .signal(let name):
-            guard let pid = programPID, exit == nil, let number = Self.signalNumbers[name] else { return false }
-            return kill(pid, number) == 0
+            // Not kill() from here: once the launcher has reaped the program its pid may be
+            // another process's. The launcher, its parent, knows when that is.
+            guard programPID != nil, exit == nil, let signal = SessionSignal(rawValue: name), let controlChannel else { return false }
+            controlChannel.writeAndFlush(ByteBuffer(bytes: LaunchCommand.signal(signal).line), promise: nil)
+            return true
         default:
             return false
         }
@@ -195,10 +198,11 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
                                      term: pty?.term ?? "xterm")
         let recorder = try FileRecorder(root: context.settings.recordingsRoot, header: header, keyring: context.keyring,
                                         chunkBytes: 256 << 10)
-        let me = NIOLoopBound(self, eventLoop: eventLoop)
+        // Weak: the session keeps its tap, and a tap keeping the session (through these) made
+        // every recorded session, its connection and all they held live for ever.
         return SessionRecordingTap(recorder: recorder, loop: eventLoop,
-                                   onHold: { me.value.bridge?.holdInputs($0) },
-                                   onFailure: { me.value.recordingFailed($0) })
+                                   onHold: { [weak self] in self?.bridge?.holdInputs($0) },
+                                   onFailure: { [weak self] in self?.recordingFailed($0) })
     }
 
     /// Refuses to run the session with the node-error message (the detail goes to the log, not the user).
@@ -248,7 +252,7 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
                 kill(process.pid, SIGKILL)
                 return
             }
-            controlChannel?.writeAndFlush(ByteBuffer(string: "go\n"), promise: nil)
+            controlChannel?.writeAndFlush(ByteBuffer(bytes: LaunchCommand.go.line), promise: nil)
         case .started(let pid):
             programPID = pid
         case .exited(let exit):
@@ -405,11 +409,7 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
         }
     }
 
-    static let signalNumbers: [String: Int32] = [
-        "HUP": SIGHUP, "INT": SIGINT, "QUIT": SIGQUIT, "ABRT": SIGABRT, "KILL": SIGKILL, "ALRM": SIGALRM,
-        "TERM": SIGTERM, "USR1": SIGUSR1, "USR2": SIGUSR2, "PIPE": SIGPIPE,
-    ]
-    static let signalNames = Dictionary(uniqueKeysWithValues: signalNumbers.map { ($0.value, $0.key) })
+    static let signalNames = Dictionary(uniqueKeysWithValues: SessionSignal.allCases.map { ($0.number, $0.rawValue) })
 }
 
 /// What a session is told when the node (or the proxy recording it) fails it (the reference's words).

@@ -33,11 +33,13 @@ public struct SessionCgroup: Sendable {
         throw Failure.noCgroup2
     }
 
+    static func isSessionID(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 64 && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+    }
+
     /// Creates the session's cgroup (and the `portcullis` parent on first use).
     public static func create(sessionID: String, root: String? = nil) throws -> SessionCgroup {
-        guard !sessionID.isEmpty, sessionID.count <= 64, sessionID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
-            throw Failure.invalidSessionID(sessionID)
-        }
+        guard isSessionID(sessionID) else { throw Failure.invalidSessionID(sessionID) }
         let base = (try root ?? cgroup2Mount()) + "/portcullis"
         if mkdir(base, 0o755) != 0 && errno != EEXIST { throw Failure.system("cannot create \(base): \(String(cString: strerror(errno)))") }
         let path = "\(base)/\(sessionID)"
@@ -70,6 +72,36 @@ public struct SessionCgroup: Sendable {
             for pid in processes { kill(pid, SIGKILL) }
             usleep(10_000)
         }
+    }
+
+    /// A session cgroup a previous run of the node left behind, and the processes that still ran
+    /// in it (killed).
+    public struct Leftover: Sendable, Equatable {
+        public var sessionID: String
+        public var killed: [pid_t]
+    }
+
+    /// Ends every session cgroup under `root`'s `portcullis` (a daemon killed outright ends none
+    /// of its sessions). Only for a node that serves no session yet: all of them are taken as
+    /// leftovers. A process still in one is a session nobody records or controls any more, so it
+    /// is killed. Returns those removed and the failures to remove the others.
+    public static func sweep(root: String? = nil) throws -> (removed: [Leftover], failures: [Failure]) {
+        let base = (try root ?? cgroup2Mount()) + "/portcullis"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
+        var removed: [Leftover] = [], failures: [Failure] = []
+        for name in names.sorted() where isSessionID(name) {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: "\(base)/\(name)", isDirectory: &isDirectory), isDirectory.boolValue else { continue }
+            let cgroup = SessionCgroup(path: "\(base)/\(name)")
+            let running = cgroup.processes
+            do {
+                try cgroup.end()
+                removed.append(Leftover(sessionID: name, killed: running))
+            } catch let failure as Failure {
+                failures.append(failure)
+            }
+        }
+        return (removed, failures)
     }
 
     private func write(_ text: String, to file: String) throws {

@@ -13,12 +13,7 @@ struct VisibleNode: Decodable {
 extension Pcsh {
     /// The nodes the logged-in user may reach (a request signed with the certificate's key).
     static func visibleNodes(_ profile: Profile) async throws -> [VisibleNode] {
-        guard let pem = try? String(contentsOf: Profile.keyFile, encoding: .utf8),
-              let certificate = try? String(contentsOf: Profile.certificateFile, encoding: .utf8)
-        else { throw PcshError("your key or certificate is missing from \(Profile.home.path): run 'pcsh login' again") }
-        guard let der = PEM.decode(label: "PRIVATE KEY", pem: pem) else { throw PcshError("\(Profile.keyFile.path) is not a PEM private key") }
-        let request = try SignedRequest(purpose: .nodeList, subject: "nodes", certificate: certificate.trimmingCharacters(in: .whitespacesAndNewlines),
-                                        key: try PrivateKey(pkcs8DER: der, using: try CryptoContext(mode: .nonFIPS)))
+        let request = try signedRequest(.nodeList, subject: "nodes", profile: profile)
         struct List: Encodable { var request: SignedRequest }
         let client = try ProxyClient(proxy: profile.proxy, caCertificate: profile.caCertificate, insecure: false)
         defer { Task { await client.shutdown() } }

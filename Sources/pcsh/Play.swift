@@ -67,12 +67,7 @@ extension Pcsh.Play {
             throw PcshError("'\(sessionID)' is neither a file nor a session id")
         }
         let profile = try Profile.load()
-        guard let pem = try? String(contentsOf: Profile.keyFile, encoding: .utf8),
-              let certificate = try? String(contentsOf: Profile.certificateFile, encoding: .utf8)
-        else { throw PcshError("your key or certificate is missing from \(Profile.home.path): run 'pcsh login' again") }
-        guard let der = PEM.decode(label: "PRIVATE KEY", pem: pem) else { throw PcshError("\(Profile.keyFile.path) is not a PEM private key") }
-        let request = try SignedRequest(purpose: .recordingFetch, subject: sessionID, certificate: certificate.trimmingCharacters(in: .whitespacesAndNewlines),
-                                        key: try PrivateKey(pkcs8DER: der, using: try CryptoContext(mode: .nonFIPS)))
+        let request = try Pcsh.signedRequest(.recordingFetch, subject: sessionID, profile: profile)
         struct Fetch: Encodable { var sid: String; var request: SignedRequest }
         let client = try ProxyClient(proxy: profile.proxy, caCertificate: profile.caCertificate, insecure: false)
         defer { Task { await client.shutdown() } }

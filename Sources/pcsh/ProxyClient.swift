@@ -64,14 +64,19 @@ struct ProxyClient {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
-        let bytes: ByteBuffer
-        let status: HTTPResponseStatus
+        let response: HTTPClientResponse
         do {
-            let response = try await client.execute(request, timeout: .seconds(60))
-            status = response.status
-            bytes = try await response.body.collect(upTo: 1 << 30)
+            response = try await client.execute(request, timeout: .seconds(60))
         } catch {
             throw PcshError("cannot reach the proxy at \(base): \(Self.explain(error))")
+        }
+        let status = response.status
+        let bytes: ByteBuffer
+        do {
+            bytes = try await response.body.collect(upTo: 1 << 30)
+        } catch {
+            // A streamed answer (a recording) is cut off when the proxy finds damage part-way.
+            throw PcshError("the proxy's answer broke off (\(error)); if this is a recording, an administrator can check it with 'pcctl recordings export'")
         }
         let data = Data(bytes.readableBytesView)
         guard (200..<300).contains(Int(status.code)) else {

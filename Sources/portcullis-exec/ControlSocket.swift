@@ -23,20 +23,33 @@ struct ControlReader {
     private var buffer: [UInt8] = []
     static let limit = LaunchSpec.lineLimit
 
-    /// The next line, or nil at end of input or past the limit.
+    /// The next line, blocking; nil at end of input or past the limit.
     mutating func line() -> [UInt8]? {
         while true {
-            if let newline = buffer.firstIndex(of: 0x0a) {
-                let line = Array(buffer[..<newline])
-                buffer.removeSubrange(...newline)
-                return line
-            }
-            guard buffer.count < Self.limit else { return nil }
-            var chunk = [UInt8](repeating: 0, count: 4096)
+            if let line = bufferedLine() { return line }
+            guard fill() else { return nil }
+        }
+    }
+
+    /// The next whole line already read, if there is one.
+    mutating func bufferedLine() -> [UInt8]? {
+        guard let newline = buffer.firstIndex(of: 0x0a) else { return nil }
+        let line = Array(buffer[..<newline])
+        buffer.removeSubrange(...newline)
+        return line
+    }
+
+    /// One read (blocking while nothing is there); false at end of input, on an error or past
+    /// the limit: the node is gone.
+    mutating func fill() -> Bool {
+        guard buffer.count < Self.limit else { return false }
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
             let count = read(3, &chunk, chunk.count)
             if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return nil }
+            guard count > 0 else { return false }
             buffer += chunk[..<count]
+            return true
         }
     }
 }

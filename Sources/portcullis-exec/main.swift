@@ -5,18 +5,18 @@
 // The node starts it as root with the session's stdio (the PTY slave, opened by path in a new
 // session, is its controlling terminal; or pipes) and a control socket on fd 3:
 //   node → launcher: one JSON line, the LaunchSpec; later the line "go" once the launcher has
-//                    been placed in the session's cgroup (no user code runs before that)
+//                    been placed in the session's cgroup (no user code runs before that); then
+//                    "signal NAME" lines for the program (`LaunchCommand`)
 //   launcher → node: {"event":"ready"}, {"event":"started","pid":N},
 //                    {"event":"exit","status":N} or {"event":"exit","signal":N},
 //                    or {"event":"error","reason":"..."} and exit status 2
-// It looks the login up, opens the PAM session (not yet: see `SessionPAM`), forks, and the
-// child drops to the login's groups, gid and uid, clears the environment to a safe set, and
-// execs the login shell. The launcher stays the parent to close PAM and report the status.
+// It looks the login up, opens the PAM session (not yet: see `SessionPAM`), gives the terminal
+// to the login, forks, and the child drops to the login's groups, gid and uid, clears the
+// environment to a safe set, and execs the login shell. The launcher stays the parent: it
+// signals the child for the node (`supervise`), then gives the terminal back, closes PAM and
+// reports the status.
 import Foundation
 import LaunchProtocol
-
-/// Set before the child exists; read by the signal handler, which forwards to it.
-nonisolated(unsafe) var childPID: pid_t = 0
 
 func fail(_ reason: String) -> Never {
     Report.send(["event": "error", "reason": reason])
@@ -47,7 +47,7 @@ let home = String(cString: account.pointee.pw_dir)
 let shell = account.pointee.pw_shell.map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh"
 
 Report.send(["event": "ready"])
-guard let go = control.line(), go == Array("go".utf8) else { exit(1) }
+guard let go = control.line(), LaunchCommand(line: go) == .go else { exit(1) }
 
 let pamEnvironment = SessionPAM.open(login: spec.login, portcullisUser: spec.portcullisUser)
 
@@ -68,18 +68,25 @@ let cArguments: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + 
 let cEnvironment: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
 guard let cLogin = strdup(spec.login), let cHome = strdup(home), let cShell = strdup(shell) else { fail("out of memory") }
 
+let terminal: SessionTerminal?
+do {
+    terminal = try SessionTerminal.claim(for: uid, gid: gid)
+} catch {
+    fail("\(error)")
+}
+
 // Terminal-generated signals are the session's business, not the launcher's; a TERM or HUP
-// from the node is passed on to the shell.
+// from the node is passed on to the shell (by `supervise`). A node that is gone must not kill
+// the launcher with SIGPIPE when it reports.
 signal(SIGINT, SIG_IGN)
 signal(SIGQUIT, SIG_IGN)
 signal(SIGTSTP, SIG_IGN)
-for forwarded in [SIGTERM, SIGHUP] {
-    signal(forwarded) { number in if childPID > 0 { kill(childPID, number) } }
-}
+signal(SIGPIPE, SIG_IGN)
+let signals = routeSignalsThroughPipe()
 
 let pid = fork()
 if pid == 0 {
-    for number in [SIGINT, SIGQUIT, SIGTSTP, SIGTERM, SIGHUP, SIGPIPE] { signal(number, SIG_DFL) }
+    for number in [SIGINT, SIGQUIT, SIGTSTP, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD] { signal(number, SIG_DFL) }
     var none = sigset_t()
     sigemptyset(&none)
     sigprocmask(SIG_SETMASK, &none, nil)
@@ -101,14 +108,14 @@ if pid == 0 {
     perror("portcullis-exec: cannot start the login shell")
     _exit(127)
 }
-guard pid > 0 else { fail("fork failed: \(String(cString: strerror(errno)))") }
-childPID = pid
+guard pid > 0 else {
+    terminal?.giveBack()
+    fail("fork failed: \(String(cString: strerror(errno)))")
+}
 Report.send(["event": "started", "pid": Int(pid)])
 
-var status: Int32 = 0
-while waitpid(pid, &status, 0) < 0 {
-    guard errno == EINTR else { fail("waitpid failed: \(String(cString: strerror(errno)))") }
-}
+let status = supervise(pid, control: &control, signals: signals)
+terminal?.giveBack()
 SessionPAM.close()
 // WIFEXITED / WEXITSTATUS / WTERMSIG are macros Swift cannot see.
 if status & 0x7f == 0 {

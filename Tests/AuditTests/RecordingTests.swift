@@ -85,6 +85,30 @@ final class RecordingTests: XCTestCase {
         XCTAssertTrue(partial.hasSuffix("$ exit\r\n"), "the last output reached the disk within the flush interval: \(partial)")
     }
 
+    func testTheOwnerIsReadFromTheFirstChunkAloneAndTheRestChunkByChunk() async throws {
+        _ = try await record("sid-6")
+        let store = RecordingStore(root: root, keyring: keyring)
+        let whole = try await store.asciicast("sid-6")
+        var pieces: [[UInt8]] = []
+        try await store.recording("sid-6").read(allowIncomplete: false) { pieces.append($0) }
+        XCTAssertGreaterThan(pieces.count, 3)
+        XCTAssertEqual(Array(pieces.joined()), whole)
+
+        // Every chunk after the first damaged or gone: the owner is still known, the reading fails.
+        let dir = root + "/sid-6/"
+        try Data("not sealed".utf8).write(to: URL(fileURLWithPath: dir + "00000001.chunk"))
+        try FileManager.default.removeItem(atPath: dir + "00000002.chunk")
+        let owner = try await store.recording("sid-6").owner()
+        XCTAssertEqual(owner, "alice")
+        await XCTAssertThrowsErrorAsync(try await store.asciicast("sid-6")) { error in
+            guard case RecordingError.unreadableChunk(_, 1, _) = error else { return XCTFail("\(error)") }
+        }
+        try FileManager.default.removeItem(atPath: dir + "00000000.chunk")
+        await XCTAssertThrowsErrorAsync(try await store.recording("sid-6").owner()) { error in
+            XCTAssertEqual(error as? RecordingError, .missingChunk(sid: "sid-6", index: 0))
+        }
+    }
+
     func testMissingSwappedAndMovedChunksAreNamed() async throws {
         _ = try await record("sid-4")
         _ = try await record("sid-5")

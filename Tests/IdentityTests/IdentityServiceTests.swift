@@ -224,6 +224,19 @@ final class IdentityServiceTests: XCTestCase {
         XCTAssertEqual(listing.map(\.publicKey.algorithm), [.ecdsaP384, .ecdsaP256], "the P-384 key stays trusted through the overlap")
     }
 
+    /// A request signed by alice's certificate key for `cluster`, as pcsh makes them (unless told otherwise).
+    private func signedRequest(_ certificate: SSHCertificate, key: PrivateKey, cluster: String = "test", subject: String = "sid-1",
+                               at time: Int64, nonce: String? = nil) throws -> SignedRequest {
+        let nonce = try nonce ?? Base64.encode(fixture.crypto.randomBytes(16))
+        let message = SignedRequest.message(cluster: cluster, purpose: .recordingFetch, subject: subject, timestamp: time, nonce: nonce)
+        return SignedRequest(certificate: certificate.authorizedKeyLine(), timestamp: time, nonce: nonce,
+                             signature: Base64.encode(try key.sshSignature(for: message)))
+    }
+
+    private func refusal(_ signed: SignedRequest, at date: Date) async -> String {
+        do { _ = try await fixture.service.authenticate(signed, purpose: .recordingFetch, subject: "sid-1", now: date); return "accepted" } catch { return "\(error)" }
+    }
+
     func testSignedRequestsNeedTheCertificatesKeyAFreshTimeAndOurCA() async throws {
         try await fixture.addRole("access", logins: ["root"])
         let now = Date()
@@ -232,23 +245,109 @@ final class IdentityServiceTests: XCTestCase {
         let certificate = try await login("alice", code: try totp.code(at: now), key: try key.publicKey.authorizedKeyLine(), now: now).certificate
         let timestamp = Int64(now.timeIntervalSince1970)
         func request(signer: PrivateKey = key, subject: String = "sid-1", at time: Int64 = timestamp) throws -> SignedRequest {
-            SignedRequest(certificate: certificate.authorizedKeyLine(), timestamp: time,
-                          signature: Base64.encode(try signer.sshSignature(for: SignedRequest.message(purpose: .recordingFetch, subject: subject, timestamp: time))))
+            try signedRequest(certificate, key: signer, subject: subject, at: time)
         }
         let user = try await fixture.service.authenticate(try request(), purpose: .recordingFetch, subject: "sid-1", now: now)
         XCTAssertEqual(user.name, "alice")
-        func refusal(_ signed: SignedRequest, at date: Date = now) async -> String {
-            do { _ = try await fixture.service.authenticate(signed, purpose: .recordingFetch, subject: "sid-1", now: date); return "accepted" } catch { return "\(error)" }
-        }
         let other = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
-        let wrongKey = await refusal(try request(signer: other))
+        let wrongKey = await refusal(try request(signer: other), at: now)
         XCTAssertTrue(wrongKey.contains("the signature does not match"), wrongKey)
-        let otherSubject = await refusal(try request(subject: "sid-2"))
+        let otherSubject = await refusal(try request(subject: "sid-2"), at: now)
         XCTAssertTrue(otherSubject.contains("the signature does not match"), "a signature is bound to its subject: \(otherSubject)")
-        let stale = await refusal(try request(at: timestamp - 3600))
-        XCTAssertTrue(stale.contains("more than 300 seconds"), stale)
+        let stale = await refusal(try request(at: timestamp - 61), at: now)
+        XCTAssertTrue(stale.contains("more than 60 seconds"), stale)
         let expired = await refusal(try request(at: timestamp + 13 * 3600), at: now.addingTimeInterval(13 * 3600))
         XCTAssertTrue(expired.contains("certificate expired"), expired)
+    }
+
+    func testASignedRequestIsAcceptedOnceAndOnlyByItsCluster() async throws {
+        try await fixture.addRole("access", logins: ["root"])
+        let now = Date()
+        let totp = try await fixture.enrolledUser("alice", roles: ["access"], at: now)
+        let key = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
+        let certificate = try await login("alice", code: try totp.code(at: now), key: try key.publicKey.authorizedKeyLine(), now: now).certificate
+        let timestamp = Int64(now.timeIntervalSince1970)
+
+        let once = try signedRequest(certificate, key: key, at: timestamp)
+        let first = await refusal(once, at: now)
+        XCTAssertEqual(first, "accepted")
+        let replayed = await refusal(once, at: now.addingTimeInterval(30))
+        XCTAssertTrue(replayed.contains("used already (a replay)"), replayed)
+        let afterTheWindow = await refusal(once, at: now.addingTimeInterval(61))
+        XCTAssertTrue(afterTheWindow.contains("more than 60 seconds"), "forgotten nonce, refused by its time: \(afterTheWindow)")
+
+        let elsewhere = await refusal(try signedRequest(certificate, key: key, cluster: "staging", at: timestamp), at: now)
+        XCTAssertTrue(elsewhere.contains("does not match") && elsewhere.contains("cluster \"test\""), elsewhere)
+        // The forged or foreign request did not use up its nonce.
+        let nonce = Base64.encode(try fixture.crypto.randomBytes(16))
+        _ = await refusal(try signedRequest(certificate, key: key, cluster: "staging", at: timestamp, nonce: nonce), at: now)
+        let sameNonceHere = await refusal(try signedRequest(certificate, key: key, at: timestamp, nonce: nonce), at: now)
+        XCTAssertEqual(sameNonceHere, "accepted")
+    }
+
+    func testSignedRequestsOfLockedInactiveOrDeletedUsersAreRefused() async throws {
+        try await fixture.addRole("access", logins: ["root"])
+        let now = Date()
+        let totp = try await fixture.enrolledUser("alice", roles: ["access"], at: now)
+        let key = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
+        let certificate = try await login("alice", code: try totp.code(at: now), key: try key.publicKey.authorizedKeyLine(), now: now).certificate
+        let timestamp = Int64(now.timeIntervalSince1970)
+
+        // A node lock does not apply to API requests; a user or role lock does.
+        try await fixture.service.putLock(Lock(name: "db", target: Lock.Target(node: "db"), createdBy: "admin"), by: "admin")
+        let nodeLocked = await refusal(try signedRequest(certificate, key: key, at: timestamp), at: now)
+        XCTAssertEqual(nodeLocked, "accepted")
+        for target in [Lock.Target(user: "alice"), Lock.Target(role: "access")] {
+            try await fixture.service.putLock(Lock(name: "stop", target: target, message: "incident 3", createdBy: "admin"), by: "admin")
+            let locked = await refusal(try signedRequest(certificate, key: key, at: timestamp), at: now)
+            XCTAssertTrue(locked.contains("access denied: locked (\(target.description)): incident 3"), locked)
+            try await fixture.service.deleteLock("stop", by: "admin")
+        }
+
+        // Invited again (pcctl users reset): not active until the invitation is accepted.
+        _ = try await fixture.service.resetUser("alice", by: "admin")
+        let inactive = await refusal(try signedRequest(certificate, key: key, at: timestamp), at: now)
+        XCTAssertTrue(inactive.contains("user \"alice\" is not active"), inactive)
+
+        try await fixture.service.deleteUser("alice", by: "admin")
+        let deleted = await refusal(try signedRequest(certificate, key: key, at: timestamp), at: now)
+        XCTAssertTrue(deleted.contains("user \"alice\" no longer exists"), deleted)
+    }
+
+    func testALockAppliesOnlyWhereEveryFieldOfItsTargetMatches() throws {
+        func stops(_ target: Lock.Target, login: String? = nil, node: String? = nil) -> Bool {
+            Lock(name: "l", target: target, createdBy: "admin").matches(user: "alice", roles: ["access"], login: login, node: node)
+        }
+        // Certificate issuance, signed API requests and a proxy jump have no login or node.
+        XCTAssertFalse(stops(Lock.Target(node: "db")), "a node lock must not stop every login")
+        XCTAssertFalse(stops(Lock.Target(login: "root")), "a login lock must not stop every login")
+        XCTAssertFalse(stops(Lock.Target(user: "alice", node: "db")))
+        XCTAssertTrue(stops(Lock.Target(user: "alice")))
+        XCTAssertTrue(stops(Lock.Target(role: "access")))
+        XCTAssertFalse(stops(Lock.Target(user: "bob")))
+        // A session has both.
+        XCTAssertTrue(stops(Lock.Target(node: "db"), login: "ubuntu", node: "db"))
+        XCTAssertFalse(stops(Lock.Target(node: "db"), login: "ubuntu", node: "web"))
+        XCTAssertTrue(stops(Lock.Target(login: "root"), login: "root", node: "web"))
+        XCTAssertFalse(stops(Lock.Target(login: "root"), login: "ubuntu", node: "web"))
+        XCTAssertTrue(stops(Lock.Target(user: "alice", login: "root"), login: "root", node: "web"))
+        XCTAssertTrue(stops(Lock.Target(user: "alice"), login: "ubuntu", node: "web"))
+    }
+
+    func testANodeOrLoginLockDoesNotStopAnotherUsersLogin() async throws {
+        try await fixture.addRole("access", logins: ["root"])
+        let now = Date()
+        let totp = try await fixture.enrolledUser("alice", roles: ["access"], at: now)
+        try await fixture.service.putLock(Lock(name: "db", target: Lock.Target(user: "bob", node: "db"), createdBy: "admin"), by: "admin")
+        try await fixture.service.putLock(Lock(name: "node", target: Lock.Target(node: "db"), createdBy: "admin"), by: "admin")
+        try await fixture.service.putLock(Lock(name: "login", target: Lock.Target(login: "root"), createdBy: "admin"), by: "admin")
+        let key = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
+        let result = try await login("alice", code: try totp.code(at: now), key: try key.publicKey.authorizedKeyLine(), now: now)
+        XCTAssertEqual(result.logins, ["root"])
+        let atDB = try await fixture.service.lockInForce(user: "alice", roles: ["access"], login: "ubuntu", node: "db", now: now)
+        XCTAssertEqual(atDB?.name, "node", "the node lock still stops sessions on db")
+        let asRoot = try await fixture.service.lockInForce(user: "alice", roles: ["access"], login: "root", node: "web", now: now)
+        XCTAssertEqual(asRoot?.name, "login")
     }
 
     func testTOTPMatchesRFC6238TestVectors() throws {

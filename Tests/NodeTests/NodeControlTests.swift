@@ -88,6 +88,29 @@ final class NodeControlTests: XCTestCase {
         XCTAssertEqual(deleted.first?.fields["name"]?.stringValue, "incident-42")
     }
 
+    /// A lock on a node or a login applies where there is that node or login: sessions there, not
+    /// certificate issuance (which has neither) for anyone.
+    func testANodeOrLoginLockStopsItsSessionsButNotLogins() async throws {
+        let totp = try await fixture.addUser("bob")
+        let key = try await fixture.certifiedKey("bob")
+        let publicKey = try String(contentsOfFile: key + ".pub", encoding: .utf8)
+        for (index, target) in [Lock.Target(node: "node-test"), Lock.Target(login: NodeFixture.login)].enumerated() {
+            try await fixture.identity.putLock(Lock(name: "lock-\(index)", target: target, createdBy: "admin"), by: "admin")
+            // A fresh step each time: a TOTP code is accepted once.
+            let now = Date().addingTimeInterval(Double(index) * 30)
+            let result = try await fixture.identity.login(LoginRequest(user: "bob", password: "correct horse battery",
+                                                                       totpCode: try totp.code(at: now), publicKey: publicKey), now: now)
+            XCTAssertEqual(result.logins, [NodeFixture.login], "a \(target.description) lock does not stop certificate issuance")
+            let refused = try await fixture.ssh(key: key, "echo in")
+            XCTAssertEqual(refused.status, 255, target.description)
+            XCTAssertFalse(refused.stdout.contains("in"), target.description)
+            XCTAssertTrue(refused.stderr.contains("access denied: locked (\(target.description))"), refused.stderr)
+            try await fixture.identity.deleteLock("lock-\(index)", by: "admin")
+        }
+        let allowed = try await fixture.ssh(key: key, "echo in")
+        XCTAssertEqual(allowed.stdout, "in\n", allowed.stderr)
+    }
+
     func testMaxConnectionsAdmitsExactlyTheLimitAndFreesAPlaceAtOnce() async throws {
         var options = RoleOptions()
         options.maxConnections = 2

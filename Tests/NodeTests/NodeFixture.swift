@@ -28,6 +28,10 @@ final class NodeFixture {
     let node: NodeService
     let listener: NodeService.Listener
     private var lockWatcher: Task<Void, Never>?
+    /// Where this node's session cgroups are (`<root>/portcullis/<sid>`): a root of its own under
+    /// the cgroup2 mount, since a node ends every session cgroup under its root when it starts
+    /// (nil without cgroup2: the default).
+    let cgroupRoot: String?
     var port: Int { listener.port }
     var recordingsRoot: String { directory.appendingPathComponent("recordings").path }
 
@@ -47,7 +51,9 @@ final class NodeFixture {
         if getuid() == 0, getpwnam(login) != nil { _ = try? Programs.execute("/usr/sbin/userdel", ["--remove", login]) }
     }
 
-    init(settings: (inout NodeSettings) -> Void = { _ in }) async throws {
+    /// `cgroupRoot`: one the caller made (the fixture removes it when it closes); by default a new one.
+    init(cgroupRoot: String? = nil, logger: Logger? = nil, settings: (inout NodeSettings) -> Void = { _ in }) async throws {
+        self.cgroupRoot = cgroupRoot ?? Self.makeCgroupRoot()
         directory = try TestEnvironment.temporaryDirectory("portcullis-node")
         chmod(directory.path, 0o755)
         crypto = try TestEnvironment.fipsContext()
@@ -66,7 +72,8 @@ final class NodeFixture {
                                         recordingsRoot: directory.appendingPathComponent("recordings").path)
         settings(&nodeSettings)
         node = NodeService(settings: nodeSettings, identity: identity, audit: audit, backend: sealed, keyring: keyring, crypto: crypto,
-                           logger: { var logger = Logger(label: "test.node"); logger.logLevel = .debug; return logger }())
+                           logger: logger ?? { var logger = Logger(label: "test.node"); logger.logLevel = .debug; return logger }(),
+                           cgroupRoot: self.cgroupRoot)
         listener = try await node.bind()
         let node = node
         lockWatcher = Task { await node.watchLocks() }
@@ -81,6 +88,23 @@ final class NodeFixture {
         try? log.close()
         await raw.close()
         try? FileManager.default.removeItem(at: directory)
+        if let cgroupRoot {
+            _ = try? SessionCgroup.sweep(root: cgroupRoot)
+            rmdir(cgroupRoot + "/portcullis")
+            rmdir(cgroupRoot)
+        }
+    }
+
+    /// A new cgroup under the cgroup2 mount for a node's sessions; nil without cgroup2.
+    static func makeCgroupRoot() -> String? {
+        guard let mount = try? SessionCgroup.cgroup2Mount() else { return nil }
+        let path = "\(mount)/portcullis-test-\(UUID().uuidString.prefix(8).lowercased())"
+        return mkdir(path, 0o755) == 0 ? path : nil
+    }
+
+    /// Where the session `sid`'s cgroup is while it runs.
+    func cgroupPath(_ sid: String) throws -> String {
+        "\(try cgroupRoot ?? SessionCgroup.cgroup2Mount())/portcullis/\(sid)"
     }
 
     // MARK: Users and certificates
@@ -128,6 +152,22 @@ final class NodeFixture {
     }
 
     // MARK: OpenSSH
+
+    /// An ssh_config for `ssh -F … -J user@proxy …`: -F is passed on to the jump's own ssh, so
+    /// the key, certificate and known_hosts serve both hops.
+    func jumpConfig(key: String) async throws -> String {
+        let config = directory.appendingPathComponent("ssh_config-\(UUID().uuidString.prefix(8))")
+        try """
+            Host *
+              BatchMode yes
+              IdentitiesOnly yes
+              IdentityFile \(key)
+              CertificateFile \(key)-cert.pub
+              UserKnownHostsFile \(try await knownHosts())
+              StrictHostKeyChecking yes
+            """.write(to: config, atomically: true, encoding: .utf8)
+        return config.path
+    }
 
     func sshOptions(key: String) async throws -> [String] {
         ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(try await knownHosts())",

@@ -77,8 +77,18 @@ final class NodeSessionTests: XCTestCase {
         XCTAssertTrue(lines.contains("PATH=/usr/local/bin:/usr/bin:/bin"), "a clean environment: \(lines)")
         XCTAssertTrue(lines.contains("UMASK=0022"), "a person's umask, not the daemon's 077: \(lines)")
         // The cgroup goes with the session.
-        let mount = try SessionCgroup.cgroup2Mount()
-        try await waitUntil { !FileManager.default.fileExists(atPath: "\(mount)/portcullis/\(sid)") }
+        let path = try fixture.cgroupPath(sid)
+        try await waitUntil { !FileManager.default.fileExists(atPath: path) }
+    }
+
+    /// As under sshd, the login owns its terminal: `mesg` (and `write`, `screen`) work.
+    func testTheLoginOwnsItsTerminal() async throws {
+        try await fixture.addUser("alice")
+        let key = try await fixture.certifiedKey("alice")
+        let result = try await fixture.ssh(key: key, "stat -L -c %U /proc/self/fd/0; mesg y && echo mesg-ok", options: ["-tt"])
+        let lines = result.stdout.replacingOccurrences(of: "\r", with: "").split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines, [NodeFixture.login, "mesg-ok"], result.stderr)
+        XCTAssertEqual(result.status, 0, result.stderr)
     }
 
     func testUnknownLoginIsAClearErrorAndNoSession() async throws {

@@ -25,17 +25,7 @@ final class ProxyJumpTests: XCTestCase {
                                                           hostname: "h", version: "t", lastHeartbeat: Date()))
         try await fixture.node.nodes.heartbeat(NodeRecord(name: "prod-db", address: "127.0.0.1:\(fixture.port)", labels: ["env": "prod"],
                                                           hostname: "h", version: "t", lastHeartbeat: Date()))
-        // -F is passed on to the jump's own ssh, so the key, certificate and known_hosts serve both hops.
-        let config = fixture.directory.appendingPathComponent("ssh_config")
-        try """
-            Host *
-              BatchMode yes
-              IdentitiesOnly yes
-              IdentityFile \(key)
-              CertificateFile \(key)-cert.pub
-              UserKnownHostsFile \(try await fixture.knownHosts())
-              StrictHostKeyChecking yes
-            """.write(to: config, atomically: true, encoding: .utf8)
+        let config = URL(fileURLWithPath: try await fixture.jumpConfig(key: key))
         func jump(_ node: String, _ command: String) throws -> (status: Int32, stdout: String, stderr: String) {
             try NodeFixture.run("/usr/bin/ssh", ["-F", config.path, "-J", "alice@127.0.0.1:\(proxyPort)", "\(NodeFixture.login)@\(node)", command])
         }

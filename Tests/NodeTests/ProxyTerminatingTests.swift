@@ -69,17 +69,8 @@ final class ProxyTerminatingTests: XCTestCase {
             XCTAssertFalse(direct.stdout.contains("should-not-run"))
             XCTAssertTrue(direct.stderr.contains("Permission denied"), direct.stderr)
 
-            let config = fixture.directory.appendingPathComponent("jump_config")
-            try """
-                Host *
-                  BatchMode yes
-                  IdentitiesOnly yes
-                  IdentityFile \(key)
-                  CertificateFile \(key)-cert.pub
-                  UserKnownHostsFile \(try await fixture.knownHosts())
-                  StrictHostKeyChecking yes
-                """.write(to: config, atomically: true, encoding: .utf8)
-            let jump = try NodeFixture.run("/usr/bin/ssh", ["-F", config.path, "-J", "alice@127.0.0.1:\(port)", "\(NodeFixture.login)@web2", "echo should-not-run"])
+            let config = try await fixture.jumpConfig(key: key)
+            let jump = try NodeFixture.run("/usr/bin/ssh", ["-F", config, "-J", "alice@127.0.0.1:\(port)", "\(NodeFixture.login)@web2", "echo should-not-run"])
             XCTAssertEqual(jump.status, 255)
             XCTAssertFalse(jump.stdout.contains("should-not-run"))
             XCTAssertTrue(jump.stderr.contains("web2 is an OpenSSH host") && jump.stderr.contains("%web2"), jump.stderr)

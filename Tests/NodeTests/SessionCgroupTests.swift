@@ -39,4 +39,30 @@ final class SessionCgroupTests: XCTestCase {
         while sleeper.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
         XCTAssertEqual(sleeper.terminationReason, .uncaughtSignal, "ending the session killed its processes")
     }
+
+    /// A daemon killed with SIGKILL ends none of its sessions: their cgroups, and whatever still
+    /// runs in them, are ended when a node starts on the same root.
+    func testANodeStartingEndsTheSessionCgroupsAPreviousRunLeft() async throws {
+        try NodeFixture.requirements()
+        let root = try XCTUnwrap(NodeFixture.makeCgroupRoot(), "no cgroup2 here")
+        let empty = try SessionCgroup.create(sessionID: UUID().uuidString.lowercased(), root: root)
+        let occupied = try SessionCgroup.create(sessionID: UUID().uuidString.lowercased(), root: root)
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["300"]
+        try sleeper.run()
+        defer { if sleeper.isRunning { kill(sleeper.processIdentifier, SIGKILL) } }
+        try occupied.add(sleeper.processIdentifier)
+
+        let logs = LogCapture()
+        let fixture = try await NodeFixture(cgroupRoot: root, logger: logs.logger())
+        XCTAssertFalse(FileManager.default.fileExists(atPath: empty.path), "the empty leftover is gone")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: occupied.path), "the occupied leftover is gone")
+        try await waitUntil { !sleeper.isRunning }
+        XCTAssertEqual(sleeper.terminationReason, .uncaughtSignal, "what ran in it was killed")
+        XCTAssertEqual(logs.messages(containing: "removed 2 leftover session cgroups").count, 1, "\(logs.all.map(\.message))")
+        let killed = logs.messages(containing: "killed the processes of a session")
+        XCTAssertEqual(killed.first?.metadata["pids"], "\(sleeper.processIdentifier)")
+        await fixture.close()
+    }
 }

@@ -23,11 +23,15 @@ final class LauncherTests: XCTestCase {
         var reports: [[String: Any]]
         var output: String
         var status: Int32
+        /// With a terminal: its owner, group and mode once the launcher has exited.
+        var terminalAfter: (uid: uid_t, gid: gid_t, mode: mode_t)?
     }
 
     /// Spawns the launcher, sends `spec`, answers "ready" with "go" (unless `go` is false) and
-    /// collects its reports and the session's output.
-    private func launch(_ spec: [String: Any], go: Bool = true, terminal: Bool = false) throws -> Run {
+    /// collects its reports and the session's output. Once it reports "started", `afterStart`
+    /// lines are sent, and then the control socket is shut for writing if `hangUp`.
+    private func launch(_ spec: [String: Any], go: Bool = true, terminal: Bool = false, afterStart: [String] = [],
+                        hangUp: Bool = false) throws -> Run {
         var sockets: [Int32] = [0, 0]
         XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sockets), 0)
         var output: [Int32] = [0, 0]
@@ -40,12 +44,14 @@ final class LauncherTests: XCTestCase {
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         var master: Int32 = -1, slave: Int32 = -1
+        var terminalPath = ""
         if terminal {
             // As the node will: a new session whose first terminal, opened by path, becomes its controlling TTY.
             XCTAssertEqual(openpty(&master, &slave, nil, nil, nil), 0)
             _ = fcntl(master, F_SETFD, FD_CLOEXEC)
             _ = fcntl(slave, F_SETFD, FD_CLOEXEC)
             posix_spawnattr_setflags(&attributes, pc_spawn_setsid_flag())
+            terminalPath = String(cString: ttyname(slave))
             posix_spawn_file_actions_addopen(&actions, 0, ttyname(slave), O_RDWR, 0)
             posix_spawn_file_actions_adddup2(&actions, 0, 1)
             posix_spawn_file_actions_adddup2(&actions, 0, 2)
@@ -83,19 +89,28 @@ final class LauncherTests: XCTestCase {
             reports.append(first)
             if first["event"] as? String == "ready" {
                 if go { control.write(Data("go\n".utf8)) } else { shutdown(sockets[0], Int32(SHUT_WR)) }
-                while let report = nextReport() { reports.append(report) }
+                while let report = nextReport() {
+                    reports.append(report)
+                    guard report["event"] as? String == "started" else { continue }
+                    for line in afterStart { control.write(Data((line + "\n").utf8)) }
+                    if hangUp { shutdown(sockets[0], Int32(SHUT_WR)) }
+                }
             }
         }
         var text = String(decoding: FileHandle(fileDescriptor: output[0], closeOnDealloc: true).readDataToEndOfFile(), as: UTF8.self)
+        var terminalAfter: (uid: uid_t, gid: gid_t, mode: mode_t)?
         if terminal {
             // The terminal's output until the last process closes it (read then fails with EIO).
             var buffer = [UInt8](repeating: 0, count: 4096)
             while case let count = read(master, &buffer, buffer.count), count > 0 { text += String(decoding: buffer[..<count], as: UTF8.self) }
+            // Still there while the master is open.
+            var info = stat()
+            if stat(terminalPath, &info) == 0 { terminalAfter = (info.st_uid, info.st_gid, info.st_mode & 0o7777) }
             close(master)
         }
         var status: Int32 = 0
         waitpid(pid, &status, 0)
-        return Run(reports: reports, output: text, status: (status >> 8) & 0xff)
+        return Run(reports: reports, output: text, status: (status >> 8) & 0xff, terminalAfter: terminalAfter)
     }
 
     func testRunsTheCommandAsTheLoginWithACleanEnvironmentAndReportsItsStatus() throws {
@@ -124,6 +139,42 @@ final class LauncherTests: XCTestCase {
         XCTAssertEqual(lines.count, 3, run.output)
         XCTAssertTrue(lines[1].hasPrefix("pts/"), "ps shows the controlling terminal, not '?': \(run.output)")
         XCTAssertEqual(lines.last, "stdin-is-a-tty")
+    }
+
+    /// As under sshd: the login owns its terminal (group tty, 0620) while the session runs, and
+    /// it is given back as it was.
+    func testTheLoginOwnsItsTerminalWhileTheSessionRunsAndGivesItBack() throws {
+        var before = stat()
+        var master: Int32 = -1, slave: Int32 = -1
+        XCTAssertEqual(openpty(&master, &slave, nil, nil, nil), 0)
+        XCTAssertEqual(fstat(slave, &before), 0, "how the PTY layer makes a terminal here")
+        close(master)
+        close(slave)
+        let run = try launch(["login": Self.login, "portcullis_user": "alice", "environment": ["TERM": "xterm"],
+                              "command": "stat -L -c '%U %G %a' /proc/self/fd/0; mesg y && echo mesg-ok"], terminal: true)
+        XCTAssertEqual(run.reports.last?["status"] as? Int, 0, "\(run.reports) \(run.output)")
+        let lines = run.output.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        XCTAssertEqual(lines.first, "\(Self.login) tty 620", run.output)
+        XCTAssertEqual(lines.last, "mesg-ok", run.output)
+        let after = try XCTUnwrap(run.terminalAfter)
+        XCTAssertEqual([after.uid, after.gid, after.mode], [before.st_uid, before.st_gid, before.st_mode & 0o7777], "given back as it was")
+    }
+
+    /// The node's `signal` reaches the program through the launcher, its parent; names outside
+    /// the allowed set and anything else are ignored.
+    func testTheNodesSignalCommandReachesTheProgram() throws {
+        let run = try launch(["login": Self.login, "portcullis_user": "alice", "command": "exec sleep 60", "environment": [:]],
+                             afterStart: ["signal SEGV", "signal 9", "kill 1", "signal TERM"])
+        XCTAssertEqual(run.reports.map { $0["event"] as? String }, ["ready", "started", "exit"], "\(run.reports)")
+        XCTAssertEqual(run.reports.last?["signal"] as? Int, Int(SIGTERM), "\(run.reports)")
+    }
+
+    /// A control socket that ends is the node gone: the program is hung up on, and the launcher
+    /// still waits for it.
+    func testTheNodeGoingAwayHangsUpOnTheProgram() throws {
+        let run = try launch(["login": Self.login, "portcullis_user": "alice", "command": "exec sleep 60", "environment": [:]], hangUp: true)
+        XCTAssertEqual(run.reports.last?["signal"] as? Int, Int(SIGHUP), "\(run.reports)")
+        XCTAssertEqual(run.status, 0)
     }
 
     func testAKilledCommandIsReportedBySignal() throws {

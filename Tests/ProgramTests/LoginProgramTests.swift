@@ -93,26 +93,43 @@ final class LoginProgramTests: XCTestCase {
         XCTAssertFalse(around.output.contains("pcsh-cert-works"), around.output)
         XCTAssertTrue(around.output.contains("Permission denied"), around.output)
 
-        // pcsh play SID: the user's own session, fetched with a request signed by the certificate's key.
+        // pcsh play SID: the user's own session, fetched with a request signed by the certificate's key
+        // and streamed chunk by chunk (this one is ~60 sealed chunks). Bob's has its later chunks
+        // damaged: refused as not alice's, from its header alone. Alice's second one is damaged
+        // part-way: the stream is cut and pcsh says so.
         let configuration = try ConfigurationLoader.load(path: fixture.config)
         let storage = try await ApplianceStorage.open(configuration, crypto: try CryptoContext(mode: configuration.fips.cryptoMode))
-        for (sid, owner, text) in [("11111111-2222-3333-4444-555555555555", "alice", "alice's session\r\n"),
-                                   ("66666666-7777-8888-9999-000000000000", "bob", "bob's session\r\n")] {
-            let recorder = try FileRecorder(root: storage.recordingStore(configuration).root, header: RecordingHeader(
+        let recordings = storage.recordingStore(configuration).root
+        let line = String(repeating: "0123456789abcdef", count: 4096) + "\r\n"
+        let recorded: [(sid: String, owner: String, outputs: [String])] = [
+            ("11111111-2222-3333-4444-555555555555", "alice", ["alice's session\r\n"] + Array(repeating: line, count: 60)),
+            ("66666666-7777-8888-9999-000000000000", "bob", Array(repeating: "bob's session\r\n" + line, count: 3)),
+            ("22222222-2222-3333-4444-555555555555", "alice", Array(repeating: line, count: 3)),
+        ]
+        for (sid, owner, outputs) in recorded {
+            let recorder = try FileRecorder(root: recordings, header: RecordingHeader(
                 sessionID: sid, user: owner, login: "root", server: "web1", columns: 80, rows: 24, started: Date()), keyring: storage.keyring)
-            try await recorder.record(RecordingEvent(time: 0.01, kind: .output, data: Array(text.utf8)))
+            for (index, text) in outputs.enumerated() {
+                try await recorder.record(RecordingEvent(time: 0.01 + Double(index) * 0.001, kind: .output, data: Array(text.utf8)))
+            }
             try await recorder.finish()
         }
         await storage.close()
+        for sid in ["66666666-7777-8888-9999-000000000000", "22222222-2222-3333-4444-555555555555"] {
+            try Data("damaged".utf8).write(to: URL(fileURLWithPath: "\(recordings)/\(sid)/00000001.chunk"))
+        }
         let played = try pcsh(["play", "11111111-2222-3333-4444-555555555555"])
-        XCTAssertEqual(played.status, 0, played.stdout)
-        XCTAssertEqual(played.stdout, "alice's session\r\n")
+        XCTAssertEqual(played.status, 0, String(played.stdout.suffix(500)))
+        XCTAssertTrue(played.stdout == recorded[0].outputs.joined(), "the whole recording, in order (\(played.stdout.utf8.count) bytes)")
         let others = try pcsh(["play", "66666666-7777-8888-9999-000000000000"])
         XCTAssertEqual(others.status, 1)
         XCTAssertTrue(others.stdout.contains("no recording of session 66666666-7777-8888-9999-000000000000 that you may replay"), others.stdout)
         let missing = try pcsh(["play", "00000000-0000-0000-0000-000000000000"])
         XCTAssertTrue(missing.stdout.contains("no recording of session 00000000-0000-0000-0000-000000000000 that you may replay"),
                       "a session that does not exist gets the same answer: \(missing.stdout)")
+        let damaged = try pcsh(["play", "22222222-2222-3333-4444-555555555555"])
+        XCTAssertEqual(damaged.status, 1)
+        XCTAssertTrue(damaged.stdout.contains("the proxy's answer broke off"), damaged.stdout)
 
         let status = try pcsh(["status"])
         XCTAssertTrue(status.stdout.contains("Roles:    access") && status.stdout.contains("left)"), status.stdout)
@@ -127,7 +144,14 @@ final class LoginProgramTests: XCTestCase {
         XCTAssertEqual(logins.compactMap { $0["code"] as? String }.sorted(), ["T1000I", "T1000W"])
         XCTAssertEqual(try fixture.events("cert.create").count, 4, "alice's certificate, and the host certificates of the sshd, the node service and the proxy")
         XCTAssertEqual(try fixture.events("user.create").first?["user"] as? String, "pcctl:\(NSUserName())")
-        XCTAssertEqual(try fixture.events("session.recording.access").compactMap { $0["success"] as? Bool }.sorted { !$0 && $1 }, [false, false, true])
+        var accesses: [(sid: String, success: Bool?, error: String?)] = []
+        while accesses.count < 5 && Date() < deadline {
+            accesses = try fixture.events("session.recording.access").map { ($0["sid"] as? String ?? "", $0["success"] as? Bool, $0["error"] as? String) }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        XCTAssertEqual(accesses.map(\.success), [true, false, false, true, false], "\(accesses)")
+        XCTAssertEqual(accesses.dropFirst().first?.error, "not the user's session", "bob's damaged chunks were not read: \(accesses)")
+        XCTAssertTrue(accesses.last?.error?.contains("chunk 1 cannot be opened") == true, "\(accesses)")
     }
 
     func testAdministratorManagesUsersRolesAndCAsWithPcctl() throws {
@@ -217,12 +241,14 @@ final class LoginProgramTests: XCTestCase {
                          "unknown user", "this invitation is not valid"] {
             XCTAssertTrue(reasons.contains { $0.hasPrefix(expected) }, "no event for '\(expected)': \(reasons)")
         }
-        // One address asking too often is told to wait, before any work is done; other endpoints still answer.
-        let flood = try (0..<45).map { _ in try post("{not json") }
-        XCTAssertTrue(flood.contains { $0.hasSuffix(" 429") && $0.contains("too many requests from your address") }, flood.suffix(3).joined(separator: "\n"))
-        let headers = try Programs.execute("/usr/bin/curl", ["-sS", "-D", "-", "-o", "/dev/null", "--cacert", ca.path, "-H", "Content-Type: application/json",
-                                                             "--data-binary", "{}", "https://127.0.0.1:\(fixture.webPort)/v1/login"]).output
-        XCTAssertTrue(headers.lowercased().contains("retry-after:"), headers)
+        // One address asking too often is told to wait (429, Retry-After) before any work is done;
+        // other endpoints still answer.
+        let flood = try (0..<45).map { _ in
+            try Programs.execute("/usr/bin/curl", ["-sS", "-D", "-", "--cacert", ca.path, "-H", "Content-Type: application/json",
+                                                   "--data-binary", "{not json", "https://127.0.0.1:\(fixture.webPort)/v1/login"]).output
+        }
+        XCTAssertTrue(flood.contains { $0.hasPrefix("HTTP/1.1 429") && $0.lowercased().contains("retry-after:")
+                && $0.contains("too many requests from your address") }, flood.suffix(2).joined(separator: "\n"))
         XCTAssertEqual(try Programs.execute("/usr/bin/curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca.path,
                                                               "https://127.0.0.1:\(fixture.webPort)/v1/ping"]).output, "200")
     }

@@ -1,0 +1,62 @@
+import Foundation
+import LaunchProtocol
+
+/// The write end of the self-pipe: signal handlers only write the signal's number to it, and the
+/// one thread acts on it in its poll() loop, where whether the child was reaped is known exactly.
+nonisolated(unsafe) private var signalPipe: Int32 = -1
+
+/// Routes SIGCHLD, SIGTERM and SIGHUP through a pipe; returns its read end (non-blocking,
+/// close-on-exec, as is the write end).
+func routeSignalsThroughPipe() -> Int32 {
+    var ends: [Int32] = [-1, -1]
+    guard pipe(&ends) == 0 else { fail("pipe failed: \(String(cString: strerror(errno)))") }
+    for end in ends {
+        _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
+    }
+    signalPipe = ends[1]
+    for number in [SIGCHLD, SIGTERM, SIGHUP] {
+        signal(number) { number in
+            let saved = errno
+            var byte = UInt8(truncatingIfNeeded: number)
+            _ = write(signalPipe, &byte, 1)
+            errno = saved
+        }
+    }
+    return ends[0]
+}
+
+/// Waits for the child, meanwhile passing it the node's `signal` commands and a TERM or HUP
+/// sent to the launcher. Every kill() happens before the waitpid() that reaps the child (until
+/// then its pid cannot be anyone else's); afterwards nothing is sent. A control socket that
+/// ends means the node is gone: the program is hung up on, as when its client goes, and still
+/// waited for (the terminal is given back, PAM closed). Returns the child's wait status.
+func supervise(_ child: pid_t, control: inout ControlReader, signals: Int32) -> Int32 {
+    var controlOpen = true
+    while true {
+        var status: Int32 = 0
+        let reaped = waitpid(child, &status, WNOHANG)
+        if reaped == child { return status }
+        if reaped < 0 && errno != EINTR { fail("waitpid failed: \(String(cString: strerror(errno)))") }
+
+        while controlOpen, let line = control.bufferedLine() {
+            if case .signal(let signal)? = LaunchCommand(line: line) { kill(child, signal.number) }
+        }
+        var watched = [pollfd(fd: controlOpen ? 3 : -1, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: signals, events: Int16(POLLIN), revents: 0)]
+        guard poll(&watched, 2, -1) >= 0 else {
+            guard errno == EINTR else { fail("poll failed: \(String(cString: strerror(errno)))") }
+            continue
+        }
+        if watched[1].revents != 0 {
+            var numbers = [UInt8](repeating: 0, count: 64)
+            while case let count = read(signals, &numbers, numbers.count), count > 0 {
+                for number in numbers[..<count].map(Int32.init) where number == SIGTERM || number == SIGHUP { kill(child, number) }
+            }
+        }
+        if watched[0].revents != 0 && !control.fill() {
+            controlOpen = false
+            kill(child, SIGHUP)
+        }
+    }
+}
