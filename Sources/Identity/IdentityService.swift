@@ -203,10 +203,11 @@ public struct IdentityService: Sendable {
         guard let step = try TOTP(secret: secret, using: crypto).verify(totpCode, at: now, lastUsedStep: nil) else {
             throw IdentityError.invalidResource("the one-time code does not match: check the authenticator app's clock and enter the current code")
         }
-        // Spend the token first: of two racing acceptances only one gets past here.
-        guard try await backend.delete(key) else { throw IdentityError.inviteInvalid }
+        // Hashed before the token is spent: a refusal for load must not burn the invitation.
         let iterations = settings.passwordIterations, crypto = crypto
         let hash = try await hashing.run { try PasswordHash(password: password, iterations: iterations, using: crypto) }
+        // Spend the token first: of two racing acceptances only one gets past here.
+        guard try await backend.delete(key) else { throw IdentityError.inviteInvalid }
         let accepted = try await modifyUserIf(invite.user) { user in
             // A token replaced by a later invitation (a reset) is no longer the user's.
             guard user.pendingInvite == key else { return false }

@@ -59,6 +59,8 @@ extension IdentityService {
         } catch {
             try await failed("unusable public key: \(error)", .certificateRefused("the public key is not usable: \(error)"))
         }
+        // Refused for load before it counts: a busy appliance must not lock its users out.
+        guard hashing.hasRoom else { try await failed("not checked: too many logins at once", .busy) }
         // The attempt is counted as a failure before anything is checked (and forgiven on
         // success), so guesses sent in parallel cannot outrun the lock.
         let attemptsKey = try digestKey("attempts", request.user)

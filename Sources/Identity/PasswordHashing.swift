@@ -21,6 +21,10 @@ public final class PasswordHashing: Sendable {
         self.queueLimit = queueLimit ?? workers * 8
     }
 
+    /// Whether a hash would be admitted now: checked before a login counts as an attempt, so a
+    /// refusal for load is not a failed login (a later race may still refuse one that counted).
+    public var hasRoom: Bool { state.withLock { $0.admitted < queueLimit } }
+
     /// Runs `work` on a hashing thread; `IdentityError.busy` at once when too many are waiting.
     public func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         let queue: DispatchQueue? = state.withLock { state in

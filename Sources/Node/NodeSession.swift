@@ -161,7 +161,8 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
                 }
             case .failure(let error):
                 logger.error("the launcher's control socket failed", metadata: ["error": "\(error)"])
-                kill(launched.process.pid, SIGKILL)
+                // Once reaped, its pid may belong to someone else: never signalled again.
+                if !launcherReaped { kill(launched.process.pid, SIGKILL) }
                 controlClosed = true
                 launcherEnded()
             }

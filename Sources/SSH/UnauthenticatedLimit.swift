@@ -21,7 +21,7 @@ public final class UnauthenticatedLimit: Sendable {
 
     /// A place for a connection from `address`, or nil when a cap is reached.
     func admit(_ address: SocketAddress?) -> Place? {
-        let source = address?.ipAddress ?? "unknown"
+        let source = Self.source(address)
         let admitted = state.withLockedValue { state -> Bool in
             guard state.total < total, state.bySource[source, default: 0] < perSource else { return false }
             state.total += 1
@@ -29,6 +29,20 @@ public final class UnauthenticatedLimit: Sendable {
             return true
         }
         return admitted ? Place(limit: self, source: source) : nil
+    }
+
+    /// An IPv4 address, or an IPv6 /64: one host has a whole /64 to choose addresses from.
+    static func source(_ address: SocketAddress?) -> String {
+        guard let address else { return "unknown" }
+        if case .v6(let v6) = address {
+            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+            // An IPv4-mapped address (::ffff:a.b.c.d) is that IPv4 host.
+            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xff && bytes[11] == 0xff {
+                return bytes[12...].map(String.init).joined(separator: ".")
+            }
+            return bytes[0..<8].map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() + "::/64"
+        }
+        return address.ipAddress ?? "unknown"
     }
 
     fileprivate func release(_ source: String) {

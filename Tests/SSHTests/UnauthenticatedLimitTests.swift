@@ -2,7 +2,7 @@ import FIPSCrypto
 import Foundation
 import NIOCore
 import NIOPosix
-import SSH
+@testable import SSH
 import TestSupport
 import XCTest
 
@@ -54,6 +54,17 @@ final class UnauthenticatedLimitTests: XCTestCase {
         open.forEach { close($0) }
         open = []
         try await waitUntil { limit.counts.total == 0 && limit.counts.sources == 0 }
+    }
+
+    /// One IPv6 host has a whole /64 to pick addresses from: it counts as one source.
+    func testIPv6SourcesAreCountedPerSlash64() throws {
+        let a = try SocketAddress(ipAddress: "2001:db8:1:2::10", port: 1)
+        let b = try SocketAddress(ipAddress: "2001:db8:1:2:ffff::1", port: 2)
+        let other = try SocketAddress(ipAddress: "2001:db8:1:3::10", port: 1)
+        XCTAssertEqual(UnauthenticatedLimit.source(a), UnauthenticatedLimit.source(b))
+        XCTAssertNotEqual(UnauthenticatedLimit.source(a), UnauthenticatedLimit.source(other))
+        XCTAssertEqual(UnauthenticatedLimit.source(try SocketAddress(ipAddress: "::ffff:192.0.2.7", port: 1)), "192.0.2.7")
+        XCTAssertEqual(UnauthenticatedLimit.source(try SocketAddress(ipAddress: "192.0.2.7", port: 1)), "192.0.2.7")
     }
 
     private func connect(from source: String, port: Int) throws -> Int32 {
