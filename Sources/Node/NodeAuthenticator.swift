@@ -124,8 +124,5 @@ struct NodeAuthenticator: SSHServerAuthenticator {
     }
 
     /// `ip:port`, as events carry addresses.
-    static func describe(_ address: SocketAddress?) -> String {
-        guard let address, let ip = address.ipAddress, let port = address.port else { return "" }
-        return address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
-    }
+    static func describe(_ address: SocketAddress?) -> String { address?.hostPortText ?? "" }
 }

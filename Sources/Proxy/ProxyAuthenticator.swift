@@ -1,6 +1,7 @@
 import Audit
 import Foundation
 import Identity
+import Logging
 import NIOCore
 import Node
 import SessionControl
@@ -19,9 +20,31 @@ final class ProxyAccess: @unchecked Sendable {
     private var sessionRefs: [WeakSession] = []
     private struct WeakSession { weak var session: TerminatingSession? }
 
+    /// Session channels open in terminating mode, from acceptance to close (`max_sessions`).
+    private(set) var openSessions = 0
+
     func add(_ session: TerminatingSession) {
         sessionRefs.removeAll { $0.session == nil }
         sessionRefs.append(WeakSession(session: session))
+        openSessions += 1
+    }
+
+    func removed(_ session: TerminatingSession) { openSessions -= 1 }
+
+    /// `max_sessions` for a terminating connection, as the node counts it: a reason refuses the
+    /// channel (the reference's message) and is a `session.rejected` event.
+    func admitSession(audit: AuditPipeline, logger: Logger) -> String? {
+        let limit = checker.maxSessions
+        guard let target, limit > 0, openSessions >= limit else { return nil }
+        let event = AuditEvent(.sessionRejected, [
+            "user": .string(user), "login": .string(target.login), "server_id": .string(target.node.name),
+            "addr.remote": .string(control?.remoteAddress?.hostPortText ?? ""),
+            "reason": "max_sessions limit reached", "max": .integer(Int64(limit)),
+        ])
+        Task {
+            do { _ = try await audit.record(event) } catch { logger.error("an audit event was not recorded", metadata: ["error": "\(error)"]) }
+        }
+        return "too many session channels for user \"\(user)\" (max=\(limit))"
     }
 
     var sessions: [TerminatingSession] { sessionRefs.compactMap(\.session) }

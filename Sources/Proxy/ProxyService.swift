@@ -102,6 +102,10 @@ public struct ProxyService: Service {
         return SSHServerConfiguration(
             crypto: crypto, hostKeys: [hostKey], hostCertificates: [certificate], authenticator: authenticator, banner: settings.banner,
             unauthenticatedLimit: unauthenticated,
+            channelAdmission: { [audit, logger] session, opening in
+                guard case .session = opening.type, let access = session.connection?.attachment as? ProxyAccess else { return nil }
+                return access.admitSession(audit: audit, logger: logger)
+            },
             sessionHandlerFactory: { session, channel in
                 if let access = session.connection?.attachment as? ProxyAccess, let target = access.target {
                     let handler = TerminatingSession(access: access, target: target, context: terminating, channel: channel, loop: session.eventLoop)

@@ -57,6 +57,7 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
     private let activity = ActivityClock()
     /// The recorder is behind: the host's output waits.
     private var recordingHeld = false
+    private var closedOnce = false
 
     init(access: ProxyAccess, target: TerminatingTarget, context: TerminatingContext, channel: SSHSessionChannel, loop: EventLoop) {
         self.access = access
@@ -242,6 +243,7 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
     }
 
     func closed(_ channel: SSHSessionChannel) {
+        if !closedOnce { closedOnce = true; access.removed(self) }
         upstream?.close()
         let client = client
         Task { await client?.close() }

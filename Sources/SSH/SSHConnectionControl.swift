@@ -44,3 +44,11 @@ public final class SSHConnectionControl: @unchecked Sendable {
         attachment = nil
     }
 }
+
+extension SocketAddress {
+    /// `ip:port` (`[v6]:port`), as logs and events carry a peer's address; "" when it has none.
+    public var hostPortText: String {
+        guard let ip = ipAddress, let port else { return "" }
+        return self.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+}

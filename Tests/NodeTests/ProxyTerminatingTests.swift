@@ -1,6 +1,7 @@
 import FIPSCrypto
 import Foundation
 import Identity
+import NIOCore
 @testable import Node
 @testable import Proxy
 import SSH
@@ -88,6 +89,42 @@ final class ProxyTerminatingTests: XCTestCase {
                                                   + ["\(NodeFixture.login)%web3@127.0.0.1", "echo should-not-run"])
             XCTAssertNotEqual(impostor.status, 0)
             XCTAssertFalse(impostor.stdout.contains("should-not-run"), impostor.stderr)
+        }
+    }
+
+    /// `max_sessions` holds in terminating mode too, counted when a channel opens: every session
+    /// channel would otherwise be one more upstream connection with a certificate of its own.
+    func testMaxSessionsHoldsInTerminatingMode() async throws {
+        try NodeFixture.requirements()
+        try await NodeFixture.withProxy { fixture, _, port in
+            let sshd = try await self.stockSSHD(fixture)
+            defer { sshd.stop() }
+            var options = RoleOptions()
+            options.maxSessions = 1
+            try await fixture.addUser("alice", options: options)
+            try await fixture.node.nodes.register(openSSH: "web2", address: "127.0.0.1:\(sshd.port)", labels: ["env": "test"])
+            let key = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
+            let certificate = try await fixture.identity.userCA.sign(key.publicKey, keyID: "alice", principals: [NodeFixture.login],
+                                                                     validFor: .seconds(600))
+            let hostCA = try await fixture.identity.hostCA.trustedKeys().map(\.publicKey)
+            let client = try await SSHClient.connect(
+                host: "127.0.0.1", port: port,
+                configuration: SSHClientConfiguration(crypto: fixture.crypto, username: "\(NodeFixture.login)%web2", privateKey: key,
+                                                      certificate: certificate,
+                                                      hostKeyVerifier: HostCertificateVerifier(trustedAuthorities: hostCA, hostname: "127.0.0.1")))
+            func open() async throws -> SSHSessionChannel {
+                let opened = client.eventLoop.makePromise(of: SSHSessionChannel.self)
+                client.eventLoop.execute {
+                    client.openChannel(.session, handler: IdleSession()) { opened.completeWith($0.mapError { $0 as Error }) }
+                }
+                return try await opened.futureResult.get()
+            }
+            _ = try await open()
+            await XCTAssertThrowsErrorAsync(try await open())
+            let rejected = try await fixture.event("session.rejected") { $0.fields["reason"]?.stringValue == "max_sessions limit reached" }
+            XCTAssertEqual(rejected?.fields["max"], .integer(1))
+            XCTAssertEqual(rejected?.fields["server_id"]?.stringValue, "web2")
+            await client.close()
         }
     }
 
@@ -191,4 +228,13 @@ final class ProxyTerminatingTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(locked), 2)
         XCTAssertTrue(live.output.contains("access denied: locked (user=alice): incident 9"), live.output)
     }
+}
+
+/// A session handler that takes what comes and asks for nothing.
+private final class IdleSession: SSHSessionHandler {
+    func handle(_ request: SessionRequest, on channel: SSHSessionChannel) -> Bool { false }
+    func receive(_ data: ByteBuffer, on channel: SSHSessionChannel) { channel.consumed(data.readableBytes) }
+    func receiveEOF(on channel: SSHSessionChannel) {}
+    func writabilityChanged(on channel: SSHSessionChannel) {}
+    func closed(_ channel: SSHSessionChannel) {}
 }

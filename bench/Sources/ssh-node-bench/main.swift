@@ -46,7 +46,11 @@ let subject = try PublicKey(authorizedKeyLine: try String(contentsOfFile: key + 
 let certificate = try await identity.userCA.sign(subject, keyID: "bench", principals: ["root"], validFor: .seconds(3600),
                                                  extensions: ["permit-pty": "", "permit-port-forwarding": ""])
 try (certificate.authorizedKeyLine() + "\n").write(toFile: key + "-cert.pub", atomically: true, encoding: .utf8)
+// The comparison sshd takes the user's certificate directly (the baseline) and, as the OpenSSH
+// host of terminating mode, the proxy's from the OpenSSH CA: a bench trusts both; a real host
+// trusts only the OpenSSH CA.
 let caLines = CertificateAuthority.trustedUserCAKeysLines(try await identity.userCA.trustedKeys(), clusterName: "bench")
+    + CertificateAuthority.trustedUserCAKeysLines(try await identity.opensshCA.trustedKeys(), clusterName: "bench", kind: .openssh)
 try (caLines.joined(separator: "\n") + "\n").write(toFile: options.string("ca-out"), atomically: true, encoding: .utf8)
 
 let node = NodeService(settings: NodeSettings(host: "127.0.0.1", port: 0, nodeName: "bench", clusterName: "bench", clientIdleTimeout: nil,
@@ -63,7 +67,7 @@ if options.string("proxy") == "yes" {
     if !options.string("sshd").isEmpty {
         let hostKey = options.string("sshd-key")
         let sshdKey = try PublicKey(authorizedKeyLine: try String(contentsOfFile: hostKey + ".pub", encoding: .utf8), using: crypto)
-        let hostCertificate = try await identity.signHost(sshdKey, principals: ["127.0.0.1", "localhost"], ttl: .seconds(3600), by: "bench")
+        let hostCertificate = try await identity.signHost(sshdKey, principals: ["sshd", "127.0.0.1", "localhost"], ttl: .seconds(3600), by: "bench")
         try (hostCertificate.authorizedKeyLine() + "\n").write(toFile: hostKey + "-cert.pub", atomically: true, encoding: .utf8)
         try await node.nodes.register(openSSH: "sshd", address: options.string("sshd"), labels: [:])
     }
