@@ -212,6 +212,11 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
         connection.emit(.sessionRejected, ["sid": .string(sid), "reason": .string(SessionMessages.nodeError)])
         if let cgroup { endCgroup(cgroup) }
         cgroup = nil
+        // A recording already begun is closed (its writer would otherwise wait for ever).
+        if let recording {
+            self.recording = nil
+            Task { await recording.finish() }
+        }
         return endAtOnce(channel, SessionMessages.nodeError)
     }
 
