@@ -224,6 +224,16 @@ final class IdentityServiceTests: XCTestCase {
         XCTAssertEqual(listing.map(\.publicKey.algorithm), [.ecdsaP384, .ecdsaP256], "the P-384 key stays trusted through the overlap")
     }
 
+    /// alice (role "access", login root), logged in now: her certificate and its key.
+    private func aliceWithCertificate() async throws -> (SSHCertificate, PrivateKey, Date) {
+        try await fixture.addRole("access", logins: ["root"])
+        let now = Date()
+        let totp = try await fixture.enrolledUser("alice", roles: ["access"], at: now)
+        let key = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
+        let certificate = try await login("alice", code: try totp.code(at: now), key: try key.publicKey.authorizedKeyLine(), now: now).certificate
+        return (certificate, key, now)
+    }
+
     /// A request signed by alice's certificate key for `cluster`, as pcsh makes them (unless told otherwise).
     private func signedRequest(_ certificate: SSHCertificate, key: PrivateKey, cluster: String = "test", subject: String = "sid-1",
                                at time: Int64, nonce: String? = nil) throws -> SignedRequest {
@@ -238,11 +248,7 @@ final class IdentityServiceTests: XCTestCase {
     }
 
     func testSignedRequestsNeedTheCertificatesKeyAFreshTimeAndOurCA() async throws {
-        try await fixture.addRole("access", logins: ["root"])
-        let now = Date()
-        let totp = try await fixture.enrolledUser("alice", roles: ["access"], at: now)
-        let key = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
-        let certificate = try await login("alice", code: try totp.code(at: now), key: try key.publicKey.authorizedKeyLine(), now: now).certificate
+        let (certificate, key, now) = try await aliceWithCertificate()
         let timestamp = Int64(now.timeIntervalSince1970)
         func request(signer: PrivateKey = key, subject: String = "sid-1", at time: Int64 = timestamp) throws -> SignedRequest {
             try signedRequest(certificate, key: signer, subject: subject, at: time)
@@ -261,11 +267,7 @@ final class IdentityServiceTests: XCTestCase {
     }
 
     func testASignedRequestIsAcceptedOnceAndOnlyByItsCluster() async throws {
-        try await fixture.addRole("access", logins: ["root"])
-        let now = Date()
-        let totp = try await fixture.enrolledUser("alice", roles: ["access"], at: now)
-        let key = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
-        let certificate = try await login("alice", code: try totp.code(at: now), key: try key.publicKey.authorizedKeyLine(), now: now).certificate
+        let (certificate, key, now) = try await aliceWithCertificate()
         let timestamp = Int64(now.timeIntervalSince1970)
 
         let once = try signedRequest(certificate, key: key, at: timestamp)
@@ -286,11 +288,7 @@ final class IdentityServiceTests: XCTestCase {
     }
 
     func testSignedRequestsOfLockedInactiveOrDeletedUsersAreRefused() async throws {
-        try await fixture.addRole("access", logins: ["root"])
-        let now = Date()
-        let totp = try await fixture.enrolledUser("alice", roles: ["access"], at: now)
-        let key = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
-        let certificate = try await login("alice", code: try totp.code(at: now), key: try key.publicKey.authorizedKeyLine(), now: now).certificate
+        let (certificate, key, now) = try await aliceWithCertificate()
         let timestamp = Int64(now.timeIntervalSince1970)
 
         // A node lock does not apply to API requests; a user or role lock does.

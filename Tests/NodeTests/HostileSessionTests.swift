@@ -13,16 +13,7 @@ import XCTest
 
 /// What an authenticated but hostile user tries on the node: requests sized to stall the daemon,
 /// floods of `env`, more channels than `max_sessions`, output the client never reads.
-final class HostileSessionTests: XCTestCase {
-    private var fixture: NodeFixture!
-
-    override func setUp() async throws {
-        try NodeFixture.requirements()
-        fixture = try await NodeFixture()
-    }
-
-    override func tearDown() async throws { await fixture?.close() }
-    override class func tearDown() { NodeFixture.removeLogin() }
+final class HostileSessionTests: NodeTestCase {
 
     /// A 240 KB command (JSON doubles every "/") once blocked the event loop in write(), and with
     /// it every connection, the API and SIGINT.
@@ -82,7 +73,7 @@ final class HostileSessionTests: XCTestCase {
         try await fixture.addUser("alice", options: options)
         let target = try EndlessSender()
         defer { target.stop() }
-        let client = try await connect("alice", extensions: ["permit-port-forwarding": ""])
+        let client = try await fixture.client("alice", extensions: ["permit-port-forwarding": ""])
         let sink = NeverReading()
         let opened = client.eventLoop.makePromise(of: Void.self)
         client.eventLoop.execute {
@@ -97,10 +88,10 @@ final class HostileSessionTests: XCTestCase {
         try await client.channel.setOption(.autoRead, value: false).get()
         try await waitUntil { target.sent > 0 }
         try await Task.sleep(for: .seconds(1))
-        let settled = Self.residentBytes()
+        let settled = NodeFixture.residentBytes()
         let sentBefore = target.sent
         try await Task.sleep(for: .seconds(3))
-        let grown = Self.residentBytes() - settled
+        let grown = NodeFixture.residentBytes() - settled
         XCTAssertLessThan(grown, 32 << 20, "the node buffered \(grown >> 20) MiB for a client that does not read")
         XCTAssertLessThan(target.sent - sentBefore, 32 << 20, "the node kept reading the target: \((target.sent - sentBefore) >> 20) MiB more")
         await client.close()
@@ -112,17 +103,17 @@ final class HostileSessionTests: XCTestCase {
         var options = RoleOptions()
         options.maxSessions = 1
         try await fixture.addUser("alice", options: options)
-        let client = try await connect("alice")
-        let first = try await open(client, NeverReading())
+        let client = try await fixture.client("alice")
+        let first = try await NodeFixture.openSession(client, NeverReading())
         // A second channel, before any program started in the first, is refused.
-        await XCTAssertThrowsErrorAsync(try await self.open(client, NeverReading()))
+        await XCTAssertThrowsErrorAsync(try await NodeFixture.openSession(client, NeverReading()))
         let rejected = try await fixture.events("session.rejected")
         XCTAssertEqual(rejected.first?.fields["reason"]?.stringValue, "max_sessions limit reached")
         // Given back when the channel closes.
         try await client.eventLoop.submit { first.close() }.get()
         var reopened: SSHSessionChannel?
         for _ in 0..<50 where reopened == nil {
-            reopened = try? await open(client, NeverReading())
+            reopened = try? await NodeFixture.openSession(client, NeverReading())
             if reopened == nil { try await Task.sleep(for: .milliseconds(100)) }
         }
         XCTAssertNotNil(reopened, "the place is free again once the first channel closed")
@@ -162,11 +153,11 @@ final class HostileSessionTests: XCTestCase {
     /// program ended (its pid may be another process's by then) is refused and touches nothing.
     func testSignalRequestsReachOnlyTheRunningProgram() async throws {
         try await fixture.addUser("alice")
-        let client = try await connect("alice")
+        let client = try await fixture.client("alice")
         let loop = client.eventLoop
 
         let sleeper = ExitWatcher()
-        let first = try await open(client, sleeper)
+        let first = try await NodeFixture.openSession(client, sleeper)
         loop.execute { first.sendRequest(.exec(command: "echo started; exec sleep 60")) }
         try await waitUntil { sleeper.state.withLockedValue { $0.output } == "started\n" }
         let accepted = try await reply(to: .signal(name: "TERM"), on: first, loop)
@@ -178,7 +169,7 @@ final class HostileSessionTests: XCTestCase {
 
         // The shell ends at once; its background job keeps the output open, so the channel stays.
         let late = ExitWatcher()
-        let second = try await open(client, late)
+        let second = try await NodeFixture.openSession(client, late)
         loop.execute { second.sendRequest(.exec(command: "(sleep 2; echo late) & echo started")) }
         try await waitUntil { late.state.withLockedValue { $0.output } == "started\n" }
         try await Task.sleep(for: .milliseconds(500))
@@ -189,7 +180,7 @@ final class HostileSessionTests: XCTestCase {
         XCTAssertEqual(late.state.withLockedValue { $0.exitStatus }, 0)
 
         let after = ExitWatcher()
-        let third = try await open(client, after)
+        let third = try await NodeFixture.openSession(client, after)
         loop.execute { third.sendRequest(.exec(command: "echo fine")) }
         try await waitUntil { after.state.withLockedValue { $0.closed } }
         XCTAssertEqual(after.state.withLockedValue { $0.output }, "fine\n")
@@ -200,31 +191,6 @@ final class HostileSessionTests: XCTestCase {
         let answered = loop.makePromise(of: Bool.self)
         loop.execute { channel.sendRequest(request) { answered.succeed($0) } }
         return try await answered.futureResult.get()
-    }
-
-    private func connect(_ user: String, extensions: [String: String] = [:]) async throws -> SSHClient {
-        let key = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
-        let certificate = try await fixture.identity.userCA.sign(key.publicKey, keyID: user, principals: [NodeFixture.login], validFor: .seconds(600),
-                                                                 extensions: extensions)
-        let hostCA = try await fixture.identity.hostCA.trustedKeys().map(\.publicKey)
-        return try await SSHClient.connect(
-            host: "127.0.0.1", port: fixture.port,
-            configuration: SSHClientConfiguration(crypto: fixture.crypto, username: NodeFixture.login, privateKey: key, certificate: certificate,
-                                                  hostKeyVerifier: HostCertificateVerifier(trustedAuthorities: hostCA, hostname: "127.0.0.1")))
-    }
-
-    private func open(_ client: SSHClient, _ handler: SSHSessionHandler) async throws -> SSHSessionChannel {
-        let opened = client.eventLoop.makePromise(of: SSHSessionChannel.self)
-        client.eventLoop.execute {
-            client.openChannel(.session, handler: handler) { opened.completeWith($0.mapError { $0 as Error }) }
-        }
-        return try await opened.futureResult.get()
-    }
-
-    private static func residentBytes() -> Int {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
     }
 }
 

@@ -9,16 +9,7 @@ import XCTest
 /// Who gets in, and the per-connection controls (AC-10/AC-12): refusals with `auth` events,
 /// `max_sessions`, the idle timeout, the certificate's expiry, port forwarding by role; and the
 /// interactive session's recording.
-final class NodeControlTests: XCTestCase {
-    private var fixture: NodeFixture!
-
-    override func setUp() async throws {
-        try NodeFixture.requirements()
-        fixture = try await NodeFixture()
-    }
-
-    override func tearDown() async throws { await fixture?.close() }
-    override class func tearDown() { NodeFixture.removeLogin() }
+final class NodeControlTests: NodeTestCase {
 
     func testOnlyCertificatesFromOurCAForTheRightLoginAndRoleGetIn() async throws {
         try await fixture.addUser("alice")

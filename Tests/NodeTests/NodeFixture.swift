@@ -151,6 +151,38 @@ final class NodeFixture {
         return path
     }
 
+    // MARK: Our own SSH client (for what OpenSSH's client will not do: idle channels, huge windows)
+
+    /// Our engine's client, authenticated as `user` with a fresh certificate for the login
+    /// (`username` defaults to it; `login%host` for the proxy's terminating mode).
+    func client(_ user: String, port: Int? = nil, username: String = NodeFixture.login,
+                extensions: [String: String] = [:]) async throws -> SSHClient {
+        let key = try PrivateKey(generate: .ecdsaP256, using: crypto)
+        let certificate = try await identity.userCA.sign(key.publicKey, keyID: user, principals: [NodeFixture.login], validFor: .seconds(600),
+                                                         extensions: extensions)
+        let hostCA = try await identity.hostCA.trustedKeys().map(\.publicKey)
+        return try await SSHClient.connect(
+            host: "127.0.0.1", port: port ?? self.port,
+            configuration: SSHClientConfiguration(crypto: crypto, username: username, privateKey: key, certificate: certificate,
+                                                  hostKeyVerifier: HostCertificateVerifier(trustedAuthorities: hostCA, hostname: "127.0.0.1")))
+    }
+
+    /// Opens a session channel on `client` with `handler`.
+    static func openSession(_ client: SSHClient, _ handler: SSHSessionHandler) async throws -> SSHSessionChannel {
+        let opened = client.eventLoop.makePromise(of: SSHSessionChannel.self)
+        client.eventLoop.execute {
+            client.openChannel(.session, handler: handler) { opened.completeWith($0.mapError { $0 as Error }) }
+        }
+        return try await opened.futureResult.get()
+    }
+
+    /// This process's resident memory (the node runs in it).
+    static func residentBytes() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+    }
+
     // MARK: OpenSSH
 
     /// An ssh_config for `ssh -F … -J user@proxy …`: -F is passed on to the jump's own ssh, so
@@ -225,4 +257,17 @@ final class NodeFixture {
     }
 
     var recordings: RecordingStore { RecordingStore(root: recordingsRoot, keyring: keyring) }
+}
+
+/// A test case with a fresh node per test (root required; the test login removed at the end).
+class NodeTestCase: XCTestCase {
+    var fixture: NodeFixture!
+
+    override func setUp() async throws {
+        try NodeFixture.requirements()
+        fixture = try await NodeFixture()
+    }
+
+    override func tearDown() async throws { await fixture?.close() }
+    override class func tearDown() { NodeFixture.removeLogin() }
 }

@@ -7,16 +7,7 @@ import XCTest
 
 /// The node with Debian's OpenSSH client: commands, shells, file copy, who the session runs as
 /// and where, and what it leaves as evidence.
-final class NodeSessionTests: XCTestCase {
-    private var fixture: NodeFixture!
-
-    override func setUp() async throws {
-        try NodeFixture.requirements()
-        fixture = try await NodeFixture()
-    }
-
-    override func tearDown() async throws { await fixture?.close() }
-    override class func tearDown() { NodeFixture.removeLogin() }
+final class NodeSessionTests: NodeTestCase {
 
     func testExecPrintsOutputAndExitStatusAndIsAnAuditedSession() async throws {
         try await fixture.addUser("alice")

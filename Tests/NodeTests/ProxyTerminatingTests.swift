@@ -103,22 +103,8 @@ final class ProxyTerminatingTests: XCTestCase {
             options.maxSessions = 1
             try await fixture.addUser("alice", options: options)
             try await fixture.node.nodes.register(openSSH: "web2", address: "127.0.0.1:\(sshd.port)", labels: ["env": "test"])
-            let key = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
-            let certificate = try await fixture.identity.userCA.sign(key.publicKey, keyID: "alice", principals: [NodeFixture.login],
-                                                                     validFor: .seconds(600))
-            let hostCA = try await fixture.identity.hostCA.trustedKeys().map(\.publicKey)
-            let client = try await SSHClient.connect(
-                host: "127.0.0.1", port: port,
-                configuration: SSHClientConfiguration(crypto: fixture.crypto, username: "\(NodeFixture.login)%web2", privateKey: key,
-                                                      certificate: certificate,
-                                                      hostKeyVerifier: HostCertificateVerifier(trustedAuthorities: hostCA, hostname: "127.0.0.1")))
-            func open() async throws -> SSHSessionChannel {
-                let opened = client.eventLoop.makePromise(of: SSHSessionChannel.self)
-                client.eventLoop.execute {
-                    client.openChannel(.session, handler: IdleSession()) { opened.completeWith($0.mapError { $0 as Error }) }
-                }
-                return try await opened.futureResult.get()
-            }
+            let client = try await fixture.client("alice", port: port, username: "\(NodeFixture.login)%web2")
+            func open() async throws -> SSHSessionChannel { try await NodeFixture.openSession(client, IdleSession()) }
             _ = try await open()
             await XCTAssertThrowsErrorAsync(try await open())
             let rejected = try await fixture.event("session.rejected") { $0.fields["reason"]?.stringValue == "max_sessions limit reached" }

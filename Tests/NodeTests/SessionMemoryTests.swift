@@ -11,16 +11,7 @@ import XCTest
 /// Thousands of exec sessions (our own client, a few connections, many sessions each) through
 /// the real launcher: nothing of a session may outlive it. The daemon's memory grew ~22 KB with
 /// every session, without end.
-final class SessionMemoryTests: XCTestCase {
-    private var fixture: NodeFixture!
-
-    override func setUp() async throws {
-        try NodeFixture.requirements()
-        fixture = try await NodeFixture()
-    }
-
-    override func tearDown() async throws { await fixture?.close() }
-    override class func tearDown() { NodeFixture.removeLogin() }
+final class SessionMemoryTests: NodeTestCase {
 
     func testThousandsOfSessionsLeaveNeitherObjectsNorMemoryBehind() async throws {
         try await fixture.addUser("alice")
@@ -29,11 +20,11 @@ final class SessionMemoryTests: XCTestCase {
         // Warm-up: caches, pools, the audit log's pages, malloc's arenas.
         probes.append(try await runBatch(connections: 4, sessionsEach: 50))
         try await settle()
-        let warm = Self.residentBytes()
+        let warm = NodeFixture.residentBytes()
 
         for _ in 0..<9 { probes.append(try await runBatch(connections: 4, sessionsEach: 50)) }
         try await settle()
-        let soaked = Self.residentBytes()
+        let soaked = NodeFixture.residentBytes()
         let perSession = Double(soaked - warm) / 1800
         print("SessionMemoryTests: VmRSS after 200 sessions \(warm >> 10) KiB, after 2000 \(soaked >> 10) KiB, \(String(format: "%.1f", perSession / 1024)) KiB per session")
 
@@ -71,7 +62,7 @@ final class SessionMemoryTests: XCTestCase {
     private func runBatch(connections: Int, sessionsEach: Int) async throws -> Probe {
         batches += 1
         var clients: [SSHClient] = []
-        for _ in 0..<connections { clients.append(try await connect("alice")) }
+        for _ in 0..<connections { clients.append(try await fixture.client("alice")) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for client in clients {
                 group.addTask {
@@ -165,22 +156,6 @@ final class SessionMemoryTests: XCTestCase {
     private func settle() async throws {
         try await waitUntil(timeout: 10) { self.fixture.node.registry.list().isEmpty }
         try await Task.sleep(for: .seconds(3))
-    }
-
-    private func connect(_ user: String) async throws -> SSHClient {
-        let key = try PrivateKey(generate: .ecdsaP256, using: fixture.crypto)
-        let certificate = try await fixture.identity.userCA.sign(key.publicKey, keyID: user, principals: [NodeFixture.login], validFor: .seconds(600))
-        let hostCA = try await fixture.identity.hostCA.trustedKeys().map(\.publicKey)
-        return try await SSHClient.connect(
-            host: "127.0.0.1", port: fixture.port,
-            configuration: SSHClientConfiguration(crypto: fixture.crypto, username: NodeFixture.login, privateKey: key, certificate: certificate,
-                                                  hostKeyVerifier: HostCertificateVerifier(trustedAuthorities: hostCA, hostname: "127.0.0.1")))
-    }
-
-    private static func residentBytes() -> Int {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
     }
 }
 

@@ -69,17 +69,16 @@ final class UnauthenticatedLimitTests: XCTestCase {
 
     private func connect(from source: String, port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var local = sockaddr_in()
-        local.sin_family = sa_family_t(AF_INET)
-        local.sin_addr.s_addr = inet_addr(source)
-        let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard bound == 0 else { throw Programs.CommandFailed(output: "bind \(source): \(String(cString: strerror(errno)))") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard connected == 0 else { throw Programs.CommandFailed(output: "connect: \(String(cString: strerror(errno)))") }
+        func call(_ name: String, _ address: String, _ port: Int, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) throws {
+            var inet = sockaddr_in()
+            inet.sin_family = sa_family_t(AF_INET)
+            inet.sin_port = in_port_t(UInt16(port).bigEndian)
+            inet.sin_addr.s_addr = inet_addr(address)
+            let result = withUnsafePointer(to: &inet) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            guard result == 0 else { throw Programs.CommandFailed(output: "\(name) \(address): \(String(cString: strerror(errno)))") }
+        }
+        try call("bind", source, 0) { bind(fd, $0, $1) }
+        try call("connect", "127.0.0.1", port) { Glibc.connect(fd, $0, $1) }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         return fd
