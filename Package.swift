@@ -104,7 +104,7 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
-                "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "SessionControl",
+                "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "SessionControl", "LaunchProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -116,7 +116,7 @@ let package = Package(
         .target(
             name: "WebAPI",
             dependencies: [
-                "Identity", "Audit", "FIPSCrypto", "COpenSSL", "Node",
+                "Identity", "Audit", "FIPSCrypto", "COpenSSL", "Node", "SSH",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

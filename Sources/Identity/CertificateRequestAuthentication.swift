@@ -26,19 +26,20 @@ extension IdentityService {
         guard let signature = Base64.decode(request.signature), certificate.key.isValidSSHSignature(signature, for: message) else {
             throw refuse("the signature does not match the certificate's key and this request for cluster \"\(settings.clusterName)\"")
         }
-        // Spent only once the signature holds, so forged requests cannot use up anyone's nonces.
-        let expiry = Date(timeIntervalSince1970: TimeInterval(request.timestamp) + SignedRequest.allowedSkew)
-        switch requestNonces.spend(user: certificate.keyID, nonce: request.nonce, until: expiry, now: now) {
-        case .fresh: break
-        case .replayed: throw refuse("this signed request was used already (a replay); pcsh signs a new one for each request")
-        case .full: throw refuse("too many signed requests in the last \(Int(SignedRequest.allowedSkew)) seconds; try again in a minute")
-        }
         let user: User
         do { user = try await self.user(certificate.keyID) } catch IdentityError.userNotFound {
             throw refuse("user \"\(certificate.keyID)\" no longer exists")
         }
         guard user.status == .active else { throw refuse("user \"\(user.name)\" is not active") }
         if let lock = try await lockInForce(user: user.name, roles: user.roles, now: now) { throw refuse(lock.refusal) }
+        // Spent only once the signature holds and the user may still act, so neither a forger nor
+        // a locked or disabled user holding a valid certificate can use up nonces.
+        let expiry = Date(timeIntervalSince1970: TimeInterval(request.timestamp) + SignedRequest.allowedSkew)
+        switch requestNonces.spend(user: certificate.keyID, nonce: request.nonce, until: expiry, now: now) {
+        case .fresh: break
+        case .replayed: throw refuse("this signed request was used already (a replay); pcsh signs a new one for each request")
+        case .full: throw refuse("too many signed requests in the last \(Int(SignedRequest.allowedSkew)) seconds; try again in a minute")
+        }
         return user
     }
 }
@@ -46,23 +47,41 @@ extension IdentityService {
 /// The nonces of signed requests still inside their time window, so that each is accepted once.
 /// A nonce is forgotten when its request's window closes (the timestamp refuses it from then on),
 /// which bounds the set; when it is full of live nonces, requests are refused rather than an
-/// entry dropped early (that would reopen a replay). Per process: each proxy keeps its own.
+/// entry dropped early (that would reopen a replay). Each user has a share of their own
+/// (`perUser`), so one user's flood refuses only that user. Per process: each proxy keeps its own.
 final class RequestNonces: Sendable {
     enum Outcome { case fresh, replayed, full }
 
     let capacity: Int
-    /// "user NUL nonce" to when it may be forgotten.
-    private let seen = Mutex<[String: Date]>([:])
+    let perUser: Int
+    private struct State {
+        /// Per user: nonce to when it may be forgotten.
+        var byUser: [String: [String: Date]] = [:]
+        var total = 0
 
-    init(capacity: Int = 100_000) { self.capacity = capacity }
+        mutating func prune(_ user: String, now: Date) {
+            guard let nonces = byUser[user] else { return }
+            let live = nonces.filter { $0.value >= now }
+            total -= nonces.count - live.count
+            byUser[user] = live.isEmpty ? nil : live
+        }
+    }
+    private let state = Mutex(State())
+
+    init(capacity: Int = 100_000, perUser: Int = 600) {
+        self.capacity = capacity
+        self.perUser = perUser
+    }
 
     func spend(user: String, nonce: String, until expiry: Date, now: Date) -> Outcome {
-        let key = "\(user)\0\(nonce)"
-        return seen.withLock { seen in
-            if let remembered = seen[key], remembered >= now { return .replayed }
-            if seen.count >= capacity { seen = seen.filter { $0.value >= now } }
-            guard seen.count < capacity else { return .full }
-            seen[key] = expiry
+        state.withLock { state in
+            if let remembered = state.byUser[user]?[nonce], remembered >= now { return .replayed }
+            if state.byUser[user, default: [:]].count >= perUser { state.prune(user, now: now) }
+            guard state.byUser[user, default: [:]].count < perUser else { return .full }
+            if state.total >= capacity { for name in Array(state.byUser.keys) { state.prune(name, now: now) } }
+            guard state.total < capacity else { return .full }
+            state.byUser[user, default: [:]][nonce] = expiry
+            state.total += 1
             return .fresh
         }
     }

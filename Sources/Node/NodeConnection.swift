@@ -112,8 +112,8 @@ final class NodeConnection: @unchecked Sendable {
     /// `max_sessions`: a reason refuses the channel (and is a `session.rejected` event).
     func admit(_ opening: SSHChannelOpening) -> String? {
         guard case .session = opening.type, maxSessions > 0, sessions.count >= maxSessions else { return nil }
-        emit(.sessionRejected, ["reason": "max_sessions limit reached", "max": .integer(Int64(maxSessions))])
-        return "too many session channels for user \"\(identity.user)\" (max=\(maxSessions))"
+        emit(.sessionRejected, ["reason": .string(SessionMessages.maxSessionsReason), "max": .integer(Int64(maxSessions))])
+        return SessionMessages.tooManySessions(user: identity.user, max: maxSessions)
     }
 
     func added(_ session: NodeSession) { sessions[ObjectIdentifier(session)] = session }

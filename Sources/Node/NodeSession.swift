@@ -422,4 +422,7 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
 public enum SessionMessages {
     public static let nodeError = "Session terminating due to node error."
     public static let recordingWarning = "Warning: node error. This might cause some functionalities not to work correctly."
+    /// `max_sessions` reached: the refusal and the `session.rejected` reason.
+    public static func tooManySessions(user: String, max: Int) -> String { "too many session channels for user \"\(user)\" (max=\(max))" }
+    public static let maxSessionsReason = "max_sessions limit reached"
 }

@@ -39,12 +39,12 @@ final class ProxyAccess: @unchecked Sendable {
         let event = AuditEvent(.sessionRejected, [
             "user": .string(user), "login": .string(target.login), "server_id": .string(target.node.name),
             "addr.remote": .string(control?.remoteAddress?.hostPortText ?? ""),
-            "reason": "max_sessions limit reached", "max": .integer(Int64(limit)),
+            "reason": .string(SessionMessages.maxSessionsReason), "max": .integer(Int64(limit)),
         ])
         Task {
             do { _ = try await audit.record(event) } catch { logger.error("an audit event was not recorded", metadata: ["error": "\(error)"]) }
         }
-        return "too many session channels for user \"\(user)\" (max=\(limit))"
+        return SessionMessages.tooManySessions(user: user, max: limit)
     }
 
     var sessions: [TerminatingSession] { sessionRefs.compactMap(\.session) }

@@ -2,6 +2,7 @@ import Audit
 import FIPSCrypto
 import Foundation
 import Identity
+import LaunchProtocol
 import Logging
 import NIOCore
 import Node
@@ -42,6 +43,8 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
     private var upstreamHandler: UpstreamHandler?
     private var client: SSHClient?
     private var pending: [SessionRequest] = []
+    /// The `env` requests accepted so far (`SessionEnvironment`'s rules).
+    private var environment: [String: String] = [:]
     private var pendingData: [ByteBuffer] = []
     private var pendingEOF = false
     /// Bytes taken from the user not yet given back as window (the host's side is full).
@@ -167,7 +170,11 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
         case .pty(let pty):
             interactive = true
             if recording == nil { startRecording(columns: Int(pty.columns), rows: Int(pty.rows), term: pty.term) }
-        case .environment: break
+        case .environment(let name, let value):
+            // As the node: allow-listed names, bounded count and sizes (the host's AcceptEnv is
+            // not ours to rely on).
+            guard !startedSession, SessionEnvironment.accepts(name, value: value, into: environment) else { return false }
+            environment[name] = value
         case .shell, .exec, .subsystem:
             guard !startedSession else { return false }
             startedSession = true
@@ -195,9 +202,17 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
         default:
             return false
         }
-        if let upstream { upstream.sendRequest(request) } else { pending.append(request) }
+        if let upstream {
+            upstream.sendRequest(request)
+        } else {
+            // Requests use no window: while the host is being reached they are held, but not without bound.
+            guard pending.count < Self.pendingLimit else { return false }
+            pending.append(request)
+        }
         return true
     }
+
+    static let pendingLimit = 64
 
     /// The recorder as on the node: more than its high watermark behind, the host's output is
     /// held (its window not given back); a failure warns (`best_effort`) or ends the session (`strict`).

@@ -92,11 +92,13 @@ public final class SSHServerHandler: ChannelInboundHandler {
     }
 
     public func channelActive(context: ChannelHandlerContext) {
-        guard let place = configuration.unauthenticatedLimit.admit(context.remoteAddress) else {
-            configuration.logger.warning("connection refused: too many unauthenticated connections",
-                                         metadata: ["remote": "\(context.remoteAddress.map { "\($0)" } ?? "?")",
-                                                    "total": "\(configuration.unauthenticatedLimit.total)",
-                                                    "per_source": "\(configuration.unauthenticatedLimit.perSource)"])
+        let limit = configuration.unauthenticatedLimit
+        guard let place = limit.admit(context.remoteAddress) else {
+            if let refused = limit.noteRefusal() {
+                configuration.logger.warning("connections refused: too many unauthenticated connections",
+                                             metadata: ["refused": "\(refused)", "latest_remote": "\(context.remoteAddress?.hostPortText ?? "?")",
+                                                        "total": "\(limit.total)", "per_source": "\(limit.perSource)"])
+            }
             context.close(promise: nil)
             return
         }

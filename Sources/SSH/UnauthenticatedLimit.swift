@@ -6,11 +6,26 @@ import NIOCore
 /// connection costs a key exchange and a timer, and a client that never authenticates holds
 /// them until the authentication timeout: without a cap, one host could exhaust the server
 /// before it knows who anyone is. A connection over either cap is closed at once, before the
-/// version exchange. Share one between the configurations a server renews.
+/// version exchange. Share one between the configurations a server renews. The HTTPS listener
+/// counts its connections with one too (`ConnectionCap`).
 public final class UnauthenticatedLimit: Sendable {
     public let total: Int
     public let perSource: Int
     private let state = NIOLockedValueBox((total: 0, bySource: [String: Int]()))
+    /// Refusals since the last log line: a peer decides how many there are, so they are logged
+    /// as a count at most every `refusalLogInterval`, never one line each.
+    private let refusals = NIOLockedValueBox((count: 0, lastLogged: NIODeadline.uptimeNanoseconds(0)))
+    static let refusalLogInterval = TimeAmount.seconds(10)
+
+    /// Notes one refusal; the number to log now (this one included), or nil until the interval passed.
+    func noteRefusal(now: NIODeadline = .now()) -> Int? {
+        refusals.withLockedValue { refusals in
+            refusals.count += 1
+            guard now - refusals.lastLogged >= Self.refusalLogInterval else { return nil }
+            defer { refusals = (0, now) }
+            return refusals.count
+        }
+    }
 
     /// Per source more than sshd's 10: a node behind the proxy sees every jump come from the
     /// proxy's address, and a morning's logins through it arrive together.
@@ -20,7 +35,7 @@ public final class UnauthenticatedLimit: Sendable {
     }
 
     /// A place for a connection from `address`, or nil when a cap is reached.
-    func admit(_ address: SocketAddress?) -> Place? {
+    public func admit(_ address: SocketAddress?) -> Place? {
         let source = Self.source(address)
         let admitted = state.withLockedValue { state -> Bool in
             guard state.total < total, state.bySource[source, default: 0] < perSource else { return false }
@@ -32,7 +47,7 @@ public final class UnauthenticatedLimit: Sendable {
     }
 
     /// An IPv4 address, or an IPv6 /64: one host has a whole /64 to choose addresses from.
-    static func source(_ address: SocketAddress?) -> String {
+    public static func source(_ address: SocketAddress?) -> String {
         guard let address else { return "unknown" }
         if case .v6(let v6) = address {
             let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
@@ -57,7 +72,7 @@ public final class UnauthenticatedLimit: Sendable {
     public var counts: (total: Int, sources: Int) { state.withLockedValue { ($0.total, $0.bySource.count) } }
 
     /// One admitted connection's place: given back once, when it authenticates or closes.
-    final class Place {
+    public final class Place {
         private let limit: UnauthenticatedLimit
         private let source: String
         private var released = false
@@ -67,7 +82,7 @@ public final class UnauthenticatedLimit: Sendable {
             self.source = source
         }
 
-        func release() {
+        public func release() {
             guard !released else { return }
             released = true
             limit.release(source)

@@ -43,6 +43,8 @@ public final class Keyring: Sendable {
         var activeID = ""
         /// Seals per key: as read from the usage records, plus this process's since.
         var seals: [String: UInt64] = [:]
+        /// What the usage records hold (as read or last written), so unchanged counts are not rewritten.
+        var written: [String: UInt64] = [:]
     }
 
     private let backend: Backend
@@ -107,20 +109,18 @@ public final class Keyring: Sendable {
         keys.withLock { keys in
             // Never below what this process counted itself (its count may not be written yet).
             let seals = stored.merging(keys.seals) { max($0, $1) }
-            keys = Keys(byID: loaded, created: created, activeID: activeID, seals: seals)
+            keys = Keys(byID: loaded, created: created, activeID: activeID, seals: seals, written: stored)
         }
     }
 
     /// Writes this process's seal counts back, for the keys whose count grew.
     public func recordUsage() async throws {
-        let counts = keys.withLock { $0.seals }
-        for (id, count) in counts {
-            let current = try await backend.get(Self.usageRecord(id))
-            if let current, let raw = try? unwrap(current.value, context: .keyUsage(id), what: "usage"),
-               raw.count == 8, raw.reduce(UInt64(0), { $0 << 8 | UInt64($1) }) >= count { continue }
+        let grown = keys.withLock { keys in keys.seals.filter { $0.value > keys.written[$0.key, default: 0] } }
+        for (id, count) in grown {
             let value = withUnsafeBytes(of: count.bigEndian, Array.init)
             let sealed = try SealedFormat.seal(value, keyID: "kek", key: kek, context: .keyUsage(id), using: crypto)
             _ = try await backend.put(Self.usageRecord(id), value: sealed, expires: nil)
+            keys.withLock { $0.written[id] = max($0.written[id, default: 0], count) }
         }
     }
 

@@ -1,52 +1,31 @@
 import NIOCore
-import Synchronization
+import SSH
 
-/// At most `total` open connections to an HTTP listener, and `perSource` from one address: a
-/// client that opens connections and never finishes a request (or a TLS handshake) cannot use up
-/// the server's descriptors and memory. Over a cap the connection is closed at once. The handler
-/// is added to each connection's pipeline (before any request is read) and counts it until it closes.
+/// At most `total` open connections to an HTTP listener, and `perSource` from one address (an
+/// IPv6 /64 counts as one): a client that opens connections and never finishes a request (or a
+/// TLS handshake) cannot use up the server's descriptors and memory. Over a cap the connection is
+/// closed at once. Counted as the SSH servers count theirs (`UnauthenticatedLimit`); the handler
+/// is added to each connection's pipeline, before any request is read, and holds its place
+/// until the connection closes.
 final class ConnectionCap: Sendable {
-    let total: Int
-    let perSource: Int
-    private let state = Mutex((total: 0, bySource: [String: Int]()))
+    private let limit: UnauthenticatedLimit
 
-    init(total: Int = 512, perSource: Int = 32) {
-        self.total = total
-        self.perSource = perSource
-    }
+    init(total: Int = 512, perSource: Int = 32) { limit = UnauthenticatedLimit(total: total, perSource: perSource) }
 
-    var open: Int { state.withLock { $0.total } }
+    var open: Int { limit.counts.total }
 
-    fileprivate func admit(_ source: String) -> Bool {
-        state.withLock { state in
-            guard state.total < total, state.bySource[source, default: 0] < perSource else { return false }
-            state.total += 1
-            state.bySource[source, default: 0] += 1
-            return true
-        }
-    }
-
-    fileprivate func release(_ source: String) {
-        state.withLock { state in
-            state.total -= 1
-            let left = state.bySource[source, default: 1] - 1
-            state.bySource[source] = left > 0 ? left : nil
-        }
-    }
-
-    func handler() -> Handler { Handler(cap: self) }
+    func handler() -> Handler { Handler(limit: limit) }
 
     final class Handler: ChannelInboundHandler, RemovableChannelHandler {
         typealias InboundIn = NIOAny
-        private let cap: ConnectionCap
-        private var counted: String?
+        private let limit: UnauthenticatedLimit
+        private var place: UnauthenticatedLimit.Place?
 
-        init(cap: ConnectionCap) { self.cap = cap }
+        init(limit: UnauthenticatedLimit) { self.limit = limit }
 
         func handlerAdded(context: ChannelHandlerContext) {
-            let source = context.channel.remoteAddress?.ipAddress ?? "unknown"
-            guard cap.admit(source) else { return context.close(promise: nil) }
-            counted = source
+            guard let place = limit.admit(context.channel.remoteAddress) else { return context.close(promise: nil) }
+            self.place = place
         }
 
         func handlerRemoved(context: ChannelHandlerContext) { release() }
@@ -57,9 +36,8 @@ final class ConnectionCap: Sendable {
         }
 
         private func release() {
-            guard let source = counted else { return }
-            counted = nil
-            cap.release(source)
+            place?.release()
+            place = nil
         }
     }
 }

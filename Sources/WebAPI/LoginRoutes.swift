@@ -74,7 +74,7 @@ public struct LoginRoutes: Sendable {
 
     /// Sources that ask too often get 429 with Retry-After, before any work is done.
     private func admit(_ context: APIRequestContext) throws {
-        guard let wait = limiter.admit(context.remoteIP ?? "unknown") else { return }
+        guard let wait = limiter.admit(context.remoteSource) else { return }
         throw APIError(status: .tooManyRequests, message: "too many requests from your address; try again in \(wait) s", retryAfter: wait)
     }
 

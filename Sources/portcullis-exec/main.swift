@@ -68,13 +68,6 @@ let cArguments: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + 
 let cEnvironment: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
 guard let cLogin = strdup(spec.login), let cHome = strdup(home), let cShell = strdup(shell) else { fail("out of memory") }
 
-let terminal: SessionTerminal?
-do {
-    terminal = try SessionTerminal.claim(for: uid, gid: gid)
-} catch {
-    fail("\(error)")
-}
-
 // Terminal-generated signals are the session's business, not the launcher's; a TERM or HUP
 // from the node is passed on to the shell (by `supervise`). A node that is gone must not kill
 // the launcher with SIGPIPE when it reports.
@@ -83,6 +76,15 @@ signal(SIGQUIT, SIG_IGN)
 signal(SIGTSTP, SIG_IGN)
 signal(SIGPIPE, SIG_IGN)
 let signals = routeSignalsThroughPipe()
+
+// Claimed last before fork(): a failure between claiming and the child's end (which gives it
+// back) would leave the terminal the login's.
+let terminal: SessionTerminal?
+do {
+    terminal = try SessionTerminal.claim(for: uid, gid: gid)
+} catch {
+    fail("\(error)")
+}
 
 let pid = fork()
 if pid == 0 {

@@ -224,6 +224,17 @@ final class IdentityServiceTests: XCTestCase {
         XCTAssertEqual(listing.map(\.publicKey.algorithm), [.ecdsaP384, .ecdsaP256], "the P-384 key stays trusted through the overlap")
     }
 
+    /// One user's flood of signed requests fills only that user's share of the nonces.
+    func testOneUsersSignedRequestFloodRefusesOnlyThatUser() {
+        let nonces = RequestNonces(capacity: 10, perUser: 4)
+        let now = Date(), until = now.addingTimeInterval(60)
+        for n in 0..<4 { XCTAssertEqual(nonces.spend(user: "mallory", nonce: "n\(n)", until: until, now: now), .fresh) }
+        XCTAssertEqual(nonces.spend(user: "mallory", nonce: "n4", until: until, now: now), .full)
+        XCTAssertEqual(nonces.spend(user: "alice", nonce: "n0", until: until, now: now), .fresh, "alice is not refused for mallory's flood")
+        XCTAssertEqual(nonces.spend(user: "alice", nonce: "n0", until: until, now: now), .replayed)
+        XCTAssertEqual(nonces.spend(user: "mallory", nonce: "n5", until: until, now: until.addingTimeInterval(1)), .fresh, "past the window, room again")
+    }
+
     /// alice (role "access", login root), logged in now: her certificate and its key.
     private func aliceWithCertificate() async throws -> (SSHCertificate, PrivateKey, Date) {
         try await fixture.addRole("access", logins: ["root"])

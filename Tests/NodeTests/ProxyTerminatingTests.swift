@@ -105,7 +105,17 @@ final class ProxyTerminatingTests: XCTestCase {
             try await fixture.node.nodes.register(openSSH: "web2", address: "127.0.0.1:\(sshd.port)", labels: ["env": "test"])
             let client = try await fixture.client("alice", port: port, username: "\(NodeFixture.login)%web2")
             func open() async throws -> SSHSessionChannel { try await NodeFixture.openSession(client, IdleSession()) }
-            _ = try await open()
+            let first = try await open()
+            // env requests at the proxy follow the node's rules: allowed names, at most 32.
+            func env(_ name: String, _ value: String = "v") async throws -> Bool {
+                let answered = client.eventLoop.makePromise(of: Bool.self)
+                client.eventLoop.execute { first.sendRequest(.environment(name: name, value: value)) { answered.succeed($0) } }
+                return try await answered.futureResult.get()
+            }
+            let accepted = try await (0..<40).asyncMap { try await env("LC_X\(String(repeating: "A", count: $0 + 1))") }
+            XCTAssertEqual(accepted.filter { $0 }.count, 32, "\(accepted)")
+            let evil = try await env("LD_PRELOAD", "/tmp/x.so")
+            XCTAssertFalse(evil)
             await XCTAssertThrowsErrorAsync(try await open())
             let rejected = try await fixture.event("session.rejected") { $0.fields["reason"]?.stringValue == "max_sessions limit reached" }
             XCTAssertEqual(rejected?.fields["max"], .integer(1))
@@ -223,4 +233,12 @@ private final class IdleSession: SSHSessionHandler {
     func receiveEOF(on channel: SSHSessionChannel) {}
     func writabilityChanged(on channel: SSHSessionChannel) {}
     func closed(_ channel: SSHSessionChannel) {}
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
+    }
 }

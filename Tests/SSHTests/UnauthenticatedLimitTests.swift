@@ -56,6 +56,15 @@ final class UnauthenticatedLimitTests: XCTestCase {
         try await waitUntil { limit.counts.total == 0 && limit.counts.sources == 0 }
     }
 
+    /// Refusals are logged as a count at most every 10 s, not a line each (a peer decides how many).
+    func testRefusalsAreLoggedAsACountNotALineEach() {
+        let limit = UnauthenticatedLimit(total: 1, perSource: 1)
+        let start = NIODeadline.now()
+        XCTAssertEqual(limit.noteRefusal(now: start), 1)
+        for _ in 0..<100 { XCTAssertNil(limit.noteRefusal(now: start + .seconds(1))) }
+        XCTAssertEqual(limit.noteRefusal(now: start + .seconds(11)), 101)
+    }
+
     /// One IPv6 host has a whole /64 to pick addresses from: it counts as one source.
     func testIPv6SourcesAreCountedPerSlash64() throws {
         let a = try SocketAddress(ipAddress: "2001:db8:1:2::10", port: 1)
