@@ -129,7 +129,7 @@ let package = Package(
         .target(
             name: "Appliance",
             dependencies: [
-                "FIPSCrypto", "Storage", "Audit", "Identity", "WebAPI", "Node", "Proxy", "YAMLNodes", "PortcullisVersion",
+                "FIPSCrypto", "Storage", "Audit", "Identity", "WebAPI", "Node", "Proxy", "YAMLNodes", "PortcullisVersion", "SSH",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -219,7 +219,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ApplianceTests",
-            dependencies: ["Appliance", "TestSupport", "WebAPI", "Audit", "Storage", "FIPSCrypto",
+            dependencies: ["Appliance", "TestSupport", "WebAPI", "Audit", "Storage", "FIPSCrypto", "SSH",
                            .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(

@@ -1,6 +1,7 @@
 import Audit
 import FIPSCrypto
 import Foundation
+import SSH
 import Storage
 
 extension ApplianceStorage {

@@ -14,7 +14,8 @@ extension Configuration {
             clusterName: authService.clusterName, maxSessionTTL: authService.maxSessionTTL,
             lockout: LockoutPolicy(maxFailures: authService.authentication.maxFailedLogins, window: authService.authentication.failedLoginWindow,
                                    lockout: authService.authentication.lockoutDuration),
-            inviteTTL: authService.inviteTTL, caKeyAlgorithm: authService.caKeyType == .ecdsaP256 ? .ecdsaP256 : .ecdsaP384)
+            inviteTTL: authService.inviteTTL, caKeyAlgorithm: authService.caKeyType == .ecdsaP256 ? .ecdsaP256 : .ecdsaP384,
+            proxySSHAddress: proxyService.enabled ? sshProxyAddress : nil)
     }
 
     /// Where `pcctl` reaches the running daemon: inside the 0700 data directory.
@@ -49,8 +50,7 @@ enum AuthServices {
                 ? try await TLSIdentity.selfSigned(in: storage.backend, names: configuration.httpsNames, crypto: crypto)
                 : try TLSIdentity.load(certificateFile: proxy.httpsCertFile, keyFile: proxy.httpsKeyFile)
             tlsCertificate = tls.certificatePEM
-            services.append(try APIServers.web(LoginRoutes(identity: identity, messageOfTheDay: configuration.authService.messageOfTheDay,
-                                                           sshProxyAddress: configuration.sshProxyAddress),
+            services.append(try APIServers.web(LoginRoutes(identity: identity, messageOfTheDay: configuration.authService.messageOfTheDay),
                                                recordings: RecordingRoutes(identity: identity, recordings: storage.recordingStore(configuration), audit: audit),
                                                nodes: NodeRoutes(identity: identity, nodes: NodeRegistry(backend: storage.backend)),
                                                host: proxy.webListenAddr.host, port: proxy.webListenAddr.port, tls: tls,
@@ -62,7 +62,8 @@ enum AuthServices {
             let proxy = configuration.proxyService
             services.append(ProxyService(settings: ProxyService.Settings(
                 host: proxy.listenAddr.host, port: proxy.listenAddr.port,
-                banner: configuration.authService.messageOfTheDay.isEmpty ? nil : configuration.authService.messageOfTheDay),
+                banner: configuration.authService.messageOfTheDay.isEmpty ? nil : configuration.authService.messageOfTheDay,
+                publicAddress: configuration.sshProxyAddress),
                 identity: identity, audit: audit, backend: storage.backend, keyring: storage.keyring, crypto: crypto,
                 recordingsRoot: (configuration.dataDir as NSString).appendingPathComponent("recordings"),
                 sessionControlTimeout: configuration.authService.sessionControl.sessionControlTimeout, registry: sessions,

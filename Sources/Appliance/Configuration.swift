@@ -1,5 +1,6 @@
 import FIPSCrypto
 import Foundation
+import SSH
 
 /// `/etc/portcullis/portcullis.yaml`, after validation. Defaults are the safe ones: FIPS on,
 /// FedRAMP Moderate/High values for idle timeout (SC-10: 15 min) and certificate lifetime
@@ -152,35 +153,5 @@ public struct Configuration: Sendable, Equatable {
     /// The backend database file.
     public var storagePath: String {
         storage.path.isEmpty ? (dataDir as NSString).appendingPathComponent("backend.db") : storage.path
-    }
-}
-
-public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
-
-    public init(host: String, port: Int) {
-        self.host = host
-        self.port = port
-    }
-
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-
-    /// `host:port` or `[v6]:port`; nil when malformed.
-    public init?(parsing text: String) {
-        let host: Substring, port: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
-            host = text[text.index(after: text.startIndex)..<close]
-            port = text[text.index(close, offsetBy: 2)...]
-        } else {
-            guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else { return nil }
-            host = text[..<colon]
-            port = text[text.index(after: colon)...]
-        }
-        guard !host.isEmpty, host.allSatisfy({ $0.isLetter || $0.isNumber || ".-_:".contains($0) }),
-              let number = Int(port), (1...65535).contains(number)
-        else { return nil }
-        self.init(host: String(host), port: number)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
-import Yams
+import SSH
 import YAMLNodes
+import Yams
 
 /// Reads portcullis.yaml into a `Configuration`. Hand-written over Yams' node tree rather than
 /// `Codable` because decoding loses positions, and every mistake here must be reported with

@@ -1,5 +1,6 @@
-import Yams
+import SSH
 import YAMLNodes
+import Yams
 
 @_exported import struct YAMLNodes.ConfigurationError
 

@@ -17,16 +17,25 @@ public struct IdentityService: Sendable {
         public var passwordIterations: Int
         /// For the CAs' first keys and for rotations (P-384 by default; P-256 allowed).
         public var caKeyAlgorithm: SignatureAlgorithm
+        /// Where users reach the proxy's SSH side (`host:port`), if this cluster has one: its
+        /// host certificate's name in the `@cert-authority` lines logins hand out.
+        public var proxySSHAddress: String?
 
         public init(clusterName: String, maxSessionTTL: Duration = .seconds(12 * 3600), lockout: LockoutPolicy = LockoutPolicy(),
                     inviteTTL: Duration = .seconds(24 * 3600), passwordIterations: Int = PasswordHash.defaultIterations,
-                    caKeyAlgorithm: SignatureAlgorithm = .ecdsaP384) {
+                    caKeyAlgorithm: SignatureAlgorithm = .ecdsaP384, proxySSHAddress: String? = nil) {
             self.clusterName = clusterName
             self.maxSessionTTL = maxSessionTTL
             self.lockout = lockout
             self.inviteTTL = inviteTTL
             self.passwordIterations = passwordIterations
             self.caKeyAlgorithm = caKeyAlgorithm
+            self.proxySSHAddress = proxySSHAddress
+        }
+
+        /// The names the cluster's host CA is trusted for (`@cert-authority` patterns).
+        public var knownHostPatterns: [String] {
+            ClusterHostNames.knownHostPatterns(cluster: clusterName, proxySSHAddress: proxySSHAddress)
         }
     }
 

@@ -33,7 +33,7 @@ public struct LoginResult: Sendable {
     public var roles: [String]
     public var logins: [String]
     public var validBefore: Date
-    /// `@cert-authority` lines for the cluster's host CA keys.
+    /// `@cert-authority` lines for the cluster's host CA keys, scoped to the cluster's host names.
     public var knownHosts: [String]
 }
 
@@ -127,7 +127,7 @@ extension IdentityService {
         ]))
         let hostKeys = try await hostCA.trustedKeys()
         return LoginResult(certificate: certificate, roles: user.roles, logins: logins, validBefore: validBefore,
-                           knownHosts: CertificateAuthority.knownHostsLines(hostKeys, patterns: ["*"]))
+                           knownHosts: CertificateAuthority.knownHostsLines(hostKeys, patterns: settings.knownHostPatterns))
     }
 
     enum AttemptAdmission {

@@ -6,35 +6,17 @@ import Storage
 /// What an SSH service of ours (node, proxy) is known by: its host key, made at first start and
 /// kept sealed in the backend, and the names its host certificate is valid for.
 public enum HostIdentity {
-    /// The service's name, the host name, the listening address when it is a specific one
-    /// (else every address of the host), and loopback names, so `ssh` verifies it by whichever
-    /// of them a user types.
-    public static func principals(name: String, listenHost: String, extra: [String] = []) -> [String] {
-        var names = [name, NodeSettings.hostName, "localhost", "127.0.0.1", "::1"] + extra
-        if ["0.0.0.0", "::"].contains(listenHost) {
-            names += interfaceAddresses()
-        } else {
-            names.append(listenHost)
-        }
+    /// The names a user reaches the service by, and only those: its registered name, that name
+    /// qualified by the cluster (`web1.prod`, what `pcsh` uses), the host's name, the host of its
+    /// public address, and the listen address when it is a specific one. Never `localhost`, the
+    /// loopback addresses or every interface address: a certificate for those would let this
+    /// host's key answer for whatever a user's machine calls localhost.
+    public static func principals(name: String, cluster: String, listenHost: String, publicAddress: String? = nil) -> [String] {
+        var names = [name, ClusterHostNames.qualified(name, cluster: cluster), NodeSettings.hostName]
+        if let publicAddress, let host = ListenAddress(parsing: publicAddress)?.host { names.append(host) }
+        if !["0.0.0.0", "::"].contains(listenHost) { names.append(listenHost) }
         var seen = Set<String>()
         return names.filter { !$0.isEmpty && seen.insert($0).inserted }
-    }
-
-    static func interfaceAddresses() -> [String] {
-        var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0, let first = list else { return [] }
-        defer { freeifaddrs(list) }
-        var addresses: [String] = []
-        for entry in sequence(first: first, next: { $0.pointee.ifa_next }) {
-            guard let address = entry.pointee.ifa_addr, [AF_INET, AF_INET6].contains(Int32(address.pointee.sa_family)) else { continue }
-            var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-            let length = socklen_t(address.pointee.sa_family == AF_INET ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size)
-            if getnameinfo(address, length, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0 {
-                let text = String(cString: host)
-                if !text.contains("%") { addresses.append(text) }  // not link-local scoped names
-            }
-        }
-        return addresses
     }
 
     /// Whether a host certificate issued for `ttl` should be replaced: less than half of it is

@@ -197,7 +197,8 @@ public struct NodeService: Service {
         context.logger.info("host certificate renewed", metadata: ["valid_before": "\(renewed.hostCertificates.first?.validBefore ?? 0)"])
     }
 
-    var hostPrincipals: [String] { HostIdentity.principals(name: context.settings.nodeName, listenHost: context.settings.host) }
+    var hostPrincipals: [String] { HostIdentity.principals(name: context.settings.nodeName, cluster: context.settings.clusterName, listenHost: context.settings.host,
+                                                      publicAddress: context.settings.publicAddress) }
 
     private func loadHostKey() async throws -> PrivateKey {
         try await HostIdentity.loadKey("nodes/\(context.settings.nodeName)/host-key", backend: backend, crypto: crypto)

@@ -26,12 +26,16 @@ public struct ProxyService: Service {
         public var name: String
         public var banner: String?
         public var hostCertificateTTL: Duration
+        /// Where users reach the proxy's SSH side (`host:port`), when not at the listen address:
+        /// its host is one of the certificate's names.
+        public var publicAddress: String?
 
         public init(host: String = "0.0.0.0", port: Int = 3023, name: String = NodeSettings.hostName, banner: String? = nil,
-                    hostCertificateTTL: Duration = .seconds(7 * 24 * 3600)) {
+                    hostCertificateTTL: Duration = .seconds(7 * 24 * 3600), publicAddress: String? = nil) {
             self.host = host
             self.port = port
             self.name = name
+            self.publicAddress = publicAddress
             self.banner = banner
             self.hostCertificateTTL = hostCertificateTTL
         }
@@ -94,11 +98,12 @@ public struct ProxyService: Service {
 
     /// The server's configuration with a new host certificate from the host CA.
     private func serverConfiguration(hostKey: PrivateKey) async throws -> SSHServerConfiguration {
-        let principals = HostIdentity.principals(name: settings.name, listenHost: settings.host)
+        let principals = HostIdentity.principals(name: settings.name, cluster: identity.settings.clusterName, listenHost: settings.host,
+                                                 publicAddress: settings.publicAddress)
         let certificate = try await identity.signHost(hostKey.publicKey, principals: principals, ttl: settings.hostCertificateTTL,
                                                       by: "proxy:\(settings.name)")
         let authenticator = ProxyAuthenticator(identity: identity, trust: trust, nodes: nodes, semaphore: semaphore, connections: connections, audit: audit)
-        let nodes = nodes, logger = logger, terminating = terminating, port = settings.port
+        let nodes = nodes, logger = logger, terminating = terminating, port = settings.port, cluster = identity.settings.clusterName
         return SSHServerConfiguration(
             crypto: crypto, hostKeys: [hostKey], hostCertificates: [certificate], authenticator: authenticator, banner: settings.banner,
             unauthenticatedLimit: unauthenticated,
@@ -120,7 +125,7 @@ public struct ProxyService: Service {
             },
             directTCPIPHandler: { session, request, opening in
                 guard let access = session.connection?.attachment as? ProxyAccess else { return opening.reject("not authorized") }
-                Self.route(request, opening, session: session, access: access, nodes: nodes, proxyPort: port, logger: logger)
+                Self.route(request, opening, session: session, access: access, nodes: nodes, cluster: cluster, proxyPort: port, logger: logger)
             },
             logger: logger)
     }
@@ -163,7 +168,7 @@ public struct ProxyService: Service {
     /// A jump to a node: found by name (any port: the registered address is used) or by its
     /// registered address, and only among the nodes the user's roles can see.
     static func route(_ request: DirectTCPIPRequest, _ opening: SSHChannelOpening, session: SSHSessionContext, access: ProxyAccess,
-                      nodes: NodeRegistry, proxyPort: Int, logger: Logger) {
+                      nodes: NodeRegistry, cluster: String, proxyPort: Int, logger: Logger) {
         let loop = session.eventLoop
         let pending = NIOLoopBound(opening, eventLoop: loop)
         Task {
@@ -171,13 +176,14 @@ public struct ProxyService: Service {
             let found: NodeRecord?
             do {
                 found = try await nodes.nodes().first { node in
-                    (node.name == request.host || node.address == target) && access.checker.canSee(labels: node.labels)
+                    (ClusterHostNames.matches(request.host, name: node.name, cluster: cluster) || node.address == target)
+                        && access.checker.canSee(labels: node.labels)
                 }
             } catch {
                 loop.execute { pending.value.reject("the node registry cannot be read right now; try again later") }
                 return
             }
-            guard let node = found, let address = ListenAddressParts(node.address) else {
+            guard let node = found, let address = ListenAddress(parsing: node.address) else {
                 logger.notice("jump refused", metadata: ["user": "\(access.user)", "target": "\(target)"])
                 loop.execute { pending.value.reject("no node \"\(request.host)\" that you may reach in this cluster (pcsh ls lists yours)") }
                 return
@@ -198,20 +204,5 @@ public struct ProxyService: Service {
                 TCPForwarder.open(session, routed, pending.value)
             }
         }
-    }
-}
-
-/// `host:port` or `[v6]:port`.
-struct ListenAddressParts {
-    var host: String
-    var port: Int
-
-    init?(_ text: String) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else { return nil }
-        var host = String(text[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty, (1...65535).contains(port) else { return nil }
-        self.host = host
-        self.port = port
     }
 }

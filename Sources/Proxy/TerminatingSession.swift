@@ -91,7 +91,7 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
         let me = NIOLoopBound(self, eventLoop: loop)
         Task {
             do {
-                guard let address = ListenAddressParts(target.node.address) else { throw SSHError(.byApplication, "bad node address \(target.node.address)") }
+                guard let address = ListenAddress(parsing: target.node.address) else { throw SSHError(.byApplication, "bad node address \(target.node.address)") }
                 let key = try PrivateKey(generate: .ecdsaP256, using: context.crypto)
                 let certificate = try await context.identity.opensshCA.sign(
                     key.publicKey, keyID: access.user, principals: [target.login], validFor: .seconds(60),

@@ -281,7 +281,7 @@ public struct AdminRoutes: Sendable {
                 let keys = try await authority.trustedKeys()
                 let lines = authority.kind != .host
                     ? CertificateAuthority.trustedUserCAKeysLines(keys, clusterName: identity.settings.clusterName, kind: authority.kind)
-                    : CertificateAuthority.knownHostsLines(keys, patterns: ["*"])
+                    : CertificateAuthority.knownHostsLines(keys, patterns: identity.settings.knownHostPatterns)
                 return Self.text(lines.joined(separator: "\n") + "\n")
             }
         }

@@ -11,16 +11,13 @@ import NIOCore
 public struct LoginRoutes: Sendable {
     public let identity: IdentityService
     public let messageOfTheDay: String
-    /// Where the proxy's SSH side is reached (`host:port`), for pcsh ssh and pcsh config.
-    public let sshProxyAddress: String?
     /// Logins and invitation requests per source address (each costs PBKDF2 and durable writes).
     let limiter: SourceRateLimiter
 
-    public init(identity: IdentityService, messageOfTheDay: String, sshProxyAddress: String? = nil,
+    public init(identity: IdentityService, messageOfTheDay: String,
                 requestsPerSource: (burst: Int, interval: TimeInterval) = (30, 1)) {
         self.identity = identity
         limiter = SourceRateLimiter(burst: requestsPerSource.burst, interval: requestsPerSource.interval)
-        self.sshProxyAddress = sshProxyAddress
         self.messageOfTheDay = messageOfTheDay
     }
 
@@ -80,7 +77,7 @@ public struct LoginRoutes: Sendable {
 
     public func add(to router: Router<APIRequestContext>) {
         router.get("/v1/ping") { _, context in
-            await API.respond(context) { try API.json(Ping(clusterName: identity.settings.clusterName, messageOfTheDay: messageOfTheDay, sshProxyAddress: sshProxyAddress)) }
+            await API.respond(context) { try API.json(Ping(clusterName: identity.settings.clusterName, messageOfTheDay: messageOfTheDay, sshProxyAddress: identity.settings.proxySSHAddress)) }
         }
         router.post("/v1/login") { request, context in
             await API.respond(context) {

@@ -219,7 +219,8 @@ extension Pcctl.Auth {
                                 put it in an OpenSSH host's TrustedUserCAKeys: users' certificates would reach that host
                                 around the proxy (no recording, audit, locks or limits). Hosts set up that way before
                                 this release: replace the line with --type openssh.
-                --type host:    @cert-authority lines for known_hosts (clients that trust our hosts' certificates).
+                --type host:    @cert-authority lines for known_hosts, trusting our hosts' certificates for the cluster's names
+                                (CLUSTER, *.CLUSTER) and the proxy's SSH address, as pcsh login writes them.
                 --type tls:  the proxy's HTTPS certificate (for 'pcsh --ca-cert' when it is self-signed).
                 During a rotation both the old and the new key are printed.
                 """)

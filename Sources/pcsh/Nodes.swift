@@ -71,7 +71,8 @@ extension Pcsh {
                 if node.kind == "openssh" {
                     arguments += ["-p", proxy.port, "\(login)%\(node.name)@\(proxy.host)"]
                 } else {
-                    arguments += ["-J", "\(profile.user)@\(proxy.host):\(proxy.port)", "\(login)@\(node.name)"]
+                    // The qualified name: the one the node's certificate and the known_hosts pattern share.
+                    arguments += ["-J", "\(profile.user)@\(proxy.host):\(proxy.port)", "\(login)@\(ClusterHostNames.qualified(node.name, cluster: profile.cluster))"]
                 }
                 arguments += command
                 let argv = arguments.map { strdup($0) } + [nil]
@@ -102,7 +103,10 @@ extension Pcsh {
     struct Config: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print an OpenSSH configuration so that plain 'ssh NODE' goes through the proxy with your certificate.",
-            discussion: "Append it to ~/.ssh/config (pcsh config >> ~/.ssh/config). It names the nodes you may reach now: run it again when they change.")
+            discussion: """
+                Append it to ~/.ssh/config (pcsh config >> ~/.ssh/config), then 'ssh NODE.CLUSTER' (e.g. ssh web1.prod): \
+                the names your known_hosts trusts the cluster's host certificates for. Run it again after 'pcsh login' to another proxy.
+                """)
 
         func run() async throws {
             do {
@@ -119,15 +123,12 @@ extension Pcsh {
                     \(settings)
 
                     """
-                let portcullis = nodes.filter { $0.kind != "openssh" }.map(\.name)
-                if !portcullis.isEmpty {
-                    text += """
-                        Host \(portcullis.joined(separator: " "))
-                            ProxyJump portcullis-proxy
-                        \(profile.logins.first.map { "    User \($0)\n" } ?? "")\(settings)
+                text += """
+                    Host *.\(profile.cluster)
+                        ProxyJump portcullis-proxy
+                    \(profile.logins.first.map { "    User \($0)\n" } ?? "")\(settings)
 
-                        """
-                }
+                    """
                 for node in nodes where node.kind == "openssh" {
                     text += """
                         # \(node.name) is a plain OpenSSH host: 'pcsh ssh LOGIN@\(node.name)' or ssh -p \(proxy.port) LOGIN%\(node.name)@\(proxy.host)

@@ -1,7 +1,8 @@
-@testable import Appliance
 import Foundation
+import SSH
 import TestSupport
 import XCTest
+@testable import Appliance
 
 final class ConfigurationTests: XCTestCase {
     private func parse(_ yaml: String) throws -> Configuration {

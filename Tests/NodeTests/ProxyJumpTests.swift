@@ -2,6 +2,7 @@ import Foundation
 import Identity
 @testable import Node
 @testable import Proxy
+import SSH
 import TestSupport
 import XCTest
 
@@ -13,6 +14,32 @@ final class ProxyJumpTests: XCTestCase {
     func testSSHJumpReachesAllowedNodesOnly() async throws {
         try NodeFixture.requirements()
         try await NodeFixture.withProxy { fixture, proxy, port in try await self.jumps(fixture, proxyPort: port) }
+    }
+
+    func testTheProxyRoutesAQualifiedNameAndItsCertificateNamesItsAddress() async throws {
+        try NodeFixture.requirements()
+        try await NodeFixture.withProxy { fixture, proxy, port in
+            try await fixture.addUser("alice")
+            let key = try await fixture.certifiedKey("alice")
+            try await fixture.node.nodes.heartbeat(NodeRecord(name: "node-test", address: "127.0.0.1:\(fixture.port)", labels: ["env": "test"],
+                                                              hostname: "h", version: "t", lastHeartbeat: Date()))
+            let config = try await fixture.jumpConfig(key: key)
+            let knownHosts = fixture.directory.appendingPathComponent("known_hosts").path
+            let patterns = ClusterHostNames.knownHostPatterns(cluster: "test", proxySSHAddress: "127.0.0.1:\(port)")
+            try (CertificateAuthority.knownHostsLines(try await fixture.identity.hostCA.trustedKeys(), patterns: patterns).joined(separator: "\n") + "\n")
+                .write(toFile: knownHosts, atomically: true, encoding: .utf8)
+            func jump(_ target: String) throws -> (status: Int32, stdout: String, stderr: String) {
+                // jumpConfig names the fixture's known_hosts path, rewritten above with the cluster's patterns.
+                try NodeFixture.run("/usr/bin/ssh", ["-F", config, "-o", "UserKnownHostsFile=\(knownHosts)", "-J", "alice@127.0.0.1:\(port)",
+                                                     "\(NodeFixture.login)@\(target)", "echo ok"])
+            }
+            let qualified = try jump("node-test.test")
+            XCTAssertEqual(qualified.stdout, "ok\n", qualified.stderr)
+            let bare = try jump("node-test")
+            XCTAssertEqual(bare.status, 255, "routed, but the bare name is outside the cluster's known_hosts line")
+            XCTAssertTrue(bare.stderr.contains("Host key verification failed"), bare.stderr)
+            XCTAssertFalse(HostIdentity.principals(name: "proxy-test", cluster: "test", listenHost: "0.0.0.0").contains("localhost"))
+        }
     }
 
     private func jumps(_ fixture: NodeFixture, proxyPort: Int) async throws {

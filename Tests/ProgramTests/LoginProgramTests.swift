@@ -64,6 +64,9 @@ final class LoginProgramTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int, 0o600)
         let listing = try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-L", "-f", home.appendingPathComponent("key-cert.pub").path])
         XCTAssertTrue(listing.contains("Key ID: \"alice\""), listing)
+        // The host CA is trusted for the cluster's names and the proxy's address, not for every host.
+        let knownHosts = try String(contentsOf: home.appendingPathComponent("known_hosts"), encoding: .utf8)
+        XCTAssertTrue(knownHosts.hasPrefix("@cert-authority portcullis,*.portcullis,[portcullis]:*,[*.portcullis]:*,[127.0.0.1]:\(fixture.proxyPort) "), knownHosts)
 
         // A stock sshd set up as the documentation says: trusts our OpenSSH CA (only the proxy's
         // terminating mode gets certificates from it), presents a host certificate from our host CA.
@@ -71,7 +74,7 @@ final class LoginProgramTests: XCTestCase {
         try FileManager.default.createDirectory(at: sshdDirectory, withIntermediateDirectories: true)
         let hostKey = sshdDirectory.appendingPathComponent("host").path
         try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", hostKey])
-        let signed = try fixture.pcctl(["auth", "sign", "--host", "127.0.0.1,localhost", "--key", hostKey + ".pub", "--ttl", "1h"])
+        let signed = try fixture.pcctl(["auth", "sign", "--host", "legacy.portcullis", "--key", hostKey + ".pub", "--ttl", "1h"])
         XCTAssertEqual(signed.status, 0, signed.output)
         let opensshCA = try fixture.pcctl(["auth", "export", "--type", "openssh"])
         XCTAssertTrue(opensshCA.stdout.hasPrefix("ecdsa-sha2-nistp384 "), opensshCA.output)
@@ -84,7 +87,7 @@ final class LoginProgramTests: XCTestCase {
         func ssh(_ login: String) throws -> (status: Int32, output: String) {
             try Programs.execute("/usr/bin/ssh", ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "GlobalKnownHostsFile=/dev/null",
                                                   "-o", "UserKnownHostsFile=\(home.appendingPathComponent("known_hosts").path)", "-o", "IdentitiesOnly=yes",
-                                                  "-i", key, "-p", "\(sshd.port)", "\(login)@127.0.0.1", "echo pcsh-cert-works"])
+                                                  "-i", key, "-p", "\(sshd.port)", "-o", "HostKeyAlias=legacy.portcullis", "\(login)@127.0.0.1", "echo pcsh-cert-works"])
         }
         // The certificate pcsh login wrote does not reach the host around the proxy; the host's
         // certificate was verified by the known_hosts line pcsh wrote (else: "Host key verification failed").
@@ -183,7 +186,8 @@ final class LoginProgramTests: XCTestCase {
         XCTAssertTrue(missing.stderr.contains("user \"bob\" not found"), missing.stderr)
 
         let before = try fixture.pcctl(["auth", "export", "--type", "host"]).stdout
-        XCTAssertTrue(before.hasPrefix("@cert-authority * ecdsa-sha2-nistp384 "), before)
+        XCTAssertTrue(before.hasPrefix("@cert-authority portcullis,*.portcullis,[portcullis]:*,[*.portcullis]:*,[127.0.0.1]:\(fixture.proxyPort) ecdsa-sha2-nistp384 "),
+                      before)
         XCTAssertEqual(try fixture.pcctl(["auth", "rotate", "--type", "host", "--overlap", "1h"]).status, 0)
         XCTAssertEqual(try fixture.pcctl(["auth", "export", "--type", "host"]).stdout.split(separator: "\n").count, 2, "old and new during the overlap")
         XCTAssertEqual(try fixture.pcctl(["auth", "rotate", "--type", "host", "--complete"]).status, 0)

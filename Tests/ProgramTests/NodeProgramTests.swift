@@ -32,7 +32,7 @@ final class NodeProgramTests: XCTestCase {
         }
         return try Programs.execute("/usr/bin/ssh", ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
                                                      "-o", "UserKnownHostsFile=\(user.knownHosts)", "-o", "IdentitiesOnly=yes",
-                                                     "-i", user.key, "-p", "\(fixture.nodePort)"] + arguments, stdin: stdin)
+                                                     "-i", user.key, "-p", "\(fixture.nodePort)", "-o", "HostKeyAlias=web1.portcullis"] + arguments, stdin: stdin)
     }
 
     func testAUserWorksOnTheNodeAndTheSessionIsListedAndReplays() throws {
@@ -42,14 +42,16 @@ final class NodeProgramTests: XCTestCase {
         XCTAssertEqual(try fixture.pcctl(["create", "-f", role.path]).status, 0)
         let alice = try PcshUser.enrolled("alice", roles: "ops", fixture: fixture)
 
-        // The node's host certificate is checked against the host CA pcsh login wrote to known_hosts.
+        // The node's host certificate is checked against the host CA pcsh login wrote to known_hosts,
+        // which trusts it for the cluster's names only (reached by address, the node is named by alias).
         let exec = try ssh(alice, ["root@127.0.0.1", "echo hi; exit 3"])
         XCTAssertEqual(exec.status, 3, exec.output)
         XCTAssertTrue(exec.output.hasPrefix("hi\n"), exec.output)
 
         // A live session, as the administrator sees it.
         let live = try ChildProcess("/usr/bin/ssh", ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "UserKnownHostsFile=\(alice.knownHosts)",
-                                                    "-o", "IdentitiesOnly=yes", "-i", alice.key, "-p", "\(fixture.nodePort)", "root@127.0.0.1", "sleep 20"],
+                                                    "-o", "IdentitiesOnly=yes", "-i", alice.key, "-p", "\(fixture.nodePort)", "-o", "HostKeyAlias=web1.portcullis",
+                                                    "root@127.0.0.1", "sleep 20"],
                                     output: directory.appendingPathComponent("live.log"))
         var listed = ""
         let deadline = Date().addingTimeInterval(10)
@@ -88,7 +90,7 @@ final class NodeProgramTests: XCTestCase {
         let config = directory.appendingPathComponent("ssh_config")
         try "Host *\n  BatchMode yes\n  IdentitiesOnly yes\n  IdentityFile \(alice.key)\n  UserKnownHostsFile \(alice.knownHosts)\n  StrictHostKeyChecking yes\n"
             .write(to: config, atomically: true, encoding: .utf8)
-        let jumped = try Programs.execute("/usr/bin/ssh", ["-F", config.path, "-J", "alice@127.0.0.1:\(fixture.proxyPort)", "root@web1", "echo jumped"])
+        let jumped = try Programs.execute("/usr/bin/ssh", ["-F", config.path, "-J", "alice@127.0.0.1:\(fixture.proxyPort)", "root@web1.portcullis", "echo jumped"])
         XCTAssertEqual(jumped.status, 0, jumped.output)
         XCTAssertTrue(jumped.output.contains("jumped"), jumped.output)
 
@@ -105,10 +107,10 @@ final class NodeProgramTests: XCTestCase {
         XCTAssertEqual(viaPcsh.status, 0, viaPcsh.stdout)
         XCTAssertTrue(viaPcsh.stdout.contains("via-pcsh"), viaPcsh.stdout)
         let generated = try alice.pcsh(["config"])
-        XCTAssertTrue(generated.stdout.contains("Host web1") && generated.stdout.contains("ProxyJump portcullis-proxy"), generated.stdout)
+        XCTAssertTrue(generated.stdout.contains("Host *.portcullis") && generated.stdout.contains("ProxyJump portcullis-proxy"), generated.stdout)
         let plainConfig = directory.appendingPathComponent("generated_config")
         try generated.stdout.write(to: plainConfig, atomically: true, encoding: .utf8)
-        let plain = try Programs.execute("/usr/bin/ssh", ["-F", plainConfig.path, "-o", "BatchMode=yes", "web1", "echo plain-ssh"])
+        let plain = try Programs.execute("/usr/bin/ssh", ["-F", plainConfig.path, "-o", "BatchMode=yes", "web1.portcullis", "echo plain-ssh"])
         XCTAssertEqual(plain.status, 0, plain.output + generated.stdout)
         XCTAssertTrue(plain.output.contains("plain-ssh"), plain.output)
 
@@ -152,8 +154,8 @@ final class NodeProgramTests: XCTestCase {
         let alice = try PcshUser.enrolled("alice", roles: "ops", fixture: fixture)
         func live(_ name: String) throws -> ChildProcess {
             try ChildProcess("/usr/bin/ssh", ["-tt", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "UserKnownHostsFile=\(alice.knownHosts)",
-                                              "-o", "IdentitiesOnly=yes", "-i", alice.key, "-p", "\(fixture.nodePort)", "root@127.0.0.1",
-                                              "echo started; sleep 60"],
+                                              "-o", "IdentitiesOnly=yes", "-i", alice.key, "-p", "\(fixture.nodePort)", "-o", "HostKeyAlias=web1.portcullis",
+                                              "root@127.0.0.1", "echo started; sleep 60"],
                              output: directory.appendingPathComponent("\(name).log"))
         }
         func waitForSessions(_ count: Int) throws -> [[String: Any]] {

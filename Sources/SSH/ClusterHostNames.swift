@@ -1,0 +1,25 @@
+/// The names a cluster's SSH hosts are known by, defined once: host certificates carry them
+/// (node and proxy), `@cert-authority` lines trust only them, and the proxy routes by them.
+/// A host CA trusted for `*` would vouch for any name a user types, so a stolen host key of one
+/// node could pose as every other server the user's known_hosts covers.
+public enum ClusterHostNames {
+    /// `<name>.<cluster>`: how `pcsh` and its ssh configuration name a node.
+    public static func qualified(_ name: String, cluster: String) -> String { "\(name).\(cluster)" }
+
+    /// Whether `host`, as a user typed it, names the host `name`: the bare name or the qualified one.
+    public static func matches(_ host: String, name: String, cluster: String) -> Bool {
+        let typed = host.lowercased()
+        return typed == name.lowercased() || typed == qualified(name, cluster: cluster).lowercased()
+    }
+
+    /// known_hosts patterns for the cluster: the cluster's own names on any port, and the
+    /// proxy's SSH address (`host:port`) exactly as users reach it.
+    public static func knownHostPatterns(cluster: String, proxySSHAddress: String?) -> [String] {
+        var patterns = [cluster, "*.\(cluster)", "[\(cluster)]:*", "[*.\(cluster)]:*"]
+        if let address = proxySSHAddress.flatMap(ListenAddress.init(parsing:)) {
+            patterns.append(address.port == 22 ? address.host : "[\(address.host)]:\(address.port)")
+        }
+        var seen = Set<String>()
+        return patterns.filter { seen.insert($0).inserted }
+    }
+}
