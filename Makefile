@@ -41,7 +41,7 @@ build: deps
 test: test-deps fips
 	@scripts/test-services.sh
 	$(SWIFT) build --build-tests
-	PORTCULLIS_FIPS_PREFIX=$(FIPS_PREFIX) $(SWIFT) test --disable-swift-testing
+	PORTCULLIS_FIPS_PREFIX=$(FIPS_PREFIX) $(SWIFT) test --skip-build --disable-swift-testing
 
 run: fips build
 	@mkdir -p $(RUN_DIR) && chmod 700 $(RUN_DIR)

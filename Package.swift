@@ -83,16 +83,33 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Cluster-wide session control: connection semaphores (max_connections) in the backend.
+        // The host side of SSH channels: programs spawned with PTYs and bridged to session
+        // channels, direct-tcpip forwarding. What a server built on the engine runs, without policy.
+        .target(
+            name: "SSHHost",
+            dependencies: [
+                "SSH", "CLinux",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // The session core node and proxy share: admission (locks, max_connections leases), a
+        // controlled connection's timers and limits, the cluster's registries (nodes, live
+        // sessions), host identity, user CA trust, recording taps, refused-attempt events.
         .target(
             name: "SessionControl",
-            dependencies: ["Storage", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]
+            dependencies: [
+                "Storage", "SSH", "Identity", "Audit", "FIPSCrypto", "YAMLNodes",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // The node service: the SSH server people work on, sessions through the launcher.
         .target(
             name: "Node",
             dependencies: [
-                "SSH", "Identity", "Audit", "Storage", "FIPSCrypto", "CLinux", "YAMLNodes", "SessionControl", "PortcullisVersion", "LaunchProtocol",
+                "SSH", "SSHHost", "Identity", "Audit", "Storage", "FIPSCrypto", "CLinux", "YAMLNodes", "SessionControl", "PortcullisVersion", "LaunchProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -104,7 +121,7 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
-                "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "SessionControl", "LaunchProtocol",
+                "Identity", "Audit", "Storage", "SSH", "SSHHost", "FIPSCrypto", "SessionControl", "LaunchProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -116,7 +133,7 @@ let package = Package(
         .target(
             name: "WebAPI",
             dependencies: [
-                "Identity", "Audit", "FIPSCrypto", "COpenSSL", "Node", "SSH",
+                "Identity", "Audit", "FIPSCrypto", "COpenSSL", "SessionControl", "Storage", "SSH",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -174,7 +191,7 @@ let package = Package(
         .target(
             name: "SSHExampleServer",
             dependencies: [
-                "SSH", "FIPSCrypto", "Node",
+                "SSH", "SSHHost", "FIPSCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -2,8 +2,8 @@ import FIPSCrypto
 import Logging
 import NIOCore
 import NIOPosix
-import Node
 import SSH
+import SSHHost
 
 /// Starts the example SSH server: our engine with exec, shell, PTY and sftp sessions and
 /// `direct-tcpip` forwarding. Used by the interop tests and by bench/ssh-engine.sh; the node

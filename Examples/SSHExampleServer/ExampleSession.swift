@@ -1,8 +1,8 @@
 import Foundation
 import NIOCore
 import NIOPosix
-import Node
 import SSH
+import SSHHost
 
 /// The example session the node service starts from: `exec`, `shell` and the `sftp` subsystem,
 /// with or without a PTY, bridged to the process with back-pressure both ways; `window-change`

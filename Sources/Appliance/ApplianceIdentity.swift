@@ -6,6 +6,7 @@ import Logging
 import Node
 import Proxy
 import ServiceLifecycle
+import SessionControl
 import WebAPI
 
 extension Configuration {
@@ -91,7 +92,7 @@ extension Configuration {
     var sshProxyAddress: String {
         let listen = proxyService.listenAddr
         let publicHost = proxyService.publicAddr.split(separator: ":").first.map(String.init) ?? ""
-        let host = !publicHost.isEmpty ? publicHost : (["0.0.0.0", "::"].contains(listen.host) ? NodeSettings.hostName : listen.host)
+        let host = !publicHost.isEmpty ? publicHost : (["0.0.0.0", "::"].contains(listen.host) ? HostIdentity.hostName : listen.host)
         return host.contains(":") ? "[\(host)]:\(listen.port)" : "\(host):\(listen.port)"
     }
 
@@ -99,7 +100,7 @@ extension Configuration {
         let control = authService.sessionControl
         return NodeSettings(
             host: sshService.listenAddr.host, port: sshService.listenAddr.port,
-            nodeName: sshService.nodeName.isEmpty ? NodeSettings.hostName : sshService.nodeName, labels: sshService.labels,
+            nodeName: sshService.nodeName.isEmpty ? HostIdentity.hostName : sshService.nodeName, labels: sshService.labels,
             clusterName: authService.clusterName, clientIdleTimeout: control.clientIdleTimeout,
             clientIdleTimeoutMessage: control.clientIdleTimeoutMessage, disconnectExpiredCert: control.disconnectExpiredCert,
             keepaliveInterval: control.keepAliveInterval, keepaliveCountMax: control.keepAliveCountMax,

@@ -5,8 +5,8 @@ import Storage
 /// record chain and an ECDSA P-384 key that signs checkpoints (whose public half lets a copy be
 /// checked without any secret). Made once; every process opening the store agrees on them.
 public struct AuditKeys: Sendable {
-    static let hmacRecord = "audit/keys/chain-hmac"
-    static let signingRecord = "audit/keys/checkpoint-signing"
+    static let hmacRecord = try! Keyspace.auditKeys.key("chain-hmac")
+    static let signingRecord = try! Keyspace.auditKeys.key("checkpoint-signing")
 
     let chainKey: HMACKey
     public let signingKey: PrivateKey

@@ -52,7 +52,7 @@ public struct CertificateAuthority: Sendable {
     final class KeyCache: Sendable {
         let keys = Mutex<[String: PrivateKey]>([:])
     }
-    var recordKey: String { "identity/ca/\(kind.rawValue)" }
+    var recordKey: String { get throws { try Keyspace.certificateAuthorities.key(kind.rawValue) } }
 
     public init(kind: Kind, clusterName: String, backend: Backend, crypto: CryptoContext) {
         self.kind = kind
@@ -64,9 +64,9 @@ public struct CertificateAuthority: Sendable {
     /// Creates the authority's first key if it has none (safe to race: one creation wins), then
     /// loads its keys once, so a damaged record is found now.
     public func ensureCreated(algorithm: SignatureAlgorithm = .ecdsaP384) async throws {
-        if try await backend.get(recordKey) == nil {
+        if try await backend.get(try recordKey) == nil {
             let key = try newKey(algorithm)
-            _ = try await backend.create(recordKey, value: [UInt8](try JSONEncoder().encode(Record(keys: [key], activeID: key.id))))
+            _ = try await backend.create(try recordKey, value: [UInt8](try JSONEncoder().encode(Record(keys: [key], activeID: key.id))))
         }
         _ = try await trustedKeys()
     }
@@ -83,7 +83,7 @@ public struct CertificateAuthority: Sendable {
     static func keyID(_ key: PublicKey) throws -> String { try key.fingerprint() }
 
     func load() async throws -> (Record, Item) {
-        guard let item = try await backend.get(recordKey) else {
+        guard let item = try await backend.get(try recordKey) else {
             throw IdentityError.authorityUnavailable("the \(kind.rawValue) CA has not been created yet (the auth service creates it at its first start)")
         }
         do {
@@ -164,7 +164,7 @@ public struct CertificateAuthority: Sendable {
 
     private func store(_ record: Record, over item: Item) async throws {
         let value = [UInt8](try JSONEncoder().encode(record))
-        guard try await backend.compareAndSwap(recordKey, expectedRevision: item.revision, value: value) != nil else {
+        guard try await backend.compareAndSwap(try recordKey, expectedRevision: item.revision, value: value) != nil else {
             throw IdentityError.conflict("the \(kind.rawValue) CA")
         }
     }

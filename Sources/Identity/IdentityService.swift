@@ -74,10 +74,10 @@ public struct IdentityService: Sendable {
         for authority in [userCA, hostCA, opensshCA] { try await authority.ensureCreated(algorithm: settings.caKeyAlgorithm) }
     }
 
-    static func userKey(_ name: String) -> String { "identity/users/\(name)" }
-    static func roleKey(_ name: String) -> String { "identity/roles/\(name)" }
-    func digestKey(_ prefix: String, _ text: String) throws -> String {
-        "identity/\(prefix)/" + Hex.encode(try crypto.digest(.sha256, Array(text.utf8)))
+    static func userKey(_ name: String) throws -> String { try Keyspace.users.key(name) }
+    static func roleKey(_ name: String) throws -> String { try Keyspace.roles.key(name) }
+    func digestKey(_ namespace: KeyPrefix, _ text: String) throws -> String {
+        try namespace.key(Hex.encode(try crypto.digest(.sha256, Array(text.utf8))))
     }
 
     // MARK: Users
@@ -94,7 +94,7 @@ public struct IdentityService: Sendable {
         try Self.validate(traits: traits)
         try await requireRoles(roles)
         let user = User(name: name, roles: roles, traits: traits, createdBy: actor)
-        guard try await backend.create(Self.userKey(name), value: try encode(user)) != nil else { throw IdentityError.userExists(name) }
+        guard try await backend.create(try Self.userKey(name), value: try encode(user)) != nil else { throw IdentityError.userExists(name) }
         let invitation = try await invite(name)
         try await audit.record(AuditEvent(.userCreate, ["user": .string(actor), "name": .string(name),
                                                          "roles": .array(roles.map { .string($0) }), "expires": .string(AuditTime.format(invitation.expires))]))
@@ -102,12 +102,12 @@ public struct IdentityService: Sendable {
     }
 
     public func user(_ name: String) async throws -> User {
-        guard let item = try await backend.get(Self.userKey(name)) else { throw IdentityError.userNotFound(name) }
+        guard let item = try await backend.get(try Self.userKey(name)) else { throw IdentityError.userNotFound(name) }
         return try decode(User.self, item.value, what: "user \"\(name)\"")
     }
 
     public func users() async throws -> [User] {
-        try await backend.range(prefix: "identity/users/").map { try decode(User.self, $0.value, what: $0.key) }.sorted { $0.name < $1.name }
+        try await backend.range(prefix: Keyspace.users.path).map { try decode(User.self, $0.value, what: $0.key) }.sorted { $0.name < $1.name }
     }
 
     public func updateUser(_ name: String, roles: [String]? = nil, traits: [String: [String]]? = nil, by actor: String) async throws -> User {
@@ -123,7 +123,7 @@ public struct IdentityService: Sendable {
     }
 
     public func deleteUser(_ name: String, by actor: String) async throws {
-        guard try await backend.delete(Self.userKey(name)) else { throw IdentityError.userNotFound(name) }
+        guard try await backend.delete(try Self.userKey(name)) else { throw IdentityError.userNotFound(name) }
         try await audit.record(AuditEvent(.userDelete, ["user": .string(actor), "name": .string(name)]))
     }
 
@@ -158,7 +158,7 @@ public struct IdentityService: Sendable {
         let token = Hex.encode(try crypto.randomBytes(32))
         let expires = Date().addingTimeInterval(TimeInterval(settings.inviteTTL.components.seconds))
         let invite = Invite(user: name, totpSecret: Base64.encode(try TOTP.newSecret(using: crypto)), expires: expires)
-        let key = try digestKey("invites", token)
+        let key = try digestKey(Keyspace.invitations, token)
         _ = try await backend.put(key, value: try encode(invite), expires: expires)
         var previous: String?
         _ = try await modifyUser(name) { user in
@@ -172,10 +172,10 @@ public struct IdentityService: Sendable {
     /// Changes a user only if `change` says so; nil when it declined.
     func modifyUserIf(_ name: String, _ change: (inout User) throws -> Bool) async throws -> User? {
         for _ in 0..<5 {
-            guard let item = try await backend.get(Self.userKey(name)) else { throw IdentityError.userNotFound(name) }
+            guard let item = try await backend.get(try Self.userKey(name)) else { throw IdentityError.userNotFound(name) }
             var user = try decode(User.self, item.value, what: "user \"\(name)\"")
             guard try change(&user) else { return nil }
-            if try await backend.compareAndSwap(Self.userKey(name), expectedRevision: item.revision, value: try encode(user)) != nil { return user }
+            if try await backend.compareAndSwap(try Self.userKey(name), expectedRevision: item.revision, value: try encode(user)) != nil { return user }
         }
         throw IdentityError.conflict("user \"\(name)\"")
     }
@@ -234,7 +234,7 @@ public struct IdentityService: Sendable {
 
     private func loadInvite(_ token: String) async throws -> (Invite, String) {
         guard token.utf8.count == 64, token.allSatisfy(\.isHexDigit) else { throw IdentityError.inviteInvalid }
-        let key = try digestKey("invites", token)
+        let key = try digestKey(Keyspace.invitations, token)
         guard let item = try await backend.get(key) else { throw IdentityError.inviteInvalid }
         let invite = try decode(Invite.self, item.value, what: "an invitation")
         guard invite.expires > Date() else { throw IdentityError.inviteInvalid }
@@ -244,19 +244,19 @@ public struct IdentityService: Sendable {
     // MARK: Roles
 
     public func role(_ name: String) async throws -> Role {
-        guard let item = try await backend.get(Self.roleKey(name)) else { throw IdentityError.roleNotFound(name) }
+        guard let item = try await backend.get(try Self.roleKey(name)) else { throw IdentityError.roleNotFound(name) }
         return try decode(Role.self, item.value, what: "role \"\(name)\"")
     }
 
     public func roles() async throws -> [Role] {
-        try await backend.range(prefix: "identity/roles/").map { try decode(Role.self, $0.value, what: $0.key) }.sorted { $0.name < $1.name }
+        try await backend.range(prefix: Keyspace.roles.path).map { try decode(Role.self, $0.value, what: $0.key) }.sorted { $0.name < $1.name }
     }
 
     /// Creates or replaces a role. Returns whether it was new.
     @discardableResult
     public func putRole(_ role: Role, by actor: String) async throws -> Bool {
-        let existed = try await backend.get(Self.roleKey(role.name)) != nil
-        _ = try await backend.put(Self.roleKey(role.name), value: try encode(role))
+        let existed = try await backend.get(try Self.roleKey(role.name)) != nil
+        _ = try await backend.put(try Self.roleKey(role.name), value: try encode(role))
         try await audit.record(AuditEvent(existed ? .roleUpdated : .roleCreated, ["user": .string(actor), "name": .string(role.name)]))
         return !existed
     }
@@ -264,13 +264,13 @@ public struct IdentityService: Sendable {
     public func deleteRole(_ name: String, by actor: String) async throws {
         let holders = try await users().filter { $0.roles.contains(name) }.map(\.name)
         guard holders.isEmpty else { throw IdentityError.roleInUse(role: name, users: holders) }
-        guard try await backend.delete(Self.roleKey(name)) else { throw IdentityError.roleNotFound(name) }
+        guard try await backend.delete(try Self.roleKey(name)) else { throw IdentityError.roleNotFound(name) }
         try await audit.record(AuditEvent(.roleDeleted, ["user": .string(actor), "name": .string(name)]))
     }
 
     private func requireRoles(_ names: [String]) async throws {
         guard !names.isEmpty else { throw IdentityError.invalidResource("a user needs at least one role") }
-        for name in names where try await backend.get(Self.roleKey(name)) == nil { throw IdentityError.roleNotFound(name) }
+        for name in names where try await backend.get(try Self.roleKey(name)) == nil { throw IdentityError.roleNotFound(name) }
     }
 
     /// The access checker for a user's current roles.

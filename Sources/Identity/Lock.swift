@@ -1,5 +1,6 @@
 import Audit
 import Foundation
+import Storage
 
 /// A lock: while it is in force, what it targets gets no new connection and no certificate
 /// (and, with the proxy's lock watcher, loses its live sessions). Targets are ANDed: a lock on
@@ -66,14 +67,14 @@ public struct Lock: Sendable, Equatable, Codable {
 }
 
 extension IdentityService {
-    static func lockKey(_ name: String) -> String { "identity/locks/\(name)" }
+    static func lockKey(_ name: String) throws -> String { try Keyspace.locks.key(name) }
 
     /// Creates or replaces a lock; `lock.created` names its target.
     public func putLock(_ lock: Lock, by actor: String) async throws {
         guard !lock.target.isEmpty else { throw IdentityError.invalidResource("a lock needs a target: --user, --role, --login or --node") }
         try User.validate(name: lock.name)
         if let expires = lock.expires, expires <= Date() { throw IdentityError.invalidResource("the lock would have expired already") }
-        _ = try await backend.put(Self.lockKey(lock.name), value: try encode(lock), expires: lock.expires)
+        _ = try await backend.put(try Self.lockKey(lock.name), value: try encode(lock), expires: lock.expires)
         var fields: [String: AuditValue] = ["user": .string(actor), "name": .string(lock.name), "target": .string(lock.target.description)]
         if let expires = lock.expires { fields["expires"] = .string(AuditTime.format(expires)) }
         if let message = lock.message { fields["message"] = .string(message) }
@@ -81,19 +82,19 @@ extension IdentityService {
     }
 
     public func locks(now: Date = Date()) async throws -> [Lock] {
-        try await backend.range(prefix: "identity/locks/").map { try decode(Lock.self, $0.value, what: $0.key) }
+        try await backend.range(prefix: Keyspace.locks.path).map { try decode(Lock.self, $0.value, what: $0.key) }
             .filter { ($0.expires ?? .distantFuture) > now }
     }
 
     public func deleteLock(_ name: String, by actor: String) async throws {
-        guard try await backend.delete(Self.lockKey(name)) else { throw IdentityError.invalidResource("lock \"\(name)\" not found") }
+        guard try await backend.delete(try Self.lockKey(name)) else { throw IdentityError.invalidResource("lock \"\(name)\" not found") }
         try await audit.record(AuditEvent(.lockDeleted, ["user": .string(actor), "name": .string(name)]))
     }
 
     /// Locks as they are created or replaced (deletions are not reported: a removed lock stops
     /// nothing). The stream fails if the backend's change feed does.
     public func lockUpdates() async throws -> AsyncThrowingStream<Lock, Error> {
-        let changes = try await backend.watch(prefix: "identity/locks/")
+        let changes = try await backend.watch(prefix: Keyspace.locks.path)
         let service = self
         return AsyncThrowingStream { continuation in
             let task = Task {

@@ -2,6 +2,7 @@ import Audit
 import FIPSCrypto
 import Foundation
 import SSH
+import Storage
 
 /// A login: password + TOTP + the public key to certify.
 public struct LoginRequest: Sendable {
@@ -63,7 +64,7 @@ extension IdentityService {
         guard hashing.hasRoom else { try await failed("not checked: too many logins at once", .busy) }
         // The attempt is counted as a failure before anything is checked (and forgiven on
         // success), so guesses sent in parallel cannot outrun the lock.
-        let attemptsKey = try digestKey("attempts", request.user)
+        let attemptsKey = try digestKey(Keyspace.loginAttempts, request.user)
         var lockedIfThisFails: Date? = nil
         switch try await registerAttempt(attemptsKey, now: now) {
         case .locked: try await failed("account locked after repeated failures", .accountLocked)

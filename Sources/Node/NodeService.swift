@@ -10,17 +10,16 @@ import PortcullisVersion
 import ServiceLifecycle
 import SessionControl
 import SSH
+import SSHHost
 import Storage
 
 public enum NodeError: Error, CustomStringConvertible {
     case launcherMissing(String)
-    case hostKey(String)
 
     public var description: String {
         switch self {
         case .launcherMissing(let path):
             return "the session launcher \(path) is missing or not executable; install the portcullis package or build portcullis-exec beside the daemon"
-        case .hostKey(let detail): return "the host key: \(detail)"
         }
     }
 }
@@ -38,9 +37,11 @@ public struct NodeService: Service {
 
     public init(settings: NodeSettings, identity: IdentityService, audit: AuditPipeline, backend: Backend, keyring: Keyring,
                 crypto: CryptoContext, registry: SessionRegistry = SessionRegistry(), logger: Logger, cgroupRoot: String? = nil) {
-        context = NodeContext(settings: settings, identity: identity, audit: audit, keyring: keyring, registry: registry,
-                              trust: UserCATrust(), semaphore: ConnectionSemaphore(backend: backend, leaseDuration: settings.sessionControlTimeout),
-                              logger: logger, cgroupRoot: cgroupRoot)
+        let controller = SessionController(
+            locks: identity, limiter: ConnectionSemaphore(backend: backend, leaseDuration: settings.sessionControlTimeout),
+            emitter: AuditEmitter(audit, logger: logger), policy: settings.sessionPolicy)
+        context = NodeContext(settings: settings, identity: identity, keyring: keyring, registry: registry, trust: UserCATrust(),
+                              controller: controller, logger: logger, cgroupRoot: cgroupRoot)
         self.backend = backend
         self.crypto = crypto
     }
@@ -117,16 +118,16 @@ public struct NodeService: Service {
             crypto: crypto, hostKeys: [hostKey], hostCertificates: [certificate], authenticator: NodeAuthenticator(context: context),
             banner: settings.banner, unauthenticatedLimit: unauthenticated,
             keepaliveInterval: TimeAmount(settings.keepaliveInterval), keepaliveMaximumMissed: settings.keepaliveCountMax,
-            channelAdmission: { session, opening in (session.connection?.attachment as? NodeConnection)?.admit(opening) },
+            channelAdmission: { session, opening in ControlledConnection.of(session.connection)?.admitSession(opening) },
             sessionHandlerFactory: { session, channel in
-                guard let connection = session.connection?.attachment as? NodeConnection else { return nil }
+                guard let connection = ControlledConnection.of(session.connection) else { return nil }
                 // Counted for max_sessions from the moment the channel is accepted, until it closes.
-                let handler = NodeSession(connection: connection, channel: channel)
+                let handler = NodeSession(connection: connection, context: context, channel: channel)
                 connection.added(handler)
                 return handler
             },
             directTCPIPHandler: { session, request, opening in
-                guard let connection = session.connection?.attachment as? NodeConnection else { return opening.reject("not authorized") }
+                guard let connection = ControlledConnection.of(session.connection) else { return opening.reject("not authorized") }
                 Self.forward(request, opening, session: session, connection: connection)
             },
             logger: context.logger)
@@ -162,7 +163,7 @@ public struct NodeService: Service {
         while !Task.isCancelled {
             do {
                 try await nodes.heartbeat(NodeRecord(name: settings.nodeName, address: address, labels: settings.labels,
-                                                        hostname: NodeSettings.hostName, version: PortcullisVersion.version, lastHeartbeat: Date()))
+                                                        hostname: HostIdentity.hostName, version: PortcullisVersion.version, lastHeartbeat: Date()))
             } catch {
                 context.logger.error("the node's heartbeat could not be written", metadata: ["error": "\(error)"])
             }
@@ -177,13 +178,9 @@ public struct NodeService: Service {
     /// others keep the last view until it is back (best_effort).
     func watchLocks() async {
         let context = context
-        await context.identity.followLocks(apply: { lock in context.forEachConnection { $0.enforce(lock) } }, unreliable: { error in
+        await context.identity.followLocks(apply: { context.controller.connections.enforce($0) }, unreliable: { error in
             context.logger.error("the lock view is unreliable; strict connections are ended, the watch restarts", metadata: ["error": "\(error)"])
-            context.forEachConnection { connection in
-                if connection.identity.access.lockingMode(cluster: context.settings.lockingMode) == .strict {
-                    connection.terminate("preventive lock-out due to local lock view becoming unreliable")
-                }
-            }
+            context.controller.connections.endStrict(reason: SessionMessages.lockViewUnreliable)
         })
     }
 
@@ -201,14 +198,14 @@ public struct NodeService: Service {
                                                       publicAddress: context.settings.publicAddress) }
 
     private func loadHostKey() async throws -> PrivateKey {
-        try await HostIdentity.loadKey("nodes/\(context.settings.nodeName)/host-key", backend: backend, crypto: crypto)
+        try await HostIdentity.loadKey(try Keyspace.nodeHostKey(context.settings.nodeName), backend: backend, crypto: crypto)
     }
 
     /// `direct-tcpip`: only for roles that permit port forwarding; each is a `port` event.
-    static func forward(_ request: DirectTCPIPRequest, _ opening: SSHChannelOpening, session: SSHSessionContext, connection: NodeConnection) {
+    static func forward(_ request: DirectTCPIPRequest, _ opening: SSHChannelOpening, session: SSHSessionContext, connection: ControlledConnection) {
         let address = "\(request.host):\(request.port)"
         guard connection.identity.access.portForwarding else {
-            connection.emit(.portFailure, ["addr": .string(address), "success": false, "error": "port forwarding is not permitted by the user's roles"])
+            connection.emit(.port(connection.eventFields, address: address, error: "port forwarding is not permitted by the user's roles"))
             return opening.reject("port forwarding is not permitted for user \"\(connection.identity.user)\"")
         }
         let activity = connection.activity
@@ -216,11 +213,7 @@ public struct NodeService: Service {
         let bound = NIOLoopBound(connection, eventLoop: loop)
         TCPForwarder.open(session, request, opening, onActivity: { activity.touch() }, onResult: { failure in
             loop.execute {
-                if let failure {
-                    bound.value.emit(.portFailure, ["addr": .string(address), "success": false, "error": .string(failure)])
-                } else {
-                    bound.value.emit(.port, ["addr": .string(address), "success": true])
-                }
+                bound.value.emit(.port(bound.value.eventFields, address: address, error: failure))
             }
         })
     }

@@ -5,37 +5,24 @@ import LaunchProtocol
 import Logging
 import NIOCore
 import NIOPosix
+import SessionControl
 import SSH
+import SSHHost
 
 /// One session channel on the node: `env`, `pty-req`, then `shell`, `exec` or the `sftp`
 /// subsystem, run by `portcullis-exec` as the login in the session's own cgroup; output to the
 /// client and (but for sftp) to the recording; `window-change` and `signal` reach the program;
 /// `exit-status` or `exit-signal` once all its output was passed on and it was reaped.
 /// Events: `session.start`, `exec` or `subsystem`, `session.data`, `session.end`.
-final class NodeSession: SSHSessionHandler, @unchecked Sendable {
-    enum Kind {
-        case shell
-        case exec(String)
-        case subsystem(String)
-
-        var name: String {
-            switch self {
-            case .shell: return "shell"
-            case .exec: return "exec"
-            case .subsystem(let name): return name
-            }
-        }
-    }
-
-
-    private let connection: NodeConnection
+final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendable {
+    private let connection: ControlledConnection
     private let context: NodeContext
     private let eventLoop: EventLoop
     private weak var channel: SSHSessionChannel?
     let sid = AuditEvent.newUID()
     private var environment: [String: String] = [:]
     private var pty: PTYRequest?
-    private var kind: Kind?
+    private var kind: SessionKind?
     private var process: SpawnedProcess?
     private var controlChannel: Channel?
     private var programPID: pid_t?
@@ -55,9 +42,9 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
     private var finished = false
     private var cleanedUp = false
 
-    init(connection: NodeConnection, channel: SSHSessionChannel) {
+    init(connection: ControlledConnection, context: NodeContext, channel: SSHSessionChannel) {
         self.connection = connection
-        self.context = connection.context
+        self.context = context
         self.eventLoop = connection.control.eventLoop
         self.channel = channel
     }
@@ -104,20 +91,20 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
         }
     }
 
-    private func start(_ kind: Kind, on channel: SSHSessionChannel) -> Bool {
+    private func start(_ kind: SessionKind, on channel: SSHSessionChannel) -> Bool {
         guard process == nil, !finished else { return false }
         let identity = connection.identity
         let access = identity.access
-        if !access.sshFileCopy, Self.isFileCopy(kind) {
-            connection.emit(.execFailure, ["sid": .string(sid), "command": .string(Self.command(kind) ?? ""), "exitError": "ssh_file_copy is off"])
-            return endAtOnce(channel, "file copying (scp, sftp) is not permitted for user \"\(identity.user)\"")
+        if !access.sshFileCopy, kind.isFileCopy {
+            connection.emit(.exec(connection.eventFields, sid: sid, command: kind.command() ?? "", outcome: .failed(SessionMessages.fileCopyOff)))
+            return endAtOnce(channel, SessionMessages.fileCopyRefused(user: identity.user))
         }
         let request: [UInt8]
         do {
-            request = try LaunchSpec(login: identity.login, command: Self.command(kind, sftpServer: context.settings.sftpServer),
+            request = try LaunchSpec(login: identity.login, command: kind.command(sftpServer: context.settings.sftpServer),
                                      environment: environment, portcullisUser: identity.user).line()
         } catch {
-            connection.emit(.sessionRejected, ["sid": .string(sid), "reason": .string("\(error)")])
+            connection.emit(.sessionRejected(connection.eventFields, sid: sid, reason: "\(error)"))
             return endAtOnce(channel, "\(error)")
         }
         startedAt = Date()
@@ -129,7 +116,8 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
         if case .subsystem = kind {
             let sid = sid
             sftp = SFTPAuditor { [weak connection] kind, fields in
-                connection?.emit(kind, fields.merging(["sid": .string(sid)]) { $1 })
+                guard let connection else { return }
+                connection.emit(connection.eventFields.event(kind, sid: sid, fields))
             }
         } else {
             do {
@@ -177,22 +165,17 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
             }
         }
         context.registry.add(LiveSession(sid: sid, user: identity.user, login: identity.login, node: context.settings.nodeName,
-                                         started: startedAt, kind: kind.name == "sftp" ? "sftp" : kind.name, command: Self.command(kind),
+                                         started: startedAt, kind: kind.name, command: kind.command(),
                                          remoteAddress: identity.remoteAddress, idleSeconds: 0),
                              activity: connection.activity) { [loop = eventLoop] reason in
             loop.execute { me.value.terminate(reason) }
         }
-        var fields: [String: AuditValue] = [
-            "sid": .string(sid), "session_recording": .string(recording == nil ? "off" : "node"),
-            "interactive": .bool(pty != nil), "proto": "ssh", "session_type": .string(kind.name),
-        ]
-        if let pty { fields["size"] = .string("\(pty.columns):\(pty.rows)") }
-        if let command = Self.command(kind) { fields["initial_command"] = .array([.string(command)]) }
-        connection.emit(.sessionStart, fields)
+        connection.emit(.sessionStart(connection.eventFields, sid: sid, recording: recording == nil ? .off : .node, interactive: pty != nil,
+                                      type: kind.name, size: pty.map { "\($0.columns):\($0.rows)" }, command: kind.command()))
         return true
     }
 
-    private func makeRecording(_ kind: Kind) throws -> SessionRecordingTap {
+    private func makeRecording(_ kind: SessionKind) throws -> SessionRecordingTap {
         let identity = connection.identity
         let header = RecordingHeader(sessionID: sid, user: identity.user, login: identity.login, server: context.settings.nodeName,
                                      columns: Int(pty?.columns ?? 80), rows: Int(pty?.rows ?? 24), started: startedAt,
@@ -209,7 +192,7 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
     /// Refuses to run the session with the node-error message (the detail goes to the log, not the user).
     private func refuse(_ channel: SSHSessionChannel, _ detail: String) -> Bool {
         logger.error("session refused", metadata: ["error": "\(detail)"])
-        connection.emit(.sessionRejected, ["sid": .string(sid), "reason": .string(SessionMessages.nodeError)])
+        connection.emit(.sessionRejected(connection.eventFields, sid: sid, reason: SessionMessages.nodeError))
         if let cgroup { endCgroup(cgroup) }
         cgroup = nil
         // A recording already begun is closed (its writer would otherwise wait for ever).
@@ -266,7 +249,7 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
         case .error(let reason):
             launcherError = reason
             tell(reason)
-            connection.emit(.sessionRejected, ["sid": .string(sid), "reason": .string(reason)])
+            connection.emit(.sessionRejected(connection.eventFields, sid: sid, reason: reason))
         }
     }
 
@@ -316,7 +299,7 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
     func terminate(_ reason: String) {
         guard !finished, let cgroup else { return }
         tell(reason)
-        connection.emit(.clientDisconnect, ["sid": .string(sid), "reason": .string(reason)])
+        connection.emit(.clientDisconnect(connection.eventFields, sid: sid, reason: reason))
         endCgroup(cgroup)
     }
 
@@ -357,36 +340,32 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
         context.registry.remove(sid)
         let tx = channel?.bytesSent ?? 0, rx = channel?.bytesReceived ?? 0
         let stopped = Date()
+        let fields = connection.eventFields
         if case .exec(let command) = kind {
-            var fields: [String: AuditValue] = ["sid": .string(sid), "command": .string(command)]
+            let outcome: ExecOutcome
             switch exit {
-            case .status(let status)?: fields["exitCode"] = .string(String(status))
-            case .signal(let number)?: fields["exitCode"] = .string("-1"); fields["exitError"] = .string("signal \(Self.signalNames[Int32(number)] ?? String(number))")
-            case nil: fields["exitError"] = "the session was ended before the command finished"
+            case _ where launcherError != nil: outcome = .failed(launcherError!)
+            case .status(let status)?: outcome = .status(Int32(truncatingIfNeeded: status))
+            case .signal(let number)?: outcome = .signal(Self.signalNames[Int32(number)] ?? String(number))
+            case nil: outcome = .unfinished
             }
-            if let launcherError { fields["exitError"] = .string(launcherError) }
-            connection.emit(launcherError == nil ? .exec : .execFailure, fields)
+            connection.emit(.exec(fields, sid: sid, command: command, outcome: outcome))
         } else if case .subsystem(let name) = kind {
             sftp?.finish()
-            var fields: [String: AuditValue] = ["sid": .string(sid), "name": .string(name)]
-            if let launcherError { fields["exitError"] = .string(launcherError) }
-            connection.emit(launcherError == nil ? .subsystem : .subsystemFailure, fields)
+            connection.emit(.subsystem(fields, sid: sid, name: name, error: launcherError))
         }
-        connection.emit(.sessionData, ["sid": .string(sid), "tx": .integer(Int64(tx)), "rx": .integer(Int64(rx))])
-        let end: [String: AuditValue] = [
-            "sid": .string(sid), "participants": .array([.string(connection.identity.user)]), "interactive": .bool(pty != nil),
-            "session_start": .string(AuditTime.format(startedAt)), "session_stop": .string(AuditTime.format(stopped)),
-            "session_recording": .string(recording == nil ? "off" : "node"), "enhanced_recording": false,
-        ]
+        connection.emit(.sessionData(fields, sid: sid, tx: tx, rx: rx))
+        let end = AuditEvent.sessionEnd(fields, sid: sid, interactive: pty != nil, started: startedAt, stopped: stopped,
+                                        recording: recording == nil ? .off : .node)
         if let recording {
             // The end event follows the recording's completion, so a replay found through it is whole.
             let connection = connection
             Task {
                 await recording.finish()
-                connection.control.eventLoop.execute { connection.emit(.sessionEnd, end) }
+                connection.control.eventLoop.execute { connection.emit(end) }
             }
         } else {
-            connection.emit(.sessionEnd, end)
+            connection.emit(end)
         }
     }
 
@@ -399,30 +378,5 @@ final class NodeSession: SSHSessionHandler, @unchecked Sendable {
 
     // MARK: Helpers
 
-    static func command(_ kind: Kind, sftpServer: String? = nil) -> String? {
-        switch kind {
-        case .shell: return nil
-        case .exec(let command): return command
-        case .subsystem: return sftpServer ?? "sftp"
-        }
-    }
-
-    static func isFileCopy(_ kind: Kind) -> Bool {
-        switch kind {
-        case .subsystem: return true
-        case .exec(let command): return command.split(separator: " ").first.map { $0 == "scp" || $0.hasSuffix("/scp") } ?? false
-        case .shell: return false
-        }
-    }
-
     static let signalNames = Dictionary(uniqueKeysWithValues: SessionSignal.allCases.map { ($0.number, $0.rawValue) })
-}
-
-/// What a session is told when the node (or the proxy recording it) fails it (the reference's words).
-public enum SessionMessages {
-    public static let nodeError = "Session terminating due to node error."
-    public static let recordingWarning = "Warning: node error. This might cause some functionalities not to work correctly."
-    /// `max_sessions` reached: the refusal and the `session.rejected` reason.
-    public static func tooManySessions(user: String, max: Int) -> String { "too many session channels for user \"\(user)\" (max=\(max))" }
-    public static let maxSessionsReason = "max_sessions limit reached"
 }

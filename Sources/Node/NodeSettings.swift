@@ -1,5 +1,6 @@
 import Foundation
 import Identity
+import SessionControl
 
 /// What the node is told by the configuration: where it listens, who it is, and the cluster's
 /// session controls (roles may tighten them).
@@ -36,7 +37,7 @@ public struct NodeSettings: Sendable {
     /// when it listens on every address (a proxy in the same appliance).
     public var publicAddress: String?
 
-    public init(host: String = "0.0.0.0", port: Int = 3022, nodeName: String = NodeSettings.hostName, labels: [String: String] = [:],
+    public init(host: String = "0.0.0.0", port: Int = 3022, nodeName: String = HostIdentity.hostName, labels: [String: String] = [:],
                 clusterName: String, clientIdleTimeout: Duration? = .seconds(15 * 60), clientIdleTimeoutMessage: String = "",
                 disconnectExpiredCert: Bool = true, keepaliveInterval: Duration = .seconds(300), keepaliveCountMax: Int = 3,
                 banner: String? = nil, launcherPath: String = NodeSettings.defaultLauncherPath, recordingsRoot: String,
@@ -63,14 +64,17 @@ public struct NodeSettings: Sendable {
         self.publicAddress = publicAddress
     }
 
-    public static var hostName: String {
-        var name = [CChar](repeating: 0, count: 256)
-        return gethostname(&name, name.count) == 0 ? String(cString: name) : "localhost"
-    }
-
     /// Beside the running program (a build tree), else where the package installs it.
     public static var defaultLauncherPath: String {
         let beside = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path + "/portcullis-exec"
         return FileManager.default.isExecutableFile(atPath: beside) ? beside : "/usr/lib/portcullis/portcullis-exec"
+    }
+}
+
+extension NodeSettings {
+    /// The cluster's session-control defaults, as admission applies them.
+    var sessionPolicy: SessionPolicy {
+        SessionPolicy(clientIdleTimeout: clientIdleTimeout, clientIdleTimeoutMessage: clientIdleTimeoutMessage,
+                      disconnectExpiredCert: disconnectExpiredCert, lockingMode: lockingMode)
     }
 }

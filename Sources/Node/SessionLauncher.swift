@@ -3,6 +3,7 @@ import LaunchProtocol
 import NIOCore
 import NIOPosix
 import SSH
+import SSHHost
 
 /// How a session's program ended.
 enum SessionExit: Equatable {

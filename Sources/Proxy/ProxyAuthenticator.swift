@@ -3,7 +3,6 @@ import Foundation
 import Identity
 import Logging
 import NIOCore
-import Node
 import SessionControl
 import SSH
 

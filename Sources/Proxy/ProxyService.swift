@@ -6,10 +6,10 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import Node
-import SessionControl
 import ServiceLifecycle
+import SessionControl
 import SSH
+import SSHHost
 import Storage
 
 /// The proxy's SSH side (`proxy_service.listen_addr`, port 3023), passthrough mode: OpenSSH's
@@ -30,7 +30,7 @@ public struct ProxyService: Service {
         /// its host is one of the certificate's names.
         public var publicAddress: String?
 
-        public init(host: String = "0.0.0.0", port: Int = 3023, name: String = NodeSettings.hostName, banner: String? = nil,
+        public init(host: String = "0.0.0.0", port: Int = 3023, name: String = HostIdentity.hostName, banner: String? = nil,
                     hostCertificateTTL: Duration = .seconds(7 * 24 * 3600), publicAddress: String? = nil) {
             self.host = host
             self.port = port
@@ -80,7 +80,7 @@ public struct ProxyService: Service {
 
     public func bind() async throws -> Channel {
         try await trust.refresh(from: identity.userCA)
-        let hostKey = try await HostIdentity.loadKey("proxy/\(settings.name)/host-key", backend: backend, crypto: crypto)
+        let hostKey = try await HostIdentity.loadKey(try Keyspace.proxyHostKey(settings.name), backend: backend, crypto: crypto)
         let current = try await serverConfiguration(hostKey: hostKey)
         served.withLockedValue { $0 = current }
         let served = served

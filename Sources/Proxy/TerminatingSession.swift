@@ -5,7 +5,7 @@ import Identity
 import LaunchProtocol
 import Logging
 import NIOCore
-import Node
+import SessionControl
 import SSH
 import Storage
 

@@ -30,12 +30,12 @@ public struct ConnectionSemaphore: Sendable {
         var expires: Date? { leases.map(\.expires).max() }
     }
 
-    static func key(_ user: String) -> String { "semaphores/connection/\(user)" }
+    static func key(_ user: String) throws -> String { try Keyspace.connectionSemaphores.key(user) }
 
     /// Takes one of the user's `max` places, or says why not. Backend failures are thrown: the
     /// caller refuses the connection (fail closed).
     public func acquire(user: String, max: Int, holder: String, now: () -> Date = Date.init) async throws -> SemaphoreLease {
-        let key = Self.key(user)
+        let key = try Self.key(user)
         for attempt in 0..<Self.attempts {
             let item = try await backend.get(key)
             let time = now()
@@ -76,13 +76,13 @@ public struct ConnectionSemaphore: Sendable {
 
     /// The leases held for a user now.
     public func leases(user: String, now: Date = Date()) async throws -> Int {
-        guard let item = try await backend.get(Self.key(user)) else { return 0 }
+        guard let item = try await backend.get(try Self.key(user)) else { return 0 }
         return try Self.decode(item.value).live(at: now).leases.count
     }
 
     /// Applies `change` by compare-and-swap; false when it changed nothing.
     private func modify(_ user: String, _ change: (inout Record) -> Bool) async throws -> Bool {
-        let key = Self.key(user)
+        let key = try Self.key(user)
         for _ in 0..<Self.attempts {
             guard let item = try await backend.get(key) else { return false }
             var record = try Self.decode(item.value).live(at: Date())

@@ -10,11 +10,11 @@ import Synchronization
 /// (SP 800-38D §8.3): keys rotate by hand (`pcctl keys rotate`) and automatically, by age and by
 /// the number of values sealed (`RotationPolicy`, checked by the daemon's storage maintenance).
 public final class Keyring: Sendable {
-    static let namespace = "_keyring/"
-    static let activeRecord = "_keyring/active"
-    static func record(_ id: String) -> String { "_keyring/keys/\(id)" }
+    static let namespace = Keyspace.keyring.path
+    static let activeRecord = Keyspace.activeDataKey
+    static func record(_ id: String) throws -> String { try Keyspace.dataKeys.key(id) }
     /// How many values a key has sealed, as last written (KEK-sealed, 8 bytes big-endian).
-    static func usageRecord(_ id: String) -> String { "_keyring/usage/\(id)" }
+    static func usageRecord(_ id: String) throws -> String { try Keyspace.dataKeyUsage.key(id) }
 
     public struct DataKeyInfo: Sendable, Equatable {
         public let id: String
@@ -89,14 +89,14 @@ public final class Keyring: Sendable {
         var loaded: [String: SymmetricKey] = [:]
         var created: [String: Date] = [:]
         var stored: [String: UInt64] = [:]
-        for item in try await backend.range(prefix: Self.usageRecord("")) {
-            let id = String(item.key.dropFirst(Self.usageRecord("").count))
+        for item in try await backend.range(prefix: Keyspace.dataKeyUsage.path) {
+            guard let id = Keyspace.dataKeyUsage.component(of: item.key) else { continue }
             let raw = try unwrap(item.value, context: .keyUsage(id), what: "the usage count of data key '\(id)'")
             guard raw.count == 8 else { throw StorageError.keyringDamaged("the usage count of data key '\(id)' has the wrong size") }
             stored[id] = raw.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         }
-        for item in try await backend.range(prefix: Self.record("")) {
-            let id = String(item.key.dropFirst(Self.record("").count))
+        for item in try await backend.range(prefix: Keyspace.dataKeys.path) {
+            guard let id = Keyspace.dataKeys.component(of: item.key) else { continue }
             var raw = try unwrap(item.value, context: .dataKey(id), what: "data key '\(id)'")
             defer { wipe(&raw) }
             guard raw.count == 40 else { throw StorageError.keyringDamaged("data key '\(id)' has the wrong size") }
@@ -119,7 +119,7 @@ public final class Keyring: Sendable {
         for (id, count) in grown {
             let value = withUnsafeBytes(of: count.bigEndian, Array.init)
             let sealed = try SealedFormat.seal(value, keyID: "kek", key: kek, context: .keyUsage(id), using: crypto)
-            _ = try await backend.put(Self.usageRecord(id), value: sealed, expires: nil)
+            _ = try await backend.put(try Self.usageRecord(id), value: sealed, expires: nil)
             keys.withLock { $0.written[id] = max($0.written[id, default: 0], count) }
         }
     }
@@ -155,7 +155,7 @@ public final class Keyring: Sendable {
         key.withUnsafeBytes { record += $0 }
         defer { wipe(&record) }
         let wrapped = try SealedFormat.seal(record, keyID: "kek", key: kek, context: .dataKey(id), using: crypto)
-        guard try await backend.create(Self.record(id), value: wrapped, expires: nil) != nil else {
+        guard try await backend.create(try Self.record(id), value: wrapped, expires: nil) != nil else {
             throw StorageError.keyringDamaged("data key id '\(id)' already exists")
         }
         let pointer = try SealedFormat.seal(Array(id.utf8), keyID: "kek", key: kek, context: .activeKey, using: crypto)

@@ -4,7 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Identity
 import NIOCore
-import Node
+import SessionControl
 
 /// The administration API `pcctl` uses, served only on a Unix socket in the data directory
 /// (mode 0600 in a 0700 directory: only the daemon's user and root can connect). Every change,

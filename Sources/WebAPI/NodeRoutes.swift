@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 import Identity
-import Node
+import SessionControl
 import SSH
 
 /// `POST /v1/nodes/list`: the nodes the signing user's roles can see, for `pcsh ls`, `pcsh ssh`

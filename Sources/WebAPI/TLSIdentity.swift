@@ -14,7 +14,7 @@ public struct TLSIdentity: Sendable, Codable {
     public var certificatePEM: String
     public var privateKeyPEM: String
 
-    static let record = "proxy/tls/self-signed"
+    static let record = Keyspace.selfSignedTLS
 
     public init(certificatePEM: String, privateKeyPEM: String) {
         self.certificatePEM = certificatePEM
@@ -33,6 +33,13 @@ public struct TLSIdentity: Sendable, Codable {
     /// The stored self-signed identity, made now if there is none (for `names`: DNS names and IP addresses).
     public static func selfSigned(in backend: Backend, names: [String], crypto: CryptoContext) async throws -> TLSIdentity {
         if let item = try await backend.get(record) { return try JSONDecoder().decode(TLSIdentity.self, from: Data(item.value)) }
+        // Kept where an earlier release put it: moved (re-sealed for its new key), so the
+        // certificate users were given stays the same.
+        if let old = try await backend.get(Keyspace.legacySelfSignedTLS) {
+            _ = try await backend.create(record, value: old.value)
+            _ = try await backend.delete(Keyspace.legacySelfSignedTLS, expectedRevision: old.revision)
+            return try await selfSigned(in: backend, names: names, crypto: crypto)
+        }
         let key = try PrivateKey(generate: .ecdsaP256, using: crypto)
         let alternatives = names.map { name in name.contains(":") || name.allSatisfy({ $0.isNumber || $0 == "." }) ? "IP:\(name)" : "DNS:\(name)" }
         let der = try key.selfSignedCertificate(commonName: names.first ?? "portcullis", alternativeNames: alternatives, days: 397)

@@ -7,6 +7,7 @@ import LaunchProtocol
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import SessionControl
 @testable import SSH
 import TestSupport
 import XCTest
@@ -131,20 +132,21 @@ final class HostileSessionTests: NodeTestCase {
         let expired = try await fixture.identity.userCA.sign(key.publicKey, keyID: "alice", principals: [NodeFixture.login], validFor: .seconds(1),
                                                              now: Date().addingTimeInterval(-10))
         let context = fixture.node.context
-        let lease = try await context.semaphore.acquire(user: "alice", max: 1, holder: "test")
+        let semaphore = ConnectionSemaphore(backend: fixture.backend)
         let access = try await fixture.identity.accessChecker(for: try await fixture.identity.user("alice"))
-        let identity = ConnectionIdentity(user: "alice", login: NodeFixture.login, certificate: expired, access: access,
-                                          remoteAddress: "", localAddress: "", lease: lease)
+        let identity = AdmittedIdentity(user: "alice", login: NodeFixture.login, certificate: expired, access: access,
+                                        remoteAddress: "", localAddress: "")
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let control = SSHConnectionControl(eventLoop: loop, remoteAddress: nil, localAddress: nil) { _ in }
-        try await loop.submit {
-            NodeConnection(identity: identity, context: context, control: control).start()
-            control.closed()
-        }.get()
-        var held = try await context.semaphore.leases(user: "alice")
+        let admitted = await context.controller.admit(AdmissionRequest(identity: identity, server: context.server, holder: "test"), on: control)
+        XCTAssertNotNil(try? admitted.get())
+        let taken = try await semaphore.leases(user: "alice")
+        XCTAssertEqual(taken, 1)
+        try await loop.submit { control.closed() }.get()
+        var held = try await semaphore.leases(user: "alice")
         for _ in 0..<50 where held > 0 {
             try await Task.sleep(for: .milliseconds(50))
-            held = try await context.semaphore.leases(user: "alice")
+            held = try await semaphore.leases(user: "alice")
         }
         XCTAssertEqual(held, 0, "the place was given back when the connection closed")
     }

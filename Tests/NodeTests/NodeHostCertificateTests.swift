@@ -1,6 +1,7 @@
 import Foundation
 @testable import Node
 @testable import Proxy
+import SessionControl
 import TestSupport
 import XCTest
 
@@ -39,7 +40,7 @@ final class NodeHostCertificateTests: XCTestCase {
         let later = try await fixture.ssh(key: key, "echo later")
         XCTAssertEqual(later.stdout, "later\n", later.stderr)
         XCTAssertTrue(fixture.node.hostPrincipals.contains("node-test"))
-        XCTAssertTrue(fixture.node.hostPrincipals.contains(NodeSettings.hostName))
+        XCTAssertTrue(fixture.node.hostPrincipals.contains(HostIdentity.hostName))
     }
 
     func testTheProxysHostCertificateIsRenewedToo() async throws {

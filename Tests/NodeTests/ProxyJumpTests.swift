@@ -2,6 +2,7 @@ import Foundation
 import Identity
 @testable import Node
 @testable import Proxy
+import SessionControl
 import SSH
 import TestSupport
 import XCTest

@@ -106,9 +106,9 @@ final class SessionMemoryTests: NodeTestCase {
         let found = Mutex<[WeakReference]>([])
         let visited = Mutex(0)
         let context = fixture.node.context
-        context.forEachConnection { connection in
-            var references = [WeakReference("NodeConnection", connection)]
-            for session in connection.sessions.values {
+        context.controller.connections.forEach { connection in
+            var references = [WeakReference("ControlledConnection", connection)]
+            for session in connection.sessions {
                 references.append(WeakReference("NodeSession", session))
                 for child in Mirror(reflecting: session).children {
                     guard let label = child.label, let object = Self.object(child.value) else { continue }

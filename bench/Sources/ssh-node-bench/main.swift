@@ -6,6 +6,7 @@ import Identity
 import Logging
 import Node
 import Proxy
+import SessionControl
 import SSH
 import Storage
 

@@ -24,6 +24,7 @@ public struct SpawnedProcess: Sendable {
 public enum ProcessSpawner {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     /// `control`: a descriptor the child gets as fd 3 (the launcher's control socket); the

@@ -40,14 +40,13 @@ public struct NodeRegistry: Sendable {
         self.interval = interval
     }
 
-    static let prefix = "registry/nodes/"
-    static func key(_ name: String) -> String { prefix + name }
+    static func key(_ name: String) throws -> String { try Keyspace.nodeRecords.key(name) }
 
     public func heartbeat(_ record: NodeRecord) async throws {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         let expires = record.lastHeartbeat.addingTimeInterval(3 * Double(interval.components.seconds))
-        try await backend.put(Self.key(record.name), value: [UInt8](try encoder.encode(record)), expires: expires)
+        try await backend.put(try Self.key(record.name), value: [UInt8](try encoder.encode(record)), expires: expires)
     }
 
     /// Registers a plain OpenSSH host (kept until removed).
@@ -55,17 +54,17 @@ public struct NodeRegistry: Sendable {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         let record = NodeRecord(name: name, address: address, labels: labels, hostname: name, version: "openssh", lastHeartbeat: Date(), openSSH: true)
-        try await backend.put(Self.key(name), value: [UInt8](try encoder.encode(record)), expires: nil)
+        try await backend.put(try Self.key(name), value: [UInt8](try encoder.encode(record)), expires: nil)
     }
 
     @discardableResult
-    public func remove(_ name: String) async throws -> Bool { try await backend.delete(Self.key(name), expectedRevision: nil) }
+    public func remove(_ name: String) async throws -> Bool { try await backend.delete(try Self.key(name), expectedRevision: nil) }
 
     /// Live nodes, by name.
     public func nodes() async throws -> [NodeRecord] {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        return try await backend.range(prefix: Self.prefix)
+        return try await backend.range(prefix: Keyspace.nodeRecords.path)
             .compactMap { try? decoder.decode(NodeRecord.self, from: Data($0.value)) }
             .sorted { $0.name < $1.name }
     }

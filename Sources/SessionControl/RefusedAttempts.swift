@@ -21,12 +21,8 @@ public final class RefusedAttempts {
             connection.attachment = attempts
             connection.whenClosed { [weak connection] in
                 guard let connection, let attempts = connection.attachment as? RefusedAttempts else { return }
-                var fields: [String: AuditValue] = [
-                    "login": .string(attempts.login), "success": false, "error": .string(attempts.reasons.joined(separator: "; ")),
-                    "addr.remote": .string(NodeAuthenticator.describe(connection.remoteAddress)), "server_id": .string(server),
-                ]
-                if let user = attempts.user { fields["user"] = .string(user) }
-                emit(AuditEvent(.authFailure, fields))
+                emit(.authFailure(login: attempts.login, user: attempts.user, remoteAddress: connection.remoteAddress?.hostPortText ?? "",
+                                  server: server, error: attempts.reasons.joined(separator: "; ")))
             }
         }
         attempts.login = String(login.prefix(256))
