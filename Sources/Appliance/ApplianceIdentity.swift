@@ -68,7 +68,7 @@ enum AuthServices {
                 identity: identity, audit: audit, backend: storage.backend, keyring: storage.keyring, crypto: crypto,
                 recordingsRoot: (configuration.dataDir as NSString).appendingPathComponent("recordings"),
                 sessionControlTimeout: configuration.authService.sessionControl.sessionControlTimeout, registry: sessions,
-                lockingMode: configuration.nodeSettings.lockingMode, logger: Logger(label: "portcullis.proxy")))
+                policy: configuration.nodeSettings.sessionPolicy, logger: Logger(label: "portcullis.proxy")))
         }
         if configuration.sshService.enabled {
             services.append(NodeService(settings: configuration.nodeSettings, identity: identity, audit: audit, backend: storage.backend,

@@ -73,7 +73,7 @@ public struct NodeSettings: Sendable {
 
 extension NodeSettings {
     /// The cluster's session-control defaults, as admission applies them.
-    var sessionPolicy: SessionPolicy {
+    public var sessionPolicy: SessionPolicy {
         SessionPolicy(clientIdleTimeout: clientIdleTimeout, clientIdleTimeoutMessage: clientIdleTimeoutMessage,
                       disconnectExpiredCert: disconnectExpiredCert, lockingMode: lockingMode)
     }

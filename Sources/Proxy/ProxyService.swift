@@ -48,11 +48,8 @@ public struct ProxyService: Service {
     let logger: Logger
     let trust = UserCATrust()
     let terminating: TerminatingContext
-    let semaphore: ConnectionSemaphore
-    let connections = ProxyConnections()
-    let audit: AuditPipeline
-    /// The cluster's locking mode, for when the lock view fails.
-    let lockingMode: RoleOptions.LockingMode
+    /// Admission (locks, `max_connections`) and the open connections, as on a node.
+    let controller: SessionController
     public var registry: SessionRegistry { terminating.registry }
     /// What new connections are served with (the host certificate is renewed in it).
     let served = NIOLockedValueBox<SSHServerConfiguration?>(nil)
@@ -63,17 +60,16 @@ public struct ProxyService: Service {
     /// `registry`: where its terminating-mode sessions are listed (the daemon shares its node's).
     public init(settings: Settings, identity: IdentityService, audit: AuditPipeline, backend: Backend, keyring: Keyring, crypto: CryptoContext,
                 recordingsRoot: String, sessionControlTimeout: Duration = .seconds(120), registry: SessionRegistry = SessionRegistry(),
-                lockingMode: RoleOptions.LockingMode = .strict, logger: Logger) {
+                policy: SessionPolicy = SessionPolicy(), logger: Logger) {
         self.settings = settings
         self.identity = identity
         self.backend = backend
         self.crypto = crypto
         self.logger = logger
-        self.audit = audit
-        terminating = TerminatingContext(identity: identity, audit: audit, keyring: keyring, crypto: crypto, recordingsRoot: recordingsRoot,
-                                         proxyName: settings.name, registry: registry, logger: logger)
-        self.lockingMode = lockingMode
-        semaphore = ConnectionSemaphore(backend: backend, leaseDuration: sessionControlTimeout)
+        terminating = TerminatingContext(identity: identity, keyring: keyring, crypto: crypto, recordingsRoot: recordingsRoot,
+                                         registry: registry, logger: logger)
+        controller = SessionController(locks: identity, limiter: ConnectionSemaphore(backend: backend, leaseDuration: sessionControlTimeout),
+                                       emitter: AuditEmitter(audit, logger: logger), policy: policy)
     }
 
     var nodes: NodeRegistry { NodeRegistry(backend: backend) }
@@ -102,19 +98,20 @@ public struct ProxyService: Service {
                                                  publicAddress: settings.publicAddress)
         let certificate = try await identity.signHost(hostKey.publicKey, principals: principals, ttl: settings.hostCertificateTTL,
                                                       by: "proxy:\(settings.name)")
-        let authenticator = ProxyAuthenticator(identity: identity, trust: trust, nodes: nodes, semaphore: semaphore, connections: connections, audit: audit)
+        let authenticator = ProxyAuthenticator(identity: identity, trust: trust, nodes: nodes, controller: controller, proxyName: settings.name)
         let nodes = nodes, logger = logger, terminating = terminating, port = settings.port, cluster = identity.settings.clusterName
         return SSHServerConfiguration(
             crypto: crypto, hostKeys: [hostKey], hostCertificates: [certificate], authenticator: authenticator, banner: settings.banner,
             unauthenticatedLimit: unauthenticated,
-            channelAdmission: { [audit, logger] session, opening in
-                guard case .session = opening.type, let access = session.connection?.attachment as? ProxyAccess else { return nil }
-                return access.admitSession(audit: audit, logger: logger)
+            channelAdmission: { session, opening in
+                guard let connection = ControlledConnection.of(session.connection), connection.target != nil else { return nil }
+                return connection.admitSession(opening)
             },
             sessionHandlerFactory: { session, channel in
-                if let access = session.connection?.attachment as? ProxyAccess, let target = access.target {
-                    let handler = TerminatingSession(access: access, target: target, context: terminating, channel: channel, loop: session.eventLoop)
-                    access.add(handler)
+                if let connection = ControlledConnection.of(session.connection), let target = connection.target {
+                    // Counted for max_sessions from the moment the channel is accepted, until it closes.
+                    let handler = TerminatingSession(connection: connection, target: target, context: terminating, channel: channel)
+                    connection.added(handler)
                     return handler
                 }
                 channel.write(ByteBuffer(string: "This is the Portcullis proxy: use it as a jump host (ssh -J user@proxy:port login@node), or ssh -p port login%host@proxy for a registered OpenSSH host.\r\n"),
@@ -124,8 +121,8 @@ public struct ProxyService: Service {
                 return nil
             },
             directTCPIPHandler: { session, request, opening in
-                guard let access = session.connection?.attachment as? ProxyAccess else { return opening.reject("not authorized") }
-                Self.route(request, opening, session: session, access: access, nodes: nodes, cluster: cluster, proxyPort: port, logger: logger)
+                guard let connection = ControlledConnection.of(session.connection) else { return opening.reject("not authorized") }
+                Self.route(request, opening, session: session, user: connection.identity, nodes: nodes, cluster: cluster, proxyPort: port, logger: logger)
             },
             logger: logger)
     }
@@ -142,10 +139,10 @@ public struct ProxyService: Service {
 
     /// Ends the terminating-mode connections a new lock matches (passthrough ones are the nodes' to end).
     func watchLocks() async {
-        let connections = connections, audit = audit, logger = logger, mode = lockingMode
-        await identity.followLocks(apply: { connections.enforce($0, audit: audit) }, unreliable: { error in
+        let connections = controller.connections, logger = logger
+        await identity.followLocks(apply: { connections.enforce($0) }, unreliable: { error in
             logger.error("the lock view is unreliable; strict connections are ended, the watch restarts", metadata: ["error": "\(error)"])
-            connections.endStrict(cluster: mode, reason: "preventive lock-out due to local lock view becoming unreliable")
+            connections.endStrict(reason: SessionMessages.lockViewUnreliable)
         })
     }
 
@@ -167,7 +164,7 @@ public struct ProxyService: Service {
 
     /// A jump to a node: found by name (any port: the registered address is used) or by its
     /// registered address, and only among the nodes the user's roles can see.
-    static func route(_ request: DirectTCPIPRequest, _ opening: SSHChannelOpening, session: SSHSessionContext, access: ProxyAccess,
+    static func route(_ request: DirectTCPIPRequest, _ opening: SSHChannelOpening, session: SSHSessionContext, user: AdmittedIdentity,
                       nodes: NodeRegistry, cluster: String, proxyPort: Int, logger: Logger) {
         let loop = session.eventLoop
         let pending = NIOLoopBound(opening, eventLoop: loop)
@@ -177,21 +174,21 @@ public struct ProxyService: Service {
             do {
                 found = try await nodes.nodes().first { node in
                     (ClusterHostNames.matches(request.host, name: node.name, cluster: cluster) || node.address == target)
-                        && access.checker.canSee(labels: node.labels)
+                        && user.access.canSee(labels: node.labels)
                 }
             } catch {
                 loop.execute { pending.value.reject("the node registry cannot be read right now; try again later") }
                 return
             }
             guard let node = found, let address = ListenAddress(parsing: node.address) else {
-                logger.notice("jump refused", metadata: ["user": "\(access.user)", "target": "\(target)"])
+                logger.notice("jump refused", metadata: ["user": "\(user.user)", "target": "\(target)"])
                 loop.execute { pending.value.reject("no node \"\(request.host)\" that you may reach in this cluster (pcsh ls lists yours)") }
                 return
             }
             // A tunnel to a plain OpenSSH host would skip everything the proxy enforces there
             // (recording, audit, leases, locks, idle timeout): only terminating mode reaches one.
             guard !node.isOpenSSH else {
-                logger.notice("jump to an OpenSSH host refused", metadata: ["user": "\(access.user)", "target": "\(node.name)"])
+                logger.notice("jump to an OpenSSH host refused", metadata: ["user": "\(user.user)", "target": "\(node.name)"])
                 loop.execute {
                     pending.value.reject("\(node.name) is an OpenSSH host, reached only through the proxy itself: ssh -p \(proxyPort) LOGIN%\(node.name)@PROXY (or pcsh ssh LOGIN@\(node.name))")
                 }

@@ -9,20 +9,12 @@ import SessionControl
 import SSH
 import Storage
 
-/// Where a terminating-mode connection goes: a plain OpenSSH host, as a login.
-struct TerminatingTarget {
-    var node: NodeRecord
-    var login: String
-}
-
 /// What a terminating session needs from the proxy.
 struct TerminatingContext: Sendable {
     let identity: IdentityService
-    let audit: AuditPipeline
     let keyring: Keyring
     let crypto: CryptoContext
     let recordingsRoot: String
-    let proxyName: String
     let registry: SessionRegistry
     let logger: Logger
 }
@@ -32,9 +24,11 @@ struct TerminatingContext: Sendable {
 /// this session (one minute, the one login) and verified by its host certificate from our host
 /// CA. Requests are passed on in order (queued until the host's channel is open), bytes flow
 /// both ways with back-pressure (a side's window is given back only once the other side took
-/// the bytes), the host's output is recorded at the proxy, and the events are the node's.
-final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
-    private let access: ProxyAccess
+/// the bytes), the host's output is recorded at the proxy, and the events, controls (idle
+/// timeout, certificate expiry, locks, `max_sessions`, `ssh_file_copy`, `env` rules) are the
+/// node's, through the same `ControlledConnection`.
+final class TerminatingSession: SSHSessionHandler, ControlledSession, @unchecked Sendable {
+    private let connection: ControlledConnection
     private let target: TerminatingTarget
     private let context: TerminatingContext
     private let loop: EventLoop
@@ -54,47 +48,33 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
     private let started = Date()
     private var command: String?
     private var interactive = false
+    private var size: String?
     private var startedSession = false
     private var ended = false
-    private var lastEvent: Task<Void, Never>?
-    private let activity = ActivityClock()
     /// The recorder is behind: the host's output waits.
     private var recordingHeld = false
     private var closedOnce = false
 
-    init(access: ProxyAccess, target: TerminatingTarget, context: TerminatingContext, channel: SSHSessionChannel, loop: EventLoop) {
-        self.access = access
+    init(connection: ControlledConnection, target: TerminatingTarget, context: TerminatingContext, channel: SSHSessionChannel) {
+        self.connection = connection
         self.target = target
         self.context = context
-        self.loop = loop
+        loop = connection.control.eventLoop
         downstream = channel
         connectUpstream()
     }
 
-    private var fields: [String: AuditValue] {
-        ["user": .string(access.user), "login": .string(target.login), "server_id": .string(target.node.name),
-         "server_hostname": .string(target.node.hostname), "addr.local": .string(target.node.address), "sid": .string(sid),
-         "forwarded_by": .string(context.proxyName)]
-    }
-
-    private func emit(_ kind: AuditEventKind, _ extra: [String: AuditValue]) {
-        let event = AuditEvent(kind, fields.merging(extra) { $1 })
-        let audit = context.audit, previous = lastEvent, logger = context.logger
-        lastEvent = Task {
-            await previous?.value
-            do { _ = try await audit.record(event) } catch { logger.error("an audit event was not recorded", metadata: ["error": "\(error)"]) }
-        }
-    }
+    private var fields: ConnectionEventFields { connection.eventFields }
 
     private func connectUpstream() {
-        let context = context, target = target, access = access, loop = loop
+        let context = context, target = target, user = connection.identity.user, loop = loop
         let me = NIOLoopBound(self, eventLoop: loop)
         Task {
             do {
                 guard let address = ListenAddress(parsing: target.node.address) else { throw SSHError(.byApplication, "bad node address \(target.node.address)") }
                 let key = try PrivateKey(generate: .ecdsaP256, using: context.crypto)
                 let certificate = try await context.identity.opensshCA.sign(
-                    key.publicKey, keyID: access.user, principals: [target.login], validFor: .seconds(60),
+                    key.publicKey, keyID: user, principals: [target.login], validFor: .seconds(60),
                     extensions: ["permit-pty": ""])
                 let hostCA = try await context.identity.hostCA.trustedKeys().map(\.publicKey)
                 let configuration = SSHClientConfiguration(
@@ -152,7 +132,7 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
     func terminate(_ reason: String) {
         guard !ended else { return }
         tell(reason)
-        emit(.clientDisconnect, ["reason": .string(reason)])
+        connection.emit(.clientDisconnect(fields, sid: sid, reason: reason))
         upstream?.close()
         downstream?.sendExitStatus(1)
         downstream?.close()
@@ -169,6 +149,7 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
         switch request {
         case .pty(let pty):
             interactive = true
+            size = "\(pty.columns):\(pty.rows)"
             if recording == nil { startRecording(columns: Int(pty.columns), rows: Int(pty.rows), term: pty.term) }
         case .environment(let name, let value):
             // As the node: allow-listed names, bounded count and sizes (the host's AcceptEnv is
@@ -177,23 +158,26 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
             environment[name] = value
         case .shell, .exec, .subsystem:
             guard !startedSession else { return false }
-            startedSession = true
-            if case .exec(let text) = request { command = text }
-            if case .subsystem = request {} else if recording == nil { startRecording(columns: 80, rows: 24, term: "xterm") }
-            var start: [String: AuditValue] = ["session_recording": .string(recording == nil ? "off" : "proxy"), "interactive": .bool(interactive),
-                                               "proto": "ssh"]
-            if let command { start["initial_command"] = .array([.string(command)]) }
-            emit(.sessionStart, start)
-            let kind: String
+            let kind: SessionKind
             switch request {
-            case .exec: kind = "exec"
-            case .subsystem(let name): kind = name
-            default: kind = "shell"
+            case .exec(let text): kind = .exec(text)
+            case .subsystem(let name): kind = .subsystem(name)
+            default: kind = .shell
             }
+            if !connection.identity.access.sshFileCopy, kind.isFileCopy {
+                connection.emit(.exec(fields, sid: sid, command: kind.command() ?? "", outcome: .failed(SessionMessages.fileCopyOff)))
+                return refuseAtOnce(SessionMessages.fileCopyRefused(user: connection.identity.user))
+            }
+            startedSession = true
+            command = kind.command()
+            if case .subsystem = kind {} else if recording == nil { startRecording(columns: 80, rows: 24, term: "xterm") }
+            connection.emit(.sessionStart(fields, sid: sid, recording: recording == nil ? .off : .proxy, interactive: interactive,
+                                          type: kind.name, size: size, command: command))
             let me = NIOLoopBound(self, eventLoop: loop)
-            context.registry.add(LiveSession(sid: sid, user: access.user, login: target.login, node: target.node.name, started: started,
-                                             kind: kind, command: command, remoteAddress: "", idleSeconds: 0),
-                                 activity: activity) { [loop] reason in
+            context.registry.add(LiveSession(sid: sid, user: connection.identity.user, login: target.login, node: target.node.name,
+                                             started: started, kind: kind.name, command: command, remoteAddress: connection.identity.remoteAddress,
+                                             idleSeconds: 0),
+                                 activity: connection.activity) { [loop] reason in
                 loop.execute { me.value.terminate(reason) }
             }
         case .windowChange(let columns, let rows, _, _):
@@ -217,7 +201,7 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
     /// The recorder as on the node: more than its high watermark behind, the host's output is
     /// held (its window not given back); a failure warns (`best_effort`) or ends the session (`strict`).
     private func startRecording(columns: Int, rows: Int, term: String) {
-        let header = RecordingHeader(sessionID: sid, user: access.user, login: target.login, server: target.node.name,
+        let header = RecordingHeader(sessionID: sid, user: connection.identity.user, login: target.login, server: target.node.name,
                                      columns: columns, rows: rows, started: started, term: term)
         do {
             let recorder = try FileRecorder(root: context.recordingsRoot, header: header, keyring: context.keyring, chunkBytes: 256 << 10)
@@ -237,13 +221,13 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
     }
 
     private func recordingFailed(_ error: String) {
-        if access.checker.recordSession == .strict { return fail("the session cannot be recorded: \(error)") }
+        if connection.identity.access.recordSession == .strict { return fail("the session cannot be recorded: \(error)") }
         context.logger.error("the session cannot be recorded", metadata: ["error": "\(error)"])
         tell(SessionMessages.recordingWarning)
     }
 
     func receive(_ data: ByteBuffer, on channel: SSHSessionChannel) {
-        activity.touch()
+        connection.activity.touch()
         guard let upstream else { return pendingData.append(data) }
         upstream.write(data)
         if upstream.isWritable { channel.consumed(data.readableBytes) } else { unconsumedDown += data.readableBytes }
@@ -258,7 +242,7 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
     }
 
     func closed(_ channel: SSHSessionChannel) {
-        if !closedOnce { closedOnce = true; access.removed(self) }
+        if !closedOnce { closedOnce = true; connection.removed(self) }
         upstream?.close()
         let client = client
         Task { await client?.close() }
@@ -269,7 +253,7 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
 
     fileprivate func fromHost(_ data: ByteBuffer, stderr: Bool) -> Bool {
         guard let downstream else { return true }
-        activity.touch()
+        connection.activity.touch()
         if !stderr { recording?.output(data) }
         downstream.write(data, stderr: stderr)
         return downstream.isWritable && !recordingHeld
@@ -285,11 +269,11 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
         switch request {
         case .exitStatus(let status):
             downstream?.sendExitStatus(status)
-            if command != nil { emit(.exec, ["command": .string(command!), "exitCode": .string(String(status))]) }
+            if let command { connection.emit(.exec(fields, sid: sid, command: command, outcome: .status(Int32(bitPattern: status)))) }
             return true
         case .exitSignal(let name, let core, let message):
             downstream?.sendExitSignal(name, coreDumped: core, message: message)
-            if command != nil { emit(.exec, ["command": .string(command!), "exitCode": "-1", "exitError": .string("signal \(name)")]) }
+            if let command { connection.emit(.exec(fields, sid: sid, command: command, outcome: .signal(name))) }
             return true
         default:
             return false
@@ -308,22 +292,31 @@ final class TerminatingSession: SSHSessionHandler, @unchecked Sendable {
         guard !ended else { return }
         ended = true
         context.registry.remove(sid)
-        emit(.sessionData, ["tx": .integer(Int64(downstream?.bytesSent ?? 0)), "rx": .integer(Int64(downstream?.bytesReceived ?? 0))])
-        let end: [String: AuditValue] = [
-            "participants": .array([.string(access.user)]), "interactive": .bool(interactive),
-            "session_start": .string(AuditTime.format(started)), "session_stop": .string(AuditTime.format(Date())),
-            "session_recording": .string(recording == nil ? "off" : "proxy"),
-        ]
+        connection.emit(.sessionData(fields, sid: sid, tx: downstream?.bytesSent ?? 0, rx: downstream?.bytesReceived ?? 0))
+        let end = AuditEvent.sessionEnd(fields, sid: sid, interactive: interactive, started: started, stopped: Date(),
+                                        recording: recording == nil ? .off : .proxy)
         if let recording {
-            let loop = loop
-            let me = NIOLoopBound(self, eventLoop: loop)
+            let connection = connection
             Task {
                 await recording.finish()
-                loop.execute { me.value.emit(.sessionEnd, end) }
+                connection.control.eventLoop.execute { connection.emit(end) }
             }
         } else {
-            emit(.sessionEnd, end)
+            connection.emit(end)
         }
+    }
+
+    /// Accepts the request, then ends the channel with `message` on stderr and status 1 (a
+    /// refused request would leave the client only "request failed"), as the node does.
+    private func refuseAtOnce(_ message: String) -> Bool {
+        loop.execute { [weak self] in
+            guard let self, let downstream = self.downstream else { return }
+            downstream.write(ByteBuffer(string: message + "\r\n"), stderr: true)
+            downstream.sendEOF()
+            downstream.sendExitStatus(1)
+            downstream.close()
+        }
+        return true
     }
 }
 

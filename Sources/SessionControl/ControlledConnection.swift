@@ -36,6 +36,17 @@ public struct SessionServer: Sendable, Equatable {
     }
 }
 
+/// Where a terminating-mode connection goes: a registered plain OpenSSH host, as a login.
+public struct TerminatingTarget: Sendable {
+    public var node: NodeRecord
+    public var login: String
+
+    public init(node: NodeRecord, login: String) {
+        self.node = node
+        self.login = login
+    }
+}
+
 /// The cluster's defaults that a user's roles refine (`auth_service.session_control`).
 public struct SessionPolicy: Sendable {
     public var clientIdleTimeout: Duration?
@@ -70,6 +81,8 @@ public final class ControlledConnection: @unchecked Sendable {
     public let activity = ActivityClock()
     public let events: OrderedEvents
     public let maxSessions: Int
+    /// In the proxy's terminating mode: the host its sessions are joined to.
+    public let target: TerminatingTarget?
     let idleTimeout: Duration?
     let idleMessage: String
     let expiresAt: Date?
@@ -83,8 +96,9 @@ public final class ControlledConnection: @unchecked Sendable {
     /// `timers: false` for a connection whose traffic this process does not see (the proxy's
     /// jump tunnels: the node they reach runs the timers).
     init(identity: AdmittedIdentity, server: SessionServer, control: SSHConnectionControl, policy: SessionPolicy,
-         events: OrderedEvents, timers: Bool) {
+         events: OrderedEvents, timers: Bool, target: TerminatingTarget? = nil) {
         self.identity = identity
+        self.target = target
         self.server = server
         self.control = control
         self.events = events

@@ -13,12 +13,15 @@ public struct AdmissionRequest: Sendable {
     /// Whether this connection takes a `max_connections` place and runs the idle and expiry
     /// timers (the proxy's jump tunnels do not: the node they reach does both).
     public var controlled: Bool
+    /// Where the proxy's terminating mode takes the sessions (nil on a node, and for jumps).
+    public var target: TerminatingTarget?
 
-    public init(identity: AdmittedIdentity, server: SessionServer, holder: String, controlled: Bool = true) {
+    public init(identity: AdmittedIdentity, server: SessionServer, holder: String, controlled: Bool = true, target: TerminatingTarget? = nil) {
         self.identity = identity
         self.server = server
         self.holder = holder
         self.controlled = controlled
+        self.target = target
     }
 }
 
@@ -52,7 +55,7 @@ public struct SessionController: Sendable {
     public func admit(_ request: AdmissionRequest, on control: SSHConnectionControl, now: Date = Date()) async -> Result<ControlledConnection, AdmissionRefusal> {
         let identity = request.identity
         let connection = ControlledConnection(identity: identity, server: request.server, control: control, policy: policy,
-                                              events: emitter.ordered(), timers: request.controlled)
+                                              events: emitter.ordered(), timers: request.controlled, target: request.target)
         let connections = connections
         // Tracked before the locks are read: a lock made from here on finds the connection.
         guard (try? await control.eventLoop.submit { () -> Bool in
