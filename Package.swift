@@ -248,7 +248,15 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "SessionControlTests", dependencies: ["SessionControl", "Storage", "TestSupport"]),
+        .testTarget(
+            name: "SessionControlTests",
+            dependencies: [
+                "SessionControl", "Storage", "TestSupport", "Audit", "Identity", "SSH", "FIPSCrypto",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "IdentityTests",
             dependencies: ["Identity", "SSH", "Audit", "Storage", "FIPSCrypto", "TestSupport", "SessionControl",

@@ -115,12 +115,14 @@ extension NodeFixture {
     /// A node fixture and a proxy on the same cluster state (its lock watcher running), closed
     /// after `body` whatever it throws.
     static func withProxy(hostCertificateTTL: Duration = .seconds(7 * 24 * 3600), recordingsRoot: String? = nil,
+                          sessionControlTimeout: Duration = .seconds(120),
                           _ body: (NodeFixture, ProxyService, Int) async throws -> Void) async throws {
         let fixture = try await NodeFixture()
         let proxy = ProxyService(settings: ProxyService.Settings(host: "127.0.0.1", port: 0, name: "proxy-test", hostCertificateTTL: hostCertificateTTL),
                                  identity: fixture.identity,
                                  audit: fixture.audit, backend: fixture.backend, keyring: fixture.keyring, crypto: fixture.crypto,
-                                 recordingsRoot: recordingsRoot ?? fixture.recordingsRoot, logger: .init(label: "test.proxy"))
+                                 recordingsRoot: recordingsRoot ?? fixture.recordingsRoot, sessionControlTimeout: sessionControlTimeout,
+                                 logger: .init(label: "test.proxy"))
         let listener = try await proxy.bind()
         let watcher = Task { await proxy.watchLocks() }
         do {

@@ -17,7 +17,7 @@ final class ProxyTerminatingTests: XCTestCase {
     func testAPlainOpenSSHHostThroughTheProxyIsAuditedAndRecorded() async throws {
         try NodeFixture.requirements()
         try await NodeFixture.withProxy { fixture, proxy, port in
-            let sshd = try await self.stockSSHD(fixture)
+            let sshd = try await fixture.stockSSHD()
             defer { sshd.stop() }
             try await self.sessions(fixture, proxy: proxy, proxyPort: port, sshd: sshd)
         }
@@ -30,7 +30,7 @@ final class ProxyTerminatingTests: XCTestCase {
         try Data("x".utf8).write(to: blocked)
         defer { try? FileManager.default.removeItem(at: blocked) }
         try await NodeFixture.withProxy(recordingsRoot: blocked.appendingPathComponent("recordings").path) { fixture, _, port in
-            let sshd = try await self.stockSSHD(fixture)
+            let sshd = try await fixture.stockSSHD()
             defer { sshd.stop() }
             try await fixture.addUser("alice")
             var strict = RoleOptions()
@@ -57,7 +57,7 @@ final class ProxyTerminatingTests: XCTestCase {
     func testAnOpenSSHHostIsReachedOnlyThroughTerminatingMode() async throws {
         try NodeFixture.requirements()
         try await NodeFixture.withProxy { fixture, _, port in
-            let sshd = try await self.stockSSHD(fixture)
+            let sshd = try await fixture.stockSSHD()
             defer { sshd.stop() }
             try await fixture.addUser("alice")
             try await fixture.node.nodes.register(openSSH: "web2", address: "127.0.0.1:\(sshd.port)", labels: ["env": "test"])
@@ -82,7 +82,7 @@ final class ProxyTerminatingTests: XCTestCase {
             XCTAssertEqual(terminating.stdout, "through-the-proxy\n")
 
             // A host whose certificate names only its address is not the host registered as web3.
-            let addressOnly = try await self.stockSSHD(fixture, principals: ["127.0.0.1"])
+            let addressOnly = try await fixture.stockSSHD(principals: ["127.0.0.1"])
             defer { addressOnly.stop() }
             try await fixture.node.nodes.register(openSSH: "web3", address: "127.0.0.1:\(addressOnly.port)", labels: ["env": "test"])
             let impostor = try NodeFixture.run("/usr/bin/ssh", options.map { $0 == "\(fixture.port)" ? "\(port)" : $0 }
@@ -97,7 +97,7 @@ final class ProxyTerminatingTests: XCTestCase {
     func testMaxSessionsHoldsInTerminatingMode() async throws {
         try NodeFixture.requirements()
         try await NodeFixture.withProxy { fixture, _, port in
-            let sshd = try await self.stockSSHD(fixture)
+            let sshd = try await fixture.stockSSHD()
             defer { sshd.stop() }
             var options = RoleOptions()
             options.maxSessions = 1
@@ -125,20 +125,6 @@ final class ProxyTerminatingTests: XCTestCase {
     }
 
     /// Debian's sshd with TrustedUserCAKeys from our OpenSSH CA and a host certificate from our host CA.
-    private func stockSSHD(_ fixture: NodeFixture, principals: [String] = ["web2", "127.0.0.1", "localhost"]) async throws -> OpenSSHServer {
-        let directory = fixture.directory.appendingPathComponent("sshd-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let hostKey = directory.appendingPathComponent("host").path
-        try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", hostKey])
-        let publicKey = try PublicKey(authorizedKeyLine: try String(contentsOfFile: hostKey + ".pub", encoding: .utf8), using: fixture.crypto)
-        let certificate = try await fixture.identity.signHost(publicKey, principals: principals, ttl: .seconds(3600), by: "test")
-        let userCA = CertificateAuthority.trustedUserCAKeysLines(try await fixture.identity.opensshCA.trustedKeys(), clusterName: "test", kind: .openssh)
-        let run = directory.appendingPathComponent("run")
-        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
-        return try OpenSSHServer(directory: run, trustedUserCAKeyLine: userCA.joined(separator: "\n"),
-                                 hostKey: (hostKey, certificate.authorizedKeyLine()))
-    }
-
     private func sessions(_ fixture: NodeFixture, proxy: ProxyService, proxyPort: Int, sshd: OpenSSHServer) async throws {
         var limited = RoleOptions()
         limited.maxConnections = 1
@@ -241,5 +227,23 @@ extension Sequence {
         var results: [T] = []
         for element in self { results.append(try await transform(element)) }
         return results
+    }
+}
+
+extension NodeFixture {
+    /// A stock sshd as the documentation sets one up: trusts the OpenSSH CA, presents a host
+    /// certificate from our host CA for `principals`.
+    func stockSSHD(principals: [String] = ["web2", "127.0.0.1", "localhost"], extraConfiguration: [String] = []) async throws -> OpenSSHServer {
+        let directory = directory.appendingPathComponent("sshd-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let hostKey = directory.appendingPathComponent("host").path
+        try Programs.executeSuccessfully("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", hostKey])
+        let publicKey = try PublicKey(authorizedKeyLine: try String(contentsOfFile: hostKey + ".pub", encoding: .utf8), using: crypto)
+        let certificate = try await identity.signHost(publicKey, principals: principals, ttl: .seconds(3600), by: "test")
+        let userCA = CertificateAuthority.trustedUserCAKeysLines(try await identity.opensshCA.trustedKeys(), clusterName: "test", kind: .openssh)
+        let run = directory.appendingPathComponent("run")
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        return try OpenSSHServer(directory: run, trustedUserCAKeyLine: userCA.joined(separator: "\n"), extraConfiguration: extraConfiguration,
+                                 hostKey: (hostKey, certificate.authorizedKeyLine()))
     }
 }

@@ -1,0 +1,167 @@
+import Audit
+import FIPSCrypto
+import Foundation
+import Identity
+import Logging
+import NIOConcurrencyHelpers
+import NIOPosix
+@testable import SessionControl
+@testable import SSH
+import TestSupport
+import XCTest
+
+/// Admission on its own: fake locks, limits and event sink, a connection with no socket behind
+/// it, no store, no root.
+final class SessionControllerTests: XCTestCase {
+    /// Locks as a list; `reading` is called while a read is in progress (before it answers).
+    final class Locks: LockView, @unchecked Sendable {
+        let list = NIOLockedValueBox<[Identity.Lock]>([])
+        var reading: (@Sendable () async -> Void)?
+
+        func lockInForce(user: String, roles: [String], login: String?, node: String?, now: Date) async throws -> Identity.Lock? {
+            let snapshot = list.withLockedValue { $0 }
+            await reading?()
+            return snapshot.first { $0.matches(user: user, roles: roles, login: login, node: node, now: now) }
+        }
+    }
+
+    final class Lease: ConnectionLease, @unchecked Sendable {
+        let released = NIOLockedValueBox(false)
+        let lost = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
+        func keepAlive(onLost: @escaping @Sendable (String) -> Void) { lost.withLockedValue { $0 = onLost } }
+        func release() async { released.withLockedValue { $0 = true } }
+    }
+
+    final class Limiter: ConnectionLimiter, @unchecked Sendable {
+        let held = NIOLockedValueBox<[Lease]>([])
+        func acquireLease(user: String, max: Int, holder: String) async throws -> any ConnectionLease {
+            try held.withLockedValue { held in
+                guard held.filter({ !$0.released.withLockedValue { $0 } }).count < max else { throw SemaphoreError.limitReached(user: user, max: max) }
+                let lease = Lease()
+                held.append(lease)
+                return lease
+            }
+        }
+    }
+
+    final class Sink: AuditRecording, @unchecked Sendable {
+        let events = NIOLockedValueBox<[AuditEvent]>([])
+        let failing = NIOLockedValueBox(false)
+        func record(_ event: AuditEvent) async throws -> Int64 {
+            if failing.withLockedValue({ $0 }) { throw TestFailure("the store is full") }
+            return events.withLockedValue { $0.append(event); return Int64($0.count) }
+        }
+    }
+
+    struct TestFailure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    let locks = Locks()
+    let limiter = Limiter()
+    let sink = Sink()
+    var controller: SessionController!
+    let loop = MultiThreadedEventLoopGroup.singleton.next()
+
+    override func setUp() async throws {
+        controller = SessionController(locks: locks, limiter: limiter, emitter: AuditEmitter(sink, logger: Logger(label: "test")),
+                                       policy: SessionPolicy(clientIdleTimeout: nil))
+    }
+
+    /// A connection whose DISCONNECT closes it, as the engine's does; `ended` gets the reason.
+    func connection(ended: NIOLockedValueBox<String?>) -> SSHConnectionControl {
+        var control: SSHConnectionControl!
+        control = SSHConnectionControl(eventLoop: loop, remoteAddress: try? .init(ipAddress: "192.0.2.7", port: 50000), localAddress: nil) { error in
+            ended.withLockedValue { $0 = error.message }
+            control.closed()
+        }
+        return control
+    }
+
+    func request(maxConnections: Int = 1) throws -> AdmissionRequest {
+        var options = RoleOptions()
+        options.maxConnections = maxConnections
+        let role = Role(name: "dev", options: options, allow: RoleConditions(logins: ["ubuntu"], nodeLabels: ["*": ["*"]]))
+        let crypto = try CryptoContext(mode: .nonFIPS)
+        let key = try PrivateKey(generate: .ecdsaP256, using: crypto)
+        let now = UInt64(Date().timeIntervalSince1970)
+        let certificate = try SSHCertificate.issue(for: key.publicKey, kind: .user, keyID: "alice", principals: ["ubuntu"], serial: 1,
+                                                   validAfter: now - 60, validBefore: now + 3600, signedBy: key, using: crypto)
+        let identity = AdmittedIdentity(user: "alice", login: "ubuntu", certificate: certificate,
+                                        access: AccessChecker(user: "alice", roles: [role], traits: [:]), remoteAddress: "192.0.2.7:50000", localAddress: "")
+        return AdmissionRequest(identity: identity, server: SessionServer(id: "web1", hostname: "web1"), holder: "test")
+    }
+
+    /// The reference gateway subscribes to its lock watcher before it checks: a lock made while
+    /// the locks are being read still ends the connection being admitted.
+    func testALockCreatedWhileAConnectionIsAdmittedEndsIt() async throws {
+        let lock = Identity.Lock(name: "incident", target: .init(user: "alice"), message: "stop", createdBy: "admin")
+        let connections = controller.connections
+        locks.reading = {
+            // The lock arrives through the watcher after the read took its snapshot.
+            connections.enforce(lock)
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        let ended = NIOLockedValueBox<String?>(nil)
+        let result = await controller.admit(try request(), on: connection(ended: ended))
+        XCTAssertNil(try? result.get(), "not admitted: the lock ended it while it was being admitted")
+        XCTAssertEqual(ended.withLockedValue { $0 }, lock.refusal)
+        XCTAssertTrue(limiter.held.withLockedValue { $0.allSatisfy { $0.released.withLockedValue { $0 } } }, "no place kept")
+        XCTAssertEqual(connections.count, 0)
+    }
+
+    func testARefusalIsOneSessionRejectedEventWithTheConnectionsFields() async throws {
+        locks.list.withLockedValue { $0 = [Identity.Lock(name: "l", target: .init(user: "alice"), createdBy: "admin")] }
+        let locked = await controller.admit(try request(), on: connection(ended: .init(nil)))
+        guard case .failure(let refusal) = locked else { return XCTFail("admitted despite the lock") }
+        XCTAssertEqual(refusal.tellClient, "access denied: locked (user=alice)")
+        locks.list.withLockedValue { $0 = [] }
+        let first = await controller.admit(try request(), on: connection(ended: .init(nil)))
+        XCTAssertNotNil(try? first.get())
+        let second = await controller.admit(try request(), on: connection(ended: .init(nil)))
+        guard case .failure(let limited) = second else { return XCTFail("max_connections 1 admitted two") }
+        XCTAssertEqual(limited.tellClient, "too many concurrent ssh connections for user \"alice\" (max=1)")
+        try await waitUntil(timeout: 5) { self.sink.events.withLockedValue { $0.count } == 2 }
+        let events = sink.events.withLockedValue { $0 }
+        XCTAssertEqual(events.map(\.event), ["session.rejected", "session.rejected"])
+        for event in events {
+            XCTAssertEqual(Set(event.fields.keys), ["event", "code", "uid", "time", "user", "login", "server_id", "server_hostname",
+                                                    "addr.remote", "addr.local", "reason", "max"])
+            XCTAssertEqual(event.fields["addr.remote"]?.stringValue, "192.0.2.7:50000")
+        }
+        XCTAssertEqual(events.last?.fields["max"], .integer(1))
+    }
+
+    func testALostLeaseEndsTheConnectionWithItsMessageAndAnEvent() async throws {
+        let ended = NIOLockedValueBox<String?>(nil)
+        let admitted = await controller.admit(try request(), on: connection(ended: ended))
+        let connection = try admitted.get()
+        let told = NIOLockedValueBox<[String]>([])
+        final class Session: ControlledSession, @unchecked Sendable {
+            let told: NIOLockedValueBox<[String]>
+            init(_ told: NIOLockedValueBox<[String]>) { self.told = told }
+            func tell(_ message: String) { told.withLockedValue { $0.append(message) } }
+        }
+        let session = Session(told)
+        try await loop.submit { connection.added(session) }.get()
+        let lease = try XCTUnwrap(limiter.held.withLockedValue { $0.first })
+        lease.lost.withLockedValue { $0 }?("the connection limit's lease was dropped")
+        try await waitUntil(timeout: 5) { ended.withLockedValue { $0 } != nil }
+        XCTAssertEqual(ended.withLockedValue { $0 }, "the connection limit's lease was dropped")
+        XCTAssertEqual(told.withLockedValue { $0 }, ["the connection limit's lease was dropped"])
+        try await waitUntil(timeout: 5) { lease.released.withLockedValue { $0 } }
+        try await waitUntil(timeout: 5) { self.sink.events.withLockedValue { $0.contains { $0.event == "client.disconnect" } } }
+        withExtendedLifetime(session) {}
+    }
+
+    func testAFailedAuditWriteIsCountedNotSwallowed() async throws {
+        sink.failing.withLockedValue { $0 = true }
+        let emitter = controller.emitter
+        let events = emitter.ordered()
+        events.emit(AuditEvent(.sessionRejected))
+        events.emit(AuditEvent(.clientDisconnect))
+        await events.flushed()
+        XCTAssertEqual(emitter.failures, 2)
+    }
+}
