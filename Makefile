@@ -8,7 +8,7 @@ FIPS_WORK ?= $(CURDIR)/.build-fips/work
 RUN_DIR ?= $(CURDIR)/.run
 BIN := $(CURDIR)/.build/debug
 
-.PHONY: all deps test-deps fips build test run bench bench-ssh bench-node bench-proxy bench-audit bench-identity deb fuzz clean help
+.PHONY: all deps test-deps fips build test docs run bench bench-ssh bench-node bench-proxy bench-audit bench-identity deb fuzz clean help
 FUZZ_SECONDS ?= 600
 
 all: build
@@ -16,6 +16,7 @@ all: build
 help:
 	@echo "make run     build and start the appliance on $(RUN_DIR) (FIPS mode)"
 	@echo "make test    run every test (FIPS provider built first)"
+	@echo "make docs    regenerate docs/events.md from the event catalog"
 	@echo "make bench   sealed storage and AES-GCM against OpenSSL on this machine"
 	@echo "make bench-ssh  the SSH engine against Debian's sshd (root)"
 	@echo "make bench-node  the node service (launcher, cgroups, recording) against Debian's sshd (root)"
@@ -42,6 +43,11 @@ test: test-deps fips
 	@scripts/test-services.sh
 	$(SWIFT) build --build-tests
 	PORTCULLIS_FIPS_PREFIX=$(FIPS_PREFIX) $(SWIFT) test --skip-build --disable-swift-testing
+
+# docs/events.md is generated from the event catalog (Sources/Audit/EventCatalog.swift).
+docs:
+	$(SWIFT) build --build-tests
+	PORTCULLIS_WRITE_DOCS=1 $(SWIFT) test --skip-build --disable-swift-testing --filter EventCatalogTests
 
 run: fips build
 	@mkdir -p $(RUN_DIR) && chmod 700 $(RUN_DIR)

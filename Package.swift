@@ -129,11 +129,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The administration API's wire types, shared by pcctl and the daemon; Foundation only.
+        .target(name: "AdminAPI"),
         // The proxy's HTTPS API (login, invitations).
         .target(
             name: "WebAPI",
             dependencies: [
-                "Identity", "Audit", "FIPSCrypto", "COpenSSL", "SessionControl", "Storage", "SSH",
+                "Identity", "Audit", "FIPSCrypto", "COpenSSL", "SessionControl", "Storage", "SSH", "AdminAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -169,7 +171,7 @@ let package = Package(
         .executableTarget(
             name: "pcctl",
             dependencies: [
-                "Appliance", "Audit", "CommandSupport", "FIPSCrypto", "Storage", "YAMLNodes", "PortcullisVersion",
+                "AdminAPI", "Appliance", "Audit", "CommandSupport", "FIPSCrypto", "Storage", "YAMLNodes", "PortcullisVersion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
@@ -252,6 +254,8 @@ let package = Package(
             name: "SessionControlTests",
             dependencies: [
                 "SessionControl", "Storage", "TestSupport", "Audit", "Identity", "SSH", "FIPSCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -74,13 +74,10 @@ enum AuthServices {
             services.append(NodeService(settings: configuration.nodeSettings, identity: identity, audit: audit, backend: storage.backend,
                                         keyring: storage.keyring, crypto: crypto, registry: sessions, logger: Logger(label: "portcullis.node")))
         }
-        let keyring = storage.keyring
+        let rotation = DataKeyRotation(keyring: storage.keyring, audit: audit)
         services.append(APIServers.admin(AdminRoutes(identity: identity, tlsCertificatePEM: tlsCertificate, sessions: sessions,
                                                      nodes: NodeRegistry(backend: storage.backend), recordings: storage.recordingStore(configuration),
-                                                     rotateDataKey: {
-                                                         let previous = keyring.activeKeyID
-                                                         return (active: try await keyring.rotate().id, previous: previous)
-                                                     }, audit: audit),
+                                                     rotateDataKey: { try await rotation.rotate(by: $0) }, audit: audit),
                                          socketPath: configuration.adminSocketPath, logger: logger))
         return services
     }

@@ -105,11 +105,7 @@ struct StorageMaintenance: Service {
     func rotateDataKeyIfDue(now: Date = Date()) async throws {
         try await storage.keyring.recordUsage()
         guard let reason = storage.keyring.rotationDue(rotationPolicy, now: now) else { return }
-        let previous = storage.keyring.activeKeyID
-        let rotated = try await storage.keyring.rotate()
-        try await storage.keyring.recordUsage()
-        logger.notice("data key rotated automatically", metadata: ["reason": "\(reason)", "key_id": "\(rotated.id)"])
-        _ = try await audit.record(AuditEvent(.dataKeyRotate, ["user": "portcullis", "key_id": .string(rotated.id),
-                                                               "previous_key_id": .string(previous), "reason": .string(reason)]))
+        let rotated = try await DataKeyRotation(keyring: storage.keyring, audit: audit).rotate(by: .daemon, reason: reason)
+        logger.notice("data key rotated automatically", metadata: ["reason": "\(reason)", "key_id": "\(rotated.active)"])
     }
 }

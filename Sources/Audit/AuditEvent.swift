@@ -53,6 +53,8 @@ public struct AuditEvent: Sendable, Equatable, Codable {
     /// The node: `server_hostname`, else `server_id`.
     public var server: String? { fields["server_hostname"]?.stringValue ?? fields["server_id"]?.stringValue }
     public var time: Date? { fields["time"]?.stringValue.flatMap(AuditTime.parse) }
+    /// The kind written, when it is one of ours (`EventCatalog`).
+    public var kind: AuditEventKind? { EventCatalog.kinds.first { $0.name == event && $0.code == code } }
 
     public static func decode(json: some DataProtocol) throws -> AuditEvent {
         try JSONDecoder().decode(AuditEvent.self, from: Data(json))
@@ -132,8 +134,6 @@ public struct AuditEventKind: Sendable, Hashable {
     public static let userDelete = AuditEventKind("user.delete", "T1004I")
     public static let sessionRejected = AuditEventKind("session.rejected", "T1006W")
     public static let sessionStart = AuditEventKind("session.start", "T2000I")
-    public static let sessionJoin = AuditEventKind("session.join", "T2001I")
-    public static let sessionLeave = AuditEventKind("session.leave", "T2003I")
     public static let sessionEnd = AuditEventKind("session.end", "T2004I")
     public static let sessionData = AuditEventKind("session.data", "T2006I")
     public static let exec = AuditEventKind("exec", "T3002I")
@@ -142,16 +142,14 @@ public struct AuditEventKind: Sendable, Hashable {
     public static let subsystemFailure = AuditEventKind("subsystem", "T3001E")
     public static let port = AuditEventKind("port", "T3003I")
     public static let portFailure = AuditEventKind("port", "T3003E")
-    public static let scpDownload = AuditEventKind("scp", "T3004I")
-    public static let scpUpload = AuditEventKind("scp", "T3005I")
     public static let clientDisconnect = AuditEventKind("client.disconnect", "T3006I")
     public static let authFailure = AuditEventKind("auth", "T3007W")
     public static let sftp = AuditEventKind("sftp", "TS001I")
     /// sftp operations the node could not audit (a bound reached, a malformed stream), with
     /// `reason` and how many `requests`; ours, not the reference's.
     public static let sftpAuditGap = AuditEventKind("sftp.audit_gap", "TSG00W")
-    public static let sessionCommand = AuditEventKind("session.command", "T4000I")
-    public static let sessionNetwork = AuditEventKind("session.network", "T4002I")
+    /// Bytes read and written per file, at an sftp session's end.
+    public static let sftpSummary = AuditEventKind("sftp_summary", "TS021I")
     public static let roleCreated = AuditEventKind("role.created", "T9000I")
     public static let roleDeleted = AuditEventKind("role.deleted", "T9001I")
     public static let roleUpdated = AuditEventKind("role.updated", "T9002I")

@@ -137,10 +137,10 @@ public final class LinuxAuditSink: AuditSink, @unchecked Sendable {
 
     /// The record type and result for an event, or nil for events with no Linux audit meaning.
     static func record(for event: AuditEvent) -> (type: Int32, success: Bool)? {
-        switch (event.event, event.code) {
-        case ("session.start", _): return (Int32(AUDIT_USER_LOGIN), true)
-        case ("session.end", _): return (Int32(AUDIT_USER_END), true)
-        case ("auth", _), ("user.login", "T1000W"), ("session.rejected", _): return (Int32(AUDIT_USER_ERR), false)
+        switch event.kind {
+        case .sessionStart?: return (Int32(AUDIT_USER_LOGIN), true)
+        case .sessionEnd?: return (Int32(AUDIT_USER_END), true)
+        case .authFailure?, .userLoginFailure?, .sessionRejected?: return (Int32(AUDIT_USER_ERR), false)
         default: return nil
         }
     }

@@ -48,6 +48,21 @@ public struct RecordingStore: Sendable {
         return text
     }
 
+    /// An export for `actor`, recorded (`session.recording.access`, success or the refusal)
+    /// before any of it is handed out: an export whose event cannot be written is refused.
+    public func export(_ sid: String, format: Format, allowIncomplete: Bool = false, for actor: EventActor,
+                       audit: any AuditRecording) async throws -> [UInt8] {
+        let bytes: [UInt8]
+        do {
+            bytes = try await export(sid, format: format, allowIncomplete: allowIncomplete)
+        } catch let error as RecordingError {
+            try await audit.record(.recordingAccessed(by: actor, sid: sid, format: format.rawValue, partial: allowIncomplete, error: "\(error)"))
+            throw error
+        }
+        try await audit.record(.recordingAccessed(by: actor, sid: sid, format: format.rawValue, partial: allowIncomplete))
+        return bytes
+    }
+
     public func export(_ sid: String, format: Format, allowIncomplete: Bool = false) async throws -> [UInt8] {
         let cast = try await asciicast(sid, allowIncomplete: allowIncomplete)
         switch format {

@@ -89,15 +89,14 @@ public struct IdentityService: Sendable {
     }
 
     /// Creates a user who must accept the invitation (set a password, enrol TOTP) before logging in.
-    public func createUser(_ name: String, roles: [String], traits: [String: [String]] = [:], by actor: String) async throws -> Invitation {
+    public func createUser(_ name: String, roles: [String], traits: [String: [String]] = [:], by actor: EventActor) async throws -> Invitation {
         try User.validate(name: name)
         try Self.validate(traits: traits)
         try await requireRoles(roles)
-        let user = User(name: name, roles: roles, traits: traits, createdBy: actor)
+        let user = User(name: name, roles: roles, traits: traits, createdBy: actor.name)
         guard try await backend.create(try Self.userKey(name), value: try encode(user)) != nil else { throw IdentityError.userExists(name) }
         let invitation = try await invite(name)
-        try await audit.record(AuditEvent(.userCreate, ["user": .string(actor), "name": .string(name),
-                                                         "roles": .array(roles.map { .string($0) }), "expires": .string(AuditTime.format(invitation.expires))]))
+        try await audit.record(.userCreated(by: actor, name: name, roles: roles, invitationExpires: invitation.expires))
         return invitation
     }
 
@@ -110,26 +109,25 @@ public struct IdentityService: Sendable {
         try await backend.range(prefix: Keyspace.users.path).map { try decode(User.self, $0.value, what: $0.key) }.sorted { $0.name < $1.name }
     }
 
-    public func updateUser(_ name: String, roles: [String]? = nil, traits: [String: [String]]? = nil, by actor: String) async throws -> User {
+    public func updateUser(_ name: String, roles: [String]? = nil, traits: [String: [String]]? = nil, by actor: EventActor) async throws -> User {
         if let roles { try await requireRoles(roles) }
         if let traits { try Self.validate(traits: traits) }
         let updated = try await modifyUser(name) { user in
             if let roles { user.roles = roles }
             if let traits { user.traits = traits }
         }
-        try await audit.record(AuditEvent(.userUpdate, ["user": .string(actor), "name": .string(name),
-                                                         "roles": .array(updated.roles.map { .string($0) })]))
+        try await audit.record(.userUpdated(by: actor, name: name, roles: updated.roles))
         return updated
     }
 
-    public func deleteUser(_ name: String, by actor: String) async throws {
+    public func deleteUser(_ name: String, by actor: EventActor) async throws {
         guard try await backend.delete(try Self.userKey(name)) else { throw IdentityError.userNotFound(name) }
-        try await audit.record(AuditEvent(.userDelete, ["user": .string(actor), "name": .string(name)]))
+        try await audit.record(.userDeleted(by: actor, name: name))
     }
 
     /// Clears the password and second factor and issues a new invitation (lost phone, forgotten
     /// password). The user cannot log in until it is accepted.
-    public func resetUser(_ name: String, by actor: String) async throws -> Invitation {
+    public func resetUser(_ name: String, by actor: EventActor) async throws -> Invitation {
         _ = try await modifyUser(name) { user in
             user.status = .invited
             user.passwordHash = nil
@@ -137,8 +135,7 @@ public struct IdentityService: Sendable {
             user.lastTOTPStep = nil
         }
         let invitation = try await invite(name)
-        try await audit.record(AuditEvent(.userUpdate, ["user": .string(actor), "name": .string(name), "action": "reset",
-                                                         "expires": .string(AuditTime.format(invitation.expires))]))
+        try await audit.record(.userReset(by: actor, name: name, invitationExpires: invitation.expires))
         return invitation
     }
 
@@ -228,8 +225,7 @@ public struct IdentityService: Sendable {
             return true
         }
         guard accepted != nil else { throw IdentityError.inviteInvalid }
-        try await audit.record(AuditEvent(.userUpdate, ["user": .string(invite.user), "name": .string(invite.user), "action": "enrolled",
-                                                         "mfa_device": "totp"]))
+        try await audit.record(.userEnrolled(invite.user))
     }
 
     private func loadInvite(_ token: String) async throws -> (Invite, String) {
@@ -254,18 +250,18 @@ public struct IdentityService: Sendable {
 
     /// Creates or replaces a role. Returns whether it was new.
     @discardableResult
-    public func putRole(_ role: Role, by actor: String) async throws -> Bool {
+    public func putRole(_ role: Role, by actor: EventActor) async throws -> Bool {
         let existed = try await backend.get(try Self.roleKey(role.name)) != nil
         _ = try await backend.put(try Self.roleKey(role.name), value: try encode(role))
-        try await audit.record(AuditEvent(existed ? .roleUpdated : .roleCreated, ["user": .string(actor), "name": .string(role.name)]))
+        try await audit.record(.rolePut(by: actor, name: role.name, created: !existed))
         return !existed
     }
 
-    public func deleteRole(_ name: String, by actor: String) async throws {
+    public func deleteRole(_ name: String, by actor: EventActor) async throws {
         let holders = try await users().filter { $0.roles.contains(name) }.map(\.name)
         guard holders.isEmpty else { throw IdentityError.roleInUse(role: name, users: holders) }
         guard try await backend.delete(try Self.roleKey(name)) else { throw IdentityError.roleNotFound(name) }
-        try await audit.record(AuditEvent(.roleDeleted, ["user": .string(actor), "name": .string(name)]))
+        try await audit.record(.roleDeleted(by: actor, name: name))
     }
 
     private func requireRoles(_ names: [String]) async throws {
@@ -301,16 +297,13 @@ extension Array {
 extension IdentityService {
     /// A host certificate for a server's own key (an OpenSSH host behind the proxy, or this
     /// appliance's host key), recorded as `cert.create`.
-    public func signHost(_ key: PublicKey, principals: [String], ttl: Duration, by actor: String) async throws -> SSHCertificate {
+    public func signHost(_ key: PublicKey, principals: [String], ttl: Duration, by actor: EventActor) async throws -> SSHCertificate {
         for principal in principals where principal.isEmpty || principal.count > 253 || principal.contains(where: { $0.isWhitespace || $0 == "," }) {
             throw IdentityError.invalidName("'\(principal.prefix(64))' is not a host name or address")
         }
         let certificate = try await hostCA.sign(key, keyID: principals.first ?? "host", principals: principals, validFor: ttl)
-        try await audit.record(AuditEvent(.certificateCreate, [
-            "user": .string(actor), "cert_type": "host",
-            "identity": .object(["principals": .array(principals.map { .string($0) }), "serial": .string(String(certificate.serial)),
-                                 "expires": .string(AuditTime.format(Date(timeIntervalSince1970: TimeInterval(certificate.validBefore))))]),
-        ]))
+        try await audit.record(.hostCertificateIssued(by: actor, principals: principals,
+                                                      expires: Date(timeIntervalSince1970: TimeInterval(certificate.validBefore)), serial: certificate.serial))
         return certificate
     }
 }

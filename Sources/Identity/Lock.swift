@@ -70,15 +70,12 @@ extension IdentityService {
     static func lockKey(_ name: String) throws -> String { try Keyspace.locks.key(name) }
 
     /// Creates or replaces a lock; `lock.created` names its target.
-    public func putLock(_ lock: Lock, by actor: String) async throws {
+    public func putLock(_ lock: Lock, by actor: EventActor) async throws {
         guard !lock.target.isEmpty else { throw IdentityError.invalidResource("a lock needs a target: --user, --role, --login or --node") }
         try User.validate(name: lock.name)
         if let expires = lock.expires, expires <= Date() { throw IdentityError.invalidResource("the lock would have expired already") }
         _ = try await backend.put(try Self.lockKey(lock.name), value: try encode(lock), expires: lock.expires)
-        var fields: [String: AuditValue] = ["user": .string(actor), "name": .string(lock.name), "target": .string(lock.target.description)]
-        if let expires = lock.expires { fields["expires"] = .string(AuditTime.format(expires)) }
-        if let message = lock.message { fields["message"] = .string(message) }
-        try await audit.record(AuditEvent(.lockCreated, fields))
+        try await audit.record(.lockCreated(by: actor, name: lock.name, target: lock.target.description, message: lock.message, expires: lock.expires))
     }
 
     public func locks(now: Date = Date()) async throws -> [Lock] {
@@ -86,9 +83,9 @@ extension IdentityService {
             .filter { ($0.expires ?? .distantFuture) > now }
     }
 
-    public func deleteLock(_ name: String, by actor: String) async throws {
+    public func deleteLock(_ name: String, by actor: EventActor) async throws {
         guard try await backend.delete(try Self.lockKey(name)) else { throw IdentityError.invalidResource("lock \"\(name)\" not found") }
-        try await audit.record(AuditEvent(.lockDeleted, ["user": .string(actor), "name": .string(name)]))
+        try await audit.record(.lockDeleted(by: actor, name: name))
     }
 
     /// Locks as they are created or replaced (deletions are not reported: a removed lock stops

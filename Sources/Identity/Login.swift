@@ -43,14 +43,9 @@ extension IdentityService {
     /// roles' logins. Every outcome is a `user.login` event; the caller's error never says
     /// which factor failed or whether the user exists (the event does).
     public func login(_ request: LoginRequest, now: Date = Date()) async throws -> LoginResult {
-        var fields: [String: AuditValue] = ["user": .string(String(request.user.prefix(128))), "method": "local"]
-        if let address = request.remoteAddress { fields["addr.remote"] = .string(address) }
-        if let agent = request.userAgent { fields["user_agent"] = .string(String(agent.prefix(256))) }
-        func failed(_ reason: String, _ error: IdentityError = .loginFailed) async throws -> Never {
-            var event = fields
-            event["success"] = false
-            event["error"] = .string(reason)
-            try await audit.record(AuditEvent(.userLoginFailure, event))
+        let source = LoginSource(remoteAddress: request.remoteAddress, userAgent: request.userAgent)
+        func failed(_ reason: String, _ error: IdentityError = .loginFailed, lockedUntil: Date? = nil) async throws -> Never {
+            try await audit.record(.userLoginFailure(user: request.user, source: source, error: reason, lockedUntil: lockedUntil))
             throw error
         }
 
@@ -90,8 +85,7 @@ extension IdentityService {
             let reason = stored == nil ? "unknown user"
                 : stored?.status != .active ? "user has not accepted the invitation"
                 : !passwordMatches ? "wrong password" : "wrong or reused one-time code"
-            if let lockedIfThisFails { fields["locked_until"] = .string(AuditTime.format(lockedIfThisFails)) }
-            try await failed(reason)
+            try await failed(reason, lockedUntil: lockedIfThisFails)
         }
 
         // Spend the code: a concurrent login with the same code loses this race.
@@ -116,16 +110,8 @@ extension IdentityService {
         let certificate = try await userCA.sign(subject, keyID: user.name, principals: logins, validFor: ttl,
                                                 extensions: checker.certificateExtensions, now: now)
         let validBefore = Date(timeIntervalSince1970: TimeInterval(certificate.validBefore))
-        var success = fields
-        success["success"] = true
-        success["mfa_device"] = "totp"
-        try await audit.record(AuditEvent(.userLogin, success))
-        try await audit.record(AuditEvent(.certificateCreate, [
-            "user": .string(user.name), "cert_type": "user",
-            "identity": .object(["user": .string(user.name), "roles": .array(user.roles.map { .string($0) }),
-                                 "logins": .array(logins.map { .string($0) }), "expires": .string(AuditTime.format(validBefore)),
-                                 "serial": .string(String(certificate.serial))]),
-        ]))
+        try await audit.record(.userLogin(user: user.name, source: source))
+        try await audit.record(.userCertificateIssued(user: user.name, roles: user.roles, logins: logins, expires: validBefore, serial: certificate.serial))
         let hostKeys = try await hostCA.trustedKeys()
         return LoginResult(certificate: certificate, roles: user.roles, logins: logins, validBefore: validBefore,
                            knownHosts: CertificateAuthority.knownHostsLines(hostKeys, patterns: settings.knownHostPatterns))
@@ -165,12 +151,10 @@ extension IdentityService {
 
 extension IdentityService {
     /// A `user.login` failure for a request that never reached a login (malformed, too large, a
-    /// spent or unknown invitation), so probing leaves evidence too.
-    public func recordRejectedRequest(method: String, user: String?, reason: String, remoteAddress: String?, userAgent: String?) async {
-        var fields: [String: AuditValue] = ["method": .string(method), "success": false, "error": .string(String(reason.prefix(512)))]
-        if let user { fields["user"] = .string(String(user.prefix(128))) }
-        if let remoteAddress { fields["addr.remote"] = .string(remoteAddress) }
-        if let userAgent { fields["user_agent"] = .string(String(userAgent.prefix(256))) }
-        _ = try? await audit.record(AuditEvent(.userLoginFailure, fields))
+    /// spent or unknown invitation), so probing leaves evidence too. A request whose evidence
+    /// cannot be written fails with that error instead.
+    public func recordRejectedRequest(method: String, user: String?, reason: String, remoteAddress: String?, userAgent: String?) async throws {
+        try await audit.record(.userLoginFailure(user: user, method: method, source: LoginSource(remoteAddress: remoteAddress, userAgent: userAgent),
+                                                 error: reason))
     }
 }

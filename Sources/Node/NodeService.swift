@@ -112,7 +112,7 @@ public struct NodeService: Service {
     private func serverConfiguration(hostKey: PrivateKey) async throws -> SSHServerConfiguration {
         let settings = context.settings
         let certificate = try await context.identity.signHost(hostKey.publicKey, principals: hostPrincipals, ttl: settings.hostCertificateTTL,
-                                                              by: "node:\(settings.nodeName)")
+                                                              by: EventActor("node:\(settings.nodeName)"))
         let context = context
         return SSHServerConfiguration(
             crypto: crypto, hostKeys: [hostKey], hostCertificates: [certificate], authenticator: NodeAuthenticator(context: context),
@@ -169,7 +169,7 @@ public struct NodeService: Service {
             }
             do { try await Task.sleep(for: nodes.interval) } catch { break }
         }
-        try? await nodes.remove(settings.nodeName)
+        try? await nodes.deregister(settings.nodeName)
     }
 
     /// Ends the open connections a new lock matches, as it is created (the change feed reports

@@ -124,7 +124,7 @@ final class SFTPAuditor {
         let stats: [AuditValue] = transfers.values.sorted { $0.path < $1.path }.map {
             .object(["path": .string($0.path), "bytes_read": .integer(Int64($0.read)), "bytes_written": .integer(Int64($0.written))])
         }
-        emit(AuditEventKind("sftp_summary", "TS021I"), ["file_transfer_stats": .array(stats)])
+        emit(.sftpSummary, ["file_transfer_stats": .array(stats)])
         transfers = [:]
     }
 

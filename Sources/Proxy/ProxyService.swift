@@ -97,7 +97,7 @@ public struct ProxyService: Service {
         let principals = HostIdentity.principals(name: settings.name, cluster: identity.settings.clusterName, listenHost: settings.host,
                                                  publicAddress: settings.publicAddress)
         let certificate = try await identity.signHost(hostKey.publicKey, principals: principals, ttl: settings.hostCertificateTTL,
-                                                      by: "proxy:\(settings.name)")
+                                                      by: EventActor("proxy:\(settings.name)"))
         let authenticator = ProxyAuthenticator(identity: identity, trust: trust, nodes: nodes, controller: controller, proxyName: settings.name)
         let nodes = nodes, logger = logger, terminating = terminating, port = settings.port, cluster = identity.settings.clusterName
         return SSHServerConfiguration(

@@ -1,4 +1,6 @@
+import Audit
 import Foundation
+import SSH
 import Storage
 
 /// A node as the cluster knows it: what it heartbeats into the backend.
@@ -49,16 +51,32 @@ public struct NodeRegistry: Sendable {
         try await backend.put(try Self.key(record.name), value: [UInt8](try encoder.encode(record)), expires: expires)
     }
 
-    /// Registers a plain OpenSSH host (kept until removed).
-    public func register(openSSH name: String, address: String, labels: [String: String]) async throws {
+    /// Registers a plain OpenSSH host (kept until removed) for terminating mode, as `node.created`.
+    /// A Portcullis node that reports in by itself cannot be overwritten.
+    public func register(openSSH name: String, address: String, labels: [String: String], by actor: EventActor,
+                         audit: any AuditRecording) async throws {
+        guard !name.isEmpty, name.count <= 253, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-_".contains($0)) }) else {
+            throw NodeRegistryError.invalidName(String(name.prefix(64)))
+        }
+        guard ListenAddress(parsing: address) != nil else { throw NodeRegistryError.invalidAddress(String(address.prefix(64))) }
+        if let existing = try await nodes().first(where: { $0.name == name }), !existing.isOpenSSH {
+            throw NodeRegistryError.reportsItself(name)
+        }
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         let record = NodeRecord(name: name, address: address, labels: labels, hostname: name, version: "openssh", lastHeartbeat: Date(), openSSH: true)
         try await backend.put(try Self.key(name), value: [UInt8](try encoder.encode(record)), expires: nil)
+        try await audit.record(.nodeCreated(by: actor, name: name, address: address, labels: labels))
     }
 
-    @discardableResult
-    public func remove(_ name: String) async throws -> Bool { try await backend.delete(try Self.key(name), expectedRevision: nil) }
+    /// Removes a node's record (`node.deleted`); a Portcullis node that still runs reports in again.
+    public func remove(_ name: String, by actor: EventActor, audit: any AuditRecording) async throws {
+        guard try await backend.delete(try Self.key(name), expectedRevision: nil) else { throw NodeRegistryError.notFound(String(name.prefix(64))) }
+        try await audit.record(.nodeDeleted(by: actor, name: name))
+    }
+
+    /// A node taking itself out of the registry as it stops (not an administrator's change).
+    public func deregister(_ name: String) async throws { _ = try await backend.delete(try Self.key(name), expectedRevision: nil) }
 
     /// Live nodes, by name.
     public func nodes() async throws -> [NodeRecord] {
@@ -67,5 +85,21 @@ public struct NodeRegistry: Sendable {
         return try await backend.range(prefix: Keyspace.nodeRecords.path)
             .compactMap { try? decoder.decode(NodeRecord.self, from: Data($0.value)) }
             .sorted { $0.name < $1.name }
+    }
+}
+
+public enum NodeRegistryError: Error, Equatable, CustomStringConvertible {
+    case invalidName(String)
+    case invalidAddress(String)
+    case reportsItself(String)
+    case notFound(String)
+
+    public var description: String {
+        switch self {
+        case .invalidName(let name): return "\"\(name)\" is not a node name: a host name (letters, digits, '.', '-', '_')"
+        case .invalidAddress(let address): return "\"\(address)\" is not host:port, e.g. 10.0.0.7:22"
+        case .reportsItself(let name): return "\(name) is a Portcullis node that reports in by itself"
+        case .notFound(let name): return "no node \"\(name)\""
+        }
     }
 }

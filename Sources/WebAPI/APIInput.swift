@@ -1,3 +1,4 @@
+import AdminAPI
 import FIPSCrypto
 import Foundation
 import Identity
@@ -17,13 +18,13 @@ public enum APIInput {
         _ = try? API.decodeBody(NodeRoutes.List.self, body)
         _ = try? API.decodeBody(RecordingRoutes.Fetch.self, body)
         // Administration API.
-        _ = try? API.decodeBody(AdminRoutes.NewUser.self, body)
-        _ = try? API.decodeBody(AdminRoutes.UserChange.self, body)
-        _ = try? API.decodeBody(AdminRoutes.Rotation.self, body)
-        _ = try? API.decodeBody(AdminRoutes.NewLock.self, body)
-        _ = try? API.decodeBody(AdminRoutes.NewHost.self, body)
-        _ = try? API.decodeBody(AdminRoutes.Termination.self, body)
-        _ = try? API.decodeBody(AdminRoutes.HostSigning.self, body)
+        _ = try? API.decodeBody(NewUser.self, body)
+        _ = try? API.decodeBody(UserChange.self, body)
+        _ = try? API.decodeBody(CARotation.self, body)
+        _ = try? API.decodeBody(NewLock.self, body)
+        _ = try? API.decodeBody(NewHost.self, body)
+        _ = try? API.decodeBody(Termination.self, body)
+        _ = try? API.decodeBody(HostSigning.self, body)
         let text = String(decoding: bytes, as: UTF8.self)
         _ = try? RoleYAML.parse(text, file: "fuzz.yaml")
         _ = try? IdentityService.parsePublicKey(text, using: crypto)

@@ -1,3 +1,4 @@
+import AdminAPI
 import Audit
 import Foundation
 import HTTPTypes
@@ -12,9 +13,8 @@ extension AdminRoutes {
             await API.respond(context) {
                 let who = try await identify(request, context)
                 guard let rotateDataKey else { throw APIError(status: .notFound, message: "this daemon does not rotate data keys") }
-                let rotated = try await rotateDataKey()
-                try await record(.dataKeyRotate, by: who, ["key_id": .string(rotated.active), "previous_key_id": .string(rotated.previous)])
-                return try API.json(["active": rotated.active, "previous": rotated.previous])
+                let rotated = try await rotateDataKey(who.eventActor)
+                return try Self.answer(DataKeyRotationResult(active: rotated.active, previous: rotated.previous))
             }
         }
         // ?format=asciicast|json|text&partial=true
@@ -24,20 +24,16 @@ extension AdminRoutes {
                 guard let recordings else { throw APIError(status: .notFound, message: "this daemon serves no recordings") }
                 let sid = try context.parameters.require("sid")
                 let formatName = request.uri.queryParameters.get("format") ?? RecordingStore.Format.asciicast.rawValue
-                guard let format = RecordingStore.Format(rawValue: formatName) else {
+                guard let format = RecordingStore.Format(rawValue: String(formatName)) else {
                     throw APIError.badRequest("format must be one of \(RecordingStore.Format.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 let partial = request.uri.queryParameters.get("partial") == "true"
-                let fields: [String: AuditValue] = ["sid": .string(sid), "format": .string(format.rawValue), "partial": .bool(partial)]
                 let bytes: [UInt8]
                 do {
-                    bytes = try await recordings.export(sid, format: format, allowIncomplete: partial)
+                    bytes = try await recordings.export(sid, format: format, allowIncomplete: partial, for: who.eventActor, audit: audit)
                 } catch let error as RecordingError {
-                    try await record(.sessionRecordingAccess, by: who, fields.merging(["success": false, "error": .string("\(error)")]) { $1 })
                     throw APIError(status: Self.status(of: error), message: "\(error)")
                 }
-                // Recorded before a byte leaves: an export the log cannot hold is refused.
-                try await record(.sessionRecordingAccess, by: who, fields.merging(["success": true]) { $1 })
                 return Response(status: .ok, headers: [.contentType: format == .asciicast ? "application/x-asciicast" : "application/octet-stream"],
                                 body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
             }

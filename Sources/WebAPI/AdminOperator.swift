@@ -27,6 +27,13 @@ public struct AdminOperator: Sendable, Equatable {
         return "pcctl:\(name)(login=\(loginName))"
     }
 
+    /// Who the events of this operator's changes name, with the fields every admin event carries.
+    public var eventActor: EventActor {
+        var details = auditFields
+        details["user"] = nil
+        return EventActor(actor, details: details)
+    }
+
     /// The fields every admin event carries (docs/events.md).
     public var auditFields: [String: AuditValue] {
         var fields: [String: AuditValue] = ["user": .string(actor), "operator_uid": .integer(Int64(uid)), "operator_pid": .integer(Int64(pid))]

@@ -119,7 +119,7 @@ public struct LoginRoutes: Sendable {
             return try await API.decode(type, request, context)
         } catch {
             let reason = (error as? APIError)?.message ?? (error is NIOTooManyBytesError ? "request body over \(context.maxUploadSize) bytes" : "\(error)")
-            await identity.recordRejectedRequest(method: method, user: nil, reason: reason, remoteAddress: context.remoteAddress,
+            try await identity.recordRejectedRequest(method: method, user: nil, reason: reason, remoteAddress: context.remoteAddress,
                                                  userAgent: request.headers[.userAgent])
             throw error
         }
@@ -130,7 +130,7 @@ public struct LoginRoutes: Sendable {
         do {
             return try await body()
         } catch let error as IdentityError {
-            await identity.recordRejectedRequest(method: "invitation", user: nil, reason: error.description, remoteAddress: context.remoteAddress,
+            try await identity.recordRejectedRequest(method: "invitation", user: nil, reason: error.description, remoteAddress: context.remoteAddress,
                                                  userAgent: request.headers[.userAgent])
             throw error
         }

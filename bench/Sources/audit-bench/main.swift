@@ -37,7 +37,7 @@ let eventCount = total
 }
 
 @Sendable func event(_ n: Int) -> AuditEvent {
-    let kind: AuditEventKind = n % 10 == 0 ? .sessionStart : n % 10 == 9 ? .sessionEnd : .sessionCommand
+    let kind: AuditEventKind = n % 10 == 0 ? .sessionStart : n % 10 == 9 ? .sessionEnd : AuditEventKind("session.command", "T4000I")  // what enhanced recording will write most
     let session = n / 10
     return AuditEvent(kind, time: start.addingTimeInterval(Double(n) * 30 * 86400 / Double(eventCount)),
                ["user": .string("user\(session % users)"), "login": "root", "sid": .string(sessionID(session)), "server_hostname": .string("node\(session % 50)"),

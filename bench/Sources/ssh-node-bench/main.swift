@@ -70,7 +70,7 @@ if options.string("proxy") == "yes" {
         let sshdKey = try PublicKey(authorizedKeyLine: try String(contentsOfFile: hostKey + ".pub", encoding: .utf8), using: crypto)
         let hostCertificate = try await identity.signHost(sshdKey, principals: ["sshd", "127.0.0.1", "localhost"], ttl: .seconds(3600), by: "bench")
         try (hostCertificate.authorizedKeyLine() + "\n").write(toFile: hostKey + "-cert.pub", atomically: true, encoding: .utf8)
-        try await node.nodes.register(openSSH: "sshd", address: options.string("sshd"), labels: [:])
+        try await node.nodes.register(openSSH: "sshd", address: options.string("sshd"), labels: [:], by: "bench", audit: audit)
     }
     FileHandle.standardOutput.write(Data("proxy \(proxy.localAddress!.port!)\n".utf8))
 }

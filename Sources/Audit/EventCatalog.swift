@@ -1,0 +1,153 @@
+/// Every event Portcullis writes: its name and code, who writes it, and what each field means.
+/// `docs/events.md` is generated from this (`make docs`; a test fails when the file is stale),
+/// and a test checks that what the constructors build carries only documented fields.
+public struct EventDocumentation: Sendable {
+    /// The event names, in the order of `kinds`, each once, as the page shows them.
+    var names: String {
+        var seen = Set<String>()
+        return kinds.map(\.name).filter { seen.insert($0).inserted }.map { "`\($0)`" }.joined(separator: ", ")
+    }
+
+    public let kinds: [AuditEventKind]
+    public let summary: String
+    public let writtenBy: String
+    /// Field name and meaning, beyond the common `event`, `code`, `uid`, `time`.
+    public let fields: [(name: String, meaning: String)]
+}
+
+public enum EventCatalog {
+    static let connection: [(name: String, meaning: String)] = [
+        ("user", "the Portcullis user (the certificate's key id)"),
+        ("login", "the account on the host"),
+        ("server_id", "the host the session runs on, by its registered name"),
+        ("server_hostname", "that host's own host name"),
+        ("addr.remote", "where the user connected from (`ip:port`)"),
+        ("addr.local", "where the user connected to: the node's or the proxy's address"),
+    ]
+    static let operatorFields: [(name: String, meaning: String)] = [
+        ("user", "who did it: `pcctl:<account>` (or `pcctl:<account>(login=<name>)`), a user, or `portcullis` for the daemon"),
+        ("operator_uid", "administrator changes: the admin socket peer's uid (`SO_PEERCRED`)"),
+        ("operator_pid", "administrator changes: the peer's pid"),
+        ("operator_loginuid", "administrator changes, when set: the peer's audit login uid"),
+        ("operator_login", "administrator changes, when set: that login uid's account name"),
+        ("sudo_user", "administrator changes, when sent: `SUDO_USER` as pcctl claims it (never trusted)"),
+    ]
+    static let sid = ("sid", "the session's id (`pcctl sessions ls`, `pcsh play`)")
+
+    public static let entries: [EventDocumentation] = [
+        EventDocumentation(kinds: [.userLogin, .userLoginFailure], summary: "A login through the HTTPS API: accepted (`T1000I`) or refused (`T1000W`), and refused requests that never reached a login (malformed, an unknown invitation).",
+                           writtenBy: "identity service (`pcsh login`, `pcsh setup`)",
+                           fields: [("user", "the name asked for (at most 128 characters)"), ("method", "`local`, or `invitation` / the request's kind for refused requests"),
+                                    ("success", "whether it was accepted"), ("mfa_device", "`totp` on success"), ("error", "why it was refused (never told to the caller)"),
+                                    ("locked_until", "when this failure locked the account"), ("addr.remote", "the client's address"), ("user_agent", "the client's User-Agent")]),
+        EventDocumentation(kinds: [.certificateCreate], summary: "A certificate was issued: a user's after a login, or a host's (a node's, the proxy's, `pcctl auth sign`).",
+                           writtenBy: "identity service",
+                           fields: operatorFields + [("cert_type", "`user` or `host`"),
+                                                     ("identity", "user certificates: `user`, `roles`, `logins`, `expires`, `serial`; host certificates: `principals`, `expires`, `serial`")]),
+        EventDocumentation(kinds: [.userCreate, .userUpdate, .userDelete], summary: "A user was invited (`T1002I`), changed, reset or enrolled (`T1003I`), or deleted (`T1004I`).",
+                           writtenBy: "identity service (`pcctl users add/update/reset/rm`, `pcsh setup`)",
+                           fields: operatorFields + [("name", "the user changed"), ("roles", "their roles after the change"),
+                                                     ("expires", "when the invitation expires"), ("action", "`reset` or `enrolled` (none: roles changed)"),
+                                                     ("mfa_device", "`totp` when enrolled")]),
+        EventDocumentation(kinds: [.roleCreated, .roleUpdated, .roleDeleted], summary: "A role was created, replaced or deleted.",
+                           writtenBy: "identity service (`pcctl create -f`, `pcctl rm role/NAME`)", fields: operatorFields + [("name", "the role")]),
+        EventDocumentation(kinds: [.lockCreated, .lockDeleted], summary: "A lock was created (it ends the sessions it matches) or removed.",
+                           writtenBy: "identity service (`pcctl lock`, `pcctl rm lock/NAME`)",
+                           fields: operatorFields + [("name", "the lock"), ("target", "what it locks: `user=…`, `role=…`, `login=…`, `node=…`"),
+                                                     ("message", "what locked-out users are told"), ("expires", "when it ends by itself")]),
+        EventDocumentation(kinds: [.nodeCreated, .nodeDeleted], summary: "A plain OpenSSH host was registered for terminating mode, or removed.",
+                           writtenBy: "node registry (`pcctl nodes add/rm`)",
+                           fields: operatorFields + [("name", "the host's registered name"), ("addr", "where the proxy reaches it"), ("labels", "its labels")]),
+        EventDocumentation(kinds: [.caRotationStart, .caRotationComplete], summary: "A certificate authority's rotation began (a new signing key) or completed (the old keys dropped). Ours: the reference has none.",
+                           writtenBy: "identity service (`pcctl auth rotate`)",
+                           fields: operatorFields + [("cert_type", "`user`, `host` or `openssh`"), ("key_id", "the new signing key"),
+                                                     ("overlap_seconds", "how long the old key stays trusted"), ("dropped_keys", "ids no longer trusted")]),
+        EventDocumentation(kinds: [.dataKeyRotate], summary: "A new data key seals new data (old data keeps its key). Ours.",
+                           writtenBy: "the daemon (`pcctl keys rotate`, or automatically by age or use)",
+                           fields: operatorFields + [("key_id", "now active"), ("previous_key_id", "active before"), ("reason", "why the daemon rotated by itself")]),
+        EventDocumentation(kinds: [.sessionRecordingAccess], summary: "A recording was replayed (`pcsh play`) or exported (`pcctl recordings export`), or the attempt refused.",
+                           writtenBy: "recording routes, before any of the recording is sent",
+                           fields: operatorFields + [sid, ("format", "exports: `asciicast`, `json` or `text`"), ("partial", "exports: whether an incomplete recording was allowed"),
+                                                     ("success", "whether it was served"), ("error", "why not")]),
+        EventDocumentation(kinds: [.authFailure], summary: "An SSH connection that never got in, with every reason it was refused.",
+                           writtenBy: "node and proxy",
+                           fields: [("user", "the certificate's key id, if one was offered"), ("login", "the user name asked for"), ("success", "always false"),
+                                    ("error", "each refusal, separated by `; `"), ("addr.remote", "the client's address"), ("server_id", "the node, or `proxy`")]),
+        EventDocumentation(kinds: [.sessionRejected], summary: "A connection (a lock, `max_connections`) or a session channel (`max_sessions`, a launch refused) was refused.",
+                           writtenBy: "session core (node and proxy alike)",
+                           fields: connection + [sid, ("reason", "why"), ("max", "the limit reached (0: no limit was)")]),
+        EventDocumentation(kinds: [.sessionStart], summary: "A shell, command or subsystem began.", writtenBy: "node, and the proxy in terminating mode",
+                           fields: connection + [sid, ("session_recording", "where it is recorded: `node`, `proxy`, or `off`"), ("interactive", "whether it has a terminal"),
+                                                 ("proto", "`ssh`"), ("session_type", "`shell`, `exec` or the subsystem (`sftp`)"), ("size", "the terminal's `columns:rows`"),
+                                                 ("initial_command", "the command, as a one-element array")]),
+        EventDocumentation(kinds: [.sessionData], summary: "The bytes a session moved.", writtenBy: "node, and the proxy in terminating mode",
+                           fields: connection + [sid, ("tx", "bytes sent to the user"), ("rx", "bytes received from the user")]),
+        EventDocumentation(kinds: [.sessionEnd], summary: "A session ended; written after its recording is complete.", writtenBy: "node, and the proxy in terminating mode",
+                           fields: connection + [sid, ("participants", "the users in it"), ("interactive", "whether it had a terminal"),
+                                                 ("session_start", "when it began"), ("session_stop", "when it ended"),
+                                                 ("session_recording", "`node`, `proxy` or `off`"), ("enhanced_recording", "whether BPF recorded its commands and connections")]),
+        EventDocumentation(kinds: [.exec, .execFailure], summary: "A command ran (`T3002I`) or could not (`T3002E`: refused, or the launcher failed).",
+                           writtenBy: "node, and the proxy in terminating mode",
+                           fields: connection + [sid, ("command", "the command line"), ("exitCode", "its exit status (`-1`: a signal)"),
+                                                 ("exitError", "the signal, why it never ran, or that the session ended first")]),
+        EventDocumentation(kinds: [.subsystem, .subsystemFailure], summary: "A subsystem (sftp) ran, or failed.", writtenBy: "node",
+                           fields: connection + [sid, ("name", "the subsystem"), ("exitError", "why it failed")]),
+        EventDocumentation(kinds: [.port, .portFailure], summary: "A `direct-tcpip` forward opened, or was refused or failed.", writtenBy: "node",
+                           fields: connection + [("addr", "the `host:port` forwarded to"), ("success", "whether it opened"), ("error", "why not")]),
+        EventDocumentation(kinds: [.clientDisconnect], summary: "Portcullis ended a connection or session: idle timeout, certificate expiry, a lock, a lost lease, `pcctl sessions kill`.",
+                           writtenBy: "session core (node and proxy alike)", fields: connection + [sid, ("reason", "why, as the user was told")]),
+        EventDocumentation(kinds: [.sftp, .sftpSummary], summary: "What an sftp session did to files, each once the server answered (`TS001I` open … `TS018I` symlink, the reference's codes); a summary of bytes per file at the end (`TS021I`); other extended requests (`TSX00I`, ours); failures end in `E`.",
+                           writtenBy: "node",
+                           fields: connection + [sid, ("action", "`open`, `setstat`, `remove`, `mkdir`, `rmdir`, `rename`, `symlink`, `link`, …"), ("path", "the file"),
+                                                 ("target_path", "rename and link targets"), ("flags", "open flags"), ("extension", "the extended request's name"),
+                                                 ("error", "the server's refusal"), ("file_transfer_stats", "summary: `path`, `bytes_read`, `bytes_written` per file")]),
+        EventDocumentation(kinds: [.sftpAuditGap], summary: "sftp operations the node could not audit (a bound reached, a malformed stream): never silence. Ours.",
+                           writtenBy: "node",
+                           fields: connection + [sid, ("reason", "`open_files`, `requests_in_flight` or `malformed_stream`"), ("requests", "how many went unaudited"),
+                                                 ("limit", "the bound reached"), ("path", "the file, when one")]),
+    ]
+
+    /// The kinds written, each once.
+    public static var kinds: [AuditEventKind] { entries.flatMap(\.kinds) }
+
+    /// The documentation of `kind` (by name and code; sftp's many codes share one entry).
+    public static func documentation(of event: AuditEvent) -> EventDocumentation? {
+        entries.first { entry in entry.kinds.contains { $0.name == event.event && ($0.code == event.code || $0.name == "sftp") } }
+    }
+
+    /// The reference page, docs/events.md.
+    public static func markdown() -> String {
+        var text = """
+            # Audit events
+
+            <!-- Generated from Sources/Audit/EventCatalog.swift by `make docs`; a test fails when this file is stale. -->
+
+            Every event is a flat JSON object with the reference gateway's field names; besides the fields
+            below each has `event`, `code`, `uid` (unique) and `time` (RFC 3339, UTC). Events are written
+            to the sealed, hash-chained audit log (`pcctl audit search`, `pcctl audit verify`) and copied to
+            the configured sinks. An administrator's change is written before the daemon answers: a change
+            whose event cannot be written fails. Events from live connections are written in order per
+            connection; one that cannot be written is logged and counted, never dropped silently.
+
+            Administrators are identified by the kernel, not by what the client says: the daemon reads the
+            admin socket peer's credentials (`SO_PEERCRED`) and that process's audit login uid, which `sudo`
+            and `su` leave unchanged.
+
+            | Event | Code | Written by | What happened |
+            | --- | --- | --- | --- |
+
+            """
+        for entry in entries {
+            let names = entry.names
+            let codes = entry.kinds.map { "`\($0.code)`" }.joined(separator: ", ")
+            text += "| \(names) | \(codes) | \(entry.writtenBy) | \(entry.summary) |\n"
+        }
+        text += "\n## Fields\n"
+        for entry in entries {
+            let names = entry.names
+            text += "\n### \(names)\n\n| Field | Meaning |\n| --- | --- |\n"
+            for field in entry.fields { text += "| `\(field.name)` | \(field.meaning) |\n" }
+        }
+        return text
+    }
+}
