@@ -78,7 +78,7 @@ let package = Package(
         .target(
             name: "Identity",
             dependencies: [
-                "FIPSCrypto", "Storage", "SSH", "Audit", "YAMLNodes",
+                "FIPSCrypto", "Storage", "SSH", "Audit", "YAMLNodes", "UserAPI",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -129,13 +129,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The HTTPS user API's wire shared by pcsh and the daemon: requests signed with a certificate's key.
+        .target(name: "UserAPI", dependencies: ["FIPSCrypto"]),
         // The administration API's wire types, shared by pcctl and the daemon; Foundation only.
         .target(name: "AdminAPI"),
         // The proxy's HTTPS API (login, invitations).
         .target(
             name: "WebAPI",
             dependencies: [
-                "Identity", "Audit", "FIPSCrypto", "COpenSSL", "SessionControl", "Storage", "SSH", "AdminAPI",
+                "Identity", "Audit", "FIPSCrypto", "COpenSSL", "SessionControl", "Storage", "SSH", "AdminAPI", "UserAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -179,7 +181,7 @@ let package = Package(
         .executableTarget(
             name: "pcsh",
             dependencies: [
-                "PortcullisVersion", "FIPSCrypto", "SSH", "YAMLNodes",
+                "PortcullisVersion", "FIPSCrypto", "SSH", "UserAPI", "YAMLNodes",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -263,7 +265,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IdentityTests",
-            dependencies: ["Identity", "SSH", "Audit", "Storage", "FIPSCrypto", "TestSupport", "SessionControl",
+            dependencies: ["Identity", "SSH", "UserAPI", "Audit", "Storage", "FIPSCrypto", "TestSupport", "SessionControl",
                            .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]
         ),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Storage", "FIPSCrypto", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -2,6 +2,7 @@ import FIPSCrypto
 import Foundation
 import SSH
 import Synchronization
+import UserAPI
 
 extension IdentityService {
     /// The user a `SignedRequest` comes from: a valid certificate from our user CA whose key

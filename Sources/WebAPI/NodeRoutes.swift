@@ -3,6 +3,7 @@ import Hummingbird
 import Identity
 import SessionControl
 import SSH
+import UserAPI
 
 /// `POST /v1/nodes/list`: the nodes the signing user's roles can see, for `pcsh ls`, `pcsh ssh`
 /// and `pcsh config`. Nodes the roles cannot see are not in the answer at all.

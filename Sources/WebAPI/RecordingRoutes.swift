@@ -3,8 +3,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Identity
-import SSH
 import NIOCore
+import SSH
+import UserAPI
 
 /// `POST /v1/recordings/fetch`: a session's recording (asciicast v2) for `pcsh play SID`.
 /// The request is signed with the user's certificate key; users replay their own sessions

@@ -2,6 +2,7 @@ import ArgumentParser
 import FIPSCrypto
 import Foundation
 import SSH
+import UserAPI
 
 /// A node the user's roles can see, as the proxy lists it.
 struct VisibleNode: Decodable {

@@ -2,6 +2,7 @@ import ArgumentParser
 import FIPSCrypto
 import Foundation
 import SSH
+import UserAPI
 
 extension Pcsh {
     /// Replays a session recording in this terminal.

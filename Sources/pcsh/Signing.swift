@@ -1,6 +1,7 @@
 import FIPSCrypto
 import Foundation
 import SSH
+import UserAPI
 
 extension Pcsh {
     /// A request signed with the key of the certificate `pcsh login` left, for the profile's

@@ -1,10 +1,11 @@
 import Audit
 import FIPSCrypto
 import Foundation
-@testable import Identity
 import SSH
 import TestSupport
+import UserAPI
 import XCTest
+@testable import Identity
 
 final class IdentityServiceTests: XCTestCase {
     private var fixture: IdentityFixture!

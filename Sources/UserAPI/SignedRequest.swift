@@ -1,6 +1,5 @@
 import FIPSCrypto
 import Foundation
-import NIOCore
 
 /// An API request a user signs with the key of their certificate (what `pcsh login` got): no
 /// password or bearer token travels or is stored. Both ends build the signed bytes here:
@@ -44,9 +43,13 @@ public struct SignedRequest: Sendable, Codable {
     }
 
     public static func message(cluster: String, purpose: Purpose, subject: String, timestamp: Int64, nonce: String) -> [UInt8] {
-        // Length-prefixed, so no field's text can shift into the next.
-        var buffer = ByteBuffer(bytes: Array("portcullis-request-v2".utf8))
-        for field in [cluster, purpose.rawValue, subject, String(timestamp), nonce] { buffer.writeSSHString(field) }
-        return Array(buffer.readableBytesView)
+        // Length-prefixed (SSH strings: a 32-bit big-endian length, then the bytes), so no
+        // field's text can shift into the next.
+        var bytes = Array("portcullis-request-v2".utf8)
+        for field in [cluster, purpose.rawValue, subject, String(timestamp), nonce] {
+            let utf8 = Array(field.utf8)
+            bytes += withUnsafeBytes(of: UInt32(utf8.count).bigEndian, Array.init) + utf8
+        }
+        return bytes
     }
 }
