@@ -357,16 +357,7 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
         connection.emit(.sessionData(fields, sid: sid, tx: tx, rx: rx))
         let end = AuditEvent.sessionEnd(fields, sid: sid, interactive: pty != nil, started: startedAt, stopped: stopped,
                                         recording: recording == nil ? .off : .node)
-        if let recording {
-            // The end event follows the recording's completion, so a replay found through it is whole.
-            let connection = connection
-            Task {
-                await recording.finish()
-                connection.control.eventLoop.execute { connection.emit(end) }
-            }
-        } else {
-            connection.emit(end)
-        }
+        connection.emitSessionEnd(end, after: recording)
     }
 
     private func endCgroup(_ cgroup: SessionCgroup) {

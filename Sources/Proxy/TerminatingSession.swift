@@ -295,15 +295,7 @@ final class TerminatingSession: SSHSessionHandler, ControlledSession, @unchecked
         connection.emit(.sessionData(fields, sid: sid, tx: downstream?.bytesSent ?? 0, rx: downstream?.bytesReceived ?? 0))
         let end = AuditEvent.sessionEnd(fields, sid: sid, interactive: interactive, started: started, stopped: Date(),
                                         recording: recording == nil ? .off : .proxy)
-        if let recording {
-            let connection = connection
-            Task {
-                await recording.finish()
-                connection.control.eventLoop.execute { connection.emit(end) }
-            }
-        } else {
-            connection.emit(end)
-        }
+        connection.emitSessionEnd(end, after: recording)
     }
 
     /// Accepts the request, then ends the channel with `message` on stderr and status 1 (a

@@ -92,3 +92,15 @@ public final class SessionRecordingTap: @unchecked Sendable {
         onFailure(error)
     }
 }
+
+extension ControlledConnection {
+    /// Emits a session's `session.end` once its recording (if any) is complete, so a replay
+    /// found through the event is whole.
+    public func emitSessionEnd(_ end: AuditEvent, after recording: SessionRecordingTap?) {
+        guard let recording else { return emit(end) }
+        Task {
+            await recording.finish()
+            control.eventLoop.execute { self.emit(end) }
+        }
+    }
+}

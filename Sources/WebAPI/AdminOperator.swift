@@ -7,9 +7,6 @@ import HTTPTypes
 /// audit login uid, which sudo and su leave unchanged — under sudo it still names the person
 /// who logged in, where the uid is only root.
 public struct AdminOperator: Sendable, Equatable {
-    /// Where pcctl reports SUDO_USER.
-    public static let sudoUserHeader = HTTPField.Name("X-Portcullis-Sudo-User")!
-
     public var uid: UInt32
     public var pid: Int32
     /// The uid's account name, or `uid N` when it has none.

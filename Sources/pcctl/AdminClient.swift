@@ -1,3 +1,4 @@
+import AdminAPI
 import Appliance
 import ArgumentParser
 import AsyncHTTPClient
@@ -10,6 +11,7 @@ import NIOHTTP1
 /// Changes go through the daemon (not straight to the database) so that it writes their audit
 /// events into the one hash chain it owns. The daemon learns who is asking from the kernel
 /// (the socket's peer credentials); pcctl only adds SUDO_USER, which the events keep as a claim.
+/// Requests and answers are `AdminAPI`'s types, the ones the daemon serves.
 struct AdminClient {
     let socketPath: String
 
@@ -17,11 +19,23 @@ struct AdminClient {
         socketPath = try options.load().adminSocketPath
     }
 
-    struct Failure: Decodable { var error: String }
+    /// Sends a request and decodes its answer; a refusal is printed with the daemon's reason and exits 1.
+    /// `text` is a file's content, posted with its name (`file`) so that the daemon's errors point into it.
+    func call<Answer: Decodable>(_ answer: Answer.Type, _ method: HTTPMethod, _ path: String, json: (any Encodable)? = nil,
+                                 text: String? = nil, file: String? = nil) async throws -> Answer {
+        let bytes = try await send(method, path, json: json, text: text, file: file)
+        do {
+            return try AdminAPI.decoder().decode(answer, from: Data(bytes))
+        } catch {
+            printError("the daemon's answer to \(method) \(path) is not what this pcctl expects (are both the same version?): \(error)")
+            throw ExitCode.failure
+        }
+    }
 
-    /// Sends a request; a refusal is printed with the daemon's reason and exits 1.
-    func send(_ method: HTTPMethod, _ path: String, json: (any Encodable)? = nil, text: String? = nil,
-              headers extra: [(String, String)] = [], upTo limit: Int = 64 << 20) async throws -> [UInt8] {
+    /// Sends a request and returns its answer as it came (text, a recording); a refusal is printed
+    /// with the daemon's reason and exits 1.
+    func send(_ method: HTTPMethod, _ path: String, json: (any Encodable)? = nil, text: String? = nil, file: String? = nil,
+              upTo limit: Int = 64 << 20) async throws -> [UInt8] {
         guard FileManager.default.fileExists(atPath: socketPath) else {
             printError("the Portcullis daemon is not running (no administration socket at \(socketPath)); start it with 'systemctl start portcullis' or 'make run'")
             throw ExitCode.failure
@@ -30,13 +44,11 @@ struct AdminClient {
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = method
         if let sudoUser = ProcessInfo.processInfo.environment["SUDO_USER"], !sudoUser.isEmpty {
-            request.headers.add(name: "X-Portcullis-Sudo-User", value: sudoUser)
+            request.headers.add(name: AdminAPI.sudoUserHeader, value: sudoUser)
         }
-        for (name, value) in extra { request.headers.add(name: name, value: value) }
+        if let file { request.headers.add(name: AdminAPI.fileHeader, value: file) }
         if let json {
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            request.body = .bytes(ByteBuffer(bytes: try encoder.encode(json)))
+            request.body = .bytes(ByteBuffer(bytes: try AdminAPI.encoder().encode(json)))
             request.headers.add(name: "Content-Type", value: "application/json")
         } else if let text {
             request.body = .bytes(ByteBuffer(string: text))
@@ -52,17 +64,10 @@ struct AdminClient {
         }
         let bytes = Array(body.readableBytesView)
         guard (200..<300).contains(Int(response.status.code)) else {
-            let message = (try? JSONDecoder().decode(Failure.self, from: Data(bytes)))?.error ?? String(decoding: bytes, as: UTF8.self)
+            let message = (try? AdminAPI.decoder().decode(AdminFailure.self, from: Data(bytes)))?.error ?? String(decoding: bytes, as: UTF8.self)
             printError(message)
             throw ExitCode.failure
         }
         return bytes
-    }
-
-    func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws -> T {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        decoder.dateDecodingStrategy = .iso8601
-        return try decoder.decode(type, from: Data(bytes))
     }
 }

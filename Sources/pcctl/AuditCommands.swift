@@ -69,12 +69,13 @@ extension Pcctl.Audit {
                 case .json:
                     for record in records { print(String(decoding: record.event.json(), as: UTF8.self)) }
                 case .table:
-                    print(["SEQ", "TIME", "EVENT", "CODE", "USER", "SESSION", "SERVER"].joined(separator: "\t"))
+                    var table = Table(columns: ["SEQ", "TIME", "EVENT", "CODE", "USER", "SESSION", "SERVER"].map { Table.Column($0) }, layout: .tabSeparated)
                     for record in records {
                         let event = record.event
-                        print([String(record.seq), event["time"]?.description ?? "", event.event, event.code, event.user ?? "-",
-                               event.sessionID ?? "-", event.server ?? "-"].joined(separator: "\t"))
+                        table.add([String(record.seq), event["time"]?.description ?? "", event.event, event.code, event.user ?? "-",
+                                   event.sessionID ?? "-", event.server ?? "-"])
                     }
+                    print(table.render())
                 }
             }
         }

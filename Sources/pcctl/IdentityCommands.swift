@@ -1,3 +1,4 @@
+import AdminAPI
 import Appliance
 import ArgumentParser
 import CommandSupport
@@ -23,11 +24,9 @@ extension Pcctl {
         func run() async throws {
             let text = try readTextFile(file)
             let client = try AdminClient(options)
-            let results = try client.decode([Result].self, try await client.send(.POST, "/v1/resources", text: text, headers: [("X-Portcullis-File", file)]))
+            let results = try await client.call([ResourceResult].self, .POST, "/v1/resources", text: text, file: file)
             for result in results { print("\(result.kind) \"\(result.name)\" has been \(result.created ? "created" : "updated")") }
         }
-
-        struct Result: Decodable { var kind: String; var name: String; var created: Bool }
     }
 
     struct Get: AsyncParsableCommand {
@@ -40,7 +39,7 @@ extension Pcctl {
             switch what {
             case "roles": print(String(decoding: try await client.send(.GET, "/v1/roles"), as: UTF8.self), terminator: "")
             case "users": try await Users.List.print(client)
-            case "locks": try await LockSummary.print(client)
+            case "locks": try await LockCommand.printLocks(client)
             case let path where path.hasPrefix("role/"):
                 print(String(decoding: try await client.send(.GET, "/v1/roles/\(try Self.name(path))"), as: UTF8.self), terminator: "")
             default:
@@ -68,13 +67,13 @@ extension Pcctl {
             let client = try AdminClient(options)
             let name = try Get.name(what)
             if what.hasPrefix("role/") {
-                _ = try await client.send(.DELETE, "/v1/roles/\(name)")
+                _ = try await client.call(AdminOutcome.self, .DELETE, "/v1/roles/\(name)")
                 print("role \"\(name)\" has been deleted")
             } else if what.hasPrefix("user/") {
-                _ = try await client.send(.DELETE, "/v1/users/\(name)")
+                _ = try await client.call(AdminOutcome.self, .DELETE, "/v1/users/\(name)")
                 print("user \"\(name)\" has been deleted")
             } else if what.hasPrefix("lock/") {
-                _ = try await client.send(.DELETE, "/v1/locks/\(name)")
+                _ = try await client.call(AdminOutcome.self, .DELETE, "/v1/locks/\(name)")
                 print("lock \"\(name)\" has been removed")
             } else {
                 printError("unknown resource '\(what)': use role/NAME, user/NAME or lock/NAME")
@@ -84,19 +83,7 @@ extension Pcctl {
     }
 }
 
-struct UserSummary: Decodable {
-    var name: String
-    var roles: [String]
-    var traits: [String: [String]]
-    var status: String
-    var created: Date
-}
-
-struct Invitation: Decodable {
-    var user: String
-    var token: String
-    var expires: Date
-
+extension Invitation {
     func print(_ configuration: Configuration, verb: String) {
         let web = configuration.proxyService
         let host = web.publicAddr.isEmpty
@@ -122,9 +109,8 @@ extension Pcctl.Users {
 
         func run() async throws {
             let client = try AdminClient(options)
-            struct Body: Encodable { var name: String; var roles: [String]; var traits: [String: [String]] }
-            let body = Body(name: name, roles: split(roles), traits: logins.map { ["logins": split($0)] } ?? [:])
-            try client.decode(Invitation.self, try await client.send(.POST, "/v1/users", json: body)).print(try options.load(), verb: "created")
+            let user = NewUser(name: name, roles: split(roles), traits: logins.map { ["logins": split($0)] })
+            try await client.call(Invitation.self, .POST, "/v1/users", json: user).print(try options.load(), verb: "created")
         }
     }
 
@@ -135,12 +121,12 @@ extension Pcctl.Users {
         func run() async throws { try await Self.print(try AdminClient(options)) }
 
         static func print(_ client: AdminClient) async throws {
-            let users = try client.decode([UserSummary].self, try await client.send(.GET, "/v1/users"))
-            Swift.print("USER".padding(toLength: 24, withPad: " ", startingAt: 0) + "STATUS    " + "ROLES".padding(toLength: 30, withPad: " ", startingAt: 0) + "LOGINS")
+            let users = try await client.call([UserSummary].self, .GET, "/v1/users")
+            var table = Table(columns: [.init("USER", width: 24), .init("STATUS", width: 10), .init("ROLES", width: 30), .init("LOGINS")])
             for user in users {
-                Swift.print(user.name.padding(toLength: 24, withPad: " ", startingAt: 0) + user.status.padding(toLength: 10, withPad: " ", startingAt: 0)
-                    + user.roles.joined(separator: ",").padding(toLength: 30, withPad: " ", startingAt: 0) + (user.traits["logins"] ?? []).joined(separator: ","))
+                table.add([user.name, user.status, user.roles.joined(separator: ","), (user.traits["logins"] ?? []).joined(separator: ",")])
             }
+            Swift.print(table.render())
         }
     }
 
@@ -157,9 +143,8 @@ extension Pcctl.Users {
 
         func run() async throws {
             let client = try AdminClient(options)
-            struct Body: Encodable { var roles: [String]?; var traits: [String: [String]]? }
-            _ = try await client.send(.PUT, "/v1/users/\(try Pcctl.Get.name("user/" + name))",
-                                      json: Body(roles: roles.map(split), traits: logins.map { ["logins": split($0)] }))
+            _ = try await client.call(UserSummary.self, .PUT, "/v1/users/\(try Pcctl.Get.name("user/" + name))",
+                                      json: UserChange(roles: roles.map(split), traits: logins.map { ["logins": split($0)] }))
             print("user \"\(name)\" has been updated")
         }
     }
@@ -171,7 +156,7 @@ extension Pcctl.Users {
 
         func run() async throws {
             let client = try AdminClient(options)
-            try client.decode(Invitation.self, try await client.send(.POST, "/v1/users/\(try Pcctl.Get.name("user/" + name))/reset"))
+            try await client.call(Invitation.self, .POST, "/v1/users/\(try Pcctl.Get.name("user/" + name))/reset")
                 .print(try options.load(), verb: "reset")
         }
     }
@@ -182,7 +167,7 @@ extension Pcctl.Users {
         @Argument(help: "The user name.") var name: String
 
         func run() async throws {
-            _ = try await AdminClient(options).send(.DELETE, "/v1/users/\(try Pcctl.Get.name("user/" + name))")
+            _ = try await AdminClient(options).call(AdminOutcome.self, .DELETE, "/v1/users/\(try Pcctl.Get.name("user/" + name))")
             print("user \"\(name)\" has been deleted")
         }
     }
@@ -251,8 +236,10 @@ extension Pcctl.Auth {
                 guard let duration = NodeReader.parseDuration(overlap) else { throw ValidationError("--overlap must be a duration such as 12h or 90m") }
                 seconds = Int(duration.components.seconds)
             }
-            struct Body: Encodable { var type: String; var overlapSeconds: Int?; var complete: Bool }
-            let answer = String(decoding: try await AdminClient(options).send(.POST, "/v1/auth/rotate", json: Body(type: type, overlapSeconds: seconds, complete: complete)), as: UTF8.self)
+            let result = try await AdminClient(options).call(CARotationResult.self, .POST, "/v1/auth/rotate",
+                                                             json: CARotation(type: type, overlapSeconds: seconds, complete: complete))
+            // The answer as the API encodes it ({"active": KEY} or {"dropped": [KEY, …]}), as pcctl has always shown it.
+            let answer = String(decoding: try AdminAPI.encoder().encode(result), as: UTF8.self)
             print(complete ? "rotation of the \(type) CA completed: \(answer)" : "rotation of the \(type) CA started: \(answer); re-export it to your hosts")
         }
     }
@@ -269,11 +256,8 @@ extension Pcctl.Auth {
         func run() async throws {
             guard let duration = NodeReader.parseDuration(ttl) else { throw ValidationError("--ttl must be a duration such as 720h") }
             let line = try readTextFile(key).trimmingCharacters(in: .whitespacesAndNewlines)
-            struct Body: Encodable { var publicKey: String; var principals: [String]; var ttlSeconds: Int }
-            let client = try AdminClient(options)
-            struct Answer: Decodable { var certificate: String }
-            let answer = try client.decode(Answer.self, try await client.send(.POST, "/v1/auth/sign",
-                                                                              json: Body(publicKey: line, principals: split(host), ttlSeconds: Int(duration.components.seconds))))
+            let signing = HostSigning(publicKey: line, principals: split(host), ttlSeconds: Int(duration.components.seconds))
+            let answer = try await AdminClient(options).call(SignedHost.self, .POST, "/v1/auth/sign", json: signing)
             if let output {
                 try (answer.certificate + "\n").write(toFile: output, atomically: true, encoding: .utf8)
                 print("wrote \(output)")

@@ -1,3 +1,4 @@
+import AdminAPI
 import ArgumentParser
 import CommandSupport
 import Foundation
@@ -33,44 +34,33 @@ extension Pcctl {
             }
         }
 
-        struct Body: Encodable {
-            var name: String?, user: String?, role: String?, login: String?, node: String?, message: String?
-            var ttlSeconds: Int?
-            var expires: String?
-        }
-
         func run() async throws {
             let client = try AdminClient(options)
             let seconds = ttl.flatMap(NodeReader.parseDuration).map { Int($0.components.seconds) }
-            let body = Body(name: name, user: user, role: role, login: login, node: node, message: message, ttlSeconds: seconds, expires: expires)
-            let lock = try client.decode(LockSummary.self, try await client.send(.POST, "/v1/locks", json: body))
-            print("lock \"\(lock.name)\" is in force (\(lock.targetText))" + (lock.expires.map { " until \(ISO8601DateFormatter().string(from: $0))" } ?? ""))
+            let body = NewLock(name: name, target: LockTarget(user: user, role: role, login: login, node: node), message: message,
+                               ttlSeconds: seconds, expires: expires)
+            let lock = try await client.call(LockSummary.self, .POST, "/v1/locks", json: body)
+            print("lock \"\(lock.name)\" is in force (\(lock.target.text))" + (lock.expires.map { " until \(ISO8601DateFormatter().string(from: $0))" } ?? ""))
+        }
+
+        /// `pcctl get locks`.
+        static func printLocks(_ client: AdminClient) async throws {
+            let locks = try await client.call([LockSummary].self, .GET, "/v1/locks")
+            guard !locks.isEmpty else { return print("no locks in force") }
+            var table = Table(columns: [.init("NAME", width: 22), .init("TARGET", width: 30), .init("EXPIRES (UTC)", width: 22), .init("MESSAGE")])
+            let time = ISO8601DateFormatter()
+            for lock in locks {
+                table.add([lock.name, lock.target.text, lock.expires.map { time.string(from: $0) } ?? "never", lock.message ?? ""])
+            }
+            print(table.render())
         }
     }
 }
 
-struct LockSummary: Decodable {
-    struct Target: Decodable { var user: String?; var role: String?; var login: String?; var node: String? }
-    var name: String
-    var target: Target
-    var message: String?
-    var expires: Date?
-    var createdBy: String
-
-    var targetText: String {
-        [("user", target.user), ("role", target.role), ("login", target.login), ("node", target.node)]
+extension LockTarget {
+    /// `user=alice,login=root`.
+    var text: String {
+        [("user", user), ("role", role), ("login", login), ("node", node)]
             .compactMap { name, value in value.map { "\(name)=\($0)" } }.joined(separator: ",")
-    }
-
-    static func print(_ client: AdminClient) async throws {
-        let locks = try client.decode([LockSummary].self, try await client.send(.GET, "/v1/locks"))
-        guard !locks.isEmpty else { return Swift.print("no locks in force") }
-        Swift.print("NAME".padding(toLength: 22, withPad: " ", startingAt: 0) + "TARGET".padding(toLength: 30, withPad: " ", startingAt: 0)
-            + "EXPIRES (UTC)".padding(toLength: 22, withPad: " ", startingAt: 0) + "MESSAGE")
-        let time = ISO8601DateFormatter()
-        for lock in locks {
-            Swift.print(lock.name.padding(toLength: 22, withPad: " ", startingAt: 0) + lock.targetText.padding(toLength: 30, withPad: " ", startingAt: 0)
-                + (lock.expires.map { time.string(from: $0) } ?? "never").padding(toLength: 22, withPad: " ", startingAt: 0) + (lock.message ?? ""))
-        }
     }
 }

@@ -1,3 +1,4 @@
+import AdminAPI
 import ArgumentParser
 import CommandSupport
 import Foundation
@@ -24,8 +25,7 @@ extension Pcctl {
                     guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("--labels: '\(pair)' is not name=value") }
                     parsed[parts[0]] = parts[1]
                 }
-                struct Body: Encodable { var name: String; var address: String; var labels: [String: String] }
-                _ = try await AdminClient(options).send(.POST, "/v1/nodes", json: Body(name: name, address: addr, labels: parsed))
+                _ = try await AdminClient(options).call(AdminOutcome.self, .POST, "/v1/nodes", json: NewHost(name: name, address: addr, labels: parsed))
                 print("node \"\(name)\" (\(addr)) has been added")
             }
         }
@@ -36,39 +36,26 @@ extension Pcctl {
             @Argument(help: "The node's name.") var name: String
 
             func run() async throws {
-                _ = try await AdminClient(options).send(.DELETE, "/v1/nodes/\(try Pcctl.Get.name("node/" + name))")
+                _ = try await AdminClient(options).call(AdminOutcome.self, .DELETE, "/v1/nodes/\(try Pcctl.Get.name("node/" + name))")
                 print("node \"\(name)\" has been removed")
             }
-        }
-
-        struct Record: Decodable {
-            var name: String
-            var address: String
-            var labels: [String: String]
-            var hostname: String
-            var version: String
-            var lastHeartbeat: Date
-            var openSSH: Bool?
         }
 
         struct List: AsyncParsableCommand {
             static let configuration = CommandConfiguration(commandName: "ls", abstract: "List live nodes with their address and labels.")
             @OptionGroup var options: ConfigOption
-            @Option(help: "text or json.") var format: Sessions.List.OutputFormat = .text
+            @Option(help: "text or json.") var format: OutputFormat = .text
 
             func run() async throws {
-                let client = try AdminClient(options)
-                let body = try await client.send(.GET, "/v1/nodes")
-                if format == .json { return print(String(decoding: body, as: UTF8.self)) }
-                let nodes = try client.decode([Record].self, body)
+                let nodes = try await AdminClient(options).call([NodeSummary].self, .GET, "/v1/nodes")
+                if format == .json { return try OutputFormat.printJSON(nodes) }
                 guard !nodes.isEmpty else { return print("no nodes have reported in") }
-                print("NODE".padding(toLength: 24, withPad: " ", startingAt: 0) + "ADDRESS".padding(toLength: 24, withPad: " ", startingAt: 0)
-                    + "KIND".padding(toLength: 11, withPad: " ", startingAt: 0) + "LABELS")
+                var table = Table(columns: [.init("NODE", width: 24), .init("ADDRESS", width: 24), .init("KIND", width: 11), .init("LABELS")])
                 for node in nodes {
                     let labels = node.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-                    print(node.name.padding(toLength: 24, withPad: " ", startingAt: 0) + node.address.padding(toLength: 24, withPad: " ", startingAt: 0)
-                        + (node.openSSH == true ? "openssh" : "portcullis").padding(toLength: 11, withPad: " ", startingAt: 0) + labels)
+                    table.add([node.name, node.address, node.openssh ? "openssh" : "portcullis", labels])
                 }
+                print(table.render())
             }
         }
     }

@@ -1,3 +1,4 @@
+import AdminAPI
 import Appliance
 import ArgumentParser
 import CommandSupport
@@ -44,11 +45,11 @@ extension Pcctl.Keys {
         func run() async throws {
             try await withStorage(options) { storage, _, _ in
                 let formatter = ISO8601DateFormatter()
-                print("ID                                  CREATED               SEALS        ACTIVE")
+                var table = Table(columns: [.init("ID", width: 36), .init("CREATED", width: 22), .init("SEALS", width: 13), .init("ACTIVE")])
                 for key in storage.keyring.dataKeys {
-                    print("\(key.id.padding(toLength: 36, withPad: " ", startingAt: 0))\(formatter.string(from: key.created))  "
-                          + "\(String(key.seals).padding(toLength: 12, withPad: " ", startingAt: 0)) \(key.active ? "yes" : "")")
+                    table.add([key.id, formatter.string(from: key.created), String(key.seals), key.active ? "yes" : ""])
                 }
+                print(table.render())
                 let policy = Keyring.RotationPolicy()
                 print("The active key is replaced automatically after \(policy.maximumAge.components.seconds / 86400) days or "
                       + "\(policy.maximumSeals) seals (AES-GCM with random nonces: at most 2^32 per key, SP 800-38D); seal counts "
@@ -62,9 +63,7 @@ extension Pcctl.Keys {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            let client = try AdminClient(options)
-            struct Answer: Decodable { var active: String; var previous: String }
-            let answer = try client.decode(Answer.self, try await client.send(.POST, "/v1/keys/rotate"))
+            let answer = try await AdminClient(options).call(DataKeyRotationResult.self, .POST, "/v1/keys/rotate")
             print("rotated: new data key \(answer.active) is active (was \(answer.previous)); existing data stays readable")
         }
     }

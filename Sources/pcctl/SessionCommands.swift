@@ -1,3 +1,4 @@
+import AdminAPI
 import ArgumentParser
 import CommandSupport
 import Foundation
@@ -18,22 +19,10 @@ extension Pcctl {
 
             func run() async throws {
                 let client = try AdminClient(options)
-                struct Body: Encodable { var message: String? }
-                _ = try await client.send(.POST, "/v1/sessions/\(try Pcctl.Get.name("session/" + sid))/terminate", json: Body(message: message))
+                _ = try await client.call(AdminOutcome.self, .POST, "/v1/sessions/\(try Pcctl.Get.name("session/" + sid))/terminate",
+                                          json: Termination(message: message))
                 print("session \(sid) has been terminated")
             }
-        }
-
-        struct Live: Decodable {
-            var sid: String
-            var user: String
-            var login: String
-            var node: String
-            var started: Date
-            var kind: String
-            var command: String?
-            var remoteAddress: String
-            var idleSeconds: Double
         }
 
         struct List: AsyncParsableCommand {
@@ -42,27 +31,19 @@ extension Pcctl {
             @OptionGroup var options: ConfigOption
             @Option(help: "text or json.") var format: OutputFormat = .text
 
-            enum OutputFormat: String, ExpressibleByArgument { case text, json }
-
             func run() async throws {
-                let client = try AdminClient(options)
-                let body = try await client.send(.GET, "/v1/sessions")
-                let sessions = try client.decode([Live].self, body)
-                switch format {
-                case .json:
-                    print(String(decoding: body, as: UTF8.self))
-                case .text:
-                    guard !sessions.isEmpty else { return print("no live sessions") }
-                    let columns = [("SESSION", 38), ("USER", 16), ("LOGIN", 14), ("NODE", 20), ("STARTED (UTC)", 22), ("IDLE", 8), ("KIND", 0)]
-                    print(columns.map { $0.1 == 0 ? $0.0 : $0.0.padding(toLength: $0.1, withPad: " ", startingAt: 0) }.joined())
-                    let time = ISO8601DateFormatter()
-                    for session in sessions {
-                        let kind = session.command.map { "\(session.kind): \($0.prefix(40))" } ?? session.kind
-                        let values = [session.sid, session.user, session.login, session.node, time.string(from: session.started),
-                                      Self.idle(session.idleSeconds), kind]
-                        print(zip(values, columns).map { $1.1 == 0 ? $0 : String($0.prefix($1.1 - 1)).padding(toLength: $1.1, withPad: " ", startingAt: 0) }.joined())
-                    }
+                let sessions = try await AdminClient(options).call([SessionSummary].self, .GET, "/v1/sessions")
+                if format == .json { return try OutputFormat.printJSON(sessions) }
+                guard !sessions.isEmpty else { return print("no live sessions") }
+                var table = Table(columns: [.init("SESSION", width: 38), .init("USER", width: 16), .init("LOGIN", width: 14), .init("NODE", width: 20),
+                                            .init("STARTED (UTC)", width: 22), .init("IDLE", width: 8), .init("KIND")])
+                let time = ISO8601DateFormatter()
+                for session in sessions {
+                    let kind = session.command.map { "\(session.kind): \($0.prefix(40))" } ?? session.kind
+                    table.add([session.sid, session.user, session.login, session.node, time.string(from: session.started),
+                               Self.idle(session.idleSeconds), kind])
                 }
+                print(table.render())
             }
 
             static func idle(_ seconds: Double) -> String {
