@@ -2,7 +2,10 @@
 import PackageDescription
 
 // Layers (lower never import higher), see docs/architecture.md:
-//   C shims → FIPSCrypto → SSH, Storage → Audit → Identity → WebAPI → Appliance → programs
+//   C shims (COpenSSL, CLinux, CLibAudit), PortcullisVersion, LaunchProtocol, AdminAPI, YAMLNodes
+//   → FIPSCrypto → UserAPI, SSH → SSHHost, Storage → Audit → Identity → SessionControl
+//   → Node, Proxy (neither imports the other), WebAPI → Appliance → CommandSupport
+//   → programs (portcullis, pcctl, pcsh, portcullis-exec); SSHExampleServer sits on SSH and SSHHost.
 let package = Package(
     name: "Portcullis",
     platforms: [.macOS(.v15)],
