@@ -11,7 +11,7 @@ import Storage
 final class NodeContext: Sendable {
     let settings: NodeSettings
     let identity: IdentityService
-    let keyring: Keyring
+    let recorders: SessionRecorders
     let registry: SessionRegistry
     let trust: UserCATrust
     /// Admission (locks, `max_connections` counted for the whole cluster) and the open connections.
@@ -20,11 +20,11 @@ final class NodeContext: Sendable {
     /// Where session cgroups are made (nil: under the host's cgroup2 mount).
     let cgroupRoot: String?
 
-    init(settings: NodeSettings, identity: IdentityService, keyring: Keyring, registry: SessionRegistry, trust: UserCATrust,
+    init(settings: NodeSettings, identity: IdentityService, recorders: SessionRecorders, registry: SessionRegistry, trust: UserCATrust,
          controller: SessionController, logger: Logger, cgroupRoot: String?) {
         self.settings = settings
         self.identity = identity
-        self.keyring = keyring
+        self.recorders = recorders
         self.registry = registry
         self.trust = trust
         self.controller = controller

@@ -40,7 +40,8 @@ public struct NodeService: Service {
         let controller = SessionController(
             locks: identity, limiter: ConnectionSemaphore(backend: backend, leaseDuration: settings.sessionControlTimeout),
             emitter: AuditEmitter(audit, logger: logger), policy: settings.sessionPolicy)
-        context = NodeContext(settings: settings, identity: identity, keyring: keyring, registry: registry, trust: UserCATrust(),
+        context = NodeContext(settings: settings, identity: identity, recorders: SessionRecorders(root: settings.recordingsRoot, keyring: keyring),
+                              registry: registry, trust: UserCATrust(),
                               controller: controller, logger: logger, cgroupRoot: cgroupRoot)
         self.backend = backend
         self.crypto = crypto

@@ -176,17 +176,9 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
     }
 
     private func makeRecording(_ kind: SessionKind) throws -> SessionRecordingTap {
-        let identity = connection.identity
-        let header = RecordingHeader(sessionID: sid, user: identity.user, login: identity.login, server: context.settings.nodeName,
-                                     columns: Int(pty?.columns ?? 80), rows: Int(pty?.rows ?? 24), started: startedAt,
-                                     term: pty?.term ?? "xterm")
-        let recorder = try FileRecorder(root: context.settings.recordingsRoot, header: header, keyring: context.keyring,
-                                        chunkBytes: 256 << 10)
-        // Weak: the session keeps its tap, and a tap keeping the session (through these) made
-        // every recorded session, its connection and all they held live for ever.
-        return SessionRecordingTap(recorder: recorder, loop: eventLoop,
-                                   onHold: { [weak self] in self?.bridge?.holdInputs($0) },
-                                   onFailure: { [weak self] in self?.recordingFailed($0) })
+        try context.recorders.tap(sid: sid, on: connection, started: startedAt, columns: Int(pty?.columns ?? 80), rows: Int(pty?.rows ?? 24),
+                                  term: pty?.term ?? "xterm", loop: eventLoop,
+                                  onHold: { [weak self] in self?.bridge?.holdInputs($0) }, onFailure: { [weak self] in self?.recordingFailed($0) })
     }
 
     /// Refuses to run the session with the node-error message (the detail goes to the log, not the user).

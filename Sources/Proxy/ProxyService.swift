@@ -66,7 +66,7 @@ public struct ProxyService: Service {
         self.backend = backend
         self.crypto = crypto
         self.logger = logger
-        terminating = TerminatingContext(identity: identity, keyring: keyring, crypto: crypto, recordingsRoot: recordingsRoot,
+        terminating = TerminatingContext(identity: identity, crypto: crypto, recorders: SessionRecorders(root: recordingsRoot, keyring: keyring),
                                          registry: registry, logger: logger)
         controller = SessionController(locks: identity, limiter: ConnectionSemaphore(backend: backend, leaseDuration: sessionControlTimeout),
                                        emitter: AuditEmitter(audit, logger: logger), policy: policy)

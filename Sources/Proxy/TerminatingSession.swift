@@ -12,9 +12,8 @@ import Storage
 /// What a terminating session needs from the proxy.
 struct TerminatingContext: Sendable {
     let identity: IdentityService
-    let keyring: Keyring
     let crypto: CryptoContext
-    let recordingsRoot: String
+    let recorders: SessionRecorders
     let registry: SessionRegistry
     let logger: Logger
 }
@@ -201,15 +200,10 @@ final class TerminatingSession: SSHSessionHandler, ControlledSession, @unchecked
     /// The recorder as on the node: more than its high watermark behind, the host's output is
     /// held (its window not given back); a failure warns (`best_effort`) or ends the session (`strict`).
     private func startRecording(columns: Int, rows: Int, term: String) {
-        let header = RecordingHeader(sessionID: sid, user: connection.identity.user, login: target.login, server: target.node.name,
-                                     columns: columns, rows: rows, started: started, term: term)
         do {
-            let recorder = try FileRecorder(root: context.recordingsRoot, header: header, keyring: context.keyring, chunkBytes: 256 << 10)
-            // Weak: the session keeps its tap; a tap keeping the session made a cycle that kept
-            // every recorded session (and its connections) for ever.
-            recording = SessionRecordingTap(recorder: recorder, loop: loop,
-                                            onHold: { [weak self] in self?.holdForRecording($0) },
-                                            onFailure: { [weak self] in self?.recordingFailed("\($0)") })
+            recording = try context.recorders.tap(sid: sid, on: connection, started: started, columns: columns, rows: rows, term: term, loop: loop,
+                                                  onHold: { [weak self] in self?.holdForRecording($0) },
+                                                  onFailure: { [weak self] in self?.recordingFailed("\($0)") })
         } catch {
             recordingFailed("\(error)")
         }

@@ -6,15 +6,12 @@ import NIOCore
 /// are open ends the ones it matches. A connection is tracked from the start of its admission
 /// (before locks are read: a lock made in between still finds it) until it closes.
 public final class ConnectionTracker: Sendable {
-    private struct Entry: @unchecked Sendable {
-        weak var connection: ControlledConnection?
-    }
-    private let entries = NIOLockedValueBox<[ObjectIdentifier: Entry]>([:])
+    private let entries = NIOLockedValueBox<[ObjectIdentifier: WeakConnection]>([:])
 
     public init() {}
 
     func opened(_ connection: ControlledConnection) {
-        entries.withLockedValue { $0[ObjectIdentifier(connection)] = Entry(connection: connection) }
+        entries.withLockedValue { $0[ObjectIdentifier(connection)] = WeakConnection(connection) }
     }
 
     func closed(_ connection: ControlledConnection) {

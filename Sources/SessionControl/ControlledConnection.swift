@@ -78,7 +78,7 @@ public final class ControlledConnection: @unchecked Sendable {
     public let server: SessionServer
     public let control: SSHConnectionControl
     /// When the user last sent or received anything (the idle timeout, `pcctl sessions ls`).
-    public let activity = ActivityClock()
+    public let activity: ActivityClock
     public let events: OrderedEvents
     public let maxSessions: Int
     /// In the proxy's terminating mode: the host its sessions are joined to.
@@ -102,6 +102,8 @@ public final class ControlledConnection: @unchecked Sendable {
         self.server = server
         self.control = control
         self.events = events
+        // The loop's time (the real clock, but for a test's loop whose time is moved by hand).
+        activity = ActivityClock { [loop = control.eventLoop] in loop.now }
         maxSessions = identity.access.maxSessions
         idleTimeout = timers ? identity.access.clientIdleTimeout(cluster: policy.clientIdleTimeout) : nil
         idleMessage = policy.clientIdleTimeoutMessage
@@ -137,8 +139,9 @@ public final class ControlledConnection: @unchecked Sendable {
         }
         guard !control.isClosed else { return }
         if let lease {
-            let loop = control.eventLoop
-            lease.keepAlive { [weak self] reason in loop.execute { self?.terminate(reason) } }
+            // The connection travels weakly to its own loop, where it is used.
+            let loop = control.eventLoop, me = WeakConnection(self)
+            lease.keepAlive { reason in loop.execute { me.connection?.terminate(reason) } }
         }
         if let idleTimeout { armIdleTimer(after: idleTimeout) }
         if let expiresAt {
@@ -199,4 +202,10 @@ public final class ControlledConnection: @unchecked Sendable {
         formatter.formatOptions = [.withInternetDateTime]
         return formatter.string(from: date)
     }
+}
+
+/// A weak reference to a connection that may be sent to its loop (and is used only there).
+struct WeakConnection: @unchecked Sendable {
+    weak var connection: ControlledConnection?
+    init(_ connection: ControlledConnection) { self.connection = connection }
 }

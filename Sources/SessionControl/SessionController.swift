@@ -101,9 +101,10 @@ public struct SessionController: Sendable {
 
         // Started on its own loop (unless it went away meanwhile); a place no connection took
         // is given back at once, whatever failed.
+        let taken = lease
         let started = try? await control.eventLoop.submit { () -> Bool in
             guard !control.isClosed else { return false }
-            connection.start(lease: lease) { connections.closed(connection) }
+            connection.start(lease: taken) { connections.closed(connection) }
             return true
         }.get()
         guard started == true else {

@@ -1,6 +1,7 @@
 import Audit
 import Foundation
 import NIOCore
+import Storage
 
 /// Feeds one session's terminal output to its recorder in order, off the event loop. If the
 /// recorder falls more than `highWatermark` bytes behind, the session's output is held (the
@@ -102,5 +103,28 @@ extension ControlledConnection {
             await recording.finish()
             control.eventLoop.execute { self.emit(end) }
         }
+    }
+}
+
+/// Where a node or the proxy records sessions (sealed chunk files under `root`), and the one way
+/// a session's recording starts.
+public struct SessionRecorders: Sendable {
+    public let root: String
+    public let keyring: Keyring
+
+    public init(root: String, keyring: Keyring) {
+        self.root = root
+        self.keyring = keyring
+    }
+
+    /// A recording of session `sid` on `connection`, fed on `loop`. `onHold` and `onFailure` must
+    /// not keep the session (capture it weakly): the session keeps its tap, and a tap keeping the
+    /// session made a cycle that kept every recorded session and its connection for ever.
+    public func tap(sid: String, on connection: ControlledConnection, started: Date, columns: Int, rows: Int, term: String,
+                    loop: EventLoop, onHold: @escaping (Bool) -> Void, onFailure: @escaping (Error) -> Void) throws -> SessionRecordingTap {
+        let header = RecordingHeader(sessionID: sid, user: connection.identity.user, login: connection.identity.login,
+                                     server: connection.server.id, columns: columns, rows: rows, started: started, term: term)
+        let recorder = try FileRecorder(root: root, header: header, keyring: keyring, chunkBytes: 256 << 10)
+        return SessionRecordingTap(recorder: recorder, loop: loop, onHold: onHold, onFailure: onFailure)
     }
 }

@@ -39,13 +39,21 @@ public struct LiveSession: Sendable, Codable, Equatable {
 /// When a connection last moved session data: written on its event loop for every chunk,
 /// read by the idle timer and by listings.
 public final class ActivityClock: Sendable {
-    private let last = NIOLockedValueBox(NIODeadline.now())
+    private let now: @Sendable () -> NIODeadline
+    private let last: NIOLockedValueBox<NIODeadline>
 
-    public init() {}
+    /// `now`: its connection's event loop's time, so a test loop's hand-moved clock drives the idle timeout.
+    public init(now: @escaping @Sendable () -> NIODeadline = { .now() }) {
+        self.now = now
+        last = NIOLockedValueBox(now())
+    }
 
-    public func touch() { last.withLockedValue { $0 = .now() } }
+    public func touch() {
+        let time = now()
+        last.withLockedValue { $0 = time }
+    }
     var lastActivity: NIODeadline { last.withLockedValue { $0 } }
-    var idle: TimeAmount { .now() - lastActivity }
+    var idle: TimeAmount { now() - lastActivity }
 }
 
 /// The live sessions of this daemon: its node's, and its proxy's in terminating mode.

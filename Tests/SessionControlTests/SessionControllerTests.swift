@@ -13,54 +13,9 @@ import XCTest
 /// Admission on its own: fake locks, limits and event sink, a connection with no socket behind
 /// it, no store, no root.
 final class SessionControllerTests: XCTestCase {
-    /// Locks as a list; `reading` is called while a read is in progress (before it answers).
-    final class Locks: LockView, @unchecked Sendable {
-        let list = NIOLockedValueBox<[Identity.Lock]>([])
-        var reading: (@Sendable () async -> Void)?
-
-        func lockInForce(user: String, roles: [String], login: String?, node: String?, now: Date) async throws -> Identity.Lock? {
-            let snapshot = list.withLockedValue { $0 }
-            await reading?()
-            return snapshot.first { $0.matches(user: user, roles: roles, login: login, node: node, now: now) }
-        }
-    }
-
-    final class Lease: ConnectionLease, @unchecked Sendable {
-        let released = NIOLockedValueBox(false)
-        let lost = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
-        func keepAlive(onLost: @escaping @Sendable (String) -> Void) { lost.withLockedValue { $0 = onLost } }
-        func release() async { released.withLockedValue { $0 = true } }
-    }
-
-    final class Limiter: ConnectionLimiter, @unchecked Sendable {
-        let held = NIOLockedValueBox<[Lease]>([])
-        func acquireLease(user: String, max: Int, holder: String) async throws -> any ConnectionLease {
-            try held.withLockedValue { held in
-                guard held.filter({ !$0.released.withLockedValue { $0 } }).count < max else { throw SemaphoreError.limitReached(user: user, max: max) }
-                let lease = Lease()
-                held.append(lease)
-                return lease
-            }
-        }
-    }
-
-    final class Sink: AuditRecording, @unchecked Sendable {
-        let events = NIOLockedValueBox<[AuditEvent]>([])
-        let failing = NIOLockedValueBox(false)
-        func record(_ event: AuditEvent) async throws -> Int64 {
-            if failing.withLockedValue({ $0 }) { throw TestFailure("the store is full") }
-            return events.withLockedValue { $0.append(event); return Int64($0.count) }
-        }
-    }
-
-    struct TestFailure: Error, CustomStringConvertible {
-        let description: String
-        init(_ description: String) { self.description = description }
-    }
-
-    let locks = Locks()
-    let limiter = Limiter()
-    let sink = Sink()
+    let locks = FakeLocks()
+    let limiter = FakeLimiter()
+    let sink = FakeSink()
     var controller: SessionController!
     let loop = MultiThreadedEventLoopGroup.singleton.next()
 
