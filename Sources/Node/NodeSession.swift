@@ -1,3 +1,4 @@
+import AdminAPI
 import Audit
 import Foundation
 import Identity
@@ -164,7 +165,7 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
                 me.value.launcherEnded()
             }
         }
-        context.registry.add(LiveSession(sid: sid, user: identity.user, login: identity.login, node: context.settings.nodeName,
+        context.registry.add(SessionSummary(sid: sid, user: identity.user, login: identity.login, node: context.settings.nodeName,
                                          started: startedAt, kind: kind.name, command: kind.command(),
                                          remoteAddress: identity.remoteAddress, idleSeconds: 0),
                              activity: connection.activity) { [loop = eventLoop] reason in

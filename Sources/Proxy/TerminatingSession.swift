@@ -1,3 +1,4 @@
+import AdminAPI
 import Audit
 import FIPSCrypto
 import Foundation
@@ -173,7 +174,7 @@ final class TerminatingSession: SSHSessionHandler, ControlledSession, @unchecked
             connection.emit(.sessionStart(fields, sid: sid, recording: recording == nil ? .off : .proxy, interactive: interactive,
                                           type: kind.name, size: size, command: command))
             let me = NIOLoopBound(self, eventLoop: loop)
-            context.registry.add(LiveSession(sid: sid, user: connection.identity.user, login: target.login, node: target.node.name,
+            context.registry.add(SessionSummary(sid: sid, user: connection.identity.user, login: target.login, node: target.node.name,
                                              started: started, kind: kind.name, command: command, remoteAddress: connection.identity.remoteAddress,
                                              idleSeconds: 0),
                                  activity: connection.activity) { [loop] reason in

@@ -1,40 +1,7 @@
+import AdminAPI
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
-
-/// A session as `pcctl sessions ls` shows it.
-public struct LiveSession: Sendable, Codable, Equatable {
-    public var sid: String
-    public var user: String
-    public var login: String
-    public var node: String
-    public var started: Date
-    /// "shell", "exec" or "sftp".
-    public var kind: String
-    public var command: String?
-    public var remoteAddress: String
-    /// Seconds since the connection last read or wrote session data.
-    public var idleSeconds: Double
-
-    public init(sid: String, user: String, login: String, node: String, started: Date, kind: String, command: String?,
-                remoteAddress: String, idleSeconds: Double) {
-        self.sid = sid
-        self.user = user
-        self.login = login
-        self.node = node
-        self.started = started
-        self.kind = kind
-        self.command = command
-        self.remoteAddress = remoteAddress
-        self.idleSeconds = idleSeconds
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case sid, user, login, node, started, kind, command
-        case remoteAddress = "remote_address"
-        case idleSeconds = "idle_seconds"
-    }
-}
 
 /// When a connection last moved session data: written on its event loop for every chunk,
 /// read by the idle timer and by listings.
@@ -59,7 +26,7 @@ public final class ActivityClock: Sendable {
 /// The live sessions of this daemon: its node's, and its proxy's in terminating mode.
 public final class SessionRegistry: Sendable {
     private struct Entry {
-        var session: LiveSession
+        var session: SessionSummary
         var activity: ActivityClock
         var terminate: @Sendable (String) -> Void
     }
@@ -68,7 +35,7 @@ public final class SessionRegistry: Sendable {
     public init() {}
 
     /// `terminate` ends the session with a reason (called from any thread).
-    public func add(_ session: LiveSession, activity: ActivityClock, terminate: @escaping @Sendable (String) -> Void) {
+    public func add(_ session: SessionSummary, activity: ActivityClock, terminate: @escaping @Sendable (String) -> Void) {
         entries.withLockedValue { $0[session.sid] = Entry(session: session, activity: activity, terminate: terminate) }
     }
 
@@ -85,7 +52,7 @@ public final class SessionRegistry: Sendable {
     }
 
     /// Oldest first.
-    public func list() -> [LiveSession] {
+    public func list() -> [SessionSummary] {
         entries.withLockedValue { entries in
             entries.values.map { entry in
                 var session = entry.session

@@ -8,7 +8,7 @@ import SessionControl
 extension AdminRoutes {
     func addNodesAndSessions(to router: Router<AdminRequestContext>) {
         router.get("/v1/sessions") { _, context in
-            await API.respond(context) { try Self.answer((sessions?.list() ?? []).map(SessionSummary.init)) }
+            await API.respond(context) { try Self.answer(sessions?.list() ?? []) }
         }
         router.post("/v1/sessions/:sid/terminate") { request, context in
             await API.respond(context) {
@@ -64,12 +64,5 @@ extension NodeSummary {
     init(_ record: NodeRecord) {
         self.init(name: record.name, address: record.address, labels: record.labels, hostname: record.hostname, version: record.version,
                   lastHeartbeat: record.lastHeartbeat, openssh: record.isOpenSSH)
-    }
-}
-
-extension SessionSummary {
-    init(_ session: LiveSession) {
-        self.init(sid: session.sid, user: session.user, login: session.login, node: session.node, started: session.started, kind: session.kind,
-                  command: session.command, remoteAddress: session.remoteAddress, idleSeconds: session.idleSeconds)
     }
 }

@@ -1,3 +1,4 @@
+import AdminAPI
 import Audit
 import Foundation
 import Identity
@@ -140,7 +141,7 @@ final class NodeControlTests: NodeTestCase {
         held[1].stop()
     }
 
-    func testALockEndsALiveSessionWithinTwoSeconds() async throws {
+    func testALockEndsASessionSummaryWithinTwoSeconds() async throws {
         try await fixture.addUser("alice")
         try await fixture.addUser("bob")
         let sshOptions = try await fixture.sshOptions(key: try await fixture.certifiedKey("alice"))
