@@ -7,6 +7,7 @@ import Node
 import Proxy
 import ServiceLifecycle
 import SessionControl
+import SSH
 import WebAPI
 
 extension Configuration {
@@ -27,8 +28,7 @@ extension Configuration {
         var names = ["localhost", "127.0.0.1", "::1"]
         var host = [CChar](repeating: 0, count: 256)
         if gethostname(&host, host.count) == 0 { names.append(String(cString: host)) }
-        let publicHost = proxyService.publicAddr.split(separator: ":").first.map(String.init) ?? ""
-        if !publicHost.isEmpty { names.append(publicHost) }
+        if let publicHost = proxyService.publicHost { names.append(publicHost) }
         if !["0.0.0.0", "::"].contains(proxyService.webListenAddr.host) { names.append(proxyService.webListenAddr.host) }
         var seen = Set<String>()
         return names.filter { seen.insert($0).inserted }
@@ -88,9 +88,8 @@ extension Configuration {
     /// listen address when it is a specific one) with the SSH listen port.
     var sshProxyAddress: String {
         let listen = proxyService.listenAddr
-        let publicHost = proxyService.publicAddr.split(separator: ":").first.map(String.init) ?? ""
-        let host = !publicHost.isEmpty ? publicHost : (["0.0.0.0", "::"].contains(listen.host) ? HostIdentity.hostName : listen.host)
-        return host.contains(":") ? "[\(host)]:\(listen.port)" : "\(host):\(listen.port)"
+        let host = proxyService.publicHost ?? (["0.0.0.0", "::"].contains(listen.host) ? HostIdentity.hostName : listen.host)
+        return ListenAddress(host: host, port: listen.port).description
     }
 
     public var nodeSettings: NodeSettings {

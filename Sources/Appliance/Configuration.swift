@@ -138,6 +138,16 @@ public struct Configuration: Sendable, Equatable {
         /// made at first start and kept sealed.
         public var httpsCertFile = ""
         public var httpsKeyFile = ""
+
+        /// The host of `publicAddr` (nil when it is empty).
+        public var publicHost: String? { publicAddr.isEmpty ? nil : Self.host(ofPublicAddress: publicAddr) }
+
+        /// `host`, `host:port` or `[v6]:port` → the host; nil when it is none of these.
+        static func host(ofPublicAddress text: String) -> String? {
+            if let address = ListenAddress(parsing: text) { return address.host }
+            let isHostName = !text.isEmpty && text.count <= 253 && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || ".-_".contains($0)) }
+            return isHostName ? text : nil
+        }
     }
 
     public struct SSHService: Sendable, Equatable {

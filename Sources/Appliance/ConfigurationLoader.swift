@@ -73,7 +73,13 @@ public enum ConfigurationLoader {
             if let n = proxy["enabled"] { configuration.proxyService.enabled = try reader.bool(n, path: "proxy_service.enabled") }
             if let n = proxy["listen_addr"] { configuration.proxyService.listenAddr = try reader.address(n, path: "proxy_service.listen_addr") }
             if let n = proxy["web_listen_addr"] { configuration.proxyService.webListenAddr = try reader.address(n, path: "proxy_service.web_listen_addr") }
-            if let n = proxy["public_addr"] { configuration.proxyService.publicAddr = try reader.string(n, path: "proxy_service.public_addr") }
+            if let n = proxy["public_addr"] {
+                let text = try reader.string(n, path: "proxy_service.public_addr")
+                guard text.isEmpty || Configuration.ProxyService.host(ofPublicAddress: text) != nil else {
+                    throw reader.error(n, "'proxy_service.public_addr' must be host or host:port (e.g. proxy.example.com:3080, [2001:db8::1]:3080), not \"\(text.prefix(64))\"")
+                }
+                configuration.proxyService.publicAddr = text
+            }
             if let n = proxy["https_cert_file"] { configuration.proxyService.httpsCertFile = try reader.string(n, path: "proxy_service.https_cert_file") }
             if let n = proxy["https_key_file"] { configuration.proxyService.httpsKeyFile = try reader.string(n, path: "proxy_service.https_key_file") }
             if configuration.proxyService.httpsCertFile.isEmpty != configuration.proxyService.httpsKeyFile.isEmpty {
@@ -90,6 +96,11 @@ public enum ConfigurationLoader {
                 guard name.count <= 253, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-_".contains($0)) }) else {
                     throw ConfigurationError(file: file, line: n.mark?.line, column: n.mark?.column,
                                              message: "'ssh_service.node_name' must be a host name (letters, digits, '.', '-', '_'), not \"\(name.prefix(64))\"")
+                }
+                let clusterSuffix = "." + configuration.authService.clusterName.lowercased()
+                guard !name.lowercased().hasSuffix(clusterSuffix) else {
+                    throw ConfigurationError(file: file, line: n.mark?.line, column: n.mark?.column,
+                                             message: "'ssh_service.node_name' \"\(name.prefix(64))\" ends in the cluster's name: it would be taken for node \"\(name.dropLast(clusterSuffix.count))\" of cluster \"\(configuration.authService.clusterName)\"")
                 }
                 configuration.sshService.nodeName = name
             }

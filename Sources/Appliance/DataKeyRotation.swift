@@ -10,8 +10,8 @@ struct DataKeyRotation: Sendable {
     func rotate(by actor: EventActor, reason: String? = nil) async throws -> (active: String, previous: String) {
         let previous = keyring.activeKeyID
         let rotated = try await keyring.rotate()
-        try await keyring.recordUsage()
         try await audit.record(.dataKeyRotated(by: actor, keyID: rotated.id, previousKeyID: previous, reason: reason))
+        try await keyring.recordUsage()
         return (rotated.id, previous)
     }
 }

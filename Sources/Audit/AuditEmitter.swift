@@ -14,7 +14,7 @@ extension AuditPipeline: AuditRecording {}
 /// The one way code on an event loop emits events (it cannot wait for the store):
 /// - in order: each `OrderedEvents` (one per connection) writes its events one after another;
 /// - never silently: a write that fails is logged with the event's name and counted in
-///   `failures` (surfaced by `pcctl status` and the tests), never dropped with `try?`.
+///   `failures`, never dropped with `try?`.
 ///
 /// Code that can wait (an administrator's change, a login) awaits `AuditRecording.record` and
 /// fails the action when its event cannot be written.
@@ -48,15 +48,15 @@ public final class AuditEmitter: Sendable {
 }
 
 /// Events that must stay in the order they were emitted (a connection's `session.start` before
-/// its `session.end`). Confined to one event loop, like the connection it belongs to.
-public final class OrderedEvents: @unchecked Sendable {
+/// its `session.end`). Emitted from its connection's loop and from admission's task alike.
+public final class OrderedEvents: Sendable {
     public let emitter: AuditEmitter
-    private var last: Task<Void, Never>?
+    private let last = Mutex<Task<Void, Never>?>(nil)
 
     init(_ emitter: AuditEmitter) { self.emitter = emitter }
 
-    public func emit(_ event: AuditEvent) { last = emitter.emit(event, after: last) }
+    public func emit(_ event: AuditEvent) { last.withLock { $0 = emitter.emit(event, after: $0) } }
 
     /// Waits until everything emitted so far is written (tests, shutdown).
-    public func flushed() async { await last?.value }
+    public func flushed() async { await last.withLock { $0 }?.value }
 }

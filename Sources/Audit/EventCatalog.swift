@@ -19,7 +19,7 @@ public enum EventCatalog {
     static let connection: [(name: String, meaning: String)] = [
         ("user", "the Portcullis user (the certificate's key id)"),
         ("login", "the account on the host"),
-        ("server_id", "the host the session runs on, by its registered name"),
+        ("server_id", "the host the session runs on, by its registered name (the proxy's name for a jump tunnel the proxy refused or ended)"),
         ("server_hostname", "that host's own host name"),
         ("addr.remote", "where the user connected from (`ip:port`)"),
         ("addr.local", "where the user connected to: the node's or the proxy's address"),

@@ -47,7 +47,7 @@ public struct Lock: Sendable, Equatable, Codable {
 
     /// Whether it stops `user` (holding `roles`) as `login` on `node`. It applies only when every
     /// field its target sets matches; a login or node the context does not have (nil: certificate
-    /// issuance, API requests, a proxy jump) is not a match, so a lock on node "db" stops sessions
+    /// issuance, API requests, a proxy jump tunnel) is not a match, so a lock on node "db" stops sessions
     /// on db, not every login to the cluster. User and role locks apply everywhere.
     public func matches(user: String, roles: [String], login: String?, node: String?, now: Date = Date()) -> Bool {
         if let expires, expires <= now { return false }

@@ -172,15 +172,15 @@ public struct ProxyService: Service {
             let target = "\(request.host):\(request.port)"
             let found: NodeRecord?
             do {
-                found = try await nodes.nodes().first { node in
-                    (ClusterHostNames.matches(request.host, name: node.name, cluster: cluster) || node.address == target)
-                        && user.access.canSee(labels: node.labels)
-                }
+                // A node's own name first: a node named `db.prod` is not node `db` of cluster `prod`.
+                let visible = try await nodes.nodes().filter { user.access.canSee(labels: $0.labels) }
+                found = visible.first { $0.name.lowercased() == request.host.lowercased() || $0.address == target }
+                    ?? visible.first { ClusterHostNames.matches(request.host, name: $0.name, cluster: cluster) }
             } catch {
                 loop.execute { pending.value.reject("the node registry cannot be read right now; try again later") }
                 return
             }
-            guard let node = found, let address = ListenAddress(parsing: node.address) else {
+            guard let node = found, let address = node.endpoint else {
                 logger.notice("jump refused", metadata: ["user": "\(user.user)", "target": "\(target)"])
                 loop.execute { pending.value.reject("no node \"\(request.host)\" that you may reach in this cluster (pcsh ls lists yours)") }
                 return

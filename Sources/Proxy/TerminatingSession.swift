@@ -71,7 +71,7 @@ final class TerminatingSession: SSHSessionHandler, ControlledSession, @unchecked
         let me = NIOLoopBound(self, eventLoop: loop)
         Task {
             do {
-                guard let address = ListenAddress(parsing: target.node.address) else { throw SSHError(.byApplication, "bad node address \(target.node.address)") }
+                guard let address = target.node.endpoint else { throw SSHError(.byApplication, "bad node address \(target.node.address)") }
                 let key = try PrivateKey(generate: .ecdsaP256, using: context.crypto)
                 let certificate = try await context.identity.opensshCA.sign(
                     key.publicKey, keyID: user, principals: [target.login], validFor: .seconds(60),

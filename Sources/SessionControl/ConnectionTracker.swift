@@ -34,10 +34,11 @@ public final class ConnectionTracker: Sendable {
     /// Ends each connection `lock` matches.
     public func enforce(_ lock: Identity.Lock) { forEach { $0.enforce(lock) } }
 
-    /// The lock view failed: ends every connection whose locking mode is strict.
+    /// The lock view failed: ends every controlled connection whose locking mode is strict (a
+    /// jump tunnel is left to the node it reaches, which has a lock view of its own).
     public func endStrict(reason: String) {
         forEach { connection in
-            if connection.lockingMode == .strict { connection.terminate(reason) }
+            if connection.controlled, connection.lockingMode == .strict { connection.terminate(reason) }
         }
     }
 }

@@ -87,6 +87,10 @@ public final class ControlledConnection: @unchecked Sendable {
     let idleMessage: String
     let expiresAt: Date?
     let lockingMode: RoleOptions.LockingMode
+    /// What locks are matched against: the login and node, or (a jump tunnel) neither.
+    let lockScope: (login: String?, node: String?)
+    /// Timers, login and node locks and strict locking apply (false: a jump tunnel).
+    let controlled: Bool
     private(set) var lease: (any ConnectionLease)?
     private var sessionsByID: [ObjectIdentifier: any ControlledSession] = [:]
     private var idleTimer: Scheduled<Void>?
@@ -111,6 +115,8 @@ public final class ControlledConnection: @unchecked Sendable {
         expiresAt = timers && identity.access.disconnectExpiredCert(cluster: policy.disconnectExpiredCert) && validBefore != .max
             ? Date(timeIntervalSince1970: Double(validBefore)) : nil
         lockingMode = identity.access.lockingMode(cluster: policy.lockingMode)
+        lockScope = timers ? (identity.login, server.id) : (nil, nil)
+        controlled = timers
     }
 
     /// The fields every event about this connection carries.
@@ -169,7 +175,7 @@ public final class ControlledConnection: @unchecked Sendable {
 
     /// A lock that arrived while the connection is open ends it if it matches.
     public func enforce(_ lock: Identity.Lock) {
-        guard lock.matches(user: identity.user, roles: identity.access.roles.map(\.name), login: identity.login, node: server.id) else { return }
+        guard lock.matches(user: identity.user, roles: identity.access.roles.map(\.name), login: lockScope.login, node: lockScope.node) else { return }
         terminate(lock.refusal)
     }
 

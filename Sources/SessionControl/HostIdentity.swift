@@ -15,15 +15,16 @@ public enum HostIdentity {
 
     /// The names a user reaches the service by, and only those: its registered name, that name
     /// qualified by the cluster (`web1.prod`, what `pcsh` uses), the host's name, the host of its
-    /// public address, and the listen address when it is a specific one. Never `localhost`, the
-    /// loopback addresses or every interface address: a certificate for those would let this
-    /// host's key answer for whatever a user's machine calls localhost.
+    /// public address, and the listen address when it is a specific one (a loopback address only
+    /// when it listens there alone). Never `localhost` or every interface address: a certificate
+    /// for those would let this host's key answer for whatever a user's machine calls localhost.
+    /// Lower case, as OpenSSH compares them with the host name typed.
     public static func principals(name: String, cluster: String, listenHost: String, publicAddress: String? = nil) -> [String] {
         var names = [name, ClusterHostNames.qualified(name, cluster: cluster), hostName]
         if let publicAddress, let host = ListenAddress(parsing: publicAddress)?.host { names.append(host) }
         if !["0.0.0.0", "::"].contains(listenHost) { names.append(listenHost) }
         var seen = Set<String>()
-        return names.filter { !$0.isEmpty && seen.insert($0).inserted }
+        return names.map { $0.lowercased() }.filter { !$0.isEmpty && seen.insert($0).inserted }
     }
 
     /// Whether a host certificate issued for `ttl` should be replaced: less than half of it is

@@ -28,6 +28,15 @@ public struct NodeRecord: Sendable, Codable, Equatable {
     }
 
     public var isOpenSSH: Bool { openSSH == true }
+
+    /// Where the proxy reaches it: `host:port`, `[v6]:port`, or an IPv6 address left unbracketed
+    /// (`2001:db8::5:22`, which `pcctl nodes add` accepted before addresses were parsed strictly).
+    public var endpoint: ListenAddress? {
+        if let parsed = ListenAddress(parsing: address) { return parsed }
+        guard let colon = address.lastIndex(of: ":"), colon != address.startIndex,
+              let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+        return ListenAddress(host: String(address[..<colon]), port: port)
+    }
 }
 
 /// The cluster's nodes: each live node keeps its record under `registry/nodes/<name>`, written

@@ -10,8 +10,10 @@ public struct AdmissionRequest: Sendable {
     public var server: SessionServer
     /// Who holds the `max_connections` place (`pcctl` shows it): the node or proxy and the address.
     public var holder: String
-    /// Whether this connection takes a `max_connections` place and runs the idle and expiry
-    /// timers (the proxy's jump tunnels do not: the node they reach does both).
+    /// Whether this connection takes a `max_connections` place, runs the idle and expiry timers,
+    /// and is held to login and node locks and to strict locking. The proxy's jump tunnels are
+    /// not: the node they reach does all of that, so only user and role locks apply to them
+    /// here (a lock on a node that shares the proxy's name must not end every tunnel).
     public var controlled: Bool
     /// Where the proxy's terminating mode takes the sessions (nil on a node, and for jumps).
     public var target: TerminatingTarget?
@@ -72,8 +74,8 @@ public struct SessionController: Sendable {
 
         let lock: Identity.Lock?
         do {
-            lock = try await locks.lockInForce(user: identity.user, roles: identity.access.roles.map(\.name), login: identity.login,
-                                               node: request.server.id, now: now)
+            lock = try await locks.lockInForce(user: identity.user, roles: identity.access.roles.map(\.name), login: connection.lockScope.login,
+                                               node: connection.lockScope.node, now: now)
         } catch {
             // Locks that cannot be read: fail closed (a lock may be exactly what is missing).
             return refuse("the locks could not be read: \(error)", tellClient: "access denied: the locks cannot be checked right now; try again later")

@@ -24,11 +24,12 @@ public enum SessionKind: Sendable, Equatable {
         }
     }
 
-    /// scp and sftp, refused when a role sets `ssh_file_copy: false`.
+    /// scp and sftp, refused when a role sets `ssh_file_copy: false`. Best effort, as in the
+    /// reference: a shell that runs scp itself (`sh -c 'scp …'`) is not recognised.
     public var isFileCopy: Bool {
         switch self {
         case .subsystem: return true
-        case .exec(let command): return command.split(separator: " ").first.map { $0 == "scp" || $0.hasSuffix("/scp") } ?? false
+        case .exec(let command): return command.split(whereSeparator: \.isWhitespace).first.map { $0 == "scp" || $0.hasSuffix("/scp") } ?? false
         case .shell: return false
         }
     }

@@ -44,7 +44,7 @@ public enum Keyspace {
     /// The HTTPS listener's self-signed certificate and key (once `proxy/tls/self-signed`, a
     /// sibling of a proxy named "tls").
     public static let selfSignedTLS = KeyPrefix(unchecked: "tls").key(unchecked: "self-signed")
-    /// Where releases before the keyspace kept it; moved to `selfSignedTLS` at the next start.
+    /// Where releases before the keyspace kept it; copied to `selfSignedTLS` at the next start.
     public static let legacySelfSignedTLS = KeyPrefix(unchecked: "proxy").child(unchecked: "tls").key(unchecked: "self-signed")
 
     public static let connectionSemaphores = KeyPrefix(unchecked: "semaphores").child(unchecked: "connection")

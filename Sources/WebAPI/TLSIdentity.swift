@@ -33,11 +33,11 @@ public struct TLSIdentity: Sendable, Codable {
     /// The stored self-signed identity, made now if there is none (for `names`: DNS names and IP addresses).
     public static func selfSigned(in backend: Backend, names: [String], crypto: CryptoContext) async throws -> TLSIdentity {
         if let item = try await backend.get(record) { return try JSONDecoder().decode(TLSIdentity.self, from: Data(item.value)) }
-        // Kept where an earlier release put it: moved (re-sealed for its new key), so the
-        // certificate users were given stays the same.
+        // Kept where an earlier release put it: copied (re-sealed for its new key), so the
+        // certificate users were given stays the same. The old record stays for a daemon of
+        // that release on the same store (a rollback); a later release removes it.
         if let old = try await backend.get(Keyspace.legacySelfSignedTLS) {
             _ = try await backend.create(record, value: old.value)
-            _ = try await backend.delete(Keyspace.legacySelfSignedTLS, expectedRevision: old.revision)
             return try await selfSigned(in: backend, names: names, crypto: crypto)
         }
         let key = try PrivateKey(generate: .ecdsaP256, using: crypto)

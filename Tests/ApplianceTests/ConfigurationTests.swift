@@ -102,6 +102,10 @@ final class ConfigurationTests: XCTestCase {
         assertError("version: v1\nauth_service:\n  session_control:\n    locking_mode: loose\n", line: 4, column: 19,
                     contains: ["one of strict, best_effort"])
         assertError("version: v1\nfips: yes\n", line: 2, column: 7, contains: ["'fips' must be a mapping"])
+        // Host names: an IPv6 public address must be bracketed; a node name cannot pose as another node of the cluster.
+        assertError("version: v1\nproxy_service:\n  public_addr: 2001:db8::1:3080\n", line: 3, column: 16, contains: ["must be host or host:port"])
+        assertError("version: v1\nauth_service:\n  cluster_name: prod\nssh_service:\n  node_name: db.prod\n", line: 5, column: 14,
+                    contains: ["ends in the cluster's name", "node \"db\" of cluster \"prod\""])
     }
 
     func testStructuralMistakes() {

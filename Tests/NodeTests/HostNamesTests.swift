@@ -12,9 +12,9 @@ import XCTest
 /// cluster's names and the proxy's address, so neither can answer for an arbitrary host.
 final class HostNamesTests: NodeTestCase {
     func testANodesCertificateNamesItsRegisteredNamesAndNotLocalhost() async throws {
-        XCTAssertEqual(Set(fixture.node.hostPrincipals), ["node-test", "node-test.test", HostIdentity.hostName, "127.0.0.1"])
+        XCTAssertEqual(Set(fixture.node.hostPrincipals), ["node-test", "node-test.test", HostIdentity.hostName.lowercased(), "127.0.0.1"])
         let wildcard = HostIdentity.principals(name: "web1", cluster: "prod", listenHost: "0.0.0.0", publicAddress: "web1.example.com:3022")
-        XCTAssertEqual(wildcard, ["web1", "web1.prod", HostIdentity.hostName, "web1.example.com"])
+        XCTAssertEqual(wildcard, ["web1", "web1.prod", HostIdentity.hostName.lowercased(), "web1.example.com"])
 
         // Even with the host CA trusted for every name, ssh refuses the node as "localhost".
         try await fixture.addUser("alice")

@@ -40,7 +40,7 @@ final class NodeHostCertificateTests: XCTestCase {
         let later = try await fixture.ssh(key: key, "echo later")
         XCTAssertEqual(later.stdout, "later\n", later.stderr)
         XCTAssertTrue(fixture.node.hostPrincipals.contains("node-test"))
-        XCTAssertTrue(fixture.node.hostPrincipals.contains(HostIdentity.hostName))
+        XCTAssertTrue(fixture.node.hostPrincipals.contains(HostIdentity.hostName.lowercased()))
     }
 
     func testTheProxysHostCertificateIsRenewedToo() async throws {

@@ -119,4 +119,31 @@ final class SessionControllerTests: XCTestCase {
         await events.flushed()
         XCTAssertEqual(emitter.failures, 2)
     }
+
+    /// A jump tunnel at the proxy is held to user and role locks only: a lock on a node (here one
+    /// that shares the proxy's name, as both default to the host name) or a login is the node's
+    /// to apply, and a failed lock view at the proxy leaves tunnels to the nodes' own views.
+    func testAJumpTunnelIsHeldToUserAndRoleLocksOnly() async throws {
+        var jump = try request()
+        jump.controlled = false
+        jump.server = SessionServer(id: "web1", hostname: "web1")
+        locks.list.withLockedValue { $0 = [Identity.Lock(name: "maintenance", target: .init(node: "web1"), createdBy: "admin"),
+                                           Identity.Lock(name: "login", target: .init(login: "ubuntu"), createdBy: "admin")] }
+        let ended = NIOLockedValueBox<String?>(nil)
+        let admitted = await controller.admit(jump, on: connection(ended: ended))
+        XCTAssertNotNil(try? admitted.get(), "a node lock does not stop tunnels through the proxy")
+        controller.connections.enforce(Identity.Lock(name: "later", target: .init(node: "web1"), createdBy: "admin"))
+        controller.connections.endStrict(reason: "preventive lock-out")
+        try await loop.submit {}.get()
+        XCTAssertNil(ended.withLockedValue { $0 })
+        XCTAssertTrue(limiter.held.withLockedValue { $0.isEmpty }, "no max_connections place for a tunnel")
+
+        controller.connections.enforce(Identity.Lock(name: "user", target: .init(user: "alice"), message: "incident", createdBy: "admin"))
+        try await waitUntil(timeout: 5) { ended.withLockedValue { $0 } != nil }
+        XCTAssertEqual(ended.withLockedValue { $0 }, "access denied: locked (user=alice): incident")
+
+        // The same node lock refuses a controlled connection to that node.
+        let refused = await controller.admit(try request(), on: connection(ended: .init(nil)))
+        XCTAssertNil(try? refused.get())
+    }
 }
