@@ -164,4 +164,7 @@ public struct AuditEventKind: Sendable, Hashable {
     public static let caRotationStart = AuditEventKind("ca.rotation.start", "TCA00I")
     public static let caRotationComplete = AuditEventKind("ca.rotation.complete", "TCA01I")
     public static let dataKeyRotate = AuditEventKind("data_key.rotate", "TDK00I")
+    /// A connection admitted and ended (what `max_connections` counts); ours, not the reference's.
+    public static let connectionStart = AuditEventKind("connection.start", "TCN00I")
+    public static let connectionEnd = AuditEventKind("connection.end", "TCN01I")
 }

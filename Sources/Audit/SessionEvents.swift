@@ -55,7 +55,31 @@ public enum ExecOutcome: Sendable, Equatable {
     case failed(String)
 }
 
+/// Why a connection ended, as `connection.end` records it.
+public enum ConnectionEndCause: String, Sendable, CaseIterable {
+    /// The client or the network ended it.
+    case closed
+    /// Portcullis ended it: the idle timeout, the certificate's expiry, a lock, a
+    /// `max_connections` lease that could not be kept, the lock view failing under strict locking.
+    case idle, expired, lock, leaseLost = "lease_lost", lockView = "lock_view"
+}
+
 extension AuditEvent {
+    /// `connection.start`: a connection admitted on a node or in the proxy's terminating mode,
+    /// with the user's roles and the `max_connections` it counts against (0: none).
+    public static func connectionStart(_ connection: ConnectionEventFields, id: String, roles: [String], max: Int) -> AuditEvent {
+        connection.event(.connectionStart, ["connection": .string(id), "roles": .array(roles.map { .string($0) }), "max": .integer(Int64(max))])
+    }
+
+    /// `connection.end`: why, and (when Portcullis ended it) the reason the user was told.
+    public static func connectionEnd(_ connection: ConnectionEventFields, id: String, roles: [String], max: Int,
+                                     cause: ConnectionEndCause, reason: String?) -> AuditEvent {
+        var fields: [String: AuditValue] = ["connection": .string(id), "roles": .array(roles.map { .string($0) }), "max": .integer(Int64(max)),
+                                            "cause": .string(cause.rawValue)]
+        if let reason { fields["reason"] = .string(reason) }
+        return connection.event(.connectionEnd, fields)
+    }
+
     /// `session.rejected`: a connection (`max_connections`, a lock) or a channel (`max_sessions`,
     /// a launch refused) was refused. `max` is the limit reached (0 when no limit was).
     public static func sessionRejected(_ connection: ConnectionEventFields, sid: String? = nil, reason: String, max: Int = 0) -> AuditEvent {

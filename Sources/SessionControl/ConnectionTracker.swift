@@ -38,7 +38,7 @@ public final class ConnectionTracker: Sendable {
     /// jump tunnel is left to the node it reaches, which has a lock view of its own).
     public func endStrict(reason: String) {
         forEach { connection in
-            if connection.controlled, connection.lockingMode == .strict { connection.terminate(reason) }
+            if connection.controlled, connection.lockingMode == .strict { connection.terminate(.lockView, reason) }
         }
     }
 }

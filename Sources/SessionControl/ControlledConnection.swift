@@ -96,6 +96,10 @@ public final class ControlledConnection: @unchecked Sendable {
     private var idleTimer: Scheduled<Void>?
     private var expiryTimer: Scheduled<Void>?
     private var ending = false
+    /// The connection's id in its `connection.*` events.
+    public let id = AuditEvent.newUID()
+    /// Why it ends, once Portcullis ends it (nil: the client or the network did).
+    private var endCause: (cause: ConnectionEndCause, reason: String)?
 
     /// `timers: false` for a connection whose traffic this process does not see (the proxy's
     /// jump tunnels: the node they reach runs the timers).
@@ -136,8 +140,15 @@ public final class ControlledConnection: @unchecked Sendable {
     func start(lease: (any ConnectionLease)?, whenClosed: @escaping () -> Void) {
         self.lease = lease
         control.attachment = self
+        if controlled {
+            emit(.connectionStart(eventFields, id: id, roles: identity.access.roles.map(\.name), max: identity.access.maxConnections))
+        }
         control.whenClosed { [self] in
             whenClosed()
+            if controlled {
+                emit(.connectionEnd(eventFields, id: id, roles: identity.access.roles.map(\.name), max: identity.access.maxConnections,
+                                    cause: endCause?.cause ?? .closed, reason: endCause?.reason))
+            }
             idleTimer?.cancel()
             expiryTimer?.cancel()
             // Given back the moment the connection closes, not when the lease would expire.
@@ -147,15 +158,15 @@ public final class ControlledConnection: @unchecked Sendable {
         if let lease {
             // The connection travels weakly to its own loop, where it is used.
             let loop = control.eventLoop, me = WeakConnection(self)
-            lease.keepAlive { reason in loop.execute { me.connection?.terminate(reason) } }
+            lease.keepAlive { reason in loop.execute { me.connection?.terminate(.leaseLost, reason) } }
         }
         if let idleTimeout { armIdleTimer(after: idleTimeout) }
         if let expiresAt {
             let remaining = expiresAt.timeIntervalSinceNow
             let message = "client certificate expired at \(Self.utc(expiresAt))"
-            if remaining <= 0 { return terminate(message) }
+            if remaining <= 0 { return terminate(.expired, message) }
             expiryTimer = control.eventLoop.scheduleTask(in: .nanoseconds(Int64(remaining * 1e9))) { [weak self] in
-                self?.terminate(message)
+                self?.terminate(.expired, message)
             }
         }
     }
@@ -166,7 +177,7 @@ public final class ControlledConnection: @unchecked Sendable {
             let idle = self.activity.idle
             if idle >= TimeAmount(timeout) {
                 let reason = "Client exceeded idle timeout of \(NodeReader.format(timeout))"
-                self.terminate(reason, message: self.idleMessage.isEmpty ? reason : self.idleMessage)
+                self.terminate(.idle, reason, message: self.idleMessage.isEmpty ? reason : self.idleMessage)
             } else {
                 self.armIdleTimer(after: timeout - Duration(idle))
             }
@@ -176,7 +187,7 @@ public final class ControlledConnection: @unchecked Sendable {
     /// A lock that arrived while the connection is open ends it if it matches.
     public func enforce(_ lock: Identity.Lock) {
         guard lock.matches(user: identity.user, roles: identity.access.roles.map(\.name), login: lockScope.login, node: lockScope.node) else { return }
-        terminate(lock.refusal)
+        terminate(.lock, lock.refusal)
     }
 
     /// `max_sessions`, counted from a session channel's acceptance to its close: a reason
@@ -192,11 +203,12 @@ public final class ControlledConnection: @unchecked Sendable {
     /// Its session channels, from acceptance to close.
     public var sessions: [any ControlledSession] { Array(sessionsByID.values) }
 
-    /// Ends the connection: `message` on every session's stderr, a `client.disconnect` event
-    /// with `reason`, and DISCONNECT with the reason.
-    public func terminate(_ reason: String, message: String? = nil) {
+    /// Ends the connection for `cause`: `message` on every session's stderr, a `client.disconnect`
+    /// event with `reason`, and DISCONNECT with the reason.
+    public func terminate(_ cause: ConnectionEndCause, _ reason: String, message: String? = nil) {
         guard !ending, !control.isClosed else { return }
         ending = true
+        endCause = (cause, reason)
         let text = message ?? reason
         for session in sessionsByID.values { session.tell(text) }
         emit(.clientDisconnect(eventFields, reason: reason))

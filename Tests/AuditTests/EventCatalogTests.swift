@@ -31,6 +31,8 @@ final class EventCatalogTests: XCTestCase {
             .exec(connection, sid: "s", command: "ls", outcome: .status(0)), .exec(connection, sid: "s", command: "ls", outcome: .signal("KILL")),
             .exec(connection, sid: "s", command: "scp", outcome: .failed("ssh_file_copy is off")), .subsystem(connection, sid: "s", name: "sftp", error: "x"),
             .port(connection, address: "db:5432"), .port(connection, address: "db:5432", error: "refused"),
+            .connectionStart(connection, id: "c", roles: ["dev"], max: 2),
+            .connectionEnd(connection, id: "c", roles: ["dev"], max: 2, cause: .idle, reason: "Client exceeded idle timeout of 15m"),
             .authFailure(login: "ubuntu", user: "alice", remoteAddress: "192.0.2.1:5000", server: "web1", error: "e"),
             connection.event(.sftp, sid: "s", ["action": "open", "path": "/x", "flags": 1]), connection.event(.sftpSummary, sid: "s", ["file_transfer_stats": .array([])]),
             connection.event(.sftpAuditGap, sid: "s", ["reason": "open_files", "requests": 1, "limit": 4096, "path": "/x"]),

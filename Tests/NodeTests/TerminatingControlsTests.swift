@@ -128,7 +128,7 @@ final class TerminatingControlsTests: XCTestCase {
                 XCTAssertTrue(registry.terminate(sid, reason: "ended by the test"))
                 XCTAssertNotNil(live.wait(timeout: 10))
             }
-            for name in ["exec", "session.start", "session.end", "session.rejected", "client.disconnect", "session.data"] {
+            for name in ["exec", "session.start", "session.end", "session.rejected", "client.disconnect", "session.data", "connection.start", "connection.end"] {
                 let events = try await fixture.events(name, atLeast: 2)
                 let node = try XCTUnwrap(events.first { $0.user == "alice" }, name)
                 let proxied = try XCTUnwrap(events.first { $0.user == "bob" }, name)

@@ -77,9 +77,10 @@ final class SessionControllerTests: XCTestCase {
         let second = await controller.admit(try request(), on: connection(ended: .init(nil)))
         guard case .failure(let limited) = second else { return XCTFail("max_connections 1 admitted two") }
         XCTAssertEqual(limited.tellClient, "too many concurrent ssh connections for user \"alice\" (max=1)")
-        try await waitUntil(timeout: 5) { self.sink.events.withLockedValue { $0.count } == 2 }
-        let events = sink.events.withLockedValue { $0 }
-        XCTAssertEqual(events.map(\.event), ["session.rejected", "session.rejected"])
+        try await waitUntil(timeout: 5) { self.sink.events.withLockedValue { $0.count } == 3 }
+        let all = sink.events.withLockedValue { $0 }
+        XCTAssertEqual(all.map(\.event).sorted(), ["connection.start", "session.rejected", "session.rejected"], "the admitted one started")
+        let events = all.filter { $0.event == "session.rejected" }
         for event in events {
             XCTAssertEqual(Set(event.fields.keys), ["event", "code", "uid", "time", "user", "login", "server_id", "server_hostname",
                                                     "addr.remote", "addr.local", "reason", "max"])
@@ -105,6 +106,14 @@ final class SessionControllerTests: XCTestCase {
         try await waitUntil(timeout: 5) { ended.withLockedValue { $0 } != nil }
         XCTAssertEqual(ended.withLockedValue { $0 }, "the connection limit's lease was dropped")
         XCTAssertEqual(told.withLockedValue { $0 }, ["the connection limit's lease was dropped"])
+        // Its life as AC-10 evidence: admitted, then ended because the lease was lost.
+        try await waitUntil(timeout: 5) { self.sink.events.withLockedValue { $0.contains { $0.event == "connection.end" } } }
+        let life = sink.events.withLockedValue { $0 }.filter { $0.event.hasPrefix("connection.") }
+        XCTAssertEqual(life.map(\.event), ["connection.start", "connection.end"])
+        XCTAssertEqual(life.last?.fields["cause"]?.stringValue, "lease_lost")
+        XCTAssertEqual(life.first?.fields["connection"], life.last?.fields["connection"])
+        XCTAssertEqual(life.first?.fields["max"], .integer(1))
+        XCTAssertEqual(life.first?.fields["roles"], .array(["dev"]))
         try await waitUntil(timeout: 5) { lease.released.withLockedValue { $0 } }
         try await waitUntil(timeout: 5) { self.sink.events.withLockedValue { $0.contains { $0.event == "client.disconnect" } } }
         withExtendedLifetime(session) {}
