@@ -244,8 +244,15 @@ public struct IdentityService: Sendable {
         return try decode(Role.self, item.value, what: "role \"\(name)\"")
     }
 
-    public func roles() async throws -> [Role] {
-        try await backend.range(prefix: Keyspace.roles.path).map { try decode(Role.self, $0.value, what: $0.key) }.sorted { $0.name < $1.name }
+    public func roles() async throws -> [Role] { try await Self.storedRoles(in: backend) }
+
+    /// The roles kept in `backend`, by name: for readers without a running service (reports).
+    public static func storedRoles(in backend: Backend) async throws -> [Role] {
+        try await backend.range(prefix: Keyspace.roles.path).map { item in
+            do { return try JSONDecoder().decode(Role.self, from: Data(item.value)) } catch {
+                throw IdentityError.corruptRecord("\(item.key) does not decode: \(error)")
+            }
+        }.sorted { $0.name < $1.name }
     }
 
     /// Creates or replaces a role. Returns whether it was new.

@@ -101,10 +101,10 @@ public final class ControlledConnection: @unchecked Sendable {
     /// Why it ends, once Portcullis ends it (nil: the client or the network did).
     private var endCause: (cause: ConnectionEndCause, reason: String)?
 
-    /// `timers: false` for a connection whose traffic this process does not see (the proxy's
-    /// jump tunnels: the node they reach runs the timers).
+    /// `controlled: false` for a connection whose traffic this process does not see (the
+    /// proxy's jump tunnels: the node they reach runs the timers and applies the other locks).
     init(identity: AdmittedIdentity, server: SessionServer, control: SSHConnectionControl, policy: SessionPolicy,
-         events: OrderedEvents, timers: Bool, target: TerminatingTarget? = nil) {
+         events: OrderedEvents, controlled: Bool, target: TerminatingTarget? = nil) {
         self.identity = identity
         self.target = target
         self.server = server
@@ -113,14 +113,14 @@ public final class ControlledConnection: @unchecked Sendable {
         // The loop's time (the real clock, but for a test's loop whose time is moved by hand).
         activity = ActivityClock { [loop = control.eventLoop] in loop.now }
         maxSessions = identity.access.maxSessions
-        idleTimeout = timers ? identity.access.clientIdleTimeout(cluster: policy.clientIdleTimeout) : nil
+        idleTimeout = controlled ? identity.access.clientIdleTimeout(cluster: policy.clientIdleTimeout) : nil
         idleMessage = policy.clientIdleTimeoutMessage
         let validBefore = identity.certificate.validBefore
-        expiresAt = timers && identity.access.disconnectExpiredCert(cluster: policy.disconnectExpiredCert) && validBefore != .max
+        expiresAt = controlled && identity.access.disconnectExpiredCert(cluster: policy.disconnectExpiredCert) && validBefore != .max
             ? Date(timeIntervalSince1970: Double(validBefore)) : nil
         lockingMode = identity.access.lockingMode(cluster: policy.lockingMode)
-        lockScope = timers ? (identity.login, server.id) : (nil, nil)
-        controlled = timers
+        lockScope = controlled ? (identity.login, server.id) : (nil, nil)
+        self.controlled = controlled
     }
 
     /// The fields every event about this connection carries.

@@ -57,7 +57,7 @@ public struct SessionController: Sendable {
     public func admit(_ request: AdmissionRequest, on control: SSHConnectionControl, now: Date = Date()) async -> Result<ControlledConnection, AdmissionRefusal> {
         let identity = request.identity
         let connection = ControlledConnection(identity: identity, server: request.server, control: control, policy: policy,
-                                              events: emitter.ordered(), timers: request.controlled, target: request.target)
+                                              events: emitter.ordered(), controlled: request.controlled, target: request.target)
         let connections = connections
         // Tracked before the locks are read: a lock made from here on finds the connection.
         guard (try? await control.eventLoop.submit { () -> Bool in
