@@ -16,7 +16,7 @@ all: build
 help:
 	@echo "make run     build and start the appliance on $(RUN_DIR) (FIPS mode)"
 	@echo "make test    run every test (FIPS provider built first)"
-	@echo "make docs    regenerate docs/events.md from the event catalog"
+	@echo "make docs    regenerate docs/events.md and compliance/controls.md from their catalogs"
 	@echo "make bench   sealed storage and AES-GCM against OpenSSL on this machine"
 	@echo "make bench-ssh  the SSH engine against Debian's sshd (root)"
 	@echo "make bench-node  the node service (launcher, cgroups, recording) against Debian's sshd (root)"
@@ -44,10 +44,12 @@ test: test-deps fips
 	$(SWIFT) build --build-tests
 	PORTCULLIS_FIPS_PREFIX=$(FIPS_PREFIX) $(SWIFT) test --skip-build --disable-swift-testing
 
-# docs/events.md is generated from the event catalog (Sources/Audit/EventCatalog.swift).
+# docs/events.md and compliance/controls.md are generated from the event catalog
+# (Sources/Audit/EventCatalog.swift) and the control catalog (compliance/controls/*.yaml).
 docs:
 	$(SWIFT) build --build-tests
 	PORTCULLIS_WRITE_DOCS=1 $(SWIFT) test --skip-build --disable-swift-testing --filter EventCatalogTests
+	PORTCULLIS_WRITE_DOCS=1 $(SWIFT) test --skip-build --disable-swift-testing --filter ControlCatalogTests/testTheControlsPageIsCurrent
 
 run: fips build
 	@mkdir -p $(RUN_DIR) && chmod 700 $(RUN_DIR)

@@ -4,7 +4,7 @@ import PackageDescription
 // Layers (lower never import higher), see docs/architecture.md:
 //   C shims (COpenSSL, CLinux, CLibAudit), PortcullisVersion, LaunchProtocol, AdminAPI, YAMLNodes
 //   → FIPSCrypto → UserAPI, SSH → SSHHost, Storage → Audit → Identity → SessionControl
-//   → Node, Proxy (neither imports the other), WebAPI → Appliance → CommandSupport
+//   → Node, Proxy (neither imports the other), WebAPI, Compliance → Appliance → CommandSupport
 //   → programs (portcullis, pcctl, pcsh, portcullis-exec); SSHExampleServer sits on SSH and SSHHost.
 let package = Package(
     name: "Portcullis",
@@ -159,6 +159,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The control catalog (compliance/controls/*.yaml) and reports computed from the audit log
+        // and the roles (AC-10: concurrent session control).
+        .target(
+            name: "Compliance",
+            dependencies: ["Audit", "Identity", "YAMLNodes", .product(name: "Yams", package: "Yams")]
+        ),
         .target(
             name: "CommandSupport",
             dependencies: ["Appliance", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -176,7 +182,7 @@ let package = Package(
         .executableTarget(
             name: "pcctl",
             dependencies: [
-                "AdminAPI", "Appliance", "Audit", "CommandSupport", "FIPSCrypto", "Storage", "YAMLNodes", "PortcullisVersion",
+                "AdminAPI", "Appliance", "Audit", "CommandSupport", "Compliance", "FIPSCrypto", "Identity", "Storage", "YAMLNodes", "PortcullisVersion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
@@ -272,6 +278,7 @@ let package = Package(
                            .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]
         ),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Storage", "FIPSCrypto", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "ComplianceTests", dependencies: ["Compliance", "Audit", "Identity", "TestSupport"]),
         .testTarget(
             name: "ProgramTests",
             dependencies: ["TestSupport", "Appliance", "Audit", "Identity", "SSH", "FIPSCrypto", "CLinux", "portcullis", "pcctl", "pcsh", "portcullis-exec"]

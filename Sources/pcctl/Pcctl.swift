@@ -13,7 +13,7 @@ struct Pcctl: AsyncParsableCommand {
         commandName: "pcctl",
         abstract: "Administer a Portcullis appliance: run it on the appliance, as the user the daemon runs as.",
         version: PortcullisVersion.version,
-        subcommands: [Users.self, Create.self, Get.self, Remove.self, Auth.self, Nodes.self, Sessions.self, LockCommand.self, Audit.self, Recordings.self, Keys.self, Version.self]
+        subcommands: [Users.self, Create.self, Get.self, Remove.self, Auth.self, Nodes.self, Sessions.self, LockCommand.self, Audit.self, Recordings.self, Keys.self, Report.self, Version.self]
     )
 
     struct Version: ParsableCommand {

@@ -1,0 +1,142 @@
+import Foundation
+import YAMLNodes
+
+/// The controls Portcullis maps itself to, one YAML file per control in `compliance/controls/`
+/// (the source of truth; `compliance/controls.md` is their rendering): the FedRAMP Rev5
+/// baselines and parameter values, what Portcullis does in its own words, automated checks over
+/// `ComplianceFacts`, and the audit events that evidence it.
+public struct ControlCatalog: Sendable {
+    /// In control order (family, number, enhancement): AC-2, AC-2(12), AC-3, …, AC-10.
+    public let controls: [Control]
+
+    public init(controls: [Control]) {
+        self.controls = controls.sorted { $0.sortKey < $1.sortKey }
+    }
+
+    public func control(_ id: String) -> Control? { controls.first { $0.id == id } }
+
+    /// Every `*.yaml` file in `directory`, each a control. The first mistake is thrown as a
+    /// `ConfigurationError` naming the file, the line and the reason.
+    public static func load(directory: String) throws -> ControlCatalog {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".yaml") }.sorted()
+        } catch {
+            throw ConfigurationError(file: directory, message: "cannot list the control files: \(error.localizedDescription)")
+        }
+        guard !names.isEmpty else { throw ConfigurationError(file: directory, message: "no control files (*.yaml) here") }
+        let controls = try names.map { name -> Control in
+            let path = (directory as NSString).appendingPathComponent(name)
+            guard let text = FileManager.default.contents(atPath: path).flatMap({ String(data: $0, encoding: .utf8) }) else {
+                throw ConfigurationError(file: path, message: "cannot read the file as UTF-8 text")
+            }
+            return try ControlCatalogYAML.control(text, file: path)
+        }
+        return ControlCatalog(controls: controls)
+    }
+}
+
+/// A FedRAMP Rev5 baseline.
+public enum Baseline: String, Sendable, CaseIterable, Comparable {
+    case low, moderate, high
+
+    public var title: String { rawValue.prefix(1).uppercased() + rawValue.dropFirst() }
+
+    public static func < (a: Baseline, b: Baseline) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
+}
+
+/// One control, as its file says.
+public struct Control: Sendable {
+    /// `AC-10`, `AC-2(12)`.
+    public var id: String
+    public var title: String
+    /// The FedRAMP Rev5 baselines it is in; empty for a control in none (AU-14), which the
+    /// organization selects itself and which is then evaluated at every baseline.
+    public var baselines: [Baseline]
+    /// Anything an assessor should know first (a FedRAMP requirement, a Rev4 difference).
+    public var note: String?
+    public var parameters: [Parameter]
+    /// What Portcullis does, in our words; says so where it meets the control only in part.
+    public var implementation: String
+    public var checks: [Check]
+    /// Audit events (`docs/events.md`) that show the control working.
+    public var evidence: [String]
+    /// Tests that show the behaviour claimed (`Class` or `Class.testMethod`).
+    public var verifiedBy: [String]
+
+    public init(id: String, title: String, baselines: [Baseline], note: String? = nil, parameters: [Parameter] = [],
+                implementation: String, checks: [Check], evidence: [String], verifiedBy: [String] = []) {
+        self.id = id
+        self.title = title
+        self.baselines = baselines
+        self.note = note
+        self.parameters = parameters
+        self.implementation = implementation
+        self.checks = checks
+        self.evidence = evidence
+        self.verifiedBy = verifiedBy
+    }
+
+    /// The name its file must have: `ac-10.yaml`, `ac-2.12.yaml` (OSCAL's control ids).
+    public var fileName: String { oscalID + ".yaml" }
+
+    /// `ac-10`, `ac-2.12`.
+    public var oscalID: String {
+        id.lowercased().replacingOccurrences(of: "(", with: ".").replacingOccurrences(of: ")", with: "")
+    }
+
+    /// Whether it is evaluated at `baseline`: in it, or in none (selected by the organization).
+    public func applies(at baseline: Baseline) -> Bool { baselines.isEmpty || baselines.contains(baseline) }
+
+    var sortKey: SortKey {
+        let parts = id.split(whereSeparator: { "-()".contains($0) })
+        return SortKey(family: String(parts.first ?? ""), number: parts.count > 1 ? Int(parts[1]) ?? 0 : 0,
+                       enhancement: parts.count > 2 ? Int(parts[2]) ?? 0 : 0)
+    }
+
+    struct SortKey: Comparable {
+        var family: String
+        var number: Int
+        var enhancement: Int
+
+        static func < (a: SortKey, b: SortKey) -> Bool { (a.family, a.number, a.enhancement) < (b.family, b.number, b.enhancement) }
+    }
+
+    /// An organization-defined parameter and the value FedRAMP assigns it per baseline.
+    public struct Parameter: Sendable, Equatable {
+        /// `ac-10_odp.02`.
+        public var id: String
+        public var label: String
+        /// One per baseline the control is in: FedRAMP's value, or "CSP-defined" where FedRAMP
+        /// sets none.
+        public var values: [Baseline: String]
+        /// What Portcullis uses or offers for it, where it has a say.
+        public var portcullis: String?
+
+        public init(id: String, label: String, values: [Baseline: String], portcullis: String? = nil) {
+            self.id = id
+            self.label = label
+            self.values = values
+            self.portcullis = portcullis
+        }
+    }
+
+    /// An automated check.
+    public struct Check: Sendable, Equatable {
+        /// Unique within the control.
+        public var id: String
+        public var description: String
+        public var rule: ControlRule
+        /// The baselines it applies at; nil: every baseline the control is evaluated at.
+        public var baselines: [Baseline]?
+
+        public init(id: String, description: String, rule: ControlRule, baselines: [Baseline]? = nil) {
+            self.id = id
+            self.description = description
+            self.rule = rule
+            self.baselines = baselines
+        }
+
+        public func applies(at baseline: Baseline) -> Bool { baselines?.contains(baseline) ?? true }
+    }
+}

@@ -1,0 +1,152 @@
+import Appliance
+import ArgumentParser
+import Audit
+import CommandSupport
+import Compliance
+import Foundation
+import Identity
+
+extension Pcctl {
+    struct Report: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compliance evidence: reports computed from the sealed audit log and the roles.",
+            subcommands: [AC10.self])
+    }
+}
+
+extension AC10Baseline: ExpressibleByArgument {
+    public init?(argument: String) {
+        switch argument {
+        case "high": self = .high
+        case "moderate-rev4", "moderate_rev4": self = .moderateRev4
+        default: return nil
+        }
+    }
+
+    public static var allValueStrings: [String] { ["high", "moderate-rev4"] }
+}
+
+extension Pcctl.Report {
+    struct AC10: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ac-10",
+            abstract: "AC-10 concurrent session control: limits per role and user against the baseline, observed peaks, violations.",
+            discussion: """
+                Live (the default): the events of this appliance's audit log and its roles, read in place (nothing
+                decrypted is written but the report). Offline, for an auditor with an export: --events FILE
+                (JSON lines, as 'pcctl audit export' prints them) and --roles DIR (role YAML files); the same data
+                gives byte-identical JSON either way. Times are RFC 3339 or an age (7d, 12h).
+                """)
+        @OptionGroup var options: ConfigOption
+        @Option(help: "Start of the window.") var from: TimeArgument
+        @Option(help: "End of the window (default: now).") var to: TimeArgument?
+        @Option(help: "high (FedRAMP Rev5) or moderate-rev4.") var baseline: AC10Baseline = .high
+        @Option(help: "json (documented by compliance/schemas/ac-10-report.json) or text.") var format: Format = .text
+        @Option(name: .shortAndLong, help: "Write the report to this file (mode 0600) instead of standard output.") var output: String?
+        @Option(help: "Offline: an exported JSON-lines event file instead of the live audit log.") var events: String?
+        @Option(help: "Offline: a directory of role YAML files instead of the live roles.") var roles: String?
+
+        enum Format: String, ExpressibleByArgument { case json, text }
+
+        func validate() throws {
+            let end = to?.date ?? Date()
+            guard from.date < end else { throw ValidationError("--from must be before --to") }
+            guard (events == nil) == (roles == nil) else { throw ValidationError("--events and --roles go together (an offline report needs both)") }
+        }
+
+        func run() async throws {
+            let window = (from: from.date, to: to?.date ?? Date())
+            let report: AC10Report
+            if let events, let roles {
+                report = AC10Report.make(events: try Offline.events(events), roles: try Offline.roles(roles), window: window, baseline: baseline)
+            } else {
+                var live: AC10Report?
+                try await withStorage(options) { storage, configuration, crypto in
+                    let log = try await storage.openAuditLog(configuration, crypto: crypto)
+                    defer { try? log.close() }
+                    var collected: [AuditEvent] = []
+                    var cursor: Int64 = 0
+                    // Every event up to the window's end: a connection open at `from` began before it.
+                    while true {
+                        let page = try await log.export(after: cursor, limit: 10_000)
+                        guard let last = page.last else { break }
+                        collected += page.map(\.event).filter { ($0.time ?? .distantPast) <= window.to }
+                        cursor = last.seq
+                    }
+                    live = AC10Report.make(events: collected, roles: try await IdentityService.storedRoles(in: storage.backend),
+                                           window: window, baseline: baseline)
+                }
+                guard let live else { throw ExitCode.failure }
+                report = live
+            }
+            let text = format == .json ? String(decoding: try report.json(), as: UTF8.self) + "\n" : Self.summary(report)
+            if let output {
+                guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+                    printError("cannot write \(output)")
+                    throw ExitCode.failure
+                }
+            } else {
+                print(text, terminator: "")
+            }
+            if report.control.verdict == .notSatisfied { throw ExitCode(2) }
+        }
+
+        /// For the terminal: the verdicts and the numbers behind them.
+        static func summary(_ report: AC10Report) -> String {
+            let time = ISO8601DateFormatter()
+            var text = "AC-10 \(report.baseline.title), \(time.string(from: report.window.from)) to \(time.string(from: report.window.to)): "
+                + "\(report.control.verdict.rawValue)\n"
+            for reason in report.control.reasons { text += "  - \(reason)\n" }
+            var roles = Table(columns: [.init("ROLE", width: 22), .init("PRIVILEGED", width: 12), .init("MAX_CONNECTIONS", width: 17),
+                                     .init("BASELINE", width: 10), .init("VERDICT")])
+            for role in report.roles {
+                roles.add([role.name, role.privileged.map { $0 ? "yes" : "no" } ?? "?", role.maxConnections.map(String.init) ?? "none",
+                           role.baselineLimit.map(String.init) ?? "-", role.verdict.rawValue])
+            }
+            text += "\n" + roles.render() + "\n"
+            var users = Table(columns: [.init("USER", width: 22), .init("LIMIT", width: 8), .init("PEAK CONN", width: 11), .init("PEAK SESS", width: 11),
+                                     .init("OVER LIMIT", width: 12), .init("REFUSED", width: 9), .init("VERDICT")])
+            for user in report.users {
+                users.add([user.user, user.limit.map(String.init) ?? "none", String(user.connections.peak), String(user.sessions.peak),
+                           String(user.violations.count), String(user.refusals), user.verdict.rawValue])
+            }
+            return text + "\n" + users.render() + "\n"
+        }
+    }
+}
+
+/// An auditor's copy: exported events and role files, read with the line or file of anything malformed.
+enum Offline {
+    static func events(_ path: String) throws -> [AuditEvent] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            printError("cannot read the event file \(path)")
+            throw ExitCode.failure
+        }
+        var events: [AuditEvent] = []
+        for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+            do { events.append(try AuditEvent.decode(json: line)) } catch {
+                printError("\(path):\(index + 1): not an exported audit event (one JSON object per line): \(error)")
+                throw ExitCode.failure
+            }
+        }
+        return events
+    }
+
+    static func roles(_ directory: String) throws -> [Role] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
+            printError("cannot read the role directory \(directory)")
+            throw ExitCode.failure
+        }
+        var roles: [Role] = []
+        for name in names.sorted() where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
+            let path = (directory as NSString).appendingPathComponent(name)
+            do {
+                roles += try RoleYAML.parse(try String(contentsOfFile: path, encoding: .utf8), file: path)
+            } catch {
+                printError("\(error)")
+                throw ExitCode.failure
+            }
+        }
+        return roles
+    }
+}

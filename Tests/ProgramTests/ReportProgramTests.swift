@@ -1,0 +1,99 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// `pcctl report ac-10` against the real daemon: OpenSSH connections over a role's
+/// `max_connections`, counted from the audit log's `connection.*` and `session.rejected` events,
+/// and the same verdict reproduced offline from an export and role files.
+final class ReportProgramTests: XCTestCase {
+    private var directory: URL!
+    private var fixture: DaemonFixture!
+
+    override func setUp() async throws {
+        guard getuid() == 0 else { try TestEnvironment.missing("the node starts sessions as other users, which needs root; CI runs as root") }
+        directory = try TestEnvironment.temporaryDirectory("portcullis-report")
+        fixture = try DaemonFixture(directory: directory) { text in
+            text.replacingOccurrences(of: "node_name: \"\"", with: "node_name: \"web1\"")
+                .replacingOccurrences(of: "  labels: {}", with: "  labels: {env: test}")
+        }
+        try fixture.start()
+    }
+
+    override func tearDown() async throws {
+        try? fixture?.stop()
+        if let directory { try? FileManager.default.removeItem(at: directory) }
+    }
+
+    func testTheAC10ReportCountsConnectionsAndRefusalsLiveAndOffline() throws {
+        let from = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-60))
+        let role = directory.appendingPathComponent("roles.yaml")
+        try """
+            kind: role
+            version: v1
+            metadata: {name: ops}
+            spec:
+              options: {max_connections: 2}
+              allow: {logins: [root], node_labels: {env: test}}
+            ---
+            kind: role
+            version: v1
+            metadata: {name: wide}
+            spec:
+              options: {max_connections: 5}
+              allow: {logins: [nobody], node_labels: {env: test}}
+            """.write(to: role, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try fixture.pcctl(["create", "-f", role.path]).status, 0)
+        let alice = try PcshUser.enrolled("alice", roles: "ops", fixture: fixture)
+
+        // Five connections at once: two get in and stay a while, three are refused.
+        let attempts = try (0..<5).map { index in
+            try ChildProcess("/usr/bin/ssh", ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+                                              "-o", "UserKnownHostsFile=\(alice.knownHosts)", "-o", "IdentitiesOnly=yes", "-i", alice.key,
+                                              "-p", "\(fixture.nodePort)", "-o", "HostKeyAlias=web1.portcullis", "root@127.0.0.1", "sleep 4"],
+                             output: directory.appendingPathComponent("ssh-\(index).log"))
+        }
+        let statuses = attempts.map { $0.wait(timeout: 30) }
+        XCTAssertEqual(statuses.filter { $0 == 0 }.count, 2, attempts.map(\.output).joined(separator: "\n"))
+        XCTAssertEqual(statuses.filter { $0 == 255 }.count, 3)
+        // The last connection.end is written just after the connections closed.
+        let written = Date().addingTimeInterval(10)
+        while (try fixture.events("connection.end")).count < 2 && Date() < written { Thread.sleep(forTimeInterval: 0.1) }
+        let to = ISO8601DateFormatter().string(from: Date().addingTimeInterval(1))
+        Thread.sleep(forTimeInterval: 1.1)
+
+        let live = try fixture.pcctl(["report", "ac-10", "--from", from, "--to", to, "--format", "json"])
+        XCTAssertEqual(live.status, 2, "a role above the High baseline fails the control: \(live.stderr)")
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(live.stdout.utf8)) as? [String: Any], live.output)
+        let users = try XCTUnwrap(report["users"] as? [[String: Any]])
+        let user = try XCTUnwrap(users.first { $0["user"] as? String == "alice" }, live.stdout)
+        XCTAssertEqual(user["limit"] as? Int, 2)
+        XCTAssertEqual((user["connections"] as? [String: Any])?["peak"] as? Int, 2)
+        XCTAssertEqual(user["refusals"] as? Int, 3)
+        XCTAssertEqual((user["violations"] as? [Any])?.count, 0)
+        XCTAssertEqual(user["verdict"] as? String, "satisfied", live.stdout)
+        let roles = try XCTUnwrap(report["roles"] as? [[String: Any]])
+        XCTAssertEqual(roles.first { $0["name"] as? String == "ops" }?["verdict"] as? String, "satisfied")
+        XCTAssertEqual(roles.first { $0["name"] as? String == "wide" }?["verdict"] as? String, "not_satisfied", "5 is above the High baseline's 2")
+        XCTAssertEqual((report["control"] as? [String: Any])?["verdict"] as? String, "not_satisfied")
+
+        // An auditor with an export and the role files gets the same bytes.
+        let exported = try fixture.pcctl(["audit", "export", "--limit", "1000000"])
+        let events = directory.appendingPathComponent("events.jsonl")
+        try exported.stdout.write(to: events, atomically: true, encoding: .utf8)
+        let roleDirectory = directory.appendingPathComponent("roles")
+        try FileManager.default.createDirectory(at: roleDirectory, withIntermediateDirectories: true)
+        try fixture.pcctl(["get", "roles"]).stdout.write(to: roleDirectory.appendingPathComponent("roles.yaml"), atomically: true, encoding: .utf8)
+        let offline = try fixture.pcctl(["report", "ac-10", "--from", from, "--to", to, "--format", "json", "--events", events.path,
+                                         "--roles", roleDirectory.path])
+        XCTAssertEqual(offline.stdout, live.stdout)
+
+        // Bad input: a clear message with the line, and no report.
+        try (exported.stdout + "{not json\n").write(to: events, atomically: true, encoding: .utf8)
+        let broken = try fixture.pcctl(["report", "ac-10", "--from", from, "--events", events.path, "--roles", roleDirectory.path])
+        XCTAssertEqual(broken.status, 1)
+        XCTAssertTrue(broken.stderr.contains("events.jsonl:\(exported.stdout.split(separator: "\n").count + 1): not an exported audit event"), broken.stderr)
+        let backwards = try fixture.pcctl(["report", "ac-10", "--from", to, "--to", from])
+        XCTAssertNotEqual(backwards.status, 0)
+        XCTAssertTrue(backwards.stderr.contains("--from must be before --to"), backwards.stderr)
+    }
+}
