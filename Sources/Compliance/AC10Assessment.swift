@@ -70,7 +70,7 @@ enum AC10Assessment {
         let roleNames = last?.roleSet.map { evidence.roleSets[$0] } ?? []
         let limit = last.flatMap { $0.limit ?? evidence.limit(of: $0.roleSet) }
         let privileged = roleNames.contains { evidence.definitions[$0]?.isPrivileged == true }
-        let violations = connection.violations.map { AC10Report.Violation(from: $0.from, to: $0.to, concurrent: $0.concurrent, limit: $0.limit) }
+        let violations = connection.violations
 
         var verdict = Verdict.satisfied
         var reasons: [String] = []

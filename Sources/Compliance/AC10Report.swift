@@ -73,19 +73,7 @@ public struct AC10Report: Sendable, Equatable, Codable {
     }
 
     /// A stretch where a user had more connections open than the limit in force.
-    public struct Violation: Sendable, Equatable {
-        public var from: Date
-        public var to: Date
-        public var concurrent: Int
-        public var limit: Int
-
-        public init(from: Date, to: Date, concurrent: Int, limit: Int) {
-            self.from = from
-            self.to = to
-            self.concurrent = concurrent
-            self.limit = limit
-        }
-    }
+    public typealias Violation = ConcurrencyTimeline.Violation
 
     public struct Finding: Sendable, Equatable, Codable {
         public var verdict: Verdict

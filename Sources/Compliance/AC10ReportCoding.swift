@@ -110,7 +110,7 @@ extension AC10Report.Concurrency: Codable {
     }
 }
 
-extension AC10Report.Violation: Codable {
+extension ConcurrencyTimeline.Violation: Codable {
     enum CodingKeys: String, CodingKey { case from, to, concurrent, limit }
 
     public init(from decoder: Decoder) throws {

@@ -67,4 +67,14 @@ final class DaemonFixture {
         return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             .filter { $0["event"] as? String == name }
     }
+
+    /// A daemon whose node is `web1`, labelled `env: test`, started.
+    static func startedWithNode(in directory: URL) throws -> DaemonFixture {
+        let fixture = try DaemonFixture(directory: directory) { text in
+            text.replacingOccurrences(of: "node_name: \"\"", with: "node_name: \"web1\"")
+                .replacingOccurrences(of: "  labels: {}", with: "  labels: {env: test}")
+        }
+        try fixture.start()
+        return fixture
+    }
 }

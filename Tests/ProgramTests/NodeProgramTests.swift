@@ -12,11 +12,7 @@ final class NodeProgramTests: XCTestCase {
     override func setUp() async throws {
         guard getuid() == 0 else { try TestEnvironment.missing("the node service starts sessions as other users, which needs root; CI runs as root") }
         directory = try TestEnvironment.temporaryDirectory("portcullis-node-program")
-        fixture = try DaemonFixture(directory: directory) { text in
-            text.replacingOccurrences(of: "node_name: \"\"", with: "node_name: \"web1\"")
-                .replacingOccurrences(of: "  labels: {}", with: "  labels: {env: test}")
-        }
-        try fixture.start()
+        fixture = try DaemonFixture.startedWithNode(in: directory)
     }
 
     override func tearDown() async throws {
