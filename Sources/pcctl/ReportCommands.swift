@@ -10,7 +10,7 @@ extension Pcctl {
     struct Report: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Compliance evidence: reports computed from the sealed audit log and the roles.",
-            subcommands: [AC10.self])
+            subcommands: [AC10.self, Controls.self])
     }
 }
 
@@ -111,6 +111,77 @@ extension Pcctl.Report {
                            String(user.violations.count), String(user.refusals), user.verdict.rawValue])
             }
             return text + "\n" + users.render() + "\n"
+        }
+    }
+}
+
+extension Baseline: ExpressibleByArgument {}
+
+extension Pcctl.Report {
+    struct Controls: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The NIST SP 800-53 / FedRAMP controls Portcullis maps, checked against this appliance's configuration and roles.",
+            discussion: """
+                Each control of the catalog (compliance/controls/*.yaml) in the baseline, with its automated checks:
+                satisfied, not_satisfied (with what to change), or manual (a person must judge it). --format md prints
+                the catalog itself (what compliance/controls.md is). Exit status 2 when a control is not satisfied.
+                """)
+        @OptionGroup var options: ConfigOption
+        @Option(help: "low, moderate or high.") var baseline: Baseline = .high
+        @Option(help: "text (the checks' verdicts) or md (the catalog).") var format: Format = .text
+        @Option(help: "The catalog directory (default: the installed one, else the source tree's).") var catalog: String?
+
+        enum Format: String, ExpressibleByArgument { case text, md }
+
+        func run() async throws {
+            let directory = catalog ?? Self.defaultCatalog
+            let controls: ControlCatalog
+            do { controls = try ControlCatalog.load(directory: directory) } catch {
+                printError("\(error)")
+                throw ExitCode(78)
+            }
+            if format == .md { return print(controls.markdown(), terminator: "") }
+            var statuses: [ControlStatus] = []
+            try await withStorage(options) { storage, configuration, _ in
+                let facts = Self.facts(configuration, roles: try await IdentityService.storedRoles(in: storage.backend))
+                statuses = controls.evaluate(facts, baseline: baseline)
+            }
+            var table = Table(columns: [.init("CONTROL", width: 12), .init("VERDICT", width: 15), .init("TITLE")])
+            for status in statuses { table.add([status.id, status.verdict.rawValue, status.title]) }
+            print("FedRAMP Rev5 \(baseline.title): \(statuses.filter { $0.verdict == .satisfied }.count) satisfied, "
+                  + "\(statuses.filter { $0.verdict == .notSatisfied }.count) not satisfied, \(statuses.filter { $0.verdict == .manual }.count) manual\n")
+            print(table.render())
+            for status in statuses where status.verdict != .satisfied {
+                print("\n\(status.id) \(status.title): \(status.verdict.rawValue)")
+                for check in status.checks where check.verdict != .satisfied {
+                    for reason in check.reasons { print("  - \(reason)") }
+                }
+            }
+            if statuses.contains(where: { $0.verdict == .notSatisfied }) { throw ExitCode(2) }
+        }
+
+        /// Installed with the package, else in the source tree this pcctl was built from.
+        static var defaultCatalog: String {
+            let installed = "/usr/share/portcullis/compliance/controls"
+            if FileManager.default.fileExists(atPath: installed) { return installed }
+            // A build tree: .build/<triple>/debug/pcctl below the sources.
+            var directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+            for _ in 0..<5 {
+                let candidate = directory.appendingPathComponent("compliance/controls")
+                if FileManager.default.fileExists(atPath: candidate.path) { return candidate.path }
+                directory.deleteLastPathComponent()
+            }
+            return installed
+        }
+
+        /// What the checks judge, from the configuration and the stored roles.
+        static func facts(_ configuration: Configuration, roles: [Role]) -> ComplianceFacts {
+            let node = configuration.nodeSettings, auth = configuration.authService
+            return ComplianceFacts(fipsEnabled: configuration.fips.enabled, clusterIdleTimeout: node.clientIdleTimeout,
+                                   disconnectExpiredCert: node.disconnectExpiredCert, maxFailedLogins: auth.authentication.maxFailedLogins,
+                                   failedLoginWindow: auth.authentication.failedLoginWindow, lockoutDuration: auth.authentication.lockoutDuration,
+                                   messageOfTheDaySet: !auth.messageOfTheDay.isEmpty, maxSessionTTL: auth.maxSessionTTL,
+                                   lockingMode: node.lockingMode, auditRetention: nil, roles: roles)
         }
     }
 }

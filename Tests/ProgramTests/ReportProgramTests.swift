@@ -83,6 +83,16 @@ final class ReportProgramTests: XCTestCase {
                                          "--roles", roleDirectory.path])
         XCTAssertEqual(offline.stdout, live.stdout)
 
+        // The control catalog against this appliance: the role above the baseline fails AC-10 with its name.
+        let controls = try fixture.pcctl(["report", "controls", "--baseline", "high"])
+        XCTAssertEqual(controls.status, 2, controls.output)
+        let ac10 = try XCTUnwrap(controls.stdout.split(separator: "\n").first { $0.hasPrefix("AC-10 ") }, controls.stdout)
+        XCTAssertTrue(ac10.contains("not_satisfied"), String(ac10))
+        XCTAssertTrue(controls.stdout.contains("wide"), controls.stdout)
+        let page = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("compliance/controls.md")
+        XCTAssertEqual(try fixture.pcctl(["report", "controls", "--format", "md"]).stdout, try String(contentsOf: page, encoding: .utf8))
+
         // Bad input: a clear message with the line, and no report.
         try (exported.stdout + "{not json\n").write(to: events, atomically: true, encoding: .utf8)
         let broken = try fixture.pcctl(["report", "ac-10", "--from", from, "--events", events.path, "--roles", roleDirectory.path])

@@ -29,6 +29,10 @@ install -m 0755 "$FIPS_PREFIX/lib/ossl-modules/fips.so" "$stage/usr/lib/portcull
 install -m 0755 packaging/fips/build-fips-provider.sh "$stage/usr/lib/portcullis/fips/build-fips-provider.sh"
 install -m 0644 README.md "$stage/usr/share/doc/portcullis/README.md"
 install -m 0644 docs/architecture.md "$stage/usr/share/doc/portcullis/architecture.md"
+# The control catalog 'pcctl report controls' reads, and the report schemas.
+install -d "$stage/usr/share/portcullis/compliance/controls" "$stage/usr/share/portcullis/compliance/schemas"
+install -m 0644 compliance/controls/*.yaml "$stage/usr/share/portcullis/compliance/controls/"
+install -m 0644 compliance/schemas/*.json "$stage/usr/share/portcullis/compliance/schemas/"
 
 cat >"$stage/DEBIAN/control" <<CONTROL
 Package: portcullis
