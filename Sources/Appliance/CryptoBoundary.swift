@@ -2,7 +2,7 @@ import FIPSCrypto
 
 /// One place where Portcullis uses cryptography, and the module that serves it. `portcullis
 /// selftest` and the compliance report print this table, including what the FIPS provider does
-/// not serve. Later services add their rows (SSH transport, TLS, certificate signing).
+/// not serve.
 public struct CryptoBoundary: Sendable, Equatable, Codable {
     public var name: String
     public var algorithms: String
@@ -19,6 +19,9 @@ public struct CryptoBoundary: Sendable, Equatable, Codable {
             CryptoBoundary(name: "Data-key wrapping under the KEK", algorithms: "AES-256-GCM", module: module, fipsProvider: viaFIPS),
             CryptoBoundary(name: "Random numbers (keys, nonces)", algorithms: "CTR-DRBG (AES-256)", module: module, fipsProvider: viaFIPS),
             CryptoBoundary(name: "SSH certificate authorities (user, host)", algorithms: "ECDSA P-384 with SHA-384",
+                           module: module, fipsProvider: viaFIPS),
+            CryptoBoundary(name: "SSH transport (node, proxy, terminating mode's client)",
+                           algorithms: "ECDH P-256/P-384, ECDSA P-256/P-384 host and user keys, AES-128/256-GCM, SHA-2",
                            module: module, fipsProvider: viaFIPS),
             CryptoBoundary(name: "Password storage", algorithms: "PBKDF2-HMAC-SHA-512, 210,000 iterations", module: module, fipsProvider: viaFIPS),
             CryptoBoundary(name: "TOTP second factor (RFC 6238)", algorithms: "HMAC-SHA-1", module: module, fipsProvider: viaFIPS),
