@@ -172,7 +172,7 @@ let package = Package(
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "Appliance", "CommandSupport", "FIPSCrypto", "Storage", "PortcullisVersion",
+                "Appliance", "CommandSupport", "Compliance", "FIPSCrypto", "Storage", "PortcullisVersion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -17,6 +17,20 @@ public struct ControlCatalog: Sendable {
 
     /// Every `*.yaml` file in `directory`, each a control. The first mistake is thrown as a
     /// `ConfigurationError` naming the file, the line and the reason.
+    /// Where the catalog is: installed with the package, else in the source tree the running
+    /// program was built from (`.build/<triple>/debug/…` below it).
+    public static var defaultDirectory: String {
+        let installed = "/usr/share/portcullis/compliance/controls"
+        if FileManager.default.fileExists(atPath: installed) { return installed }
+        var directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            let candidate = directory.appendingPathComponent("compliance/controls")
+            if FileManager.default.fileExists(atPath: candidate.path) { return candidate.path }
+            directory.deleteLastPathComponent()
+        }
+        return installed
+    }
+
     public static func load(directory: String) throws -> ControlCatalog {
         let names: [String]
         do {

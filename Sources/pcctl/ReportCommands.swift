@@ -134,11 +134,11 @@ extension Pcctl.Report {
         enum Format: String, ExpressibleByArgument { case text, md }
 
         func run() async throws {
-            let directory = catalog ?? Self.defaultCatalog
+            let directory = catalog ?? ControlCatalog.defaultDirectory
             let controls: ControlCatalog
             do { controls = try ControlCatalog.load(directory: directory) } catch {
-                printError("\(error)")
-                throw ExitCode(78)
+                printError("control catalog error: \(error)")
+                throw ExitStatus.configuration
             }
             if format == .md { return print(controls.markdown(), terminator: "") }
             var statuses: [ControlStatus] = []
@@ -158,20 +158,6 @@ extension Pcctl.Report {
                 }
             }
             if statuses.contains(where: { $0.verdict == .notSatisfied }) { throw ExitCode(2) }
-        }
-
-        /// Installed with the package, else in the source tree this pcctl was built from.
-        static var defaultCatalog: String {
-            let installed = "/usr/share/portcullis/compliance/controls"
-            if FileManager.default.fileExists(atPath: installed) { return installed }
-            // A build tree: .build/<triple>/debug/pcctl below the sources.
-            var directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-            for _ in 0..<5 {
-                let candidate = directory.appendingPathComponent("compliance/controls")
-                if FileManager.default.fileExists(atPath: candidate.path) { return candidate.path }
-                directory.deleteLastPathComponent()
-            }
-            return installed
         }
 
         /// What the checks judge, from the configuration and the stored roles.

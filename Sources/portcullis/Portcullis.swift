@@ -1,6 +1,7 @@
 import Appliance
 import ArgumentParser
 import CommandSupport
+import Compliance
 import FIPSCrypto
 import Foundation
 import PortcullisVersion
@@ -32,6 +33,11 @@ extension Portcullis {
 
         func run() async throws {
             let configuration = try options.load()
+            // The control catalog the reports judge by: a broken file is a configuration error.
+            do { _ = try ControlCatalog.load(directory: ControlCatalog.defaultDirectory) } catch {
+                printError("control catalog error: \(error)")
+                throw ExitStatus.configuration
+            }
             LogSetup.bootstrap(configuration.log)
             do {
                 try await PortcullisDaemon.run(configuration: configuration, configPath: options.config)

@@ -92,12 +92,19 @@ final class ReportProgramTests: XCTestCase {
         let page = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("compliance/controls.md")
         XCTAssertEqual(try fixture.pcctl(["report", "controls", "--format", "md"]).stdout, try String(contentsOf: page, encoding: .utf8))
+        // A broken catalog file is a configuration error with its file and line.
+        let broken = directory.appendingPathComponent("catalog")
+        try FileManager.default.createDirectory(at: broken, withIntermediateDirectories: true)
+        try "id: AC-10\ntitel: Concurrent Session Control\n".write(to: broken.appendingPathComponent("ac-10.yaml"), atomically: true, encoding: .utf8)
+        let refused = try fixture.pcctl(["report", "controls", "--catalog", broken.path])
+        XCTAssertEqual(refused.status, 78, refused.output)
+        XCTAssertTrue(refused.stderr.contains("ac-10.yaml:2"), refused.stderr)
 
         // Bad input: a clear message with the line, and no report.
         try (exported.stdout + "{not json\n").write(to: events, atomically: true, encoding: .utf8)
-        let broken = try fixture.pcctl(["report", "ac-10", "--from", from, "--events", events.path, "--roles", roleDirectory.path])
-        XCTAssertEqual(broken.status, 1)
-        XCTAssertTrue(broken.stderr.contains("events.jsonl:\(exported.stdout.split(separator: "\n").count + 1): not an exported audit event"), broken.stderr)
+        let malformed = try fixture.pcctl(["report", "ac-10", "--from", from, "--events", events.path, "--roles", roleDirectory.path])
+        XCTAssertEqual(malformed.status, 1)
+        XCTAssertTrue(malformed.stderr.contains("events.jsonl:\(exported.stdout.split(separator: "\n").count + 1): not an exported audit event"), malformed.stderr)
         let backwards = try fixture.pcctl(["report", "ac-10", "--from", to, "--to", from])
         XCTAssertNotEqual(backwards.status, 0)
         XCTAssertTrue(backwards.stderr.contains("--from must be before --to"), backwards.stderr)
