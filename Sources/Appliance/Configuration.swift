@@ -145,8 +145,7 @@ public struct Configuration: Sendable, Equatable {
         /// `host`, `host:port` or `[v6]:port` → the host; nil when it is none of these.
         static func host(ofPublicAddress text: String) -> String? {
             if let address = ListenAddress(parsing: text) { return address.host }
-            let isHostName = !text.isEmpty && text.count <= 253 && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || ".-_".contains($0)) }
-            return isHostName ? text : nil
+            return ClusterHostNames.isHostName(text) ? text : nil
         }
     }
 

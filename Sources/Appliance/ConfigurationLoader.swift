@@ -93,7 +93,7 @@ public enum ConfigurationLoader {
             if let n = ssh["labels"] { configuration.sshService.labels = try reader.labels(n, path: "ssh_service.labels") }
             if let n = ssh["node_name"] {
                 let name = try reader.string(n, path: "ssh_service.node_name")
-                guard name.count <= 253, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-_".contains($0)) }) else {
+                guard name.isEmpty || ClusterHostNames.isHostName(name) else {
                     throw ConfigurationError(file: file, line: n.mark?.line, column: n.mark?.column,
                                              message: "'ssh_service.node_name' must be a host name (letters, digits, '.', '-', '_'), not \"\(name.prefix(64))\"")
                 }

@@ -77,7 +77,7 @@ public enum EventCatalog {
                            writtenBy: "session core (node, and the proxy in terminating mode; not jump tunnels, which the node records)",
                            fields: connection + [("connection", "the connection's id"), ("roles", "the user's roles when it was admitted"),
                                                  ("max", "the `max_connections` it counts against (0: no limit)"),
-                                                 ("cause", "end: `closed` (the client or network), `idle`, `expired`, `lock`, `lease_lost`, `lock_view`"),
+                                                 ("cause", "end: `closed` (the client or network), `idle`, `expired`, `lock`, `lease_lost`, `lock_view`, `too_many_refusals`"),
                                                  ("reason", "end: what the user was told, when Portcullis ended it")]),
         EventDocumentation(kinds: [.sessionRejected], summary: "A connection (a lock, `max_connections`) or a session channel (`max_sessions`, a launch refused) was refused.",
                            writtenBy: "session core (node and proxy alike)",

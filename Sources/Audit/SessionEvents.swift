@@ -62,6 +62,9 @@ public enum ConnectionEndCause: String, Sendable, CaseIterable {
     /// Portcullis ended it: the idle timeout, the certificate's expiry, a lock, a
     /// `max_connections` lease that could not be kept, the lock view failing under strict locking.
     case idle, expired, lock, leaseLost = "lease_lost", lockView = "lock_view"
+    /// More session channels refused on it than `ControlledConnection.refusalLimit`: a client
+    /// opening channels in a loop would otherwise write an audit event for each.
+    case tooManyRefusals = "too_many_refusals"
 }
 
 extension AuditEvent {

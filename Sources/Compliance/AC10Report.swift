@@ -80,6 +80,11 @@ public struct AC10Report: Sendable, Equatable, Codable {
         public var reasons: [String]
     }
 
+    /// The only kinds of event the report reads: a live run asks the audit log for these alone
+    /// (found by its clear `event` column), rather than decrypting every event.
+    public static let evidenceKinds: [AuditEventKind] = [.connectionStart, .connectionEnd, .sessionStart, .sessionEnd, .sessionRejected,
+                                                         .certificateCreate]
+
     /// The report over `window` (`[from, to)`). `events` may reach beyond the window (in any
     /// order): what happened before `from` tells what was open, and with which roles, when it began.
     public static func make(events: some Sequence<AuditEvent>, roles: [Role], window: (from: Date, to: Date),

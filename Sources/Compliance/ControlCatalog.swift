@@ -15,12 +15,13 @@ public struct ControlCatalog: Sendable {
 
     public func control(_ id: String) -> Control? { controls.first { $0.id == id } }
 
-    /// Every `*.yaml` file in `directory`, each a control. The first mistake is thrown as a
-    /// `ConfigurationError` naming the file, the line and the reason.
-    /// Where the catalog is: installed with the package, else in the source tree the running
-    /// program was built from (`.build/<triple>/debug/…` below it).
+    /// Where the package installs the catalog.
+    public static let installedDirectory = "/usr/share/portcullis/compliance/controls"
+
+    /// Where `pcctl` looks: the installed catalog, else the one in the source tree it was built
+    /// from (`.build/<triple>/debug/…` below it).
     public static var defaultDirectory: String {
-        let installed = "/usr/share/portcullis/compliance/controls"
+        let installed = installedDirectory
         if FileManager.default.fileExists(atPath: installed) { return installed }
         var directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         for _ in 0..<5 {
@@ -31,6 +32,8 @@ public struct ControlCatalog: Sendable {
         return installed
     }
 
+    /// Every `*.yaml` file in `directory`, each a control. The first mistake is thrown as a
+    /// `ConfigurationError` naming the file, the line and the reason.
     public static func load(directory: String) throws -> ControlCatalog {
         let names: [String]
         do {

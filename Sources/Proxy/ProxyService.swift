@@ -137,7 +137,8 @@ public struct ProxyService: Service {
         logger.info("host certificate renewed")
     }
 
-    /// Ends the terminating-mode connections a new lock matches (passthrough ones are the nodes' to end).
+    /// Ends the connections a new lock matches: terminating ones by any lock, jump tunnels by user
+    /// and role locks (login and node locks are the node's to apply).
     func watchLocks() async {
         let connections = controller.connections, logger = logger
         await identity.followLocks(apply: { connections.enforce($0) }, unreliable: { error in

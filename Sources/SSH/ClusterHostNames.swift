@@ -3,6 +3,12 @@
 /// A host CA trusted for `*` would vouch for any name a user types, so a stolen host key of one
 /// node could pose as every other server the user's known_hosts covers.
 public enum ClusterHostNames {
+    /// A host name as nodes and hosts are registered and configured: 1–253 ASCII letters, digits,
+    /// '.', '-' or '_'.
+    public static func isHostName(_ text: String) -> Bool {
+        !text.isEmpty && text.count <= 253 && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || ".-_".contains($0)) }
+    }
+
     /// `<name>.<cluster>`: how `pcsh` and its ssh configuration name a node. Lower case, as
     /// OpenSSH compares host names with certificate principals.
     public static func qualified(_ name: String, cluster: String) -> String { "\(name).\(cluster)".lowercased() }
@@ -10,7 +16,7 @@ public enum ClusterHostNames {
     /// Whether `host`, as a user typed it, names the host `name`: the bare name or the qualified one.
     public static func matches(_ host: String, name: String, cluster: String) -> Bool {
         let typed = host.lowercased()
-        return typed == name.lowercased() || typed == qualified(name, cluster: cluster).lowercased()
+        return typed == name.lowercased() || typed == qualified(name, cluster: cluster)
     }
 
     /// known_hosts patterns for the cluster: the cluster's own names on any port, and the

@@ -96,6 +96,7 @@ public final class ControlledConnection: @unchecked Sendable {
     private var idleTimer: Scheduled<Void>?
     private var expiryTimer: Scheduled<Void>?
     private var ending = false
+    private var refusedSessions = 0
     /// The connection's id in its `connection.*` events.
     public let id = AuditEvent.newUID()
     /// Why it ends, once Portcullis ends it (nil: the client or the network did).
@@ -191,12 +192,23 @@ public final class ControlledConnection: @unchecked Sendable {
     }
 
     /// `max_sessions`, counted from a session channel's acceptance to its close: a reason
-    /// refuses the channel (and is a `session.rejected` event).
+    /// refuses the channel (and is a `session.rejected` event). A refused open holds no channel,
+    /// so a client could repeat it for ever, each an audit write: past `refusalLimit` refusals
+    /// the connection is ended instead.
     public func admitSession(_ opening: SSHChannelOpening) -> String? {
         guard case .session = opening.type, maxSessions > 0, sessionsByID.count >= maxSessions else { return nil }
+        refusedSessions += 1
+        let refusal = SessionMessages.tooManySessions(user: identity.user, max: maxSessions)
+        guard refusedSessions <= Self.refusalLimit else {
+            terminate(.tooManyRefusals, "\(refusal); \(Self.refusalLimit) refused already, the connection is closed")
+            return refusal
+        }
         emit(.sessionRejected(eventFields, reason: SessionMessages.maxSessionsReason, max: maxSessions))
-        return SessionMessages.tooManySessions(user: identity.user, max: maxSessions)
+        return refusal
     }
+
+    /// Session channels one connection may have refused before it is ended.
+    public static let refusalLimit = 32
 
     public func added(_ session: any ControlledSession) { sessionsByID[ObjectIdentifier(session)] = session }
     public func removed(_ session: any ControlledSession) { sessionsByID[ObjectIdentifier(session)] = nil }

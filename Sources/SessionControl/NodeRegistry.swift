@@ -64,7 +64,7 @@ public struct NodeRegistry: Sendable {
     /// A Portcullis node that reports in by itself cannot be overwritten.
     public func register(openSSH name: String, address: String, labels: [String: String], by actor: EventActor,
                          audit: any AuditRecording) async throws {
-        guard !name.isEmpty, name.count <= 253, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-_".contains($0)) }) else {
+        guard ClusterHostNames.isHostName(name) else {
             throw NodeRegistryError.invalidName(String(name.prefix(64)))
         }
         guard ListenAddress(parsing: address) != nil else { throw NodeRegistryError.invalidAddress(String(address.prefix(64))) }

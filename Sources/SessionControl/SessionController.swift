@@ -78,7 +78,8 @@ public struct SessionController: Sendable {
                                                node: connection.lockScope.node, now: now)
         } catch {
             // Locks that cannot be read: fail closed (a lock may be exactly what is missing).
-            return refuse("the locks could not be read: \(error)", tellClient: "access denied: the locks cannot be checked right now; try again later")
+            return refuse("the locks could not be read: \(error)", tellClient: "access denied: the locks cannot be checked right now; try again later",
+                          event: .sessionRejected(connection.eventFields, reason: "the locks could not be read"))
         }
         if let lock {
             return refuse("locked by \(lock.name) (\(lock.target.description))", tellClient: lock.refusal,
@@ -92,12 +93,14 @@ public struct SessionController: Sendable {
                 lease = try await limiter.acquireLease(user: identity.user, max: limit, holder: request.holder)
             } catch let error as SemaphoreError {
                 guard case .limitReached = error else {
-                    return refuse("the connection limit could not be checked: \(error)", tellClient: Self.limitUnavailable(identity.user))
+                    return refuse("the connection limit could not be checked: \(error)", tellClient: Self.limitUnavailable(identity.user),
+                                  event: .sessionRejected(connection.eventFields, reason: "the connection limit could not be checked", max: limit))
                 }
                 return refuse("\(error)", tellClient: "\(error)", event: .sessionRejected(connection.eventFields, reason: "\(error)", max: limit))
             } catch {
                 // The cluster's state cannot be reached: a limited user gets no new connection.
-                return refuse("the connection limit could not be checked: \(error)", tellClient: Self.limitUnavailable(identity.user))
+                return refuse("the connection limit could not be checked: \(error)", tellClient: Self.limitUnavailable(identity.user),
+                              event: .sessionRejected(connection.eventFields, reason: "the connection limit could not be checked", max: limit))
             }
         }
 

@@ -49,8 +49,8 @@ extension Pcctl.Report {
         enum Format: String, ExpressibleByArgument { case json, text }
 
         func validate() throws {
-            let end = to?.date ?? Date()
-            guard from.date < end else { throw ValidationError("--from must be before --to") }
+            if let to { guard from.date < to.date else { throw ValidationError("--from must be before --to") } }
+            guard from.date < Date() else { throw ValidationError("--from must be in the past (or give --to)") }
             guard (events == nil) == (roles == nil) else { throw ValidationError("--events and --roles go together (an offline report needs both)") }
         }
 
@@ -65,13 +65,10 @@ extension Pcctl.Report {
                     let log = try await storage.openAuditLog(configuration, crypto: crypto)
                     defer { try? log.close() }
                     var collected: [AuditEvent] = []
-                    var cursor: Int64 = 0
-                    // Every event up to the window's end: a connection open at `from` began before it.
-                    while true {
-                        let page = try await log.export(after: cursor, limit: 10_000)
-                        guard let last = page.last else { break }
-                        collected += page.map(\.event).filter { ($0.time ?? .distantPast) <= window.to }
-                        cursor = last.seq
+                    // Every event of those kinds up to the window's end (a connection open at
+                    // `from` began before it); only they are decrypted.
+                    for kind in Set(AC10Report.evidenceKinds.map(\.name)).sorted() {
+                        collected += try await log.search(AuditQuery(to: window.to, event: kind, limit: .max, newestFirst: false)).map(\.event)
                     }
                     live = AC10Report.make(events: collected, roles: try await IdentityService.storedRoles(in: storage.backend),
                                            window: window, baseline: baseline)
@@ -81,14 +78,28 @@ extension Pcctl.Report {
             }
             let text = format == .json ? String(decoding: try report.json(), as: UTF8.self) + "\n" : Self.summary(report)
             if let output {
-                guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
-                    printError("cannot write \(output)")
-                    throw ExitCode.failure
-                }
+                try Self.writePrivately(text, to: output)
             } else {
                 print(text, terminator: "")
             }
             if report.control.verdict == .notSatisfied { throw ExitCode(2) }
+        }
+
+        /// The report holds decrypted audit data: the file is 0600 from its creation (not chmod-ed
+        /// after being written), and a symbolic link in its place is not followed.
+        static func writePrivately(_ text: String, to path: String) throws {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                printError("cannot write \(path): \(String(cString: strerror(errno)))")
+                throw ExitCode.failure
+            }
+            defer { close(fd) }
+            let bytes = Array(text.utf8)
+            // An existing file keeps its mode through O_CREAT: make it private before writing.
+            guard fchmod(fd, 0o600) == 0, bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count else {
+                printError("cannot write \(path): \(String(cString: strerror(errno)))")
+                throw ExitCode.failure
+            }
         }
 
         /// For the terminal: the verdicts and the numbers behind them.

@@ -33,10 +33,13 @@ extension Portcullis {
 
         func run() async throws {
             let configuration = try options.load()
-            // The control catalog the reports judge by: a broken file is a configuration error.
-            do { _ = try ControlCatalog.load(directory: ControlCatalog.defaultDirectory) } catch {
-                printError("control catalog error: \(error)")
-                throw ExitStatus.configuration
+            // The installed control catalog the reports judge by: a broken file is a configuration
+            // error (a source tree is not searched: the gateway's start does not hang on report data).
+            if FileManager.default.fileExists(atPath: ControlCatalog.installedDirectory) {
+                do { _ = try ControlCatalog.load(directory: ControlCatalog.installedDirectory) } catch {
+                    printError("control catalog error: \(error)")
+                    throw ExitStatus.configuration
+                }
             }
             LogSetup.bootstrap(configuration.log)
             do {

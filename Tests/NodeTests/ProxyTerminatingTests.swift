@@ -36,7 +36,7 @@ final class ProxyTerminatingTests: XCTestCase {
             var strict = RoleOptions()
             strict.recordSession = .strict
             try await fixture.addUser("bob", options: strict)
-            try await fixture.node.nodes.register(openSSH: "web2", address: "127.0.0.1:\(sshd.port)", labels: ["env": "test"], by: "test", audit: fixture.audit)
+            try await fixture.registerOpenSSH(at: sshd)
             func run(_ user: String) async throws -> (status: Int32, stdout: String, stderr: String) {
                 let options = try await fixture.sshOptions(key: try await fixture.certifiedKey(user)).map { $0 == "\(fixture.port)" ? "\(port)" : $0 }
                 return try NodeFixture.run("/usr/bin/ssh", options + ["\(NodeFixture.login)%web2@127.0.0.1", "echo ran"])
@@ -60,7 +60,7 @@ final class ProxyTerminatingTests: XCTestCase {
             let sshd = try await fixture.stockSSHD()
             defer { sshd.stop() }
             try await fixture.addUser("alice")
-            try await fixture.node.nodes.register(openSSH: "web2", address: "127.0.0.1:\(sshd.port)", labels: ["env": "test"], by: "test", audit: fixture.audit)
+            try await fixture.registerOpenSSH(at: sshd)
             let key = try await fixture.certifiedKey("alice")
             let options = try await fixture.sshOptions(key: key)
 
@@ -84,7 +84,7 @@ final class ProxyTerminatingTests: XCTestCase {
             // A host whose certificate names only its address is not the host registered as web3.
             let addressOnly = try await fixture.stockSSHD(principals: ["127.0.0.1"])
             defer { addressOnly.stop() }
-            try await fixture.node.nodes.register(openSSH: "web3", address: "127.0.0.1:\(addressOnly.port)", labels: ["env": "test"], by: "test", audit: fixture.audit)
+            try await fixture.registerOpenSSH("web3", at: addressOnly)
             let impostor = try NodeFixture.run("/usr/bin/ssh", options.map { $0 == "\(fixture.port)" ? "\(port)" : $0 }
                                                   + ["\(NodeFixture.login)%web3@127.0.0.1", "echo should-not-run"])
             XCTAssertNotEqual(impostor.status, 0)
@@ -102,7 +102,7 @@ final class ProxyTerminatingTests: XCTestCase {
             var options = RoleOptions()
             options.maxSessions = 1
             try await fixture.addUser("alice", options: options)
-            try await fixture.node.nodes.register(openSSH: "web2", address: "127.0.0.1:\(sshd.port)", labels: ["env": "test"], by: "test", audit: fixture.audit)
+            try await fixture.registerOpenSSH(at: sshd)
             let client = try await fixture.client("alice", port: port, username: "\(NodeFixture.login)%web2")
             func open() async throws -> SSHSessionChannel { try await NodeFixture.openSession(client, IdleSession()) }
             let first = try await open()
@@ -129,7 +129,7 @@ final class ProxyTerminatingTests: XCTestCase {
         var limited = RoleOptions()
         limited.maxConnections = 1
         try await fixture.addUser("alice", options: limited)
-        try await fixture.node.nodes.register(openSSH: "web2", address: "127.0.0.1:\(sshd.port)", labels: ["env": "test"], by: "test", audit: fixture.audit)
+        try await fixture.registerOpenSSH(at: sshd)
         let key = try await fixture.certifiedKey("alice")
         let options = try await fixture.sshOptions(key: key).map { $0 == "\(fixture.port)" ? "\(proxyPort)" : $0 }
         func ssh(_ user: String, _ arguments: [String], input: Data? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
@@ -231,6 +231,11 @@ extension Sequence {
 }
 
 extension NodeFixture {
+    /// Registers `sshd` as the plain OpenSSH host `name` (labels env=test) for terminating mode.
+    func registerOpenSSH(_ name: String = "web2", at sshd: OpenSSHServer) async throws {
+        try await node.nodes.register(openSSH: name, address: "127.0.0.1:\(sshd.port)", labels: ["env": "test"], by: "test", audit: audit)
+    }
+
     /// A stock sshd as the documentation sets one up: trusts the OpenSSH CA, presents a host
     /// certificate from our host CA for `principals`.
     func stockSSHD(principals: [String] = ["web2", "127.0.0.1", "localhost"], extraConfiguration: [String] = []) async throws -> OpenSSHServer {

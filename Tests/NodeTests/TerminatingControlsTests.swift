@@ -27,7 +27,7 @@ final class TerminatingControlsTests: XCTestCase {
         try await NodeFixture.withProxy { fixture, _, port in
             let sshd = try await fixture.stockSSHD()
             defer { sshd.stop() }
-            try await fixture.node.nodes.register(openSSH: "web2", address: "127.0.0.1:\(sshd.port)", labels: ["env": "test"], by: "test", audit: fixture.audit)
+            try await fixture.registerOpenSSH(at: sshd)
             var options = RoleOptions()
             options.clientIdleTimeout = .after(.seconds(2))
             try await fixture.addUser("alice", options: options)
@@ -53,7 +53,7 @@ final class TerminatingControlsTests: XCTestCase {
             // The host would take any variable: what reaches it is what the proxy let through.
             let sshd = try await fixture.stockSSHD(extraConfiguration: ["AcceptEnv *"])
             defer { sshd.stop() }
-            try await fixture.node.nodes.register(openSSH: "web2", address: "127.0.0.1:\(sshd.port)", labels: ["env": "test"], by: "test", audit: fixture.audit)
+            try await fixture.registerOpenSSH(at: sshd)
             var noCopy = RoleOptions()
             noCopy.sshFileCopy = false
             try await fixture.addUser("alice", options: noCopy)
@@ -78,7 +78,7 @@ final class TerminatingControlsTests: XCTestCase {
         try await NodeFixture.withProxy(sessionControlTimeout: .seconds(2)) { fixture, _, port in
             let sshd = try await fixture.stockSSHD()
             defer { sshd.stop() }
-            try await fixture.node.nodes.register(openSSH: "web2", address: "127.0.0.1:\(sshd.port)", labels: ["env": "test"], by: "test", audit: fixture.audit)
+            try await fixture.registerOpenSSH(at: sshd)
             var limited = RoleOptions()
             limited.maxConnections = 1
             try await fixture.addUser("alice", options: limited)
@@ -103,7 +103,7 @@ final class TerminatingControlsTests: XCTestCase {
         try await NodeFixture.withProxy { fixture, proxy, port in
             let sshd = try await fixture.stockSSHD()
             defer { sshd.stop() }
-            try await fixture.node.nodes.register(openSSH: "web2", address: "127.0.0.1:\(sshd.port)", labels: ["env": "test"], by: "test", audit: fixture.audit)
+            try await fixture.registerOpenSSH(at: sshd)
             var limited = RoleOptions()
             limited.maxConnections = 1
             try await fixture.addUser("alice", options: limited)

@@ -82,6 +82,13 @@ final class ReportProgramTests: XCTestCase {
         let offline = try fixture.pcctl(["report", "ac-10", "--from", from, "--to", to, "--format", "json", "--events", events.path,
                                          "--roles", roleDirectory.path])
         XCTAssertEqual(offline.stdout, live.stdout)
+        // Written to a file: private from the start, even over a file that was not.
+        let saved = directory.appendingPathComponent("ac-10.json")
+        try "old".write(to: saved, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: saved.path)
+        _ = try fixture.pcctl(["report", "ac-10", "--from", from, "--to", to, "--format", "json", "-o", saved.path])
+        XCTAssertEqual(try String(contentsOf: saved, encoding: .utf8), live.stdout)
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: saved.path)[.posixPermissions] as? Int, 0o600)
 
         // The control catalog against this appliance: the role above the baseline fails AC-10 with its name.
         let controls = try fixture.pcctl(["report", "controls", "--baseline", "high"])

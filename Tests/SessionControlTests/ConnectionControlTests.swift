@@ -99,6 +99,25 @@ final class ConnectionControlTests: XCTestCase {
         _ = try await openSession(on: link)
     }
 
+    /// A refused open holds no channel: a client repeating it would write an audit event each
+    /// time. Past the limit the connection is ended, and the events stop there.
+    func testSessionOpensRefusedInALoopEndTheConnection() async throws {
+        server.options.maxSessions = 1
+        let link = try await connect()
+        _ = try await openSession(on: link)
+        for _ in 0..<ControlledConnection.refusalLimit {
+            let refused = ClientSession()
+            try await link.openSession(refused)
+            guard case .failure = refused.opened else { return XCTFail("max_sessions 1 opened another session") }
+        }
+        XCTAssertTrue(link.isConnected, "up to the limit, refusals leave the connection open")
+        try await link.openSession(ClientSession())
+        XCTAssertFalse(link.isConnected, "one more ends it")
+        let events = await server.events()
+        XCTAssertEqual(events.filter { $0.event == "session.rejected" }.count, ControlledConnection.refusalLimit)
+        XCTAssertEqual(events.first { $0.event == "client.disconnect" }?.fields["reason"]?.stringValue?.contains("refused already"), true)
+    }
+
     func testKeepalivesEndAConnectionWhosePeerStoppedAnswering() async throws {
         server.keepaliveInterval = .seconds(10)
         let link = try await connect()
