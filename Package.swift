@@ -163,7 +163,7 @@ let package = Package(
         // and the roles (AC-10: concurrent session control).
         .target(
             name: "Compliance",
-            dependencies: ["Audit", "Identity", "YAMLNodes", .product(name: "Yams", package: "Yams")]
+            dependencies: ["Audit", "FIPSCrypto", "Identity", "YAMLNodes", .product(name: "Yams", package: "Yams")]
         ),
         .target(
             name: "CommandSupport",

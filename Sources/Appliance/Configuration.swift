@@ -16,6 +16,7 @@ public struct Configuration: Sendable, Equatable {
     public var proxyService = ProxyService()
     public var sshService = SSHService()
     public var audit = Audit()
+    public var compliance = Compliance()
 
     public init() {}
 
@@ -52,6 +53,12 @@ public struct Configuration: Sendable, Equatable {
         }
 
         public var sinks: [Sink] = [.linuxAudit]
+    }
+
+    public struct Compliance: Sendable, Equatable {
+        /// Values for the control parameters FedRAMP leaves to the provider ("CSP-defined"),
+        /// by OSCAL parameter id (`ac-7_odp.01`); the compliance reports show them.
+        public var parameters: [String: String] = [:]
     }
 
     public struct Log: Sendable, Equatable {

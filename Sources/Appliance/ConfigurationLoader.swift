@@ -34,6 +34,7 @@ public enum ConfigurationLoader {
         var configuration = Configuration()
         let top = try reader.mapping(root, path: "", keys: [
             "version", "data_dir", "log", "fips", "keyring", "storage", "auth_service", "proxy_service", "ssh_service", "audit",
+            "compliance",
         ])
         guard let version = top["version"] else {
             throw ConfigurationError(file: file, line: root.mark?.line, column: root.mark?.column,
@@ -114,8 +115,28 @@ public enum ConfigurationLoader {
             }
         }
         if let node = top["audit"] { configuration.audit = try readAudit(node, reader) }
+        if let node = top["compliance"] { configuration.compliance = try readCompliance(node, reader) }
         try checkListeners(configuration, root: root, file: file)
         return configuration
+    }
+
+    /// `compliance.parameters`: the ids must look like OSCAL parameter ids; whether the catalog
+    /// has them is checked where the catalog is loaded (`pcctl report`).
+    private static func readCompliance(_ node: Node, _ reader: NodeReader) throws -> Configuration.Compliance {
+        var compliance = Configuration.Compliance()
+        let map = try reader.mapping(node, path: "compliance", keys: ["parameters"])
+        guard let parameters = map["parameters"] else { return compliance }
+        guard case .mapping(let entries) = parameters else { throw reader.error(parameters, "'compliance.parameters' must be a mapping of parameter id to value") }
+        for (key, value) in entries {
+            let id = try reader.string(key, path: "compliance.parameters")
+            guard id.wholeMatch(of: /[a-z]{2}-[0-9]{1,2}(\.[0-9]{1,2})?_odp(\.[0-9]{1,2}){1,2}/) != nil else {
+                throw reader.error(key, "'compliance.parameters' key \"\(id.prefix(64))\" is not a parameter id such as ac-7_odp.01")
+            }
+            let text = try reader.string(value, path: "compliance.parameters.\(id)")
+            guard !text.isEmpty, text.count <= 1000 else { throw reader.error(value, "'compliance.parameters.\(id)' must be 1 to 1000 characters") }
+            compliance.parameters[id] = text
+        }
+        return compliance
     }
 
     private static func readAudit(_ node: Node, _ reader: NodeReader) throws -> Configuration.Audit {

@@ -5,6 +5,8 @@ public enum AuditError: Error, Equatable, CustomStringConvertible {
     case recordUnreadable(seq: Int64, reason: String)
     case invalidQuery(String)
     case sinkUnavailable(name: String, reason: String)
+    /// Only evidence manifests (JSON objects) are signed with the checkpoint key.
+    case notAnEvidenceManifest
 
     public var description: String {
         switch self {
@@ -13,6 +15,7 @@ public enum AuditError: Error, Equatable, CustomStringConvertible {
         case .recordUnreadable(let seq, let reason): return "audit record \(seq) cannot be read: \(reason)"
         case .invalidQuery(let reason): return "invalid audit query: \(reason)"
         case .sinkUnavailable(let name, let reason): return "audit sink \(name) failed: \(reason)"
+        case .notAnEvidenceManifest: return "only an evidence manifest (a JSON object) is signed with the audit checkpoint key"
         }
     }
 }

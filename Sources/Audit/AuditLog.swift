@@ -19,7 +19,7 @@ public final class AuditLog: Sendable {
     public let checkpointInterval: Int64
     let pool: DatabasePool
     private let keyring: Keyring
-    private let keys: AuditKeys
+    let keys: AuditKeys
     private let crypto: CryptoContext
     /// Seals and chains batches of appended events (and owns `chainState`).
     private let writer: SerialBatcher<Intake>

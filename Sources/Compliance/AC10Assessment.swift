@@ -56,8 +56,8 @@ enum AC10Assessment {
         var findings: [AC10Report.UserFinding] = []
         for (key, name) in evidence.users.enumerated() {
             let connection = connections[key] ?? .init(), session = sessions[key] ?? .init()
-            let refusals = evidence.refusals[key] ?? 0
-            guard connection.peak > 0 || session.peak > 0 || refusals > 0 else { continue }
+            let refusals = (evidence.refusals[key] ?? []).sorted { $0.at < $1.at }
+            guard connection.peak > 0 || session.peak > 0 || !refusals.isEmpty else { continue }
             findings.append(user(name, key: key, evidence: evidence, connection: connection, session: session, refusals: refusals,
                                  baseline: baseline))
         }
@@ -65,7 +65,7 @@ enum AC10Assessment {
     }
 
     static func user(_ name: String, key: Int, evidence: AC10Evidence, connection: ConcurrencyTimeline.Summary,
-                     session: ConcurrencyTimeline.Summary, refusals: Int, baseline: AC10Baseline) -> AC10Report.UserFinding {
+                     session: ConcurrencyTimeline.Summary, refusals: [AC10Report.Refusal], baseline: AC10Baseline) -> AC10Report.UserFinding {
         let last = evidence.sighting(key, before: evidence.window.to)
         let roleNames = last?.roleSet.map { evidence.roleSets[$0] } ?? []
         let limit = last.flatMap { $0.limit ?? evidence.limit(of: $0.roleSet) }
@@ -123,8 +123,8 @@ enum AC10Assessment {
         if session.openAtEnd > 0 {
             reasons.append("\(plural(session.openAtEnd, "session")) with no session.end in the data; counted as open until the window's end.")
         }
-        if refusals > 0 {
-            reasons.append("\(plural(refusals, "refusal")) (session.rejected: a connection or a session channel) in the window.")
+        if !refusals.isEmpty {
+            reasons.append("\(plural(refusals.count, "refusal")) (session.rejected: a connection or a session channel) in the window.")
         }
         if let unusable = evidence.unusable[name] {
             reasons.append("\(plural(unusable, "connection or session event")) without an id or a time, not counted.")

@@ -17,7 +17,8 @@ struct AC10Evidence {
     private(set) var connections: [ConcurrencyTimeline.Interval] = []
     private(set) var sessions: [ConcurrencyTimeline.Interval] = []
     private(set) var limitChanges: [ConcurrencyTimeline.LimitChange] = []
-    private(set) var refusals: [Int: Int] = [:]
+    /// Per user, in the order read (sorted by time by the assessment).
+    private(set) var refusals: [Int: [AC10Report.Refusal]] = [:]
     /// Per user, sorted by time: the roles (and limit) each connection or certificate shows.
     private(set) var sightings: [[RoleSighting]] = []
     /// Interned role lists (sorted names): most events repeat a handful.
@@ -93,7 +94,10 @@ struct AC10Evidence {
             case "session.rejected":
                 guard let user = event.user, let time = event.time else { continue }
                 let key = self.key(user)
-                if time >= window.from, time < window.to { refusals[key, default: 0] += 1 }
+                if time >= window.from, time < window.to {
+                    refusals[key, default: []].append(AC10Report.Refusal(at: time, reason: event["reason"]?.stringValue ?? "",
+                                                                         max: Self.integer(event["max"]) ?? 0, sessionID: event.sessionID))
+                }
             case "cert.create":
                 guard event["cert_type"]?.stringValue == "user", case .object(let identity)? = event["identity"],
                       let user = identity["user"]?.stringValue ?? event.user, let time = event.time else { continue }

@@ -25,11 +25,7 @@ public struct AC10Report: Sendable, Equatable, Codable {
         case manual
     }
 
-    /// `[from, to)`.
-    public struct Window: Sendable, Equatable {
-        public var from: Date
-        public var to: Date
-    }
+    public typealias Window = ReportWindow
 
     public struct RoleFinding: Sendable, Equatable {
         public var name: String
@@ -53,8 +49,8 @@ public struct AC10Report: Sendable, Equatable, Codable {
         public var connections: Concurrency
         public var sessions: Concurrency
         public var violations: [Violation]
-        /// `session.rejected` events in the window: connections and session channels refused.
-        public var refusals: Int
+        /// `session.rejected` events in the window, oldest first: connections and session channels refused.
+        public var refusals: [Refusal]
         public var verdict: Verdict
         public var reasons: [String]
     }
@@ -74,6 +70,24 @@ public struct AC10Report: Sendable, Equatable, Codable {
 
     /// A stretch where a user had more connections open than the limit in force.
     public typealias Violation = ConcurrencyTimeline.Violation
+
+    /// Enforcement evidence: one `session.rejected`.
+    public struct Refusal: Sendable, Equatable {
+        public var at: Date
+        /// As the event gives it (`max_connections`, `max_sessions`, a lock's message, …).
+        public var reason: String
+        /// The limit reached; 0 when the refusal was not for a limit (a lock, a launch failure).
+        public var max: Int
+        /// The session channel refused; `nil` for a whole connection.
+        public var sessionID: String?
+
+        public init(at: Date, reason: String, max: Int, sessionID: String? = nil) {
+            self.at = at
+            self.reason = reason
+            self.max = max
+            self.sessionID = sessionID
+        }
+    }
 
     public struct Finding: Sendable, Equatable, Codable {
         public var verdict: Verdict

@@ -16,7 +16,7 @@ extension AC10Report {
     public static func decode(json: Data) throws -> AC10Report { try JSONDecoder().decode(AC10Report.self, from: json) }
 }
 
-extension AC10Report.Window: Codable {
+extension ReportWindow: Codable {
     enum CodingKeys: String, CodingKey { case from, to }
 
     public init(from decoder: Decoder) throws {
@@ -72,7 +72,7 @@ extension AC10Report.UserFinding: Codable {
         connections = try container.decode(AC10Report.Concurrency.self, forKey: .connections)
         sessions = try container.decode(AC10Report.Concurrency.self, forKey: .sessions)
         violations = try container.decode([AC10Report.Violation].self, forKey: .violations)
-        refusals = try container.decode(Int.self, forKey: .refusals)
+        refusals = try container.decode([AC10Report.Refusal].self, forKey: .refusals)
         verdict = try container.decode(AC10Report.Verdict.self, forKey: .verdict)
         reasons = try container.decode([String].self, forKey: .reasons)
     }
@@ -127,6 +127,26 @@ extension ConcurrencyTimeline.Violation: Codable {
         try container.encodeTime(to, forKey: .to)
         try container.encode(concurrent, forKey: .concurrent)
         try container.encode(limit, forKey: .limit)
+    }
+}
+
+extension AC10Report.Refusal: Codable {
+    enum CodingKeys: String, CodingKey { case at, reason, max, sessionID = "sid" }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        at = try container.decodeTime(forKey: .at)
+        reason = try container.decode(String.self, forKey: .reason)
+        max = try container.decode(Int.self, forKey: .max)
+        sessionID = try container.decodeIfPresent(String.self, forKey: .sessionID)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeTime(at, forKey: .at)
+        try container.encode(reason, forKey: .reason)
+        try container.encode(max, forKey: .max)
+        try container.encode(sessionID, forKey: .sessionID)
     }
 }
 

@@ -73,8 +73,22 @@ extension ControlCatalog {
         baselines.isEmpty ? "none (organization-selected)" : baselines.map { String($0.title.prefix(1)) }.joined(separator: ", ")
     }
 
-    /// Text for a table cell: one line, pipes escaped.
+    /// Text for a table cell: one line, pipes escaped; the catalog's own Markdown is kept.
     private func cell(_ text: String) -> String {
         text.split(whereSeparator: \.isNewline).joined(separator: " ").replacingOccurrences(of: "|", with: "\\|")
+    }
+}
+
+/// Text from the data (user and role names, reasons, event fields) placed in Markdown.
+enum Markdown {
+    /// One line; pipes escaped (a table cell), and the characters that would make markup or HTML
+    /// of a name written as `<script>` or `*x*` escaped too.
+    static func cell(_ text: String) -> String {
+        var out = ""
+        for character in text.split(whereSeparator: \.isNewline).joined(separator: " ") {
+            if "|\\`*_[]<>#".contains(character) { out.append("\\") }
+            out.append(character)
+        }
+        return out
     }
 }

@@ -1,5 +1,5 @@
 /// A check's or a control's answer.
-public enum ControlVerdict: String, Sendable, Equatable, Comparable {
+public enum ControlVerdict: String, Sendable, Equatable, Comparable, Encodable {
     case satisfied
     case notSatisfied = "not_satisfied"
     /// A person must judge it: no automated check, or one that needs what the facts cannot show.
@@ -18,7 +18,7 @@ public enum ControlVerdict: String, Sendable, Equatable, Comparable {
 }
 
 /// One check's answer, with reasons a person can act on.
-public struct CheckResult: Sendable, Equatable {
+public struct CheckResult: Sendable, Equatable, Encodable {
     public var id: String
     public var description: String
     public var verdict: ControlVerdict

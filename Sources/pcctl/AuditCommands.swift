@@ -13,7 +13,7 @@ extension Pcctl {
                 HMAC-SHA-256 record to record, and signed every 1024 records by an ECDSA P-384 checkpoint.
                 Only time, event, code, user, session and server are stored in clear, for search.
                 """,
-            subcommands: [Search.self, Verify.self, Export.self])
+            subcommands: [Search.self, Verify.self, Export.self, Key.self])
     }
 }
 
@@ -97,6 +97,23 @@ extension Pcctl.Audit {
                     throw ExitCode(65)   // EX_DATAERR
                 }
                 print("audit log intact: \(result.records) records, \(result.checkpoints) signed checkpoints")
+            }
+        }
+    }
+
+    struct Key: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the audit checkpoint public key (OpenSSH format), which checks checkpoints and evidence bundles.",
+            discussion: "Give it to auditors out of band: 'pcctl report verify DIR --key FILE' trusts a bundle only under this key. Its fingerprint goes to standard error.")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await withStorage(options) { storage, configuration, crypto in
+                let log = try await storage.openAuditLog(configuration, crypto: crypto)
+                defer { try? log.close() }
+                let key = try log.checkpointPublicKey
+                print(key.authorizedKeyLine(comment: "portcullis-audit-checkpoint"))
+                printError("fingerprint: \(try key.fingerprint())")
             }
         }
     }

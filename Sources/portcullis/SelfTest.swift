@@ -1,6 +1,7 @@
 import Appliance
 import ArgumentParser
 import CommandSupport
+import Compliance
 import FIPSCrypto
 import Foundation
 import PortcullisVersion

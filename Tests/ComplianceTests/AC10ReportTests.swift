@@ -87,11 +87,14 @@ final class AC10ReportTests: XCTestCase {
         stream.refusal("frank", 50, max: 2) // refused, never admitted
         let report = report(stream, roles: [try F.plainRole("one", maxConnections: 1)])
         let erin = try user(report, "erin")
-        XCTAssertEqual(erin.refusals, 2)
+        XCTAssertEqual(erin.refusals.map(\.at), [F.at(20), F.at(30)], "oldest first, only those in the window")
+        XCTAssertEqual(erin.refusals.first?.max, 1)
+        XCTAssertEqual(erin.refusals.first?.reason, "the connection limit for user \"erin\" has been reached")
+        XCTAssertNil(erin.refusals.first?.sessionID, "a whole connection refused")
         XCTAssertEqual(erin.verdict, .satisfied)
         XCTAssertTrue(erin.reasons.contains("2 refusals (session.rejected: a connection or a session channel) in the window."), "\(erin.reasons)")
         let frank = try user(report, "frank")
-        XCTAssertEqual(frank.refusals, 1)
+        XCTAssertEqual(frank.refusals.map(\.max), [2])
         XCTAssertEqual(frank.connections.peak, 0)
         XCTAssertNil(frank.limit)
     }

@@ -64,7 +64,9 @@ final class ReportProgramTests: XCTestCase {
         let user = try XCTUnwrap(users.first { $0["user"] as? String == "alice" }, live.stdout)
         XCTAssertEqual(user["limit"] as? Int, 2)
         XCTAssertEqual((user["connections"] as? [String: Any])?["peak"] as? Int, 2)
-        XCTAssertEqual(user["refusals"] as? Int, 3)
+        let refusals = try XCTUnwrap(user["refusals"] as? [[String: Any]], live.stdout)
+        XCTAssertEqual(refusals.count, 3, "the 3 connections over the limit, each refused")
+        XCTAssertEqual(Set(refusals.compactMap { $0["max"] as? Int }), [2])
         XCTAssertEqual((user["violations"] as? [Any])?.count, 0)
         XCTAssertEqual(user["verdict"] as? String, "satisfied", live.stdout)
         let roles = try XCTUnwrap(report["roles"] as? [[String: Any]])
@@ -115,5 +117,93 @@ final class ReportProgramTests: XCTestCase {
         let backwards = try fixture.pcctl(["report", "ac-10", "--from", to, "--to", from])
         XCTAssertNotEqual(backwards.status, 0)
         XCTAssertTrue(backwards.stderr.contains("--from must be before --to"), backwards.stderr)
+
+        try checkTheFedRAMPReportAndItsSignedBundle(from: from, to: to)
+    }
+
+    /// `pcctl report fedramp` live, its evidence bundle, the bundle reproduced offline byte for
+    /// byte, and `pcctl report verify` catching one changed byte in any file (and OpenSSL alone
+    /// checking the manifest's signature).
+    private func checkTheFedRAMPReportAndItsSignedBundle(from: String, to: String) throws {
+        let bundle = directory.appendingPathComponent("bundle")
+        let live = try fixture.pcctl(["report", "fedramp", "--from", from, "--to", to, "--format", "json", "--bundle", bundle.path])
+        XCTAssertEqual(live.status, 2, "the role above the High baseline fails AC-10: \(live.stderr)")
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(live.stdout.utf8)) as? [String: Any], live.output)
+        let controls = try XCTUnwrap(report["controls"] as? [[String: Any]])
+        let ac10 = try XCTUnwrap(controls.first { $0["id"] as? String == "AC-10" })
+        XCTAssertEqual(ac10["verdict"] as? String, "not_satisfied")
+        let observed = try XCTUnwrap((ac10["checks"] as? [[String: Any]])?.first { $0["id"] as? String == "observed-concurrency" }, "\(ac10)")
+        XCTAssertEqual(observed["verdict"] as? String, "not_satisfied", "the report's verdict, from the observed connections and the roles")
+        let counts = Dictionary(uniqueKeysWithValues: (ac10["evidence"] as? [[String: Any]] ?? []).map { ($0["event"] as! String, $0["count"] as! Int) })
+        XCTAssertEqual(counts["session.rejected"], 3, "\(counts)")
+        XCTAssertEqual(counts["connection.start"], 2, "\(counts)")
+        let sc13 = try XCTUnwrap(controls.first { $0["id"] as? String == "SC-13" })
+        XCTAssertEqual((sc13["checks"] as? [[String: Any]])?.first { $0["id"] as? String == "fips" }?["verdict"] as? String, "satisfied")
+        XCTAssertFalse((report["crypto_boundary"] as? [Any] ?? []).isEmpty, "the selftest's boundary table is in the report")
+        XCTAssertEqual(try String(contentsOf: bundle.appendingPathComponent("report.json"), encoding: .utf8), live.stdout)
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: bundle.path)[.posixPermissions] as? Int, 0o700)
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: bundle.appendingPathComponent("events.jsonl").path)[.posixPermissions] as? Int, 0o600)
+
+        // The key comes from the appliance, out of band.
+        let keyOutput = try fixture.pcctl(["audit", "key"])
+        XCTAssertEqual(keyOutput.status, 0, keyOutput.output)
+        let key = directory.appendingPathComponent("audit-key.pub")
+        try keyOutput.stdout.write(to: key, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try String(contentsOf: bundle.appendingPathComponent("audit-key.pub"), encoding: .utf8), keyOutput.stdout)
+        let intact = try fixture.pcctl(["report", "verify", bundle.path, "--key", key.path])
+        XCTAssertEqual(intact.status, 0, intact.output)
+        XCTAssertTrue(intact.stdout.contains("evidence bundle intact: fedramp report"), intact.stdout)
+
+        // Reproduced offline from the bundle alone: the same bytes.
+        let offline = try fixture.pcctl(["report", "fedramp", "--from", from, "--to", to, "--format", "json",
+                                         "--events", bundle.appendingPathComponent("events.jsonl").path,
+                                         "--roles", bundle.appendingPathComponent("roles").path,
+                                         "-c", bundle.appendingPathComponent("portcullis.yaml").path,
+                                         "--crypto-boundary", bundle.appendingPathComponent("crypto-boundary.json").path])
+        XCTAssertEqual(offline.stdout, live.stdout, offline.stderr)
+
+        // OpenSSL alone checks the manifest's signature.
+        let pem = directory.appendingPathComponent("audit-key.pem")
+        let converted = try Programs.execute("/usr/bin/ssh-keygen", ["-e", "-m", "PKCS8", "-f", key.path])
+        XCTAssertEqual(converted.status, 0, converted.output)
+        try converted.output.write(to: pem, atomically: true, encoding: .utf8)
+        let openssl = try Programs.execute("/usr/bin/openssl", ["dgst", "-sha384", "-verify", pem.path, "-signature",
+                                                                bundle.appendingPathComponent("manifest.sig").path,
+                                                                bundle.appendingPathComponent("manifest.json").path])
+        XCTAssertEqual(openssl.status, 0, openssl.output)
+
+        // One byte changed in any file is found and named; so is a file added or removed.
+        let files = try FileManager.default.subpathsOfDirectory(atPath: bundle.path).filter {
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: bundle.appendingPathComponent($0).path, isDirectory: &isDirectory) && !isDirectory.boolValue
+        }.sorted()
+        XCTAssertTrue(files.contains("events.jsonl") && files.contains("roles/ops.yaml") && files.contains("audit-verify.txt"), "\(files)")
+        for file in files {
+            let path = bundle.appendingPathComponent(file)
+            let original = try Data(contentsOf: path)
+            var altered = original
+            altered[altered.count / 2] ^= 0x01
+            try altered.write(to: path)
+            let result = try fixture.pcctl(["report", "verify", bundle.path, "--key", key.path])
+            XCTAssertEqual(result.status, 65, "\(file): \(result.output)")
+            let named = file.hasPrefix("manifest.") ? "manifest.json or manifest.sig was altered" : "\(file): ALTERED"
+            XCTAssertTrue(result.stderr.contains(named), "\(file): \(result.stderr)")
+            try original.write(to: path)
+        }
+        try "extra".write(to: bundle.appendingPathComponent("roles/admin.yaml"), atomically: true, encoding: .utf8)
+        XCTAssertTrue(try fixture.pcctl(["report", "verify", bundle.path, "--key", key.path]).stderr.contains("roles/admin.yaml: ADDED"))
+        try FileManager.default.removeItem(at: bundle.appendingPathComponent("roles/admin.yaml"))
+        try FileManager.default.removeItem(at: bundle.appendingPathComponent("report.md"))
+        XCTAssertTrue(try fixture.pcctl(["report", "verify", bundle.path, "--key", key.path]).stderr.contains("report.md: MISSING"))
+        // Under another key, nothing verifies.
+        let other = directory.appendingPathComponent("other")
+        _ = try Programs.execute("/usr/bin/ssh-keygen", ["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", other.path])
+        let foreign = try fixture.pcctl(["report", "verify", bundle.path, "--key", other.path + ".pub"])
+        XCTAssertEqual(foreign.status, 65)
+        XCTAssertTrue(foreign.stderr.contains("not signed by this key"), foreign.stderr)
+        // A bundle directory is never written over.
+        let again = try fixture.pcctl(["report", "fedramp", "--from", from, "--to", to, "--bundle", bundle.path])
+        XCTAssertEqual(again.status, 1)
+        XCTAssertTrue(again.stderr.contains("it exists already"), again.stderr)
     }
 }
