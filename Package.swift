@@ -163,7 +163,7 @@ let package = Package(
         // and the roles (AC-10: concurrent session control).
         .target(
             name: "Compliance",
-            dependencies: ["Audit", "FIPSCrypto", "Identity", "YAMLNodes", .product(name: "Yams", package: "Yams")]
+            dependencies: ["Audit", "FIPSCrypto", "Identity", "PortcullisVersion", "YAMLNodes", .product(name: "Yams", package: "Yams")]
         ),
         .target(
             name: "CommandSupport",
@@ -278,7 +278,7 @@ let package = Package(
                            .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]
         ),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Storage", "FIPSCrypto", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "ComplianceTests", dependencies: ["Compliance", "Audit", "Identity", "TestSupport"]),
+        .testTarget(name: "ComplianceTests", dependencies: ["Compliance", "Audit", "FIPSCrypto", "Identity", "TestSupport"]),
         .testTarget(
             name: "ProgramTests",
             dependencies: ["TestSupport", "Appliance", "Audit", "Identity", "SSH", "FIPSCrypto", "CLinux", "portcullis", "pcctl", "pcsh", "portcullis-exec"]

@@ -129,7 +129,7 @@ public enum ConfigurationLoader {
         guard case .mapping(let entries) = parameters else { throw reader.error(parameters, "'compliance.parameters' must be a mapping of parameter id to value") }
         for (key, value) in entries {
             let id = try reader.string(key, path: "compliance.parameters")
-            guard id.wholeMatch(of: /[a-z]{2}-[0-9]{1,2}(\.[0-9]{1,2})?_odp(\.[0-9]{1,2}){1,2}/) != nil else {
+            guard id.wholeMatch(of: /[a-z]{2}-[0-9.]{1,6}_(odp|prm)[0-9._]{0,8}/) != nil else {
                 throw reader.error(key, "'compliance.parameters' key \"\(id.prefix(64))\" is not a parameter id such as ac-7_odp.01")
             }
             let text = try reader.string(value, path: "compliance.parameters.\(id)")

@@ -122,6 +122,14 @@ public enum DefaultConfiguration {
           sinks:
             - type: linux_audit
 
+        # Values for the control parameters FedRAMP leaves to the provider ("CSP-defined" in
+        # compliance/controls.md), by parameter id; 'pcctl report fedramp' and the OSCAL forms
+        # show them. A value FedRAMP sets cannot be changed here.
+        #compliance:
+        #  parameters:
+        #    ac-07_odp.01: "3"
+        #    ac-07_odp.02: 15 minutes
+
         """
     }
 }

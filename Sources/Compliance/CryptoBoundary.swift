@@ -10,6 +10,13 @@ public struct CryptoBoundary: Sendable, Equatable, Codable {
     /// True when the FIPS provider performs this cryptography.
     public var fipsProvider: Bool
 
+    public init(name: String, algorithms: String, module: String, fipsProvider: Bool) {
+        self.name = name
+        self.algorithms = algorithms
+        self.module = module
+        self.fipsProvider = fipsProvider
+    }
+
     public static func table(for status: FIPSStatus) -> [CryptoBoundary] {
         let module = "\(status.providerName) \(status.providerVersion)"
         let viaFIPS = status.mode == .fips

@@ -29,7 +29,7 @@ extension AC10Baseline: ExpressibleByArgument {
 
 /// A report's forms. Every one is written from the same computed value.
 enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
-    case json, text, md
+    case json, text, md, oscal
 
     /// The file name of this form in an evidence bundle.
     var bundleName: String {
@@ -37,6 +37,27 @@ enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
         case .json: "report.json"
         case .text: "report.txt"
         case .md: "report.md"
+        case .oscal: "report.oscal.json"
+        }
+    }
+}
+
+/// What the OSCAL forms need beyond the report: the cluster they name and the cryptography that
+/// derives their identifiers (the configuration's, else OpenSSL's default provider for an
+/// auditor with no appliance configuration).
+struct OSCALSetting {
+    var cluster: String
+    var crypto: CryptoContext
+    var generated = Date()
+
+    static func load(_ options: ConfigOption) throws -> OSCALSetting {
+        let configuration = FileManager.default.fileExists(atPath: options.config) ? try options.load() : nil
+        do {
+            return OSCALSetting(cluster: configuration?.authService.clusterName ?? "portcullis",
+                                crypto: try CryptoContext(mode: configuration?.fips.cryptoMode ?? .nonFIPS))
+        } catch {
+            printError("\(error)")
+            throw ExitCode.failure
         }
     }
 }
@@ -56,7 +77,8 @@ extension Pcctl.Report {
         @OptionGroup var options: ConfigOption
         @OptionGroup var inputs: ReportInputs
         @Option(help: "high (FedRAMP Rev5) or moderate-rev4.") var baseline: AC10Baseline = .high
-        @Option(help: "json (documented by compliance/schemas/ac-10-report.json), text or md.") var format: ReportFormat = .text
+        @Option(help: "json (documented by compliance/schemas/ac-10-report.json), text, md or oscal (OSCAL 1.2.1 assessment results).")
+        var format: ReportFormat = .text
 
         func validate() throws { try inputs.check() }
 
@@ -64,11 +86,13 @@ extension Pcctl.Report {
             let window = inputs.window
             let data = try await ReportData.load(options, inputs, ac10Kinds: true, countedEvents: [])
             let report = AC10Report.make(events: data.events, roles: data.roles, window: (window.from, window.to), baseline: baseline)
-            let forms = try ReportFormat.allCases.map { format -> (ReportFormat, String) in
+            let oscal = try OSCALSetting.load(options)
+            let forms = try inputs.forms(format) { format -> String in
                 switch format {
-                case .json: (format, String(decoding: try report.json(), as: UTF8.self) + "\n")
-                case .text: (format, Self.summary(report))
-                case .md: (format, report.markdown())
+                case .json: String(decoding: try report.json(), as: UTF8.self) + "\n"
+                case .text: Self.summary(report)
+                case .md: report.markdown()
+                case .oscal: String(decoding: try report.oscal(cluster: oscal.cluster, generated: oscal.generated, crypto: oscal.crypto), as: UTF8.self) + "\n"
                 }
             }
             try await inputs.deliver(forms, format: format, data: data, options: options, report: "ac-10")
@@ -114,7 +138,8 @@ extension Pcctl.Report {
         @OptionGroup var options: ConfigOption
         @OptionGroup var inputs: ReportInputs
         @Option(help: "low, moderate or high.") var baseline: Baseline = .high
-        @Option(help: "json (documented by compliance/schemas/fedramp-report.json), text or md.") var format: ReportFormat = .text
+        @Option(help: "json (documented by compliance/schemas/fedramp-report.json), text, md or oscal (OSCAL 1.2.1 assessment results).")
+        var format: ReportFormat = .text
         @Option(help: "The catalog directory (default: the installed one, else the source tree's).") var catalog: String?
         @Option(help: "Offline: the crypto boundary (a bundle's crypto-boundary.json, or 'portcullis selftest --json' output).")
         var cryptoBoundary: String?
@@ -137,11 +162,13 @@ extension Pcctl.Report {
             let report = FedRAMPReport.make(catalog: controls, facts: Controls.facts(configuration, roles: data.roles), baseline: baseline,
                                             window: window, eventCounts: data.counts, parameters: configuration.compliance.parameters,
                                             ac10: ac10, cryptoBoundary: boundary)
-            let forms = try ReportFormat.allCases.map { format -> (ReportFormat, String) in
+            let oscal = try OSCALSetting.load(options)
+            let forms = try inputs.forms(format) { format -> String in
                 switch format {
-                case .json: (format, String(decoding: try report.json(), as: UTF8.self) + "\n")
-                case .text: (format, Self.summary(report))
-                case .md: (format, report.markdown())
+                case .json: String(decoding: try report.json(), as: UTF8.self) + "\n"
+                case .text: Self.summary(report)
+                case .md: report.markdown()
+                case .oscal: String(decoding: try report.oscal(cluster: oscal.cluster, generated: oscal.generated, crypto: oscal.crypto), as: UTF8.self) + "\n"
                 }
             }
             var extra: [(path: String, contents: [UInt8])] = []
@@ -253,6 +280,11 @@ struct ReportInputs: ParsableArguments {
         guard from.date < Date() else { throw ValidationError("--from must be in the past (or give --to)") }
         guard (events == nil) == (roles == nil) else { throw ValidationError("--events and --roles go together (an offline report needs both)") }
         if bundle != nil, isOffline { throw ValidationError("--bundle is made from the live appliance (its key signs the bundle)") }
+    }
+
+    /// The form asked for, and with `--bundle` every other one too.
+    func forms(_ format: ReportFormat, _ render: (ReportFormat) throws -> String) throws -> [(ReportFormat, String)] {
+        try ReportFormat.allCases.filter { $0 == format || bundle != nil }.map { ($0, try render($0)) }
     }
 
     /// Prints or writes `format`; with `--bundle`, writes every form and the evidence beside them.
@@ -384,14 +416,23 @@ extension Pcctl.Report {
                 """)
         @OptionGroup var options: ConfigOption
         @Option(help: "low, moderate or high.") var baseline: Baseline = .high
-        @Option(help: "text (the checks' verdicts) or md (the catalog).") var format: Format = .text
+        @Option(help: "text (the checks' verdicts), md (the catalog) or oscal (an OSCAL 1.2.1 component definition of the appliance).")
+        var format: Format = .text
         @Option(help: "The catalog directory (default: the installed one, else the source tree's).") var catalog: String?
 
-        enum Format: String, ExpressibleByArgument { case text, md }
+        enum Format: String, ExpressibleByArgument { case text, md, oscal }
 
         func run() async throws {
             let controls = try Self.loadCatalog(catalog)
             if format == .md { return print(controls.markdown(), terminator: "") }
+            if format == .oscal {
+                let configuration = try options.load()
+                try Self.checkParameters(configuration, against: controls)
+                let oscal = try OSCALSetting.load(options)
+                let document = try controls.oscalComponentDefinition(baseline: baseline, parameters: configuration.compliance.parameters,
+                                                                     generated: oscal.generated, crypto: oscal.crypto)
+                return print(String(decoding: document, as: UTF8.self))
+            }
             var statuses: [ControlStatus] = []
             try await withStorage(options) { storage, configuration, _ in
                 let facts = Self.facts(configuration, roles: try await IdentityService.storedRoles(in: storage.backend))

@@ -4,58 +4,13 @@ import Identity
 import TestSupport
 import XCTest
 
-/// The report's JSON against compliance/schemas/ac-10-report.json, with Python's `jsonschema`
-/// (Debian: python3-jsonschema): the project has no Swift JSON Schema validator.
+/// The report's JSON against compliance/schemas/ac-10-report.json (`SchemaValidation`).
 final class AC10SchemaTests: XCTestCase {
     typealias F = AC10Fixtures
 
-    static let schema = TestEnvironment.packageRoot.appendingPathComponent("compliance/schemas/ac-10-report.json")
+    static let schema = SchemaValidation.schema("compliance/schemas/ac-10-report.json")
 
-    /// For each instance file after the schema, one line: its errors as a JSON array (empty: valid).
-    /// Exit status 3 when jsonschema is missing. Works with jsonschema 4.10 (Debian 12) and later.
-    static let validator = """
-        import json, sys
-        try:
-            import jsonschema
-        except ImportError:
-            sys.exit(3)
-        schema = json.load(open(sys.argv[1]))
-        jsonschema.Draft202012Validator.check_schema(schema)
-        validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
-        for path in sys.argv[2:]:
-            errors = sorted(validator.iter_errors(json.load(open(path))), key=lambda error: list(error.absolute_path))
-            print(json.dumps(["/" + "/".join(map(str, error.absolute_path)) + ": " + error.message for error in errors]))
-        """
-
-    /// The schema errors of each document (empty: valid), in one run of python3.
-    func validate(_ documents: [Data]) throws -> [[String]] {
-        let directory = try TestEnvironment.temporaryDirectory("ac10-schema")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let paths = try documents.enumerated().map { index, json in
-            let path = directory.appendingPathComponent("report-\(index).json")
-            try json.write(to: path)
-            return path.path
-        }
-        // The python3 on PATH, as a developer's shell would run it.
-        let process = try ChildProcess("/usr/bin/env", ["python3", "-c", Self.validator, Self.schema.path] + paths,
-                                       output: directory.appendingPathComponent("output"))
-        let status = try XCTUnwrap(process.wait(timeout: 60), "the validator did not finish")
-        if status == 127 { try missing("python3 is not on PATH") }
-        if status == 3 { try missing("Python's jsonschema is not installed (apt-get install python3-jsonschema)") }
-        XCTAssertEqual(status, 0, process.output)
-        let lines = process.output.split(separator: "\n").filter { $0.hasPrefix("[") }
-        XCTAssertEqual(lines.count, documents.count, process.output)
-        return try lines.map { try JSONDecoder().decode([String].self, from: Data($0.utf8)) }
-    }
-
-    /// CI runs as root: there a missing validator fails the test; elsewhere it skips with the reason.
-    func missing(_ reason: String) throws -> Never {
-        if getuid() == 0 {
-            XCTFail("required when running as root (CI): \(reason)")
-            throw XCTSkip("failed above: \(reason)")
-        }
-        try TestEnvironment.missing(reason)
-    }
+    func validate(_ documents: [Data]) throws -> [[String]] { try SchemaValidation.reportErrors(documents, schema: Self.schema) }
 
     /// Everything a report can hold: violations, open ends, refusals, a role not given, nulls.
     func fullReport() throws -> AC10Report {

@@ -177,7 +177,7 @@ final class ReportProgramTests: XCTestCase {
             var isDirectory: ObjCBool = false
             return FileManager.default.fileExists(atPath: bundle.appendingPathComponent($0).path, isDirectory: &isDirectory) && !isDirectory.boolValue
         }.sorted()
-        XCTAssertTrue(files.contains("events.jsonl") && files.contains("roles/ops.yaml") && files.contains("audit-verify.txt"), "\(files)")
+        XCTAssertTrue(files.contains("events.jsonl") && files.contains("roles/ops.yaml") && files.contains("audit-verify.txt") && files.contains("report.oscal.json"), "\(files)")
         for file in files {
             let path = bundle.appendingPathComponent(file)
             let original = try Data(contentsOf: path)
