@@ -49,9 +49,10 @@ enum AC10Assessment {
     }
 
     /// One finding per user with a connection, a session or a refusal in the window, sorted by name.
-    static func users(_ evidence: AC10Evidence, baseline: AC10Baseline) -> [AC10Report.UserFinding] {
+    static func users(_ evidence: AC10Evidence, baseline: AC10Baseline, series: Bool = false) -> [AC10Report.UserFinding] {
         let window = evidence.window
-        let connections = ConcurrencyTimeline.summarize(evidence.connections, limits: evidence.limitChanges, from: window.from, to: window.to)
+        let connections = ConcurrencyTimeline.summarize(evidence.connections, limits: evidence.limitChanges, from: window.from, to: window.to,
+                                                        series: series)
         let sessions = ConcurrencyTimeline.summarize(evidence.sessions, from: window.from, to: window.to)
         var findings: [AC10Report.UserFinding] = []
         for (key, name) in evidence.users.enumerated() {
@@ -133,7 +134,8 @@ enum AC10Assessment {
             user: name, roles: roleNames, privileged: privileged, limit: limit,
             connections: AC10Report.Concurrency(peak: connection.peak, peakAt: connection.peakAt, openAtEnd: connection.openAtEnd),
             sessions: AC10Report.Concurrency(peak: session.peak, peakAt: session.peakAt, openAtEnd: session.openAtEnd),
-            violations: violations, refusals: refusals, verdict: verdict, reasons: reasons)
+            violations: violations, refusals: refusals, verdict: verdict, reasons: reasons,
+            openSeries: connection.openSeries, limitSeries: connection.limitSeries)
     }
 
     static func plural(_ count: Int, _ noun: String) -> String { count == 1 ? "1 \(noun)" : "\(count) \(noun)s" }

@@ -53,6 +53,10 @@ public struct AC10Report: Sendable, Equatable, Codable {
         public var refusals: [Refusal]
         public var verdict: Verdict
         public var reasons: [String]
+        /// Connections open, and the limit in force, over the window: only when the report was
+        /// made with `series: true` (for the HTML chart); not part of the JSON.
+        public var openSeries: [ConcurrencyTimeline.Step] = []
+        public var limitSeries: [ConcurrencyTimeline.Step] = []
     }
 
     public struct Concurrency: Sendable, Equatable {
@@ -101,11 +105,12 @@ public struct AC10Report: Sendable, Equatable, Codable {
 
     /// The report over `window` (`[from, to)`). `events` may reach beyond the window (in any
     /// order): what happened before `from` tells what was open, and with which roles, when it began.
+    /// With `series`, each user's connection count and limit over the window are kept for a chart.
     public static func make(events: some Sequence<AuditEvent>, roles: [Role], window: (from: Date, to: Date),
-                            baseline: AC10Baseline) -> AC10Report {
+                            baseline: AC10Baseline, series: Bool = false) -> AC10Report {
         let evidence = AC10Evidence(events: events, roles: roles, window: window)
         let roleFindings = AC10Assessment.roles(roles, referenced: evidence.referencedRoles, baseline: baseline)
-        let userFindings = AC10Assessment.users(evidence, baseline: baseline)
+        let userFindings = AC10Assessment.users(evidence, baseline: baseline, series: series)
         let control = AC10Assessment.control(roles: roleFindings, users: userFindings, uncounted: evidence.unusable.values.reduce(0, +),
                                              window: window, baseline: baseline)
         return AC10Report(window: Window(from: window.from, to: window.to), baseline: baseline,

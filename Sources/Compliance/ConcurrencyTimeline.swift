@@ -65,13 +65,29 @@ public enum ConcurrencyTimeline {
         /// Intervals that began before `to` and have no end in the data.
         public var openAtEnd = 0
         public var violations: [Violation] = []
+        /// When asked for (`series: true`): every change of the count and of the limit in the
+        /// window, oldest first, for a chart. Before the first step of each, the value is 0.
+        public var openSeries: [Step] = []
+        public var limitSeries: [Step] = []
 
         public init() {}
     }
 
+    /// A value (open count, or limit with 0 for none) from `at` until the next step.
+    public struct Step: Sendable, Equatable {
+        public var at: Date
+        public var value: Int
+
+        public init(at: Date, value: Int) {
+            self.at = at
+            self.value = value
+        }
+    }
+
     /// One summary for each key that has an interval or a limit change (in or out of the window).
     /// Keys are small non-negative integers (indices into the caller's list of users).
-    public static func summarize(_ intervals: [Interval], limits: [LimitChange] = [], from: Date, to: Date) -> [Int: Summary] {
+    public static func summarize(_ intervals: [Interval], limits: [LimitChange] = [], from: Date, to: Date,
+                                 series: Bool = false) -> [Int: Summary] {
         // Times as Date's own representation, so they come back exactly.
         let low = from.timeIntervalSinceReferenceDate, high = to.timeIntervalSinceReferenceDate
         var keyCount = 0
@@ -115,7 +131,7 @@ public enum ConcurrencyTimeline {
         var index = 0
         while index < points.count {
             let key = points[index].key
-            var sweep = Sweep()
+            var sweep = Sweep(recordsSeries: series)
             while index < points.count, points[index].key == key {
                 // Every point at this instant, then the count that holds until the next one.
                 let time = points[index].time
@@ -160,6 +176,11 @@ public enum ConcurrencyTimeline {
         var peakAt: Double?
         var violations: [Violation] = []
         var current: (from: Double, concurrent: Int, limit: Int)?
+        var recordsSeries = false
+        var openSeries: [Step] = []
+        var limitSeries: [Step] = []
+
+        init(recordsSeries: Bool = false) { self.recordsSeries = recordsSeries }
 
         mutating func apply(_ point: Point) {
             switch point.kind {
@@ -171,6 +192,10 @@ public enum ConcurrencyTimeline {
 
         /// The count and limit now hold until the next point.
         mutating func settle(at time: Double) {
+            if recordsSeries {
+                if open != (openSeries.last?.value ?? 0) { openSeries.append(Step(at: Date(timeIntervalSinceReferenceDate: time), value: open)) }
+                if limit != (limitSeries.last?.value ?? 0) { limitSeries.append(Step(at: Date(timeIntervalSinceReferenceDate: time), value: limit)) }
+            }
             if open > peak {
                 peak = open
                 peakAt = time
@@ -198,5 +223,7 @@ extension ConcurrencyTimeline.Summary {
         peak = sweep.peak
         peakAt = sweep.peakAt.map { Date(timeIntervalSinceReferenceDate: $0) }
         violations = sweep.violations
+        openSeries = sweep.openSeries
+        limitSeries = sweep.limitSeries
     }
 }

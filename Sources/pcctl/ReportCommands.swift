@@ -29,7 +29,7 @@ extension AC10Baseline: ExpressibleByArgument {
 
 /// A report's forms. Every one is written from the same computed value.
 enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
-    case json, text, md, oscal
+    case json, text, md, html, oscal
 
     /// The file name of this form in an evidence bundle.
     var bundleName: String {
@@ -37,6 +37,7 @@ enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
         case .json: "report.json"
         case .text: "report.txt"
         case .md: "report.md"
+        case .html: "report.html"
         case .oscal: "report.oscal.json"
         }
     }
@@ -77,7 +78,7 @@ extension Pcctl.Report {
         @OptionGroup var options: ConfigOption
         @OptionGroup var inputs: ReportInputs
         @Option(help: "high (FedRAMP Rev5) or moderate-rev4.") var baseline: AC10Baseline = .high
-        @Option(help: "json (documented by compliance/schemas/ac-10-report.json), text, md or oscal (OSCAL 1.2.1 assessment results).")
+        @Option(help: "json (documented by compliance/schemas/ac-10-report.json), text, md, html (one self-contained page with a chart per user) or oscal (OSCAL 1.2.1 assessment results).")
         var format: ReportFormat = .text
 
         func validate() throws { try inputs.check() }
@@ -85,13 +86,15 @@ extension Pcctl.Report {
         func run() async throws {
             let window = inputs.window
             let data = try await ReportData.load(options, inputs, ac10Kinds: true, countedEvents: [])
-            let report = AC10Report.make(events: data.events, roles: data.roles, window: (window.from, window.to), baseline: baseline)
+            let report = AC10Report.make(events: data.events, roles: data.roles, window: (window.from, window.to), baseline: baseline,
+                                         series: format == .html || inputs.bundle != nil)
             let oscal = try OSCALSetting.load(options)
             let forms = try inputs.forms(format) { format -> String in
                 switch format {
                 case .json: String(decoding: try report.json(), as: UTF8.self) + "\n"
                 case .text: Self.summary(report)
                 case .md: report.markdown()
+                case .html: report.html(cluster: oscal.cluster, generated: oscal.generated)
                 case .oscal: String(decoding: try report.oscal(cluster: oscal.cluster, generated: oscal.generated, crypto: oscal.crypto), as: UTF8.self) + "\n"
                 }
             }
@@ -138,7 +141,7 @@ extension Pcctl.Report {
         @OptionGroup var options: ConfigOption
         @OptionGroup var inputs: ReportInputs
         @Option(help: "low, moderate or high.") var baseline: Baseline = .high
-        @Option(help: "json (documented by compliance/schemas/fedramp-report.json), text, md or oscal (OSCAL 1.2.1 assessment results).")
+        @Option(help: "json (documented by compliance/schemas/fedramp-report.json), text, md, html (one self-contained page) or oscal (OSCAL 1.2.1 assessment results).")
         var format: ReportFormat = .text
         @Option(help: "The catalog directory (default: the installed one, else the source tree's).") var catalog: String?
         @Option(help: "Offline: the crypto boundary (a bundle's crypto-boundary.json, or 'portcullis selftest --json' output).")
@@ -168,6 +171,7 @@ extension Pcctl.Report {
                 case .json: String(decoding: try report.json(), as: UTF8.self) + "\n"
                 case .text: Self.summary(report)
                 case .md: report.markdown()
+                case .html: report.html(cluster: oscal.cluster, generated: oscal.generated)
                 case .oscal: String(decoding: try report.oscal(cluster: oscal.cluster, generated: oscal.generated, crypto: oscal.crypto), as: UTF8.self) + "\n"
                 }
             }
