@@ -17,12 +17,16 @@
 /// semaphores/connection/<user>                               max_connections leases
 /// ```
 public enum Keyspace {
+    /// The top of the tree: every key lives under exactly one of these.
+    public static let roots = [keyring, audit, identity, registry, nodes, proxy, tls, semaphores]
+
     public static let keyring = KeyPrefix(unchecked: "_keyring")
     public static let dataKeys = keyring.child(unchecked: "keys")
     public static let dataKeyUsage = keyring.child(unchecked: "usage")
     public static let activeDataKey = keyring.key(unchecked: "active")
 
-    public static let auditKeys = KeyPrefix(unchecked: "audit").child(unchecked: "keys")
+    static let audit = KeyPrefix(unchecked: "audit")
+    public static let auditKeys = audit.child(unchecked: "keys")
 
     public static let identity = KeyPrefix(unchecked: "identity")
     public static let users = identity.child(unchecked: "users")
@@ -34,20 +38,25 @@ public enum Keyspace {
     /// Keyed by the SHA-256 of the name tried, so a guessed name leaves no readable trace.
     public static let loginAttempts = identity.child(unchecked: "attempts")
 
-    public static let nodeRecords = KeyPrefix(unchecked: "registry").child(unchecked: "nodes")
+    static let registry = KeyPrefix(unchecked: "registry")
+    public static let nodeRecords = registry.child(unchecked: "nodes")
 
     /// A node's SSH host key (`nodes/` holds nothing else; listing nodes reads `registry/nodes/`,
     /// so it never unseals host keys).
-    public static func nodeHostKey(_ node: String) throws -> String { try KeyPrefix(unchecked: "nodes").child(node).key("host-key") }
+    public static func nodeHostKey(_ node: String) throws -> String { try nodes.child(node).key("host-key") }
     /// A proxy's SSH host key.
-    public static func proxyHostKey(_ proxy: String) throws -> String { try KeyPrefix(unchecked: "proxy").child(proxy).key("host-key") }
+    public static func proxyHostKey(_ proxy: String) throws -> String { try self.proxy.child(proxy).key("host-key") }
+    static let nodes = KeyPrefix(unchecked: "nodes")
+    static let proxy = KeyPrefix(unchecked: "proxy")
+    static let tls = KeyPrefix(unchecked: "tls")
     /// The HTTPS listener's self-signed certificate and key (once `proxy/tls/self-signed`, a
     /// sibling of a proxy named "tls").
-    public static let selfSignedTLS = KeyPrefix(unchecked: "tls").key(unchecked: "self-signed")
+    public static let selfSignedTLS = tls.key(unchecked: "self-signed")
     /// Where releases before the keyspace kept it; copied to `selfSignedTLS` at the next start.
-    public static let legacySelfSignedTLS = KeyPrefix(unchecked: "proxy").child(unchecked: "tls").key(unchecked: "self-signed")
+    public static let legacySelfSignedTLS = proxy.child(unchecked: "tls").key(unchecked: "self-signed")
 
-    public static let connectionSemaphores = KeyPrefix(unchecked: "semaphores").child(unchecked: "connection")
+    static let semaphores = KeyPrefix(unchecked: "semaphores")
+    public static let connectionSemaphores = semaphores.child(unchecked: "connection")
 }
 
 /// A namespace: a path that ends in `/`, so a range over it matches only its own keys.

@@ -27,6 +27,11 @@ final class KeyspaceTests: XCTestCase {
         let leaves = [Keyspace.dataKeys, Keyspace.dataKeyUsage, Keyspace.auditKeys, Keyspace.users, Keyspace.roles, Keyspace.locks,
                       Keyspace.certificateAuthorities, Keyspace.invitations, Keyspace.loginAttempts, Keyspace.nodeRecords, Keyspace.connectionSemaphores]
         for a in leaves { for b in leaves where a != b { XCTAssertFalse(a.path.hasPrefix(b.path), "\(a) inside \(b)") } }
+        // The roots do not overlap, and every namespace and key lives under exactly one of them.
+        for a in Keyspace.roots { for b in Keyspace.roots where a != b { XCTAssertFalse(a.path.hasPrefix(b.path), "\(a) inside \(b)") } }
+        let keys = prefixes.map(\.path) + [Keyspace.activeDataKey, Keyspace.selfSignedTLS, Keyspace.legacySelfSignedTLS,
+                                           try! Keyspace.nodeHostKey("web1"), try! Keyspace.proxyHostKey("p1")]
+        for key in keys { XCTAssertEqual(Keyspace.roots.filter { key.hasPrefix($0.path) }.count, 1, key) }
     }
 
     /// A backend key spelled out anywhere but in the keyspace is how the `nodes/` clash happened.
