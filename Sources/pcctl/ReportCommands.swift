@@ -144,6 +144,7 @@ extension Pcctl.Report {
         @Option(help: "json (documented by compliance/schemas/fedramp-report.json), text, md, html (one self-contained page) or oscal (OSCAL 1.2.1 assessment results).")
         var format: ReportFormat = .text
         @Option(help: "The catalog directory (default: the installed one, else the source tree's).") var catalog: String?
+        @Option(name: .customLong("control"), help: "Only this control (AC-10, AC-2(12)); repeat for more.") var only: [String] = []
         @Option(help: "Offline: the crypto boundary (a bundle's crypto-boundary.json, or 'portcullis selftest --json' output).")
         var cryptoBoundary: String?
 
@@ -154,9 +155,10 @@ extension Pcctl.Report {
 
         func run() async throws {
             let window = inputs.window
-            let controls = try Controls.loadCatalog(catalog)
+            let full = try Controls.loadCatalog(catalog)
             let configuration = try options.load()
-            try Controls.checkParameters(configuration, against: controls)
+            try Controls.checkParameters(configuration, against: full)
+            let controls = try Controls.select(only, from: full)
             let data = try await ReportData.load(options, inputs, ac10Kinds: baseline == .high,
                                                  countedEvents: FedRAMPReport.evidenceEvents(controls))
             let boundary = try cryptoBoundary.map(Self.readBoundary) ?? data.cryptoBoundary
@@ -423,15 +425,17 @@ extension Pcctl.Report {
         @Option(help: "text (the checks' verdicts), md (the catalog) or oscal (an OSCAL 1.2.1 component definition of the appliance).")
         var format: Format = .text
         @Option(help: "The catalog directory (default: the installed one, else the source tree's).") var catalog: String?
+        @Option(name: .customLong("control"), help: "Only this control (AC-10, AC-2(12)); repeat for more.") var only: [String] = []
 
         enum Format: String, ExpressibleByArgument { case text, md, oscal }
 
         func run() async throws {
-            let controls = try Self.loadCatalog(catalog)
+            let full = try Self.loadCatalog(catalog)
+            let controls = try Self.select(only, from: full)
             if format == .md { return print(controls.markdown(), terminator: "") }
             if format == .oscal {
                 let configuration = try options.load()
-                try Self.checkParameters(configuration, against: controls)
+                try Self.checkParameters(configuration, against: full)
                 let oscal = try OSCALSetting.load(options)
                 let document = try controls.oscalComponentDefinition(baseline: baseline, parameters: configuration.compliance.parameters,
                                                                      generated: oscal.generated, crypto: oscal.crypto)
@@ -462,6 +466,21 @@ extension Pcctl.Report {
                 printError("control catalog error: \(error)")
                 throw ExitStatus.configuration
             }
+        }
+
+        /// The controls named (case-insensitive: `ac-10`, `AC-10`), or all when none is; an id the
+        /// catalog does not map is refused with the ones it does.
+        static func select(_ ids: [String], from catalog: ControlCatalog) throws -> ControlCatalog {
+            guard !ids.isEmpty else { return catalog }
+            var chosen: [Control] = []
+            for id in ids {
+                guard let control = catalog.controls.first(where: { $0.id.caseInsensitiveCompare(id) == .orderedSame || $0.oscalID == id.lowercased() }) else {
+                    printError("unknown control '\(id.prefix(40))': the catalog maps \(catalog.controls.map(\.id).joined(separator: ", "))")
+                    throw ExitCode.validationFailure
+                }
+                if !chosen.contains(where: { $0.id == control.id }) { chosen.append(control) }
+            }
+            return ControlCatalog(controls: chosen)
         }
 
         /// Every `compliance.parameters` id must be one of the catalog's parameters.

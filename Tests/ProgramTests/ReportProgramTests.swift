@@ -201,6 +201,13 @@ final class ReportProgramTests: XCTestCase {
         let foreign = try fixture.pcctl(["report", "verify", bundle.path, "--key", other.path + ".pub"])
         XCTAssertEqual(foreign.status, 65)
         XCTAssertTrue(foreign.stderr.contains("not signed by this key"), foreign.stderr)
+        // One control, and a control the catalog does not map.
+        let one = try fixture.pcctl(["report", "fedramp", "--from", from, "--to", to, "--control", "ac-10", "--format", "json"])
+        XCTAssertEqual(((try JSONSerialization.jsonObject(with: Data(one.stdout.utf8)) as? [String: Any])?["controls"] as? [[String: Any]])?.compactMap { $0["id"] as? String },
+                       ["AC-10"], one.output)
+        let unknown = try fixture.pcctl(["report", "fedramp", "--from", from, "--control", "XY-99"])
+        XCTAssertEqual(unknown.status, 64, unknown.output)
+        XCTAssertTrue(unknown.stderr.contains("unknown control 'XY-99': the catalog maps AC-2, "), unknown.stderr)
         // A bundle directory is never written over.
         let again = try fixture.pcctl(["report", "fedramp", "--from", from, "--to", to, "--bundle", bundle.path])
         XCTAssertEqual(again.status, 1)
