@@ -153,7 +153,7 @@ let package = Package(
         .target(
             name: "Appliance",
             dependencies: [
-                "FIPSCrypto", "Storage", "Audit", "Identity", "WebAPI", "Node", "Proxy", "YAMLNodes", "PortcullisVersion", "SSH",
+                "FIPSCrypto", "Storage", "Audit", "Identity", "Compliance", "WebAPI", "Node", "Proxy", "YAMLNodes", "PortcullisVersion", "SSH",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,3 +1,4 @@
+import Compliance
 import Foundation
 import SSH
 import YAMLNodes
@@ -129,11 +130,13 @@ public enum ConfigurationLoader {
         guard case .mapping(let entries) = parameters else { throw reader.error(parameters, "'compliance.parameters' must be a mapping of parameter id to value") }
         for (key, value) in entries {
             let id = try reader.string(key, path: "compliance.parameters")
-            guard id.wholeMatch(of: /[a-z]{2}-[0-9.]{1,6}_(odp|prm)[0-9._]{0,8}/) != nil else {
-                throw reader.error(key, "'compliance.parameters' key \"\(id.prefix(64))\" is not a parameter id such as ac-7_odp.01")
+            guard Control.Parameter.isValidID(id) else {
+                throw reader.error(key, "'compliance.parameters' key \"\(id.prefix(64))\" is not a parameter id as compliance/controls.md lists them, such as ac-07_odp.01")
             }
             let text = try reader.string(value, path: "compliance.parameters.\(id)")
-            guard !text.isEmpty, text.count <= 1000 else { throw reader.error(value, "'compliance.parameters.\(id)' must be 1 to 1000 characters") }
+            guard !text.trimmingCharacters(in: .whitespaces).isEmpty, text.count <= 1000, !text.contains(where: \.isNewline) else {
+                throw reader.error(value, "'compliance.parameters.\(id)' must be one line of 1 to 1000 characters")
+            }
             compliance.parameters[id] = text
         }
         return compliance

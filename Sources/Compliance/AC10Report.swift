@@ -23,6 +23,15 @@ public struct AC10Report: Sendable, Equatable, Codable {
         case notSatisfied = "not_satisfied"
         /// A person has to decide (the report cannot, from what it was given).
         case manual
+
+        /// The same answer as the control catalog's checks give it.
+        public var controlVerdict: ControlVerdict {
+            switch self {
+            case .satisfied: .satisfied
+            case .notSatisfied: .notSatisfied
+            case .manual: .manual
+            }
+        }
     }
 
     public typealias Window = ReportWindow

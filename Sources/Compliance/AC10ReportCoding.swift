@@ -8,9 +8,7 @@ import Foundation
 extension AC10Report {
     /// Pretty-printed, keys sorted: the same report always has the same bytes.
     public func json() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
+        try ReportJSON.encoder().encode(self)
     }
 
     public static func decode(json: Data) throws -> AC10Report { try JSONDecoder().decode(AC10Report.self, from: json) }

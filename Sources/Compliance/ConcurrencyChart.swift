@@ -70,12 +70,13 @@ struct ConcurrencyChart {
     /// What a screen reader says instead of the picture.
     func description() -> String {
         let start = window.from
-        let limitWords = limits.isEmpty ? "none known" : limits.map {
+        let limitWords = limits.isEmpty ? "none known" : limits.prefix(10).map {
             "\($0.value == 0 ? "none" : String($0.value)) from \(AuditTime.format(max($0.at, start)))"
         }.joined(separator: "; ")
-        let over = violations.map {
+        var over = violations.prefix(10).map {
             "\(AuditTime.format($0.from)) to \(AuditTime.format($0.to)) (\($0.concurrent) open, limit \($0.limit))"
         }.joined(separator: "; ")
+        if violations.count > 10 { over += "; and \(violations.count - 10) more" }
         return "Step chart of \(user)'s open SSH connections from \(AuditTime.format(window.from)) to \(AuditTime.format(window.to)) (UTC). "
             + (peakAt.map { "Peak \(peak) at \(AuditTime.format($0)). " } ?? "No connection was open. ")
             + "Limit in force: \(limitWords). Intervals above the limit: \(over.isEmpty ? "none" : over)."

@@ -8,9 +8,12 @@ import YAMLNodes
 public struct ControlCatalog: Sendable {
     /// In control order (family, number, enhancement): AC-2, AC-2(12), AC-3, …, AC-10.
     public let controls: [Control]
+    /// The files it was read from (name and bytes), for an evidence bundle; empty when built in code.
+    public let sourceFiles: [(name: String, bytes: [UInt8])]
 
-    public init(controls: [Control]) {
+    public init(controls: [Control], sourceFiles: [(name: String, bytes: [UInt8])] = []) {
         self.controls = controls.sorted { $0.sortKey < $1.sortKey }
+        self.sourceFiles = sourceFiles
     }
 
     public func control(_ id: String) -> Control? { controls.first { $0.id == id } }
@@ -42,14 +45,16 @@ public struct ControlCatalog: Sendable {
             throw ConfigurationError(file: directory, message: "cannot list the control files: \(error.localizedDescription)")
         }
         guard !names.isEmpty else { throw ConfigurationError(file: directory, message: "no control files (*.yaml) here") }
+        var sources: [(name: String, bytes: [UInt8])] = []
         let controls = try names.map { name -> Control in
             let path = (directory as NSString).appendingPathComponent(name)
-            guard let text = FileManager.default.contents(atPath: path).flatMap({ String(data: $0, encoding: .utf8) }) else {
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
                 throw ConfigurationError(file: path, message: "cannot read the file as UTF-8 text")
             }
+            sources.append((name, Array(data)))
             return try ControlCatalogYAML.control(text, file: path)
         }
-        return ControlCatalog(controls: controls)
+        return ControlCatalog(controls: controls, sourceFiles: sources)
     }
 }
 
@@ -98,23 +103,44 @@ public struct Control: Sendable {
     public var fileName: String { oscalID + ".yaml" }
 
     /// `ac-10`, `ac-2.12`.
-    public var oscalID: String {
+    public var oscalID: String { Self.oscalID(of: id) }
+
+    /// `AC-2(12)` → `ac-2.12`.
+    public static func oscalID(of id: String) -> String {
         id.lowercased().replacingOccurrences(of: "(", with: ".").replacingOccurrences(of: ")", with: "")
     }
+
+    /// The statement says Portcullis meets the control only in part ("Partial: …").
+    public var isPartial: Bool { Self.isPartial(implementation) }
+
+    static func isPartial(_ implementation: String) -> Bool { implementation.hasPrefix("Partial") || implementation.contains("Partial:") }
 
     /// Whether it is evaluated at `baseline`: in it, or in none (selected by the organization).
     public func applies(at baseline: Baseline) -> Bool { baselines.isEmpty || baselines.contains(baseline) }
 
-    var sortKey: SortKey {
-        let parts = id.split(whereSeparator: { "-()".contains($0) })
-        return SortKey(family: String(parts.first ?? ""), number: parts.count > 1 ? Int(parts[1]) ?? 0 : 0,
-                       enhancement: parts.count > 2 ? Int(parts[2]) ?? 0 : 0)
-    }
+    var sortKey: SortKey { SortKey(id) }
 
+    /// Family, number, enhancement: `AC-2(12)` after `AC-2` and before `AC-3`.
     struct SortKey: Comparable {
         var family: String
         var number: Int
         var enhancement: Int
+
+        init(_ id: String) {
+            let parts = id.split(whereSeparator: { "-()".contains($0) })
+            family = String(parts.first ?? "")
+            number = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+            enhancement = parts.count > 2 ? Int(parts[2]) ?? 0 : 0
+        }
+
+        /// The same order as text (`AC-002-12`), for a table's sort key.
+        var text: String {
+            func padded(_ value: Int, _ width: Int) -> String {
+                let digits = String(value)
+                return String(repeating: "0", count: max(0, width - digits.count)) + digits
+            }
+            return "\(family)-\(padded(number, 3))-\(padded(enhancement, 2))"
+        }
 
         static func < (a: SortKey, b: SortKey) -> Bool { (a.family, a.number, a.enhancement) < (b.family, b.number, b.enhancement) }
     }
@@ -129,6 +155,12 @@ public struct Control: Sendable {
         public var values: [Baseline: String]
         /// What Portcullis uses or offers for it, where it has a say.
         public var portcullis: String?
+
+        /// An OSCAL parameter id as the NIST catalog spells it: `ac-10_odp.02`, `ac-02.12_odp.01`
+        /// (the family number zero-padded), `ac-12_odp`, `au-2_prm_2`.
+        public static func isValidID(_ id: String) -> Bool {
+            id.wholeMatch(of: /[a-z]{2}-[0-9]{1,2}(\.[0-9]{1,2})?_(odp|prm)([._][0-9]{1,2})?/) != nil
+        }
 
         public init(id: String, label: String, values: [Baseline: String], portcullis: String? = nil) {
             self.id = id

@@ -124,7 +124,7 @@ enum ControlCatalogYAML {
         let map = try reader.mapping(node, path: path, keys: parameterKeys)
         guard let idNode = map["id"], let labelNode = map["label"] else { throw reader.error(node, "'\(path)' needs an 'id' and a 'label'") }
         let id = try reader.string(idNode, path: "\(path).id")
-        guard id.wholeMatch(of: /[a-z]{2}-[0-9]{1,2}(\.[0-9]{1,2})?_(odp|prm)([._][0-9]{1,2})?/) != nil else {
+        guard Control.Parameter.isValidID(id) else {
             throw reader.error(idNode, "'\(path).id' must be an OSCAL parameter id such as ac-10_odp.02, not '\(id)'")
         }
         var parameter = Control.Parameter(id: id, label: try text(labelNode, path: "\(path).label", reader: reader), values: [:])
@@ -149,8 +149,9 @@ enum ControlCatalogYAML {
             throw reader.error(node, "'\(path)' needs '\(key)' (a check has id, description and rule)")
         }
         let id = try reader.string(map["id"]!, path: "\(path).id")
-        guard id.wholeMatch(of: /[a-z0-9]+(-[a-z0-9]+)*/) != nil else {
-            throw reader.error(map["id"]!, "'\(path).id' must be lower-case words joined by '-', not '\(id)'")
+        // An OSCAL token too (a property's class): it starts with a letter.
+        guard id.wholeMatch(of: /[a-z][a-z0-9]*(-[a-z0-9]+)*/) != nil else {
+            throw reader.error(map["id"]!, "'\(path).id' must be lower-case words joined by '-', starting with a letter, not '\(id)'")
         }
         var check = Control.Check(id: id, description: try text(map["description"]!, path: "\(path).description", reader: reader),
                                   rule: try rule(map["rule"]!, path: "\(path).rule", reader: reader))

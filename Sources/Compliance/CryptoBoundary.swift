@@ -40,3 +40,8 @@ public struct CryptoBoundary: Sendable, Equatable, Codable {
         ]
     }
 }
+
+extension CryptoBoundary {
+    /// The table as JSON (a bundle's crypto-boundary.json, which `--crypto-boundary` reads back).
+    public static func json(_ rows: [CryptoBoundary]) throws -> [UInt8] { Array(try ReportJSON.encoder().encode(rows)) + [10] }
+}

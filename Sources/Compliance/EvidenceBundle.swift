@@ -9,7 +9,7 @@ import Foundation
 public enum EvidenceBundle {
     public static let manifestName = "manifest.json"
     public static let signatureName = "manifest.sig"
-    static let format = "portcullis-evidence-bundle-v1"
+    public static let format = "portcullis-evidence-bundle-v1"
     /// A manifest listing more is not one we wrote.
     static let maximumManifestBytes = 16 << 20
     static let maximumFiles = 10_000
@@ -19,10 +19,24 @@ public enum EvidenceBundle {
         /// `ac-10`, `fedramp`.
         public var report: String
         public var window: ReportWindow
+        /// The `pcctl` arguments that reproduce `report.json` from the bundle alone.
+        public var reproduce: [String]
+        public var generator: String
         public var created: String
         /// `SHA256:…` of the checkpoint key that signed it (what `pcctl audit key` prints).
         public var signer: String
         public var files: [File]
+
+        public init(report: String, window: ReportWindow, reproduce: [String], generator: String, created: Date, signer: String) {
+            self.format = EvidenceBundle.format
+            self.report = report
+            self.window = window
+            self.reproduce = reproduce
+            self.generator = generator
+            self.created = AuditTime.format(created)
+            self.signer = signer
+            self.files = []
+        }
     }
 
     public struct File: Codable, Equatable, Sendable {
@@ -33,138 +47,120 @@ public enum EvidenceBundle {
     }
 
     /// Writes `files` (relative path and contents) into `directory`, which must not exist yet
-    /// (made 0700, files 0600, nothing followed through a symbolic link), then the manifest and
-    /// its signature from `sign`.
-    public static func write(_ files: [(path: String, contents: [UInt8])], to directory: String, report: String, window: ReportWindow,
-                             signer: String, crypto: CryptoContext, sign: ([UInt8]) throws -> [UInt8]) throws {
-        guard mkdir(directory, 0o700) == 0 else {
-            throw EvidenceBundleError.cannotWrite(directory, errno == EEXIST ? "it exists already: give a new directory" : String(cString: strerror(errno)))
-        }
-        var listed: [File] = []
-        for file in files {
-            guard isSafe(file.path), file.path != manifestName, file.path != signatureName else { throw EvidenceBundleError.unsafePath(file.path) }
-            let components = file.path.split(separator: "/")
-            var parent = directory
-            for component in components.dropLast() {
-                parent += "/" + component
-                guard mkdir(parent, 0o700) == 0 || errno == EEXIST else { throw EvidenceBundleError.cannotWrite(parent, String(cString: strerror(errno))) }
+    /// (made 0700, files 0600, every step relative to the new directory and never through a
+    /// link), then the manifest and its signature from `sign`. On a failure nothing half-made is
+    /// left behind.
+    public static func write(_ files: [(path: String, contents: [UInt8])], to directory: String, manifest: Manifest,
+                             crypto: CryptoContext, sign: ([UInt8]) throws -> [UInt8]) throws {
+        let root = try DirectoryHandle.create(directory)
+        do {
+            var manifest = manifest
+            manifest.format = format
+            manifest.files = []
+            var seen = Set<String>()
+            for file in files {
+                guard isSafe(file.path), file.path != manifestName, file.path != signatureName, seen.insert(file.path).inserted else {
+                    throw EvidenceBundleError.unsafePath(file.path)
+                }
+                var components = file.path.split(separator: "/").map(String.init)
+                let name = components.removeLast()
+                let parent = try components.reduce(root) { try $0.directory($1, create: true) }
+                try parent.writeNew(name, file.contents)
+                try parent.sync()
+                manifest.files.append(File(path: file.path, sha384: Hex.encode(try crypto.digest(.sha384, file.contents)), bytes: file.contents.count))
             }
-            try writeNew(file.contents, to: directory + "/" + file.path)
-            listed.append(File(path: file.path, sha384: hex(try crypto.digest(.sha384, file.contents)), bytes: file.contents.count))
+            manifest.files.sort { $0.path < $1.path }
+            let bytes = Array(try ReportJSON.encoder().encode(manifest)) + [UInt8(ascii: "\n")]
+            try root.writeNew(manifestName, bytes)
+            try root.writeNew(signatureName, try sign(bytes))
+            try root.sync()
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw error
         }
-        let manifest = Manifest(format: format, report: report, window: window, created: AuditTime.format(Date()), signer: signer,
-                                files: listed.sorted { $0.path < $1.path })
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let bytes = Array(try encoder.encode(manifest)) + [UInt8(ascii: "\n")]
-        try writeNew(bytes, to: directory + "/" + manifestName)
-        try writeNew(try sign(bytes), to: directory + "/" + signatureName)
     }
 
     /// What is wrong with the bundle in `directory`, checked against `publicKey` alone: an empty
-    /// list when the signature holds and every file is as listed. A bad signature is reported
-    /// alone (nothing the manifest says can be trusted then).
+    /// list when the signature holds, the manifest names that key, every file is as listed and
+    /// nothing was added. A bad signature is reported alone (nothing the manifest says can be
+    /// trusted then). Links, FIFOs and other non-files are problems, never followed or read.
     public static func verify(directory: String, publicKey: PublicKey, crypto: CryptoContext) throws -> (manifest: Manifest?, problems: [EvidenceBundleError]) {
-        let manifestBytes = try readAll(directory + "/" + manifestName, limit: maximumManifestBytes)
-        let signature = try readAll(directory + "/" + signatureName, limit: 1024)
+        let root = try DirectoryHandle.open(directory)
+        let manifestBytes = try root.read(manifestName, limit: maximumManifestBytes)
+        let signature = try root.read(signatureName, limit: 1024)
         guard publicKey.isValidSignature(signature, for: manifestBytes) else { return (nil, [.signatureInvalid]) }
         let manifest: Manifest
         do { manifest = try JSONDecoder().decode(Manifest.self, from: Data(manifestBytes)) } catch {
             return (nil, [.malformedManifest("\(error)")])
         }
-        guard manifest.format == format, manifest.files.count <= maximumFiles else {
-            return (nil, [.malformedManifest("not a \(format) manifest, or too many files")])
+        guard manifest.format == format, manifest.files.count <= maximumFiles,
+              Set(manifest.files.map { Array($0.path.utf8) }).count == manifest.files.count else {
+            return (nil, [.malformedManifest("not a \(format) manifest, or a file listed twice or too many files")])
+        }
+        guard manifest.signer == (try publicKey.fingerprint()) else {
+            return (manifest, [.malformedManifest("it names signer \(manifest.signer), not this key")])
         }
         var problems: [EvidenceBundleError] = []
         for file in manifest.files {
             guard isSafe(file.path) else { problems.append(.unsafePath(file.path)); continue }
-            switch try digest(directory + "/" + file.path, crypto: crypto) {
-            case nil: problems.append(.missing(file.path))
-            case let (sha384, bytes)?: if sha384 != file.sha384 || bytes != file.bytes { problems.append(.altered(file.path)) }
+            var components = file.path.split(separator: "/").map(String.init)
+            let name = components.removeLast()
+            guard let parent = try? components.reduce(root, { try $0.directory($1) }), let opened = parent.openRegularFile(name) else {
+                problems.append(.missing(file.path))
+                continue
+            }
+            defer { close(opened.descriptor) }
+            // A size that differs is enough: a huge (or sparse) replacement is never read.
+            guard opened.size == file.bytes, try digest(opened.descriptor, crypto: crypto) == file.sha384 else {
+                problems.append(.altered(file.path))
+                continue
             }
         }
-        let known = Set(manifest.files.map(\.path) + [manifestName, signatureName])
-        for path in try contents(of: directory) where !known.contains(path) { problems.append(.unexpected(path)) }
+        let known = Set(manifest.files.map { Array($0.path.utf8) } + [Array(manifestName.utf8), Array(signatureName.utf8)])
+        var remaining = maximumFiles * 2
+        try walk(root, prefix: [], depth: 0, remaining: &remaining) { path, kind in
+            if kind == .directory { return }
+            if !known.contains(path) { problems.append(.unexpected(String(decoding: path, as: UTF8.self))) }
+        }
         return (manifest, problems)
     }
 
+    /// Every entry below `directory`, depth first, with its path relative to the root.
+    static func walk(_ directory: DirectoryHandle, prefix: [UInt8], depth: Int, remaining: inout Int,
+                     _ visit: ([UInt8], DirectoryHandle.EntryKind) -> Void) throws {
+        guard depth < 16 else { throw EvidenceBundleError.cannotRead(String(decoding: prefix, as: UTF8.self), "nested too deeply") }
+        for entry in try directory.entries().sorted(by: { $0.name.lexicographicallyPrecedes($1.name) }) {
+            remaining -= 1
+            guard remaining > 0 else { throw EvidenceBundleError.cannotRead(String(decoding: prefix, as: UTF8.self), "too many files") }
+            let path = prefix.isEmpty ? entry.name : prefix + [UInt8(ascii: "/")] + entry.name
+            visit(path, entry.kind)
+            if entry.kind == .directory {
+                guard let name = String(validating: entry.name, as: UTF8.self) else {
+                    visit(path, .other)
+                    continue
+                }
+                try walk(try directory.directory(name), prefix: path, depth: depth + 1, remaining: &remaining, visit)
+            }
+        }
+    }
+
     static func isSafe(_ path: String) -> Bool {
-        !path.isEmpty && path.count <= 255 && !path.hasPrefix("/") && !path.contains("\0")
+        !path.isEmpty && path.utf8.count <= 255 && !path.hasPrefix("/") && !path.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }
             && path.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
     }
 
-    static func writeNew(_ bytes: [UInt8], to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw EvidenceBundleError.cannotWrite(path, String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            guard written > 0 else { throw EvidenceBundleError.cannotWrite(path, String(cString: strerror(errno))) }
-            offset += written
-        }
-        guard fsync(fd) == 0 else { throw EvidenceBundleError.cannotWrite(path, String(cString: strerror(errno))) }
-    }
-
-    /// A regular file's bytes (never through a symbolic link), at most `limit`.
-    static func readAll(_ path: String, limit: Int) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw EvidenceBundleError.cannotRead(path, String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = read(fd, &buffer, buffer.count)
-            guard count >= 0 else { throw EvidenceBundleError.cannotRead(path, String(cString: strerror(errno))) }
-            if count == 0 { return bytes }
-            bytes += buffer.prefix(count)
-            guard bytes.count <= limit else { throw EvidenceBundleError.cannotRead(path, "larger than \(limit) bytes") }
-        }
-    }
-
-    /// SHA-384 (hex) and size of a regular file, read in pieces; `nil` when it is absent or not a
-    /// regular file.
-    static func digest(_ path: String, crypto: CryptoContext) throws -> (String, Int)? {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
+    /// SHA-384 (hex) of what remains to be read from `descriptor`, in pieces.
+    static func digest(_ descriptor: Int32, crypto: CryptoContext) throws -> String {
         let digest = try IncrementalDigest(.sha384, using: crypto)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var total = 0
         while true {
-            let count = read(fd, &buffer, buffer.count)
-            guard count >= 0 else { throw EvidenceBundleError.cannotRead(path, String(cString: strerror(errno))) }
+            let count = read(descriptor, &buffer, buffer.count)
+            if count < 0, errno == EINTR { continue }
+            guard count >= 0 else { throw EvidenceBundleError.cannotRead("a bundle file", String(cString: strerror(errno))) }
             if count == 0 { break }
             try digest.update(buffer.prefix(count))
-            total += count
         }
-        return (hex(try digest.finalize()), total)
-    }
-
-    /// Every file and link below `directory`, relative (directories themselves are not listed).
-    static func contents(of directory: String) throws -> [String] {
-        guard let enumerator = FileManager.default.enumerator(atPath: directory) else {
-            throw EvidenceBundleError.cannotRead(directory, "not a directory")
-        }
-        var paths: [String] = []
-        while let path = enumerator.nextObject() as? String {
-            if enumerator.fileAttributes?[.type] as? FileAttributeType != .typeDirectory { paths.append(path) }
-            guard paths.count <= maximumFiles else { throw EvidenceBundleError.cannotRead(directory, "more than \(maximumFiles) files") }
-        }
-        return paths.sorted()
-    }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        return Hex.encode(try digest.finalize())
     }
 }
 
@@ -179,16 +175,33 @@ public enum EvidenceBundleError: Error, Equatable, CustomStringConvertible {
     case unexpected(String)
 
     public var description: String {
-        switch self {
-        case .cannotWrite(let path, let reason): "cannot write \(path): \(reason)"
-        case .cannotRead(let path, let reason): "cannot read \(path): \(reason)"
-        case .unsafePath(let path): "\(path.prefix(300)): not a plain relative path inside the bundle"
+        let shown = Self.printable
+        return switch self {
+        case .cannotWrite(let path, let reason): "cannot write \(shown(path)): \(reason)"
+        case .cannotRead(let path, let reason): "cannot read \(shown(path)): \(reason)"
+        case .unsafePath(let path): "\(shown(String(path.prefix(300)))): not a plain relative path inside the bundle"
         case .signatureInvalid:
             "\(EvidenceBundle.manifestName) or \(EvidenceBundle.signatureName) was altered, or the bundle was not signed by this key"
-        case .malformedManifest(let reason): "\(EvidenceBundle.manifestName) is signed but unreadable: \(reason)"
-        case .altered(let path): "\(path): ALTERED (its SHA-384 or size differs from the signed manifest)"
-        case .missing(let path): "\(path): MISSING (listed in the signed manifest)"
-        case .unexpected(let path): "\(path): ADDED (not in the signed manifest)"
+        case .malformedManifest(let reason): "\(EvidenceBundle.manifestName) is signed but not acceptable: \(shown(reason))"
+        case .altered(let path): "\(shown(path)): ALTERED (its SHA-384 or size differs from the signed manifest)"
+        case .missing(let path): "\(shown(path)): MISSING (listed in the signed manifest; absent, or not a regular file)"
+        case .unexpected(let path): "\(shown(path)): ADDED (not in the signed manifest)"
         }
+    }
+
+    /// A name an attacker chose, safe on a terminal: control characters, DEL and bidirectional
+    /// overrides (which could redraw the line to read "intact") are shown as `\u{…}`.
+    public static func printable(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            let value = scalar.value
+            if value < 0x20 || (0x7f...0x9f).contains(value) || (0x202a...0x202e).contains(value) || (0x2066...0x2069).contains(value)
+                || value == 0x200e || value == 0x200f || value == 0x061c {
+                out += "\\u{\(String(value, radix: 16))}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 }

@@ -111,13 +111,8 @@ public struct FedRAMPReport: Sendable, Equatable, Encodable {
 
     /// The AC-10 report's verdict as a check: enforcement seen working, not only configured.
     static func observedConcurrency(_ report: AC10Report) -> CheckResult {
-        let verdict: ControlVerdict = switch report.control.verdict {
-        case .satisfied: .satisfied
-        case .notSatisfied: .notSatisfied
-        case .manual: .manual
-        }
-        return CheckResult(id: "observed-concurrency",
-                           description: "Observed connections stayed within each user's limit, and the limits within the baseline (pcctl report ac-10).",
-                           verdict: verdict, reasons: report.control.reasons)
+        CheckResult(id: "observed-concurrency",
+                    description: "Observed connections stayed within each user's limit, and the limits within the baseline (pcctl report ac-10).",
+                    verdict: report.control.verdict.controlVerdict, reasons: report.control.reasons)
     }
 }

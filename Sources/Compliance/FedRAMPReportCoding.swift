@@ -9,9 +9,7 @@ extension FedRAMPReport {
 
     /// Pretty-printed, keys sorted: the same report always has the same bytes.
     public func json() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
+        try ReportJSON.encoder().encode(self)
     }
 
     public func encode(to encoder: Encoder) throws {

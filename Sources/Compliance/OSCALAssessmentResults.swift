@@ -18,7 +18,7 @@ struct AssessedControl {
     /// What was observed, in a sentence or two.
     var summary: String
 
-    var oscalID: String { id.lowercased().replacingOccurrences(of: "(", with: ".").replacingOccurrences(of: ")", with: "") }
+    var oscalID: String { Control.oscalID(of: id) }
 }
 
 /// What the document is about, beyond its controls.
@@ -43,6 +43,9 @@ enum OSCALAssessmentResults {
         let ids = OSCALIdentifiers(crypto: crypto)
         let cluster = "portcullis:cluster:\(context.cluster)"
         let span = "\(AuditTime.format(context.window.from))/\(AuditTime.format(context.window.to))"
+        // The report is part of every per-window name: the AC-10 and FedRAMP documents over one
+        // window hold different findings for AC-10, and must not share their identifiers.
+        let subject = "\(context.report):\(context.baseline):\(span)"
         let appliance = try ids.uuid("\(cluster):component:appliance")
         let tool = try ids.uuid("portcullis:tool:pcctl")
         let noPlan = try ids.uuid("portcullis:resource:no-assessment-plan")
@@ -51,7 +54,7 @@ enum OSCALAssessmentResults {
 
         var observations: [OSCAL.Observation] = [], findings: [OSCAL.Finding] = []
         for control in controls {
-            let observationID = try ids.uuid("\(cluster):observation:\(context.baseline):\(span):\(control.oscalID)")
+            let observationID = try ids.uuid("\(cluster):observation:\(subject):\(control.oscalID)")
             var props = control.checks.map { check in
                 OSCAL.Property.ours("check", token(check.verdict), class: OSCAL.line(check.id),
                                     remarks: check.reasons.isEmpty ? check.description : check.description + "\n\n" + check.reasons.joined(separator: "\n\n"))
@@ -59,8 +62,8 @@ enum OSCALAssessmentResults {
             props += control.facts.map { OSCAL.Property.ours("fact", $0.value, class: $0.name) }
             props += control.events.map { OSCAL.Property.ours("event-count", String($0.count), class: $0.event) }
             let evidence = control.events.map {
-                OSCAL.Evidence(description: "\($0.count) `\($0.event)` events: `pcctl audit search --event \($0.event) --from "
-                               + "\(AuditTime.format(context.window.from)) --to \(AuditTime.format(context.window.to))`.")
+                OSCAL.Evidence(description: "\($0.count) `\($0.event)` events in the audit log from \(AuditTime.format(context.window.from))"
+                               + " to \(AuditTime.format(context.window.to)) (end excluded), counted by `pcctl report \(context.report)`.")
             }
             observations.append(OSCAL.Observation(
                 uuid: observationID, title: OSCAL.line("\(control.id): \(control.title)"), description: control.summary, props: OSCAL.nonEmpty(props),
@@ -75,7 +78,7 @@ enum OSCALAssessmentResults {
                                        remarks: "Not determined automatically: a person must judge \(failing.isEmpty ? "the control" : failing.joined(separator: ", ")).")
             }
             findings.append(OSCAL.Finding(
-                uuid: try ids.uuid("\(cluster):finding:\(context.baseline):\(span):\(control.oscalID)"),
+                uuid: try ids.uuid("\(cluster):finding:\(subject):\(control.oscalID)"),
                 title: OSCAL.line("\(control.id) \(control.title): \(control.verdict.rawValue.replacingOccurrences(of: "_", with: " "))"),
                 description: control.checks.filter { $0.verdict != .satisfied }.flatMap(\.reasons).first ?? control.summary,
                 props: [.ours("verdict", token(control.verdict))], origins: origin,
@@ -87,7 +90,7 @@ enum OSCALAssessmentResults {
         let count = { (verdict: ControlVerdict) in String(controls.filter { $0.verdict == verdict }.count) }
         let worst = controls.map(\.verdict).max() ?? .manual
         let result = OSCAL.Result(
-            uuid: try ids.uuid("\(cluster):result:\(context.baseline):\(span)"),
+            uuid: try ids.uuid("\(cluster):result:\(subject)"),
             title: "Automated checks and audit evidence, \(span)",
             description: "The controls Portcullis maps at the \(context.baselineTitle) baseline, evaluated by `pcctl report \(context.report)` against"
                 + " cluster \(context.cluster)'s configuration and roles, with the audit events written in the window. A control is as bad as its"
@@ -149,7 +152,7 @@ extension FedRAMPReport {
             if control.id == "SC-13", let cryptoBoundary {
                 facts.append((name: "boundaries-outside-fips-provider", value: String(cryptoBoundary.filter { !$0.fipsProvider }.count)))
             }
-            return AssessedControl(id: control.id, title: control.title, verdict: control.verdict, partial: control.implementation.contains("Partial:"),
+            return AssessedControl(id: control.id, title: control.title, verdict: control.verdict, partial: Control.isPartial(control.implementation),
                                    checks: control.checks, facts: facts, events: control.evidence,
                                    summary: control.checks.map { "\($0.description) \($0.verdict.rawValue.replacingOccurrences(of: "_", with: " "))." }
                                        .joined(separator: " ").nonEmpty ?? "No automated check: evidence must be judged by a person.")
@@ -163,11 +166,7 @@ extension FedRAMPReport {
 extension AC10Report {
     /// `--format oscal`: assessment results for AC-10 alone.
     public func oscal(cluster: String, generated: Date, crypto: CryptoContext) throws -> Data {
-        let verdict: ControlVerdict = switch control.verdict {
-        case .satisfied: .satisfied
-        case .notSatisfied: .notSatisfied
-        case .manual: .manual
-        }
+        let verdict = control.verdict.controlVerdict
         let peak = users.max { $0.connections.peak < $1.connections.peak }
         let facts: [(name: String, value: String)] = [
             ("roles", String(roles.count)), ("roles-privileged", String(roles.filter { $0.privileged == true }.count)),

@@ -59,11 +59,6 @@ extension ControlCatalog {
     }
 }
 
-extension Control {
-    /// The statement says Portcullis meets the control only in part.
-    var isPartial: Bool { implementation.contains("Partial:") || implementation.hasPrefix("Partial") }
-}
-
 /// Where the FedRAMP baselines are published as resolved OSCAL profile catalogs.
 enum OSCALBaseline {
     static func rev5(_ baseline: Baseline) -> String {

@@ -27,7 +27,7 @@ struct OSCALIdentifiers {
     }
 
     static func format(_ bytes: [UInt8]) -> String {
-        let hex = EvidenceBundle.hex(bytes)
+        let hex = Hex.encode(bytes)
         let characters = Array(hex)
         return [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(characters[$0]) }.joined(separator: "-")
     }

@@ -341,8 +341,6 @@ public enum OSCAL {
 
     /// Pretty-printed, keys sorted.
     static func encode(_ value: some Encodable) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(value)
+        try ReportJSON.encoder().encode(value)
     }
 }

@@ -60,7 +60,7 @@ enum ReportHTML {
     static func timeCell(_ date: Date?) -> String {
         guard let date else { return "<td class=\"t\" data-sort=\"\">—</td>" }
         let exact = AuditTime.format(date)
-        let shown = AuditTime.format(Date(timeIntervalSince1970: (date.timeIntervalSince1970).rounded()))
+        let shown = exact   // truncated to the second below: rounding could roll over into the next day
         return "<td class=\"t\" data-sort=\"\(exact)\"><time datetime=\"\(exact)\">\(shown.prefix(10)) \(shown.dropFirst(11).prefix(8))</time></td>"
     }
 

@@ -25,6 +25,9 @@ extension AC10Baseline: ExpressibleByArgument {
     }
 
     public static var allValueStrings: [String] { ["high", "moderate-rev4"] }
+
+    /// As `--baseline` takes it.
+    var argument: String { self == .high ? "high" : "moderate-rev4" }
 }
 
 /// A report's forms. Every one is written from the same computed value.
@@ -39,26 +42,6 @@ enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
         case .md: "report.md"
         case .html: "report.html"
         case .oscal: "report.oscal.json"
-        }
-    }
-}
-
-/// What the OSCAL forms need beyond the report: the cluster they name and the cryptography that
-/// derives their identifiers (the configuration's, else OpenSSL's default provider for an
-/// auditor with no appliance configuration).
-struct OSCALSetting {
-    var cluster: String
-    var crypto: CryptoContext
-    var generated = Date()
-
-    static func load(_ options: ConfigOption) throws -> OSCALSetting {
-        let configuration = FileManager.default.fileExists(atPath: options.config) ? try options.load() : nil
-        do {
-            return OSCALSetting(cluster: configuration?.authService.clusterName ?? "portcullis",
-                                crypto: try CryptoContext(mode: configuration?.fips.cryptoMode ?? .nonFIPS))
-        } catch {
-            printError("\(error)")
-            throw ExitCode.failure
         }
     }
 }
@@ -98,7 +81,8 @@ extension Pcctl.Report {
                 case .oscal: String(decoding: try report.oscal(cluster: oscal.cluster, generated: oscal.generated, crypto: oscal.crypto), as: UTF8.self) + "\n"
                 }
             }
-            try await inputs.deliver(forms, format: format, data: data, options: options, report: "ac-10")
+            try await inputs.deliver(forms, format: format, data: data, options: options, report: "ac-10",
+                                     reproduce: inputs.reproduction("ac-10") + ["--baseline", baseline.argument])
             if report.control.verdict == .notSatisfied { throw ExitCode(2) }
         }
 
@@ -158,12 +142,12 @@ extension Pcctl.Report {
             let full = try Controls.loadCatalog(catalog)
             let configuration = try options.load()
             try Controls.checkParameters(configuration, against: full)
-            let controls = try Controls.select(only, from: full)
-            let data = try await ReportData.load(options, inputs, ac10Kinds: baseline == .high,
-                                                 countedEvents: FedRAMPReport.evidenceEvents(controls))
+            let controls = try Controls.select(only, from: full, at: baseline)
+            // AC-10's observed concurrency, when AC-10 is reported (High only).
+            let withAC10 = controls.controls.contains { $0.id == "AC-10" && $0.applies(at: baseline) }
+            let data = try await ReportData.load(options, inputs, ac10Kinds: withAC10, countedEvents: FedRAMPReport.evidenceEvents(controls))
             let boundary = try cryptoBoundary.map(Self.readBoundary) ?? data.cryptoBoundary
-            let ac10 = baseline == .high
-                ? AC10Report.make(events: data.events, roles: data.roles, window: (window.from, window.to), baseline: .high) : nil
+            let ac10 = withAC10 ? AC10Report.make(events: data.events, roles: data.roles, window: (window.from, window.to), baseline: .high) : nil
             let report = FedRAMPReport.make(catalog: controls, facts: Controls.facts(configuration, roles: data.roles), baseline: baseline,
                                             window: window, eventCounts: data.counts, parameters: configuration.compliance.parameters,
                                             ac10: ac10, cryptoBoundary: boundary)
@@ -179,12 +163,17 @@ extension Pcctl.Report {
             }
             var extra: [(path: String, contents: [UInt8])] = []
             if inputs.bundle != nil {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                extra.append(("crypto-boundary.json", Array(try encoder.encode(boundary ?? [])) + [10]))
-                if let text = FileManager.default.contents(atPath: options.config) { extra.append(("portcullis.yaml", Array(text))) }
+                guard let settings = FileManager.default.contents(atPath: options.config) else {
+                    printError("cannot read \(options.config) for the bundle")
+                    throw ExitCode.failure
+                }
+                extra = [("crypto-boundary.json", try CryptoBoundary.json(boundary ?? [])), ("portcullis.yaml", Array(settings))]
             }
-            try await inputs.deliver(forms, format: format, data: data, options: options, report: "fedramp", extra: extra)
+            let reproduce = inputs.reproduction("fedramp") + ["--baseline", baseline.rawValue, "--catalog", "catalog", "-c", "portcullis.yaml",
+                                                              "--crypto-boundary", "crypto-boundary.json"]
+                + only.flatMap { ["--control", $0] }
+            try await inputs.deliver(forms, format: format, data: data, options: options, report: "fedramp", reproduce: reproduce,
+                                     catalog: full, extra: extra)
             if report.summary.notSatisfied > 0 { throw ExitCode(2) }
         }
 
@@ -220,193 +209,6 @@ extension Pcctl.Report {
         }
     }
 
-    struct Verify: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Check an evidence bundle (--bundle) with the audit checkpoint key alone, naming any file altered, missing or added.",
-            discussion: """
-                The key is the appliance's audit checkpoint public key, obtained from it out of band ('pcctl audit key').
-                The manifest's signature can also be checked with OpenSSL alone:
-                  ssh-keygen -e -m PKCS8 -f audit-key.pub > key.pem
-                  openssl dgst -sha384 -verify key.pem -signature DIR/manifest.sig DIR/manifest.json
-                Exit status 0: intact. 65: something was altered, and each file is named.
-                """)
-        @OptionGroup var options: ConfigOption
-        @Argument(help: "The bundle directory.") var directory: String
-        @Option(help: "The audit checkpoint public key (the line 'pcctl audit key' prints).") var key: String
-
-        func run() async throws {
-            let crypto: CryptoContext, publicKey: PublicKey
-            do {
-                // On the appliance, its own crypto mode; on an auditor's machine (no configuration), OpenSSL's default provider.
-                let mode = FileManager.default.fileExists(atPath: options.config) ? try options.load().fips.cryptoMode : .nonFIPS
-                crypto = try CryptoContext(mode: mode)
-                guard let line = try? String(contentsOfFile: key, encoding: .utf8) else { throw ValidationError("cannot read the key file \(key)") }
-                publicKey = try PublicKey(authorizedKeyLine: line.trimmingCharacters(in: .whitespacesAndNewlines), using: crypto)
-            } catch {
-                printError("\(error)")
-                throw ExitCode.failure
-            }
-            let result: (manifest: EvidenceBundle.Manifest?, problems: [EvidenceBundleError])
-            do { result = try EvidenceBundle.verify(directory: directory, publicKey: publicKey, crypto: crypto) } catch {
-                printError("\(error)")
-                throw ExitCode(65)
-            }
-            guard result.problems.isEmpty, let manifest = result.manifest else {
-                printError("evidence bundle \(directory) does NOT verify:")
-                for problem in result.problems { printError("  \(problem)") }
-                throw ExitCode(65)   // EX_DATAERR
-            }
-            print("evidence bundle intact: \(manifest.report) report, \(AuditTime.format(manifest.window.from)) to "
-                  + "\(AuditTime.format(manifest.window.to)), \(manifest.files.count) files, signed \(manifest.created) by \(manifest.signer)")
-        }
-    }
-}
-
-/// What every report reads and where it writes: the window, offline inputs, the output.
-struct ReportInputs: ParsableArguments {
-    @Option(help: "Start of the window.") var from: TimeArgument
-    @Option(help: "End of the window (default: now).") var to: TimeArgument?
-    @Option(name: .shortAndLong, help: "Write the report to this file (mode 0600) instead of standard output.") var output: String?
-    @Option(help: "Offline: an exported JSON-lines event file instead of the live audit log.") var events: String?
-    @Option(help: "Offline: a directory of role YAML files instead of the live roles.") var roles: String?
-    @Option(help: """
-        Also write a signed evidence bundle into this new directory: the report in every form, the events and roles it \
-        was computed from, 'pcctl audit verify' output, the checkpoint key and manifest.json (SHA-384 of each file, \
-        signed with the audit checkpoint key). Check it with 'pcctl report verify'. Live only.
-        """) var bundle: String?
-
-    var isOffline: Bool { events != nil }
-    var window: ReportWindow { ReportWindow(from: from.date, to: to?.date ?? now) }
-    private let now = Date()
-
-    enum CodingKeys: String, CodingKey { case from, to, output, events, roles, bundle }
-
-    func check() throws {
-        if let to { guard from.date < to.date else { throw ValidationError("--from must be before --to") } }
-        guard from.date < Date() else { throw ValidationError("--from must be in the past (or give --to)") }
-        guard (events == nil) == (roles == nil) else { throw ValidationError("--events and --roles go together (an offline report needs both)") }
-        if bundle != nil, isOffline { throw ValidationError("--bundle is made from the live appliance (its key signs the bundle)") }
-    }
-
-    /// The form asked for, and with `--bundle` every other one too.
-    func forms(_ format: ReportFormat, _ render: (ReportFormat) throws -> String) throws -> [(ReportFormat, String)] {
-        try ReportFormat.allCases.filter { $0 == format || bundle != nil }.map { ($0, try render($0)) }
-    }
-
-    /// Prints or writes `format`; with `--bundle`, writes every form and the evidence beside them.
-    func deliver(_ forms: [(ReportFormat, String)], format: ReportFormat, data: ReportData, options: ConfigOption, report: String,
-                 extra: [(path: String, contents: [UInt8])] = []) async throws {
-        let text = forms.first { $0.0 == format }!.1
-        if let output { try writePrivately(text, to: output) } else { print(text, terminator: "") }
-        guard let bundle else { return }
-        var files = forms.map { (path: $0.0.bundleName, contents: Array($0.1.utf8)) } + extra
-        files.append((path: "events.jsonl", contents: data.events.reduce(into: [UInt8]()) { $0 += $1.json(); $0.append(10) }))
-        for role in data.roles.sorted(by: { $0.name < $1.name }) {
-            files.append((path: "roles/\(role.name).yaml", contents: Array(RoleYAML.render(role).utf8)))
-        }
-        try await withStorage(options) { storage, configuration, crypto in
-            let log = try await storage.openAuditLog(configuration, crypto: crypto)
-            defer { try? log.close() }
-            let verification = try await log.verify()
-            let key = try log.checkpointPublicKey
-            files.append((path: "audit-verify.txt", contents: Array((verification.problem.map { "audit log TAMPERED: \($0) (\(verification.records) records before it verified)" }
-                ?? "audit log intact: \(verification.records) records, \(verification.checkpoints) signed checkpoints").utf8) + [10]))
-            files.append((path: "audit-key.pub", contents: Array(key.authorizedKeyLine(comment: "portcullis-audit-checkpoint").utf8) + [10]))
-            files.append((path: "README.txt", contents: Array(Self.readme(report: report, window: window).utf8)))
-            do {
-                try EvidenceBundle.write(files, to: bundle, report: report, window: window, signer: try key.fingerprint(), crypto: crypto,
-                                         sign: { try log.signEvidenceManifest($0) })
-            } catch let error as EvidenceBundleError {
-                printError("\(error)")
-                throw ExitCode.failure
-            }
-            printError("evidence bundle written to \(bundle) (\(files.count) files); check it with: pcctl report verify \(bundle) --key AUDIT-KEY")
-        }
-    }
-
-    static func readme(report: String, window: ReportWindow) -> String {
-        """
-        Portcullis evidence bundle: the \(report) report, \(AuditTime.format(window.from)) to \(AuditTime.format(window.to)).
-
-        report.*            the report in each form (report.json is the one tools read)
-        events.jsonl        the audit events it was computed from ('pcctl audit export' format)
-        roles/              the roles it was computed from
-        audit-verify.txt    'pcctl audit verify' over the whole audit log when the bundle was made
-        audit-key.pub       the audit checkpoint public key that signed manifest.json (compare its
-                            fingerprint with the one the appliance's 'pcctl audit key' prints)
-        manifest.json       every file's SHA-384 and size; manifest.sig is its ECDSA P-384 signature
-
-        Check:      pcctl report verify DIR --key KEY-FROM-THE-APPLIANCE
-        Reproduce:  pcctl report \(report) --from \(AuditTime.format(window.from)) --to \(AuditTime.format(window.to)) \\
-                        --events events.jsonl --roles roles --format json\(report == "fedramp" ? " -c portcullis.yaml --crypto-boundary crypto-boundary.json" : "")
-                    gives report.json byte for byte.
-
-        """
-    }
-
-    /// The report holds decrypted audit data: the file is 0600 from its creation (not chmod-ed
-    /// after being written), and a symbolic link in its place is not followed.
-    func writePrivately(_ text: String, to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            printError("cannot write \(path): \(String(cString: strerror(errno)))")
-            throw ExitCode.failure
-        }
-        defer { close(fd) }
-        let bytes = Array(text.utf8)
-        // An existing file keeps its mode through O_CREAT: make it private before writing.
-        guard fchmod(fd, 0o600) == 0, bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count else {
-            printError("cannot write \(path): \(String(cString: strerror(errno)))")
-            throw ExitCode.failure
-        }
-    }
-}
-
-/// What a report is computed from, live or offline.
-struct ReportData {
-    /// AC-10's evidence kinds up to the window's end, and (for a bundle or offline) the counted
-    /// events in the window.
-    var events: [AuditEvent]
-    var roles: [Role]
-    /// Counted events in the window, by name.
-    var counts: [String: Int]
-    /// This process's OpenSSL (live only).
-    var cryptoBoundary: [CryptoBoundary]?
-
-    static func load(_ options: ConfigOption, _ inputs: ReportInputs, ac10Kinds: Bool, countedEvents: Set<String>) async throws -> ReportData {
-        let window = inputs.window
-        if let events = inputs.events, let roles = inputs.roles {
-            let all = try Offline.events(events)
-            var counts: [String: Int] = [:]
-            for event in all where countedEvents.contains(event.event) {
-                if let time = event.time, window.contains(time) { counts[event.event, default: 0] += 1 }
-            }
-            return ReportData(events: all, roles: try Offline.roles(roles), counts: counts, cryptoBoundary: nil)
-        }
-        var data: ReportData?
-        try await withStorage(options) { storage, configuration, crypto in
-            let log = try await storage.openAuditLog(configuration, crypto: crypto)
-            defer { try? log.close() }
-            var collected: [AuditEvent] = []
-            // Only these kinds are decrypted: AC-10's up to the window's end (a connection open
-            // at `from` began before it); for a bundle, the counted ones in the window too, so the
-            // bundle reproduces the counts.
-            let kinds = ac10Kinds ? Set(AC10Report.evidenceKinds.map(\.name)) : []
-            for kind in kinds.sorted() {
-                collected += try await log.search(AuditQuery(to: window.to, event: kind, limit: .max, newestFirst: false)).map(\.event)
-            }
-            if inputs.bundle != nil {
-                for kind in countedEvents.subtracting(kinds).sorted() {
-                    collected += try await log.search(AuditQuery(from: window.from, to: window.to, event: kind, limit: .max, newestFirst: false)).map(\.event)
-                }
-            }
-            data = ReportData(events: collected, roles: try await IdentityService.storedRoles(in: storage.backend),
-                              counts: try await log.counts(of: countedEvents, from: window.from, to: window.to),
-                              cryptoBoundary: CryptoBoundary.table(for: crypto.status))
-        }
-        guard let data else { throw ExitCode.failure }
-        return data
-    }
 }
 
 extension Baseline: ExpressibleByArgument {}
@@ -431,7 +233,7 @@ extension Pcctl.Report {
 
         func run() async throws {
             let full = try Self.loadCatalog(catalog)
-            let controls = try Self.select(only, from: full)
+            let controls = try Self.select(only, from: full, at: baseline)
             if format == .md { return print(controls.markdown(), terminator: "") }
             if format == .oscal {
                 let configuration = try options.load()
@@ -469,13 +271,16 @@ extension Pcctl.Report {
         }
 
         /// The controls named (case-insensitive: `ac-10`, `AC-10`), or all when none is; an id the
-        /// catalog does not map is refused with the ones it does.
-        static func select(_ ids: [String], from catalog: ControlCatalog) throws -> ControlCatalog {
+        /// catalog does not map, or one not evaluated at `baseline`, is refused with the ones it does.
+        static func select(_ ids: [String], from catalog: ControlCatalog, at baseline: Baseline) throws -> ControlCatalog {
             guard !ids.isEmpty else { return catalog }
             var chosen: [Control] = []
             for id in ids {
-                guard let control = catalog.controls.first(where: { $0.id.caseInsensitiveCompare(id) == .orderedSame || $0.oscalID == id.lowercased() }) else {
-                    printError("unknown control '\(id.prefix(40))': the catalog maps \(catalog.controls.map(\.id).joined(separator: ", "))")
+                guard let control = catalog.controls.first(where: { $0.id.caseInsensitiveCompare(id) == .orderedSame || $0.oscalID == id.lowercased() }),
+                      control.applies(at: baseline) else {
+                    let known = catalog.controls.filter { $0.applies(at: baseline) }.map(\.id)
+                    printError("unknown control '\(EvidenceBundleError.printable(String(id.prefix(40))))' at FedRAMP \(baseline.title):"
+                               + " the catalog maps \(known.joined(separator: ", ")) there")
                     throw ExitCode.validationFailure
                 }
                 if !chosen.contains(where: { $0.id == control.id }) { chosen.append(control) }
@@ -504,38 +309,3 @@ extension Pcctl.Report {
     }
 }
 
-/// An auditor's copy: exported events and role files, read with the line or file of anything malformed.
-enum Offline {
-    static func events(_ path: String) throws -> [AuditEvent] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            printError("cannot read the event file \(path)")
-            throw ExitCode.failure
-        }
-        var events: [AuditEvent] = []
-        for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
-            do { events.append(try AuditEvent.decode(json: line)) } catch {
-                printError("\(path):\(index + 1): not an exported audit event (one JSON object per line): \(error)")
-                throw ExitCode.failure
-            }
-        }
-        return events
-    }
-
-    static func roles(_ directory: String) throws -> [Role] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
-            printError("cannot read the role directory \(directory)")
-            throw ExitCode.failure
-        }
-        var roles: [Role] = []
-        for name in names.sorted() where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
-            let path = (directory as NSString).appendingPathComponent(name)
-            do {
-                roles += try RoleYAML.parse(try String(contentsOfFile: path, encoding: .utf8), file: path)
-            } catch {
-                printError("\(error)")
-                throw ExitCode.failure
-            }
-        }
-        return roles
-    }
-}

@@ -26,8 +26,9 @@ final class ConfigurationTests: XCTestCase {
         let configuration = try parse("version: v1\ncompliance:\n  parameters:\n    ac-07_odp.01: \"3\"\n    au-2_prm_2: every login\n")
         XCTAssertEqual(configuration.compliance.parameters, ["ac-07_odp.01": "3", "au-2_prm_2": "every login"])
         assertError("version: v1\ncompliance:\n  parameters:\n    AC-7: \"3\"\n", line: 4, column: 5,
-                    contains: ["'compliance.parameters' key \"AC-7\" is not a parameter id such as ac-7_odp.01"])
-        assertError("version: v1\ncompliance:\n  parameters:\n    ac-07_odp.01: \"\"\n", line: 4, column: 19, contains: ["1 to 1000 characters"])
+                    contains: ["'compliance.parameters' key \"AC-7\" is not a parameter id", "such as ac-07_odp.01"])
+        assertError("version: v1\ncompliance:\n  parameters:\n    ac-07_odp.01: \"\"\n", line: 4, column: 19, contains: ["one line of 1 to 1000 characters"])
+        assertError("version: v1\ncompliance:\n  parameters:\n    ac-07_odp.01: \"  \"\n", line: 4, column: 19, contains: ["one line of 1 to 1000 characters"])
         assertError("version: v1\ncompliance:\n  parameters: [a]\n", line: 3, column: 15, contains: ["must be a mapping"])
     }
 

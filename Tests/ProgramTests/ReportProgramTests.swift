@@ -154,13 +154,16 @@ final class ReportProgramTests: XCTestCase {
         XCTAssertEqual(intact.status, 0, intact.output)
         XCTAssertTrue(intact.stdout.contains("evidence bundle intact: fedramp report"), intact.stdout)
 
-        // Reproduced offline from the bundle alone: the same bytes.
-        let offline = try fixture.pcctl(["report", "fedramp", "--from", from, "--to", to, "--format", "json",
-                                         "--events", bundle.appendingPathComponent("events.jsonl").path,
-                                         "--roles", bundle.appendingPathComponent("roles").path,
-                                         "-c", bundle.appendingPathComponent("portcullis.yaml").path,
-                                         "--crypto-boundary", bundle.appendingPathComponent("crypto-boundary.json").path])
+        // Reproduced offline from the bundle alone, as its manifest says: the same bytes.
+        let manifest = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: bundle.appendingPathComponent("manifest.json"))) as? [String: Any])
+        let reproduce = try XCTUnwrap(manifest["reproduce"] as? [String]).map { argument in
+            FileManager.default.fileExists(atPath: bundle.appendingPathComponent(argument).path) ? bundle.appendingPathComponent(argument).path : argument
+        }
+        XCTAssertTrue(reproduce.contains(bundle.appendingPathComponent("catalog").path), "\(reproduce)")
+        let offline = try fixture.pcctl(reproduce)
         XCTAssertEqual(offline.stdout, live.stdout, offline.stderr)
+        let events = try String(contentsOf: bundle.appendingPathComponent("events.jsonl"), encoding: .utf8)
+        XCTAssertFalse(events.contains("\"addr.remote\""), "the bundle carries only the fields the report reads")
 
         // OpenSSL alone checks the manifest's signature.
         let pem = directory.appendingPathComponent("audit-key.pem")
@@ -207,7 +210,9 @@ final class ReportProgramTests: XCTestCase {
                        ["AC-10"], one.output)
         let unknown = try fixture.pcctl(["report", "fedramp", "--from", from, "--control", "XY-99"])
         XCTAssertEqual(unknown.status, 64, unknown.output)
-        XCTAssertTrue(unknown.stderr.contains("unknown control 'XY-99': the catalog maps AC-2, "), unknown.stderr)
+        XCTAssertTrue(unknown.stderr.contains("unknown control 'XY-99' at FedRAMP High: the catalog maps AC-2, "), unknown.stderr)
+        let outside = try fixture.pcctl(["report", "fedramp", "--from", from, "--baseline", "moderate", "--control", "AC-10"])
+        XCTAssertEqual(outside.status, 64, "AC-10 is not in Rev5 Moderate: \(outside.output)")
         // A bundle directory is never written over.
         let again = try fixture.pcctl(["report", "fedramp", "--from", from, "--to", to, "--bundle", bundle.path])
         XCTAssertEqual(again.status, 1)
