@@ -71,16 +71,7 @@ extension Pcctl.Report {
             let data = try await ReportData.load(options, inputs, ac10Kinds: true, countedEvents: [])
             let report = AC10Report.make(events: data.events, roles: data.roles, window: (window.from, window.to), baseline: baseline,
                                          series: format == .html || inputs.bundle != nil)
-            let oscal = try OSCALSetting.load(options)
-            let forms = try inputs.forms(format) { format -> String in
-                switch format {
-                case .json: String(decoding: try report.json(), as: UTF8.self) + "\n"
-                case .text: Self.summary(report)
-                case .md: report.markdown()
-                case .html: report.html(cluster: oscal.cluster, generated: oscal.generated)
-                case .oscal: String(decoding: try report.oscal(cluster: oscal.cluster, generated: oscal.generated, crypto: oscal.crypto), as: UTF8.self) + "\n"
-                }
-            }
+            let forms = try inputs.forms(format, of: report, text: Self.summary(report), oscal: try OSCALSetting.load(options))
             try await inputs.deliver(forms, format: format, data: data, options: options, report: "ac-10",
                                      reproduce: inputs.reproduction("ac-10") + ["--baseline", baseline.argument])
             if report.control.verdict == .notSatisfied { throw ExitCode(2) }
@@ -151,16 +142,7 @@ extension Pcctl.Report {
             let report = FedRAMPReport.make(catalog: controls, facts: Controls.facts(configuration, roles: data.roles), baseline: baseline,
                                             window: window, eventCounts: data.counts, parameters: configuration.compliance.parameters,
                                             ac10: ac10, cryptoBoundary: boundary)
-            let oscal = try OSCALSetting.load(options)
-            let forms = try inputs.forms(format) { format -> String in
-                switch format {
-                case .json: String(decoding: try report.json(), as: UTF8.self) + "\n"
-                case .text: Self.summary(report)
-                case .md: report.markdown()
-                case .html: report.html(cluster: oscal.cluster, generated: oscal.generated)
-                case .oscal: String(decoding: try report.oscal(cluster: oscal.cluster, generated: oscal.generated, crypto: oscal.crypto), as: UTF8.self) + "\n"
-                }
-            }
+            let forms = try inputs.forms(format, of: report, text: Self.summary(report), oscal: try OSCALSetting.load(options))
             var extra: [(path: String, contents: [UInt8])] = []
             if inputs.bundle != nil {
                 guard let settings = FileManager.default.contents(atPath: options.config) else {

@@ -46,8 +46,17 @@ struct ReportInputs: ParsableArguments {
     }
 
     /// The form asked for, and with `--bundle` every other one too.
-    func forms(_ format: ReportFormat, _ render: (ReportFormat) throws -> String) throws -> [(ReportFormat, String)] {
-        try ReportFormat.allCases.filter { $0 == format || bundle != nil }.map { ($0, try render($0)) }
+    func forms(_ format: ReportFormat, of report: some ComplianceReport, text: @autoclosure () -> String,
+               oscal: OSCALSetting) throws -> [(ReportFormat, String)] {
+        try ReportFormat.allCases.filter { $0 == format || bundle != nil }.map { form in
+            switch form {
+            case .json: (form, String(decoding: try report.json(), as: UTF8.self) + "\n")
+            case .text: (form, text())
+            case .md: (form, report.markdown())
+            case .html: (form, report.html(cluster: oscal.cluster, generated: oscal.generated))
+            case .oscal: (form, String(decoding: try report.oscal(cluster: oscal.cluster, generated: oscal.generated, crypto: oscal.crypto), as: UTF8.self) + "\n")
+            }
+        }
     }
 
     /// Prints or writes `format`; with `--bundle`, writes every form and the evidence beside
