@@ -38,7 +38,7 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
     private var launcherReaped = false
     private var controlClosed = false
     private var launcherExited: Bool { launcherReaped && controlClosed }
-    private var exit: SessionExit?
+    private var exit: LaunchExit?
     private var launcherError: String?
     private var finished = false
     private var cleanedUp = false
@@ -222,7 +222,7 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
 
     // MARK: The launcher
 
-    private func launcher(_ report: LauncherReport) {
+    private func launcher(_ report: LaunchReport) {
         switch report {
         case .ready:
             guard let process, let cgroup else { return }

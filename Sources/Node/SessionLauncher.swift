@@ -5,44 +5,9 @@ import NIOPosix
 import SSH
 import SSHHost
 
-/// How a session's program ended.
-enum SessionExit: Equatable {
-    case status(Int)
-    case signal(Int)
-}
-
-/// What the launcher says on its control socket.
-enum LauncherReport: Equatable {
-    /// It looked the login up and waits for "go" (the node first moves it into the session cgroup).
-    case ready
-    case started(pid_t)
-    case exited(SessionExit)
-    /// It could not run the session (unknown login, bad request); it exits 2.
-    case error(String)
-
-    init?(line: ByteBuffer) {
-        struct Wire: Decodable {
-            var event: String
-            var pid: Int32?
-            var status: Int?
-            var signal: Int?
-            var reason: String?
-        }
-        guard let wire = try? JSONDecoder().decode(Wire.self, from: Data(line.readableBytesView)) else { return nil }
-        switch (wire.event, wire.pid, wire.status, wire.signal) {
-        case ("ready", _, _, _): self = .ready
-        case ("started", let pid?, _, _): self = .started(pid)
-        case ("exit", _, let status?, _): self = .exited(.status(status))
-        case ("exit", _, _, let signal?): self = .exited(.signal(signal))
-        case ("error", _, _, _): self = .error(wire.reason ?? "the session launcher failed")
-        default: return nil
-        }
-    }
-}
-
 /// Starts `portcullis-exec` for a session: posix_spawn (the daemon never forks) in a new session
 /// with the PTY slave or pipes as stdio and one end of a socket pair as fd 3; the request goes
-/// to it through NIO once it runs, and reports come back as `LauncherReport`s on the session's
+/// to it through NIO once it runs, and reports come back as `LaunchReport`s on the session's
 /// event loop.
 enum SessionLauncher {
     struct Launched {
@@ -53,7 +18,7 @@ enum SessionLauncher {
 
     /// `line`: the request, from `LaunchSpec.line()` (which refuses one the launcher would not read).
     static func launch(_ executable: String, line: [UInt8], pty: PTYRequest?, on loop: EventLoop,
-                       onReport: @escaping (LauncherReport) -> Void) throws -> Launched {
+                       onReport: @escaping (LaunchReport) -> Void) throws -> Launched {
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw ProcessSpawner.Failure(description: "socketpair: \(String(cString: strerror(errno)))")
@@ -73,7 +38,7 @@ enum SessionLauncher {
         let control = ClientBootstrap(group: loop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(LauncherReportReader { report.value($0) })
+                    try channel.pipeline.syncOperations.addHandler(LaunchReportReader { report.value($0) })
                 }
             }
             .withConnectedSocket(ours)
@@ -85,13 +50,13 @@ enum SessionLauncher {
 }
 
 /// Splits the control socket's bytes into report lines (bounded: a launcher that floods it is cut off).
-final class LauncherReportReader: ChannelInboundHandler {
+final class LaunchReportReader: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     private var pending = ByteBuffer()
-    private let onReport: (LauncherReport) -> Void
+    private let onReport: (LaunchReport) -> Void
     static let lineLimit = 64 * 1024
 
-    init(onReport: @escaping (LauncherReport) -> Void) { self.onReport = onReport }
+    init(onReport: @escaping (LaunchReport) -> Void) { self.onReport = onReport }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
@@ -100,7 +65,7 @@ final class LauncherReportReader: ChannelInboundHandler {
             let length = newline - pending.readerIndex
             guard let line = pending.readSlice(length: length) else { break }
             pending.moveReaderIndex(forwardBy: 1)
-            if let report = LauncherReport(line: line) { onReport(report) }
+            if let report = LaunchReport(line: line.readableBytesView) { onReport(report) }
         }
         pending.discardReadBytes()
         if pending.readableBytes > Self.lineLimit { context.close(promise: nil) }

@@ -1,12 +1,11 @@
 import Foundation
 import LaunchProtocol
 
-/// Reports to the node, one JSON object per line on the control socket.
+/// Reports to the node, one line each on the control socket (fd 3).
 enum Report {
-    static func send(_ fields: [String: Any]) {
-        guard var data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return }
-        data.append(0x0a)
-        data.withUnsafeBytes { buffer in
+    static func send(_ report: LaunchReport) {
+        let bytes = report.line
+        bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
                 let written = write(3, buffer.baseAddress! + offset, buffer.count - offset)

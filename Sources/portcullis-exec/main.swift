@@ -7,9 +7,8 @@
 //   node → launcher: one JSON line, the LaunchSpec; later the line "go" once the launcher has
 //                    been placed in the session's cgroup (no user code runs before that); then
 //                    "signal NAME" lines for the program (`LaunchCommand`)
-//   launcher → node: {"event":"ready"}, {"event":"started","pid":N},
-//                    {"event":"exit","status":N} or {"event":"exit","signal":N},
-//                    or {"event":"error","reason":"..."} and exit status 2
+//   launcher → node: `LaunchReport` lines: ready, started (pid), exit (status or signal),
+//                    or error (reason) and exit status 2
 // It looks the login up, opens the PAM session (not yet: see `SessionPAM`), gives the terminal
 // to the login, forks, and the child drops to the login's groups, gid and uid, clears the
 // environment to a safe set, and execs the login shell. The launcher stays the parent: it
@@ -19,7 +18,7 @@ import Foundation
 import LaunchProtocol
 
 func fail(_ reason: String) -> Never {
-    Report.send(["event": "error", "reason": reason])
+    Report.send(.error(reason))
     exit(2)
 }
 
@@ -46,7 +45,7 @@ let gid = account.pointee.pw_gid
 let home = String(cString: account.pointee.pw_dir)
 let shell = account.pointee.pw_shell.map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh"
 
-Report.send(["event": "ready"])
+Report.send(.ready)
 guard let go = control.line(), LaunchCommand(line: go) == .go else { exit(1) }
 
 let pamEnvironment = SessionPAM.open(login: spec.login, portcullisUser: spec.portcullisUser)
@@ -114,15 +113,15 @@ guard pid > 0 else {
     terminal?.giveBack()
     fail("fork failed: \(String(cString: strerror(errno)))")
 }
-Report.send(["event": "started", "pid": Int(pid)])
+Report.send(.started(pid: pid))
 
 let status = supervise(pid, control: &control, signals: signals)
 terminal?.giveBack()
 SessionPAM.close()
 // WIFEXITED / WEXITSTATUS / WTERMSIG are macros Swift cannot see.
 if status & 0x7f == 0 {
-    Report.send(["event": "exit", "status": Int((status >> 8) & 0xff)])
+    Report.send(.exited(.status(Int((status >> 8) & 0xff))))
 } else {
-    Report.send(["event": "exit", "signal": Int(status & 0x7f)])
+    Report.send(.exited(.signal(Int(status & 0x7f))))
 }
 exit(0)
