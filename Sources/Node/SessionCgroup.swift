@@ -1,4 +1,5 @@
 import Foundation
+import LaunchProtocol
 
 /// A session's cgroup (v2): every process of the session lives in it, so enhanced recording
 /// (BPF, by cgroup id) sees exactly the session and ending the session ends all of it.
@@ -33,9 +34,7 @@ public struct SessionCgroup: Sendable {
         throw Failure.noCgroup2
     }
 
-    static func isSessionID(_ name: String) -> Bool {
-        !name.isEmpty && name.count <= 64 && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
-    }
+    static func isSessionID(_ name: String) -> Bool { BrokerRequest.isSessionID(name) }
 
     /// Creates the session's cgroup (and the `portcullis` parent on first use).
     public static func create(sessionID: String, root: String? = nil) throws -> SessionCgroup {

@@ -30,3 +30,45 @@ final class LaunchProtocolTests: XCTestCase {
         XCTAssertNil(LaunchCommand(line: Array("run /bin/sh".utf8)))
     }
 }
+
+/// The broker's requests and answers: each reads back as itself, and what a compromised daemon
+/// could send to escape (a path for a session id, root without the role's say, a huge frame, an
+/// unknown verb) is refused before the broker acts.
+final class BrokerProtocolTests: XCTestCase {
+    func body(_ frame: [UInt8]) throws -> ArraySlice<UInt8> {
+        XCTAssertEqual(try BrokerFrame.length(frame.prefix(4)), frame.count - 4)
+        return frame.dropFirst(4)
+    }
+
+    func testRequestsAndAnswersReadBackAsThemselves() throws {
+        let requests: [BrokerRequest] = [.open(session: "0a1b-2c"), .launch(session: "s1", login: "ubuntu", terminal: true, rootAllowed: false),
+                                         .launch(session: "s1", login: "root", terminal: false, rootAllowed: true), .end(session: "s1")]
+        for request in requests { XCTAssertEqual(try BrokerFrame.request(try body(try BrokerFrame.encode(request))), request) }
+        let answers: [BrokerAnswer] = [.done, .launched(pid: 99), .refused("no")]
+        for answer in answers { XCTAssertEqual(try BrokerFrame.answer(try body(try BrokerFrame.encode(answer))), answer) }
+        XCTAssertEqual(BrokerRequest.launch(session: "s", login: "u", terminal: true, rootAllowed: false).descriptorCount, 1)
+        XCTAssertEqual(BrokerRequest.launch(session: "s", login: "u", terminal: false, rootAllowed: false).descriptorCount, 3)
+    }
+
+    func testWhatCouldEscapeIsRefusedBeforeAnythingIsDone() {
+        for session in ["../../etc", "a/b", "", ".", String(repeating: "a", count: 65), "s\u{0}", "ä"] {
+            XCTAssertNotNil(BrokerRequest.open(session: session).problem, session)
+        }
+        XCTAssertNotNil(BrokerRequest.launch(session: "s1", login: "root", terminal: true, rootAllowed: false).problem, "root needs the role's say")
+        XCTAssertNil(BrokerRequest.launch(session: "s1", login: "root", terminal: true, rootAllowed: true).problem)
+        for login in ["-oops", "a b", "x/y", String(repeating: "u", count: 33), ""] {
+            XCTAssertNotNil(BrokerRequest.launch(session: "s1", login: login, terminal: true, rootAllowed: false).problem, login)
+        }
+    }
+
+    func testMalformedAndOversizedFramesAreRefused() {
+        XCTAssertThrowsError(try BrokerFrame.length([0, 0x01, 0, 0])) { XCTAssertEqual($0 as? BrokerFrame.Failure, .tooLarge(65536)) }
+        XCTAssertThrowsError(try BrokerFrame.length([0, 0, 0, 0]))
+        XCTAssertThrowsError(try BrokerFrame.length([0, 0, 1]))
+        for text in ["{}", "{\"verb\":\"run\",\"command\":\"/bin/sh\"}", "{\"verb\":\"launch\",\"session\":\"s1\"}", "not json", "[1]"] {
+            XCTAssertThrowsError(try BrokerFrame.request(Array(text.utf8)), text)
+        }
+        XCTAssertLessThanOrEqual(try BrokerFrame.encode(BrokerAnswer.refused(String(repeating: "x", count: 100_000))).count, BrokerFrame.maximumBytes + 4,
+                                 "a long reason is cut to fit")
+    }
+}

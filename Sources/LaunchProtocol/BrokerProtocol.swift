@@ -1,0 +1,168 @@
+import Foundation
+
+/// What the unprivileged daemon may ask the root broker (`portcullis-privd`) to do, and nothing
+/// else: no verb runs an arbitrary command. Both sides import this one definition. Each message
+/// is a frame (`BrokerFrame`); descriptors travel beside a request as SCM_RIGHTS.
+///
+/// A session goes `open` → `launch` → `end`, in that order; a request out of that order (a
+/// launch for a session never opened, a second launch, anything after end) is refused, as OpenSSH's
+/// monitor refuses a message it does not expect in the current phase.
+public enum BrokerRequest: Sendable, Equatable {
+    /// Make the session's cgroup under the broker's delegated tree.
+    case open(session: String)
+    /// Spawn `portcullis-exec` for the session in its cgroup, with the descriptors sent beside
+    /// the request as its stdio: one (a PTY slave, which becomes its controlling terminal) when
+    /// `terminal`, else three (stdin, stdout, stderr). `rootAllowed`: the session's roles allow the
+    /// login `root` (the daemon says so; without it a launch as root is refused). The answer is
+    /// `.launched` with the launcher's control socket beside it.
+    case launch(session: String, login: String, terminal: Bool, rootAllowed: Bool)
+    /// Kill whatever is left in the session's cgroup and remove it.
+    case end(session: String)
+
+    public var session: String {
+        switch self {
+        case .open(let session), .launch(let session, _, _, _), .end(let session): session
+        }
+    }
+
+    /// How many descriptors must come with it.
+    public var descriptorCount: Int {
+        switch self {
+        case .launch(_, _, let terminal, _): terminal ? 1 : 3
+        case .open, .end: 0
+        }
+    }
+
+    /// Why the request is refused as it stands (before any state is consulted), or nil.
+    public var problem: String? {
+        guard Self.isSessionID(session) else { return "'\(session.prefix(64))' is not a session id" }
+        if case .launch(_, let login, _, let rootAllowed) = self {
+            guard Self.isLogin(login) else { return "'\(login.prefix(64))' is not a login" }
+            if login == "root", !rootAllowed { return "a session as root needs a role that allows the login root" }
+        }
+        return nil
+    }
+
+    /// Letters, digits and `-`, at most 64: a cgroup directory name with no way out of its parent.
+    public static func isSessionID(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) || $0 == 0x2d }
+    }
+
+    /// What `useradd` accepts as a name (at most 32, no leading `-`).
+    public static func isLogin(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 32 && !text.hasPrefix("-")
+            && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) || $0 == 0x2d || $0 == 0x2e || $0 == 0x5f }
+    }
+}
+
+/// The broker's answer to one request.
+public enum BrokerAnswer: Sendable, Equatable {
+    case done
+    /// The launcher runs (its control socket comes beside the answer).
+    case launched(pid: Int32)
+    /// Nothing was done, and why (logged by the broker too).
+    case refused(String)
+}
+
+/// One message: a 4-byte big-endian length, then that many bytes of JSON. Bounded both ways, so
+/// neither side reads an unbounded amount from the other.
+public enum BrokerFrame {
+    public static let maximumBytes = 4096
+
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        case tooLarge(Int)
+        case malformed(String)
+
+        public var description: String {
+            switch self {
+            case .tooLarge(let bytes): "a broker message of \(bytes) bytes, more than \(BrokerFrame.maximumBytes)"
+            case .malformed(let reason): "not a broker message: \(reason)"
+            }
+        }
+    }
+
+    public static func encode(_ request: BrokerRequest) throws -> [UInt8] { try frame(Wire(request)) }
+    public static func encode(_ answer: BrokerAnswer) throws -> [UInt8] { try frame(Wire(answer)) }
+
+    /// The length a frame's first four bytes announce; `tooLarge` past the limit.
+    public static func length(_ header: some Collection<UInt8>) throws -> Int {
+        guard header.count == 4 else { throw Failure.malformed("a frame starts with 4 length bytes") }
+        let length = header.reduce(0) { $0 << 8 | Int($1) }
+        guard length > 0, length <= maximumBytes else { throw Failure.tooLarge(length) }
+        return length
+    }
+
+    public static func request(_ body: some Collection<UInt8>) throws -> BrokerRequest {
+        let wire = try decode(body)
+        switch wire.verb {
+        case "open": return .open(session: try wire.required(\.session))
+        case "launch":
+            return .launch(session: try wire.required(\.session), login: try wire.required(\.login), terminal: try wire.required(\.terminal),
+                           rootAllowed: try wire.required(\.rootAllowed))
+        case "end": return .end(session: try wire.required(\.session))
+        default: throw Failure.malformed("unknown verb '\(wire.verb.prefix(32))'")
+        }
+    }
+
+    public static func answer(_ body: some Collection<UInt8>) throws -> BrokerAnswer {
+        let wire = try decode(body)
+        switch wire.verb {
+        case "done": return .done
+        case "launched": return .launched(pid: try wire.required(\.pid))
+        case "refused": return .refused(try wire.required(\.reason))
+        default: throw Failure.malformed("unknown answer '\(wire.verb.prefix(32))'")
+        }
+    }
+
+    private struct Wire: Codable {
+        var verb: String
+        var session: String?
+        var login: String?
+        var terminal: Bool?
+        var rootAllowed: Bool?
+        var pid: Int32?
+        var reason: String?
+
+        enum CodingKeys: String, CodingKey { case verb, session, login, terminal, rootAllowed = "root_allowed", pid, reason }
+
+        init(verb: String) { self.verb = verb }
+
+        init(_ request: BrokerRequest) {
+            switch request {
+            case .open(let session): verb = "open"; self.session = session
+            case .launch(let session, let login, let terminal, let rootAllowed):
+                verb = "launch"; self.session = session; self.login = login; self.terminal = terminal; self.rootAllowed = rootAllowed
+            case .end(let session): verb = "end"; self.session = session
+            }
+        }
+
+        init(_ answer: BrokerAnswer) {
+            switch answer {
+            case .done: verb = "done"
+            case .launched(let pid): verb = "launched"; self.pid = pid
+            case .refused(let reason): verb = "refused"; self.reason = String(reason.prefix(1024))
+            }
+        }
+
+        func required<T>(_ field: KeyPath<Wire, T?>) throws -> T {
+            guard let value = self[keyPath: field] else { throw Failure.malformed("'\(verb)' lacks a field it needs") }
+            return value
+        }
+    }
+
+    private static func frame(_ wire: Wire) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = Array(try encoder.encode(wire))
+        guard body.count <= maximumBytes else { throw Failure.tooLarge(body.count) }
+        let length = UInt32(body.count)
+        return [UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)] + body
+    }
+
+    private static func decode(_ body: some Collection<UInt8>) throws -> Wire {
+        guard body.count <= maximumBytes else { throw Failure.tooLarge(body.count) }
+        do { return try JSONDecoder().decode(Wire.self, from: Data(body)) } catch {
+            throw Failure.malformed("the JSON does not decode")
+        }
+    }
+}
