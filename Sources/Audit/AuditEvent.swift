@@ -27,6 +27,8 @@ public struct AuditEvent: Sendable, Equatable, Codable {
         return uuid.uuidString.lowercased()
     }
 
+    init(fields: [String: AuditValue]) { self.fields = fields }
+
     public init(from decoder: Decoder) throws { fields = try [String: AuditValue](from: decoder) }
     public func encode(to encoder: Encoder) throws { try fields.encode(to: encoder) }
 
@@ -56,8 +58,21 @@ public struct AuditEvent: Sendable, Equatable, Codable {
     /// The kind written, when it is one of ours (`EventCatalog`).
     public var kind: AuditEventKind? { EventCatalog.kinds.first { $0.name == event && $0.code == code } }
 
-    public static func decode(json: some DataProtocol) throws -> AuditEvent {
-        try JSONDecoder().decode(AuditEvent.self, from: Data(json))
+    /// One event's JSON (an object), as `AuditJSONParser` reads it; with `keeping`, only those
+    /// fields (the rest of the text is checked as strictly). Never inlined: inlined into an async
+    /// function (`AuditLog.search`) it crashed the Swift 6.3 compiler's coroutine splitting.
+    @inline(never)
+    public static func decode(json: some DataProtocol, keeping: AuditFieldSelection? = nil) throws -> AuditEvent {
+        try json.withContiguousStorageIfAvailable { try decode($0, keeping: keeping) }
+            ?? Array(json).withUnsafeBufferPointer { try decode($0, keeping: keeping) }
+    }
+
+    /// With `keeping`, only those fields (the rest of the text is checked as strictly).
+    static func decode(_ json: UnsafeBufferPointer<UInt8>, keeping: AuditFieldSelection? = nil) throws -> AuditEvent {
+        guard case .object(let fields) = try AuditJSONParser.parse(json, keeping: keeping) else {
+            throw AuditJSONError(offset: 0, reason: "an audit event is a JSON object")
+        }
+        return AuditEvent(fields: fields)
     }
 }
 
