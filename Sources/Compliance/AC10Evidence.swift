@@ -8,7 +8,8 @@ import Identity
 /// Read: `connection.start` / `connection.end` (paired by `connection`), `session.start` /
 /// `session.end` (paired by `sid`), `session.rejected`, and user `cert.create` (roles only).
 /// Pairs are matched whatever the order of the events. An end without its start began before
-/// the data; a start without its end is still open at the end of the data.
+/// the data; a start without its end is still open at the end of the data. Only the fields in
+/// `AC10Report.evidenceFields` are read: a field read here must be named there.
 struct AC10Evidence {
     let window: (from: Date, to: Date)
     let definitions: [String: Role]

@@ -58,20 +58,22 @@ extension Pcctl.Report {
             let window = (from: from.date, to: to?.date ?? Date())
             let report: AC10Report
             if let events, let roles {
-                report = AC10Report.make(events: try Offline.events(events), roles: try Offline.roles(roles), window: window, baseline: baseline)
+                let roles = try Offline.roles(roles)
+                report = try Offline.withEvents(events, keeping: AC10Report.evidenceFields) {
+                    AC10Report.make(events: $0, roles: roles, window: window, baseline: baseline)
+                }
             } else {
                 var live: AC10Report?
                 try await withStorage(options) { storage, configuration, crypto in
                     let log = try await storage.openAuditLog(configuration, crypto: crypto)
                     defer { try? log.close() }
-                    var collected: [AuditEvent] = []
                     // Every event of those kinds up to the window's end (a connection open at
-                    // `from` began before it); only they are decrypted.
-                    for kind in Set(AC10Report.evidenceKinds.map(\.name)).sorted() {
-                        collected += try await log.search(AuditQuery(to: window.to, event: kind, limit: .max, newestFirst: false)).map(\.event)
+                    // `from` began before it); only they are decrypted, each as the report reads it.
+                    let roles = try await IdentityService.storedRoles(in: storage.backend)
+                    live = try await log.withEvents(named: AC10Report.evidenceKinds.map(\.name), through: window.to,
+                                                    keeping: AC10Report.evidenceFields) { [baseline] events in
+                        AC10Report.make(events: events, roles: roles, window: window, baseline: baseline)
                     }
-                    live = AC10Report.make(events: collected, roles: try await IdentityService.storedRoles(in: storage.backend),
-                                           window: window, baseline: baseline)
                 }
                 guard let live else { throw ExitCode.failure }
                 report = live
@@ -185,19 +187,17 @@ extension Pcctl.Report {
 
 /// An auditor's copy: exported events and role files, read with the line or file of anything malformed.
 enum Offline {
-    static func events(_ path: String) throws -> [AuditEvent] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            printError("cannot read the event file \(path)")
+    /// `body` over the events of a JSON-lines file (their fields in `keeping`), each read as `body` iterates.
+    static func withEvents<R>(_ path: String, keeping: AuditFieldSelection, _ body: (AuditEventStream) throws -> R) throws -> R {
+        do {
+            return try AuditEventStream.lines(ofFile: path, keeping: keeping, body)
+        } catch let error as AuditEventLineError {
+            printError("\(path):\(error.line): not an exported audit event (one JSON object per line): \(error.error)")
+            throw ExitCode.failure
+        } catch {
+            printError("cannot read the event file \(path): \(error.localizedDescription)")
             throw ExitCode.failure
         }
-        var events: [AuditEvent] = []
-        for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
-            do { events.append(try AuditEvent.decode(json: line)) } catch {
-                printError("\(path):\(index + 1): not an exported audit event (one JSON object per line): \(error)")
-                throw ExitCode.failure
-            }
-        }
-        return events
     }
 
     static func roles(_ directory: String) throws -> [Role] {
