@@ -1,5 +1,5 @@
 import Audit
-import Compliance
+@testable import Compliance
 import Foundation
 import TestSupport
 import XCTest
@@ -50,5 +50,18 @@ final class AC10EvidenceFieldsTests: XCTestCase {
             XCTAssertEqual(try reduced.json(), try whole.json())
         }
         XCTAssertGreaterThan(AC10Report.make(events: stream.events, roles: roles, window: F.window(0, 1200), baseline: .high).users.count, 0)
+    }
+
+    func testEvidenceIdsArePairedAsTextEvenWhenTheyLookLikeUUIDs() throws {
+        let lower = "0f9e8d7c-6b5a-4c3d-8e1f-a2b3c4d5e6f7"
+        XCTAssertEqual(AC10Evidence.PairKey(lower), AC10Evidence.PairKey(lower))
+        XCTAssertNotEqual(AC10Evidence.PairKey(lower), AC10Evidence.PairKey(lower.uppercased()), "different text, different key")
+        XCTAssertEqual(AC10Evidence.PairKey(lower.uppercased()), .text(lower.uppercased()))
+        XCTAssertEqual(AC10Evidence.PairKey("c1"), .text("c1"))
+        XCTAssertEqual(AC10Evidence.PairKey("0f9e8d7c-6b5a-4c3d-8e1f-a2b3c4d5e6fg"), .text("0f9e8d7c-6b5a-4c3d-8e1f-a2b3c4d5e6fg"))
+        XCTAssertEqual(AC10Evidence.PairKey("0f9e8d7c+6b5a-4c3d-8e1f-a2b3c4d5e6f7"), .text("0f9e8d7c+6b5a-4c3d-8e1f-a2b3c4d5e6f7"))
+        guard case .uuid(let high, let low) = AC10Evidence.PairKey(lower) else { return XCTFail("a lowercase UUID is read as one") }
+        XCTAssertEqual(high, 0x0f9e_8d7c_6b5a_4c3d)
+        XCTAssertEqual(low, 0x8e1f_a2b3_c4d5_e6f7)
     }
 }
