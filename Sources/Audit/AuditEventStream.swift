@@ -68,17 +68,21 @@ public struct AuditEventStream: Sequence {
         var carried: [UInt8] = [], size = 1 << 20, line = 0
         while true {
             // What the last piece ended in (the start of a line), then as much of the file as fits.
-            var piece = [UInt8](repeating: 0, count: carried.count + size)
-            piece.replaceSubrange(0..<carried.count, with: carried)
-            var filled = carried.count
-            while filled < piece.count {
-                let count = piece.withUnsafeMutableBufferPointer { read(file, $0.baseAddress! + filled, $0.count - filled) }
-                if count < 0, errno == EINTR { continue }
-                if count < 0 { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-                if count == 0 { break }
-                filled += count
+            var filled = 0, failure: Int32 = 0
+            let piece = [UInt8](unsafeUninitializedCapacity: carried.count + size) { buffer, initialized in
+                _ = buffer.initialize(from: carried)
+                filled = carried.count
+                while filled < buffer.count {
+                    let count = read(file, buffer.baseAddress! + filled, buffer.count - filled)
+                    if count < 0, errno == EINTR { continue }
+                    if count < 0 { failure = errno }
+                    if count <= 0 { break }
+                    filled += count
+                }
+                initialized = filled
             }
-            let atEnd = filled < piece.count
+            guard failure == 0 else { throw POSIXError(POSIXErrorCode(rawValue: failure) ?? .EIO) }
+            let atEnd = filled < carried.count + size
             var batch = AuditEventPipeline.Batch(holding: [])
             var start = 0
             piece.withUnsafeBufferPointer { bytes in

@@ -99,12 +99,14 @@ struct AuditJSONParser: ~Copyable {
         let selection = depth == 1 ? keeping : nil
         // Room for an event's fields at once (growing rehashes every key); nested objects are small.
         var object = [String: AuditValue](minimumCapacity: !build ? 0 : selection?.count ?? (depth == 1 ? 24 : 6))
+        // An event of a kind the selection does not keep: the rest of it is checked only.
+        var otherKind = false
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("a member name (a string) was expected") }
             let key: String?
             if build, let selection {
-                key = try selectedKey(selection)
+                key = otherKind ? try string(build: false) : try selectedKey(selection)
             } else {
                 key = try string(build: build)
             }
@@ -113,7 +115,13 @@ struct AuditJSONParser: ~Copyable {
             index += 1
             let value = try value(build: key != nil)
             // A duplicate key keeps its first value.
-            if let key, let first = object.updateValue(value, forKey: key) { object[key] = first }
+            if let key {
+                if let first = object.updateValue(value, forKey: key) {
+                    object[key] = first
+                } else if let kinds = selection?.kinds, key == "event", case .string(let kind) = value, !kinds.contains(kind) {
+                    otherKind = true
+                }
+            }
             skipWhitespace()
             guard index < bytes.count else { throw error("unterminated object") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -317,24 +325,38 @@ struct AuditJSONParser: ~Copyable {
 }
 
 /// The top-level members a reader keeps of each event (`AuditJSONParser`'s `keeping`): the rest
-/// of each is checked as strictly, but not built.
-public struct AuditFieldSelection: Sendable {
+/// of each is checked as strictly, but not built. With `ofEventsNamed`, an event of another kind
+/// keeps only its `event` (and what it kept before it): what a reader that skips them needs.
+public final class AuditFieldSelection: Sendable {
     let names: Set<String>
+    let kinds: Set<String>?
+    /// Whether every name is ASCII; if not, every member name is compared as a string.
+    private let ascii: Bool
     /// Each name's length and first sixteen bytes (zero-padded), to compare a member name with
-    /// in two words; nil when a name is not ASCII (then every name is compared as a string).
-    private let heads: [(count: Int, first: UInt64, second: UInt64)]?
+    /// in two words.
+    private let heads: [(count: Int, first: UInt64, second: UInt64)]
     /// The names, as bytes, for those longer than sixteen.
     private let bytes: [[UInt8]]
 
-    public init(_ names: some Sequence<String>) {
-        self.names = Set(names)
+    public convenience init(_ names: some Sequence<String>) {
+        self.init(names, kinds: nil)
+    }
+
+    public convenience init(_ names: some Sequence<String>, ofEventsNamed kinds: some Sequence<String>) {
+        self.init(names, kinds: Set(kinds))
+    }
+
+    private init(_ names: some Sequence<String>, kinds: Set<String>?) {
+        self.kinds = kinds
+        self.names = Set(names).union(kinds == nil ? [] : ["event"])
         bytes = self.names.sorted().map { Array($0.utf8) }
-        heads = bytes.allSatisfy { $0.allSatisfy { $0 < 0x80 } } ? bytes.map { name in
+        ascii = bytes.allSatisfy { $0.allSatisfy { $0 < 0x80 } }
+        heads = bytes.map { name in
             name.withUnsafeBufferPointer { name in
                 let (first, second) = Self.head(name)
                 return (name.count, first, second)
             }
-        } : nil
+        }
     }
 
     var count: Int { names.count }
@@ -351,9 +373,9 @@ public struct AuditFieldSelection: Sendable {
     /// ASCII (then every name is compared as a string: byte equality is string equality only
     /// between ASCII strings).
     func keeps(ascii name: UnsafeBufferPointer<UInt8>) -> Bool? {
-        guard let heads else { return nil }
+        guard ascii else { return nil }
         let (first, second) = Self.head(name)
-        for index in heads.indices where heads[index].count == name.count && heads[index].first == first && heads[index].second == second {
+        for index in 0..<heads.count where heads[index].count == name.count && heads[index].first == first && heads[index].second == second {
             if name.count <= 16 || bytes[index].elementsEqual(name) { return true }
         }
         return false

@@ -139,6 +139,29 @@ final class AuditJSONTests: XCTestCase {
         }
     }
 
+    /// Only some fields (a report's): the rest is checked as strictly; events of other kinds keep their name.
+    func testAFieldSelectionKeepsItsFieldsAndChecksTheRest() throws {
+        let start = AuditEvent.sessionStart(ConnectionEventFields(user: "alice", login: "root", serverID: "web1", serverHostname: "web1",
+                                                                  remoteAddress: "192.0.2.1:5000", localAddress: "192.0.2.2:3022"),
+                                            sid: "s1", recording: .node, interactive: true, type: "shell")
+        let selection = AuditFieldSelection(["user", "time", "sid", "identity", "us\u{e9}r"], ofEventsNamed: ["session.start"])
+        let kept = try AuditEvent.decode(json: start.json(), keeping: selection)
+        XCTAssertEqual(kept.fields, ["event": "session.start", "user": "alice", "time": start["time"]!, "sid": "s1"])
+        var other = start
+        other["event"] = "session.data"
+        XCTAssertEqual(try AuditEvent.decode(json: other.json(), keeping: selection).fields, ["event": "session.data"])
+        XCTAssertEqual(try AuditEvent.decode(json: Array(#"{"sid":"s","event":"exec","user":"u"}"#.utf8), keeping: selection).fields,
+                       ["sid": "s", "event": "exec"], "what came before the name is kept")
+        // Escaped or non-ASCII names are compared as strings; the first of duplicates counts.
+        XCTAssertEqual(try AuditEvent.decode(json: Array(#"{"\u0075ser":"a","user":"b","usér":1,"event":"session.start"}"#.utf8),
+                                             keeping: selection).fields, ["user": "a", "usér": 1, "event": "session.start"])
+        // What is not kept is still checked.
+        for text in [#"{"event":"exec","command":"\x"}"#, #"{"event":"exec","n":1e999}"#, #"{"event":"session.start","x":[1,]}"#,
+                     #"{"event":"exec","x":{"y":tru}}"#, #"{"x":"\ud800","user":"u"}"#] {
+            XCTAssertThrowsError(try AuditEvent.decode(json: Array(text.utf8), keeping: selection), text)
+        }
+    }
+
     /// Stricter than Foundation: RFC 8259 has no trailing commas, and nesting is bounded.
     func testTrailingCommasAndDeepNestingAreErrors() {
         for text in ["[1,]", #"{"a":1,}"#, #"{"a":[1,2,],"b":1}"#] {
