@@ -8,7 +8,7 @@ FIPS_WORK ?= $(CURDIR)/.build-fips/work
 RUN_DIR ?= $(CURDIR)/.run
 BIN := $(CURDIR)/.build/debug
 
-.PHONY: all deps test-deps fips build test docs run bench bench-ssh bench-node bench-proxy bench-audit bench-identity deb fuzz clean help
+.PHONY: all deps test-deps fips build test docs run bench bench-ssh bench-node bench-proxy bench-audit bench-report bench-identity deb fuzz clean help
 FUZZ_SECONDS ?= 600
 
 all: build
@@ -22,6 +22,7 @@ help:
 	@echo "make bench-node  the node service (launcher, cgroups, recording) against Debian's sshd (root)"
 	@echo "make bench-proxy  ssh -J through the proxy to a node against ssh -J through Debian's sshd (root)"
 	@echo "make bench-audit  audit store events/s and search latency over 1,000,000 events"
+	@echo "make bench-report  pcctl report ac-10 over 1,000,000 events, live and offline, against python3 json.loads"
 	@echo "make bench-identity  logins/s (PBKDF2) and certificate signings/s against openssl speed"
 	@echo "make deb     build the Debian package into packaging/out/"
 	@echo "make fuzz    libFuzzer over every SSH parser and API decoder a peer reaches (FUZZ_SECONDS=$(FUZZ_SECONDS))"
@@ -89,6 +90,9 @@ bench-proxy: fips
 
 bench-audit: fips
 	@bash bench/audit.sh
+
+bench-report: fips
+	@bash bench/report.sh
 
 bench-identity: fips
 	@bash bench/identity.sh

@@ -27,6 +27,8 @@ public struct AuditEvent: Sendable, Equatable, Codable {
         return uuid.uuidString.lowercased()
     }
 
+    init(fields: [String: AuditValue]) { self.fields = fields }
+
     public init(from decoder: Decoder) throws { fields = try [String: AuditValue](from: decoder) }
     public func encode(to encoder: Encoder) throws { try fields.encode(to: encoder) }
 
@@ -54,10 +56,26 @@ public struct AuditEvent: Sendable, Equatable, Codable {
     public var server: String? { fields["server_hostname"]?.stringValue ?? fields["server_id"]?.stringValue }
     public var time: Date? { fields["time"]?.stringValue.flatMap(AuditTime.parse) }
     /// The kind written, when it is one of ours (`EventCatalog`).
-    public var kind: AuditEventKind? { EventCatalog.kinds.first { $0.name == event && $0.code == code } }
+    public var kind: AuditEventKind? {
+        let written = AuditEventKind(event, code)
+        return EventCatalog.knownKinds.contains(written) ? written : nil
+    }
 
-    public static func decode(json: some DataProtocol) throws -> AuditEvent {
-        try JSONDecoder().decode(AuditEvent.self, from: Data(json))
+    /// One event's JSON (an object), as `AuditJSONParser` reads it; with `keeping`, only those
+    /// fields (the rest of the text is checked as strictly). Never inlined: inlined into an async
+    /// function (`AuditLog.search`) it crashed the Swift 6.3 compiler's coroutine splitting.
+    @inline(never)
+    public static func decode(json: some DataProtocol, keeping: AuditFieldSelection? = nil) throws -> AuditEvent {
+        try json.withContiguousStorageIfAvailable { try decode($0, keeping: keeping) }
+            ?? Array(json).withUnsafeBufferPointer { try decode($0, keeping: keeping) }
+    }
+
+    /// With `keeping`, only those fields (the rest of the text is checked as strictly).
+    static func decode(_ json: UnsafeBufferPointer<UInt8>, keeping: AuditFieldSelection? = nil) throws -> AuditEvent {
+        guard case .object(let fields) = try AuditJSONParser.parse(json, keeping: keeping) else {
+            throw AuditJSONError(offset: 0, reason: "an audit event is a JSON object")
+        }
+        return AuditEvent(fields: fields)
     }
 }
 
@@ -86,18 +104,21 @@ public enum AuditTime {
 }
 
 extension AuditTime {
-    /// Exactly what `format` writes (`YYYY-MM-DDTHH:MM:SS.mmmZ`), without a formatter: every
-    /// appended event's time is read once.
+    /// Exactly what `format` writes (`YYYY-MM-DDTHH:MM:SS.mmmZ`), without a formatter or
+    /// `timegm`: every appended event's time is read once, and a report reads a million.
     static func fastParse(_ text: String) -> Date? {
-        let bytes = Array(text.utf8)
+        text.utf8.withContiguousStorageIfAvailable(fastParse) ?? Array(text.utf8).withUnsafeBufferPointer(fastParse)
+    }
+
+    static func fastParse(_ bytes: UnsafeBufferPointer<UInt8>) -> Date? {
         guard bytes.count == 24, bytes[4] == 0x2d, bytes[7] == 0x2d, bytes[10] == 0x54, bytes[13] == 0x3a, bytes[16] == 0x3a,
               bytes[19] == 0x2e, bytes[23] == 0x5a else { return nil }
-        func number(_ range: Range<Int>) -> Int32? {
-            var value: Int32 = 0
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
             for index in range {
                 let digit = bytes[index] &- 0x30
                 guard digit < 10 else { return nil }
-                value = value * 10 + Int32(digit)
+                value = value * 10 + Int(digit)
             }
             return value
         }
@@ -105,14 +126,13 @@ extension AuditTime {
               let minute = number(14..<16), let second = number(17..<19), let millisecond = number(20..<23),
               (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
         else { return nil }
-        var parts = tm()
-        parts.tm_year = year - 1900
-        parts.tm_mon = month - 1
-        parts.tm_mday = day
-        parts.tm_hour = hour
-        parts.tm_min = minute
-        parts.tm_sec = second
-        let seconds = timegm(&parts)
+        // Days since 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's days_from_civil).
+        // Linear in the day and the second, as `timegm` normalises them: 02-31 is 03-03 (or 03-02).
+        let shiftedYear = year - (month <= 2 ? 1 : 0)
+        let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400, yearOfEra = shiftedYear - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let days = era * 146_097 + yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear - 719_468
+        let seconds = days * 86400 + hour * 3600 + minute * 60 + second
         return Date(timeIntervalSince1970: Double(seconds) + Double(millisecond) / 1000)
     }
 }

@@ -18,7 +18,7 @@ public final class AuditLog: Sendable {
     public static let fileName = "audit.db"
     public let checkpointInterval: Int64
     let pool: DatabasePool
-    private let keyring: Keyring
+    let keyring: Keyring
     let keys: AuditKeys
     private let crypto: CryptoContext
     /// Seals and chains batches of appended events (and owns `chainState`).

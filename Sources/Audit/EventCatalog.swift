@@ -115,6 +115,8 @@ public enum EventCatalog {
 
     /// The kinds written, each once.
     public static var kinds: [AuditEventKind] { entries.flatMap(\.kinds) }
+    /// The same, to look a written kind up (`AuditEvent.kind`).
+    static let knownKinds = Set(kinds)
 
     /// The documentation of `kind` (by name and code; sftp's many codes share one entry).
     public static func documentation(of event: AuditEvent) -> EventDocumentation? {

@@ -8,7 +8,8 @@ import Identity
 /// Read: `connection.start` / `connection.end` (paired by `connection`), `session.start` /
 /// `session.end` (paired by `sid`), `session.rejected`, and user `cert.create` (roles only).
 /// Pairs are matched whatever the order of the events. An end without its start began before
-/// the data; a start without its end is still open at the end of the data.
+/// the data; a start without its end is still open at the end of the data. Only the fields in
+/// `AC10Report.evidenceFields` are read: a field read here must be named there.
 struct AC10Evidence {
     let window: (from: Date, to: Date)
     let definitions: [String: Role]
@@ -52,9 +53,12 @@ struct AC10Evidence {
     init(events: some Sequence<AuditEvent>, roles: [Role], window: (from: Date, to: Date)) {
         self.window = window
         definitions = Dictionary(roles.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        var connectionPairs: [String: Pairing] = [:], sessionPairs: [String: Pairing] = [:]
-        connectionPairs.reserveCapacity(events.underestimatedCount / 4)
-        sessionPairs.reserveCapacity(events.underestimatedCount / 4)
+        var connectionPairs: [PairKey: Pairing] = [:], sessionPairs: [PairKey: Pairing] = [:]
+        // Room for a large log's ids from the start: a table of a few hundred thousand grown
+        // by doubling moved each id twice (a tenth of the time over a million events). Pages
+        // never written are never touched, so a small report pays little for the room.
+        connectionPairs.reserveCapacity(max(events.underestimatedCount / 4, 1 << 17))
+        sessionPairs.reserveCapacity(max(events.underestimatedCount / 4, 1 << 17))
         var sequence = 0
         for event in events {
             sequence += 1
@@ -202,8 +206,43 @@ struct AC10Evidence {
         return index
     }
 
+    /// An interval's id (`connection`, `sid`) as a dictionary key: the lowercase UUIDs Portcullis
+    /// writes as their 128 bits, anything else as its text. Hashed and compared in place, where as
+    /// strings (stored apart from the table) a lookup in a table of a few hundred thousand ids
+    /// missed the cache twice: the engine's largest cost over a million events. No two texts
+    /// give one key.
+    enum PairKey: Hashable {
+        case uuid(UInt64, UInt64)
+        case text(String)
+
+        init(_ id: String) {
+            var id = id
+            self = id.withUTF8 { Self.uuid($0) } ?? .text(id)
+        }
+
+        /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in lowercase hexadecimal, or nil.
+        private static func uuid(_ text: UnsafeBufferPointer<UInt8>) -> PairKey? {
+            guard text.count == 36, text[8] == UInt8(ascii: "-"), text[13] == UInt8(ascii: "-"), text[18] == UInt8(ascii: "-"),
+                  text[23] == UInt8(ascii: "-") else { return nil }
+            func hex(_ range: Range<Int>, into value: inout UInt64) -> Bool {
+                for index in range {
+                    let byte = text[index]
+                    let nibble = byte &- UInt8(ascii: "0") < 10 ? byte &- UInt8(ascii: "0")
+                        : byte &- UInt8(ascii: "a") < 6 ? byte &- UInt8(ascii: "a") &+ 10 : 0xff
+                    guard nibble < 16 else { return false }
+                    value = value << 4 | UInt64(nibble)
+                }
+                return true
+            }
+            var high: UInt64 = 0, low: UInt64 = 0
+            guard hex(0..<8, into: &high), hex(9..<13, into: &high), hex(14..<18, into: &high), hex(19..<23, into: &low),
+                  hex(24..<36, into: &low) else { return nil }
+            return .uuid(high, low)
+        }
+    }
+
     /// Records a start or an end of the interval named `id`, whichever of its two events comes first.
-    private static func pair(_ pairs: inout [String: Pairing], _ id: String, key: Int, start: Date? = nil, end: Date? = nil,
+    private static func pair(_ pairs: inout [PairKey: Pairing], _ id: String, key: Int, start: Date? = nil, end: Date? = nil,
                              into intervals: inout [ConcurrencyTimeline.Interval], sighting: (Int, Int?, Int?)? = nil,
                              startIfUnpaired: @autoclosure () -> Date? = nil) {
         // One hash of the id whether it is new or not (a million events hash a million ids).
@@ -223,7 +262,7 @@ struct AC10Evidence {
             }
             // Otherwise a second start or end for one id: the first counts.
         }
-        update(&pairs[id, default: { isNew = true; return Pairing(index: next) }()])
+        update(&pairs[PairKey(id), default: { isNew = true; return Pairing(index: next) }()])
     }
 
     static func strings(_ value: AuditValue?) -> [String]? {

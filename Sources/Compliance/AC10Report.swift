@@ -111,6 +111,11 @@ public struct AC10Report: Sendable, Equatable, Codable {
     /// (found by its clear `event` column), rather than decrypting every event.
     public static let evidenceKinds: [AuditEventKind] = [.connectionStart, .connectionEnd, .sessionStart, .sessionEnd, .sessionRejected,
                                                          .certificateCreate]
+    /// The only fields of those events it reads (`AC10Evidence`; a test holds the two together),
+    /// and of other events only their name: a reader of a million events decodes these alone.
+    public static let evidenceFields = AuditFieldSelection(["event", "user", "time", "connection", "roles", "max", "sid", "session_start", "reason",
+                                                            "session_stop", "cert_type", "identity"],
+                                                           ofEventsNamed: evidenceKinds.map(\.name))
 
     /// The report over `window` (`[from, to)`). `events` may reach beyond the window (in any
     /// order): what happened before `from` tells what was open, and with which roles, when it began.

@@ -197,6 +197,12 @@ public final class Keyring: Sendable {
         return try SealedFormat.seal(plaintext, keyID: id, key: key, context: context, using: crypto)
     }
 
+    /// An AES-GCM context keyed with data key `id`, or nil when this process has not loaded it.
+    func aeadKey(_ id: String) throws -> AEADKey? {
+        guard let key = keys.withLock({ $0.byID[id] }) else { return nil }
+        return try AEADKey(.aes256GCM, key: key, using: crypto)
+    }
+
     /// Opens a value sealed for `context`. `storedAt` names the place in errors.
     public func open(_ sealed: [UInt8], context: SealContext, storedAt place: String) async throws -> [UInt8] {
         guard let id = SealedFormat.keyID(of: sealed) else { throw StorageError.tampered(key: place) }

@@ -34,12 +34,17 @@ enum SealedFormat {
 
     /// The key id a sealed value names, or nil if it is not in this format.
     static func keyID(of sealed: [UInt8]) -> String? {
+        sealed.withUnsafeBufferPointer { bytes in keyIDRange(of: bytes).map { String(decoding: bytes[$0], as: UTF8.self) } }
+    }
+
+    /// Where the key id is in a sealed value (after the version and its length), or nil if it is not in this format.
+    static func keyIDRange(of sealed: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
         guard sealed.count >= overhead, sealed[0] == version else { return nil }
         let length = Int(sealed[1])
         guard length > 0, sealed.count >= overhead + length else { return nil }
-        let id = sealed[2..<2 + length]
-        guard id.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else { return nil }
-        return String(decoding: id, as: UTF8.self)
+        let id = 2..<2 + length
+        guard sealed[id].allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else { return nil }
+        return id
     }
 
     static func open(_ sealed: [UInt8], key: SymmetricKey, context: SealContext, using crypto: CryptoContext) throws -> [UInt8] {
@@ -51,6 +56,21 @@ enum SealedFormat {
     }
 
     private static func associatedData<H: Collection<UInt8>>(_ header: H, _ context: SealContext) -> [UInt8] {
-        Array("portcullis-seal-v1".utf8) + [0] + Array(context.label.utf8) + [0] + Array(header)
+        var out: [UInt8] = []
+        Array(header).withUnsafeBufferPointer { associatedData($0, context, into: &out) }
+        return out
     }
+
+    /// The same bytes into a buffer a reader of many values reuses, copied rather than appended
+    /// element by element (a reader of a million values builds a million).
+    static func associatedData(_ header: UnsafeBufferPointer<UInt8>, _ context: SealContext, into out: inout [UInt8]) {
+        out.removeAll(keepingCapacity: true)
+        out.append(contentsOf: associatedDataPrefix)
+        var label = context.label
+        label.withUTF8 { out.append(contentsOf: $0) }
+        out.append(0)
+        out.append(contentsOf: header)
+    }
+
+    private static let associatedDataPrefix = Array("portcullis-seal-v1".utf8) + [0]
 }

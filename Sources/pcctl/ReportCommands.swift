@@ -67,10 +67,9 @@ extension Pcctl.Report {
         func validate() throws { try inputs.check() }
 
         func run() async throws {
-            let window = inputs.window
-            let data = try await ReportData.load(options, inputs, ac10Kinds: true, countedEvents: [])
-            let report = AC10Report.make(events: data.events, roles: data.roles, window: (window.from, window.to), baseline: baseline,
-                                         series: format == .html || inputs.bundle != nil)
+            let data = try await ReportData.load(options, inputs, ac10: .init(baseline: baseline, series: format == .html || inputs.bundle != nil),
+                                                 countedEvents: [])
+            guard let report = data.ac10 else { throw ExitCode.failure }
             let forms = try inputs.forms(format, of: report, text: Self.summary(report), oscal: try OSCALSetting.load(options))
             try await inputs.deliver(forms, format: format, data: data, options: options, report: "ac-10",
                                      reproduce: inputs.reproduction("ac-10") + ["--baseline", baseline.argument])
@@ -136,9 +135,10 @@ extension Pcctl.Report {
             let controls = try Controls.select(only, from: full, at: baseline)
             // AC-10's observed concurrency, when AC-10 is reported (High only).
             let withAC10 = controls.controls.contains { $0.id == "AC-10" && $0.applies(at: baseline) }
-            let data = try await ReportData.load(options, inputs, ac10Kinds: withAC10, countedEvents: FedRAMPReport.evidenceEvents(controls))
+            let data = try await ReportData.load(options, inputs, ac10: withAC10 ? .init(baseline: .high, series: false) : nil,
+                                                 countedEvents: FedRAMPReport.evidenceEvents(controls))
             let boundary = try cryptoBoundary.map(Self.readBoundary) ?? data.cryptoBoundary
-            let ac10 = withAC10 ? AC10Report.make(events: data.events, roles: data.roles, window: (window.from, window.to), baseline: .high) : nil
+            let ac10 = data.ac10
             let report = FedRAMPReport.make(catalog: controls, facts: Controls.facts(configuration, roles: data.roles), baseline: baseline,
                                             window: window, eventCounts: data.counts, parameters: configuration.compliance.parameters,
                                             ac10: ac10, cryptoBoundary: boundary)

@@ -130,8 +130,18 @@ struct ReportInputs: ParsableArguments {
 
 /// What a report is computed from, live or offline.
 struct ReportData {
-    /// AC-10's evidence kinds up to the window's end (when asked for), and for a bundle or
-    /// offline the counted events in the window.
+    /// What AC-10 needs: its report is made as the events are read, never holding them (a
+    /// million events held took over 2 GB).
+    struct AC10Request: Sendable {
+        let baseline: AC10Baseline
+        /// The per-user step series (the HTML chart, a bundle).
+        let series: Bool
+    }
+
+    /// The AC-10 report over the window, when asked for.
+    var ac10: AC10Report?
+    /// A bundle's events (what it carries, so it reproduces its report): AC-10's evidence kinds
+    /// up to the window's end (when asked for) and the counted events in the window. Empty otherwise.
     var events: [AuditEvent]
     var roles: [Role]
     /// Counted events in the window, by name.
@@ -139,38 +149,55 @@ struct ReportData {
     /// This process's OpenSSL (live only).
     var cryptoBoundary: [CryptoBoundary]?
 
-    static func load(_ options: ConfigOption, _ inputs: ReportInputs, ac10Kinds: Bool, countedEvents: Set<String>) async throws -> ReportData {
+    static func load(_ options: ConfigOption, _ inputs: ReportInputs, ac10: AC10Request?, countedEvents: Set<String>) async throws -> ReportData {
         let window = inputs.window
-        if let events = inputs.events, let roles = inputs.roles {
-            let all = try Offline.events(events)
-            return ReportData(events: all, roles: try Offline.roles(roles), counts: count(all, countedEvents, in: window), cryptoBoundary: nil)
+        @Sendable func report(_ events: some Sequence<AuditEvent>, _ roles: [Role]) -> AC10Report? {
+            ac10.map { AC10Report.make(events: events, roles: roles, window: (window.from, window.to), baseline: $0.baseline, series: $0.series) }
+        }
+        if let path = inputs.events, let directory = inputs.roles {
+            let roles = try Offline.roles(directory)
+            if inputs.bundle != nil {
+                let all = try Offline.withEvents(path, keeping: nil) { Array($0) }
+                return ReportData(ac10: report(all, roles), events: all, roles: roles, counts: count(all, countedEvents, in: window), cryptoBoundary: nil)
+            }
+            // Counted as the report reads them, and what it left unread after it. Other kinds
+            // than AC-10's are read whole only when some are counted (they need their time).
+            var counts: [String: Int] = [:]
+            let made = try Offline.withEvents(path, keeping: countedEvents.isEmpty ? AC10Report.evidenceFields : nil) { events in
+                var iterator = events.makeIterator()
+                let counting = AuditEventStream {
+                    guard let event = iterator.next() else { return nil }
+                    if countedEvents.contains(event.event), let time = event.time, window.contains(time) { counts[event.event, default: 0] += 1 }
+                    return event
+                }
+                let made = report(counting, roles)
+                for _ in counting {}
+                return made
+            }
+            return ReportData(ac10: made, events: [], roles: roles, counts: counts, cryptoBoundary: nil)
         }
         var data: ReportData?
         try await withStorage(options) { storage, configuration, crypto in
             let log = try await storage.openAuditLog(configuration, crypto: crypto)
             defer { try? log.close() }
-            var collected: [AuditEvent] = []
+            let roles = try await IdentityService.storedRoles(in: storage.backend)
             // Only these kinds are decrypted: AC-10's up to the window's end (a connection open
-            // at `from` began before it), and for a bundle the counted ones in the window, so the
-            // bundle reproduces the counts. An end is read before its start (`connection.end` sorts
-            // first), so an end committed meanwhile never lacks its start.
-            let kinds = ac10Kinds ? Set(AC10Report.evidenceKinds.map(\.name)) : []
-            for kind in kinds.sorted() {
-                collected += try await log.search(AuditQuery(to: window.to, event: kind, limit: .max, newestFirst: false)).map(\.event)
-            }
-            let counts: [String: Int]
+            // at `from` began before it), and for a bundle the counted ones, in one read
+            // transaction, so an end committed meanwhile never lacks its start.
+            let kinds = ac10 == nil ? [] : Set(AC10Report.evidenceKinds.map(\.name))
             if inputs.bundle != nil {
-                for kind in countedEvents.subtracting(kinds).sorted() {
-                    collected += try await log.search(AuditQuery(from: window.from, to: window.to, event: kind, limit: .max, newestFirst: false)).map(\.event)
-                }
-                // Counted from what the bundle carries, so an event committed between two reads
-                // cannot make the bundle disagree with its own report.
-                counts = count(collected, countedEvents, in: window)
-            } else {
-                counts = try await log.counts(of: countedEvents, from: window.from, to: window.to)
+                let read = try await log.withEvents(named: kinds.union(countedEvents), through: window.to) { Array($0) }
+                let events = read.filter { kinds.contains($0.event) || ($0.time.map(window.contains) ?? false) }
+                // Counted from what the bundle carries, so it cannot disagree with its own report.
+                data = ReportData(ac10: report(events, roles), events: events, roles: roles, counts: count(events, countedEvents, in: window),
+                                  cryptoBoundary: CryptoBoundary.table(for: crypto.status))
+                return
             }
-            data = ReportData(events: collected, roles: try await IdentityService.storedRoles(in: storage.backend), counts: counts,
-                              cryptoBoundary: CryptoBoundary.table(for: crypto.status))
+            // Counted from the clear columns, nothing decrypted.
+            let counts = try await log.counts(of: countedEvents, from: window.from, to: window.to)
+            let made = kinds.isEmpty ? nil
+                : try await log.withEvents(named: kinds, through: window.to, keeping: AC10Report.evidenceFields) { report($0, roles) }
+            data = ReportData(ac10: made, events: [], roles: roles, counts: counts, cryptoBoundary: CryptoBoundary.table(for: crypto.status))
         }
         guard let data else { throw ExitCode.failure }
         return data
@@ -208,19 +235,17 @@ struct OSCALSetting {
 
 /// An auditor's copy: exported events and role files, read with the line or file of anything malformed.
 enum Offline {
-    static func events(_ path: String) throws -> [AuditEvent] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            printError("cannot read the event file \(path)")
+    /// `body` over the events of a JSON-lines file (their fields in `keeping`), each read as `body` iterates.
+    static func withEvents<R>(_ path: String, keeping: AuditFieldSelection?, _ body: (AuditEventStream) throws -> R) throws -> R {
+        do {
+            return try AuditEventStream.lines(ofFile: path, keeping: keeping, body)
+        } catch let error as AuditEventLineError {
+            printError("\(path):\(error.line): not an exported audit event (one JSON object per line): \(error.error)")
+            throw ExitCode.failure
+        } catch {
+            printError("cannot read the event file \(path): \(error.localizedDescription)")
             throw ExitCode.failure
         }
-        var events: [AuditEvent] = []
-        for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
-            do { events.append(try AuditEvent.decode(json: line)) } catch {
-                printError("\(path):\(index + 1): not an exported audit event (one JSON object per line): \(error)")
-                throw ExitCode.failure
-            }
-        }
-        return events
     }
 
     static func roles(_ directory: String) throws -> [Role] {

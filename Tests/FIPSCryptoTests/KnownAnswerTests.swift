@@ -154,4 +154,31 @@ final class AEADKeyTests: XCTestCase {
             }
         }
     }
+
+    /// Opening onto the end of a buffer (a reader of many values) gives what `open` gives, after
+    /// what was there; a forgery leaves the buffer as it was.
+    func testOpeningOntoABufferKeepsWhatWasThereAndNothingOfAForgery() throws {
+        let crypto = try TestEnvironment.fipsContext()
+        let key = SymmetricKey(bytes: try crypto.randomBytes(32))
+        let sealer = try AEADKey(.aes256GCM, key: key, using: crypto), opener = try AEADKey(.aes256GCM, key: key, using: crypto)
+        var output: [UInt8] = [1, 2, 3]
+        var expected = output
+        for length in [0, 1, 15, 16, 400, 5000] {
+            let nonce = try crypto.randomBytes(12), message = try crypto.randomBytes(length), aad: [UInt8] = [9, UInt8(length & 0xff)]
+            var sealed = try sealer.seal(message, nonce: nonce, associatedData: aad)
+            func open() throws {
+                try sealed.withUnsafeBufferPointer { s in
+                    try nonce.withUnsafeBufferPointer { n in
+                        try aad.withUnsafeBufferPointer { a in try opener.open(s, nonce: n, associatedData: a, appendingTo: &output) }
+                    }
+                }
+            }
+            try open()
+            expected += message
+            XCTAssertEqual(output, expected)
+            sealed[sealed.count / 2] ^= 1
+            XCTAssertThrowsError(try open()) { XCTAssertEqual($0 as? CryptoError, .authenticationFailed) }
+            XCTAssertEqual(output, expected, "nothing of a forgery stays")
+        }
+    }
 }
