@@ -106,9 +106,10 @@ deb: fips
 # FUZZ_SECONDS is split between the two.
 fuzz: deps
 	cd Fuzz && $(SWIFT) build --build-path .build -Xswiftc -sanitize=fuzzer,address
-	@mkdir -p Fuzz/corpus Fuzz/corpus-api
-	cd Fuzz && .build/debug/ssh-fuzz -max_total_time=$$(( $(FUZZ_SECONDS) / 2 )) -max_len=8192 -rss_limit_mb=4096 -artifact_prefix=./ corpus
-	cd Fuzz && .build/debug/api-fuzz -max_total_time=$$(( $(FUZZ_SECONDS) / 2 )) -max_len=65536 -rss_limit_mb=4096 -artifact_prefix=./api- corpus-api
+	@mkdir -p Fuzz/corpus Fuzz/corpus-api Fuzz/corpus-broker
+	cd Fuzz && .build/debug/ssh-fuzz -max_total_time=$$(( $(FUZZ_SECONDS) * 2 / 5 )) -max_len=8192 -rss_limit_mb=4096 -artifact_prefix=./ corpus
+	cd Fuzz && .build/debug/api-fuzz -max_total_time=$$(( $(FUZZ_SECONDS) * 2 / 5 )) -max_len=65536 -rss_limit_mb=4096 -artifact_prefix=./api- corpus-api
+	cd Fuzz && .build/debug/broker-fuzz -max_total_time=$$(( $(FUZZ_SECONDS) / 5 )) -max_len=4100 -rss_limit_mb=4096 -artifact_prefix=./broker- corpus-broker
 
 clean:
 	rm -rf .build .run packaging/out

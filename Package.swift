@@ -14,10 +14,13 @@ let package = Package(
         .executable(name: "pcctl", targets: ["pcctl"]),
         .executable(name: "pcsh", targets: ["pcsh"]),
         .executable(name: "portcullis-exec", targets: ["portcullis-exec"]),
+        .executable(name: "portcullis-privd", targets: ["portcullis-privd"]),
         // For the fuzzing package in Fuzz/ (and, later, tools built on the engine).
         .library(name: "PortcullisSSH", targets: ["SSH", "FIPSCrypto"]),
         // The HTTP APIs' decoders, for the fuzzing package's api-fuzz.
         .library(name: "PortcullisAPI", targets: ["WebAPI", "FIPSCrypto"]),
+        // The root broker's request parser, for the fuzzing package's broker-fuzz.
+        .library(name: "PortcullisBrokerProtocol", targets: ["LaunchProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -37,11 +40,15 @@ let package = Package(
             name: "COpenSSL",
             linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
         ),
-        // GNU extensions Swift's Glibc module cannot see (posix_spawn SETSID, closefrom, pipe2).
+        // GNU extensions Swift's Glibc module cannot see (posix_spawn SETSID, closefrom, pipe2, SCM_RIGHTS).
         .target(name: "CLinux"),
         .target(name: "PortcullisVersion"),
-        // The node ↔ launcher protocol (portcullis-exec): one definition both sides import; Foundation only.
-        .target(name: "LaunchProtocol"),
+        // The daemon ↔ root broker ↔ launcher protocols (portcullis-privd, portcullis-exec): one
+        // definition every side imports; Foundation and the CLinux shims only.
+        .target(name: "LaunchProtocol", dependencies: ["CLinux"]),
+        // Session cgroups (v2): made, killed and removed by the root broker, or by a node that
+        // spawns its sessions itself. Foundation only.
+        .target(name: "Cgroup", dependencies: ["LaunchProtocol"]),
         .target(
             name: "FIPSCrypto",
             dependencies: ["COpenSSL"]
@@ -114,7 +121,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "SSH", "SSHHost", "Identity", "Audit", "Storage", "FIPSCrypto", "CLinux", "YAMLNodes", "SessionControl", "PortcullisVersion", "LaunchProtocol", "AdminAPI",
+                "SSH", "SSHHost", "Identity", "Audit", "Storage", "FIPSCrypto", "CLinux", "YAMLNodes", "SessionControl", "PortcullisVersion", "LaunchProtocol", "Cgroup", "AdminAPI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -181,6 +188,11 @@ let package = Package(
         ),
         // The session launcher (privilege boundary): single-threaded, spawned by the node.
         .executableTarget(name: "portcullis-exec", dependencies: ["LaunchProtocol"]),
+        // The root broker: single-threaded, no NIO, its Unix socket only.
+        .executableTarget(
+            name: "portcullis-privd",
+            dependencies: ["LaunchProtocol", "Cgroup", "CLinux", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "pcctl",
             dependencies: [
@@ -263,7 +275,8 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "TestSupport", "portcullis-exec", "SessionControl", "Proxy", "LaunchProtocol", "AdminAPI",
+                "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "TestSupport", "portcullis-exec", "portcullis-privd", "SessionControl", "Proxy",
+                "LaunchProtocol", "Cgroup", "AdminAPI", "CLinux",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -289,7 +302,7 @@ let package = Package(
         .testTarget(name: "ComplianceTests", dependencies: ["Compliance", "Audit", "FIPSCrypto", "Identity", "TestSupport"]),
         .testTarget(
             name: "ProgramTests",
-            dependencies: ["TestSupport", "Appliance", "Audit", "Identity", "SSH", "FIPSCrypto", "CLinux", "portcullis", "pcctl", "pcsh", "portcullis-exec"]
+            dependencies: ["TestSupport", "Appliance", "Audit", "Identity", "SSH", "FIPSCrypto", "CLinux", "portcullis", "pcctl", "pcsh", "portcullis-exec", "portcullis-privd", "LaunchProtocol"]
         ),
     ]
 )

@@ -17,5 +17,10 @@ let package = Package(
             name: "api-fuzz",
             dependencies: [.product(name: "PortcullisAPI", package: "Portcullis")]
         ),
+        // The root broker's request parser (LaunchProtocol.BrokerFrame).
+        .executableTarget(
+            name: "broker-fuzz",
+            dependencies: [.product(name: "PortcullisBrokerProtocol", package: "Portcullis")]
+        ),
     ]
 )

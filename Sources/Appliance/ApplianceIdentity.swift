@@ -101,6 +101,7 @@ extension Configuration {
             clientIdleTimeoutMessage: control.clientIdleTimeoutMessage, disconnectExpiredCert: control.disconnectExpiredCert,
             keepaliveInterval: control.keepAliveInterval, keepaliveCountMax: control.keepAliveCountMax,
             banner: authService.messageOfTheDay.isEmpty ? nil : authService.messageOfTheDay,
+            brokerSocket: sshService.brokerSocket.isEmpty ? nil : sshService.brokerSocket,
             recordingsRoot: (dataDir as NSString).appendingPathComponent("recordings"),
             sessionControlTimeout: control.sessionControlTimeout, lockingMode: control.lockingMode == .strict ? .strict : .bestEffort,
             publicAddress: sshService.publicAddr.isEmpty ? nil : sshService.publicAddr)

@@ -164,6 +164,9 @@ public struct Configuration: Sendable, Equatable {
         public var nodeName = ""
         /// Where the proxy reaches this node (`host:port`); empty: the listen address.
         public var publicAddr = ""
+        /// The root broker's socket (`portcullis-privd`), through which an unprivileged daemon
+        /// starts sessions; empty: the node starts them itself (it must then run as root).
+        public var brokerSocket = ""
     }
 
     /// The backend database file.

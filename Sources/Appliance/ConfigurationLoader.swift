@@ -89,7 +89,7 @@ public enum ConfigurationLoader {
             }
         }
         if let node = top["ssh_service"] {
-            let ssh = try reader.mapping(node, path: "ssh_service", keys: ["enabled", "listen_addr", "labels", "node_name", "public_addr"])
+            let ssh = try reader.mapping(node, path: "ssh_service", keys: ["enabled", "listen_addr", "labels", "node_name", "public_addr", "broker_socket"])
             if let n = ssh["enabled"] { configuration.sshService.enabled = try reader.bool(n, path: "ssh_service.enabled") }
             if let n = ssh["listen_addr"] { configuration.sshService.listenAddr = try reader.address(n, path: "ssh_service.listen_addr") }
             if let n = ssh["labels"] { configuration.sshService.labels = try reader.labels(n, path: "ssh_service.labels") }
@@ -113,6 +113,14 @@ public enum ConfigurationLoader {
                                              message: "'ssh_service.public_addr' must be host:port (e.g. web1.example.com:3022), not \"\(text.prefix(64))\"")
                 }
                 configuration.sshService.publicAddr = text
+            }
+            if let n = ssh["broker_socket"] {
+                let path = try reader.string(n, path: "ssh_service.broker_socket")
+                guard path.isEmpty || (path.hasPrefix("/") && path.utf8.count < 108) else {
+                    throw ConfigurationError(file: file, line: n.mark?.line, column: n.mark?.column,
+                                             message: "'ssh_service.broker_socket' must be an absolute path of a Unix socket (under 108 bytes), not \"\(path.prefix(64))\"")
+                }
+                configuration.sshService.brokerSocket = path
             }
         }
         if let node = top["audit"] { configuration.audit = try readAudit(node, reader) }

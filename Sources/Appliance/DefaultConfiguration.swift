@@ -7,6 +7,8 @@ public enum DefaultConfiguration {
         public var opensslConfig = "/usr/lib/portcullis/fips/ssl/openssl.cnf"
         public var modulesDir = "/usr/lib/portcullis/fips/lib/ossl-modules"
         public var kekFile = "/etc/portcullis/kek"
+        /// `ssh_service.broker_socket`; empty: none.
+        public var brokerSocket = ""
 
         public init() {}
 
@@ -101,13 +103,17 @@ public enum DefaultConfiguration {
           https_key_file: ""
 
         ssh_service:
-          # The node: the SSH server people work on. It runs as root: every session is started
-          # by the launcher (portcullis-exec) as the login's user, in its own cgroup.
+          # The node: the SSH server people work on. Every session is started by the launcher
+          # (portcullis-exec) as the login's user, in its own cgroup: through the root broker
+          # (portcullis-privd) when broker_socket is set, so this daemon needs no privilege
+          # (the installed appliance: /run/portcullis-privd/privd.sock); else by this daemon,
+          # which must then run as root.
           enabled: yes
           listen_addr: 0.0.0.0:3022
           node_name: ""                   # empty: the host name; roles' node_labels match 'labels'
           public_addr: ""                 # where the proxy reaches this node; empty: the listen address
           labels: {}
+          broker_socket: "\(p.brokerSocket)"
 
         audit:
           # Every event is kept in <data_dir>/audit.db (sealed, hash-chained, signed checkpoints;

@@ -2,7 +2,8 @@ import Foundation
 
 /// What the unprivileged daemon may ask the root broker (`portcullis-privd`) to do, and nothing
 /// else: no verb runs an arbitrary command. Both sides import this one definition. Each message
-/// is a frame (`BrokerFrame`); descriptors travel beside a request as SCM_RIGHTS.
+/// is a frame (`BrokerFrame`) sent as one message (`BrokerSocket`); descriptors travel beside a
+/// request as SCM_RIGHTS. A session is one connection: when it closes, the broker ends the session.
 ///
 /// A session goes `open` → `launch` → `end`, in that order; a request out of that order (a
 /// launch for a session never opened, a second launch, anything after end) is refused, as OpenSSH's
@@ -10,11 +11,13 @@ import Foundation
 public enum BrokerRequest: Sendable, Equatable {
     /// Make the session's cgroup under the broker's delegated tree.
     case open(session: String)
-    /// Spawn `portcullis-exec` for the session in its cgroup, with the descriptors sent beside
-    /// the request as its stdio: one (a PTY slave, which becomes its controlling terminal) when
-    /// `terminal`, else three (stdin, stdout, stderr). `rootAllowed`: the session's roles allow the
-    /// login `root` (the daemon says so; without it a launch as root is refused). The answer is
-    /// `.launched` with the launcher's control socket beside it.
+    /// Spawn `portcullis-exec` for the session, placed in its cgroup before the answer, with the
+    /// descriptors sent beside the request: its stdio — one PTY slave (which becomes its
+    /// controlling terminal) when `terminal`, else three pipes (stdin, stdout, stderr) — and
+    /// last the daemon's end of the control socket, its fd 3 (the daemon writes the
+    /// `LaunchSpec` once the answer says the launcher is in its cgroup, so no user code runs
+    /// outside it). `rootAllowed`: the session's roles allow the login `root` (the daemon says so;
+    /// without it a launch as root is refused).
     case launch(session: String, login: String, terminal: Bool, rootAllowed: Bool)
     /// Kill whatever is left in the session's cgroup and remove it.
     case end(session: String)
@@ -25,10 +28,18 @@ public enum BrokerRequest: Sendable, Equatable {
         }
     }
 
+    public var verb: String {
+        switch self {
+        case .open: "open"
+        case .launch: "launch"
+        case .end: "end"
+        }
+    }
+
     /// How many descriptors must come with it.
     public var descriptorCount: Int {
         switch self {
-        case .launch(_, _, let terminal, _): terminal ? 1 : 3
+        case .launch(_, _, let terminal, _): terminal ? 2 : 4
         case .open, .end: 0
         }
     }
@@ -58,7 +69,7 @@ public enum BrokerRequest: Sendable, Equatable {
 /// The broker's answer to one request.
 public enum BrokerAnswer: Sendable, Equatable {
     case done
-    /// The launcher runs (its control socket comes beside the answer).
+    /// The launcher runs, in the session's cgroup.
     case launched(pid: Int32)
     /// Nothing was done, and why (logged by the broker too).
     case refused(String)
@@ -128,11 +139,10 @@ public enum BrokerFrame {
         init(verb: String) { self.verb = verb }
 
         init(_ request: BrokerRequest) {
-            switch request {
-            case .open(let session): verb = "open"; self.session = session
-            case .launch(let session, let login, let terminal, let rootAllowed):
-                verb = "launch"; self.session = session; self.login = login; self.terminal = terminal; self.rootAllowed = rootAllowed
-            case .end(let session): verb = "end"; self.session = session
+            verb = request.verb
+            session = request.session
+            if case .launch(_, let login, let terminal, let rootAllowed) = request {
+                self.login = login; self.terminal = terminal; self.rootAllowed = rootAllowed
             }
         }
 

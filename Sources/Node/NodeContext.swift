@@ -17,11 +17,11 @@ final class NodeContext: Sendable {
     /// Admission (locks, `max_connections` counted for the whole cluster) and the open connections.
     let controller: SessionController
     let logger: Logger
-    /// Where session cgroups are made (nil: under the host's cgroup2 mount).
-    let cgroupRoot: String?
+    /// Where sessions' processes are started.
+    let host: SessionHost
 
     init(settings: NodeSettings, identity: IdentityService, recorders: SessionRecorders, registry: SessionRegistry, trust: UserCATrust,
-         controller: SessionController, logger: Logger, cgroupRoot: String?) {
+         controller: SessionController, logger: Logger, host: SessionHost) {
         self.settings = settings
         self.identity = identity
         self.recorders = recorders
@@ -29,7 +29,7 @@ final class NodeContext: Sendable {
         self.trust = trust
         self.controller = controller
         self.logger = logger
-        self.cgroupRoot = cgroupRoot
+        self.host = host
     }
 
     /// The node as events name it.

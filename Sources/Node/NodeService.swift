@@ -1,4 +1,5 @@
 import Audit
+import Cgroup
 import FIPSCrypto
 import Foundation
 import Identity
@@ -31,6 +32,8 @@ public struct NodeService: Service {
     let context: NodeContext
     let backend: Backend
     let crypto: CryptoContext
+    /// Where a node that starts its sessions itself makes their cgroups (nil: the cgroup2 mount).
+    let cgroupRoot: String?
     var trustRefresh: Duration = .seconds(10)
     /// Connections not yet authenticated, across host-certificate renewals.
     let unauthenticated = UnauthenticatedLimit()
@@ -42,7 +45,10 @@ public struct NodeService: Service {
             emitter: AuditEmitter(audit, logger: logger), policy: settings.sessionPolicy)
         context = NodeContext(settings: settings, identity: identity, recorders: SessionRecorders(root: settings.recordingsRoot, keyring: keyring),
                               registry: registry, trust: UserCATrust(),
-                              controller: controller, logger: logger, cgroupRoot: cgroupRoot)
+                              controller: controller, logger: logger,
+                              host: settings.brokerSocket.map { BrokerSessionHost(socketPath: $0, logger: logger) as SessionHost }
+                                ?? LocalSessionHost(launcherPath: settings.launcherPath, cgroupRoot: cgroupRoot, logger: logger))
+        self.cgroupRoot = cgroupRoot
         self.backend = backend
         self.crypto = crypto
     }
@@ -60,15 +66,24 @@ public struct NodeService: Service {
         public func close() async { try? await channel.close() }
     }
 
-    /// Checks the launcher, ends the sessions a previous run left, loads the trust and host
-    /// identity, and listens.
+    /// Checks the launcher (or the broker), ends the sessions a previous run left, loads the
+    /// trust and host identity, and listens.
     public func bind() async throws -> Listener {
         let settings = context.settings
-        guard FileManager.default.isExecutableFile(atPath: settings.launcherPath) else { throw NodeError.launcherMissing(settings.launcherPath) }
-        if geteuid() != 0 {
-            context.logger.warning("the node is not running as root: sessions can only be started as root, so every session will fail")
+        if let socket = settings.brokerSocket {
+            // The broker ends a session whose connection closed: a previous run left none.
+            var status = stat()
+            if stat(socket, &status) != 0 || status.st_mode & S_IFMT != S_IFSOCK {
+                context.logger.warning("the privilege broker's socket is not there yet: sessions fail until portcullis-privd runs", metadata: ["socket": "\(socket)"])
+            }
+            context.logger.info("sessions are started by the privilege broker", metadata: ["socket": "\(socket)"])
+        } else {
+            guard FileManager.default.isExecutableFile(atPath: settings.launcherPath) else { throw NodeError.launcherMissing(settings.launcherPath) }
+            if geteuid() != 0 {
+                context.logger.warning("the node is not running as root and has no privilege broker (ssh_service.broker_socket): every session will fail")
+            }
+            sweepLeftoverSessions()
         }
-        sweepLeftoverSessions()
         try await context.trust.refresh(from: context.identity.userCA)
         let hostKey = try await loadHostKey()
         let configuration = NIOLockedValueBox(try await serverConfiguration(hostKey: hostKey))
@@ -93,7 +108,7 @@ public struct NodeService: Service {
         let logger = context.logger
         let sweep: (removed: [SessionCgroup.Leftover], failures: [SessionCgroup.Failure])
         do {
-            sweep = try SessionCgroup.sweep(root: context.cgroupRoot)
+            sweep = try SessionCgroup.sweep(root: cgroupRoot)
         } catch {
             return logger.warning("leftover session cgroups could not be looked for", metadata: ["error": "\(error)"])
         }

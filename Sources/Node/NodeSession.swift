@@ -24,20 +24,22 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
     private var environment: [String: String] = [:]
     private var pty: PTYRequest?
     private var kind: SessionKind?
+    /// Our ends of the session's stdio, from the start request on.
     private var process: SpawnedProcess?
     private var controlChannel: Channel?
     private var programPID: pid_t?
-    private var cgroup: SessionCgroup?
+    /// The launcher started (by the broker or the node), until the session is ended.
+    private var hosted: HostedSession?
     private var bridge: SSHChannelBridge?
     private var recording: SessionRecordingTap?
     /// For the sftp subsystem: file operations as events.
     private var sftp: SFTPAuditor?
     private var startedAt = Date()
     private var outputEnded = false
-    /// The launcher was reaped and its control socket reached its end (so its last report was read).
-    private var launcherReaped = false
+    /// The launcher's control socket reached its end: it exited (its last report was read), or
+    /// never started.
     private var controlClosed = false
-    private var launcherExited: Bool { launcherReaped && controlClosed }
+    private var launcherExited: Bool { controlClosed }
     private var exit: LaunchExit?
     private var launcherError: String?
     private var finished = false
@@ -109,11 +111,6 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
             return endAtOnce(channel, "\(error)")
         }
         startedAt = Date()
-        do {
-            cgroup = try SessionCgroup.create(sessionID: sid, root: context.cgroupRoot)
-        } catch {
-            return refuse(channel, "cannot create the session cgroup: \(error)")
-        }
         if case .subsystem = kind {
             let sid = sid
             sftp = SFTPAuditor { [weak connection] kind, fields in
@@ -129,42 +126,43 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
                 channel.write(ByteBuffer(string: SessionMessages.recordingWarning + "\r\n"), stderr: true)
             }
         }
-        let launched: SessionLauncher.Launched
+        let stdio: SessionStdio, control: (ours: Int32, theirs: Int32)
         do {
-            let me = NIOLoopBound(self, eventLoop: eventLoop)
-            launched = try SessionLauncher.launch(context.settings.launcherPath, line: request, pty: pty, on: eventLoop) {
-                me.value.launcher($0)
+            stdio = try SessionStdio(pty: pty)
+            do { control = try LauncherControl.pair() } catch {
+                stdio.closeChildEnds()
+                stdio.closeParentEnds()
+                throw error
             }
         } catch {
-            return refuse(channel, "cannot start the session launcher \(context.settings.launcherPath): \(error)")
+            return refuse(channel, "cannot make the session's terminal or pipes: \(error)")
         }
         self.kind = kind
-        process = launched.process
-        launched.control.assumeIsolated().whenComplete { [self] result in
+        process = stdio.parent
+        // Joined at once: what the client sends before the launcher runs waits in the pipe or terminal.
+        bridge(stdio.parent, to: channel)
+        let launch = SessionLaunch(sessionID: sid, login: identity.login, rootAllowed: access.logins.contains("root"), stdio: stdio,
+                                   control: control.theirs)
+        context.host.launch(launch, on: eventLoop).assumeIsolated().whenComplete { [self] result in
             switch result {
-            case .success(let control):
-                controlChannel = control
-                control.closeFuture.assumeIsolated().whenComplete { [self] _ in
-                    controlClosed = true
-                    launcherEnded()
+            case .success(let hosted):
+                self.hosted = hosted
+                guard !cleanedUp else {
+                    // The client went while it started: it is never told to run anything.
+                    close(control.ours)
+                    return hosted.end()
                 }
+                // In its cgroup now: only then is it told what to run.
+                connectControl(control.ours, sending: request)
             case .failure(let error):
-                logger.error("the launcher's control socket failed", metadata: ["error": "\(error)"])
-                // Once reaped, its pid may belong to someone else: never signalled again.
-                if !launcherReaped { kill(launched.process.pid, SIGKILL) }
+                logger.error("the session launcher could not be started", metadata: ["error": "\(error)"])
+                close(control.ours)
+                launcher(.error(SessionMessages.nodeError))
                 controlClosed = true
                 launcherEnded()
             }
         }
-        bridge(launched.process, to: channel)
-        let loop = eventLoop
         let me = NIOLoopBound(self, eventLoop: eventLoop)
-        ProcessSpawner.reap(launched.process.pid) { _ in
-            loop.execute {
-                me.value.launcherReaped = true
-                me.value.launcherEnded()
-            }
-        }
         context.registry.add(SessionSummary(sid: sid, user: identity.user, login: identity.login, node: context.settings.nodeName,
                                          started: startedAt, kind: kind.name, command: kind.command(),
                                          remoteAddress: identity.remoteAddress, idleSeconds: 0),
@@ -186,8 +184,6 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
     private func refuse(_ channel: SSHSessionChannel, _ detail: String) -> Bool {
         logger.error("session refused", metadata: ["error": "\(detail)"])
         connection.emit(.sessionRejected(connection.eventFields, sid: sid, reason: SessionMessages.nodeError))
-        if let cgroup { endCgroup(cgroup) }
-        cgroup = nil
         // A recording already begun is closed (its writer would otherwise wait for ever).
         if let recording {
             self.recording = nil
@@ -214,7 +210,7 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
         logger.error("recording failed", metadata: ["error": "\(error)"])
         if connection.identity.access.recordSession == .strict {
             tell(SessionMessages.nodeError)
-            if let cgroup { endCgroup(cgroup) }
+            hosted?.end()
         } else {
             tell(SessionMessages.recordingWarning)
         }
@@ -225,15 +221,6 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
     private func launcher(_ report: LaunchReport) {
         switch report {
         case .ready:
-            guard let process, let cgroup else { return }
-            do {
-                try cgroup.add(process.pid)
-            } catch {
-                logger.error("cannot move the launcher into the session cgroup", metadata: ["error": "\(error)"])
-                tell(SessionMessages.nodeError)
-                kill(process.pid, SIGKILL)
-                return
-            }
             controlChannel?.writeAndFlush(ByteBuffer(bytes: LaunchCommand.go.line), promise: nil)
         case .started(let pid):
             programPID = pid
@@ -243,6 +230,27 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
             launcherError = reason
             tell(reason)
             connection.emit(.sessionRejected(connection.eventFields, sid: sid, reason: reason))
+        }
+    }
+
+    /// Sends the launcher its `LaunchSpec` and reads its reports; the launcher has exited when
+    /// the socket closes.
+    private func connectControl(_ ours: Int32, sending line: [UInt8]) {
+        let me = NIOLoopBound(self, eventLoop: eventLoop)
+        LauncherControl.connect(ours, sending: line, on: eventLoop) { me.value.launcher($0) }.assumeIsolated().whenComplete { [self] result in
+            switch result {
+            case .success(let control):
+                controlChannel = control
+                control.closeFuture.assumeIsolated().whenComplete { [self] _ in
+                    controlClosed = true
+                    launcherEnded()
+                }
+            case .failure(let error):
+                logger.error("the launcher's control socket failed", metadata: ["error": "\(error)"])
+                hosted?.end()
+                controlClosed = true
+                launcherEnded()
+            }
         }
     }
 
@@ -290,10 +298,10 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
     /// Ends this session (not the connection): the reason on its stderr, a `client.disconnect`
     /// event, and everything in its cgroup killed (the program's end is reported as usual).
     func terminate(_ reason: String) {
-        guard !finished, let cgroup else { return }
+        guard !finished, let hosted else { return }
         tell(reason)
         connection.emit(.clientDisconnect(connection.eventFields, sid: sid, reason: reason))
-        endCgroup(cgroup)
+        hosted.end()
     }
 
     /// Exit status only after all output was passed on and the launcher reported and exited:
@@ -314,11 +322,11 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
 
     func closed(_ channel: SSHSessionChannel) {
         bridge?.close()
-        // (Once reaped, its pid may belong to someone else: never signalled again.)
-        guard let process, !launcherReaped else { return cleanUp() }
-        // The client went away: hang up on the program (as sshd does); whatever is left of the
-        // session when the launcher exits, or at the latest after a grace period, is killed.
-        kill(process.pid, SIGHUP)
+        guard let controlChannel, !controlClosed else { return cleanUp() }
+        // The client went away: hang up on the program (as sshd does, through the launcher, its
+        // parent); whatever is left of the session when the launcher exits, or at the latest
+        // after a grace period, is killed.
+        controlChannel.writeAndFlush(ByteBuffer(bytes: LaunchCommand.signal(.hup).line), promise: nil)
         let me = NIOLoopBound(self, eventLoop: eventLoop)
         eventLoop.scheduleTask(in: .seconds(2)) { me.value.cleanUp() }
     }
@@ -328,7 +336,7 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
         cleanedUp = true
         bridge?.close()
         connection.removed(self)
-        if let cgroup { endCgroup(cgroup) }
+        hosted?.end()
         guard let kind else { return }
         context.registry.remove(sid)
         let tx = channel?.bytesSent ?? 0, rx = channel?.bytesReceived ?? 0
@@ -351,13 +359,6 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
         let end = AuditEvent.sessionEnd(fields, sid: sid, interactive: pty != nil, started: startedAt, stopped: stopped,
                                         recording: recording == nil ? .off : .node)
         connection.emitSessionEnd(end, after: recording)
-    }
-
-    private func endCgroup(_ cgroup: SessionCgroup) {
-        let logger = logger
-        Task.detached {
-            do { try cgroup.end() } catch { logger.error("the session cgroup could not be removed", metadata: ["error": "\(error)"]) }
-        }
     }
 
     // MARK: Helpers

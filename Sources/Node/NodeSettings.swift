@@ -23,6 +23,9 @@ public struct NodeSettings: Sendable {
     public var banner: String?
     /// `portcullis-exec`, the privilege-separated session launcher.
     public var launcherPath: String
+    /// The root broker's socket (`portcullis-privd`): sessions are started by it, and the daemon
+    /// needs no privilege. nil: the node starts them itself (as root, or a developer's own login).
+    public var brokerSocket: String?
     /// Where session recordings are written (the audit issue's layout).
     public var recordingsRoot: String
     /// The sftp subsystem's program, run as the login through the launcher.
@@ -40,7 +43,7 @@ public struct NodeSettings: Sendable {
     public init(host: String = "0.0.0.0", port: Int = 3022, nodeName: String = HostIdentity.hostName, labels: [String: String] = [:],
                 clusterName: String, clientIdleTimeout: Duration? = .seconds(15 * 60), clientIdleTimeoutMessage: String = "",
                 disconnectExpiredCert: Bool = true, keepaliveInterval: Duration = .seconds(300), keepaliveCountMax: Int = 3,
-                banner: String? = nil, launcherPath: String = NodeSettings.defaultLauncherPath, recordingsRoot: String,
+                banner: String? = nil, launcherPath: String = NodeSettings.defaultLauncherPath, brokerSocket: String? = nil, recordingsRoot: String,
                 sftpServer: String = "/usr/lib/openssh/sftp-server", hostCertificateTTL: Duration = .seconds(7 * 24 * 3600),
                 sessionControlTimeout: Duration = .seconds(120), lockingMode: RoleOptions.LockingMode = .strict,
                 publicAddress: String? = nil) {
@@ -56,6 +59,7 @@ public struct NodeSettings: Sendable {
         self.keepaliveCountMax = keepaliveCountMax
         self.banner = banner
         self.launcherPath = launcherPath
+        self.brokerSocket = brokerSocket
         self.recordingsRoot = recordingsRoot
         self.sftpServer = sftpServer
         self.hostCertificateTTL = hostCertificateTTL

@@ -5,6 +5,54 @@ import NIOCore
 import NIOPosix
 import SSH
 
+/// A session's stdio before its process starts: a PTY (the master ours, the slave the child's)
+/// or three pipes. The parent's ends go to the SSH channel; the child's go to the process,
+/// started here or by the root broker, and are closed by the parent once it has started.
+public struct SessionStdio: Sendable {
+    /// The parent's ends (pid 0).
+    public let parent: SpawnedProcess
+    /// The PTY slave, or the child's stdin (read end), stdout and stderr (write ends).
+    public let childEnds: [Int32]
+    public var isTerminal: Bool { parent.ptyMaster != nil }
+
+    public init(pty: PTYRequest?) throws {
+        var process = SpawnedProcess(pid: 0)
+        if let pty {
+            var master: Int32 = 0, slave: Int32 = 0
+            var size = winsize(ws_row: UInt16(clamping: pty.rows), ws_col: UInt16(clamping: pty.columns),
+                               ws_xpixel: UInt16(clamping: pty.widthPixels), ws_ypixel: UInt16(clamping: pty.heightPixels))
+            guard openpty(&master, &slave, nil, nil, &size) == 0 else {
+                throw ProcessSpawner.Failure(description: "openpty: \(String(cString: strerror(errno)))")
+            }
+            _ = fcntl(master, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(slave, F_SETFD, FD_CLOEXEC)
+            process.ptyMaster = master
+            childEnds = [slave]
+        } else {
+            var pipes: [[Int32]] = []
+            for _ in 0..<3 {
+                var fds: [Int32] = [-1, -1]
+                guard pc_pipe_cloexec(&fds) == 0 else {
+                    pipes.flatMap { $0 }.forEach { close($0) }
+                    throw ProcessSpawner.Failure(description: "pipe: \(String(cString: strerror(errno)))")
+                }
+                pipes.append(fds)
+            }
+            childEnds = [pipes[0][0], pipes[1][1], pipes[2][1]]
+            process.stdin = pipes[0][1]
+            process.stdout = pipes[1][0]
+            process.stderr = pipes[2][0]
+        }
+        parent = process
+    }
+
+    public func closeChildEnds() { childEnds.forEach { close($0) } }
+
+    public func closeParentEnds() {
+        [parent.ptyMaster ?? -1, parent.stdin, parent.stdout, parent.stderr].filter { $0 >= 0 }.forEach { close($0) }
+    }
+}
+
 /// A child process started for a session, with the parent's ends of its stdio.
 public struct SpawnedProcess: Sendable {
     public var pid: pid_t
@@ -31,6 +79,21 @@ public enum ProcessSpawner {
     /// caller keeps and closes its own copy.
     public static func spawn(_ executable: String, arguments: [String], environment: [String: String], pty: PTYRequest?,
                              control: Int32? = nil) throws -> SpawnedProcess {
+        let stdio = try SessionStdio(pty: pty)
+        defer { stdio.closeChildEnds() }
+        do {
+            var process = stdio.parent
+            process.pid = try spawn(executable, arguments: arguments, environment: environment, childEnds: stdio, control: control)
+            return process
+        } catch {
+            stdio.closeParentEnds()
+            throw error
+        }
+    }
+
+    /// Starts `executable` with `stdio`'s child ends as its stdio (which the caller closes after).
+    public static func spawn(_ executable: String, arguments: [String], environment: [String: String], childEnds stdio: SessionStdio,
+                             control: Int32? = nil) throws -> pid_t {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -44,39 +107,15 @@ public enum ProcessSpawner {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
 
-        var process = SpawnedProcess(pid: 0)
-        var childEnds: [Int32] = []
-        defer { childEnds.forEach { close($0) } }
-        if let pty {
-            var master: Int32 = 0, slave: Int32 = 0
-            var size = winsize(ws_row: UInt16(clamping: pty.rows), ws_col: UInt16(clamping: pty.columns),
-                               ws_xpixel: UInt16(clamping: pty.widthPixels), ws_ypixel: UInt16(clamping: pty.heightPixels))
-            guard openpty(&master, &slave, nil, nil, &size) == 0 else { throw Failure(description: "openpty: \(String(cString: strerror(errno)))") }
-            _ = fcntl(master, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(slave, F_SETFD, FD_CLOEXEC)
-            childEnds.append(slave)
-            process.ptyMaster = master
-            guard let name = ttyname(slave) else { close(master); throw Failure(description: "ttyname failed") }
+        var moved: [Int32] = []
+        defer { moved.forEach { close($0) } }
+        if stdio.isTerminal {
+            guard let name = ttyname(stdio.childEnds[0]) else { throw Failure(description: "ttyname failed") }
             posix_spawn_file_actions_addopen(&actions, 0, name, O_RDWR, 0)
             posix_spawn_file_actions_adddup2(&actions, 0, 1)
             posix_spawn_file_actions_adddup2(&actions, 0, 2)
         } else {
-            var pipes: [[Int32]] = []
-            for _ in 0..<3 {
-                var fds: [Int32] = [-1, -1]
-                guard pc_pipe_cloexec(&fds) == 0 else {
-                    pipes.flatMap { $0 }.forEach { close($0) }
-                    throw Failure(description: "pipe: \(String(cString: strerror(errno)))")
-                }
-                pipes.append(fds)
-            }
-            posix_spawn_file_actions_adddup2(&actions, pipes[0][0], 0)
-            posix_spawn_file_actions_adddup2(&actions, pipes[1][1], 1)
-            posix_spawn_file_actions_adddup2(&actions, pipes[2][1], 2)
-            childEnds += [pipes[0][0], pipes[1][1], pipes[2][1]]
-            process.stdin = pipes[0][1]
-            process.stdout = pipes[1][0]
-            process.stderr = pipes[2][0]
+            for (target, source) in stdio.childEnds.enumerated() { posix_spawn_file_actions_adddup2(&actions, source, Int32(target)) }
         }
         if let control {
             // dup2 onto itself would keep close-on-exec: such a descriptor is moved first.
@@ -84,7 +123,7 @@ public enum ProcessSpawner {
             if control == 3 {
                 source = fcntl(control, F_DUPFD_CLOEXEC, 4)
                 guard source >= 0 else { throw Failure(description: "fcntl: \(String(cString: strerror(errno)))") }
-                childEnds.append(source)
+                moved.append(source)
             }
             posix_spawn_file_actions_adddup2(&actions, source, 3)
             pc_spawn_addclosefrom(&actions, 4)
@@ -95,12 +134,10 @@ public enum ProcessSpawner {
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }
-        let result = posix_spawn(&process.pid, executable, &actions, &attributes, argv, envp)
-        guard result == 0 else {
-            [process.ptyMaster ?? -1, process.stdin, process.stdout, process.stderr].filter { $0 >= 0 }.forEach { close($0) }
-            throw Failure(description: "cannot start \(executable): \(String(cString: strerror(result)))")
-        }
-        return process
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        guard result == 0 else { throw Failure(description: "cannot start \(executable): \(String(cString: strerror(result)))") }
+        return pid
     }
 
     /// Waits for `pid` on a thread of its own (NIO has no child reaping) and reports the raw status.

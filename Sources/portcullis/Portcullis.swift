@@ -72,12 +72,15 @@ extension Portcullis {
         var nonFips = false
         @Option(help: "keyring.kek_file; created with a new random key if it does not exist.")
         var kekFile: String = "/etc/portcullis/kek"
+        @Option(help: "ssh_service.broker_socket: the root broker's socket, for a daemon that runs unprivileged (the package's: /run/portcullis-privd/privd.sock).")
+        var brokerSocket: String = ""
 
         func run() throws {
             var parameters = DefaultConfiguration.Parameters()
             parameters.dataDir = absolute(dataDir)
             parameters.kekFile = absolute(kekFile)
             parameters.fipsEnabled = !nonFips
+            parameters.brokerSocket = brokerSocket
             if let fipsPrefix { parameters.useFIPSPrefix(absolute(fipsPrefix)) }
             let text = DefaultConfiguration.render(parameters)
             _ = try ConfigurationLoader.parse(text, file: "generated configuration")   // never write something start would refuse

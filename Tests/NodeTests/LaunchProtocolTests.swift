@@ -46,8 +46,8 @@ final class BrokerProtocolTests: XCTestCase {
         for request in requests { XCTAssertEqual(try BrokerFrame.request(try body(try BrokerFrame.encode(request))), request) }
         let answers: [BrokerAnswer] = [.done, .launched(pid: 99), .refused("no")]
         for answer in answers { XCTAssertEqual(try BrokerFrame.answer(try body(try BrokerFrame.encode(answer))), answer) }
-        XCTAssertEqual(BrokerRequest.launch(session: "s", login: "u", terminal: true, rootAllowed: false).descriptorCount, 1)
-        XCTAssertEqual(BrokerRequest.launch(session: "s", login: "u", terminal: false, rootAllowed: false).descriptorCount, 3)
+        XCTAssertEqual(BrokerRequest.launch(session: "s", login: "u", terminal: true, rootAllowed: false).descriptorCount, 2)
+        XCTAssertEqual(BrokerRequest.launch(session: "s", login: "u", terminal: false, rootAllowed: false).descriptorCount, 4)
     }
 
     func testWhatCouldEscapeIsRefusedBeforeAnythingIsDone() {

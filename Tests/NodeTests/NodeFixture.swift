@@ -1,4 +1,5 @@
 import Audit
+import Cgroup
 import FIPSCrypto
 import Foundation
 import Identity

@@ -1,4 +1,5 @@
 import Foundation
+import Cgroup
 import Node
 import TestSupport
 import XCTest

@@ -12,6 +12,8 @@ final class DaemonFixture {
     /// The proxy's SSH port.
     let proxyPort: Int
     private(set) var daemon: Programs.Running?
+    /// The user the daemon and pcctl run as (with no capability), or nil for this process's.
+    var user: String?
     var config: String { directory.appendingPathComponent("portcullis.yaml").path }
     var dataDirectory: URL { directory.appendingPathComponent("data") }
 
@@ -37,7 +39,7 @@ final class DaemonFixture {
 
     /// Starts the daemon and waits for its administration socket and HTTPS port.
     func start() throws {
-        let daemon = try Programs.start("portcullis", ["start", "--config", config])
+        let daemon = try Programs.start(user == nil ? "portcullis" : "/usr/bin/setpriv", asUser(try Programs.path("portcullis"), ["start", "--config", config]))
         self.daemon = daemon
         let socket = dataDirectory.appendingPathComponent("admin.sock").path
         let deadline = Date().addingTimeInterval(30)
@@ -59,7 +61,20 @@ final class DaemonFixture {
         return try daemon.wait(timeout: 30)
     }
 
-    func pcctl(_ arguments: [String]) throws -> Programs.Result { try Programs.run("pcctl", arguments + ["--config", config]) }
+    func pcctl(_ arguments: [String]) throws -> Programs.Result {
+        try Programs.run(user == nil ? "pcctl" : "/usr/bin/setpriv", asUser(try Programs.path("pcctl"), arguments + ["--config", config]))
+    }
+
+    /// The arguments that run `program` as `user` (setpriv's, then the program's), or `arguments` alone.
+    private func asUser(_ program: String, _ arguments: [String]) -> [String] {
+        guard let user else { return arguments }
+        return Self.setpriv(user) + [program] + arguments
+    }
+
+    /// setpriv's arguments for running as `user`, its groups only, with no capability at all.
+    static func setpriv(_ user: String) -> [String] {
+        ["--reuid=\(user)", "--regid=\(user)", "--init-groups", "--inh-caps=-all", "--bounding-set=-all", "--"]
+    }
 
     /// The audit sink's events with this name.
     func events(_ name: String) throws -> [[String: Any]] {

@@ -8,7 +8,9 @@ public enum Programs {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     }
 
+    /// A built program's path (an absolute path is taken as it is).
     public static func path(_ name: String) throws -> String {
+        if name.hasPrefix("/") { return name }
         let candidates = [productsDirectory.appendingPathComponent(name).path,
                           productsDirectory.deletingLastPathComponent().appendingPathComponent(name).path]
         guard let found = candidates.first(where: FileManager.default.isExecutableFile) else {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds packaging/out/portcullis_<version>_<arch>.deb: static-Swift release binaries, the
-# systemd unit, and the FIPS provider (configured on the target machine by postinst, because
-# OpenSSL asks for `fipsinstall` to run on each machine).
+# systemd units (the unprivileged daemon and its root broker), and the FIPS provider (configured
+# on the target machine by postinst, because OpenSSL asks for `fipsinstall` to run on each machine).
 #   FIPS_PREFIX   where build-fips-provider.sh put fips.so (default .build-fips/prefix)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,14 +17,16 @@ swift build -c release --static-swift-stdlib --product portcullis
 swift build -c release --static-swift-stdlib --product pcctl
 swift build -c release --static-swift-stdlib --product pcsh
 swift build -c release --static-swift-stdlib --product portcullis-exec
+swift build -c release --static-swift-stdlib --product portcullis-privd
 bin=$(swift build -c release --show-bin-path)
 
 rm -rf "$stage" && mkdir -p "$stage/DEBIAN" "$stage/usr/bin" "$stage/lib/systemd/system" \
     "$stage/usr/lib/portcullis/fips/lib/ossl-modules" "$stage/usr/share/doc/portcullis"
-for p in portcullis pcctl pcsh; do install -m 0755 "$bin/$p" "$stage/usr/bin/$p"; strip "$stage/usr/bin/$p"; done
-# The session launcher: run only by the daemon (root), so not on PATH.
+for p in portcullis portcullis-privd pcctl pcsh; do install -m 0755 "$bin/$p" "$stage/usr/bin/$p"; strip "$stage/usr/bin/$p"; done
+# The session launcher: run only by the root broker (portcullis-privd), so not on PATH.
 install -m 0755 "$bin/portcullis-exec" "$stage/usr/lib/portcullis/portcullis-exec"; strip "$stage/usr/lib/portcullis/portcullis-exec"
 install -m 0644 systemd/portcullis.service "$stage/lib/systemd/system/portcullis.service"
+install -m 0644 systemd/portcullis-privd.service "$stage/lib/systemd/system/portcullis-privd.service"
 install -m 0755 "$FIPS_PREFIX/lib/ossl-modules/fips.so" "$stage/usr/lib/portcullis/fips/lib/ossl-modules/fips.so"
 install -m 0755 packaging/fips/build-fips-provider.sh "$stage/usr/lib/portcullis/fips/build-fips-provider.sh"
 install -m 0644 README.md "$stage/usr/share/doc/portcullis/README.md"
@@ -39,7 +41,7 @@ Package: portcullis
 Version: $version
 Architecture: $arch
 Maintainer: Portcullis <security@portcullis.invalid>
-Depends: libssl3 (>= 3.0.2), libsqlite3-0 (>= 3.35), libstdc++6, libgcc-s1, openssl
+Depends: libssl3 (>= 3.0.2), libsqlite3-0 (>= 3.35), libstdc++6, libgcc-s1, openssl, adduser
 Recommends: openssh-sftp-server
 Section: net
 Priority: optional
@@ -59,18 +61,29 @@ cat >"$stage/DEBIAN/postinst" <<'POSTINST'
 #!/bin/sh
 set -e
 if [ "$1" = configure ]; then
+    # The daemon runs as this system user (portcullis.service); the broker serves only it.
+    getent passwd portcullis >/dev/null || adduser --quiet --system --group --home /var/lib/portcullis \
+        --no-create-home --shell /usr/sbin/nologin portcullis
     # The provider's self-test configuration is made on this machine (OpenSSL asks for it).
     /usr/lib/portcullis/fips/build-fips-provider.sh --configure-only /usr/lib/portcullis/fips
-    install -d -m 0700 /etc/portcullis /var/lib/portcullis
+    # The configuration is root's and only readable by the daemon; the data and the KEK are the
+    # daemon's own (it refuses them owned by anyone else). An upgrade from the daemon that ran as
+    # root is handed over here too.
+    install -d -m 0750 -o root -g portcullis /etc/portcullis
+    install -d -m 0700 -o portcullis -g portcullis /var/lib/portcullis
     if [ ! -f /etc/portcullis/portcullis.yaml ]; then
         portcullis configure --output /etc/portcullis/portcullis.yaml --data-dir /var/lib/portcullis \
-            --fips-prefix /usr/lib/portcullis/fips --kek-file /etc/portcullis/kek
-        chmod 0600 /etc/portcullis/portcullis.yaml
+            --fips-prefix /usr/lib/portcullis/fips --kek-file /etc/portcullis/kek \
+            --broker-socket /run/portcullis-privd/privd.sock
     fi
-    portcullis selftest --config /etc/portcullis/portcullis.yaml || \
+    chown root:portcullis /etc/portcullis/portcullis.yaml && chmod 0640 /etc/portcullis/portcullis.yaml
+    if [ -f /etc/portcullis/kek ]; then chown portcullis:portcullis /etc/portcullis/kek && chmod 0600 /etc/portcullis/kek; fi
+    chown -R portcullis:portcullis /var/lib/portcullis
+    runuser -u portcullis -- portcullis selftest --config /etc/portcullis/portcullis.yaml || \
         echo "portcullis: the self-test failed; fix the reported problem before starting the service" >&2
     if [ -d /run/systemd/system ]; then
         systemctl daemon-reload >/dev/null || true
+        deb-systemd-helper enable portcullis-privd.service >/dev/null || true
         deb-systemd-helper enable portcullis.service >/dev/null || true
     fi
 fi
@@ -80,7 +93,7 @@ cat >"$stage/DEBIAN/prerm" <<'PRERM'
 #!/bin/sh
 set -e
 if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
-    deb-systemd-invoke stop portcullis.service >/dev/null || true
+    deb-systemd-invoke stop portcullis.service portcullis-privd.service >/dev/null || true
 fi
 PRERM
 

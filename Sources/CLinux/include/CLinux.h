@@ -2,9 +2,11 @@
 #define PORTCULLIS_CLINUX_H
 
 #include <spawn.h>
+#include <sys/types.h>
 
 // GNU extensions Swift's Glibc module cannot see (it is built without _GNU_SOURCE); see
-// ../shared/reference/ssh-notes.md §2. Only wrappers here: no logic.
+// ../shared/reference/ssh-notes.md §2, and SCM_RIGHTS, whose CMSG_* macros Swift cannot call.
+// Only wrappers here: no policy.
 
 /// POSIX_SPAWN_SETSID: the child starts a new session (so a TTY it opens becomes its controlling one).
 short pc_spawn_setsid_flag(void);
@@ -12,5 +14,16 @@ short pc_spawn_setsid_flag(void);
 int pc_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd);
 /// pipe2(fds, O_CLOEXEC).
 int pc_pipe_cloexec(int fds[2]);
+
+/// sendmsg(MSG_NOSIGNAL | MSG_DONTWAIT when `nonblocking`) of `len` bytes with `nfds`
+/// descriptors as SCM_RIGHTS (none when `nfds` is 0). Returns sendmsg's result.
+ssize_t pc_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds, int nonblocking);
+/// recvmsg(MSG_CMSG_CLOEXEC, and MSG_DONTWAIT when `nonblocking`) into `buf`; descriptors that
+/// came with the message go into `fds` (at most `maxfds`, their count in `*nfds`; any beyond
+/// are closed). `*truncated` is set when the message or its descriptors did not fit (what did
+/// not fit is discarded by the kernel). Returns recvmsg's result.
+ssize_t pc_recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds, int *truncated, int nonblocking);
+/// The uid and pid of the process at the other end of a Unix socket (SO_PEERCRED), 0 or -1.
+int pc_peer_credentials(int sock, uid_t *uid, pid_t *pid);
 
 #endif

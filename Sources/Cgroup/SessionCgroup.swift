@@ -3,8 +3,10 @@ import LaunchProtocol
 
 /// A session's cgroup (v2): every process of the session lives in it, so enhanced recording
 /// (BPF, by cgroup id) sees exactly the session and ending the session ends all of it.
-/// Sessions live under `<cgroup2 mount>/portcullis/<session id>`; the mount is found in
-/// /proc/self/mountinfo (on hybrid hosts it is /sys/fs/cgroup/unified, not /sys/fs/cgroup).
+/// Sessions live under `<root>/portcullis/<session id>`: the root is the cgroup2 mount (found in
+/// /proc/self/mountinfo; on hybrid hosts /sys/fs/cgroup/unified, not /sys/fs/cgroup), or the
+/// broker's own cgroup when systemd delegated it (`Delegate=yes`). Used by the root broker
+/// (`portcullis-privd`) and by a node that spawns its sessions itself.
 public struct SessionCgroup: Sendable {
     public let path: String
 
@@ -36,6 +38,8 @@ public struct SessionCgroup: Sendable {
 
     static func isSessionID(_ name: String) -> Bool { BrokerRequest.isSessionID(name) }
 
+    public init(path: String) { self.path = path }
+
     /// Creates the session's cgroup (and the `portcullis` parent on first use).
     public static func create(sessionID: String, root: String? = nil) throws -> SessionCgroup {
         guard isSessionID(sessionID) else { throw Failure.invalidSessionID(sessionID) }
@@ -56,19 +60,38 @@ public struct SessionCgroup: Sendable {
         ((try? String(contentsOfFile: "\(path)/cgroup.procs", encoding: .utf8)) ?? "").split(separator: "\n").compactMap { pid_t($0) }
     }
 
-    /// Kills everything in the session (cgroup.kill, Linux ≥ 5.14; otherwise SIGKILL to each pid)
-    /// and removes the cgroup once it is empty (waits up to `timeout`).
-    public func end(timeout: TimeInterval = 5) throws {
+    /// The cgroup of this process when systemd delegated it to us (`Delegate=yes`: a unit's own
+    /// cgroup, `/proc/self/cgroup`'s `0::/system.slice/NAME.service`), or nil.
+    public static func delegatedRoot(mount: String? = nil, procSelfCgroup: String? = nil) -> String? {
+        let text = procSelfCgroup ?? ((try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? "")
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("0::/") }) else { return nil }
+        let path = line.dropFirst(3)
+        guard path.hasSuffix(".service"), !path.contains("/../"), let mount = try? mount ?? cgroup2Mount() else { return nil }
+        return mount + path
+    }
+
+    /// Kills everything in the session: cgroup.kill (Linux ≥ 5.14), else SIGKILL to each pid.
+    public func kill() {
         if (try? write("1\n", to: "cgroup.kill")) == nil {
-            for pid in processes { kill(pid, SIGKILL) }
+            for pid in processes { Glibc.kill(pid, SIGKILL) }
         }
+    }
+
+    /// Removes the cgroup if it is empty: true once it is gone, false while processes are
+    /// still leaving it (killed ones take a moment).
+    public func remove() throws -> Bool {
+        if rmdir(path) == 0 || errno == ENOENT { return true }
+        guard errno == EBUSY else { throw Failure.system("cannot remove the session cgroup \(path): \(String(cString: strerror(errno)))") }
+        return false
+    }
+
+    /// Kills everything in the session and removes the cgroup once it is empty (waits up to `timeout`).
+    public func end(timeout: TimeInterval = 5) throws {
+        kill()
         let deadline = Date().addingTimeInterval(timeout)
-        while rmdir(path) != 0 {
-            guard errno == EBUSY, Date() < deadline else {
-                if errno == ENOENT { return }
-                throw Failure.system("cannot remove the session cgroup \(path): \(String(cString: strerror(errno)))")
-            }
-            for pid in processes { kill(pid, SIGKILL) }
+        while try !remove() {
+            guard Date() < deadline else { throw Failure.system("cannot remove the session cgroup \(path): processes are still in it") }
+            kill()
             usleep(10_000)
         }
     }

@@ -2,40 +2,26 @@ import Foundation
 import LaunchProtocol
 import NIOCore
 import NIOPosix
-import SSH
 import SSHHost
 
-/// Starts `portcullis-exec` for a session: posix_spawn (the daemon never forks) in a new session
-/// with the PTY slave or pipes as stdio and one end of a socket pair as fd 3; the request goes
-/// to it through NIO once it runs, and reports come back as `LaunchReport`s on the session's
-/// event loop.
-enum SessionLauncher {
-    struct Launched {
-        var process: SpawnedProcess
-        /// The control socket, for "go".
-        var control: EventLoopFuture<Channel>
-    }
-
-    /// `line`: the request, from `LaunchSpec.line()` (which refuses one the launcher would not read).
-    static func launch(_ executable: String, line: [UInt8], pty: PTYRequest?, on loop: EventLoop,
-                       onReport: @escaping (LaunchReport) -> Void) throws -> Launched {
+/// The node's end of a launcher's control socket (its fd 3): the `LaunchSpec` goes out through
+/// NIO, never a blocking write() on the event loop (a request larger than the socket's buffer
+/// would wait for a reader, and stall every connection on the loop), and `LaunchReport`s come
+/// back on the session's event loop.
+enum LauncherControl {
+    /// A connected pair: ours, and the launcher's (its fd 3).
+    static func pair() throws -> (ours: Int32, theirs: Int32) {
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw ProcessSpawner.Failure(description: "socketpair: \(String(cString: strerror(errno)))")
         }
-        let (ours, theirs) = (pair[0], pair[1])
-        let process: SpawnedProcess
-        do {
-            defer { close(theirs) }
-            process = try ProcessSpawner.spawn(executable, arguments: ["portcullis-exec"], environment: [:], pty: pty, control: theirs)
-        } catch {
-            close(ours)
-            throw error
-        }
-        // Never a blocking write() on the event loop: a request larger than the socket's buffer
-        // would wait for a reader, and stall every connection on this loop (and the daemon).
+        return (pair[0], pair[1])
+    }
+
+    /// `line`: the request, from `LaunchSpec.line()` (which refuses one the launcher would not read).
+    static func connect(_ ours: Int32, sending line: [UInt8], on loop: EventLoop, onReport: @escaping (LaunchReport) -> Void) -> EventLoopFuture<Channel> {
         let report = NIOLoopBound(onReport, eventLoop: loop)
-        let control = ClientBootstrap(group: loop)
+        return ClientBootstrap(group: loop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(LaunchReportReader { report.value($0) })
@@ -45,7 +31,6 @@ enum SessionLauncher {
             .flatMap { channel in
                 channel.writeAndFlush(ByteBuffer(bytes: line)).map { channel }
             }
-        return Launched(process: process, control: control)
     }
 }
 

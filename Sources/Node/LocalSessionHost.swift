@@ -1,0 +1,58 @@
+import Cgroup
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SSHHost
+
+/// Sessions started by the node itself (posix_spawn: the daemon never forks), each launcher
+/// moved into the session's cgroup before it is sent anything: for a node that runs as root
+/// without the broker, or as a developer (then every session is the developer's own login).
+struct LocalSessionHost: SessionHost {
+    let launcherPath: String
+    /// Where session cgroups are made (nil: under the host's cgroup2 mount).
+    let cgroupRoot: String?
+    let logger: Logger
+
+    func launch(_ launch: SessionLaunch, on loop: EventLoop) -> EventLoopFuture<HostedSession> {
+        defer { launch.closeChildEnds() }
+        return loop.makeCompletedFuture {
+            let cgroup = try SessionCgroup.create(sessionID: launch.sessionID, root: cgroupRoot)
+            let session = LocalHostedSession(cgroup: cgroup, logger: logger)
+            do {
+                let pid = try ProcessSpawner.spawn(launcherPath, arguments: ["portcullis-exec"], environment: [:], childEnds: launch.stdio,
+                                                   control: launch.control)
+                ProcessSpawner.reap(pid) { _ in }
+                do { try cgroup.add(pid) } catch {
+                    kill(pid, SIGKILL)
+                    throw error
+                }
+            } catch {
+                session.end()
+                throw error
+            }
+            return session
+        }
+    }
+}
+
+final class LocalHostedSession: HostedSession {
+    private let cgroup: SessionCgroup
+    private let logger: Logger
+    private let ended = NIOLockedValueBox(false)
+
+    init(cgroup: SessionCgroup, logger: Logger) {
+        self.cgroup = cgroup
+        self.logger = logger
+    }
+
+    func end() {
+        guard ended.withLockedValue({ ended in defer { ended = true }; return !ended }) else { return }
+        // Removal waits for killed processes to leave: not on an event loop.
+        let (cgroup, logger) = (cgroup, logger)
+        DispatchQueue.global().async {
+            do { try cgroup.end() } catch { logger.error("the session cgroup could not be removed", metadata: ["error": "\(error)"]) }
+        }
+    }
+}

@@ -1,0 +1,236 @@
+import CLinux
+import Cgroup
+import Foundation
+import LaunchProtocol
+
+/// The broker's one loop: accepts the daemon's connections (its uid only), performs their
+/// requests in order, answers each without ever waiting on a peer (non-blocking sockets; a peer
+/// that does not read its answers is cut off), reaps the launchers it started and removes the
+/// cgroups of ended sessions as they empty.
+final class PrivilegeBroker {
+    private let listener: Int32
+    private let allowedUID: uid_t
+    private let launcher: String
+    private let maximumSessions: Int
+    private let cgroupRoot: String
+    private var sessions: [Int32: BrokerSession] = [:]
+    /// Cgroups of ended sessions whose killed processes have not all left yet.
+    private var leaving: [SessionCgroup] = []
+
+    init(socketPath: String, allowedUID: uid_t, launcher: String, maximumSessions: Int, cgroupRoot: String) throws {
+        self.allowedUID = allowedUID
+        self.launcher = launcher
+        self.maximumSessions = maximumSessions
+        self.cgroupRoot = cgroupRoot
+        listener = try Self.listen(at: socketPath, owner: allowedUID)
+        // A broker that was killed left its sessions' cgroups: nobody controls or records those.
+        if let sweep = try? SessionCgroup.sweep(root: cgroupRoot) {
+            for leftover in sweep.removed { BrokerLog.info("ended leftover session \(leftover.sessionID) (\(leftover.killed.count) processes killed)") }
+            for failure in sweep.failures { BrokerLog.info("a leftover session cgroup could not be removed: \(failure)") }
+        }
+        BrokerLog.info("serving uid \(allowedUID) on \(socketPath); session cgroups under \(cgroupRoot)/portcullis; at most \(maximumSessions) sessions")
+    }
+
+    /// A fresh socket at `path` (an old socket there is replaced; anything else is an error),
+    /// owned by `owner` with mode 0600, made so from its creation (umask) rather than chmod-ed later.
+    private static func listen(at path: String, owner: uid_t) throws -> Int32 {
+        var status = stat()
+        if lstat(path, &status) == 0 {
+            guard status.st_mode & S_IFMT == S_IFSOCK else { throw BrokerFailure("\(path) exists and is not a socket") }
+            unlink(path)
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue | SOCK_CLOEXEC.rawValue | SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { throw BrokerFailure("socket: \(String(cString: strerror(errno)))") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw BrokerFailure("the socket path \(path) is too long") }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        let saved = umask(0o177)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        umask(saved)
+        guard bound == 0 else { throw BrokerFailure("cannot listen on \(path): \(String(cString: strerror(errno)))") }
+        guard chown(path, owner, gid_t(bitPattern: -1)) == 0, Glibc.listen(fd, 64) == 0 else {
+            throw BrokerFailure("cannot set up \(path): \(String(cString: strerror(errno)))")
+        }
+        return fd
+    }
+
+    func serve() -> Never {
+        signal(SIGPIPE, SIG_IGN)
+        while true {
+            var watched = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
+                + sessions.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            // Woken every second anyway: launchers are reaped and emptied cgroups removed.
+            if poll(&watched, nfds_t(watched.count), leaving.isEmpty ? 1000 : 50) < 0, errno != EINTR {
+                BrokerLog.info("poll: \(String(cString: strerror(errno)))")
+                exit(1)
+            }
+            reapLaunchers()
+            removeEmptied()
+            for entry in watched.dropFirst() where entry.revents != 0 { serviceConnection(entry.fd) }
+            if watched[0].revents != 0 { acceptConnections() }
+        }
+    }
+
+    // MARK: Connections
+
+    private func acceptConnections() {
+        while true {
+            // (accept4 is a GNU extension Swift cannot see; this thread is the only one, so no
+            // spawn can inherit the descriptor before it is close-on-exec.)
+            let fd = accept(listener, nil, nil)
+            guard fd >= 0 else { return }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            var uid: uid_t = 0, pid: pid_t = 0
+            guard pc_peer_credentials(fd, &uid, &pid) == 0 else {
+                close(fd)
+                continue
+            }
+            guard uid == allowedUID else {
+                refuse(fd, "uid \(uid) may not use the broker (only uid \(allowedUID), the daemon's)", session: nil, peer: pid)
+                close(fd)
+                continue
+            }
+            // A connection is a session: beyond the session limit (and a few in their opening) none is kept.
+            guard sessions.count < maximumSessions + 16 else {
+                refuse(fd, "too many connections (at most \(maximumSessions) sessions)", session: nil, peer: pid)
+                close(fd)
+                continue
+            }
+            sessions[fd] = BrokerSession(socket: fd, peer: pid)
+        }
+    }
+
+    /// Every message waiting on the connection, in order; then closes it if it ended.
+    private func serviceConnection(_ fd: Int32) {
+        guard let session = sessions[fd] else { return }
+        while sessions[fd] != nil {
+            let message: BrokerSocket.Message?
+            do {
+                message = try BrokerSocket.receive(fd, nonblocking: true)
+            } catch .wouldBlock {
+                return
+            } catch {
+                refuse(fd, "\(error)", session: session.id, peer: session.peer)
+                return disconnect(session)
+            }
+            guard let message else { return disconnect(session) }
+            let (answer, fatal) = perform(message, for: session)
+            message.descriptors.forEach { close($0) }
+            if case .refused(let reason) = answer { BrokerLog.refused(reason, session: session.id, peer: session.peer) }
+            do {
+                try BrokerSocket.send(fd, try BrokerFrame.encode(answer), nonblocking: true)
+            } catch {
+                BrokerLog.info("the daemon does not read its answers (session \(session.id ?? "-")): disconnected")
+                return disconnect(session)
+            }
+            if fatal { return disconnect(session) }
+        }
+    }
+
+    /// The session ends with its connection (the daemon closed it, died, or broke the protocol).
+    private func disconnect(_ session: BrokerSession) {
+        end(session)
+        sessions[session.socket] = nil
+        close(session.socket)
+    }
+
+    private func refuse(_ fd: Int32, _ reason: String, session: String?, peer: pid_t) {
+        BrokerLog.refused(reason, session: session, peer: peer)
+        if let frame = try? BrokerFrame.encode(BrokerAnswer.refused(reason)) { try? BrokerSocket.send(fd, frame, nonblocking: true) }
+    }
+
+    // MARK: Requests
+
+    /// The answer, and whether the connection must be closed after it (the peer broke the
+    /// protocol: a malformed message, one out of phase, the wrong descriptors).
+    private func perform(_ message: BrokerSocket.Message, for session: BrokerSession) -> (BrokerAnswer, fatal: Bool) {
+        let request: BrokerRequest
+        do { request = try BrokerFrame.request(try BrokerFrame.body(of: message.bytes)) } catch {
+            return (.refused("\(error)"), true)
+        }
+        if let problem = request.problem { return (.refused(problem), false) }
+        if let id = session.id, request.session != id {
+            return (.refused("this connection is session \(id), not \(request.session)"), true)
+        }
+        let expected: Bool
+        switch (request, session.phase) {
+        case (.open, .new), (.launch, .opened), (.end, .opened), (.end, .launched): expected = true
+        default: expected = false
+        }
+        guard expected else { return (.refused("'\(request.verb)' is not expected for a session \(session.phase.name)"), true) }
+        guard message.descriptors.count == request.descriptorCount else {
+            return (.refused("'\(request.verb)' comes with \(request.descriptorCount) descriptors, not \(message.descriptors.count)"), true)
+        }
+        switch (request, session.phase) {
+        case (.open(let id), .new):
+            let live = sessions.values.filter(\.isLive)
+            guard live.count < maximumSessions else { return (.refused("\(maximumSessions) sessions are live, the most this broker runs (--max-sessions)"), false) }
+            guard !live.contains(where: { $0.id == id }) else { return (.refused("session \(id) is already open"), true) }
+            do {
+                session.phase = .opened(try SessionCgroup.create(sessionID: id, root: cgroupRoot))
+                session.id = id
+                return (.done, false)
+            } catch {
+                return (.refused("\(error)"), false)
+            }
+        case (.launch(_, let login, let terminal, _), .opened(let cgroup)):
+            let fds = message.descriptors
+            do {
+                let stdio: LauncherSpawn.Stdio = terminal ? .terminal(fds[0]) : .pipes(stdin: fds[0], stdout: fds[1], stderr: fds[2])
+                let pid = try LauncherSpawn.spawn(launcher, stdio: stdio, control: fds[fds.count - 1])
+                do { try cgroup.add(pid) } catch {
+                    kill(pid, SIGKILL)
+                    return (.refused("\(error)"), true)
+                }
+                session.phase = .launched(cgroup, launcher: pid)
+                BrokerLog.info("session \(session.id ?? "-"): launcher \(pid) for login \(login)\(terminal ? " with a terminal" : "")")
+                return (.launched(pid: pid), false)
+            } catch {
+                return (.refused("\(error)"), true)
+            }
+        case (.end, _):
+            end(session)
+            return (.done, false)
+        default:
+            return (.refused("'\(request.verb)' is not expected for a session \(session.phase.name)"), true)
+        }
+    }
+
+    /// Kills whatever is left of the session; its cgroup goes once it is empty.
+    private func end(_ session: BrokerSession) {
+        guard let cgroup = session.phase.cgroup else { return }
+        session.phase = .ended
+        cgroup.kill()
+        if (try? cgroup.remove()) != true { leaving.append(cgroup) }
+    }
+
+    // MARK: Housekeeping
+
+    private func reapLaunchers() {
+        var status: Int32 = 0
+        while waitpid(-1, &status, WNOHANG) > 0 {}
+    }
+
+    private func removeEmptied() {
+        leaving = leaving.filter { cgroup in
+            do {
+                if try cgroup.remove() { return false }
+                cgroup.kill()
+                return true
+            } catch {
+                BrokerLog.info("\(error)")
+                return false
+            }
+        }
+    }
+}
+
+struct BrokerFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

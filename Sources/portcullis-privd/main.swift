@@ -1,0 +1,53 @@
+// portcullis-privd: the root broker. The daemon runs unprivileged; this small program does the
+// few privileged acts a session needs, and nothing else (no verb runs an arbitrary command):
+// it makes and ends session cgroups and spawns `portcullis-exec` in them with the descriptors
+// the daemon passes. Single-threaded (one poll() loop), no NIO, no networking but its Unix
+// socket; every request is validated as hostile input (`BrokerRequest.problem`, the phase of
+// its session, the descriptors beside it). See docs/architecture.md, "Privilege separation".
+import ArgumentParser
+import Cgroup
+import Foundation
+import LaunchProtocol
+
+struct PrivilegeBrokerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "portcullis-privd",
+        abstract: "The root broker of the Portcullis appliance: session cgroups and session launchers for the unprivileged daemon.",
+        discussion: """
+            Listens on a SOCK_SEQPACKET Unix socket that only --user may use (its file is owned by that user, mode \
+            0600, and every connection's SO_PEERCRED uid is checked). A connection is one session: open (its cgroup), \
+            launch (portcullis-exec in it, with the PTY or pipes and the control socket the daemon passes), end; when \
+            the connection closes, whatever is left of the session is killed and its cgroup removed. Refusals are \
+            logged on standard error and answered; the broker keeps serving. Run by portcullis-privd.service.
+            """)
+
+    @Option(help: "The socket to listen on (made anew; its directory must exist).") var socket: String = "/run/portcullis-privd/privd.sock"
+    @Option(help: "The only user (name or uid) whose connections are served: the daemon's.") var user: String = "portcullis"
+    @Option(help: "The session launcher.") var launcher: String = "/usr/lib/portcullis/portcullis-exec"
+    @Option(help: "At most this many live sessions; more are refused.") var maxSessions: Int = 1000
+    @Option(help: "Where session cgroups go (<root>/portcullis/<session>). Default: this service's cgroup when systemd delegated it, else the cgroup2 mount.")
+    var cgroupRoot: String?
+
+    func validate() throws {
+        guard maxSessions > 0 else { throw ValidationError("--max-sessions must be at least 1") }
+        guard launcher.hasPrefix("/") else { throw ValidationError("--launcher must be an absolute path") }
+    }
+
+    func run() throws {
+        guard let uid = Self.uid(of: user) else { throw ValidationError("no such user: \(user)") }
+        guard access(launcher, X_OK) == 0 else { throw ValidationError("the launcher \(launcher) is not executable") }
+        let root: String
+        do { root = try cgroupRoot ?? SessionCgroup.delegatedRoot() ?? SessionCgroup.cgroup2Mount() } catch {
+            throw ValidationError("\(error)")
+        }
+        let broker = try PrivilegeBroker(socketPath: socket, allowedUID: uid, launcher: launcher, maximumSessions: maxSessions, cgroupRoot: root)
+        broker.serve()
+    }
+
+    static func uid(of user: String) -> uid_t? {
+        if let number = uid_t(user) { return number }
+        return getpwnam(user).map { $0.pointee.pw_uid }
+    }
+}
+
+PrivilegeBrokerCommand.main()

@@ -1,0 +1,225 @@
+import Foundation
+import LaunchProtocol
+import TestSupport
+import XCTest
+
+/// Issue 16's promises, as root on this machine: the daemon runs as `portcullis` with no
+/// capability and starts sessions through the root broker; the broker refuses what it must and
+/// keeps serving; a daemon killed outright leaves no session process behind.
+final class PrivilegeSeparationTests: XCTestCase {
+    private var directory: URL!
+    private var broker: BrokerFixture?
+    private var daemon: DaemonFixture?
+
+    override func setUp() async throws {
+        guard getuid() == 0 else { try TestEnvironment.missing("the root broker and the daemon's own user need root; CI runs as root") }
+        directory = try TestEnvironment.temporaryDirectory("portcullis-privsep")
+    }
+
+    override func tearDown() async throws {
+        try? daemon?.stop()
+        try? broker?.stop()
+        if let directory { try? FileManager.default.removeItem(at: directory) }
+    }
+
+    // MARK: The broker alone
+
+    func testTheBrokerRefusesWhatItMustAndKeepsServing() throws {
+        let broker = try BrokerFixture(directory: directory, user: "0", maxSessions: 2)
+        self.broker = broker
+
+        // Malformed, oversized, out of order, wrong descriptors: refused, the connection closed.
+        var fd = try broker.connect()
+        guard case .refused(let garbage)? = try broker.exchange(fd, Array("\u{0}\u{0}\u{0}\u{5}hello".utf8)) else { return XCTFail("garbage accepted") }
+        XCTAssertTrue(garbage.contains("not a broker message"), garbage)
+        XCTAssertTrue(broker.isClosed(fd))
+        close(fd)
+
+        fd = try broker.connect()
+        guard case .refused(let large)? = try broker.exchange(fd, [0, 0, 0x20, 0] + [UInt8](repeating: 0x61, count: 8192)) else {
+            return XCTFail("an oversized message accepted")
+        }
+        XCTAssertTrue(large.contains("larger than"), large)
+        XCTAssertTrue(broker.isClosed(fd))
+        close(fd)
+
+        fd = try broker.connect()
+        guard case .refused(let early)? = try broker.ask(fd, .launch(session: "s1", login: "root", terminal: false, rootAllowed: true)) else {
+            return XCTFail("a launch before open was accepted")
+        }
+        XCTAssertTrue(early.contains("not expected"), early)
+        close(fd)
+
+        // Hostile contents: refused, the connection kept.
+        fd = try broker.connect()
+        guard case .refused(let escape)? = try broker.ask(fd, .open(session: "../../etc")) else { return XCTFail("a cgroup outside the tree") }
+        XCTAssertTrue(escape.contains("not a session id"), escape)
+        XCTAssertEqual(try broker.ask(fd, .open(session: "s1")), .done)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(broker.cgroupRoot)/portcullis/s1"))
+        guard case .refused(let root)? = try broker.ask(fd, .launch(session: "s1", login: "root", terminal: false, rootAllowed: false)) else {
+            return XCTFail("a launch as root without a role allowing it")
+        }
+        XCTAssertTrue(root.contains("root"), root)
+        var pipes = try Self.pipes()
+        guard case .refused(let fewer)? = try broker.ask(fd, .launch(session: "s1", login: "nobody", terminal: false, rootAllowed: false),
+                                                         descriptors: [pipes.child[0]]) else { return XCTFail("a launch with one descriptor") }
+        XCTAssertTrue(fewer.contains("descriptors"), fewer)
+        XCTAssertTrue(broker.isClosed(fd), "a protocol breach ends the connection")
+        close(fd)
+        Self.closeAll(pipes)
+        // Its session ended with it.
+        try Self.eventually("the session's cgroup is removed") { !broker.sessions.contains("s1") }
+
+        // The session limit.
+        let first = try broker.connect(), second = try broker.connect(), third = try broker.connect()
+        defer { [first, second, third].forEach { close($0) } }
+        XCTAssertEqual(try broker.ask(first, .open(session: "a")), .done)
+        XCTAssertEqual(try broker.ask(second, .open(session: "b")), .done)
+        guard case .refused(let limit)? = try broker.ask(third, .open(session: "c")) else { return XCTFail("a third session over --max-sessions 2") }
+        XCTAssertTrue(limit.contains("max-sessions"), limit)
+
+        // And it still serves: a real session, in its cgroup, with its output.
+        XCTAssertEqual(try broker.ask(first, .end(session: "a")), .done)
+        fd = try broker.connect()
+        defer { close(fd) }
+        XCTAssertEqual(try broker.ask(fd, .open(session: "s2")), .done)
+        pipes = try Self.pipes()
+        var control: [Int32] = [-1, -1]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0, &control), 0)
+        guard case .launched(let pid)? = try broker.ask(fd, .launch(session: "s2", login: "root", terminal: false, rootAllowed: true),
+                                                        descriptors: pipes.child + [control[1]]) else { return XCTFail("the launch failed") }
+        pipes.child.forEach { close($0) }
+        close(control[1])
+        XCTAssertEqual(broker.processes(of: "s2"), [pid], "the launcher is in its cgroup before it is told anything")
+        let spec = try LaunchSpec(login: "root", command: "cat /proc/self/cgroup", environment: [:], portcullisUser: "alice").line()
+        XCTAssertEqual(write(control[0], spec, spec.count), spec.count)
+        var report = [UInt8](repeating: 0, count: 4096)
+        XCTAssertGreaterThan(read(control[0], &report, report.count), 0)   // ready
+        XCTAssertEqual(write(control[0], LaunchCommand.go.line, 3), 3)
+        let output = String(decoding: FileHandle(fileDescriptor: pipes.parent[1], closeOnDealloc: false).readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(output.contains("\(broker.cgroupRoot.split(separator: "/").last!)/portcullis/s2"), output)
+        close(control[0])
+        pipes.parent.forEach { close($0) }
+
+        // Another uid than the one it serves: refused at once.
+        try broker.stop()
+        XCTAssertTrue(broker.log.contains("refused"), broker.log)
+        let strict = try BrokerFixture(directory: directory, user: "nobody")
+        self.broker = strict
+        fd = try strict.connect()
+        defer { close(fd) }
+        guard case .refused(let uid)? = try strict.answer(fd) else { return XCTFail("root was served by a broker for nobody") }
+        XCTAssertTrue(uid.contains("uid 0 may not use the broker"), uid)
+    }
+
+    // MARK: The appliance, split
+
+    func testTheDaemonRunsUnprivilegedAndSessionsGoThroughTheBroker() throws {
+        try Self.ensureUser("portcullis")
+        let broker = try BrokerFixture(directory: directory, user: "portcullis")
+        self.broker = broker
+        let daemon = try DaemonFixture(directory: directory) { text in
+            text.replacingOccurrences(of: "node_name: \"\"", with: "node_name: \"web1\"")
+                .replacingOccurrences(of: "  labels: {}", with: "  labels: {env: test}")
+                .replacingOccurrences(of: "broker_socket: \"\"", with: "broker_socket: \"\(broker.socket)\"")
+        }
+        self.daemon = daemon
+        daemon.user = "portcullis"
+        try Programs.executeSuccessfully("/bin/chown", ["-R", "portcullis:portcullis", directory.path])
+        try daemon.start()
+        let pid = try XCTUnwrap(daemon.daemon?.process.processIdentifier)
+
+        // Its identity: the portcullis uid, no capability at all.
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let uid = try XCTUnwrap(getpwnam("portcullis")).pointee.pw_uid
+        XCTAssertTrue(status.contains("\nUid:\t\(uid)\t\(uid)\t\(uid)\t\(uid)\n"), status)
+        XCTAssertTrue(status.contains("\nCapEff:\t0000000000000000\n"), status)
+        XCTAssertTrue(status.contains("\nCapPrm:\t0000000000000000\n"), status)
+        // What that identity cannot do.
+        for (what, command) in [("read /etc/shadow", "cat /etc/shadow"), ("write /etc/passwd", "echo x >> /etc/passwd"),
+                                ("write outside its data directory", "touch /var/lib/portcullis-escape")] {
+            let attempt = try Programs.execute("/usr/bin/setpriv", DaemonFixture.setpriv("portcullis") + ["/bin/sh", "-c", command])
+            XCTAssertNotEqual(attempt.status, 0, "the daemon's user could \(what)")
+        }
+
+        // A session through the broker, as root on the host, in the broker's cgroup tree.
+        let role = directory.appendingPathComponent("role.yaml")
+        try "kind: role\nversion: v1\nmetadata:\n  name: ops\nspec:\n  allow:\n    logins: [root]\n    node_labels: {env: test}\n"
+            .write(to: role, atomically: true, encoding: .utf8)
+        try Programs.executeSuccessfully("/bin/chown", ["portcullis", role.path])
+        XCTAssertEqual(try daemon.pcctl(["create", "-f", role.path]).status, 0)
+        let alice = try PcshUser.enrolled("alice", roles: "ops", fixture: daemon)
+        let exec = try ssh(alice, daemon, ["root@127.0.0.1", "id -un; cat /proc/self/cgroup; exit 3"])
+        XCTAssertEqual(exec.status, 3, exec.output)
+        XCTAssertTrue(exec.output.hasPrefix("root\n"), exec.output)
+        XCTAssertTrue(exec.output.contains("\(broker.cgroupRoot.split(separator: "/").last!)/portcullis/"), exec.output)
+
+        // The daemon killed outright mid-session: the session's processes end, the broker stays.
+        let live = try ChildProcess("/usr/bin/ssh", sshArguments(alice, daemon) + ["root@127.0.0.1", "sleep 300"],
+                                    output: directory.appendingPathComponent("live.log"))
+        defer { live.stop() }
+        var sleepers: [pid_t] = []
+        try Self.eventually("the session runs") {
+            sleepers = broker.sessions.flatMap(broker.processes(of:))
+            return sleepers.count >= 2   // the launcher and sleep
+        }
+        daemon.daemon?.signal(SIGKILL)
+        try Self.eventually("the session's processes are killed and its cgroup removed (left: \(broker.sessions), running: \(sleepers.filter(Self.isRunning)))") {
+            broker.sessions.isEmpty && !sleepers.contains(where: Self.isRunning)
+        }
+        XCTAssertTrue(broker.isRunning)
+        _ = try? daemon.stop()
+
+        // A restarted daemon works.
+        try daemon.start()
+        let again = try ssh(alice, daemon, ["root@127.0.0.1", "echo again"])
+        XCTAssertEqual(again.status, 0, again.output)
+        XCTAssertTrue(again.output.hasPrefix("again\n"), again.output)
+    }
+
+    // MARK: Helpers
+
+    private func sshArguments(_ user: PcshUser, _ daemon: DaemonFixture) -> [String] {
+        ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(user.knownHosts)",
+         "-o", "IdentitiesOnly=yes", "-i", user.key, "-p", "\(daemon.nodePort)", "-o", "HostKeyAlias=web1.portcullis"]
+    }
+
+    private func ssh(_ user: PcshUser, _ daemon: DaemonFixture, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        try Programs.execute("/usr/bin/ssh", sshArguments(user, daemon) + arguments)
+    }
+
+    /// The appliance's system user, as the package makes it.
+    static func ensureUser(_ name: String) throws {
+        guard getpwnam(name) == nil else { return }
+        try Programs.executeSuccessfully("/usr/sbin/adduser", ["--system", "--group", "--no-create-home", "--home", "/var/lib/portcullis", name])
+    }
+
+    /// Alive and not a zombie (one whose parent has not reaped it yet is dead all the same).
+    static func isRunning(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let state = stat.split(separator: ")").last?.split(separator: " ").first else { return false }
+        return state != "Z" && state != "X"
+    }
+
+    static func pipes() throws -> (parent: [Int32], child: [Int32]) {
+        var ends: [[Int32]] = []
+        for _ in 0..<3 {
+            var fds: [Int32] = [-1, -1]
+            guard pipe(&fds) == 0 else { throw Programs.CommandFailed(output: "pipe failed") }
+            ends.append(fds)
+        }
+        return ([ends[0][1], ends[1][0], ends[2][0]], [ends[0][0], ends[1][1], ends[2][1]])
+    }
+
+    static func closeAll(_ pipes: (parent: [Int32], child: [Int32])) {
+        (pipes.parent + pipes.child).forEach { close($0) }
+    }
+
+    static func eventually(_ what: @autoclosure () -> String, timeout: TimeInterval = 10, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while try !condition() {
+            guard Date() < deadline else { throw Programs.CommandFailed(output: "\(what()): not within \(timeout) s") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+}
