@@ -67,13 +67,13 @@ run: fips build
 	@echo "    2. trust the proxy:    $(BIN)/pcctl auth export --type tls -c $(RUN_DIR)/portcullis.yaml > $(RUN_DIR)/proxy.pem"
 	@echo "    3. as alice:           $(BIN)/pcsh setup --proxy localhost:3080 --ca-cert $(RUN_DIR)/proxy.pem --token TOKEN-FROM-STEP-1"
 	@echo "                           $(BIN)/pcsh login --proxy localhost:3080 --ca-cert $(RUN_DIR)/proxy.pem --user alice"
-	@echo "    4. this appliance's node (port 3022; it starts sessions as the login, so run it as root):"
+	@echo "    4. this appliance's node (port 3022; as root, sessions as any login through the root broker; else your own only):"
 	@echo "                           ssh -p 3022 -i ~/.pcsh/key -o UserKnownHostsFile=~/.pcsh/known_hosts $$USER@localhost"
 	@echo "                           $(BIN)/pcctl sessions ls -c $(RUN_DIR)/portcullis.yaml; then $(BIN)/pcsh play SESSION-ID"
 	@echo "    5. any OpenSSH server: put 'pcctl auth export --type openssh' in its TrustedUserCAKeys, then"
 	@echo "                           $(BIN)/pcctl nodes add server --addr SERVER:22 -c $(RUN_DIR)/portcullis.yaml; $(BIN)/pcsh ssh $$USER@server"
 	@echo
-	@exec $(BIN)/portcullis start --config $(RUN_DIR)/portcullis.yaml
+	@exec bash scripts/run.sh $(BIN) $(RUN_DIR)
 
 bench: fips
 	@bash bench/sealed-storage.sh

@@ -17,17 +17,30 @@ source bench/lib/ssh-measure.sh
 require_sshd
 
 work=$(mktemp -d /tmp/portcullis-nodebench.XXXXXX)
+cgroup2=$(awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' /proc/self/mountinfo)
 chmod 755 "$work"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 0.2
+    rmdir "$cgroup2"/portcullis-bench-$$/portcullis/* "$cgroup2/portcullis-bench-$$/portcullis" "$cgroup2/portcullis-bench-$$" 2>/dev/null || true
+    rm -rf "$work"
+}
 trap cleanup EXIT
 
 swift build -c release --product ssh-node-bench >/dev/null
 swift build -c release --product portcullis-exec >/dev/null
+swift build -c release --product portcullis-privd >/dev/null
 bin=$(swift build -c release --show-bin-path)
 ssh-keygen -q -t ecdsa -b 256 -N '' -f "$work/user"
+# Sessions through the root broker, as the installed appliance starts them (the bench's node
+# runs as root itself, so the broker serves uid 0; its session cgroups go under a cgroup of ours).
+mkdir -p "$cgroup2/portcullis-bench-$$"
+"$bin/portcullis-privd" --socket "$work/privd.sock" --user 0 --launcher "$bin/portcullis-exec" \
+    --cgroup-root "$cgroup2/portcullis-bench-$$" 2>"$work/privd.log" & pids+=($!)
+for _ in $(seq 100); do [ -S "$work/privd.sock" ] && break; sleep 0.05; done
 "$bin/ssh-node-bench" --fips-prefix "$FIPS_PREFIX" --key "$work/user" --ca-out "$work/user_ca.pub" \
-    --launcher "$bin/portcullis-exec" --work "$work" >"$work/ours.out" 2>"$work/ours.log" & pids+=($!)
+    --launcher "$bin/portcullis-exec" --broker "$work/privd.sock" --work "$work" >"$work/ours.out" 2>"$work/ours.log" & pids+=($!)
 for _ in $(seq 300); do grep -q listening "$work/ours.out" 2>/dev/null && break; sleep 0.1; done
 ours_port=$(awk '/listening/ {print $2}' "$work/ours.out")
 [ -n "$ours_port" ] || { echo "the node did not start:"; cat "$work/ours.log"; exit 1; }

@@ -161,6 +161,12 @@ public final class LinuxAuditSink: AuditSink, @unchecked Sendable {
         if let sid = event.sessionID { text += " " + Self.field("portcullis_sid", sid) }
         let remote = event["addr.remote"]?.stringValue.map { $0.hasPrefix("[") ? String($0.dropFirst().prefix { $0 != "]" }) : String($0.prefix { $0 != ":" }) }
         let result = audit_log_user_message(fd, type, text, nil, remote, "ssh", success ? 1 : 0)
-        guard result > 0 else { throw AuditError.sinkUnavailable(name: name, reason: "audit_log_user_message: \(String(cString: strerror(-result)))") }
+        guard result > 0 else {
+            // 0: libaudit dropped the record itself, which it does for a process without
+            // CAP_AUDIT_WRITE (strerror(0) would say "Success").
+            let reason = result == 0 ? "the record was not sent: the daemon needs CAP_AUDIT_WRITE (portcullis.service grants it)"
+                : "audit_log_user_message: \(String(cString: strerror(-result)))"
+            throw AuditError.sinkUnavailable(name: name, reason: reason)
+        }
     }
 }

@@ -1,12 +1,12 @@
-// portcullis-exec: the session launcher the node spawns for every shell, command and
-// subsystem. It is the privilege boundary: the daemon (NIO, many threads) never forks; this
+// portcullis-exec: the session launcher started for every shell, command and subsystem.
+// It is the privilege boundary: the daemon (NIO, many threads) never forks; this
 // small program is single-threaded (no Dispatch, no Swift concurrency), so forking here is safe.
 //
-// The node starts it as root with the session's stdio (the PTY slave, opened by path in a new
-// session, is its controlling terminal; or pipes) and a control socket on fd 3:
-//   node → launcher: one JSON line, the LaunchSpec; later the line "go" once the launcher has
-//                    been placed in the session's cgroup (no user code runs before that); then
-//                    "signal NAME" lines for the program (`LaunchCommand`)
+// The root broker (portcullis-privd; or a node running as root) starts it as root in the
+// session's cgroup, with the session's stdio (the PTY slave, opened by path in a new session, is
+// its controlling terminal; or pipes) and the node's control socket on fd 3:
+//   node → launcher: one JSON line, the LaunchSpec (sent once it is in the session's cgroup);
+//                    then the line "go"; then "signal NAME" lines for the program (`LaunchCommand`)
 //   launcher → node: `LaunchReport` lines: ready, started (pid), exit (status or signal),
 //                    or error (reason) and exit status 2
 // It looks the login up, opens the PAM session (not yet: see `SessionPAM`), gives the terminal

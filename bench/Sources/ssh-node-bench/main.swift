@@ -17,9 +17,9 @@ import Storage
 // with --proxy yes also runs the proxy (the node registered as "bench") and prints "proxy PORT";
 // --sshd HOST:PORT --sshd-key FILE registers that sshd as the OpenSSH host "sshd" and certifies
 // its host key FILE.pub with the host CA (FILE-cert.pub), for terminating mode.
-//   ssh-node-bench --fips-prefix P --key KEYFILE --ca-out FILE --launcher PATH --work DIR [--proxy yes] [--sshd A --sshd-key K]
+//   ssh-node-bench --fips-prefix P --key KEYFILE --ca-out FILE --launcher PATH --work DIR [--broker SOCKET] [--proxy yes] [--sshd A --sshd-key K]
 
-let options = BenchOptions(program: "ssh-node-bench", defaults: ["fips-prefix": "", "key": "", "ca-out": "", "launcher": "", "work": "", "proxy": "no", "sshd": "", "sshd-key": ""])
+let options = BenchOptions(program: "ssh-node-bench", defaults: ["fips-prefix": "", "key": "", "ca-out": "", "launcher": "", "work": "", "proxy": "no", "sshd": "", "sshd-key": "", "broker": ""])
 let crypto = try options.cryptoContext()
 let work = options.string("work")
 LoggingSystem.bootstrap { label in
@@ -55,7 +55,9 @@ let caLines = CertificateAuthority.trustedUserCAKeysLines(try await identity.use
 try (caLines.joined(separator: "\n") + "\n").write(toFile: options.string("ca-out"), atomically: true, encoding: .utf8)
 
 let node = NodeService(settings: NodeSettings(host: "127.0.0.1", port: 0, nodeName: "bench", clusterName: "bench", clientIdleTimeout: nil,
-                                              launcherPath: options.string("launcher"), recordingsRoot: "\(work)/recordings"),
+                                              launcherPath: options.string("launcher"),
+                                              brokerSocket: options.string("broker").isEmpty ? nil : options.string("broker"),
+                                              recordingsRoot: "\(work)/recordings"),
                        identity: identity, audit: audit, backend: sealed, keyring: keyring, crypto: crypto, logger: Logger(label: "node"))
 let listener = try await node.bind()
 FileHandle.standardOutput.write(Data("listening \(listener.port)\n".utf8))

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The last step of `make run`: starts the appliance on the configuration in RUN_DIR.
+#   As a developer (not root): the daemon runs as you and starts sessions itself, so only your
+#   own login works.
+#   As root: split as the installed appliance is (issue 16). The root broker portcullis-privd
+#   starts sessions; the daemon runs as the system user `portcullis` (made here if missing)
+#   with no capability at all, and owns RUN_DIR.
+set -euo pipefail
+bin=$1 run=$2
+config=$run/portcullis.yaml
+if [ "$(id -u)" -ne 0 ]; then
+    exec "$bin/portcullis" start --config "$config"
+fi
+if ! getent passwd portcullis >/dev/null; then
+    adduser --quiet --system --group --home /var/lib/portcullis --no-create-home --shell /usr/sbin/nologin portcullis
+    echo "created the system user portcullis, which the daemon runs as"
+fi
+socket=$run/privd/privd.sock
+sed -i "s|^  broker_socket: .*|  broker_socket: \"$socket\"|" "$config"
+chown -R portcullis:portcullis "$run"
+# The broker's directory: root's, reachable by the daemon's group only (the broker also checks
+# each connection's uid).
+install -d -o root -g portcullis -m 0750 "$run/privd"
+"$bin/portcullis-privd" --socket "$socket" --user portcullis --launcher "$bin/portcullis-exec" &
+broker=$!
+trap 'kill $broker 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.05; done
+[ -S "$socket" ] || { echo "portcullis-privd did not start" >&2; exit 1; }
+echo "the daemon runs as portcullis with no capability; sessions are started by portcullis-privd (root, pid $broker)"
+echo "(as root, run pcctl as the daemon's user too: runuser -u portcullis -- $bin/pcctl ...)"
+setpriv --reuid=portcullis --regid=portcullis --init-groups --inh-caps=-all --bounding-set=-all -- \
+    "$bin/portcullis" start --config "$config"
