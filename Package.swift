@@ -46,9 +46,10 @@ let package = Package(
         // The daemon ↔ root broker ↔ launcher protocols (portcullis-privd, portcullis-exec): one
         // definition every side imports; Foundation and the CLinux shims only.
         .target(name: "LaunchProtocol", dependencies: ["CLinux"]),
-        // Session cgroups (v2): made, killed and removed by the root broker, or by a node that
-        // spawns its sessions itself. Foundation only.
-        .target(name: "Cgroup", dependencies: ["LaunchProtocol"]),
+        // The host's side of a session, below the daemon: its cgroup (v2) and the posix_spawn of
+        // its launcher, for the root broker and for a node that starts its sessions itself.
+        // Foundation and CLinux only.
+        .target(name: "HostSessions", dependencies: ["LaunchProtocol", "CLinux"]),
         .target(
             name: "FIPSCrypto",
             dependencies: ["COpenSSL"]
@@ -100,7 +101,7 @@ let package = Package(
         .target(
             name: "SSHHost",
             dependencies: [
-                "SSH", "CLinux",
+                "SSH", "CLinux", "HostSessions",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -121,7 +122,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "SSH", "SSHHost", "Identity", "Audit", "Storage", "FIPSCrypto", "CLinux", "YAMLNodes", "SessionControl", "PortcullisVersion", "LaunchProtocol", "Cgroup", "AdminAPI",
+                "SSH", "SSHHost", "Identity", "Audit", "Storage", "FIPSCrypto", "CLinux", "YAMLNodes", "SessionControl", "PortcullisVersion", "LaunchProtocol", "HostSessions", "AdminAPI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -191,7 +192,7 @@ let package = Package(
         // The root broker: single-threaded, no NIO, its Unix socket only.
         .executableTarget(
             name: "portcullis-privd",
-            dependencies: ["LaunchProtocol", "Cgroup", "CLinux", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["LaunchProtocol", "HostSessions", "CLinux", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "pcctl",
@@ -276,7 +277,7 @@ let package = Package(
             name: "NodeTests",
             dependencies: [
                 "Node", "Identity", "Audit", "Storage", "SSH", "FIPSCrypto", "TestSupport", "portcullis-exec", "portcullis-privd", "SessionControl", "Proxy",
-                "LaunchProtocol", "Cgroup", "AdminAPI", "CLinux",
+                "LaunchProtocol", "HostSessions", "AdminAPI", "CLinux",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,4 +1,4 @@
-import Cgroup
+import HostSessions
 import Foundation
 import Logging
 import NIOConcurrencyHelpers

@@ -1,5 +1,5 @@
 import Audit
-import Cgroup
+import HostSessions
 import FIPSCrypto
 import Foundation
 import Identity

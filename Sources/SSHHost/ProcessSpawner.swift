@@ -1,6 +1,7 @@
 import CLinux
 import Foundation
 import Glibc
+import HostSessions
 import NIOCore
 import NIOPosix
 import SSH
@@ -64,11 +65,9 @@ public struct SpawnedProcess: Sendable {
     public var stderr: Int32 = -1
 }
 
-/// Starts processes without fork() (Swift code after fork in a threaded process can deadlock):
-/// posix_spawn in a new session, every signal back to default and unblocked, no descriptor but
-/// 0–2 inherited. With a PTY the child opens the slave by path and, being a session leader
-/// without a terminal, gets it as its controlling TTY (job control and ^C work).
-/// The node spawns its launcher (`portcullis-exec`) this way; the example server its shells.
+/// Starts a session's process with its stdio (`HostSessions.SessionSpawn`: no fork, a new
+/// session, the PTY as controlling terminal). A node without the root broker spawns its launcher
+/// (`portcullis-exec`) this way; the example server its shells.
 public enum ProcessSpawner {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -94,50 +93,20 @@ public enum ProcessSpawner {
     /// Starts `executable` with `stdio`'s child ends as its stdio (which the caller closes after).
     public static func spawn(_ executable: String, arguments: [String], environment: [String: String], childEnds stdio: SessionStdio,
                              control: Int32? = nil) throws -> pid_t {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var all = sigset_t(), none = sigset_t()
-        sigfillset(&all)
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | pc_spawn_setsid_flag())
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-
-        var moved: [Int32] = []
-        defer { moved.forEach { close($0) } }
+        let ends = stdio.childEnds
+        let childStdio: SessionSpawn.Stdio
         if stdio.isTerminal {
-            guard let name = ttyname(stdio.childEnds[0]) else { throw Failure(description: "ttyname failed") }
-            posix_spawn_file_actions_addopen(&actions, 0, name, O_RDWR, 0)
-            posix_spawn_file_actions_adddup2(&actions, 0, 1)
-            posix_spawn_file_actions_adddup2(&actions, 0, 2)
+            guard let name = ttyname(ends[0]) else { throw Failure(description: "ttyname failed") }
+            childStdio = .terminal(path: String(cString: name))
         } else {
-            for (target, source) in stdio.childEnds.enumerated() { posix_spawn_file_actions_adddup2(&actions, source, Int32(target)) }
+            childStdio = .pipes(stdin: ends[0], stdout: ends[1], stderr: ends[2])
         }
-        if let control {
-            // dup2 onto itself would keep close-on-exec: such a descriptor is moved first.
-            var source = control
-            if control == 3 {
-                source = fcntl(control, F_DUPFD_CLOEXEC, 4)
-                guard source >= 0 else { throw Failure(description: "fcntl: \(String(cString: strerror(errno)))") }
-                moved.append(source)
-            }
-            posix_spawn_file_actions_adddup2(&actions, source, 3)
-            pc_spawn_addclosefrom(&actions, 4)
-        } else {
-            pc_spawn_addclosefrom(&actions, 3)
+        do {
+            return try SessionSpawn.spawn(executable, arguments: arguments, environment: environment.map { "\($0.key)=\($0.value)" },
+                                          stdio: childStdio, control: control)
+        } catch let failure as SessionSpawn.Failure {
+            throw Failure(description: failure.description)
         }
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        guard result == 0 else { throw Failure(description: "cannot start \(executable): \(String(cString: strerror(result)))") }
-        return pid
     }
 
     /// Waits for `pid` on a thread of its own (NIO has no child reaping) and reports the raw status.

@@ -1,4 +1,4 @@
-import Cgroup
+import HostSessions
 import Foundation
 
 /// One connection from the daemon, which is one session, and where that session is in its

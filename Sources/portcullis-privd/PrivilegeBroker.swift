@@ -1,5 +1,5 @@
 import CLinux
-import Cgroup
+import HostSessions
 import Foundation
 import LaunchProtocol
 
@@ -32,28 +32,31 @@ final class PrivilegeBroker {
     }
 
     /// A fresh socket at `path` (an old socket there is replaced; anything else is an error),
-    /// owned by `owner` with mode 0600, made so from its creation (umask) rather than chmod-ed later.
+    /// owned by `owner` with mode 0600 from its creation (the umask, not a later chmod), and
+    /// listening before it appears at `path` (bound beside it, then renamed): whoever sees the
+    /// file can connect.
     private static func listen(at path: String, owner: uid_t) throws -> Int32 {
         var status = stat()
-        if lstat(path, &status) == 0 {
-            guard status.st_mode & S_IFMT == S_IFSOCK else { throw BrokerFailure("\(path) exists and is not a socket") }
-            unlink(path)
-        }
+        if lstat(path, &status) == 0, status.st_mode & S_IFMT != S_IFSOCK { throw BrokerFailure("\(path) exists and is not a socket") }
         let fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue | SOCK_CLOEXEC.rawValue | SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw BrokerFailure("socket: \(String(cString: strerror(errno)))") }
+        let staging = "\(path).\(getpid())"
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
+        let bytes = Array(staging.utf8)
         guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw BrokerFailure("the socket path \(path) is too long") }
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        unlink(staging)
         let saved = umask(0o177)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         umask(saved)
         guard bound == 0 else { throw BrokerFailure("cannot listen on \(path): \(String(cString: strerror(errno)))") }
-        guard chown(path, owner, gid_t(bitPattern: -1)) == 0, Glibc.listen(fd, 64) == 0 else {
-            throw BrokerFailure("cannot set up \(path): \(String(cString: strerror(errno)))")
+        guard lchown(staging, owner, gid_t(bitPattern: -1)) == 0, Glibc.listen(fd, 64) == 0, rename(staging, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(staging)
+            throw BrokerFailure("cannot set up \(path): \(reason)")
         }
         return fd
     }

@@ -5,7 +5,7 @@
 // socket; every request is validated as hostile input (`BrokerRequest.problem`, the phase of
 // its session, the descriptors beside it). See docs/architecture.md, "Privilege separation".
 import ArgumentParser
-import Cgroup
+import HostSessions
 import Foundation
 import LaunchProtocol
 

@@ -1,5 +1,5 @@
 import Foundation
-import Cgroup
+import HostSessions
 import Node
 import TestSupport
 import XCTest
