@@ -15,12 +15,15 @@ if ! getent passwd portcullis >/dev/null; then
     adduser --quiet --system --group --home /var/lib/portcullis --no-create-home --shell /usr/sbin/nologin portcullis
     echo "created the system user portcullis, which the daemon runs as"
 fi
-socket=$run/privd/privd.sock
+# The broker's directory is beside RUN_DIR, not in it: RUN_DIR is the daemon's, and root does
+# not make directories where the daemon could have put a symbolic link.
+privd=$run.privd
+socket=$privd/privd.sock
 sed -i "s|^  broker_socket: .*|  broker_socket: \"$socket\"|" "$config"
 chown -R portcullis:portcullis "$run"
-# The broker's directory: root's, reachable by the daemon's group only (the broker also checks
-# each connection's uid).
-install -d -o root -g portcullis -m 0750 "$run/privd"
+# Root's, reachable by the daemon's group only (the broker also checks each connection's uid).
+rm -rf "$privd"
+install -d -o root -g portcullis -m 0750 "$privd"
 "$bin/portcullis-privd" --socket "$socket" --user portcullis --launcher "$bin/portcullis-exec" &
 broker=$!
 trap 'kill $broker 2>/dev/null || true' EXIT

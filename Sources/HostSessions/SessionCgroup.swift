@@ -77,12 +77,25 @@ public struct SessionCgroup: Sendable {
         }
     }
 
-    /// Removes the cgroup if it is empty: true once it is gone, false while processes are
-    /// still leaving it (killed ones take a moment).
+    /// Removes the cgroup if it is empty, and any cgroups the session made inside it, deepest
+    /// first: true once it is gone, false while processes are still leaving it (killed ones take
+    /// a moment).
     public func remove() throws -> Bool {
+        try Self.remove(path, depth: 0)
+    }
+
+    private static func remove(_ path: String, depth: Int) throws -> Bool {
         if rmdir(path) == 0 || errno == ENOENT { return true }
         guard errno == EBUSY else { throw Failure.system("cannot remove the session cgroup \(path): \(String(cString: strerror(errno)))") }
-        return false
+        // cgroup.max.depth bounds a session's tree; so does this.
+        guard depth < 32 else { return false }
+        var emptied = true
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] {
+            var status = stat()
+            guard lstat("\(path)/\(name)", &status) == 0, status.st_mode & S_IFMT == S_IFDIR else { continue }
+            if try !remove("\(path)/\(name)", depth: depth + 1) { emptied = false }
+        }
+        return emptied && (rmdir(path) == 0 || errno == ENOENT)
     }
 
     /// Kills everything in the session and removes the cgroup once it is empty (waits up to `timeout`).

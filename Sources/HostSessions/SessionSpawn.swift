@@ -3,7 +3,8 @@ import Foundation
 
 /// posix_spawn of a session's process (the daemon never forks, and Swift code after fork() in a
 /// threaded process can deadlock): a new session, every signal at its default and unblocked, the
-/// stdio given, a control socket as fd 3 if any, and no other descriptor. A terminal is opened
+/// stdio given, `extra` descriptors as fd 3, 4, … (the launcher's control socket, the broker's
+/// gate), and no other descriptor. A terminal is opened
 /// again by its path in the child, which — a session leader without a terminal — makes it the
 /// controlling one (job control and ^C work). Used by the root broker for `portcullis-exec`, and
 /// by `SSHHost.ProcessSpawner` (a node that starts its sessions itself, the example server).
@@ -20,7 +21,7 @@ public enum SessionSpawn {
         public init(_ description: String) { self.description = description }
     }
 
-    public static func spawn(_ executable: String, arguments: [String], environment: [String], stdio: Stdio, control: Int32?) throws -> pid_t {
+    public static func spawn(_ executable: String, arguments: [String], environment: [String], stdio: Stdio, extra: [Int32]) throws -> pid_t {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -34,29 +35,31 @@ public enum SessionSpawn {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
 
-        // A source below 4 would be overwritten by the dup2s before it is read (and dup2 onto
-        // itself keeps close-on-exec): such descriptors are copied above first.
+        // A source among the targets would be overwritten by the dup2s before it is read (and
+        // dup2 onto itself keeps close-on-exec): such descriptors are copied above them first.
+        let firstFree = Int32(3 + extra.count)
         var moved: [Int32] = []
         defer { moved.forEach { close($0) } }
-        func above3(_ fd: Int32) throws -> Int32 {
-            guard fd < 4 else { return fd }
-            let copy = fcntl(fd, F_DUPFD_CLOEXEC, 10)
+        func clearOfTargets(_ fd: Int32) throws -> Int32 {
+            guard fd < firstFree else { return fd }
+            let copy = fcntl(fd, F_DUPFD_CLOEXEC, firstFree + 8)
             guard copy >= 0 else { throw Failure("fcntl: \(String(cString: strerror(errno)))") }
             moved.append(copy)
             return copy
         }
+        let extras = try extra.map(clearOfTargets)
         switch stdio {
         case .terminal(let path):
-            let control = try control.map(above3)
             posix_spawn_file_actions_addopen(&actions, 0, path, O_RDWR, 0)
             posix_spawn_file_actions_adddup2(&actions, 0, 1)
             posix_spawn_file_actions_adddup2(&actions, 0, 2)
-            if let control { posix_spawn_file_actions_adddup2(&actions, control, 3) }
         case .pipes(let stdin, let stdout, let stderr):
-            let sources = try ([stdin, stdout, stderr] + (control.map { [$0] } ?? [])).map(above3)
-            for (target, source) in sources.enumerated() { posix_spawn_file_actions_adddup2(&actions, source, Int32(target)) }
+            for (target, source) in try [stdin, stdout, stderr].map(clearOfTargets).enumerated() {
+                posix_spawn_file_actions_adddup2(&actions, source, Int32(target))
+            }
         }
-        pc_spawn_addclosefrom(&actions, control == nil ? 3 : 4)
+        for (offset, source) in extras.enumerated() { posix_spawn_file_actions_adddup2(&actions, source, Int32(3 + offset)) }
+        pc_spawn_addclosefrom(&actions, firstFree)
 
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]

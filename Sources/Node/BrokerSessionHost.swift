@@ -9,17 +9,23 @@ import NIOPosix
 /// connection to its socket per session — `open`, then `launch` with the stdio and control
 /// descriptors beside it — kept until the session ends (`end`, then closed). A daemon that dies
 /// closes them all, and the broker ends their sessions. The socket calls block (briefly: the
-/// broker answers at once, and every wait is bounded), so they run on NIO's thread pool, never
-/// on an event loop.
+/// broker answers at once, and every wait is bounded), so they run on threads of their own,
+/// never on an event loop, nor on NIO's shared pool (a broker slow to answer would hold up the
+/// file I/O of everything else).
 struct BrokerSessionHost: SessionHost {
     let socketPath: String
     let logger: Logger
     /// Longest wait for the broker's answer to one request.
     static let answerTimeout = timeval(tv_sec: 10, tv_usec: 0)
+    static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 4)
+        pool.start()
+        return pool
+    }()
 
     func launch(_ launch: SessionLaunch, on loop: EventLoop) -> EventLoopFuture<HostedSession> {
         let (socketPath, logger) = (socketPath, logger)
-        return NIOThreadPool.singleton.runIfActive(eventLoop: loop) {
+        return Self.pool.runIfActive(eventLoop: loop) {
             defer { launch.closeChildEnds() }
             let socket = try Self.connect(socketPath)
             do {
@@ -91,7 +97,7 @@ final class BrokerHostedSession: HostedSession {
     func end() {
         guard ended.withLockedValue({ ended in defer { ended = true }; return !ended }) else { return }
         let (socket, session, logger) = (socket, session, logger)
-        NIOThreadPool.singleton.submit { _ in
+        BrokerSessionHost.pool.submit { _ in
             do { try BrokerSessionHost.ask(socket, .end(session: session)) } catch {
                 logger.error("the broker did not end the session (closing its connection ends it)", metadata: ["error": "\(error)"])
             }

@@ -30,6 +30,9 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
     private var programPID: pid_t?
     /// The launcher started (by the broker or the node), until the session is ended.
     private var hosted: HostedSession?
+    /// Ended (a lock, a kill, a strict recording that failed) while its launcher was starting:
+    /// it is never told to run anything.
+    private var endRequested = false
     private var bridge: SSHChannelBridge?
     private var recording: SessionRecordingTap?
     /// For the sftp subsystem: file operations as events.
@@ -147,10 +150,12 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
             switch result {
             case .success(let hosted):
                 self.hosted = hosted
-                guard !cleanedUp else {
-                    // The client went while it started: it is never told to run anything.
+                guard !cleanedUp, !endRequested else {
+                    // The client went, or the session was ended, while it started.
                     close(control.ours)
-                    return hosted.end()
+                    hosted.end()
+                    controlClosed = true
+                    return launcherEnded()
                 }
                 // In its cgroup now: only then is it told what to run.
                 connectControl(control.ours, sending: request)
@@ -210,7 +215,7 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
         logger.error("recording failed", metadata: ["error": "\(error)"])
         if connection.identity.access.recordSession == .strict {
             tell(SessionMessages.nodeError)
-            hosted?.end()
+            end()
         } else {
             tell(SessionMessages.recordingWarning)
         }
@@ -298,10 +303,17 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
     /// Ends this session (not the connection): the reason on its stderr, a `client.disconnect`
     /// event, and everything in its cgroup killed (the program's end is reported as usual).
     func terminate(_ reason: String) {
-        guard !finished, let hosted else { return }
+        guard !finished, kind != nil, !endRequested else { return }
         tell(reason)
         connection.emit(.clientDisconnect(connection.eventFields, sid: sid, reason: reason))
-        hosted.end()
+        end()
+    }
+
+    /// Kills everything in the session now, or, while its launcher is still starting, as soon
+    /// as it has (before it is told what to run).
+    private func end() {
+        endRequested = true
+        hosted?.end()
     }
 
     /// Exit status only after all output was passed on and the launcher reported and exited:

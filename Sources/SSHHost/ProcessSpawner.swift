@@ -103,7 +103,7 @@ public enum ProcessSpawner {
         }
         do {
             return try SessionSpawn.spawn(executable, arguments: arguments, environment: environment.map { "\($0.key)=\($0.value)" },
-                                          stdio: childStdio, control: control)
+                                          stdio: childStdio, extra: control.map { [$0] } ?? [])
         } catch let failure as SessionSpawn.Failure {
             throw Failure(description: failure.description)
         }

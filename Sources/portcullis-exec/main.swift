@@ -29,6 +29,28 @@ enum SessionPAM {
     static func close() {}
 }
 
+// From whoever started it (the root broker, or a node running as root): `--login NAME`, the
+// login it checked and launched this for (a specification for another is refused), and
+// `--gate`: wait for one byte on fd 4, written once this process is in the session's cgroup,
+// before reading anything from the node (which may have written its specification already).
+var boundLogin: String?
+var options = CommandLine.arguments.dropFirst()
+while let argument = options.popFirst() {
+    switch argument {
+    case "--login":
+        guard let login = options.popFirst() else { fail("--login needs a login") }
+        boundLogin = login
+    case "--gate":
+        var byte: UInt8 = 0
+        var count = 0
+        repeat { count = read(4, &byte, 1) } while count < 0 && errno == EINTR
+        guard count == 1 else { fail("the broker did not place the launcher in the session's cgroup") }
+        close(4)
+    default:
+        fail("unknown argument '\(argument.prefix(64))'")
+    }
+}
+
 var control = ControlReader()
 guard let specLine = control.line() else { fail("no launch specification on the control socket") }
 let spec: LaunchSpec
@@ -36,6 +58,9 @@ do {
     spec = try JSONDecoder().decode(LaunchSpec.self, from: Data(specLine))
 } catch {
     fail("the launch specification does not decode: \(error)")
+}
+if let boundLogin, spec.login != boundLogin {
+    fail("the launch specification is for login \"\(spec.login.prefix(64))\", but this launcher was started for \"\(boundLogin)\"")
 }
 guard !spec.login.isEmpty, spec.login.utf8.count <= 32, let account = getpwnam(spec.login) else {
     fail("unknown login \"\(spec.login.prefix(64))\": no such account on this host")
@@ -75,6 +100,14 @@ signal(SIGQUIT, SIG_IGN)
 signal(SIGTSTP, SIG_IGN)
 signal(SIGPIPE, SIG_IGN)
 let signals = routeSignalsThroughPipe()
+
+// The broker holds a descriptor per session, and runs with a high limit for it; a session gets
+// the usual soft limit back (1024, as a login gets from systemd), its hard limit unchanged.
+var files = rlimit()
+if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &files) == 0, files.rlim_cur > 1024 {
+    files.rlim_cur = min(1024, files.rlim_max)
+    _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &files)
+}
 
 // Claimed last before fork(): a failure between claiming and the child's end (which gives it
 // back) would leave the terminal the login's.

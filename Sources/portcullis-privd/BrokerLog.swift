@@ -8,9 +8,11 @@ enum BrokerLog {
         write("portcullis-privd: refused (peer pid \(peer)\(session.map { ", session \($0.prefix(64))" } ?? "")): \(reason)\n")
     }
 
-    /// One write(2) per line: lines never interleave, and nothing waits in a buffer.
+    /// One write(2) per line: lines never interleave, and nothing waits in a buffer. What a peer
+    /// sent (a session id, a login) can hold anything: control characters are escaped, so it can
+    /// neither break a line nor forge one.
     private static func write(_ line: String) {
-        var line = line
+        var line = String(line.dropLast().unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()) + "\n"
         line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
     }
 }

@@ -14,20 +14,28 @@ final class PrivilegeBroker {
     private let maximumSessions: Int
     private let cgroupRoot: String
     private var sessions: [Int32: BrokerSession] = [:]
-    /// Cgroups of ended sessions whose killed processes have not all left yet.
-    private var leaving: [SessionCgroup] = []
+    /// Cgroups of ended sessions whose killed processes have not all left yet, and how many
+    /// times removing each was tried.
+    private var leaving: [(cgroup: SessionCgroup, tries: Int)] = []
+    /// Out of descriptors: no connection is accepted until one closes (a listener left in the
+    /// poll set would wake it at once, for ever).
+    private var acceptPaused = false
 
-    init(socketPath: String, allowedUID: uid_t, launcher: String, maximumSessions: Int, cgroupRoot: String) throws {
+    /// `sweepingAlso`: another root whose leftover session cgroups are ended at start.
+    init(socketPath: String, allowedUID: uid_t, launcher: String, maximumSessions: Int, cgroupRoot: String, sweepingAlso other: String? = nil) throws {
         self.allowedUID = allowedUID
         self.launcher = launcher
         self.maximumSessions = maximumSessions
         self.cgroupRoot = cgroupRoot
-        listener = try Self.listen(at: socketPath, owner: allowedUID)
-        // A broker that was killed left its sessions' cgroups: nobody controls or records those.
-        if let sweep = try? SessionCgroup.sweep(root: cgroupRoot) {
+        // A broker that was killed left its sessions' cgroups, and a daemon that ran as root
+        // before the split left its own under the cgroup2 mount: nobody controls or records those.
+        for root in [cgroupRoot] + (other.map { [$0] } ?? []) {
+            guard let sweep = try? SessionCgroup.sweep(root: root) else { continue }
             for leftover in sweep.removed { BrokerLog.info("ended leftover session \(leftover.sessionID) (\(leftover.killed.count) processes killed)") }
             for failure in sweep.failures { BrokerLog.info("a leftover session cgroup could not be removed: \(failure)") }
         }
+        // Only then listening: the daemon's first session never waits on the sweep.
+        listener = try Self.listen(at: socketPath, owner: allowedUID)
         BrokerLog.info("serving uid \(allowedUID) on \(socketPath); session cgroups under \(cgroupRoot)/portcullis; at most \(maximumSessions) sessions")
     }
 
@@ -64,7 +72,7 @@ final class PrivilegeBroker {
     func serve() -> Never {
         signal(SIGPIPE, SIG_IGN)
         while true {
-            var watched = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
+            var watched = [pollfd(fd: acceptPaused ? -1 : listener, events: Int16(POLLIN), revents: 0)]
                 + sessions.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             // Woken every second anyway: launchers are reaped and emptied cgroups removed.
             if poll(&watched, nfds_t(watched.count), leaving.isEmpty ? 1000 : 50) < 0, errno != EINTR {
@@ -85,7 +93,13 @@ final class PrivilegeBroker {
             // (accept4 is a GNU extension Swift cannot see; this thread is the only one, so no
             // spawn can inherit the descriptor before it is close-on-exec.)
             let fd = accept(listener, nil, nil)
-            guard fd >= 0 else { return }
+            guard fd >= 0 else {
+                if errno == EMFILE || errno == ENFILE {
+                    BrokerLog.info("out of descriptors: no new connection until one closes")
+                    acceptPaused = true
+                }
+                return
+            }
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             var uid: uid_t = 0, pid: pid_t = 0
@@ -140,6 +154,7 @@ final class PrivilegeBroker {
         end(session)
         sessions[session.socket] = nil
         close(session.socket)
+        acceptPaused = false
     }
 
     private func refuse(_ fd: Int32, _ reason: String, session: String?, peer: pid_t) {
@@ -181,15 +196,25 @@ final class PrivilegeBroker {
             } catch {
                 return (.refused("\(error)"), false)
             }
-        case (.launch(_, let login, let terminal, _), .opened(let cgroup)):
+        case (.launch(_, let login, let terminal, let rootAllowed), .opened(let cgroup)):
+            // By uid, not by name: any account with uid 0 is root.
+            guard let account = getpwnam(login) else { return (.refused("no login '\(login)' on this host"), false) }
+            if account.pointee.pw_uid == 0, !rootAllowed {
+                return (.refused("'\(login)' has uid 0: a session as root needs a role that allows the login root"), false)
+            }
             let fds = message.descriptors
             do {
                 let stdio: LauncherSpawn.Stdio = terminal ? .terminal(fds[0]) : .pipes(stdin: fds[0], stdout: fds[1], stderr: fds[2])
-                let pid = try LauncherSpawn.spawn(launcher, stdio: stdio, control: fds[fds.count - 1])
+                let started = try LauncherSpawn.spawn(launcher, login: login, stdio: stdio, control: fds[fds.count - 1], terminalOwner: allowedUID)
+                let pid = started.pid
+                // Placed before its gate opens: until then it reads nothing, whatever the daemon
+                // already wrote on its control socket.
                 do { try cgroup.add(pid) } catch {
+                    started.shut()
                     kill(pid, SIGKILL)
                     return (.refused("\(error)"), true)
                 }
+                started.open()
                 session.phase = .launched(cgroup, launcher: pid)
                 BrokerLog.info("session \(session.id ?? "-"): launcher \(pid) for login \(login)\(terminal ? " with a terminal" : "")")
                 return (.launched(pid: pid), false)
@@ -209,7 +234,7 @@ final class PrivilegeBroker {
         guard let cgroup = session.phase.cgroup else { return }
         session.phase = .ended
         cgroup.kill()
-        if (try? cgroup.remove()) != true { leaving.append(cgroup) }
+        if (try? cgroup.remove()) != true { leaving.append((cgroup, 1)) }
     }
 
     // MARK: Housekeeping
@@ -219,15 +244,21 @@ final class PrivilegeBroker {
         while waitpid(-1, &status, WNOHANG) > 0 {}
     }
 
+    /// Tried every 50 ms for a minute (killed processes leave within milliseconds; one stuck in
+    /// the kernel, uninterruptible, may not), then left to the next start's sweep.
     private func removeEmptied() {
-        leaving = leaving.filter { cgroup in
+        leaving = leaving.compactMap { entry in
             do {
-                if try cgroup.remove() { return false }
-                cgroup.kill()
-                return true
+                if try entry.cgroup.remove() { return nil }
+                guard entry.tries < 1200 else {
+                    BrokerLog.info("\(entry.cgroup.path) is still not empty a minute after its session ended; left in place")
+                    return nil
+                }
+                entry.cgroup.kill()
+                return (entry.cgroup, entry.tries + 1)
             } catch {
                 BrokerLog.info("\(error)")
-                return false
+                return nil
             }
         }
     }

@@ -36,11 +36,18 @@ struct PrivilegeBrokerCommand: ParsableCommand {
     func run() throws {
         guard let uid = Self.uid(of: user) else { throw ValidationError("no such user: \(user)") }
         guard access(launcher, X_OK) == 0 else { throw ValidationError("the launcher \(launcher) is not executable") }
-        let root: String
-        do { root = try cgroupRoot ?? SessionCgroup.delegatedRoot() ?? SessionCgroup.cgroup2Mount() } catch {
+        let root: String, legacy: String?
+        do {
+            let delegated = cgroupRoot == nil ? SessionCgroup.delegatedRoot() : nil
+            root = try cgroupRoot ?? delegated ?? SessionCgroup.cgroup2Mount()
+            // Under systemd, the sessions a daemon that ran as root before the split left at
+            // the cgroup2 mount are swept too.
+            legacy = delegated == nil ? nil : try? SessionCgroup.cgroup2Mount()
+        } catch {
             throw ValidationError("\(error)")
         }
-        let broker = try PrivilegeBroker(socketPath: socket, allowedUID: uid, launcher: launcher, maximumSessions: maxSessions, cgroupRoot: root)
+        let broker = try PrivilegeBroker(socketPath: socket, allowedUID: uid, launcher: launcher, maximumSessions: maxSessions, cgroupRoot: root,
+                                         sweepingAlso: legacy)
         broker.serve()
     }
 

@@ -60,7 +60,7 @@ final class PrivilegeSeparationTests: XCTestCase {
             return XCTFail("a launch as root without a role allowing it")
         }
         XCTAssertTrue(root.contains("root"), root)
-        var pipes = try Self.pipes()
+        let pipes = try Self.pipes()
         guard case .refused(let fewer)? = try broker.ask(fd, .launch(session: "s1", login: "nobody", terminal: false, rootAllowed: false),
                                                          descriptors: [pipes.child[0]]) else { return XCTFail("a launch with one descriptor") }
         XCTAssertTrue(fewer.contains("descriptors"), fewer)
@@ -78,28 +78,29 @@ final class PrivilegeSeparationTests: XCTestCase {
         guard case .refused(let limit)? = try broker.ask(third, .open(session: "c")) else { return XCTFail("a third session over --max-sessions 2") }
         XCTAssertTrue(limit.contains("max-sessions"), limit)
 
-        // And it still serves: a real session, in its cgroup, with its output.
+        // And it still serves: a real session, in its cgroup, with its output — even when the
+        // daemon wrote what to run before asking for the launch (the launcher waits at the
+        // broker's gate until it is in its cgroup).
         XCTAssertEqual(try broker.ask(first, .end(session: "a")), .done)
+        XCTAssertEqual(try broker.ask(second, .end(session: "b")), .done)
         fd = try broker.connect()
         defer { close(fd) }
-        XCTAssertEqual(try broker.ask(fd, .open(session: "s2")), .done)
-        pipes = try Self.pipes()
-        var control: [Int32] = [-1, -1]
-        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0, &control), 0)
-        guard case .launched(let pid)? = try broker.ask(fd, .launch(session: "s2", login: "root", terminal: false, rootAllowed: true),
-                                                        descriptors: pipes.child + [control[1]]) else { return XCTFail("the launch failed") }
-        pipes.child.forEach { close($0) }
-        close(control[1])
-        XCTAssertEqual(broker.processes(of: "s2"), [pid], "the launcher is in its cgroup before it is told anything")
         let spec = try LaunchSpec(login: "root", command: "cat /proc/self/cgroup", environment: [:], portcullisUser: "alice").line()
-        XCTAssertEqual(write(control[0], spec, spec.count), spec.count)
-        var report = [UInt8](repeating: 0, count: 4096)
-        XCTAssertGreaterThan(read(control[0], &report, report.count), 0)   // ready
-        XCTAssertEqual(write(control[0], LaunchCommand.go.line, 3), 3)
-        let output = String(decoding: FileHandle(fileDescriptor: pipes.parent[1], closeOnDealloc: false).readDataToEndOfFile(), as: UTF8.self)
+        let session = try launch(broker, on: fd, id: "s2", login: "root", writingFirst: spec + LaunchCommand.go.line)
+        let output = String(decoding: FileHandle(fileDescriptor: session.stdout, closeOnDealloc: false).readDataToEndOfFile(), as: UTF8.self)
         XCTAssertTrue(output.contains("\(broker.cgroupRoot.split(separator: "/").last!)/portcullis/s2"), output)
-        close(control[0])
-        pipes.parent.forEach { close($0) }
+        session.close()
+
+        // The login is the broker's to check: a daemon that asks for one and then tells the
+        // launcher another is refused by the launcher, and nothing runs.
+        let other = try broker.connect()
+        defer { close(other) }
+        let rootSpec = try LaunchSpec(login: "root", command: "echo ran", environment: [:], portcullisUser: "alice").line()
+        let swapped = try launch(broker, on: other, id: "s3", login: "nobody", writingFirst: rootSpec + LaunchCommand.go.line)
+        let refusal = String(decoding: FileHandle(fileDescriptor: swapped.control, closeOnDealloc: false).readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(refusal.contains("was started for \\\"nobody\\\""), refusal)
+        XCTAssertEqual(FileHandle(fileDescriptor: swapped.stdout, closeOnDealloc: false).readDataToEndOfFile().count, 0)
+        swapped.close()
 
         // Another uid than the one it serves: refused at once.
         try broker.stop()
@@ -178,6 +179,29 @@ final class PrivilegeSeparationTests: XCTestCase {
     }
 
     // MARK: Helpers
+
+    /// A session the test drives as the daemon does: pipes, a control socket, `open` and `launch`.
+    private struct LaunchedSession {
+        var stdout: Int32
+        var control: Int32
+        var parentEnds: [Int32]
+        func close() { (parentEnds + [control]).forEach { Glibc.close($0) } }
+    }
+
+    private func launch(_ broker: BrokerFixture, on fd: Int32, id: String, login: String, writingFirst: [UInt8]) throws -> LaunchedSession {
+        XCTAssertEqual(try broker.ask(fd, .open(session: id)), .done)
+        let pipes = try Self.pipes()
+        var control: [Int32] = [-1, -1]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0, &control), 0)
+        XCTAssertEqual(write(control[0], writingFirst, writingFirst.count), writingFirst.count)
+        let answer = try broker.ask(fd, .launch(session: id, login: login, terminal: false, rootAllowed: login == "root"),
+                                    descriptors: pipes.child + [control[1]])
+        pipes.child.forEach { close($0) }
+        close(control[1])
+        guard case .launched(let pid)? = answer else { throw Programs.CommandFailed(output: "the launch failed: \(String(describing: answer))") }
+        XCTAssertEqual(broker.processes(of: id).first, pid, "the launcher is in its cgroup")
+        return LaunchedSession(stdout: pipes.parent[1], control: control[0], parentEnds: pipes.parent)
+    }
 
     private func sshArguments(_ user: PcshUser, _ daemon: DaemonFixture) -> [String] {
         ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(user.knownHosts)",

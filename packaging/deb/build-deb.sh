@@ -76,6 +76,13 @@ if [ "$1" = configure ]; then
             --fips-prefix /usr/lib/portcullis/fips --kek-file /etc/portcullis/kek \
             --broker-socket /run/portcullis-privd/privd.sock
     fi
+    # A configuration from before the split (the daemon ran as root) starts its sessions
+    # through the broker from now on: the daemon no longer can.
+    if ! grep -q '^  broker_socket:' /etc/portcullis/portcullis.yaml; then
+        sed -i 's|^ssh_service:$|ssh_service:\n  broker_socket: "/run/portcullis-privd/privd.sock"|' /etc/portcullis/portcullis.yaml
+    elif grep -q '^  broker_socket: ""' /etc/portcullis/portcullis.yaml; then
+        sed -i 's|^  broker_socket: ""|  broker_socket: "/run/portcullis-privd/privd.sock"|' /etc/portcullis/portcullis.yaml
+    fi
     chown root:portcullis /etc/portcullis/portcullis.yaml && chmod 0640 /etc/portcullis/portcullis.yaml
     if [ -f /etc/portcullis/kek ]; then chown portcullis:portcullis /etc/portcullis/kek && chmod 0600 /etc/portcullis/kek; fi
     chown -R portcullis:portcullis /var/lib/portcullis
