@@ -57,4 +57,10 @@ struct PrivilegeBrokerCommand: ParsableCommand {
     }
 }
 
+// Whatever started it may have blocked or ignored signals (a libdispatch thread blocks them
+// all, and spawned children inherit the mask): SIGTERM must stop the broker.
+var unblocked = sigset_t()
+sigemptyset(&unblocked)
+sigprocmask(SIG_SETMASK, &unblocked, nil)
+for number in [SIGTERM, SIGINT, SIGHUP] { signal(number, SIG_DFL) }
 PrivilegeBrokerCommand.main()

@@ -14,6 +14,8 @@ final class DaemonFixture {
     private(set) var daemon: Programs.Running?
     /// The user the daemon and pcctl run as (with no capability), or nil for this process's.
     var user: String?
+    /// The root broker the daemon starts its sessions through, after `split()`.
+    private(set) var broker: BrokerFixture?
     var config: String { directory.appendingPathComponent("portcullis.yaml").path }
     var dataDirectory: URL { directory.appendingPathComponent("data") }
 
@@ -53,12 +55,35 @@ final class DaemonFixture {
         }
     }
 
+    /// Stops the daemon, and the broker unless it is kept for a restart.
     @discardableResult
-    func stop() throws -> Programs.Result? {
+    func stop(keepingBroker: Bool = false) throws -> Programs.Result? {
+        defer { if !keepingBroker { try? broker?.stop() } }
         guard let daemon else { return nil }
         self.daemon = nil
         daemon.signal(SIGTERM)
         return try daemon.wait(timeout: 30)
+    }
+
+    /// Before `start`: the daemon runs as the installed appliance runs it (issue 16), as the
+    /// system user `portcullis` with no capability, starting its sessions through a root broker
+    /// of its own; the directory becomes that user's.
+    func split() throws {
+        try Self.ensureUser("portcullis")
+        let broker = try BrokerFixture(directory: directory, user: "portcullis")
+        self.broker = broker
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        try text.replacingOccurrences(of: "broker_socket: \"\"", with: "broker_socket: \"\(broker.socket)\"")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        user = "portcullis"
+        try Programs.executeSuccessfully("/bin/chown", ["-R", "portcullis:portcullis", directory.path])
+    }
+
+    /// The appliance's system user, as the package makes it.
+    static func ensureUser(_ name: String) throws {
+        guard getpwnam(name) == nil else { return }
+        try Programs.executeSuccessfully("/usr/sbin/adduser", ["--quiet", "--system", "--group", "--no-create-home", "--home", "/var/lib/portcullis",
+                                                              "--shell", "/usr/sbin/nologin", name])
     }
 
     func pcctl(_ arguments: [String]) throws -> Programs.Result {
@@ -83,12 +108,14 @@ final class DaemonFixture {
             .filter { $0["event"] as? String == name }
     }
 
-    /// A daemon whose node is `web1`, labelled `env: test`, started.
+    /// A daemon whose node is `web1`, labelled `env: test`, started; as root, split as the
+    /// installed appliance is (`split()`).
     static func startedWithNode(in directory: URL) throws -> DaemonFixture {
         let fixture = try DaemonFixture(directory: directory) { text in
             text.replacingOccurrences(of: "node_name: \"\"", with: "node_name: \"web1\"")
                 .replacingOccurrences(of: "  labels: {}", with: "  labels: {env: test}")
         }
+        if getuid() == 0 { try fixture.split() }
         try fixture.start()
         return fixture
     }

@@ -172,7 +172,7 @@ final class NodeProgramTests: XCTestCase {
         let killed = try fixture.pcctl(["sessions", "kill", sid, "--message", "maintenance window"])
         XCTAssertEqual(killed.status, 0, killed.output)
         XCTAssertNotNil(first.wait(timeout: 5))
-        XCTAssertTrue(first.output.contains("session terminated by pcctl:\(NSUserName()): maintenance window"), first.output)
+        XCTAssertTrue(first.output.contains("session terminated by pcctl:\(fixture.user ?? NSUserName())") && first.output.contains(": maintenance window"), first.output)
         XCTAssertEqual(try fixture.pcctl(["sessions", "kill", sid]).status, 1, "an ended session cannot be killed again")
 
         // pcctl lock: the live session ends within 2 s, the next connection is refused, rm lets alice back.

@@ -116,18 +116,9 @@ final class PrivilegeSeparationTests: XCTestCase {
     // MARK: The appliance, split
 
     func testTheDaemonRunsUnprivilegedAndSessionsGoThroughTheBroker() throws {
-        try Self.ensureUser("portcullis")
-        let broker = try BrokerFixture(directory: directory, user: "portcullis")
-        self.broker = broker
-        let daemon = try DaemonFixture(directory: directory) { text in
-            text.replacingOccurrences(of: "node_name: \"\"", with: "node_name: \"web1\"")
-                .replacingOccurrences(of: "  labels: {}", with: "  labels: {env: test}")
-                .replacingOccurrences(of: "broker_socket: \"\"", with: "broker_socket: \"\(broker.socket)\"")
-        }
+        let daemon = try DaemonFixture.startedWithNode(in: directory)
         self.daemon = daemon
-        daemon.user = "portcullis"
-        try Programs.executeSuccessfully("/bin/chown", ["-R", "portcullis:portcullis", directory.path])
-        try daemon.start()
+        let broker = try XCTUnwrap(daemon.broker)
         let pid = try XCTUnwrap(daemon.daemon?.process.processIdentifier)
 
         // Its identity: the portcullis uid, no capability at all.
@@ -169,7 +160,7 @@ final class PrivilegeSeparationTests: XCTestCase {
             broker.sessions.isEmpty && !sleepers.contains(where: Self.isRunning)
         }
         XCTAssertTrue(broker.isRunning)
-        _ = try? daemon.stop()
+        _ = try? daemon.stop(keepingBroker: true)
 
         // A restarted daemon works.
         try daemon.start()
@@ -210,12 +201,6 @@ final class PrivilegeSeparationTests: XCTestCase {
 
     private func ssh(_ user: PcshUser, _ daemon: DaemonFixture, _ arguments: [String]) throws -> (status: Int32, output: String) {
         try Programs.execute("/usr/bin/ssh", sshArguments(user, daemon) + arguments)
-    }
-
-    /// The appliance's system user, as the package makes it.
-    static func ensureUser(_ name: String) throws {
-        guard getpwnam(name) == nil else { return }
-        try Programs.executeSuccessfully("/usr/sbin/adduser", ["--system", "--group", "--no-create-home", "--home", "/var/lib/portcullis", name])
     }
 
     /// Alive and not a zombie (one whose parent has not reaped it yet is dead all the same).

@@ -88,6 +88,8 @@ final class ReportProgramTests: XCTestCase {
         let saved = directory.appendingPathComponent("ac-10.json")
         try "old".write(to: saved, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: saved.path)
+        // (pcctl's own file: as root, the appliance's pcctl runs as the daemon's user.)
+        if let user = fixture.user { try Programs.executeSuccessfully("/bin/chown", [user, saved.path]) }
         _ = try fixture.pcctl(["report", "ac-10", "--from", from, "--to", to, "--format", "json", "-o", saved.path])
         XCTAssertEqual(try String(contentsOf: saved, encoding: .utf8), live.stdout)
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: saved.path)[.posixPermissions] as? Int, 0o600)
