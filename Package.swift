@@ -42,6 +42,8 @@ let package = Package(
         ),
         // GNU extensions Swift's Glibc module cannot see (posix_spawn SETSID, closefrom, pipe2, SCM_RIGHTS).
         .target(name: "CLinux"),
+        // libpam for the session launcher, with its conversation function in C.
+        .target(name: "CPAM", linkerSettings: [.linkedLibrary("pam")]),
         .target(name: "PortcullisVersion"),
         // The daemon ↔ root broker ↔ launcher protocols (portcullis-privd, portcullis-exec): one
         // definition every side imports; Foundation and the CLinux shims only.
@@ -163,7 +165,7 @@ let package = Package(
         .target(
             name: "Appliance",
             dependencies: [
-                "FIPSCrypto", "Storage", "Audit", "Identity", "Compliance", "WebAPI", "Node", "Proxy", "YAMLNodes", "PortcullisVersion", "SSH",
+                "FIPSCrypto", "Storage", "Audit", "Identity", "Compliance", "WebAPI", "Node", "Proxy", "YAMLNodes", "PortcullisVersion", "SSH", "LaunchProtocol",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -188,7 +190,7 @@ let package = Package(
             ]
         ),
         // The session launcher (privilege boundary): single-threaded, spawned by the node.
-        .executableTarget(name: "portcullis-exec", dependencies: ["LaunchProtocol"]),
+        .executableTarget(name: "portcullis-exec", dependencies: ["LaunchProtocol", "CPAM"]),
         // The root broker: single-threaded, no NIO, its Unix socket only.
         .executableTarget(
             name: "portcullis-privd",

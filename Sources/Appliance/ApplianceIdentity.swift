@@ -101,7 +101,8 @@ extension Configuration {
             clientIdleTimeoutMessage: control.clientIdleTimeoutMessage, disconnectExpiredCert: control.disconnectExpiredCert,
             keepaliveInterval: control.keepAliveInterval, keepaliveCountMax: control.keepAliveCountMax,
             banner: authService.messageOfTheDay.isEmpty ? nil : authService.messageOfTheDay,
-            brokerSocket: sshService.brokerSocket.isEmpty ? nil : sshService.brokerSocket,
+            brokerSocket: sshService.brokerSocket.isEmpty ? nil : sshService.brokerSocket, permitRootLogin: sshService.permitRootLogin,
+            pam: sshService.pam.enabled ? NodeSettings.PAMSettings(serviceName: sshService.pam.serviceName, environment: sshService.pam.environment) : nil,
             recordingsRoot: (dataDir as NSString).appendingPathComponent("recordings"),
             sessionControlTimeout: control.sessionControlTimeout, lockingMode: control.lockingMode == .strict ? .strict : .bestEffort,
             publicAddress: sshService.publicAddr.isEmpty ? nil : sshService.publicAddr)

@@ -167,6 +167,17 @@ public struct Configuration: Sendable, Equatable {
         /// The root broker's socket (`portcullis-privd`), through which an unprivileged daemon
         /// starts sessions; empty: the node starts them itself (it must then run as root).
         public var brokerSocket = ""
+        public var pam = PAM()
+        /// sshd's `PermitRootLogin`: the host may refuse `root` whatever the roles say.
+        public var permitRootLogin = false
+
+        /// `ssh_service.pam`: sessions opened through the host's PAM stack.
+        public struct PAM: Sendable, Equatable {
+            public var enabled = false
+            public var serviceName = "portcullis"
+            /// Put into every PAM session's environment (`pam_putenv`).
+            public var environment: [String: String] = [:]
+        }
     }
 
     /// The backend database file.

@@ -1,5 +1,6 @@
 import Compliance
 import Foundation
+import LaunchProtocol
 import SSH
 import YAMLNodes
 import Yams
@@ -89,7 +90,8 @@ public enum ConfigurationLoader {
             }
         }
         if let node = top["ssh_service"] {
-            let ssh = try reader.mapping(node, path: "ssh_service", keys: ["enabled", "listen_addr", "labels", "node_name", "public_addr", "broker_socket"])
+            let ssh = try reader.mapping(node, path: "ssh_service", keys: ["enabled", "listen_addr", "labels", "node_name", "public_addr", "broker_socket", "pam",
+                                                                                "permit_root_login"])
             if let n = ssh["enabled"] { configuration.sshService.enabled = try reader.bool(n, path: "ssh_service.enabled") }
             if let n = ssh["listen_addr"] { configuration.sshService.listenAddr = try reader.address(n, path: "ssh_service.listen_addr") }
             if let n = ssh["labels"] { configuration.sshService.labels = try reader.labels(n, path: "ssh_service.labels") }
@@ -121,6 +123,28 @@ public enum ConfigurationLoader {
                                              message: "'ssh_service.broker_socket' must be an absolute path of a Unix socket (under 108 bytes), not \"\(path.prefix(64))\"")
                 }
                 configuration.sshService.brokerSocket = path
+            }
+            if let n = ssh["permit_root_login"] { configuration.sshService.permitRootLogin = try reader.bool(n, path: "ssh_service.permit_root_login") }
+            if let n = ssh["pam"] {
+                let pam = try reader.mapping(n, path: "ssh_service.pam", keys: ["enabled", "service_name", "environment"])
+                if let e = pam["enabled"] { configuration.sshService.pam.enabled = try reader.bool(e, path: "ssh_service.pam.enabled") }
+                if let e = pam["service_name"] {
+                    let name = try reader.string(e, path: "ssh_service.pam.service_name")
+                    guard BrokerRequest.isPAMService(name) else {
+                        throw reader.error(e, "'ssh_service.pam.service_name' must name a file in /etc/pam.d (letters, digits, '.', '_', '-'), not \"\(name.prefix(64))\"")
+                    }
+                    configuration.sshService.pam.serviceName = name
+                }
+                if let e = pam["environment"] {
+                    guard case .mapping(let mapping) = e else { throw reader.error(e, "'ssh_service.pam.environment' must be a mapping of variable names to values") }
+                    for (key, value) in mapping {
+                        let name = try reader.string(key, path: "ssh_service.pam.environment key")
+                        guard SessionEnvironment.mayComeFromPAM(name) else {
+                            throw reader.error(key, "'ssh_service.pam.environment' cannot set '\(name.prefix(64))': a variable name, not one of the account's or the loader's")
+                        }
+                        configuration.sshService.pam.environment[name] = try reader.string(value, path: "ssh_service.pam.environment.\(name)")
+                    }
+                }
             }
         }
         if let node = top["audit"] { configuration.audit = try readAudit(node, reader) }

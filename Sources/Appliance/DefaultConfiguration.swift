@@ -9,6 +9,8 @@ public enum DefaultConfiguration {
         public var kekFile = "/etc/portcullis/kek"
         /// `ssh_service.broker_socket`; empty: none.
         public var brokerSocket = ""
+        /// `ssh_service.pam.enabled`.
+        public var pamEnabled = false
 
         public init() {}
 
@@ -114,6 +116,15 @@ public enum DefaultConfiguration {
           public_addr: ""                 # where the proxy reaches this node; empty: the listen address
           labels: {}
           broker_socket: "\(p.brokerSocket)"
+          # sshd's PermitRootLogin: 'yes' lets roles grant the login root on this node.
+          permit_root_login: no
+          # Sessions through the host's PAM stack (account and session: pam_access, pam_limits,
+          # pam_env, pam_loginuid, pam_systemd, ...), as sshd's UsePAM; the package ships
+          # /etc/pam.d/portcullis. environment: variables put into every PAM session.
+          pam:
+            enabled: \(p.pamEnabled ? "yes" : "no")
+            service_name: portcullis
+            environment: {}
 
         audit:
           # Every event is kept in <data_dir>/audit.db (sealed, hash-chained, signed checkpoints;

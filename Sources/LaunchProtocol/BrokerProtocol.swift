@@ -18,13 +18,14 @@ public enum BrokerRequest: Sendable, Equatable {
     /// `LaunchSpec` once the answer says the launcher is in its cgroup, so no user code runs
     /// outside it). `rootAllowed`: the session's roles allow the login `root` (the daemon says so;
     /// without it a launch as root is refused).
-    case launch(session: String, login: String, terminal: Bool, rootAllowed: Bool)
+    /// `pam`: the PAM service the launcher opens the session with (`ssh_service.pam`), or nil.
+    case launch(session: String, login: String, terminal: Bool, rootAllowed: Bool, pam: String? = nil)
     /// Kill whatever is left in the session's cgroup and remove it.
     case end(session: String)
 
     public var session: String {
         switch self {
-        case .open(let session), .launch(let session, _, _, _), .end(let session): session
+        case .open(let session), .launch(let session, _, _, _, _), .end(let session): session
         }
     }
 
@@ -39,7 +40,7 @@ public enum BrokerRequest: Sendable, Equatable {
     /// How many descriptors must come with it.
     public var descriptorCount: Int {
         switch self {
-        case .launch(_, _, let terminal, _): terminal ? 2 : 4
+        case .launch(_, _, let terminal, _, _): terminal ? 2 : 4
         case .open, .end: 0
         }
     }
@@ -47,9 +48,10 @@ public enum BrokerRequest: Sendable, Equatable {
     /// Why the request is refused as it stands (before any state is consulted), or nil.
     public var problem: String? {
         guard Self.isSessionID(session) else { return "'\(session.prefix(64))' is not a session id" }
-        if case .launch(_, let login, _, let rootAllowed) = self {
+        if case .launch(_, let login, _, let rootAllowed, let pam) = self {
             guard Self.isLogin(login) else { return "'\(login.prefix(64))' is not a login" }
             if login == "root", !rootAllowed { return "a session as root needs a role that allows the login root" }
+            if let pam, !Self.isPAMService(pam) { return "'\(pam.prefix(64))' is not a PAM service name" }
         }
         return nil
     }
@@ -57,6 +59,12 @@ public enum BrokerRequest: Sendable, Equatable {
     /// Letters, digits and `-`, at most 64: a cgroup directory name with no way out of its parent.
     public static func isSessionID(_ text: String) -> Bool {
         !text.isEmpty && text.utf8.count <= 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) || $0 == 0x2d }
+    }
+
+    /// A file name in /etc/pam.d: letters, digits, `.`, `_`, `-`, not starting with `.`, at most 64.
+    public static func isPAMService(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 64 && !text.hasPrefix(".")
+            && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) || $0 == 0x2d || $0 == 0x2e || $0 == 0x5f }
     }
 
     /// What `useradd` accepts as a name (at most 32, no leading `-`).
@@ -109,7 +117,7 @@ public enum BrokerFrame {
         case "open": return .open(session: try wire.required(\.session))
         case "launch":
             return .launch(session: try wire.required(\.session), login: try wire.required(\.login), terminal: try wire.required(\.terminal),
-                           rootAllowed: try wire.required(\.rootAllowed))
+                           rootAllowed: try wire.required(\.rootAllowed), pam: wire.pam)
         case "end": return .end(session: try wire.required(\.session))
         default: throw Failure.malformed("unknown verb '\(wire.verb.prefix(32))'")
         }
@@ -131,18 +139,19 @@ public enum BrokerFrame {
         var login: String?
         var terminal: Bool?
         var rootAllowed: Bool?
+        var pam: String?
         var pid: Int32?
         var reason: String?
 
-        enum CodingKeys: String, CodingKey { case verb, session, login, terminal, rootAllowed = "root_allowed", pid, reason }
+        enum CodingKeys: String, CodingKey { case verb, session, login, terminal, rootAllowed = "root_allowed", pam, pid, reason }
 
         init(verb: String) { self.verb = verb }
 
         init(_ request: BrokerRequest) {
             verb = request.verb
             session = request.session
-            if case .launch(_, let login, let terminal, let rootAllowed) = request {
-                self.login = login; self.terminal = terminal; self.rootAllowed = rootAllowed
+            if case .launch(_, let login, let terminal, let rootAllowed, let pam) = request {
+                self.login = login; self.terminal = terminal; self.rootAllowed = rootAllowed; self.pam = pam
             }
         }
 

@@ -11,17 +11,31 @@ public struct LaunchSpec: Codable, Sendable, Equatable {
     public var environment: [String: String]
     /// For PAM and the session's environment (PORTCULLIS_USER).
     public var portcullisUser: String
+    /// For PAM (`PORTCULLIS_SESSION_ID`, `PORTCULLIS_ROLES`, `PAM_RHOST`).
+    public var sessionID: String?
+    public var roles: [String]?
+    public var remoteAddress: String?
+    /// Variables the node's configuration gives every PAM session (`ssh_service.pam.environment`).
+    public var pamEnvironment: [String: String]?
 
     enum CodingKeys: String, CodingKey {
-        case login, command, environment
+        case login, command, environment, roles
         case portcullisUser = "portcullis_user"
+        case sessionID = "session_id"
+        case remoteAddress = "remote_address"
+        case pamEnvironment = "pam_environment"
     }
 
-    public init(login: String, command: String?, environment: [String: String], portcullisUser: String) {
+    public init(login: String, command: String?, environment: [String: String], portcullisUser: String, sessionID: String? = nil,
+                roles: [String]? = nil, remoteAddress: String? = nil, pamEnvironment: [String: String]? = nil) {
         self.login = login
         self.command = command
         self.environment = environment
         self.portcullisUser = portcullisUser
+        self.sessionID = sessionID
+        self.roles = roles
+        self.remoteAddress = remoteAddress
+        self.pamEnvironment = pamEnvironment
     }
 
     /// The longest control line either side accepts, its newline included. A peer decides how

@@ -13,6 +13,20 @@ public enum SessionEnvironment {
             || (name.count > 3 && name.hasPrefix("LC_") && name.dropFirst(3).allSatisfy { ("A"..."Z").contains($0) || $0 == "_" })
     }
 
+    /// A portable variable name (letters, digits, `_`, not starting with a digit), at most 64 bytes.
+    public static func isName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, name.utf8.count <= maximumNameBytes, !(0x30...0x39).contains(first) else { return false }
+        return name.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) || $0 == 0x5f }
+    }
+
+    /// Whether PAM (`pam_getenvlist`, or `ssh_service.pam.environment` through it) may set a
+    /// variable of the program's: not the account's identity, and not what makes the dynamic
+    /// loader or a shell run something (LD_*, BASH_ENV, ENV, …).
+    public static func mayComeFromPAM(_ name: String) -> Bool {
+        isName(name) && !name.hasPrefix("LD_") && !name.hasPrefix("BASH_FUNC_")
+            && !["HOME", "USER", "LOGNAME", "SHELL", "BASH_ENV", "ENV", "IFS", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND"].contains(name)
+    }
+
     public static func isAllowed(_ name: String, value: String) -> Bool {
         isAllowed(name) && value.utf8.count <= maximumValueBytes && !value.utf8.contains(0)
     }

@@ -31,7 +31,7 @@ struct BrokerSessionHost: SessionHost {
             do {
                 try Self.ask(socket, .open(session: launch.sessionID))
                 let request = BrokerRequest.launch(session: launch.sessionID, login: launch.login, terminal: launch.stdio.isTerminal,
-                                                   rootAllowed: launch.rootAllowed)
+                                                   rootAllowed: launch.rootAllowed, pam: launch.pamService)
                 try Self.ask(socket, request, descriptors: launch.stdio.childEnds + [launch.control])
             } catch {
                 close(socket)

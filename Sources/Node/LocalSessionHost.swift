@@ -21,7 +21,7 @@ struct LocalSessionHost: SessionHost {
             let cgroup = try SessionCgroup.create(sessionID: launch.sessionID, root: cgroupRoot)
             let session = LocalHostedSession(cgroup: cgroup, logger: logger)
             do {
-                let pid = try ProcessSpawner.spawn(launcherPath, arguments: ["--login", launch.login], environment: [:], childEnds: launch.stdio,
+                let pid = try ProcessSpawner.spawn(launcherPath, arguments: ["--login", launch.login] + (launch.pamService.map { ["--pam", $0] } ?? []), environment: [:], childEnds: launch.stdio,
                                                    control: launch.control)
                 ProcessSpawner.reap(pid) { _ in }
                 do { try cgroup.add(pid) } catch {

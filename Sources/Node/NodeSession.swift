@@ -108,7 +108,8 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
         let request: [UInt8]
         do {
             request = try LaunchSpec(login: identity.login, command: kind.command(sftpServer: context.settings.sftpServer),
-                                     environment: environment, portcullisUser: identity.user).line()
+                                     environment: environment, portcullisUser: identity.user, sessionID: sid, roles: access.roles.map(\.name),
+                                     remoteAddress: Self.host(identity.remoteAddress), pamEnvironment: context.settings.pam?.environment).line()
         } catch {
             connection.emit(.sessionRejected(connection.eventFields, sid: sid, reason: "\(error)"))
             return endAtOnce(channel, "\(error)")
@@ -144,8 +145,8 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
         process = stdio.parent
         // Joined at once: what the client sends before the launcher runs waits in the pipe or terminal.
         bridge(stdio.parent, to: channel)
-        let launch = SessionLaunch(sessionID: sid, login: identity.login, rootAllowed: access.logins.contains("root"), stdio: stdio,
-                                   control: control.theirs)
+        let launch = SessionLaunch(sessionID: sid, login: identity.login, rootAllowed: access.logins.contains("root") && context.settings.permitRootLogin,
+                                   pamService: context.settings.pam?.serviceName, stdio: stdio, control: control.theirs)
         context.host.launch(launch, on: eventLoop).assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let hosted):
@@ -374,6 +375,14 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
     }
 
     // MARK: Helpers
+
+    /// PAM_RHOST: the client's address without its port.
+    static func host(_ address: String) -> String? {
+        guard !address.isEmpty else { return nil }
+        guard let colon = address.lastIndex(of: ":") else { return address }
+        let host = address[..<colon]
+        return String(host.hasPrefix("[") && host.hasSuffix("]") ? host.dropFirst().dropLast() : host)
+    }
 
     static let signalNames = Dictionary(uniqueKeysWithValues: SessionSignal.allCases.map { ($0.number, $0.rawValue) })
 }

@@ -26,6 +26,19 @@ public struct NodeSettings: Sendable {
     /// The root broker's socket (`portcullis-privd`): sessions are started by it, and the daemon
     /// needs no privilege. nil: the node starts them itself (as root, or a developer's own login).
     public var brokerSocket: String?
+    /// sshd's `PermitRootLogin`: whether a role may grant a login with uid 0 here.
+    public var permitRootLogin: Bool
+    /// Sessions through the host's PAM stack: the service and the variables put into each.
+    public var pam: PAMSettings?
+
+    public struct PAMSettings: Sendable, Equatable {
+        public var serviceName: String
+        public var environment: [String: String]
+        public init(serviceName: String = "portcullis", environment: [String: String] = [:]) {
+            self.serviceName = serviceName
+            self.environment = environment
+        }
+    }
     /// Where session recordings are written (the audit issue's layout).
     public var recordingsRoot: String
     /// The sftp subsystem's program, run as the login through the launcher.
@@ -43,7 +56,8 @@ public struct NodeSettings: Sendable {
     public init(host: String = "0.0.0.0", port: Int = 3022, nodeName: String = HostIdentity.hostName, labels: [String: String] = [:],
                 clusterName: String, clientIdleTimeout: Duration? = .seconds(15 * 60), clientIdleTimeoutMessage: String = "",
                 disconnectExpiredCert: Bool = true, keepaliveInterval: Duration = .seconds(300), keepaliveCountMax: Int = 3,
-                banner: String? = nil, launcherPath: String = NodeSettings.defaultLauncherPath, brokerSocket: String? = nil, recordingsRoot: String,
+                banner: String? = nil, launcherPath: String = NodeSettings.defaultLauncherPath, brokerSocket: String? = nil, permitRootLogin: Bool = false, pam: PAMSettings? = nil,
+                recordingsRoot: String,
                 sftpServer: String = "/usr/lib/openssh/sftp-server", hostCertificateTTL: Duration = .seconds(7 * 24 * 3600),
                 sessionControlTimeout: Duration = .seconds(120), lockingMode: RoleOptions.LockingMode = .strict,
                 publicAddress: String? = nil) {
@@ -60,6 +74,8 @@ public struct NodeSettings: Sendable {
         self.banner = banner
         self.launcherPath = launcherPath
         self.brokerSocket = brokerSocket
+        self.permitRootLogin = permitRootLogin
+        self.pam = pam
         self.recordingsRoot = recordingsRoot
         self.sftpServer = sftpServer
         self.hostCertificateTTL = hostCertificateTTL

@@ -19,6 +19,8 @@ struct SessionLaunch: Sendable {
     var login: String
     /// The session's roles allow the login `root`.
     var rootAllowed: Bool
+    /// The PAM service the launcher opens the session with, or nil.
+    var pamService: String?
     /// The child's ends of its stdio (the PTY slave or the three pipes).
     var stdio: SessionStdio
     /// The launcher's end of the control socket: its fd 3.

@@ -9,7 +9,8 @@
 //                    then the line "go"; then "signal NAME" lines for the program (`LaunchCommand`)
 //   launcher → node: `LaunchReport` lines: ready, started (pid), exit (status or signal),
 //                    or error (reason) and exit status 2
-// It looks the login up, opens the PAM session (not yet: see `SessionPAM`), gives the terminal
+// It looks the login up, checks the account (`AccountState`), opens the PAM session with the
+// service the broker named (`SessionPAM`), gives the terminal
 // to the login, forks, and the child drops to the login's groups, gid and uid, clears the
 // environment to a safe set, and execs the login shell. The launcher stays the parent: it
 // signals the child for the node (`supervise`), then gives the terminal back, closes PAM and
@@ -22,24 +23,21 @@ func fail(_ reason: String) -> Never {
     exit(2)
 }
 
-/// The place PAM will go (account and session stacks, pam_getenvlist merged into the
-/// environment, PAM_TTY and PAM_RHOST set). The node's issue calls for it; PAM itself is later.
-enum SessionPAM {
-    static func open(login: String, portcullisUser: String) -> [String: String] { [:] }
-    static func close() {}
-}
-
 // From whoever started it (the root broker, or a node running as root): `--login NAME`, the
 // login it checked and launched this for (a specification for another is refused), and
 // `--gate`: wait for one byte on fd 4, written once this process is in the session's cgroup,
 // before reading anything from the node (which may have written its specification already).
 var boundLogin: String?
+var pamService: String?
 var options = CommandLine.arguments.dropFirst()
 while let argument = options.popFirst() {
     switch argument {
     case "--login":
         guard let login = options.popFirst() else { fail("--login needs a login") }
         boundLogin = login
+    case "--pam":
+        guard let service = options.popFirst(), BrokerRequest.isPAMService(service) else { fail("--pam needs a PAM service name") }
+        pamService = service
     case "--gate":
         var byte: UInt8 = 0
         var count = 0
@@ -70,22 +68,42 @@ let gid = account.pointee.pw_gid
 let home = String(cString: account.pointee.pw_dir)
 let shell = account.pointee.pw_shell.map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh"
 
+// As sshd's allowed_user(), PAM or not: a locked or expired account, a missing shell, and
+// /etc/nologin for anyone but root refuse the session.
+if let refusal = AccountState.refusal(login: spec.login, uid: uid, shell: shell) { fail(refusal) }
+
 Report.send(.ready)
 guard let go = control.line(), LaunchCommand(line: go) == .go else { exit(1) }
 
-let pamEnvironment = SessionPAM.open(login: spec.login, portcullisUser: spec.portcullisUser)
+// The broker holds a descriptor per session, and runs with a high limit for it; a session gets
+// the usual soft limit back (1024, as a login gets from systemd), its hard limit unchanged —
+// before PAM, whose pam_limits may set its own.
+var files = rlimit()
+if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &files) == 0, files.rlim_cur > 1024 {
+    files.rlim_cur = min(1024, files.rlim_max)
+    _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &files)
+}
+
+// The host's account policy, before the fork and the privilege drop, as sshd opens it.
+let pamEnvironment = pamService.map { SessionPAM.open(service: $0, spec: spec) } ?? [:]
 
 // Everything the child needs, made before fork(): after it the child only makes system calls.
-var environment = [
-    "HOME=\(home)", "USER=\(spec.login)", "LOGNAME=\(spec.login)", "SHELL=\(shell)",
-    "PATH=\(uid == 0 ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" : "/usr/local/bin:/usr/bin:/bin")",
-    "PORTCULLIS_USER=\(spec.portcullisUser)",
+// PAM's variables come after the client's allow-listed ones and may set PATH or a locale, but
+// neither the account's identity nor what the dynamic loader or a shell would run.
+var variables: [(String, String)] = [
+    ("HOME", home), ("USER", spec.login), ("LOGNAME", spec.login), ("SHELL", shell),
+    ("PATH", uid == 0 ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" : "/usr/local/bin:/usr/bin:/bin"),
+    ("PORTCULLIS_USER", spec.portcullisUser),
 ]
 for (name, value) in spec.environment.sorted(by: { $0.key < $1.key }).prefix(SessionEnvironment.maximumCount)
 where SessionEnvironment.isAllowed(name, value: value) {
-    environment.append("\(name)=\(value)")
+    variables.append((name, value))
 }
-for (name, value) in pamEnvironment.sorted(by: { $0.key < $1.key }) { environment.append("\(name)=\(value)") }
+for (name, value) in pamEnvironment.sorted(by: { $0.key < $1.key }) where SessionEnvironment.mayComeFromPAM(name) {
+    variables.removeAll { $0.0 == name }
+    variables.append((name, value))
+}
+let environment = variables.map { "\($0.0)=\($0.1)" }
 let shellName = (shell as NSString).lastPathComponent
 let arguments = spec.command.map { [shellName, "-c", $0] } ?? ["-" + shellName]
 let cArguments: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
@@ -101,20 +119,13 @@ signal(SIGTSTP, SIG_IGN)
 signal(SIGPIPE, SIG_IGN)
 let signals = routeSignalsThroughPipe()
 
-// The broker holds a descriptor per session, and runs with a high limit for it; a session gets
-// the usual soft limit back (1024, as a login gets from systemd), its hard limit unchanged.
-var files = rlimit()
-if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &files) == 0, files.rlim_cur > 1024 {
-    files.rlim_cur = min(1024, files.rlim_max)
-    _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &files)
-}
-
 // Claimed last before fork(): a failure between claiming and the child's end (which gives it
 // back) would leave the terminal the login's.
 let terminal: SessionTerminal?
 do {
     terminal = try SessionTerminal.claim(for: uid, gid: gid)
 } catch {
+    SessionPAM.close()
     fail("\(error)")
 }
 
@@ -144,6 +155,7 @@ if pid == 0 {
 }
 guard pid > 0 else {
     terminal?.giveBack()
+    SessionPAM.close()
     fail("fork failed: \(String(cString: strerror(errno)))")
 }
 Report.send(.started(pid: pid))

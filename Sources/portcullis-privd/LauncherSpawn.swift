@@ -33,8 +33,9 @@ enum LauncherSpawn {
     }
 
     /// The launcher with `--login` (it refuses a `LaunchSpec` for another login: the daemon's
-    /// word on which account runs is checked here, not in the daemon) and `--gate` (fd 4).
-    static func spawn(_ launcher: String, login: String, stdio: Stdio, control: Int32, terminalOwner: uid_t) throws -> Started {
+    /// word on which account runs is checked here, not in the daemon), `--gate` (fd 4) and
+    /// `--pam SERVICE` when the session is opened through PAM.
+    static func spawn(_ launcher: String, login: String, pam: String?, stdio: Stdio, control: Int32, terminalOwner: uid_t) throws -> Started {
         guard kind(of: control) == S_IFSOCK else { throw Refusal(description: "the control descriptor is not a socket") }
         let checked: SessionSpawn.Stdio
         switch stdio {
@@ -50,7 +51,7 @@ enum LauncherSpawn {
         guard pc_pipe_cloexec(&gate) == 0 else { throw Refusal(description: "pipe: \(String(cString: strerror(errno)))") }
         defer { close(gate[0]) }
         do {
-            let pid = try SessionSpawn.spawn(launcher, arguments: ["--login", login, "--gate"], environment: [], stdio: checked,
+            let pid = try SessionSpawn.spawn(launcher, arguments: ["--login", login, "--gate"] + (pam.map { ["--pam", $0] } ?? []), environment: [], stdio: checked,
                                              extra: [control, gate[0]])
             return Started(pid: pid, gate: gate[1])
         } catch {

@@ -196,7 +196,7 @@ final class PrivilegeBroker {
             } catch {
                 return (.refused("\(error)"), false)
             }
-        case (.launch(_, let login, let terminal, let rootAllowed), .opened(let cgroup)):
+        case (.launch(_, let login, let terminal, let rootAllowed, let pam), .opened(let cgroup)):
             // By uid, not by name: any account with uid 0 is root.
             guard let account = getpwnam(login) else { return (.refused("no login '\(login)' on this host"), false) }
             if account.pointee.pw_uid == 0, !rootAllowed {
@@ -205,7 +205,8 @@ final class PrivilegeBroker {
             let fds = message.descriptors
             do {
                 let stdio: LauncherSpawn.Stdio = terminal ? .terminal(fds[0]) : .pipes(stdin: fds[0], stdout: fds[1], stderr: fds[2])
-                let started = try LauncherSpawn.spawn(launcher, login: login, stdio: stdio, control: fds[fds.count - 1], terminalOwner: allowedUID)
+                let started = try LauncherSpawn.spawn(launcher, login: login, pam: pam, stdio: stdio, control: fds[fds.count - 1],
+                                                     terminalOwner: allowedUID)
                 let pid = started.pid
                 // Placed before its gate opens: until then it reads nothing, whatever the daemon
                 // already wrote on its control socket.

@@ -74,6 +74,8 @@ extension Portcullis {
         var kekFile: String = "/etc/portcullis/kek"
         @Option(help: "ssh_service.broker_socket: the root broker's socket, for a daemon that runs unprivileged (the package's: /run/portcullis-privd/privd.sock).")
         var brokerSocket: String = ""
+        @Flag(help: "ssh_service.pam.enabled: sessions through the host's PAM stack, service 'portcullis' (the package's /etc/pam.d/portcullis).")
+        var pam = false
 
         func run() throws {
             var parameters = DefaultConfiguration.Parameters()
@@ -81,6 +83,7 @@ extension Portcullis {
             parameters.kekFile = absolute(kekFile)
             parameters.fipsEnabled = !nonFips
             parameters.brokerSocket = brokerSocket
+            parameters.pamEnabled = pam
             if let fipsPrefix { parameters.useFIPSPrefix(absolute(fipsPrefix)) }
             let text = DefaultConfiguration.render(parameters)
             _ = try ConfigurationLoader.parse(text, file: "generated configuration")   // never write something start would refuse

@@ -69,7 +69,7 @@ final class NodeFixture {
                                        backend: sealed, crypto: crypto, audit: audit)
         try await identity.start()
         var nodeSettings = NodeSettings(host: "127.0.0.1", port: 0, nodeName: "node-test", labels: ["env": "test"], clusterName: "test",
-                                        launcherPath: try Programs.path("portcullis-exec"),
+                                        launcherPath: try Programs.path("portcullis-exec"), permitRootLogin: true,
                                         recordingsRoot: directory.appendingPathComponent("recordings").path)
         settings(&nodeSettings)
         node = NodeService(settings: nodeSettings, identity: identity, audit: audit, backend: sealed, keyring: keyring, crypto: crypto,

@@ -108,12 +108,13 @@ final class DaemonFixture {
             .filter { $0["event"] as? String == name }
     }
 
-    /// A daemon whose node is `web1`, labelled `env: test`, started; as root, split as the
+    /// A daemon whose node is `web1`, labelled `env: test`, permitting root logins, started; as root, split as the
     /// installed appliance is (`split()`).
     static func startedWithNode(in directory: URL) throws -> DaemonFixture {
         let fixture = try DaemonFixture(directory: directory) { text in
             text.replacingOccurrences(of: "node_name: \"\"", with: "node_name: \"web1\"")
                 .replacingOccurrences(of: "  labels: {}", with: "  labels: {env: test}")
+                .replacingOccurrences(of: "permit_root_login: no", with: "permit_root_login: yes")
         }
         if getuid() == 0 { try fixture.split() }
         try fixture.start()

@@ -27,6 +27,8 @@ for p in portcullis portcullis-privd pcctl pcsh; do install -m 0755 "$bin/$p" "$
 install -m 0755 "$bin/portcullis-exec" "$stage/usr/lib/portcullis/portcullis-exec"; strip "$stage/usr/lib/portcullis/portcullis-exec"
 install -m 0644 systemd/portcullis.service "$stage/lib/systemd/system/portcullis.service"
 install -m 0644 systemd/portcullis-privd.service "$stage/lib/systemd/system/portcullis-privd.service"
+install -D -m 0644 packaging/pam.d/portcullis "$stage/etc/pam.d/portcullis"
+echo /etc/pam.d/portcullis >"$stage/DEBIAN/conffiles"
 install -m 0755 "$FIPS_PREFIX/lib/ossl-modules/fips.so" "$stage/usr/lib/portcullis/fips/lib/ossl-modules/fips.so"
 install -m 0755 packaging/fips/build-fips-provider.sh "$stage/usr/lib/portcullis/fips/build-fips-provider.sh"
 install -m 0644 README.md "$stage/usr/share/doc/portcullis/README.md"
@@ -74,7 +76,7 @@ if [ "$1" = configure ]; then
     if [ ! -f /etc/portcullis/portcullis.yaml ]; then
         portcullis configure --output /etc/portcullis/portcullis.yaml --data-dir /var/lib/portcullis \
             --fips-prefix /usr/lib/portcullis/fips --kek-file /etc/portcullis/kek \
-            --broker-socket /run/portcullis-privd/privd.sock
+            --broker-socket /run/portcullis-privd/privd.sock --pam
     fi
     # A configuration from before the split (the daemon ran as root) starts its sessions
     # through the broker from now on: the daemon no longer can.

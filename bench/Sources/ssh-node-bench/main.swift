@@ -56,7 +56,7 @@ try (caLines.joined(separator: "\n") + "\n").write(toFile: options.string("ca-ou
 
 let node = NodeService(settings: NodeSettings(host: "127.0.0.1", port: 0, nodeName: "bench", clusterName: "bench", clientIdleTimeout: nil,
                                               launcherPath: options.string("launcher"),
-                                              brokerSocket: options.string("broker").isEmpty ? nil : options.string("broker"),
+                                              brokerSocket: options.string("broker").isEmpty ? nil : options.string("broker"), permitRootLogin: true,
                                               recordingsRoot: "\(work)/recordings"),
                        identity: identity, audit: audit, backend: sealed, keyring: keyring, crypto: crypto, logger: Logger(label: "node"))
 let listener = try await node.bind()
