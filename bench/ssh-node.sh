@@ -24,6 +24,7 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     sleep 0.2
     rmdir "$cgroup2"/portcullis-bench-$$/portcullis/* "$cgroup2/portcullis-bench-$$/portcullis" "$cgroup2/portcullis-bench-$$" 2>/dev/null || true
+    rm -f "/etc/pam.d/portcullis-bench-$$"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -81,9 +82,29 @@ ours_connect=$(median_ms "$ours_port"); sshd_connect=$(median_ms "$sshd_port")
 ours_up=$(mib_per_s up "$ours_port"); sshd_up=$(mib_per_s up "$sshd_port")
 recordings=$(find "$work/recordings" -mindepth 1 -maxdepth 1 -type d | wc -l)
 
+# With PAM, both sides: the node with the shipped service file (packaging/pam.d/portcullis),
+# sshd with UsePAM yes and Debian's /etc/pam.d/sshd.
+pam_service=portcullis-bench-$$
+cp packaging/pam.d/portcullis "/etc/pam.d/$pam_service"
+mkdir -p "$work/pam"
+"$bin/ssh-node-bench" --fips-prefix "$FIPS_PREFIX" --key "$work/user" --ca-out "$work/user_ca_pam.pub" \
+    --launcher "$bin/portcullis-exec" --broker "$work/privd.sock" --pam "$pam_service" --work "$work/pam" >"$work/ours-pam.out" 2>"$work/ours-pam.log" & pids+=($!)
+for _ in $(seq 300); do grep -q listening "$work/ours-pam.out" 2>/dev/null && break; sleep 0.1; done
+ours_pam_port=$(awk '/listening/ {print $2}' "$work/ours-pam.out")
+[ -n "$ours_pam_port" ] || { echo "the node with PAM did not start:"; cat "$work/ours-pam.log"; exit 1; }
+sshd_pam_port=$(free_port)
+sed -e "s/^Port .*/Port $sshd_pam_port/" -e "s/^UsePAM no/UsePAM yes/" -e "s|^PidFile .*|PidFile $work/sshd-pam.pid|" \
+    -e "s|^TrustedUserCAKeys .*|TrustedUserCAKeys $work/user_ca_pam.pub|" "$work/sshd_config" >"$work/sshd_pam_config"
+/usr/sbin/sshd -D -f "$work/sshd_pam_config" -E "$work/sshd-pam.log" & pids+=($!)
+sleep 0.5
+"${client[@]}" -p "$ours_pam_port" root@127.0.0.1 true || { echo "cannot reach the node with PAM:"; cat "$work/ours-pam.log"; exit 1; }
+"${client[@]}" -p "$sshd_pam_port" root@127.0.0.1 true || { echo "cannot reach sshd with PAM:"; cat "$work/sshd-pam.log"; exit 1; }
+ours_pam_connect=$(median_ms "$ours_pam_port"); sshd_pam_connect=$(median_ms "$sshd_pam_port")
+
 echo "machine: $(nproc) cores; client $(ssh -V 2>&1); sshd from openssh-server; the node in FIPS mode (release build)"
-echo "both: ecdh-sha2-nistp256, ecdsa-sha2-nistp384 host certificate, aes128-gcm@openssh.com, user certificate, no PAM"
+echo "both: ecdh-sha2-nistp256, ecdsa-sha2-nistp384 host certificate, aes128-gcm@openssh.com, user certificate; no PAM but in the last row"
 echo "the node recorded $recordings sessions and audited each (launcher + cgroup per session)"
 printf "%-42s %10s %10s %7s  %s\n" "measurement" "node" "sshd" "ratio" "target"
 printf "%-42s %10s %10s %7s  %s\n" "connect+auth+exec true, median ms ($RUNS)" "$ours_connect" "$sshd_connect" "$(ratio "$ours_connect" "$sshd_connect")" "<= 0.60"
 printf "%-42s %10s %10s %7s  %s\n" "upload $SIZE (cat >/dev/null), MiB/s" "$ours_up" "$sshd_up" "$(ratio "$ours_up" "$sshd_up")" ">= 0.90"
+printf "%-42s %10s %10s %7s  %s\n" "with PAM: connect+auth+exec true, median ms" "$ours_pam_connect" "$sshd_pam_connect" "$(ratio "$ours_pam_connect" "$sshd_pam_connect")" "<= 0.60"

@@ -17,9 +17,9 @@ import Storage
 // with --proxy yes also runs the proxy (the node registered as "bench") and prints "proxy PORT";
 // --sshd HOST:PORT --sshd-key FILE registers that sshd as the OpenSSH host "sshd" and certifies
 // its host key FILE.pub with the host CA (FILE-cert.pub), for terminating mode.
-//   ssh-node-bench --fips-prefix P --key KEYFILE --ca-out FILE --launcher PATH --work DIR [--broker SOCKET] [--proxy yes] [--sshd A --sshd-key K]
+//   ssh-node-bench --fips-prefix P --key KEYFILE --ca-out FILE --launcher PATH --work DIR [--broker SOCKET] [--pam SERVICE] [--proxy yes] [--sshd A --sshd-key K]
 
-let options = BenchOptions(program: "ssh-node-bench", defaults: ["fips-prefix": "", "key": "", "ca-out": "", "launcher": "", "work": "", "proxy": "no", "sshd": "", "sshd-key": "", "broker": ""])
+let options = BenchOptions(program: "ssh-node-bench", defaults: ["fips-prefix": "", "key": "", "ca-out": "", "launcher": "", "work": "", "proxy": "no", "sshd": "", "sshd-key": "", "broker": "", "pam": ""])
 let crypto = try options.cryptoContext()
 let work = options.string("work")
 LoggingSystem.bootstrap { label in
@@ -57,6 +57,7 @@ try (caLines.joined(separator: "\n") + "\n").write(toFile: options.string("ca-ou
 let node = NodeService(settings: NodeSettings(host: "127.0.0.1", port: 0, nodeName: "bench", clusterName: "bench", clientIdleTimeout: nil,
                                               launcherPath: options.string("launcher"),
                                               brokerSocket: options.string("broker").isEmpty ? nil : options.string("broker"), permitRootLogin: true,
+                                              pam: options.string("pam").isEmpty ? nil : NodeSettings.PAMSettings(serviceName: options.string("pam")),
                                               recordingsRoot: "\(work)/recordings"),
                        identity: identity, audit: audit, backend: sealed, keyring: keyring, crypto: crypto, logger: Logger(label: "node"))
 let listener = try await node.bind()
