@@ -190,7 +190,7 @@ let package = Package(
             ]
         ),
         // The session launcher (privilege boundary): single-threaded, spawned by the node.
-        .executableTarget(name: "portcullis-exec", dependencies: ["LaunchProtocol", "CPAM"]),
+        .executableTarget(name: "portcullis-exec", dependencies: ["LaunchProtocol", "HostSessions", "CPAM"]),
         // The root broker: single-threaded, no NIO, its Unix socket only.
         .executableTarget(
             name: "portcullis-privd",

@@ -136,13 +136,20 @@ public enum ConfigurationLoader {
                     configuration.sshService.pam.serviceName = name
                 }
                 if let e = pam["environment"] {
-                    guard case .mapping(let mapping) = e else { throw reader.error(e, "'ssh_service.pam.environment' must be a mapping of variable names to values") }
+                    guard case .mapping(let mapping) = e, mapping.count <= SessionEnvironment.maximumCount else {
+                        throw reader.error(e, "'ssh_service.pam.environment' must be a mapping of at most \(SessionEnvironment.maximumCount) variable names to values")
+                    }
                     for (key, value) in mapping {
                         let name = try reader.string(key, path: "ssh_service.pam.environment key")
-                        guard SessionEnvironment.mayComeFromPAM(name) else {
-                            throw reader.error(key, "'ssh_service.pam.environment' cannot set '\(name.prefix(64))': a variable name, not one of the account's or the loader's")
+                        // PAM hooks (pam_exec) run as root with this environment.
+                        guard SessionEnvironment.mayComeFromPAM(name), name != "PATH" else {
+                            throw reader.error(key, "'ssh_service.pam.environment' cannot set '\(name.prefix(64))': a variable name, not PATH nor one of the account's or the loader's")
                         }
-                        configuration.sshService.pam.environment[name] = try reader.string(value, path: "ssh_service.pam.environment.\(name)")
+                        let text = try reader.string(value, path: "ssh_service.pam.environment.\(name)")
+                        guard text.utf8.count <= SessionEnvironment.maximumValueBytes else {
+                            throw reader.error(value, "'ssh_service.pam.environment.\(name)' is longer than \(SessionEnvironment.maximumValueBytes) bytes")
+                        }
+                        configuration.sshService.pam.environment[name] = text
                     }
                 }
             }

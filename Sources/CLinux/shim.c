@@ -9,6 +9,7 @@
 short pc_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
 int pc_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd) { return posix_spawn_file_actions_addclosefrom_np(actions, lowfd); }
 int pc_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+void pc_closefrom(int lowfd) { closefrom(lowfd); }
 
 ssize_t pc_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds, int nonblocking) {
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };

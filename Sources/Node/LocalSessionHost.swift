@@ -18,6 +18,10 @@ struct LocalSessionHost: SessionHost {
     func launch(_ launch: SessionLaunch, on loop: EventLoop) -> EventLoopFuture<HostedSession> {
         defer { launch.closeChildEnds() }
         return loop.makeCompletedFuture {
+            // What the broker checks, checked here too: uid 0 only with the roles' and the node's say.
+            if HostAccounts.uid(of: launch.login) == 0, !launch.rootAllowed {
+                throw ProcessSpawner.Failure(description: "'\(launch.login)' has uid 0: a session as root needs a role that allows the login root")
+            }
             let cgroup = try SessionCgroup.create(sessionID: launch.sessionID, root: cgroupRoot)
             let session = LocalHostedSession(cgroup: cgroup, logger: logger)
             do {

@@ -62,7 +62,7 @@ struct NodeAuthenticator: SSHServerAuthenticator {
             return .failure(Refusal(reason: reason))
         }
         // The host's say over root, whatever the roles grant (sshd's PermitRootLogin), by uid.
-        if !context.settings.permitRootLogin, login == "root" || getpwnam(login)?.pointee.pw_uid == 0 {
+        if !context.settings.permitRootLogin, login == "root" || HostAccounts.uid(of: login) == 0 {
             return .failure(Refusal(reason: "node \"\(context.settings.nodeName)\" does not permit root logins (ssh_service.permit_root_login: no)"))
         }
         return .success(access)

@@ -17,7 +17,8 @@ enum SessionPAM {
     static func open(service: String, spec: LaunchSpec) -> [String: String] {
         let terminal = isatty(0) == 1 ? ttyname(0).map { String(cString: $0) } : nil
         var started: OpaquePointer?
-        let status = pc_pam_start(service, spec.login, terminal == nil ? -1 : 1, &started)
+        // PAM's text goes to an interactive shell's terminal; a command's output stays its own.
+        let status = pc_pam_start(service, spec.login, terminal != nil && spec.command == nil ? 1 : -1, &started)
         guard status == PAM_SUCCESS, let started else { fail("PAM service \(service) could not start: \(reason(status, nil))") }
         handle = started
         // PAM_TTY: the pts (logind and pam_access classify the session by it), else "ssh", as sshd.
@@ -29,21 +30,27 @@ enum SessionPAM {
         variables["PORTCULLIS_LOGIN"] = spec.login
         variables["PORTCULLIS_ROLES"] = (spec.roles ?? []).joined(separator: ",")
         variables["PORTCULLIS_SESSION_ID"] = spec.sessionID ?? ""
-        for (name, value) in variables.sorted(by: { $0.key < $1.key }) where SessionEnvironment.isName(name) && !value.contains("\0") {
+        // The PAM environment is what pam_exec hooks run with, as root: the daemon's values go in
+        // only under names that cannot make a loader or a shell run something, and not PATH.
+        for (name, value) in variables.sorted(by: { $0.key < $1.key })
+        where SessionEnvironment.mayComeFromPAM(name) && name != "PATH" && !value.utf8.contains(0) && value.utf8.count <= SessionEnvironment.maximumValueBytes {
             _ = pam_putenv(started, "\(name)=\(value)")
         }
+        pc_pam_forget_message()
         let account = pam_acct_mgmt(started, 0)
         guard account == PAM_SUCCESS else {
             let why = account == PAM_NEW_AUTHTOK_REQD ? "the password of \(spec.login) has expired and must be changed on the host" : reason(account, started)
             end(account)
             fail("access denied by the host's account policy (PAM \(service)): \(why)")
         }
+        pc_pam_forget_message()
         let credentials = pam_setcred(started, Int32(PAM_ESTABLISH_CRED))
         guard credentials == PAM_SUCCESS else {
             end(credentials)
             fail("PAM \(service) could not establish credentials: \(reason(credentials, started))")
         }
         credentialsSet = true
+        pc_pam_forget_message()
         let session = pam_open_session(started, 0)
         guard session == PAM_SUCCESS else {
             close()

@@ -26,6 +26,17 @@ func routeSignalsThroughPipe() -> Int32 {
     return ends[0]
 }
 
+/// Whether a TERM or HUP came through the self-pipe already (before there is a child to pass
+/// it to). Reads what is there; a SIGCHLD is dropped (there is no child yet).
+func signalsArrived(_ signals: Int32) -> Bool {
+    var numbers = [UInt8](repeating: 0, count: 64)
+    var arrived = false
+    while case let count = read(signals, &numbers, numbers.count), count > 0 {
+        if numbers[..<count].contains(where: { Int32($0) == SIGTERM || Int32($0) == SIGHUP }) { arrived = true }
+    }
+    return arrived
+}
+
 /// Waits for the child, meanwhile passing it the node's `signal` commands and a TERM or HUP
 /// sent to the launcher. Every kill() happens before the waitpid() that reaps the child (until
 /// then its pid cannot be anyone else's); afterwards nothing is sent. A control socket that

@@ -15,6 +15,7 @@
 // environment to a safe set, and execs the login shell. The launcher stays the parent: it
 // signals the child for the node (`supervise`), then gives the terminal back, closes PAM and
 // reports the status.
+import CLinux
 import Foundation
 import LaunchProtocol
 
@@ -84,8 +85,28 @@ if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &files) == 0, files.rl
     _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &files)
 }
 
-// The host's account policy, before the fork and the privilege drop, as sshd opens it.
+// Terminal-generated signals are the session's business, not the launcher's; a TERM or HUP
+// (the node, the broker ending the session, a hang-up while PAM opens) is passed on to the
+// shell by `supervise`, or ends the launcher through `fail` before there is one, PAM closed.
+// A node that is gone must not kill the launcher with SIGPIPE when it reports.
+signal(SIGINT, SIG_IGN)
+signal(SIGQUIT, SIG_IGN)
+signal(SIGTSTP, SIG_IGN)
+signal(SIGPIPE, SIG_IGN)
+let signals = routeSignalsThroughPipe()
+
+// The host's account policy, before the fork and the privilege drop, as sshd opens it; then
+// back into the session's cgroup if pam_systemd moved the launcher out of it.
+let sessionCgroup = CgroupReturn.current()
 let pamEnvironment = pamService.map { SessionPAM.open(service: $0, spec: spec) } ?? [:]
+if let sessionCgroup, let problem = CgroupReturn.back(to: sessionCgroup) {
+    SessionPAM.close()
+    fail("the session left its cgroup when PAM opened it: \(problem)")
+}
+if pamService != nil, signalsArrived(signals) {
+    SessionPAM.close()
+    fail("the session was ended while PAM opened it")
+}
 
 // Everything the child needs, made before fork(): after it the child only makes system calls.
 // PAM's variables come after the client's allow-listed ones and may set PATH or a locale, but
@@ -110,14 +131,6 @@ let cArguments: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + 
 let cEnvironment: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
 guard let cLogin = strdup(spec.login), let cHome = strdup(home), let cShell = strdup(shell) else { fail("out of memory") }
 
-// Terminal-generated signals are the session's business, not the launcher's; a TERM or HUP
-// from the node is passed on to the shell (by `supervise`). A node that is gone must not kill
-// the launcher with SIGPIPE when it reports.
-signal(SIGINT, SIG_IGN)
-signal(SIGQUIT, SIG_IGN)
-signal(SIGTSTP, SIG_IGN)
-signal(SIGPIPE, SIG_IGN)
-let signals = routeSignalsThroughPipe()
 
 // Claimed last before fork(): a failure between claiming and the child's end (which gives it
 // back) would leave the terminal the login's.
@@ -135,7 +148,9 @@ if pid == 0 {
     var none = sigset_t()
     sigemptyset(&none)
     sigprocmask(SIG_SETMASK, &none, nil)
-    close(3)
+    // Nothing of the launcher's (the control socket, what a PAM module opened as root) reaches
+    // the program: only its stdio.
+    pc_closefrom(3)
     guard initgroups(cLogin, gid) == 0, setgid(gid) == 0, setuid(uid) == 0 else {
         perror("portcullis-exec: cannot become the login's user")
         _exit(126)

@@ -14,9 +14,15 @@ final class PrivilegeBroker {
     private let maximumSessions: Int
     private let cgroupRoot: String
     private var sessions: [Int32: BrokerSession] = [:]
-    /// Cgroups of ended sessions whose killed processes have not all left yet, and how many
-    /// times removing each was tried.
-    private var leaving: [(cgroup: SessionCgroup, tries: Int)] = []
+    /// Cgroups of ended sessions not removed yet: each killed once its grace is over, then
+    /// removed once its processes have left (`tries` counts the attempts).
+    private var leaving: [(cgroup: SessionCgroup, killAt: Date, tries: Int)] = []
+    /// Launchers started and not reaped yet: only these pids may be signalled (a reaped one may
+    /// be someone else's by now).
+    private var launchers: Set<pid_t> = []
+    /// How long a launcher has, after SIGTERM, to end its program and close its PAM session
+    /// before everything left in the session is killed.
+    static let grace: TimeInterval = 2
     /// Out of descriptors: no connection is accepted until one closes (a listener left in the
     /// poll set would wake it at once, for ever).
     private var acceptPaused = false
@@ -216,6 +222,7 @@ final class PrivilegeBroker {
                     return (.refused("\(error)"), true)
                 }
                 started.open()
+                launchers.insert(pid)
                 session.phase = .launched(cgroup, launcher: pid)
                 BrokerLog.info("session \(session.id ?? "-"): launcher \(pid) for login \(login)\(terminal ? " with a terminal" : "")")
                 return (.launched(pid: pid), false)
@@ -230,33 +237,40 @@ final class PrivilegeBroker {
         }
     }
 
-    /// Kills whatever is left of the session; its cgroup goes once it is empty.
+    /// Ends the session: its launcher is asked first (SIGTERM: it passes it to the program and
+    /// closes the PAM session when the program ends), and whatever is left after the grace is
+    /// killed; the cgroup goes once it is empty. Never waits.
     private func end(_ session: BrokerSession) {
         guard let cgroup = session.phase.cgroup else { return }
+        var killAt = Date()
+        if case .launched(_, let launcher) = session.phase, launchers.contains(launcher), kill(launcher, SIGTERM) == 0 {
+            killAt = killAt.addingTimeInterval(Self.grace)
+        }
         session.phase = .ended
-        cgroup.kill()
-        if (try? cgroup.remove()) != true { leaving.append((cgroup, 1)) }
+        leaving.append((cgroup, killAt, 0))
+        removeEmptied()
     }
 
     // MARK: Housekeeping
 
     private func reapLaunchers() {
         var status: Int32 = 0
-        while waitpid(-1, &status, WNOHANG) > 0 {}
+        while case let pid = waitpid(-1, &status, WNOHANG), pid > 0 { launchers.remove(pid) }
     }
 
     /// Tried every 50 ms for a minute (killed processes leave within milliseconds; one stuck in
     /// the kernel, uninterruptible, may not), then left to the next start's sweep.
     private func removeEmptied() {
+        let now = Date()
         leaving = leaving.compactMap { entry in
             do {
+                if now >= entry.killAt { entry.cgroup.kill() }
                 if try entry.cgroup.remove() { return nil }
                 guard entry.tries < 1200 else {
                     BrokerLog.info("\(entry.cgroup.path) is still not empty a minute after its session ended; left in place")
                     return nil
                 }
-                entry.cgroup.kill()
-                return (entry.cgroup, entry.tries + 1)
+                return (entry.cgroup, entry.killAt, now >= entry.killAt ? entry.tries + 1 : entry.tries)
             } catch {
                 BrokerLog.info("\(error)")
                 return nil

@@ -118,6 +118,20 @@ final class ConfigurationTests: XCTestCase {
                     contains: ["ends in the cluster's name", "node \"db\" of cluster \"prod\""])
     }
 
+    func testPAMAndRootLoginSettings() throws {
+        // PAM: hooks run as root with its environment, so neither the loader's variables nor PATH; a service is a file name.
+        assertError("version: v1\nssh_service:\n  pam:\n    environment: {LD_PRELOAD: /tmp/x.so}\n", line: 4, column: 19,
+                    contains: ["cannot set 'LD_PRELOAD'"])
+        assertError("version: v1\nssh_service:\n  pam:\n    environment: {PATH: /tmp}\n", line: 4, column: 19, contains: ["cannot set 'PATH'"])
+        assertError("version: v1\nssh_service:\n  pam:\n    service_name: ../shadow\n", line: 4, column: 19, contains: ["must name a file in /etc/pam.d"])
+        let pam = try parse("version: v1\nssh_service:\n  permit_root_login: yes\n  pam:\n    enabled: yes\n    environment: {ORG_UNIT: blue}\n")
+        XCTAssertTrue(pam.sshService.permitRootLogin)
+        XCTAssertTrue(pam.sshService.pam.enabled)
+        XCTAssertEqual(pam.sshService.pam.serviceName, "portcullis")
+        XCTAssertEqual(pam.sshService.pam.environment, ["ORG_UNIT": "blue"])
+        XCTAssertFalse(try parse("version: v1\n").sshService.permitRootLogin, "root logins are off by default, as sshd's")
+    }
+
     func testStructuralMistakes() {
         assertError("version: v1\nlog:\n  format: text\n  format: json\n", line: 3, column: 3, contains: ["key 'format' appears twice"])
         assertError("data_dir: /x\n", line: 1, column: 1, contains: ["missing 'version: v1'"])

@@ -24,7 +24,8 @@ final class NodeAccountTests: NodeTestCase {
     }
 
     func testAnExpiredAccountGetsNoSession() async throws {
-        let stderr = try await refusal(["--expiredate", "1970-01-02"], undo: ["--expiredate", ""])
+        // Day 0, as `chage -E 0` sets it (pam_unix and sshd read it as expired).
+        let stderr = try await refusal(["--expiredate", "1970-01-01"], undo: ["--expiredate", ""])
         XCTAssertTrue(stderr.contains("the account \(NodeFixture.login) expired on this host"), stderr)
     }
 

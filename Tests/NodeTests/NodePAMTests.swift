@@ -28,7 +28,8 @@ final class NodePAMTests: XCTestCase {
             """.write(to: script, atomically: true, encoding: .utf8)
         chmod(script.path, 0o755)
         try "+:ALL:ALL\n".write(to: access, atomically: true, encoding: .utf8)
-        try "FROM_PAM_ENV=from-the-env-file\n".write(to: directory.appendingPathComponent("environment"), atomically: true, encoding: .utf8)
+        // pam_env may set a locale or a variable of the site's, never the account's identity or the loader's.
+        try "FROM_PAM_ENV=from-the-env-file\nLD_PRELOAD=/tmp/nothing.so\nHOME=/nowhere\n".write(to: directory.appendingPathComponent("environment"), atomically: true, encoding: .utf8)
         try "\(NodeFixture.login) soft nofile 777\n\(NodeFixture.login) hard nofile 4096\n"
             .write(to: directory.appendingPathComponent("limits.conf"), atomically: true, encoding: .utf8)
         try """
@@ -63,11 +64,12 @@ final class NodePAMTests: XCTestCase {
     func testAnExecSessionGoesThroughTheAccountAndSessionStacksInOrder() async throws {
         try await fixture.addUser("alice")
         let key = try await fixture.certifiedKey("alice")
-        let result = try await fixture.ssh(key: key, "echo $FROM_PAM_ENV $ORG_UNIT; ulimit -n")
+        let result = try await fixture.ssh(key: key, "echo $FROM_PAM_ENV $ORG_UNIT; ulimit -n; echo \"[$LD_PRELOAD]\" $HOME")
         XCTAssertEqual(result.status, 0, result.stderr)
         let lines = result.stdout.split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.first, "from-the-env-file blue", "pam_env's and the configuration's variables reach the program")
         XCTAssertEqual(lines.dropFirst().first, "777", "pam_limits of the service applies")
+        XCTAssertEqual(lines.dropFirst(2).first, "[] /home/\(NodeFixture.login)", "PAM cannot set LD_PRELOAD or HOME")
 
         let text = try recorded(until: "close_session")
         let stages = text.split(separator: "\n").filter { $0.hasPrefix("stage=") }.map { $0.split(separator: " ")[0] }
@@ -112,7 +114,7 @@ final class NodePAMTests: XCTestCase {
         let name = "\(service)-shipped"
         try FileManager.default.copyItem(atPath: shipped.path, toPath: "/etc/pam.d/\(name)")
         defer { try? FileManager.default.removeItem(atPath: "/etc/pam.d/\(name)") }
-        let result = try Programs.execute("/usr/bin/pamtester", [name, NodeFixture.login, "acct_mgmt", "open_session", "close_session"])
+        let result = try Programs.execute("/usr/bin/pamtester", [name, NodeFixture.login, "acct_mgmt", "setcred", "open_session", "close_session"])
         XCTAssertEqual(result.status, 0, result.output)
     }
 }

@@ -39,13 +39,15 @@ final class DaemonFixture {
         try edit(text).write(toFile: directory.appendingPathComponent("portcullis.yaml").path, atomically: true, encoding: .utf8)
     }
 
-    /// Starts the daemon and waits for its administration socket and HTTPS port.
+    /// Starts the daemon and waits for its administration socket, HTTPS port and node.
     func start() throws {
+        // A daemon killed outright left its socket: waited for below as the new one's.
+        try? FileManager.default.removeItem(at: dataDirectory.appendingPathComponent("admin.sock"))
         let daemon = try Programs.start(user == nil ? "portcullis" : "/usr/bin/setpriv", asUser(try Programs.path("portcullis"), ["start", "--config", config]))
         self.daemon = daemon
         let socket = dataDirectory.appendingPathComponent("admin.sock").path
         let deadline = Date().addingTimeInterval(30)
-        while !(FileManager.default.fileExists(atPath: socket) && OpenSSHServer.accepts(port: webPort)) {
+        while !(FileManager.default.fileExists(atPath: socket) && OpenSSHServer.accepts(port: webPort) && OpenSSHServer.accepts(port: nodePort)) {
             guard daemon.process.isRunning, Date() < deadline else {
                 daemon.signal(SIGKILL)
                 let result = try daemon.wait(timeout: 10)

@@ -12,6 +12,8 @@
 short pc_spawn_setsid_flag(void);
 /// posix_spawn_file_actions_addclosefrom_np: the child sees no descriptor from `lowfd` up.
 int pc_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd);
+/// closefrom(lowfd): every descriptor from lowfd up closed.
+void pc_closefrom(int lowfd);
 /// pipe2(fds, O_CLOEXEC).
 int pc_pipe_cloexec(int fds[2]);
 

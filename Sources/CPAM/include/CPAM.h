@@ -13,7 +13,9 @@
 int pc_pam_start(const char *service, const char *user, int message_fd, pam_handle_t **handle);
 /// pam_set_item for the string items (PAM_TTY, PAM_RHOST, PAM_RUSER).
 int pc_pam_set_string(pam_handle_t *handle, int item, const char *value);
-/// The last message PAM passed to the conversation (an account module's reason), or "".
+/// The last error message PAM passed to the conversation (a module's reason), or "".
 const char *pc_pam_last_message(void);
+/// Forgets it, before the next PAM call.
+void pc_pam_forget_message(void);
 
 #endif
