@@ -37,7 +37,7 @@ ssh-keygen -q -t ecdsa -b 256 -N '' -f "$work/user"
 # Sessions through the root broker, as the installed appliance starts them (the bench's node
 # runs as root itself, so the broker serves uid 0; its session cgroups go under a cgroup of ours).
 mkdir -p "$cgroup2/portcullis-bench-$$"
-"$bin/portcullis-privd" --socket "$work/privd.sock" --user 0 --launcher "$bin/portcullis-exec" \
+"$bin/portcullis-privd" --socket "$work/privd.sock" --user 0 --launcher "$bin/portcullis-exec" --permit-root-login \
     --cgroup-root "$cgroup2/portcullis-bench-$$" 2>"$work/privd.log" & pids+=($!)
 for _ in $(seq 100); do [ -S "$work/privd.sock" ] && break; sleep 0.05; done
 "$bin/ssh-node-bench" --fips-prefix "$FIPS_PREFIX" --key "$work/user" --ca-out "$work/user_ca.pub" \

@@ -27,8 +27,20 @@ final class PrivilegeBroker {
     /// poll set would wake it at once, for ever).
     private var acceptPaused = false
 
+    /// The host's word on what sessions may be, which the daemon's can only narrow.
+    struct Policy {
+        /// Sessions as uid 0 at all (and then only with the daemon's word that a role allows it).
+        var permitRootLogin: Bool
+        /// Every session through this PAM service, whatever the daemon asks.
+        var pamService: String?
+    }
+
+    private let policy: Policy
+
     /// `sweepingAlso`: another root whose leftover session cgroups are ended at start.
-    init(socketPath: String, allowedUID: uid_t, launcher: String, maximumSessions: Int, cgroupRoot: String, sweepingAlso other: String? = nil) throws {
+    init(socketPath: String, allowedUID: uid_t, launcher: String, maximumSessions: Int, cgroupRoot: String, policy: Policy,
+         sweepingAlso other: String? = nil) throws {
+        self.policy = policy
         self.allowedUID = allowedUID
         self.launcher = launcher
         self.maximumSessions = maximumSessions
@@ -42,7 +54,8 @@ final class PrivilegeBroker {
         }
         // Only then listening: the daemon's first session never waits on the sweep.
         listener = try Self.listen(at: socketPath, owner: allowedUID)
-        BrokerLog.info("serving uid \(allowedUID) on \(socketPath); session cgroups under \(cgroupRoot)/portcullis; at most \(maximumSessions) sessions")
+        BrokerLog.info("serving uid \(allowedUID) on \(socketPath); session cgroups under \(cgroupRoot)/portcullis; at most \(maximumSessions) sessions; "
+                       + "root logins \(policy.permitRootLogin ? "permitted" : "refused"); PAM \(policy.pamService.map { "service \($0) for every session" } ?? "as the daemon asks")")
     }
 
     /// A fresh socket at `path` (an old socket there is replaced; anything else is an error),
@@ -205,13 +218,16 @@ final class PrivilegeBroker {
         case (.launch(_, let login, let terminal, let rootAllowed, let pam), .opened(let cgroup)):
             // By uid, not by name: any account with uid 0 is root.
             guard let account = getpwnam(login) else { return (.refused("no login '\(login)' on this host"), false) }
+            if account.pointee.pw_uid == 0, !policy.permitRootLogin {
+                return (.refused("'\(login)' has uid 0: this broker does not permit root logins (portcullis-privd --permit-root-login)"), false)
+            }
             if account.pointee.pw_uid == 0, !rootAllowed {
                 return (.refused("'\(login)' has uid 0: a session as root needs a role that allows the login root"), false)
             }
             let fds = message.descriptors
             do {
                 let stdio: LauncherSpawn.Stdio = terminal ? .terminal(fds[0]) : .pipes(stdin: fds[0], stdout: fds[1], stderr: fds[2])
-                let started = try LauncherSpawn.spawn(launcher, login: login, pam: pam, stdio: stdio, control: fds[fds.count - 1],
+                let started = try LauncherSpawn.spawn(launcher, login: login, pam: policy.pamService ?? pam, stdio: stdio, control: fds[fds.count - 1],
                                                      terminalOwner: allowedUID)
                 let pid = started.pid
                 // Placed before its gate opens: until then it reads nothing, whatever the daemon

@@ -25,12 +25,17 @@ struct PrivilegeBrokerCommand: ParsableCommand {
     @Option(help: "The only user (name or uid) whose connections are served: the daemon's.") var user: String = "portcullis"
     @Option(help: "The session launcher.") var launcher: String = "/usr/lib/portcullis/portcullis-exec"
     @Option(help: "At most this many live sessions; more are refused.") var maxSessions: Int = 1000
+    @Flag(help: "Allow sessions as a login with uid 0 (still only when the daemon says a role allows it). Without it the broker refuses them whatever the daemon says: the host's say, as sshd's PermitRootLogin.")
+    var permitRootLogin = false
+    @Option(help: "Open every session through this PAM service, whatever the daemon asks (a compromised daemon cannot skip the host's account policy). Without it, the daemon's ssh_service.pam decides.")
+    var pamService: String?
     @Option(help: "Where session cgroups go (<root>/portcullis/<session>). Default: this service's cgroup when systemd delegated it, else the cgroup2 mount.")
     var cgroupRoot: String?
 
     func validate() throws {
         guard maxSessions > 0 else { throw ValidationError("--max-sessions must be at least 1") }
         guard launcher.hasPrefix("/") else { throw ValidationError("--launcher must be an absolute path") }
+        if let pamService, !BrokerRequest.isPAMService(pamService) { throw ValidationError("--pam-service must name a file in /etc/pam.d") }
     }
 
     func run() throws {
@@ -46,8 +51,9 @@ struct PrivilegeBrokerCommand: ParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
+        let policy = PrivilegeBroker.Policy(permitRootLogin: permitRootLogin, pamService: pamService)
         let broker = try PrivilegeBroker(socketPath: socket, allowedUID: uid, launcher: launcher, maximumSessions: maxSessions, cgroupRoot: root,
-                                         sweepingAlso: legacy)
+                                         policy: policy, sweepingAlso: legacy)
         broker.serve()
     }
 

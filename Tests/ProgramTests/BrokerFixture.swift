@@ -11,14 +11,16 @@ final class BrokerFixture {
     private(set) var broker: Programs.Running?
     private(set) var log = ""
 
-    init(directory: URL, user: String, maxSessions: Int = 1000) throws {
+    /// `permitRootLogin`: the broker's `--permit-root-login` (the tests' sessions are mostly root's).
+    init(directory: URL, user: String, maxSessions: Int = 1000, permitRootLogin: Bool = true) throws {
         socket = directory.appendingPathComponent("privd.sock").path
         let mount = try Self.cgroup2Mount()
         cgroupRoot = "\(mount)/portcullis-test-\(UUID().uuidString.prefix(8))"
         unlink(socket)   // a stopped broker's: waited for below as the new one's
         guard mkdir(cgroupRoot, 0o755) == 0 else { throw Programs.CommandFailed(output: "cannot make \(cgroupRoot): \(String(cString: strerror(errno)))") }
         let broker = try Programs.start("portcullis-privd", ["--socket", socket, "--user", user, "--launcher", try Programs.path("portcullis-exec"),
-                                                             "--max-sessions", "\(maxSessions)", "--cgroup-root", cgroupRoot])
+                                                             "--max-sessions", "\(maxSessions)", "--cgroup-root", cgroupRoot]
+                                           + (permitRootLogin ? ["--permit-root-login"] : []))
         self.broker = broker
         let deadline = Date().addingTimeInterval(10)
         while !FileManager.default.fileExists(atPath: socket) {

@@ -105,12 +105,30 @@ final class PrivilegeSeparationTests: XCTestCase {
         // Another uid than the one it serves: refused at once.
         try broker.stop()
         XCTAssertTrue(broker.log.contains("refused"), broker.log)
-        let strict = try BrokerFixture(directory: directory, user: "nobody")
+        let strict = try BrokerFixture(directory: directory, user: "nobody", permitRootLogin: false)
         self.broker = strict
         fd = try strict.connect()
         defer { close(fd) }
         guard case .refused(let uid)? = try strict.answer(fd) else { return XCTFail("root was served by a broker for nobody") }
         XCTAssertTrue(uid.contains("uid 0 may not use the broker"), uid)
+    }
+
+    func testWithoutPermitRootLoginTheBrokerRefusesRootWhateverTheDaemonSays() throws {
+        let broker = try BrokerFixture(directory: directory, user: "0", permitRootLogin: false)
+        self.broker = broker
+        let fd = try broker.connect()
+        defer { close(fd) }
+        XCTAssertEqual(try broker.ask(fd, .open(session: "r1")), .done)
+        let pipes = try Self.pipes()
+        var control: [Int32] = [-1, -1]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0, &control), 0)
+        defer { Self.closeAll(pipes); control.forEach { close($0) } }
+        guard case .refused(let reason)? = try broker.ask(fd, .launch(session: "r1", login: "root", terminal: false, rootAllowed: true),
+                                                          descriptors: pipes.child + [control[1]]) else {
+            return XCTFail("a root session from a broker without --permit-root-login")
+        }
+        XCTAssertTrue(reason.contains("--permit-root-login"), reason)
+        XCTAssertEqual(broker.processes(of: "r1"), [], "nothing was started")
     }
 
     // MARK: The appliance, split
