@@ -8,19 +8,21 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [.package(name: "Portcullis", path: "..")],
     targets: [
+        // The libFuzzer driver every target's main starts.
+        .target(name: "FuzzDriver"),
         .executableTarget(
             name: "ssh-fuzz",
-            dependencies: [.product(name: "PortcullisSSH", package: "Portcullis")]
+            dependencies: ["FuzzDriver", .product(name: "PortcullisSSH", package: "Portcullis")]
         ),
         // The login and administration APIs' request decoders (WebAPI.APIInput).
         .executableTarget(
             name: "api-fuzz",
-            dependencies: [.product(name: "PortcullisAPI", package: "Portcullis")]
+            dependencies: ["FuzzDriver", .product(name: "PortcullisAPI", package: "Portcullis")]
         ),
         // The root broker's request parser (LaunchProtocol.BrokerFrame).
         .executableTarget(
             name: "broker-fuzz",
-            dependencies: [.product(name: "PortcullisBrokerProtocol", package: "Portcullis")]
+            dependencies: ["FuzzDriver", .product(name: "PortcullisBrokerProtocol", package: "Portcullis")]
         ),
     ]
 )
