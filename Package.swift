@@ -80,7 +80,7 @@ let package = Package(
         .target(
             name: "Audit",
             dependencies: [
-                "FIPSCrypto", "Storage", "CLibAudit",
+                "FIPSCrypto", "Storage", "CLibAudit", "LaunchProtocol",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's own API, for the one loop that reads a million rows (AuditEventsByName.swift).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -194,7 +194,7 @@ let package = Package(
         // The root broker: single-threaded, no NIO, its Unix socket only.
         .executableTarget(
             name: "portcullis-privd",
-            dependencies: ["LaunchProtocol", "HostSessions", "CLinux", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["LaunchProtocol", "HostSessions", "CLinux", "CLibAudit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "pcctl",

@@ -21,12 +21,16 @@ extension ApplianceStorage {
 
 extension Configuration.Audit {
     /// Opens the configured sinks; a sink that cannot be opened is a startup error naming it.
-    public func makeSinks() throws -> [AuditSink] {
+    /// `brokerSocket`: Linux audit records go through the root broker when this process may not
+    /// write them itself (it runs without CAP_AUDIT_WRITE, as the installed daemon does).
+    public func makeSinks(brokerSocket: String? = nil) throws -> [AuditSink] {
         try sinks.map { sink -> AuditSink in
             switch sink {
             case .file(let path): return try JSONLinesSink(path: path)
             case .stdout: return JSONLinesSink.standardOutput()
-            case .linuxAudit: return try LinuxAuditSink()
+            case .linuxAudit:
+                if let brokerSocket, geteuid() != 0 { return LinuxAuditSink(broker: brokerSocket) }
+                return try LinuxAuditSink()
             case .syslog(let address, let facility):
                 if address.hasPrefix("udp://"), let target = ListenAddress(parsing: String(address.dropFirst(6))) {
                     return try SyslogSink(.udp(host: target.host, port: target.port), facility: facility.code)

@@ -27,7 +27,7 @@ public enum PortcullisDaemon {
         let audit: AuditPipeline
         do {
             let log = try await storage.openAuditLog(configuration, crypto: crypto)
-            audit = AuditPipeline(log: log, sinks: try configuration.audit.makeSinks(), logger: logger)
+            audit = AuditPipeline(log: log, sinks: try configuration.audit.makeSinks(brokerSocket: configuration.sshService.brokerSocket.isEmpty ? nil : configuration.sshService.brokerSocket), logger: logger)
         } catch {
             await storage.close()
             throw error

@@ -1,5 +1,6 @@
 import CLibAudit
 import Foundation
+import LaunchProtocol
 
 /// Somewhere audit events are copied to after they are durable in the store (a SIEM's file,
 /// syslog, the Linux audit subsystem). A sink that fails or stalls never blocks the store.
@@ -109,12 +110,19 @@ public final class SyslogSink: AuditSink, @unchecked Sendable {
     }
 }
 
-/// Linux audit records through libaudit, as sshd writes them: USER_LOGIN when a session starts,
-/// USER_END when it ends, USER_ERR for failed authentication or an unknown login, with `acct`
-/// (the login), `addr`, `terminal`, `res`, and the Portcullis user and session.
+/// Linux audit records, as sshd writes them: USER_LOGIN when a session starts, USER_END when it
+/// ends, USER_ERR for failed authentication or an unknown login, with `acct` (the login), `addr`,
+/// `terminal`, `res`, and the Portcullis user and session. Written through libaudit by a daemon
+/// that may (CAP_AUDIT_WRITE), or by the root broker for one that runs without any capability
+/// (`init(broker:)`).
 public final class LinuxAuditSink: AuditSink, @unchecked Sendable {
     public let name = "linux audit"
-    private let fd: Int32
+    private enum Transport {
+        case libaudit(Int32)
+        case broker(BrokerAuditClient)
+    }
+
+    private let transport: Transport
 
     /// Why records cannot be written, when the kernel has no audit support (a container, a
     /// kernel built without it): the sink then fails each event (counted and logged), as sshd
@@ -130,17 +138,23 @@ public final class LinuxAuditSink: AuditSink, @unchecked Sendable {
         } else {
             unavailableReason = nil
         }
-        self.fd = fd
+        transport = .libaudit(fd)
     }
 
-    deinit { if fd >= 0 { audit_close(fd) } }
+    /// Records written by the root broker listening on `socket` (`ssh_service.broker_socket`).
+    public init(broker socket: String) {
+        transport = .broker(BrokerAuditClient(socketPath: socket))
+        unavailableReason = nil
+    }
 
-    /// The record type and result for an event, or nil for events with no Linux audit meaning.
-    static func record(for event: AuditEvent) -> (type: Int32, success: Bool)? {
+    deinit { if case .libaudit(let fd) = transport, fd >= 0 { audit_close(fd) } }
+
+    /// The record and result for an event, or nil for events with no Linux audit meaning.
+    static func record(for event: AuditEvent) -> (record: LinuxAuditRecord, success: Bool)? {
         switch event.kind {
-        case .sessionStart?: return (Int32(AUDIT_USER_LOGIN), true)
-        case .sessionEnd?: return (Int32(AUDIT_USER_END), true)
-        case .authFailure?, .userLoginFailure?, .sessionRejected?: return (Int32(AUDIT_USER_ERR), false)
+        case .sessionStart?: return (.userLogin, true)
+        case .sessionEnd?: return (.userEnd, true)
+        case .authFailure?, .userLoginFailure?, .sessionRejected?: return (.userError, false)
         default: return nil
         }
     }
@@ -153,20 +167,33 @@ public final class LinuxAuditSink: AuditSink, @unchecked Sendable {
     }
 
     public func emit(_ event: AuditEvent) throws {
-        guard let (type, success) = Self.record(for: event) else { return }
+        guard let (record, success) = Self.record(for: event) else { return }
         if let unavailableReason { throw AuditError.sinkUnavailable(name: name, reason: unavailableReason) }
         let login = event["login"]?.stringValue ?? "(unknown)"
         var text = "op=\(event.event) " + Self.field("acct", login)
         if let user = event.user { text += " " + Self.field("portcullis_user", user) }
         if let sid = event.sessionID { text += " " + Self.field("portcullis_sid", sid) }
         let remote = event["addr.remote"]?.stringValue.map { $0.hasPrefix("[") ? String($0.dropFirst().prefix { $0 != "]" }) : String($0.prefix { $0 != ":" }) }
-        let result = audit_log_user_message(fd, type, text, nil, remote, "ssh", success ? 1 : 0)
-        guard result > 0 else {
-            // 0: libaudit dropped the record itself, which it does for a process without
-            // CAP_AUDIT_WRITE (strerror(0) would say "Success").
-            let reason = result == 0 ? "the record was not sent: the daemon needs CAP_AUDIT_WRITE (portcullis.service grants it)"
-                : "audit_log_user_message: \(String(cString: strerror(-result)))"
-            throw AuditError.sinkUnavailable(name: name, reason: reason)
+        switch transport {
+        case .broker(let client):
+            do { try client.write(record, message: text, address: remote.flatMap { $0.isEmpty ? nil : $0 }, success: success) } catch {
+                throw AuditError.sinkUnavailable(name: name, reason: "\(error)")
+            }
+        case .libaudit(let fd):
+            let type: Int32
+            switch record {
+            case .userLogin: type = Int32(AUDIT_USER_LOGIN)
+            case .userEnd: type = Int32(AUDIT_USER_END)
+            case .userError: type = Int32(AUDIT_USER_ERR)
+            }
+            let result = audit_log_user_message(fd, type, text, nil, remote, "ssh", success ? 1 : 0)
+            guard result > 0 else {
+                // 0: libaudit dropped the record itself, which it does for a process without
+                // CAP_AUDIT_WRITE (strerror(0) would say "Success").
+                let reason = result == 0 ? "the record was not sent: the daemon needs CAP_AUDIT_WRITE, or ssh_service.broker_socket (the root broker writes it)"
+                    : "audit_log_user_message: \(String(cString: strerror(-result)))"
+                throw AuditError.sinkUnavailable(name: name, reason: reason)
+            }
         }
     }
 }

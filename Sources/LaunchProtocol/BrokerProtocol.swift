@@ -22,10 +22,15 @@ public enum BrokerRequest: Sendable, Equatable {
     case launch(session: String, login: String, terminal: Bool, rootAllowed: Bool, pam: String? = nil)
     /// Kill whatever is left in the session's cgroup and remove it.
     case end(session: String)
+    /// Write a Linux audit record (the daemon holds no CAP_AUDIT_WRITE): one of sshd's three
+    /// kinds, a bounded printable message, the client's address. A connection that sends one is
+    /// an audit connection, not a session.
+    case audit(record: LinuxAuditRecord, message: String, address: String?, success: Bool)
 
     public var session: String {
         switch self {
         case .open(let session), .launch(let session, _, _, _, _), .end(let session): session
+        case .audit: ""
         }
     }
 
@@ -34,6 +39,7 @@ public enum BrokerRequest: Sendable, Equatable {
         case .open: "open"
         case .launch: "launch"
         case .end: "end"
+        case .audit: "audit"
         }
     }
 
@@ -41,12 +47,21 @@ public enum BrokerRequest: Sendable, Equatable {
     public var descriptorCount: Int {
         switch self {
         case .launch(_, _, let terminal, _, _): terminal ? 2 : 4
-        case .open, .end: 0
+        case .open, .end, .audit: 0
         }
     }
 
     /// Why the request is refused as it stands (before any state is consulted), or nil.
     public var problem: String? {
+        if case .audit(_, let message, let address, _) = self {
+            guard !message.isEmpty, message.utf8.count <= 1024, message.utf8.allSatisfy({ (0x20...0x7e).contains($0) }) else {
+                return "an audit message is 1 to 1024 printable ASCII characters"
+            }
+            if let address, address.isEmpty || address.utf8.count > 64 || !address.utf8.allSatisfy({ (0x30...0x3a).contains($0) || (0x41...0x46).contains($0) || (0x61...0x66).contains($0) || $0 == 0x2e }) {
+                return "'\(address.prefix(64))' is not an IP address"
+            }
+            return nil
+        }
         guard Self.isSessionID(session) else { return "'\(session.prefix(64))' is not a session id" }
         if case .launch(_, let login, _, let rootAllowed, let pam) = self {
             guard Self.isLogin(login) else { return "'\(login.prefix(64))' is not a login" }
@@ -119,6 +134,9 @@ public enum BrokerFrame {
             return .launch(session: try wire.required(\.session), login: try wire.required(\.login), terminal: try wire.required(\.terminal),
                            rootAllowed: try wire.required(\.rootAllowed), pam: wire.pam)
         case "end": return .end(session: try wire.required(\.session))
+        case "audit":
+            guard let record = LinuxAuditRecord(rawValue: try wire.required(\.record)) else { throw Failure.malformed("unknown audit record") }
+            return .audit(record: record, message: try wire.required(\.message), address: wire.address, success: try wire.required(\.success))
         default: throw Failure.malformed("unknown verb '\(wire.verb.prefix(32))'")
         }
     }
@@ -140,16 +158,23 @@ public enum BrokerFrame {
         var terminal: Bool?
         var rootAllowed: Bool?
         var pam: String?
+        var record: String?
+        var message: String?
+        var address: String?
+        var success: Bool?
         var pid: Int32?
         var reason: String?
 
-        enum CodingKeys: String, CodingKey { case verb, session, login, terminal, rootAllowed = "root_allowed", pam, pid, reason }
+        enum CodingKeys: String, CodingKey { case verb, session, login, terminal, rootAllowed = "root_allowed", pam, record, message, address, success, pid, reason }
 
         init(verb: String) { self.verb = verb }
 
         init(_ request: BrokerRequest) {
             verb = request.verb
             session = request.session
+            if case .audit(let record, let message, let address, let success) = request {
+                session = nil; self.record = record.rawValue; self.message = message; self.address = address; self.success = success
+            }
             if case .launch(_, let login, let terminal, let rootAllowed, let pam) = request {
                 self.login = login; self.terminal = terminal; self.rootAllowed = rootAllowed; self.pam = pam
             }
@@ -184,4 +209,14 @@ public enum BrokerFrame {
             throw Failure.malformed("the JSON does not decode")
         }
     }
+}
+
+/// The Linux audit records a session writes, as sshd writes them.
+public enum LinuxAuditRecord: String, Sendable, Equatable, CaseIterable {
+    /// A session started.
+    case userLogin = "USER_LOGIN"
+    /// A session ended.
+    case userEnd = "USER_END"
+    /// Failed authentication, an unknown login, a refused session.
+    case userError = "USER_ERR"
 }

@@ -9,6 +9,8 @@ final class BrokerSession {
         case opened(SessionCgroup)
         case launched(SessionCgroup, launcher: pid_t)
         case ended
+        /// Not a session: the daemon's Linux audit records.
+        case auditing
 
         var name: String {
             switch self {
@@ -16,13 +18,14 @@ final class BrokerSession {
             case .opened: "opened"
             case .launched: "launched"
             case .ended: "ended"
+            case .auditing: "auditing"
             }
         }
 
         var cgroup: SessionCgroup? {
             switch self {
             case .opened(let cgroup), .launched(let cgroup, _): cgroup
-            case .new, .ended: nil
+            case .new, .ended, .auditing: nil
             }
         }
     }

@@ -36,6 +36,7 @@ final class PrivilegeBroker {
     }
 
     private let policy: Policy
+    private let audit = LinuxAuditWriter()
 
     /// `sweepingAlso`: another root whose leftover session cgroups are ended at start.
     init(socketPath: String, allowedUID: uid_t, launcher: String, maximumSessions: Int, cgroupRoot: String, policy: Policy,
@@ -191,6 +192,14 @@ final class PrivilegeBroker {
             return (.refused("\(error)"), true)
         }
         if let problem = request.problem { return (.refused(problem), false) }
+        if case .audit(let record, let text, let address, let success) = request {
+            switch session.phase {
+            case .new, .auditing: session.phase = .auditing
+            default: return (.refused("an audit record on a session's connection"), true)
+            }
+            if let problem = audit.write(record, message: text, address: address, success: success) { return (.refused(problem), false) }
+            return (.done, false)
+        }
         if let id = session.id, request.session != id {
             return (.refused("this connection is session \(id), not \(request.session)"), true)
         }

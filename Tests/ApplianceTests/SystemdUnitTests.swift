@@ -31,9 +31,8 @@ final class SystemdUnitTests: XCTestCase {
         XCTAssertEqual(service["User"], ["portcullis"])
         XCTAssertEqual(service["Group"], ["portcullis"])
         XCTAssertEqual(service["NoNewPrivileges"], ["yes"])
-        // The audit capability for the linux_audit sink, and a low port's if an operator adds it:
-        // nothing else, ever (the unit's comments say why each is there).
-        let allowed: Set<String> = ["CAP_AUDIT_WRITE", "CAP_NET_BIND_SERVICE"]
+        // None (the broker writes the Linux audit records); a low port's if an operator adds it.
+        let allowed: Set<String> = ["CAP_NET_BIND_SERVICE"]
         for key in ["CapabilityBoundingSet", "AmbientCapabilities"] {
             let capabilities = (service[key] ?? []).flatMap { $0.split(separator: " ").map(String.init) }
             XCTAssertNotNil(service[key], "\(key)= must be set, or the daemon keeps every capability in its bounding set")

@@ -1,3 +1,4 @@
+import Audit
 import Foundation
 import LaunchProtocol
 import TestSupport
@@ -111,6 +112,46 @@ final class PrivilegeSeparationTests: XCTestCase {
         defer { close(fd) }
         guard case .refused(let uid)? = try strict.answer(fd) else { return XCTFail("root was served by a broker for nobody") }
         XCTAssertTrue(uid.contains("uid 0 may not use the broker"), uid)
+    }
+
+    func testLinuxAuditRecordsAreWrittenByTheBrokerForTheDaemon() throws {
+        let broker = try BrokerFixture(directory: directory, user: "0")
+        self.broker = broker
+        // Only the three kinds, a printable bounded message, an IP address; never on a session's connection.
+        let fd = try broker.connect()
+        defer { close(fd) }
+        guard case .refused(let newline)? = try broker.ask(fd, .audit(record: .userLogin, message: "op=x\ntype=USER_AVC", address: nil, success: true)) else {
+            return XCTFail("an audit message with a newline was written")
+        }
+        XCTAssertTrue(newline.contains("printable"), newline)
+        guard case .refused(let address)? = try broker.ask(fd, .audit(record: .userEnd, message: "op=x", address: "host name", success: true)) else {
+            return XCTFail("an address that is not one")
+        }
+        XCTAssertTrue(address.contains("not an IP address"), address)
+        let session = try broker.connect()
+        defer { close(session) }
+        XCTAssertEqual(try broker.ask(session, .open(session: "a1")), .done)
+        guard case .refused? = try broker.ask(session, .audit(record: .userEnd, message: "op=x", address: nil, success: true)) else {
+            return XCTFail("an audit record on a session's connection")
+        }
+
+        guard FileManager.default.isExecutableFile(atPath: "/sbin/ausearch") else {
+            try TestEnvironment.missing("ausearch (Debian package auditd) is not installed")
+        }
+        guard (try? Programs.execute("/usr/bin/pgrep", ["-x", "auditd"]).status) == 0 else {
+            try TestEnvironment.missing("auditd is not running (make test starts it when run as root)")
+        }
+        let sid = "sid-\(UUID().uuidString.prefix(8))"
+        let sink = LinuxAuditSink(broker: broker.socket)
+        try sink.emit(AuditEvent(.sessionStart, ["user": "alice", "login": "root", "sid": .string(sid), "addr.remote": "192.0.2.7:50111"]))
+        let deadline = Date().addingTimeInterval(5)
+        var found = ""
+        while !found.contains(sid) && Date() < deadline {
+            found = try Programs.execute("/sbin/ausearch", ["-m", "USER_LOGIN", "-ts", "recent", "-i"]).output
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        let record = found.split(separator: "\n").filter { $0.contains(sid) }.joined()
+        XCTAssertTrue(record.contains("portcullis_user=\"alice\"") && record.contains("addr=192.0.2.7") && record.contains("res=success"), record)
     }
 
     func testWithoutPermitRootLoginTheBrokerRefusesRootWhateverTheDaemonSays() throws {

@@ -1,0 +1,39 @@
+import Foundation
+import LaunchProtocol
+
+/// The daemon's audit connection to the root broker: one `SOCK_SEQPACKET` connection, made on
+/// first use and again after a failure, each record answered before the next (sinks are called
+/// one event at a time, off the event loops). Every wait is bounded (2 s).
+final class BrokerAuditClient: @unchecked Sendable {
+    private let socketPath: String
+    private let lock = NSLock()
+    private var socket: Int32 = -1
+
+    init(socketPath: String) { self.socketPath = socketPath }
+
+    deinit { if socket >= 0 { close(socket) } }
+
+    func write(_ record: LinuxAuditRecord, message: String, address: String?, success: Bool) throws {
+        let request = BrokerRequest.audit(record: record, message: String(message.prefix(1024)), address: address, success: success)
+        try lock.withLock {
+            do { try send(request) } catch {
+                // The broker restarted, or the connection broke: once more on a new one.
+                reset()
+                try send(request)
+            }
+        }
+    }
+
+    private func send(_ request: BrokerRequest) throws {
+        if socket < 0 { socket = try BrokerConnection.connect(socketPath, timeout: timeval(tv_sec: 2, tv_usec: 0)) }
+        switch try BrokerConnection.ask(socket, request) {
+        case .refused(let reason): throw BrokerConnection.Failure.refused(request.verb, reason)
+        case .done, .launched: return
+        }
+    }
+
+    private func reset() {
+        if socket >= 0 { close(socket) }
+        socket = -1
+    }
+}
