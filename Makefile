@@ -25,7 +25,7 @@ help:
 	@echo "make bench-report  pcctl report ac-10 over 1,000,000 events, live and offline, against python3 json.loads"
 	@echo "make bench-identity  logins/s (PBKDF2) and certificate signings/s against openssl speed"
 	@echo "make deb     build the Debian package into packaging/out/"
-	@echo "make fuzz    libFuzzer over every SSH parser and API decoder a peer reaches (FUZZ_SECONDS=$(FUZZ_SECONDS))"
+	@echo "make fuzz    libFuzzer over every SSH parser, API decoder and broker request a peer reaches (FUZZ_SECONDS=$(FUZZ_SECONDS))"
 
 deps:
 	@scripts/install-deps.sh build
@@ -103,7 +103,8 @@ deb: fips
 # libFuzzer + AddressSanitizer over SSH's UntrustedInput.exercise (Fuzz/ is its own package so
 # normal builds never link libFuzzer). Findings are written as Fuzz/crash-* and the run fails.
 # api-fuzz does the same for the login and administration APIs' decoders (WebAPI.APIInput);
-# FUZZ_SECONDS is split between the two.
+# broker-fuzz for the root broker's frames and requests (LaunchProtocol.BrokerFrame);
+# FUZZ_SECONDS is split between them (2:2:1).
 fuzz: deps
 	cd Fuzz && $(SWIFT) build --build-path .build -Xswiftc -sanitize=fuzzer,address
 	@mkdir -p Fuzz/corpus Fuzz/corpus-api Fuzz/corpus-broker
