@@ -19,7 +19,9 @@ import CLinux
 import Foundation
 import LaunchProtocol
 
+/// Reports why and exits; a PAM session opened before is closed first (whatever failed).
 func fail(_ reason: String) -> Never {
+    SessionPAM.close()
     Report.send(.error(reason))
     exit(2)
 }
@@ -100,11 +102,9 @@ let signals = routeSignalsThroughPipe()
 let sessionCgroup = CgroupReturn.current()
 let pamEnvironment = pamService.map { SessionPAM.open(service: $0, spec: spec) } ?? [:]
 if let sessionCgroup, let problem = CgroupReturn.back(to: sessionCgroup) {
-    SessionPAM.close()
     fail("the session left its cgroup when PAM opened it: \(problem)")
 }
 if pamService != nil, signalsArrived(signals) {
-    SessionPAM.close()
     fail("the session was ended while PAM opened it")
 }
 
@@ -138,7 +138,6 @@ let terminal: SessionTerminal?
 do {
     terminal = try SessionTerminal.claim(for: uid, gid: gid)
 } catch {
-    SessionPAM.close()
     fail("\(error)")
 }
 
@@ -170,7 +169,6 @@ if pid == 0 {
 }
 guard pid > 0 else {
     terminal?.giveBack()
-    SessionPAM.close()
     fail("fork failed: \(String(cString: strerror(errno)))")
 }
 Report.send(.started(pid: pid))
