@@ -76,11 +76,13 @@ let package = Package(
         ),
         // libaudit (Linux audit records, as sshd writes them).
         .systemLibrary(name: "CLibAudit", path: "Sources/CLibAudit", providers: [.apt(["libaudit-dev"])]),
+        // sshd's Linux audit records through libaudit, for the daemon's sink and the root broker.
+        .target(name: "LinuxAudit", dependencies: ["CLibAudit", "LaunchProtocol"]),
         // The sealed, hash-chained audit log, its sinks and session recordings.
         .target(
             name: "Audit",
             dependencies: [
-                "FIPSCrypto", "Storage", "CLibAudit", "LaunchProtocol",
+                "FIPSCrypto", "Storage", "LinuxAudit", "LaunchProtocol",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's own API, for the one loop that reads a million rows (AuditEventsByName.swift).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -194,7 +196,7 @@ let package = Package(
         // The root broker: single-threaded, no NIO, its Unix socket only.
         .executableTarget(
             name: "portcullis-privd",
-            dependencies: ["LaunchProtocol", "HostSessions", "CLinux", "CLibAudit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["LaunchProtocol", "HostSessions", "CLinux", "LinuxAudit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "pcctl",

@@ -9,6 +9,8 @@ import Yams
 /// `Codable` because decoding loses positions, and every mistake here must be reported with
 /// file, line and column (and the nearest valid key for a typo).
 public enum ConfigurationLoader {
+    /// What `ssh_service.pam.environment` may hold in all: a quarter of a launch request.
+    static let pamEnvironmentLimit = LaunchSpec.lineLimit / 4
     public static let defaultPath = "/etc/portcullis/portcullis.yaml"
 
     public static func load(path: String) throws -> Configuration {
@@ -142,7 +144,7 @@ public enum ConfigurationLoader {
                     for (key, value) in mapping {
                         let name = try reader.string(key, path: "ssh_service.pam.environment key")
                         // PAM hooks (pam_exec) run as root with this environment.
-                        guard SessionEnvironment.mayComeFromPAM(name), name != "PATH" else {
+                        guard SessionEnvironment.mayGoIntoPAM(name) else {
                             throw reader.error(key, "'ssh_service.pam.environment' cannot set '\(name.prefix(64))': a variable name, not PATH nor one of the account's or the loader's")
                         }
                         let text = try reader.string(value, path: "ssh_service.pam.environment.\(name)")
@@ -150,6 +152,11 @@ public enum ConfigurationLoader {
                             throw reader.error(value, "'ssh_service.pam.environment.\(name)' is longer than \(SessionEnvironment.maximumValueBytes) bytes")
                         }
                         configuration.sshService.pam.environment[name] = text
+                    }
+                    // Every session's launch request carries them, within LaunchSpec.lineLimit.
+                    let total = configuration.sshService.pam.environment.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+                    guard total <= Self.pamEnvironmentLimit else {
+                        throw reader.error(e, "'ssh_service.pam.environment' holds \(total) bytes, more than \(Self.pamEnvironmentLimit): each session's launch request carries it")
                     }
                 }
             }

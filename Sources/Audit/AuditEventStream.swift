@@ -46,6 +46,11 @@ public struct AuditEventStream: Sequence {
         return result
     }
 
+    /// The longest line of an export read: far above any event the daemon writes (an exec
+    /// command is at most an SSH packet, 256 KiB), and a bound on what a hostile file can make
+    /// the reader hold (a few times this).
+    public static let maximumLineBytes = 16 << 20
+
     /// `body` over the events of a file of JSON lines, one event per line as `pcctl audit export`
     /// prints them (empty lines are skipped), read a megabyte at a time on another thread
     /// (`AuditEventPipeline`). With `keeping`, the events carry only those fields. A line that
@@ -106,6 +111,11 @@ public struct AuditEventStream: Sequence {
                 start = filled
             }
             carried = Array(piece[start..<filled])
+            // An export is the auditor's input, not ours: a line no event comes near is an error,
+            // not a reason to hold ever more of the file.
+            guard carried.count <= maximumLineBytes else {
+                throw AuditEventLineError(line: line + 1, error: AuditJSONError(offset: carried.count, reason: "a line longer than \(maximumLineBytes) bytes"))
+            }
             // A line longer than a piece: the next one is twice the size.
             if start == 0, !atEnd { size *= 2 }
             batch.bytes = piece

@@ -1,6 +1,6 @@
-import CLibAudit
 import Foundation
 import LaunchProtocol
+import LinuxAudit
 
 /// Somewhere audit events are copied to after they are durable in the store (a SIEM's file,
 /// syslog, the Linux audit subsystem). A sink that fails or stalls never blocks the store.
@@ -118,7 +118,7 @@ public final class SyslogSink: AuditSink, @unchecked Sendable {
 public final class LinuxAuditSink: AuditSink, @unchecked Sendable {
     public let name = "linux audit"
     private enum Transport {
-        case libaudit(Int32)
+        case libaudit(LinuxAuditWriter)
         case broker(BrokerAuditClient)
     }
 
@@ -127,27 +127,21 @@ public final class LinuxAuditSink: AuditSink, @unchecked Sendable {
     /// Why records cannot be written, when the kernel has no audit support (a container, a
     /// kernel built without it): the sink then fails each event (counted and logged), as sshd
     /// carries on without audit; any other failure to open is an error.
-    public let unavailableReason: String?
+    public var unavailableReason: String? {
+        if case .libaudit(let writer) = transport { return writer.unavailableReason }
+        return nil
+    }
 
     public init() throws {
-        let fd = audit_open()
-        if fd < 0 && [EINVAL, EPROTONOSUPPORT, EAFNOSUPPORT].contains(errno) {
-            unavailableReason = "the kernel has no audit support (\(String(cString: strerror(errno))))"
-        } else if fd < 0 {
-            throw AuditError.sinkUnavailable(name: "linux audit", reason: "audit_open: \(String(cString: strerror(errno)))")
-        } else {
-            unavailableReason = nil
+        do { transport = .libaudit(try LinuxAuditWriter()) } catch {
+            throw AuditError.sinkUnavailable(name: "linux audit", reason: "\(error)")
         }
-        transport = .libaudit(fd)
     }
 
     /// Records written by the root broker listening on `socket` (`ssh_service.broker_socket`).
     public init(broker socket: String) {
         transport = .broker(BrokerAuditClient(socketPath: socket))
-        unavailableReason = nil
     }
-
-    deinit { if case .libaudit(let fd) = transport, fd >= 0 { audit_close(fd) } }
 
     /// The record and result for an event, or nil for events with no Linux audit meaning.
     static func record(for event: AuditEvent) -> (record: LinuxAuditRecord, success: Bool)? {
@@ -168,32 +162,18 @@ public final class LinuxAuditSink: AuditSink, @unchecked Sendable {
 
     public func emit(_ event: AuditEvent) throws {
         guard let (record, success) = Self.record(for: event) else { return }
-        if let unavailableReason { throw AuditError.sinkUnavailable(name: name, reason: unavailableReason) }
         let login = event["login"]?.stringValue ?? "(unknown)"
         var text = "op=\(event.event) " + Self.field("acct", login)
         if let user = event.user { text += " " + Self.field("portcullis_user", user) }
         if let sid = event.sessionID { text += " " + Self.field("portcullis_sid", sid) }
         let remote = event["addr.remote"]?.stringValue.map { $0.hasPrefix("[") ? String($0.dropFirst().prefix { $0 != "]" }) : String($0.prefix { $0 != ":" }) }
-        switch transport {
-        case .broker(let client):
-            do { try client.write(record, message: text, address: remote.flatMap { $0.isEmpty ? nil : $0 }, success: success) } catch {
-                throw AuditError.sinkUnavailable(name: name, reason: "\(error)")
+        do {
+            switch transport {
+            case .broker(let client): try client.write(record, message: text, address: remote.flatMap { $0.isEmpty ? nil : $0 }, success: success)
+            case .libaudit(let writer): try writer.write(record, message: text, address: remote, success: success)
             }
-        case .libaudit(let fd):
-            let type: Int32
-            switch record {
-            case .userLogin: type = Int32(AUDIT_USER_LOGIN)
-            case .userEnd: type = Int32(AUDIT_USER_END)
-            case .userError: type = Int32(AUDIT_USER_ERR)
-            }
-            let result = audit_log_user_message(fd, type, text, nil, remote, "ssh", success ? 1 : 0)
-            guard result > 0 else {
-                // 0: libaudit dropped the record itself, which it does for a process without
-                // CAP_AUDIT_WRITE (strerror(0) would say "Success").
-                let reason = result == 0 ? "the record was not sent: the daemon needs CAP_AUDIT_WRITE, or ssh_service.broker_socket (the root broker writes it)"
-                    : "audit_log_user_message: \(String(cString: strerror(-result)))"
-                throw AuditError.sinkUnavailable(name: name, reason: reason)
-            }
+        } catch {
+            throw AuditError.sinkUnavailable(name: name, reason: "\(error)")
         }
     }
 }

@@ -16,8 +16,9 @@ final class BrokerAuditClient: @unchecked Sendable {
     func write(_ record: LinuxAuditRecord, message: String, address: String?, success: Bool) throws {
         let request = BrokerRequest.audit(record: record, message: String(message.prefix(1024)), address: address, success: success)
         try lock.withLock {
-            do { try send(request) } catch {
-                // The broker restarted, or the connection broke: once more on a new one.
+            do { try send(request) } catch BrokerConnection.Failure.closed, BrokerConnection.Failure.unreachable(_, _), is BrokerSocket.Failure {
+                // The broker restarted, or the connection broke before the record was taken:
+                // once more on a new one. (Not after a refusal or a timeout: it may be written.)
                 reset()
                 try send(request)
             }
@@ -26,9 +27,9 @@ final class BrokerAuditClient: @unchecked Sendable {
 
     private func send(_ request: BrokerRequest) throws {
         if socket < 0 { socket = try BrokerConnection.connect(socketPath, timeout: timeval(tv_sec: 2, tv_usec: 0)) }
-        switch try BrokerConnection.ask(socket, request) {
-        case .refused(let reason): throw BrokerConnection.Failure.refused(request.verb, reason)
-        case .done, .launched: return
+        do { try BrokerConnection.request(socket, request) } catch {
+            reset()
+            throw error
         }
     }
 

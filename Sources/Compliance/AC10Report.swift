@@ -113,9 +113,14 @@ public struct AC10Report: Sendable, Equatable, Codable {
                                                          .certificateCreate]
     /// The only fields of those events it reads (`AC10Evidence`; a test holds the two together),
     /// and of other events only their name: a reader of a million events decodes these alone.
-    public static let evidenceFields = AuditFieldSelection(["event", "user", "time", "connection", "roles", "max", "sid", "session_start", "reason",
-                                                            "session_stop", "cert_type", "identity"],
-                                                           ofEventsNamed: evidenceKinds.map(\.name))
+    public static let evidenceFields = evidenceFields(alsoOf: [])
+
+    /// The same, and `event` and `time` of the events named `counted` too (a report that counts
+    /// them in its window, e.g. FedRAMP's evidence counts).
+    public static func evidenceFields(alsoOf counted: Set<String>) -> AuditFieldSelection {
+        AuditFieldSelection(["event", "user", "time", "connection", "roles", "max", "sid", "session_start", "reason", "session_stop", "cert_type",
+                             "identity"], ofEventsNamed: Set(evidenceKinds.map(\.name)).union(counted))
+    }
 
     /// The report over `window` (`[from, to)`). `events` may reach beyond the window (in any
     /// order): what happened before `from` tells what was open, and with which roles, when it began.

@@ -60,12 +60,16 @@ public struct SessionCgroup: Sendable {
         ((try? String(contentsOfFile: "\(path)/cgroup.procs", encoding: .utf8)) ?? "").split(separator: "\n").compactMap { pid_t($0) }
     }
 
+    /// This process's cgroup v2 path under the mount (`0::/…` in /proc/self/cgroup), or nil.
+    public static func ownPath(procSelfCgroup: String? = nil) -> String? {
+        let text = procSelfCgroup ?? ((try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? "")
+        return text.split(separator: "\n").first { $0.hasPrefix("0::/") }.map { String($0.dropFirst(3)) }
+    }
+
     /// The cgroup of this process when systemd delegated it to us (`Delegate=yes`: a unit's own
     /// cgroup, `/proc/self/cgroup`'s `0::/system.slice/NAME.service`), or nil.
     public static func delegatedRoot(mount: String? = nil, procSelfCgroup: String? = nil) -> String? {
-        let text = procSelfCgroup ?? ((try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? "")
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("0::/") }) else { return nil }
-        let path = line.dropFirst(3)
+        guard let path = ownPath(procSelfCgroup: procSelfCgroup) else { return nil }
         guard path.hasSuffix(".service"), !path.contains("/../"), let mount = try? mount ?? cgroup2Mount() else { return nil }
         return mount + path
     }

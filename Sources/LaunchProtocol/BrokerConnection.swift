@@ -46,6 +46,14 @@ public enum BrokerConnection {
         return fd
     }
 
+    /// `ask`, with a refusal as `Failure.refused`.
+    @discardableResult
+    public static func request(_ socket: Int32, _ request: BrokerRequest, descriptors: [Int32] = []) throws -> BrokerAnswer {
+        let answer = try ask(socket, request, descriptors: descriptors)
+        if case .refused(let reason) = answer { throw Failure.refused(request.verb, reason) }
+        return answer
+    }
+
     /// Sends one request (with `descriptors` beside it) and waits for its answer.
     public static func ask(_ socket: Int32, _ request: BrokerRequest, descriptors: [Int32] = []) throws -> BrokerAnswer {
         do {

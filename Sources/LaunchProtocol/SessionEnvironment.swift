@@ -27,6 +27,12 @@ public enum SessionEnvironment {
             && !["HOME", "USER", "LOGNAME", "SHELL", "BASH_ENV", "ENV", "IFS", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND"].contains(name)
     }
 
+    /// Whether the daemon may put a variable into PAM's environment (`pam_putenv`): what PAM may
+    /// set, but not PATH either, since pam_exec hooks run as root with that environment.
+    public static func mayGoIntoPAM(_ name: String) -> Bool {
+        mayComeFromPAM(name) && name != "PATH"
+    }
+
     public static func isAllowed(_ name: String, value: String) -> Bool {
         isAllowed(name) && value.utf8.count <= maximumValueBytes && !value.utf8.contains(0)
     }

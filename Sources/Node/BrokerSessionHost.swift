@@ -29,22 +29,15 @@ struct BrokerSessionHost: SessionHost {
             defer { launch.closeChildEnds() }
             let socket = try BrokerConnection.connect(socketPath, timeout: Self.answerTimeout)
             do {
-                try Self.ask(socket, .open(session: launch.sessionID))
+                try BrokerConnection.request(socket, .open(session: launch.sessionID))
                 let request = BrokerRequest.launch(session: launch.sessionID, login: launch.login, terminal: launch.stdio.isTerminal,
                                                    rootAllowed: launch.rootAllowed, pam: launch.pamService)
-                try Self.ask(socket, request, descriptors: launch.stdio.childEnds + [launch.control])
+                try BrokerConnection.request(socket, request, descriptors: launch.stdio.childEnds + [launch.control])
             } catch {
                 close(socket)
                 throw error
             }
             return BrokerHostedSession(socket: socket, session: launch.sessionID, logger: logger) as HostedSession
-        }
-    }
-
-    /// Sends one request and waits (bounded) for its answer; a refusal is an error.
-    static func ask(_ socket: Int32, _ request: BrokerRequest, descriptors: [Int32] = []) throws {
-        if case .refused(let reason) = try BrokerConnection.ask(socket, request, descriptors: descriptors) {
-            throw BrokerConnection.Failure.refused(request.verb, reason)
         }
     }
 }
@@ -65,7 +58,7 @@ final class BrokerHostedSession: HostedSession {
         guard ended.withLockedValue({ ended in defer { ended = true }; return !ended }) else { return }
         let (socket, session, logger) = (socket, session, logger)
         BrokerSessionHost.pool.submit { _ in
-            do { try BrokerSessionHost.ask(socket, .end(session: session)) } catch {
+            do { try BrokerConnection.request(socket, .end(session: session)) } catch {
                 logger.error("the broker did not end the session (closing its connection ends it)", metadata: ["error": "\(error)"])
             }
             close(socket)

@@ -109,7 +109,7 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
         do {
             request = try LaunchSpec(login: identity.login, command: kind.command(sftpServer: context.settings.sftpServer),
                                      environment: environment, portcullisUser: identity.user, sessionID: sid, roles: access.roles.map(\.name),
-                                     remoteAddress: Self.host(identity.remoteAddress), pamEnvironment: context.settings.pam?.environment).line()
+                                     remoteAddress: connection.control.remoteAddress?.ipAddress, pamEnvironment: context.settings.pam?.environment).line()
         } catch {
             connection.emit(.sessionRejected(connection.eventFields, sid: sid, reason: "\(error)"))
             return endAtOnce(channel, "\(error)")
@@ -375,14 +375,6 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
     }
 
     // MARK: Helpers
-
-    /// PAM_RHOST: the client's address without its port.
-    static func host(_ address: String) -> String? {
-        guard !address.isEmpty else { return nil }
-        guard let colon = address.lastIndex(of: ":") else { return address }
-        let host = address[..<colon]
-        return String(host.hasPrefix("[") && host.hasSuffix("]") ? host.dropFirst().dropLast() : host)
-    }
 
     static let signalNames = Dictionary(uniqueKeysWithValues: SessionSignal.allCases.map { ($0.number, $0.rawValue) })
 }

@@ -160,10 +160,10 @@ struct ReportData {
                 let all = try Offline.withEvents(path, keeping: nil) { Array($0) }
                 return ReportData(ac10: report(all, roles), events: all, roles: roles, counts: count(all, countedEvents, in: window), cryptoBoundary: nil)
             }
-            // Counted as the report reads them, and what it left unread after it. Other kinds
-            // than AC-10's are read whole only when some are counted (they need their time).
+            // Counted as the report reads them, and what it left unread after it; only the fields
+            // either reads are decoded.
             var counts: [String: Int] = [:]
-            let made = try Offline.withEvents(path, keeping: countedEvents.isEmpty ? AC10Report.evidenceFields : nil) { events in
+            let made = try Offline.withEvents(path, keeping: AC10Report.evidenceFields(alsoOf: countedEvents)) { events in
                 var iterator = events.makeIterator()
                 let counting = AuditEventStream {
                     guard let event = iterator.next() else { return nil }

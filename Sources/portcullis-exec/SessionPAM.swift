@@ -33,7 +33,7 @@ enum SessionPAM {
         // The PAM environment is what pam_exec hooks run with, as root: the daemon's values go in
         // only under names that cannot make a loader or a shell run something, and not PATH.
         for (name, value) in variables.sorted(by: { $0.key < $1.key })
-        where SessionEnvironment.mayComeFromPAM(name) && name != "PATH" && !value.utf8.contains(0) && value.utf8.count <= SessionEnvironment.maximumValueBytes {
+        where SessionEnvironment.mayGoIntoPAM(name) && !value.utf8.contains(0) && value.utf8.count <= SessionEnvironment.maximumValueBytes {
             _ = pam_putenv(started, "\(name)=\(value)")
         }
         pc_pam_forget_message()

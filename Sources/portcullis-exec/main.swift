@@ -17,6 +17,7 @@
 // reports the status.
 import CLinux
 import Foundation
+import HostSessions
 import LaunchProtocol
 
 /// Reports why and exits; a PAM session opened before is closed first (whatever failed).
@@ -99,13 +100,14 @@ let signals = routeSignalsThroughPipe()
 
 // The host's account policy, before the fork and the privilege drop, as sshd opens it; then
 // back into the session's cgroup if pam_systemd moved the launcher out of it.
-let sessionCgroup = CgroupReturn.current()
-let pamEnvironment = pamService.map { SessionPAM.open(service: $0, spec: spec) } ?? [:]
-if let sessionCgroup, let problem = CgroupReturn.back(to: sessionCgroup) {
-    fail("the session left its cgroup when PAM opened it: \(problem)")
-}
-if pamService != nil, signalsArrived(signals) {
-    fail("the session was ended while PAM opened it")
+var pamEnvironment: [String: String] = [:]
+if let pamService {
+    let sessionCgroup = SessionCgroup.ownPath()
+    pamEnvironment = SessionPAM.open(service: pamService, spec: spec)
+    if let sessionCgroup, let problem = CgroupReturn.back(to: sessionCgroup) {
+        fail("the session left its cgroup when PAM opened it: \(problem)")
+    }
+    if signalsArrived(signals) { fail("the session was ended while PAM opened it") }
 }
 
 // Everything the child needs, made before fork(): after it the child only makes system calls.

@@ -2,6 +2,7 @@ import CLinux
 import HostSessions
 import Foundation
 import LaunchProtocol
+import LinuxAudit
 
 /// The broker's one loop: accepts the daemon's connections (its uid only), performs their
 /// requests in order, answers each without ever waiting on a peer (non-blocking sockets; a peer
@@ -36,7 +37,8 @@ final class PrivilegeBroker {
     }
 
     private let policy: Policy
-    private let audit = LinuxAuditWriter()
+    /// Opened at the first record (the daemon may have no linux_audit sink).
+    private lazy var audit = Result { try LinuxAuditWriter() }
 
     /// `sweepingAlso`: another root whose leftover session cgroups are ended at start.
     init(socketPath: String, allowedUID: uid_t, launcher: String, maximumSessions: Int, cgroupRoot: String, policy: Policy,
@@ -197,7 +199,9 @@ final class PrivilegeBroker {
             case .new, .auditing: session.phase = .auditing
             default: return (.refused("an audit record on a session's connection"), true)
             }
-            if let problem = audit.write(record, message: text, address: address, success: success) { return (.refused(problem), false) }
+            do { try audit.get().write(record, message: text, address: address, success: success) } catch {
+                return (.refused("\(error)"), false)
+            }
             return (.done, false)
         }
         if let id = session.id, request.session != id {
