@@ -95,7 +95,7 @@ let package = Package(
         .target(
             name: "Identity",
             dependencies: [
-                "FIPSCrypto", "Storage", "SSH", "Audit", "YAMLNodes", "UserAPI",
+                "FIPSCrypto", "Storage", "SSH", "Audit", "YAMLNodes", "UserAPI", "LaunchProtocol",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]

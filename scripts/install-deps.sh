@@ -9,7 +9,7 @@ build=(libssl-dev libsqlite3-dev libaudit-dev libpam0g-dev openssl sqlite3 pkg-c
 # The FIPS provider build (packaging/fips/build-fips-provider.sh).
 fips=(gcc make perl perl-modules-5.36 dpkg-dev xz-utils binutils ca-certificates)
 # Real peers for the interop tests.
-test=(openssh-client openssh-server openssh-sftp-server pamtester libpam-modules tmux asciinema bsdutils auditd python3 python3-jsonschema python3-regex python3-rfc3987 chromium fonts-dejavu-core)
+test=(openssh-client openssh-server openssh-sftp-server pamtester libpam-modules sudo passwd tmux asciinema bsdutils auditd python3 python3-jsonschema python3-regex python3-rfc3987 chromium fonts-dejavu-core)
 
 case "${1:-build}" in
     build) wanted=("${build[@]}" "${fips[@]}") ;;

@@ -185,6 +185,9 @@ public struct AuditEventKind: Sendable, Hashable {
     public static let caRotationComplete = AuditEventKind("ca.rotation.complete", "TCA01I")
     public static let dataKeyRotate = AuditEventKind("data_key.rotate", "TDK00I")
     /// A connection admitted and ended (what `max_connections` counts); ours, not the reference's.
+    public static let hostUserCreate = AuditEventKind("host_user.create", "THU00I")
+    public static let hostUserUpdate = AuditEventKind("host_user.update", "THU01I")
+    public static let hostUserDelete = AuditEventKind("host_user.delete", "THU02I")
     public static let connectionStart = AuditEventKind("connection.start", "TCN00I")
     public static let connectionEnd = AuditEventKind("connection.end", "TCN01I")
 }

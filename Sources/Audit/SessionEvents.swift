@@ -155,4 +155,27 @@ extension AuditEvent {
         if let user { fields["user"] = .string(user) }
         return AuditEvent(.authFailure, fields)
     }
+
+    /// `host_user.create`, `.update` or `.delete`: what a node did to a host user, for a session
+    /// (`connection` and `sid`) or by its sweep (`server` alone).
+    public static func hostUser(_ action: HostUserAction, login: String, mode: String, groups: [String], createdGroups: [String], sudoers: Int,
+                                reason: String?, connection: ConnectionEventFields?, sid: String?, server: String) -> AuditEvent {
+        var fields: [String: AuditValue] = ["login": .string(login), "mode": .string(mode), "server_id": .string(server)]
+        if action != .delete {
+            fields["groups"] = .array(groups.map(AuditValue.string))
+            fields["sudoers"] = .integer(Int64(sudoers))
+            if !createdGroups.isEmpty { fields["created_groups"] = .array(createdGroups.map(AuditValue.string)) }
+        }
+        if let reason { fields["reason"] = .string(reason) }
+        let kind: AuditEventKind = switch action {
+        case .create: .hostUserCreate
+        case .update: .hostUserUpdate
+        case .delete: .hostUserDelete
+        }
+        if let connection { return connection.event(kind, sid: sid, fields) }
+        fields["user"] = "portcullis"
+        return AuditEvent(kind, fields)
+    }
 }
+
+public enum HostUserAction: String, Sendable { case create, update, delete }

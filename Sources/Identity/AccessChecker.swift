@@ -89,19 +89,28 @@ public struct AccessChecker: Sendable {
         return set.isEmpty ? cluster : (set.contains(.strict) ? .strict : .bestEffort)
     }
 
-    /// Off if any role lacks it; `keep` beats `insecure-drop`.
-    public var createHostUserMode: RoleOptions.HostUserMode {
-        let modes = roles.map { $0.options.createHostUserMode ?? .off }
-        if modes.isEmpty || modes.contains(.off) { return .off }
-        return modes.contains(.keep) ? .keep : .insecureDrop
+    /// How the node with `labels` provisions the login's host user, from the roles that allow
+    /// that node (a role for other nodes neither enables nor widens it): off if any of them lacks
+    /// it, else the strictest (`drop` beats `keep`: no account outlives its sessions unless every
+    /// role says so); the groups and sudoers lines those roles allow, less what any role denies
+    /// (`*` denies all).
+    public func hostUser(labels: [String: String]) -> HostUserPolicy {
+        let matching = roles.filter { $0.allow.matches(labels: labels) }
+        let modes = matching.map { $0.options.createHostUserMode ?? .off }
+        let mode: RoleOptions.HostUserMode = modes.isEmpty || modes.contains(.off) ? .off : (modes.contains(.drop) ? .drop : .keep)
+        func allowed(_ path: KeyPath<RoleConditions, [String]>) -> [String] {
+            let denied = Set(roles.flatMap { $0.deny[keyPath: path] })
+            if denied.contains("*") { return [] }
+            var seen = Set<String>()
+            return matching.sorted { $0.name < $1.name }.flatMap { $0.allow[keyPath: path] }.filter { !denied.contains($0) && seen.insert($0).inserted }
+        }
+        return HostUserPolicy(mode: mode, groups: allowed(\.hostGroups).sorted(), sudoers: allowed(\.hostSudoers))
     }
 
     public var enhancedRecording: Set<RoleOptions.RecordedActivity> { Set(values(\.enhancedRecording).flatMap { $0 }) }
 
     public var recordSession: RoleOptions.RecordingMode { values(\.recordSession).contains(.strict) ? .strict : .bestEffort }
 
-    public var hostGroups: [String] { Array(Set(roles.flatMap(\.allow.hostGroups))).sorted() }
-    public var hostSudoers: [String] { Array(Set(roles.flatMap(\.allow.hostSudoers))).sorted() }
 
     /// The OpenSSH certificate extensions these roles grant.
     public var certificateExtensions: [String: String] {
@@ -109,5 +118,20 @@ public struct AccessChecker: Sendable {
         if portForwarding { extensions["permit-port-forwarding"] = "" }
         if forwardAgent { extensions["permit-agent-forwarding"] = "" }
         return extensions
+    }
+}
+
+/// What a node does with a session's login on its host (`AccessChecker.hostUser(labels:)`).
+public struct HostUserPolicy: Sendable, Equatable {
+    public var mode: RoleOptions.HostUserMode
+    /// Supplementary groups, sorted.
+    public var groups: [String]
+    /// sudoers lines (without the login), in role-name order.
+    public var sudoers: [String]
+
+    public init(mode: RoleOptions.HostUserMode, groups: [String] = [], sudoers: [String] = []) {
+        self.mode = mode
+        self.groups = groups
+        self.sudoers = sudoers
     }
 }

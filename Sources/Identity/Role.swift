@@ -48,7 +48,19 @@ public struct RoleOptions: Sendable, Equatable, Codable {
     }
 
     public enum LockingMode: String, Sendable, Codable, CaseIterable { case strict, bestEffort = "best_effort" }
-    public enum HostUserMode: String, Sendable, Codable, CaseIterable { case off, keep, insecureDrop = "insecure-drop" }
+    /// `drop`: the host user is removed with its last session; the reference's `insecure-drop`
+    /// is read as `drop` (stored roles and its YAML alike).
+    public enum HostUserMode: String, Sendable, Codable, CaseIterable {
+        case off, keep, drop
+
+        public init(from decoder: Decoder) throws {
+            let text = try decoder.singleValueContainer().decode(String.self)
+            guard let mode = Self(rawValue: text == "insecure-drop" ? "drop" : text) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown create_host_user_mode '\(text)'"))
+            }
+            self = mode
+        }
+    }
     public enum RecordedActivity: String, Sendable, Codable, CaseIterable { case command, network, disk }
     public enum RecordingMode: String, Sendable, Codable, CaseIterable { case bestEffort = "best_effort", strict }
 }

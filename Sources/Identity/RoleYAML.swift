@@ -1,4 +1,5 @@
 import Foundation
+import LaunchProtocol
 import Yams
 import YAMLNodes
 
@@ -68,7 +69,10 @@ public enum RoleYAML {
             case "forward_agent": options.forwardAgent = try reader.bool(value, path: path(key))
             case "ssh_file_copy": options.sshFileCopy = try reader.bool(value, path: path(key))
             case "lock": options.lock = try reader.enumeration(value, path: path(key))
-            case "create_host_user_mode": options.createHostUserMode = try reader.enumeration(value, path: path(key))
+            case "create_host_user_mode":
+                // The reference's `insecure-drop` is `drop`.
+                let mode = try reader.choice(value, path: path(key), from: RoleOptions.HostUserMode.allCases.map(\.rawValue) + ["insecure-drop"])
+                options.createHostUserMode = mode == "insecure-drop" ? .drop : RoleOptions.HostUserMode(rawValue: mode)
             case "enhanced_recording":
                 options.enhancedRecording = try reader.sequence(value, path: path(key)).map { try reader.enumeration($0, path: path(key)) }
             case "record_session":
@@ -101,6 +105,16 @@ public enum RoleYAML {
         }
         conditions.hostGroups = try strings("host_groups")
         conditions.hostSudoers = try strings("host_sudoers")
+        // What no host could apply is refused when written, not at someone's first session.
+        // (`*` in a deny list removes every entry.)
+        for (key, entries, check) in [("host_groups", conditions.hostGroups, HostUserRequest.groupProblem),
+                                      ("host_sudoers", conditions.hostSudoers, HostUserRequest.sudoersProblem)] {
+            for (index, entry) in entries.enumerated() where !(path.hasSuffix("deny") && entry == "*") {
+                if let problem = check(entry) { throw reader.error(try reader.sequence(keys[key]!, path: "")[index], "'\(path).\(key)': \(problem)") }
+            }
+            let limit = key == "host_groups" ? HostUserRequest.maximumGroups : HostUserRequest.maximumSudoers
+            if entries.count > limit { throw reader.error(keys[key]!, "'\(path).\(key)' has \(entries.count) entries; at most \(limit)") }
+        }
         if let labels = keys["node_labels"] {
             guard case .mapping(let mapping) = labels else { throw reader.error(labels, "'\(path).node_labels' must map label names to a value or a list of values") }
             for (name, values) in mapping {

@@ -26,11 +26,15 @@ public enum BrokerRequest: Sendable, Equatable {
     /// kinds, a bounded printable message, the client's address. A connection that sends one is
     /// an audit connection, not a session.
     case audit(record: LinuxAuditRecord, message: String, address: String?, success: Bool)
+    /// Remove the drop-mode host users no session holds (left by a crash): `portcullis-exec
+    /// --sweep-host-users`, with the daemon's end of a control socket beside the request for its
+    /// reports (`LaunchReport.hostUser`, then its exit). A connection that sends it is not a session.
+    case sweepHostUsers
 
     public var session: String {
         switch self {
         case .open(let session), .launch(let session, _, _, _, _), .end(let session): session
-        case .audit: ""
+        case .audit, .sweepHostUsers: ""
         }
     }
 
@@ -40,6 +44,7 @@ public enum BrokerRequest: Sendable, Equatable {
         case .launch: "launch"
         case .end: "end"
         case .audit: "audit"
+        case .sweepHostUsers: "sweep_host_users"
         }
     }
 
@@ -47,6 +52,7 @@ public enum BrokerRequest: Sendable, Equatable {
     public var descriptorCount: Int {
         switch self {
         case .launch(_, _, let terminal, _, _): terminal ? 2 : 4
+        case .sweepHostUsers: 1
         case .open, .end, .audit: 0
         }
     }
@@ -62,6 +68,7 @@ public enum BrokerRequest: Sendable, Equatable {
             }
             return nil
         }
+        if case .sweepHostUsers = self { return nil }
         guard Self.isSessionID(session) else { return "'\(session.prefix(64))' is not a session id" }
         if case .launch(_, let login, _, let rootAllowed, let pam) = self {
             guard Self.isLogin(login) else { return "'\(login.prefix(64))' is not a login" }
@@ -134,6 +141,7 @@ public enum BrokerFrame {
             return .launch(session: try wire.required(\.session), login: try wire.required(\.login), terminal: try wire.required(\.terminal),
                            rootAllowed: try wire.required(\.rootAllowed), pam: wire.pam)
         case "end": return .end(session: try wire.required(\.session))
+        case "sweep_host_users": return .sweepHostUsers
         case "audit":
             guard let record = LinuxAuditRecord(rawValue: try wire.required(\.record)) else { throw Failure.malformed("unknown audit record") }
             return .audit(record: record, message: try wire.required(\.message), address: wire.address, success: try wire.required(\.success))
@@ -172,6 +180,7 @@ public enum BrokerFrame {
         init(_ request: BrokerRequest) {
             verb = request.verb
             session = request.session
+            if case .sweepHostUsers = request { session = nil }
             if case .audit(let record, let message, let address, let success) = request {
                 session = nil; self.record = record.rawValue; self.message = message; self.address = address; self.success = success
             }

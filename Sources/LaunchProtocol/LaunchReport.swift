@@ -2,7 +2,8 @@ import Foundation
 
 /// What the launcher tells the node on the control socket, one JSON line each:
 /// `{"event":"ready"}`, `{"event":"started","pid":N}`, `{"event":"exit","status":N}` or
-/// `{"event":"exit","signal":N}`, or `{"event":"error","reason":"…"}` (then it exits 2).
+/// `{"event":"exit","signal":N}`, or `{"event":"error","reason":"…"}` (then it exits 2); and
+/// `{"event":"host_user","change":{…}}` whenever it made, changed or removed the login's host user.
 /// Both sides use this one definition.
 public enum LaunchReport: Sendable, Equatable {
     /// It looked the login up and waits for `go` (the node first moves it into the session cgroup).
@@ -11,9 +12,12 @@ public enum LaunchReport: Sendable, Equatable {
     case exited(LaunchExit)
     /// It could not run the session (unknown login, bad request).
     case error(String)
+    /// It made, changed or removed a host user (before `ready`, or after the program ended).
+    case hostUser(HostUserChange)
 
     private struct Wire: Codable {
         var event: String
+        var change: HostUserChange?
         var pid: Int32?
         var status: Int?
         var signal: Int?
@@ -29,6 +33,9 @@ public enum LaunchReport: Sendable, Equatable {
         case ("exit", _, let status?, nil): self = .exited(.status(status))
         case ("exit", _, nil, let signal?): self = .exited(.signal(signal))
         case ("error", _, _, _): self = .error(wire.reason ?? "the session launcher failed")
+        case ("host_user", _, _, _):
+            guard let change = wire.change else { return nil }
+            self = .hostUser(change)
         default: return nil
         }
     }
@@ -41,6 +48,7 @@ public enum LaunchReport: Sendable, Equatable {
         case .exited(.status(let status)): Wire(event: "exit", status: status)
         case .exited(.signal(let signal)): Wire(event: "exit", signal: signal)
         case .error(let reason): Wire(event: "error", reason: String(reason.prefix(4096)))
+        case .hostUser(let change): Wire(event: "host_user", change: change)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -17,6 +17,9 @@ public struct LaunchSpec: Codable, Sendable, Equatable {
     public var remoteAddress: String?
     /// Variables the node's configuration gives every PAM session (`ssh_service.pam.environment`).
     public var pamEnvironment: [String: String]?
+    /// The login's host user, made or brought up to date before the session (the roles'
+    /// `create_host_user_mode`); nil: the login must exist.
+    public var hostUser: HostUserRequest?
 
     enum CodingKeys: String, CodingKey {
         case login, command, environment, roles
@@ -24,10 +27,11 @@ public struct LaunchSpec: Codable, Sendable, Equatable {
         case sessionID = "session_id"
         case remoteAddress = "remote_address"
         case pamEnvironment = "pam_environment"
+        case hostUser = "host_user"
     }
 
     public init(login: String, command: String?, environment: [String: String], portcullisUser: String, sessionID: String? = nil,
-                roles: [String]? = nil, remoteAddress: String? = nil, pamEnvironment: [String: String]? = nil) {
+                roles: [String]? = nil, remoteAddress: String? = nil, pamEnvironment: [String: String]? = nil, hostUser: HostUserRequest? = nil) {
         self.login = login
         self.command = command
         self.environment = environment
@@ -36,6 +40,7 @@ public struct LaunchSpec: Codable, Sendable, Equatable {
         self.roles = roles
         self.remoteAddress = remoteAddress
         self.pamEnvironment = pamEnvironment
+        self.hostUser = hostUser
     }
 
     /// The longest control line either side accepts, its newline included. A peer decides how

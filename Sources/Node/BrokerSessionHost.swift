@@ -40,6 +40,16 @@ struct BrokerSessionHost: SessionHost {
             return BrokerHostedSession(socket: socket, session: launch.sessionID, logger: logger) as HostedSession
         }
     }
+
+    func startHostUserSweep(control: Int32, on loop: EventLoop) -> EventLoopFuture<Void> {
+        let socketPath = socketPath
+        return Self.pool.runIfActive(eventLoop: loop) {
+            defer { close(control) }
+            let socket = try BrokerConnection.connect(socketPath, timeout: Self.answerTimeout)
+            defer { close(socket) }
+            try BrokerConnection.request(socket, .sweepHostUsers, descriptors: [control])
+        }
+    }
 }
 
 final class BrokerHostedSession: HostedSession {

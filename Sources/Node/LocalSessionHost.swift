@@ -25,7 +25,8 @@ struct LocalSessionHost: SessionHost {
             let cgroup = try SessionCgroup.create(sessionID: launch.sessionID, root: cgroupRoot)
             let session = LocalHostedSession(cgroup: cgroup, logger: logger)
             do {
-                let pid = try ProcessSpawner.spawn(launcherPath, arguments: ["--login", launch.login] + (launch.pamService.map { ["--pam", $0] } ?? []), environment: [:], childEnds: launch.stdio,
+                let pid = try ProcessSpawner.spawn(launcherPath, arguments: ["--login", launch.login] + (launch.pamService.map { ["--pam", $0] } ?? []) + Self.hostUserArguments,
+                                                   environment: [:], childEnds: launch.stdio,
                                                    control: launch.control)
                 ProcessSpawner.reap(pid) { _ in }
                 do { try cgroup.add(pid) } catch {
@@ -37,6 +38,22 @@ struct LocalSessionHost: SessionHost {
                 throw error
             }
             return session
+        }
+    }
+
+    /// A node that is root is the host's only say: its roles may make host users, with sudoers
+    /// rules. A developer's node (not root) makes none.
+    static var hostUserArguments: [String] { geteuid() == 0 ? ["--host-users", "--host-sudoers"] : [] }
+
+    func startHostUserSweep(control: Int32, on loop: EventLoop) -> EventLoopFuture<Void> {
+        defer { close(control) }
+        return loop.makeCompletedFuture {
+            guard geteuid() == 0 else { throw ProcessSpawner.Failure(description: "a node that is not root makes no host users") }
+            let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+            defer { close(null) }
+            let pid = try SessionSpawn.spawn(launcherPath, arguments: Self.hostUserArguments + ["--sweep-host-users"], environment: [],
+                                             stdio: .pipes(stdin: null, stdout: null, stderr: null), extra: [control])
+            ProcessSpawner.reap(pid) { _ in }
         }
     }
 }

@@ -2,6 +2,7 @@ import Audit
 import HostSessions
 import FIPSCrypto
 import Foundation
+import LaunchProtocol
 import Identity
 import Logging
 import NIOConcurrencyHelpers
@@ -153,9 +154,11 @@ public struct NodeService: Service {
         let listener = try await bind()
         let watcher = Task { await watchLocks() }
         let heartbeats = Task { await heartbeat(port: listener.port) }
+        let sweeper = Task { await sweepHostUsers() }
         defer {
             watcher.cancel()
             heartbeats.cancel()
+            sweeper.cancel()
         }
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
@@ -186,6 +189,30 @@ public struct NodeService: Service {
             do { try await Task.sleep(for: nodes.interval) } catch { break }
         }
         try? await nodes.deregister(settings.nodeName)
+    }
+
+    /// Drop-mode host users outlive their last session only when a launcher could not remove
+    /// them (it was killed, the host crashed, a process of theirs lingered): swept at start and
+    /// every `hostUserSweepInterval`. Stops when this host makes no host users.
+    func sweepHostUsers() async {
+        while !Task.isCancelled {
+            do { _ = try await sweepHostUsersOnce() } catch {
+                return context.logger.info("no host user sweep: this host makes no host users", metadata: ["reason": "\(error)"])
+            }
+            do { try await Task.sleep(for: context.settings.hostUserSweepInterval) } catch { break }
+        }
+    }
+
+    /// One sweep: the users removed, each audited (`host_user.delete`, reason `sweep`).
+    func sweepHostUsersOnce() async throws -> [HostUserChange] {
+        let context = context
+        let removed = NIOLockedValueBox<[HostUserChange]>([])
+        try await context.host.sweepHostUsers(on: MultiThreadedEventLoopGroup.singleton.any()) { change in
+            removed.withLockedValue { $0.append(change) }
+            context.controller.emitter.emit(change.event(connection: nil, sid: nil, server: context.settings.nodeName))
+            context.logger.notice("removed a host user left behind", metadata: ["login": "\(change.login)"])
+        }.get()
+        return removed.withLockedValue { $0 }
     }
 
     /// Ends the open connections a new lock matches, as it is created (the change feed reports

@@ -109,7 +109,8 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
         do {
             request = try LaunchSpec(login: identity.login, command: kind.command(sftpServer: context.settings.sftpServer),
                                      environment: environment, portcullisUser: identity.user, sessionID: sid, roles: access.roles.map(\.name),
-                                     remoteAddress: connection.control.remoteAddress?.ipAddress, pamEnvironment: context.settings.pam?.environment).line()
+                                     remoteAddress: connection.control.remoteAddress?.ipAddress, pamEnvironment: context.settings.pam?.environment,
+                                     hostUser: access.hostUser(labels: context.settings.labels).request).line()
         } catch {
             connection.emit(.sessionRejected(connection.eventFields, sid: sid, reason: "\(error)"))
             return endAtOnce(channel, "\(error)")
@@ -232,6 +233,8 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
             programPID = pid
         case .exited(let exit):
             self.exit = exit
+        case .hostUser(let change):
+            connection.emit(change.event(connection: connection.eventFields, sid: sid, server: context.settings.nodeName))
         case .error(let reason):
             launcherError = reason
             tell(reason)

@@ -39,6 +39,8 @@ public struct NodeSettings: Sendable {
             self.environment = environment
         }
     }
+    /// How often drop-mode host users left behind are looked for (and at start).
+    public var hostUserSweepInterval: Duration = .seconds(300)
     /// Where session recordings are written (the audit issue's layout).
     public var recordingsRoot: String
     /// The sftp subsystem's program, run as the login through the launcher.

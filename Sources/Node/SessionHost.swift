@@ -1,4 +1,5 @@
 import Foundation
+import LaunchProtocol
 import NIOCore
 import SSHHost
 
@@ -11,6 +12,28 @@ protocol SessionHost: Sendable {
     /// (so the node sends it the `LaunchSpec` only then, and no user code runs outside it).
     /// Completes on `loop`; never blocks it. The launch's child ends are closed either way.
     func launch(_ launch: SessionLaunch, on loop: EventLoop) -> EventLoopFuture<HostedSession>
+
+    /// Starts the host-user sweep (`portcullis-exec --sweep-host-users`, as root) with the
+    /// launcher's end of a control socket (closed by the host either way); fails when this host
+    /// does not make host users.
+    func startHostUserSweep(control: Int32, on loop: EventLoop) -> EventLoopFuture<Void>
+}
+
+extension SessionHost {
+    /// Removes the drop-mode host users no session holds (a crash left them): `onChange` for
+    /// each, on `loop`; completes when the sweep has ended.
+    func sweepHostUsers(on loop: EventLoop, onChange: @escaping (HostUserChange) -> Void) -> EventLoopFuture<Void> {
+        let control: (ours: Int32, theirs: Int32)
+        do { control = try LauncherControl.pair() } catch { return loop.makeFailedFuture(error) }
+        return startHostUserSweep(control: control.theirs, on: loop).flatMapError { error in
+            close(control.ours)
+            return loop.makeFailedFuture(error)
+        }.flatMap {
+            LauncherControl.connect(control.ours, sending: [], on: loop) { report in
+                if case .hostUser(let change) = report { onChange(change) }
+            }.flatMap { $0.closeFuture }
+        }
+    }
 }
 
 /// What a session's launcher is started with.

@@ -20,19 +20,36 @@ import Foundation
 import HostSessions
 import LaunchProtocol
 
-/// Reports why and exits; a PAM session opened before is closed first (whatever failed).
+/// Reports why and exits; a PAM session opened before is closed first, and a host user made
+/// for the session is given back (whatever failed).
 func fail(_ reason: String) -> Never {
     SessionPAM.close()
+    releaseHostUser()
     Report.send(.error(reason))
     exit(2)
 }
 
+/// The session's hold on its host user, when its roles provision one.
+nonisolated(unsafe) var hostUserHold: (users: HostUsers, hold: HostUsers.Hold)?
+
+/// Gives the hold back (a drop-mode user goes with its last session), reporting what changed.
+func releaseHostUser() {
+    guard let (users, hold) = hostUserHold else { return }
+    hostUserHold = nil
+    if let change = users.release(hold) { Report.send(.hostUser(change)) }
+}
+
 // From whoever started it (the root broker, or a node running as root): `--login NAME`, the
-// login it checked and launched this for (a specification for another is refused), and
+// login it checked and launched this for (a specification for another is refused);
 // `--gate`: wait for one byte on fd 4, written once this process is in the session's cgroup,
-// before reading anything from the node (which may have written its specification already).
+// before reading anything from the node (which may have written its specification already);
+// `--host-users` (and `--host-sudoers`): the host lets roles make host users (with sudoers
+// rules); `--sweep-host-users`: no session, only remove the drop-mode users no session holds.
 var boundLogin: String?
 var pamService: String?
+var hostUsersAllowed = false
+var hostSudoersAllowed = false
+var sweeping = false
 var options = CommandLine.arguments.dropFirst()
 while let argument = options.popFirst() {
     switch argument {
@@ -42,6 +59,9 @@ while let argument = options.popFirst() {
     case "--pam":
         guard let service = options.popFirst(), BrokerRequest.isPAMService(service) else { fail("--pam needs a PAM service name") }
         pamService = service
+    case "--host-users": hostUsersAllowed = true
+    case "--host-sudoers": hostSudoersAllowed = true
+    case "--sweep-host-users": sweeping = true
     case "--gate":
         var byte: UInt8 = 0
         var count = 0
@@ -51,6 +71,17 @@ while let argument = options.popFirst() {
     default:
         fail("unknown argument '\(argument.prefix(64))'")
     }
+}
+
+if sweeping {
+    guard hostUsersAllowed else { fail("--sweep-host-users needs --host-users") }
+    do {
+        for change in HostUsers(locks: try HostUserLocks()).sweep() { Report.send(.hostUser(change)) }
+    } catch {
+        fail("\(error)")
+    }
+    Report.send(.exited(.status(0)))
+    exit(0)
 }
 
 var control = ControlReader()
@@ -63,6 +94,18 @@ do {
 }
 if let boundLogin, spec.login != boundLogin {
     fail("the launch specification is for login \"\(spec.login.prefix(64))\", but this launcher was started for \"\(boundLogin)\"")
+}
+// The roles' host user, made or brought up to date before the account is read.
+if let request = spec.hostUser {
+    guard hostUsersAllowed else { fail("this host does not make host users for sessions (portcullis-privd --create-host-users)") }
+    do {
+        let users = HostUsers(locks: try HostUserLocks())
+        let (hold, change) = try users.provision(spec.login, request, allowSudoers: hostSudoersAllowed)
+        hostUserHold = (users, hold)
+        if let change { Report.send(.hostUser(change)) }
+    } catch {
+        fail("\(error)")
+    }
 }
 guard !spec.login.isEmpty, spec.login.utf8.count <= 32, let account = getpwnam(spec.login) else {
     fail("unknown login \"\(spec.login.prefix(64))\": no such account on this host")
@@ -178,6 +221,7 @@ Report.send(.started(pid: pid))
 let status = supervise(pid, control: &control, signals: signals)
 terminal?.giveBack()
 SessionPAM.close()
+releaseHostUser()
 // WIFEXITED / WEXITSTATUS / WTERMSIG are macros Swift cannot see.
 if status & 0x7f == 0 {
     Report.send(.exited(.status(Int((status >> 8) & 0xff))))

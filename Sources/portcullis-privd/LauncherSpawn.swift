@@ -35,7 +35,7 @@ enum LauncherSpawn {
     /// The launcher with `--login` (it refuses a `LaunchSpec` for another login: the daemon's
     /// word on which account runs is checked here, not in the daemon), `--gate` (fd 4) and
     /// `--pam SERVICE` when the session is opened through PAM.
-    static func spawn(_ launcher: String, login: String, pam: String?, stdio: Stdio, control: Int32, terminalOwner: uid_t) throws -> Started {
+    static func spawn(_ launcher: String, login: String, pam: String?, hostUsers: [String], stdio: Stdio, control: Int32, terminalOwner: uid_t) throws -> Started {
         guard kind(of: control) == S_IFSOCK else { throw Refusal(description: "the control descriptor is not a socket") }
         let checked: SessionSpawn.Stdio
         switch stdio {
@@ -51,11 +51,27 @@ enum LauncherSpawn {
         guard pc_pipe_cloexec(&gate) == 0 else { throw Refusal(description: "pipe: \(String(cString: strerror(errno)))") }
         defer { close(gate[0]) }
         do {
-            let pid = try SessionSpawn.spawn(launcher, arguments: ["--login", login, "--gate"] + (pam.map { ["--pam", $0] } ?? []), environment: [], stdio: checked,
+            let pid = try SessionSpawn.spawn(launcher, arguments: ["--login", login, "--gate"] + (pam.map { ["--pam", $0] } ?? []) + hostUsers,
+                                             environment: [], stdio: checked,
                                              extra: [control, gate[0]])
             return Started(pid: pid, gate: gate[1])
         } catch {
             close(gate[1])
+            throw Refusal(description: "\(error)")
+        }
+    }
+
+    /// The launcher as the host-user sweep (`--sweep-host-users` and the host's `hostUsers`
+    /// arguments): stdio on /dev/null, its reports on the control socket.
+    static func sweep(_ launcher: String, policy hostUsers: [String], control: Int32) throws -> pid_t {
+        guard kind(of: control) == S_IFSOCK else { throw Refusal(description: "the control descriptor is not a socket") }
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        guard null >= 0 else { throw Refusal(description: "/dev/null: \(String(cString: strerror(errno)))") }
+        defer { close(null) }
+        do {
+            return try SessionSpawn.spawn(launcher, arguments: hostUsers + ["--sweep-host-users"], environment: [],
+                                          stdio: .pipes(stdin: null, stdout: null, stderr: null), extra: [control])
+        } catch {
             throw Refusal(description: "\(error)")
         }
     }

@@ -34,6 +34,15 @@ final class PrivilegeBroker {
         var permitRootLogin: Bool
         /// Every session through this PAM service, whatever the daemon asks.
         var pamService: String?
+        /// The roles may have host users made for their logins (`create_host_user_mode`), and
+        /// may give them sudoers rules.
+        var createHostUsers = false
+        var hostSudoers = false
+
+        /// What the launcher is told it may do to host users.
+        var launcherArguments: [String] {
+            (createHostUsers ? ["--host-users"] : []) + (createHostUsers && hostSudoers ? ["--host-sudoers"] : [])
+        }
     }
 
     private let policy: Policy
@@ -58,7 +67,7 @@ final class PrivilegeBroker {
         // Only then listening: the daemon's first session never waits on the sweep.
         listener = try Self.listen(at: socketPath, owner: allowedUID)
         BrokerLog.info("serving uid \(allowedUID) on \(socketPath); session cgroups under \(cgroupRoot)/portcullis; at most \(maximumSessions) sessions; "
-                       + "root logins \(policy.permitRootLogin ? "permitted" : "refused"); PAM \(policy.pamService.map { "service \($0) for every session" } ?? "as the daemon asks")")
+                       + "root logins \(policy.permitRootLogin ? "permitted" : "refused"); host users \(policy.createHostUsers ? (policy.hostSudoers ? "made, with sudoers rules" : "made, without sudoers rules") : "never made"); PAM \(policy.pamService.map { "service \($0) for every session" } ?? "as the daemon asks")")
     }
 
     /// A fresh socket at `path` (an old socket there is replaced; anything else is an error),
@@ -194,6 +203,19 @@ final class PrivilegeBroker {
             return (.refused("\(error)"), true)
         }
         if let problem = request.problem { return (.refused(problem), false) }
+        if case .sweepHostUsers = request {
+            guard case .new = session.phase else { return (.refused("a host user sweep on a session's connection"), true) }
+            session.phase = .ended
+            guard message.descriptors.count == 1 else { return (.refused("'\(request.verb)' comes with 1 descriptor, not \(message.descriptors.count)"), true) }
+            guard policy.createHostUsers else { return (.refused("this host does not make host users (portcullis-privd --create-host-users)"), true) }
+            do {
+                let pid = try LauncherSpawn.sweep(launcher, policy: policy.launcherArguments, control: message.descriptors[0])
+                launchers.insert(pid)
+                return (.launched(pid: pid), false)
+            } catch {
+                return (.refused("\(error)"), true)
+            }
+        }
         if case .audit(let record, let text, let address, let success) = request {
             switch session.phase {
             case .new, .auditing: session.phase = .auditing
@@ -229,19 +251,21 @@ final class PrivilegeBroker {
                 return (.refused("\(error)"), false)
             }
         case (.launch(_, let login, let terminal, let rootAllowed, let pam), .opened(let cgroup)):
-            // By uid, not by name: any account with uid 0 is root.
-            guard let account = getpwnam(login) else { return (.refused("no login '\(login)' on this host"), false) }
-            if account.pointee.pw_uid == 0, !policy.permitRootLogin {
+            // By uid, not by name: any account with uid 0 is root. A missing login is the
+            // launcher's to make, when this host lets roles make host users (it never makes root).
+            let uid = getpwnam(login)?.pointee.pw_uid
+            guard uid != nil || policy.createHostUsers else { return (.refused("no login '\(login)' on this host"), false) }
+            if uid == 0, !policy.permitRootLogin {
                 return (.refused("'\(login)' has uid 0: this broker does not permit root logins (portcullis-privd --permit-root-login)"), false)
             }
-            if account.pointee.pw_uid == 0, !rootAllowed {
+            if uid == 0, !rootAllowed {
                 return (.refused("'\(login)' has uid 0: a session as root needs a role that allows the login root"), false)
             }
             let fds = message.descriptors
             do {
                 let stdio: LauncherSpawn.Stdio = terminal ? .terminal(fds[0]) : .pipes(stdin: fds[0], stdout: fds[1], stderr: fds[2])
-                let started = try LauncherSpawn.spawn(launcher, login: login, pam: policy.pamService ?? pam, stdio: stdio, control: fds[fds.count - 1],
-                                                     terminalOwner: allowedUID)
+                let started = try LauncherSpawn.spawn(launcher, login: login, pam: policy.pamService ?? pam, hostUsers: policy.launcherArguments,
+                                                     stdio: stdio, control: fds[fds.count - 1], terminalOwner: allowedUID)
                 let pid = started.pid
                 // Placed before its gate opens: until then it reads nothing, whatever the daemon
                 // already wrote on its control socket.

@@ -27,6 +27,10 @@ struct PrivilegeBrokerCommand: ParsableCommand {
     @Option(help: "At most this many live sessions; more are refused.") var maxSessions: Int = 1000
     @Flag(help: "Allow sessions as a login with uid 0 (still only when the daemon says a role allows it). Without it the broker refuses them whatever the daemon says: the host's say, as sshd's PermitRootLogin.")
     var permitRootLogin = false
+    @Flag(help: "Let the daemon's roles have host users made for their logins (create_host_user_mode): missing logins created with useradd, marked with the group portcullis-managed, and in drop mode removed with their last session. Never root, never an account Portcullis did not make.")
+    var createHostUsers = false
+    @Flag(help: "Let the roles give the host users they make sudoers rules (host_sudoers, in /etc/sudoers.d/portcullis-LOGIN after visudo accepts them). Whoever writes roles then decides who is root on this host. Needs --create-host-users.")
+    var hostSudoers = false
     @Option(help: "Open every session through this PAM service, whatever the daemon asks (a compromised daemon cannot skip the host's account policy). Without it, the daemon's ssh_service.pam decides.")
     var pamService: String?
     @Option(help: "Where session cgroups go (<root>/portcullis/<session>). Default: this service's cgroup when systemd delegated it, else the cgroup2 mount.")
@@ -36,6 +40,7 @@ struct PrivilegeBrokerCommand: ParsableCommand {
         guard maxSessions > 0 else { throw ValidationError("--max-sessions must be at least 1") }
         guard launcher.hasPrefix("/") else { throw ValidationError("--launcher must be an absolute path") }
         if let pamService, !BrokerRequest.isPAMService(pamService) { throw ValidationError("--pam-service must name a file in /etc/pam.d") }
+        if hostSudoers, !createHostUsers { throw ValidationError("--host-sudoers needs --create-host-users") }
     }
 
     func run() throws {
@@ -51,7 +56,7 @@ struct PrivilegeBrokerCommand: ParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        let policy = PrivilegeBroker.Policy(permitRootLogin: permitRootLogin, pamService: pamService)
+        let policy = PrivilegeBroker.Policy(permitRootLogin: permitRootLogin, pamService: pamService, createHostUsers: createHostUsers, hostSudoers: hostSudoers)
         let broker = try PrivilegeBroker(socketPath: socket, allowedUID: uid, launcher: launcher, maximumSessions: maxSessions, cgroupRoot: root,
                                          policy: policy, sweepingAlso: legacy)
         broker.serve()

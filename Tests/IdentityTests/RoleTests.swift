@@ -71,7 +71,7 @@ final class RoleTests: XCTestCase {
         a.disconnectExpiredCert = false; b.disconnectExpiredCert = true
         a.sshFileCopy = true; b.sshFileCopy = false
         a.lock = .bestEffort; b.lock = .strict
-        a.createHostUserMode = .insecureDrop; b.createHostUserMode = .keep
+        a.createHostUserMode = .drop; b.createHostUserMode = .keep
         a.recordSession = .bestEffort; b.recordSession = .strict
         a.enhancedRecording = [.command]; b.enhancedRecording = [.network]
         let checker = AccessChecker(user: "u", roles: [Role(name: "a", options: a), Role(name: "b", options: b)], traits: [:])
@@ -83,14 +83,46 @@ final class RoleTests: XCTestCase {
         XCTAssertTrue(checker.disconnectExpiredCert(cluster: false))
         XCTAssertFalse(checker.sshFileCopy)
         XCTAssertEqual(checker.lockingMode(cluster: .bestEffort), .strict)
-        XCTAssertEqual(checker.createHostUserMode, .keep)
+        XCTAssertEqual(checker.hostUser(labels: [:]).mode, .off, "no role matches a node without labels")
         XCTAssertEqual(checker.recordSession, .strict)
         XCTAssertEqual(checker.enhancedRecording, [.command, .network])
         XCTAssertFalse(checker.portForwarding, "off unless a role turns it on")
         let unset = AccessChecker(user: "u", roles: [Role(name: "c")], traits: [:])
         XCTAssertEqual(unset.clientIdleTimeout(cluster: .seconds(900)), .seconds(900), "no role sets it: the cluster's value")
         XCTAssertEqual(checker.clientIdleTimeout(cluster: .seconds(300)), .seconds(300), "a role cannot lengthen the cluster's timeout")
-        XCTAssertEqual(unset.createHostUserMode, .off)
+        XCTAssertEqual(unset.hostUser(labels: ["env": "dev"]).mode, .off)
+    }
+
+    func testHostUsersComeOnlyFromTheRolesOfTheNodeAndTheStrictestModeWins() throws {
+        func role(_ name: String, _ mode: RoleOptions.HostUserMode?, env: String = "dev", groups: [String] = [], sudoers: [String] = [],
+                  denyGroups: [String] = [], denySudoers: [String] = []) -> Role {
+            var options = RoleOptions()
+            options.createHostUserMode = mode
+            return Role(name: name, options: options, allow: RoleConditions(logins: ["dev"], nodeLabels: ["env": [env]], hostGroups: groups, hostSudoers: sudoers),
+                        deny: RoleConditions(hostGroups: denyGroups, hostSudoers: denySudoers))
+        }
+        let dev = ["env": "dev"]
+        func policy(_ roles: [Role]) -> HostUserPolicy { AccessChecker(user: "u", roles: roles, traits: [:]).hostUser(labels: dev) }
+        XCTAssertEqual(policy([role("a", .keep, groups: ["docker"]), role("b", .drop, groups: ["adm"])]),
+                       HostUserPolicy(mode: .drop, groups: ["adm", "docker"]), "drop beats keep")
+        XCTAssertEqual(policy([role("a", .keep), role("b", nil)]).mode, .off, "a role of the node without it turns it off")
+        XCTAssertEqual(policy([role("a", .keep, sudoers: ["ALL=(ALL) ALL"]), role("prod", .off, env: "prod", sudoers: ["ALL=(ALL) NOPASSWD: ALL"])]),
+                       HostUserPolicy(mode: .keep, sudoers: ["ALL=(ALL) ALL"]), "a role for other nodes neither disables it nor adds its rules")
+        XCTAssertEqual(policy([role("a", .keep, groups: ["docker", "adm"], sudoers: ["ALL=(ALL) ALL"]), role("b", .keep, denyGroups: ["docker"], denySudoers: ["*"])]),
+                       HostUserPolicy(mode: .keep, groups: ["adm"]), "deny wins; * denies every rule")
+        XCTAssertEqual(policy([]).mode, .off)
+
+        let parsed = try RoleYAML.parse("kind: role\nmetadata: {name: r}\nspec:\n  options: {create_host_user_mode: insecure-drop}\n", file: "r.yaml")
+        XCTAssertEqual(parsed.first?.options.createHostUserMode, .drop, "the reference's insecure-drop is drop")
+        XCTAssertEqual(try JSONDecoder().decode(RoleOptions.HostUserMode.self, from: Data("\"insecure-drop\"".utf8)), .drop, "stored roles too")
+        for (spec, message) in [("allow: {host_groups: [root]}", "may not be put in the group root"),
+                                ("allow: {host_sudoers: [\"#include /tmp/x\"]}", "may not be a comment"),
+                                ("allow: {host_groups: [\"a b\"]}", "not a valid group name")] {
+            XCTAssertThrowsError(try RoleYAML.parse("kind: role\nmetadata: {name: r}\nspec:\n  \(spec)\n", file: "r.yaml")) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(error)")
+            }
+        }
+        XCTAssertNoThrow(try RoleYAML.parse("kind: role\nmetadata: {name: r}\nspec:\n  deny: {host_sudoers: ['*']}\n", file: "r.yaml"))
     }
 
     func testAccessCheckerAnswersWithTheReason() throws {

@@ -5,7 +5,10 @@ import XCTest
 /// reads back as itself, and a line that is not one is refused (the node then ends the session).
 final class LaunchProtocolTests: XCTestCase {
     func testEveryReportReadsBackAsItself() {
-        let reports: [LaunchReport] = [.ready, .started(pid: 4242), .exited(.status(3)), .exited(.signal(9)), .error("unknown login \"x\"")]
+        let reports: [LaunchReport] = [.ready, .started(pid: 4242), .exited(.status(3)), .exited(.signal(9)), .error("unknown login \"x\""),
+                                       .hostUser(HostUserChange(action: .create, login: "dev1", mode: .drop, groups: ["portcullis-managed", "wheel"],
+                                                                createdGroups: ["wheel"], sudoers: 2)),
+                                       .hostUser(HostUserChange(action: .delete, login: "dev1", mode: .drop, reason: "sweep"))]
         for report in reports {
             XCTAssertEqual(report.line.last, 0x0a, "one line each")
             XCTAssertEqual(LaunchReport(line: report.line.dropLast()), report)
@@ -15,12 +18,26 @@ final class LaunchProtocolTests: XCTestCase {
 
     func testWhatIsNotAReportIsRefused() {
         for text in ["", "{}", "go", "{\"event\":\"started\"}", "{\"event\":\"started\",\"pid\":0}", "{\"event\":\"exit\"}",
-                     "{\"event\":\"exit\",\"status\":1,\"signal\":9}", "{\"event\":\"launch\"}", "[\"ready\"]"] {
+                     "{\"event\":\"exit\",\"status\":1,\"signal\":9}", "{\"event\":\"launch\"}", "[\"ready\"]", "{\"event\":\"host_user\"}",
+                     "{\"event\":\"host_user\",\"change\":{\"action\":\"chown\",\"login\":\"x\",\"mode\":\"keep\",\"groups\":[],\"created_groups\":[],\"sudoers\":0}}"] {
             XCTAssertNil(LaunchReport(line: Array(text.utf8)), text)
         }
         XCTAssertNil(LaunchReport(line: [UInt8](repeating: 0x20, count: LaunchSpec.lineLimit)), "no longer than a control line")
         let long = LaunchReport.error(String(repeating: "x", count: 100_000))
         XCTAssertLessThan(long.line.count, LaunchSpec.lineLimit, "a long reason is cut to fit")
+    }
+
+    func testAHostUserRequestRefusesWhatNoHostShouldApply() {
+        XCTAssertNil(HostUserRequest(mode: .keep, groups: ["docker", "dev-team", "web_admins"], sudoers: ["ALL=(ALL) NOPASSWD: /usr/bin/systemctl restart nginx"]).problem)
+        for groups in [["root"], ["-g0"], ["1000"], ["a b"], ["../x"], [""], Array(repeating: "g", count: 65)] {
+            XCTAssertNotNil(HostUserRequest(mode: .keep, groups: groups).problem, "\(groups)")
+        }
+        for line in ["ALL=(ALL) ALL\nroot ALL=(ALL) ALL", "ALL=(ALL) ALL \\", "#include /tmp/x", "@includedir /tmp", "", "   ",
+                     String(repeating: "x", count: 1025), "ALL=(ALL) ALL\u{0}"] {
+            XCTAssertNotNil(HostUserRequest(mode: .keep, sudoers: [line]).problem, line)
+        }
+        for login in ["root2", "dev.one", "a_b-c"] { XCTAssertNil(HostUserRequest.loginProblem(login), login) }
+        for login in ["", "-rf", "12345", "a/b", "x y", String(repeating: "a", count: 33), "é"] { XCTAssertNotNil(HostUserRequest.loginProblem(login), login) }
     }
 
     func testCommandsAreGoAndTheAllowedSignalsOnly() {
@@ -42,7 +59,7 @@ final class BrokerProtocolTests: XCTestCase {
 
     func testRequestsAndAnswersReadBackAsThemselves() throws {
         let requests: [BrokerRequest] = [.open(session: "0a1b-2c"), .launch(session: "s1", login: "ubuntu", terminal: true, rootAllowed: false),
-                                         .launch(session: "s1", login: "root", terminal: false, rootAllowed: true), .end(session: "s1")]
+                                         .launch(session: "s1", login: "root", terminal: false, rootAllowed: true), .end(session: "s1"), .sweepHostUsers]
         for request in requests { XCTAssertEqual(try BrokerFrame.request(try body(try BrokerFrame.encode(request))), request) }
         let answers: [BrokerAnswer] = [.done, .launched(pid: 99), .refused("no")]
         for answer in answers { XCTAssertEqual(try BrokerFrame.answer(try body(try BrokerFrame.encode(answer))), answer) }

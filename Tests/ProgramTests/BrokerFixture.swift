@@ -12,7 +12,8 @@ final class BrokerFixture {
     private(set) var log = ""
 
     /// `permitRootLogin`: the broker's `--permit-root-login` (the tests' sessions are mostly root's).
-    init(directory: URL, user: String, maxSessions: Int = 1000, permitRootLogin: Bool = true) throws {
+    /// `extra`: more of the broker's options (`--create-host-users`, …).
+    init(directory: URL, user: String, maxSessions: Int = 1000, permitRootLogin: Bool = true, extra: [String] = []) throws {
         socket = directory.appendingPathComponent("privd.sock").path
         let mount = try Self.cgroup2Mount()
         cgroupRoot = "\(mount)/portcullis-test-\(UUID().uuidString.prefix(8))"
@@ -20,7 +21,7 @@ final class BrokerFixture {
         guard mkdir(cgroupRoot, 0o755) == 0 else { throw Programs.CommandFailed(output: "cannot make \(cgroupRoot): \(String(cString: strerror(errno)))") }
         let broker = try Programs.start("portcullis-privd", ["--socket", socket, "--user", user, "--launcher", try Programs.path("portcullis-exec"),
                                                              "--max-sessions", "\(maxSessions)", "--cgroup-root", cgroupRoot]
-                                           + (permitRootLogin ? ["--permit-root-login"] : []))
+                                           + (permitRootLogin ? ["--permit-root-login"] : []) + extra)
         self.broker = broker
         let deadline = Date().addingTimeInterval(10)
         while !FileManager.default.fileExists(atPath: socket) {

@@ -70,9 +70,9 @@ final class DaemonFixture {
     /// Before `start`: the daemon runs as the installed appliance runs it (issue 16), as the
     /// system user `portcullis` with no capability, starting its sessions through a root broker
     /// of its own; the directory becomes that user's.
-    func split() throws {
+    func split(brokerArguments: [String] = []) throws {
         try Self.ensureUser("portcullis")
-        let broker = try BrokerFixture(directory: directory, user: "portcullis")
+        let broker = try BrokerFixture(directory: directory, user: "portcullis", extra: brokerArguments)
         self.broker = broker
         let text = try String(contentsOfFile: config, encoding: .utf8)
         try text.replacingOccurrences(of: "broker_socket: \"\"", with: "broker_socket: \"\(broker.socket)\"")
@@ -112,13 +112,13 @@ final class DaemonFixture {
 
     /// A daemon whose node is `web1`, labelled `env: test`, permitting root logins, started; as root, split as the
     /// installed appliance is (`split()`).
-    static func startedWithNode(in directory: URL) throws -> DaemonFixture {
+    static func startedWithNode(in directory: URL, brokerArguments: [String] = []) throws -> DaemonFixture {
         let fixture = try DaemonFixture(directory: directory) { text in
             text.replacingOccurrences(of: "node_name: \"\"", with: "node_name: \"web1\"")
                 .replacingOccurrences(of: "  labels: {}", with: "  labels: {env: test}")
                 .replacingOccurrences(of: "permit_root_login: no", with: "permit_root_login: yes")
         }
-        if getuid() == 0 { try fixture.split() }
+        if getuid() == 0 { try fixture.split(brokerArguments: brokerArguments) }
         try fixture.start()
         return fixture
     }

@@ -228,6 +228,73 @@ final class PrivilegeSeparationTests: XCTestCase {
         XCTAssertTrue(again.output.hasPrefix("again\n"), again.output)
     }
 
+    /// Issue 17 through the installed layout: the broker makes host users only with
+    /// --create-host-users, sudoers rules only with --host-sudoers; a drop-mode user whose
+    /// launcher and daemon were killed outright is removed by the restarted daemon's sweep.
+    func testHostUsersThroughTheBrokerAndTheSweepAfterACrash() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/useradd") else { try TestEnvironment.missing("useradd (Debian package passwd) is not installed") }
+        let daemon = try DaemonFixture.startedWithNode(in: directory, brokerArguments: ["--create-host-users"])
+        self.daemon = daemon
+        let broker = try XCTUnwrap(daemon.broker)
+        let login = "pcb\(UUID().uuidString.prefix(6).lowercased().filter(\.isLetter))x"
+        defer {
+            if getpwnam(login) != nil { _ = try? Programs.execute("/usr/sbin/userdel", ["--remove", "--", login]) }
+        }
+        let role = directory.appendingPathComponent("role.yaml")
+        func writeRole(sudoers: Bool) throws {
+            try """
+                kind: role
+                version: v1
+                metadata: {name: jit}
+                spec:
+                  options: {create_host_user_mode: drop}
+                  allow:
+                    logins: [\(login)]
+                    node_labels: {env: test}
+                \(sudoers ? "    host_sudoers: [\"ALL=(ALL) NOPASSWD: /usr/bin/id\"]\n" : "")
+                """.write(to: role, atomically: true, encoding: .utf8)
+            try Programs.executeSuccessfully("/bin/chown", ["portcullis", role.path])
+            let created = try daemon.pcctl(["create", "-f", role.path])
+            XCTAssertEqual(created.status, 0, created.output)
+        }
+        try writeRole(sudoers: true)
+        let alice = try PcshUser.enrolled("alice", roles: "jit", fixture: daemon)
+        let refused = try ssh(alice, daemon, ["\(login)@127.0.0.1", "echo ran"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.output.contains("which this host does not allow (portcullis-privd --host-sudoers)"), refused.output)
+        XCTAssertNil(getpwnam(login), "nothing made")
+
+        try writeRole(sudoers: false)
+        let session = try ssh(alice, daemon, ["\(login)@127.0.0.1", "id -un"])
+        XCTAssertEqual(session.status, 0, session.output)
+        XCTAssertTrue(session.output.hasPrefix("\(login)\n"), session.output)
+        XCTAssertNil(getpwnam(login), "dropped with its session")
+
+        // A crash: the session's launcher and the daemon killed outright.
+        let live = try ChildProcess("/usr/bin/ssh", sshArguments(alice, daemon) + ["\(login)@127.0.0.1", "sleep 300"],
+                                    output: directory.appendingPathComponent("live.log"))
+        defer { live.stop() }
+        var launcher: pid_t?
+        try Self.eventually("the session runs") {
+            launcher = broker.sessions.flatMap(broker.processes(of:)).first {
+                ((try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) ?? "").hasPrefix("portcullis-exec")
+            }
+            return launcher != nil && getpwnam(login) != nil && broker.sessions.flatMap(broker.processes(of:)).count >= 2
+        }
+        kill(try XCTUnwrap(launcher), SIGKILL)
+        daemon.daemon?.signal(SIGKILL)
+        try Self.eventually("the broker ended the session") { broker.sessions.isEmpty }
+        _ = try? daemon.stop(keepingBroker: true)
+        XCTAssertNotNil(getpwnam(login), "nobody removed it")
+
+        try daemon.start()
+        try Self.eventually("the restarted daemon's sweep removed \(login)", timeout: 20) { getpwnam(login) == nil }
+        try Self.eventually("the sweep is audited") {
+            try daemon.events("host_user.delete").contains { $0["login"] as? String == login && $0["reason"] as? String == "sweep" }
+        }
+        XCTAssertEqual(try daemon.events("host_user.create").filter { $0["login"] as? String == login }.count, 2)
+    }
+
     // MARK: Helpers
 
     /// A session the test drives as the daemon does: pipes, a control socket, `open` and `launch`.
