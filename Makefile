@@ -41,6 +41,7 @@ build: deps
 	$(SWIFT) build
 
 test: test-deps fips
+	@scripts/bpf-generate.sh --check
 	@scripts/test-services.sh
 	$(SWIFT) build --build-tests
 	PORTCULLIS_FIPS_PREFIX=$(FIPS_PREFIX) $(SWIFT) test --skip-build --disable-swift-testing

@@ -52,6 +52,12 @@ let package = Package(
         // its launcher, for the root broker and for a node that starts its sessions itself.
         // Foundation and CLinux only.
         .target(name: "HostSessions", dependencies: ["LaunchProtocol", "CLinux"]),
+        // Enhanced recording's BPF programs (bpf/session.bpf.c, built by scripts/bpf-generate.sh
+        // into the committed skeleton session.skel.h, since SwiftPM cannot compile BPF) and their
+        // loader over Debian's libbpf; the Swift side decodes their events.
+        .target(name: "CSessionBPF", exclude: ["session.skel.h"],
+                linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]),
+        .target(name: "SessionBPF", dependencies: ["CSessionBPF", "LaunchProtocol"]),
         .target(
             name: "FIPSCrypto",
             dependencies: ["COpenSSL"]
@@ -126,7 +132,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "SSH", "SSHHost", "Identity", "Audit", "Storage", "FIPSCrypto", "CLinux", "YAMLNodes", "SessionControl", "PortcullisVersion", "LaunchProtocol", "HostSessions", "AdminAPI",
+                "SSH", "SSHHost", "Identity", "Audit", "Storage", "FIPSCrypto", "CLinux", "YAMLNodes", "SessionControl", "PortcullisVersion", "LaunchProtocol", "HostSessions", "AdminAPI", "SessionBPF",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -196,7 +202,7 @@ let package = Package(
         // The root broker: single-threaded, no NIO, its Unix socket only.
         .executableTarget(
             name: "portcullis-privd",
-            dependencies: ["LaunchProtocol", "HostSessions", "CLinux", "LinuxAudit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["LaunchProtocol", "HostSessions", "CLinux", "LinuxAudit", "SessionBPF", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "pcctl",

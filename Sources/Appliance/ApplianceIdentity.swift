@@ -103,6 +103,10 @@ extension Configuration {
             banner: authService.messageOfTheDay.isEmpty ? nil : authService.messageOfTheDay,
             brokerSocket: sshService.brokerSocket.isEmpty ? nil : sshService.brokerSocket, permitRootLogin: sshService.permitRootLogin,
             pam: sshService.pam.enabled ? NodeSettings.PAMSettings(serviceName: sshService.pam.serviceName, environment: sshService.pam.environment) : nil,
+            enhancedRecording: sshService.enhancedRecording.enabled
+                ? NodeSettings.EnhancedRecordingSettings(ringBufferBytes: sshService.enhancedRecording.ringBufferSize, failedExecs: sshService.enhancedRecording.failedExecs,
+                                                         onLoss: sshService.enhancedRecording.strictOnLoss ? .strict : .bestEffort)
+                : nil,
             recordingsRoot: (dataDir as NSString).appendingPathComponent("recordings"),
             sessionControlTimeout: control.sessionControlTimeout, lockingMode: control.lockingMode == .strict ? .strict : .bestEffort,
             publicAddress: sshService.publicAddr.isEmpty ? nil : sshService.publicAddr)

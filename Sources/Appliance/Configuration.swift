@@ -170,6 +170,18 @@ public struct Configuration: Sendable, Equatable {
         public var pam = PAM()
         /// sshd's `PermitRootLogin`: the host may refuse `root` whatever the roles say.
         public var permitRootLogin = false
+        public var enhancedRecording = EnhancedRecording()
+
+        /// `ssh_service.enhanced_recording`: BPF records the programs sessions run and the TCP
+        /// connections they open (roles' `enhanced_recording` say which).
+        public struct EnhancedRecording: Sendable, Equatable {
+            public var enabled = false
+            /// The kernel's ring buffer, bytes (a power of two, at least 4096).
+            public var ringBufferSize = 4 * 1024 * 1024
+            public var failedExecs = false
+            /// `strict`: a session that lost events ends; `best_effort`: the loss is recorded.
+            public var strictOnLoss = false
+        }
 
         /// `ssh_service.pam`: sessions opened through the host's PAM stack.
         public struct PAM: Sendable, Equatable {

@@ -93,7 +93,7 @@ public enum ConfigurationLoader {
         }
         if let node = top["ssh_service"] {
             let ssh = try reader.mapping(node, path: "ssh_service", keys: ["enabled", "listen_addr", "labels", "node_name", "public_addr", "broker_socket", "pam",
-                                                                                "permit_root_login"])
+                                                                                "permit_root_login", "enhanced_recording"])
             if let n = ssh["enabled"] { configuration.sshService.enabled = try reader.bool(n, path: "ssh_service.enabled") }
             if let n = ssh["listen_addr"] { configuration.sshService.listenAddr = try reader.address(n, path: "ssh_service.listen_addr") }
             if let n = ssh["labels"] { configuration.sshService.labels = try reader.labels(n, path: "ssh_service.labels") }
@@ -161,10 +161,29 @@ public enum ConfigurationLoader {
                 }
             }
         }
+        if let node = top["ssh_service"], case .mapping(let ssh) = node, let enhanced = ssh["enhanced_recording"] {
+            configuration.sshService.enhancedRecording = try readEnhancedRecording(enhanced, reader)
+        }
         if let node = top["audit"] { configuration.audit = try readAudit(node, reader) }
         if let node = top["compliance"] { configuration.compliance = try readCompliance(node, reader) }
         try checkListeners(configuration, root: root, file: file)
         return configuration
+    }
+
+    /// `ssh_service.enhanced_recording`.
+    static func readEnhancedRecording(_ node: Node, _ reader: NodeReader) throws -> Configuration.SSHService.EnhancedRecording {
+        let path = "ssh_service.enhanced_recording"
+        let map = try reader.mapping(node, path: path, keys: ["enabled", "ring_buffer_size", "failed_execs", "on_loss"])
+        var settings = Configuration.SSHService.EnhancedRecording()
+        if let n = map["enabled"] { settings.enabled = try reader.bool(n, path: "\(path).enabled") }
+        if let n = map["ring_buffer_size"] {
+            let size = try reader.integer(n, path: "\(path).ring_buffer_size", within: 4096...(1 << 30))
+            guard size & (size - 1) == 0 else { throw reader.error(n, "'\(path).ring_buffer_size' must be a power of two (4096 … 1073741824), not \(size)") }
+            settings.ringBufferSize = size
+        }
+        if let n = map["failed_execs"] { settings.failedExecs = try reader.bool(n, path: "\(path).failed_execs") }
+        if let n = map["on_loss"] { settings.strictOnLoss = try reader.choice(n, path: "\(path).on_loss", from: ["best_effort", "strict"]) == "strict" }
+        return settings
     }
 
     /// `compliance.parameters`: the ids must look like OSCAL parameter ids; whether the catalog

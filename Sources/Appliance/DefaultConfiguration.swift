@@ -125,6 +125,17 @@ public enum DefaultConfiguration {
             enabled: \(p.pamEnabled ? "yes" : "no")
             service_name: portcullis
             environment: {}
+          # Enhanced recording (BPF): the programs sessions run and the TCP connections they
+          # open, as session.command / session.network events and in the recordings, for roles
+          # whose enhanced_recording asks (default: command, network). Needs root, or the broker
+          # started with --enhanced-recording (its --ring-buffer-size and --failed-execs apply then).
+          # failed_execs slows every syscall on the host; on_loss: strict ends a session whose
+          # events were lost (best_effort records the loss).
+          enhanced_recording:
+            enabled: no
+            ring_buffer_size: 4194304
+            failed_execs: no
+            on_loss: best_effort
 
         audit:
           # Every event is kept in <data_dir>/audit.db (sealed, hash-chained, signed checkpoints;

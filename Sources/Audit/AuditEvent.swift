@@ -185,6 +185,9 @@ public struct AuditEventKind: Sendable, Hashable {
     public static let caRotationComplete = AuditEventKind("ca.rotation.complete", "TCA01I")
     public static let dataKeyRotate = AuditEventKind("data_key.rotate", "TDK00I")
     /// A connection admitted and ended (what `max_connections` counts); ours, not the reference's.
+    public static let sessionCommand = AuditEventKind("session.command", "T4000I")
+    public static let sessionNetwork = AuditEventKind("session.network", "T4002I")
+    public static let sessionDataLoss = AuditEventKind("session.data_loss", "TDL00W")
     public static let hostUserCreate = AuditEventKind("host_user.create", "THU00I")
     public static let hostUserUpdate = AuditEventKind("host_user.update", "THU01I")
     public static let hostUserDelete = AuditEventKind("host_user.delete", "THU02I")

@@ -77,7 +77,13 @@ public struct RecordingStore: Sendable {
                 if format == .text {
                     if fields[1] == "o", case .string(let data) = fields[2] { output += data.utf8 }
                 } else {
-                    events.append(.object(["time": fields[0], "type": fields[1], "data": fields[2]]))
+                    var event: [String: AuditValue] = ["time": fields[0], "type": fields[1], "data": fields[2]]
+                    // Enhanced recording's markers carry their activity as JSON: exported whole.
+                    if fields[1] == "m", case .string(let data) = fields[2],
+                       let activity = try? decoder.decode(AuditValue.self, from: Data(data.utf8)), case .object = activity {
+                        event["activity"] = activity
+                    }
+                    events.append(.object(event))
                 }
             }
             if format == .json {

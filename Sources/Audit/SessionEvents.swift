@@ -178,4 +178,38 @@ extension AuditEvent {
     }
 }
 
+extension AuditEvent {
+    /// `session.command` (`T4000I`): a program the session ran (enhanced recording); `argv`
+    /// without argv[0], as the reference writes it.
+    public static func sessionCommand(_ connection: ConnectionEventFields, sid: String, program: String, path: String, argv: [String], argvTruncated: Bool,
+                                      returnCode: Int32, pid: UInt32, ppid: UInt32, cgroupID: UInt64) -> AuditEvent {
+        var fields: [String: AuditValue] = [
+            "program": .string(program), "path": .string(path), "argv": .array(argv.dropFirst().map(AuditValue.string)),
+            "return_code": .integer(Int64(returnCode)), "pid": .integer(Int64(pid)), "ppid": .integer(Int64(ppid)),
+            "cgroup_id": .integer(Int64(bitPattern: cgroupID)),
+        ]
+        if argvTruncated { fields["argv_truncated"] = true }
+        return connection.event(.sessionCommand, sid: sid, fields)
+    }
+
+    /// `session.network` (`T4002I`): a TCP connection the session opened (`operation` 0:
+    /// connect, `action` 0: allowed, as the reference writes them).
+    public static func sessionNetwork(_ connection: ConnectionEventFields, sid: String, program: String, pid: UInt32, cgroupID: UInt64,
+                                      sourceAddress: String, destinationAddress: String, destinationPort: Int, version: Int) -> AuditEvent {
+        connection.event(.sessionNetwork, sid: sid, [
+            "program": .string(program), "pid": .integer(Int64(pid)), "cgroup_id": .integer(Int64(bitPattern: cgroupID)),
+            "src_addr": .string(sourceAddress), "dst_addr": .string(destinationAddress), "dst_port": .integer(Int64(destinationPort)),
+            "version": .integer(Int64(version)), "operation": 0, "action": 0,
+        ])
+    }
+
+    /// `session.data_loss` (`TDL00W`, ours): enhanced recording lost events of the session —
+    /// `lost` of them, or an unknown number (nil) — and why.
+    public static func sessionDataLoss(_ connection: ConnectionEventFields, sid: String, lost: UInt64?, reason: String) -> AuditEvent {
+        var fields: [String: AuditValue] = ["reason": .string(reason)]
+        if let lost { fields["lost"] = .integer(Int64(clamping: lost)) }
+        return connection.event(.sessionDataLoss, sid: sid, fields)
+    }
+}
+
 public enum HostUserAction: String, Sendable { case create, update, delete }

@@ -9,6 +9,9 @@ public struct RecordingEvent: Sendable, Equatable {
         case input = "i"
         /// `data` is "COLUMNSxROWS".
         case resize = "r"
+        /// asciicast's marker: what enhanced recording saw (a command, a connection), `data`
+        /// its JSON (`SessionActivity`), so a player shows it on the timeline and an export has it whole.
+        case marker = "m"
     }
 
     /// Seconds since the session started.

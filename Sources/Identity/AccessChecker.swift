@@ -107,7 +107,12 @@ public struct AccessChecker: Sendable {
         return HostUserPolicy(mode: mode, groups: allowed(\.hostGroups).sorted(), sudoers: allowed(\.hostSudoers))
     }
 
-    public var enhancedRecording: Set<RoleOptions.RecordedActivity> { Set(values(\.enhancedRecording).flatMap { $0 }) }
+    /// What enhanced recording watches (on a node that has it): the union of the roles' lists;
+    /// commands and connections when no role sets one (the reference's default).
+    public var enhancedRecording: Set<RoleOptions.RecordedActivity> {
+        let set = values(\.enhancedRecording)
+        return set.isEmpty ? [.command, .network] : Set(set.flatMap { $0 })
+    }
 
     public var recordSession: RoleOptions.RecordingMode { values(\.recordSession).contains(.strict) ? .strict : .bestEffort }
 

@@ -30,11 +30,17 @@ public enum BrokerRequest: Sendable, Equatable {
     /// --sweep-host-users`, with the daemon's end of a control socket beside the request for its
     /// reports (`LaunchReport.hostUser`, then its exit). A connection that sends it is not a session.
     case sweepHostUsers
+    /// Enhanced recording for the session: its cgroup monitored (`kinds`) by the broker's BPF
+    /// programs, between `open` and `launch` (so before anything runs in it).
+    case monitor(session: String, kinds: [SessionActivity.Kind])
+    /// This connection becomes the daemon's feed of every monitored session's activity
+    /// (`ActivityMessage`s, until it closes). Not a session.
+    case watch
 
     public var session: String {
         switch self {
-        case .open(let session), .launch(let session, _, _, _, _), .end(let session): session
-        case .audit, .sweepHostUsers: ""
+        case .open(let session), .launch(let session, _, _, _, _), .end(let session), .monitor(let session, _): session
+        case .audit, .sweepHostUsers, .watch: ""
         }
     }
 
@@ -45,6 +51,8 @@ public enum BrokerRequest: Sendable, Equatable {
         case .end: "end"
         case .audit: "audit"
         case .sweepHostUsers: "sweep_host_users"
+        case .monitor: "monitor"
+        case .watch: "watch"
         }
     }
 
@@ -53,7 +61,7 @@ public enum BrokerRequest: Sendable, Equatable {
         switch self {
         case .launch(_, _, let terminal, _, _): terminal ? 2 : 4
         case .sweepHostUsers: 1
-        case .open, .end, .audit: 0
+        case .open, .end, .audit, .monitor, .watch: 0
         }
     }
 
@@ -68,7 +76,11 @@ public enum BrokerRequest: Sendable, Equatable {
             }
             return nil
         }
-        if case .sweepHostUsers = self { return nil }
+        switch self {
+        case .sweepHostUsers, .watch: return nil
+        case .monitor(_, let kinds) where kinds.isEmpty: return "'monitor' names what to record"
+        default: break
+        }
         guard Self.isSessionID(session) else { return "'\(session.prefix(64))' is not a session id" }
         if case .launch(_, let login, _, let rootAllowed, let pam) = self {
             guard Self.isLogin(login) else { return "'\(login.prefix(64))' is not a login" }
@@ -142,6 +154,13 @@ public enum BrokerFrame {
                            rootAllowed: try wire.required(\.rootAllowed), pam: wire.pam)
         case "end": return .end(session: try wire.required(\.session))
         case "sweep_host_users": return .sweepHostUsers
+        case "watch": return .watch
+        case "monitor":
+            let kinds = try wire.required(\.kinds).map { name in
+                guard let kind = SessionActivity.Kind(rawValue: name) else { throw Failure.malformed("unknown activity '\(name.prefix(32))'") }
+                return kind
+            }
+            return .monitor(session: try wire.required(\.session), kinds: kinds)
         case "audit":
             guard let record = LinuxAuditRecord(rawValue: try wire.required(\.record)) else { throw Failure.malformed("unknown audit record") }
             return .audit(record: record, message: try wire.required(\.message), address: wire.address, success: try wire.required(\.success))
@@ -172,15 +191,20 @@ public enum BrokerFrame {
         var success: Bool?
         var pid: Int32?
         var reason: String?
+        var kinds: [String]?
 
-        enum CodingKeys: String, CodingKey { case verb, session, login, terminal, rootAllowed = "root_allowed", pam, record, message, address, success, pid, reason }
+        enum CodingKeys: String, CodingKey { case verb, session, login, terminal, rootAllowed = "root_allowed", pam, record, message, address, success, pid, reason, kinds }
 
         init(verb: String) { self.verb = verb }
 
         init(_ request: BrokerRequest) {
             verb = request.verb
             session = request.session
-            if case .sweepHostUsers = request { session = nil }
+            switch request {
+            case .sweepHostUsers, .watch: session = nil
+            case .monitor(_, let kinds): self.kinds = kinds.map(\.rawValue)
+            default: break
+            }
             if case .audit(let record, let message, let address, let success) = request {
                 session = nil; self.record = record.rawValue; self.message = message; self.address = address; self.success = success
             }

@@ -48,8 +48,9 @@ public enum BrokerSocket {
 
     /// The next message, or nil when the other side has closed. A message that did not fit is
     /// `truncated`, its descriptors already closed.
-    public static func receive(_ socket: Int32, nonblocking: Bool = false) throws(Failure) -> Message? {
-        var buffer = [UInt8](repeating: 0, count: BrokerFrame.maximumBytes + 4)
+    /// `limit`: the longest message expected (a frame, or an `ActivityMessage` on a watch connection).
+    public static func receive(_ socket: Int32, nonblocking: Bool = false, limit: Int = BrokerFrame.maximumBytes + 4) throws(Failure) -> Message? {
+        var buffer = [UInt8](repeating: 0, count: limit)
         var fds = [Int32](repeating: -1, count: maximumDescriptors)
         var count: Int32 = 0, truncated: Int32 = 0
         while true {

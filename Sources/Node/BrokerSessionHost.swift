@@ -30,6 +30,7 @@ struct BrokerSessionHost: SessionHost {
             let socket = try BrokerConnection.connect(socketPath, timeout: Self.answerTimeout)
             do {
                 try BrokerConnection.request(socket, .open(session: launch.sessionID))
+                if !launch.monitor.isEmpty { try BrokerConnection.request(socket, .monitor(session: launch.sessionID, kinds: launch.monitor)) }
                 let request = BrokerRequest.launch(session: launch.sessionID, login: launch.login, terminal: launch.stdio.isTerminal,
                                                    rootAllowed: launch.rootAllowed, pam: launch.pamService)
                 try BrokerConnection.request(socket, request, descriptors: launch.stdio.childEnds + [launch.control])

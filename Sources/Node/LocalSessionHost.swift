@@ -14,6 +14,8 @@ struct LocalSessionHost: SessionHost {
     /// Where session cgroups are made (nil: under the host's cgroup2 mount).
     let cgroupRoot: String?
     let logger: Logger
+    /// The node's own enhanced recording, once started (`NodeService.bind`).
+    let activity: LocalActivitySlot
 
     func launch(_ launch: SessionLaunch, on loop: EventLoop) -> EventLoopFuture<HostedSession> {
         defer { launch.closeChildEnds() }
@@ -23,8 +25,13 @@ struct LocalSessionHost: SessionHost {
                 throw ProcessSpawner.Failure(description: "'\(launch.login)' has uid 0: a session as root needs a role that allows the login root")
             }
             let cgroup = try SessionCgroup.create(sessionID: launch.sessionID, root: cgroupRoot)
-            let session = LocalHostedSession(cgroup: cgroup, logger: logger)
+            let feed = launch.monitor.isEmpty ? nil : activity.feed
+            let session = LocalHostedSession(cgroup: cgroup, logger: logger, feed: feed)
             do {
+                if !launch.monitor.isEmpty {
+                    guard let feed else { throw ProcessSpawner.Failure(description: "enhanced recording is not running on this node") }
+                    try feed.monitor(launch.sessionID, cgroup: cgroup.path, kinds: launch.monitor)
+                }
                 let pid = try ProcessSpawner.spawn(launcherPath, arguments: ["--login", launch.login] + (launch.pamService.map { ["--pam", $0] } ?? []) + Self.hostUserArguments,
                                                    environment: [:], childEnds: launch.stdio,
                                                    control: launch.control)
@@ -61,15 +68,18 @@ struct LocalSessionHost: SessionHost {
 final class LocalHostedSession: HostedSession {
     private let cgroup: SessionCgroup
     private let logger: Logger
+    private let feed: LocalActivityFeed?
     private let ended = NIOLockedValueBox(false)
 
-    init(cgroup: SessionCgroup, logger: Logger) {
+    init(cgroup: SessionCgroup, logger: Logger, feed: LocalActivityFeed?) {
         self.cgroup = cgroup
         self.logger = logger
+        self.feed = feed
     }
 
     func end() {
         guard ended.withLockedValue({ ended in defer { ended = true }; return !ended }) else { return }
+        feed?.finish(cgroup: cgroup.path)
         // Removal waits for killed processes to leave: not on an event loop.
         let (cgroup, logger) = (cgroup, logger)
         DispatchQueue.global().async {

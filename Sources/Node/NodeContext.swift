@@ -19,9 +19,11 @@ final class NodeContext: Sendable {
     let logger: Logger
     /// Where sessions' processes are started.
     let host: SessionHost
+    /// Enhanced recording's messages, to their sessions.
+    let activity: SessionActivityRouter
 
     init(settings: NodeSettings, identity: IdentityService, recorders: SessionRecorders, registry: SessionRegistry, trust: UserCATrust,
-         controller: SessionController, logger: Logger, host: SessionHost) {
+         controller: SessionController, logger: Logger, host: SessionHost, activity: SessionActivityRouter) {
         self.settings = settings
         self.identity = identity
         self.recorders = recorders
@@ -30,6 +32,7 @@ final class NodeContext: Sendable {
         self.controller = controller
         self.logger = logger
         self.host = host
+        self.activity = activity
     }
 
     /// The node as events name it.

@@ -9,6 +9,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import PortcullisVersion
+import SessionBPF
 import ServiceLifecycle
 import SessionControl
 import SSH
@@ -17,11 +18,15 @@ import Storage
 
 public enum NodeError: Error, CustomStringConvertible {
     case launcherMissing(String)
+    /// `ssh_service.enhanced_recording` is on, and this is what stops it.
+    case enhancedRecordingUnavailable(String)
 
     public var description: String {
         switch self {
         case .launcherMissing(let path):
             return "the session launcher \(path) is missing or not executable; install the portcullis package or build portcullis-exec beside the daemon"
+        case .enhancedRecordingUnavailable(let reason):
+            return "ssh_service.enhanced_recording is enabled, but \(reason)"
         }
     }
 }
@@ -38,9 +43,15 @@ public struct NodeService: Service {
     var trustRefresh: Duration = .seconds(10)
     /// Connections not yet authenticated, across host-certificate renewals.
     let unauthenticated = UnauthenticatedLimit()
+    /// Enhanced recording's feed, once bound (nil when off).
+    let feed = NIOLockedValueBox<ActivityFeed?>(nil)
+    let localActivity: LocalActivitySlot
 
     public init(settings: NodeSettings, identity: IdentityService, audit: AuditPipeline, backend: Backend, keyring: Keyring,
                 crypto: CryptoContext, registry: SessionRegistry = SessionRegistry(), logger: Logger, cgroupRoot: String? = nil) {
+        let activity = SessionActivityRouter()
+        let localActivity = LocalActivitySlot()
+        self.localActivity = localActivity
         let controller = SessionController(
             locks: identity, limiter: ConnectionSemaphore(backend: backend, leaseDuration: settings.sessionControlTimeout),
             emitter: AuditEmitter(audit, logger: logger), policy: settings.sessionPolicy)
@@ -48,7 +59,8 @@ public struct NodeService: Service {
                               registry: registry, trust: UserCATrust(),
                               controller: controller, logger: logger,
                               host: settings.brokerSocket.map { BrokerSessionHost(socketPath: $0, logger: logger) as SessionHost }
-                                ?? LocalSessionHost(launcherPath: settings.launcherPath, cgroupRoot: cgroupRoot, logger: logger))
+                                ?? LocalSessionHost(launcherPath: settings.launcherPath, cgroupRoot: cgroupRoot, logger: logger, activity: localActivity),
+                              activity: activity)
         self.cgroupRoot = cgroupRoot
         self.backend = backend
         self.crypto = crypto
@@ -85,6 +97,7 @@ public struct NodeService: Service {
             }
             sweepLeftoverSessions()
         }
+        try startActivityFeed()
         try await context.trust.refresh(from: context.identity.userCA)
         let hostKey = try await loadHostKey()
         let configuration = NIOLockedValueBox(try await serverConfiguration(hostKey: hostKey))
@@ -101,6 +114,42 @@ public struct NodeService: Service {
             "host_cert_principals": "\(hostPrincipals.joined(separator: ","))",
         ])
         return Listener(channel: channel, configuration: configuration)
+    }
+
+    /// Enhanced recording, when configured: the broker's feed, or the node's own BPF programs
+    /// (as root without the broker); a node that cannot have it refuses to start, with the
+    /// missing piece named. When it is off, BPF is never touched.
+    private func startActivityFeed() throws {
+        guard let enhanced = context.settings.enhancedRecording, feed.withLockedValue({ $0 == nil }) else { return }
+        let started: ActivityFeed
+        if let socket = context.settings.brokerSocket {
+            do { started = try BrokerActivityFeed(socketPath: socket, router: context.activity, logger: context.logger) } catch {
+                throw NodeError.enhancedRecordingUnavailable("the privilege broker does not feed it: \(error)")
+            }
+            context.logger.info("enhanced recording through the privilege broker")
+        } else {
+            guard geteuid() == 0 else {
+                throw NodeError.enhancedRecordingUnavailable("loading BPF programs needs root: run the node as root, or through the privilege broker (ssh_service.broker_socket)")
+            }
+            let monitor: SessionMonitor
+            do { monitor = try SessionMonitor(SessionMonitor.Options(ringBufferBytes: enhanced.ringBufferBytes, failedExecs: enhanced.failedExecs)) } catch {
+                throw NodeError.enhancedRecordingUnavailable("\(error)")
+            }
+            let local = LocalActivityFeed(monitor, router: context.activity)
+            localActivity.set(local)
+            started = local
+            context.logger.info("enhanced recording on", metadata: ["connects": "\(monitor.connectHook)", "failed_execs": "\(monitor.failedExecs)"])
+        }
+        feed.withLockedValue { $0 = started }
+    }
+
+    /// Stops enhanced recording's feed (the service's end).
+    public func stopActivityFeed() {
+        feed.withLockedValue { feed in
+            feed?.stop()
+            feed = nil
+        }
+        localActivity.set(nil)
     }
 
     /// Before the node listens none of the session cgroups under its root is a session of its own:
@@ -172,6 +221,7 @@ public struct NodeService: Service {
             }
         }
         await listener.close()
+        stopActivityFeed()
     }
 
     /// Keeps this node's record in the registry (`pcctl nodes ls`, the proxy's routing) while it runs.

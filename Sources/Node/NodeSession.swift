@@ -47,6 +47,13 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
     private var launcherError: String?
     private var finished = false
     private var cleanedUp = false
+    /// Enhanced recording watches the session's cgroup, until its feed says it `ended`.
+    private var monitored = false
+    private var activityEnded = false
+    /// The session's last events (`exec`, `session.data`, `session.end`), held until enhanced
+    /// recording has delivered everything the kernel had for it (at most `activityGrace`).
+    private var tail: (() -> Void)?
+    static let activityGrace: TimeAmount = .seconds(3)
 
     init(connection: ControlledConnection, context: NodeContext, channel: SSHSessionChannel) {
         self.connection = connection
@@ -146,8 +153,18 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
         process = stdio.parent
         // Joined at once: what the client sends before the launcher runs waits in the pipe or terminal.
         bridge(stdio.parent, to: channel)
-        let launch = SessionLaunch(sessionID: sid, login: identity.login, rootAllowed: access.logins.contains("root") && context.settings.permitRootLogin,
+        var launch = SessionLaunch(sessionID: sid, login: identity.login, rootAllowed: access.logins.contains("root") && context.settings.permitRootLogin,
                                    pamService: context.settings.pam?.serviceName, stdio: stdio, control: control.theirs)
+        // Enhanced recording (not for sftp, whose file operations are events already): routed
+        // here before the launcher exists, so nothing the session runs is missed.
+        if context.settings.enhancedRecording != nil, !Self.isSubsystem(kind) {
+            launch.monitor = access.enhancedRecording.compactMap { SessionActivity.Kind(rawValue: $0.rawValue) }.sorted { $0.rawValue < $1.rawValue }
+        }
+        if !launch.monitor.isEmpty {
+            monitored = true
+            let me = NIOLoopBound(self, eventLoop: eventLoop)
+            context.activity.register(sid, on: eventLoop) { update in me.value.activity(update) }
+        }
         context.host.launch(launch, on: eventLoop).assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let hosted):
@@ -220,6 +237,42 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
             end()
         } else {
             tell(SessionMessages.recordingWarning)
+        }
+    }
+
+    // MARK: Enhanced recording
+
+    private func activity(_ update: ActivityUpdate) {
+        switch update {
+        case .activity(let activity):
+            connection.emit(activity.event(connection.eventFields, sid: sid))
+            recording?.marker(activity.markerText)
+        case .lost(let count):
+            dataLoss(count, reason: count == nil ? "the enhanced recording feed from the privilege broker broke" : "the kernel's enhanced recording buffer was full")
+        case .ended(let lost):
+            if lost > 0 { dataLoss(lost, reason: "the kernel's enhanced recording buffer was full") }
+            activityFinished()
+        }
+    }
+
+    /// Never silent: an event, a log line, a count in the node's metrics; under
+    /// `on_loss: strict`, the session ends.
+    private func dataLoss(_ count: UInt64?, reason: String) {
+        connection.emit(.sessionDataLoss(connection.eventFields, sid: sid, lost: count, reason: reason))
+        logger.warning("enhanced recording lost events of the session", metadata: ["lost": "\(count.map(String.init) ?? "unknown")", "reason": "\(reason)"])
+        EnhancedRecordingMetrics.lost(count ?? 1)
+        if context.settings.enhancedRecording?.onLoss == .strict, !cleanedUp {
+            terminate(SessionMessages.enhancedRecordingLost)
+        }
+    }
+
+    private func activityFinished() {
+        guard monitored, !activityEnded else { return }
+        activityEnded = true
+        context.activity.unregister(sid)
+        if let tail {
+            self.tail = nil
+            tail()
         }
     }
 
@@ -355,8 +408,25 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
         hosted?.end()
         guard let kind else { return }
         context.registry.remove(sid)
-        let tx = channel?.bytesSent ?? 0, rx = channel?.bytesReceived ?? 0
-        let stopped = Date()
+        // Ending the session (above) makes the feed deliver what the kernel still has for it, then
+        // `ended`; its last events wait for that, so its commands come before its end.
+        let ended = (tx: channel?.bytesSent ?? 0, rx: channel?.bytesReceived ?? 0, stopped: Date())
+        guard monitored, !activityEnded, hosted != nil else {
+            if monitored { activityEnded = true; context.activity.unregister(sid) }
+            return writeTail(kind, ended)
+        }
+        tail = { [self] in writeTail(kind, ended) }
+        let me = NIOLoopBound(self, eventLoop: eventLoop)
+        eventLoop.scheduleTask(in: Self.activityGrace) {
+            let session = me.value
+            guard !session.activityEnded else { return }
+            session.dataLoss(nil, reason: "the enhanced recording feed did not confirm the session's end")
+            session.activityFinished()
+        }
+    }
+
+    private func writeTail(_ kind: SessionKind, _ ended: (tx: Int, rx: Int, stopped: Date)) {
+        let (tx, rx, stopped) = ended
         let fields = connection.eventFields
         if case .exec(let command) = kind {
             let outcome: ExecOutcome
@@ -373,11 +443,16 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
         }
         connection.emit(.sessionData(fields, sid: sid, tx: tx, rx: rx))
         let end = AuditEvent.sessionEnd(fields, sid: sid, interactive: pty != nil, started: startedAt, stopped: stopped,
-                                        recording: recording == nil ? .off : .node)
+                                        recording: recording == nil ? .off : .node, enhancedRecording: monitored)
         connection.emitSessionEnd(end, after: recording)
     }
 
     // MARK: Helpers
+
+    static func isSubsystem(_ kind: SessionKind) -> Bool {
+        if case .subsystem = kind { return true }
+        return false
+    }
 
     static let signalNames = Dictionary(uniqueKeysWithValues: SessionSignal.allCases.map { ($0.number, $0.rawValue) })
 }

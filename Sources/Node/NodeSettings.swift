@@ -39,6 +39,28 @@ public struct NodeSettings: Sendable {
             self.environment = environment
         }
     }
+    /// Enhanced recording (BPF): the programs sessions run and the connections they open, for
+    /// roles whose `enhanced_recording` asks; nil: off, and the node never touches BPF.
+    public var enhancedRecording: EnhancedRecordingSettings?
+
+    public struct EnhancedRecordingSettings: Sendable, Equatable {
+        /// The kernel's ring buffer (a power of two, at least 4096; used when the node loads the
+        /// programs itself, else the broker's `--ring-buffer-size` applies).
+        public var ringBufferBytes: Int
+        /// Failed execs too (the syscall tracepoints slow every syscall on the host).
+        public var failedExecs: Bool
+        /// What a session whose events were lost becomes: recorded as lost (`bestEffort`), or ended (`strict`).
+        public var onLoss: LossPolicy
+
+        public enum LossPolicy: String, Sendable, CaseIterable { case bestEffort = "best_effort", strict }
+
+        public init(ringBufferBytes: Int = 4 * 1024 * 1024, failedExecs: Bool = false, onLoss: LossPolicy = .bestEffort) {
+            self.ringBufferBytes = ringBufferBytes
+            self.failedExecs = failedExecs
+            self.onLoss = onLoss
+        }
+    }
+
     /// How often drop-mode host users left behind are looked for (and at start).
     public var hostUserSweepInterval: Duration = .seconds(300)
     /// Where session recordings are written (the audit issue's layout).
@@ -59,6 +81,7 @@ public struct NodeSettings: Sendable {
                 clusterName: String, clientIdleTimeout: Duration? = .seconds(15 * 60), clientIdleTimeoutMessage: String = "",
                 disconnectExpiredCert: Bool = true, keepaliveInterval: Duration = .seconds(300), keepaliveCountMax: Int = 3,
                 banner: String? = nil, launcherPath: String = NodeSettings.defaultLauncherPath, brokerSocket: String? = nil, permitRootLogin: Bool = false, pam: PAMSettings? = nil,
+                enhancedRecording: EnhancedRecordingSettings? = nil,
                 recordingsRoot: String,
                 sftpServer: String = "/usr/lib/openssh/sftp-server", hostCertificateTTL: Duration = .seconds(7 * 24 * 3600),
                 sessionControlTimeout: Duration = .seconds(120), lockingMode: RoleOptions.LockingMode = .strict,
@@ -78,6 +101,7 @@ public struct NodeSettings: Sendable {
         self.brokerSocket = brokerSocket
         self.permitRootLogin = permitRootLogin
         self.pam = pam
+        self.enhancedRecording = enhancedRecording
         self.recordingsRoot = recordingsRoot
         self.sftpServer = sftpServer
         self.hostCertificateTTL = hostCertificateTTL

@@ -48,6 +48,8 @@ struct SessionLaunch: Sendable {
     var stdio: SessionStdio
     /// The launcher's end of the control socket: its fd 3.
     var control: Int32
+    /// What enhanced recording watches in the session's cgroup (none: it is not monitored).
+    var monitor: [SessionActivity.Kind] = []
 
     /// The descriptors the launcher gets, closed by the host once it started (or failed to).
     func closeChildEnds() {

@@ -69,6 +69,12 @@ public final class SessionRecordingTap: @unchecked Sendable {
         continuation.yield(RecordingEvent(time: now, kind: .resize, data: Array("\(columns)x\(rows)".utf8)))
     }
 
+    /// A marker on the recording's timeline (enhanced recording's commands and connections).
+    public func marker(_ text: [UInt8]) {
+        guard !failed else { return }
+        continuation.yield(RecordingEvent(time: now, kind: .marker, data: text))
+    }
+
     /// Writes what is left and completes the recording; returns when it is on disk.
     public func finish() async {
         continuation.finish()

@@ -11,6 +11,8 @@ final class BrokerSession {
         case ended
         /// Not a session: the daemon's Linux audit records.
         case auditing
+        /// Not a session: the daemon's feed of monitored sessions' activity.
+        case watching
 
         var name: String {
             switch self {
@@ -19,13 +21,14 @@ final class BrokerSession {
             case .launched: "launched"
             case .ended: "ended"
             case .auditing: "auditing"
+            case .watching: "watching"
             }
         }
 
         var cgroup: SessionCgroup? {
             switch self {
             case .opened(let cgroup), .launched(let cgroup, _): cgroup
-            case .new, .ended, .auditing: nil
+            case .new, .ended, .auditing, .watching: nil
             }
         }
     }
@@ -35,6 +38,8 @@ final class BrokerSession {
     var phase: Phase = .new
     /// Set by `open`; every later request must name it.
     var id: String?
+    /// Its cgroup's id, while enhanced recording monitors it.
+    var monitored: MonitoredSession?
 
     init(socket: Int32, peer: pid_t) {
         self.socket = socket
@@ -42,4 +47,19 @@ final class BrokerSession {
     }
 
     var isLive: Bool { phase.cgroup != nil }
+}
+
+/// A session enhanced recording watches: its cgroup's id, and the events lost for it that the
+/// daemon has been told of (lost in the kernel, or not delivered because the daemon's feed was
+/// full or absent).
+final class MonitoredSession {
+    let session: String
+    let cgroup: UInt64
+    var undelivered: UInt64 = 0
+    var reported: UInt64 = 0
+
+    init(session: String, cgroup: UInt64) {
+        self.session = session
+        self.cgroup = cgroup
+    }
 }

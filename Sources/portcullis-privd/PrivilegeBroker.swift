@@ -3,6 +3,7 @@ import HostSessions
 import Foundation
 import LaunchProtocol
 import LinuxAudit
+import SessionBPF
 
 /// The broker's one loop: accepts the daemon's connections (its uid only), performs their
 /// requests in order, answers each without ever waiting on a peer (non-blocking sockets; a peer
@@ -46,13 +47,22 @@ final class PrivilegeBroker {
     }
 
     private let policy: Policy
+    /// Enhanced recording's programs, when the host turned it on (`--enhanced-recording`).
+    private let monitor: SessionMonitor?
+    /// Monitored sessions by their cgroup's id.
+    private var monitored: [UInt64: MonitoredSession] = [:]
+    /// The daemon's activity feeds (`watch` connections): normally one.
+    private var watchers: Set<Int32> = []
+    /// When losses were last looked for.
+    private var lossesChecked = Date.distantPast
     /// Opened at the first record (the daemon may have no linux_audit sink).
     private lazy var audit = Result { try LinuxAuditWriter() }
 
     /// `sweepingAlso`: another root whose leftover session cgroups are ended at start.
     init(socketPath: String, allowedUID: uid_t, launcher: String, maximumSessions: Int, cgroupRoot: String, policy: Policy,
-         sweepingAlso other: String? = nil) throws {
+         monitor: SessionMonitor? = nil, sweepingAlso other: String? = nil) throws {
         self.policy = policy
+        self.monitor = monitor
         self.allowedUID = allowedUID
         self.launcher = launcher
         self.maximumSessions = maximumSessions
@@ -67,7 +77,8 @@ final class PrivilegeBroker {
         // Only then listening: the daemon's first session never waits on the sweep.
         listener = try Self.listen(at: socketPath, owner: allowedUID)
         BrokerLog.info("serving uid \(allowedUID) on \(socketPath); session cgroups under \(cgroupRoot)/portcullis; at most \(maximumSessions) sessions; "
-                       + "root logins \(policy.permitRootLogin ? "permitted" : "refused"); host users \(policy.createHostUsers ? (policy.hostSudoers ? "made, with sudoers rules" : "made, without sudoers rules") : "never made"); PAM \(policy.pamService.map { "service \($0) for every session" } ?? "as the daemon asks")")
+                       + "enhanced recording \(monitor.map { "on (connects through \($0.connectHook); failed execs \($0.failedExecs ? "reported" : "not reported"))" } ?? "off"); "
+            + "root logins \(policy.permitRootLogin ? "permitted" : "refused"); host users \(policy.createHostUsers ? (policy.hostSudoers ? "made, with sudoers rules" : "made, without sudoers rules") : "never made"); PAM \(policy.pamService.map { "service \($0) for every session" } ?? "as the daemon asks")")
     }
 
     /// A fresh socket at `path` (an old socket there is replaced; anything else is an error),
@@ -103,16 +114,21 @@ final class PrivilegeBroker {
     func serve() -> Never {
         signal(SIGPIPE, SIG_IGN)
         while true {
-            var watched = [pollfd(fd: acceptPaused ? -1 : listener, events: Int16(POLLIN), revents: 0)]
+            var watched = [pollfd(fd: acceptPaused ? -1 : listener, events: Int16(POLLIN), revents: 0),
+                           pollfd(fd: monitor?.descriptor ?? -1, events: Int16(POLLIN), revents: 0)]
                 + sessions.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            // Woken every second anyway: launchers are reaped and emptied cgroups removed.
-            if poll(&watched, nfds_t(watched.count), leaving.isEmpty ? 1000 : 50) < 0, errno != EINTR {
+            // Woken every second anyway: launchers are reaped and emptied cgroups removed; with
+            // enhanced recording, every 100 ms, since its wake-ups are batched and nothing may
+            // wait in the ring buffer.
+            let timeout: Int32 = monitor != nil ? 100 : (leaving.isEmpty ? 1000 : 50)
+            if poll(&watched, nfds_t(watched.count), min(timeout, leaving.isEmpty ? timeout : 50)) < 0, errno != EINTR {
                 BrokerLog.info("poll: \(String(cString: strerror(errno)))")
                 exit(1)
             }
             reapLaunchers()
             removeEmptied()
-            for entry in watched.dropFirst() where entry.revents != 0 { serviceConnection(entry.fd) }
+            forwardActivity()
+            for entry in watched.dropFirst(2) where entry.revents != 0 { serviceConnection(entry.fd) }
             if watched[0].revents != 0 { acceptConnections() }
         }
     }
@@ -183,6 +199,7 @@ final class PrivilegeBroker {
     /// The session ends with its connection (the daemon closed it, died, or broke the protocol).
     private func disconnect(_ session: BrokerSession) {
         end(session)
+        watchers.remove(session.socket)
         sessions[session.socket] = nil
         close(session.socket)
         acceptPaused = false
@@ -216,6 +233,16 @@ final class PrivilegeBroker {
                 return (.refused("\(error)"), true)
             }
         }
+        if case .watch = request {
+            guard case .new = session.phase else { return (.refused("'watch' on a session's connection"), true) }
+            guard monitor != nil else { return (.refused("this host does not record sessions' activity (portcullis-privd --enhanced-recording)"), true) }
+            session.phase = .watching
+            watchers.insert(session.socket)
+            // Room for bursts: a daemon that falls behind loses events, counted and reported.
+            var size: Int32 = 4 * 1024 * 1024
+            setsockopt(session.socket, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            return (.done, false)
+        }
         if case .audit(let record, let text, let address, let success) = request {
             switch session.phase {
             case .new, .auditing: session.phase = .auditing
@@ -231,7 +258,7 @@ final class PrivilegeBroker {
         }
         let expected: Bool
         switch (request, session.phase) {
-        case (.open, .new), (.launch, .opened), (.end, .opened), (.end, .launched): expected = true
+        case (.open, .new), (.monitor, .opened), (.launch, .opened), (.end, .opened), (.end, .launched): expected = true
         default: expected = false
         }
         guard expected else { return (.refused("'\(request.verb)' is not expected for a session \(session.phase.name)"), true) }
@@ -282,6 +309,22 @@ final class PrivilegeBroker {
             } catch {
                 return (.refused("\(error)"), true)
             }
+        case (.monitor(let id, let kinds), .opened(let cgroup)):
+            guard let monitor else { return (.refused("this host does not record sessions' activity (portcullis-privd --enhanced-recording)"), false) }
+            guard session.monitored == nil else { return (.refused("session \(id) is monitored already"), true) }
+            do {
+                let cgroupID = try SessionMonitor.cgroupID(of: cgroup.path)
+                var mask: SessionMonitor.Kinds = []
+                if kinds.contains(.command) { mask.insert(.command) }
+                if kinds.contains(.network) { mask.insert(.network) }
+                try monitor.add(cgroup: cgroupID, kinds: mask)
+                let entry = MonitoredSession(session: id, cgroup: cgroupID)
+                monitored[cgroupID] = entry
+                session.monitored = entry
+                return (.done, false)
+            } catch {
+                return (.refused("\(error)"), false)
+            }
         case (.end, _):
             end(session)
             return (.done, false)
@@ -294,6 +337,10 @@ final class PrivilegeBroker {
     /// closes the PAM session when the program ends), and whatever is left after the grace is
     /// killed; the cgroup goes once it is empty. Never waits.
     private func end(_ session: BrokerSession) {
+        if let entry = session.monitored {
+            session.monitored = nil
+            finishMonitoring(entry)
+        }
         guard let cgroup = session.phase.cgroup else { return }
         var killAt = Date()
         if case .launched(_, let launcher) = session.phase, launchers.contains(launcher), kill(launcher, SIGTERM) == 0 {
@@ -302,6 +349,59 @@ final class PrivilegeBroker {
         session.phase = .ended
         leaving.append((cgroup, killAt, 0))
         removeEmptied()
+    }
+
+    // MARK: Enhanced recording
+
+    /// Everything the kernel has for monitored sessions, to the daemon's feeds; and, at most
+    /// every quarter second, the losses it has not been told of.
+    private func forwardActivity() {
+        guard let monitor else { return }
+        monitor.consume { cgroup, activity in
+            guard let entry = monitored[cgroup] else { return }
+            send(.activity(session: entry.session, activity), for: entry)
+        }
+        guard Date().timeIntervalSince(lossesChecked) >= 0.25 else { return }
+        lossesChecked = Date()
+        for entry in monitored.values {
+            let lost = monitor.lost(cgroup: entry.cgroup) + entry.undelivered
+            if lost > entry.reported, send(.lost(session: entry.session, count: lost - entry.reported), for: entry) {
+                entry.reported = lost
+            }
+        }
+    }
+
+    /// The session's cgroup out of the kernel's map (nothing new comes), then what the ring
+    /// buffer holds for it, then `ended` with every loss not reported yet.
+    private func finishMonitoring(_ entry: MonitoredSession) {
+        guard let monitor else { return }
+        let kernelLost = monitor.remove(cgroup: entry.cgroup)
+        monitor.consume { cgroup, activity in
+            guard let owner = monitored[cgroup] else { return }
+            send(.activity(session: owner.session, activity), for: owner)
+        }
+        let lost = kernelLost + entry.undelivered
+        monitored[entry.cgroup] = nil
+        send(.ended(session: entry.session, lost: lost > entry.reported ? lost - entry.reported : 0), for: entry)
+    }
+
+    /// To every feed, without waiting: an event no feed took counts as lost for its session.
+    @discardableResult
+    private func send(_ message: ActivityMessage, for entry: MonitoredSession) -> Bool {
+        var delivered = false
+        let bytes = message.encoded
+        for watcher in watchers {
+            do {
+                try BrokerSocket.send(watcher, bytes, nonblocking: true)
+                delivered = true
+            } catch .wouldBlock {
+                continue
+            } catch {
+                BrokerLog.info("the daemon's activity feed broke: \(error)")
+            }
+        }
+        if !delivered, case .activity = message { entry.undelivered += 1 }
+        return delivered
     }
 
     // MARK: Housekeeping

@@ -8,6 +8,7 @@ import ArgumentParser
 import HostSessions
 import Foundation
 import LaunchProtocol
+import SessionBPF
 
 struct PrivilegeBrokerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,6 +32,12 @@ struct PrivilegeBrokerCommand: ParsableCommand {
     var createHostUsers = false
     @Flag(help: "Let the roles give the host users they make sudoers rules (host_sudoers, in /etc/sudoers.d/portcullis-LOGIN after visudo accepts them). Whoever writes roles then decides who is root on this host. Needs --create-host-users.")
     var hostSudoers = false
+    @Flag(help: "Load the enhanced recording BPF programs: the programs each monitored session runs and the TCP connections it opens, sent to the daemon (its ssh_service.enhanced_recording must be enabled too). Refuses to start, with the missing piece named, where the kernel cannot.")
+    var enhancedRecording = false
+    @Option(help: "The enhanced recording ring buffer, in bytes (a power of two, at least 4096).")
+    var ringBufferSize: Int = 4 * 1024 * 1024
+    @Flag(help: "Report failed execs too, through the execve syscall tracepoints (they slow every syscall on the host by about a third).")
+    var failedExecs = false
     @Option(help: "Open every session through this PAM service, whatever the daemon asks (a compromised daemon cannot skip the host's account policy). Without it, the daemon's ssh_service.pam decides.")
     var pamService: String?
     @Option(help: "Where session cgroups go (<root>/portcullis/<session>). Default: this service's cgroup when systemd delegated it, else the cgroup2 mount.")
@@ -41,6 +48,9 @@ struct PrivilegeBrokerCommand: ParsableCommand {
         guard launcher.hasPrefix("/") else { throw ValidationError("--launcher must be an absolute path") }
         if let pamService, !BrokerRequest.isPAMService(pamService) { throw ValidationError("--pam-service must name a file in /etc/pam.d") }
         if hostSudoers, !createHostUsers { throw ValidationError("--host-sudoers needs --create-host-users") }
+        guard ringBufferSize >= 4096, ringBufferSize & (ringBufferSize - 1) == 0, ringBufferSize <= 1 << 30 else {
+            throw ValidationError("--ring-buffer-size must be a power of two from 4096 to 1073741824")
+        }
     }
 
     func run() throws {
@@ -57,8 +67,14 @@ struct PrivilegeBrokerCommand: ParsableCommand {
             throw ValidationError("\(error)")
         }
         let policy = PrivilegeBroker.Policy(permitRootLogin: permitRootLogin, pamService: pamService, createHostUsers: createHostUsers, hostSudoers: hostSudoers)
+        var monitor: SessionMonitor?
+        if enhancedRecording {
+            do { monitor = try SessionMonitor(SessionMonitor.Options(ringBufferBytes: ringBufferSize, failedExecs: failedExecs)) } catch {
+                throw ValidationError("enhanced recording cannot run on this host: \(error)")
+            }
+        }
         let broker = try PrivilegeBroker(socketPath: socket, allowedUID: uid, launcher: launcher, maximumSessions: maxSessions, cgroupRoot: root,
-                                         policy: policy, sweepingAlso: legacy)
+                                         policy: policy, monitor: monitor, sweepingAlso: legacy)
         broker.serve()
     }
 
