@@ -38,16 +38,24 @@ public struct HostUserRequest: Codable, Sendable, Equatable {
         return nil
     }
 
-    /// A group a host user may be put in: a POSIX name (`BrokerRequest.isLogin`), not all
-    /// digits (a gid's look-alike), and not `root`, whose members can read and write what only
-    /// root may (the role that wants root access says so with the login root, which the host
-    /// refuses or permits).
+    /// A group a host user may be put in: a name `groupadd` takes (`isPortableName`), not
+    /// `root`, not one of Portcullis's markers. Whether an existing system group (sudo, disk,
+    /// docker…) is allowed is the host's to say (`--host-privileges`), checked by the launcher.
     public static func groupProblem(_ group: String) -> String? {
-        guard BrokerRequest.isLogin(group), !group.allSatisfy(\.isNumber) else {
-            return "'\(group.prefix(64))' is not a valid group name (letters, digits, '.', '_', '-'; not starting with '-')"
+        guard isPortableName(group) else {
+            return "'\(group.prefix(64))' is not a valid group name (lowercase letters, digits, '.', '_', '-', starting with a letter or '_'; at most 32)"
         }
         guard group != "root" else { return "a host user may not be put in the group root" }
+        guard !group.hasPrefix("portcullis-") else { return "'\(group)' is Portcullis's own marker group: roles do not set it" }
         return nil
+    }
+
+    /// Debian's default NAME_REGEX, the names `useradd` and `groupadd` take everywhere:
+    /// lowercase, starting with a letter or `_`, at most 32. (No uppercase: sudoers would read
+    /// `ALL` or `ADMINS` as a keyword or an alias.)
+    public static func isPortableName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, name.utf8.count <= 32, (0x61...0x7a).contains(first) || first == 0x5f else { return false }
+        return name.utf8.allSatisfy { (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5f || $0 == 0x2d || $0 == 0x2e }
     }
 
     /// One sudoers rule without the user: printable, one line, bounded. `visudo -cf` judges the rest.
@@ -56,17 +64,20 @@ public struct HostUserRequest: Codable, Sendable, Equatable {
         guard !trimmed.isEmpty, line.utf8.count <= maximumSudoersLine, line.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7f }) else {
             return "a host_sudoers entry is one line of 1 to \(maximumSudoersLine) printable characters"
         }
-        // A line continuation or a comment would change what the next line, or this one, means.
-        guard !trimmed.hasSuffix("\\"), !trimmed.hasPrefix("#"), !trimmed.hasPrefix("@") else {
-            return "a host_sudoers entry may not be a comment, a directive or a continued line: '\(line.prefix(64))'"
+        // A line continuation or a comment would change what the next line, or this one, means;
+        // a leading comma would add users to the rule's user list.
+        guard !trimmed.hasSuffix("\\"), !trimmed.hasPrefix("#"), !trimmed.hasPrefix("@"), !trimmed.hasPrefix(",") else {
+            return "a host_sudoers entry may not be a comment, a directive, a continued line or a user list: '\(line.prefix(64))'"
         }
+        // HOSTS=(RUNAS) COMMANDS: the part the login is put before.
+        guard trimmed.contains("=") else { return "a host_sudoers entry is 'HOSTS=(RUNAS) COMMANDS', such as 'ALL=(ALL) ALL': '\(line.prefix(64))'" }
         return nil
     }
 
-    /// A login the launcher would make: a POSIX user name, not all digits.
+    /// A login the launcher would make: `isPortableName`.
     public static func loginProblem(_ login: String) -> String? {
-        guard BrokerRequest.isLogin(login), !login.allSatisfy(\.isNumber) else {
-            return "'\(login.prefix(64))' is not a valid POSIX user name (letters, digits, '.', '_', '-'; not starting with '-'; at most 32)"
+        guard isPortableName(login) else {
+            return "'\(login.prefix(64))' is not a user name this host would make (lowercase letters, digits, '.', '_', '-', starting with a letter or '_'; at most 32)"
         }
         return nil
     }

@@ -48,9 +48,9 @@ struct LocalSessionHost: SessionHost {
         }
     }
 
-    /// A node that is root is the host's only say: its roles may make host users, with sudoers
-    /// rules. A developer's node (not root) makes none.
-    static var hostUserArguments: [String] { geteuid() == 0 ? ["--host-users", "--host-sudoers"] : [] }
+    /// A node that is root is the host's only say: its roles may make host users, with system
+    /// groups and sudoers rules. A developer's node (not root) makes none.
+    static var hostUserArguments: [String] { geteuid() == 0 ? ["--host-users", "--host-privileges"] : [] }
 
     func startHostUserSweep(control: Int32, on loop: EventLoop) -> EventLoopFuture<Void> {
         defer { close(control) }

@@ -243,11 +243,18 @@ public struct NodeService: Service {
 
     /// Drop-mode host users outlive their last session only when a launcher could not remove
     /// them (it was killed, the host crashed, a process of theirs lingered): swept at start and
-    /// every `hostUserSweepInterval`. Stops when this host makes no host users.
+    /// every `hostUserSweepInterval`. Stops when the host says it makes no host users; any
+    /// other failure (the broker restarting) is retried at the next interval.
     func sweepHostUsers() async {
         while !Task.isCancelled {
             do { _ = try await sweepHostUsersOnce() } catch {
-                return context.logger.info("no host user sweep: this host makes no host users", metadata: ["reason": "\(error)"])
+                if case BrokerConnection.Failure.refused(_, let reason) = error, reason.contains("--create-host-users") {
+                    return context.logger.info("no host user sweep: this host makes no host users", metadata: ["reason": "\(reason)"])
+                }
+                if case let failure as ProcessSpawner.Failure = error, failure.description.contains("not root") {
+                    return context.logger.debug("no host user sweep: \(failure)")
+                }
+                context.logger.warning("the host user sweep failed; it is tried again later", metadata: ["error": "\(error)"])
             }
             do { try await Task.sleep(for: context.settings.hostUserSweepInterval) } catch { break }
         }

@@ -3,16 +3,19 @@ import LaunchProtocol
 
 /// Reports to the node, one line each on the control socket (fd 3).
 enum Report {
-    static func send(_ report: LaunchReport) {
+    /// Whether the whole line was written (false: the node is gone).
+    @discardableResult
+    static func send(_ report: LaunchReport) -> Bool {
         let bytes = report.line
-        bytes.withUnsafeBytes { buffer in
+        return bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
                 let written = write(3, buffer.baseAddress! + offset, buffer.count - offset)
                 if written < 0 && errno == EINTR { continue }
-                guard written > 0 else { return }
+                guard written > 0 else { return false }
                 offset += written
             }
+            return true
         }
     }
 }

@@ -48,7 +48,8 @@ enum HostCommand {
             let ready = poll(&watched, 1, left)
             if ready < 0, errno == EINTR { continue }
             if ready == 0 {
-                kill(pid, SIGKILL)
+                // Its whole process group (it runs in a session of its own).
+                kill(-pid, SIGKILL)
                 killed = true
                 break
             }

@@ -1,8 +1,9 @@
 import Foundation
 
 /// A host user's sudoers rules: `/etc/sudoers.d/portcullis-<login>`, one line per rule, each
-/// after the login, installed only once `visudo -cf` accepts the file (a broken file in
-/// sudoers.d stops sudo for everyone on the host), mode 0440 as sudo wants.
+/// after the user's uid (`#1001`: never a name sudo could read as `ALL` or an alias), installed
+/// only once `visudo -cf` accepts the file (a broken file in sudoers.d stops sudo for everyone
+/// on the host), mode 0440 as sudo wants.
 enum HostSudoers {
     static let directory = "/etc/sudoers.d"
 
@@ -20,9 +21,9 @@ enum HostSudoers {
         return "\(directory)/portcullis-\(name)"
     }
 
-    static func content(login: String, rules: [String]) -> String {
+    static func content(uid: uid_t, login: String, rules: [String]) -> String {
         "# Written by Portcullis for the host user \(login) (the roles' host_sudoers); removed with the user.\n"
-            + rules.map { "\(login) \($0.trimmingCharacters(in: .whitespaces))\n" }.joined()
+            + rules.map { "#\(uid) \($0.trimmingCharacters(in: .whitespaces))\n" }.joined()
     }
 
     /// What the file holds now, or nil.
@@ -47,7 +48,7 @@ enum HostSudoers {
         func discard() { unlink(staging) }
     }
 
-    static func stage(login: String, rules: [String]) throws -> Staged {
+    static func stage(uid: uid_t, login: String, rules: [String]) throws -> Staged {
         var status = stat()
         guard stat(directory, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
             throw HostCommand.Failure(tool: "sudoers", status: 1, output: "\(directory) does not exist: install sudo on this host to use host_sudoers")
@@ -56,7 +57,7 @@ enum HostSudoers {
         let staging = "\(directory)/.portcullis-\(getpid()).tmp"
         let fd = open(staging, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o440)
         guard fd >= 0 else { throw HostCommand.Failure(tool: "sudoers", status: 1, output: "cannot write \(staging): \(String(cString: strerror(errno)))") }
-        let bytes = Array(content(login: login, rules: rules).utf8)
+        let bytes = Array(content(uid: uid, login: login, rules: rules).utf8)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
         _ = fchmod(fd, 0o440)
         _ = fsync(fd)
@@ -79,4 +80,12 @@ enum HostSudoers {
     }
 
     static func remove(for login: String) { unlink(path(for: login)) }
+
+    /// Staging files whose launcher is gone (killed between writing and installing one).
+    static func removeAbandonedStaging() {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix(".portcullis-") && name.hasSuffix(".tmp") {
+            guard let pid = pid_t(name.dropFirst(".portcullis-".count).dropLast(".tmp".count)), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            unlink("\(directory)/\(name)")
+        }
+    }
 }

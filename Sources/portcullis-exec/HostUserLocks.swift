@@ -1,4 +1,5 @@
 import Foundation
+import LaunchProtocol
 
 /// Serialises what launchers do to host users, across every session on the host, with flock(2)
 /// in a root-only directory under /run (gone at reboot, as the sessions are):
@@ -69,6 +70,33 @@ struct HostUserLocks {
     /// Removes the lease file of a login that is gone (under `exclusively`, where every lease
     /// is opened, so nobody holds the old file).
     func forget(_ login: String) { unlinkat(directoryFD, login, 0) }
+
+    // MARK: Changes not reported
+
+    /// A change whose report the node could not take (it was gone), kept for the next sweep's
+    /// reports: `.unreported/<login>.<time>.json`.
+    func keepUnreported(_ change: HostUserChange) {
+        guard mkdirat(directoryFD, ".unreported", 0o700) == 0 || errno == EEXIST,
+              let bytes = try? JSONEncoder().encode(change) else { return }
+        let name = ".unreported/\(change.login).\(Int(Date().timeIntervalSince1970 * 1000)).json"
+        let fd = openat(directoryFD, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
+
+    /// The changes kept, oldest first (at most 1000 at a time).
+    func unreported() -> [(name: String, change: HostUserChange)] {
+        let path = "\(Self.directory)/.unreported"
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".json") }.sorted().prefix(1000)
+        return names.compactMap { name in
+            guard let data = FileManager.default.contents(atPath: "\(path)/\(name)"), data.count < 65536,
+                  let change = try? JSONDecoder().decode(HostUserChange.self, from: data) else { return nil }
+            return (name, change)
+        }
+    }
+
+    func reported(_ name: String) { unlinkat(directoryFD, ".unreported/\(name)", 0) }
 
     /// Whether no session holds a lease on `login` (then it is locked exclusively through `fd`
     /// until that is closed). Under `exclusively`.

@@ -3,13 +3,16 @@ import HostSessions
 import LaunchProtocol
 
 /// Just-in-time host users: the login a session's roles ask for is made when it is missing
-/// (`useradd`, with a home), kept up to date while Portcullis manages it, and — in drop mode —
-/// removed with its home when its last session ends, or by the sweep after a crash.
+/// (`useradd`, with a home), kept to what the roles say while Portcullis manages it, and — in
+/// drop mode — removed with its home when its last session ends, or by the sweep after a crash.
 ///
-/// What Portcullis made carries the marker group `portcullis-managed` (and `portcullis-drop` for
-/// drop mode). A user without the marker is never changed or removed: an existing login of a
-/// person is used as it is, and a system account (a uid outside login.defs' UID_MIN…UID_MAX) or
-/// root is refused. Every change happens under one host-wide lock (`HostUserLocks`).
+/// What Portcullis made is in the local marker group `portcullis-managed` (and `portcullis-drop`
+/// for drop mode), read from /etc/group itself (`LocalAccounts`). An account without the marker
+/// is never changed or removed: an existing login of a person (local or from a directory) is used
+/// as it is, and a local system account (uid below UID_MIN) or root is refused. System groups
+/// (gid below GID_MIN: sudo, disk, docker…) and sudoers rules make a login root-equivalent, so
+/// they need the host's `--host-privileges`. Every change happens under one host-wide lock
+/// (`HostUserLocks`), one user at a time.
 struct HostUsers {
     static let managedGroup = "portcullis-managed"
     static let dropGroup = "portcullis-drop"
@@ -18,8 +21,7 @@ struct HostUsers {
         var description: String
     }
 
-    /// A session's hold on its host user: the lease that marks the login in use, and whether the
-    /// user is one to drop when the last hold goes.
+    /// A session's hold on its host user: the lease that marks the login in use.
     struct Hold {
         let login: String
         let lease: Int32
@@ -29,45 +31,69 @@ struct HostUsers {
 
     // MARK: Before the session
 
-    /// The login made or brought up to date for the session, and the session's hold on it.
-    /// `allowSudoers`: whoever started the launcher lets roles write sudoers rules.
-    func provision(_ login: String, _ request: HostUserRequest, allowSudoers: Bool) throws -> (Hold, HostUserChange?) {
-        if let problem = HostUserRequest.loginProblem(login) ?? request.problem { throw Refusal(description: problem) }
-        if !request.sudoers.isEmpty, !allowSudoers {
-            throw Refusal(description: "the roles give \(login) sudoers rules, which this host does not allow (portcullis-privd --host-sudoers)")
+    /// The login made or brought to what the roles say (`request`; nil: the roles provision
+    /// nothing, so a managed login keeps no group or rule from them), and the session's hold on
+    /// it — nil for a login Portcullis does not manage. `allowPrivileges`: the host lets roles
+    /// give system groups and sudoers rules.
+    func provision(_ login: String, _ request: HostUserRequest?, allowPrivileges: Bool) throws -> (Hold?, HostUserChange?) {
+        if let request {
+            if let problem = HostUserRequest.loginProblem(login) ?? request.problem { throw Refusal(description: problem) }
+            if request.groups.contains(login) { throw Refusal(description: "the roles put \(login) in a group of its own name, which is its private group") }
+            if !request.sudoers.isEmpty, !allowPrivileges {
+                throw Refusal(description: "the roles give \(login) sudoers rules, which this host does not allow (portcullis-privd --host-privileges)")
+            }
         }
         return try locks.exclusively {
-            let lease = try locks.lease(login)
-            do {
-                let change = try bringUp(login, request)
-                return (Hold(login: login, lease: lease), change)
-            } catch {
-                close(lease)
-                throw error
+            let local = LocalAccounts.read()
+            guard let request else {
+                // Not provisioned by these roles: only a login Portcullis manages is held (so no
+                // sweep removes it under the session) and stripped of what roles gave it.
+                guard local.isMember(login, of: Self.managedGroup) else { return (nil, nil) }
+                let mode: HostUserRequest.Mode = local.isMember(login, of: Self.dropGroup) ? .drop : .keep
+                return try held(login) { try bringUp(login, HostUserRequest(mode: mode), local: local, allowPrivileges: allowPrivileges) }
             }
+            if let user = local.users[login] {
+                if user.uid == 0 { throw Refusal(description: "a role may not provision \(login): it is root on this host") }
+                guard local.isMember(login, of: Self.managedGroup) else {
+                    guard user.uid >= LoginDefinitions.minimum("UID_MIN") else {
+                        throw Refusal(description: "\(login) is a system account of this host (uid \(user.uid)) that Portcullis does not manage; a role may not provision it")
+                    }
+                    // A person's own login on this host: used as it is, never changed.
+                    return (nil, nil)
+                }
+                return try held(login) { try bringUp(login, request, local: local, allowPrivileges: allowPrivileges) }
+            }
+            if let entry = getpwnam(login) {
+                // A directory's user (sssd, LDAP): used as it is; root never.
+                if entry.pointee.pw_uid == 0 { throw Refusal(description: "a role may not provision \(login): it is root on this host") }
+                return (nil, nil)
+            }
+            return try held(login) { try create(login, request, allowPrivileges: allowPrivileges) }
         }
     }
 
-    private func bringUp(_ login: String, _ request: HostUserRequest) throws -> HostUserChange? {
-        guard let account = Account(login) else { return try create(login, request) }
-        if account.uid == 0 { throw Refusal(description: "a role may not provision \(login): it is root on this host") }
-        guard account.groups.contains(Self.managedGroup) else {
-            let range = LoginDefinitions.userRange()
-            guard range.contains(account.uid) else {
-                throw Refusal(description: "\(login) is a system account of this host (uid \(account.uid)) that Portcullis does not manage; a role may not provision it")
-            }
-            // A person's own login on this host: used as it is, never changed.
-            return nil
+    /// `body` with a lease on `login` taken first and given back if it throws.
+    private func held(_ login: String, _ body: () throws -> HostUserChange?) throws -> (Hold?, HostUserChange?) {
+        let lease = try locks.lease(login)
+        do {
+            return (Hold(login: login, lease: lease), try body())
+        } catch {
+            close(lease)
+            throw error
         }
+    }
+
+    private func bringUp(_ login: String, _ request: HostUserRequest, local: LocalAccounts, allowPrivileges: Bool) throws -> HostUserChange? {
+        guard let user = local.users[login] else { return nil }
         // Kept once is kept: a role asking for drop never removes a home made to stay.
-        let mode: HostUserRequest.Mode = account.groups.contains(Self.dropGroup) && request.mode == .drop ? .drop : .keep
+        let mode: HostUserRequest.Mode = local.isMember(login, of: Self.dropGroup) && request.mode == .drop ? .drop : .keep
         let wanted = Set(Self.markers(mode) + request.groups)
-        let supplementary = account.groups.subtracting([account.primaryGroup])
-        let sudoers = request.sudoers.isEmpty ? nil : HostSudoers.content(login: login, rules: request.sudoers)
-        let groupsChange = wanted != supplementary
+        let groupsChange = wanted != local.supplementaryGroups(of: login)
+        let sudoers = request.sudoers.isEmpty ? nil : HostSudoers.content(uid: user.uid, login: login, rules: request.sudoers)
         let sudoersChange = HostSudoers.installed(for: login) != sudoers
         guard groupsChange || sudoersChange else { return nil }
-        let staged = try sudoers.map { _ in try HostSudoers.stage(login: login, rules: request.sudoers) }
+        try checkGroups(request.groups, allowPrivileges: allowPrivileges)
+        let staged = try sudoers.map { _ in try HostSudoers.stage(uid: user.uid, login: login, rules: request.sudoers) }
         let created: [String]
         do {
             created = try makeGroups(request.groups, mode: mode)
@@ -80,27 +106,45 @@ struct HostUsers {
         return HostUserChange(action: .update, login: login, mode: mode, groups: wanted.sorted(), createdGroups: created, sudoers: request.sudoers.count)
     }
 
-    private func create(_ login: String, _ request: HostUserRequest) throws -> HostUserChange {
-        // Checked before anything is made: an invalid rule leaves no user behind.
-        let staged = try request.sudoers.isEmpty ? nil : HostSudoers.stage(login: login, rules: request.sudoers)
+    private func create(_ login: String, _ request: HostUserRequest, allowPrivileges: Bool) throws -> HostUserChange {
+        guard getgrnam(login) == nil else {
+            throw Refusal(description: "a group named \(login) exists on this host, so useradd cannot make the login's own group; remove or rename it")
+        }
+        try checkGroups(request.groups, allowPrivileges: allowPrivileges)
+        // Checked before anything is made (with a placeholder uid): an invalid rule leaves nothing.
+        if !request.sudoers.isEmpty { try HostSudoers.stage(uid: 4_294_967_294, login: login, rules: request.sudoers).discard() }
+        let created = try makeGroups(request.groups, mode: request.mode)
+        let groups = (Self.markers(request.mode) + request.groups).sorted()
+        try HostCommand.check("useradd", ["--create-home", "--comment", "Portcullis host user", "--groups", groups.joined(separator: ","), "--", login])
         do {
-            let created = try makeGroups(request.groups, mode: request.mode)
-            let groups = (Self.markers(request.mode) + request.groups).sorted()
-            try HostCommand.check("useradd", ["--create-home", "--comment", "Portcullis host user", "--groups", groups.joined(separator: ","), "--", login])
-            do { try staged?.install() } catch {
-                _ = try? HostCommand.run("userdel", ["--remove", "--", login])
-                throw error
+            // useradd finished: the marker is there, or the account is not ours to keep.
+            let local = LocalAccounts.read()
+            guard let user = local.users[login], local.isMember(login, of: Self.managedGroup) else {
+                throw Refusal(description: "useradd made \(login) without its marker group")
             }
-            return HostUserChange(action: .create, login: login, mode: request.mode, groups: groups, createdGroups: created, sudoers: request.sudoers.count)
+            if !request.sudoers.isEmpty { try HostSudoers.stage(uid: user.uid, login: login, rules: request.sudoers).install() }
         } catch {
-            staged?.discard()
+            _ = try? HostCommand.run("userdel", ["--remove", "--", login])
             throw error
         }
+        return HostUserChange(action: .create, login: login, mode: request.mode, groups: groups, createdGroups: created, sudoers: request.sudoers.count)
     }
 
     private static func markers(_ mode: HostUserRequest.Mode) -> [String] { mode == .drop ? [managedGroup, dropGroup] : [managedGroup] }
 
-    /// The groups that do not exist yet, made (the markers as system groups); their names.
+    /// An existing system group (gid below GID_MIN) only with the host's word.
+    private func checkGroups(_ groups: [String], allowPrivileges: Bool) throws {
+        guard !allowPrivileges else { return }
+        let minimum = LoginDefinitions.minimum("GID_MIN")
+        for group in groups {
+            if let entry = getgrnam(group), entry.pointee.gr_gid < minimum {
+                throw Refusal(description: "\(group) is a system group of this host (gid \(entry.pointee.gr_gid)), which this host does not let roles give (portcullis-privd --host-privileges)")
+            }
+        }
+    }
+
+    /// The groups that do not exist yet, made (the markers as system groups, the roles' as
+    /// ordinary ones); their names.
     private func makeGroups(_ groups: [String], mode: HostUserRequest.Mode) throws -> [String] {
         var created: [String] = []
         for group in Self.markers(mode) + groups where getgrnam(group) == nil {
@@ -114,104 +158,77 @@ struct HostUsers {
     // MARK: After the session
 
     /// Gives the session's hold back; when it was the last one on a drop-mode user, the user
-    /// goes, with its home and sudoers rules, after whatever the session left running in its
-    /// cgroup is killed (userdel refuses a user with live processes). The change, if any.
+    /// goes. The change, if any.
     func release(_ hold: Hold) -> HostUserChange? {
-        defer { close(hold.lease) }
-        return try? locks.exclusively { () -> HostUserChange? in
-            guard let account = Account(hold.login), account.isDroppable, HostUserLocks.isUnused(hold.lease) else { return nil }
-            Self.killLeftovers()
-            return remove(account, reason: "session_end")
+        try? locks.exclusively { () -> HostUserChange? in
+            defer { close(hold.lease) }
+            let local = LocalAccounts.read()
+            guard Self.isDroppable(hold.login, local), HostUserLocks.isUnused(hold.lease), let user = local.users[hold.login] else { return nil }
+            return remove(user, reason: "session_end")
         }
     }
 
-    /// Every drop-mode user no session holds, removed (after a crash, or a removal that failed).
+    /// Every drop-mode user no session holds, removed, one at a time under the lock (after a
+    /// crash, or a removal that failed); and what a killed launcher left half-written.
     func sweep() -> [HostUserChange] {
-        (try? locks.exclusively { () -> [HostUserChange] in
-            guard let group = getgrnam(Self.dropGroup) else { return [] }
-            var members: [String] = []
-            var member = group.pointee.gr_mem
-            while let name = member?.pointee {
-                members.append(String(cString: name))
-                member = member?.successor()
-            }
-            return members.compactMap { login in
-                guard HostUserRequest.loginProblem(login) == nil, let account = Account(login), account.isDroppable,
-                      let lease = try? locks.leaseFile(for: login) else { return nil }
+        HostSudoers.removeAbandonedStaging()
+        let candidates = LocalAccounts.read().groups[Self.dropGroup]?.members ?? []
+        return candidates.compactMap { login in
+            try? locks.exclusively { () -> HostUserChange? in
+                let local = LocalAccounts.read()
+                guard HostUserRequest.loginProblem(login) == nil, Self.isDroppable(login, local), let user = local.users[login] else { return nil }
+                let lease = try locks.leaseFile(for: login)
                 defer { close(lease) }
                 guard HostUserLocks.isUnused(lease) else { return nil }
-                return remove(account, reason: "sweep")
-            }
-        }) ?? []
+                return remove(user, reason: "sweep")
+            }.flatMap { $0 }
+        }
     }
 
-    private func remove(_ account: Account, reason: String) -> HostUserChange? {
+    /// Made by Portcullis in drop mode (by the local marker groups), and not root.
+    static func isDroppable(_ login: String, _ local: LocalAccounts) -> Bool {
+        guard let user = local.users[login], user.uid != 0 else { return false }
+        return local.isMember(login, of: managedGroup) && local.isMember(login, of: dropGroup)
+    }
+
+    /// Its rules first (a crash after never leaves rules for a later account of the same
+    /// name), then everything still running as it (its systemd user manager included, which
+    /// pam_systemd started and which would outlive the session by seconds), then the account
+    /// and its home.
+    private func remove(_ user: LocalAccounts.User, reason: String) -> HostUserChange? {
+        HostSudoers.remove(for: user.login)
+        Self.stopEverything(of: user.uid)
         do {
-            // 12: the user is gone, but not all of its home could be removed.
-            try HostCommand.check("userdel", ["--remove", "--", account.login], success: [0, 12])
+            // 12: the account is gone, but not all of its home could be removed.
+            try HostCommand.check("userdel", ["--remove", "--", user.login], success: [0, 12])
         } catch {
-            FileHandle.standardError.write(Data("portcullis-exec: the host user \(account.login) was not removed: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("portcullis-exec: the host user \(user.login) was not removed: \(error)\n".utf8))
             return nil
         }
-        HostSudoers.remove(for: account.login)
-        locks.forget(account.login)
-        return HostUserChange(action: .delete, login: account.login, mode: .drop, reason: reason)
+        locks.forget(user.login)
+        return HostUserChange(action: .delete, login: user.login, mode: .drop, reason: reason)
     }
 
-    /// SIGKILL to every other process in this launcher's session cgroup, and up to a second
-    /// for them to be gone.
-    private static func killLeftovers() {
-        guard let own = SessionCgroup.ownPath(), let mount = try? SessionCgroup.cgroup2Mount() else { return }
-        let cgroup = SessionCgroup(path: mount + own)
-        let me = getpid()
+    /// The user's systemd manager stopped (where systemd runs), then SIGKILL to every process
+    /// running as `uid`, and up to a second for them to be gone.
+    private static func stopEverything(of uid: uid_t) {
+        if access("/run/systemd/system", F_OK) == 0 {
+            _ = try? HostCommand.run("systemctl", ["stop", "user@\(uid).service"])
+        }
         for _ in 0..<100 {
-            let others = cgroup.processes.filter { $0 != me }
-            if others.isEmpty { return }
-            others.forEach { kill($0, SIGKILL) }
+            let running = processes(of: uid)
+            if running.isEmpty { return }
+            running.forEach { kill($0, SIGKILL) }
             usleep(10_000)
         }
     }
-}
 
-/// A host account as the provisioning sees it.
-struct Account {
-    let login: String
-    let uid: uid_t
-    let primaryGroup: String
-    /// Every group it is in, by name (its primary group included).
-    let groups: Set<String>
-
-    init?(_ login: String) {
-        guard let entry = getpwnam(login) else { return nil }
-        self.login = login
-        uid = entry.pointee.pw_uid
-        let gid = entry.pointee.pw_gid
-        primaryGroup = getgrgid(gid).map { String(cString: $0.pointee.gr_name) } ?? String(gid)
-        var count: Int32 = 256
-        var gids = [gid_t](repeating: 0, count: Int(count))
-        if getgrouplist(login, gid, &gids, &count) < 0 {
-            gids = [gid_t](repeating: 0, count: Int(count))
-            _ = getgrouplist(login, gid, &gids, &count)
+    private static func processes(of uid: uid_t) -> [pid_t] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(pid_t.init).filter { pid in
+            // The real uid ("Uid:\treal\teffective…"): /proc/PID itself may be root's.
+            guard pid != getpid(), let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }) else { return false }
+            return line.split(separator: "\t").dropFirst().first.flatMap { uid_t($0) } == uid
         }
-        groups = Set(gids.prefix(Int(max(0, count))).map { gid in getgrgid(gid).map { String(cString: $0.pointee.gr_name) } ?? String(gid) })
-    }
-
-    /// Made by Portcullis in drop mode, and not root.
-    var isDroppable: Bool { uid != 0 && groups.contains(HostUsers.managedGroup) && groups.contains(HostUsers.dropGroup) }
-}
-
-/// login.defs' UID_MIN and UID_MAX (Debian's defaults, 1000 and 60000, when unset): the uids of
-/// people's accounts, as opposed to system accounts.
-enum LoginDefinitions {
-    static func userRange(file: String = "/etc/login.defs") -> ClosedRange<uid_t> {
-        var minimum: uid_t = 1000, maximum: uid_t = 60000
-        let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
-        for line in text.split(separator: "\n") {
-            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            guard fields.count >= 2, let value = uid_t(fields[1]) else { continue }
-            if fields[0] == "UID_MIN" { minimum = value }
-            if fields[0] == "UID_MAX" { maximum = value }
-        }
-        return minimum...max(minimum, maximum)
     }
 }

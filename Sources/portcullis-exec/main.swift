@@ -29,26 +29,28 @@ func fail(_ reason: String) -> Never {
     exit(2)
 }
 
-/// The session's hold on its host user, when its roles provision one.
+/// The session's hold on its host user, when it is one Portcullis manages.
 nonisolated(unsafe) var hostUserHold: (users: HostUsers, hold: HostUsers.Hold)?
 
-/// Gives the hold back (a drop-mode user goes with its last session), reporting what changed.
+/// Gives the hold back (a drop-mode user goes with its last session), reporting what changed;
+/// a report the node can no longer take (it was killed) is kept for the next sweep's.
 func releaseHostUser() {
     guard let (users, hold) = hostUserHold else { return }
     hostUserHold = nil
-    if let change = users.release(hold) { Report.send(.hostUser(change)) }
+    if let change = users.release(hold), !Report.send(.hostUser(change)) { users.locks.keepUnreported(change) }
 }
 
 // From whoever started it (the root broker, or a node running as root): `--login NAME`, the
 // login it checked and launched this for (a specification for another is refused);
 // `--gate`: wait for one byte on fd 4, written once this process is in the session's cgroup,
 // before reading anything from the node (which may have written its specification already);
-// `--host-users` (and `--host-sudoers`): the host lets roles make host users (with sudoers
-// rules); `--sweep-host-users`: no session, only remove the drop-mode users no session holds.
+// `--host-users` (and `--host-privileges`): the host lets roles make host users (and give them
+// system groups and sudoers rules); `--sweep-host-users`: no session, only remove the drop-mode
+// users no session holds.
 var boundLogin: String?
 var pamService: String?
 var hostUsersAllowed = false
-var hostSudoersAllowed = false
+var hostPrivilegesAllowed = false
 var sweeping = false
 var options = CommandLine.arguments.dropFirst()
 while let argument = options.popFirst() {
@@ -60,7 +62,7 @@ while let argument = options.popFirst() {
         guard let service = options.popFirst(), BrokerRequest.isPAMService(service) else { fail("--pam needs a PAM service name") }
         pamService = service
     case "--host-users": hostUsersAllowed = true
-    case "--host-sudoers": hostSudoersAllowed = true
+    case "--host-privileges": hostPrivilegesAllowed = true
     case "--sweep-host-users": sweeping = true
     case "--gate":
         var byte: UInt8 = 0
@@ -76,7 +78,10 @@ while let argument = options.popFirst() {
 if sweeping {
     guard hostUsersAllowed else { fail("--sweep-host-users needs --host-users") }
     do {
-        for change in HostUsers(locks: try HostUserLocks()).sweep() { Report.send(.hostUser(change)) }
+        let locks = try HostUserLocks()
+        // What launchers could not report (their node was gone), then what this sweep removes.
+        for (name, change) in locks.unreported() where Report.send(.hostUser(change)) { locks.reported(name) }
+        for change in HostUsers(locks: locks).sweep() where !Report.send(.hostUser(change)) { locks.keepUnreported(change) }
     } catch {
         fail("\(error)")
     }
@@ -95,17 +100,30 @@ do {
 if let boundLogin, spec.login != boundLogin {
     fail("the launch specification is for login \"\(spec.login.prefix(64))\", but this launcher was started for \"\(boundLogin)\"")
 }
-// The roles' host user, made or brought up to date before the account is read.
-if let request = spec.hostUser {
-    guard hostUsersAllowed else { fail("this host does not make host users for sessions (portcullis-privd --create-host-users)") }
+// Terminal-generated signals are the session's business, not the launcher's; a TERM or HUP
+// (the node, the broker ending the session, a hang-up while a host user is made or PAM opens)
+// is passed on to the shell by `supervise`, or ends the launcher through `fail` before there is
+// one, the host user given back and PAM closed — never halfway through either.
+// A node that is gone must not kill the launcher with SIGPIPE when it reports.
+signal(SIGINT, SIG_IGN)
+signal(SIGQUIT, SIG_IGN)
+signal(SIGTSTP, SIG_IGN)
+signal(SIGPIPE, SIG_IGN)
+let signals = routeSignalsThroughPipe()
+
+// The roles' host user, made or brought to what they say before the account is read; a login
+// Portcullis manages is held for the session even when these roles provision nothing.
+if spec.hostUser != nil, !hostUsersAllowed { fail("this host does not make host users for sessions (portcullis-privd --create-host-users)") }
+if hostUsersAllowed {
     do {
         let users = HostUsers(locks: try HostUserLocks())
-        let (hold, change) = try users.provision(spec.login, request, allowSudoers: hostSudoersAllowed)
-        hostUserHold = (users, hold)
+        let (hold, change) = try users.provision(spec.login, spec.hostUser, allowPrivileges: hostPrivilegesAllowed)
+        if let hold { hostUserHold = (users, hold) }
         if let change { Report.send(.hostUser(change)) }
     } catch {
         fail("\(error)")
     }
+    if signalsArrived(signals) { fail("the session was ended while its host user was made") }
 }
 guard !spec.login.isEmpty, spec.login.utf8.count <= 32, let account = getpwnam(spec.login) else {
     fail("unknown login \"\(spec.login.prefix(64))\": no such account on this host")
@@ -120,7 +138,10 @@ let shell = account.pointee.pw_shell.map { String(cString: $0) }.flatMap { $0.is
 if let refusal = AccountState.refusal(login: spec.login, uid: uid, shell: shell) { fail(refusal) }
 
 Report.send(.ready)
-guard let go = control.line(), LaunchCommand(line: go) == .go else { exit(1) }
+guard let go = control.line(), LaunchCommand(line: go) == .go else {
+    releaseHostUser()
+    exit(1)
+}
 
 // The broker holds a descriptor per session, and runs with a high limit for it; a session gets
 // the usual soft limit back (1024, as a login gets from systemd), its hard limit unchanged —
@@ -130,16 +151,6 @@ if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &files) == 0, files.rl
     files.rlim_cur = min(1024, files.rlim_max)
     _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &files)
 }
-
-// Terminal-generated signals are the session's business, not the launcher's; a TERM or HUP
-// (the node, the broker ending the session, a hang-up while PAM opens) is passed on to the
-// shell by `supervise`, or ends the launcher through `fail` before there is one, PAM closed.
-// A node that is gone must not kill the launcher with SIGPIPE when it reports.
-signal(SIGINT, SIG_IGN)
-signal(SIGQUIT, SIG_IGN)
-signal(SIGTSTP, SIG_IGN)
-signal(SIGPIPE, SIG_IGN)
-let signals = routeSignalsThroughPipe()
 
 // The host's account policy, before the fork and the privilege drop, as sshd opens it; then
 // back into the session's cgroup if pam_systemd moved the launcher out of it.

@@ -36,13 +36,13 @@ final class PrivilegeBroker {
         /// Every session through this PAM service, whatever the daemon asks.
         var pamService: String?
         /// The roles may have host users made for their logins (`create_host_user_mode`), and
-        /// may give them sudoers rules.
+        /// may give them system groups and sudoers rules (root-equivalent).
         var createHostUsers = false
-        var hostSudoers = false
+        var hostPrivileges = false
 
         /// What the launcher is told it may do to host users.
         var launcherArguments: [String] {
-            (createHostUsers ? ["--host-users"] : []) + (createHostUsers && hostSudoers ? ["--host-sudoers"] : [])
+            (createHostUsers ? ["--host-users"] : []) + (createHostUsers && hostPrivileges ? ["--host-privileges"] : [])
         }
     }
 
@@ -53,6 +53,8 @@ final class PrivilegeBroker {
     private var monitored: [UInt64: MonitoredSession] = [:]
     /// The daemon's activity feeds (`watch` connections): normally one.
     private var watchers: Set<Int32> = []
+    /// The host-user sweep running, if one is: one at a time.
+    private var sweeper: pid_t?
     /// When losses were last looked for.
     private var lossesChecked = Date.distantPast
     /// Opened at the first record (the daemon may have no linux_audit sink).
@@ -78,7 +80,7 @@ final class PrivilegeBroker {
         listener = try Self.listen(at: socketPath, owner: allowedUID)
         BrokerLog.info("serving uid \(allowedUID) on \(socketPath); session cgroups under \(cgroupRoot)/portcullis; at most \(maximumSessions) sessions; "
                        + "enhanced recording \(monitor.map { "on (connects through \($0.connectHook); failed execs \($0.failedExecs ? "reported" : "not reported"))" } ?? "off"); "
-            + "root logins \(policy.permitRootLogin ? "permitted" : "refused"); host users \(policy.createHostUsers ? (policy.hostSudoers ? "made, with sudoers rules" : "made, without sudoers rules") : "never made"); PAM \(policy.pamService.map { "service \($0) for every session" } ?? "as the daemon asks")")
+            + "root logins \(policy.permitRootLogin ? "permitted" : "refused"); host users \(policy.createHostUsers ? (policy.hostPrivileges ? "made, with system groups and sudoers rules" : "made, without system groups or sudoers rules") : "never made"); PAM \(policy.pamService.map { "service \($0) for every session" } ?? "as the daemon asks")")
     }
 
     /// A fresh socket at `path` (an old socket there is replaced; anything else is an error),
@@ -225,9 +227,11 @@ final class PrivilegeBroker {
             session.phase = .ended
             guard message.descriptors.count == 1 else { return (.refused("'\(request.verb)' comes with 1 descriptor, not \(message.descriptors.count)"), true) }
             guard policy.createHostUsers else { return (.refused("this host does not make host users (portcullis-privd --create-host-users)"), true) }
+            if let sweeper, launchers.contains(sweeper) { return (.refused("a host user sweep is running already"), true) }
             do {
                 let pid = try LauncherSpawn.sweep(launcher, policy: policy.launcherArguments, control: message.descriptors[0])
                 launchers.insert(pid)
+                sweeper = pid
                 return (.launched(pid: pid), false)
             } catch {
                 return (.refused("\(error)"), true)

@@ -30,8 +30,8 @@ struct PrivilegeBrokerCommand: ParsableCommand {
     var permitRootLogin = false
     @Flag(help: "Let the daemon's roles have host users made for their logins (create_host_user_mode): missing logins created with useradd, marked with the group portcullis-managed, and in drop mode removed with their last session. Never root, never an account Portcullis did not make.")
     var createHostUsers = false
-    @Flag(help: "Let the roles give the host users they make sudoers rules (host_sudoers, in /etc/sudoers.d/portcullis-LOGIN after visudo accepts them). Whoever writes roles then decides who is root on this host. Needs --create-host-users.")
-    var hostSudoers = false
+    @Flag(help: "Let the roles give the host users they make sudoers rules (host_sudoers, in /etc/sudoers.d/portcullis-LOGIN after visudo accepts them) and the host's system groups (host_groups with a gid below GID_MIN: sudo, disk, docker, ...). Whoever writes roles then decides who is root on this host. Needs --create-host-users.")
+    var hostPrivileges = false
     @Flag(help: "Load the enhanced recording BPF programs: the programs each monitored session runs and the TCP connections it opens, sent to the daemon (its ssh_service.enhanced_recording must be enabled too). Refuses to start, with the missing piece named, where the kernel cannot.")
     var enhancedRecording = false
     @Option(help: "The enhanced recording ring buffer, in bytes (a power of two, at least 4096).")
@@ -47,7 +47,7 @@ struct PrivilegeBrokerCommand: ParsableCommand {
         guard maxSessions > 0 else { throw ValidationError("--max-sessions must be at least 1") }
         guard launcher.hasPrefix("/") else { throw ValidationError("--launcher must be an absolute path") }
         if let pamService, !BrokerRequest.isPAMService(pamService) { throw ValidationError("--pam-service must name a file in /etc/pam.d") }
-        if hostSudoers, !createHostUsers { throw ValidationError("--host-sudoers needs --create-host-users") }
+        if hostPrivileges, !createHostUsers { throw ValidationError("--host-privileges needs --create-host-users") }
         guard ringBufferSize >= 4096, ringBufferSize & (ringBufferSize - 1) == 0, ringBufferSize <= 1 << 30 else {
             throw ValidationError("--ring-buffer-size must be a power of two from 4096 to 1073741824")
         }
@@ -66,7 +66,7 @@ struct PrivilegeBrokerCommand: ParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        let policy = PrivilegeBroker.Policy(permitRootLogin: permitRootLogin, pamService: pamService, createHostUsers: createHostUsers, hostSudoers: hostSudoers)
+        let policy = PrivilegeBroker.Policy(permitRootLogin: permitRootLogin, pamService: pamService, createHostUsers: createHostUsers, hostPrivileges: hostPrivileges)
         var monitor: SessionMonitor?
         if enhancedRecording {
             do { monitor = try SessionMonitor(SessionMonitor.Options(ringBufferBytes: ringBufferSize, failedExecs: failedExecs)) } catch {

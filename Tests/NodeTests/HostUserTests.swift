@@ -33,16 +33,18 @@ final class HostUserTests: XCTestCase {
         "\(prefix)\(UUID().uuidString.prefix(8).lowercased().filter(\.isLetter))x"
     }
 
-    /// A user `alice` whose role allows `login` on the test node and provisions it.
+    /// A user (`alice`, or `alice-<login>` after the first) whose role allows `login` on the
+    /// test node and provisions it; the key of a certificate for it.
     private func provisioning(_ login: String, mode: RoleOptions.HostUserMode, groups: [String] = [], sudoers: [String] = []) async throws -> String {
+        let user = logins.isEmpty ? "alice" : "alice-\(login.lowercased())"
         logins.append(login)
         var options = RoleOptions()
         options.createHostUserMode = mode
-        try await fixture.addUser("alice", logins: [login], options: options)
-        try await fixture.identity.putRole(Role(name: "role-alice", options: options,
+        try await fixture.addUser(user, logins: [login], options: options)
+        try await fixture.identity.putRole(Role(name: "role-\(user)", options: options,
                                                 allow: RoleConditions(logins: [login], nodeLabels: ["env": ["test"]], hostGroups: groups, hostSudoers: sudoers)),
                                            by: "admin")
-        return try await fixture.certifiedKey("alice", principals: [login])
+        return try await fixture.certifiedKey(user, principals: [login])
     }
 
     private func supplementaryGroups(_ login: String) throws -> [String] {
@@ -50,8 +52,15 @@ final class HostUserTests: XCTestCase {
         return result.output.split(whereSeparator: \.isWhitespace).map(String.init).filter { $0 != login }.sorted()
     }
 
-    private func events(_ name: String, login: String) async throws -> [AuditEvent] {
-        try await fixture.events(name, atLeast: 0, timeout: 0).filter { $0.fields["login"]?.stringValue == login }
+    /// The events of `name` about `login`, once `sessions` of its sessions have written their
+    /// `session.end` (events are written by tasks of their own: a count taken earlier could miss some).
+    private func events(_ name: String, login: String, sessions: Int) async throws -> [AuditEvent] {
+        let deadline = Date().addingTimeInterval(10)
+        while try await fixture.events("session.end", atLeast: 0, timeout: 0).filter({ $0.fields["login"]?.stringValue == login }).count < sessions, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        return try await fixture.events(name, atLeast: 0, timeout: 0).filter { $0.fields["login"]?.stringValue == login }
     }
 
     func testKeepModeMakesTheLoginWithItsGroupsAndSudoersAndKeepsIt() async throws {
@@ -67,6 +76,9 @@ final class HostUserTests: XCTestCase {
         XCTAssertEqual(try supplementaryGroups(login), [group, "portcullis-managed", "users"].sorted())
         let sudo = try Programs.execute("/usr/bin/sudo", ["-l", "-U", login])
         XCTAssertTrue(sudo.output.contains("(ALL) NOPASSWD: /usr/bin/id"), sudo.output)
+        let uid = try XCTUnwrap(getpwnam(login)).pointee.pw_uid
+        let rules = try String(contentsOfFile: HostSudoersPath.of(login), encoding: .utf8)
+        XCTAssertTrue(rules.contains("\n#\(uid) ALL=(ALL) NOPASSWD: /usr/bin/id\n"), "the rule names the uid, never a name sudo could misread: \(rules)")
         let created = try await fixture.event("host_user.create") { $0.fields["login"]?.stringValue == login }
         let event = try XCTUnwrap(created, "host_user.create is audited")
         XCTAssertEqual(event.fields["mode"]?.stringValue, "keep")
@@ -83,25 +95,46 @@ final class HostUserTests: XCTestCase {
         XCTAssertEqual(third.status, 0, third.stderr)
         XCTAssertEqual(try supplementaryGroups(login), ["portcullis-managed", "users"])
         XCTAssertFalse(FileManager.default.fileExists(atPath: HostSudoersPath.of(login)), "rules the roles no longer give are removed")
-        let updates = try await events("host_user.update", login: login)
+        let updates = try await events("host_user.update", login: login, sessions: 3)
         XCTAssertEqual(updates.count, 1, "\(updates)")
-        let creates = try await events("host_user.create", login: login)
+        let creates = try await events("host_user.create", login: login, sessions: 3)
         XCTAssertEqual(creates.count, 1)
     }
 
     func testDropModeRemovesTheLoginWithItsLastSession() async throws {
         let login = newName("pcd")
         let key = try await provisioning(login, mode: .drop, sudoers: ["ALL=(ALL) NOPASSWD: /usr/bin/id"])
-        let result = try await fixture.ssh(key: key, login: login, "id -un; touch ~/made-here")
+        let result = try await fixture.ssh(key: key, login: login, "id -un; touch ~/made-here; (sleep 300 </dev/null >/dev/null 2>&1 &)")
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(result.stdout, "\(login)\n")
-        XCTAssertNil(getpwnam(login), "gone with its last session")
+        XCTAssertNil(getpwnam(login), "gone with its last session, though a process of it was still running")
         XCTAssertFalse(FileManager.default.fileExists(atPath: "/home/\(login)"), "with its home")
         XCTAssertFalse(FileManager.default.fileExists(atPath: HostSudoersPath.of(login)), "and its sudoers rules")
         let deleted = try await fixture.event("host_user.delete") { $0.fields["login"]?.stringValue == login }
         XCTAssertEqual(deleted?.fields["reason"]?.stringValue, "session_end")
-        let creates = try await events("host_user.create", login: login)
+        let creates = try await events("host_user.create", login: login, sessions: 1)
         XCTAssertEqual(creates.count, 1)
+    }
+
+    func testADropModeUserStaysWhileAnotherOfItsSessionsRuns() async throws {
+        let login = newName("pco")
+        let key = try await provisioning(login, mode: .drop)
+        let options = try await fixture.sshOptions(key: key)
+        let long = try ChildProcess("/usr/bin/ssh", options + ["\(login)@127.0.0.1", "sleep 4; id -un"], output: fixture.directory.appendingPathComponent("long.log"))
+        defer { long.stop() }
+        let deadline = Date().addingTimeInterval(10)
+        while getpwnam(login) == nil, Date() < deadline { usleep(20_000) }
+        XCTAssertNotNil(getpwnam(login))
+        let short = try await fixture.ssh(key: key, login: login, "id -un")
+        XCTAssertEqual(short.status, 0, short.stderr)
+        XCTAssertNotNil(getpwnam(login), "the other session still holds it")
+        let swept = try await fixture.node.sweepHostUsersOnce()
+        XCTAssertFalse(swept.contains { $0.login == login }, "the sweep leaves a held user alone")
+        XCTAssertEqual(long.wait(timeout: 20), 0, long.output)
+        XCTAssertTrue(long.output.contains(login), long.output)
+        XCTAssertNil(getpwnam(login), "gone with the last one")
+        let deletes = try await events("host_user.delete", login: login, sessions: 2)
+        XCTAssertEqual(deletes.count, 1)
     }
 
     func testADropModeUserLeftByAKilledLauncherIsSwept() async throws {
@@ -140,6 +173,10 @@ final class HostUserTests: XCTestCase {
         logins.append(login)
         try Programs.executeSuccessfully("/usr/sbin/useradd", ["--create-home", "--shell", "/bin/sh", "--groups", "users", "--", login])
         try Programs.executeSuccessfully("/usr/sbin/usermod", ["--password", "*", "--", login])
+        // In the drop marker alone (as a careless administrator might put it): still not ours.
+        if getgrnam("portcullis-drop") == nil { try Programs.executeSuccessfully("/usr/sbin/groupadd", ["--system", "portcullis-drop"]) }
+        try Programs.executeSuccessfully("/usr/sbin/usermod", ["-aG", "portcullis-drop", "--", login])
+        try "kept\n".write(toFile: "/home/\(login)/notes", atomically: true, encoding: .utf8)
         let before = try Self.accountState(login)
         let key = try await provisioning(login, mode: .drop, groups: ["audio"], sudoers: ["ALL=(ALL) ALL"])
         let result = try await fixture.ssh(key: key, login: login, "id -un")
@@ -149,8 +186,9 @@ final class HostUserTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: HostSudoersPath.of(login)))
         _ = try await fixture.node.sweepHostUsersOnce()
         XCTAssertEqual(try Self.accountState(login), before, "the sweep leaves it alone")
+        XCTAssertEqual(try String(contentsOfFile: "/home/\(login)/notes", encoding: .utf8), "kept\n", "its home too")
         for name in ["host_user.create", "host_user.update", "host_user.delete"] {
-            let found = try await events(name, login: login)
+            let found = try await events(name, login: login, sessions: 1)
             XCTAssertEqual(found.count, 0, name)
         }
     }
@@ -188,6 +226,16 @@ final class HostUserTests: XCTestCase {
             XCTAssertEqual(try Self.accountState(login), before)
             let rejected = try await fixture.event("session.rejected") { ($0.fields["reason"]?.stringValue ?? "").contains(expected) }
             XCTAssertNotNil(rejected, "the refusal is audited")
+        }
+
+        // Names sudo or useradd would misread, and rules that would reach other users.
+        for (login, sudoers, expected) in [("Admins", [String](), "not a user name this host would make"),
+                                           (newName("pcl"), [", %users ALL=(ALL) NOPASSWD: ALL"], "user list")] {
+            let key = try await provisioning(login, mode: .keep, sudoers: sudoers)
+            let result = try await fixture.ssh(key: key, login: login, "echo ran")
+            XCTAssertNotEqual(result.status, 0)
+            XCTAssertTrue(result.stderr.contains(expected), result.stderr)
+            XCTAssertNil(getpwnam(login), "nothing made for \(login)")
         }
 
         // Rules visudo refuses: no user is made.

@@ -29,15 +29,16 @@ final class LaunchProtocolTests: XCTestCase {
 
     func testAHostUserRequestRefusesWhatNoHostShouldApply() {
         XCTAssertNil(HostUserRequest(mode: .keep, groups: ["docker", "dev-team", "web_admins"], sudoers: ["ALL=(ALL) NOPASSWD: /usr/bin/systemctl restart nginx"]).problem)
-        for groups in [["root"], ["-g0"], ["1000"], ["a b"], ["../x"], [""], Array(repeating: "g", count: 65)] {
+        for groups in [["root"], ["-g0"], ["1000"], ["a b"], ["../x"], [""], ["Admins"], ["portcullis-drop"], Array(repeating: "g", count: 65)] {
             XCTAssertNotNil(HostUserRequest(mode: .keep, groups: groups).problem, "\(groups)")
         }
         for line in ["ALL=(ALL) ALL\nroot ALL=(ALL) ALL", "ALL=(ALL) ALL \\", "#include /tmp/x", "@includedir /tmp", "", "   ",
+                     ", %users ALL=(ALL) ALL", "NOPASSWD: ALL",
                      String(repeating: "x", count: 1025), "ALL=(ALL) ALL\u{0}"] {
             XCTAssertNotNil(HostUserRequest(mode: .keep, sudoers: [line]).problem, line)
         }
         for login in ["root2", "dev.one", "a_b-c"] { XCTAssertNil(HostUserRequest.loginProblem(login), login) }
-        for login in ["", "-rf", "12345", "a/b", "x y", String(repeating: "a", count: 33), "é"] { XCTAssertNotNil(HostUserRequest.loginProblem(login), login) }
+        for login in ["", "-rf", "12345", "a/b", "x y", String(repeating: "a", count: 33), "é", "ALL", "Admins"] { XCTAssertNotNil(HostUserRequest.loginProblem(login), login) }
     }
 
     func testCommandsAreGoAndTheAllowedSignalsOnly() {

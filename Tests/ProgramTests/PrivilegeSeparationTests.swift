@@ -229,7 +229,7 @@ final class PrivilegeSeparationTests: XCTestCase {
     }
 
     /// Issue 17 through the installed layout: the broker makes host users only with
-    /// --create-host-users, sudoers rules only with --host-sudoers; a drop-mode user whose
+    /// --create-host-users, sudoers rules only with --host-privileges; a drop-mode user whose
     /// launcher and daemon were killed outright is removed by the restarted daemon's sweep.
     func testHostUsersThroughTheBrokerAndTheSweepAfterACrash() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/useradd") else { try TestEnvironment.missing("useradd (Debian package passwd) is not installed") }
@@ -241,7 +241,7 @@ final class PrivilegeSeparationTests: XCTestCase {
             if getpwnam(login) != nil { _ = try? Programs.execute("/usr/sbin/userdel", ["--remove", "--", login]) }
         }
         let role = directory.appendingPathComponent("role.yaml")
-        func writeRole(sudoers: Bool) throws {
+        func writeRole(sudoers: Bool, groups: [String] = []) throws {
             try """
                 kind: role
                 version: v1
@@ -251,7 +251,7 @@ final class PrivilegeSeparationTests: XCTestCase {
                   allow:
                     logins: [\(login)]
                     node_labels: {env: test}
-                \(sudoers ? "    host_sudoers: [\"ALL=(ALL) NOPASSWD: /usr/bin/id\"]\n" : "")
+                \(sudoers ? "    host_sudoers: [\"ALL=(ALL) NOPASSWD: /usr/bin/id\"]\n" : "")\(groups.isEmpty ? "" : "    host_groups: [\(groups.joined(separator: ", "))]\n")
                 """.write(to: role, atomically: true, encoding: .utf8)
             try Programs.executeSuccessfully("/bin/chown", ["portcullis", role.path])
             let created = try daemon.pcctl(["create", "-f", role.path])
@@ -261,7 +261,13 @@ final class PrivilegeSeparationTests: XCTestCase {
         let alice = try PcshUser.enrolled("alice", roles: "jit", fixture: daemon)
         let refused = try ssh(alice, daemon, ["\(login)@127.0.0.1", "echo ran"])
         XCTAssertNotEqual(refused.status, 0)
-        XCTAssertTrue(refused.output.contains("which this host does not allow (portcullis-privd --host-sudoers)"), refused.output)
+        XCTAssertTrue(refused.output.contains("which this host does not allow (portcullis-privd --host-privileges)"), refused.output)
+        XCTAssertNil(getpwnam(login), "nothing made")
+        // A system group (disk: raw access to the host's disks) is root too.
+        try writeRole(sudoers: false, groups: ["disk"])
+        let privileged = try ssh(alice, daemon, ["\(login)@127.0.0.1", "echo ran"])
+        XCTAssertNotEqual(privileged.status, 0)
+        XCTAssertTrue(privileged.output.contains("disk is a system group of this host"), privileged.output)
         XCTAssertNil(getpwnam(login), "nothing made")
 
         try writeRole(sudoers: false)
@@ -293,6 +299,20 @@ final class PrivilegeSeparationTests: XCTestCase {
             try daemon.events("host_user.delete").contains { $0["login"] as? String == login && $0["reason"] as? String == "sweep" }
         }
         XCTAssertEqual(try daemon.events("host_user.create").filter { $0["login"] as? String == login }.count, 2)
+
+        // The daemon alone killed: the launcher still removes the user when its session ends,
+        // and the event it could not report reaches the audit log through the next sweep.
+        let again = try ChildProcess("/usr/bin/ssh", sshArguments(alice, daemon) + ["\(login)@127.0.0.1", "sleep 300"],
+                                     output: directory.appendingPathComponent("again.log"))
+        defer { again.stop() }
+        try Self.eventually("the session runs") { getpwnam(login) != nil && broker.sessions.flatMap(broker.processes(of:)).count >= 2 }
+        daemon.daemon?.signal(SIGKILL)
+        try Self.eventually("its launcher removed \(login) when the broker ended the session") { getpwnam(login) == nil }
+        _ = try? daemon.stop(keepingBroker: true)
+        try daemon.start()
+        try Self.eventually("the removal is audited after the restart", timeout: 20) {
+            try daemon.events("host_user.delete").contains { $0["login"] as? String == login && $0["reason"] as? String == "session_end" }
+        }
     }
 
     // MARK: Helpers

@@ -43,7 +43,7 @@ Package: portcullis
 Version: $version
 Architecture: $arch
 Maintainer: Portcullis <security@portcullis.invalid>
-Depends: libssl3 (>= 3.0.2), libsqlite3-0 (>= 3.35), libpam0g, libpam-modules, libstdc++6, libgcc-s1, openssl, adduser, passwd
+Depends: libssl3 (>= 3.0.2), libsqlite3-0 (>= 3.35), libpam0g, libpam-modules, libbpf1, libelf1, libstdc++6, libgcc-s1, openssl, adduser, passwd
 Recommends: openssh-sftp-server
 Suggests: sudo
 Section: net
