@@ -24,7 +24,7 @@ chown -R portcullis:portcullis "$run"
 # Root's, reachable by the daemon's group only (the broker also checks each connection's uid).
 rm -rf "$privd"
 install -d -o root -g portcullis -m 0750 "$privd"
-"$bin/portcullis-privd" --socket "$socket" --user portcullis --launcher "$bin/portcullis-exec" --create-host-users &
+"$bin/portcullis-privd" --socket "$socket" --user portcullis --launcher "$bin/portcullis-exec" --create-host-users --enhanced-recording &
 broker=$!
 trap 'kill $broker 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.05; done

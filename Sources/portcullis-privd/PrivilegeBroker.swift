@@ -47,8 +47,11 @@ final class PrivilegeBroker {
     }
 
     private let policy: Policy
-    /// Enhanced recording's programs, when the host turned it on (`--enhanced-recording`).
-    private let monitor: SessionMonitor?
+    /// Enhanced recording, when the host allows it (`--enhanced-recording`): its programs are
+    /// loaded at the daemon's first `watch` (a daemon that does not record never has the kernel
+    /// touched), and kept.
+    private let monitorOptions: SessionMonitor.Options?
+    private var monitor: SessionMonitor?
     /// Monitored sessions by their cgroup's id.
     private var monitored: [UInt64: MonitoredSession] = [:]
     /// The daemon's activity feeds (`watch` connections): normally one.
@@ -62,9 +65,9 @@ final class PrivilegeBroker {
 
     /// `sweepingAlso`: another root whose leftover session cgroups are ended at start.
     init(socketPath: String, allowedUID: uid_t, launcher: String, maximumSessions: Int, cgroupRoot: String, policy: Policy,
-         monitor: SessionMonitor? = nil, sweepingAlso other: String? = nil) throws {
+         monitor: SessionMonitor.Options? = nil, sweepingAlso other: String? = nil) throws {
         self.policy = policy
-        self.monitor = monitor
+        self.monitorOptions = monitor
         self.allowedUID = allowedUID
         self.launcher = launcher
         self.maximumSessions = maximumSessions
@@ -79,7 +82,7 @@ final class PrivilegeBroker {
         // Only then listening: the daemon's first session never waits on the sweep.
         listener = try Self.listen(at: socketPath, owner: allowedUID)
         BrokerLog.info("serving uid \(allowedUID) on \(socketPath); session cgroups under \(cgroupRoot)/portcullis; at most \(maximumSessions) sessions; "
-                       + "enhanced recording \(monitor.map { "on (connects through \($0.connectHook); failed execs \($0.failedExecs ? "reported" : "not reported"))" } ?? "off"); "
+                       + "enhanced recording \(monitor.map { "allowed (a \($0.ringBufferBytes)-byte ring buffer; failed execs \($0.failedExecs ? "reported" : "not reported"))" } ?? "off"); "
             + "root logins \(policy.permitRootLogin ? "permitted" : "refused"); host users \(policy.createHostUsers ? (policy.hostPrivileges ? "made, with system groups and sudoers rules" : "made, without system groups or sudoers rules") : "never made"); PAM \(policy.pamService.map { "service \($0) for every session" } ?? "as the daemon asks")")
     }
 
@@ -239,7 +242,16 @@ final class PrivilegeBroker {
         }
         if case .watch = request {
             guard case .new = session.phase else { return (.refused("'watch' on a session's connection"), true) }
-            guard monitor != nil else { return (.refused("this host does not record sessions' activity (portcullis-privd --enhanced-recording)"), true) }
+            guard let options = monitorOptions else { return (.refused("this host does not record sessions' activity (portcullis-privd --enhanced-recording)"), true) }
+            if monitor == nil {
+                do {
+                    let loaded = try SessionMonitor(options)
+                    monitor = loaded
+                    BrokerLog.info("enhanced recording loaded: connects through \(loaded.connectHook); failed execs \(loaded.failedExecs ? "reported" : "not reported")")
+                } catch {
+                    return (.refused("enhanced recording cannot run on this host: \(error)"), true)
+                }
+            }
             session.phase = .watching
             watchers.insert(session.socket)
             // Room for bursts: a daemon that falls behind loses events, counted and reported.

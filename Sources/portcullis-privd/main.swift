@@ -32,7 +32,7 @@ struct PrivilegeBrokerCommand: ParsableCommand {
     var createHostUsers = false
     @Flag(help: "Let the roles give the host users they make sudoers rules (host_sudoers, in /etc/sudoers.d/portcullis-LOGIN after visudo accepts them) and the host's system groups (host_groups with a gid below GID_MIN: sudo, disk, docker, ...). Whoever writes roles then decides who is root on this host. Needs --create-host-users.")
     var hostPrivileges = false
-    @Flag(help: "Load the enhanced recording BPF programs: the programs each monitored session runs and the TCP connections it opens, sent to the daemon (its ssh_service.enhanced_recording must be enabled too). Refuses to start, with the missing piece named, where the kernel cannot.")
+    @Flag(help: "Allow enhanced recording: when the daemon's ssh_service.enhanced_recording is enabled, its BPF programs are loaded (at the daemon's first request, never before) and record the programs each monitored session runs and the TCP connections it opens. Where the kernel cannot, the daemon is told the missing piece and refuses to start.")
     var enhancedRecording = false
     @Option(help: "The enhanced recording ring buffer, in bytes (a power of two, at least 4096).")
     var ringBufferSize: Int = 4 * 1024 * 1024
@@ -67,12 +67,7 @@ struct PrivilegeBrokerCommand: ParsableCommand {
             throw ValidationError("\(error)")
         }
         let policy = PrivilegeBroker.Policy(permitRootLogin: permitRootLogin, pamService: pamService, createHostUsers: createHostUsers, hostPrivileges: hostPrivileges)
-        var monitor: SessionMonitor?
-        if enhancedRecording {
-            do { monitor = try SessionMonitor(SessionMonitor.Options(ringBufferBytes: ringBufferSize, failedExecs: failedExecs)) } catch {
-                throw ValidationError("enhanced recording cannot run on this host: \(error)")
-            }
-        }
+        let monitor = enhancedRecording ? SessionMonitor.Options(ringBufferBytes: ringBufferSize, failedExecs: failedExecs) : nil
         let broker = try PrivilegeBroker(socketPath: socket, allowedUID: uid, launcher: launcher, maximumSessions: maxSessions, cgroupRoot: root,
                                          policy: policy, monitor: monitor, sweepingAlso: legacy)
         broker.serve()
