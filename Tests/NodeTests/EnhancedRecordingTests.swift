@@ -87,4 +87,29 @@ final class EnhancedRecordingTests: XCTestCase {
         XCTAssertTrue(text.contains("\"type\":\"m\""), "markers in the recording")
         XCTAssertTrue(text.contains("\"program\":\"ls\""), text.prefix(2000).description)
     }
+
+    func testASessionsOwnSubCgroupsStayMonitoredAndNothingElseIs() async throws {
+        try await start()
+        try await fixture.addUser("alice", logins: ["root"])
+        let key = try await fixture.certifiedKey("alice", principals: ["root"])
+        // Root in the session moves itself into a cgroup of its own below the session's, then runs ls.
+        let script = #"p=$(grep '^0::' /proc/self/cgroup | cut -d: -f3); m=$(awk '$3=="cgroup2"{print $2; exit}' /proc/mounts); mkdir "$m$p/inner" && echo $$ > "$m$p/inner/cgroup.procs" && exec /bin/ls /proc/self/ns"#
+        let other = try ChildProcess("/usr/bin/ssh", try await fixture.sshOptions(key: key) + ["root@127.0.0.1", "sleep 0.5; /bin/echo other-session"],
+                                     output: fixture.directory.appendingPathComponent("other.log"))
+        let result = try await fixture.ssh(key: key, login: "root", script)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(other.wait(timeout: 30), 0, other.output)
+        // The daemon's own work meanwhile, outside any session.
+        _ = try Programs.execute("/bin/echo", ["outside-marker"])
+
+        let commands = try await fixture.events("session.command", atLeast: 4)
+        let inner = try XCTUnwrap(commands.first { $0.fields["path"]?.stringValue == "/bin/ls" }, "\(commands.map(\.fields))")
+        let sid = try XCTUnwrap(inner.sessionID)
+        let session = commands.filter { $0.sessionID == sid }
+        XCTAssertNotEqual(Set(session.compactMap { $0.fields["cgroup_id"]?.description }).count, 1, "ls ran in the session's own sub-cgroup, and still counts")
+        XCTAssertFalse(session.contains { $0.fields["argv"]?.description.contains("other-session") ?? false }, "another session's commands are its own")
+        let echo = try XCTUnwrap(commands.first { $0.fields["argv"]?.description.contains("other-session") ?? false })
+        XCTAssertNotEqual(echo.sessionID, sid)
+        XCTAssertFalse(commands.contains { $0.fields["argv"]?.description.contains("outside-marker") ?? false }, "nothing outside the sessions")
+    }
 }

@@ -66,4 +66,68 @@ final class EnhancedRecordingProgramTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("--enhanced-recording"), "\(error)")
         }
     }
+
+    /// A daemon split with a broker allowing enhanced recording with a 4 KiB ring buffer (two
+    /// exec events), a role recording commands, and alice holding it.
+    private func tinyRing(strict: Bool) throws -> (DaemonFixture, PcshUser) {
+        let daemon = try DaemonFixture(directory: directory) { text in
+            Self.node(text).replacingOccurrences(of: "    on_loss: best_effort\n", with: "    on_loss: \(strict ? "strict" : "best_effort")\n")
+        }
+        self.daemon = daemon
+        try daemon.split(brokerArguments: ["--enhanced-recording", "--ring-buffer-size", "4096"])
+        try daemon.start()
+        let role = directory.appendingPathComponent("role.yaml")
+        try "kind: role\nversion: v1\nmetadata:\n  name: ops\nspec:\n  allow:\n    logins: [root]\n    node_labels: {env: test}\n"
+            .write(to: role, atomically: true, encoding: .utf8)
+        try Programs.executeSuccessfully("/bin/chown", ["portcullis", role.path])
+        XCTAssertEqual(try daemon.pcctl(["create", "-f", role.path]).status, 0)
+        return (daemon, try PcshUser.enrolled("alice", roles: "ops", fixture: daemon))
+    }
+
+    /// A session that execs `/bin/true` `count` times while the broker, its reader, is stopped.
+    private func burstWhileTheBrokerStalls(_ daemon: DaemonFixture, _ alice: PcshUser, count: Int, after: String) throws -> Programs.Result {
+        let broker = try XCTUnwrap(daemon.broker?.broker)
+        let session = try ChildProcess("/usr/bin/ssh", [
+            "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(alice.knownHosts)",
+            "-o", "IdentitiesOnly=yes", "-i", alice.key, "-p", "\(daemon.nodePort)", "-o", "HostKeyAlias=web1.portcullis",
+            "root@127.0.0.1", "sleep 1; i=0; while [ $i -lt \(count) ]; do /bin/true; i=$((i+1)); done; \(after)"], output: directory.appendingPathComponent("burst.log"))
+        defer { session.stop() }
+        Thread.sleep(forTimeInterval: 0.6)
+        broker.signal(SIGSTOP)
+        Thread.sleep(forTimeInterval: 2.5)
+        broker.signal(SIGCONT)
+        let status = session.wait(timeout: 30)
+        return Programs.Result(status: status ?? -1, stdout: session.output, stderr: "")
+    }
+
+    func testLossIsCountedExactlyAndReportedWhenTheReaderStalls() throws {
+        let (daemon, alice) = try tinyRing(strict: false)
+        let count = 300
+        let result = try burstWhileTheBrokerStalls(daemon, alice, count: count, after: "echo done")
+        XCTAssertEqual(result.status, 0, result.output)
+        var end: [String: Any]?
+        let deadline = Date().addingTimeInterval(10)
+        while end == nil, Date() < deadline {
+            end = try daemon.events("session.end").first
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let sid = try XCTUnwrap(end?["sid"] as? String)
+        let received = try daemon.events("session.command").filter { $0["sid"] as? String == sid }.count
+        let lost = try daemon.events("session.data_loss").filter { $0["sid"] as? String == sid }.reduce(0) { $0 + (($1["lost"] as? Int) ?? 0) }
+        // The login shell, sleep, and the trues.
+        let expected = 2 + count
+        XCTAssertGreaterThan(lost, 0, "two exec events fit: most of the burst was lost, and said so")
+        XCTAssertEqual(received + lost, expected, "every exec is received or counted lost (received \(received), lost \(lost))")
+    }
+
+    func testStrictModeEndsASessionThatLostEvents() throws {
+        let (daemon, alice) = try tinyRing(strict: true)
+        let started = Date()
+        let result = try burstWhileTheBrokerStalls(daemon, alice, count: 300, after: "sleep 20; echo survived")
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertFalse(result.output.contains("survived"), result.output)
+        XCTAssertTrue(result.output.contains("enhanced recording lost events of this session"), result.output)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 15, "ended, not waited out")
+        XCTAssertFalse(try daemon.events("session.data_loss").isEmpty)
+    }
 }
