@@ -255,12 +255,10 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
         }
     }
 
-    /// Never silent: an event, a log line, a count in the node's metrics; under
-    /// `on_loss: strict`, the session ends.
+    /// Never silent: an event and a log line; under `on_loss: strict`, the session ends.
     private func dataLoss(_ count: UInt64?, reason: String) {
         connection.emit(.sessionDataLoss(connection.eventFields, sid: sid, lost: count, reason: reason))
         logger.warning("enhanced recording lost events of the session", metadata: ["lost": "\(count.map(String.init) ?? "unknown")", "reason": "\(reason)"])
-        EnhancedRecordingMetrics.lost(count ?? 1)
         if context.settings.enhancedRecording?.onLoss == .strict, !cleanedUp {
             terminate(SessionMessages.enhancedRecordingLost)
         }

@@ -1,7 +1,6 @@
 import Audit
 import Foundation
 import LaunchProtocol
-import NIOConcurrencyHelpers
 
 extension SessionActivity {
     /// Its audit event: `session.command` or `session.network`, with the session's fields.
@@ -22,14 +21,4 @@ extension SessionActivity {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array((try? encoder.encode(self)) ?? Data())
     }
-}
-
-/// Enhanced recording's counts for this process (what the node logs and a status shows).
-enum EnhancedRecordingMetrics {
-    private static let lostEvents = NIOLockedValueBox<UInt64>(0)
-
-    static func lost(_ count: UInt64) { lostEvents.withLockedValue { $0 &+= count } }
-
-    /// Events lost since the daemon started.
-    static var lostTotal: UInt64 { lostEvents.withLockedValue { $0 } }
 }

@@ -42,7 +42,11 @@ extension Pcctl.Audit {
     struct Search: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Find audit events.",
-            discussion: "Times are RFC 3339 (2026-11-23T10:00:00Z) or an age (90m, 12h, 7d). Newest events first unless --oldest-first.")
+            discussion: """
+                Times are RFC 3339 (2026-11-23T10:00:00Z) or an age (90m, 12h, 7d). Newest events first unless --oldest-first.
+                With --session and --event session.command (enhanced recording), the table is the session's process tree: \
+                each process with what it ran, under its parent.
+                """)
         @OptionGroup var options: ConfigOption
         @Option(help: "Events at or after this time.") var from: TimeArgument?
         @Option(help: "Events at or before this time.") var to: TimeArgument?
@@ -68,6 +72,9 @@ extension Pcctl.Audit {
                 switch format {
                 case .json:
                     for record in records { print(String(decoding: record.event.json(), as: UTF8.self)) }
+                case .table where sessionID != nil && event == "session.command":
+                    let tree = SessionProcessTree(records.map(\.event))
+                    print(tree.roots.isEmpty ? "no commands recorded for session \(sessionID ?? "") (enhanced recording off, or none ran)" : tree.render())
                 case .table:
                     var table = Table(columns: ["SEQ", "TIME", "EVENT", "CODE", "USER", "SESSION", "SERVER"].map { Table.Column($0) }, layout: .tabSeparated)
                     for record in records {

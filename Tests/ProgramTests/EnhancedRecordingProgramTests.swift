@@ -55,6 +55,12 @@ final class EnhancedRecordingProgramTests: XCTestCase {
         let commands = try daemon.events("session.command").filter { $0["sid"] as? String == sid }
         XCTAssertTrue(commands.contains { $0["program"] as? String == "uname" && ($0["argv"] as? [String]) == ["-r"] }, "\(commands)")
         XCTAssertTrue(try daemon.events("session.network").isEmpty, "the role records commands only")
+        // The session's process tree, as an auditor asks for it.
+        let tree = try daemon.pcctl(["audit", "search", "--session", sid, "--event", "session.command"])
+        XCTAssertEqual(tree.status, 0, tree.output)
+        let lines = tree.stdout.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.first?.contains("-c 'uname -r >/dev/null; echo done'") ?? false, tree.stdout)
+        XCTAssertTrue(lines.dropFirst().contains { $0.hasPrefix("└─ ") && $0.hasSuffix("uname -r") }, tree.stdout)
     }
 
     func testADaemonThatWantsItRefusesToStartWithoutIt() throws {
