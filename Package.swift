@@ -242,6 +242,8 @@ let package = Package(
             path: "bench/Sources/audit-bench"
         ),
         .target(name: "BenchSupport", dependencies: ["FIPSCrypto"], path: "bench/Sources/BenchSupport"),
+        // Enhanced recording's cost and completeness, for bench/bpf.sh.
+        .executableTarget(name: "bpf-bench", dependencies: ["SessionBPF", "HostSessions"], path: "bench/Sources/bpf-bench"),
         // A month of synthetic events in a real appliance's audit log and as an export, for bench/report.sh.
         .executableTarget(
             name: "report-bench",
