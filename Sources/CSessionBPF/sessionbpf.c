@@ -114,6 +114,13 @@ int pc_bpf_open(const struct pc_bpf_options *options, struct pc_bpf **out, char 
         snprintf(error, error_length, "the ring buffer size must be a power of two of at least 4096 bytes, not %u", options->ring_bytes);
         return -EINVAL;
     }
+    /* libbpf finds the syscall tracepoints through tracefs: without it, say so, not ENOENT. */
+    if (options->failed_execs && access("/sys/kernel/tracing/events/syscalls/sys_enter_execve/id", R_OK) != 0
+        && access("/sys/kernel/debug/tracing/events/syscalls/sys_enter_execve/id", R_OK) != 0) {
+        snprintf(error, error_length, "failed_execs needs the kernel's syscall tracepoints, and tracefs is not mounted: "
+                 "mount -t tracefs tracefs /sys/kernel/tracing (systemd mounts it at boot on most hosts), or turn failed_execs off");
+        return -ENOENT;
+    }
     libbpf_print_fn_t previous = libbpf_set_print(keep_libbpf_output);
     libbpf_said[0] = 0;
     struct pc_bpf *bpf = calloc(1, sizeof(*bpf));

@@ -22,8 +22,8 @@ final class EnhancedRecordingTests: XCTestCase {
 
     override class func tearDown() { NodeFixture.removeLogin() }
 
-    private func start(ringBufferBytes: Int = 4 * 1024 * 1024, onLoss: NodeSettings.EnhancedRecordingSettings.LossPolicy = .bestEffort) async throws {
-        fixture = try await NodeFixture { $0.enhancedRecording = NodeSettings.EnhancedRecordingSettings(ringBufferBytes: ringBufferBytes, onLoss: onLoss) }
+    private func start(ringBufferBytes: Int = 4 * 1024 * 1024, failedExecs: Bool = false) async throws {
+        fixture = try await NodeFixture { $0.enhancedRecording = NodeSettings.EnhancedRecordingSettings(ringBufferBytes: ringBufferBytes, failedExecs: failedExecs) }
     }
 
     /// A TCP listener on the loopback (`::1` or 127.0.0.1) that accepts and closes.
@@ -111,5 +111,31 @@ final class EnhancedRecordingTests: XCTestCase {
         let echo = try XCTUnwrap(commands.first { $0.fields["argv"]?.description.contains("other-session") ?? false })
         XCTAssertNotEqual(echo.sessionID, sid)
         XCTAssertFalse(commands.contains { $0.fields["argv"]?.description.contains("outside-marker") ?? false }, "nothing outside the sessions")
+    }
+
+    func testFailedExecsAreReportedWithTheirErrnoWhenAsked() async throws {
+        // They need tracefs; without it the node says exactly that. (systemd mounts it at boot;
+        // this machine's may not have.)
+        var mounted = false
+        if access("/sys/kernel/tracing/events/syscalls", F_OK) != 0 {
+            do {
+                try await start(failedExecs: true)
+                XCTFail("started without tracefs")
+            } catch {
+                XCTAssertTrue("\(error)".contains("tracefs is not mounted"), "\(error)")
+            }
+            try Programs.executeSuccessfully("/bin/mount", ["-t", "tracefs", "tracefs", "/sys/kernel/tracing"])
+            mounted = true
+        }
+        defer { if mounted { _ = try? Programs.execute("/bin/umount", ["/sys/kernel/tracing"]) } }
+        try await start(failedExecs: true)
+        try await fixture.addUser("alice")
+        let key = try await fixture.certifiedKey("alice")
+        let result = try await fixture.ssh(key: key, "/nonexistent/tool --flag; /usr/bin/true")
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let failed = try await fixture.event("session.command") { $0.fields["path"]?.stringValue == "/nonexistent/tool" }
+        XCTAssertEqual(failed?.fields["return_code"], .integer(-2), "ENOENT: \(failed?.fields ?? [:])")
+        let ran = try await fixture.event("session.command") { $0.fields["path"]?.stringValue == "/usr/bin/true" }
+        XCTAssertEqual(ran?.fields["return_code"], .integer(0))
     }
 }
