@@ -103,6 +103,22 @@ final class DaemonFixture {
         ["--reuid=\(user)", "--regid=\(user)", "--init-groups", "--inh-caps=-all", "--bounding-set=-all", "--"]
     }
 
+    /// ssh's arguments for reaching this daemon's node (`web1`, as `startedWithNode` names it) as
+    /// `user`, with the key and certificate pcsh gave them; the login and command follow.
+    func sshArguments(_ user: PcshUser) -> [String] {
+        ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(user.knownHosts)",
+         "-o", "IdentitiesOnly=yes", "-i", user.key, "-p", "\(nodePort)", "-o", "HostKeyAlias=web1.portcullis"]
+    }
+
+    /// A role from YAML, created with `pcctl create -f` (the file made readable by the daemon's user).
+    func createRole(_ yaml: String) throws {
+        let file = directory.appendingPathComponent("role-\(UUID().uuidString.prefix(8)).yaml")
+        try yaml.write(to: file, atomically: true, encoding: .utf8)
+        if let user { try Programs.executeSuccessfully("/bin/chown", [user, file.path]) }
+        let created = try pcctl(["create", "-f", file.path])
+        guard created.status == 0 else { throw Programs.CommandFailed(output: created.output) }
+    }
+
     /// The audit sink's events with this name.
     func events(_ name: String) throws -> [[String: Any]] {
         let text = (try? String(contentsOfFile: directory.appendingPathComponent("audit.jsonl").path, encoding: .utf8)) ?? ""

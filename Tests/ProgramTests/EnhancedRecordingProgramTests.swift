@@ -34,16 +34,9 @@ final class EnhancedRecordingProgramTests: XCTestCase {
         self.daemon = daemon
         try daemon.split(brokerArguments: ["--enhanced-recording"])
         try daemon.start()
-        let role = directory.appendingPathComponent("role.yaml")
-        try "kind: role\nversion: v1\nmetadata:\n  name: ops\nspec:\n  options: {enhanced_recording: [command]}\n  allow:\n    logins: [root]\n    node_labels: {env: test}\n"
-            .write(to: role, atomically: true, encoding: .utf8)
-        try Programs.executeSuccessfully("/bin/chown", ["portcullis", role.path])
-        XCTAssertEqual(try daemon.pcctl(["create", "-f", role.path]).status, 0)
+        try daemon.createRole("kind: role\nversion: v1\nmetadata:\n  name: ops\nspec:\n  options: {enhanced_recording: [command]}\n  allow:\n    logins: [root]\n    node_labels: {env: test}\n")
         let alice = try PcshUser.enrolled("alice", roles: "ops", fixture: daemon)
-        let session = try Programs.execute("/usr/bin/ssh", [
-            "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(alice.knownHosts)",
-            "-o", "IdentitiesOnly=yes", "-i", alice.key, "-p", "\(daemon.nodePort)", "-o", "HostKeyAlias=web1.portcullis",
-            "root@127.0.0.1", "uname -r >/dev/null; echo done"])
+        let session = try Programs.execute("/usr/bin/ssh", daemon.sshArguments(alice) + ["root@127.0.0.1", "uname -r >/dev/null; echo done"])
         XCTAssertEqual(session.status, 0, session.output)
         let deadline = Date().addingTimeInterval(10)
         var end: [String: Any]?
@@ -82,20 +75,14 @@ final class EnhancedRecordingProgramTests: XCTestCase {
         self.daemon = daemon
         try daemon.split(brokerArguments: ["--enhanced-recording", "--ring-buffer-size", "4096"])
         try daemon.start()
-        let role = directory.appendingPathComponent("role.yaml")
-        try "kind: role\nversion: v1\nmetadata:\n  name: ops\nspec:\n  allow:\n    logins: [root]\n    node_labels: {env: test}\n"
-            .write(to: role, atomically: true, encoding: .utf8)
-        try Programs.executeSuccessfully("/bin/chown", ["portcullis", role.path])
-        XCTAssertEqual(try daemon.pcctl(["create", "-f", role.path]).status, 0)
+        try daemon.createRole("kind: role\nversion: v1\nmetadata:\n  name: ops\nspec:\n  allow:\n    logins: [root]\n    node_labels: {env: test}\n")
         return (daemon, try PcshUser.enrolled("alice", roles: "ops", fixture: daemon))
     }
 
     /// A session that execs `/bin/true` `count` times while the broker, its reader, is stopped.
     private func burstWhileTheBrokerStalls(_ daemon: DaemonFixture, _ alice: PcshUser, count: Int, after: String) throws -> Programs.Result {
         let broker = try XCTUnwrap(daemon.broker?.broker)
-        let session = try ChildProcess("/usr/bin/ssh", [
-            "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(alice.knownHosts)",
-            "-o", "IdentitiesOnly=yes", "-i", alice.key, "-p", "\(daemon.nodePort)", "-o", "HostKeyAlias=web1.portcullis",
+        let session = try ChildProcess("/usr/bin/ssh", daemon.sshArguments(alice) + [
             "root@127.0.0.1", "sleep 1; i=0; while [ $i -lt \(count) ]; do /bin/true; i=$((i+1)); done; \(after)"], output: directory.appendingPathComponent("burst.log"))
         defer { session.stop() }
         Thread.sleep(forTimeInterval: 0.6)

@@ -206,7 +206,7 @@ final class PrivilegeSeparationTests: XCTestCase {
         XCTAssertTrue(exec.output.contains("\(broker.cgroupRoot.split(separator: "/").last!)/portcullis/"), exec.output)
 
         // The daemon killed outright mid-session: the session's processes end, the broker stays.
-        let live = try ChildProcess("/usr/bin/ssh", sshArguments(alice, daemon) + ["root@127.0.0.1", "sleep 300"],
+        let live = try ChildProcess("/usr/bin/ssh", daemon.sshArguments(alice) + ["root@127.0.0.1", "sleep 300"],
                                     output: directory.appendingPathComponent("live.log"))
         defer { live.stop() }
         var sleepers: [pid_t] = []
@@ -240,9 +240,8 @@ final class PrivilegeSeparationTests: XCTestCase {
         defer {
             if getpwnam(login) != nil { _ = try? Programs.execute("/usr/sbin/userdel", ["--remove", "--", login]) }
         }
-        let role = directory.appendingPathComponent("role.yaml")
         func writeRole(sudoers: Bool, groups: [String] = []) throws {
-            try """
+            try daemon.createRole("""
                 kind: role
                 version: v1
                 metadata: {name: jit}
@@ -252,10 +251,7 @@ final class PrivilegeSeparationTests: XCTestCase {
                     logins: [\(login)]
                     node_labels: {env: test}
                 \(sudoers ? "    host_sudoers: [\"ALL=(ALL) NOPASSWD: /usr/bin/id\"]\n" : "")\(groups.isEmpty ? "" : "    host_groups: [\(groups.joined(separator: ", "))]\n")
-                """.write(to: role, atomically: true, encoding: .utf8)
-            try Programs.executeSuccessfully("/bin/chown", ["portcullis", role.path])
-            let created = try daemon.pcctl(["create", "-f", role.path])
-            XCTAssertEqual(created.status, 0, created.output)
+                """)
         }
         try writeRole(sudoers: true)
         let alice = try PcshUser.enrolled("alice", roles: "jit", fixture: daemon)
@@ -277,7 +273,7 @@ final class PrivilegeSeparationTests: XCTestCase {
         XCTAssertNil(getpwnam(login), "dropped with its session")
 
         // A crash: the session's launcher and the daemon killed outright.
-        let live = try ChildProcess("/usr/bin/ssh", sshArguments(alice, daemon) + ["\(login)@127.0.0.1", "sleep 300"],
+        let live = try ChildProcess("/usr/bin/ssh", daemon.sshArguments(alice) + ["\(login)@127.0.0.1", "sleep 300"],
                                     output: directory.appendingPathComponent("live.log"))
         defer { live.stop() }
         var launcher: pid_t?
@@ -302,7 +298,7 @@ final class PrivilegeSeparationTests: XCTestCase {
 
         // The daemon alone killed: the launcher still removes the user when its session ends,
         // and the event it could not report reaches the audit log through the next sweep.
-        let again = try ChildProcess("/usr/bin/ssh", sshArguments(alice, daemon) + ["\(login)@127.0.0.1", "sleep 300"],
+        let again = try ChildProcess("/usr/bin/ssh", daemon.sshArguments(alice) + ["\(login)@127.0.0.1", "sleep 300"],
                                      output: directory.appendingPathComponent("again.log"))
         defer { again.stop() }
         try Self.eventually("the session runs") { getpwnam(login) != nil && broker.sessions.flatMap(broker.processes(of:)).count >= 2 }
@@ -340,13 +336,8 @@ final class PrivilegeSeparationTests: XCTestCase {
         return LaunchedSession(stdout: pipes.parent[1], control: control[0], parentEnds: pipes.parent)
     }
 
-    private func sshArguments(_ user: PcshUser, _ daemon: DaemonFixture) -> [String] {
-        ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(user.knownHosts)",
-         "-o", "IdentitiesOnly=yes", "-i", user.key, "-p", "\(daemon.nodePort)", "-o", "HostKeyAlias=web1.portcullis"]
-    }
-
     private func ssh(_ user: PcshUser, _ daemon: DaemonFixture, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        try Programs.execute("/usr/bin/ssh", sshArguments(user, daemon) + arguments)
+        try Programs.execute("/usr/bin/ssh", daemon.sshArguments(user) + arguments)
     }
 
     /// Alive and not a zombie (one whose parent has not reaped it yet is dead all the same).
