@@ -106,8 +106,11 @@ int BPF_PROG(pc_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
     __u64 session = session_of_current(&entry);
     if (!session || !entry || !(entry->kinds & PC_KIND_COMMAND))
         return 0;
-    /* A thread other than the leader that execs changes its tid: its stash goes. */
-    __u64 key = bpf_get_current_pid_tgid();
+    /* A thread other than the leader that execs takes the leader's tid: the stash of the
+     * thread it was (tgid, old_pid) goes, as its execve will never return. */
+    __u64 key = ((bpf_get_current_pid_tgid() >> 32) << 32) | (__u32)old_pid;
+    bpf_map_delete_elem(&exec_stash, &key);
+    key = bpf_get_current_pid_tgid();
     bpf_map_delete_elem(&exec_stash, &key);
 
     struct pc_exec_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
@@ -147,7 +150,9 @@ static __always_inline int stash_exec(const char *filename)
         return 0;
     __u64 key = bpf_get_current_pid_tgid();
     __u64 pointer = (__u64)filename;
-    bpf_map_update_elem(&exec_stash, &key, &pointer, BPF_ANY);
+    /* A full stash would lose the exec's report: counted as lost. */
+    if (bpf_map_update_elem(&exec_stash, &key, &pointer, BPF_ANY) != 0)
+        count_loss(entry);
     return 0;
 }
 

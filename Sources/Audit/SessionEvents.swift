@@ -182,11 +182,11 @@ extension AuditEvent {
     /// `session.command` (`T4000I`): a program the session ran (enhanced recording); `argv`
     /// without argv[0], as the reference writes it.
     public static func sessionCommand(_ connection: ConnectionEventFields, sid: String, program: String, path: String, argv: [String], argvTruncated: Bool,
-                                      returnCode: Int32, pid: UInt32, ppid: UInt32, cgroupID: UInt64) -> AuditEvent {
+                                      returnCode: Int32, pid: UInt32, ppid: UInt32, processUID: UInt32, cgroupID: UInt64) -> AuditEvent {
         var fields: [String: AuditValue] = [
             "program": .string(program), "path": .string(path), "argv": .array(argv.dropFirst().map(AuditValue.string)),
             "return_code": .integer(Int64(returnCode)), "pid": .integer(Int64(pid)), "ppid": .integer(Int64(ppid)),
-            "cgroup_id": .integer(Int64(bitPattern: cgroupID)),
+            "process_uid": .integer(Int64(processUID)), "cgroup_id": .integer(Int64(bitPattern: cgroupID)),
         ]
         if argvTruncated { fields["argv_truncated"] = true }
         return connection.event(.sessionCommand, sid: sid, fields)

@@ -21,6 +21,9 @@ struct pc_bpf {
     struct ring_buffer *ring;
     pc_bpf_event_handler handler;
     void *context;
+    /* This consume's count and cap. */
+    int handled;
+    int limit;
     const char *connect_hook;
     int failed_execs;
 };
@@ -76,7 +79,11 @@ static int explain(int result, char *error, size_t length, const char *doing)
 static int handle_sample(void *context, void *data, size_t size)
 {
     struct pc_bpf *bpf = context;
-    return bpf->handler ? bpf->handler(bpf->context, data, size) : 0;
+    if (bpf->handler)
+        bpf->handler(bpf->context, data, size);
+    /* At the cap, stop (libbpf has consumed this record): a session that execs or connects
+     * without pause cannot keep the reader in one call. */
+    return ++bpf->handled >= bpf->limit ? -EAGAIN : 0;
 }
 
 /* Opens and loads the object with the connect programs of one kind; the other kind off. */
@@ -185,6 +192,12 @@ int pc_bpf_lost(struct pc_bpf *bpf, uint64_t cgroup, uint64_t *lost)
 int pc_bpf_remove(struct pc_bpf *bpf, uint64_t cgroup, uint64_t *lost)
 {
     *lost = 0;
+    struct pc_cgroup_entry entry;
+    /* Read and removed at once (no loss counted between), where the kernel can (5.14+). */
+    if (bpf_map_lookup_and_delete_elem(bpf_map__fd(bpf->skeleton->maps.monitored), &cgroup, &entry) == 0) {
+        *lost = entry.lost;
+        return 0;
+    }
     pc_bpf_lost(bpf, cgroup, lost);
     return bpf_map__delete_elem(bpf->skeleton->maps.monitored, &cgroup, sizeof(cgroup), 0);
 }
@@ -203,14 +216,17 @@ uint64_t pc_bpf_lost_total(struct pc_bpf *bpf)
 
 int pc_bpf_fd(struct pc_bpf *bpf) { return ring_buffer__epoll_fd(bpf->ring); }
 
-int pc_bpf_consume(struct pc_bpf *bpf, pc_bpf_event_handler handler, void *context)
+int pc_bpf_consume(struct pc_bpf *bpf, int limit, pc_bpf_event_handler handler, void *context)
 {
     bpf->handler = handler;
     bpf->context = context;
+    bpf->handled = 0;
+    bpf->limit = limit > 0 ? limit : 1;
     int result = ring_buffer__consume(bpf->ring);
+    int handled = bpf->handled;
     bpf->handler = NULL;
     bpf->context = NULL;
-    return result;
+    return result < 0 && result != -EAGAIN ? result : handled;
 }
 
 int pc_cgroup_id(const char *path, uint64_t *id)

@@ -78,14 +78,19 @@ public enum ActivityMessage: Sendable, Equatable {
         var ended: Bool?
     }
 
-    public var encoded: [UInt8] {
+    /// The encoder `encoded(with:)` wants (one per thread: JSONEncoder is not to be shared).
+    public static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    public func encoded(with encoder: JSONEncoder) -> [UInt8] {
         let wire: Wire = switch self {
         case .activity(let session, let activity): Wire(session: session, activity: activity)
         case .lost(let session, let count): Wire(session: session, lost: count)
         case .ended(let session, let lost): Wire(session: session, lost: lost, ended: true)
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var bytes = Array((try? encoder.encode(wire)) ?? Data())
         if bytes.count > Self.maximumBytes, case .activity(let session, var activity) = self {
             // Arguments full of characters JSON escapes: kept to what fits, marked truncated.

@@ -110,24 +110,25 @@ final class LocalActivityFeed: ActivityFeed, @unchecked Sendable {
         try monitor.add(cgroup: id, kinds: mask)
     }
 
-    /// The session's last events, then `ended` (from the feed's thread, within 100 ms).
-    func finish(cgroup path: String) {
-        guard let id = try? SessionMonitor.cgroupID(of: path) else { return }
+    /// The session's last events, then `ended` (from the feed's thread, within 100 ms): once
+    /// nothing runs in its cgroup any more.
+    func finish(cgroup id: UInt64) {
         state.withLockedValue { $0.finishing.append(id) }
     }
 
     private func run() {
         var lossesChecked = Date.distantPast
+        var pending = false
         while !state.withLockedValue({ $0.stopped }) {
             var watched = pollfd(fd: monitor.descriptor, events: Int16(POLLIN), revents: 0)
-            _ = poll(&watched, 1, 100)
+            _ = poll(&watched, 1, pending ? 0 : 100)
             // A finishing session leaves the kernel's map first (nothing new comes), then what
             // the ring buffer holds for it is delivered, then its end.
             let finishing = state.withLockedValue { state -> [(MonitoredSessionCounts, UInt64)] in
                 defer { state.finishing = [] }
                 return state.finishing.compactMap { id in state.sessions[id].map { ($0, monitor.remove(cgroup: id)) } }
             }
-            consume()
+            pending = consume()
             for (entry, lost) in finishing {
                 state.withLockedValue { $0.sessions[entry.cgroup] = nil }
                 router.deliver(.ended(session: entry.session, lost: lost > entry.reported ? lost - entry.reported : 0))
@@ -144,12 +145,14 @@ final class LocalActivityFeed: ActivityFeed, @unchecked Sendable {
         }
     }
 
-    private func consume() {
-        let sessions = state.withLockedValue { $0.sessions }
-        monitor.consume { cgroup, activity in
-            guard let entry = sessions[cgroup] else { return }
+    /// Waiting events to their sessions (looked up as each comes: one registered meanwhile is
+    /// found); true when more may wait.
+    @discardableResult
+    private func consume() -> Bool {
+        monitor.consume(limit: 1024) { cgroup, activity in
+            guard let entry = state.withLockedValue({ $0.sessions[cgroup] }) else { return }
             router.deliver(.activity(session: entry.session, activity))
-        }
+        } >= 1024
     }
 
     func stop() { state.withLockedValue { $0.stopped = true } }

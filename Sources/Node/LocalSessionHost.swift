@@ -4,6 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import SessionBPF
 import SSHHost
 
 /// Sessions started by the node itself (posix_spawn: the daemon never forks), each launcher
@@ -79,11 +80,14 @@ final class LocalHostedSession: HostedSession {
 
     func end() {
         guard ended.withLockedValue({ ended in defer { ended = true }; return !ended }) else { return }
-        feed?.finish(cgroup: cgroup.path)
+        // Its id while the directory is there; its recording ends once its processes are gone.
+        let path = self.cgroup.path
+        let monitored = feed.flatMap { feed in (try? SessionMonitor.cgroupID(of: path)).map { (feed, $0) } }
         // Removal waits for killed processes to leave: not on an event loop.
         let (cgroup, logger) = (cgroup, logger)
         DispatchQueue.global().async {
             do { try cgroup.end() } catch { logger.error("the session cgroup could not be removed", metadata: ["error": "\(error)"]) }
+            if let (feed, id) = monitored { feed.finish(cgroup: id) }
         }
     }
 }

@@ -53,7 +53,8 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
     /// The session's last events (`exec`, `session.data`, `session.end`), held until enhanced
     /// recording has delivered everything the kernel had for it (at most `activityGrace`).
     private var tail: (() -> Void)?
-    static let activityGrace: TimeAmount = .seconds(3)
+    /// Longer than the broker's grace before it kills what is left (2 s) and the removal after.
+    static let activityGrace: TimeAmount = .seconds(5)
 
     init(connection: ControlledConnection, context: NodeContext, channel: SSHSessionChannel) {
         self.connection = connection

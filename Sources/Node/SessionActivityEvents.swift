@@ -8,7 +8,7 @@ extension SessionActivity {
         switch kind {
         case .command:
             return .sessionCommand(connection, sid: sid, program: program, path: path ?? "", argv: argv ?? [], argvTruncated: argvTruncated ?? false,
-                                   returnCode: returnCode ?? 0, pid: pid, ppid: ppid, cgroupID: cgroupID)
+                                   returnCode: returnCode ?? 0, pid: pid, ppid: ppid, processUID: uid, cgroupID: cgroupID)
         case .network:
             return .sessionNetwork(connection, sid: sid, program: program, pid: pid, cgroupID: cgroupID, sourceAddress: sourceAddress ?? "",
                                    destinationAddress: destinationAddress ?? "", destinationPort: destinationPort ?? 0, version: version ?? 0)

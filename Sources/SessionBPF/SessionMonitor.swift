@@ -99,13 +99,14 @@ public final class SessionMonitor {
     /// Readable when a batch of events waits; poll it with a timeout and `consume` then as well.
     public var descriptor: Int32 { pc_bpf_fd(handle) }
 
-    /// Every waiting event, decoded, with the monitored cgroup it belongs to.
+    /// Waiting events, decoded, with the monitored cgroup each belongs to: at most `limit`
+    /// (returned when more may wait: consume again soon, without waiting for a wake-up).
     @discardableResult
-    public func consume(_ body: (_ sessionCgroup: UInt64, SessionActivity) -> Void) -> Int {
+    public func consume(limit: Int = 1024, _ body: (_ sessionCgroup: UInt64, SessionActivity) -> Void) -> Int {
         withoutActuallyEscaping(body) { body in
             var sink = EventSink(body: body, bootOffset: bootOffset)
             return withUnsafeMutablePointer(to: &sink) { pointer in
-                Int(pc_bpf_consume(handle, { context, data, size in
+                Int(pc_bpf_consume(handle, Int32(clamping: limit), { context, data, size in
                     guard let context, let data else { return 0 }
                     context.assumingMemoryBound(to: EventSink.self).pointee.handle(data, size)
                     return 0
@@ -141,12 +142,21 @@ private struct EventSink {
             guard size >= MemoryLayout<pc_connect_event>.size else { return }
             let event = data.loadUnaligned(as: pc_connect_event.self)
             activity.kind = .network
-            activity.version = Int(event.version)
             activity.destinationPort = Int(event.dst_port)
             activity.sourcePort = Int(event.src_port)
-            let family = event.version == 6 ? AF_INET6 : AF_INET
-            activity.sourceAddress = Self.address(data + MemoryLayout<pc_connect_event>.offset(of: \.src_addr)!, family: family)
-            activity.destinationAddress = Self.address(data + MemoryLayout<pc_connect_event>.offset(of: \.dst_addr)!, family: family)
+            let source = data + MemoryLayout<pc_connect_event>.offset(of: \.src_addr)!, destination = data + MemoryLayout<pc_connect_event>.offset(of: \.dst_addr)!
+            // An IPv4 peer reached through an IPv6 socket (::ffff:a.b.c.d) is reported as IPv4,
+            // so a search for its address finds it.
+            if event.version == 6, Self.isV4Mapped(destination) {
+                activity.version = 4
+                activity.sourceAddress = Self.isV4Mapped(source) ? Self.address(source + 12, family: AF_INET) : Self.address(source, family: AF_INET6)
+                activity.destinationAddress = Self.address(destination + 12, family: AF_INET)
+            } else {
+                activity.version = Int(event.version)
+                let family = event.version == 6 ? AF_INET6 : AF_INET
+                activity.sourceAddress = Self.address(source, family: family)
+                activity.destinationAddress = Self.address(destination, family: family)
+            }
         default:
             return
         }
@@ -156,6 +166,11 @@ private struct EventSink {
     static func string(_ pointer: UnsafeRawPointer, limit: Int) -> String {
         let bytes = UnsafeRawBufferPointer(start: pointer, count: limit)
         return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+    }
+
+    static func isV4Mapped(_ pointer: UnsafeRawPointer) -> Bool {
+        let bytes = UnsafeRawBufferPointer(start: pointer, count: 16)
+        return bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff
     }
 
     static func address(_ pointer: UnsafeRawPointer, family: Int32) -> String {

@@ -66,13 +66,21 @@ public final class SessionRecordingTap: @unchecked Sendable {
 
     public func resize(columns: Int, rows: Int) {
         guard !failed else { return }
-        continuation.yield(RecordingEvent(time: now, kind: .resize, data: Array("\(columns)x\(rows)".utf8)))
+        let data = Array("\(columns)x\(rows)".utf8)
+        // Counted as output is (the consumer subtracts every event's bytes).
+        pendingBytes += data.count
+        continuation.yield(RecordingEvent(time: now, kind: .resize, data: data))
     }
 
     /// A marker on the recording's timeline (enhanced recording's commands and connections).
     public func marker(_ text: [UInt8]) {
         guard !failed else { return }
+        pendingBytes += text.count
         continuation.yield(RecordingEvent(time: now, kind: .marker, data: text))
+        if pendingBytes > Self.highWatermark && !held {
+            held = true
+            onHold(true)
+        }
     }
 
     /// Writes what is left and completes the recording; returns when it is on disk.

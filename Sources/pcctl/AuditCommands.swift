@@ -73,8 +73,11 @@ extension Pcctl.Audit {
                 case .json:
                     for record in records { print(String(decoding: record.event.json(), as: UTF8.self)) }
                 case .table where sessionID != nil && event == "session.command":
-                    let tree = SessionProcessTree(records.map(\.event))
+                    let tree = SessionProcessTree(records.sorted { $0.seq < $1.seq }.map(\.event))
                     print(tree.roots.isEmpty ? "no commands recorded for session \(sessionID ?? "") (enhanced recording off, or none ran)" : tree.render())
+                    if records.count == limit {
+                        printError("only \(limit) commands are drawn (\(oldestFirst ? "the oldest" : "the newest")): raise --limit for the whole tree")
+                    }
                 case .table:
                     var table = Table(columns: ["SEQ", "TIME", "EVENT", "CODE", "USER", "SESSION", "SERVER"].map { Table.Column($0) }, layout: .tabSeparated)
                     for record in records {

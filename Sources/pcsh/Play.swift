@@ -72,7 +72,9 @@ extension Pcsh.Play {
         let pid = (activity["pid"] as? NSNumber)?.intValue ?? 0
         let program = (activity["program"] as? String) ?? "?"
         // Control characters of a hostile argument never reach the terminal as such.
-        func printable(_ text: String) -> String { String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "?" : Character($0) }) }
+        func printable(_ text: String) -> String {
+            String(text.unicodeScalars.map { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) ? "?" : Character($0) })
+        }
         switch kind {
         case "command":
             let ppid = (activity["ppid"] as? NSNumber)?.intValue ?? 0

@@ -17,8 +17,9 @@ final class PrivilegeBroker {
     private let cgroupRoot: String
     private var sessions: [Int32: BrokerSession] = [:]
     /// Cgroups of ended sessions not removed yet: each killed once its grace is over, then
-    /// removed once its processes have left (`tries` counts the attempts).
-    private var leaving: [(cgroup: SessionCgroup, killAt: Date, tries: Int)] = []
+    /// removed once its processes have left (`tries` counts the attempts); enhanced recording
+    /// watches it until then (what a session's last processes run is still recorded).
+    private var leaving: [(cgroup: SessionCgroup, killAt: Date, tries: Int, monitored: MonitoredSession?)] = []
     /// Launchers started and not reaped yet: only these pids may be signalled (a reaped one may
     /// be someone else's by now).
     private var launchers: Set<pid_t> = []
@@ -54,8 +55,16 @@ final class PrivilegeBroker {
     private var monitor: SessionMonitor?
     /// Monitored sessions by their cgroup's id.
     private var monitored: [UInt64: MonitoredSession] = [:]
-    /// The daemon's activity feeds (`watch` connections): normally one.
-    private var watchers: Set<Int32> = []
+    /// The daemon's activity feed (its `watch` connection): one; a new one replaces it.
+    private var watcher: Int32?
+    /// `ended` messages no feed took yet.
+    private var unsentEnds: [ActivityMessage] = []
+    /// More events wait in the ring buffer than one batch took.
+    private var activityPending = false
+    static let activityBatch = 1024
+    private let activityEncoder = ActivityMessage.encoder()
+    /// Why the programs could not be loaded, once tried (not tried again at every `watch`).
+    private var monitorFailure: String?
     /// The host-user sweep running, if one is: one at a time.
     private var sweeper: pid_t?
     /// When losses were last looked for.
@@ -125,7 +134,7 @@ final class PrivilegeBroker {
             // Woken every second anyway: launchers are reaped and emptied cgroups removed; with
             // enhanced recording, every 100 ms, since its wake-ups are batched and nothing may
             // wait in the ring buffer.
-            let timeout: Int32 = monitor != nil ? 100 : (leaving.isEmpty ? 1000 : 50)
+            let timeout: Int32 = activityPending ? 0 : (monitor != nil ? 100 : (leaving.isEmpty ? 1000 : 50))
             if poll(&watched, nfds_t(watched.count), min(timeout, leaving.isEmpty ? timeout : 50)) < 0, errno != EINTR {
                 BrokerLog.info("poll: \(String(cString: strerror(errno)))")
                 exit(1)
@@ -204,7 +213,7 @@ final class PrivilegeBroker {
     /// The session ends with its connection (the daemon closed it, died, or broke the protocol).
     private func disconnect(_ session: BrokerSession) {
         end(session)
-        watchers.remove(session.socket)
+        if watcher == session.socket { watcher = nil }
         sessions[session.socket] = nil
         close(session.socket)
         acceptPaused = false
@@ -243,20 +252,29 @@ final class PrivilegeBroker {
         if case .watch = request {
             guard case .new = session.phase else { return (.refused("'watch' on a session's connection"), true) }
             guard let options = monitorOptions else { return (.refused("this host does not record sessions' activity (portcullis-privd --enhanced-recording)"), true) }
+            if let monitorFailure { return (.refused(monitorFailure), true) }
             if monitor == nil {
                 do {
                     let loaded = try SessionMonitor(options)
                     monitor = loaded
                     BrokerLog.info("enhanced recording loaded: connects through \(loaded.connectHook); failed execs \(loaded.failedExecs ? "reported" : "not reported")")
                 } catch {
-                    return (.refused("enhanced recording cannot run on this host: \(error)"), true)
+                    monitorFailure = "enhanced recording cannot run on this host: \(error)"
+                    return (.refused(monitorFailure!), true)
                 }
             }
+            // One feed: a new one (the daemon restarted, or reconnected) replaces the old.
+            if let old = watcher, let stale = sessions[old] { disconnect(stale) }
             session.phase = .watching
-            watchers.insert(session.socket)
-            // Room for bursts: a daemon that falls behind loses events, counted and reported.
+            watcher = session.socket
+            // Room for bursts (FORCE: the broker is root, past net.core.wmem_max): a daemon that
+            // falls behind loses events, counted and reported.
             var size: Int32 = 4 * 1024 * 1024
-            setsockopt(session.socket, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            setsockopt(session.socket, SOL_SOCKET, SO_SNDBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size))
+            var actual: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(session.socket, SOL_SOCKET, SO_SNDBUF, &actual, &length)
+            BrokerLog.info("the daemon's activity feed is connected (send buffer \(actual) bytes)")
             return (.done, false)
         }
         if case .audit(let record, let text, let address, let success) = request {
@@ -326,7 +344,8 @@ final class PrivilegeBroker {
                 return (.refused("\(error)"), true)
             }
         case (.monitor(let id, let kinds), .opened(let cgroup)):
-            guard let monitor else { return (.refused("this host does not record sessions' activity (portcullis-privd --enhanced-recording)"), false) }
+            guard monitorOptions != nil else { return (.refused("this host does not record sessions' activity (portcullis-privd --enhanced-recording)"), false) }
+            guard let monitor else { return (.refused("enhanced recording is not loaded: the daemon's feed (watch) loads it first"), false) }
             guard session.monitored == nil else { return (.refused("session \(id) is monitored already"), true) }
             do {
                 let cgroupID = try SessionMonitor.cgroupID(of: cgroup.path)
@@ -353,17 +372,18 @@ final class PrivilegeBroker {
     /// closes the PAM session when the program ends), and whatever is left after the grace is
     /// killed; the cgroup goes once it is empty. Never waits.
     private func end(_ session: BrokerSession) {
-        if let entry = session.monitored {
-            session.monitored = nil
-            finishMonitoring(entry)
+        let entry = session.monitored
+        session.monitored = nil
+        guard let cgroup = session.phase.cgroup else {
+            if let entry { finishMonitoring(entry) }
+            return
         }
-        guard let cgroup = session.phase.cgroup else { return }
         var killAt = Date()
         if case .launched(_, let launcher) = session.phase, launchers.contains(launcher), kill(launcher, SIGTERM) == 0 {
             killAt = killAt.addingTimeInterval(Self.grace)
         }
         session.phase = .ended
-        leaving.append((cgroup, killAt, 0))
+        leaving.append((cgroup, killAt, 0, entry))
         removeEmptied()
     }
 
@@ -373,10 +393,13 @@ final class PrivilegeBroker {
     /// every quarter second, the losses it has not been told of.
     private func forwardActivity() {
         guard let monitor else { return }
-        monitor.consume { cgroup, activity in
+        // A bounded batch per turn of the loop: a session that execs or connects without pause
+        // cannot keep the other sessions' requests waiting (more waiting: the next poll does not block).
+        activityPending = monitor.consume(limit: Self.activityBatch) { cgroup, activity in
             guard let entry = monitored[cgroup] else { return }
             send(.activity(session: entry.session, activity), for: entry)
-        }
+        } >= Self.activityBatch
+        retryUnsentEnds()
         guard Date().timeIntervalSince(lossesChecked) >= 0.25 else { return }
         lossesChecked = Date()
         for entry in monitored.values {
@@ -388,36 +411,49 @@ final class PrivilegeBroker {
     }
 
     /// The session's cgroup out of the kernel's map (nothing new comes), then what the ring
-    /// buffer holds for it, then `ended` with every loss not reported yet.
+    /// buffer holds for it, then `ended` with every loss not reported yet — kept until a feed
+    /// takes it.
     private func finishMonitoring(_ entry: MonitoredSession) {
         guard let monitor else { return }
         let kernelLost = monitor.remove(cgroup: entry.cgroup)
-        monitor.consume { cgroup, activity in
+        while monitor.consume(limit: Self.activityBatch, { cgroup, activity in
             guard let owner = monitored[cgroup] else { return }
             send(.activity(session: owner.session, activity), for: owner)
-        }
+        }) >= Self.activityBatch {}
         let lost = kernelLost + entry.undelivered
         monitored[entry.cgroup] = nil
-        send(.ended(session: entry.session, lost: lost > entry.reported ? lost - entry.reported : 0), for: entry)
+        let ended = ActivityMessage.ended(session: entry.session, lost: lost > entry.reported ? lost - entry.reported : 0)
+        if !send(ended, for: entry) { unsentEnds.append(ended) }
     }
 
-    /// To every feed, without waiting: an event no feed took counts as lost for its session.
+    /// Ends no feed could take yet (it was full, or there was none), tried again; at most one
+    /// per session the broker may hold, the oldest given up first (its daemon then records an
+    /// unknown loss after its grace).
+    private func retryUnsentEnds() {
+        if unsentEnds.count > maximumSessions + 16 { unsentEnds.removeFirst(unsentEnds.count - maximumSessions - 16) }
+        unsentEnds = unsentEnds.filter { !deliver($0) }
+    }
+
+    /// To the feed, without waiting: an event it could not take counts as lost for its session.
     @discardableResult
     private func send(_ message: ActivityMessage, for entry: MonitoredSession) -> Bool {
-        var delivered = false
-        let bytes = message.encoded
-        for watcher in watchers {
-            do {
-                try BrokerSocket.send(watcher, bytes, nonblocking: true)
-                delivered = true
-            } catch .wouldBlock {
-                continue
-            } catch {
-                BrokerLog.info("the daemon's activity feed broke: \(error)")
-            }
-        }
+        let delivered = deliver(message)
         if !delivered, case .activity = message { entry.undelivered += 1 }
         return delivered
+    }
+
+    private func deliver(_ message: ActivityMessage) -> Bool {
+        guard let watcher else { return false }
+        do {
+            try BrokerSocket.send(watcher, message.encoded(with: activityEncoder), nonblocking: true)
+            return true
+        } catch .wouldBlock {
+            return false
+        } catch {
+            BrokerLog.info("the daemon's activity feed broke: \(error)")
+            self.watcher = nil
+            return false
+        }
     }
 
     // MARK: Housekeeping
@@ -434,14 +470,20 @@ final class PrivilegeBroker {
         leaving = leaving.compactMap { entry in
             do {
                 if now >= entry.killAt { entry.cgroup.kill() }
-                if try entry.cgroup.remove() { return nil }
-                guard entry.tries < 1200 else {
-                    BrokerLog.info("\(entry.cgroup.path) is still not empty a minute after its session ended; left in place")
+                if try entry.cgroup.remove() {
+                    // Nothing runs in it any more: its recording can end.
+                    if let monitored = entry.monitored { finishMonitoring(monitored) }
                     return nil
                 }
-                return (entry.cgroup, entry.killAt, now >= entry.killAt ? entry.tries + 1 : entry.tries)
+                guard entry.tries < 1200 else {
+                    BrokerLog.info("\(entry.cgroup.path) is still not empty a minute after its session ended; left in place")
+                    if let monitored = entry.monitored { finishMonitoring(monitored) }
+                    return nil
+                }
+                return (entry.cgroup, entry.killAt, now >= entry.killAt ? entry.tries + 1 : entry.tries, entry.monitored)
             } catch {
                 BrokerLog.info("\(error)")
+                if let monitored = entry.monitored { finishMonitoring(monitored) }
                 return nil
             }
         }

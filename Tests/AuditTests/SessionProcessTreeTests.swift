@@ -26,6 +26,11 @@ final class SessionProcessTreeTests: XCTestCase {
             """)
     }
 
+    func testHostileArgumentsReachNoTerminalAsControlCharacters() {
+        let tree = SessionProcessTree([command(7, 1, "/bin/x\u{1b}]0;t\u{07}", ["x", "\u{1b}[2J", "\u{9b}31m"], at: 1)])
+        XCTAssertEqual(tree.render(), "7 /bin/x?]0;t? x '?[2J' '?31m'")
+    }
+
     func testAPidThatIsItsOwnParentDoesNotLoop() {
         let tree = SessionProcessTree([command(5, 6, "/bin/a", [], at: 1), command(6, 5, "/bin/b", [], at: 2)])
         XCTAssertEqual(tree.render(), "5 /bin/a\n└─ 6 /bin/b", "each drawn once, none lost")

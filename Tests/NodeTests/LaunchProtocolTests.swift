@@ -41,6 +41,18 @@ final class LaunchProtocolTests: XCTestCase {
         for login in ["", "-rf", "12345", "a/b", "x y", String(repeating: "a", count: 33), "é", "ALL", "Admins"] { XCTAssertNotNil(HostUserRequest.loginProblem(login), login) }
     }
 
+    func testAnActivityMessageOfTheWorstArgumentsStaysWithinItsLimit() {
+        var activity = SessionActivity(kind: .command, time: 1, pid: 1, ppid: 1, uid: 0, cgroupID: 1, program: String(repeating: "\u{1}", count: 15))
+        activity.path = String(repeating: "\u{1b}", count: 255)
+        activity.argv = Array(repeating: "\u{7}", count: 512)
+        activity.argvTruncated = true
+        activity.returnCode = -2
+        let bytes = ActivityMessage.activity(session: "s1", activity).encoded(with: ActivityMessage.encoder())
+        XCTAssertLessThanOrEqual(bytes.count, ActivityMessage.maximumBytes)
+        XCTAssertEqual(ActivityMessage(bytes), .activity(session: "s1", activity), "and reads back whole")
+        XCTAssertNil(ActivityMessage(Array(#"{"session":"../x","lost":1}"#.utf8)), "a session id that is not one")
+    }
+
     func testCommandsAreGoAndTheAllowedSignalsOnly() {
         XCTAssertEqual(LaunchCommand(line: Array("go".utf8)), .go)
         XCTAssertEqual(LaunchCommand(line: Array("signal TERM".utf8)), .signal(.term))

@@ -1,4 +1,5 @@
 import Foundation
+import LaunchProtocol
 import TestSupport
 import XCTest
 
@@ -36,7 +37,9 @@ final class EnhancedRecordingProgramTests: XCTestCase {
         try daemon.start()
         try daemon.createRole("kind: role\nversion: v1\nmetadata:\n  name: ops\nspec:\n  options: {enhanced_recording: [command]}\n  allow:\n    logins: [root]\n    node_labels: {env: test}\n")
         let alice = try PcshUser.enrolled("alice", roles: "ops", fixture: daemon)
-        let session = try Programs.execute("/usr/bin/ssh", daemon.sshArguments(alice) + ["root@127.0.0.1", "uname -r >/dev/null; echo done"])
+        // A connection too, which this role does not record.
+        let connect = #"python3 -c "import socket; s=socket.socket(); s.settimeout(1); s.connect_ex(('127.0.0.1', 9))""#
+        let session = try Programs.execute("/usr/bin/ssh", daemon.sshArguments(alice) + ["root@127.0.0.1", "uname -r >/dev/null; \(connect); echo done"])
         XCTAssertEqual(session.status, 0, session.output)
         let deadline = Date().addingTimeInterval(10)
         var end: [String: Any]?
@@ -52,8 +55,8 @@ final class EnhancedRecordingProgramTests: XCTestCase {
         let tree = try daemon.pcctl(["audit", "search", "--session", sid, "--event", "session.command"])
         XCTAssertEqual(tree.status, 0, tree.output)
         let lines = tree.stdout.split(separator: "\n").map(String.init)
-        XCTAssertTrue(lines.first?.contains("-c 'uname -r >/dev/null; echo done'") ?? false, tree.stdout)
-        XCTAssertTrue(lines.dropFirst().contains { $0.hasPrefix("└─ ") && $0.hasSuffix("uname -r") }, tree.stdout)
+        XCTAssertTrue(lines.first?.contains("-c 'uname -r >/dev/null; python3") ?? false, tree.stdout)
+        XCTAssertTrue(lines.dropFirst().contains { $0.hasPrefix("├─ ") && $0.hasSuffix("uname -r") }, "uname under the shell: \(tree.stdout)")
     }
 
     func testADaemonThatWantsItRefusesToStartWithoutIt() throws {
@@ -81,11 +84,14 @@ final class EnhancedRecordingProgramTests: XCTestCase {
 
     /// A session that execs `/bin/true` `count` times while the broker, its reader, is stopped.
     private func burstWhileTheBrokerStalls(_ daemon: DaemonFixture, _ alice: PcshUser, count: Int, after: String) throws -> Programs.Result {
-        let broker = try XCTUnwrap(daemon.broker?.broker)
+        let fixture = try XCTUnwrap(daemon.broker)
+        let broker = try XCTUnwrap(fixture.broker)
         let session = try ChildProcess("/usr/bin/ssh", daemon.sshArguments(alice) + [
             "root@127.0.0.1", "sleep 1; i=0; while [ $i -lt \(count) ]; do /bin/true; i=$((i+1)); done; \(after)"], output: directory.appendingPathComponent("burst.log"))
         defer { session.stop() }
-        Thread.sleep(forTimeInterval: 0.6)
+        // Stopped once the session runs (its launcher and shell in their cgroup), before its burst.
+        let deadline = Date().addingTimeInterval(10)
+        while fixture.sessions.flatMap(fixture.processes(of:)).count < 2, Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         broker.signal(SIGSTOP)
         Thread.sleep(forTimeInterval: 2.5)
         broker.signal(SIGCONT)
@@ -111,6 +117,55 @@ final class EnhancedRecordingProgramTests: XCTestCase {
         let expected = 2 + count
         XCTAssertGreaterThan(lost, 0, "two exec events fit: most of the burst was lost, and said so")
         XCTAssertEqual(received + lost, expected, "every exec is received or counted lost (received \(received), lost \(lost))")
+    }
+
+    func testTheBrokerRefusesMonitoringOutOfTurn() throws {
+        let broker = try BrokerFixture(directory: directory, user: "0", extra: ["--enhanced-recording"])
+        defer { try? broker.stop() }
+        var fd = try broker.connect()
+        guard case .refused(let unloaded)? = try broker.ask(fd, .open(session: "s0")).flatMap({ _ in try broker.ask(fd, .monitor(session: "s0", kinds: [.command])) }) else {
+            return XCTFail("monitored before the daemon's feed loaded the programs")
+        }
+        XCTAssertTrue(unloaded.contains("the daemon's feed"), unloaded)
+        close(fd)
+        // The daemon's feed: the programs load.
+        let feed = try broker.connect()
+        defer { close(feed) }
+        XCTAssertEqual(try broker.ask(feed, .watch), .done)
+
+        fd = try broker.connect()
+        guard case .refused(let early)? = try broker.ask(fd, .monitor(session: "s1", kinds: [.command])) else { return XCTFail("monitor before open") }
+        XCTAssertTrue(early.contains("not expected"), early)
+        XCTAssertTrue(broker.isClosed(fd))
+        close(fd)
+
+        fd = try broker.connect()
+        XCTAssertEqual(try broker.ask(fd, .open(session: "s1")), .done)
+        guard case .refused(let other)? = try broker.ask(fd, .monitor(session: "s2", kinds: [.command])) else { return XCTFail("another session's cgroup") }
+        XCTAssertTrue(other.contains("this connection is session s1"), other)
+        close(fd)
+
+        fd = try broker.connect()
+        XCTAssertEqual(try broker.ask(fd, .open(session: "s3")), .done)
+        XCTAssertEqual(try broker.ask(fd, .monitor(session: "s3", kinds: [.command, .network])), .done)
+        guard case .refused(let twice)? = try broker.ask(fd, .monitor(session: "s3", kinds: [.command])) else { return XCTFail("monitored twice") }
+        XCTAssertTrue(twice.contains("monitored already"), twice)
+        close(fd)
+
+        fd = try broker.connect()
+        XCTAssertEqual(try broker.ask(fd, .open(session: "s4")), .done)
+        guard case .refused(let watch)? = try broker.ask(fd, .watch) else { return XCTFail("a session's connection became a feed") }
+        XCTAssertTrue(watch.contains("'watch' on a session's connection"), watch)
+        close(fd)
+
+        // Without --enhanced-recording nothing is watched or monitored.
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("plain"), withIntermediateDirectories: true)
+        let plain = try BrokerFixture(directory: directory.appendingPathComponent("plain"), user: "0")
+        defer { try? plain.stop() }
+        fd = try plain.connect()
+        guard case .refused(let off)? = try plain.ask(fd, .watch) else { return XCTFail("watch without --enhanced-recording") }
+        XCTAssertTrue(off.contains("--enhanced-recording"), off)
+        close(fd)
     }
 
     func testStrictModeEndsASessionThatLostEvents() throws {

@@ -11,8 +11,9 @@
 #define PC_COMM_LEN 16
 #define PC_PATH_LEN 256
 #define PC_ARGS_LEN 1024
-/* How deep below a monitored cgroup a session's own sub-cgroups are still matched. */
-#define PC_MAX_CGROUP_DEPTH 16
+/* How deep (levels from the root of the cgroup v2 hierarchy) a session's own sub-cgroups are
+ * still matched to its monitored cgroup. */
+#define PC_MAX_CGROUP_DEPTH 32
 
 /* What a monitored cgroup asks for (a session's role's `enhanced_recording`). */
 #define PC_KIND_COMMAND 1u

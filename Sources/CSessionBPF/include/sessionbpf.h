@@ -42,8 +42,9 @@ uint64_t pc_bpf_lost_total(struct pc_bpf *bpf);
  * poll with a timeout and call pc_bpf_consume then too). */
 int pc_bpf_fd(struct pc_bpf *bpf);
 typedef int (*pc_bpf_event_handler)(void *context, const void *data, size_t size);
-/* Hands every waiting event to `handler`; the number handled, or -errno. */
-int pc_bpf_consume(struct pc_bpf *bpf, pc_bpf_event_handler handler, void *context);
+/* Hands waiting events to `handler`, at most `limit` of them; the number handled (`limit`: more
+ * may wait), or -errno. */
+int pc_bpf_consume(struct pc_bpf *bpf, int limit, pc_bpf_event_handler handler, void *context);
 
 /* The id bpf_get_current_cgroup_id() reports for the cgroup v2 directory at `path`. */
 int pc_cgroup_id(const char *path, uint64_t *id);
