@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "Audit",
             dependencies: [
-                "FIPSCrypto", "Storage", "LinuxAudit", "LaunchProtocol",
+                "FIPSCrypto", "Storage", "LinuxAudit", "LaunchProtocol", "CLinux",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's own API, for the one loop that reads a million rows (AuditEventsByName.swift).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),

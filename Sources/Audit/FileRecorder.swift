@@ -2,10 +2,14 @@ import FIPSCrypto
 import Foundation
 import Storage
 
-/// Records a session into sealed chunk files, flushed at least every `flushInterval` (a crash
-/// loses at most that much) or whenever `chunkBytes` are buffered.
+/// Records a session into sealed chunk files, written at least every `flushInterval` or whenever
+/// `chunkBytes` are buffered, and made durable by group commit (`RecordingDurability`: one
+/// filesystem sync a second for every session's chunks; at once for a finished recording). A
+/// crash loses at most about the last two intervals.
 public actor FileRecorder: Recorder {
+    private let root: String
     private let directory: String
+    private let durability: RecordingDurability
     private let sid: String
     private let keyring: Keyring
     private let flushInterval: Duration
@@ -16,9 +20,12 @@ public actor FileRecorder: Recorder {
     private var lastFlush = ContinuousClock.now
     private var flusher: Task<Void, Never>?
 
-    public init(root: String, header: RecordingHeader, keyring: Keyring, flushInterval: Duration = .seconds(1), chunkBytes: Int = 64 << 10) throws {
+    public init(root: String, header: RecordingHeader, keyring: Keyring, flushInterval: Duration = .seconds(1), chunkBytes: Int = 64 << 10,
+                durability: RecordingDurability = .shared) throws {
         try RecordingLayout.validate(header.sessionID)
         sid = header.sessionID
+        self.root = root
+        self.durability = durability
         directory = RecordingLayout.directory(root, header.sessionID)
         self.keyring = keyring
         self.flushInterval = flushInterval
@@ -29,7 +36,7 @@ public actor FileRecorder: Recorder {
 
     public func record(_ event: RecordingEvent) async throws {
         guard !finished else { throw RecordingError.alreadyFinished(sid: sid) }
-        buffer += AsciicastLine.event(event)
+        AsciicastLine.append(event, to: &buffer)
         if buffer.count >= chunkBytes || ContinuousClock.now - lastFlush >= flushInterval {
             try flush(final: false)
         } else if flusher == nil {
@@ -53,6 +60,7 @@ public actor FileRecorder: Recorder {
         flusher?.cancel()
         try flush(final: true)
         finished = true
+        try durability.syncNow(root)
     }
 
     private func flush(final: Bool) throws {
@@ -64,8 +72,9 @@ public actor FileRecorder: Recorder {
         guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
         defer { close(fd) }
         let written = sealed.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
-        guard written == sealed.count, fsync(fd) == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
-        buffer = []
+        guard written == sealed.count else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+        durability.written(under: root)
+        buffer.removeAll(keepingCapacity: true)
         index += 1
     }
 }
@@ -88,10 +97,12 @@ enum AsciicastLine {
 
     static func event(_ event: RecordingEvent) -> [UInt8] {
         var out = [UInt8]()
-        // Invalid UTF-8 (a program's raw bytes) becomes U+FFFD, as asciinema itself records it.
-        AuditValue.array([.number((event.time * 1_000_000).rounded() / 1_000_000), .string(event.kind.rawValue),
-                          .string(String(decoding: event.data, as: UTF8.self))]).write(to: &out)
-        out.append(0x0a)
+        append(event, to: &out)
         return out
+    }
+
+    /// Invalid UTF-8 (a program's raw bytes) becomes U+FFFD, as asciinema itself records it.
+    static func append(_ event: RecordingEvent, to out: inout [UInt8]) {
+        AsciicastEncoding.appendEvent(time: event.time, kind: event.kind, data: event.data, to: &out)
     }
 }

@@ -11,6 +11,8 @@ int pc_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd) { retu
 int pc_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 void pc_closefrom(int lowfd) { closefrom(lowfd); }
 
+int pc_syncfs(int fd) { return syncfs(fd); }
+
 ssize_t pc_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds, int nonblocking) {
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
     struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };

@@ -138,7 +138,8 @@ public struct SessionRecorders: Sendable {
                     loop: EventLoop, onHold: @escaping (Bool) -> Void, onFailure: @escaping (Error) -> Void) throws -> SessionRecordingTap {
         let header = RecordingHeader(sessionID: sid, user: connection.identity.user, login: connection.identity.login,
                                      server: connection.server.id, columns: columns, rows: rows, started: started, term: term)
-        let recorder = try FileRecorder(root: root, header: header, keyring: keyring, chunkBytes: 256 << 10)
+        // 1 MiB chunks: few files and syscalls under bulk output, a bounded buffer per session.
+        let recorder = try FileRecorder(root: root, header: header, keyring: keyring, chunkBytes: 1 << 20)
         return SessionRecordingTap(recorder: recorder, loop: loop, onHold: onHold, onFailure: onFailure)
     }
 }

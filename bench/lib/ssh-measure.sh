@@ -27,16 +27,31 @@ median_ms_as() {  # port destination: median of RUNS connect+auth+exec true, in 
 }
 
 mib_per_s_as_direction() {  # direction port destination
+    # up: zeros uploaded to `cat >/dev/null`; down: `head -c SIZE /dev/zero` downloaded;
+    # down-random: a file of SIZE random bytes (RANDOM_FILE) downloaded; pty: zeros downloaded
+    # through a terminal in raw mode (an interactive session's path).
     local direction=$1 port=$2 destination=$3 start end bytes
     start=$(date +%s%N)
     if [ "$direction" = down ]; then
         bytes=$("${client[@]}" -p "$port" "$destination" "head -c $SIZE /dev/zero" | wc -c)
+    elif [ "$direction" = down-random ]; then
+        bytes=$("${client[@]}" -p "$port" "$destination" "cat $RANDOM_FILE" | wc -c)
+    elif [ "$direction" = pty ]; then
+        bytes=$("${client[@]}" -tt -p "$port" "$destination" "stty raw -echo; head -c $SIZE /dev/zero" </dev/null 2>/dev/null | wc -c)
     else
         head -c "$SIZE" /dev/zero | "${client[@]}" -p "$port" "$destination" 'cat >/dev/null'
         bytes=$(head -c "$SIZE" /dev/zero | wc -c)
     fi
     end=$(date +%s%N)
     awk -v b="$bytes" -v ns=$((end - start)) 'BEGIN { printf "%.0f", b / 1048576 / (ns / 1e9) }'
+}
+
+cpu_seconds() {  # pid: its user + system CPU seconds so far
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+peak_rss_mib() {  # pid: its peak resident memory, MiB
+    awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }

@@ -14,6 +14,9 @@ short pc_spawn_setsid_flag(void);
 int pc_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd);
 /// closefrom(lowfd): every descriptor from lowfd up closed.
 void pc_closefrom(int lowfd);
+
+/* syncfs(2): flush the whole filesystem `fd` is on (the recordings' group commit). */
+int pc_syncfs(int fd);
 /// pipe2(fds, O_CLOEXEC).
 int pc_pipe_cloexec(int fds[2]);
 
