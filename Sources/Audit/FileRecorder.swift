@@ -36,7 +36,7 @@ public actor FileRecorder: Recorder {
 
     public func record(_ event: RecordingEvent) async throws {
         guard !finished else { throw RecordingError.alreadyFinished(sid: sid) }
-        AsciicastLine.append(event, to: &buffer)
+        RecordingFrame.append(event, to: &buffer)
         if buffer.count >= chunkBytes || ContinuousClock.now - lastFlush >= flushInterval {
             try flush(final: false)
         } else if flusher == nil {

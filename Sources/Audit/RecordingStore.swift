@@ -112,14 +112,17 @@ public struct StoredRecording: Sendable {
         return RecordingStore.owner(of: try await open(0, final: final))
     }
 
-    /// Hands `body` each chunk's text in order, each checked as it is opened: a missing, altered
-    /// or spliced chunk or (unless `allowIncomplete`) a missing final one throws, after the
-    /// chunks before it were handed on.
+    /// Hands `body` the recording's asciicast text chunk by chunk, in order, each chunk checked
+    /// as it is opened: a missing, altered or spliced chunk or (unless `allowIncomplete`) a
+    /// missing final one throws, after the text before it was handed on.
     public func read(allowIncomplete: Bool, _ body: ([UInt8]) async throws -> Void) async throws {
         let last = chunks.keys.max()!
+        var converter = AsciicastConverter()
         for index in 0...last {
             guard let final = chunks[index] else { throw RecordingError.missingChunk(sid: sid, index: index) }
-            try await body(try await open(index, final: final))
+            let text = converter.feed(try await open(index, final: final))
+            if converter.broken { throw RecordingError.unreadableChunk(sid: sid, index: index, reason: "an event frame that does not decode") }
+            try await body(text)
             if final {
                 guard index == last else { throw RecordingError.unreadableChunk(sid: sid, index: index + 1, reason: "a chunk follows the final one") }
                 return

@@ -1,0 +1,74 @@
+import Foundation
+
+/// How a recording's events are stored inside its sealed chunks: the asciicast header line as it
+/// is (so a chunk's owner is read from its first line), then each event as a binary frame —
+/// `0x01`, the kind (`o`, `i`, `r`, `m`), the time (an IEEE double, little-endian), the length
+/// (UInt32, little-endian), the bytes as the session sent them. Turning a program's output into
+/// asciicast's JSON (six bytes for a control byte) while it streams cost more than the SSH
+/// connection itself, and wrote up to six times the output to disk; it happens on reading instead
+/// (`AsciicastConverter`), which is rare. Recordings written as asciicast lines (before frames)
+/// are read as they are.
+enum RecordingFrame {
+    static let tag: UInt8 = 0x01
+    static let headerLength = 14
+
+    static func append(_ event: RecordingEvent, to out: inout [UInt8]) {
+        out.append(tag)
+        out.append(event.kind.rawValue.utf8.first!)
+        withUnsafeBytes(of: event.time.bitPattern.littleEndian) { out.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt32(truncatingIfNeeded: event.data.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: event.data)
+    }
+}
+
+/// A stored recording's plaintext, chunk after chunk, as asciicast v2 text: the header line,
+/// then one line per event (frames converted, older asciicast lines passed on). Frames may span
+/// chunks: what is not whole yet waits for the next. Whatever is not whole at the end (an
+/// incomplete recording read with `allowIncomplete`) is left out.
+struct AsciicastConverter {
+    private var pending: [UInt8] = []
+    private var start = 0
+    private var headerDone = false
+    /// A byte that is neither a frame nor a line: the rest is not read (chunks are authenticated,
+    /// so only a bug of ours could write one).
+    private(set) var broken = false
+
+    mutating func feed(_ bytes: [UInt8]) -> [UInt8] {
+        if start > 0 && start >= pending.count / 2 {
+            pending.removeFirst(start)
+            start = 0
+        }
+        pending += bytes
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        while !broken, start < pending.count {
+            if !headerDone || pending[start] == UInt8(ascii: "[") {
+                guard let newline = pending[start...].firstIndex(of: 0x0a) else { break }
+                out += pending[start...newline]
+                start = newline + 1
+                headerDone = true
+                continue
+            }
+            guard pending[start] == RecordingFrame.tag else {
+                broken = true
+                break
+            }
+            guard pending.count - start >= RecordingFrame.headerLength else { break }
+            let (kind, time, length) = pending.withUnsafeBytes { raw -> (UInt8, Double, Int) in
+                let base = raw.baseAddress! + start
+                return (base.load(fromByteOffset: 1, as: UInt8.self),
+                        Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 2, as: UInt64.self))),
+                        Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 10, as: UInt32.self))))
+            }
+            guard pending.count - start - RecordingFrame.headerLength >= length else { break }
+            let dataStart = start + RecordingFrame.headerLength
+            guard let eventKind = RecordingEvent.Kind(rawValue: String(UnicodeScalar(kind))) else {
+                broken = true
+                break
+            }
+            AsciicastEncoding.appendEvent(time: time, kind: eventKind, data: Array(pending[dataStart..<dataStart + length]), to: &out)
+            start = dataStart + length
+        }
+        return out
+    }
+}
