@@ -91,6 +91,10 @@ public final class SSHChannelBridge {
         fileprivate var context: ChannelHandlerContext?
         private var paused = false
         private var ended = false
+        /// Reads of one turn of the event loop, sent as one: a PTY hands out its output a few
+        /// KiB per read, and a message (and a recorder event) per read cost more than the bytes.
+        private var gathered: ByteBuffer?
+        static let gatherLimit = 64 * 1024
 
         init(bridge: SSHChannelBridge, stderr: Bool) {
             self.bridge = bridge
@@ -100,9 +104,25 @@ public final class SSHChannelBridge {
         func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            guard let bridge else { return }
+            var bytes = unwrapInboundIn(data)
+            if gathered == nil {
+                gathered = bytes
+            } else {
+                gathered!.writeBuffer(&bytes)
+            }
+            if gathered!.readableBytes >= Self.gatherLimit { send(context: context) }
+        }
+
+        func channelReadComplete(context: ChannelHandlerContext) {
+            send(context: context)
+            context.fireChannelReadComplete()
+        }
+
+        /// What was gathered, to the recorder and the peer.
+        private func send(context: ChannelHandlerContext) {
+            guard let bytes = gathered, let bridge else { return }
+            gathered = nil
             let channel = bridge.sshChannel
-            let bytes = unwrapInboundIn(data)
             bridge.onInput?(bytes, stderr)
             channel.write(bytes, stderr: stderr)
             if (!channel.isWritable || bridge.inputsHeld) && !paused {
@@ -119,17 +139,22 @@ public final class SSHChannelBridge {
         }
 
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-            if case ChannelEvent.inputClosed = event { end() }
+            if case ChannelEvent.inputClosed = event {
+                send(context: context)
+                end()
+            }
             context.fireUserInboundEventTriggered(event)
         }
 
         /// A PTY master reports the child's exit as EIO: that is the end of its output.
         func errorCaught(context: ChannelHandlerContext, error: Error) {
+            send(context: context)
             end()
             context.close(promise: nil)
         }
 
         func channelInactive(context: ChannelHandlerContext) {
+            send(context: context)
             end()
             self.context = nil
             context.fireChannelInactive()

@@ -128,7 +128,9 @@ extension SpawnedProcess {
         let stdoutInput = bridge.makeInput()
         let stderrInput = ptyMaster == nil ? bridge.makeInput(stderr: true) : nil
         let handlers = NIOLoopBound((stdout: stdoutInput, stderr: stderrInput), eventLoop: eventLoop)
+        // Up to 16 reads a turn (gathered into one message by the bridge): a PTY gives a few KiB per read.
         let pipes = NIOPipeBootstrap(group: eventLoop).channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.maxMessagesPerRead, value: 16)
         let main = pipes.channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handlers.value.stdout) }
         }

@@ -20,6 +20,13 @@ public final class SessionRecordingTap: @unchecked Sendable {
     private var pendingBytes = 0
     private var held = false
     private var failed = false
+    /// Output of the last few milliseconds, handed to the recorder as one event: a PTY gives
+    /// its output 4 KiB a read, and an event per read (a task wake-up and an actor hop each)
+    /// cost five times the bytes themselves.
+    private var gathered: (time: Double, bytes: [UInt8])?
+    private var gatherFlush: Scheduled<Void>?
+    static let gatherBytes = 64 * 1024
+    static let gatherDelay: TimeAmount = .milliseconds(5)
     private let onHold: (Bool) -> Void
     private let onFailure: (Error) -> Void
 
@@ -57,15 +64,37 @@ public final class SessionRecordingTap: @unchecked Sendable {
     public func output(_ bytes: ByteBuffer) {
         guard !failed else { return }
         pendingBytes += bytes.readableBytes
-        continuation.yield(RecordingEvent(time: now, kind: .output, data: Array(bytes.readableBytesView)))
+        if gathered == nil {
+            gathered = (now, Array(bytes.readableBytesView))
+        } else {
+            gathered!.bytes += bytes.readableBytesView
+        }
+        if gathered!.bytes.count >= Self.gatherBytes {
+            handOver()
+        } else if gatherFlush == nil {
+            gatherFlush = loop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: Self.gatherDelay) { [weak self] in
+                self?.gatherFlush = nil
+                self?.handOver()
+            }
+        }
         if pendingBytes > Self.highWatermark && !held {
             held = true
             onHold(true)
         }
     }
 
+    /// The gathered output to the recorder, as one event stamped with its first part's time.
+    private func handOver() {
+        gatherFlush?.cancel()
+        gatherFlush = nil
+        guard let gathered else { return }
+        self.gathered = nil
+        continuation.yield(RecordingEvent(time: gathered.time, kind: .output, data: gathered.bytes))
+    }
+
     public func resize(columns: Int, rows: Int) {
         guard !failed else { return }
+        handOver()
         let data = Array("\(columns)x\(rows)".utf8)
         // Counted as output is (the consumer subtracts every event's bytes).
         pendingBytes += data.count
@@ -75,6 +104,7 @@ public final class SessionRecordingTap: @unchecked Sendable {
     /// A marker on the recording's timeline (enhanced recording's commands and connections).
     public func marker(_ text: [UInt8]) {
         guard !failed else { return }
+        handOver()
         pendingBytes += text.count
         continuation.yield(RecordingEvent(time: now, kind: .marker, data: text))
         if pendingBytes > Self.highWatermark && !held {
@@ -85,6 +115,8 @@ public final class SessionRecordingTap: @unchecked Sendable {
 
     /// Writes what is left and completes the recording; returns when it is on disk.
     public func finish() async {
+        // What is gathered goes first (on the loop, where the tap lives).
+        try? await loop.submit { self.handOver() }.get()
         continuation.finish()
         await consumer.value
     }
