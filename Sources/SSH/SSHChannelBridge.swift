@@ -91,10 +91,14 @@ public final class SSHChannelBridge {
         fileprivate var context: ChannelHandlerContext?
         private var paused = false
         private var ended = false
-        /// Reads of one turn of the event loop, sent as one: a PTY hands out its output a few
-        /// KiB per read, and a message (and a recorder event) per read cost more than the bytes.
+        /// Reads of the last moment, sent as one message: a PTY hands out its output 4 KiB a
+        /// read, and a packet (encrypted, written) per read cost more than the bytes. A small
+        /// read waits at most `gatherDelay` for more (an echo's latency is not felt).
         private var gathered: ByteBuffer?
+        private var gatherFlush: Scheduled<Void>?
         static let gatherLimit = 64 * 1024
+        static let gatherEnough = 16 * 1024
+        static let gatherDelay: TimeAmount = .microseconds(500)
 
         init(bridge: SSHChannelBridge, stderr: Bool) {
             self.bridge = bridge
@@ -114,12 +118,22 @@ public final class SSHChannelBridge {
         }
 
         func channelReadComplete(context: ChannelHandlerContext) {
-            send(context: context)
+            if (gathered?.readableBytes ?? 0) >= Self.gatherEnough {
+                send(context: context)
+            } else if gathered != nil, gatherFlush == nil {
+                let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                gatherFlush = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: Self.gatherDelay) { [weak self] in
+                    self?.gatherFlush = nil
+                    self?.send(context: loopBound.value)
+                }
+            }
             context.fireChannelReadComplete()
         }
 
         /// What was gathered, to the recorder and the peer.
         private func send(context: ChannelHandlerContext) {
+            gatherFlush?.cancel()
+            gatherFlush = nil
             guard let bytes = gathered, let bridge else { return }
             gathered = nil
             let channel = bridge.sshChannel
