@@ -26,12 +26,18 @@ enum RecordingFrame {
 /// chunks: what is not whole yet waits for the next. Whatever is not whole at the end (an
 /// incomplete recording read with `allowIncomplete`) is left out.
 struct AsciicastConverter {
+    /// `asciicast`: the text as asciinema reads it. `output`: only what the session wrote to
+    /// the user, its bytes exactly as sent (frames; older recordings' lines as their text).
+    enum Form { case asciicast, output }
+    let form: Form
     private var pending: [UInt8] = []
     private var start = 0
     private var headerDone = false
     /// A byte that is neither a frame nor a line: the rest is not read (chunks are authenticated,
     /// so only a bug of ours could write one).
     private(set) var broken = false
+
+    init(_ form: Form = .asciicast) { self.form = form }
 
     mutating func feed(_ bytes: [UInt8]) -> [UInt8] {
         if start > 0 && start >= pending.count / 2 {
@@ -44,7 +50,11 @@ struct AsciicastConverter {
         while !broken, start < pending.count {
             if !headerDone || pending[start] == UInt8(ascii: "[") {
                 guard let newline = pending[start...].firstIndex(of: 0x0a) else { break }
-                out += pending[start...newline]
+                switch form {
+                case .asciicast: out += pending[start...newline]
+                case .output where headerDone: out += Self.outputText(ofLine: pending[start..<newline])
+                case .output: break
+                }
                 start = newline + 1
                 headerDone = true
                 continue
@@ -66,9 +76,19 @@ struct AsciicastConverter {
                 broken = true
                 break
             }
-            AsciicastEncoding.appendEvent(time: time, kind: eventKind, data: Array(pending[dataStart..<dataStart + length]), to: &out)
+            switch form {
+            case .asciicast: AsciicastEncoding.appendEvent(time: time, kind: eventKind, data: Array(pending[dataStart..<dataStart + length]), to: &out)
+            case .output: if eventKind == .output { out += pending[dataStart..<dataStart + length] }
+            }
             start = dataStart + length
         }
         return out
+    }
+
+    /// An older recording's asciicast line: its text, when it is output.
+    private static func outputText(ofLine line: ArraySlice<UInt8>) -> [UInt8] {
+        guard let fields = try? JSONSerialization.jsonObject(with: Data(line)) as? [Any], fields.count == 3,
+              fields[1] as? String == "o", let text = fields[2] as? String else { return [] }
+        return Array(text.utf8)
     }
 }

@@ -64,6 +64,12 @@ public struct RecordingStore: Sendable {
     }
 
     public func export(_ sid: String, format: Format, allowIncomplete: Bool = false) async throws -> [UInt8] {
+        if format == .text {
+            // The output as the user received it, byte for byte (binary output included).
+            var output: [UInt8] = []
+            try await recording(sid).read(allowIncomplete: allowIncomplete, output: true) { output += $0 }
+            return output
+        }
         let cast = try await asciicast(sid, allowIncomplete: allowIncomplete)
         switch format {
         case .asciicast: return cast
@@ -115,9 +121,10 @@ public struct StoredRecording: Sendable {
     /// Hands `body` the recording's asciicast text chunk by chunk, in order, each chunk checked
     /// as it is opened: a missing, altered or spliced chunk or (unless `allowIncomplete`) a
     /// missing final one throws, after the text before it was handed on.
-    public func read(allowIncomplete: Bool, _ body: ([UInt8]) async throws -> Void) async throws {
+    /// `output`: only the session's output, its bytes exactly as sent (not asciicast).
+    public func read(allowIncomplete: Bool, output: Bool = false, _ body: ([UInt8]) async throws -> Void) async throws {
         let last = chunks.keys.max()!
-        var converter = AsciicastConverter()
+        var converter = AsciicastConverter(output ? .output : .asciicast)
         for index in 0...last {
             guard let final = chunks[index] else { throw RecordingError.missingChunk(sid: sid, index: index) }
             let text = converter.feed(try await open(index, final: final))

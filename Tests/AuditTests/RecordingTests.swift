@@ -28,7 +28,9 @@ final class RecordingTests: XCTestCase {
     }
 
     /// Several chunks (tiny chunk size), escape sequences, a resize, bytes that are not UTF-8.
-    private func record(_ sid: String, finish: Bool = true, flushInterval: Duration = .seconds(1)) async throws -> [UInt8] {
+    /// Returns the output as asciicast's text has it (invalid UTF-8 as U+FFFD); `sent`, as sent.
+    @discardableResult
+    private func record(_ sid: String, finish: Bool = true, flushInterval: Duration = .seconds(1), sent: UnsafeMutablePointer<[UInt8]>? = nil) async throws -> [UInt8] {
         let recorder = try FileRecorder(root: root, header: header(sid), keyring: keyring, flushInterval: flushInterval, chunkBytes: 64)
         let pieces: [[UInt8]] = [Array("$ ls\r\n".utf8), Array("\u{1b}[1mreport.txt\u{1b}[0m  notes \"q\" \\ ✓\r\n".utf8),
                                  [0x62, 0x61, 0x64, 0xff, 0x0d, 0x0a], Array("$ exit\r\n".utf8)]
@@ -36,6 +38,7 @@ final class RecordingTests: XCTestCase {
         for (n, piece) in pieces.enumerated() {
             try await recorder.record(RecordingEvent(time: Double(n) * 0.25, kind: .output, data: piece))
             expected += Array(String(decoding: piece, as: UTF8.self).utf8)
+            sent?.pointee += piece
             if n == 1 { try await recorder.record(RecordingEvent(time: 0.3, kind: .resize, data: Array("120x40".utf8))) }
             try await recorder.record(RecordingEvent(time: Double(n) * 0.25 + 0.1, kind: .input, data: Array("x".utf8)))
         }
@@ -47,7 +50,8 @@ final class RecordingTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/asciinema") else {
             try TestEnvironment.missing("asciinema (Debian package asciinema) is not installed")
         }
-        let expected = try await record("sid-1")
+        var sent: [UInt8] = []
+        let expected = try await record("sid-1", sent: &sent)
         let chunks = try FileManager.default.contentsOfDirectory(atPath: root + "/sid-1")
         XCTAssertGreaterThan(chunks.count, 3, "written as several sealed chunks: \(chunks)")
         let store = RecordingStore(root: root, keyring: keyring)
@@ -58,10 +62,28 @@ final class RecordingTests: XCTestCase {
         XCTAssertEqual(played.status, 0, played.output)
         XCTAssertEqual(Array(played.output.utf8), expected, "asciinema cat prints exactly the session's output")
         let text = try await store.export("sid-1", format: .text)
-        XCTAssertEqual(text, expected)
+        XCTAssertEqual(text, sent, "the text export is the output byte for byte, invalid UTF-8 included")
         let json = try JSONDecoder().decode(AuditValue.self, from: Data(try await store.export("sid-1", format: .json)))
         guard case .object(let object) = json, case .array(let events) = object["events"] else { return XCTFail("\(json)") }
         XCTAssertEqual(events.count, 9, "4 outputs, 4 inputs, 1 resize")
+    }
+
+    /// Recordings written as asciicast lines, before events were stored as frames, read as before.
+    func testARecordingOfAsciicastLinesIsReadAsItWas() async throws {
+        let sid = "old-1"
+        let directory = RecordingLayout.directory(root, sid)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let lines = AsciicastLine.header(header(sid)) + Array("[0.1,\"o\",\"$ ls\\r\\n\"]\n[0.2,\"i\",\"x\"]\n[0.3,\"o\",\"caf\u{e9} \\u001b[0m\"]\n".utf8)
+        for (index, part) in [lines.prefix(100), lines.dropFirst(100)].enumerated() {
+            let final = index == 1
+            let sealed = try keyring.seal(Array(part), context: RecordingLayout.context(sid: sid, index: index, final: final))
+            try Data(sealed).write(to: URL(fileURLWithPath: directory).appendingPathComponent(RecordingLayout.fileName(index: index, final: final)))
+        }
+        let store = RecordingStore(root: root, keyring: keyring)
+        let cast = try await store.export(sid, format: .asciicast)
+        XCTAssertEqual(cast, lines)
+        let text = try await store.export(sid, format: .text)
+        XCTAssertEqual(String(decoding: text, as: UTF8.self), "$ ls\r\ncaf\u{e9} \u{1b}[0m")
     }
 
     func testNothingRecordedIsOnDiskInClear() async throws {

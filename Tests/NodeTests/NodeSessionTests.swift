@@ -37,6 +37,30 @@ final class NodeSessionTests: NodeTestCase {
         XCTAssertTrue(fixture.node.registry.list().isEmpty, "an ended session is not listed as live")
     }
 
+    func testABinaryDownloadIsRecordedByteForByte() async throws {
+        try await fixture.addUser("alice")
+        let key = try await fixture.certifiedKey("alice")
+        let file = fixture.directory.appendingPathComponent("random.bin")
+        var generator = SystemRandomNumberGenerator()
+        let sent = (0..<(8 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        try Data(sent).write(to: file)
+        chmod(file.path, 0o644)
+        let result = try await fixture.ssh(key: key, "cat \(file.path) | sha256sum")
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let end = try await fixture.events("session.end")
+        let sid = try XCTUnwrap(end.first?.sessionID)
+        let text = try await fixture.recordings.export(sid, format: .text)
+        XCTAssertEqual(text.count, result.stdout.utf8.count, "the recording has what the user received")
+        // The download itself, recorded whole: 8 MiB of random bytes, byte for byte.
+        let download = try await fixture.ssh(key: key, "cat \(file.path)")
+        XCTAssertEqual(download.status, 0)
+        let ends = try await fixture.events("session.end", atLeast: 2)
+        let downloadSID = try XCTUnwrap(ends.first { $0.sessionID != sid }?.sessionID)
+        let recorded = try await fixture.recordings.export(downloadSID, format: .text)
+        XCTAssertEqual(recorded.count, sent.count)
+        XCTAssertTrue(recorded == sent, "the text export equals the bytes sent")
+    }
+
     func testAProgramKilledByASignalIsReportedAsExitSignal() async throws {
         try await fixture.addUser("alice")
         let key = try await fixture.certifiedKey("alice")
