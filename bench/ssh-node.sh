@@ -89,9 +89,9 @@ size_gib=$(awk -v s="$(head -c "$SIZE" /dev/zero | wc -c)" 'BEGIN { print s / 10
 declare -A ours_rate sshd_rate ours_cpu
 for direction in up down down-random pty; do
     before=$(cpu_seconds "$ours_pid")
-    ours_rate[$direction]=$(mib_per_s "$direction" "$ours_port")
+    ours_rate[$direction]=$(mib_per_s "$direction" "$ours_port" "$ours_connect")
     ours_cpu[$direction]=$(awk -v a="$before" -v b="$(cpu_seconds "$ours_pid")" -v g="$size_gib" 'BEGIN { printf "%.2f", (b - a) / g }')
-    sshd_rate[$direction]=$(mib_per_s "$direction" "$sshd_port")
+    sshd_rate[$direction]=$(mib_per_s "$direction" "$sshd_port" "$sshd_connect")
 done
 ours_rss=$(peak_rss_mib "$ours_pid")
 recordings=$(find "$work/recordings" -mindepth 1 -maxdepth 1 -type d | wc -l)

@@ -22,7 +22,7 @@ enum AsciicastEncoding {
 
     /// Microseconds, as the general writer printed them (`0.25`, `1.000123`, `12.0`).
     static func formatTime(_ time: Double) -> String {
-        String((time * 1_000_000).rounded() / 1_000_000)
+        time.isFinite ? String((time * 1_000_000).rounded() / 1_000_000) : "null"
     }
 
     /// `data` as the inside of a JSON string (without the quotes).

@@ -60,12 +60,14 @@ public actor FileRecorder: Recorder {
         flusher?.cancel()
         try flush(final: true)
         finished = true
-        try durability.syncNow(root)
+        try await durability.commit(root)
     }
 
     private func flush(final: Bool) throws {
         lastFlush = ContinuousClock.now
         guard final || !buffer.isEmpty else { return }
+        // A disk that lost what was written before fails the recording (strict sessions end).
+        try durability.check(root)
         let sealed = try keyring.seal(buffer, context: RecordingLayout.context(sid: sid, index: index, final: final))
         let path = (directory as NSString).appendingPathComponent(RecordingLayout.fileName(index: index, final: final))
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -73,8 +75,9 @@ public actor FileRecorder: Recorder {
         defer { close(fd) }
         let written = sealed.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
         guard written == sealed.count else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
-        durability.written(under: root)
-        buffer.removeAll(keepingCapacity: true)
+        try durability.written(under: root)
+        // A burst's buffer is not kept for the session's life.
+        if buffer.capacity > 2 * chunkBytes { buffer = [] } else { buffer.removeAll(keepingCapacity: true) }
         index += 1
     }
 }

@@ -33,8 +33,9 @@ struct AsciicastConverter {
     private var pending: [UInt8] = []
     private var start = 0
     private var headerDone = false
-    /// A byte that is neither a frame nor a line: the rest is not read (chunks are authenticated,
-    /// so only a bug of ours could write one).
+    /// A byte that is neither a frame nor a line, or a chunk that ends inside one (the recorder
+    /// writes whole frames and lines into each chunk): the rest is not read (chunks are
+    /// authenticated, so only a bug of ours could write one).
     private(set) var broken = false
 
     init(_ form: Form = .asciicast) { self.form = form }
@@ -82,6 +83,9 @@ struct AsciicastConverter {
             }
             start = dataStart + length
         }
+        // Whole frames and lines only, in every chunk: a rest is damage (and a hostile length
+        // cannot make the converter wait for the rest of the recording).
+        if start < pending.count { broken = true }
         return out
     }
 

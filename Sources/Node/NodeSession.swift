@@ -92,6 +92,7 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
             var size = winsize(ws_row: UInt16(clamping: rows), ws_col: UInt16(clamping: columns),
                                ws_xpixel: UInt16(clamping: width), ws_ypixel: UInt16(clamping: height))
             guard ioctl(master, UInt(TIOCSWINSZ), &size) == 0 else { return false }
+            bridge?.flushGathered()
             recording?.resize(columns: Int(columns), rows: Int(rows))
             return true
         case .signal(let name):
@@ -247,6 +248,7 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
         switch update {
         case .activity(let activity):
             connection.emit(activity.event(connection.eventFields, sid: sid))
+            bridge?.flushGathered()
             recording?.marker(activity.markerText)
         case .lost(let count):
             dataLoss(count, reason: count == nil ? "the enhanced recording feed from the privilege broker broke" : "the kernel's enhanced recording buffer was full")

@@ -30,8 +30,10 @@ public final class SSHChannelBridge {
     }
 
     /// A handler for a NIO channel whose inbound bytes go to the SSH channel.
-    public func makeInput(stderr: Bool = false) -> ChannelInboundHandler & RemovableChannelHandler {
-        let feeder = Feeder(bridge: self, stderr: stderr)
+    /// `gather`: small reads during a burst are sent together (a PTY's); the first read after
+    /// a pause is sent at once (an echo is never delayed).
+    public func makeInput(stderr: Bool = false, gather: Bool = false) -> any ChannelInboundHandler & RemovableChannelHandler {
+        let feeder = Feeder(bridge: self, stderr: stderr, gather: gather)
         feeders.append(feeder)
         return feeder
     }
@@ -73,6 +75,11 @@ public final class SSHChannelBridge {
         if !held { writabilityChanged() }
     }
 
+    /// Sends what the inputs gathered now (before a resize or a marker is recorded after it).
+    public func flushGathered() {
+        feeders.forEach { $0.flush() }
+    }
+
     /// Closes every NIO channel (the SSH channel is gone, or the session ends).
     public func close() {
         output?.close(promise: nil)
@@ -96,13 +103,21 @@ public final class SSHChannelBridge {
         /// read waits at most `gatherDelay` for more (an echo's latency is not felt).
         private var gathered: ByteBuffer?
         private var gatherFlush: Scheduled<Void>?
+        private let gather: Bool
+        private var lastSent = NIODeadline.distantPast
         static let gatherLimit = 64 * 1024
         static let gatherEnough = 16 * 1024
         static let gatherDelay: TimeAmount = .microseconds(500)
 
-        init(bridge: SSHChannelBridge, stderr: Bool) {
+        init(bridge: SSHChannelBridge, stderr: Bool, gather: Bool) {
             self.bridge = bridge
             self.stderr = stderr
+            self.gather = gather
+        }
+
+        func flush() {
+            guard let context else { return }
+            send(context: context)
         }
 
         func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -118,7 +133,8 @@ public final class SSHChannelBridge {
         }
 
         func channelReadComplete(context: ChannelHandlerContext) {
-            if (gathered?.readableBytes ?? 0) >= Self.gatherEnough {
+            // Not gathering, enough gathered, or the first read after a pause: sent now.
+            if !gather || (gathered?.readableBytes ?? 0) >= Self.gatherEnough || NIODeadline.now() - lastSent > Self.gatherDelay * 4 {
                 send(context: context)
             } else if gathered != nil, gatherFlush == nil {
                 let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
@@ -136,6 +152,7 @@ public final class SSHChannelBridge {
             gatherFlush = nil
             guard let bytes = gathered, let bridge else { return }
             gathered = nil
+            lastSent = .now()
             let channel = bridge.sshChannel
             bridge.onInput?(bytes, stderr)
             channel.write(bytes, stderr: stderr)

@@ -125,12 +125,11 @@ extension SpawnedProcess {
     /// arrive (this returns before the pipes are registered).
     public func bridge(to channel: SSHSessionChannel, on eventLoop: EventLoop) -> SSHChannelBridge {
         let bridge = SSHChannelBridge(sshChannel: channel, closeOutputOnEOF: ptyMaster == nil)
-        let stdoutInput = bridge.makeInput()
+        // A PTY's output is gathered (it comes 4 KiB a read); pipes' reads are large already.
+        let stdoutInput = bridge.makeInput(gather: ptyMaster != nil)
         let stderrInput = ptyMaster == nil ? bridge.makeInput(stderr: true) : nil
         let handlers = NIOLoopBound((stdout: stdoutInput, stderr: stderrInput), eventLoop: eventLoop)
-        // Up to 16 reads a turn (gathered into one message by the bridge): a PTY gives a few KiB per read.
         let pipes = NIOPipeBootstrap(group: eventLoop).channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.maxMessagesPerRead, value: 16)
         let main = pipes.channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handlers.value.stdout) }
         }

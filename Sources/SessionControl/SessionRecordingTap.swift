@@ -115,9 +115,13 @@ public final class SessionRecordingTap: @unchecked Sendable {
 
     /// Writes what is left and completes the recording; returns when it is on disk.
     public func finish() async {
-        // What is gathered goes first (on the loop, where the tap lives).
-        try? await loop.submit { self.handOver() }.get()
-        continuation.finish()
+        // What is gathered goes first, and the stream ends in the same turn of the loop (where
+        // the tap lives): nothing output later can be stranded in a finished stream.
+        do {
+            try await loop.submit { self.handOver(); self.continuation.finish() }.get()
+        } catch {
+            continuation.finish()
+        }
         await consumer.value
     }
 
@@ -171,7 +175,9 @@ public struct SessionRecorders: Sendable {
         let header = RecordingHeader(sessionID: sid, user: connection.identity.user, login: connection.identity.login,
                                      server: connection.server.id, columns: columns, rows: rows, started: started, term: term)
         // 1 MiB chunks: few files and syscalls under bulk output, a bounded buffer per session.
-        let recorder = try FileRecorder(root: root, header: header, keyring: keyring, chunkBytes: 1 << 20)
+        // Written at least every half second: with the group commit's round a second, a crash
+        // loses about the last second and a half at most.
+        let recorder = try FileRecorder(root: root, header: header, keyring: keyring, flushInterval: .milliseconds(500), chunkBytes: 1 << 20)
         return SessionRecordingTap(recorder: recorder, loop: loop, onHold: onHold, onFailure: onFailure)
     }
 }

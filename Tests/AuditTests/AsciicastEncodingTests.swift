@@ -41,4 +41,28 @@ final class AsciicastEncodingTests: XCTestCase {
         XCTAssertEqual(decoded[1] as? String, "o")
         XCTAssertEqual(decoded[2] as? String, String(decoding: data, as: UTF8.self))
     }
+
+    func testFramesBecomeLinesAndARestIsDamage() {
+        var stored = Array("{\"version\":2}\n".utf8)
+        RecordingFrame.append(RecordingEvent(time: 0.5, kind: .output, data: Array("hi\u{0}".utf8) + [0xFF]), to: &stored)
+        RecordingFrame.append(RecordingEvent(time: 1, kind: .resize, data: Array("80x24".utf8)), to: &stored)
+        var converter = AsciicastConverter()
+        XCTAssertEqual(String(decoding: converter.feed(stored), as: UTF8.self), "{\"version\":2}\n[0.5,\"o\",\"hi\\u0000\u{FFFD}\"]\n[1.0,\"r\",\"80x24\"]\n")
+        XCTAssertFalse(converter.broken)
+        var raw = AsciicastConverter(.output)
+        XCTAssertEqual(raw.feed(stored), Array("hi\u{0}".utf8) + [0xFF], "the output alone, byte for byte")
+
+        // A chunk that ends inside a frame, or a frame claiming more than there is: damage.
+        var torn = AsciicastConverter()
+        _ = torn.feed(Array(stored.dropLast(3)))
+        XCTAssertTrue(torn.broken)
+        var hostile = Array("{}\n".utf8) + [RecordingFrame.tag, UInt8(ascii: "o")] + [UInt8](repeating: 0, count: 8) + [0xFF, 0xFF, 0xFF, 0x7F] + [1, 2, 3]
+        var greedy = AsciicastConverter()
+        _ = greedy.feed(hostile)
+        XCTAssertTrue(greedy.broken)
+        hostile[3] = 0x07
+        var unknown = AsciicastConverter()
+        _ = unknown.feed(hostile)
+        XCTAssertTrue(unknown.broken, "neither a frame nor a line")
+    }
 }

@@ -74,7 +74,9 @@ final class RecordingTests: XCTestCase {
         let directory = RecordingLayout.directory(root, sid)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let lines = AsciicastLine.header(header(sid)) + Array("[0.1,\"o\",\"$ ls\\r\\n\"]\n[0.2,\"i\",\"x\"]\n[0.3,\"o\",\"caf\u{e9} \\u001b[0m\"]\n".utf8)
-        for (index, part) in [lines.prefix(100), lines.dropFirst(100)].enumerated() {
+        // As the old recorder wrote them: whole lines in each chunk.
+        let cut = lines.indices.filter { lines[$0] == 0x0a }[1] + 1
+        for (index, part) in [lines.prefix(cut), lines.dropFirst(cut)].enumerated() {
             let final = index == 1
             let sealed = try keyring.seal(Array(part), context: RecordingLayout.context(sid: sid, index: index, final: final))
             try Data(sealed).write(to: URL(fileURLWithPath: directory).appendingPathComponent(RecordingLayout.fileName(index: index, final: final)))

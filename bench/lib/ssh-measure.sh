@@ -11,7 +11,7 @@ require_sshd() {  # the benchmark starts its own sshd only
 }
 
 median_ms() { median_ms_as "$1" root@127.0.0.1; }
-mib_per_s() { mib_per_s_as_direction "$1" "$2" root@127.0.0.1; }
+mib_per_s() { mib_per_s_as_direction "$1" "$2" root@127.0.0.1 "${3:-0}"; }
 mib_per_s_as() { mib_per_s_as_direction up "$1" "$2"; }
 
 median_ms_as() {  # port destination: median of RUNS connect+auth+exec true, in ms
@@ -29,8 +29,11 @@ median_ms_as() {  # port destination: median of RUNS connect+auth+exec true, in 
 mib_per_s_as_direction() {  # direction port destination
     # up: zeros uploaded to `cat >/dev/null`; down: `head -c SIZE /dev/zero` downloaded;
     # down-random: a file of SIZE random bytes (RANDOM_FILE) downloaded; pty: zeros downloaded
-    # through a terminal in raw mode (an interactive session's path).
-    local direction=$1 port=$2 destination=$3 start end bytes
+    # through a terminal in raw mode (an interactive session's path). `setup_ms` (the side's
+    # median connect time) is taken off the elapsed time, so a faster handshake does not pass
+    # for a faster transfer. A transfer that did not move SIZE bytes stops the benchmark.
+    local direction=$1 port=$2 destination=$3 setup_ms=${4:-0} start end bytes expected
+    expected=$(head -c "$SIZE" /dev/zero | wc -c)
     start=$(date +%s%N)
     if [ "$direction" = down ]; then
         bytes=$("${client[@]}" -p "$port" "$destination" "head -c $SIZE /dev/zero" | wc -c)
@@ -39,11 +42,14 @@ mib_per_s_as_direction() {  # direction port destination
     elif [ "$direction" = pty ]; then
         bytes=$("${client[@]}" -tt -p "$port" "$destination" "stty raw -echo; head -c $SIZE /dev/zero" </dev/null 2>/dev/null | wc -c)
     else
-        head -c "$SIZE" /dev/zero | "${client[@]}" -p "$port" "$destination" 'cat >/dev/null'
-        bytes=$(head -c "$SIZE" /dev/zero | wc -c)
+        bytes=$(head -c "$SIZE" /dev/zero | "${client[@]}" -p "$port" "$destination" 'wc -c')
     fi
     end=$(date +%s%N)
-    awk -v b="$bytes" -v ns=$((end - start)) 'BEGIN { printf "%.0f", b / 1048576 / (ns / 1e9) }'
+    if [ "$bytes" != "$expected" ]; then
+        echo "$direction through port $port moved $bytes bytes, not $expected" >&2
+        exit 1
+    fi
+    awk -v b="$bytes" -v ns=$((end - start)) -v setup="$setup_ms" 'BEGIN { printf "%.0f", b / 1048576 / ((ns / 1e6 - setup) / 1000) }'
 }
 
 cpu_seconds() {  # pid: its user + system CPU seconds so far
