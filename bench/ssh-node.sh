@@ -94,6 +94,12 @@ for direction in up down down-random pty; do
     sshd_rate[$direction]=$(mib_per_s "$direction" "$sshd_port" "$sshd_connect")
 done
 ours_rss=$(peak_rss_mib "$ours_pid")
+# Memory over parallel recorded downloads: PARALLEL (10) at once, SIZE each.
+PARALLEL=${PARALLEL:-10}
+parallel=()
+for _ in $(seq "$PARALLEL"); do ("${client[@]}" -p "$ours_port" root@127.0.0.1 "head -c $SIZE /dev/zero" | wc -c >/dev/null) & parallel+=($!); done
+wait "${parallel[@]}"
+parallel_rss=$(peak_rss_mib "$ours_pid")
 recordings=$(find "$work/recordings" -mindepth 1 -maxdepth 1 -type d | wc -l)
 
 # With PAM, both sides: the node with the shipped service file (packaging/pam.d/portcullis),
@@ -125,5 +131,5 @@ for direction in up down down-random pty; do
     printf "%-42s %10s %10s %7s  %s\n" "${label[$direction]} $SIZE, MiB/s" "${ours_rate[$direction]}" "${sshd_rate[$direction]}" \
         "$(ratio "${ours_rate[$direction]}" "${sshd_rate[$direction]}")" ">= 0.90  (node: ${ours_cpu[$direction]} CPU s/GiB)"
 done
-echo "the node's peak RSS over the run: $ours_rss MiB"
+echo "the node's peak RSS: $ours_rss MiB after the transfers above; $parallel_rss MiB after $PARALLEL parallel recorded downloads of $SIZE (limit: 512 MiB)"
 printf "%-42s %10s %10s %7s  %s\n" "with PAM: connect+auth+exec true, median ms" "$ours_pam_connect" "$sshd_pam_connect" "$(ratio "$ours_pam_connect" "$sshd_pam_connect")" "<= 0.60"
