@@ -86,6 +86,10 @@ public final class SSHServerHandler: ChannelInboundHandler {
     static let heldBackLimit = 64
     /// Held from connect until authentication (or the end).
     private var unauthenticatedPlace: UnauthenticatedLimit.Place?
+    /// Reads left during which every ACK goes at once (TCP_QUICKACK, which the kernel drops
+    /// after a while, so it is set again on each): OpenSSH's client leaves Nagle on, and during
+    /// the handshake's small exchanges our delayed ACK held its next packet up to 40 ms.
+    private var quickAcks = 32
 
     public init(configuration: SSHServerConfiguration) {
         self.configuration = configuration
@@ -158,7 +162,17 @@ public final class SSHServerHandler: ChannelInboundHandler {
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if quickAcks > 0 {
+            quickAcks -= 1
+            Self.quickAck(context.channel)
+        }
         link?.receive(unwrapInboundIn(data))
+    }
+
+    static func quickAck(_ channel: Channel) {
+        // IPPROTO_TCP (6) and Linux's TCP_QUICKACK (12).
+        let option = ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel(rawValue: 6), name: NIOBSDSocket.Option(rawValue: 12))
+        try? channel.syncOptions?.setOption(option, value: 1)
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
