@@ -98,14 +98,10 @@ enum AsciicastLine {
         return out
     }
 
+    /// An event's line (`AsciicastEncoding`: invalid UTF-8 becomes U+FFFD, as asciinema records it).
     static func event(_ event: RecordingEvent) -> [UInt8] {
         var out = [UInt8]()
-        append(event, to: &out)
-        return out
-    }
-
-    /// Invalid UTF-8 (a program's raw bytes) becomes U+FFFD, as asciinema itself records it.
-    static func append(_ event: RecordingEvent, to out: inout [UInt8]) {
         AsciicastEncoding.appendEvent(time: event.time, kind: event.kind, data: event.data, to: &out)
+        return out
     }
 }

@@ -74,29 +74,24 @@ public struct RecordingStore: Sendable {
         switch format {
         case .asciicast: return cast
         case .text, .json:
+            // (.text returned above, byte for byte.)
             let lines = cast.split(separator: 0x0a)
             let decoder = JSONDecoder()
             var output: [UInt8] = []
             var events: [AuditValue] = []
             for line in lines.dropFirst() {
                 guard case .array(let fields) = try decoder.decode(AuditValue.self, from: Data(line)), fields.count == 3 else { continue }
-                if format == .text {
-                    if fields[1] == "o", case .string(let data) = fields[2] { output += data.utf8 }
-                } else {
-                    var event: [String: AuditValue] = ["time": fields[0], "type": fields[1], "data": fields[2]]
-                    // Enhanced recording's markers carry their activity as JSON: exported whole.
-                    if fields[1] == "m", case .string(let data) = fields[2],
-                       let activity = try? decoder.decode(AuditValue.self, from: Data(data.utf8)), case .object = activity {
-                        event["activity"] = activity
-                    }
-                    events.append(.object(event))
+                var event: [String: AuditValue] = ["time": fields[0], "type": fields[1], "data": fields[2]]
+                // Enhanced recording's markers carry their activity as JSON: exported whole.
+                if fields[1] == "m", case .string(let data) = fields[2],
+                   let activity = try? decoder.decode(AuditValue.self, from: Data(data.utf8)), case .object = activity {
+                    event["activity"] = activity
                 }
+                events.append(.object(event))
             }
-            if format == .json {
-                let header = try lines.first.map { try decoder.decode(AuditValue.self, from: Data($0)) } ?? .null
-                AuditValue.object(["sid": .string(sid), "header": header, "events": .array(events)]).write(to: &output)
-                output.append(0x0a)
-            }
+            let header = try lines.first.map { try decoder.decode(AuditValue.self, from: Data($0)) } ?? .null
+            AuditValue.object(["sid": .string(sid), "header": header, "events": .array(events)]).write(to: &output)
+            output.append(0x0a)
             return output
         }
     }

@@ -202,18 +202,6 @@ int pc_bpf_remove(struct pc_bpf *bpf, uint64_t cgroup, uint64_t *lost)
     return bpf_map__delete_elem(bpf->skeleton->maps.monitored, &cgroup, sizeof(cgroup), 0);
 }
 
-uint64_t pc_bpf_lost_total(struct pc_bpf *bpf)
-{
-    int cpus = libbpf_num_possible_cpus();
-    if (cpus <= 0 || cpus > 4096) return 0;
-    uint64_t values[cpus];
-    uint32_t zero = 0;
-    if (bpf_map__lookup_elem(bpf->skeleton->maps.lost, &zero, sizeof(zero), values, sizeof(values), 0) != 0) return 0;
-    uint64_t total = 0;
-    for (int cpu = 0; cpu < cpus; cpu++) total += values[cpu];
-    return total;
-}
-
 int pc_bpf_fd(struct pc_bpf *bpf) { return ring_buffer__epoll_fd(bpf->ring); }
 
 int pc_bpf_consume(struct pc_bpf *bpf, int limit, pc_bpf_event_handler handler, void *context)

@@ -129,6 +129,8 @@ final class LocalActivityFeed: ActivityFeed, @unchecked Sendable {
                 return state.finishing.compactMap { id in state.sessions[id].map { ($0, monitor.remove(cgroup: id)) } }
             }
             pending = consume()
+            // A finishing session's events are all delivered before its end (not one batch).
+            if !finishing.isEmpty { while pending { pending = consume() } }
             for (entry, lost) in finishing {
                 state.withLockedValue { $0.sessions[entry.cgroup] = nil }
                 router.deliver(.ended(session: entry.session, lost: lost > entry.reported ? lost - entry.reported : 0))

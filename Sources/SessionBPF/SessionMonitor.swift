@@ -93,9 +93,6 @@ public final class SessionMonitor {
         return lost
     }
 
-    /// Every event lost so far.
-    public var lostTotal: UInt64 { pc_bpf_lost_total(handle) }
-
     /// Readable when a batch of events waits; poll it with a timeout and `consume` then as well.
     public var descriptor: Int32 { pc_bpf_fd(handle) }
 

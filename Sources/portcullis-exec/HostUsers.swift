@@ -43,6 +43,18 @@ struct HostUsers {
                 throw Refusal(description: "the roles give \(login) sudoers rules, which this host does not allow (portcullis-privd --host-privileges)")
             }
         }
+        // An existing account Portcullis does not manage never becomes one it manages, so it
+        // is decided without the host-wide lock (which a drop user's removal may hold a while):
+        // a person's or a directory's login is used as it is; root and system accounts refused.
+        let before = LocalAccounts.read()
+        if let user = before.users[login], !before.isMember(login, of: Self.managedGroup) {
+            guard request != nil else { return (nil, nil) }
+            if user.uid == 0 { throw Refusal(description: "a role may not provision \(login): it is root on this host") }
+            guard user.uid >= LoginDefinitions.minimum("UID_MIN") else {
+                throw Refusal(description: "\(login) is a system account of this host (uid \(user.uid)) that Portcullis does not manage; a role may not provision it")
+            }
+            return (nil, nil)
+        }
         return try locks.exclusively {
             let local = LocalAccounts.read()
             guard let request else {
@@ -213,7 +225,9 @@ struct HostUsers {
     /// running as `uid`, and up to a second for them to be gone.
     private static func stopEverything(of uid: uid_t) {
         if access("/run/systemd/system", F_OK) == 0 {
-            _ = try? HostCommand.run("systemctl", ["stop", "user@\(uid).service"])
+            // Not waited for (a user unit that ignores SIGTERM would hold the host-wide lock):
+            // killed, and the processes of the uid are waited for below.
+            _ = try? HostCommand.run("systemctl", ["kill", "--signal=SIGKILL", "user@\(uid).service"])
         }
         for _ in 0..<100 {
             let running = processes(of: uid)

@@ -35,8 +35,6 @@ int pc_bpf_add(struct pc_bpf *bpf, uint64_t cgroup, uint32_t kinds);
 int pc_bpf_remove(struct pc_bpf *bpf, uint64_t cgroup, uint64_t *lost);
 /* The events lost so far for a monitored cgroup. */
 int pc_bpf_lost(struct pc_bpf *bpf, uint64_t cgroup, uint64_t *lost);
-/* Every event lost so far, on every CPU. */
-uint64_t pc_bpf_lost_total(struct pc_bpf *bpf);
 
 /* A descriptor that is readable when events wait (with batched wake-ups, not before the batch:
  * poll with a timeout and call pc_bpf_consume then too). */
