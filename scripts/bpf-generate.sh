@@ -28,7 +28,8 @@ case $(bpftool version | head -1) in *"v7.1."*) ;; *) echo "bpf-generate: bpftoo
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 # Relative paths: they end up in the BTF line information.
-"$clang" -O2 -g -target bpf -D__TARGET_ARCH_x86 -Ibpf -c bpf/session.bpf.c -o "$scratch/session.bpf.o"
+# The build directory is mapped away: DWARF records it, and CI builds elsewhere.
+"$clang" -O2 -g -fdebug-prefix-map="$root"=. -target bpf -D__TARGET_ARCH_x86 -Ibpf -c bpf/session.bpf.c -o "$scratch/session.bpf.o"
 bpftool gen object "$scratch/session.o" "$scratch/session.bpf.o"
 bpftool gen skeleton "$scratch/session.o" name session_bpf > "$scratch/session.skel.h"
 
