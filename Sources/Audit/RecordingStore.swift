@@ -48,52 +48,106 @@ public struct RecordingStore: Sendable {
         return text
     }
 
-    /// An export for `actor`, recorded (`session.recording.access`, success or the refusal)
-    /// before any of it is handed out: an export whose event cannot be written is refused.
+    /// An export for `actor`: the whole recording is checked first (every chunk opened, the
+    /// final one present unless `allowIncomplete`), the access recorded
+    /// (`session.recording.access`, success or the refusal), and only then is anything handed
+    /// out, piece by piece (`RecordingExport.write`), so a refusal is a clear error rather than a
+    /// cut stream, and nothing holds the whole export. An export whose event cannot be written is
+    /// refused.
     public func export(_ sid: String, format: Format, allowIncomplete: Bool = false, for actor: EventActor,
-                       audit: any AuditRecording) async throws -> [UInt8] {
-        let bytes: [UInt8]
+                       audit: any AuditRecording) async throws -> RecordingExport {
+        let export: RecordingExport
         do {
-            bytes = try await export(sid, format: format, allowIncomplete: allowIncomplete)
+            export = RecordingExport(recording: try recording(sid), format: format, allowIncomplete: allowIncomplete)
+            try await export.recording.read(allowIncomplete: allowIncomplete, output: true) { _ in }
         } catch let error as RecordingError {
             try await audit.record(.recordingAccessed(by: actor, sid: sid, format: format.rawValue, partial: allowIncomplete, error: "\(error)"))
             throw error
         }
         try await audit.record(.recordingAccessed(by: actor, sid: sid, format: format.rawValue, partial: allowIncomplete))
-        return bytes
+        return export
     }
 
+    /// The whole export at once (tests, small recordings).
     public func export(_ sid: String, format: Format, allowIncomplete: Bool = false) async throws -> [UInt8] {
-        if format == .text {
-            // The output as the user received it, byte for byte (binary output included).
-            var output: [UInt8] = []
-            try await recording(sid).read(allowIncomplete: allowIncomplete, output: true) { output += $0 }
-            return output
-        }
-        let cast = try await asciicast(sid, allowIncomplete: allowIncomplete)
+        var bytes: [UInt8] = []
+        try await RecordingExport(recording: try recording(sid), format: format, allowIncomplete: allowIncomplete).write { bytes += $0 }
+        return bytes
+    }
+}
+
+/// A recording as asciicast, JSON or text, written piece by piece (a chunk's worth at a time).
+public struct RecordingExport: Sendable {
+    let recording: StoredRecording
+    public let format: RecordingStore.Format
+    let allowIncomplete: Bool
+
+    public var contentType: String { format == .asciicast ? "application/x-asciicast" : format == .json ? "application/json" : "application/octet-stream" }
+
+    /// Hands `body` the export in order; throws (after what came before) where the recording
+    /// turns out damaged.
+    public func write(to body: ([UInt8]) async throws -> Void) async throws {
         switch format {
-        case .asciicast: return cast
-        case .text, .json:
-            // (.text returned above, byte for byte.)
-            let lines = cast.split(separator: 0x0a)
-            let decoder = JSONDecoder()
-            var output: [UInt8] = []
-            var events: [AuditValue] = []
-            for line in lines.dropFirst() {
-                guard case .array(let fields) = try decoder.decode(AuditValue.self, from: Data(line)), fields.count == 3 else { continue }
-                var event: [String: AuditValue] = ["time": fields[0], "type": fields[1], "data": fields[2]]
-                // Enhanced recording's markers carry their activity as JSON: exported whole.
-                if fields[1] == "m", case .string(let data) = fields[2],
-                   let activity = try? decoder.decode(AuditValue.self, from: Data(data.utf8)), case .object = activity {
-                    event["activity"] = activity
-                }
-                events.append(.object(event))
-            }
-            let header = try lines.first.map { try decoder.decode(AuditValue.self, from: Data($0)) } ?? .null
-            AuditValue.object(["sid": .string(sid), "header": header, "events": .array(events)]).write(to: &output)
-            output.append(0x0a)
-            return output
+        case .text:
+            // The output as the user received it, byte for byte (binary output included).
+            try await recording.read(allowIncomplete: allowIncomplete, output: true, body)
+        case .asciicast:
+            try await recording.read(allowIncomplete: allowIncomplete, body)
+        case .json:
+            var json = AsciicastJSON(sid: recording.sid)
+            try await recording.read(allowIncomplete: allowIncomplete) { try await body(try json.feed($0)) }
+            try await body(json.end())
         }
+    }
+}
+
+/// asciicast text (whole lines, as the converter hands them on) as one JSON object:
+/// `{"sid", "header", "events": [{"time", "type", "data"}, ...]}`, written as the lines come.
+/// Enhanced recording's markers carry their activity as JSON: exported whole, as `activity`.
+struct AsciicastJSON {
+    let sid: String
+    private var headerDone = false
+    private var events = 0
+    private let decoder = JSONDecoder()
+
+    init(sid: String) { self.sid = sid }
+
+    mutating func feed(_ text: [UInt8]) throws -> [UInt8] {
+        var out: [UInt8] = []
+        for line in text.split(separator: 0x0a) {
+            guard headerDone else {
+                headerDone = true
+                out += Array("{\"sid\":".utf8)
+                AuditValue.string(sid).write(to: &out)
+                out += Array(",\"header\":".utf8)
+                try decoder.decode(AuditValue.self, from: Data(line)).write(to: &out)
+                out += Array(",\"events\":[".utf8)
+                continue
+            }
+            guard case .array(let fields) = try decoder.decode(AuditValue.self, from: Data(line)), fields.count == 3 else { continue }
+            var event: [String: AuditValue] = ["time": fields[0], "type": fields[1], "data": fields[2]]
+            if fields[1] == "m", case .string(let data) = fields[2],
+               let activity = try? decoder.decode(AuditValue.self, from: Data(data.utf8)), case .object = activity {
+                event["activity"] = activity
+            }
+            if events > 0 { out.append(UInt8(ascii: ",")) }
+            events += 1
+            AuditValue.object(event).write(to: &out)
+        }
+        return out
+    }
+
+    /// The object's end (a recording with no header line at all still makes a whole object).
+    mutating func end() -> [UInt8] {
+        var out: [UInt8] = []
+        if !headerDone {
+            headerDone = true
+            out += Array("{\"sid\":".utf8)
+            AuditValue.string(sid).write(to: &out)
+            out += Array(",\"header\":null,\"events\":[".utf8)
+        }
+        out += Array("]}\n".utf8)
+        return out
     }
 }
 

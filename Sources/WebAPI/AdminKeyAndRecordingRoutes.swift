@@ -28,14 +28,19 @@ extension AdminRoutes {
                     throw APIError.badRequest("format must be one of \(RecordingStore.Format.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 let partial = request.uri.queryParameters.get("partial") == "true"
-                let bytes: [UInt8]
+                let export: RecordingExport
                 do {
-                    bytes = try await recordings.export(sid, format: format, allowIncomplete: partial, for: who.eventActor, audit: audit)
+                    export = try await recordings.export(sid, format: format, allowIncomplete: partial, for: who.eventActor, audit: audit)
                 } catch let error as RecordingError {
                     throw APIError(status: Self.status(of: error), message: "\(error)")
                 }
-                return Response(status: .ok, headers: [.contentType: format == .asciicast ? "application/x-asciicast" : "application/octet-stream"],
-                                body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+                // Streamed (a recording can be larger than memory should hold); checked whole
+                // before the answer began, so a break here is a chunk changed since, and the
+                // connection is cut without the body's end, which pcctl reports.
+                return Response(status: .ok, headers: [.contentType: export.contentType], body: ResponseBody { writer in
+                    try await export.write { try await writer.write(ByteBuffer(bytes: $0)) }
+                    try await writer.finish(nil)
+                })
             }
         }
     }

@@ -32,10 +32,37 @@ struct AdminClient {
         }
     }
 
-    /// Sends a request and returns its answer as it came (text, a recording); a refusal is printed
+    /// Sends a request and returns its answer as it came (text, a report); a refusal is printed
     /// with the daemon's reason and exits 1.
     func send(_ method: HTTPMethod, _ path: String, json: (any Encodable)? = nil, text: String? = nil, file: String? = nil,
               upTo limit: Int = 64 << 20) async throws -> [UInt8] {
+        let response = try await execute(method, path, json: json, text: text, file: file, timeout: .seconds(30))
+        do {
+            return Array(try await response.body.collect(upTo: limit).readableBytesView)
+        } catch {
+            printError("the daemon's answer to \(method) \(path) broke off: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// GETs `path` and hands its answer to `body` piece by piece as it arrives (a recording can
+    /// be larger than memory should hold); a refusal is printed with the daemon's reason and
+    /// exits 1, and so does an answer that breaks off (after the pieces before the break).
+    func receive(_ path: String, waitingUpTo timeout: TimeAmount, _ body: (ByteBuffer) throws -> Void) async throws {
+        let response = try await execute(.GET, path, timeout: timeout)
+        do {
+            for try await piece in response.body { try body(piece) }
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            printError("the daemon's answer to GET \(path) broke off before its end (\(error)); what was written is incomplete")
+            throw ExitCode.failure
+        }
+    }
+
+    /// The request sent and a successful answer's head; a refusal is printed and exits 1.
+    private func execute(_ method: HTTPMethod, _ path: String, json: (any Encodable)? = nil, text: String? = nil, file: String? = nil,
+                         timeout: TimeAmount) async throws -> HTTPClientResponse {
         guard FileManager.default.fileExists(atPath: socketPath) else {
             printError("the Portcullis daemon is not running (no administration socket at \(socketPath)); start it with 'systemctl start portcullis' or 'make run'")
             throw ExitCode.failure
@@ -54,20 +81,19 @@ struct AdminClient {
             request.body = .bytes(ByteBuffer(string: text))
         }
         let response: HTTPClientResponse
-        let body: ByteBuffer
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-            body = try await response.body.collect(upTo: limit)
+            // The deadline covers the answer's head only; a streamed body takes as long as it takes.
+            response = try await HTTPClient.shared.execute(request, timeout: timeout)
         } catch {
             printError("cannot reach the daemon at \(socketPath): \(error)")
             throw ExitCode.failure
         }
-        let bytes = Array(body.readableBytesView)
         guard (200..<300).contains(Int(response.status.code)) else {
+            let bytes = Array((try? await response.body.collect(upTo: 1 << 20))?.readableBytesView ?? ByteBuffer().readableBytesView)
             let message = (try? AdminAPI.decoder().decode(AdminFailure.self, from: Data(bytes)))?.error ?? String(decoding: bytes, as: UTF8.self)
-            printError(message)
+            printError(message.isEmpty ? "the daemon refused \(method) \(path) (HTTP \(response.status.code))" : message)
             throw ExitCode.failure
         }
-        return bytes
+        return response
     }
 }

@@ -3,6 +3,7 @@ import ArgumentParser
 import Audit
 import CommandSupport
 import Foundation
+import NIOCore
 
 extension Pcctl {
     struct Recordings: AsyncParsableCommand {
@@ -29,15 +30,36 @@ extension Pcctl.Recordings {
 
         func run() async throws {
             let sid = sessionID.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-"])) ?? sessionID
-            let bytes = try await AdminClient(options).send(.GET, "/v1/recordings/\(sid)/export?format=\(format.rawValue)&partial=\(partial)",
-                                                            upTo: 1 << 30)
-            if let output {
-                guard FileManager.default.createFile(atPath: output, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else {
-                    printError("cannot write \(output) (does its directory exist, and may this user write there?)")
-                    throw ExitCode.failure
+            let path = "/v1/recordings/\(sid)/export?format=\(format.rawValue)&partial=\(partial)"
+            let client = try AdminClient(options)
+            // The daemon opens every chunk before it answers: a few seconds a GiB.
+            let timeout = TimeAmount.minutes(10)
+            guard let output else {
+                let stdout = FileHandle.standardOutput
+                return try await client.receive(path, waitingUpTo: timeout) { try stdout.write(contentsOf: Data($0.readableBytesView)) }
+            }
+            // Written beside the destination and renamed into place when whole: a broken-off
+            // export never stands where a complete one is expected.
+            let destination = URL(fileURLWithPath: output)
+            let temporary = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).pcctl-\(getpid())")
+            let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                printError("cannot write \(output): \(String(cString: strerror(errno))) (does its directory exist, and may this user write there?)")
+                throw ExitCode.failure
+            }
+            let file = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+            do {
+                try await client.receive(path, waitingUpTo: timeout) { try file.write(contentsOf: Data($0.readableBytesView)) }
+                try file.synchronize()
+                try file.close()
+                guard rename(temporary.path, destination.path) == 0 else {
+                    throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: String(cString: strerror(errno))])
                 }
-            } else {
-                FileHandle.standardOutput.write(Data(bytes))
+            } catch {
+                unlink(temporary.path)
+                if error is ExitCode { throw error }
+                printError("cannot write \(output): \(error)")
+                throw ExitCode.failure
             }
         }
     }

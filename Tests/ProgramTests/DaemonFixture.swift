@@ -67,6 +67,14 @@ final class DaemonFixture {
         return try daemon.wait(timeout: 30)
     }
 
+    /// Kills the daemon outright (SIGKILL), as a crash would; the broker stays.
+    func kill() throws {
+        guard let daemon else { return }
+        self.daemon = nil
+        daemon.signal(SIGKILL)
+        _ = try daemon.wait(timeout: 30)
+    }
+
     /// Before `start`: the daemon runs as the installed appliance runs it (issue 16), as the
     /// system user `portcullis` with no capability, starting its sessions through a root broker
     /// of its own; the directory becomes that user's.

@@ -283,6 +283,10 @@ final class PrivilegeSeparationTests: XCTestCase {
             }
             return launcher != nil && getpwnam(login) != nil && broker.sessions.flatMap(broker.processes(of:)).count >= 2
         }
+        // (The sink is written after the log: waited for, so the kill below cannot beat it.)
+        try Self.eventually("the second creation is audited") {
+            try daemon.events("host_user.create").filter { $0["login"] as? String == login }.count == 2
+        }
         kill(try XCTUnwrap(launcher), SIGKILL)
         daemon.daemon?.signal(SIGKILL)
         try Self.eventually("the broker ended the session") { broker.sessions.isEmpty }
@@ -294,7 +298,6 @@ final class PrivilegeSeparationTests: XCTestCase {
         try Self.eventually("the sweep is audited") {
             try daemon.events("host_user.delete").contains { $0["login"] as? String == login && $0["reason"] as? String == "sweep" }
         }
-        XCTAssertEqual(try daemon.events("host_user.create").filter { $0["login"] as? String == login }.count, 2)
 
         // The daemon alone killed: the launcher still removes the user when its session ends,
         // and the event it could not report reaches the audit log through the next sweep.
