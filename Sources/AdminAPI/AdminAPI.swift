@@ -8,6 +8,8 @@ public enum AdminAPI {
     public static let sudoUserHeader = "X-Portcullis-Sudo-User"
     /// The file name of a posted resource YAML, for positioned errors.
     public static let fileHeader = "X-Portcullis-File"
+    /// What the daemon sends with a partial recording export: what it leaves out.
+    public static let recordingShortfallHeader = "X-Portcullis-Recording-Shortfall"
 
     public static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()

@@ -3,22 +3,36 @@ import Foundation
 import Storage
 
 /// Records a session into sealed chunk files, written at least every `flushInterval` or whenever
-/// `chunkBytes` are buffered, and made durable by group commit (`RecordingDurability`: one
-/// filesystem sync a second for every session's chunks; at once for a finished recording). A
-/// crash loses at most about the last two intervals.
+/// `chunkBytes` are buffered, by the chunk writer's threads (`RecordingChunkWriter`: sealed from
+/// the events where they lie, written past the page cache), and made durable by group commit
+/// (`RecordingDurability`: one filesystem sync a second for every session's chunks; at once for
+/// a finished recording). The session waits only while `maxInFlight` of its chunks are still
+/// being written. A crash loses at most about the last two intervals, and those chunks may be
+/// on disk out of order (written side by side): a partial export ends at the first gap among
+/// the last `maxInFlight + 1` (`StoredRecording.read`).
 public actor FileRecorder: Recorder {
     private let root: String
     private let directory: String
     private let durability: RecordingDurability
+    private let writer: RecordingChunkWriter
     private let sid: String
     private let keyring: Keyring
     private let flushInterval: Duration
     private let chunkBytes: Int
-    private var buffer: [UInt8] = []
+    /// The next chunk's frames: large events' bytes as they came, small ones copied together
+    /// into `tail` (with every frame header).
+    private var parts: [[UInt8]] = []
+    private var tail: [UInt8]
+    private var bufferedBytes = 0
+    private var inFlight: [PendingChunk] = []
     private var index = 0
     private var finished = false
     private var lastFlush = ContinuousClock.now
     private var flusher: Task<Void, Never>?
+
+    static let maxInFlight = 3
+    /// Events at least this large are not copied into the chunk but sealed from where they are.
+    static let separatePart = 8 << 10
 
     public init(root: String, header: RecordingHeader, keyring: Keyring, flushInterval: Duration = .seconds(1), chunkBytes: Int = 64 << 10,
                 durability: RecordingDurability = .shared) throws {
@@ -26,18 +40,28 @@ public actor FileRecorder: Recorder {
         sid = header.sessionID
         self.root = root
         self.durability = durability
+        writer = .shared
         directory = RecordingLayout.directory(root, header.sessionID)
         self.keyring = keyring
         self.flushInterval = flushInterval
         self.chunkBytes = chunkBytes
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        buffer = AsciicastLine.header(header)
+        tail = AsciicastLine.header(header)
+        bufferedBytes = tail.count
     }
 
     public func record(_ event: RecordingEvent) async throws {
         guard !finished else { throw RecordingError.alreadyFinished(sid: sid) }
-        RecordingFrame.append(event, to: &buffer)
-        if buffer.count >= chunkBytes || ContinuousClock.now - lastFlush >= flushInterval {
+        RecordingFrame.appendHeader(event, to: &tail)
+        if event.data.count >= Self.separatePart {
+            parts.append(tail)
+            parts.append(event.data)
+            tail = []
+        } else {
+            tail += event.data
+        }
+        bufferedBytes += RecordingFrame.headerLength + event.data.count
+        if bufferedBytes >= chunkBytes || ContinuousClock.now - lastFlush >= flushInterval {
             try flush(final: false)
         } else if flusher == nil {
             // Output that stops still reaches the disk within the interval, even if the recorder
@@ -48,11 +72,18 @@ public actor FileRecorder: Recorder {
                 await self.timerFlush()
             }
         }
+        // A chunk the disk refused fails the recording at once (strict sessions end)…
+        while let outcome = inFlight.first?.outcome {
+            inFlight.removeFirst()
+            if let error = outcome { throw error }
+        }
+        // …and a recorder the disk cannot keep up with holds the session's output.
+        while inFlight.count > Self.maxInFlight { try await inFlight.removeFirst().wait() }
     }
 
     private func timerFlush() {
         flusher = nil
-        if !finished && !buffer.isEmpty { try? flush(final: false) }
+        if !finished && bufferedBytes > 0 { try? flush(final: false) }
     }
 
     public func finish() async throws {
@@ -60,24 +91,26 @@ public actor FileRecorder: Recorder {
         flusher?.cancel()
         try flush(final: true)
         finished = true
+        while !inFlight.isEmpty { try await inFlight.removeFirst().wait() }
         try await durability.commit(root)
     }
 
+    /// The buffered frames, as the next chunk, to the writer.
     private func flush(final: Bool) throws {
         lastFlush = ContinuousClock.now
-        guard final || !buffer.isEmpty else { return }
+        guard final || bufferedBytes > 0 else { return }
         // A disk that lost what was written before fails the recording (strict sessions end).
         try durability.check(root)
-        let sealed = try keyring.seal(buffer, context: RecordingLayout.context(sid: sid, index: index, final: final))
-        let path = (directory as NSString).appendingPathComponent(RecordingLayout.fileName(index: index, final: final))
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
-        defer { close(fd) }
-        let written = sealed.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
-        guard written == sealed.count else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
-        try durability.written(under: root)
-        // A burst's buffer is not kept for the session's life.
-        if buffer.capacity > 2 * chunkBytes { buffer = [] } else { buffer.removeAll(keepingCapacity: true) }
+        if !tail.isEmpty { parts.append(tail) }
+        let done = PendingChunk()
+        writer.enqueue(RecordingChunkWriter.Job(parts: parts, count: bufferedBytes,
+                                                path: (directory as NSString).appendingPathComponent(RecordingLayout.fileName(index: index, final: final)),
+                                                root: root, context: RecordingLayout.context(sid: sid, index: index, final: final),
+                                                keyring: keyring, durability: durability, done: done))
+        inFlight.append(done)
+        parts = []
+        tail = []
+        bufferedBytes = 0
         index += 1
     }
 }

@@ -13,11 +13,16 @@ enum RecordingFrame {
     static let headerLength = 14
 
     static func append(_ event: RecordingEvent, to out: inout [UInt8]) {
+        appendHeader(event, to: &out)
+        out.append(contentsOf: event.data)
+    }
+
+    /// The frame's header alone (its bytes follow, wherever they are kept).
+    static func appendHeader(_ event: RecordingEvent, to out: inout [UInt8]) {
         out.append(tag)
         out.append(event.kind.rawValue.utf8.first!)
         withUnsafeBytes(of: event.time.bitPattern.littleEndian) { out.append(contentsOf: $0) }
         withUnsafeBytes(of: UInt32(truncatingIfNeeded: event.data.count).littleEndian) { out.append(contentsOf: $0) }
-        out.append(contentsOf: event.data)
     }
 }
 
@@ -37,6 +42,8 @@ struct AsciicastConverter {
     /// writes whole frames and lines into each chunk): the rest is not read (chunks are
     /// authenticated, so only a bug of ours could write one).
     private(set) var broken = false
+    /// The time of the last event converted (frames only).
+    private(set) var lastEventTime: Double?
 
     init(_ form: Form = .asciicast) { self.form = form }
 
@@ -81,6 +88,7 @@ struct AsciicastConverter {
             case .asciicast: AsciicastEncoding.appendEvent(time: time, kind: eventKind, data: Array(pending[dataStart..<dataStart + length]), to: &out)
             case .output: if eventKind == .output { out += pending[dataStart..<dataStart + length] }
             }
+            lastEventTime = time
             start = dataStart + length
         }
         // Whole frames and lines only, in every chunk: a rest is damage (and a hostile length

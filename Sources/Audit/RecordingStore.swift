@@ -58,8 +58,9 @@ public struct RecordingStore: Sendable {
                        audit: any AuditRecording) async throws -> RecordingExport {
         let export: RecordingExport
         do {
-            export = RecordingExport(recording: try recording(sid), format: format, allowIncomplete: allowIncomplete)
-            try await export.recording.read(allowIncomplete: allowIncomplete, output: true) { _ in }
+            var checked = RecordingExport(recording: try recording(sid), format: format, allowIncomplete: allowIncomplete)
+            checked.shortfall = try await checked.recording.read(allowIncomplete: allowIncomplete, output: true) { _ in }
+            export = checked
         } catch let error as RecordingError {
             try await audit.record(.recordingAccessed(by: actor, sid: sid, format: format.rawValue, partial: allowIncomplete, error: "\(error)"))
             throw error
@@ -81,6 +82,8 @@ public struct RecordingExport: Sendable {
     let recording: StoredRecording
     public let format: RecordingStore.Format
     let allowIncomplete: Bool
+    /// What a partial export leaves out (found when it was checked), or nil when it is whole.
+    public internal(set) var shortfall: RecordingShortfall?
 
     public var contentType: String { format == .asciicast ? "application/x-asciicast" : format == .json ? "application/json" : "application/octet-stream" }
 
@@ -98,6 +101,24 @@ public struct RecordingExport: Sendable {
             try await recording.read(allowIncomplete: allowIncomplete) { try await body(try json.feed($0)) }
             try await body(json.end())
         }
+    }
+}
+
+/// What a partial export of a recording without its final chunk leaves out.
+public struct RecordingShortfall: Sendable, Equatable, CustomStringConvertible {
+    public let sid: String
+    /// Chunks 0..<chunksRead were exported.
+    public let chunksRead: Int
+    public let lastChunkOnDisk: Int
+    /// Seconds into the session of the last event exported.
+    public let lastEventTime: Double?
+
+    public var description: String {
+        let upTo = lastEventTime.map { String(format: ", up to %.1f s into the session", $0) } ?? ""
+        let after = chunksRead <= lastChunkOnDisk
+            ? "; chunk \(chunksRead) is missing or torn, so the \(lastChunkOnDisk - chunksRead + 1) from it on are left out" : ""
+        return "recording \(sid) has no final chunk (the session was cut off by a crash, or is still running): "
+            + "exported its first \(chunksRead) chunks\(upTo)\(after); what the session did after that was not recorded to disk"
     }
 }
 
@@ -168,19 +189,33 @@ public struct StoredRecording: Sendable {
     }
 
     /// Hands `body` the recording's asciicast text chunk by chunk, in order, each chunk checked
-    /// as it is opened: a missing, altered or spliced chunk or (unless `allowIncomplete`) a
-    /// missing final one throws, after the text before it was handed on.
+    /// as it is opened: a missing, altered or spliced chunk throws, after the text before it was
+    /// handed on; so does (before anything, unless `allowIncomplete`) a missing final chunk.
     /// `output`: only the session's output, its bytes exactly as sent (not asciicast).
-    public func read(allowIncomplete: Bool, output: Bool = false, _ body: ([UInt8]) async throws -> Void) async throws {
+    /// With `allowIncomplete`, a recording without its final chunk (a crash) is read up to its
+    /// end, or up to the first chunk missing or torn among its last few (the recorder writes a
+    /// few side by side, so a crash can leave a later one without an earlier one); what was
+    /// left out is returned. A gap further back is damage, and throws.
+    @discardableResult
+    public func read(allowIncomplete: Bool, output: Bool = false, _ body: ([UInt8]) async throws -> Void) async throws -> RecordingShortfall? {
         let last = chunks.keys.max()!
+        let hasFinal = chunks.values.contains(true)
+        // Said first: a crashed recording's torn last chunk would otherwise be named instead.
+        if !allowIncomplete && !hasFinal { throw RecordingError.incomplete(sid: sid, chunks: chunks.count) }
         var converter = AsciicastConverter(output ? .output : .asciicast)
+        func shortfall(read: Int) -> RecordingShortfall {
+            RecordingShortfall(sid: sid, chunksRead: read, lastChunkOnDisk: last, lastEventTime: converter.lastEventTime)
+        }
         for index in 0...last {
-            guard let final = chunks[index] else { throw RecordingError.missingChunk(sid: sid, index: index) }
+            // Where a crash may have cut the recording: a gap there ends a partial read.
+            let crashWindow = allowIncomplete && !hasFinal && last - index <= FileRecorder.maxInFlight
+            guard let final = chunks[index] else {
+                if crashWindow { return shortfall(read: index) }
+                throw RecordingError.missingChunk(sid: sid, index: index)
+            }
             let plaintext: [UInt8]
             do { plaintext = try await open(index, final: final) } catch {
-                // The last chunk of an incomplete recording, torn by a crash before its round of
-                // the group commit: a partial export ends before it. Damage in the middle throws.
-                if allowIncomplete, index == last, !final { return }
+                if crashWindow { return shortfall(read: index) }
                 throw error
             }
             let text = converter.feed(plaintext)
@@ -188,10 +223,10 @@ public struct StoredRecording: Sendable {
             try await body(text)
             if final {
                 guard index == last else { throw RecordingError.unreadableChunk(sid: sid, index: index + 1, reason: "a chunk follows the final one") }
-                return
+                return nil
             }
         }
-        if !allowIncomplete { throw RecordingError.incomplete(sid: sid, chunks: chunks.count) }
+        return shortfall(read: last + 1)
     }
 
     private func open(_ index: Int, final: Bool) async throws -> [UInt8] {

@@ -84,6 +84,7 @@ public enum RecordingError: Error, Equatable, CustomStringConvertible {
     case unreadableChunk(sid: String, index: Int, reason: String)
     case incomplete(sid: String, chunks: Int)
     case alreadyFinished(sid: String)
+    case writeFailed(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -93,6 +94,7 @@ public enum RecordingError: Error, Equatable, CustomStringConvertible {
         case .unreadableChunk(let sid, let index, let reason): return "recording \(sid): chunk \(index) cannot be opened (\(reason)): altered, or moved from another recording or position"
         case .incomplete(let sid, let chunks): return "recording \(sid) has \(chunks) chunks but no final one: the session's last second or so was not recorded (crash or still running)"
         case .alreadyFinished(let sid): return "recording \(sid) is already finished"
+        case .writeFailed(let path, let reason): return "cannot write the recording chunk \(path): \(reason)"
         }
     }
 }

@@ -12,6 +12,7 @@ int pc_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 void pc_closefrom(int lowfd) { closefrom(lowfd); }
 
 int pc_syncfs(int fd) { return syncfs(fd); }
+int pc_o_direct_flag(void) { return O_DIRECT; }
 
 ssize_t pc_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds, int nonblocking) {
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };

@@ -177,7 +177,7 @@ public struct SessionRecorders: Sendable {
         // 1 MiB chunks: few files and syscalls under bulk output, a bounded buffer per session.
         // Written at least every half second: with the group commit's round a second, a crash
         // loses about the last second and a half at most.
-        let recorder = try FileRecorder(root: root, header: header, keyring: keyring, flushInterval: .milliseconds(500), chunkBytes: 1 << 20)
+        let recorder = try FileRecorder(root: root, header: header, keyring: keyring, flushInterval: .milliseconds(500), chunkBytes: 4 << 20)
         return SessionRecordingTap(recorder: recorder, loop: loop, onHold: onHold, onFailure: onFailure)
     }
 }

@@ -197,6 +197,20 @@ public final class Keyring: Sendable {
         return try SealedFormat.seal(plaintext, keyID: id, key: key, context: context, using: crypto)
     }
 
+    /// Seals the concatenation of `parts` into `output`, which holds at least
+    /// `sealedCapacity(plaintextCount:)` bytes (a recording chunk, sealed from its events where
+    /// they lie into memory the disk is written from); returns the sealed length.
+    public func seal(parts: [UnsafeRawBufferPointer], context: SealContext, into output: UnsafeMutableRawBufferPointer) throws -> Int {
+        let (id, key) = keys.withLock { keys in
+            keys.seals[keys.activeID, default: 0] += 1
+            return (keys.activeID, keys.byID[keys.activeID]!)
+        }
+        return try SealedFormat.seal(parts: parts, keyID: id, key: try AEADKey(.aes256GCM, key: key, using: crypto), context: context,
+                                     using: crypto, into: output)
+    }
+
+    public static func sealedCapacity(plaintextCount: Int) -> Int { SealedFormat.capacity(plaintextCount: plaintextCount) }
+
     /// An AES-GCM context keyed with data key `id`, or nil when this process has not loaded it.
     func aeadKey(_ id: String) throws -> AEADKey? {
         guard let key = keys.withLock({ $0.byID[id] }) else { return nil }

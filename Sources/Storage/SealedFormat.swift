@@ -32,6 +32,25 @@ enum SealedFormat {
         return header + nonce + sealed
     }
 
+    /// The largest sealed form of `plaintextCount` bytes (the key id at its longest).
+    static func capacity(plaintextCount: Int) -> Int { overhead + Int(UInt8.max) + plaintextCount }
+
+    /// Seals the concatenation of `parts` straight into `output` (at least `capacity`), with no
+    /// copy of the plaintext put together first; returns the sealed length.
+    static func seal(parts: [UnsafeRawBufferPointer], keyID: String, key: AEADKey, context: SealContext,
+                     using crypto: CryptoContext, into output: UnsafeMutableRawBufferPointer) throws -> Int {
+        let header = [version, UInt8(keyID.utf8.count)] + Array(keyID.utf8)
+        let nonce = try crypto.randomBytes(AEADAlgorithm.nonceSize)
+        let total = parts.reduce(0) { $0 + $1.count }
+        let length = header.count + nonce.count + total + AEADAlgorithm.tagSize
+        guard output.count >= length else { throw CryptoError.invalidInput("sealing \(total) bytes needs \(length) bytes of room, got \(output.count)") }
+        output.copyBytes(from: header)
+        UnsafeMutableRawBufferPointer(rebasing: output[header.count...]).copyBytes(from: nonce)
+        let body = UnsafeMutableRawBufferPointer(rebasing: output[(header.count + nonce.count)..<length])
+        try associatedData(header, context).withUnsafeBytes { try key.seal(parts: parts, nonce: nonce, associatedData: $0, into: body) }
+        return length
+    }
+
     /// The key id a sealed value names, or nil if it is not in this format.
     static func keyID(of sealed: [UInt8]) -> String? {
         sealed.withUnsafeBufferPointer { bytes in keyIDRange(of: bytes).map { String(decoding: bytes[$0], as: UTF8.self) } }

@@ -37,7 +37,9 @@ extension AdminRoutes {
                 // Streamed (a recording can be larger than memory should hold); checked whole
                 // before the answer began, so a break here is a chunk changed since, and the
                 // connection is cut without the body's end, which pcctl reports.
-                return Response(status: .ok, headers: [.contentType: export.contentType], body: ResponseBody { writer in
+                var headers: HTTPFields = [.contentType: export.contentType]
+                if let shortfall = export.shortfall { headers[HTTPField.Name(AdminAPI.recordingShortfallHeader)!] = "\(shortfall)" }
+                return Response(status: .ok, headers: headers, body: ResponseBody { writer in
                     try await export.write { try await writer.write(ByteBuffer(bytes: $0)) }
                     try await writer.finish(nil)
                 })
@@ -50,6 +52,7 @@ extension AdminRoutes {
         case .invalidSessionID: return .badRequest
         case .notFound: return .notFound
         case .missingChunk, .unreadableChunk, .incomplete, .alreadyFinished: return .unprocessableContent
+        case .writeFailed: return .internalServerError
         }
     }
 }

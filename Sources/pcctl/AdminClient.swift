@@ -48,8 +48,11 @@ struct AdminClient {
     /// GETs `path` and hands its answer to `body` piece by piece as it arrives (a recording can
     /// be larger than memory should hold); a refusal is printed with the daemon's reason and
     /// exits 1, and so does an answer that breaks off (after the pieces before the break).
-    func receive(_ path: String, waitingUpTo timeout: TimeAmount, _ body: (ByteBuffer) throws -> Void) async throws {
+    /// `head` sees the answer's headers before its body.
+    func receive(_ path: String, waitingUpTo timeout: TimeAmount, head: (HTTPHeaders) -> Void = { _ in },
+                 _ body: (ByteBuffer) throws -> Void) async throws {
         let response = try await execute(.GET, path, timeout: timeout)
+        head(response.headers)
         do {
             for try await piece in response.body { try body(piece) }
         } catch let error as ExitCode {

@@ -2,8 +2,10 @@ import Appliance
 import ArgumentParser
 import Audit
 import CommandSupport
+import AdminAPI
 import Foundation
 import NIOCore
+import NIOHTTP1
 
 extension Pcctl {
     struct Recordings: AsyncParsableCommand {
@@ -34,9 +36,13 @@ extension Pcctl.Recordings {
             let client = try AdminClient(options)
             // The daemon opens every chunk before it answers: a few seconds a GiB.
             let timeout = TimeAmount.minutes(10)
+            // A partial export says what it leaves out (on standard error: the export may be on standard output).
+            let head = { (headers: HTTPHeaders) in
+                if let shortfall = headers.first(name: AdminAPI.recordingShortfallHeader) { printError("warning: \(shortfall)") }
+            }
             guard let output else {
                 let stdout = FileHandle.standardOutput
-                return try await client.receive(path, waitingUpTo: timeout) { try stdout.write(contentsOf: Data($0.readableBytesView)) }
+                return try await client.receive(path, waitingUpTo: timeout, head: head) { try stdout.write(contentsOf: Data($0.readableBytesView)) }
             }
             // Written beside the destination and renamed into place when whole: a broken-off
             // export never stands where a complete one is expected.
@@ -49,7 +55,7 @@ extension Pcctl.Recordings {
             }
             let file = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
             do {
-                try await client.receive(path, waitingUpTo: timeout) { try file.write(contentsOf: Data($0.readableBytesView)) }
+                try await client.receive(path, waitingUpTo: timeout, head: head) { try file.write(contentsOf: Data($0.readableBytesView)) }
                 try file.synchronize()
                 try file.close()
                 guard rename(temporary.path, destination.path) == 0 else {

@@ -109,6 +109,49 @@ final class RecordingTests: XCTestCase {
         XCTAssertTrue(partial.hasSuffix("$ exit\r\n"), "the last output reached the disk within the flush interval: \(partial)")
     }
 
+    /// The recorder writes a few chunks side by side, so a crash can leave a later one on disk
+    /// without an earlier one: a partial export ends at such a gap and says so; a gap further
+    /// back, or in a finished recording, is damage and is named.
+    func testAPartialExportEndsAtAGapACrashLeftButNotAtOneFurtherBack() async throws {
+        let recorder = try FileRecorder(root: root, header: header("sid-7"), keyring: keyring, chunkBytes: 64)
+        for n in 0..<20 { try await recorder.record(RecordingEvent(time: Double(n), kind: .output, data: Array("line \(n) ".utf8) + Array(repeating: 0x2e, count: 80))) }
+        try await Task.sleep(for: .milliseconds(300))
+        let dir = root + "/sid-7/"
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        XCTAssertGreaterThan(names.count, 6, "\(names)")
+        XCTAssertFalse(names.contains { $0.hasSuffix(".final") })
+        let last = names.count - 1
+        let store = RecordingStore(root: root, keyring: keyring)
+        let whole = try await store.export("sid-7", format: .text, allowIncomplete: true)
+        let end = try await store.recording("sid-7").read(allowIncomplete: true) { _ in }
+        XCTAssertEqual(end?.chunksRead, last + 1)
+        XCTAssertTrue("\(String(describing: end))".contains("has no final chunk"), "\(String(describing: end))")
+
+        try FileManager.default.removeItem(atPath: dir + String(format: "%08d.chunk", last - 1))
+        var pieces: [UInt8] = []
+        let found = try await store.recording("sid-7").read(allowIncomplete: true, output: true) { pieces += $0 }
+        let shortfall = try XCTUnwrap(found)
+        XCTAssertEqual(shortfall.chunksRead, last - 1)
+        XCTAssertTrue(shortfall.description.contains("chunk \(last - 1) is missing or torn, so the 2 from it on are left out"), shortfall.description)
+        XCTAssertTrue(whole.starts(with: pieces) && pieces.count < whole.count, "the export is the recording up to the gap")
+        await XCTAssertThrowsErrorAsync(try await store.export("sid-7", format: .text)) { error in
+            guard case RecordingError.incomplete = error else { return XCTFail("\(error)") }
+        }
+
+        try FileManager.default.removeItem(atPath: dir + "00000002.chunk")
+        await XCTAssertThrowsErrorAsync(try await store.export("sid-7", format: .text, allowIncomplete: true)) { error in
+            guard case RecordingError.missingChunk(_, 2) = error else { return XCTFail("\(error)") }
+        }
+
+        // A finished recording with a chunk gone near its end: damage, not a crash.
+        _ = try await record("sid-8")
+        let finished = try FileManager.default.contentsOfDirectory(atPath: root + "/sid-8").count
+        try FileManager.default.removeItem(atPath: root + "/sid-8/" + String(format: "%08d.chunk", finished - 2))
+        await XCTAssertThrowsErrorAsync(try await store.export("sid-8", format: .text, allowIncomplete: true)) { error in
+            guard case RecordingError.missingChunk = error else { return XCTFail("\(error)") }
+        }
+    }
+
     func testTheOwnerIsReadFromTheFirstChunkAloneAndTheRestChunkByChunk() async throws {
         _ = try await record("sid-6")
         let store = RecordingStore(root: root, keyring: keyring)

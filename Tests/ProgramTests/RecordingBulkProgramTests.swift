@@ -103,6 +103,8 @@ final class RecordingBulkProgramTests: XCTestCase {
         let exported = directory.appendingPathComponent("partial.txt").path
         let partial = try fixture.pcctl(["recordings", "export", sid, "--format", "text", "--partial", "--output", exported])
         XCTAssertEqual(partial.status, 0, partial.output)
+        XCTAssertTrue(partial.stderr.contains("warning: recording \(sid) has no final chunk") && partial.stderr.contains("s into the session"),
+                      "the partial export says what it leaves out: \(partial.stderr)")
         let recorded = try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: exported)[.size] as? Int)
         let total = receivedBytes()
         // Both are the same stream: the shorter is the start of the longer.

@@ -17,6 +17,9 @@ void pc_closefrom(int lowfd);
 
 /* syncfs(2): flush the whole filesystem `fd` is on (the recordings' group commit). */
 int pc_syncfs(int fd);
+/// O_DIRECT for open(2): writes go from the caller's (aligned) memory to the device, not
+/// through the page cache (the recordings' chunk writer).
+int pc_o_direct_flag(void);
 /// pipe2(fds, O_CLOEXEC).
 int pc_pipe_cloexec(int fds[2]);
 
