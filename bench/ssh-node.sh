@@ -94,6 +94,10 @@ for direction in up down down-random pty; do
     sshd_rate[$direction]=$(mib_per_s "$direction" "$sshd_port" "$sshd_connect")
 done
 ours_rss=$(peak_rss_mib "$ours_pid")
+# What the disk under the recordings takes, written as the recorder writes (direct, 4 MiB):
+# a recorded download cannot outrun it.
+disk_mib=$(dd if=/dev/zero of="$work/disk-probe" bs=4M count=256 oflag=direct 2>&1 | awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s,") { printf "%.0f", 1073741824 / $(i - 1) / 1048576 } }')
+rm -f "$work/disk-probe"
 # Memory over parallel recorded downloads: PARALLEL (10) at once, SIZE each.
 PARALLEL=${PARALLEL:-10}
 parallel=()
@@ -131,5 +135,6 @@ for direction in up down down-random pty; do
     printf "%-42s %10s %10s %7s  %s\n" "${label[$direction]} $SIZE, MiB/s" "${ours_rate[$direction]}" "${sshd_rate[$direction]}" \
         "$(ratio "${ours_rate[$direction]}" "${sshd_rate[$direction]}")" ">= 0.90  (node: ${ours_cpu[$direction]} CPU s/GiB)"
 done
+echo "the disk under the recordings writes ${disk_mib} MiB/s (dd, O_DIRECT, 4 MiB blocks): the ceiling of a recorded download"
 echo "the node's peak RSS: $ours_rss MiB after the transfers above; $parallel_rss MiB after $PARALLEL parallel recorded downloads of $SIZE (limit: 512 MiB)"
 printf "%-42s %10s %10s %7s  %s\n" "with PAM: connect+auth+exec true, median ms" "$ours_pam_connect" "$sshd_pam_connect" "$(ratio "$ours_pam_connect" "$sshd_pam_connect")" "<= 0.60"
