@@ -62,6 +62,12 @@ let package = Package(
             name: "FIPSCrypto",
             dependencies: ["COpenSSL"]
         ),
+        // TLS through OpenSSL's libssl in the appliance's library context (the FIPS provider's),
+        // for the HTTPS API and pcsh: swift-nio-ssl's BoringSSL is outside the FIPS boundary.
+        .target(
+            name: "OpenSSLTLS",
+            dependencies: ["FIPSCrypto", "COpenSSL", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         // Our SSH protocol engine (see docs/architecture.md for why it is not swift-nio-ssh).
         .target(
             name: "SSH",
@@ -160,13 +166,11 @@ let package = Package(
         .target(
             name: "WebAPI",
             dependencies: [
-                "Identity", "Audit", "FIPSCrypto", "COpenSSL", "SessionControl", "Storage", "SSH", "AdminAPI", "UserAPI",
+                "Identity", "Audit", "FIPSCrypto", "COpenSSL", "SessionControl", "Storage", "SSH", "AdminAPI", "UserAPI", "OpenSSLTLS",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -174,6 +178,7 @@ let package = Package(
             name: "Appliance",
             dependencies: [
                 "FIPSCrypto", "Storage", "Audit", "Identity", "Compliance", "WebAPI", "Node", "Proxy", "YAMLNodes", "PortcullisVersion", "SSH", "LaunchProtocol",
+                "OpenSSLTLS",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -192,7 +197,7 @@ let package = Package(
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "Appliance", "CommandSupport", "Compliance", "FIPSCrypto", "Storage", "PortcullisVersion",
+                "Appliance", "CommandSupport", "Compliance", "FIPSCrypto", "Storage", "PortcullisVersion", "OpenSSLTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

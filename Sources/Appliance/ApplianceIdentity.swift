@@ -4,6 +4,7 @@ import Foundation
 import Identity
 import Logging
 import Node
+import OpenSSLTLS
 import Proxy
 import ServiceLifecycle
 import SessionControl
@@ -47,6 +48,13 @@ enum AuthServices {
         var tlsCertificate: String? = nil
         if configuration.proxyService.enabled {
             let proxy = configuration.proxyService
+            // Fails closed: no HTTPS API whose TLS does not work in the provider.
+            do {
+                let checked = try TLSSelfTest.run(crypto: crypto)
+                logger.info("TLS self-test passed", metadata: ["negotiated": "\(checked.version) \(checked.cipher) \(checked.group)"])
+            } catch {
+                throw TLSIdentityError("the TLS self-test failed in the \(crypto.status.providerName): \(error); the HTTPS API is not started")
+            }
             let tls = proxy.httpsCertFile.isEmpty
                 ? try await TLSIdentity.selfSigned(in: storage.backend, names: configuration.httpsNames, crypto: crypto)
                 : try TLSIdentity.load(certificateFile: proxy.httpsCertFile, keyFile: proxy.httpsKeyFile)
@@ -55,7 +63,7 @@ enum AuthServices {
                                                recordings: RecordingRoutes(identity: identity, recordings: storage.recordingStore(configuration), audit: audit),
                                                nodes: NodeRoutes(identity: identity, nodes: NodeRegistry(backend: storage.backend)),
                                                host: proxy.webListenAddr.host, port: proxy.webListenAddr.port, tls: tls,
-                                               fips: configuration.fips.enabled, logger: logger))
+                                               crypto: crypto, logger: logger))
         }
         // One registry of live sessions: the node's, and the proxy's terminating-mode ones.
         let sessions = SessionRegistry()

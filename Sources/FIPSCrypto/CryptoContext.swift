@@ -8,7 +8,7 @@ import COpenSSL
 /// Thread-safe: the library context and the fetched algorithm objects are immutable after
 /// `init` and OpenSSL reference-counts them; every operation uses its own EVP_*_CTX.
 public final class CryptoContext: @unchecked Sendable {
-    let libctx: OpaquePointer
+    package let libctx: OpaquePointer
     public let mode: CryptoMode
     /// Where the provider's self-test callback writes. Never freed: fips.so keeps the callback
     /// and argument of the first context that loaded it for the whole process and calls them

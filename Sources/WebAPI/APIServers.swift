@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
-import HummingbirdTLS
+import FIPSCrypto
 import Identity
 import Logging
 import ServiceLifecycle
@@ -18,17 +18,18 @@ public enum APIServers {
     }
 
     /// HTTPS on the proxy's web address.
+    /// TLS through OpenSSL in `crypto`'s library context (the FIPS provider's in FIPS mode).
     public static func web(_ routes: LoginRoutes, recordings: RecordingRoutes, nodes: NodeRoutes, host: String, port: Int, tls: TLSIdentity,
-                           fips: Bool, limits: WebLimits = WebLimits(), logger: Logger) throws -> any Service {
+                           crypto: CryptoContext, limits: WebLimits = WebLimits(), logger: Logger) throws -> any Service {
         let router = Router(context: APIRequestContext.self)
         routes.add(to: router)
         recordings.add(to: router)
         nodes.add(to: router)
         let cap = ConnectionCap(total: limits.connections, perSource: limits.connectionsPerSource)
         let (seconds, attoseconds) = limits.idleTimeout.components
-        let http = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: [cap.handler()],
-                                                                 idleTimeout: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)))
-        return Application(router: router, server: try .tls(http, tlsConfiguration: try tls.serverConfiguration(fips: fips)),
+        let http = HTTP1Channel.Configuration(additionalChannelHandlers: [cap.handler()],
+                                              idleTimeout: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+        return Application(router: router, server: .http1OverOpenSSLTLS(configuration: http, context: try tls.context(crypto: crypto)),
                            configuration: .init(address: .hostname(host, port: port), serverName: "portcullis"),
                            onServerRunning: { _ in logger.info("HTTPS API listening", metadata: ["address": "\(host):\(port)"]) },
                            logger: logger)

@@ -1,15 +1,14 @@
 import FIPSCrypto
 import Foundation
-import NIOSSL
+import OpenSSLTLS
 import Storage
 
 /// The HTTPS listener's certificate and key: the operator's files if configured, otherwise a
 /// self-signed ECDSA P-256 certificate made at first start (key generated and certificate
 /// signed through FIPSCrypto) and kept sealed in the backend.
 ///
-/// The TLS protocol itself runs in swift-nio-ssl's BoringSSL, outside our OpenSSL FIPS
-/// provider; in FIPS mode it is held to TLS 1.2 with ECDHE-ECDSA-AES-GCM suites only (the
-/// crypto-boundary table in `portcullis selftest` says so).
+/// The TLS protocol runs in OpenSSL's libssl in the appliance's library context (`OpenSSLTLS`):
+/// in FIPS mode, inside the FIPS provider like the rest of Portcullis's cryptography.
 public struct TLSIdentity: Sendable, Codable {
     public var certificatePEM: String
     public var privateKeyPEM: String
@@ -49,31 +48,18 @@ public struct TLSIdentity: Sendable, Codable {
         return try JSONDecoder().decode(TLSIdentity.self, from: Data(item.value))
     }
 
-    public func serverConfiguration(fips: Bool) throws -> TLSConfiguration {
-        let certificates: [NIOSSLCertificate]
-        let key: NIOSSLPrivateKey
+    /// The server's TLS context (certificate chain and key checked to match).
+    public func context(crypto: CryptoContext) throws -> TLSContext {
+        guard certificatePEM.contains("-----BEGIN CERTIFICATE-----") else { throw TLSIdentityError("the HTTPS certificate file holds no certificate") }
         do {
-            certificates = try NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8))
-            key = try NIOSSLPrivateKey(bytes: Array(privateKeyPEM.utf8), format: .pem)
+            return try TLSContext.server(certificatesPEM: certificatePEM, privateKeyPEM: privateKeyPEM, crypto: crypto)
         } catch {
-            throw TLSIdentityError("the HTTPS certificate or key is not usable PEM: \(error)")
+            throw TLSIdentityError("\(error)")
         }
-        guard !certificates.isEmpty else { throw TLSIdentityError("the HTTPS certificate file holds no certificate") }
-        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(key))
-        configuration.minimumTLSVersion = .tlsv12
-        if fips {
-            configuration.maximumTLSVersion = .tlsv12
-            configuration.cipherSuites = Self.fipsCipherSuites
-        }
-        return configuration
     }
-
-    /// TLS 1.2 suites with approved algorithms only (SP 800-52r2), for an ECDSA certificate;
-    /// RSA ones are listed for an operator's RSA certificate.
-    public static let fipsCipherSuites = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384"
 }
 
 public struct TLSIdentityError: Error, CustomStringConvertible {
     public let description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }

@@ -4,6 +4,7 @@ import CommandSupport
 import Compliance
 import FIPSCrypto
 import Foundation
+import OpenSSLTLS
 import PortcullisVersion
 import Storage
 
@@ -15,7 +16,8 @@ extension Portcullis {
             discussion: """
                 Loads the configured provider (in FIPS mode its integrity check and known-answer tests
                 run on load), runs its complete self-test again, checks that non-approved algorithms
-                are refused, reads the KEK and, when the data directory exists, opens its keyring.
+                are refused, completes a TLS handshake in the provider (the HTTPS API's TLS), reads the
+                KEK and, when the data directory exists, opens its keyring.
                 Exit status 0 when every check passes, 1 otherwise, 78 for a configuration error.
                 """)
 
@@ -63,6 +65,7 @@ extension Portcullis {
                     checks.append(Check(name: "FIPS mode", passed: true,
                                         detail: "OFF (fips.enabled: no): cryptography is not restricted to FIPS 140-approved algorithms"))
                 }
+                checks.append(tlsCheck(crypto))
                 checks.append(await keyCheck(configuration, crypto))
                 boundaries = CryptoBoundary.table(for: crypto.status)
             } catch {
@@ -87,6 +90,17 @@ extension Portcullis {
             return served.isEmpty
                 ? Check(name: "approved algorithms only", passed: true, detail: "refused: \(attempts.map(\.0).joined(separator: ", "))")
                 : Check(name: "approved algorithms only", passed: false, detail: "served although not approved: \(served.joined(separator: ", "))")
+        }
+
+        /// A TLS handshake in the library context, in memory: the HTTPS API would serve it.
+        private func tlsCheck(_ crypto: CryptoContext) -> Check {
+            do {
+                let result = try TLSSelfTest.run(crypto: crypto)
+                return Check(name: "TLS in the provider", passed: true,
+                             detail: "loopback handshake: \(result.version) \(result.cipher) over \(result.group) (the HTTPS API's TLS runs here)")
+            } catch {
+                return Check(name: "TLS in the provider", passed: false, detail: "\(error)")
+            }
         }
 
         private func keyCheck(_ configuration: Configuration, _ crypto: CryptoContext) async -> Check {

@@ -13,6 +13,7 @@
 #include <openssl/ec.h>
 #include <openssl/x509.h>
 #include <openssl/opensslv.h>
+#include <openssl/ssl.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -80,5 +81,22 @@ EVP_PKEY *pc_private_from_der(OSSL_LIB_CTX *ctx, const unsigned char *der, size_
 int pc_self_signed_certificate(OSSL_LIB_CTX *ctx, EVP_PKEY *key, const char *common_name, const char *alt_names,
                                long days, unsigned char **out, size_t *out_len);
 void pc_free(void *p);
+
+/* TLS (tls.c): a context in `libctx` with Portcullis's policy (TLS 1.2/1.3, P-256/P-384,
+   AES-GCM, ECDSA/RSA-PSS with SHA-2, no renegotiation, compression or tickets). */
+SSL_CTX *pc_tls_context(OSSL_LIB_CTX *libctx, int server);
+/// The certificate chain (leaf first) and private key, both PEM. Returns 1 on success.
+int pc_tls_use_identity(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const char *certificates_pem, const char *key_pem);
+/// A client's trust: only the PEM certificates given, the system's when NULL, none when `verify` is 0.
+int pc_tls_trust(SSL_CTX *ctx, const char *certificates_pem, int verify);
+/// A connection over two memory BIOs; a client's `host` (DNS name or address) is sent as SNI and
+/// checked against the server's certificate.
+SSL *pc_tls_new(SSL_CTX *ctx, const char *host);
+int pc_tls_feed(SSL *ssl, const void *bytes, int count);
+size_t pc_tls_pending_output(SSL *ssl);
+int pc_tls_take_output(SSL *ssl, void *bytes, int count);
+int pc_tls_describe(SSL *ssl, char *version, size_t version_len, char *cipher, size_t cipher_len, char *group, size_t group_len);
+/// Why the peer's certificate was refused, or NULL.
+const char *pc_tls_verify_error(SSL *ssl);
 
 #endif

@@ -1,0 +1,32 @@
+import HummingbirdCore
+import Logging
+import NIOCore
+import OpenSSLTLS
+
+/// A Hummingbird child channel with TLS through OpenSSL (`OpenSSLTLSHandler`) in front of the
+/// HTTP one: the API's TLS runs in the same module as everything else (HummingbirdTLS's
+/// equivalent wraps swift-nio-ssl, whose BoringSSL is outside the FIPS boundary).
+struct OpenSSLTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
+    typealias Value = Base.Value
+    let base: Base
+    let context: TLSContext
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(try OpenSSLTLSHandler(context: context, on: channel.eventLoop))
+        }.flatMap {
+            base.setup(channel: channel, logger: logger)
+        }
+    }
+
+    func handle(value: Base.Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
+    }
+}
+
+extension HTTPServerBuilder {
+    /// HTTP/1.1 over TLS through OpenSSL.
+    static func http1OverOpenSSLTLS(configuration: HTTP1Channel.Configuration, context: TLSContext) -> HTTPServerBuilder {
+        .init { responder in OpenSSLTLSChannel(base: HTTP1Channel(responder: responder, configuration: configuration), context: context) }
+    }
+}
