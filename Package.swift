@@ -29,9 +29,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
-        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
-        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
@@ -67,6 +65,16 @@ let package = Package(
         .target(
             name: "OpenSSLTLS",
             dependencies: ["FIPSCrypto", "COpenSSL", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // HTTP/1.1 to the appliance's APIs for pcctl (Unix socket) and pcsh (TLS through OpenSSLTLS).
+        .target(
+            name: "APIClient",
+            dependencies: [
+                "OpenSSLTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         // Our SSH protocol engine (see docs/architecture.md for why it is not swift-nio-ssh).
         .target(
@@ -212,17 +220,14 @@ let package = Package(
         .executableTarget(
             name: "pcctl",
             dependencies: [
-                "AdminAPI", "Appliance", "Audit", "CommandSupport", "Compliance", "FIPSCrypto", "Identity", "Storage", "YAMLNodes", "PortcullisVersion",
+                "AdminAPI", "APIClient", "Appliance", "Audit", "CommandSupport", "Compliance", "FIPSCrypto", "Identity", "Storage", "YAMLNodes", "PortcullisVersion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         .executableTarget(
             name: "pcsh",
             dependencies: [
-                "PortcullisVersion", "FIPSCrypto", "SSH", "UserAPI", "YAMLNodes",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                "PortcullisVersion", "FIPSCrypto", "SSH", "UserAPI", "YAMLNodes", "APIClient", "OpenSSLTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -37,8 +37,6 @@ public struct CryptoBoundary: Sendable, Equatable, Codable {
             CryptoBoundary(name: "HTTPS protocol (login API, recordings, node list)",
                            algorithms: "TLS 1.2/1.3, ECDHE P-256/P-384, AES-GCM, ECDSA/RSA-PSS with SHA-2; no renegotiation, compression or tickets",
                            module: "\(module) through OpenSSL libssl", fipsProvider: viaFIPS),
-            CryptoBoundary(name: "pcsh's HTTPS client (on users' machines)", algorithms: "TLS 1.2/1.3 as the server allows",
-                           module: "BoringSSL in swift-nio-ssl (not a validated module)", fipsProvider: false),
         ]
     }
 }

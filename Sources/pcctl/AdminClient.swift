@@ -1,7 +1,7 @@
 import AdminAPI
 import Appliance
 import ArgumentParser
-import AsyncHTTPClient
+import APIClient
 import CommandSupport
 import Foundation
 import NIOCore
@@ -36,13 +36,7 @@ struct AdminClient {
     /// with the daemon's reason and exits 1.
     func send(_ method: HTTPMethod, _ path: String, json: (any Encodable)? = nil, text: String? = nil, file: String? = nil,
               upTo limit: Int = 64 << 20) async throws -> [UInt8] {
-        let response = try await execute(method, path, json: json, text: text, file: file, timeout: .seconds(30))
-        do {
-            return Array(try await response.body.collect(upTo: limit).readableBytesView)
-        } catch {
-            printError("the daemon's answer to \(method) \(path) broke off: \(error)")
-            throw ExitCode.failure
-        }
+        Array(try await execute(method, path, json: json, text: text, file: file, timeout: .seconds(30), upTo: limit).readableBytesView)
     }
 
     /// GETs `path` and hands its answer to `body` piece by piece as it arrives (a recording can
@@ -51,52 +45,78 @@ struct AdminClient {
     /// `head` sees the answer's headers before its body.
     func receive(_ path: String, waitingUpTo timeout: TimeAmount, head: (HTTPHeaders) -> Void = { _ in },
                  _ body: (ByteBuffer) throws -> Void) async throws {
-        let response = try await execute(.GET, path, timeout: timeout)
-        head(response.headers)
+        var refusal: (HTTPResponseStatus, ByteBuffer)?
+        var answered = false
+        let client = try client(timeout)
         do {
-            for try await piece in response.body { try body(piece) }
-        } catch let error as ExitCode {
-            throw error
+            try await client.send(.GET, path, headers: headers(), head: { answer in
+                answered = true
+                if (200..<300).contains(Int(answer.status.code)) { head(answer.headers) } else { refusal = (answer.status, ByteBuffer()) }
+            }) { piece in
+                if refusal != nil {
+                    var piece = piece
+                    if refusal!.1.readableBytes < 1 << 20 { refusal!.1.writeBuffer(&piece) }
+                } else {
+                    try body(piece)
+                }
+            }
         } catch {
-            printError("the daemon's answer to GET \(path) broke off before its end (\(error)); what was written is incomplete")
+            printError(answered ? "the daemon's answer to GET \(path) broke off before its end (\(error)); what was written is incomplete"
+                                : "cannot reach the daemon at \(socketPath): \(error)")
+            throw ExitCode.failure
+        }
+        if let (status, bytes) = refusal {
+            refuse(status, bytes, "GET", path)
             throw ExitCode.failure
         }
     }
 
-    /// The request sent and a successful answer's head; a refusal is printed and exits 1.
+    /// The request sent and its whole answer; a refusal is printed and exits 1.
     private func execute(_ method: HTTPMethod, _ path: String, json: (any Encodable)? = nil, text: String? = nil, file: String? = nil,
-                         timeout: TimeAmount) async throws -> HTTPClientResponse {
+                         timeout: TimeAmount, upTo limit: Int) async throws -> ByteBuffer {
+        var headers = headers()
+        if let file { headers.add(name: AdminAPI.fileHeader, value: file) }
+        var body: ByteBuffer?
+        if let json {
+            body = ByteBuffer(bytes: try AdminAPI.encoder().encode(json))
+            headers.add(name: "Content-Type", value: "application/json")
+        } else if let text {
+            body = ByteBuffer(string: text)
+        }
+        let answer: (head: APIHTTPClient.Head, body: ByteBuffer)
+        do {
+            answer = try await client(timeout).collect(method, path, headers: headers, body: body, upTo: limit)
+        } catch {
+            printError("cannot reach the daemon at \(socketPath), or its answer broke off: \(error)")
+            throw ExitCode.failure
+        }
+        guard (200..<300).contains(Int(answer.head.status.code)) else {
+            refuse(answer.head.status, answer.body, "\(method)", path)
+            throw ExitCode.failure
+        }
+        return answer.body
+    }
+
+    private func client(_ timeout: TimeAmount) throws -> APIHTTPClient {
         guard FileManager.default.fileExists(atPath: socketPath) else {
             printError("the Portcullis daemon is not running (no administration socket at \(socketPath)); start it with 'systemctl start portcullis' or 'make run'")
             throw ExitCode.failure
         }
-        guard let url = URL(httpURLWithSocketPath: socketPath, uri: path) else { throw ExitCode.failure }
-        var request = HTTPClientRequest(url: url.absoluteString)
-        request.method = method
+        return APIHTTPClient(.unixSocket(path: socketPath), timeout: timeout)
+    }
+
+    private func headers() -> HTTPHeaders {
+        var headers = HTTPHeaders()
         if let sudoUser = ProcessInfo.processInfo.environment["SUDO_USER"], !sudoUser.isEmpty {
-            request.headers.add(name: AdminAPI.sudoUserHeader, value: sudoUser)
+            headers.add(name: AdminAPI.sudoUserHeader, value: sudoUser)
         }
-        if let file { request.headers.add(name: AdminAPI.fileHeader, value: file) }
-        if let json {
-            request.body = .bytes(ByteBuffer(bytes: try AdminAPI.encoder().encode(json)))
-            request.headers.add(name: "Content-Type", value: "application/json")
-        } else if let text {
-            request.body = .bytes(ByteBuffer(string: text))
-        }
-        let response: HTTPClientResponse
-        do {
-            // The deadline covers the answer's head only; a streamed body takes as long as it takes.
-            response = try await HTTPClient.shared.execute(request, timeout: timeout)
-        } catch {
-            printError("cannot reach the daemon at \(socketPath): \(error)")
-            throw ExitCode.failure
-        }
-        guard (200..<300).contains(Int(response.status.code)) else {
-            let bytes = Array((try? await response.body.collect(upTo: 1 << 20))?.readableBytesView ?? ByteBuffer().readableBytesView)
-            let message = (try? AdminAPI.decoder().decode(AdminFailure.self, from: Data(bytes)))?.error ?? String(decoding: bytes, as: UTF8.self)
-            printError(message.isEmpty ? "the daemon refused \(method) \(path) (HTTP \(response.status.code))" : message)
-            throw ExitCode.failure
-        }
-        return response
+        return headers
+    }
+
+    /// The daemon's reason for a refusal, printed.
+    private func refuse(_ status: HTTPResponseStatus, _ body: ByteBuffer, _ method: String, _ path: String) {
+        let bytes = Array(body.readableBytesView)
+        let message = (try? AdminAPI.decoder().decode(AdminFailure.self, from: Data(bytes)))?.error ?? String(decoding: bytes, as: UTF8.self)
+        printError(message.isEmpty ? "the daemon refused \(method) \(path) (HTTP \(status.code))" : message)
     }
 }

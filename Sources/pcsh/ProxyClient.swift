@@ -1,34 +1,46 @@
-import AsyncHTTPClient
+import APIClient
+import FIPSCrypto
 import Foundation
 import NIOCore
 import NIOHTTP1
-import NIOSSL
+import OpenSSLTLS
 
-/// The proxy's HTTPS API. The server's certificate is checked against the system's trust store,
-/// or only against `--ca-cert` (the proxy's self-signed certificate from `pcctl auth export
-/// --type tls`); `--insecure` skips the check and says so.
+/// The proxy's HTTPS API, over TLS through OpenSSL (`APIHTTPClient`). The server's certificate
+/// is checked against the system's trust store, or only against `--ca-cert` (the proxy's
+/// self-signed certificate from `pcctl auth export --type tls`), and must name the proxy as it
+/// was given; `--insecure` skips the check and says so.
 struct ProxyClient {
     let base: String
-    let client: HTTPClient
+    let client: APIHTTPClient
 
     init(proxy: String, caCertificate: String?, insecure: Bool) throws {
-        guard !proxy.isEmpty, !proxy.contains("/"), proxy.contains(":") else { throw PcshError("--proxy must be HOST:PORT (e.g. proxy.example.com:3080), not '\(proxy)'") }
-        base = "https://\(proxy)"
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv12
-        if let caCertificate {
-            do { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caCertificate)) } catch {
-                throw PcshError("cannot use \(caCertificate) as the proxy's certificate: \(error)")
-            }
+        guard !proxy.isEmpty, !proxy.contains("/"), let colon = proxy.lastIndex(of: ":"), let port = Int(proxy[proxy.index(after: colon)...]),
+              (1...65535).contains(port) else {
+            throw PcshError("--proxy must be HOST:PORT (e.g. proxy.example.com:3080), not '\(proxy)'")
         }
+        base = "https://\(proxy)"
+        var host = String(proxy[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let trust: TLSContext.Trust
         if insecure {
             FileHandle.standardError.write(Data("pcsh: WARNING: --insecure: the proxy's identity is not checked; anyone on the network path can read your password\n".utf8))
-            tls.certificateVerification = .none
+            trust = .none
+        } else if let caCertificate {
+            guard let pem = try? String(contentsOfFile: caCertificate, encoding: .utf8), pem.contains("-----BEGIN CERTIFICATE-----") else {
+                throw PcshError("cannot use \(caCertificate) as the proxy's certificate: it is not readable PEM (get it with 'pcctl auth export --type tls')")
+            }
+            trust = .certificates(pem)
+        } else {
+            trust = .system
         }
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls, timeout: .init(connect: .seconds(10), read: .seconds(60))))
+        let context: TLSContext
+        do { context = try TLSContext.client(trust: trust, crypto: try CryptoContext(mode: .nonFIPS)) } catch {
+            throw PcshError("cannot set up TLS to the proxy: \(error)")
+        }
+        client = APIHTTPClient(.tls(host: host, port: port, context: context), timeout: .seconds(60))
     }
 
-    func shutdown() async { try? await client.shutdown() }
+    func shutdown() async {}
 
     struct Failure: Decodable { var error: String }
 
@@ -57,39 +69,32 @@ struct ProxyClient {
     }
 
     private func send(_ method: HTTPMethod, _ path: String, body: Data?) async throws -> Data {
-        var request = HTTPClientRequest(url: base + path)
-        request.method = method
-        request.headers.add(name: "User-Agent", value: "pcsh")
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: body))
-        }
-        let response: HTTPClientResponse
+        var headers: HTTPHeaders = ["User-Agent": "pcsh"]
+        if body != nil { headers.add(name: "Content-Type", value: "application/json") }
+        var status: HTTPResponseStatus?
+        var received = ByteBuffer()
         do {
-            response = try await client.execute(request, timeout: .seconds(60))
+            try await client.send(method, path, headers: headers, body: body.map { ByteBuffer(bytes: $0) }, head: { status = $0.status }) { piece in
+                guard received.readableBytes + piece.readableBytes <= 1 << 30 else { throw APIHTTPClient.Failure.tooLarge(1 << 30) }
+                var piece = piece
+                received.writeBuffer(&piece)
+            }
         } catch {
-            throw PcshError("cannot reach the proxy at \(base): \(Self.explain(error))")
-        }
-        let status = response.status
-        let bytes: ByteBuffer
-        do {
-            bytes = try await response.body.collect(upTo: 1 << 30)
-        } catch {
+            guard status != nil else { throw PcshError("cannot reach the proxy at \(base): \(Self.explain(error))") }
             // A streamed answer (a recording) is cut off when the proxy finds damage part-way.
             throw PcshError("the proxy's answer broke off (\(error)); if this is a recording, an administrator can check it with 'pcctl recordings export'")
         }
-        let data = Data(bytes.readableBytesView)
-        guard (200..<300).contains(Int(status.code)) else {
-            throw PcshError((try? JSONDecoder().decode(Failure.self, from: data))?.error ?? "the proxy answered \(status)")
+        let data = Data(received.readableBytesView)
+        guard let status, (200..<300).contains(Int(status.code)) else {
+            throw PcshError((try? JSONDecoder().decode(Failure.self, from: data))?.error ?? "the proxy answered \(status.map { "\($0.code)" } ?? "nothing")")
         }
         return data
     }
 
     static func explain(_ error: Error) -> String {
-        let text = "\(error)"
-        if text.contains("certificateVerify") || text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("handshakeFailed") {
-            return "its HTTPS certificate is not trusted (\(text)). If the proxy uses its self-signed certificate, get it from the administrator ('pcctl auth export --type tls') and pass --ca-cert FILE"
+        if case TLSError.certificateRejected = error {
+            return "\(error). If the proxy uses its self-signed certificate, get it from the administrator ('pcctl auth export --type tls') and pass --ca-cert FILE"
         }
-        return text
+        return "\(error)"
     }
 }

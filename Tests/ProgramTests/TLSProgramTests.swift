@@ -73,6 +73,22 @@ final class TLSProgramTests: XCTestCase {
         XCTAssertNotEqual(wrongName.status, 0, wrongName.output)
     }
 
+    /// pcsh speaks TLS through OpenSSL too: it refuses a server whose certificate it was not
+    /// told to trust, and says so in words a user can act on.
+    func testPcshRefusesAnUntrustedServerCertificateClearly() throws {
+        let other = directory.appendingPathComponent("other").path
+        try Programs.executeSuccessfully("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                                                              "-keyout", other + ".key", "-out", other + ".pem", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        let home = directory.appendingPathComponent("pcsh-home").path
+        let refused = try Programs.execute(try Programs.path("pcsh"), ["setup", "--proxy", address, "--ca-cert", other + ".pem", "--token", "00"],
+                                           environment: ["PCSH_HOME": home])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.output.contains("the server's certificate is not trusted") && refused.output.contains("--ca-cert"), refused.output)
+        let trusted = try Programs.execute(try Programs.path("pcsh"), ["setup", "--proxy", address, "--ca-cert", ca, "--token", "00"],
+                                           environment: ["PCSH_HOME": home])
+        XCTAssertTrue(trusted.output.contains("this invitation is not valid"), "over TLS it reaches the API: \(trusted.output)")
+    }
+
     func testSSLScanReportsOnlyApprovedSuitesAndGroups() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/sslscan") else {
             try TestEnvironment.missing("sslscan (Debian package sslscan) is not installed")
