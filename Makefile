@@ -8,7 +8,7 @@ FIPS_WORK ?= $(CURDIR)/.build-fips/work
 RUN_DIR ?= $(CURDIR)/.run
 BIN := $(CURDIR)/.build/debug
 
-.PHONY: all deps test-deps fips build test docs run bench bench-ssh bench-node bench-proxy bench-audit bench-report bench-identity bench-bpf deb fuzz clean help
+.PHONY: all deps test-deps fips build test docs run bench bench-ssh bench-node bench-proxy bench-audit bench-report bench-identity bench-bpf bench-tls deb fuzz clean help
 FUZZ_SECONDS ?= 600
 
 all: build
@@ -25,6 +25,7 @@ help:
 	@echo "make bench-report  pcctl report ac-10 over 1,000,000 events, live and offline, against python3 json.loads"
 	@echo "make bench-identity  logins/s (PBKDF2) and certificate signings/s against openssl speed"
 	@echo "make bench-bpf  enhanced recording: 20,000 execs in a monitored cgroup, events received and overhead (root)"
+	@echo "make bench-tls  the HTTPS API's TLS handshakes/s against openssl s_server, both in the FIPS provider"
 	@echo "make deb     build the Debian package into packaging/out/"
 	@echo "make fuzz    libFuzzer over every SSH parser, API decoder and broker request a peer reaches (FUZZ_SECONDS=$(FUZZ_SECONDS))"
 
@@ -98,6 +99,9 @@ bench-report: fips
 
 bench-bpf:
 	@bash bench/bpf.sh
+
+bench-tls: fips
+	@bash bench/tls.sh
 
 bench-identity: fips
 	@bash bench/identity.sh

@@ -112,6 +112,18 @@ final class TLSProgramTests: XCTestCase {
         XCTAssertFalse(scan.output.contains("Compression enabled"), scan.output)
     }
 
+    /// No program carries BoringSSL (swift-nio-ssl): every TLS byte goes through OpenSSL.
+    func testNoProgramLinksBoringSSL() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/nm") else { try TestEnvironment.missing("nm (Debian package binutils) is not installed") }
+        for program in ["portcullis", "pcctl", "pcsh"] {
+            let symbols = try Programs.execute("/usr/bin/nm", [try Programs.path(program)])
+            XCTAssertEqual(symbols.status, 0, symbols.output.suffix(500).description)
+            XCTAssertGreaterThan(symbols.output.count, 100_000, "\(program) has a symbol table to look at")
+            XCTAssertFalse(symbols.output.contains("CNIOBoringSSL"), "\(program) links BoringSSL")
+            XCTAssertTrue(symbols.output.contains("SSL_CTX_new_ex"), "\(program) uses OpenSSL's libssl")
+        }
+    }
+
     func testTheSelftestShowsTheHTTPSBoundaryInTheProvider() throws {
         let selftest = try Programs.run("portcullis", ["selftest", "--config", fixture.config])
         XCTAssertEqual(selftest.status, 0, selftest.output)
