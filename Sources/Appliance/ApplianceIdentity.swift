@@ -59,11 +59,16 @@ enum AuthServices {
                 ? try await TLSIdentity.selfSigned(in: storage.backend, names: configuration.httpsNames, crypto: crypto)
                 : try TLSIdentity.load(certificateFile: proxy.httpsCertFile, keyFile: proxy.httpsKeyFile)
             tlsCertificate = tls.certificatePEM
+            let context = ReloadableTLSContext(try tls.context(crypto: crypto))
+            if !proxy.httpsCertFile.isEmpty {
+                services.append(TLSCertificateReloader(certificateFile: proxy.httpsCertFile, keyFile: proxy.httpsKeyFile, context: context,
+                                                        crypto: crypto, logger: logger))
+            }
             services.append(try APIServers.web(LoginRoutes(identity: identity, messageOfTheDay: configuration.authService.messageOfTheDay),
                                                recordings: RecordingRoutes(identity: identity, recordings: storage.recordingStore(configuration), audit: audit),
                                                nodes: NodeRoutes(identity: identity, nodes: NodeRegistry(backend: storage.backend)),
-                                               host: proxy.webListenAddr.host, port: proxy.webListenAddr.port, tls: tls,
-                                               crypto: crypto, logger: logger))
+                                               host: proxy.webListenAddr.host, port: proxy.webListenAddr.port, tls: context,
+                                               logger: logger))
         }
         // One registry of live sessions: the node's, and the proxy's terminating-mode ones.
         let sessions = SessionRegistry()

@@ -27,10 +27,14 @@ public actor FileRecorder: Recorder {
     private var inFlight: [PendingChunk] = []
     private var index = 0
     private var finished = false
+    private var finishFailure: (any Error)?
     private var lastFlush = ContinuousClock.now
     private var flusher: Task<Void, Never>?
 
     static let maxInFlight = 3
+    /// How many of a recording's last chunks can be in flight at once — the bound, one more
+    /// before `record` waits, one more from the timer — so a crash can leave a gap among them.
+    static let crashWindow = maxInFlight + 2
     /// Events at least this large are not copied into the chunk but sealed from where they are.
     static let separatePart = 8 << 10
 
@@ -73,10 +77,8 @@ public actor FileRecorder: Recorder {
             }
         }
         // A chunk the disk refused fails the recording at once (strict sessions end)…
-        while let outcome = inFlight.first?.outcome {
-            inFlight.removeFirst()
-            if let error = outcome { throw error }
-        }
+        for pending in inFlight { if case .some(.some(let error)) = pending.outcome { throw error } }
+        while let outcome = inFlight.first?.outcome, outcome == nil { inFlight.removeFirst() }
         // …and a recorder the disk cannot keep up with holds the session's output.
         while inFlight.count > Self.maxInFlight { try await inFlight.removeFirst().wait() }
     }
@@ -87,12 +89,20 @@ public actor FileRecorder: Recorder {
     }
 
     public func finish() async throws {
+        if let finishFailure { throw finishFailure }
         guard !finished else { return }
         flusher?.cancel()
-        try flush(final: true)
-        finished = true
-        while !inFlight.isEmpty { try await inFlight.removeFirst().wait() }
-        try await durability.commit(root)
+        do {
+            try flush(final: true)
+            finished = true
+            while !inFlight.isEmpty { try await inFlight.removeFirst().wait() }
+            try await durability.commit(root)
+        } catch {
+            // A retried finish fails the same way rather than passing for a complete recording.
+            finished = true
+            finishFailure = error
+            throw error
+        }
     }
 
     /// The buffered frames, as the next chunk, to the writer.

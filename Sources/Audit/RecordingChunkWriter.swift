@@ -109,14 +109,12 @@ final class RecordingChunkWriter: Sendable {
     /// Writes a new chunk file (mode 0600, never over an existing one): whole blocks direct,
     /// the rest buffered.
     static func write(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
-        var direct = true
-        var fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | pc_o_direct_flag(), 0o600)
-        if fd < 0 && errno == EINVAL {
-            direct = false
-            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        }
+        // Opened plainly, then switched to O_DIRECT: opening with the flag where the filesystem
+        // refuses it would fail after creating the file (and O_EXCL would then refuse a retry).
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw RecordingError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
+        let direct = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | pc_o_direct_flag()) == 0
         var offset = 0
         if direct {
             let blocks = bytes.count & ~(alignment - 1)

@@ -193,9 +193,9 @@ public struct StoredRecording: Sendable {
     /// handed on; so does (before anything, unless `allowIncomplete`) a missing final chunk.
     /// `output`: only the session's output, its bytes exactly as sent (not asciicast).
     /// With `allowIncomplete`, a recording without its final chunk (a crash) is read up to its
-    /// end, or up to the first chunk missing or torn among its last few (the recorder writes a
-    /// few side by side, so a crash can leave a later one without an earlier one); what was
-    /// left out is returned. A gap further back is damage, and throws.
+    /// end, or up to the first chunk missing or torn among its last `FileRecorder.crashWindow`
+    /// (the recorder writes a few side by side, so a crash can leave a later one without an
+    /// earlier one); what was left out is returned. A gap further back is damage, and throws.
     @discardableResult
     public func read(allowIncomplete: Bool, output: Bool = false, _ body: ([UInt8]) async throws -> Void) async throws -> RecordingShortfall? {
         let last = chunks.keys.max()!
@@ -208,7 +208,7 @@ public struct StoredRecording: Sendable {
         }
         for index in 0...last {
             // Where a crash may have cut the recording: a gap there ends a partial read.
-            let crashWindow = allowIncomplete && !hasFinal && last - index <= FileRecorder.maxInFlight
+            let crashWindow = allowIncomplete && !hasFinal && last - index < FileRecorder.crashWindow
             guard let final = chunks[index] else {
                 if crashWindow { return shortfall(read: index) }
                 throw RecordingError.missingChunk(sid: sid, index: index)

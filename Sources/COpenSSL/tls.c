@@ -83,8 +83,11 @@ SSL *pc_tls_new(SSL_CTX *ctx, const char *host) {
     BIO_set_mem_eof_return(in, -1);
     BIO_set_mem_eof_return(out, -1);
     SSL_set_bio(ssl, in, out);
+    // A verifying client must have a name to check the certificate against.
+    if (!SSL_is_server(ssl) && SSL_get_verify_mode(ssl) != SSL_VERIFY_NONE && (host == NULL || host[0] == 0)) { SSL_free(ssl); return NULL; }
     if (host != NULL && host[0] != 0) {
         X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
         if (X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1) {
             ERR_clear_error();
             if (SSL_set_tlsext_host_name(ssl, host) != 1 || SSL_set1_host(ssl, host) != 1) { SSL_free(ssl); return NULL; }
@@ -108,6 +111,12 @@ int pc_tls_describe(SSL *ssl, char *version, size_t version_len, char *cipher, s
 }
 
 const char *pc_tls_verify_error(SSL *ssl) {
+    // Only a client that asked for verification has a refusal to report.
+    if (SSL_get_verify_mode(ssl) == SSL_VERIFY_NONE) return NULL;
     long result = SSL_get_verify_result(ssl);
     return result == X509_V_OK ? NULL : X509_verify_cert_error_string(result);
+}
+
+int pc_tls_has_extended_master_secret(SSL *ssl) {
+    return SSL_version(ssl) != TLS1_2_VERSION || SSL_get_extms_support(ssl) == 1;
 }

@@ -2,7 +2,8 @@ import NIOCore
 
 /// TLS on a NIO channel through OpenSSL's libssl (`TLSConnection`): ciphertext below, plaintext
 /// above. A client starts the handshake when the channel becomes active; writes made before the
-/// handshake completes wait for it. A peer's close_notify ends the input; closing sends ours.
+/// handshake completes wait for it. A peer's close_notify ends the input (`inputClosed`);
+/// closing sends ours.
 /// Everything the peer sends goes through OpenSSL's own bounds (record and handshake message
 /// sizes); a failure closes the connection with the reason as an error in the pipeline.
 public final class OpenSSLTLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -17,6 +18,7 @@ public final class OpenSSLTLSHandler: ChannelDuplexHandler, RemovableChannelHand
     private var closing = false
     private var readSomething = false
     private var handshakeResolved = false
+    private var inputClosed = false
     /// Fulfilled when the handshake completes (a client waits for it before its first request).
     public let handshakeDone: EventLoopPromise<Void>
 
@@ -95,10 +97,14 @@ public final class OpenSSLTLSHandler: ChannelDuplexHandler, RemovableChannelHand
                         }
                     case .needMore: break reading
                     case .closed:
+                        // The peer's close_notify ends its input only: the layer above may still
+                        // answer, and its close sends ours.
                         if buffer.readableBytes > 0 { readSomething = true; context.fireChannelRead(wrapInboundOut(buffer)) }
                         buffer.clear()
-                        context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
-                        context.close(promise: nil)
+                        if !inputClosed {
+                            inputClosed = true
+                            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+                        }
                         break reading
                     }
                 }
@@ -122,14 +128,16 @@ public final class OpenSSLTLSHandler: ChannelDuplexHandler, RemovableChannelHand
         let writes = waiting
         waiting = []
         var promises: [EventLoopPromise<Void>] = []
-        do {
-            for (bytes, promise) in writes {
+        for (index, (bytes, promise)) in writes.enumerated() {
+            do {
                 try connection.write(bytes)
-                if let promise { promises.append(promise) }
+            } catch {
+                // Every write of the batch fails: those encrypted already never left.
+                promises.forEach { $0.fail(error) }
+                writes[index...].forEach { $0.1?.fail(error) }
+                return fail(error, context: context, close: true)
             }
-        } catch {
-            promises.forEach { $0.fail(error) }
-            return fail(error, context: context, close: true)
+            if let promise { promises.append(promise) }
         }
         guard let output = connection.takeOutput(context.channel.allocator) else {
             promises.forEach { $0.succeed(()) }
@@ -148,11 +156,12 @@ public final class OpenSSLTLSHandler: ChannelDuplexHandler, RemovableChannelHand
         let writes = waiting
         waiting = []
         writes.forEach { $0.1?.fail(error) }
-        guard close, !closing else { return }
+        guard close else { return }
+        context.fireErrorCaught(error)
+        guard !closing else { return }
         closing = true
         // An alert OpenSSL made for the peer goes out before the close.
         if let output = connection.takeOutput(context.channel.allocator) { context.writeAndFlush(wrapOutboundOut(output), promise: nil) }
-        context.fireErrorCaught(error)
         context.close(promise: nil)
     }
 

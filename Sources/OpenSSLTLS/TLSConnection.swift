@@ -40,14 +40,20 @@ final class TLSConnection {
         OpenSSLErrors.clear()
         let result = SSL_do_handshake(ssl)
         if result == 1 {
+            // TLS 1.2's key derivation is approved only with the extended master secret
+            // (RFC 7627; SP 800-135r1, FIPS 140-3 IG D.Q): a peer without it is refused.
+            guard pc_tls_has_extended_master_secret(ssl) == 1 else {
+                throw TLSError.handshakeFailed("TLS 1.2 without the extended master secret (RFC 7627) is not approved; use a current TLS library or TLS 1.3")
+            }
             handshakeDone = true
             return true
         }
         switch SSL_get_error(ssl, result) {
         case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return false
         default:
-            if let reason = pc_tls_verify_error(ssl) { throw TLSError.certificateRejected(String(cString: reason)) }
-            throw TLSError.handshakeFailed(OpenSSLErrors.drain())
+            let reason = OpenSSLErrors.drain()
+            if let refused = pc_tls_verify_error(ssl) { throw TLSError.certificateRejected(String(cString: refused)) }
+            throw TLSError.handshakeFailed(reason)
         }
     }
 

@@ -174,7 +174,7 @@ public struct SessionRecorders: Sendable {
                     loop: EventLoop, onHold: @escaping (Bool) -> Void, onFailure: @escaping (Error) -> Void) throws -> SessionRecordingTap {
         let header = RecordingHeader(sessionID: sid, user: connection.identity.user, login: connection.identity.login,
                                      server: connection.server.id, columns: columns, rows: rows, started: started, term: term)
-        // 1 MiB chunks: few files and syscalls under bulk output, a bounded buffer per session.
+        // 4 MiB chunks: few files and large direct writes under bulk output, a bounded buffer per session.
         // Written at least every half second: with the group commit's round a second, a crash
         // loses about the last second and a half at most.
         let recorder = try FileRecorder(root: root, header: header, keyring: keyring, flushInterval: .milliseconds(500), chunkBytes: 4 << 20)

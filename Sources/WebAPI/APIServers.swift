@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
-import FIPSCrypto
+import OpenSSLTLS
 import Identity
 import Logging
 import ServiceLifecycle
@@ -18,9 +18,10 @@ public enum APIServers {
     }
 
     /// HTTPS on the proxy's web address.
-    /// TLS through OpenSSL in `crypto`'s library context (the FIPS provider's in FIPS mode).
-    public static func web(_ routes: LoginRoutes, recordings: RecordingRoutes, nodes: NodeRoutes, host: String, port: Int, tls: TLSIdentity,
-                           crypto: CryptoContext, limits: WebLimits = WebLimits(), logger: Logger) throws -> any Service {
+    /// TLS through OpenSSL (`tls`: a context in the appliance's library context, the FIPS
+    /// provider's in FIPS mode; replaced on a certificate reload).
+    public static func web(_ routes: LoginRoutes, recordings: RecordingRoutes, nodes: NodeRoutes, host: String, port: Int, tls: ReloadableTLSContext,
+                           limits: WebLimits = WebLimits(), logger: Logger) throws -> any Service {
         let router = Router(context: APIRequestContext.self)
         routes.add(to: router)
         recordings.add(to: router)
@@ -29,7 +30,7 @@ public enum APIServers {
         let (seconds, attoseconds) = limits.idleTimeout.components
         let http = HTTP1Channel.Configuration(additionalChannelHandlers: [cap.handler()],
                                               idleTimeout: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
-        return Application(router: router, server: .http1OverOpenSSLTLS(configuration: http, context: try tls.context(crypto: crypto)),
+        return Application(router: router, server: .http1OverOpenSSLTLS(configuration: http, context: tls),
                            configuration: .init(address: .hostname(host, port: port), serverName: "portcullis"),
                            onServerRunning: { _ in logger.info("HTTPS API listening", metadata: ["address": "\(host):\(port)"]) },
                            logger: logger)

@@ -9,11 +9,11 @@ import OpenSSLTLS
 struct OpenSSLTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
     typealias Value = Base.Value
     let base: Base
-    let context: TLSContext
+    let context: ReloadableTLSContext
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(try OpenSSLTLSHandler(context: context, on: channel.eventLoop))
+            try channel.pipeline.syncOperations.addHandler(try OpenSSLTLSHandler(context: context.current, on: channel.eventLoop))
         }.flatMap {
             base.setup(channel: channel, logger: logger)
         }
@@ -26,7 +26,7 @@ struct OpenSSLTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
 
 extension HTTPServerBuilder {
     /// HTTP/1.1 over TLS through OpenSSL.
-    static func http1OverOpenSSLTLS(configuration: HTTP1Channel.Configuration, context: TLSContext) -> HTTPServerBuilder {
+    static func http1OverOpenSSLTLS(configuration: HTTP1Channel.Configuration, context: ReloadableTLSContext) -> HTTPServerBuilder {
         .init { responder in OpenSSLTLSChannel(base: HTTP1Channel(responder: responder, configuration: configuration), context: context) }
     }
 }

@@ -61,6 +61,12 @@ extension Pcctl.Recordings {
                 guard rename(temporary.path, destination.path) == 0 else {
                     throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: String(cString: strerror(errno))])
                 }
+                // The rename itself made durable too.
+                let directory = open(destination.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                if directory >= 0 {
+                    fsync(directory)
+                    close(directory)
+                }
             } catch {
                 unlink(temporary.path)
                 if error is ExitCode { throw error }

@@ -112,6 +112,47 @@ final class TLSProgramTests: XCTestCase {
         XCTAssertFalse(scan.output.contains("Compression enabled"), scan.output)
     }
 
+    /// An operator's certificate is re-read on SIGHUP (`systemctl reload`): new connections get
+    /// the renewed one; a pair that does not match is refused and the one in use stays.
+    func testAnOperatorsCertificateIsReloadedOnSIGHUP() throws {
+        try fixture.stop()
+        let files = directory.appendingPathComponent("operator").path
+        func issue(_ name: String) throws {
+            try Programs.executeSuccessfully("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384", "-nodes",
+                                                                  "-keyout", files + ".key", "-out", files + ".pem", "-days", "1", "-subj", "/CN=\(name)",
+                                                                  "-addext", "subjectAltName=IP:127.0.0.1"])
+        }
+        try issue("first.example")
+        let config = try String(contentsOfFile: fixture.config, encoding: .utf8)
+            .replacingOccurrences(of: "https_cert_file: \"\"", with: "https_cert_file: \"\(files).pem\"")
+            .replacingOccurrences(of: "https_key_file: \"\"", with: "https_key_file: \"\(files).key\"")
+        try config.write(toFile: fixture.config, atomically: true, encoding: .utf8)
+        try fixture.start()
+        func subject() throws -> String {
+            let shown = try Programs.execute("/usr/bin/openssl", ["s_client", "-connect", address, "-showcerts"], stdin: URL(fileURLWithPath: "/dev/null"))
+            return shown.output.split(separator: "\n").first { $0.contains("subject=") }.map(String.init) ?? shown.output
+        }
+        let first = try subject()
+        XCTAssertTrue(first.contains("first.example"), first)
+
+        try issue("second.example")
+        fixture.daemon?.signal(SIGHUP)
+        let deadline = Date().addingTimeInterval(10)
+        while !(try subject()).contains("second.example") && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        let second = try subject()
+        XCTAssertTrue(second.contains("second.example"), "the renewed certificate is served: \(second)")
+
+        // A key that is not the certificate's: refused, the daemon keeps serving the one it has.
+        try Programs.executeSuccessfully("/usr/bin/openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", files + ".key"])
+        fixture.daemon?.signal(SIGHUP)
+        Thread.sleep(forTimeInterval: 1)
+        XCTAssertTrue(fixture.daemon?.process.isRunning ?? false)
+        let kept = try subject()
+        XCTAssertTrue(kept.contains("second.example"), kept)
+        let stopped = try XCTUnwrap(try fixture.stop())
+        XCTAssertTrue(stopped.output.contains("HTTPS certificate not reloaded"), stopped.output.suffix(2000).description)
+    }
+
     /// No program carries BoringSSL (swift-nio-ssl): every TLS byte goes through OpenSSL.
     func testNoProgramLinksBoringSSL() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/nm") else { try TestEnvironment.missing("nm (Debian package binutils) is not installed") }

@@ -96,7 +96,9 @@ int pc_tls_feed(SSL *ssl, const void *bytes, int count);
 size_t pc_tls_pending_output(SSL *ssl);
 int pc_tls_take_output(SSL *ssl, void *bytes, int count);
 int pc_tls_describe(SSL *ssl, char *version, size_t version_len, char *cipher, size_t cipher_len, char *group, size_t group_len);
-/// Why the peer's certificate was refused, or NULL.
+/// Why the peer's certificate was refused (a client that verifies), or NULL.
 const char *pc_tls_verify_error(SSL *ssl);
+/// 1 unless the connection is TLS 1.2 without the extended master secret.
+int pc_tls_has_extended_master_secret(SSL *ssl);
 
 #endif
