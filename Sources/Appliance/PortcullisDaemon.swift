@@ -2,6 +2,7 @@ import Audit
 import FIPSCrypto
 import Foundation
 import Logging
+import SSH
 import ServiceLifecycle
 import Storage
 
@@ -44,7 +45,13 @@ public enum PortcullisDaemon {
             await close(audit, storage, logger)
             throw error
         }
-        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // systemd (Type=notify) learns the daemon is ready once every listener accepts.
+        let listeners = [(configuration.proxyService.enabled, configuration.proxyService.listenAddr),
+                         (configuration.proxyService.enabled, configuration.proxyService.webListenAddr),
+                         (configuration.sshService.enabled, configuration.sshService.listenAddr)].filter { configuration.authService.enabled && $0.0 }.map(\.1)
+        let readiness = ReadinessNotice(notifier: SystemdNotifier(), listeners: listeners,
+                                        adminSocket: configuration.authService.enabled ? configuration.adminSocketPath : nil, logger: logger)
+        let group = ServiceGroup(services: services + [readiness], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         logger.info("Portcullis started", metadata: ["config": "\(configPath)", "pid": "\(getpid())"])
         do {
             try await group.run()

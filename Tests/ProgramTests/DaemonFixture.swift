@@ -14,6 +14,8 @@ final class DaemonFixture {
     private(set) var daemon: Programs.Running?
     /// The user the daemon and pcctl run as (with no capability), or nil for this process's.
     var user: String?
+    /// Added to the daemon's environment.
+    var environment: [String: String] = [:]
     /// The root broker the daemon starts its sessions through, after `split()`.
     private(set) var broker: BrokerFixture?
     var config: String { directory.appendingPathComponent("portcullis.yaml").path }
@@ -43,7 +45,8 @@ final class DaemonFixture {
     func start() throws {
         // A daemon killed outright left its socket: waited for below as the new one's.
         try? FileManager.default.removeItem(at: dataDirectory.appendingPathComponent("admin.sock"))
-        let daemon = try Programs.start(user == nil ? "portcullis" : "/usr/bin/setpriv", asUser(try Programs.path("portcullis"), ["start", "--config", config]))
+        let daemon = try Programs.start(user == nil ? "portcullis" : "/usr/bin/setpriv", asUser(try Programs.path("portcullis"), ["start", "--config", config]),
+                                        environment: environment)
         self.daemon = daemon
         let socket = dataDirectory.appendingPathComponent("admin.sock").path
         let deadline = Date().addingTimeInterval(30)
