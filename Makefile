@@ -7,6 +7,10 @@ FIPS_PREFIX ?= $(CURDIR)/.build-fips/prefix
 FIPS_WORK ?= $(CURDIR)/.build-fips/work
 RUN_DIR ?= $(CURDIR)/.run
 BIN := $(CURDIR)/.build/debug
+# The login the quick start's session uses: yours; as root, a demo account (the example role,
+# like any sound one, never allows the login root: privileged work is sudo after logging in as
+# yourself, AC-6(2)). $USER can be unset (a container, su): the account name comes from id.
+RUN_LOGIN := $(shell if [ "$$(id -u)" = 0 ]; then echo pcdemo; else id -un; fi)
 
 .PHONY: all deps test-deps fips build test docs run bench bench-ssh bench-node bench-proxy bench-audit bench-report bench-identity bench-bpf bench-tls deb fuzz clean help
 FUZZ_SECONDS ?= 600
@@ -65,16 +69,19 @@ run: fips build
 	@echo "Portcullis is starting in FIPS mode with data in $(RUN_DIR)/data (config: $(RUN_DIR)/portcullis.yaml)."
 	@echo "  stop it:         Ctrl-C (SIGINT) or SIGTERM: it shuts down cleanly"
 	@echo "  log in (in another terminal; the example role allows the user's --logins except root):"
+	@if [ "$$(id -u)" = 0 ]; then \
+		echo "    0. as root: the example role never allows the login root (privileged work is sudo after logging in"; \
+		echo "       as yourself); make a demo login for the session:  id $(RUN_LOGIN) || useradd --create-home --shell /bin/bash $(RUN_LOGIN)"; fi
 	@echo "    1. a role and a user:  $(BIN)/pcctl create -f examples/roles/access.yaml -c $(RUN_DIR)/portcullis.yaml"
-	@echo "                           $(BIN)/pcctl users add alice --roles access --logins $$USER -c $(RUN_DIR)/portcullis.yaml"
+	@echo "                           $(BIN)/pcctl users add alice --roles access --logins $(RUN_LOGIN) -c $(RUN_DIR)/portcullis.yaml"
 	@echo "    2. trust the proxy:    $(BIN)/pcctl auth export --type tls -c $(RUN_DIR)/portcullis.yaml > $(RUN_DIR)/proxy.pem"
 	@echo "    3. as alice:           $(BIN)/pcsh setup --proxy localhost:3080 --ca-cert $(RUN_DIR)/proxy.pem --token TOKEN-FROM-STEP-1"
 	@echo "                           $(BIN)/pcsh login --proxy localhost:3080 --ca-cert $(RUN_DIR)/proxy.pem --user alice"
 	@echo "    4. this appliance's node (port 3022; as root, sessions as any login through the root broker; else your own only):"
-	@echo "                           ssh -p 3022 -i ~/.pcsh/key -o UserKnownHostsFile=~/.pcsh/known_hosts $$USER@localhost"
+	@echo "                           ssh -p 3022 -i ~/.pcsh/key -o UserKnownHostsFile=~/.pcsh/known_hosts $(RUN_LOGIN)@localhost"
 	@echo "                           $(BIN)/pcctl sessions ls -c $(RUN_DIR)/portcullis.yaml; then $(BIN)/pcsh play SESSION-ID"
 	@echo "    5. any OpenSSH server: put 'pcctl auth export --type openssh' in its TrustedUserCAKeys, then"
-	@echo "                           $(BIN)/pcctl nodes add server --addr SERVER:22 -c $(RUN_DIR)/portcullis.yaml; $(BIN)/pcsh ssh $$USER@server"
+	@echo "                           $(BIN)/pcctl nodes add server --addr SERVER:22 -c $(RUN_DIR)/portcullis.yaml; $(BIN)/pcsh ssh $(RUN_LOGIN)@server"
 	@echo
 	@exec bash scripts/run.sh $(BIN) $(RUN_DIR)
 

@@ -9,8 +9,8 @@ extension Pcctl {
         static let configuration = CommandConfiguration(
             abstract: "Search, verify and export the audit log.",
             discussion: """
-                Every action is an audit event in <data_dir>/audit.db: sealed with AES-256-GCM, chained with
-                HMAC-SHA-256 record to record, and signed every 1024 records by an ECDSA P-384 checkpoint.
+                Every action is an audit event in <data_dir>/audit.db: sealed with AES-256-GCM, chained with \
+                HMAC-SHA-256 record to record, and signed every 1024 records by an ECDSA P-384 checkpoint. \
                 Only time, event, code, user, session and server are stored in clear, for search.
                 """,
             subcommands: [Search.self, Verify.self, Export.self, Key.self])
@@ -132,8 +132,8 @@ extension Pcctl.Audit {
         static let configuration = CommandConfiguration(
             abstract: "Print audit events as JSON lines for a SIEM, resuming from a cursor.",
             discussion: """
-                Events come oldest first after the cursor (a record number; 0 is the start). With --cursor-file the
-                cursor is read from the file and the new one written back after the events were printed, so a
+                Events come oldest first after the cursor (a record number; 0 is the start). With --cursor-file the \
+                cursor is read from the file and the new one written back after the events were printed, so a \
                 shipper run again continues where it stopped and sees every event once.
                 """)
         @OptionGroup var options: ConfigOption

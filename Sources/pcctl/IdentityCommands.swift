@@ -10,7 +10,7 @@ extension Pcctl {
         static let configuration = CommandConfiguration(
             abstract: "Manage the people who log in.",
             discussion: """
-                A new user (and a reset one) gets an invitation: a one-time token, valid for auth_service.invite_ttl,
+                A new user (and a reset one) gets an invitation: a one-time token, valid for auth_service.invite_ttl, \
                 with which 'pcsh setup' sets a password and enrols a TOTP authenticator. Nothing works until then.
                 """,
             subcommands: [Add.self, List.self, Update.self, Reset.self, Remove.self])
@@ -221,7 +221,7 @@ extension Pcctl.Auth {
         static let configuration = CommandConfiguration(
             abstract: "Rotate a CA: a new key signs from now on; the old one stays trusted for the overlap.",
             discussion: """
-                Re-export the CA (pcctl auth export) to every host after starting a rotation. When the overlap has passed
+                Re-export the CA (pcctl auth export) to every host after starting a rotation. When the overlap has passed \
                 (or with --complete) the old key is no longer trusted, and certificates it signed stop working.
                 """)
         @OptionGroup var options: ConfigOption

@@ -10,7 +10,7 @@ extension Pcctl {
             commandName: "lock",
             abstract: "Lock out a user, role, login or node: no new connections or certificates, and matching live sessions end.",
             discussion: """
-                Targets combine: --user alice --login root locks alice as root only. Without --ttl or --expires
+                Targets combine: --user alice --login root locks alice as root only. Without --ttl or --expires \
                 the lock stays until 'pcctl rm lock/NAME'. List locks with 'pcctl get locks'.
                 """)
         @OptionGroup var options: ConfigOption

@@ -27,10 +27,10 @@ extension Pcctl {
         static let configuration = CommandConfiguration(
             abstract: "The data keys that seal stored data.",
             discussion: """
-                Every value Portcullis stores is sealed with AES-256-GCM under a data key; data keys are
-                wrapped by the key-encryption key (systemd credential 'portcullis-kek' or keyring.kek_file).
-                Rotation adds a new data key and makes it active: new data is sealed with it, old data stays
-                readable under its own key, nothing is rewritten. The running daemon rotates, and records the
+                Every value Portcullis stores is sealed with AES-256-GCM under a data key; data keys are \
+                wrapped by the key-encryption key (systemd credential 'portcullis-kek' or keyring.kek_file). \
+                Rotation adds a new data key and makes it active: new data is sealed with it, old data stays \
+                readable under its own key, nothing is rewritten. The running daemon rotates, and records the \
                 rotation (data_key.rotate) in the audit log.
                 """,
             subcommands: [List.self, Rotate.self])

@@ -12,8 +12,8 @@ extension Pcctl {
         static let configuration = CommandConfiguration(
             abstract: "Export session recordings.",
             discussion: """
-                Recordings are sealed chunks under <data_dir>/recordings/<session id>/, each bound to its session,
-                position and end marker: a missing, altered, reordered or spliced chunk is named, never skipped.
+                Recordings are sealed chunks under <data_dir>/recordings/<session id>/, each bound to its session, \
+                position and end marker: a missing, altered, reordered or spliced chunk is named, never skipped. \
                 Exports go through the running daemon, which records each one (session.recording.access) in the audit log.
                 """,
             subcommands: [Export.self])

@@ -52,10 +52,10 @@ extension Pcctl.Report {
             commandName: "ac-10",
             abstract: "AC-10 concurrent session control: limits per role and user against the baseline, observed peaks, violations.",
             discussion: """
-                Live (the default): the events of this appliance's audit log and its roles, read in place (nothing
-                decrypted is written but the report). Offline, for an auditor with an export: --events FILE
-                (JSON lines, as 'pcctl audit export' prints them) and --roles DIR (role YAML files); the same data
-                gives byte-identical JSON either way. Times are RFC 3339 or an age (7d, 12h). Exit status 2 when
+                Live (the default): the events of this appliance's audit log and its roles, read in place (nothing \
+                decrypted is written but the report). Offline, for an auditor with an export: --events FILE \
+                (JSON lines, as 'pcctl audit export' prints them) and --roles DIR (role YAML files); the same data \
+                gives byte-identical JSON either way. Times are RFC 3339 or an age (7d, 12h). Exit status 2 when \
                 the control is not satisfied.
                 """)
         @OptionGroup var options: ConfigOption
@@ -104,12 +104,12 @@ extension Pcctl.Report {
             commandName: "fedramp",
             abstract: "Every mapped NIST SP 800-53 control at a FedRAMP Rev5 baseline: automated status, the facts and event counts behind it.",
             discussion: """
-                Each control of the catalog (compliance/controls/*.yaml) in the baseline: satisfied, not_satisfied or
-                manual (needs evidence a person judges), from the checks over the configuration and roles, the
-                parameter values (FedRAMP's, or compliance.parameters in the configuration where FedRAMP leaves them
-                to the provider), the number of each evidence event in the window, the crypto boundary (SC-13) and,
-                at High, AC-10's verdict on the observed concurrency. Offline: --events and --roles as for ac-10, the
-                configuration from -c, and --crypto-boundary FILE (a bundle's crypto-boundary.json). Exit status 2
+                Each control of the catalog (compliance/controls/*.yaml) in the baseline: satisfied, not_satisfied or \
+                manual (needs evidence a person judges), from the checks over the configuration and roles, the \
+                parameter values (FedRAMP's, or compliance.parameters in the configuration where FedRAMP leaves them \
+                to the provider), the number of each evidence event in the window, the crypto boundary (SC-13) and, \
+                at High, AC-10's verdict on the observed concurrency. Offline: --events and --roles as for ac-10, the \
+                configuration from -c, and --crypto-boundary FILE (a bundle's crypto-boundary.json). Exit status 2 \
                 when a control is not satisfied.
                 """)
         @OptionGroup var options: ConfigOption
@@ -201,7 +201,7 @@ extension Pcctl.Report {
             abstract: "The NIST SP 800-53 / FedRAMP controls Portcullis maps, checked against this appliance's configuration and roles.",
             discussion: """
                 Each control of the catalog (compliance/controls/*.yaml) in the baseline, with its automated checks:
-                satisfied, not_satisfied (with what to change), or manual (a person must judge it). --format md prints
+                satisfied, not_satisfied (with what to change), or manual (a person must judge it). --format md prints \
                 the catalog itself (what compliance/controls.md is). Exit status 2 when a control is not satisfied.
                 """)
         @OptionGroup var options: ConfigOption

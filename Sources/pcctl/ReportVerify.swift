@@ -10,12 +10,12 @@ extension Pcctl.Report {
         static let configuration = CommandConfiguration(
             abstract: "Check an evidence bundle (--bundle) with the audit checkpoint key alone, naming any file altered, missing or added.",
             discussion: """
-                The key is the appliance's audit checkpoint public key, obtained from the appliance out of band
-                ('pcctl audit key' there), never the copy inside the bundle. The manifest's signature can also be
+                The key is the appliance's audit checkpoint public key, obtained from the appliance out of band \
+                ('pcctl audit key' there), never the copy inside the bundle. The manifest's signature can also be \
                 checked with OpenSSL alone:
                   ssh-keygen -e -m PKCS8 -f KEY-FILE > key.pem
                   openssl dgst -sha384 -verify key.pem -signature DIR/manifest.sig DIR/manifest.json
-                Exit status 0: intact. 65: something was altered, removed or added (each is named), or the bundle
+                Exit status 0: intact. 65: something was altered, removed or added (each is named), or the bundle \
                 cannot be read. 1: the key file cannot be read.
                 """)
         @OptionGroup var options: ConfigOption

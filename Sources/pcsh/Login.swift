@@ -52,8 +52,8 @@ extension Pcsh {
         static let configuration = CommandConfiguration(
             abstract: "Log in with password and one-time code for a short-lived SSH certificate.",
             discussion: """
-                Makes a new ECDSA P-256 key, gets it certified for the logins your roles allow, and writes key,
-                certificate and the cluster's host CA (known_hosts) to ~/.pcsh (or $PCSH_HOME). If the cluster has a
+                Makes a new ECDSA P-256 key, gets it certified for the logins your roles allow, and writes key, \
+                certificate and the cluster's host CA (known_hosts) to ~/.pcsh (or $PCSH_HOME). If the cluster has a \
                 message of the day, it is shown first and must be acknowledged.
                 """)
         @OptionGroup var proxy: ProxyOptions

@@ -10,9 +10,9 @@ extension Pcsh {
         static let configuration = CommandConfiguration(
             abstract: "Replay a recorded session: one of yours by session id (after 'pcsh login'), or an asciicast v2 file.",
             discussion: """
-                Output is written with the original timing, divided by --speed; --skip-idle shortens pauses longer than --idle-limit.
-                A session id is fetched from the proxy you logged in to, signed with your certificate's key; files come
-                from 'pcctl recordings export'. With --commands, what enhanced recording saw — each program the session ran
+                Output is written with the original timing, divided by --speed; --skip-idle shortens pauses longer than --idle-limit. \
+                A session id is fetched from the proxy you logged in to, signed with your certificate's key; files come \
+                from 'pcctl recordings export'. With --commands, what enhanced recording saw — each program the session ran \
                 and each connection it opened — is written to standard error as it happened, between the output.
                 """)
 

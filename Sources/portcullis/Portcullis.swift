@@ -55,9 +55,9 @@ extension Portcullis {
         static let configuration = CommandConfiguration(
             abstract: "Write a commented default configuration.",
             discussion: """
-                Writes to standard output unless --output is given; an existing file is never replaced
-                without --force. With --kek-file, a new random key-encryption key is created there
-                (mode 0600) if none exists.
+                Writes to standard output unless --output is given; an existing file is never replaced \
+                without --force. Only with --kek-file is a new random key-encryption key created there \
+                (mode 0600), if none exists.
                 """)
 
         @Option(name: .shortAndLong, help: "Write the configuration to this file instead of standard output.")
@@ -70,8 +70,8 @@ extension Portcullis {
         var fipsPrefix: String?
         @Flag(help: "Write fips.enabled: no. Every start and report will say the appliance is not in FIPS mode.")
         var nonFips = false
-        @Option(help: "keyring.kek_file; created with a new random key if it does not exist.")
-        var kekFile: String = "/etc/portcullis/kek"
+        @Option(help: "keyring.kek_file (without this option: /etc/portcullis/kek, left as it is); created with a new random key if it does not exist.")
+        var kekFile: String?
         @Option(help: "ssh_service.broker_socket: the root broker's socket, for a daemon that runs unprivileged (the package's: /run/portcullis-privd/privd.sock).")
         var brokerSocket: String = ""
         @Flag(help: "ssh_service.pam.enabled: sessions through the host's PAM stack, service 'portcullis' (the package's /etc/pam.d/portcullis).")
@@ -80,7 +80,7 @@ extension Portcullis {
         func run() throws {
             var parameters = DefaultConfiguration.Parameters()
             parameters.dataDir = absolute(dataDir)
-            parameters.kekFile = absolute(kekFile)
+            parameters.kekFile = absolute(kekFile ?? "/etc/portcullis/kek")
             parameters.fipsEnabled = !nonFips
             parameters.brokerSocket = brokerSocket
             parameters.pamEnabled = pam
@@ -88,7 +88,7 @@ extension Portcullis {
             let text = DefaultConfiguration.render(parameters)
             _ = try ConfigurationLoader.parse(text, file: "generated configuration")   // never write something start would refuse
 
-            if !FileManager.default.fileExists(atPath: parameters.kekFile) {
+            if kekFile != nil, !FileManager.default.fileExists(atPath: parameters.kekFile) {
                 do {
                     try KeyEncryptionKeySource.generate(at: parameters.kekFile, using: CryptoContext(mode: .nonFIPS))
                     printError("created a new key-encryption key in \(parameters.kekFile) (mode 0600). Back it up: without it the data cannot be read.")

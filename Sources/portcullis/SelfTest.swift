@@ -14,10 +14,10 @@ extension Portcullis {
             commandName: "selftest",
             abstract: "Check the configuration, the FIPS provider and the key-encryption key.",
             discussion: """
-                Loads the configured provider (in FIPS mode its integrity check and known-answer tests
-                run on load), runs its complete self-test again, checks that non-approved algorithms
-                are refused, completes a TLS handshake in the provider (the HTTPS API's TLS), reads the
-                KEK and, when the data directory exists, opens its keyring.
+                Loads the configured provider (in FIPS mode its integrity check and known-answer tests \
+                run on load), runs its complete self-test again, checks that non-approved algorithms \
+                are refused, completes a TLS handshake in the provider (the HTTPS API's TLS), reads the \
+                KEK and, when the data directory exists, opens its keyring. \
                 Exit status 0 when every check passes, 1 otherwise, 78 for a configuration error.
                 """)
 

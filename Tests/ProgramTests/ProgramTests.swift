@@ -32,6 +32,35 @@ final class ProgramTests: XCTestCase {
         }
     }
 
+    /// A command's description is wrapped at the terminal's width only: a sentence is not cut
+    /// where its source line ended (`pcsh login --help` once read "writes key,\ncertificate").
+    func testHelpTextsBreakLinesOnlyAtTheWidth() throws {
+        let commands: [(String, [String])] = [("pcsh", ["login", "--help"]), ("pcsh", ["play", "--help"]), ("portcullis", ["configure", "--help"]),
+                                              ("portcullis", ["selftest", "--help"]), ("pcctl", ["keys", "rotate", "--help"]),
+                                              ("pcctl", ["recordings", "--help"]), ("pcctl", ["report", "fedramp", "--help"])]
+        for (program, arguments) in commands {
+            let help = try Programs.run(program, arguments, environment: ["COLUMNS": "100"])
+            XCTAssertEqual(help.status, 0, help.output)
+            let overview = help.stdout.components(separatedBy: "USAGE:")[0].split(separator: "\n", omittingEmptySubsequences: false)
+            for (index, line) in overview.enumerated().dropLast() {
+                let next = overview[index + 1]
+                guard !line.isEmpty, !next.isEmpty, let first = next.first, first.isLowercase else { continue }
+                XCTAssertGreaterThan(line.count, 60, "\(program) \(arguments.joined(separator: " ")): a line broken early: '\(line)' / '\(next)'")
+            }
+        }
+        XCTAssertTrue(try Programs.run("pcsh", ["login", "--help"], environment: ["COLUMNS": "200"]).stdout.contains("writes key, certificate"))
+    }
+
+    /// `portcullis configure` alone does what its help says: the configuration on standard
+    /// output, and no key-encryption key made anywhere.
+    func testConfigureWithoutOptionsPrintsTheConfigurationAndMakesNothing() throws {
+        let configure = try Programs.run("portcullis", ["configure"])
+        XCTAssertEqual(configure.status, 0, configure.output)
+        XCTAssertTrue(configure.stdout.contains("kek_file: /etc/portcullis/kek") || configure.stdout.contains("kek_file: \"/etc/portcullis/kek\""),
+                      configure.stdout)
+        XCTAssertFalse(configure.stderr.contains("created a new key-encryption key"), configure.stderr)
+    }
+
     func testHelpAndVersion() throws {
         let help = try Programs.run("portcullis", ["--help"])
         XCTAssertEqual(help.status, 0)
