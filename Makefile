@@ -12,7 +12,7 @@ BIN := $(CURDIR)/.build/debug
 # yourself, AC-6(2)). $USER can be unset (a container, su): the account name comes from id.
 RUN_LOGIN := $(shell if [ "$$(id -u)" = 0 ]; then echo pcdemo; else id -un; fi)
 
-.PHONY: all deps test-deps fips build test docs run bench bench-ssh bench-node bench-proxy bench-audit bench-report bench-identity bench-bpf bench-tls deb fuzz clean help
+.PHONY: all deps test-deps fips build test docs run bench bench-ssh bench-node bench-proxy bench-audit bench-report bench-identity bench-bpf bench-tls deb test-install fuzz clean help
 FUZZ_SECONDS ?= 600
 
 all: build
@@ -31,6 +31,7 @@ help:
 	@echo "make bench-bpf  enhanced recording: 20,000 execs in a monitored cgroup, events received and overhead (root)"
 	@echo "make bench-tls  the HTTPS API's TLS handshakes/s against openssl s_server, both in the FIPS provider"
 	@echo "make deb     build the Debian package into packaging/out/"
+	@echo "make test-install  install the package on a booted Debian 12 container and use it (root; after make deb)"
 	@echo "make fuzz    libFuzzer over every SSH parser, API decoder and broker request a peer reaches (FUZZ_SECONDS=$(FUZZ_SECONDS))"
 
 deps:
@@ -51,6 +52,9 @@ test: test-deps fips
 	@scripts/test-services.sh
 	$(SWIFT) build --build-tests
 	PORTCULLIS_FIPS_PREFIX=$(FIPS_PREFIX) $(SWIFT) test --skip-build --disable-swift-testing
+	@if [ "$$(id -u)" = 0 ] && command -v debootstrap >/dev/null && command -v systemd-nspawn >/dev/null; then \
+		$(MAKE) --no-print-directory test-install; \
+	else echo "make test: the install test (make test-install) needs root, debootstrap and systemd-nspawn (systemd-container): skipped"; fi
 
 # docs/events.md and compliance/controls.md are generated from the event catalog
 # (Sources/Audit/EventCatalog.swift) and the control catalog (compliance/controls/*.yaml).
@@ -115,6 +119,9 @@ bench-identity: fips
 
 deb: fips
 	@bash packaging/deb/build-deb.sh
+
+test-install: deb
+	@bash scripts/install-test.sh
 
 # libFuzzer + AddressSanitizer over SSH's UntrustedInput.exercise (Fuzz/ is its own package so
 # normal builds never link libFuzzer). Findings are written as Fuzz/crash-* and the run fails.

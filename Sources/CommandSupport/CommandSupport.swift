@@ -31,3 +31,23 @@ public func printError(_ message: String) {
     let program = (CommandLine.arguments.first as NSString?)?.lastPathComponent ?? "portcullis"
     FileHandle.standardError.write(Data("\(program): \(message)\n".utf8))
 }
+
+/// Run as root against an installed appliance, `pcctl` and `portcullis selftest` become the
+/// owner of the data directory (the `portcullis` system user) before they touch storage: the
+/// daemon refuses a KEK or data it does not own, and a database file root created (SQLite's
+/// -wal or -shm) would lock it out. Nothing changes when the caller is not root or the data
+/// directory is root's (or does not exist yet).
+public func assumeDataDirectoryOwner(_ configuration: Configuration) throws {
+    guard geteuid() == 0 else { return }
+    var info = stat()
+    guard lstat(configuration.dataDir, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid != 0 else { return }
+    guard let account = getpwuid(info.st_uid) else {
+        printError("the data directory \(configuration.dataDir) is owned by uid \(info.st_uid), which has no account; chown it to the daemon's user")
+        throw ExitStatus.configuration
+    }
+    let name = String(cString: account.pointee.pw_name)
+    guard initgroups(account.pointee.pw_name, info.st_gid) == 0, setgid(info.st_gid) == 0, setuid(info.st_uid) == 0 else {
+        printError("cannot act as \(name), the owner of \(configuration.dataDir): \(String(cString: strerror(errno)))")
+        throw ExitCode.failure
+    }
+}

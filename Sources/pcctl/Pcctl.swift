@@ -72,6 +72,7 @@ extension Pcctl.Keys {
 /// Opens the appliance's storage as the daemon does, runs `body`, closes it.
 func withStorage(_ options: ConfigOption, _ body: (ApplianceStorage, Configuration, CryptoContext) async throws -> Void) async throws {
     let configuration = try options.load()
+    try assumeDataDirectoryOwner(configuration)
     let storage: ApplianceStorage
     let crypto: CryptoContext
     do {

@@ -42,6 +42,7 @@ extension Portcullis {
 
         func run() async throws {
             let configuration = try options.load()
+            try assumeDataDirectoryOwner(configuration)
             var checks = [Check(name: "configuration", passed: true, detail: "\(options.config) is valid")]
             var status: FIPSStatus?
             var boundaries: [CryptoBoundary] = []

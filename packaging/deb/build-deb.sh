@@ -20,6 +20,9 @@ swift build -c release --static-swift-stdlib --product portcullis-exec
 swift build -c release --static-swift-stdlib --product portcullis-privd
 bin=$(swift build -c release --show-bin-path)
 
+# Reproducible: every time stamp is the commit's, file lists are sorted (dpkg-deb sorts), and the
+# same commit gives the same bytes (checked by scripts/install-test.sh --reproducible).
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 rm -rf "$stage" && mkdir -p "$stage/DEBIAN" "$stage/usr/bin" "$stage/lib/systemd/system" \
     "$stage/usr/lib/portcullis/fips/lib/ossl-modules" "$stage/usr/share/doc/portcullis"
 for p in portcullis portcullis-privd pcctl pcsh; do install -m 0755 "$bin/$p" "$stage/usr/bin/$p"; strip "$stage/usr/bin/$p"; done
@@ -38,12 +41,35 @@ install -d "$stage/usr/share/portcullis/compliance/controls" "$stage/usr/share/p
 install -m 0644 compliance/controls/*.yaml "$stage/usr/share/portcullis/compliance/controls/"
 install -m 0644 compliance/schemas/*.json "$stage/usr/share/portcullis/compliance/schemas/"
 
+# Machine-readable copyright and the Debian changelog, as policy asks.
+cat >"$stage/usr/share/doc/portcullis/copyright" <<COPYRIGHT
+Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: portcullis
+Source: https://portcullis.invalid/
+
+Files: *
+Copyright: $(date -u -d "@$SOURCE_DATE_EPOCH" +%Y) Portcullis authors
+License: Apache-2.0
+ On Debian systems, the full text of the Apache License 2.0 is in
+ /usr/share/common-licenses/Apache-2.0.
+COPYRIGHT
+printf 'portcullis (%s) bookworm; urgency=medium\n\n  * Release %s.\n\n -- Portcullis <security@portcullis.invalid>  %s\n' \
+    "$version" "$version" "$(date -u -R -d "@$SOURCE_DATE_EPOCH")" | gzip -9n >"$stage/usr/share/doc/portcullis/changelog.Debian.gz"
+
+# Depends: from the binaries' real shared-library needs (dpkg-shlibdeps), plus the programs the
+# maintainer scripts and PAM stack call.
+shlibs=$(cd "$out" && mkdir -p shlibdeps/debian && printf 'Source: portcullis\n\nPackage: portcullis\nArchitecture: any\n' >shlibdeps/debian/control \
+    && cd shlibdeps && dpkg-shlibdeps -O "$stage/usr/bin/portcullis" "$stage/usr/bin/portcullis-privd" "$stage/usr/bin/pcctl" "$stage/usr/bin/pcsh" \
+       "$stage/usr/lib/portcullis/portcullis-exec" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+rm -rf "$out/shlibdeps"
+[ -n "$shlibs" ] || { echo "build-deb: dpkg-shlibdeps found no dependencies (is dpkg-dev installed?)" >&2; exit 1; }
+
 cat >"$stage/DEBIAN/control" <<CONTROL
 Package: portcullis
 Version: $version
 Architecture: $arch
 Maintainer: Portcullis <security@portcullis.invalid>
-Depends: libssl3 (>= 3.0.2), libsqlite3-0 (>= 3.35), libpam0g, libpam-modules, libbpf1, libelf1, libstdc++6, libgcc-s1, openssl, adduser, passwd
+Depends: $shlibs, libpam-modules, openssl, adduser, passwd
 Recommends: openssh-sftp-server
 Suggests: sudo
 Section: net
@@ -91,10 +117,17 @@ if [ "$1" = configure ]; then
     chown -R portcullis:portcullis /var/lib/portcullis
     runuser -u portcullis -- portcullis selftest --config /etc/portcullis/portcullis.yaml || \
         echo "portcullis: the self-test failed; fix the reported problem before starting the service" >&2
+    # Enabled always; started (or, on an upgrade, restarted) only where systemd runs — never in
+    # a chroot or an image build. Type=notify: the start returns once the daemon is listening.
+    deb-systemd-helper enable portcullis-privd.service >/dev/null || true
+    deb-systemd-helper enable portcullis.service >/dev/null || true
     if [ -d /run/systemd/system ]; then
         systemctl daemon-reload >/dev/null || true
-        deb-systemd-helper enable portcullis-privd.service >/dev/null || true
-        deb-systemd-helper enable portcullis.service >/dev/null || true
+        if [ -n "$2" ]; then
+            deb-systemd-invoke restart portcullis-privd.service portcullis.service >/dev/null || true
+        else
+            deb-systemd-invoke start portcullis-privd.service portcullis.service >/dev/null || true
+        fi
     fi
 fi
 POSTINST
@@ -110,17 +143,28 @@ PRERM
 cat >"$stage/DEBIAN/postrm" <<'POSTRM'
 #!/bin/sh
 set -e
-# The generated provider configuration goes with the package. Data, configuration and the KEK
-# are kept even on purge: deleting an audit trail is an administrator's decision.
+# The generated provider configuration goes with the package. The data and the KEK (without
+# which the data cannot be read) are kept even on purge: deleting an audit trail is an
+# administrator's decision. Purge removes the configuration.
 if [ "$1" = remove ] || [ "$1" = purge ]; then
     rm -rf /usr/lib/portcullis/fips/ssl
+fi
+if [ "$1" = purge ]; then
+    rm -f /etc/portcullis/portcullis.yaml
+    if [ -d /var/lib/portcullis ]; then
+        echo "portcullis: kept /var/lib/portcullis (the audit trail and recordings are evidence) and the key that opens it, /etc/portcullis/kek; remove both to delete them" >&2
+    else
+        rm -f /etc/portcullis/kek
+        rmdir /etc/portcullis 2>/dev/null || true
+    fi
 fi
 if [ -d /run/systemd/system ]; then systemctl daemon-reload >/dev/null || true; fi
 POSTRM
 chmod 0755 "$stage/DEBIAN/postinst" "$stage/DEBIAN/prerm" "$stage/DEBIAN/postrm"
 
 deb=$out/portcullis_${version}_${arch}.deb
-dpkg-deb --root-owner-group --build "$stage" "$deb" >/dev/null
+find "$stage" -exec touch --no-dereference -d "@$SOURCE_DATE_EPOCH" {} +
+dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
 rm -rf "$stage"
 echo "build-deb: $deb"
 dpkg-deb --info "$deb" | sed -n '/Package:/,/Depends:/p'
