@@ -41,7 +41,7 @@ install -d "$stage/usr/share/portcullis/compliance/controls" "$stage/usr/share/p
 install -m 0644 compliance/controls/*.yaml "$stage/usr/share/portcullis/compliance/controls/"
 install -m 0644 compliance/schemas/*.json "$stage/usr/share/portcullis/compliance/schemas/"
 
-# Machine-readable copyright and the Debian changelog, as policy asks.
+# Machine-readable copyright and the changelog (a native package's: changelog.gz), as policy asks.
 cat >"$stage/usr/share/doc/portcullis/copyright" <<COPYRIGHT
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: portcullis
@@ -54,7 +54,7 @@ License: Apache-2.0
  /usr/share/common-licenses/Apache-2.0.
 COPYRIGHT
 printf 'portcullis (%s) bookworm; urgency=medium\n\n  * Release %s.\n\n -- Portcullis <security@portcullis.invalid>  %s\n' \
-    "$version" "$version" "$(date -u -R -d "@$SOURCE_DATE_EPOCH")" | gzip -9n >"$stage/usr/share/doc/portcullis/changelog.Debian.gz"
+    "$version" "$version" "$(date -u -R -d "@$SOURCE_DATE_EPOCH")" | gzip -9n >"$stage/usr/share/doc/portcullis/changelog.gz"
 
 # Depends: from the binaries' real shared-library needs (dpkg-shlibdeps), plus the programs the
 # maintainer scripts and PAM stack call.
