@@ -12,7 +12,7 @@ BIN := $(CURDIR)/.build/debug
 # yourself, AC-6(2)). $USER can be unset (a container, su): the account name comes from id.
 RUN_LOGIN := $(shell if [ "$$(id -u)" = 0 ]; then echo pcdemo; else id -un; fi)
 
-.PHONY: all deps test-deps fips build test docs run bench bench-ssh bench-node bench-proxy bench-audit bench-report bench-identity bench-bpf bench-tls deb test-install fuzz clean help
+.PHONY: all deps test-deps fips build test docs run bench bench-ssh bench-node bench-proxy bench-audit bench-report bench-identity bench-bpf bench-tls deb deb-reproducible test-install fuzz clean help
 FUZZ_SECONDS ?= 600
 
 all: build
@@ -31,6 +31,7 @@ help:
 	@echo "make bench-bpf  enhanced recording: 20,000 execs in a monitored cgroup, events received and overhead (root)"
 	@echo "make bench-tls  the HTTPS API's TLS handshakes/s against openssl s_server, both in the FIPS provider"
 	@echo "make deb     build the Debian package into packaging/out/"
+	@echo "make deb-reproducible  package the same commit twice and check the bytes are the same"
 	@echo "make test-install  install the package on a booted Debian 12 container and use it (root; after make deb)"
 	@echo "make fuzz    libFuzzer over every SSH parser, API decoder and broker request a peer reaches (FUZZ_SECONDS=$(FUZZ_SECONDS))"
 
@@ -119,6 +120,9 @@ bench-identity: fips
 
 deb: fips
 	@bash packaging/deb/build-deb.sh
+
+deb-reproducible: fips
+	@bash scripts/deb-reproducible.sh
 
 test-install: deb
 	@bash scripts/install-test.sh

@@ -9,7 +9,7 @@ root=$PWD
 FIPS_PREFIX=${FIPS_PREFIX:-$root/.build-fips/prefix}
 version=$(sed -n 's/.*static let version = "\(.*\)".*/\1/p' Sources/PortcullisVersion/Version.swift)
 arch=$(dpkg --print-architecture)
-out=$root/packaging/out
+out=${OUT:-$root/packaging/out}
 stage=$out/stage
 [ -f "$FIPS_PREFIX/lib/ossl-modules/fips.so" ] || { echo "build-deb: no fips.so in $FIPS_PREFIX (run make fips)" >&2; exit 1; }
 
@@ -21,7 +21,7 @@ swift build -c release --static-swift-stdlib --product portcullis-privd
 bin=$(swift build -c release --show-bin-path)
 
 # Reproducible: every time stamp is the commit's, file lists are sorted (dpkg-deb sorts), and the
-# same commit gives the same bytes (checked by scripts/install-test.sh --reproducible).
+# same commit gives the same bytes (make deb-reproducible packages twice and compares).
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 rm -rf "$stage" && mkdir -p "$stage/DEBIAN" "$stage/usr/bin" "$stage/lib/systemd/system" \
     "$stage/usr/lib/portcullis/fips/lib/ossl-modules" "$stage/usr/share/doc/portcullis"
