@@ -100,7 +100,7 @@ public struct APIHTTPClient: Sendable {
             channel.eventLoop.makeCompletedFuture {
                 let pipeline = channel.pipeline.syncOperations
                 if case .tls(let host, _, let context) = endpoint {
-                    try pipeline.addHandler(try OpenSSLTLSHandler(context: context, serverName: host, on: channel.eventLoop))
+                    try pipeline.addHandler(try OpenSSLTLSHandler(context: context, serverName: host))
                 }
                 try pipeline.addHandlers([IdleStateHandler(readTimeout: timeout), SilenceHandler(timeout: timeout)])
                 try pipeline.addHTTPClientHandlers()

@@ -11,6 +11,10 @@ import Storage
 public enum PortcullisDaemon {
     public static func run(configuration: Configuration, configPath: String) async throws {
         let logger = Logger(label: "portcullis")
+        // SIGHUP (`systemctl reload`) must never end the daemon: its default action would, and
+        // systemd counts that a clean exit. It reloads the operator's HTTPS certificate when one
+        // is configured (`TLSCertificateReloader`) and is otherwise ignored.
+        signal(SIGHUP, SIG_IGN)
         let crypto = try CryptoContext(mode: configuration.fips.cryptoMode)
         let status = crypto.status
         if status.mode == .fips {

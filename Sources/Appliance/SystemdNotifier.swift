@@ -78,7 +78,7 @@ struct ReadinessNotice: Service {
         let host = address.host == "0.0.0.0" ? "127.0.0.1" : address.host == "::" ? "::1" : address.host
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV
+        hints.ai_flags = AI_NUMERICSERV   // a listen address may be a name (localhost:3080)
         var result: UnsafeMutablePointer<addrinfo>?
         guard getaddrinfo(host, String(address.port), &hints, &result) == 0, let info = result else { return false }
         defer { freeaddrinfo(result) }

@@ -9,7 +9,7 @@ import Storage
 /// a finished recording). The session waits only while `maxInFlight` of its chunks are still
 /// being written. A crash loses at most about the last two intervals, and those chunks may be
 /// on disk out of order (written side by side): a partial export ends at the first gap among
-/// the last `maxInFlight + 1` (`StoredRecording.read`).
+/// the last `crashWindow` (`StoredRecording.read`).
 public actor FileRecorder: Recorder {
     private let root: String
     private let directory: String

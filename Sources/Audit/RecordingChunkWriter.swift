@@ -118,26 +118,28 @@ final class RecordingChunkWriter: Sendable {
         var offset = 0
         if direct {
             let blocks = bytes.count & ~(alignment - 1)
-            do {
-                try writeAll(fd, UnsafeRawBufferPointer(rebasing: bytes[0..<blocks]), at: 0, path: path)
-                offset = blocks
-            } catch RecordingError.writeFailed(_, let reason) where reason == String(cString: strerror(EINVAL)) {
-                // A filesystem that takes the flag but not these writes: buffered from the start.
-                offset = 0
+            switch writeAll(fd, UnsafeRawBufferPointer(rebasing: bytes[0..<blocks]), at: 0) {
+            case 0: offset = blocks
+            // A filesystem that takes the flag but not these writes: buffered from the start.
+            case EINVAL: offset = 0
+            case let code: throw RecordingError.writeFailed(path: path, reason: String(cString: strerror(code)))
             }
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~pc_o_direct_flag())
         }
-        try writeAll(fd, UnsafeRawBufferPointer(rebasing: bytes[offset...]), at: offset, path: path)
+        let code = writeAll(fd, UnsafeRawBufferPointer(rebasing: bytes[offset...]), at: offset)
+        guard code == 0 else { throw RecordingError.writeFailed(path: path, reason: String(cString: strerror(code))) }
     }
 
-    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at start: Int, path: String) throws {
+    /// Writes all of `bytes` at `start`; 0, or the errno that stopped it (EIO for no progress).
+    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at start: Int) -> Int32 {
         var done = 0
         while done < bytes.count {
             let written = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(start + done))
             if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { throw RecordingError.writeFailed(path: path, reason: written < 0 ? String(cString: strerror(errno)) : "no progress") }
+            guard written > 0 else { return written < 0 ? errno : EIO }
             done += written
         }
+        return 0
     }
 }
 

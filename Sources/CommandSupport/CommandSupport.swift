@@ -33,7 +33,8 @@ public func printError(_ message: String) {
 }
 
 /// Run as root against an installed appliance, `pcctl` and `portcullis selftest` become the
-/// owner of the data directory (the `portcullis` system user) before they touch storage: the
+/// owner of the data directory (the `portcullis` system user, with its own group) for the rest
+/// of the run before they touch storage (files they write after it are that user's): the
 /// daemon refuses a KEK or data it does not own, and a database file root created (SQLite's
 /// -wal or -shm) would lock it out. Nothing changes when the caller is not root or the data
 /// directory is root's (or does not exist yet).
@@ -46,8 +47,14 @@ public func assumeDataDirectoryOwner(_ configuration: Configuration) throws {
         throw ExitStatus.configuration
     }
     let name = String(cString: account.pointee.pw_name)
-    guard initgroups(account.pointee.pw_name, info.st_gid) == 0, setgid(info.st_gid) == 0, setuid(info.st_uid) == 0 else {
+    let group = account.pointee.pw_gid
+    guard initgroups(account.pointee.pw_name, group) == 0, setgid(group) == 0, setuid(info.st_uid) == 0 else {
         printError("cannot act as \(name), the owner of \(configuration.dataDir): \(String(cString: strerror(errno)))")
+        throw ExitCode.failure
+    }
+    // For good: root cannot be taken back (what is written from here on is the account's).
+    guard setuid(0) != 0, getegid() == group else {
+        printError("could not give up root to act as \(name); refusing to go on")
         throw ExitCode.failure
     }
 }

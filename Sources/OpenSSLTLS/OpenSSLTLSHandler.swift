@@ -17,15 +17,11 @@ public final class OpenSSLTLSHandler: ChannelDuplexHandler, RemovableChannelHand
     private var flushWaiting = false
     private var closing = false
     private var readSomething = false
-    private var handshakeResolved = false
     private var inputClosed = false
-    /// Fulfilled when the handshake completes (a client waits for it before its first request).
-    public let handshakeDone: EventLoopPromise<Void>
 
     /// `serverName`: a client's expected server (sent as SNI and checked against its certificate).
-    public init(context: TLSContext, serverName: String? = nil, on loop: EventLoop) throws {
+    public init(context: TLSContext, serverName: String? = nil) throws {
         connection = try TLSConnection(context: context, serverName: serverName)
-        handshakeDone = loop.makePromise()
     }
 
     public func channelActive(context: ChannelHandlerContext) {
@@ -80,8 +76,6 @@ public final class OpenSSLTLSHandler: ChannelDuplexHandler, RemovableChannelHand
         do {
             if !connection.handshakeDone {
                 if try connection.handshake() {
-                    handshakeResolved = true
-                    handshakeDone.succeed(())
                     sendWaiting(context: context)
                 }
             }
@@ -149,10 +143,6 @@ public final class OpenSSLTLSHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     private func fail(_ error: Error, context: ChannelHandlerContext, close: Bool) {
-        if !handshakeResolved {
-            handshakeResolved = true
-            handshakeDone.fail(error)
-        }
         let writes = waiting
         waiting = []
         writes.forEach { $0.1?.fail(error) }

@@ -190,10 +190,7 @@ public final class Keyring: Sendable {
 
     /// Seals `plaintext` for `context` with the active data key.
     public func seal<P: Collection<UInt8>>(_ plaintext: P, context: SealContext) throws -> [UInt8] {
-        let (id, key) = keys.withLock { keys in
-            keys.seals[keys.activeID, default: 0] += 1
-            return (keys.activeID, keys.byID[keys.activeID]!)
-        }
+        let (id, key) = activeKeyForSealing()
         return try SealedFormat.seal(plaintext, keyID: id, key: key, context: context, using: crypto)
     }
 
@@ -201,15 +198,20 @@ public final class Keyring: Sendable {
     /// `sealedCapacity(plaintextCount:)` bytes (a recording chunk, sealed from its events where
     /// they lie into memory the disk is written from); returns the sealed length.
     public func seal(parts: [UnsafeRawBufferPointer], context: SealContext, into output: UnsafeMutableRawBufferPointer) throws -> Int {
-        let (id, key) = keys.withLock { keys in
-            keys.seals[keys.activeID, default: 0] += 1
-            return (keys.activeID, keys.byID[keys.activeID]!)
-        }
+        let (id, key) = activeKeyForSealing()
         return try SealedFormat.seal(parts: parts, keyID: id, key: try AEADKey(.aes256GCM, key: key, using: crypto), context: context,
                                      using: crypto, into: output)
     }
 
     public static func sealedCapacity(plaintextCount: Int) -> Int { SealedFormat.capacity(plaintextCount: plaintextCount) }
+
+    /// The active data key and its id, its seal counted (the rotation policy's 2^30).
+    private func activeKeyForSealing() -> (String, SymmetricKey) {
+        keys.withLock { keys in
+            keys.seals[keys.activeID, default: 0] += 1
+            return (keys.activeID, keys.byID[keys.activeID]!)
+        }
+    }
 
     /// An AES-GCM context keyed with data key `id`, or nil when this process has not loaded it.
     func aeadKey(_ id: String) throws -> AEADKey? {

@@ -13,7 +13,7 @@ struct OpenSSLTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(try OpenSSLTLSHandler(context: context.current, on: channel.eventLoop))
+            try channel.pipeline.syncOperations.addHandler(try OpenSSLTLSHandler(context: context.current))
         }.flatMap {
             base.setup(channel: channel, logger: logger)
         }

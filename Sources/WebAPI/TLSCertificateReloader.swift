@@ -24,7 +24,7 @@ public struct TLSCertificateReloader: Service {
     }
 
     public func run() async throws {
-        signal(SIGHUP, SIG_IGN)
+        signal(SIGHUP, SIG_IGN)   // (the daemon ignores it from the start; a signal source needs that)
         let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         source.setEventHandler { reload() }
         source.resume()

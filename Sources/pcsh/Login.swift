@@ -26,7 +26,6 @@ extension Pcsh {
 
         func run() async throws {
             let client = try proxy.client()
-            defer { Task { await client.shutdown() } }
             do {
                 let enrolment = try await client.post("/v1/invitations/inspect", ["token": token], as: Enrolment.self)
                 print("""
@@ -64,7 +63,6 @@ extension Pcsh {
 
         func run() async throws {
             let client = try proxy.client()
-            defer { Task { await client.shutdown() } }
             do {
                 var ttlSeconds: Int? = nil
                 if let ttl {

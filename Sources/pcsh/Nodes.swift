@@ -17,7 +17,6 @@ extension Pcsh {
         let request = try signedRequest(.nodeList, subject: "nodes", profile: profile)
         struct List: Encodable { var request: SignedRequest }
         let client = try ProxyClient(proxy: profile.proxy, caCertificate: profile.caCertificate, insecure: false)
-        defer { Task { await client.shutdown() } }
         return try await client.post("/v1/nodes/list", List(request: request), as: [VisibleNode].self)
     }
 

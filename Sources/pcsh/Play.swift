@@ -100,7 +100,6 @@ extension Pcsh.Play {
         let request = try Pcsh.signedRequest(.recordingFetch, subject: sessionID, profile: profile)
         struct Fetch: Encodable { var sid: String; var request: SignedRequest }
         let client = try ProxyClient(proxy: profile.proxy, caCertificate: profile.caCertificate, insecure: false)
-        defer { Task { await client.shutdown() } }
         return try await client.postForBytes("/v1/recordings/fetch", Fetch(sid: sessionID, request: request))
     }
 }

@@ -40,7 +40,6 @@ struct ProxyClient {
         client = APIHTTPClient(.tls(host: host, port: port, context: context), timeout: .seconds(60))
     }
 
-    func shutdown() async {}
 
     struct Failure: Decodable { var error: String }
 

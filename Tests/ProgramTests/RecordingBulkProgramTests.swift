@@ -59,6 +59,7 @@ final class RecordingBulkProgramTests: XCTestCase {
         let sid = try sessionID(running: command)
         let deadline = Date().addingTimeInterval(30)
         while try !fixture.events("session.end").contains(where: { $0["sid"] as? String == sid }), Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        XCTAssertTrue(try fixture.events("session.end").contains { $0["sid"] as? String == sid }, "the session ended (its recording complete)")
         // Streamed by the daemon and written by pcctl as it comes, neither holding it whole.
         let exported = directory.appendingPathComponent("export.txt").path
         let export = try fixture.pcctl(["recordings", "export", sid, "--format", "text", "--output", exported])
