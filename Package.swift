@@ -27,7 +27,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
@@ -110,13 +109,14 @@ let package = Package(
             ]
         ),
         // Typed, positioned reads of YAML (the configuration file, resources such as roles).
-        .target(name: "YAMLNodes", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // Debian's libyaml (not a bundled copy: Debian policy), composed into nodes by YAMLNodes.
+        .systemLibrary(name: "CLibYAML", path: "Sources/CLibYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .target(name: "YAMLNodes", dependencies: ["CLibYAML"]),
         // Who a person is and what certificate they get: CAs, users, roles, MFA, lockout.
         .target(
             name: "Identity",
             dependencies: [
                 "FIPSCrypto", "Storage", "SSH", "Audit", "YAMLNodes", "UserAPI", "LaunchProtocol",
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -187,7 +187,6 @@ let package = Package(
             dependencies: [
                 "FIPSCrypto", "Storage", "Audit", "Identity", "Compliance", "WebAPI", "Node", "Proxy", "YAMLNodes", "PortcullisVersion", "SSH", "LaunchProtocol",
                 "OpenSSLTLS",
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -196,7 +195,7 @@ let package = Package(
         // and the roles (AC-10: concurrent session control).
         .target(
             name: "Compliance",
-            dependencies: ["Audit", "FIPSCrypto", "Identity", "PortcullisVersion", "YAMLNodes", .product(name: "Yams", package: "Yams")]
+            dependencies: ["Audit", "FIPSCrypto", "Identity", "PortcullisVersion", "YAMLNodes"]
         ),
         .target(
             name: "CommandSupport",

@@ -3,9 +3,8 @@ import Foundation
 import LaunchProtocol
 import SSH
 import YAMLNodes
-import Yams
 
-/// Reads portcullis.yaml into a `Configuration`. Hand-written over Yams' node tree rather than
+/// Reads portcullis.yaml into a `Configuration`. Hand-written over the YAML node tree rather than
 /// `Codable` because decoding loses positions, and every mistake here must be reported with
 /// file, line and column (and the nearest valid key for a typo).
 public enum ConfigurationLoader {
@@ -25,15 +24,16 @@ public enum ConfigurationLoader {
     }
 
     public static func parse(_ text: String, file: String) throws -> Configuration {
-        let root: Node?
+        let documents: [Node]
         do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw ConfigurationError(syntax: error, file: file)
+            documents = try YAMLComposer.documents(text)
         } catch {
-            throw ConfigurationError(file: file, message: "not valid YAML: \(error)")
+            throw ConfigurationError(syntax: error, file: file)
         }
-        guard let root else { throw ConfigurationError(file: file, message: "the file is empty; expected at least 'version: v1'") }
+        if documents.count > 1 {
+            throw NodeReader(file: file).error(documents[1], "one configuration per file, but a second document ('---') starts here")
+        }
+        guard let root = documents.first else { throw ConfigurationError(file: file, message: "the file is empty; expected at least 'version: v1'") }
         let reader = NodeReader(file: file)
         var configuration = Configuration()
         let top = try reader.mapping(root, path: "", keys: [

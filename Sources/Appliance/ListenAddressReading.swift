@@ -1,6 +1,5 @@
 import SSH
 import YAMLNodes
-import Yams
 
 @_exported import struct YAMLNodes.ConfigurationError
 

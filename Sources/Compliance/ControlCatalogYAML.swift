@@ -1,6 +1,5 @@
 import Audit
 import Foundation
-import Yams
 import YAMLNodes
 
 /// One control file, read through `NodeReader` so every mistake comes back as
@@ -29,15 +28,14 @@ enum ControlCatalogYAML {
 
     static func control(_ source: String, file: String) throws -> Control {
         let reader = NodeReader(file: file)
-        let root: Node
+        let documents: [Node]
         do {
-            let parser = try Parser(yaml: source)
-            guard let document = try parser.nextRoot() else { throw ConfigurationError(file: file, message: "the file is empty: a control needs \(required.joined(separator: ", "))") }
-            if let second = try parser.nextRoot() { throw reader.error(second, "one control per file, but a second document ('---') starts here") }
-            root = document
-        } catch let error as YamlError {
+            documents = try YAMLComposer.documents(source)
+        } catch {
             throw ConfigurationError(syntax: error, file: file)
         }
+        guard let root = documents.first else { throw ConfigurationError(file: file, message: "the file is empty: a control needs \(required.joined(separator: ", "))") }
+        if documents.count > 1 { throw reader.error(documents[1], "one control per file, but a second document ('---') starts here") }
         let top = try reader.mapping(root, path: "", keys: keys)
         func need(_ key: String) throws -> Node {
             guard let node = top[key] else { throw reader.error(root, "a control needs '\(key)' (it has \(top.keys.sorted().joined(separator: ", ")))") }

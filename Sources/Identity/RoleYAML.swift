@@ -1,6 +1,5 @@
 import Foundation
 import LaunchProtocol
-import Yams
 import YAMLNodes
 
 /// Roles in and out of YAML, the form administrators write:
@@ -23,11 +22,10 @@ public enum RoleYAML {
     /// Every role in a file (documents separated by `---`).
     public static func parse(_ text: String, file: String) throws -> [Role] {
         let reader = NodeReader(file: file)
-        var documents: [Node] = []
+        let documents: [Node]
         do {
-            let parser = try Parser(yaml: text)
-            while let document = try parser.nextRoot() { documents.append(document) }
-        } catch let error as YamlError {
+            documents = try YAMLComposer.documents(text)
+        } catch {
             throw ConfigurationError(syntax: error, file: file)
         }
         guard !documents.isEmpty else { throw ConfigurationError(file: file, message: "no resource in the file") }

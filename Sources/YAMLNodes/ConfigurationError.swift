@@ -1,5 +1,3 @@
-import Yams
-
 /// A mistake in a YAML file (the configuration, a resource), with where it is: `file:line:column: message`, as compilers print them.
 public struct ConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
     public var file: String
@@ -25,15 +23,7 @@ public struct ConfigurationError: Error, Equatable, Sendable, CustomStringConver
 
 extension ConfigurationError {
     /// A YAML syntax error with its position.
-    public init(syntax error: YamlError, file: String) {
-        switch error {
-        case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
-            self.init(file: file, line: mark.line, column: mark.column, message: "YAML syntax: \(problem)")
-        case let .duplicatedKeysInMapping(duplicates, context):
-            self.init(file: file, line: context.mark.line, column: context.mark.column,
-                      message: "key '\(duplicates.joined(separator: "', '"))' appears twice in the same mapping")
-        default:
-            self.init(file: file, message: "not valid YAML: \(error)")
-        }
+    public init(syntax error: YAMLSyntaxError, file: String) {
+        self.init(file: file, line: error.mark?.line, column: error.mark?.column, message: "YAML syntax: \(error.problem)")
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// Typed reads from a YAML node (the configuration file, role resources), each failing with
 /// the node's position.

@@ -133,7 +133,13 @@ final class ConfigurationTests: XCTestCase {
     }
 
     func testStructuralMistakes() {
-        assertError("version: v1\nlog:\n  format: text\n  format: json\n", line: 3, column: 3, contains: ["key 'format' appears twice"])
+        assertError("version: v1\nlog:\n  format: text\n  format: json\n", line: 4, column: 3, contains: ["key 'format' appears twice"])
+        assertError("version: v1\n---\nversion: v1\n", line: 3, column: 1, contains: ["second document"])
+        // Aliases are how a few lines expand into an enormous tree ("billion laughs"): refused.
+        assertError("version: v1\nlog: &a {format: json}\naudit: *a\n", line: 3, column: 8, contains: ["aliases", "not supported"])
+        let deep = "version: v1\nlog: " + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "\n"
+        assertError(deep, line: 2, column: 69, contains: ["nested more than 64 levels"])
+        assertError("version: v1\nlog: \u{1}\n", line: 2, column: 6, contains: ["YAML syntax", "control characters"])
         assertError("data_dir: /x\n", line: 1, column: 1, contains: ["missing 'version: v1'"])
         assertError("version: v2\n", line: 1, column: 10, contains: ["one of v1"])
         assertError("- a\n- b\n", line: 1, column: 1, contains: ["the file must be a mapping"])
