@@ -79,14 +79,22 @@ inside apt-get update -qq >/dev/null
 check "apt-get install ./portcullis_*.deb" inside sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq /root/$(basename "$deb") >/root/install.log 2>&1 || { cat /root/install.log; false; }"
 check "both units active" inside systemctl is-active --quiet portcullis.service portcullis-privd.service
 check "both units enabled" inside systemctl is-enabled --quiet portcullis.service portcullis-privd.service
-modes=$(inside stat -c '%n %U:%G %a' /etc/portcullis /etc/portcullis/portcullis.yaml /etc/portcullis/kek /var/lib/portcullis /var/lib/portcullis/admin.sock)
+check "systemd-analyze verify of both units" inside systemd-analyze verify portcullis.service portcullis-privd.service
+kek=/etc/credstore.encrypted/portcullis-kek
+modes=$(inside stat -c '%n %U:%G %a' /etc/portcullis /etc/portcullis/portcullis.yaml $kek /var/lib/portcullis /var/lib/portcullis/admin.sock)
 expected="/etc/portcullis root:portcullis 750
 /etc/portcullis/portcullis.yaml root:portcullis 640
-/etc/portcullis/kek portcullis:portcullis 600
+$kek root:root 600
 /var/lib/portcullis portcullis:portcullis 700
 /var/lib/portcullis/admin.sock portcullis:portcullis 600"
 check "owners and modes: $(echo $modes)" [ "$modes" = "$expected" ]
-check "the self-test passes as the service user" inside runuser -u portcullis -- portcullis selftest --config /etc/portcullis/portcullis.yaml
+check "the KEK is only an encrypted credential (no key file)" inside test ! -e /etc/portcullis/kek
+check "the daemon read the KEK as its systemd credential" inside sh -c \
+    'journalctl -u portcullis.service --no-pager -q | grep -q "systemd credential /run/credentials/portcullis.service/portcullis-kek"'
+check "the configuration is a conffile" inside sh -c "dpkg-query -W -f='\${Conffiles}' portcullis | grep -q /etc/portcullis/portcullis.yaml"
+check "the self-test passes (as root: it decrypts the credential, then acts as the service user)" \
+    inside sh -c 'portcullis selftest --config /etc/portcullis/portcullis.yaml >/root/selftest.log 2>&1 || { cat /root/selftest.log; false; }'
+check "the manual pages are installed" inside test -s /usr/share/man/man1/pcctl.1.gz -a -s /usr/share/man/man1/portcullis.1.gz -a -s /usr/share/man/man1/pcsh.1.gz
 check "pcctl as root with no -c" inside pcctl users ls
 
 # A person: a role for a demo login, enrolled with pcsh from this host, an OpenSSH session to the node.
@@ -130,9 +138,11 @@ check "the session is recorded and audited (session.end, recording on the node)"
 inside systemctl restart portcullis.service
 check "active after a restart" inside systemctl is-active --quiet portcullis.service
 check "the history is kept across the restart" recorded
+inside sh -c 'echo "# an administrator'"'"'s note" >> /etc/portcullis/portcullis.yaml'
 check "installing again (the upgrade path)" inside sh -c "DEBIAN_FRONTEND=noninteractive dpkg -i /root/$(basename "$deb") >/root/upgrade.log 2>&1 || { cat /root/upgrade.log; false; }"
 check "active after the upgrade" inside systemctl is-active --quiet portcullis.service
 check "the data survives the upgrade" recorded
+check "the administrator's edit of the configuration survives the upgrade" inside grep -q "an administrator's note" /etc/portcullis/portcullis.yaml
 check "the audit chain verifies" inside pcctl audit verify
 journal=$(inside journalctl -u portcullis.service --no-pager -p err -q || true)
 check "no error line in the daemon's journal${journal:+: $journal}" [ -z "$journal" ]
@@ -142,8 +152,16 @@ check "no error line in the daemon's journal${journal:+: $journal}" [ -z "$journ
 broker_journal=$(inside journalctl -u portcullis-privd.service --no-pager -p err -q || true)
 [ -z "$broker_journal" ] || echo "install-test: note: error lines in the broker's journal (sessions' PAM modules): $broker_journal"
 check "apt-get remove" inside sh -c 'DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq portcullis >/dev/null 2>&1'
-check "remove stops the units" sh -c "! inside systemctl is-active --quiet portcullis.service"
-check "remove keeps the data and the configuration" inside test -f /var/lib/portcullis/audit.db -a -f /etc/portcullis/portcullis.yaml -a -f /etc/portcullis/kek
-check "apt-get purge" inside sh -c 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq portcullis >/dev/null 2>&1'
-check "purge removes the configuration, keeps the data and its key" inside sh -c 'test ! -e /etc/portcullis/portcullis.yaml && test -f /var/lib/portcullis/audit.db && test -f /etc/portcullis/kek'
+stopped() { ! inside systemctl is-active --quiet portcullis.service && ! inside systemctl is-active --quiet portcullis-privd.service; }
+check "remove stops the units" stopped
+check "remove keeps the data and the configuration" inside test -f /var/lib/portcullis/audit.db -a -f /etc/portcullis/portcullis.yaml -a -f $kek
+check "apt-get purge (the debconf question's default answer)" inside sh -c 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq portcullis >/dev/null 2>&1'
+check "purge removes the configuration, keeps the data and its key" inside sh -c \
+    "test ! -e /etc/portcullis/portcullis.yaml && test ! -e /etc/systemd/system/portcullis.service.d/portcullis-kek.conf && test -f /var/lib/portcullis/audit.db && test -f $kek"
+check "installing after a purge opens the kept data with the kept key" inside sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq /root/$(basename "$deb") >/root/reinstall.log 2>&1 || { cat /root/reinstall.log; false; }"
+kept() { inside pcctl audit verify >/dev/null && recorded; }
+check "the kept audit chain verifies and still holds the session" kept
+inside sh -c 'echo "portcullis portcullis/purge-data boolean true" | debconf-set-selections'
+check "apt-get purge, answering yes to deleting the data" inside sh -c 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq portcullis >/dev/null 2>&1'
+check "that purge deletes the data and its key" inside sh -c "test ! -e /var/lib/portcullis && test ! -e $kek && test ! -e /etc/portcullis"
 echo "install-test: passed ($(du -h "$deb" | cut -f1) package)"

@@ -10,14 +10,35 @@ public struct ApplianceStorage: Sendable {
     public let backend: SealedBackend
     public let kekSource: KeyEncryptionKeySource
 
-    /// Opens (and on first use creates) the data directory's storage. The KEK comes from
-    /// `$CREDENTIALS_DIRECTORY/portcullis-kek` or `keyring.kek_file`.
+    /// A KEK read while the process is still root, for use after it has given root up.
+    public struct UnlockedKEK: Sendable {
+        public let source: KeyEncryptionKeySource
+        public let key: SymmetricKey
+    }
+
+    /// Run as root where the KEK is an encrypted systemd credential (which only root can
+    /// decrypt): decrypts it now, before `pcctl` or `selftest` become the data directory's owner.
+    /// Nil otherwise (the KEK is then read at `open`, as that owner).
+    public static func unlockAsRoot(
+        _ configuration: Configuration,
+        credentialsDirectory: String? = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"]
+    ) throws -> UnlockedKEK? {
+        guard geteuid() == 0 else { return nil }
+        let source = try KeyEncryptionKeySource.locate(credentialsDirectory: credentialsDirectory, keyFile: configuration.keyring.kekFile)
+        guard case .encryptedCredential = source.location else { return nil }
+        return UnlockedKEK(source: source, key: try source.load())
+    }
+
+    /// Opens (and on first use creates) the data directory's storage. The KEK is `unlocked`, or
+    /// comes from `$CREDENTIALS_DIRECTORY/portcullis-kek`, `keyring.kek_file` or the encrypted
+    /// credential (`KeyEncryptionKeySource.locate`).
     public static func open(
-        _ configuration: Configuration, crypto: CryptoContext,
+        _ configuration: Configuration, crypto: CryptoContext, unlocked: UnlockedKEK? = nil,
         credentialsDirectory: String? = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"]
     ) async throws -> ApplianceStorage {
-        let source = try KeyEncryptionKeySource.locate(credentialsDirectory: credentialsDirectory, keyFile: configuration.keyring.kekFile)
-        let kek = try source.load()
+        let source = try unlocked?.source
+            ?? KeyEncryptionKeySource.locate(credentialsDirectory: credentialsDirectory, keyFile: configuration.keyring.kekFile)
+        let kek = try unlocked?.key ?? source.load()
         try DataDirectory.prepare(configuration.dataDir)
         let raw = try SQLiteBackend(path: configuration.storagePath)
         do {

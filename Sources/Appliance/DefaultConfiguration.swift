@@ -50,9 +50,10 @@ public enum DefaultConfiguration {
 
         keyring:
           # The key-encryption key wraps every data key. Preferred: the systemd credential
-          # 'portcullis-kek' (LoadCredentialEncrypted=). Otherwise this file: 32 bytes (raw,
-          # hex or base64), owned by the daemon's user, mode 0600.
-          kek_file: \(p.kekFile)
+          # 'portcullis-kek' (LoadCredentialEncrypted=; pcctl run as root decrypts
+          # /etc/credstore.encrypted/portcullis-kek itself). Otherwise this file: 32 bytes (raw,
+          # hex or base64), owned by the daemon's user, mode 0600. Empty: the credential only.
+          kek_file: \(p.kekFile.isEmpty ? "\"\"" : p.kekFile)
 
         storage:
           type: sqlite            # embedded SQLite (WAL)

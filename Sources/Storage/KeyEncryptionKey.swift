@@ -4,17 +4,24 @@ import Foundation
 /// Finds and reads the key-encryption key (KEK) that wraps every data key.
 ///
 /// Sources, in order: the systemd credential `portcullis-kek` (`$CREDENTIALS_DIRECTORY`, from
-/// `LoadCredentialEncrypted=`), then the configured key file. A key file must be a regular file
+/// `LoadCredentialEncrypted=`, as the service gets it), the configured key file when it exists,
+/// then the encrypted credential in systemd's store (`/etc/credstore.encrypted/portcullis-kek`,
+/// which only root can decrypt: how `pcctl` and `portcullis selftest` run as root reach it). A key file must be a regular file
 /// (not a link), owned by the user the daemon runs as, and readable by that user only (0600 or
 /// 0400); anything else is refused with the reason, because a KEK others can read protects nothing.
 /// The content is 32 bytes: raw, 64 hex digits, or base64, optionally followed by a newline.
 public struct KeyEncryptionKeySource: Sendable, Equatable, CustomStringConvertible {
     public static let credentialName = "portcullis-kek"
     public static let keySize = 32
+    /// Where the package puts the KEK as a `systemd-creds encrypt` credential (bound to the host's
+    /// TPM2 or its credential secret), and where `LoadCredentialEncrypted=portcullis-kek` finds it.
+    public static let encryptedCredentialPath = "/etc/credstore.encrypted/portcullis-kek"
 
     public enum Location: Sendable, Equatable {
         case credential(path: String)
         case file(path: String)
+        /// Decrypted with `systemd-creds decrypt` (root only).
+        case encryptedCredential(path: String)
     }
 
     public let location: Location
@@ -25,21 +32,30 @@ public struct KeyEncryptionKeySource: Sendable, Equatable, CustomStringConvertib
         switch location {
         case .credential(let path): return "systemd credential \(path)"
         case .file(let path): return "key file \(path)"
+        case .encryptedCredential(let path): return "encrypted systemd credential \(path)"
         }
     }
 
     /// Picks the source: the credential when `credentialsDirectory` holds one, else `keyFile`.
-    public static func locate(credentialsDirectory: String?, keyFile: String?) throws -> KeyEncryptionKeySource {
+    public static func locate(credentialsDirectory: String?, keyFile: String?,
+                              encryptedCredential: String = encryptedCredentialPath) throws -> KeyEncryptionKeySource {
         if let directory = credentialsDirectory, !directory.isEmpty {
             let path = (directory as NSString).appendingPathComponent(credentialName)
             if FileManager.default.fileExists(atPath: path) {
                 return KeyEncryptionKeySource(location: .credential(path: path))
             }
         }
+        if let keyFile, !keyFile.isEmpty, FileManager.default.fileExists(atPath: keyFile) {
+            return KeyEncryptionKeySource(location: .file(path: keyFile))
+        }
+        if FileManager.default.fileExists(atPath: encryptedCredential) {
+            return KeyEncryptionKeySource(location: .encryptedCredential(path: encryptedCredential))
+        }
         guard let keyFile, !keyFile.isEmpty else {
             throw StorageError.keyEncryptionKeyUnavailable(
-                "no systemd credential '\(credentialName)' (CREDENTIALS_DIRECTORY is \(credentialsDirectory ?? "unset")) "
-                    + "and no keyring.kek_file in the configuration. Create one with 'portcullis configure --kek-file PATH'.")
+                "no systemd credential '\(credentialName)' (CREDENTIALS_DIRECTORY is \(credentialsDirectory ?? "unset")), "
+                    + "no \(encryptedCredential) and no keyring.kek_file in the configuration. "
+                    + "Create one with 'portcullis configure --kek-file PATH' or '--kek-credential \(encryptedCredentialPath)'.")
         }
         return KeyEncryptionKeySource(location: .file(path: keyFile))
     }
@@ -50,6 +66,7 @@ public struct KeyEncryptionKeySource: Sendable, Equatable, CustomStringConvertib
         switch location {
         case .credential(let p): path = p
         case .file(let p): path = p
+        case .encryptedCredential(let p): return try decrypt(p)
         }
         // One open that refuses a link, then every check on that descriptor: a path checked and
         // then opened again could be swapped for a link in between.
@@ -77,7 +94,7 @@ public struct KeyEncryptionKeySource: Sendable, Equatable, CustomStringConvertib
                 throw StorageError.keyEncryptionKeyUnavailable(
                     "\(self) has mode \(String(mode, radix: 8)); it must be 600 (or 400) so only its owner can read it: chmod 600 \(path)")
             }
-        case .credential:
+        case .credential, .encryptedCredential:
             // systemd makes credentials readable by the service only; still refuse one others can read.
             guard mode & 0o077 == 0 else {
                 throw StorageError.keyEncryptionKeyUnavailable("\(self) has mode \(String(mode, radix: 8)); group and others must have no access")
@@ -93,6 +110,86 @@ public struct KeyEncryptionKeySource: Sendable, Equatable, CustomStringConvertib
         }
         defer { wipe(&key) }
         return SymmetricKey(bytes: key)
+    }
+
+    /// `systemd-creds decrypt` of the credential (it checks the name and the host binding);
+    /// the key comes back through a pipe, never a file.
+    private func decrypt(_ path: String) throws -> SymmetricKey {
+        guard geteuid() == 0 else {
+            throw StorageError.keyEncryptionKeyUnavailable(
+                "\(self) can be decrypted by root only: run this as root (it then acts as the data directory's owner)")
+        }
+        let output = Pipe(), errors = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-creds")
+        process.arguments = ["decrypt", "--name=\(Self.credentialName)", path, "-"]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = output
+        process.standardError = errors
+        do { try process.run() } catch {
+            throw StorageError.keyEncryptionKeyUnavailable("\(self): cannot run /usr/bin/systemd-creds: \(error.localizedDescription)")
+        }
+        guard var content = Self.readAll(output.fileHandleForReading.fileDescriptor, limit: 4096) else {
+            process.terminate()
+            process.waitUntilExit()
+            throw StorageError.keyEncryptionKeyUnavailable("\(self): systemd-creds gave more than a key")
+        }
+        defer { wipe(&content) }
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile().prefix(1024), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw StorageError.keyEncryptionKeyUnavailable(
+                "\(self): systemd-creds decrypt failed: \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        guard var key = Self.decode(content) else {
+            throw StorageError.keyEncryptionKeyUnavailable("\(self) does not hold a \(Self.keySize)-byte key (raw, 64 hex digits, or base64)")
+        }
+        defer { wipe(&key) }
+        return SymmetricKey(bytes: key)
+    }
+
+    /// Makes a new random KEK and stores it only as an encrypted credential at `path`
+    /// (`systemd-creds encrypt`, bound to the host), refusing to replace an existing one.
+    public static func generateCredential(at path: String, using crypto: CryptoContext) throws {
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw StorageError.keyEncryptionKeyUnavailable("\(path) exists; not replacing a key-encryption key")
+        }
+        var key = try crypto.randomBytes(keySize)
+        defer { wipe(&key) }
+        var text = Array((Hex.encode(key) + "\n").utf8)
+        defer { wipe(&text) }
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let input = Pipe(), errors = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-creds")
+        process.arguments = ["encrypt", "--name=\(credentialName)", "-", path]
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        do { try process.run() } catch {
+            throw StorageError.keyEncryptionKeyUnavailable("cannot run /usr/bin/systemd-creds: \(error.localizedDescription)")
+        }
+        text.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(input.fileHandleForWriting.fileDescriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else { break }
+                offset += written
+            }
+        }
+        try? input.fileHandleForWriting.close()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile().prefix(1024), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            unlink(path)
+            throw StorageError.keyEncryptionKeyUnavailable(
+                "systemd-creds encrypt to \(path) failed: \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        guard chmod(path, 0o600) == 0 else {
+            throw StorageError.keyEncryptionKeyUnavailable("cannot make \(path) mode 0600: \(String(cString: strerror(errno)))")
+        }
     }
 
     /// At most `limit` bytes from `fd`; nil on an error or past the limit.

@@ -72,12 +72,17 @@ extension Pcctl.Keys {
 /// Opens the appliance's storage as the daemon does, runs `body`, closes it.
 func withStorage(_ options: ConfigOption, _ body: (ApplianceStorage, Configuration, CryptoContext) async throws -> Void) async throws {
     let configuration = try options.load()
+    let unlocked: ApplianceStorage.UnlockedKEK?
+    do { unlocked = try ApplianceStorage.unlockAsRoot(configuration) } catch {
+        printError("\(error)")
+        throw ExitCode.failure
+    }
     try assumeDataDirectoryOwner(configuration)
     let storage: ApplianceStorage
     let crypto: CryptoContext
     do {
         crypto = try CryptoContext(mode: configuration.fips.cryptoMode)
-        storage = try await ApplianceStorage.open(configuration, crypto: crypto)
+        storage = try await ApplianceStorage.open(configuration, crypto: crypto, unlocked: unlocked)
     } catch {
         printError("\(error)")
         throw ExitCode.failure

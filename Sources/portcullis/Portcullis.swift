@@ -57,7 +57,8 @@ extension Portcullis {
             discussion: """
                 Writes to standard output unless --output is given; an existing file is never replaced \
                 without --force. Only with --kek-file is a new random key-encryption key created there \
-                (mode 0600), if none exists.
+                (mode 0600), if none exists; with --kek-credential it is created as an encrypted systemd \
+                credential instead (systemd-creds, bound to this host), and kek_file is left empty.
                 """)
 
         @Option(name: .shortAndLong, help: "Write the configuration to this file instead of standard output.")
@@ -72,6 +73,8 @@ extension Portcullis {
         var nonFips = false
         @Option(help: "keyring.kek_file (without this option: /etc/portcullis/kek, left as it is); created with a new random key if it does not exist.")
         var kekFile: String?
+        @Option(help: ArgumentHelp("Create a new random key-encryption key as an encrypted systemd credential here (root; the package uses \(KeyEncryptionKeySource.encryptedCredentialPath), where the service's LoadCredentialEncrypted=portcullis-kek and pcctl run as root find it).", valueName: "path"))
+        var kekCredential: String?
         @Option(help: "ssh_service.broker_socket: the root broker's socket, for a daemon that runs unprivileged (the package's: /run/portcullis-privd/privd.sock).")
         var brokerSocket: String = ""
         @Flag(help: "ssh_service.pam.enabled: sessions through the host's PAM stack, service 'portcullis' (the package's /etc/pam.d/portcullis).")
@@ -80,7 +83,11 @@ extension Portcullis {
         func run() throws {
             var parameters = DefaultConfiguration.Parameters()
             parameters.dataDir = absolute(dataDir)
-            parameters.kekFile = absolute(kekFile ?? "/etc/portcullis/kek")
+            if kekFile != nil && kekCredential != nil {
+                printError("--kek-file and --kek-credential are two places for the same key: give one")
+                throw ExitCode.validationFailure
+            }
+            parameters.kekFile = kekCredential == nil ? absolute(kekFile ?? "/etc/portcullis/kek") : ""
             parameters.fipsEnabled = !nonFips
             parameters.brokerSocket = brokerSocket
             parameters.pamEnabled = pam
@@ -92,6 +99,17 @@ extension Portcullis {
                 do {
                     try KeyEncryptionKeySource.generate(at: parameters.kekFile, using: CryptoContext(mode: .nonFIPS))
                     printError("created a new key-encryption key in \(parameters.kekFile) (mode 0600). Back it up: without it the data cannot be read.")
+                } catch {
+                    printError("\(error)")
+                    throw ExitCode.failure
+                }
+            }
+            if let kekCredential {
+                do {
+                    try KeyEncryptionKeySource.generateCredential(at: absolute(kekCredential), using: CryptoContext(mode: .nonFIPS))
+                    printError("created a new key-encryption key as the encrypted systemd credential \(absolute(kekCredential)). "
+                               + "Back up its plain form (systemd-creds decrypt --name=portcullis-kek \(absolute(kekCredential)) -): "
+                               + "the credential opens on this host only, and without the key the data cannot be read.")
                 } catch {
                     printError("\(error)")
                     throw ExitCode.failure

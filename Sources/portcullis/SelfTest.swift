@@ -42,6 +42,7 @@ extension Portcullis {
 
         func run() async throws {
             let configuration = try options.load()
+            let unlocked = Result { try ApplianceStorage.unlockAsRoot(configuration) }
             try assumeDataDirectoryOwner(configuration)
             var checks = [Check(name: "configuration", passed: true, detail: "\(options.config) is valid")]
             var status: FIPSStatus?
@@ -67,7 +68,7 @@ extension Portcullis {
                                         detail: "OFF (fips.enabled: no): cryptography is not restricted to FIPS 140-approved algorithms"))
                 }
                 checks.append(tlsCheck(crypto))
-                checks.append(await keyCheck(configuration, crypto))
+                checks.append(await keyCheck(configuration, crypto, unlocked))
                 boundaries = CryptoBoundary.table(for: crypto.status)
             } catch {
                 checks.append(Check(name: "crypto provider", passed: false, detail: "\(error)"))
@@ -104,15 +105,17 @@ extension Portcullis {
             }
         }
 
-        private func keyCheck(_ configuration: Configuration, _ crypto: CryptoContext) async -> Check {
+        private func keyCheck(_ configuration: Configuration, _ crypto: CryptoContext,
+                              _ unlocked: Result<ApplianceStorage.UnlockedKEK?, any Error>) async -> Check {
             do {
-                let source = try KeyEncryptionKeySource.locate(
+                let unlocked = try unlocked.get()
+                let source = try unlocked?.source ?? KeyEncryptionKeySource.locate(
                     credentialsDirectory: ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"], keyFile: configuration.keyring.kekFile)
-                _ = try source.load()
+                if unlocked == nil { _ = try source.load() }
                 guard FileManager.default.fileExists(atPath: configuration.storagePath) else {
                     return Check(name: "key-encryption key", passed: true, detail: "\(source) is usable; no data directory yet")
                 }
-                let storage = try await ApplianceStorage.open(configuration, crypto: crypto)
+                let storage = try await ApplianceStorage.open(configuration, crypto: crypto, unlocked: unlocked)
                 let keys = storage.keyring.dataKeys
                 await storage.close()
                 return Check(name: "key-encryption key", passed: true,

@@ -70,7 +70,8 @@ final class KeyEncryptionKeyTests: XCTestCase {
         XCTAssertTrue(try source.load().isEqual(to: SymmetricKey(bytes: [UInt8](repeating: 2, count: 32))))
         XCTAssertEqual(try KeyEncryptionKeySource.locate(credentialsDirectory: directory.path, keyFile: keyFile).location,
                        .file(path: keyFile), "no credential there: the key file")
-        XCTAssertThrowsError(try KeyEncryptionKeySource.locate(credentialsDirectory: nil, keyFile: nil)) {
+        XCTAssertThrowsError(try KeyEncryptionKeySource.locate(credentialsDirectory: nil, keyFile: nil,
+                                                               encryptedCredential: directory.appendingPathComponent("none").path)) {
             XCTAssertTrue("\($0)".contains("portcullis configure --kek-file"), "\($0)")
         }
     }
@@ -84,5 +85,45 @@ final class KeyEncryptionKeyTests: XCTestCase {
         let key = try load(path)
         XCTAssertThrowsError(try KeyEncryptionKeySource.generate(at: path, using: crypto))
         XCTAssertTrue(try load(path).isEqual(to: key), "the existing key is untouched")
+    }
+
+    /// The package's KEK where systemd runs: an encrypted credential only root can decrypt, found
+    /// when there is no key file, and never replaced.
+    func testEncryptedSystemdCredentialRoundTripsAndIsFoundAfterTheKeyFile() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-creds") else {
+            if TestEnvironment.isCI { return XCTFail("CI needs systemd-creds (Debian package systemd)") }
+            throw XCTSkip("no /usr/bin/systemd-creds")
+        }
+        guard geteuid() == 0 else { throw XCTSkip("systemd-creds' host key is root's (CI runs as root)") }
+        let crypto = try CryptoContext(mode: .nonFIPS)
+        let path = directory.appendingPathComponent("credstore/portcullis-kek").path
+        try KeyEncryptionKeySource.generateCredential(at: path, using: crypto)
+        let mode = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+        XCTAssertEqual(mode, 0o600)
+        let source = try KeyEncryptionKeySource.locate(credentialsDirectory: nil, keyFile: directory.appendingPathComponent("absent").path,
+                                                       encryptedCredential: path)
+        XCTAssertEqual(source.location, .encryptedCredential(path: path), "no key file: the encrypted credential")
+        let key = try source.load()
+        let keyFile = try file("kek", [UInt8](repeating: 3, count: 32), mode: 0o600)
+        XCTAssertEqual(try KeyEncryptionKeySource.locate(credentialsDirectory: nil, keyFile: keyFile, encryptedCredential: path).location,
+                       .file(path: keyFile), "an existing key file is used first (an upgraded install keeps its key)")
+        XCTAssertThrowsError(try KeyEncryptionKeySource.generateCredential(at: path, using: crypto)) {
+            XCTAssertTrue("\($0)".contains("exists"), "\($0)")
+        }
+        XCTAssertTrue(try source.load().isEqual(to: key), "the existing credential is untouched")
+        // Another name (a credential made for something else) is refused by systemd-creds itself.
+        let wrong = directory.appendingPathComponent("credstore/other").path
+        let encrypt = Process()
+        encrypt.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-creds")
+        encrypt.arguments = ["encrypt", "--name=other", "-", wrong]
+        let input = Pipe()
+        encrypt.standardInput = input
+        try encrypt.run()
+        input.fileHandleForWriting.write(Data(String(repeating: "ab", count: 32).utf8))
+        try input.fileHandleForWriting.close()
+        encrypt.waitUntilExit()
+        XCTAssertThrowsError(try KeyEncryptionKeySource(location: .encryptedCredential(path: wrong)).load()) {
+            XCTAssertTrue("\($0)".contains("systemd-creds decrypt failed"), "\($0)")
+        }
     }
 }

@@ -31,7 +31,14 @@ install -m 0755 "$bin/portcullis-exec" "$stage/usr/lib/portcullis/portcullis-exe
 install -m 0644 systemd/portcullis.service "$stage/lib/systemd/system/portcullis.service"
 install -m 0644 systemd/portcullis-privd.service "$stage/lib/systemd/system/portcullis-privd.service"
 install -D -m 0644 packaging/pam.d/portcullis "$stage/etc/pam.d/portcullis"
-echo /etc/pam.d/portcullis >"$stage/DEBIAN/conffiles"
+# The configuration is a conffile: the package's defaults (the FIPS provider it ships, the broker,
+# PAM), rendered by the program itself so it parses; the administrator's edits survive upgrades.
+# It names no secret: the KEK is an encrypted systemd credential or /etc/portcullis/kek (postinst).
+install -d "$stage/etc/portcullis"
+"$stage/usr/bin/portcullis" configure --data-dir /var/lib/portcullis --fips-prefix /usr/lib/portcullis/fips \
+    --broker-socket /run/portcullis-privd/privd.sock --pam >"$stage/etc/portcullis/portcullis.yaml"
+chmod 0640 "$stage/etc/portcullis/portcullis.yaml"
+printf '/etc/pam.d/portcullis\n/etc/portcullis/portcullis.yaml\n' >"$stage/DEBIAN/conffiles"
 install -m 0755 "$FIPS_PREFIX/lib/ossl-modules/fips.so" "$stage/usr/lib/portcullis/fips/lib/ossl-modules/fips.so"
 install -m 0755 packaging/fips/build-fips-provider.sh "$stage/usr/lib/portcullis/fips/build-fips-provider.sh"
 install -m 0644 README.md "$stage/usr/share/doc/portcullis/README.md"
@@ -40,6 +47,17 @@ install -m 0644 docs/architecture.md "$stage/usr/share/doc/portcullis/architectu
 install -d "$stage/usr/share/portcullis/compliance/controls" "$stage/usr/share/portcullis/compliance/schemas"
 install -m 0644 compliance/controls/*.yaml "$stage/usr/share/portcullis/compliance/controls/"
 install -m 0644 compliance/schemas/*.json "$stage/usr/share/portcullis/compliance/schemas/"
+
+# Manual pages generated from the programs' own --help (ArgumentParser's generate-manual), so
+# they cannot drift from what the programs accept.
+swift build --product generate-manual
+manuals=$(mktemp -d) && trap 'rm -rf "$manuals"' EXIT
+install -d "$stage/usr/share/man/man1"
+for p in portcullis portcullis-privd pcctl pcsh; do
+    "$(swift build --show-bin-path)/generate-manual" "$stage/usr/bin/$p" --date "$(date -u -d "@$SOURCE_DATE_EPOCH" +%F)" \
+        --authors 'Portcullis<security@portcullis.invalid>' -o "$manuals" >/dev/null
+    gzip -9n <"$manuals/$p.1" >"$stage/usr/share/man/man1/$p.1.gz" && chmod 0644 "$stage/usr/share/man/man1/$p.1.gz"
+done
 
 # Machine-readable copyright and the changelog (a native package's: changelog.gz), as policy asks.
 cat >"$stage/usr/share/doc/portcullis/copyright" <<COPYRIGHT
@@ -69,7 +87,7 @@ Package: portcullis
 Version: $version
 Architecture: $arch
 Maintainer: Portcullis <security@portcullis.invalid>
-Depends: $shlibs, libpam-modules, openssl, adduser, passwd
+Depends: $shlibs, libpam-modules, openssl, adduser, passwd, debconf (>= 0.5) | debconf-2.0
 Recommends: openssh-sftp-server
 Suggests: sudo
 Section: net
@@ -95,27 +113,33 @@ if [ "$1" = configure ]; then
         --no-create-home --shell /usr/sbin/nologin portcullis
     # The provider's self-test configuration is made on this machine (OpenSSL asks for it).
     /usr/lib/portcullis/fips/build-fips-provider.sh --configure-only /usr/lib/portcullis/fips
-    # The configuration is root's and only readable by the daemon; the data and the KEK are the
-    # daemon's own (it refuses them owned by anyone else). An upgrade from the daemon that ran as
-    # root is handed over here too.
     install -d -m 0750 -o root -g portcullis /etc/portcullis
     install -d -m 0700 -o portcullis -g portcullis /var/lib/portcullis
-    if [ ! -f /etc/portcullis/portcullis.yaml ]; then
-        portcullis configure --output /etc/portcullis/portcullis.yaml --data-dir /var/lib/portcullis \
-            --fips-prefix /usr/lib/portcullis/fips --kek-file /etc/portcullis/kek \
-            --broker-socket /run/portcullis-privd/privd.sock --pam
+    # The key-encryption key, made once. Where systemd runs, an encrypted credential bound to this
+    # host (its TPM2, else its credential secret), given to the service by a drop-in; otherwise,
+    # or if that fails, a key file only the daemon's user can read.
+    credential=/etc/credstore.encrypted/portcullis-kek
+    dropin=/etc/systemd/system/portcullis.service.d/portcullis-kek.conf
+    if [ ! -e /etc/portcullis/kek ] && [ ! -e "$credential" ]; then
+        if [ -d /run/systemd/system ] && [ -x /usr/bin/systemd-creds ] && portcullis configure --kek-credential "$credential" >/dev/null; then
+            :
+        else
+            portcullis configure --kek-file /etc/portcullis/kek >/dev/null
+        fi
     fi
-    # A configuration from before the split (the daemon ran as root) starts its sessions
-    # through the broker from now on: the daemon no longer can.
-    if ! grep -q '^  broker_socket:' /etc/portcullis/portcullis.yaml; then
-        sed -i 's|^ssh_service:$|ssh_service:\n  broker_socket: "/run/portcullis-privd/privd.sock"|' /etc/portcullis/portcullis.yaml
-    elif grep -q '^  broker_socket: ""' /etc/portcullis/portcullis.yaml; then
-        sed -i 's|^  broker_socket: ""|  broker_socket: "/run/portcullis-privd/privd.sock"|' /etc/portcullis/portcullis.yaml
+    if [ -e "$credential" ] && [ ! -e /etc/portcullis/kek ] && [ ! -e "$dropin" ]; then
+        mkdir -p "${dropin%/*}"
+        printf '# Written by the portcullis package: the KEK, decrypted for this service only.\n[Service]\nLoadCredentialEncrypted=portcullis-kek:%s\n' \
+            "$credential" >"$dropin"
     fi
+    # The configuration is root's and only readable by the daemon; the data and a KEK file are the
+    # daemon's own (it refuses them owned by anyone else). An upgrade from the daemon that ran as
+    # root is handed over here too.
     chown root:portcullis /etc/portcullis/portcullis.yaml && chmod 0640 /etc/portcullis/portcullis.yaml
     if [ -f /etc/portcullis/kek ]; then chown portcullis:portcullis /etc/portcullis/kek && chmod 0600 /etc/portcullis/kek; fi
     chown -R portcullis:portcullis /var/lib/portcullis
-    runuser -u portcullis -- portcullis selftest --config /etc/portcullis/portcullis.yaml || \
+    # As root: it decrypts the credential, then acts as the daemon's user.
+    portcullis selftest --config /etc/portcullis/portcullis.yaml || \
         echo "portcullis: the self-test failed; fix the reported problem before starting the service" >&2
     # Enabled always; started (or, on an upgrade, restarted) only where systemd runs — never in
     # a chroot or an image build. Type=notify: the start returns once the daemon is listening.
@@ -140,21 +164,49 @@ if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
 fi
 PRERM
 
+# Purge asks before deleting evidence (debconf, default no: an audit trail is evidence, and
+# noninteractive purges keep it).
+cat >"$stage/DEBIAN/templates" <<'TEMPLATES'
+Template: portcullis/purge-data
+Type: boolean
+Default: false
+Description: Delete the audit trail, session recordings and their key?
+ Purging the portcullis package removes its configuration. The data directory
+ /var/lib/portcullis holds the sealed audit log and the session recordings,
+ which are evidence for your compliance reviews; the key-encryption key is the
+ only way to read them.
+ .
+ Choose yes only if that evidence is kept elsewhere or no longer needed: the
+ data directory and the key are then deleted. The default keeps both.
+TEMPLATES
+
 cat >"$stage/DEBIAN/postrm" <<'POSTRM'
 #!/bin/sh
 set -e
-# The generated provider configuration goes with the package. The data and the KEK (without
-# which the data cannot be read) are kept even on purge: deleting an audit trail is an
-# administrator's decision. Purge removes the configuration.
+# The generated provider configuration goes with the package; purge removes the configuration
+# and the KEK's service drop-in, and the data and the KEK only when the administrator says so.
 if [ "$1" = remove ] || [ "$1" = purge ]; then
     rm -rf /usr/lib/portcullis/fips/ssl
 fi
 if [ "$1" = purge ]; then
-    rm -f /etc/portcullis/portcullis.yaml
-    if [ -d /var/lib/portcullis ]; then
-        echo "portcullis: kept /var/lib/portcullis (the audit trail and recordings are evidence) and the key that opens it, /etc/portcullis/kek; remove both to delete them" >&2
+    rm -f /etc/portcullis/portcullis.yaml /etc/systemd/system/portcullis.service.d/portcullis-kek.conf
+    rmdir /etc/systemd/system/portcullis.service.d 2>/dev/null || true
+    answer=false
+    if [ -e /usr/share/debconf/confmodule ]; then
+        . /usr/share/debconf/confmodule
+        db_input high portcullis/purge-data || true
+        db_go || true
+        db_get portcullis/purge-data && answer="$RET"
+        db_purge || true
+    fi
+    if [ "$answer" = true ]; then
+        rm -rf /var/lib/portcullis /var/log/portcullis
+        rm -f /etc/portcullis/kek /etc/credstore.encrypted/portcullis-kek
+        rmdir /etc/portcullis 2>/dev/null || true
+    elif [ -d /var/lib/portcullis ]; then
+        echo "portcullis: kept /var/lib/portcullis (the audit trail and recordings are evidence) and the key that opens it ($(ls -d /etc/portcullis/kek /etc/credstore.encrypted/portcullis-kek 2>/dev/null | tr '\n' ' ')); remove both to delete them" >&2
     else
-        rm -f /etc/portcullis/kek
+        rm -f /etc/portcullis/kek /etc/credstore.encrypted/portcullis-kek
         rmdir /etc/portcullis 2>/dev/null || true
     fi
 fi
