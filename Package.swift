@@ -112,6 +112,9 @@ let package = Package(
         // Debian's libyaml (not a bundled copy: Debian policy), composed into nodes by YAMLNodes.
         .systemLibrary(name: "CLibYAML", path: "Sources/CLibYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .target(name: "YAMLNodes", dependencies: ["CLibYAML"]),
+        // Debian's libqrencode, for the enrolment QR code pcsh setup draws in the terminal.
+        .systemLibrary(name: "CQRencode", path: "Sources/CQRencode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
+        .target(name: "TerminalQR", dependencies: ["CQRencode"]),
         // Who a person is and what certificate they get: CAs, users, roles, MFA, lockout.
         .target(
             name: "Identity",
@@ -226,7 +229,7 @@ let package = Package(
         .executableTarget(
             name: "pcsh",
             dependencies: [
-                "PortcullisVersion", "FIPSCrypto", "SSH", "UserAPI", "YAMLNodes", "APIClient", "OpenSSLTLS",
+                "PortcullisVersion", "FIPSCrypto", "SSH", "UserAPI", "YAMLNodes", "APIClient", "OpenSSLTLS", "TerminalQR",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -324,7 +327,7 @@ let package = Package(
         .testTarget(name: "ComplianceTests", dependencies: ["Compliance", "Audit", "FIPSCrypto", "Identity", "TestSupport"]),
         .testTarget(
             name: "ProgramTests",
-            dependencies: ["TestSupport", "Appliance", "Audit", "Identity", "SSH", "FIPSCrypto", "CLinux", "portcullis", "pcctl", "pcsh", "portcullis-exec", "portcullis-privd", "LaunchProtocol"]
+            dependencies: ["TestSupport", "Appliance", "Audit", "Identity", "SSH", "FIPSCrypto", "CLinux", "portcullis", "pcctl", "pcsh", "portcullis-exec", "portcullis-privd", "LaunchProtocol", "TerminalQR"]
         ),
     ]
 )

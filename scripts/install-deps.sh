@@ -5,12 +5,12 @@
 #   scripts/install-deps.sh test    plus the real peers the tests talk to
 set -euo pipefail
 
-build=(libssl-dev libsqlite3-dev libyaml-dev libaudit-dev libpam0g-dev libbpf-dev libelf-dev zlib1g-dev openssl sqlite3 pkg-config)
+build=(libssl-dev libsqlite3-dev libyaml-dev libqrencode-dev libaudit-dev libpam0g-dev libbpf-dev libelf-dev zlib1g-dev openssl sqlite3 pkg-config)
 # The FIPS provider build (packaging/fips/build-fips-provider.sh).
 fips=(gcc make perl perl-modules-5.36 dpkg-dev xz-utils binutils ca-certificates)
 # Real peers for the interop tests.
 # clang-14 and bpftool: the committed BPF skeleton is checked against its source (scripts/bpf-generate.sh --check).
-test=(clang-14 bpftool sslscan curl openssl openssh-client openssh-server openssh-sftp-server pamtester libpam-modules sudo passwd tmux asciinema bsdutils auditd python3 python3-jsonschema python3-regex python3-rfc3987 chromium fonts-dejavu-core)
+test=(clang-14 bpftool sslscan curl openssl openssh-client openssh-server openssh-sftp-server pamtester libpam-modules sudo passwd tmux asciinema bsdutils auditd python3 python3-jsonschema python3-regex python3-rfc3987 chromium fonts-dejavu-core zbar-tools)
 
 case "${1:-build}" in
     build) wanted=("${build[@]}" "${fips[@]}") ;;

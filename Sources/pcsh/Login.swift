@@ -1,6 +1,7 @@
 import ArgumentParser
 import FIPSCrypto
 import Foundation
+import TerminalQR
 import YAMLNodes
 
 /// Options every command that talks to the proxy shares.
@@ -28,9 +29,16 @@ extension Pcsh {
             let client = try proxy.client()
             do {
                 let enrolment = try await client.post("/v1/invitations/inspect", ["token": token], as: Enrolment.self)
+                print("Setting up user \"\(enrolment.user)\".")
+                // The code only on a terminal: piped output (a script) gets the URI and secret alone.
+                if isatty(STDOUT_FILENO) == 1, let code = TerminalQRCode(enrolment.totpUri) {
+                    print("Scan this with your authenticator app:")
+                    code.render().forEach { print($0) }
+                    print("Or add the account by hand (paste the URI, or type the secret):")
+                } else {
+                    print("Add this account to your authenticator app (paste the URI, or type the secret):")
+                }
                 print("""
-                    Setting up user "\(enrolment.user)".
-                    Add this account to your authenticator app (scan or paste the URI, or type the secret):
                       \(enrolment.totpUri)
                       secret: \(enrolment.totpSecret)
                     """)
