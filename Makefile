@@ -10,9 +10,11 @@ BIN := $(CURDIR)/.build/debug
 # The login the quick start's session uses: yours; as root, a demo account (the example role,
 # like any sound one, never allows the login root: privileged work is sudo after logging in as
 # yourself, AC-6(2)). $USER can be unset (a container, su): the account name comes from id.
+# The node's name: the host name (as the daemon names it by default).
+RUN_NODE := $(shell hostname | tr A-Z a-z)
 RUN_LOGIN := $(shell if [ "$$(id -u)" = 0 ]; then echo pcdemo; else id -un; fi)
 
-.PHONY: all deps test-deps fips build test docs run bench bench-ssh bench-node bench-proxy bench-audit bench-report bench-identity bench-bpf bench-tls deb deb-reproducible test-install fuzz clean help
+.PHONY: all deps test-deps fips build test docs run bench bench-ssh bench-node bench-proxy bench-audit bench-report bench-identity bench-bpf bench-tls deb deb-reproducible test-install test-quickstart fuzz clean help
 FUZZ_SECONDS ?= 600
 
 all: build
@@ -32,6 +34,7 @@ help:
 	@echo "make bench-tls  the HTTPS API's TLS handshakes/s against openssl s_server, both in the FIPS provider"
 	@echo "make deb     build the Debian package into packaging/out/"
 	@echo "make deb-reproducible  package the same commit twice and check the bytes are the same"
+	@echo "make test-quickstart  make run, then every login step it prints, as printed"
 	@echo "make test-install  install the package on a booted Debian 12 container and use it (root; after make deb)"
 	@echo "make fuzz    libFuzzer over every SSH parser, API decoder and broker request a peer reaches (FUZZ_SECONDS=$(FUZZ_SECONDS))"
 
@@ -53,6 +56,7 @@ test: test-deps fips
 	@scripts/test-services.sh
 	$(SWIFT) build --build-tests
 	PORTCULLIS_FIPS_PREFIX=$(FIPS_PREFIX) $(SWIFT) test --skip-build --disable-swift-testing
+	@$(MAKE) --no-print-directory test-quickstart
 	@if [ "$$(id -u)" = 0 ] && command -v debootstrap >/dev/null && command -v systemd-nspawn >/dev/null; then \
 		$(MAKE) --no-print-directory test-install; \
 	else echo "make test: the install test (make test-install) needs root, debootstrap and systemd-nspawn (systemd-container): skipped"; fi
@@ -82,10 +86,11 @@ run: fips build
 	@echo "    2. trust the proxy:    $(BIN)/pcctl auth export --type tls -c $(RUN_DIR)/portcullis.yaml > $(RUN_DIR)/proxy.pem"
 	@echo "    3. as alice:           $(BIN)/pcsh setup --proxy localhost:3080 --ca-cert $(RUN_DIR)/proxy.pem --token TOKEN-FROM-STEP-1"
 	@echo "                           $(BIN)/pcsh login --proxy localhost:3080 --ca-cert $(RUN_DIR)/proxy.pem --user alice"
-	@echo "    4. this appliance's node (port 3022; as root, sessions as any login through the root broker; else your own only):"
-	@echo "                           ssh -p 3022 -i ~/.pcsh/key -o UserKnownHostsFile=~/.pcsh/known_hosts $(RUN_LOGIN)@localhost"
-	@echo "                           $(BIN)/pcctl sessions ls -c $(RUN_DIR)/portcullis.yaml; then $(BIN)/pcsh play SESSION-ID"
-	@echo "    5. any OpenSSH server: put 'pcctl auth export --type openssh' in its TrustedUserCAKeys, then"
+	@echo "    4. this appliance's node, named by its host name (as root, sessions as any login through the root broker; else your own only):"
+	@echo "       through the proxy:  $(BIN)/pcsh ssh $(RUN_LOGIN)@$(RUN_NODE)"
+	@echo "       or straight to it:  ssh -p 3022 -i ~/.pcsh/key -o UserKnownHostsFile=~/.pcsh/known_hosts -o HostKeyAlias=$(RUN_NODE).portcullis $(RUN_LOGIN)@localhost"
+	@echo "    5. its recording:      $(BIN)/pcctl audit search --event session.end -c $(RUN_DIR)/portcullis.yaml; then $(BIN)/pcsh play SESSION-ID"
+	@echo "    6. any OpenSSH server: put 'pcctl auth export --type openssh' in its TrustedUserCAKeys, then"
 	@echo "                           $(BIN)/pcctl nodes add server --addr SERVER:22 -c $(RUN_DIR)/portcullis.yaml; $(BIN)/pcsh ssh $(RUN_LOGIN)@server"
 	@echo
 	@exec bash scripts/run.sh $(BIN) $(RUN_DIR)
@@ -126,6 +131,10 @@ deb-reproducible: fips
 
 test-install: deb
 	@bash scripts/install-test.sh
+
+# make run, then every login step it printed, run as printed.
+test-quickstart: build
+	@python3 scripts/quickstart-test.py
 
 # libFuzzer + AddressSanitizer over SSH's UntrustedInput.exercise (Fuzz/ is its own package so
 # normal builds never link libFuzzer). Findings are written as Fuzz/crash-* and the run fails.

@@ -30,6 +30,5 @@ trap 'kill $broker 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.05; done
 [ -S "$socket" ] || { echo "portcullis-privd did not start" >&2; exit 1; }
 echo "the daemon runs as portcullis with no capability; sessions are started by portcullis-privd (root, pid $broker)"
-echo "(as root, run pcctl as the daemon's user too: runuser -u portcullis -- $bin/pcctl ...)"
 setpriv --reuid=portcullis --regid=portcullis --init-groups --inh-caps=-all --bounding-set=-all -- \
     "$bin/portcullis" start --config "$config"

@@ -37,7 +37,7 @@ install -D -m 0644 packaging/pam.d/portcullis "$stage/etc/pam.d/portcullis"
 install -d "$stage/etc/portcullis"
 "$stage/usr/bin/portcullis" configure --data-dir /var/lib/portcullis --fips-prefix /usr/lib/portcullis/fips \
     --broker-socket /run/portcullis-privd/privd.sock --pam >"$stage/etc/portcullis/portcullis.yaml"
-chmod 0640 "$stage/etc/portcullis/portcullis.yaml"
+chmod 0644 "$stage/etc/portcullis/portcullis.yaml"  # postinst: root:portcullis 0640
 printf '/etc/pam.d/portcullis\n/etc/portcullis/portcullis.yaml\n' >"$stage/DEBIAN/conffiles"
 install -m 0755 "$FIPS_PREFIX/lib/ossl-modules/fips.so" "$stage/usr/lib/portcullis/fips/lib/ossl-modules/fips.so"
 install -m 0755 packaging/fips/build-fips-provider.sh "$stage/usr/lib/portcullis/fips/build-fips-provider.sh"
@@ -107,12 +107,15 @@ CONTROL
 cat >"$stage/DEBIAN/postinst" <<'POSTINST'
 #!/bin/sh
 set -e
+# Registers the purge question (for a plain dpkg -i, which does not preconfigure). From here on
+# standard output is debconf's: every message goes to standard error.
+. /usr/share/debconf/confmodule
 if [ "$1" = configure ]; then
     # The daemon runs as this system user (portcullis.service); the broker serves only it.
     getent passwd portcullis >/dev/null || adduser --quiet --system --group --home /var/lib/portcullis \
         --no-create-home --shell /usr/sbin/nologin portcullis
     # The provider's self-test configuration is made on this machine (OpenSSL asks for it).
-    /usr/lib/portcullis/fips/build-fips-provider.sh --configure-only /usr/lib/portcullis/fips
+    /usr/lib/portcullis/fips/build-fips-provider.sh --configure-only /usr/lib/portcullis/fips >&2
     install -d -m 0750 -o root -g portcullis /etc/portcullis
     install -d -m 0700 -o portcullis -g portcullis /var/lib/portcullis
     # The key-encryption key, made once. Where systemd runs, an encrypted credential bound to this
@@ -121,7 +124,7 @@ if [ "$1" = configure ]; then
     credential=/etc/credstore.encrypted/portcullis-kek
     dropin=/etc/systemd/system/portcullis.service.d/portcullis-kek.conf
     if [ ! -e /etc/portcullis/kek ] && [ ! -e "$credential" ]; then
-        if [ -d /run/systemd/system ] && [ -x /usr/bin/systemd-creds ] && portcullis configure --kek-credential "$credential" >/dev/null; then
+        if [ -d /run/systemd/system ] && command -v systemd-creds >/dev/null && portcullis configure --kek-credential "$credential" >/dev/null; then
             :
         else
             portcullis configure --kek-file /etc/portcullis/kek >/dev/null
@@ -133,16 +136,16 @@ if [ "$1" = configure ]; then
             "$credential" >"$dropin"
     fi
     # The configuration is root's and only readable by the daemon; the data and a KEK file are the
-    # daemon's own (it refuses them owned by anyone else). An upgrade from the daemon that ran as
-    # root is handed over here too.
+    # daemon's own (it refuses them owned by anyone else; StateDirectory= hands the data directory
+    # over at each start, and pcctl run as root acts as its owner).
     chown root:portcullis /etc/portcullis/portcullis.yaml && chmod 0640 /etc/portcullis/portcullis.yaml
     if [ -f /etc/portcullis/kek ]; then chown portcullis:portcullis /etc/portcullis/kek && chmod 0600 /etc/portcullis/kek; fi
-    chown -R portcullis:portcullis /var/lib/portcullis
     # As root: it decrypts the credential, then acts as the daemon's user.
-    portcullis selftest --config /etc/portcullis/portcullis.yaml || \
+    portcullis selftest --config /etc/portcullis/portcullis.yaml >&2 || \
         echo "portcullis: the self-test failed; fix the reported problem before starting the service" >&2
     # Enabled always; started (or, on an upgrade, restarted) only where systemd runs — never in
     # a chroot or an image build. Type=notify: the start returns once the daemon is listening.
+    db_stop
     deb-systemd-helper enable portcullis-privd.service >/dev/null || true
     deb-systemd-helper enable portcullis.service >/dev/null || true
     if [ -d /run/systemd/system ]; then
@@ -176,9 +179,16 @@ Description: Delete the audit trail, session recordings and their key?
  which are evidence for your compliance reviews; the key-encryption key is the
  only way to read them.
  .
- Choose yes only if that evidence is kept elsewhere or no longer needed: the
- data directory and the key are then deleted. The default keeps both.
+ If that evidence is kept elsewhere or no longer needed, the data directory
+ and the key can be deleted now. By default both are kept.
 TEMPLATES
+
+# Nothing to ask at installation: the one question is postrm's, at purge.
+cat >"$stage/DEBIAN/config" <<'CONFIG'
+#!/bin/sh
+set -e
+. /usr/share/debconf/confmodule
+CONFIG
 
 cat >"$stage/DEBIAN/postrm" <<'POSTRM'
 #!/bin/sh
@@ -212,7 +222,7 @@ if [ "$1" = purge ]; then
 fi
 if [ -d /run/systemd/system ]; then systemctl daemon-reload >/dev/null || true; fi
 POSTRM
-chmod 0755 "$stage/DEBIAN/postinst" "$stage/DEBIAN/prerm" "$stage/DEBIAN/postrm"
+chmod 0755 "$stage/DEBIAN/postinst" "$stage/DEBIAN/prerm" "$stage/DEBIAN/postrm" "$stage/DEBIAN/config"
 
 deb=$out/portcullis_${version}_${arch}.deb
 find "$stage" -exec touch --no-dereference -d "@$SOURCE_DATE_EPOCH" {} +
