@@ -57,8 +57,9 @@ def main():
     for port in (3022, 3023, 3025, 3080):
         if listening(port):
             fail("port %d is in use; the quick start's appliance needs it" % port)
-    run_dir = tempfile.mkdtemp(prefix="portcullis-quickstart-")
-    os.rmdir(run_dir)  # make run creates it, as on a first run
+    parent = tempfile.mkdtemp(prefix="portcullis-quickstart-")
+    os.chmod(parent, 0o755)  # the daemon's user (as root: portcullis) reaches run/ through it, as through a checkout
+    run_dir = os.path.join(parent, "run")  # make run creates it, as on a first run
     home = os.path.expanduser("~")
     pcsh_home = os.path.join(home, ".pcsh")
     backup = pcsh_home + ".quickstart-backup"
@@ -66,7 +67,7 @@ def main():
         os.rename(pcsh_home, backup)
     env = dict(os.environ, RUN_DIR=run_dir)
     env.pop("PCSH_HOME", None)
-    log = open(os.path.join(tempfile.gettempdir(), "portcullis-quickstart.log"), "w+")
+    log = open(os.path.join(parent, "make-run.log"), "w+")
     daemon = subprocess.Popen(["make", "--no-print-directory", "run", "RUN_DIR=" + run_dir], cwd=ROOT, env=env,
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -131,9 +132,12 @@ def main():
             if is_ssh and "42 quick-start-session" not in output:
                 fail("the session to the node did not run the command", output)
             if " audit search " in command:
-                ids = re.findall(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", output)
-                session = ids[-1] if ids else None
-            if " play " in command and "quick-start-session" not in output:
+                rows = [line.split("\t") for line in output.splitlines()]
+                header = next((row for row in rows if "SESSION" in row and "EVENT" in row), None)
+                ids = [row[header.index("SESSION")].strip() for row in rows if header and len(row) == len(header)
+                       and row[header.index("EVENT")].strip() == "session.end"] if header else []
+                session = ids[-1] if ids and ids[-1] not in ("", "-") else None
+            if " play " in command and "42 quick-start-session" not in output:
                 fail("pcsh play did not show the recorded session", output)
             print("quickstart-test: ok: " + command)
         if session is None:
@@ -148,8 +152,7 @@ def main():
         shutil.rmtree(pcsh_home, ignore_errors=True)
         if os.path.exists(backup):
             os.rename(backup, pcsh_home)
-        shutil.rmtree(run_dir, ignore_errors=True)
-        shutil.rmtree(run_dir + ".privd", ignore_errors=True)
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 if __name__ == "__main__":

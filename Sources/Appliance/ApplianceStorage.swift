@@ -16,9 +16,14 @@ public struct ApplianceStorage: Sendable {
         public let key: SymmetricKey
     }
 
+    /// The account the package runs the daemon as: the only data directory owner (besides root)
+    /// a root `pcctl` or `selftest` decrypts the appliance's credential for.
+    public static let serviceAccount = "portcullis"
+
     /// Run as root where the KEK is an encrypted systemd credential (which only root can
     /// decrypt): decrypts it now, before `pcctl` or `selftest` become the data directory's owner.
-    /// Nil otherwise (the KEK is then read at `open`, as that owner).
+    /// Nil otherwise (the KEK is then read at `open`, as that owner). Refused for a data directory
+    /// another account owns: `sudo pcctl -c their.yaml` must not hand them the appliance's key.
     public static func unlockAsRoot(
         _ configuration: Configuration,
         credentialsDirectory: String? = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"]
@@ -26,19 +31,36 @@ public struct ApplianceStorage: Sendable {
         guard geteuid() == 0 else { return nil }
         let source = try KeyEncryptionKeySource.locate(credentialsDirectory: credentialsDirectory, keyFile: configuration.keyring.kekFile)
         guard case .encryptedCredential = source.location else { return nil }
+        var info = stat()
+        if lstat(configuration.dataDir, &info) == 0, info.st_uid != 0 {
+            let owner = getpwuid(info.st_uid).map { String(cString: $0.pointee.pw_name) }
+            guard owner == serviceAccount else {
+                throw StorageError.keyEncryptionKeyUnavailable(
+                    "not decrypting \(source) for \(configuration.dataDir): it is owned by \(owner ?? "uid \(info.st_uid)"), "
+                        + "not by the service account \(serviceAccount)")
+            }
+        }
         return UnlockedKEK(source: source, key: try source.load())
     }
 
-    /// Opens (and on first use creates) the data directory's storage. The KEK is `unlocked`, or
-    /// comes from `$CREDENTIALS_DIRECTORY/portcullis-kek`, `keyring.kek_file` or the encrypted
-    /// credential (`KeyEncryptionKeySource.locate`).
+    /// The KEK storage is opened with: `unlocked`, or the one `KeyEncryptionKeySource.locate` finds.
+    public static func kek(
+        _ configuration: Configuration, unlocked: UnlockedKEK? = nil,
+        credentialsDirectory: String? = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"]
+    ) throws -> UnlockedKEK {
+        if let unlocked { return unlocked }
+        let source = try KeyEncryptionKeySource.locate(credentialsDirectory: credentialsDirectory, keyFile: configuration.keyring.kekFile)
+        return UnlockedKEK(source: source, key: try source.load())
+    }
+
+    /// Opens (and on first use creates) the data directory's storage, with `unlocked` or the KEK
+    /// `KeyEncryptionKeySource.locate` finds.
     public static func open(
         _ configuration: Configuration, crypto: CryptoContext, unlocked: UnlockedKEK? = nil,
         credentialsDirectory: String? = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"]
     ) async throws -> ApplianceStorage {
-        let source = try unlocked?.source
-            ?? KeyEncryptionKeySource.locate(credentialsDirectory: credentialsDirectory, keyFile: configuration.keyring.kekFile)
-        let kek = try unlocked?.key ?? source.load()
+        let resolved = try kek(configuration, unlocked: unlocked, credentialsDirectory: credentialsDirectory)
+        let source = resolved.source, kek = resolved.key
         try DataDirectory.prepare(configuration.dataDir)
         let raw = try SQLiteBackend(path: configuration.storagePath)
         do {

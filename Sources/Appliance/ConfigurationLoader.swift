@@ -30,10 +30,7 @@ public enum ConfigurationLoader {
         } catch {
             throw ConfigurationError(syntax: error, file: file)
         }
-        if documents.count > 1 {
-            throw NodeReader(file: file).error(documents[1], "one configuration per file, but a second document ('---') starts here")
-        }
-        guard let root = documents.first else { throw ConfigurationError(file: file, message: "the file is empty; expected at least 'version: v1'") }
+        guard let root = try NodeReader(file: file).single(documents, what: "configuration") else { throw ConfigurationError(file: file, message: "the file is empty; expected at least 'version: v1'") }
         let reader = NodeReader(file: file)
         var configuration = Configuration()
         let top = try reader.mapping(root, path: "", keys: [

@@ -34,8 +34,9 @@ enum ControlCatalogYAML {
         } catch {
             throw ConfigurationError(syntax: error, file: file)
         }
-        guard let root = documents.first else { throw ConfigurationError(file: file, message: "the file is empty: a control needs \(required.joined(separator: ", "))") }
-        if documents.count > 1 { throw reader.error(documents[1], "one control per file, but a second document ('---') starts here") }
+        guard let root = try reader.single(documents, what: "control") else {
+            throw ConfigurationError(file: file, message: "the file is empty: a control needs \(required.joined(separator: ", "))")
+        }
         let top = try reader.mapping(root, path: "", keys: keys)
         func need(_ key: String) throws -> Node {
             guard let node = top[key] else { throw reader.error(root, "a control needs '\(key)' (it has \(top.keys.sorted().joined(separator: ", ")))") }

@@ -4,9 +4,9 @@ import Foundation
 /// Finds and reads the key-encryption key (KEK) that wraps every data key.
 ///
 /// Sources, in order: the systemd credential `portcullis-kek` (`$CREDENTIALS_DIRECTORY`, from
-/// `LoadCredentialEncrypted=`, as the service gets it), the configured key file when it exists,
-/// then the encrypted credential in systemd's store (`/etc/credstore.encrypted/portcullis-kek`,
-/// which only root can decrypt: how `pcctl` and `portcullis selftest` run as root reach it). A key file must be a regular file
+/// `LoadCredentialEncrypted=`, as the service gets it), the encrypted credential in systemd's
+/// store (`/etc/credstore.encrypted/portcullis-kek`, which only root can decrypt: how `pcctl`
+/// and `portcullis selftest` run as root reach it), then the configured key file. A key file must be a regular file
 /// (not a link), owned by the user the daemon runs as, and readable by that user only (0600 or
 /// 0400); anything else is refused with the reason, because a KEK others can read protects nothing.
 /// The content is 32 bytes: raw, 64 hex digits, or base64, optionally followed by a newline.
@@ -45,9 +45,8 @@ public struct KeyEncryptionKeySource: Sendable, Equatable, CustomStringConvertib
                 return KeyEncryptionKeySource(location: .credential(path: path))
             }
         }
-        if let keyFile, !keyFile.isEmpty, FileManager.default.fileExists(atPath: keyFile) {
-            return KeyEncryptionKeySource(location: .file(path: keyFile))
-        }
+        // The same order as the service's (its drop-in turns this credential into the one above),
+        // so a root pcctl and the daemon never pick two different keys.
         if FileManager.default.fileExists(atPath: encryptedCredential) {
             return KeyEncryptionKeySource(location: .encryptedCredential(path: encryptedCredential))
         }
@@ -55,7 +54,7 @@ public struct KeyEncryptionKeySource: Sendable, Equatable, CustomStringConvertib
             throw StorageError.keyEncryptionKeyUnavailable(
                 "no systemd credential '\(credentialName)' (CREDENTIALS_DIRECTORY is \(credentialsDirectory ?? "unset")), "
                     + "no \(encryptedCredential) and no keyring.kek_file in the configuration. "
-                    + "Create one with 'portcullis configure --kek-file PATH' or '--kek-credential \(encryptedCredentialPath)'.")
+                    + "Create one with 'portcullis configure --kek-file PATH' or 'portcullis configure --kek-credential'.")
         }
         return KeyEncryptionKeySource(location: .file(path: keyFile))
     }
@@ -94,7 +93,7 @@ public struct KeyEncryptionKeySource: Sendable, Equatable, CustomStringConvertib
                 throw StorageError.keyEncryptionKeyUnavailable(
                     "\(self) has mode \(String(mode, radix: 8)); it must be 600 (or 400) so only its owner can read it: chmod 600 \(path)")
             }
-        case .credential, .encryptedCredential:
+        case .credential, .encryptedCredential:  // (an encrypted one is checked by `decrypt`)
             // systemd makes credentials readable by the service only; still refuse one others can read.
             guard mode & 0o077 == 0 else {
                 throw StorageError.keyEncryptionKeyUnavailable("\(self) has mode \(String(mode, radix: 8)); group and others must have no access")
@@ -112,35 +111,31 @@ public struct KeyEncryptionKeySource: Sendable, Equatable, CustomStringConvertib
         return SymmetricKey(bytes: key)
     }
 
-    /// `systemd-creds decrypt` of the credential (it checks the name and the host binding);
-    /// the key comes back through a pipe, never a file.
+    /// `systemd-creds decrypt` of the credential (it checks the name and the host binding), after
+    /// checking the file is root's and writable by root only: whoever could write it would choose
+    /// the key new data keys are sealed with.
     private func decrypt(_ path: String) throws -> SymmetricKey {
         guard geteuid() == 0 else {
             throw StorageError.keyEncryptionKeyUnavailable(
-                "\(self) can be decrypted by root only: run this as root (it then acts as the data directory's owner)")
+                "\(self) can be decrypted by root only. As a service, it needs its drop-in "
+                    + "(LoadCredentialEncrypted=portcullis-kek: dpkg-reconfigure portcullis writes it); otherwise run this as root "
+                    + "(it then acts as the data directory's owner)")
         }
-        let output = Pipe(), errors = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-creds")
-        process.arguments = ["decrypt", "--name=\(Self.credentialName)", path, "-"]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = output
-        process.standardError = errors
-        do { try process.run() } catch {
-            throw StorageError.keyEncryptionKeyUnavailable("\(self): cannot run /usr/bin/systemd-creds: \(error.localizedDescription)")
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else {
+            throw StorageError.keyEncryptionKeyUnavailable("\(self): \(errno == ELOOP ? "is a symbolic link (links are refused)" : String(cString: strerror(errno)))")
         }
-        guard var content = Self.readAll(output.fileHandleForReading.fileDescriptor, limit: 4096) else {
-            process.terminate()
-            process.waitUntilExit()
-            throw StorageError.keyEncryptionKeyUnavailable("\(self): systemd-creds gave more than a key")
-        }
-        defer { wipe(&content) }
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile().prefix(1024), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        var info = stat()
+        let checked = fstat(fd, &info) == 0
+        let sealed = checked ? Self.readAll(fd, limit: 16384) : nil
+        close(fd)
+        guard checked, info.st_mode & S_IFMT == S_IFREG, info.st_uid == 0, info.st_mode & 0o022 == 0, let sealed else {
             throw StorageError.keyEncryptionKeyUnavailable(
-                "\(self): systemd-creds decrypt failed: \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+                "\(self) must be a regular file owned by root that only root can write (at most 16 KiB)")
         }
+        // The content read and checked above is what is decrypted: the path is not opened again.
+        var content = try SystemdCreds.run(["decrypt", "--name=\(Self.credentialName)", "-", "-"], input: sealed)
+        defer { wipe(&content) }
         guard var key = Self.decode(content) else {
             throw StorageError.keyEncryptionKeyUnavailable("\(self) does not hold a \(Self.keySize)-byte key (raw, 64 hex digits, or base64)")
         }
@@ -148,52 +143,31 @@ public struct KeyEncryptionKeySource: Sendable, Equatable, CustomStringConvertib
         return SymmetricKey(bytes: key)
     }
 
-    /// Makes a new random KEK and stores it only as an encrypted credential at `path`
-    /// (`systemd-creds encrypt`, bound to the host), refusing to replace an existing one.
+    /// Makes a new random KEK and stores it only as an encrypted credential at `path` (root's,
+    /// 0600, bound to this host), refusing to replace an existing one; nothing is left on failure.
     public static func generateCredential(at path: String, using crypto: CryptoContext) throws {
-        guard !FileManager.default.fileExists(atPath: path) else {
-            throw StorageError.keyEncryptionKeyUnavailable("\(path) exists; not replacing a key-encryption key")
-        }
         var key = try crypto.randomBytes(keySize)
         defer { wipe(&key) }
-        var text = Array((Hex.encode(key) + "\n").utf8)
+        var text = Array(Hex.encode(key).utf8) + [0x0A]
         defer { wipe(&text) }
+        let sealed = try SystemdCreds.run(["encrypt", "--with-key=host", "--name=\(credentialName)", "-", "-"], input: text, limit: 16384)
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        let input = Pipe(), errors = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-creds")
-        process.arguments = ["encrypt", "--name=\(credentialName)", "-", path]
-        process.standardInput = input
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = errors
-        do { try process.run() } catch {
-            throw StorageError.keyEncryptionKeyUnavailable("cannot run /usr/bin/systemd-creds: \(error.localizedDescription)")
-        }
-        text.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(input.fileHandleForWriting.fileDescriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 && errno == EINTR { continue }
-                guard written > 0 else { break }
-                offset += written
-            }
-        }
-        try? input.fileHandleForWriting.close()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile().prefix(1024), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            unlink(path)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else {
             throw StorageError.keyEncryptionKeyUnavailable(
-                "systemd-creds encrypt to \(path) failed: \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+                errno == EEXIST ? "\(path) exists; not replacing a key-encryption key" : "cannot create \(path): \(String(cString: strerror(errno)))")
         }
-        guard chmod(path, 0o600) == 0 else {
-            throw StorageError.keyEncryptionKeyUnavailable("cannot make \(path) mode 0600: \(String(cString: strerror(errno)))")
+        defer { close(fd) }
+        let written = sealed.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == sealed.count, fchmod(fd, 0o600) == 0, fsync(fd) == 0 else {
+            unlink(path)
+            throw StorageError.keyEncryptionKeyUnavailable("cannot write \(path): \(String(cString: strerror(errno)))")
         }
     }
 
     /// At most `limit` bytes from `fd`; nil on an error or past the limit.
-    private static func readAll(_ fd: Int32, limit: Int) -> [UInt8]? {
+    static func readAll(_ fd: Int32, limit: Int) -> [UInt8]? {
         var content = [UInt8](repeating: 0, count: limit + 1)
         var count = 0
         while count <= limit {
@@ -212,12 +186,14 @@ public struct KeyEncryptionKeySource: Sendable, Equatable, CustomStringConvertib
     static func decode(_ content: [UInt8]) -> [UInt8]? {
         if content.count == keySize { return content }
         var text = content
+        defer { wipe(&text) }
         while let last = text.last, last == 0x0a || last == 0x0d { text.removeLast() }
         if text.count == 2 * keySize, text.allSatisfy({ isHexDigit($0) }) {
             return stride(from: 0, to: text.count, by: 2).map { UInt8(hexValue(text[$0]) << 4 | hexValue(text[$0 + 1])) }
         }
-        if let decoded = Data(base64Encoded: Data(text)), decoded.count == keySize { return [UInt8](decoded) }
-        return nil
+        guard var decoded = Data(base64Encoded: Data(text)) else { return nil }
+        defer { decoded.resetBytes(in: 0..<decoded.count) }
+        return decoded.count == keySize ? [UInt8](decoded) : nil
     }
 
     private static func isHexDigit(_ c: UInt8) -> Bool { (0x30...0x39).contains(c) || (0x61...0x66).contains(c) || (0x41...0x46).contains(c) }

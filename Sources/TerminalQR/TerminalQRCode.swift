@@ -9,7 +9,7 @@ public struct TerminalQRCode: Sendable {
     public let modules: [[Bool]]
 
     public static let quietZone = 4
-    /// What libqrencode can hold at the lowest correction level, in bytes; an enrolment URI is ~150.
+    /// A bound on the text, in bytes (a symbol at level M holds at most 2,331); an enrolment URI is ~150.
     public static let maximumLength = 2048
 
     /// Nil if `text` is too long for a symbol or libqrencode fails.
@@ -27,6 +27,9 @@ public struct TerminalQRCode: Sendable {
         }
         self.modules = modules
     }
+
+    /// Terminal columns the drawing takes.
+    public var columns: Int { modules.count }
 
     /// The symbol as lines of half blocks with ANSI colours (black on white).
     public func render() -> [String] {

@@ -27,10 +27,15 @@ public struct NodeReader {
                 message += " (valid keys: \(keys.joined(separator: ", ")))"
                 throw error(keyNode, message)
             }
-            guard result[key] == nil else { throw error(keyNode, "key '\(key)' appears twice \(section)") }
-            result[key] = value
+            result[key] = value  // (a key twice is refused by YAMLComposer)
         }
         return result
+    }
+
+    /// The one document of a file that holds one `what` (a configuration, a control); nil if empty.
+    public func single(_ documents: [Node], what: String) throws -> Node? {
+        if documents.count > 1 { throw error(documents[1], "one \(what) per file, but a second document ('---') starts here") }
+        return documents.first
     }
 
     public func sequence(_ node: Node, path: String) throws -> [Node] {

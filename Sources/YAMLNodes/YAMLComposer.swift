@@ -22,18 +22,21 @@ public enum YAMLComposer {
     public static func documents(_ text: String) throws(YAMLSyntaxError) -> [Node] {
         var bytes = Array(text.utf8)
         if bytes.isEmpty { bytes = [0x0A] }
+        // On the heap: libyaml keeps a pointer to its parser (its input handler's data), which
+        // `&parser` on a local would not keep valid beyond one call.
+        let parser = UnsafeMutablePointer<yaml_parser_t>.allocate(capacity: 1)
+        defer { parser.deallocate() }
+        guard yaml_parser_initialize(parser) == 1 else {
+            throw YAMLSyntaxError(problem: "the YAML parser could not start (out of memory)", mark: nil)
+        }
+        defer { yaml_parser_delete(parser) }
         let result: Result<[Node], YAMLSyntaxError> = bytes.withUnsafeBufferPointer { buffer in
-            var parser = yaml_parser_t()
-            guard yaml_parser_initialize(&parser) == 1 else {
-                return .failure(YAMLSyntaxError(problem: "the YAML parser could not start (out of memory)", mark: nil))
-            }
-            defer { yaml_parser_delete(&parser) }
-            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
-            yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING)
+            yaml_parser_set_input_string(parser, buffer.baseAddress, buffer.count)
+            yaml_parser_set_encoding(parser, YAML_UTF8_ENCODING)
             var composition = Composition()
             while true {
                 var event = yaml_event_t()
-                guard yaml_parser_parse(&parser, &event) == 1 else { return .failure(syntaxError(parser, input: buffer)) }
+                guard yaml_parser_parse(parser, &event) == 1 else { return .failure(syntaxError(parser.pointee, input: buffer)) }
                 defer { yaml_event_delete(&event) }
                 do throws(YAMLSyntaxError) {
                     if try composition.apply(event) { return .success(composition.documents) }
@@ -50,7 +53,8 @@ public enum YAMLComposer {
         let context = parser.context.map { String(cString: $0) }
         var mark = Mark(parser.problem_mark)
         if parser.error == YAML_READER_ERROR {
-            // The reader (encoding, control characters) gives a byte offset, not a mark.
+            // The reader (encoding, control characters) gives a byte offset, not a mark (so this
+            // column counts bytes where libyaml's own count characters).
             let before = input.prefix(min(Int(parser.problem_offset), input.count))
             let lineStart = before.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
             mark = Mark(line: before.count { $0 == 0x0A } + 1, column: before.count - lineStart + 1)
@@ -82,6 +86,8 @@ public enum YAMLComposer {
             case YAML_SCALAR_EVENT:
                 let scalar = event.data.scalar
                 let text = String(decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length), as: UTF8.self)
+                // A "\0" escape would cut a path or name short where it reaches C.
+                guard !text.utf8.contains(0) else { throw YAMLSyntaxError(problem: "a value contains a NUL character (\\0)", mark: mark) }
                 try add(.scalar(Node.Scalar(string: text, mark: mark)))
             case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
                 guard stack.count < YAMLComposer.maximumDepth else {

@@ -31,12 +31,14 @@ extension Pcsh {
                 let enrolment = try await client.post("/v1/invitations/inspect", ["token": token], as: Enrolment.self)
                 print("Setting up user \"\(enrolment.user)\".")
                 // The code only on a terminal: piped output (a script) gets the URI and secret alone.
-                if isatty(STDOUT_FILENO) == 1, let code = TerminalQRCode(enrolment.totpUri) {
+                var window = winsize()
+                let columns = ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &window) == 0 ? Int(window.ws_col) : 0
+                if isatty(STDOUT_FILENO) == 1, let code = TerminalQRCode(enrolment.totpUri), code.columns <= columns {
                     print("Scan this with your authenticator app:")
                     code.render().forEach { print($0) }
                     print("Or add the account by hand (paste the URI, or type the secret):")
                 } else {
-                    print("Add this account to your authenticator app (paste the URI, or type the secret):")
+                    print("Add this account to your authenticator app (paste the URI, or type the secret; a terminal of 60 or more columns shows a QR code):")
                 }
                 print("""
                       \(enrolment.totpUri)

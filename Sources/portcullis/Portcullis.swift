@@ -58,7 +58,8 @@ extension Portcullis {
                 Writes to standard output unless --output is given; an existing file is never replaced \
                 without --force. Only with --kek-file is a new random key-encryption key created there \
                 (mode 0600), if none exists; with --kek-credential it is created as an encrypted systemd \
-                credential instead (systemd-creds, bound to this host), and kek_file is left empty.
+                credential instead (systemd-creds, bound to this host: /etc/credstore.encrypted/portcullis-kek), \
+                and kek_file is left empty.
                 """)
 
         @Option(name: .shortAndLong, help: "Write the configuration to this file instead of standard output.")
@@ -73,8 +74,8 @@ extension Portcullis {
         var nonFips = false
         @Option(help: "keyring.kek_file (without this option: /etc/portcullis/kek, left as it is); created with a new random key if it does not exist.")
         var kekFile: String?
-        @Option(help: ArgumentHelp("Create a new random key-encryption key as an encrypted systemd credential here (root; the package uses \(KeyEncryptionKeySource.encryptedCredentialPath), where the service's LoadCredentialEncrypted=portcullis-kek and pcctl run as root find it).", valueName: "path"))
-        var kekCredential: String?
+        @Flag(help: ArgumentHelp("Create a new random key-encryption key as an encrypted systemd credential, \(KeyEncryptionKeySource.encryptedCredentialPath) (root; bound to this host; where the service's LoadCredentialEncrypted=portcullis-kek and pcctl run as root find it), and leave kek_file empty."))
+        var kekCredential = false
         @Option(help: "ssh_service.broker_socket: the root broker's socket, for a daemon that runs unprivileged (the package's: /run/portcullis-privd/privd.sock).")
         var brokerSocket: String = ""
         @Flag(help: "ssh_service.pam.enabled: sessions through the host's PAM stack, service 'portcullis' (the package's /etc/pam.d/portcullis).")
@@ -83,11 +84,11 @@ extension Portcullis {
         func run() throws {
             var parameters = DefaultConfiguration.Parameters()
             parameters.dataDir = absolute(dataDir)
-            if kekFile != nil && kekCredential != nil {
+            if kekFile != nil && kekCredential {
                 printError("--kek-file and --kek-credential are two places for the same key: give one")
                 throw ExitCode.validationFailure
             }
-            parameters.kekFile = kekCredential == nil ? absolute(kekFile ?? "/etc/portcullis/kek") : ""
+            parameters.kekFile = kekCredential ? "" : absolute(kekFile ?? "/etc/portcullis/kek")
             parameters.fipsEnabled = !nonFips
             parameters.brokerSocket = brokerSocket
             parameters.pamEnabled = pam
@@ -95,6 +96,11 @@ extension Portcullis {
             let text = DefaultConfiguration.render(parameters)
             _ = try ConfigurationLoader.parse(text, file: "generated configuration")   // never write something start would refuse
 
+            // Refused before any key is made: a failed run leaves nothing behind.
+            if let output, FileManager.default.fileExists(atPath: output) && !force {
+                printError("\(output) exists; not replacing it (use --force)")
+                throw ExitCode.failure
+            }
             if kekFile != nil, !FileManager.default.fileExists(atPath: parameters.kekFile) {
                 do {
                     try KeyEncryptionKeySource.generate(at: parameters.kekFile, using: CryptoContext(mode: .nonFIPS))
@@ -104,11 +110,12 @@ extension Portcullis {
                     throw ExitCode.failure
                 }
             }
-            if let kekCredential {
+            if kekCredential {
+                let path = KeyEncryptionKeySource.encryptedCredentialPath
                 do {
-                    try KeyEncryptionKeySource.generateCredential(at: absolute(kekCredential), using: CryptoContext(mode: .nonFIPS))
-                    printError("created a new key-encryption key as the encrypted systemd credential \(absolute(kekCredential)). "
-                               + "Back up its plain form (systemd-creds decrypt --name=portcullis-kek \(absolute(kekCredential)) -): "
+                    try KeyEncryptionKeySource.generateCredential(at: path, using: CryptoContext(mode: .nonFIPS))
+                    printError("created a new key-encryption key as the encrypted systemd credential \(path), bound to this host. "
+                               + "Keep a copy of the key itself somewhere as safe as the data (systemd-creds decrypt --name=portcullis-kek \(path) - > FILE): "
                                + "the credential opens on this host only, and without the key the data cannot be read.")
                 } catch {
                     printError("\(error)")
@@ -118,10 +125,6 @@ extension Portcullis {
             guard let output else {
                 print(text, terminator: "")
                 return
-            }
-            if FileManager.default.fileExists(atPath: output) && !force {
-                printError("\(output) exists; not replacing it (use --force)")
-                throw ExitCode.failure
             }
             do {
                 try Data(text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)

@@ -108,14 +108,12 @@ extension Portcullis {
         private func keyCheck(_ configuration: Configuration, _ crypto: CryptoContext,
                               _ unlocked: Result<ApplianceStorage.UnlockedKEK?, any Error>) async -> Check {
             do {
-                let unlocked = try unlocked.get()
-                let source = try unlocked?.source ?? KeyEncryptionKeySource.locate(
-                    credentialsDirectory: ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"], keyFile: configuration.keyring.kekFile)
-                if unlocked == nil { _ = try source.load() }
+                let kek = try ApplianceStorage.kek(configuration, unlocked: try unlocked.get())
+                let source = kek.source
                 guard FileManager.default.fileExists(atPath: configuration.storagePath) else {
                     return Check(name: "key-encryption key", passed: true, detail: "\(source) is usable; no data directory yet")
                 }
-                let storage = try await ApplianceStorage.open(configuration, crypto: crypto, unlocked: unlocked)
+                let storage = try await ApplianceStorage.open(configuration, crypto: crypto, unlocked: kek)
                 let keys = storage.keyring.dataKeys
                 await storage.close()
                 return Check(name: "key-encryption key", passed: true,

@@ -140,6 +140,8 @@ final class ConfigurationTests: XCTestCase {
         let deep = "version: v1\nlog: " + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "\n"
         assertError(deep, line: 2, column: 69, contains: ["nested more than 64 levels"])
         assertError("version: v1\nlog: \u{1}\n", line: 2, column: 6, contains: ["YAML syntax", "control characters"])
+        // A "\0" escape would cut a path short where it reaches C.
+        assertError("version: v1\ndata_dir: \"/var/lib/x\\0/etc\"\n", line: 2, column: 11, contains: ["NUL"])
         assertError("data_dir: /x\n", line: 1, column: 1, contains: ["missing 'version: v1'"])
         assertError("version: v2\n", line: 1, column: 10, contains: ["one of v1"])
         assertError("- a\n- b\n", line: 1, column: 1, contains: ["the file must be a mapping"])

@@ -88,8 +88,8 @@ final class KeyEncryptionKeyTests: XCTestCase {
     }
 
     /// The package's KEK where systemd runs: an encrypted credential only root can decrypt, found
-    /// when there is no key file, and never replaced.
-    func testEncryptedSystemdCredentialRoundTripsAndIsFoundAfterTheKeyFile() throws {
+    /// before a key file (the service's order, so a root pcctl uses the daemon's key), and never replaced.
+    func testEncryptedSystemdCredentialRoundTripsAndComesBeforeTheKeyFile() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-creds") else {
             try TestEnvironment.missing("/usr/bin/systemd-creds (Debian package systemd)")
         }
@@ -105,7 +105,13 @@ final class KeyEncryptionKeyTests: XCTestCase {
         let key = try source.load()
         let keyFile = try file("kek", [UInt8](repeating: 3, count: 32), mode: 0o600)
         XCTAssertEqual(try KeyEncryptionKeySource.locate(credentialsDirectory: nil, keyFile: keyFile, encryptedCredential: path).location,
-                       .file(path: keyFile), "an existing key file is used first (an upgraded install keeps its key)")
+                       .encryptedCredential(path: path), "the credential first, as the service (through its drop-in) finds it")
+        XCTAssertEqual(try KeyEncryptionKeySource.locate(credentialsDirectory: nil, keyFile: keyFile,
+                                                         encryptedCredential: path + ".absent").location, .file(path: keyFile))
+        // Whoever could write the credential would choose the key: refused unless only root can.
+        XCTAssertEqual(chmod(path, 0o620), 0)
+        XCTAssertThrowsError(try source.load()) { XCTAssertTrue("\($0)".contains("only root can write"), "\($0)") }
+        XCTAssertEqual(chmod(path, 0o600), 0)
         XCTAssertThrowsError(try KeyEncryptionKeySource.generateCredential(at: path, using: crypto)) {
             XCTAssertTrue("\($0)".contains("exists"), "\($0)")
         }
@@ -121,8 +127,10 @@ final class KeyEncryptionKeyTests: XCTestCase {
         input.fileHandleForWriting.write(Data(String(repeating: "ab", count: 32).utf8))
         try input.fileHandleForWriting.close()
         encrypt.waitUntilExit()
+        XCTAssertEqual(encrypt.terminationStatus, 0)
+        XCTAssertEqual(chmod(wrong, 0o600), 0)
         XCTAssertThrowsError(try KeyEncryptionKeySource(location: .encryptedCredential(path: wrong)).load()) {
-            XCTAssertTrue("\($0)".contains("systemd-creds decrypt failed"), "\($0)")
+            XCTAssertTrue("\($0)".contains("systemd-creds decrypt failed") && "\($0)".contains("portcullis-kek"), "\($0)")
         }
     }
 }

@@ -107,8 +107,7 @@ CONTROL
 cat >"$stage/DEBIAN/postinst" <<'POSTINST'
 #!/bin/sh
 set -e
-# Registers the purge question (for a plain dpkg -i, which does not preconfigure). From here on
-# standard output is debconf's: every message goes to standard error.
+# Registers the purge question (for a plain dpkg -i, which does not preconfigure).
 . /usr/share/debconf/confmodule
 if [ "$1" = configure ]; then
     # The daemon runs as this system user (portcullis.service); the broker serves only it.
@@ -117,28 +116,39 @@ if [ "$1" = configure ]; then
     # The provider's self-test configuration is made on this machine (OpenSSL asks for it).
     /usr/lib/portcullis/fips/build-fips-provider.sh --configure-only /usr/lib/portcullis/fips >&2
     install -d -m 0750 -o root -g portcullis /etc/portcullis
-    install -d -m 0700 -o portcullis -g portcullis /var/lib/portcullis
+    # Made only if missing: on an existing one, systemd's StateDirectory= hands over at start
+    # whatever inside is not the daemon's (a root-made install or restore), which it skips when
+    # the top level already matches.
+    [ -d /var/lib/portcullis ] || install -d -m 0700 -o portcullis -g portcullis /var/lib/portcullis
     # The key-encryption key, made once. Where systemd runs, an encrypted credential bound to this
     # host (its TPM2, else its credential secret), given to the service by a drop-in; otherwise,
     # or if that fails, a key file only the daemon's user can read.
     credential=/etc/credstore.encrypted/portcullis-kek
     dropin=/etc/systemd/system/portcullis.service.d/portcullis-kek.conf
     if [ ! -e /etc/portcullis/kek ] && [ ! -e "$credential" ]; then
-        if [ -d /run/systemd/system ] && command -v systemd-creds >/dev/null && portcullis configure --kek-credential "$credential" >/dev/null; then
+        if [ -d /run/systemd/system ] && command -v systemd-creds >/dev/null && portcullis configure --kek-credential >/dev/null; then
             :
         else
             portcullis configure --kek-file /etc/portcullis/kek >/dev/null
         fi
     fi
-    if [ -e "$credential" ] && [ ! -e /etc/portcullis/kek ] && [ ! -e "$dropin" ]; then
+    # The drop-in follows the credential both ways (it is also rewritten if `systemctl revert` removed it).
+    if [ -e "$credential" ]; then
         mkdir -p "${dropin%/*}"
         printf '# Written by the portcullis package: the KEK, decrypted for this service only.\n[Service]\nLoadCredentialEncrypted=portcullis-kek:%s\n' \
             "$credential" >"$dropin"
+    else
+        rm -f "$dropin"
     fi
     # The configuration is root's and only readable by the daemon; the data and a KEK file are the
     # daemon's own (it refuses them owned by anyone else; StateDirectory= hands the data directory
     # over at each start, and pcctl run as root acts as its owner).
-    chown root:portcullis /etc/portcullis/portcullis.yaml && chmod 0640 /etc/portcullis/portcullis.yaml
+    if [ -f /etc/portcullis/portcullis.yaml ]; then
+        chown root:portcullis /etc/portcullis/portcullis.yaml
+        chmod 0640 /etc/portcullis/portcullis.yaml
+    else
+        echo "portcullis: /etc/portcullis/portcullis.yaml was deleted (dpkg does not bring back a deleted conffile); restore it with: apt-get install --reinstall -o Dpkg::Options::=--force-confmiss portcullis" >&2
+    fi
     if [ -f /etc/portcullis/kek ]; then chown portcullis:portcullis /etc/portcullis/kek && chmod 0600 /etc/portcullis/kek; fi
     # As root: it decrypts the credential, then acts as the daemon's user.
     portcullis selftest --config /etc/portcullis/portcullis.yaml >&2 || \
@@ -209,15 +219,14 @@ if [ "$1" = purge ]; then
         db_get portcullis/purge-data && answer="$RET"
         db_purge || true
     fi
+    # The key goes only when the administrator says so, even with no data directory here (the
+    # data may live elsewhere, or in backups the key still opens).
     if [ "$answer" = true ]; then
         rm -rf /var/lib/portcullis /var/log/portcullis
         rm -f /etc/portcullis/kek /etc/credstore.encrypted/portcullis-kek
         rmdir /etc/portcullis 2>/dev/null || true
-    elif [ -d /var/lib/portcullis ]; then
-        echo "portcullis: kept /var/lib/portcullis (the audit trail and recordings are evidence) and the key that opens it ($(ls -d /etc/portcullis/kek /etc/credstore.encrypted/portcullis-kek 2>/dev/null | tr '\n' ' ')); remove both to delete them" >&2
     else
-        rm -f /etc/portcullis/kek /etc/credstore.encrypted/portcullis-kek
-        rmdir /etc/portcullis 2>/dev/null || true
+        echo "portcullis: kept the data in /var/lib/portcullis, if any (the audit trail and recordings are evidence), and the key that opens it ($(ls -d /etc/portcullis/kek /etc/credstore.encrypted/portcullis-kek 2>/dev/null | tr '\n' ' ')); remove both to delete them" >&2
     fi
 fi
 if [ -d /run/systemd/system ]; then systemctl daemon-reload >/dev/null || true; fi

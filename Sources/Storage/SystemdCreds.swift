@@ -1,0 +1,47 @@
+import FIPSCrypto
+import Foundation
+
+/// `systemd-creds`, which encrypts and decrypts the KEK's credential (`--with-key=host`: bound
+/// to this host's credential secret, deliberately not to TPM2 PCRs, which a firmware or Secure
+/// Boot update changes, leaving the only copy of the key unreadable). Input and output go
+/// through pipes: the key never reaches a file or an argument.
+enum SystemdCreds {
+    static let executable = "/usr/bin/systemd-creds"
+
+    /// Runs `systemd-creds arguments` with `input` on standard input; its standard output, at
+    /// most `limit` bytes (the caller wipes it). Throws systemd-creds' own message on failure.
+    static func run(_ arguments: [String], input: [UInt8], limit: Int = 4096) throws -> [UInt8] {
+        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        do { try process.run() } catch {
+            throw StorageError.keyEncryptionKeyUnavailable("cannot run \(executable) (Debian package systemd): \(error.localizedDescription)")
+        }
+        // A few hundred bytes each way: no pipe fills while the other is written.
+        input.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(stdin.fileHandleForWriting.fileDescriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else { break }
+                offset += written
+            }
+        }
+        try? stdin.fileHandleForWriting.close()
+        let output = KeyEncryptionKeySource.readAll(stdout.fileHandleForReading.fileDescriptor, limit: limit)
+        if output == nil { process.terminate() }
+        let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile().prefix(1024), as: UTF8.self)
+            .split(separator: "\n").filter { !$0.contains("is not located on encrypted media") }.joined(separator: "; ")
+        process.waitUntilExit()
+        guard var output else { throw StorageError.keyEncryptionKeyUnavailable("systemd-creds \(arguments[0]) gave more than \(limit) bytes") }
+        guard process.terminationStatus == 0 else {
+            wipe(&output)
+            throw StorageError.keyEncryptionKeyUnavailable("systemd-creds \(arguments[0]) failed: \(message)")
+        }
+        return output
+    }
+}
