@@ -10,7 +10,8 @@ build=(libssl-dev libsqlite3-dev libyaml-dev libqrencode-dev libaudit-dev libpam
 fips=(gcc make perl perl-modules-5.36 dpkg-dev xz-utils binutils ca-certificates)
 # Real peers for the interop tests.
 # clang-14 and bpftool: the committed BPF skeleton is checked against its source (scripts/bpf-generate.sh --check).
-test=(clang-14 bpftool sslscan curl openssl openssh-client openssh-server openssh-sftp-server pamtester libpam-modules sudo passwd tmux asciinema bsdutils auditd python3 python3-jsonschema python3-regex python3-rfc3987 chromium fonts-dejavu-core zbar-tools)
+# zbar-tools: the QR code pcsh draws is decoded; systemd: systemd-creds, for the KEK credential.
+test=(clang-14 bpftool sslscan curl openssl openssh-client openssh-server openssh-sftp-server pamtester libpam-modules sudo passwd tmux asciinema bsdutils auditd python3 python3-jsonschema python3-regex python3-rfc3987 chromium fonts-dejavu-core zbar-tools systemd)
 
 case "${1:-build}" in
     build) wanted=("${build[@]}" "${fips[@]}") ;;

@@ -152,7 +152,12 @@ check "no error line in the daemon's journal${journal:+: $journal}" [ -z "$journ
 broker_journal=$(inside journalctl -u portcullis-privd.service --no-pager -p err -q || true)
 [ -z "$broker_journal" ] || echo "install-test: note: error lines in the broker's journal (sessions' PAM modules): $broker_journal"
 check "apt-get remove" inside sh -c 'DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq portcullis >/dev/null 2>&1'
-stopped() { [ "$(inside systemctl show -p ActiveState --value portcullis.service portcullis-privd.service | tr '\n' ' ')" = "inactive inactive " ]; }
+stopped() {
+    local unit
+    for unit in portcullis.service portcullis-privd.service; do
+        [ "$(inside systemctl show -p ActiveState --value "$unit")" = inactive ] || return 1
+    done
+}
 check "remove stops the units" stopped
 check "remove keeps the data and the configuration" inside test -f /var/lib/portcullis/audit.db -a -f /etc/portcullis/portcullis.yaml -a -f $kek
 check "apt-get purge (the debconf question's default answer)" inside sh -c 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq portcullis >/dev/null 2>&1'
