@@ -10,8 +10,9 @@ build=(libssl-dev libsqlite3-dev libyaml-dev libqrencode-dev libaudit-dev libpam
 fips=(gcc make perl perl-modules-5.36 dpkg-dev xz-utils binutils ca-certificates)
 # Real peers for the interop tests.
 # clang-14 and bpftool: the committed BPF skeleton is checked against its source (scripts/bpf-generate.sh --check).
-# zbar-tools: the QR code pcsh draws is decoded; systemd: systemd-creds, for the KEK credential.
-test=(clang-14 bpftool sslscan curl openssl openssh-client openssh-server openssh-sftp-server pamtester libpam-modules sudo passwd tmux asciinema bsdutils auditd python3 python3-jsonschema python3-regex python3-rfc3987 chromium fonts-dejavu-core zbar-tools systemd)
+# zbar-tools: the QR code pcsh draws is decoded; systemd: systemd-creds, for the KEK credential;
+# python3-venv: the web console browser test's Playwright (PyPI), which drives Debian's chromium.
+test=(clang-14 bpftool sslscan curl openssl openssh-client openssh-server openssh-sftp-server pamtester libpam-modules sudo passwd tmux asciinema bsdutils auditd python3 python3-jsonschema python3-regex python3-rfc3987 chromium fonts-dejavu-core zbar-tools systemd python3-venv)
 
 case "${1:-build}" in
     build) wanted=("${build[@]}" "${fips[@]}") ;;
@@ -23,7 +24,17 @@ missing=()
 for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Playwright from PyPI in a venv of its own (Debian has no package of it); no browser download:
+# the tests drive Debian's chromium.
+playwright() {
+    [ "${1:-build}" = test ] || return 0
+    local venv
+    venv="$(dirname "$0")/../.build-venv"
+    [ -x "$venv/bin/python3" ] && "$venv/bin/python3" -c "import playwright" 2>/dev/null && return 0
+    python3 -m venv "$venv" && "$venv/bin/pip" install -q "playwright==1.65.2" \
+        || echo "install-deps: could not install Playwright into .build-venv; the web console browser test will fail in CI" >&2
+}
+if [ ${#missing[@]} -eq 0 ]; then playwright "${1:-build}"; exit 0; fi
 
 echo "install-deps: installing ${missing[*]}"
 if [ "$(id -u)" = 0 ]; then
@@ -36,3 +47,4 @@ else
 fi
 "${sudo[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+playwright "${1:-build}"

@@ -67,6 +67,9 @@ enum AuthServices {
             services.append(try APIServers.web(LoginRoutes(identity: identity, messageOfTheDay: configuration.authService.messageOfTheDay),
                                                recordings: RecordingRoutes(identity: identity, recordings: storage.recordingStore(configuration), audit: audit),
                                                nodes: NodeRoutes(identity: identity, nodes: NodeRegistry(backend: storage.backend)),
+                                               console: WebConsoleRoutes(identity: identity, nodes: NodeRegistry(backend: storage.backend), audit: audit,
+                                                                         crypto: crypto, messageOfTheDay: configuration.authService.messageOfTheDay,
+                                                                         idleTimeout: proxy.webIdleTimeout),
                                                host: proxy.webListenAddr.host, port: proxy.webListenAddr.port, tls: context,
                                                logger: logger))
         }

@@ -145,6 +145,8 @@ public struct Configuration: Sendable, Equatable {
         /// made at first start and kept sealed.
         public var httpsCertFile = ""
         public var httpsKeyFile = ""
+        /// The web console's idle sign-out (AC-11/AC-12, SC-10; FedRAMP's 15 minutes at most).
+        public var webIdleTimeout: Duration = .seconds(600)
 
         /// The host of `publicAddr` (nil when it is empty).
         public var publicHost: String? { publicAddr.isEmpty ? nil : Self.host(ofPublicAddress: publicAddr) }

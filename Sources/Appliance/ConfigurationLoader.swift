@@ -71,7 +71,7 @@ public enum ConfigurationLoader {
         }
         if let node = top["auth_service"] { try readAuth(node, reader, &configuration.authService) }
         if let node = top["proxy_service"] {
-            let proxy = try reader.mapping(node, path: "proxy_service", keys: ["enabled", "listen_addr", "web_listen_addr", "public_addr", "https_cert_file", "https_key_file"])
+            let proxy = try reader.mapping(node, path: "proxy_service", keys: ["enabled", "listen_addr", "web_listen_addr", "public_addr", "https_cert_file", "https_key_file", "web_idle_timeout"])
             if let n = proxy["enabled"] { configuration.proxyService.enabled = try reader.bool(n, path: "proxy_service.enabled") }
             if let n = proxy["listen_addr"] { configuration.proxyService.listenAddr = try reader.address(n, path: "proxy_service.listen_addr") }
             if let n = proxy["web_listen_addr"] { configuration.proxyService.webListenAddr = try reader.address(n, path: "proxy_service.web_listen_addr") }
@@ -84,6 +84,9 @@ public enum ConfigurationLoader {
             }
             if let n = proxy["https_cert_file"] { configuration.proxyService.httpsCertFile = try reader.string(n, path: "proxy_service.https_cert_file") }
             if let n = proxy["https_key_file"] { configuration.proxyService.httpsKeyFile = try reader.string(n, path: "proxy_service.https_key_file") }
+            if let n = proxy["web_idle_timeout"] {
+                configuration.proxyService.webIdleTimeout = try reader.duration(n, path: "proxy_service.web_idle_timeout", within: .seconds(5)...(.seconds(3600)))
+            }
             if configuration.proxyService.httpsCertFile.isEmpty != configuration.proxyService.httpsKeyFile.isEmpty {
                 throw reader.error(node, "'proxy_service.https_cert_file' and 'https_key_file' go together: set both, or neither for a self-signed certificate")
             }

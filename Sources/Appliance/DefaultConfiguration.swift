@@ -98,12 +98,14 @@ public enum DefaultConfiguration {
         proxy_service:
           enabled: yes
           listen_addr: 0.0.0.0:3023       # SSH
-          web_listen_addr: 0.0.0.0:3080   # HTTPS: login API
+          web_listen_addr: 0.0.0.0:3080   # HTTPS: login API and the web console
           public_addr: ""
           # PEM certificate chain and key for HTTPS; leave both empty for a self-signed
           # certificate made at first start ('pcctl auth export --type tls' prints it for pcsh).
           https_cert_file: ""
           https_key_file: ""
+          # The web console (https://HOST:3080/web) signs a browser out after this long idle.
+          web_idle_timeout: 10m
 
         ssh_service:
           # The node: the SSH server people work on. Every session is started by the launcher

@@ -51,6 +51,24 @@ extension AuditEvent {
         AuditEvent(.userLogin, source.fields.merging(["user": .string(user), "method": "local", "success": true, "mfa_device": "totp"]) { $1 })
     }
 
+    /// `web.login` (`TW000I`): the web console's sign-in accepted (password and one-time code,
+    /// after the message of the day); `session` names the web session (a digest of its cookie).
+    public static func webLogin(user: String, session: String, expires: Date, source: LoginSource) -> AuditEvent {
+        AuditEvent(.webLogin, source.fields.merging(["user": .string(user), "web_session": .string(session), "success": true,
+                                                     "mfa_device": "totp", "expires": .string(AuditTime.format(expires))]) { $1 })
+    }
+
+    /// `web.logout` (`TW001I`): a web session ended; `reason` is `user`, `idle`, `expired` or `lock`.
+    public static func webLogout(user: String, session: String, reason: String) -> AuditEvent {
+        AuditEvent(.webLogout, ["user": .string(user), "web_session": .string(session), "reason": .string(reason)])
+    }
+
+    /// `audit.read` (`TW002I`): someone read the audit log in the web console, with what they asked for.
+    public static func auditRead(user: String, session: String, query: [String: String], returned: Int) -> AuditEvent {
+        AuditEvent(.auditRead, ["user": .string(user), "web_session": .string(session), "returned": .integer(Int64(returned)),
+                                "query": .object(query.mapValues { .string(String($0.prefix(256))) })])
+    }
+
     /// `user.login` (`T1000W`): a login or an invitation request refused, with the reason (which
     /// the caller is never told). `user` is what was asked for, cut to 128 characters;
     /// `lockedUntil` when this failure locked the account.

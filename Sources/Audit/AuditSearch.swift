@@ -14,6 +14,8 @@ public struct AuditQuery: Sendable, Equatable {
     public var limit: Int
     /// Newest first (the default for a person looking), or oldest first.
     public var newestFirst: Bool
+    /// Only records before (newest first) or after (oldest first) this one: the next page.
+    public var afterSeq: Int64?
 
     public init(from: Date? = nil, to: Date? = nil, event: String? = nil, user: String? = nil, sessionID: String? = nil,
                 server: String? = nil, text: String? = nil, limit: Int = 100, newestFirst: Bool = true) {
@@ -43,6 +45,7 @@ extension AuditLog {
         var arguments: [DatabaseValueConvertible] = []
         if let from = query.from { conditions.append("time_ms >= ?"); arguments.append(Int64(from.timeIntervalSince1970 * 1000)) }
         if let to = query.to { conditions.append("time_ms <= ?"); arguments.append(Int64(to.timeIntervalSince1970 * 1000)) }
+        if let cursor = query.afterSeq { conditions.append(query.newestFirst ? "seq < ?" : "seq > ?"); arguments.append(cursor) }
         for (column, value) in [("event", query.event), ("user", query.user), ("sid", query.sessionID), ("server", query.server)] {
             if let value { conditions.append("\(column) = ?"); arguments.append(value) }
         }

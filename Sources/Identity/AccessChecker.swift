@@ -52,6 +52,11 @@ public struct AccessChecker: Sendable {
         !roles.contains { $0.deny.matches(labels: labels) } && roles.contains { $0.allow.matches(labels: labels) }
     }
 
+    /// Whether some role allows `verb` on `resource` and none denies it (default deny).
+    public func may(_ verb: EvidenceVerb, _ resource: EvidenceResource) -> Bool {
+        !roles.contains { $0.deny.grants(verb, on: resource) } && roles.contains { $0.allow.grants(verb, on: resource) }
+    }
+
     // MARK: Merged options
 
     private func values<T>(_ path: KeyPath<RoleOptions, T?>) -> [T] { roles.compactMap { $0.options[keyPath: path] } }

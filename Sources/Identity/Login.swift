@@ -44,22 +44,47 @@ extension IdentityService {
     /// which factor failed or whether the user exists (the event does).
     public func login(_ request: LoginRequest, now: Date = Date()) async throws -> LoginResult {
         let source = LoginSource(remoteAddress: request.remoteAddress, userAgent: request.userAgent)
-        func failed(_ reason: String, _ error: IdentityError = .loginFailed, lockedUntil: Date? = nil) async throws -> Never {
-            try await audit.record(.userLoginFailure(user: request.user, source: source, error: reason, lockedUntil: lockedUntil))
-            throw error
-        }
-
         let subject: PublicKey
         do {
             subject = try Self.parsePublicKey(request.publicKey, using: crypto)
         } catch {
-            try await failed("unusable public key: \(error)", .certificateRefused("the public key is not usable: \(error)"))
+            try await audit.record(.userLoginFailure(user: request.user, source: source, error: "unusable public key: \(error)"))
+            throw IdentityError.certificateRefused("the public key is not usable: \(error)")
+        }
+        let (user, checker) = try await verifyFactors(user: request.user, password: request.password, totpCode: request.totpCode,
+                                                      source: source, method: "local", now: now)
+        let logins = checker.logins
+        guard !logins.isEmpty else {
+            try await audit.record(.userLoginFailure(user: request.user, source: source, error: "no role allows any login"))
+            throw IdentityError.certificateRefused("your roles (\(user.roles.joined(separator: ", "))) allow no logins; ask an administrator")
+        }
+        let cap = checker.maxSessionTTL(cap: settings.maxSessionTTL)
+        let ttl = min(request.ttl ?? cap, cap)
+        let certificate = try await userCA.sign(subject, keyID: user.name, principals: logins, validFor: ttl,
+                                                extensions: checker.certificateExtensions, now: now)
+        let validBefore = Date(timeIntervalSince1970: TimeInterval(certificate.validBefore))
+        try await audit.record(.userLogin(user: user.name, source: source))
+        try await audit.record(.userCertificateIssued(user: user.name, roles: user.roles, logins: logins, expires: validBefore, serial: certificate.serial))
+        let hostKeys = try await hostCA.trustedKeys()
+        return LoginResult(certificate: certificate, roles: user.roles, logins: logins, validBefore: validBefore,
+                           knownHosts: CertificateAuthority.knownHostsLines(hostKeys, patterns: settings.knownHostPatterns))
+    }
+
+    /// A person's two factors, as every login checks them (pcsh's and the web console's): the
+    /// lockout counters (AC-7), password (or the decoy's work), the one-time code spent once, and
+    /// no lock in force. Failures are `user.login` (`T1000W`) events with `method`; the caller
+    /// records the success, as what it grants differs.
+    public func verifyFactors(user name: String, password: String, totpCode: String, source: LoginSource, method: String,
+                              now: Date = Date()) async throws -> (User, AccessChecker) {
+        func failed(_ reason: String, _ error: IdentityError = .loginFailed, lockedUntil: Date? = nil) async throws -> Never {
+            try await audit.record(.userLoginFailure(user: name, method: method, source: source, error: reason, lockedUntil: lockedUntil))
+            throw error
         }
         // Refused for load before it counts: a busy appliance must not lock its users out.
         guard hashing.hasRoom else { try await failed("not checked: too many logins at once", .busy) }
         // The attempt is counted as a failure before anything is checked (and forgiven on
         // success), so guesses sent in parallel cannot outrun the lock.
-        let attemptsKey = try digestKey(Keyspace.loginAttempts, request.user)
+        let attemptsKey = try digestKey(Keyspace.loginAttempts, name)
         var lockedIfThisFails: Date? = nil
         switch try await registerAttempt(attemptsKey, now: now) {
         case .locked: try await failed("account locked after repeated failures", .accountLocked)
@@ -67,10 +92,10 @@ extension IdentityService {
         case .allowed: break
         }
 
-        let stored = try? await user(request.user)
+        let stored = try? await user(name)
         // The same PBKDF2 work whether or not the user exists or is enrolled.
         let hash = stored?.passwordHash ?? decoy
-        let password = request.password, crypto = crypto
+        let crypto = crypto
         let passwordMatches: Bool
         do {
             passwordMatches = try await hashing.run { try hash.matches(password, using: crypto) } && stored?.passwordHash != nil
@@ -79,7 +104,7 @@ extension IdentityService {
         }
         var step: Int64? = nil
         if let secretText = stored?.totpSecret, let secret = Base64.decode(secretText) {
-            step = try TOTP(secret: secret, using: crypto).verify(request.totpCode, at: now, lastUsedStep: stored?.lastTOTPStep)
+            step = try TOTP(secret: secret, using: crypto).verify(totpCode, at: now, lastUsedStep: stored?.lastTOTPStep)
         }
         guard let user = stored, user.status == .active, passwordMatches, let step else {
             let reason = stored == nil ? "unknown user"
@@ -100,21 +125,7 @@ extension IdentityService {
         if let lock = try await lockInForce(user: user.name, roles: user.roles, now: now) {
             try await failed("locked by \(lock.name)", .certificateRefused(lock.refusal))
         }
-        let checker = try await accessChecker(for: user)
-        let logins = checker.logins
-        guard !logins.isEmpty else {
-            try await failed("no role allows any login", .certificateRefused("your roles (\(user.roles.joined(separator: ", "))) allow no logins; ask an administrator"))
-        }
-        let cap = checker.maxSessionTTL(cap: settings.maxSessionTTL)
-        let ttl = min(request.ttl ?? cap, cap)
-        let certificate = try await userCA.sign(subject, keyID: user.name, principals: logins, validFor: ttl,
-                                                extensions: checker.certificateExtensions, now: now)
-        let validBefore = Date(timeIntervalSince1970: TimeInterval(certificate.validBefore))
-        try await audit.record(.userLogin(user: user.name, source: source))
-        try await audit.record(.userCertificateIssued(user: user.name, roles: user.roles, logins: logins, expires: validBefore, serial: certificate.serial))
-        let hostKeys = try await hostCA.trustedKeys()
-        return LoginResult(certificate: certificate, roles: user.roles, logins: logins, validBefore: validBefore,
-                           knownHosts: CertificateAuthority.knownHostsLines(hostKeys, patterns: settings.knownHostPatterns))
+        return (user, try await accessChecker(for: user))
     }
 
     enum AttemptAdmission {

@@ -65,19 +65,54 @@ public struct RoleOptions: Sendable, Equatable, Codable {
     public enum RecordingMode: String, Sendable, Codable, CaseIterable { case bestEffort = "best_effort", strict }
 }
 
+/// What a role may do with the appliance's own evidence, beyond reaching servers: read the
+/// audit log, list, end and watch anyone's sessions, read the compliance reports. Nobody may
+/// until a role allows it (`rules: {audit: [read]}`), and a role's deny wins — so who can read
+/// the evidence is decided per role, not by who can log in.
+public enum EvidenceResource: String, Sendable, Codable, CaseIterable, CodingKeyRepresentable {
+    case audit, sessions, reports
+
+    /// What can be done to each.
+    public var verbs: [EvidenceVerb] {
+        switch self {
+        case .audit: [.read]
+        case .sessions: [.list, .kill, .read]
+        case .reports: [.read]
+        }
+    }
+}
+
+public enum EvidenceVerb: String, Sendable, Codable, CaseIterable {
+    /// See that they exist (live sessions).
+    case list
+    /// Open one: the audit log's events, any session's recording, a report.
+    case read
+    /// End a live session.
+    case kill
+}
+
 /// Who and where: OS logins (may name traits, `{{internal.logins}}`), node labels (a label
-/// name or value `*` matches anything), and host user groups and sudoers lines.
+/// name or value `*` matches anything), host user groups and sudoers lines, and rules over the
+/// appliance's evidence.
 public struct RoleConditions: Sendable, Equatable, Codable {
     public var logins: [String]
     public var nodeLabels: [String: [String]]
     public var hostGroups: [String]
     public var hostSudoers: [String]
+    /// Nil in roles stored before rules existed: none.
+    public var rules: [EvidenceResource: [EvidenceVerb]]?
 
-    public init(logins: [String] = [], nodeLabels: [String: [String]] = [:], hostGroups: [String] = [], hostSudoers: [String] = []) {
+    public init(logins: [String] = [], nodeLabels: [String: [String]] = [:], hostGroups: [String] = [], hostSudoers: [String] = [],
+                rules: [EvidenceResource: [EvidenceVerb]]? = nil) {
         self.logins = logins
         self.nodeLabels = nodeLabels
         self.hostGroups = hostGroups
         self.hostSudoers = hostSudoers
+        self.rules = rules
+    }
+
+    func grants(_ verb: EvidenceVerb, on resource: EvidenceResource) -> Bool {
+        rules?[resource]?.contains(verb) ?? false
     }
 
     /// Whether a node with `labels` matches: every label named here must match one of its

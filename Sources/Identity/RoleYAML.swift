@@ -17,7 +17,7 @@ public enum RoleYAML {
     static let optionKeys = ["max_session_ttl", "max_connections", "max_sessions", "client_idle_timeout", "disconnect_expired_cert",
                              "port_forwarding", "forward_agent", "ssh_file_copy", "lock", "create_host_user_mode",
                              "enhanced_recording", "record_session"]
-    static let conditionKeys = ["logins", "node_labels", "host_groups", "host_sudoers"]
+    static let conditionKeys = ["logins", "node_labels", "host_groups", "host_sudoers", "rules"]
 
     /// Every role in a file (documents separated by `---`).
     public static func parse(_ text: String, file: String) throws -> [Role] {
@@ -123,7 +123,25 @@ public enum RoleYAML {
                 }
             }
         }
+        if let rules = keys["rules"] {
+            conditions.rules = try self.rules(rules, path: "\(path).rules", reader: reader)
+        }
         return conditions
+    }
+
+    /// `rules: {audit: [read], sessions: [list, kill, read], reports: [read]}`.
+    static func rules(_ node: Node, path: String, reader: NodeReader) throws -> [EvidenceResource: [EvidenceVerb]] {
+        let entries = try reader.mapping(node, path: path, keys: EvidenceResource.allCases.map(\.rawValue))
+        var rules: [EvidenceResource: [EvidenceVerb]] = [:]
+        for (name, value) in entries {
+            let resource = EvidenceResource(rawValue: name)!
+            let items = try reader.sequence(value, path: "\(path).\(name)")
+            rules[resource] = try items.map { item in
+                let verb = try reader.choice(item, path: "\(path).\(name)", from: resource.verbs.map(\.rawValue))
+                return EvidenceVerb(rawValue: verb)!
+            }
+        }
+        return rules
     }
 
     /// What a POSIX login name may be (and `*` in deny lists).
@@ -171,6 +189,12 @@ public enum RoleYAML {
             }
             list("host_groups", conditions.hostGroups)
             list("host_sudoers", conditions.hostSudoers)
+            if let rules = conditions.rules, !rules.isEmpty {
+                body.append("rules:")
+                for resource in EvidenceResource.allCases {
+                    if let verbs = rules[resource] { body.append("  \(resource.rawValue): [\(verbs.map(\.rawValue).joined(separator: ", "))]") }
+                }
+            }
             if !body.isEmpty { lines.append("  \(name):"); lines += body.map { "    " + $0 } }
         }
         return lines.joined(separator: "\n") + "\n"

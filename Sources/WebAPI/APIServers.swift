@@ -20,12 +20,13 @@ public enum APIServers {
     /// HTTPS on the proxy's web address.
     /// TLS through OpenSSL (`tls`: a context in the appliance's library context, the FIPS
     /// provider's in FIPS mode; replaced on a certificate reload).
-    public static func web(_ routes: LoginRoutes, recordings: RecordingRoutes, nodes: NodeRoutes, host: String, port: Int, tls: ReloadableTLSContext,
-                           limits: WebLimits = WebLimits(), logger: Logger) throws -> any Service {
+    public static func web(_ routes: LoginRoutes, recordings: RecordingRoutes, nodes: NodeRoutes, console: WebConsoleRoutes,
+                           host: String, port: Int, tls: ReloadableTLSContext, limits: WebLimits = WebLimits(), logger: Logger) throws -> any Service {
         let router = Router(context: APIRequestContext.self)
         routes.add(to: router)
         recordings.add(to: router)
         nodes.add(to: router)
+        console.add(to: router)
         let cap = ConnectionCap(total: limits.connections, perSource: limits.connectionsPerSource)
         let (seconds, attoseconds) = limits.idleTimeout.components
         let http = HTTP1Channel.Configuration(additionalChannelHandlers: [cap.handler()],

@@ -119,6 +119,16 @@ final class AuditLogTests: XCTestCase {
         let limited = try await log.search(AuditQuery(limit: 4, newestFirst: false))
         XCTAssertEqual(limited.map(\.seq), [1, 31, 2, 3], "oldest first by event time")
         await XCTAssertThrowsErrorAsync(try await log.search(AuditQuery(from: start, to: start.addingTimeInterval(-1))))
+        // Pages by the last record's seq (the web console's "Older events"): no event twice, none skipped.
+        var pages: [String] = []
+        var page = AuditQuery(user: "bob", limit: 7)
+        while true {
+            let found = try await log.search(page)
+            pages += found.compactMap(\.event.sessionID)
+            guard found.count == page.limit, let last = found.last?.seq else { break }
+            page.afterSeq = last
+        }
+        XCTAssertEqual(pages, (0..<30).reversed().filter { $0 % 3 != 0 }.map { "s\($0)" })
 
         var cursor: Int64 = 0
         var exported: [Int64] = []

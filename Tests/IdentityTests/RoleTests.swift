@@ -27,9 +27,13 @@ final class RoleTests: XCTestCase {
               env: [dev, staging]
               team: '*'
             host_groups: [docker]
+            rules:
+              audit: [read]
+              sessions: [list, read]
           deny:
             logins: [root]
             node_labels: {env: prod}
+            rules: {sessions: [kill]}
         """
 
     func testParsesEveryOptionAndRoundTripsThroughItsYAML() throws {
@@ -44,7 +48,31 @@ final class RoleTests: XCTestCase {
         XCTAssertEqual(role.options.enhancedRecording, [.command, .network])
         XCTAssertEqual(role.allow.nodeLabels, ["env": ["dev", "staging"], "team": ["*"]])
         XCTAssertEqual(role.deny.nodeLabels, ["env": ["prod"]])
+        XCTAssertEqual(role.allow.rules, [.audit: [.read], .sessions: [.list, .read]])
+        XCTAssertEqual(role.deny.rules, [.sessions: [.kill]])
         XCTAssertEqual(try RoleYAML.parse(RoleYAML.render(role), file: "rendered.yaml"), [role])
+    }
+
+    /// Who may read the evidence is decided by roles: default deny, any role may allow, deny wins.
+    func testEvidenceRulesDefaultDenyAndDenyWins() throws {
+        let auditor = Role(name: "auditor", allow: RoleConditions(rules: [.audit: [.read], .reports: [.read], .sessions: [.list, .read, .kill]]))
+        let noKill = Role(name: "no-kill", deny: RoleConditions(rules: [.sessions: [.kill]]))
+        let plain = Role(name: "plain", allow: RoleConditions(logins: ["ubuntu"], nodeLabels: ["*": ["*"]]))
+        let none = AccessChecker(user: "u", roles: [plain], traits: [:])
+        for resource in EvidenceResource.allCases { for verb in resource.verbs { XCTAssertFalse(none.may(verb, resource), "\(verb) \(resource)") } }
+        let both = AccessChecker(user: "u", roles: [plain, auditor, noKill], traits: [:])
+        XCTAssertTrue(both.may(.read, .audit))
+        XCTAssertTrue(both.may(.list, .sessions))
+        XCTAssertFalse(both.may(.kill, .sessions), "a deny in any role wins")
+        XCTAssertTrue(both.may(.read, .sessions))
+        XCTAssertTrue(both.may(.read, .reports))
+        // Roles stored before rules existed decode with none.
+        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(plain.allow)) as! [String: Any]
+        json.removeValue(forKey: "rules")
+        let old = try JSONDecoder().decode(RoleConditions.self, from: JSONSerialization.data(withJSONObject: json))
+        XCTAssertNil(old.rules)
+        // A stored role keeps its rules (JSON object keyed by resource).
+        XCTAssertEqual(try JSONDecoder().decode(Role.self, from: JSONEncoder().encode(auditor)), auditor)
     }
 
     func testMistakesArePositionedAndSuggestTheIntendedKey() {
@@ -58,6 +86,10 @@ final class RoleTests: XCTestCase {
         XCTAssertEqual(error("kind: role\nmetadata: {name: x}\nspec:\n  allow:\n    logins: [\"root; rm -rf /\"]\n"),
                        "r.yaml:5:14: 'spec.allow.logins' entry 'root; rm -rf /' is not a valid login name (letters, digits, '.', '_', '-'; or a trait such as {{internal.logins}})")
         XCTAssertEqual(error("kind: user\nmetadata: {name: x}\n"), "r.yaml:1:7: 'kind' must be one of role, not 'user'")
+        XCTAssertEqual(error("kind: role\nmetadata: {name: x}\nspec:\n  allow:\n    rules: {audit: [kill]}\n"),
+                       "r.yaml:5:21: 'spec.allow.rules.audit' must be one of read, not 'kill'")
+        XCTAssertTrue(error("kind: role\nmetadata: {name: x}\nspec:\n  allow:\n    rules: {audits: [read]}\n")
+            .contains("unknown key 'audits' in 'spec.allow.rules'; did you mean 'audit'?"))
         let broken = error("kind: role\nmetadata: {name: [x\n")
         XCTAssertTrue(broken.hasPrefix("r.yaml:3:1: YAML syntax:"), broken)
     }

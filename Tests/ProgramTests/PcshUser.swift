@@ -37,7 +37,10 @@ struct PcshUser {
     }
 
     /// `pcsh setup` answering its prompts like a person: reads the secret it shows, then types.
-    func setup(token: String) throws -> TOTP {
+    func setup(token: String) throws -> TOTP { try TOTP(secret: Base32.decode(try enrolmentSecret(token: token))!, using: try TestEnvironment.fipsContext()) }
+
+    /// `setup`, giving the TOTP secret it showed (base32), as an authenticator app keeps it.
+    func enrolmentSecret(token: String) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Programs.path("pcsh"))
         process.arguments = ["setup", "--token", token] + proxyArguments
@@ -67,7 +70,7 @@ struct PcshUser {
         while process.isRunning { Thread.sleep(forTimeInterval: 0.01) }
         XCTAssertEqual(process.terminationStatus, 0, shown + rest)
         XCTAssertTrue(rest.contains("Done. Log in with: pcsh login"), rest)
-        return totp
+        return String(secret)
     }
 
     /// `pcctl users add`, `pcsh setup`, `pcsh login` (acknowledging the notice when the cluster

@@ -1,0 +1,123 @@
+import FIPSCrypto
+import Foundation
+
+/// One signed-in browser.
+public struct WebSession: Sendable {
+    public let user: String
+    /// Names the session in events and logs: the first 16 hex digits of the cookie's SHA-256
+    /// (the cookie itself is a bearer secret and is never written anywhere).
+    public let id: String
+    /// The token every state-changing form carries (CSRF), distinct from the cookie.
+    public let csrfToken: String
+    public let created: Date
+    /// The absolute end: at most the user's roles' `max_session_ttl`.
+    public let expires: Date
+    var lastSeen: Date
+}
+
+/// The web console's sessions, held by the daemon only (a signed-out, idle, expired or locked
+/// session is gone, not merely refused by its cookie's contents): the cookie is 32 random bytes
+/// looked up here, so sign-out and locks revoke it server-side at once. Bounded: at most
+/// `perUser` sessions per person (the oldest is ended for a new one) and `total` in all.
+public actor WebSessionStore {
+    public enum Ending: String, Sendable {
+        case user, idle, expired, lock
+        /// Pushed out by a newer session of the same person (`perUser`).
+        case replaced
+    }
+
+    private var sessions: [String: WebSession] = [:]
+    private let crypto: CryptoContext
+    let idleTimeout: TimeInterval
+    let perUser: Int
+    let total: Int
+
+    public init(crypto: CryptoContext, idleTimeout: Duration, perUser: Int = 16, total: Int = 10_000) {
+        self.crypto = crypto
+        self.idleTimeout = Double(idleTimeout.components.seconds)
+        self.perUser = perUser
+        self.total = total
+    }
+
+    /// A new session for `user`; its cookie value, and the sessions it pushed out (for events).
+    public func create(user: String, lifetime: TimeInterval, now: Date = Date()) throws
+        -> (cookie: String, session: WebSession, ended: [(WebSession, Ending)]) {
+        var ended = sweep(now: now)
+        let mine = sessions.filter { $0.value.user == user }.sorted { $0.value.lastSeen < $1.value.lastSeen }
+        for (key, session) in mine.prefix(max(0, mine.count - perUser + 1)) {
+            sessions[key] = nil
+            ended.append((session, .replaced))
+        }
+        guard sessions.count < total else { throw WebConsoleError.tooManySessions }
+        let cookie = Self.base64URL(try crypto.randomBytes(32))
+        let key = try digest(cookie)
+        let session = WebSession(user: user, id: String(key.prefix(16)), csrfToken: Self.base64URL(try crypto.randomBytes(32)),
+                                 created: now, expires: now.addingTimeInterval(lifetime), lastSeen: now)
+        sessions[key] = session
+        return (cookie, session, ended)
+    }
+
+    public enum Lookup: Sendable {
+        case live(WebSession)
+        /// It ended just now (and is removed): the caller records why.
+        case ended(WebSession, Ending)
+    }
+
+    /// The session for `cookie`, touched if it is live; nil for a cookie naming none.
+    public func session(for cookie: String, now: Date = Date()) throws -> Lookup? {
+        guard Self.isWellFormed(cookie) else { return nil }
+        let key = try digest(cookie)
+        guard var session = sessions[key] else { return nil }
+        if now >= session.expires { sessions[key] = nil; return .ended(session, .expired) }
+        if now.timeIntervalSince(session.lastSeen) >= idleTimeout { sessions[key] = nil; return .ended(session, .idle) }
+        session.lastSeen = now
+        sessions[key] = session
+        return .live(session)
+    }
+
+    /// Ends the session of `cookie` (sign-out).
+    public func end(_ cookie: String) throws -> WebSession? {
+        guard Self.isWellFormed(cookie) else { return nil }
+        return sessions.removeValue(forKey: try digest(cookie))
+    }
+
+    /// Ends every session of `user` (a lock in force).
+    public func end(user: String) -> [WebSession] {
+        let mine = sessions.filter { $0.value.user == user }
+        for key in mine.keys { sessions[key] = nil }
+        return Array(mine.values)
+    }
+
+    public var count: Int { sessions.count }
+
+    /// Removes idle and expired sessions; what was removed, and why.
+    private func sweep(now: Date) -> [(WebSession, Ending)] {
+        let stale = sessions.filter { now >= $0.value.expires || now.timeIntervalSince($0.value.lastSeen) >= idleTimeout }
+        for key in stale.keys { sessions[key] = nil }
+        return stale.values.map { ($0, now >= $0.expires ? .expired : .idle) }
+    }
+
+    private func digest(_ cookie: String) throws -> String {
+        Hex.encode(try crypto.digest(.sha256, Array(cookie.utf8)))
+    }
+
+    /// 43 base64url characters: what `create` makes. Anything else is not looked up.
+    static func isWellFormed(_ token: String) -> Bool {
+        token.utf8.count == 43 && token.utf8.allSatisfy { $0 == 0x2D || $0 == 0x5F || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
+    }
+
+    static func base64URL(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}
+
+public enum WebConsoleError: Error, CustomStringConvertible {
+    case tooManySessions
+
+    public var description: String {
+        switch self {
+        case .tooManySessions: "the web console has as many sessions as it holds; try again when some have ended"
+        }
+    }
+}
