@@ -58,9 +58,11 @@ extension AuditEvent {
                                                      "mfa_device": "totp", "expires": .string(AuditTime.format(expires))]) { $1 })
     }
 
-    /// `web.logout` (`TW001I`): a web session ended; `reason` is `user`, `idle`, `expired` or `lock`.
-    public static func webLogout(user: String, session: String, reason: String) -> AuditEvent {
-        AuditEvent(.webLogout, ["user": .string(user), "web_session": .string(session), "reason": .string(reason)])
+    /// `web.logout` (`TW001I`): a web session ended, why, and when (an idle session ended at its
+    /// last activity plus the timeout, which can be before the event is written).
+    public static func webLogout(user: String, session: String, reason: String, endedAt: Date) -> AuditEvent {
+        AuditEvent(.webLogout, ["user": .string(user), "web_session": .string(session), "reason": .string(reason),
+                                "ended_at": .string(AuditTime.format(endedAt))])
     }
 
     /// `audit.read` (`TW002I`): someone read the audit log in the web console, with what they asked for.

@@ -14,8 +14,8 @@ public struct AuditQuery: Sendable, Equatable {
     public var limit: Int
     /// Newest first (the default for a person looking), or oldest first.
     public var newestFirst: Bool
-    /// Only records before (newest first) or after (oldest first) this one: the next page.
-    public var afterSeq: Int64?
+    /// Only records past this one in the query's order: the next page.
+    public var after: AuditCursor?
 
     public init(from: Date? = nil, to: Date? = nil, event: String? = nil, user: String? = nil, sessionID: String? = nil,
                 server: String? = nil, text: String? = nil, limit: Int = 100, newestFirst: Bool = true) {
@@ -35,6 +35,32 @@ public struct AuditQuery: Sendable, Equatable {
 public struct AuditRecord: Sendable, Equatable {
     public var seq: Int64
     public var event: AuditEvent
+    /// The event's time as the log orders by it (milliseconds).
+    public var timeMs: Int64 = 0
+
+    /// Where a page that ended here goes on from.
+    public var cursor: AuditCursor { AuditCursor(timeMs: timeMs, seq: seq) }
+}
+
+/// A place in a search's order (event time, then seq): an event's own time may be older than
+/// one written before it, so seq alone would skip or repeat events across pages.
+public struct AuditCursor: Sendable, Equatable, CustomStringConvertible {
+    public var timeMs: Int64
+    public var seq: Int64
+
+    public init(timeMs: Int64, seq: Int64) {
+        self.timeMs = timeMs
+        self.seq = seq
+    }
+
+    /// `TIME_MS.SEQ`, as a link carries it.
+    public init?(_ text: String) {
+        let parts = text.split(separator: ".")
+        guard parts.count == 2, let time = Int64(parts[0]), let seq = Int64(parts[1]) else { return nil }
+        self.init(timeMs: time, seq: seq)
+    }
+
+    public var description: String { "\(timeMs).\(seq)" }
 }
 
 extension AuditLog {
@@ -45,7 +71,6 @@ extension AuditLog {
         var arguments: [DatabaseValueConvertible] = []
         if let from = query.from { conditions.append("time_ms >= ?"); arguments.append(Int64(from.timeIntervalSince1970 * 1000)) }
         if let to = query.to { conditions.append("time_ms <= ?"); arguments.append(Int64(to.timeIntervalSince1970 * 1000)) }
-        if let cursor = query.afterSeq { conditions.append(query.newestFirst ? "seq < ?" : "seq > ?"); arguments.append(cursor) }
         for (column, value) in [("event", query.event), ("user", query.user), ("sid", query.sessionID), ("server", query.server)] {
             if let value { conditions.append("\(column) = ?"); arguments.append(value) }
         }
@@ -53,14 +78,15 @@ extension AuditLog {
         let order = query.newestFirst ? "DESC" : "ASC"
         let needle = query.text?.lowercased()
         var found: [AuditRecord] = []
-        var offset: Int64? = nil
+        var cursor = query.after
         // Pages of rows; free text is matched after decryption, so keep reading until enough match.
         while found.count < query.limit {
             var pageConditions = conditions
             var pageArguments = arguments
-            if let offset {
-                pageConditions.append(query.newestFirst ? "seq < ?" : "seq > ?")
-                pageArguments.append(offset)
+            if let cursor {
+                let past = query.newestFirst ? "<" : ">"
+                pageConditions.append("(time_ms \(past) ? OR (time_ms = ? AND seq \(past) ?))")
+                pageArguments += [cursor.timeMs, cursor.timeMs, cursor.seq]
             }
             let pageFilter = pageConditions.isEmpty ? filter : "WHERE " + pageConditions.joined(separator: " AND ")
             let pageSize = needle == nil ? query.limit - found.count : 1000
@@ -72,11 +98,11 @@ extension AuditLog {
             for row in rows {
                 let event = try await event(of: row)
                 if let needle, !(String(decoding: event.json(), as: UTF8.self).lowercased().contains(needle)) { continue }
-                found.append(AuditRecord(seq: row.seq, event: event))
+                found.append(AuditRecord(seq: row.seq, event: event, timeMs: row.columns.timeMs))
                 if found.count == query.limit { break }
             }
             guard rows.count == pageSize, let last = rows.last else { break }
-            offset = last.seq
+            cursor = AuditCursor(timeMs: last.columns.timeMs, seq: last.seq)
         }
         return found
     }
@@ -88,7 +114,7 @@ extension AuditLog {
             try Row.fetchAll(db, sql: "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [cursor, limit]).map(AuditLog.row)
         }
         var records: [AuditRecord] = []
-        for row in rows { records.append(AuditRecord(seq: row.seq, event: try await event(of: row))) }
+        for row in rows { records.append(AuditRecord(seq: row.seq, event: try await event(of: row), timeMs: row.columns.timeMs)) }
         return records
     }
 }

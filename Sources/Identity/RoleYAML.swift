@@ -124,7 +124,8 @@ public enum RoleYAML {
             }
         }
         if let rules = keys["rules"] {
-            conditions.rules = try self.rules(rules, path: "\(path).rules", reader: reader)
+            let parsed = try self.rules(rules, path: "\(path).rules", reader: reader)
+            conditions.rules = parsed.isEmpty ? nil : parsed  // `rules: {}` is no rules (and renders as none)
         }
         return conditions
     }

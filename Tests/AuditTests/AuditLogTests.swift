@@ -119,14 +119,28 @@ final class AuditLogTests: XCTestCase {
         let limited = try await log.search(AuditQuery(limit: 4, newestFirst: false))
         XCTAssertEqual(limited.map(\.seq), [1, 31, 2, 3], "oldest first by event time")
         await XCTAssertThrowsErrorAsync(try await log.search(AuditQuery(from: start, to: start.addingTimeInterval(-1))))
-        // Pages by the last record's seq (the web console's "Older events"): no event twice, none skipped.
+        // Pages by the last record's place (the web console's "Older events"): no event twice, none
+        // skipped, though lock.created was written last with the oldest time.
+        var everything: [Int64] = []
+        var page = AuditQuery(limit: 7)
+        while true {
+            let found = try await log.search(page)
+            everything += found.map(\.seq)
+            guard found.count == page.limit, let last = found.last else { break }
+            page.after = last.cursor
+        }
+        let whole = try await log.search(AuditQuery(limit: 100)).map(\.seq)
+        XCTAssertEqual(everything, whole)
+        XCTAssertEqual(Set(everything).count, 31)
+        XCTAssertEqual(AuditCursor("1800000000000.31"), AuditCursor(timeMs: 1_800_000_000_000, seq: 31))
+        XCTAssertNil(AuditCursor("31"))
         var pages: [String] = []
-        var page = AuditQuery(user: "bob", limit: 7)
+        page = AuditQuery(user: "bob", limit: 7)
         while true {
             let found = try await log.search(page)
             pages += found.compactMap(\.event.sessionID)
-            guard found.count == page.limit, let last = found.last?.seq else { break }
-            page.afterSeq = last
+            guard found.count == page.limit, let last = found.last else { break }
+            page.after = last.cursor
         }
         XCTAssertEqual(pages, (0..<30).reversed().filter { $0 % 3 != 0 }.map { "s\($0)" })
 

@@ -91,6 +91,14 @@ with sync_playwright() as playwright:
            "Content-Security-Policy allows no script", headers.get("content-security-policy"))
     expect(headers.get("x-frame-options") == "DENY" and "max-age" in headers.get("strict-transport-security", ""), "X-Frame-Options DENY and HSTS")
 
+    # The notice must be accepted (AC-8): without the tick the browser itself refuses (required),
+    # and a post without it is refused by the console.
+    page.goto(base + "/web/login")
+    token = page.locator("input[name=csrf]").get_attribute("value")
+    unticked = context.request.post(base + "/web/login", form={"user": alice["name"], "password": alice["password"], "totp": "000000",
+                                                               "csrf": token}, max_redirects=0)
+    expect(unticked.status == 400, "a sign-in without accepting the notice is refused", unticked.status)
+
     # alice: the servers her roles allow, and nothing of the audit log.
     sign_in(page, alice)
     expect(page.url.endswith("/web/servers"), "alice is signed in", page.url + " " + page.locator("main").inner_text())
@@ -107,12 +115,24 @@ with sync_playwright() as playwright:
     expect(response.status == 403, "alice gets 403 on the audit page", response.status)
     page.screenshot(path=shots + "/audit-forbidden.png", full_page=True)
 
+    expect(page.request.get(base + "/web/servers").headers.get("cache-control") == "no-store", "pages are not cached (Cache-Control: no-store)")
+    # The sign-in form's own token: a sign-in posted without it (a login CSRF) is refused.
+    forged = browser.new_context(ignore_https_errors=True)
+    refused = forged.request.post(base + "/web/login", form={"user": bob["name"], "password": bob["password"], "totp": "123456",
+                                                             "motd": "yes", "csrf": "forged"}, max_redirects=0)
+    expect(refused.status == 403 and "__Host-portcullis_session" not in refused.headers.get("set-cookie", ""),
+           "a sign-in without the form's token is refused", refused.status)
+    forged.close()
     # A cross-site form post is refused, and so is one without the session's token.
     cross = context.request.post(base + "/web/logout", form={"csrf": "x"}, headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
                                  max_redirects=0)
     expect(cross.status == 403, "a cross-site POST is refused", cross.status)
+    origin_only = context.request.post(base + "/web/logout", form={"csrf": "x"}, headers={"Origin": "https://evil.example"}, max_redirects=0)
+    expect(origin_only.status == 403, "a POST from another origin is refused (Origin alone)", origin_only.status)
     tokenless = context.request.post(base + "/web/logout", form={"csrf": ""}, max_redirects=0)
     expect(tokenless.status == 403, "a POST without the CSRF token is refused", tokenless.status)
+    wrong = context.request.post(base + "/web/logout", form={"csrf": "A" * 43}, max_redirects=0)
+    expect(wrong.status == 403, "a POST with a wrong CSRF token is refused", wrong.status)
     page.goto(base + "/web/servers")
     expect(page.url.endswith("/web/servers"), "alice is still signed in after the refused posts")
 

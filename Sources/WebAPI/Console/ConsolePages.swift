@@ -120,8 +120,8 @@ enum ConsolePages {
         var session = ""
         var server = ""
         var text = ""
-        /// The page's cursor: events before this sequence number.
-        var before: Int64?
+        /// The page's place: events past this one.
+        var before: AuditCursor?
 
         /// The filters as query items (the next page's link, the `audit.read` event).
         var items: [(String, String)] {
@@ -154,9 +154,9 @@ enum ConsolePages {
                     + "<td>\(escape(event.user ?? ""))</td><td>\(escape(event.sessionID ?? ""))</td><td>\(escape(event.server ?? ""))</td></tr>\n"
             }
             body += "</tbody></table>"
-            if records.count == pageSize, let last = records.last?.seq {
+            if records.count == pageSize, let last = records.last?.cursor {
                 var query = URLComponents()
-                query.queryItems = filter.items.map { URLQueryItem(name: $0.0, value: $0.1) } + [URLQueryItem(name: "before", value: String(last))]
+                query.queryItems = filter.items.map { URLQueryItem(name: $0.0, value: $0.1) } + [URLQueryItem(name: "before", value: last.description)]
                 body += "<p><a href=\"/web/audit?\(escape(query.percentEncodedQuery ?? ""))\" rel=\"next\">Older events</a></p>"
             }
         }

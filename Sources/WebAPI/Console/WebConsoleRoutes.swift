@@ -59,14 +59,20 @@ public struct WebConsoleRoutes: Sendable {
         }
         router.get("/web/login") { request, _ in
             await handle {
-                if let cookie = Self.cookie(Self.sessionCookie, in: request), case .live? = try await sessions.session(for: cookie) {
-                    return Self.redirect("/web/servers")
+                if Self.crossSite(request) == nil, let cookie = Self.cookie(Self.sessionCookie, in: request) {
+                    switch try await sessions.session(for: cookie) {
+                    case .live?: return Self.redirect("/web/servers")
+                    case .ended(let session, let reason)?: try await record([(session, reason)])
+                    case nil: break
+                    }
                 }
-                let notice: String? = switch request.uri.queryParameters.get("ended") ?? "" {
+                let notice: String? = switch Self.query(request)["ended"] ?? "" {
                 case "user": "You are signed out."
                 case "idle": "You were signed out after \(Self.spoken(sessions.idleTimeout)) without activity."
                 case "expired": "Your session reached its time limit. Sign in again."
                 case "lock": "Your access is locked by an administrator; your session was ended."
+                case "removed": "Your account was changed by an administrator (removed, suspended or reset); sign in again if you can."
+                case "replaced": "This session was replaced by a newer one."
                 default: nil
                 }
                 return try loginPage(notice: notice)
@@ -78,25 +84,25 @@ public struct WebConsoleRoutes: Sendable {
         router.post("/web/logout") { request, _ in
             await handle {
                 if let reason = Self.crossSite(request) { return Self.forbidden(cluster, "This request came from another site and was refused (\(reason)).") }
-                guard let cookie = Self.cookie(Self.sessionCookie, in: request), case .live(let session)? = try await sessions.session(for: cookie) else {
+                guard let cookie = Self.cookie(Self.sessionCookie, in: request), let found = try await sessions.session(for: cookie) else {
+                    return Self.redirect("/web/login")
+                }
+                guard case .live(let session) = found else {
+                    if case .ended(let session, let reason) = found { return try await ended(session, cookie: cookie, reason: reason) }
                     return Self.redirect("/web/login")
                 }
                 let form = try await Self.form(request)
                 guard Self.constantTimeEqual(form["csrf"] ?? "", session.csrfToken) else {
                     return Self.forbidden(cluster, "This form has expired or did not come from this console. Go back, reload the page and try again.")
                 }
-                _ = try await sessions.end(cookie)
-                _ = try await audit.record(.webLogout(user: session.user, session: session.id, reason: WebSessionStore.Ending.user.rawValue))
-                var response = Self.redirect("/web/login?ended=user")
-                response.headers.append(HTTPField(name: .setCookie, value: Self.expiredCookie(Self.sessionCookie)))
-                return response
+                return try await ended(session, cookie: cookie, reason: .user)
             }
         }
         router.get("/web/servers") { request, _ in
             await handle {
                 let state = try await signedIn(request)
                 guard case .success(let (session, checker)) = state else { return state.failureResponse }
-                let search = String((request.uri.queryParameters.get("q") ?? "").prefix(128)).trimmingCharacters(in: .whitespaces)
+                let search = String((Self.query(request)["q"] ?? "").prefix(128)).trimmingCharacters(in: .whitespaces)
                 let visible = try await nodes.nodes().filter { checker.canSee(labels: $0.labels) }
                     .map { ConsolePages.Server(name: $0.name, labels: $0.labels, kind: $0.isOpenSSH ? "openssh" : "portcullis") }
                     .sorted { $0.name < $1.name }
@@ -115,18 +121,18 @@ public struct WebConsoleRoutes: Sendable {
                     return Self.forbidden(cluster, "Your roles do not allow reading the audit log. An administrator can grant it with the role rule audit: [read].",
                                           viewer: viewer(session, checker))
                 }
-                let parameters = request.uri.queryParameters
-                func text(_ name: String, _ limit: Int) -> String { String((parameters.get(name) ?? "").prefix(limit)).trimmingCharacters(in: .whitespaces) }
+                let parameters = Self.query(request)
+                func text(_ name: String, _ limit: Int) -> String { String((parameters[name] ?? "").prefix(limit)).trimmingCharacters(in: .whitespaces) }
                 var filter = ConsolePages.AuditFilter(event: text("event", 64), user: text("user", 128), session: text("session", 64),
                                                       server: text("server", 253), text: text("text", 128))
-                filter.before = parameters.get("before").flatMap { Int64($0) }
+                filter.before = parameters["before"].flatMap(AuditCursor.init)
                 func given(_ value: String) -> String? { value.isEmpty ? nil : value }
                 var search = AuditQuery(event: given(filter.event), user: given(filter.user), sessionID: given(filter.session),
                                         server: given(filter.server), text: given(filter.text), limit: Self.auditPageSize)
-                search.afterSeq = filter.before
+                search.after = filter.before
                 let records = try await audit.log.search(search)
                 var query = Dictionary(uniqueKeysWithValues: filter.items)
-                if let before = filter.before { query["before"] = String(before) }
+                if let before = filter.before { query["before"] = before.description }
                 _ = try await audit.record(.auditRead(user: session.user, session: session.id, query: query, returned: records.count))
                 return Self.html(ConsolePages.audit(cluster: cluster, viewer: viewer(session, checker), filter: filter, records: records,
                                                     pageSize: Self.auditPageSize))
@@ -166,8 +172,19 @@ public struct WebConsoleRoutes: Sendable {
             return try loginPage(user: user, problem: problem, status: .unauthorized)
         }
         let lifetime = Double(checker.maxSessionTTL(cap: identity.settings.maxSessionTTL).components.seconds)
-        let (cookie, session, ended) = try await sessions.create(user: person.name, lifetime: lifetime)
-        for (old, reason) in ended { _ = try await audit.record(.webLogout(user: old.user, session: old.id, reason: reason.rawValue)) }
+        // Signing in again from a browser that holds a session ends that one (the cookie is replaced).
+        if let previous = Self.cookie(Self.sessionCookie, in: request), let old = try await sessions.end(previous) {
+            try await record([(old, .replaced)])
+        }
+        let made: (cookie: String, session: WebSession, ended: [(WebSession, WebSessionStore.Ending)])
+        do {
+            made = try await sessions.create(user: person.name, credentials: try credentials(of: person), lifetime: lifetime)
+        } catch WebConsoleError.tooManySessions {
+            return try loginPage(user: user, problem: "The console has as many sessions open as it holds. Try again when some have ended.",
+                                 status: .serviceUnavailable)
+        }
+        let (cookie, session) = (made.cookie, made.session)
+        try await record(made.ended)
         _ = try await audit.record(.webLogin(user: person.name, session: session.id, expires: session.expires, source: source))
         var response = Self.redirect("/web/servers")
         response.headers.append(HTTPField(name: .setCookie, value: "\(Self.sessionCookie)=\(cookie); Path=/; Secure; HttpOnly; SameSite=Strict"))
@@ -200,15 +217,29 @@ public struct WebConsoleRoutes: Sendable {
     /// (and the session's end recorded). A lock in force, or a user removed or suspended, ends
     /// every web session of that user.
     private func signedIn(_ request: Request) async throws -> SignedIn {
-        guard let cookie = Self.cookie(Self.sessionCookie, in: request), let found = try await sessions.session(for: cookie) else {
-            return .failure(Self.redirect("/web/login"))
+        // A page of a sibling site (SameSite is per site, not per origin) may not keep a session
+        // alive or read through it: only the console's own pages and typed-in addresses may.
+        if let reason = Self.crossSite(request) {
+            return .failure(Self.forbidden(cluster, "This page was opened from another site (\(reason)). Open the console's address directly."))
         }
+        // This browser's own session first (an idle one is told why), then everyone's stale ones.
+        let cookie = Self.cookie(Self.sessionCookie, in: request)
+        var found: WebSessionStore.Lookup? = nil
+        if let cookie { found = try await sessions.session(for: cookie) }
+        try await record(await sessions.sweep())
+        guard let cookie, let found else { return .failure(Self.redirect("/web/login")) }
         switch found {
         case .ended(let session, let ending):
             return .failure(try await ended(session, cookie: cookie, reason: ending))
         case .live(let session):
-            guard let user = try? await identity.user(session.user), user.status == .active else {
-                return .failure(try await ended(session, cookie: cookie, reason: .lock))
+            let user: User
+            do {
+                user = try await identity.user(session.user)
+            } catch IdentityError.userNotFound {
+                return .failure(try await ended(session, cookie: cookie, reason: .removed))
+            }
+            guard user.status == .active, try credentials(of: user) == session.credentials else {
+                return .failure(try await ended(session, cookie: cookie, reason: .removed))
             }
             if try await identity.lockInForce(user: user.name, roles: user.roles) != nil {
                 return .failure(try await ended(session, cookie: cookie, reason: .lock))
@@ -217,15 +248,29 @@ public struct WebConsoleRoutes: Sendable {
         }
     }
 
-    /// Records a session's end (for a lock: every web session of that user) and sends the
-    /// browser to sign in, saying why.
-    private func ended(_ session: WebSession, cookie: String, reason: WebSessionStore.Ending) async throws -> Response {
-        var all = reason == .lock ? await sessions.end(user: session.user) : []
-        if reason != .lock { _ = try await sessions.end(cookie) }
-        if !all.contains(where: { $0.id == session.id }) { all.append(session) }
-        for each in all {
-            _ = try await audit.record(.webLogout(user: each.user, session: each.id, reason: reason.rawValue))
+    /// What the session was signed in with (password hash and TOTP secret), as a digest: a
+    /// reset, or a user removed and made again, no longer matches it.
+    private func credentials(of user: User) throws -> String {
+        var material = Array((user.totpSecret ?? "").utf8)
+        if let hash = user.passwordHash { material += hash.salt + hash.hash }
+        return Hex.encode(try crypto.digest(.sha256, material))
+    }
+
+    /// `web.logout` for sessions that ended, each with its reason and time.
+    private func record(_ ended: [(WebSession, WebSessionStore.Ending)]) async throws {
+        for (session, reason) in ended {
+            let at = await sessions.endTime(of: session, reason)
+            _ = try await audit.record(.webLogout(user: session.user, session: session.id, reason: reason.rawValue, endedAt: at))
         }
+    }
+
+    /// Records a session's end (for a lock or a removal: every web session of that user) and
+    /// sends the browser to sign in, saying why.
+    private func ended(_ session: WebSession, cookie: String, reason: WebSessionStore.Ending) async throws -> Response {
+        var all = reason == .lock || reason == .removed ? await sessions.end(user: session.user) : []
+        _ = try await sessions.end(cookie)
+        if !all.contains(where: { $0.id == session.id }) { all.append(session) }
+        try await record(all.map { ($0, reason) })
         var response = Self.redirect("/web/login?ended=\(reason.rawValue)")
         response.headers.append(HTTPField(name: .setCookie, value: Self.expiredCookie(Self.sessionCookie)))
         return response
@@ -239,6 +284,9 @@ public struct WebConsoleRoutes: Sendable {
     private func handle(_ body: () async throws -> Response) async -> Response {
         do {
             return try await body()
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            return Self.html(ConsolePages.message(cluster: cluster, viewer: nil, title: "Too large", text: "That form was larger than the console accepts."),
+                             status: .contentTooLarge)
         } catch {
             return Self.html(ConsolePages.message(cluster: cluster, viewer: nil, title: "Something went wrong",
                                                   text: "The console could not answer this request. Try again; if it keeps failing, the appliance's log says why."),
@@ -310,8 +358,18 @@ public struct WebConsoleRoutes: Sendable {
     static func form(_ request: Request) async throws -> [String: String] {
         var request = request
         let buffer = try await request.collectBody(upTo: formLimit)
+        return urlEncoded(String(buffer: buffer))
+    }
+
+    /// The query string, decoded as browsers encode forms (`+` is a space, which Hummingbird's
+    /// `queryParameters` leaves as it is).
+    static func query(_ request: Request) -> [String: String] {
+        urlEncoded(String(request.uri.query?.prefix(formLimit) ?? ""))
+    }
+
+    static func urlEncoded(_ text: String) -> [String: String] {
         var fields: [String: String] = [:]
-        for pair in String(buffer: buffer).split(separator: "&") {
+        for pair in text.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             func decode(_ text: Substring) -> String { text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
             if let key = parts.first { fields[decode(key)] = parts.count > 1 ? decode(parts[1]) : "" }

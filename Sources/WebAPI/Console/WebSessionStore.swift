@@ -12,6 +12,8 @@ public struct WebSession: Sendable {
     public let created: Date
     /// The absolute end: at most the user's roles' `max_session_ttl`.
     public let expires: Date
+    /// A digest of the credentials signed in with: a reset or a re-created user ends the session.
+    public let credentials: String
     var lastSeen: Date
 }
 
@@ -22,7 +24,9 @@ public struct WebSession: Sendable {
 public actor WebSessionStore {
     public enum Ending: String, Sendable {
         case user, idle, expired, lock
-        /// Pushed out by a newer session of the same person (`perUser`).
+        /// The user was removed or suspended, or their password or authenticator was reset.
+        case removed
+        /// Pushed out by a newer session of the same person (`perUser`), or by signing in again.
         case replaced
     }
 
@@ -40,19 +44,22 @@ public actor WebSessionStore {
     }
 
     /// A new session for `user`; its cookie value, and the sessions it pushed out (for events).
-    public func create(user: String, lifetime: TimeInterval, now: Date = Date()) throws
+    /// Nothing changes when there is no room.
+    public func create(user: String, credentials: String, lifetime: TimeInterval, now: Date = Date()) throws
         -> (cookie: String, session: WebSession, ended: [(WebSession, Ending)]) {
+        let stale = staleKeys(now: now)
+        let mine = sessions.filter { $0.value.user == user && !stale.contains($0.key) }.sorted { $0.value.lastSeen < $1.value.lastSeen }
+        let pushed = mine.prefix(max(0, mine.count - perUser + 1))
+        guard sessions.count - stale.count - pushed.count < total else { throw WebConsoleError.tooManySessions }
         var ended = sweep(now: now)
-        let mine = sessions.filter { $0.value.user == user }.sorted { $0.value.lastSeen < $1.value.lastSeen }
-        for (key, session) in mine.prefix(max(0, mine.count - perUser + 1)) {
+        for (key, session) in pushed {
             sessions[key] = nil
             ended.append((session, .replaced))
         }
-        guard sessions.count < total else { throw WebConsoleError.tooManySessions }
         let cookie = Self.base64URL(try crypto.randomBytes(32))
         let key = try digest(cookie)
         let session = WebSession(user: user, id: String(key.prefix(16)), csrfToken: Self.base64URL(try crypto.randomBytes(32)),
-                                 created: now, expires: now.addingTimeInterval(lifetime), lastSeen: now)
+                                 created: now, expires: now.addingTimeInterval(lifetime), credentials: credentials, lastSeen: now)
         sessions[key] = session
         return (cookie, session, ended)
     }
@@ -90,11 +97,29 @@ public actor WebSessionStore {
 
     public var count: Int { sessions.count }
 
-    /// Removes idle and expired sessions; what was removed, and why.
-    private func sweep(now: Date) -> [(WebSession, Ending)] {
-        let stale = sessions.filter { now >= $0.value.expires || now.timeIntervalSince($0.value.lastSeen) >= idleTimeout }
-        for key in stale.keys { sessions[key] = nil }
-        return stale.values.map { ($0, now >= $0.expires ? .expired : .idle) }
+    /// Removes idle and expired sessions; what was removed, and why (the console records each
+    /// at its next request, so an abandoned browser's end is in the log within minutes).
+    public func sweep(now: Date = Date()) -> [(WebSession, Ending)] {
+        let stale = staleKeys(now: now)
+        var ended: [(WebSession, Ending)] = []
+        for key in stale {
+            guard let session = sessions.removeValue(forKey: key) else { continue }
+            ended.append((session, now >= session.expires ? .expired : .idle))
+        }
+        return ended
+    }
+
+    private func staleKeys(now: Date) -> Set<String> {
+        Set(sessions.filter { now >= $0.value.expires || now.timeIntervalSince($0.value.lastSeen) >= idleTimeout }.keys)
+    }
+
+    /// When a session that ended for `reason` really ended (idle: its last activity plus the timeout).
+    public func endTime(of session: WebSession, _ reason: Ending, now: Date = Date()) -> Date {
+        switch reason {
+        case .idle: min(session.lastSeen.addingTimeInterval(idleTimeout), now)
+        case .expired: min(session.expires, now)
+        default: now
+        }
     }
 
     private func digest(_ cookie: String) throws -> String {
