@@ -82,6 +82,10 @@ shlibs=$(cd "$out" && mkdir -p shlibdeps/debian && printf 'Source: portcullis\n\
 rm -rf "$out/shlibdeps"
 [ -n "$shlibs" ] || { echo "build-deb: dpkg-shlibdeps found no dependencies (is dpkg-dev installed?)" >&2; exit 1; }
 
+# As dpkg-gencontrol counts it (KiB per file, rounded up, and one per directory), from file sizes:
+# `du` counts the blocks the filesystem happened to give, which differ from one build to the next.
+installed_size=$(find "$stage" -path "$stage/DEBIAN" -prune -o \( -type f -printf 'f %s\n' \) -o \( -type d -printf 'd 0\n' \) \
+    | awk '{ kib += ($1 == "f") ? int(($2 + 1023) / 1024) : 1 } END { print kib }')
 cat >"$stage/DEBIAN/control" <<CONTROL
 Package: portcullis
 Version: $version
@@ -92,7 +96,7 @@ Recommends: openssh-sftp-server
 Suggests: sudo
 Section: net
 Priority: optional
-Installed-Size: $(du -sk "$stage" | cut -f1)
+Installed-Size: $installed_size
 Description: FIPS-oriented SSH compliance gateway
  Portcullis puts an SSH certificate authority, a proxy and recorded, controlled
  sessions between people and servers, with a sealed audit log and FedRAMP
