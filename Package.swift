@@ -178,6 +178,7 @@ let package = Package(
             name: "WebAPI",
             dependencies: [
                 "Identity", "Audit", "FIPSCrypto", "COpenSSL", "SessionControl", "Storage", "SSH", "AdminAPI", "UserAPI", "OpenSSLTLS",
+                "Compliance",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -5,7 +5,7 @@ import PortcullisVersion
 /// What every HTML report page shares: one self-contained file (it loads nothing: the style and
 /// script are inline and allowed only by their hashes), readable without script and printed.
 /// Everything that came from the data — names, reasons, titles — goes through `escape`.
-enum ReportHTML {
+public enum ReportHTML {
     static let contentSecurityPolicy = "default-src 'none'; style-src 'sha256-\(ReportHTMLAssets.styleHash)' 'report-sample';"
         + " script-src 'sha256-\(ReportHTMLAssets.scriptHash)' 'report-sample'; img-src data:; base-uri 'none'; form-action 'none'"
 
@@ -19,8 +19,8 @@ enum ReportHTML {
             + "<script>\(ReportHTMLAssets.script)</script>\n</body>\n</html>\n"
     }
 
-    /// For text and for (double-quoted) attribute values alike.
-    static func escape(_ text: String) -> String {
+    /// For text and for (double-quoted) attribute values alike (the reports and the web console).
+    public static func escape(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
         for character in text.unicodeScalars {

@@ -1,25 +1,12 @@
 import Audit
+import Compliance
 import Foundation
 
 /// The web console's pages, rendered on the server: plain HTML forms and links, no script at
 /// all (so the Content-Security-Policy allows none), one stylesheet served by the appliance.
 enum ConsolePages {
-    /// Text made safe for HTML content and attribute values.
-    static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
+    /// Text made safe for HTML content and attribute values: the reports' escaping.
+    static func escape(_ text: String) -> String { ReportHTML.escape(text) }
 
     struct Viewer {
         var user: String

@@ -378,9 +378,7 @@ public struct WebConsoleRoutes: Sendable {
     }
 
     static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count, !x.isEmpty else { return false }
-        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+        !a.isEmpty && constantTimeEquals(Array(a.utf8), Array(b.utf8))
     }
 }
 

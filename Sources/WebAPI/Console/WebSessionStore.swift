@@ -31,6 +31,7 @@ public actor WebSessionStore {
     }
 
     private var sessions: [String: WebSession] = [:]
+    private var lastSweep = Date.distantPast
     private let crypto: CryptoContext
     let idleTimeout: TimeInterval
     let perUser: Int
@@ -51,7 +52,9 @@ public actor WebSessionStore {
         let mine = sessions.filter { $0.value.user == user && !stale.contains($0.key) }.sorted { $0.value.lastSeen < $1.value.lastSeen }
         let pushed = mine.prefix(max(0, mine.count - perUser + 1))
         guard sessions.count - stale.count - pushed.count < total else { throw WebConsoleError.tooManySessions }
-        var ended = sweep(now: now)
+        var ended: [(WebSession, Ending)] = stale.compactMap { key in
+            sessions.removeValue(forKey: key).map { ($0, now >= $0.expires ? .expired : .idle) }
+        }
         for (key, session) in pushed {
             sessions[key] = nil
             ended.append((session, .replaced))
@@ -100,6 +103,9 @@ public actor WebSessionStore {
     /// Removes idle and expired sessions; what was removed, and why (the console records each
     /// at its next request, so an abandoned browser's end is in the log within minutes).
     public func sweep(now: Date = Date()) -> [(WebSession, Ending)] {
+        // At most every 10 s: a request must not walk every session (a peer sends many).
+        guard now.timeIntervalSince(lastSweep) >= 10 else { return [] }
+        lastSweep = now
         let stale = staleKeys(now: now)
         var ended: [(WebSession, Ending)] = []
         for key in stale {
