@@ -46,6 +46,8 @@ enum AuthServices {
         try await identity.start()
         var services: [any Service] = []
         var tlsCertificate: String? = nil
+        // One registry of live sessions: the node's, and the proxy's terminating-mode ones.
+        let sessions = SessionRegistry()
         if configuration.proxyService.enabled {
             let proxy = configuration.proxyService
             // Fails closed: no HTTPS API whose TLS does not work in the provider.
@@ -64,17 +66,19 @@ enum AuthServices {
                 services.append(TLSCertificateReloader(certificateFile: proxy.httpsCertFile, keyFile: proxy.httpsKeyFile, context: context,
                                                         crypto: crypto, logger: logger))
             }
-            services.append(try APIServers.web(LoginRoutes(identity: identity, messageOfTheDay: configuration.authService.messageOfTheDay),
-                                               recordings: RecordingRoutes(identity: identity, recordings: storage.recordingStore(configuration), audit: audit),
+            let recordings = RecordingRoutes(identity: identity, recordings: storage.recordingStore(configuration), audit: audit)
+            let login = LoginRoutes(identity: identity, messageOfTheDay: configuration.authService.messageOfTheDay)
+            services.append(try APIServers.web(login,
+                                               recordings: recordings,
                                                nodes: NodeRoutes(identity: identity, nodes: NodeRegistry(backend: storage.backend)),
                                                console: WebConsoleRoutes(identity: identity, nodes: NodeRegistry(backend: storage.backend), audit: audit,
                                                                          crypto: crypto, messageOfTheDay: configuration.authService.messageOfTheDay,
-                                                                         idleTimeout: proxy.webIdleTimeout),
+                                                                         idleTimeout: proxy.webIdleTimeout, proxySSH: configuration.consoleProxyAddress,
+                                                                         liveSessions: sessions, recordings: recordings, sharingLimitsWith: login,
+                                                                         logger: Logger(label: "portcullis.web")),
                                                host: proxy.webListenAddr.host, port: proxy.webListenAddr.port, tls: context,
                                                logger: logger))
         }
-        // One registry of live sessions: the node's, and the proxy's terminating-mode ones.
-        let sessions = SessionRegistry()
         if configuration.proxyService.enabled {
             let proxy = configuration.proxyService
             services.append(ProxyService(settings: ProxyService.Settings(
@@ -100,6 +104,14 @@ enum AuthServices {
 }
 
 extension Configuration {
+    /// Where the web console's terminals to OpenSSH hosts go: the proxy's SSH side on this
+    /// machine (its listen address, or loopback when it listens on every address).
+    var consoleProxyAddress: ConsoleProxyAddress {
+        let listen = proxyService.listenAddr
+        return ConsoleProxyAddress(host: ["0.0.0.0", "::"].contains(listen.host) ? "127.0.0.1" : listen.host, port: listen.port,
+                                   name: HostIdentity.hostName)
+    }
+
     /// Where users reach the proxy's SSH side: public_addr's host (else this host's name, or the
     /// listen address when it is a specific one) with the SSH listen port.
     var sshProxyAddress: String {

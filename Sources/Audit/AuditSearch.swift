@@ -16,6 +16,9 @@ public struct AuditQuery: Sendable, Equatable {
     public var newestFirst: Bool
     /// Only records past this one in the query's order: the next page.
     public var after: AuditCursor?
+    /// For a free-text search: at most this many events are opened (each is decrypted to be
+    /// matched); the search stops there and says where (`AuditSearchPage.scannedTo`).
+    public var scanLimit: Int?
 
     public init(from: Date? = nil, to: Date? = nil, event: String? = nil, user: String? = nil, sessionID: String? = nil,
                 server: String? = nil, text: String? = nil, limit: Int = 100, newestFirst: Bool = true) {
@@ -63,8 +66,19 @@ public struct AuditCursor: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(timeMs).\(seq)" }
 }
 
+/// A page of a search, and, when a free-text search stopped at its `scanLimit` before filling
+/// the page, the place it reached (the next search goes on from there).
+public struct AuditSearchPage: Sendable {
+    public var records: [AuditRecord]
+    public var scannedTo: AuditCursor?
+}
+
 extension AuditLog {
     public func search(_ query: AuditQuery) async throws -> [AuditRecord] {
+        try await searchPage(query).records
+    }
+
+    public func searchPage(_ query: AuditQuery) async throws -> AuditSearchPage {
         guard query.limit > 0 else { throw AuditError.invalidQuery("the limit must be at least 1") }
         if let from = query.from, let to = query.to, from > to { throw AuditError.invalidQuery("the time range ends before it starts") }
         var conditions: [String] = []
@@ -79,8 +93,10 @@ extension AuditLog {
         let needle = query.text?.lowercased()
         var found: [AuditRecord] = []
         var cursor = query.after
+        var scanned = 0
         // Pages of rows; free text is matched after decryption, so keep reading until enough match.
         while found.count < query.limit {
+            if needle != nil, let scanLimit = query.scanLimit, scanned >= scanLimit { return AuditSearchPage(records: found, scannedTo: cursor) }
             var pageConditions = conditions
             var pageArguments = arguments
             if let cursor {
@@ -89,12 +105,13 @@ extension AuditLog {
                 pageArguments += [cursor.timeMs, cursor.timeMs, cursor.seq]
             }
             let pageFilter = pageConditions.isEmpty ? filter : "WHERE " + pageConditions.joined(separator: " AND ")
-            let pageSize = needle == nil ? query.limit - found.count : 1000
+            let pageSize = needle == nil ? query.limit - found.count : min(1000, max(1, (query.scanLimit ?? .max) - scanned))
             let statementArguments = StatementArguments((pageArguments + [pageSize]) as [DatabaseValueConvertible?])
             let rows = try await pool.read { db in
                 try Row.fetchAll(db, sql: "SELECT * FROM events \(pageFilter) ORDER BY time_ms \(order), seq \(order) LIMIT ?",
                                  arguments: statementArguments).map(AuditLog.row)
             }
+            scanned += rows.count
             for row in rows {
                 let event = try await event(of: row)
                 if let needle, !(String(decoding: event.json(), as: UTF8.self).lowercased().contains(needle)) { continue }
@@ -104,7 +121,7 @@ extension AuditLog {
             guard rows.count == pageSize, let last = rows.last else { break }
             cursor = AuditCursor(timeMs: last.columns.timeMs, seq: last.seq)
         }
-        return found
+        return AuditSearchPage(records: found, scannedTo: nil)
     }
 
     /// Records after `cursor` (a sequence number; 0 for the start), oldest first: what a SIEM

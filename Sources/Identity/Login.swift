@@ -70,6 +70,20 @@ extension IdentityService {
                            knownHosts: CertificateAuthority.knownHostsLines(hostKeys, patterns: settings.knownHostPatterns))
     }
 
+    /// A certificate for one web terminal: a key the console made for it, the one login the
+    /// person picked, valid no longer than their web session nor their roles' `max_session_ttl`
+    /// (the node ends the connection when it expires). A `cert.create` event, as for `pcsh login`.
+    public func signWebTerminal(_ key: PublicKey, user: User, checker: AccessChecker, login: String, until end: Date,
+                                now: Date = Date()) async throws -> SSHCertificate {
+        let cap = checker.maxSessionTTL(cap: settings.maxSessionTTL)
+        let ttl = min(Duration.seconds(max(1, Int64(end.timeIntervalSince(now)))), cap)
+        let certificate = try await userCA.sign(key, keyID: user.name, principals: [login], validFor: ttl,
+                                                extensions: checker.certificateExtensions, now: now)
+        try await audit.record(.userCertificateIssued(user: user.name, roles: user.roles, logins: [login],
+                                                      expires: Date(timeIntervalSince1970: TimeInterval(certificate.validBefore)), serial: certificate.serial))
+        return certificate
+    }
+
     /// A person's two factors, as every login checks them (pcsh's and the web console's): the
     /// lockout counters (AC-7), password (or the decoy's work), the one-time code spent once, and
     /// no lock in force. Failures are `user.login` (`T1000W`) events with `method`; the caller

@@ -17,6 +17,9 @@ public struct SSHClientConfiguration: Sendable {
     public var rekeyAfterBytes: Int
     public var rekeyInterval: TimeAmount?
     public var logger: Logger
+    /// Told each banner the server sends before authentication ends (a refusal's reason comes
+    /// as one: the web terminal shows it to the person).
+    public var onBanner: (@Sendable (String) -> Void)?
 
     public init(crypto: CryptoContext, algorithms: SSHAlgorithms = .default, username: String, privateKey: PrivateKey,
                 certificate: SSHCertificate? = nil, hostKeyVerifier: SSHHostKeyVerifier, authenticationTimeout: TimeAmount = .seconds(30),
@@ -68,7 +71,10 @@ final class SSHClientHandler: ChannelInboundHandler {
             transport?.sessionID
         }
         userAuth.send = { [weak transport] in try transport?.send($0) }
-        userAuth.onBanner = { [logger = link.logger] in logger.info("server banner", metadata: ["banner": "\($0)"]) }
+        userAuth.onBanner = { [logger = link.logger, told = configuration.onBanner] in
+            logger.info("server banner", metadata: ["banner": "\($0)"])
+            told?($0)
+        }
         self.userAuth = userAuth
         transport.onFirstKeyExchange = { try userAuth.start() }
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import HummingbirdWebSocket
 import OpenSSLTLS
 import Identity
 import Logging
@@ -27,11 +28,17 @@ public enum APIServers {
         recordings.add(to: router)
         nodes.add(to: router)
         console.add(to: router)
+        let sockets = Router(context: WebSocketConsoleContext.self)
+        console.addTerminal(to: sockets)
         let cap = ConnectionCap(total: limits.connections, perSource: limits.connectionsPerSource)
         let (seconds, attoseconds) = limits.idleTimeout.components
         let http = HTTP1Channel.Configuration(additionalChannelHandlers: [cap.handler()],
                                               idleTimeout: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
-        return Application(router: router, server: .http1OverOpenSSLTLS(configuration: http, context: tls),
+        // A terminal's socket: frames bounded, pinged so a vanished browser is noticed (SC-10).
+        let webSocket = WebSocketServerConfiguration(maxFrameSize: WebConsoleRoutes.terminalMessageLimit, autoPing: .enabled(timePeriod: .seconds(30)),
+                                                     closeTimeout: .seconds(10))
+        return Application(router: router, server: .http1OverOpenSSLTLS(webSocketRouter: sockets,
+                                                                        configuration: .init(http1: http, ws: webSocket), context: tls),
                            configuration: .init(address: .hostname(host, port: port), serverName: "portcullis"),
                            onServerRunning: { _ in logger.info("HTTPS API listening", metadata: ["address": "\(host):\(port)"]) },
                            logger: logger)

@@ -1,4 +1,6 @@
+import Hummingbird
 import HummingbirdCore
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import OpenSSLTLS
@@ -25,8 +27,14 @@ struct OpenSSLTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
 }
 
 extension HTTPServerBuilder {
-    /// HTTP/1.1 over TLS through OpenSSL.
-    static func http1OverOpenSSLTLS(configuration: HTTP1Channel.Configuration, context: ReloadableTLSContext) -> HTTPServerBuilder {
-        .init { responder in OpenSSLTLSChannel(base: HTTP1Channel(responder: responder, configuration: configuration), context: context) }
+    /// HTTP/1.1, with WebSocket upgrades for the routes of `webSocketRouter`, over TLS through OpenSSL.
+    static func http1OverOpenSSLTLS<Sockets: HTTPResponderBuilder>(
+        webSocketRouter: Sockets, configuration: HTTP1WebSocketUpgradeChannel.Configuration, context: ReloadableTLSContext
+    ) -> HTTPServerBuilder where Sockets.Responder.Context: WebSocketRequestContext {
+        let sockets = webSocketRouter.buildResponder()
+        return .init { responder in
+            OpenSSLTLSChannel(base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: sockets, configuration: configuration),
+                              context: context)
+        }
     }
 }

@@ -38,8 +38,8 @@ public struct RecordingRoutes: Sendable {
     }
 
     /// Ownership from the header (the first chunk) before anything else is read, then the body
-    /// streamed chunk by chunk.
-    func replay(_ sid: String, to user: String) async throws -> Response {
+    /// streamed chunk by chunk. `mayReadAny`: the roles allow any session's (`sessions: [read]`).
+    func replay(_ sid: String, to user: String, mayReadAny: Bool = false) async throws -> Response {
         @Sendable func event(_ success: Bool, error: String? = nil) -> AuditEvent {
             var fields: [String: AuditValue] = ["user": .string(user), "sid": .string(sid), "success": .bool(success)]
             if let error { fields["error"] = .string(error) }
@@ -57,7 +57,7 @@ public struct RecordingRoutes: Sendable {
             try await audit.record(event(false, error: "\(error)"))
             throw refusal
         }
-        guard owner == user else {
+        guard owner == user || mayReadAny else {
             try await audit.record(event(false, error: "not the user's session"))
             throw refusal
         }

@@ -55,7 +55,14 @@ final class WebSessionStoreTests: XCTestCase {
         XCTAssertEqual(locked.count, 2)
         guard case .live? = try await sessions.session(for: carol) else { return XCTFail("another user's session stays") }
         for _ in 0..<4 { _ = try await sessions.create(user: "u\(UUID().uuidString.prefix(4))", credentials: "c", lifetime: 600) }
-        await XCTAssertThrowsErrorAsync(try await sessions.create(user: "one-too-many", credentials: "c", lifetime: 600))
+        let before = await sessions.count
+        do {
+            _ = try await sessions.create(user: "one-too-many", credentials: "c", lifetime: 600)
+            XCTFail("a full table refuses a new session")
+        } catch WebConsoleError.tooManySessions {
+        }
+        let after = await sessions.count
+        XCTAssertEqual(after, before, "a refused session evicts nobody")
         for bad in ["", "x", String(repeating: "A", count: 43) + "=", String(repeating: "/", count: 43), "../../etc/passwd"] {
             let found = try await sessions.session(for: bad)
             XCTAssertNil(found, bad)

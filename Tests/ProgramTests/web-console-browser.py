@@ -5,7 +5,7 @@ password, TOTP secret, the servers their roles show), pcctl and the daemon's con
 user mid-session), the idle timeout, and a directory for screenshots. Exits non-zero with the
 first broken expectation; prints what it checked.
 """
-import base64, hmac, json, struct, subprocess, sys, time
+import base64, hmac, json, re, struct, subprocess, sys, time
 from urllib.parse import urlparse
 
 from playwright.sync_api import sync_playwright
@@ -15,13 +15,14 @@ base = args["url"].rstrip("/")
 origin = urlparse(base)
 shots = args["screenshots"]
 checked = []
+began = time.time()
 
 
 def expect(condition, what, detail=""):
     if not condition:
         sys.exit("web console: FAIL: %s%s" % (what, (": " + str(detail)) if detail else ""))
     checked.append(what)
-    print("web console: ok: " + what, flush=True)
+    print("web console: ok: %s (%.1f s)" % (what, time.time() - began), flush=True)
 
 
 def totp(secret, offset=0):
@@ -32,13 +33,16 @@ def totp(secret, offset=0):
 
 
 def fresh_code(user):
-    """A code not used before (each works once): wait for the next 30 s step if needed."""
-    step = int(time.time()) // 30
-    if user.get("last_step") == step:
-        time.sleep(30 - time.time() % 30 + 0.5)
-        step = int(time.time()) // 30
-    user["last_step"] = step
-    return totp(user["secret"])
+    """A code for a step after the last one this user spent (each works once): the current
+    step's, else the next one's (the console accepts one step of skew), else wait."""
+    while True:
+        now = int(time.time()) // 30
+        target = max(now, user.get("last_step", -1) + 1)
+        if target <= now + 1:
+            break
+        time.sleep(30 - time.time() % 30 + 0.2)
+    user["last_step"] = target
+    return totp(user["secret"], target - now)
 
 
 def sign_in(page, user, code=None):
@@ -54,7 +58,8 @@ def sign_in(page, user, code=None):
 
 with sync_playwright() as playwright:
     browser = playwright.chromium.launch(executable_path=args["chromium"], headless=True, args=["--no-sandbox"])
-    context = browser.new_context(ignore_https_errors=True)
+    # A viewer in New York: times are shown in their zone, UTC on hover.
+    context = browser.new_context(ignore_https_errors=True, timezone_id="America/New_York")
     problems, foreign = [], []
     context.on("request", lambda request: foreign.append(request.url)
                if urlparse(request.url).netloc and urlparse(request.url).netloc != origin.netloc else None)
@@ -73,7 +78,7 @@ with sync_playwright() as playwright:
 
     def watch(page):
         page.on("console", console)
-        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("pageerror", lambda error: problems.append("%s (%s; %s)" % (error, page.url, (error.stack or "")[:300])))
         return page
 
     alice, bob = args["users"]["alice"], args["users"]["bob"]
@@ -87,8 +92,9 @@ with sync_playwright() as playwright:
     expect(page.get_by_text(args["motd"]).count() == 1, "the message of the day is shown before sign-in")
     page.screenshot(path=shots + "/login.png", full_page=True)
     headers = page.request.get(base + "/web/login").headers
-    expect("script-src" not in headers.get("content-security-policy", "x") and "default-src 'none'" in headers.get("content-security-policy", ""),
-           "Content-Security-Policy allows no script", headers.get("content-security-policy"))
+    policy = headers.get("content-security-policy", "")
+    expect("default-src 'none'" in policy and "script-src 'self';" in policy and "unsafe" not in policy,
+           "Content-Security-Policy allows only the appliance's own script (no inline script)", policy)
     expect(headers.get("x-frame-options") == "DENY" and "max-age" in headers.get("strict-transport-security", ""), "X-Frame-Options DENY and HSTS")
 
     # The notice must be accepted (AC-8): without the tick the browser itself refuses (required),
@@ -159,6 +165,151 @@ with sync_playwright() as playwright:
     users = set(page.locator("tbody tr td:nth-child(4)").all_inner_texts())
     expect(users == {"alice"}, "the event filter keeps only web.logout (alice's)", users)
     page.screenshot(path=shots + "/audit.png", full_page=True)
+    first_time = page.locator("tbody time").first
+    shown, utc = first_time.inner_text(), first_time.get_attribute("title") or ""
+    expect(utc.endswith("(UTC)") and shown != first_time.get_attribute("datetime") and ("EST" in shown or "EDT" in shown or "GMT-" in shown),
+           "times are shown in the viewer's zone, UTC on hover", (shown, utc))
+
+    # The web terminal: alice (max_connections: 1) reaches web1 as root through the console.
+    alice_context = browser.new_context(ignore_https_errors=True, viewport={"width": 1100, "height": 800})
+    alice_context.on("request", lambda request: foreign.append(request.url)
+                     if urlparse(request.url).netloc and urlparse(request.url).netloc != origin.netloc else None)
+    # alice logs in with pcsh too, for ssh beside her web terminal (first: the web session's idle
+    # timeout is seconds long here).
+    pcsh = args["alice_pcsh"]
+    login = subprocess.run(pcsh["login"], input=(args["motd"] and "yes\n" or "") + alice["password"] + "\n" + fresh_code(alice) + "\n",
+                           capture_output=True, text=True, env=pcsh["env"], timeout=60)
+    expect(login.returncode == 0, "alice logs in with pcsh as well", login.stdout + login.stderr)
+    alice_page = watch(alice_context.new_page())
+    sign_in(alice_page, alice)
+    expect(alice_page.url.endswith("/web/servers"), "alice signs in for a terminal")
+
+    def screen(page, selector="#terminal"):
+        return page.locator(selector + " .xterm-accessibility-tree").inner_text()
+
+    def wait_state(page, state, selector="#terminal", timeout=20000):
+        try:
+            page.wait_for_function("(want) => document.querySelector(want[0]).dataset.state === want[1]", arg=[selector, state], timeout=timeout)
+        except Exception:  # noqa: BLE001 - the failure says what the page showed
+            shown = page.content()[:3000]
+            expect(False, "%s reaches state %s" % (selector, state), "%s; console: %s" % (shown, problems))
+
+    def wait_text(page, predicate, selector="#terminal", timeout=15):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            text = screen(page, selector)
+            if predicate(text):
+                return text
+            time.sleep(0.2)
+        return screen(page, selector)
+
+    def open_terminal(page):
+        page.goto(base + "/web/servers")
+        page.get_by_role("button", name="Connect to web1").click()
+        page.wait_for_load_state()
+        wait_state(page, "open")
+
+    def run(page, command):
+        page.locator("#terminal").click()
+        page.keyboard.type(command)
+        page.keyboard.press("Enter")
+
+    open_terminal(alice_page)
+    expect("root@web1" in alice_page.locator("#terminal-status").inner_text(), "the terminal connects", alice_page.locator("#terminal-status").inner_text())
+    run(alice_page, "echo $((6*7))")
+    text = wait_text(alice_page, lambda t: any(line.strip() == "42" for line in t.splitlines()))
+    expect(any(line.strip() == "42" for line in text.splitlines()), "echo $((6*7)) prints 42 in the web terminal", text[-400:])
+    alice_page.screenshot(path=shots + "/terminal.png", full_page=True)
+
+    # Resize: the window shrinks, the terminal follows, and the shell sees its new size.
+    def sizes_in(text):
+        return [line.strip() for line in text.splitlines() if re.fullmatch(r"size=\d+ \d+", line.strip())]
+
+    run(alice_page, "stty size | sed 's/^/size=/'")
+    sizes = sizes_in(wait_text(alice_page, lambda t: len(sizes_in(t)) >= 1))
+    alice_page.set_viewport_size({"width": 700, "height": 520})
+    time.sleep(0.5)
+    run(alice_page, "stty size | sed 's/^/size=/'")
+    resized = sizes_in(wait_text(alice_page, lambda t: len(sizes_in(t)) >= 2))
+    expect(sizes and resized and resized[-1] != sizes[-1], "a resized window resizes the host's terminal", (sizes, resized))
+    alice_page.set_viewport_size({"width": 1100, "height": 800})
+
+    # max_connections is one count for web terminals and ssh: a second terminal and an ssh
+    # connection are refused while this one is open, with the limit's own words.
+    second = watch(alice_context.new_page())
+    second.goto(base + "/web/servers")
+    second.get_by_role("button", name="Connect to web1").click()
+    second.wait_for_load_state()
+    wait_state(second, "ended")
+    refusal = second.locator("#terminal-status").inner_text()
+    expect("max" in refusal.lower() or "limit" in refusal.lower(), "a second web terminal is refused by max_connections", refusal)
+    second.screenshot(path=shots + "/terminal-refused.png", full_page=True)
+    second.close()
+    # (The web session's idle timeout is seconds long here: the terminal is kept busy.)
+    run(alice_page, "true")
+    refused_ssh = subprocess.run(pcsh["ssh"], capture_output=True, text=True, timeout=60)
+    expect(refused_ssh.returncode != 0 and "via-ssh" not in refused_ssh.stdout, "ssh is refused while the web terminal holds the one connection",
+           refused_ssh.stdout + refused_ssh.stderr)
+    alice_page.get_by_role("button", name="Close session").click()
+    wait_state(alice_page, "ended")
+    expect("closed" in alice_page.locator("#terminal-status").inner_text(), "Close session ends the terminal", alice_page.locator("#terminal-status").inner_text())
+    allowed_ssh = None
+    for attempt in range(20):
+        allowed_ssh = subprocess.run(pcsh["ssh"], capture_output=True, text=True, timeout=60)
+        if allowed_ssh.returncode == 0:
+            break
+        time.sleep(0.25)
+    expect("via-ssh" in allowed_ssh.stdout, "with the terminal closed, ssh gets the connection", allowed_ssh.stdout + allowed_ssh.stderr)
+
+    # The session's recording plays in the browser and shows the 42.
+    alice_page.goto(base + "/web/recordings")
+    expect(alice_page.locator("tbody tr").count() >= 1, "alice's recordings list her web terminal session")
+    alice_page.locator("tbody tr").filter(has_text="web1").last.get_by_role("link").click()
+    alice_page.wait_for_load_state()
+    wait_state(alice_page, "ready", selector="#player")
+    alice_page.get_by_label("Speed").select_option("16")
+    alice_page.get_by_role("button", name="Play").click()
+    wait_state(alice_page, "ended", selector="#player", timeout=60000)
+    played = screen(alice_page, "#player")
+    expect(any(line.strip() == "42" for line in played.splitlines()), "the recording plays in the browser and shows 42", played[-400:])
+    alice_page.locator("#player-seek").fill("0")
+    expect("0:00" in alice_page.locator("#player-position").inner_text(), "seeking back to the start", alice_page.locator("#player-position").inner_text())
+    alice_page.screenshot(path=shots + "/player.png", full_page=True)
+
+    # An administrator (bob: sessions: [list, kill]) ends alice's live terminal; her page says so.
+    page.goto(base + "/web/servers")
+    if "/web/login" in page.url:  # the idle timeout is short here, and sign-ins above may wait for a fresh code
+        sign_in(page, bob)
+    expect(page.url.endswith("/web/servers"), "bob is signed in", page.url)
+    open_terminal(alice_page)
+    page.goto(base + "/web/sessions")
+    expect(page.get_by_role("cell", name="alice").count() >= 1, "bob's live sessions page lists alice's terminal")
+    page.screenshot(path=shots + "/sessions.png", full_page=True)
+    page.get_by_role("button", name="End the session of alice on web1").first.click()
+    page.wait_for_load_state()
+    expect(page.locator(".notice").count() == 1, "the sessions page says the session was ended")
+    wait_state(alice_page, "ended", timeout=10000)
+    killed = alice_page.locator("#terminal-status").inner_text()
+    expect("terminated by bob" in killed, "the killed terminal's page says who ended it", killed)
+
+    # The audit log shows the terminal's session.start and session.end (bob reads it).
+    for name in ["session.start", "session.end"]:
+        page.goto(base + "/web/audit?event=%s&user=alice" % name)
+        expect(page.locator("tbody tr").count() >= 1, "the audit log shows alice's %s" % name)
+
+    # A lock ends a live terminal within 2 s, with the lock's message.
+    open_terminal(alice_page)
+    started = time.time()
+    subprocess.run(args["pcctl"] + ["lock", "--name", "terminal-lock", "--user", "alice", "--message", "terminal lock test", "--ttl", "10m",
+                                    "--config", args["config"]], check=True, capture_output=True)
+    wait_state(alice_page, "ended", timeout=5000)
+    took = time.time() - started
+    expect(took < 2.0, "a lock ends the web terminal within 2 s", "%.2f s" % took)
+    expect("terminal lock test" in alice_page.locator("#terminal-status").inner_text() or "lock" in alice_page.locator("#terminal-status").inner_text().lower(),
+           "the locked terminal says why", alice_page.locator("#terminal-status").inner_text())
+    alice_page.screenshot(path=shots + "/terminal-locked.png", full_page=True)
+    subprocess.run(args["pcctl"] + ["rm", "lock/terminal-lock", "--config", args["config"]], check=True, capture_output=True)
+    alice_context.close()
 
     # A lock ends bob's web session at his next request.
     subprocess.run(args["pcctl"] + ["lock", "--user", "bob", "--message", "browser test", "--ttl", "10m", "--config", args["config"]],

@@ -75,7 +75,7 @@ printf 'portcullis (%s) bookworm; urgency=medium\n\n  * Release %s.\n\n -- Portc
     "$version" "$version" "$(date -u -R -d "@$SOURCE_DATE_EPOCH")" | gzip -9n >"$stage/usr/share/doc/portcullis/changelog.gz"
 
 # Depends: from the binaries' real shared-library needs (dpkg-shlibdeps), plus the programs the
-# maintainer scripts and PAM stack call.
+# maintainer scripts and PAM stack call, and the web terminal's component (node-xterm, served from its Debian path).
 shlibs=$(cd "$out" && mkdir -p shlibdeps/debian && printf 'Source: portcullis\n\nPackage: portcullis\nArchitecture: any\n' >shlibdeps/debian/control \
     && cd shlibdeps && dpkg-shlibdeps -O "$stage/usr/bin/portcullis" "$stage/usr/bin/portcullis-privd" "$stage/usr/bin/pcctl" "$stage/usr/bin/pcsh" \
        "$stage/usr/lib/portcullis/portcullis-exec" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
@@ -91,7 +91,7 @@ Package: portcullis
 Version: $version
 Architecture: $arch
 Maintainer: Portcullis <security@portcullis.invalid>
-Depends: $shlibs, libpam-modules, openssl, adduser, passwd, debconf (>= 0.5) | debconf-2.0
+Depends: $shlibs, libpam-modules, openssl, adduser, passwd, node-xterm, debconf (>= 0.5) | debconf-2.0
 Recommends: openssh-sftp-server
 Suggests: sudo
 Section: net

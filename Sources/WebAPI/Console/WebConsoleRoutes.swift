@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Identity
+import Logging
 import NIOCore
 import SessionControl
 
@@ -21,6 +22,7 @@ public struct WebConsoleRoutes: Sendable {
     static let loginCookie = "__Host-portcullis_login"
     static let formLimit = 8 * 1024
     static let auditPageSize = 100
+    static let auditTextScanLimit = 50_000
 
     let identity: IdentityService
     let nodes: NodeRegistry
@@ -28,12 +30,31 @@ public struct WebConsoleRoutes: Sendable {
     let sessions: WebSessionStore
     let crypto: CryptoContext
     let messageOfTheDay: String
-    /// Sign-ins per source address (each costs PBKDF2 and durable writes), as the login API's.
-    let limiter = SourceRateLimiter(burst: 10, interval: 1)
+    /// Where OpenSSH hosts' terminals go (nil: the proxy's SSH side is not running here).
+    let proxySSH: ConsoleProxyAddress?
+    /// The web terminals open, by web session.
+    let terminals = WebTerminals()
+    /// The daemon's live sessions (node and proxy), for the sessions page.
+    let liveSessions: SessionRegistry?
+    /// Replays for the player (nil: this appliance serves none).
+    let recordings: RecordingRoutes?
+    let xterm: XtermAssets
+    let logger: Logger
+    /// Sign-ins per source address (each costs PBKDF2 and durable writes): the login API's own
+    /// counter when given, so the two doors do not add up to twice the rate.
+    let limiter: SourceRateLimiter
 
     public init(identity: IdentityService, nodes: NodeRegistry, audit: AuditPipeline, crypto: CryptoContext, messageOfTheDay: String,
-                idleTimeout: Duration) {
+                idleTimeout: Duration, proxySSH: ConsoleProxyAddress? = nil, liveSessions: SessionRegistry? = nil,
+                recordings: RecordingRoutes? = nil, sharingLimitsWith login: LoginRoutes? = nil,
+                xtermDirectory: String? = nil, logger: Logger = Logger(label: "portcullis.web")) {
         self.identity = identity
+        limiter = login?.limiter ?? SourceRateLimiter(burst: 10, interval: 1)
+        self.recordings = recordings
+        xterm = XtermAssets(directory: xtermDirectory ?? XtermBundle.defaultDirectory)
+        self.proxySSH = proxySSH
+        self.liveSessions = liveSessions
+        self.logger = logger
         self.nodes = nodes
         self.audit = audit
         self.crypto = crypto
@@ -57,6 +78,7 @@ public struct WebConsoleRoutes: Sendable {
             response.headers[.cacheControl] = "max-age=3600"
             return response
         }
+        addTerminalAndEvidence(to: router)
         router.get("/web/login") { request, _ in
             await handle {
                 if Self.crossSite(request) == nil, let cookie = Self.cookie(Self.sessionCookie, in: request) {
@@ -103,9 +125,7 @@ public struct WebConsoleRoutes: Sendable {
                 let state = try await signedIn(request)
                 guard case .success(let (session, checker)) = state else { return state.failureResponse }
                 let search = String((Self.query(request)["q"] ?? "").prefix(128)).trimmingCharacters(in: .whitespaces)
-                let visible = try await nodes.nodes().filter { checker.canSee(labels: $0.labels) }
-                    .map { ConsolePages.Server(name: $0.name, labels: $0.labels, kind: $0.isOpenSSH ? "openssh" : "portcullis") }
-                    .sorted { $0.name < $1.name }
+                let visible = try await visibleServers(checker)
                 let shown = search.isEmpty ? visible : visible.filter { server in
                     server.name.localizedCaseInsensitiveContains(search)
                         || server.labels.contains { "\($0.key)=\($0.value)".localizedCaseInsensitiveContains(search) }
@@ -130,12 +150,15 @@ public struct WebConsoleRoutes: Sendable {
                 var search = AuditQuery(event: given(filter.event), user: given(filter.user), sessionID: given(filter.session),
                                         server: given(filter.server), text: given(filter.text), limit: Self.auditPageSize)
                 search.after = filter.before
-                let records = try await audit.log.search(search)
+                // Free text opens every event it passes: one page looks through a bounded part of the log.
+                search.scanLimit = Self.auditTextScanLimit
+                let found = try await audit.log.searchPage(search)
+                let records = found.records
                 var query = Dictionary(uniqueKeysWithValues: filter.items)
                 if let before = filter.before { query["before"] = before.description }
                 _ = try await audit.record(.auditRead(user: session.user, session: session.id, query: query, returned: records.count))
                 return Self.html(ConsolePages.audit(cluster: cluster, viewer: viewer(session, checker), filter: filter, records: records,
-                                                    pageSize: Self.auditPageSize))
+                                                    pageSize: Self.auditPageSize, scannedTo: found.scannedTo, scanLimit: Self.auditTextScanLimit))
             }
         }
     }
@@ -151,10 +174,17 @@ public struct WebConsoleRoutes: Sendable {
         }
         let form = try await Self.form(request)
         let user = String((form["user"] ?? "").prefix(128))
+        // Refused before the factors are looked at: recorded (user.login, method web), not counted for lockout.
+        func rejected(_ reason: String) async throws {
+            try await identity.recordRejectedRequest(method: "web", user: user.isEmpty ? nil : user, reason: reason,
+                                                     remoteAddress: context.remoteAddress, userAgent: request.headers[.userAgent])
+        }
         guard let expected = Self.cookie(Self.loginCookie, in: request), Self.constantTimeEqual(form["csrf"] ?? "", expected) else {
+            try await rejected("the sign-in form's token is missing or wrong (a forged or expired form)")
             return try loginPage(user: user, problem: "The sign-in form expired or did not come from this console. Try again.", status: .forbidden)
         }
         if !messageOfTheDay.isEmpty && form["motd"] != "yes" {
+            try await rejected("the notice (message of the day) was not accepted")
             return try loginPage(user: user, problem: "Read and accept the notice before signing in.", status: .badRequest)
         }
         let source = LoginSource(remoteAddress: context.remoteAddress, userAgent: request.headers[.userAgent])
@@ -216,7 +246,7 @@ public struct WebConsoleRoutes: Sendable {
     /// The request's session and the user's merged roles now; else where to send the browser
     /// (and the session's end recorded). A lock in force, or a user removed or suspended, ends
     /// every web session of that user.
-    private func signedIn(_ request: Request) async throws -> SignedIn {
+    func signedIn(_ request: Request) async throws -> SignedIn {
         // A page of a sibling site (SameSite is per site, not per origin) may not keep a session
         // alive or read through it: only the console's own pages and typed-in addresses may.
         if let reason = Self.crossSite(request) {
@@ -257,8 +287,9 @@ public struct WebConsoleRoutes: Sendable {
     }
 
     /// `web.logout` for sessions that ended, each with its reason and time.
-    private func record(_ ended: [(WebSession, WebSessionStore.Ending)]) async throws {
+    func record(_ ended: [(WebSession, WebSessionStore.Ending)]) async throws {
         for (session, reason) in ended {
+            terminals.end(session: session.id, message: reason.terminalMessage)
             let at = await sessions.endTime(of: session, reason)
             _ = try await audit.record(.webLogout(user: session.user, session: session.id, reason: reason.rawValue, endedAt: at))
         }
@@ -276,12 +307,13 @@ public struct WebConsoleRoutes: Sendable {
         return response
     }
 
-    private func viewer(_ session: WebSession, _ checker: AccessChecker) -> ConsolePages.Viewer {
-        ConsolePages.Viewer(user: session.user, csrfToken: session.csrfToken, mayReadAudit: checker.may(.read, .audit))
+    func viewer(_ session: WebSession, _ checker: AccessChecker) -> ConsolePages.Viewer {
+        ConsolePages.Viewer(user: session.user, csrfToken: session.csrfToken, mayReadAudit: checker.may(.read, .audit),
+                            mayListSessions: checker.may(.list, .sessions), mayKillSessions: checker.may(.kill, .sessions))
     }
 
     /// Any failure is a page that says so, never a stack or a half-written response.
-    private func handle(_ body: () async throws -> Response) async -> Response {
+    func handle(_ body: () async throws -> Response) async -> Response {
         do {
             return try await body()
         } catch let error as HTTPError where error.status == .contentTooLarge {
@@ -296,11 +328,12 @@ public struct WebConsoleRoutes: Sendable {
 
     // MARK: HTTP pieces
 
-    /// What every console response carries: no script, no framing, no caching, HTTPS only.
+    /// What every console response carries: only the appliance's own script, style and socket
+    /// (no inline script, no other origin), no framing, no caching, HTTPS only.
     static func secured(_ response: Response) -> Response {
         var response = response
         response.headers[HTTPField.Name("Content-Security-Policy")!] =
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         response.headers[HTTPField.Name("Strict-Transport-Security")!] = "max-age=31536000"
         response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
         response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"

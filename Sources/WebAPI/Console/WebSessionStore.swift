@@ -28,6 +28,18 @@ public actor WebSessionStore {
         case removed
         /// Pushed out by a newer session of the same person (`perUser`), or by signing in again.
         case replaced
+
+        /// What a terminal of the session tells the person as it ends.
+        public var terminalMessage: String {
+            switch self {
+            case .user: "You signed out; the terminal was closed."
+            case .idle: "Your console session ended after a time without activity; sign in again."
+            case .expired: "Your console session reached its time limit; sign in again."
+            case .lock: "Your access is locked by an administrator; the terminal was closed."
+            case .removed: "Your account was changed by an administrator; the terminal was closed."
+            case .replaced: "This console session was replaced by a newer one; the terminal was closed."
+            }
+        }
     }
 
     private var sessions: [String: WebSession] = [:]
@@ -73,15 +85,18 @@ public actor WebSessionStore {
         case ended(WebSession, Ending)
     }
 
-    /// The session for `cookie`, touched if it is live; nil for a cookie naming none.
-    public func session(for cookie: String, now: Date = Date()) throws -> Lookup? {
+    /// The session for `cookie`, touched if it is live (unless `touch` is false: a watcher's
+    /// look is not activity); nil for a cookie naming none.
+    public func session(for cookie: String, touch: Bool = true, now: Date = Date()) throws -> Lookup? {
         guard Self.isWellFormed(cookie) else { return nil }
         let key = try digest(cookie)
         guard var session = sessions[key] else { return nil }
         if now >= session.expires { sessions[key] = nil; return .ended(session, .expired) }
         if now.timeIntervalSince(session.lastSeen) >= idleTimeout { sessions[key] = nil; return .ended(session, .idle) }
-        session.lastSeen = now
-        sessions[key] = session
+        if touch {
+            session.lastSeen = now
+            sessions[key] = session
+        }
         return .live(session)
     }
 

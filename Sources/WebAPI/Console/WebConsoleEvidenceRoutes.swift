@@ -1,0 +1,164 @@
+import Audit
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Identity
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The console's terminal page, recordings (a person's own; any for `sessions: [read]`) and
+/// live sessions (`sessions: [list]`, ended with `sessions: [kill]`), and the scripts they use.
+extension WebConsoleRoutes {
+    static let recordingsPageSize = 50
+
+    func addTerminalAndEvidence(to router: Router<APIRequestContext>) {
+        router.get("/web/static/console.js") { _, _ in Self.asset(ConsoleScript.source, type: "text/javascript; charset=utf-8") }
+        router.get("/web/static/xterm.js") { _, _ in
+            do { return Self.asset(try xterm.built().script, type: "text/javascript; charset=utf-8") } catch {
+                return Self.unavailable("\(error)")
+            }
+        }
+        router.get("/web/static/xterm.css") { _, _ in
+            do { return Self.asset(try xterm.built().stylesheet, type: "text/css; charset=utf-8") } catch {
+                return Self.unavailable("\(error)")
+            }
+        }
+        router.get("/web/terminal") { request, _ in
+            await handle {
+                let state = try await signedIn(request)
+                guard case .success(let (session, checker)) = state else { return state.failureResponse }
+                let parameters = Self.query(request)
+                let node = String((parameters["node"] ?? "").prefix(253)), login = String((parameters["login"] ?? "").prefix(64))
+                guard !node.isEmpty, !login.isEmpty else { return Self.redirect("/web/servers") }
+                return Self.html(ConsolePages.terminal(cluster: cluster, viewer: viewer(session, checker), node: node, login: login))
+            }
+        }
+        // Reached without an upgrade: a person who typed the address, or a refused socket.
+        router.get("/web/terminal/socket") { _, _ in
+            Self.html(ConsolePages.message(cluster: cluster, viewer: nil, title: "Not a page",
+                                           text: "This is the web terminal's connection. Open a terminal from the Servers page, signed in."),
+                      status: .badRequest)
+        }
+        router.get("/web/sessions") { request, _ in
+            await handle {
+                let state = try await signedIn(request)
+                guard case .success(let (session, checker)) = state else { return state.failureResponse }
+                guard checker.may(.list, .sessions) else {
+                    return Self.forbidden(cluster, "Your roles do not allow listing live sessions. An administrator can grant it with the role rule sessions: [list].",
+                                          viewer: viewer(session, checker))
+                }
+                let done = Self.query(request)["ended"].map { "Session \($0.prefix(64)) was ended." }
+                return Self.html(ConsolePages.liveSessions(cluster: cluster, viewer: viewer(session, checker), sessions: liveSessions?.list() ?? [],
+                                                           notice: done))
+            }
+        }
+        router.post("/web/sessions/kill") { request, _ in
+            await handle {
+                let state = try await signedIn(request)
+                guard case .success(let (session, checker)) = state else { return state.failureResponse }
+                let form = try await Self.form(request)
+                guard Self.constantTimeEqual(form["csrf"] ?? "", session.csrfToken) else {
+                    return Self.forbidden(cluster, "This form has expired or did not come from this console. Go back, reload the page and try again.")
+                }
+                guard checker.may(.kill, .sessions) else {
+                    return Self.forbidden(cluster, "Your roles do not allow ending sessions. An administrator can grant it with the role rule sessions: [kill].",
+                                          viewer: viewer(session, checker))
+                }
+                let sid = String((form["sid"] ?? "").prefix(64))
+                guard liveSessions?.terminate(sid, reason: "session terminated by \(session.user) from the web console") == true else {
+                    return Self.html(ConsolePages.message(cluster: cluster, viewer: viewer(session, checker), title: "No such session",
+                                                          text: "Session \(sid) is not open on this appliance any more. The Live sessions page lists the open ones."),
+                                     status: .notFound)
+                }
+                logger.notice("session terminated from the web console", metadata: ["sid": "\(sid)", "by": "\(session.user)"])
+                var query = URLComponents()
+                query.queryItems = [URLQueryItem(name: "ended", value: sid)]
+                return Self.redirect("/web/sessions?\(query.percentEncodedQuery ?? "")")
+            }
+        }
+        router.get("/web/recordings") { request, _ in
+            await handle {
+                let state = try await signedIn(request)
+                guard case .success(let (session, checker)) = state else { return state.failureResponse }
+                let everyone = checker.may(.read, .sessions)
+                var search = AuditQuery(event: AuditEventKind.sessionEnd.name, user: everyone ? nil : session.user, limit: Self.recordingsPageSize)
+                search.after = Self.query(request)["before"].flatMap(AuditCursor.init)
+                let records = try await audit.log.search(search)
+                let shown = records.compactMap { record -> ConsolePages.RecordedSession? in
+                    let event = record.event
+                    guard let sid = event.sessionID, event["session_recording"]?.stringValue != "off" else { return nil }
+                    return ConsolePages.RecordedSession(sid: sid, user: event.user ?? "", login: event["login"]?.stringValue ?? "",
+                                                        server: event.server ?? "", started: event["session_start"]?.stringValue ?? "",
+                                                        stopped: event["session_stop"]?.stringValue ?? "")
+                }
+                let next = records.count == Self.recordingsPageSize ? records.last?.cursor.description : nil
+                return Self.html(ConsolePages.recordings(cluster: cluster, viewer: viewer(session, checker), sessions: shown, everyone: everyone, next: next))
+            }
+        }
+        router.get("/web/recordings/:sid") { request, context in
+            await handle {
+                let state = try await signedIn(request)
+                guard case .success(let (session, checker)) = state else { return state.failureResponse }
+                let sid = String((context.parameters.get("sid") ?? "").prefix(64))
+                return Self.html(ConsolePages.player(cluster: cluster, viewer: viewer(session, checker), sid: sid))
+            }
+        }
+        // The recording itself (asciicast), for the player: the same ownership rule and
+        // `session.recording.access` event as `pcsh play`; any recording for `sessions: [read]`.
+        router.get("/web/recordings/:sid/cast") { request, context in
+            await handle {
+                let state = try await signedIn(request)
+                guard case .success(let (session, checker)) = state else { return state.failureResponse }
+                guard let recordings else { return Self.unavailable("recordings are not served by this appliance") }
+                let sid = String((context.parameters.get("sid") ?? "").prefix(64))
+                do {
+                    var response = try await recordings.replay(sid, to: session.user, mayReadAny: checker.may(.read, .sessions))
+                    response.headers[.cacheControl] = "no-store"
+                    return response
+                } catch let error as APIError {
+                    return Response(status: error.status, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
+                                    body: .init(byteBuffer: ByteBuffer(string: error.message)))
+                }
+            }
+        }
+    }
+
+    /// The servers page's rows: each visible server with the logins the roles allow there.
+    func visibleServers(_ checker: AccessChecker) async throws -> [ConsolePages.Server] {
+        try await nodes.nodes().filter { checker.canSee(labels: $0.labels) }.map { node in
+            let logins = checker.logins.filter {
+                if case .allowed = checker.checkLogin($0, node: node.name, labels: node.labels) { return true }
+                return false
+            }
+            return ConsolePages.Server(name: node.name, labels: node.labels, kind: node.isOpenSSH ? "openssh" : "portcullis", logins: logins)
+        }.sorted { $0.name < $1.name }
+    }
+
+    static func asset(_ text: String, type: String) -> Response {
+        var response = secured(Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text))))
+        response.headers[.cacheControl] = "max-age=3600"
+        return response
+    }
+
+    static func unavailable(_ text: String) -> Response {
+        secured(Response(status: .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8"],
+                         body: .init(byteBuffer: ByteBuffer(string: text))))
+    }
+}
+
+/// The terminal component, built from Debian's package at its first use and kept.
+final class XtermAssets: Sendable {
+    let directory: String
+    private let cache = NIOLockedValueBox<(script: String, stylesheet: String)?>(nil)
+
+    init(directory: String = XtermBundle.defaultDirectory) { self.directory = directory }
+
+    func built() throws -> (script: String, stylesheet: String) {
+        try cache.withLockedValue { cached in
+            if let cached { return cached }
+            let made = try XtermBundle.build(from: directory)
+            cached = made
+            return made
+        }
+    }
+}
