@@ -96,6 +96,9 @@ check "the self-test passes (as root: it decrypts the credential, then acts as t
     inside sh -c 'portcullis selftest --config /etc/portcullis/portcullis.yaml >/root/selftest.log 2>&1 || { cat /root/selftest.log; false; }'
 check "the manual pages are installed" inside test -s /usr/share/man/man1/pcctl.1.gz -a -s /usr/share/man/man1/portcullis.1.gz -a -s /usr/share/man/man1/pcsh.1.gz
 check "pcctl as root with no -c" inside pcctl users ls
+# The web console's terminal component is Debian's, a dependency of the package, served from its path.
+xterm_served() { curl -fsk https://127.0.0.1:3080/web/static/xterm.js | grep -q 'define("public/Terminal.js"'; }
+check "the web console serves Debian's xterm.js (node-xterm installed as a dependency)" xterm_served
 
 # A person: a role for a demo login, enrolled with pcsh from this host, an OpenSSH session to the node.
 inside useradd --create-home --shell /bin/bash pcdemo

@@ -74,7 +74,10 @@ enum AuthServices {
                                                console: WebConsoleRoutes(identity: identity, nodes: NodeRegistry(backend: storage.backend), audit: audit,
                                                                          crypto: crypto, messageOfTheDay: configuration.authService.messageOfTheDay,
                                                                          idleTimeout: proxy.webIdleTimeout, proxySSH: configuration.consoleProxyAddress,
-                                                                         liveSessions: sessions, recordings: recordings, sharingLimitsWith: login,
+                                                                         liveSessions: sessions, recordings: recordings,
+                                                                         reports: ApplianceReports(configuration: configuration, log: audit.log,
+                                                                                                   backend: storage.backend, crypto: crypto),
+                                                                         sharingLimitsWith: login,
                                                                          logger: Logger(label: "portcullis.web")),
                                                host: proxy.webListenAddr.host, port: proxy.webListenAddr.port, tls: context,
                                                logger: logger))

@@ -65,6 +65,16 @@ extension AuditEvent {
                                 "ended_at": .string(AuditTime.format(endedAt))])
     }
 
+    /// `web.terminal` (`TW003I`): the web console opened a terminal for a web session: where it
+    /// went, the certificate it made for it, and the address its SSH connection came from (the
+    /// `addr.remote` of the server's own events for it), which ties those to the browser's.
+    public static func webTerminal(user: String, session: String, login: String, server: String, serial: UInt64, sshSource: String,
+                                   source: LoginSource) -> AuditEvent {
+        AuditEvent(.webTerminal, source.fields.merging(["user": .string(user), "web_session": .string(session), "login": .string(login),
+                                                        "server_id": .string(server), "cert_serial": .string(String(serial)),
+                                                        "ssh_source": .string(sshSource)]) { $1 })
+    }
+
     /// `audit.read` (`TW002I`): someone read the audit log in the web console, with what they asked for.
     public static func auditRead(user: String, session: String, query: [String: String], returned: Int) -> AuditEvent {
         AuditEvent(.auditRead, ["user": .string(user), "web_session": .string(session), "returned": .integer(Int64(returned)),

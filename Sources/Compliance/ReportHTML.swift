@@ -6,7 +6,7 @@ import PortcullisVersion
 /// script are inline and allowed only by their hashes), readable without script and printed.
 /// Everything that came from the data — names, reasons, titles — goes through `escape`.
 public enum ReportHTML {
-    static let contentSecurityPolicy = "default-src 'none'; style-src 'sha256-\(ReportHTMLAssets.styleHash)' 'report-sample';"
+    public static let contentSecurityPolicy = "default-src 'none'; style-src 'sha256-\(ReportHTMLAssets.styleHash)' 'report-sample';"
         + " script-src 'sha256-\(ReportHTMLAssets.scriptHash)' 'report-sample'; img-src data:; base-uri 'none'; form-action 'none'"
 
     static func page(title: String, body: String) -> String {

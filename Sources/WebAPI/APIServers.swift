@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import NIOCore
 import HummingbirdWebSocket
 import OpenSSLTLS
 import Identity
@@ -32,13 +33,14 @@ public enum APIServers {
         console.addTerminal(to: sockets)
         let cap = ConnectionCap(total: limits.connections, perSource: limits.connectionsPerSource)
         let (seconds, attoseconds) = limits.idleTimeout.components
-        let http = HTTP1Channel.Configuration(additionalChannelHandlers: [cap.handler()],
-                                              idleTimeout: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+        let idle = TimeAmount.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        let http = HTTP1Channel.Configuration(idleTimeout: idle)
         // A terminal's socket: frames bounded, pinged so a vanished browser is noticed (SC-10).
         let webSocket = WebSocketServerConfiguration(maxFrameSize: WebConsoleRoutes.terminalMessageLimit, autoPing: .enabled(timePeriod: .seconds(30)),
                                                      closeTimeout: .seconds(10))
         return Application(router: router, server: .http1OverOpenSSLTLS(webSocketRouter: sockets,
-                                                                        configuration: .init(http1: http, ws: webSocket), context: tls),
+                                                                        configuration: .init(http1: http, ws: webSocket), context: tls,
+                                                                        cap: cap, readTimeout: idle),
                            configuration: .init(address: .hostname(host, port: port), serverName: "portcullis"),
                            onServerRunning: { _ in logger.info("HTTPS API listening", metadata: ["address": "\(host):\(port)"]) },
                            logger: logger)

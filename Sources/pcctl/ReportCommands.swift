@@ -139,7 +139,7 @@ extension Pcctl.Report {
                                                  countedEvents: FedRAMPReport.evidenceEvents(controls))
             let boundary = try cryptoBoundary.map(Self.readBoundary) ?? data.cryptoBoundary
             let ac10 = data.ac10
-            let report = FedRAMPReport.make(catalog: controls, facts: Controls.facts(configuration, roles: data.roles), baseline: baseline,
+            let report = FedRAMPReport.make(catalog: controls, facts: configuration.complianceFacts(roles: data.roles), baseline: baseline,
                                             window: window, eventCounts: data.counts, parameters: configuration.compliance.parameters,
                                             ac10: ac10, cryptoBoundary: boundary)
             let forms = try inputs.forms(format, of: report, text: Self.summary(report), oscal: try OSCALSetting.load(options))
@@ -227,7 +227,7 @@ extension Pcctl.Report {
             }
             var statuses: [ControlStatus] = []
             try await withStorage(options) { storage, configuration, _ in
-                let facts = Self.facts(configuration, roles: try await IdentityService.storedRoles(in: storage.backend))
+                let facts = configuration.complianceFacts(roles: try await IdentityService.storedRoles(in: storage.backend))
                 statuses = controls.evaluate(facts, baseline: baseline)
             }
             var table = Table(columns: [.init("CONTROL", width: 12), .init("VERDICT", width: 15), .init("TITLE")])
@@ -277,16 +277,6 @@ extension Pcctl.Report {
                 printError("configuration error: compliance.parameters.\(id) is not a parameter of any mapped control (see compliance/controls.md)")
                 throw ExitStatus.configuration
             }
-        }
-
-        /// What the checks judge, from the configuration and the stored roles.
-        static func facts(_ configuration: Configuration, roles: [Role]) -> ComplianceFacts {
-            let node = configuration.nodeSettings, auth = configuration.authService
-            return ComplianceFacts(fipsEnabled: configuration.fips.enabled, clusterIdleTimeout: node.clientIdleTimeout,
-                                   disconnectExpiredCert: node.disconnectExpiredCert, maxFailedLogins: auth.authentication.maxFailedLogins,
-                                   failedLoginWindow: auth.authentication.failedLoginWindow, lockoutDuration: auth.authentication.lockoutDuration,
-                                   messageOfTheDaySet: !auth.messageOfTheDay.isEmpty, maxSessionTTL: auth.maxSessionTTL,
-                                   lockingMode: node.lockingMode, auditRetention: nil, roles: roles)
         }
     }
 }

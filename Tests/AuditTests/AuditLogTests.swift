@@ -144,6 +144,21 @@ final class AuditLogTests: XCTestCase {
         }
         XCTAssertEqual(pages, (0..<30).reversed().filter { $0 % 3 != 0 }.map { "s\($0)" })
 
+        // A free-text search bounded by scanLimit stops where it got to; going on from there
+        // finds what lies further back, and nothing is skipped.
+        var bounded = AuditQuery(text: "ticket-2", limit: 100)
+        bounded.scanLimit = 5
+        let near = try await log.searchPage(bounded)
+        XCTAssertEqual(near.records.compactMap(\.event.sessionID), ["s29", "s28", "s27", "s26", "s25"], "the newest five events opened, all match")
+        let stopped = try XCTUnwrap(near.scannedTo, "it says where it stopped")
+        var matches = near.records.compactMap(\.event.sessionID)
+        bounded.after = stopped
+        bounded.scanLimit = 1000
+        let further = try await log.searchPage(bounded)
+        XCTAssertNil(further.scannedTo, "the rest of the log fits in the next scan")
+        matches += further.records.compactMap(\.event.sessionID)
+        XCTAssertEqual(matches, ["s29", "s28", "s27", "s26", "s25", "s24", "s23", "s22", "s21", "s20", "s2"])
+
         var cursor: Int64 = 0
         var exported: [Int64] = []
         while true {

@@ -50,7 +50,7 @@ final class WebConsoleBrowserTests: XCTestCase {
               allow:
                 logins: [ubuntu]
                 node_labels: {"*": "*"}
-                rules: {audit: [read], sessions: [list, kill, read]}
+                rules: {audit: [read], sessions: [list, kill, read], reports: [read]}
             """)
         for (name, labels) in [("app1", "env=dev"), ("app2", "env=dev,team=web"), ("db1", "env=prod")] {
             let added = try fixture.pcctl(["nodes", "add", name, "--addr", "127.0.0.1:9", "--labels", labels])
@@ -101,7 +101,14 @@ final class WebConsoleBrowserTests: XCTestCase {
         // The web terminal's session, as an ssh one: started, ended, recorded, replayed, and
         // the second connection refused by the one max_connections count.
         let starts = try fixture.events("session.start").filter { $0["user"] as? String == "alice" && $0["login"] as? String == "root" }
-        XCTAssertGreaterThanOrEqual(starts.count, 3, "three web terminals and one ssh session of alice's: \(starts)")
+        XCTAssertEqual(starts.count, 5, "four web terminals (42, killed, locked, signed out) and one ssh session of alice's: \(starts)")
+        let terminals = try fixture.events("web.terminal").filter { $0["user"] as? String == "alice" }
+        XCTAssertEqual(terminals.count, 4, "a web.terminal event for each terminal that reached the node: \(terminals)")
+        for terminal in terminals {
+            XCTAssertEqual(terminal["code"] as? String, "TW003I")
+            let source = try XCTUnwrap(terminal["ssh_source"] as? String)
+            XCTAssertTrue(starts.contains { $0["addr.remote"] as? String == source }, "the node's session.start names the same source: \(source)")
+        }
         XCTAssertTrue(try fixture.events("session.rejected").contains { $0["user"] as? String == "alice" && ($0["max"] as? Int ?? 0) == 1 },
                       "the refused connections are session.rejected with the limit")
         XCTAssertTrue(try fixture.events("session.recording.access").contains { $0["user"] as? String == "alice" && $0["success"] as? Bool == true })

@@ -5,7 +5,7 @@ password, TOTP secret, the servers their roles show), pcctl and the daemon's con
 user mid-session), the idle timeout, and a directory for screenshots. Exits non-zero with the
 first broken expectation; prints what it checked.
 """
-import base64, hmac, json, re, struct, subprocess, sys, time
+import base64, hmac, json, re, socket, ssl, struct, subprocess, sys, time
 from urllib.parse import urlparse
 
 from playwright.sync_api import sync_playwright
@@ -13,6 +13,7 @@ from playwright.sync_api import sync_playwright
 args = json.loads(sys.argv[1])
 base = args["url"].rstrip("/")
 origin = urlparse(base)
+origin_host, origin_port = origin.hostname, origin.port
 shots = args["screenshots"]
 checked = []
 began = time.time()
@@ -66,7 +67,7 @@ with sync_playwright() as playwright:
 
     # Pages answered with the status they mean (a refused sign-in 401, a forbidden page 403) make
     # chromium log "Failed to load resource"; those are expected, any other error is not.
-    expected = {("/web/login", 401), ("/web/audit", 403)}
+    expected = {("/web/login", 401), ("/web/audit", 403), ("/web/reports", 403)}
 
     def console(message):
         if message.type != "error":
@@ -119,6 +120,8 @@ with sync_playwright() as playwright:
     expect(page.get_by_role("link", name="Audit log").count() == 0, "no audit link for a role without audit: [read]")
     response = page.goto(base + "/web/audit")
     expect(response.status == 403, "alice gets 403 on the audit page", response.status)
+    reports = page.goto(base + "/web/reports")
+    expect(reports.status == 403, "alice gets 403 on the reports page", reports.status)
     page.screenshot(path=shots + "/audit-forbidden.png", full_page=True)
 
     expect(page.request.get(base + "/web/servers").headers.get("cache-control") == "no-store", "pages are not cached (Cache-Control: no-store)")
@@ -276,7 +279,33 @@ with sync_playwright() as playwright:
     expect("0:00" in alice_page.locator("#player-position").inner_text(), "seeking back to the start", alice_page.locator("#player-position").inner_text())
     alice_page.screenshot(path=shots + "/player.png", full_page=True)
 
-    # An administrator (bob: sessions: [list, kill]) ends alice's live terminal; her page says so.
+    # What the roles do not allow is refused with the reason, before any connection is made.
+    for query, why, what in [("node=db1&login=root", "No server", "a server the roles do not show"),
+                             ("node=web1&login=ubuntu", "Access denied", "a login the roles do not allow")]:
+        alice_page.goto(base + "/web/terminal?" + query)
+        wait_state(alice_page, "ended")
+        status = alice_page.locator("#terminal-status").inner_text()
+        expect(status.startswith("Not connected") and why in status, "a terminal to %s is refused" % what, status)
+
+    # The socket itself: not from another origin, not without a session.
+    def handshake(origin, cookie):
+        raw = socket.create_connection((origin_host, origin_port), timeout=10)
+        tls = ssl._create_unverified_context().wrap_socket(raw, server_hostname=origin_host)
+        # db1 is not alice's: an accepted socket is refused at once, before any SSH connection.
+        lines = ["GET /web/terminal/socket?node=db1&login=root HTTP/1.1", "Host: %s:%d" % (origin_host, origin_port), "Upgrade: websocket",
+                 "Connection: Upgrade", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13", "Origin: " + origin]
+        if cookie:
+            lines.append("Cookie: __Host-portcullis_session=" + cookie)
+        tls.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        answer = tls.recv(4096).split(b"\r\n")[0].decode()
+        tls.close()
+        return answer
+    session_cookie = next(c["value"] for c in alice_context.cookies() if c["name"] == "__Host-portcullis_session")
+    expect(" 101 " in handshake(base, session_cookie) + " ", "the console's own page may open the socket (the control for the two below)")
+    expect(" 101 " not in handshake("https://evil.example", session_cookie), "a socket from another origin is refused (no cross-site WebSocket)")
+    expect(" 101 " not in handshake(base, None), "a socket without a session is refused")
+
+
     page.goto(base + "/web/servers")
     if "/web/login" in page.url:  # the idle timeout is short here, and sign-ins above may wait for a fresh code
         sign_in(page, bob)
@@ -299,17 +328,51 @@ with sync_playwright() as playwright:
 
     # A lock ends a live terminal within 2 s, with the lock's message.
     open_terminal(alice_page)
-    started = time.time()
     subprocess.run(args["pcctl"] + ["lock", "--name", "terminal-lock", "--user", "alice", "--message", "terminal lock test", "--ttl", "10m",
                                     "--config", args["config"]], check=True, capture_output=True)
+    started = time.time()  # the lock is in force once pcctl has returned
     wait_state(alice_page, "ended", timeout=5000)
     took = time.time() - started
     expect(took < 2.0, "a lock ends the web terminal within 2 s", "%.2f s" % took)
-    expect("terminal lock test" in alice_page.locator("#terminal-status").inner_text() or "lock" in alice_page.locator("#terminal-status").inner_text().lower(),
-           "the locked terminal says why", alice_page.locator("#terminal-status").inner_text())
+    expect("terminal lock test" in alice_page.locator("#terminal-status").inner_text(), "the locked terminal says why (the lock's message)",
+           alice_page.locator("#terminal-status").inner_text())
     alice_page.screenshot(path=shots + "/terminal-locked.png", full_page=True)
     subprocess.run(args["pcctl"] + ["rm", "lock/terminal-lock", "--config", args["config"]], check=True, capture_output=True)
+
+    # Signing out in one tab ends the terminal open in another.
+    alice_page.goto(base + "/web/servers")
+    if "/web/login" in alice_page.url:
+        sign_in(alice_page, alice)
+    open_terminal(alice_page)
+    other = watch(alice_context.new_page())
+    other.goto(base + "/web/servers")
+    other.get_by_role("button", name="Sign out").click()
+    other.wait_for_load_state()
+    wait_state(alice_page, "ended", timeout=10000)
+    expect("signed out" in alice_page.locator("#terminal-status").inner_text(), "signing out ends the open terminal",
+           alice_page.locator("#terminal-status").inner_text())
     alice_context.close()
+
+    # The compliance reports (bob: reports: [read]): AC-10 with its chart as a page, every form to download.
+    page.goto(base + "/web/servers")
+    if "/web/login" in page.url:
+        sign_in(page, bob)
+    page.get_by_role("link", name="Reports").click()
+    page.wait_for_load_state()
+    page.screenshot(path=shots + "/reports.png", full_page=True)
+    page.get_by_role("link", name="View the AC-10 concurrent session control report").click()
+    page.wait_for_load_state()
+    expect("AC-10" in page.title() and page.locator("svg").count() >= 1, "the AC-10 report shows as a page with its chart", page.title())
+    page.screenshot(path=shots + "/report-ac10.png", full_page=True)
+    for name, form, check in [("ac-10", "json", lambda text: "baseline" in json.loads(text)),
+                              ("ac-10", "oscal", lambda text: "assessment-results" in json.loads(text)),
+                              ("ac-10", "md", lambda text: "AC-10" in text),
+                              ("fedramp", "json", lambda text: "controls" in text),
+                              ("fedramp", "html", lambda text: "<html" in text)]:
+        download = page.request.get(base + "/web/reports/%s?format=%s&days=30&download=1" % (name, form))
+        expect(download.status == 200 and "attachment" in download.headers.get("content-disposition", "") and check(download.text()),
+               "the %s report downloads as %s" % (name, form), (download.status, download.text()[:200]))
+    page.goto(base + "/web/servers")
 
     # A lock ends bob's web session at his next request.
     subprocess.run(args["pcctl"] + ["lock", "--user", "bob", "--message", "browser test", "--ttl", "10m", "--config", args["config"]],

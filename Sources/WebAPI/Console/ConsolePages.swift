@@ -17,6 +17,7 @@ enum ConsolePages {
         var mayReadAudit: Bool
         var mayListSessions = false
         var mayKillSessions = false
+        var mayReadReports = false
     }
 
     static func page(title: String, cluster: String, viewer: Viewer?, current: String = "", head: String = "", body: String) -> String {
@@ -25,6 +26,7 @@ enum ConsolePages {
             var links = [("servers", "/web/servers", "Servers"), ("recordings", "/web/recordings", "Recordings")]
             if viewer.mayListSessions { links.append(("sessions", "/web/sessions", "Live sessions")) }
             if viewer.mayReadAudit { links.append(("audit", "/web/audit", "Audit log")) }
+            if viewer.mayReadReports { links.append(("reports", "/web/reports", "Reports")) }
             navigation = """
                 <nav aria-label="Console"><ul>\(links.map { id, href, label in
                     "<li><a href=\"\(href)\"\(id == current ? " aria-current=\"page\"" : "")>\(label)</a></li>"
@@ -265,6 +267,35 @@ enum ConsolePages {
         return page(title: "Session \(sid)", cluster: cluster, viewer: viewer, current: "recordings", head: head, body: body)
     }
 
+    /// The compliance reports over a window, each viewable as a page and downloadable in every form.
+    static func reports(cluster: String, viewer: Viewer, days: Int, available: Bool) -> String {
+        var body = "<h1>Compliance reports</h1>\n"
+        guard available else {
+            return page(title: "Reports", cluster: cluster, viewer: viewer, current: "reports",
+                        body: body + "<p class=\"empty\">This appliance makes no reports here; use pcctl report on the appliance.</p>")
+        }
+        let choices = [1, 7, 30, 90, 365].map { "<option value=\"\($0)\"\($0 == days ? " selected" : "")>\($0 == 1 ? "the last day" : "the last \($0) days")</option>" }.joined()
+        body += """
+            <form method="get" action="/web/reports" class="search"><label for="days">Window</label>
+            <select id="days" name="days">\(choices)</select> <button type="submit">Show</button></form>
+            <p>Made from the sealed audit log and the roles now, as <code>pcctl report</code> makes them; a report over a long window takes a few seconds.</p>
+
+            """
+        for report in ConsoleReportName.allCases {
+            let downloads = ConsoleReportFormat.allCases.map { format in
+                "<li><a href=\"/web/reports/\(report.rawValue)?format=\(format.rawValue)&amp;days=\(days)&amp;download=1\" download>\(format.label)</a></li>"
+            }.joined()
+            body += """
+                <section class="report" aria-labelledby="report-\(report.rawValue)"><h2 id="report-\(report.rawValue)">\(escape(report.title))</h2>
+                <p>\(escape(report.summary))</p>
+                <p><a href="/web/reports/\(report.rawValue)?format=html&amp;days=\(days)">View the \(escape(report.title)) report</a></p>
+                <p>Download:</p><ul class="downloads">\(downloads)</ul></section>
+
+                """
+        }
+        return page(title: "Reports", cluster: cluster, viewer: viewer, current: "reports", body: body)
+    }
+
     /// A time for a `<time>` element: ISO 8601 UTC, shown in the viewer's zone by the script.
     static func time(_ date: Date) -> String {
         let text = ISO8601DateFormatter().string(from: date)
@@ -313,6 +344,8 @@ enum ConsolePages {
         .terminal{width:100%;height:32rem;max-height:70vh;background:#000;padding:.25rem;border-radius:4px}
         .actions{display:flex;gap:1rem;align-items:center}
         button:disabled{opacity:.5;cursor:default}
+        .downloads{display:flex;flex-wrap:wrap;gap:1rem;list-style:none;padding:0}
+        .report{border-top:1px solid #ddd;padding-top:.5rem}
         .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
         """
 }

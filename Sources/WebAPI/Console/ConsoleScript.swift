@@ -1,7 +1,11 @@
+import NIOCore
+
 /// The console's one script (served from the appliance; the pages carry no inline script, so
 /// the Content-Security-Policy allows only `'self'`): times in the viewer's zone with UTC on
 /// hover, the web terminal's page and the recording player. Everything else works without it.
 enum ConsoleScript {
+    static let bytes = ByteBuffer(string: source)
+
     static let source = #"""
         (function () {
           "use strict";
@@ -65,6 +69,9 @@ enum ConsoleScript {
                 container.dataset.state = "open";
                 say(state, "Connected to " + name + ". Close session ends it.");
                 terminal.focus();
+              } else if (notice.type === "refused") {
+                ended = true;
+                finish("Not connected: " + notice.message);
               } else if (notice.type === "ended") {
                 ended = true;
                 finish("Session ended" + (notice.message ? ": " + notice.message : ".") +

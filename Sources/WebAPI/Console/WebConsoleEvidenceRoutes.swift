@@ -1,4 +1,5 @@
 import Audit
+import Compliance
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -12,7 +13,7 @@ extension WebConsoleRoutes {
     static let recordingsPageSize = 50
 
     func addTerminalAndEvidence(to router: Router<APIRequestContext>) {
-        router.get("/web/static/console.js") { _, _ in Self.asset(ConsoleScript.source, type: "text/javascript; charset=utf-8") }
+        router.get("/web/static/console.js") { _, _ in Self.asset(ConsoleScript.bytes, type: "text/javascript; charset=utf-8") }
         router.get("/web/static/xterm.js") { _, _ in
             do { return Self.asset(try xterm.built().script, type: "text/javascript; charset=utf-8") } catch {
                 return Self.unavailable("\(error)")
@@ -47,7 +48,9 @@ extension WebConsoleRoutes {
                     return Self.forbidden(cluster, "Your roles do not allow listing live sessions. An administrator can grant it with the role rule sessions: [list].",
                                           viewer: viewer(session, checker))
                 }
-                let done = Self.query(request)["ended"].map { "Session \($0.prefix(64)) was ended." }
+                let done = Self.query(request)["ended"].flatMap { sid in
+                    sid.count <= 64 && sid.allSatisfy { $0.isHexDigit || $0 == "-" } ? "Session \(sid) was ended." : nil
+                }
                 return Self.html(ConsolePages.liveSessions(cluster: cluster, viewer: viewer(session, checker), sessions: liveSessions?.list() ?? [],
                                                            notice: done))
             }
@@ -112,15 +115,69 @@ extension WebConsoleRoutes {
                 guard let recordings else { return Self.unavailable("recordings are not served by this appliance") }
                 let sid = String((context.parameters.get("sid") ?? "").prefix(64))
                 do {
-                    var response = try await recordings.replay(sid, to: session.user, mayReadAny: checker.may(.read, .sessions))
-                    response.headers[.cacheControl] = "no-store"
-                    return response
+                    return Self.secured(try await recordings.replay(sid, to: session.user, mayReadAny: checker.may(.read, .sessions)))
                 } catch let error as APIError {
-                    return Response(status: error.status, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
-                                    body: .init(byteBuffer: ByteBuffer(string: error.message)))
+                    return Self.secured(Response(status: error.status, headers: [.contentType: "text/plain; charset=utf-8"],
+                                                 body: .init(byteBuffer: ByteBuffer(string: error.message))))
                 }
             }
         }
+    }
+
+    func addReports(to router: Router<APIRequestContext>) {
+        router.get("/web/reports") { request, _ in
+            await handle {
+                let state = try await signedIn(request)
+                guard case .success(let (session, checker)) = state else { return state.failureResponse }
+                guard checker.may(.read, .reports) else { return reportsForbidden(session, checker) }
+                return Self.html(ConsolePages.reports(cluster: cluster, viewer: viewer(session, checker), days: Self.reportDays(request),
+                                                      available: reports != nil))
+            }
+        }
+        router.get("/web/reports/:name") { request, context in
+            await handle {
+                let state = try await signedIn(request)
+                guard case .success(let (session, checker)) = state else { return state.failureResponse }
+                guard checker.may(.read, .reports) else { return reportsForbidden(session, checker) }
+                let parameters = Self.query(request)
+                guard let reports, let name = context.parameters.get("name").flatMap(ConsoleReportName.init(rawValue:)),
+                      let format = ConsoleReportFormat(rawValue: parameters["format"] ?? "html") else {
+                    return Self.html(ConsolePages.message(cluster: cluster, viewer: viewer(session, checker), title: "No such report",
+                                                          text: "The Reports page lists the reports and their forms."), status: .notFound)
+                }
+                let days = Self.reportDays(request)
+                let now = Date()
+                let window = ReportWindow(from: now.addingTimeInterval(-Double(days) * 86_400), to: now)
+                guard let text = try await reportGate.run({ try await reports.report(name, window: window, format: format) }) else {
+                    var busy = Self.html(ConsolePages.message(cluster: cluster, viewer: viewer(session, checker), title: "A report is being made",
+                                                              text: "The appliance makes one report at a time. Try again in a few seconds."),
+                                         status: .serviceUnavailable)
+                    busy.headers[.retryAfter] = "5"
+                    return busy
+                }
+                logger.info("report read in the web console", metadata: ["user": "\(session.user)", "report": "\(name.rawValue)", "format": "\(format.rawValue)"])
+                var response = Self.secured(Response(status: .ok, headers: [.contentType: format.contentType],
+                                                     body: .init(byteBuffer: ByteBuffer(string: text))))
+                if format == .html && parameters["download"] == nil {
+                    // The report's own page: its inline style and script allowed by their hashes only.
+                    response.headers[HTTPField.Name("Content-Security-Policy")!] = ReportHTML.contentSecurityPolicy + "; frame-ancestors 'none'"
+                } else {
+                    let day = ISO8601DateFormatter.string(from: now, timeZone: .gmt, formatOptions: [.withFullDate])
+                    response.headers[.contentDisposition] = "attachment; filename=\"\(name.rawValue)-\(day).\(format.fileExtension)\""
+                }
+                return response
+            }
+        }
+    }
+
+    private func reportsForbidden(_ session: WebSession, _ checker: AccessChecker) -> Response {
+        Self.forbidden(cluster, "Your roles do not allow reading the compliance reports. An administrator can grant it with the role rule reports: [read].",
+                       viewer: viewer(session, checker))
+    }
+
+    /// The window's length in days: 1 to 366, 30 unless asked.
+    static func reportDays(_ request: Request) -> Int {
+        min(max(Int(query(request)["days"] ?? "") ?? 30, 1), 366)
     }
 
     /// The servers page's rows: each visible server with the logins the roles allow there.
@@ -134,8 +191,8 @@ extension WebConsoleRoutes {
         }.sorted { $0.name < $1.name }
     }
 
-    static func asset(_ text: String, type: String) -> Response {
-        var response = secured(Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text))))
+    static func asset(_ text: ByteBuffer, type: String) -> Response {
+        var response = secured(Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: text)))
         response.headers[.cacheControl] = "max-age=3600"
         return response
     }
@@ -146,19 +203,28 @@ extension WebConsoleRoutes {
     }
 }
 
-/// The terminal component, built from Debian's package at its first use and kept.
+/// The terminal component, built from Debian's package at its first use and kept (as the bytes
+/// every answer shares). A missing package is looked for again after a minute, not per request.
 final class XtermAssets: Sendable {
+    typealias Built = (script: ByteBuffer, stylesheet: ByteBuffer)
     let directory: String
-    private let cache = NIOLockedValueBox<(script: String, stylesheet: String)?>(nil)
+    private let cache = NIOLockedValueBox<(built: Built?, failure: (error: XtermBundle.Failure, at: Date)?)>((nil, nil))
 
     init(directory: String = XtermBundle.defaultDirectory) { self.directory = directory }
 
-    func built() throws -> (script: String, stylesheet: String) {
-        try cache.withLockedValue { cached in
-            if let cached { return cached }
-            let made = try XtermBundle.build(from: directory)
-            cached = made
-            return made
+    func built() throws -> Built {
+        try cache.withLockedValue { cache in
+            if let built = cache.built { return built }
+            if let failure = cache.failure, Date().timeIntervalSince(failure.at) < 60 { throw failure.error }
+            do {
+                let made = try XtermBundle.build(from: directory)
+                let built = (ByteBuffer(string: made.script), ByteBuffer(string: made.stylesheet))
+                cache.built = built
+                return built
+            } catch let error as XtermBundle.Failure {
+                cache.failure = (error, Date())
+                throw error
+            }
         }
     }
 }

@@ -38,6 +38,9 @@ public struct WebConsoleRoutes: Sendable {
     let liveSessions: SessionRegistry?
     /// Replays for the player (nil: this appliance serves none).
     let recordings: RecordingRoutes?
+    /// The compliance reports (nil: this appliance makes none here).
+    let reports: (any ConsoleReports)?
+    let reportGate = ReportGate()
     let xterm: XtermAssets
     let logger: Logger
     /// Sign-ins per source address (each costs PBKDF2 and durable writes): the login API's own
@@ -46,11 +49,12 @@ public struct WebConsoleRoutes: Sendable {
 
     public init(identity: IdentityService, nodes: NodeRegistry, audit: AuditPipeline, crypto: CryptoContext, messageOfTheDay: String,
                 idleTimeout: Duration, proxySSH: ConsoleProxyAddress? = nil, liveSessions: SessionRegistry? = nil,
-                recordings: RecordingRoutes? = nil, sharingLimitsWith login: LoginRoutes? = nil,
+                recordings: RecordingRoutes? = nil, reports: (any ConsoleReports)? = nil, sharingLimitsWith login: LoginRoutes? = nil,
                 xtermDirectory: String? = nil, logger: Logger = Logger(label: "portcullis.web")) {
         self.identity = identity
         limiter = login?.limiter ?? SourceRateLimiter(burst: 10, interval: 1)
         self.recordings = recordings
+        self.reports = reports
         xterm = XtermAssets(directory: xtermDirectory ?? XtermBundle.defaultDirectory)
         self.proxySSH = proxySSH
         self.liveSessions = liveSessions
@@ -79,6 +83,7 @@ public struct WebConsoleRoutes: Sendable {
             return response
         }
         addTerminalAndEvidence(to: router)
+        addReports(to: router)
         router.get("/web/login") { request, _ in
             await handle {
                 if Self.crossSite(request) == nil, let cookie = Self.cookie(Self.sessionCookie, in: request) {
@@ -262,20 +267,30 @@ public struct WebConsoleRoutes: Sendable {
         case .ended(let session, let ending):
             return .failure(try await ended(session, cookie: cookie, reason: ending))
         case .live(let session):
-            let user: User
-            do {
-                user = try await identity.user(session.user)
-            } catch IdentityError.userNotFound {
-                return .failure(try await ended(session, cookie: cookie, reason: .removed))
+            switch try await standing(of: session) {
+            case .ended(let reason): return .failure(try await ended(session, cookie: cookie, reason: reason))
+            case .good(let checker): return .success((session, checker))
             }
-            guard user.status == .active, try credentials(of: user) == session.credentials else {
-                return .failure(try await ended(session, cookie: cookie, reason: .removed))
-            }
-            if try await identity.lockInForce(user: user.name, roles: user.roles) != nil {
-                return .failure(try await ended(session, cookie: cookie, reason: .lock))
-            }
-            return .success((session, try await identity.accessChecker(for: user)))
         }
+    }
+
+    enum Standing {
+        case good(AccessChecker)
+        case ended(WebSessionStore.Ending)
+    }
+
+    /// Whether a live session's person may still use it: a lock in force, or a user removed,
+    /// suspended or reset, ends every web session of that user.
+    func standing(of session: WebSession) async throws -> Standing {
+        let user: User
+        do {
+            user = try await identity.user(session.user)
+        } catch IdentityError.userNotFound {
+            return .ended(.removed)
+        }
+        guard user.status == .active, try credentials(of: user) == session.credentials else { return .ended(.removed) }
+        if try await identity.lockInForce(user: user.name, roles: user.roles) != nil { return .ended(.lock) }
+        return .good(try await identity.accessChecker(for: user))
     }
 
     /// What the session was signed in with (password hash and TOTP secret), as a digest: a
@@ -298,18 +313,24 @@ public struct WebConsoleRoutes: Sendable {
     /// Records a session's end (for a lock or a removal: every web session of that user) and
     /// sends the browser to sign in, saying why.
     private func ended(_ session: WebSession, cookie: String, reason: WebSessionStore.Ending) async throws -> Response {
-        var all = reason == .lock || reason == .removed ? await sessions.end(user: session.user) : []
-        _ = try await sessions.end(cookie)
-        if !all.contains(where: { $0.id == session.id }) { all.append(session) }
-        try await record(all.map { ($0, reason) })
+        try await end(session, cookie: cookie, reason: reason)
         var response = Self.redirect("/web/login?ended=\(reason.rawValue)")
         response.headers.append(HTTPField(name: .setCookie, value: Self.expiredCookie(Self.sessionCookie)))
         return response
     }
 
+    /// Ends a session (for a lock or a removal: every web session of that user) and records it.
+    func end(_ session: WebSession, cookie: String, reason: WebSessionStore.Ending) async throws {
+        var all = reason == .lock || reason == .removed ? await sessions.end(user: session.user) : []
+        _ = try await sessions.end(cookie)
+        if !all.contains(where: { $0.id == session.id }) { all.append(session) }
+        try await record(all.map { ($0, reason) })
+    }
+
     func viewer(_ session: WebSession, _ checker: AccessChecker) -> ConsolePages.Viewer {
         ConsolePages.Viewer(user: session.user, csrfToken: session.csrfToken, mayReadAudit: checker.may(.read, .audit),
-                            mayListSessions: checker.may(.list, .sessions), mayKillSessions: checker.may(.kill, .sessions))
+                            mayListSessions: checker.may(.list, .sessions), mayKillSessions: checker.may(.kill, .sessions),
+                            mayReadReports: checker.may(.read, .reports))
     }
 
     /// Any failure is a page that says so, never a stack or a half-written response.

@@ -27,13 +27,17 @@ final class WebTerminalChannel: SSHSessionHandler, @unchecked Sendable {
     private var status: UInt32?
     private var closed = false
     private var closingMessage: String?
+    private var lastSize: (columns: Int, rows: Int)?
+    private var pendingSize: (columns: Int, rows: Int)?
+    private var resizeScheduled = false
 
     init(loop: EventLoop) {
         self.loop = loop
         (output, sink) = AsyncStream.makeStream(of: Output.self)
     }
 
-    /// Opens the session: a PTY of the browser's size, then the login shell.
+    /// Opens the session: a PTY of the browser's size, then the login shell. A terminal the
+    /// console ended meanwhile (`close(message:)`) is closed as soon as its channel exists.
     func open(on client: SSHClient, columns: Int, rows: Int) async throws {
         try await loop.flatSubmit { [self] () -> EventLoopFuture<Void> in
             let opened = loop.makePromise(of: Void.self)
@@ -42,6 +46,11 @@ final class WebTerminalChannel: SSHSessionHandler, @unchecked Sendable {
                 case .failure(let error): opened.fail(error)
                 case .success(let channel):
                     self.channel = channel
+                    if let closingMessage {
+                        channel.close()
+                        return opened.fail(SSHError(.byApplication, closingMessage))
+                    }
+                    lastSize = (columns, rows)
                     channel.sendRequest(.pty(PTYRequest(term: "xterm-256color", columns: UInt32(columns), rows: UInt32(rows)))) { accepted in
                         guard accepted else { return opened.fail(SSHError(.byApplication, "the server refused a terminal")) }
                         channel.sendRequest(.shell) { accepted in
@@ -54,20 +63,38 @@ final class WebTerminalChannel: SSHSessionHandler, @unchecked Sendable {
         }.get()
     }
 
-    /// Keystrokes to the host; returns once the host's side can take more.
+    /// The console's reason, if it ended the terminal (a sign-out, a lock, the session's end).
+    var endedByConsole: String? {
+        get async { try? await loop.submit { self.closingMessage }.get() }
+    }
+
+    /// Keystrokes to the host; returns once the host's side can take more, or the terminal closed.
     func send(_ data: ByteBuffer) async {
         await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
             loop.execute { [self] in
                 guard let channel, !closed else { return waiter.resume() }
                 channel.write(data)
-                if channel.isWritable { waiter.resume() } else { waiters.append(waiter) }
+                // A write can close the channel at once (its `closed` already resumed the others).
+                if channel.isWritable || closed { waiter.resume() } else { waiters.append(waiter) }
             }
         }
     }
 
+    /// A new size, sent at most every 100 ms and only when it changed: a browser that sends
+    /// resizes without end costs the host at most ten requests a second.
     func resize(columns: Int, rows: Int) {
         loop.execute { [self] in
-            channel?.sendRequest(.windowChange(columns: UInt32(columns), rows: UInt32(rows), widthPixels: 0, heightPixels: 0))
+            pendingSize = (columns, rows)
+            guard !resizeScheduled else { return }
+            resizeScheduled = true
+            loop.scheduleTask(in: .milliseconds(100)) { [self] in
+                resizeScheduled = false
+                guard let size = pendingSize, let channel, !closed else { return }
+                pendingSize = nil
+                guard lastSize.map({ $0 != size }) ?? true else { return }
+                lastSize = size
+                channel.sendRequest(.windowChange(columns: UInt32(size.columns), rows: UInt32(size.rows), widthPixels: 0, heightPixels: 0))
+            }
         }
     }
 

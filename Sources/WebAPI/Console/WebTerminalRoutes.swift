@@ -3,10 +3,12 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
+import Audit
 import Identity
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import SessionControl
 import SSH
 
@@ -14,10 +16,13 @@ import SSH
 public struct WebSocketConsoleContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let webSocket: WebSocketHandlerReference<Self>
+    /// The browser's address (for the `web.terminal` event).
+    public let remoteAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         webSocket = .init()
+        remoteAddress = source.channel.remoteAddress.map(\.hostPortText).flatMap { $0.isEmpty ? nil : $0 }
     }
 }
 
@@ -52,7 +57,7 @@ extension WebConsoleRoutes {
                   case .success = try await signedIn(request) else { return .dontUpgrade }
             return .upgrade([:])
         }, onUpgrade: { inbound, outbound, context in
-            await terminal(context.request, inbound: inbound, outbound: outbound)
+            await terminal(context.request, remote: context.requestContext.remoteAddress, inbound: inbound, outbound: outbound)
         })
     }
 
@@ -63,13 +68,13 @@ extension WebConsoleRoutes {
         var status: UInt32?
     }
 
-    private func terminal(_ request: Request, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+    private func terminal(_ request: Request, remote: String?, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
         func say(_ notice: TerminalNotice) async {
             guard let data = try? JSONEncoder().encode(notice) else { return }
             try? await outbound.write(.text(String(decoding: data, as: UTF8.self)))
         }
         func refuse(_ message: String) async {
-            await say(TerminalNotice(type: "ended", message: message))
+            await say(TerminalNotice(type: "refused", message: message))
             try? await outbound.close(.normalClosure, reason: nil)
         }
         guard let cookie = Self.cookie(Self.sessionCookie, in: request),
@@ -80,27 +85,53 @@ extension WebConsoleRoutes {
         let login = String((parameters["login"] ?? "").prefix(64)), name = String((parameters["node"] ?? "").prefix(253))
         let columns = min(max(Int(parameters["cols"] ?? "") ?? 80, 10), 500), rows = min(max(Int(parameters["rows"] ?? "") ?? 24, 4), 200)
 
+        // Registered before anything is made for it: a sign-out or lock meanwhile ends it, and
+        // a session holds only so many.
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let terminal = WebTerminalChannel(loop: loop)
+        guard let registration = terminals.add(session: session.id, end: { terminal.close(message: $0) }) else {
+            return await refuse("This console session has \(WebTerminals.perSession) terminals open, as many as it may. Close one first.")
+        }
+        defer { terminals.remove(registration) }
         let client: SSHClient
         do {
-            client = try await connect(session: session, checker: checker, node: name, login: login)
+            client = try await connect(session: session, checker: checker, node: name, login: login, on: loop,
+                                       browser: LoginSource(remoteAddress: remote, userAgent: request.headers[.userAgent]))
         } catch let error as TerminalRefusal {
             return await refuse(error.message)
         } catch {
             logger.error("web terminal failed", metadata: ["user": "\(session.user)", "node": "\(name)", "error": "\(error)"])
             return await refuse("The terminal could not be opened. Try again; if it keeps failing, the appliance's log says why.")
         }
-        let terminal = WebTerminalChannel(loop: client.eventLoop)
         do {
             try await terminal.open(on: client, columns: columns, rows: rows)
         } catch {
             await client.close()
-            return await refuse("\(name) refused a terminal: \(error)")
-        }
-        let registration = terminals.add(session: session.id) { message in
-            terminal.close(message: message)
+            if let reason = await terminal.endedByConsole { return await refuse(reason) }
+            logger.error("web terminal refused by the server", metadata: ["user": "\(session.user)", "node": "\(name)", "error": "\(error)"])
+            return await refuse("\(name) did not open a terminal for \(login). Try again; if it keeps failing, the appliance's log says why.")
         }
         await say(TerminalNotice(type: "open"))
-        let sessions = sessions
+        // A web session that ends by itself (idle, its lifetime) or whose person may no longer
+        // use it (removed, suspended, reset) ends its terminals; its end is recorded here when
+        // the terminal notices it first.
+        let watcher = Task {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: .seconds(5)) } catch { return }
+                switch try? await sessions.session(for: cookie, touch: false) {
+                case .live(let live)?:
+                    if case .ended(let reason)? = try? await standing(of: live) {
+                        try? await end(live, cookie: cookie, reason: reason)
+                        return terminal.close(message: reason.terminalMessage)
+                    }
+                case .ended(let ended, let reason)?:
+                    try? await record([(ended, reason)])
+                    return terminal.close(message: reason.terminalMessage)
+                case nil:
+                    return terminal.close(message: WebSessionStore.Ending.user.terminalMessage)
+                }
+            }
+        }
         await withTaskGroup(of: Void.self) { group in
             // The host's output to the browser; its window is given back as the socket takes it.
             group.addTask {
@@ -133,25 +164,15 @@ extension WebConsoleRoutes {
                         }
                     }
                 } catch {}
-                terminal.close()
             }
-            // A web session that ended by itself (idle, its lifetime) ends its terminals too.
-            group.addTask {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(5))
-                    guard case .live? = try? await sessions.session(for: cookie, touch: false) else {
-                        terminal.close(message: "Your console session ended; sign in again.")
-                        return
-                    }
-                }
-            }
-            // The first two end with the terminal; the watcher is not needed past them.
+            // Whichever side ends first, the whole SSH connection goes: nothing the host or the
+            // browser does then keeps it (an input waiting for window is released by its close).
             await group.next()
-            await group.next()
-            group.cancelAll()
+            terminal.close()
+            await client.close()
+            await group.waitForAll()
         }
-        terminals.remove(registration)
-        await client.close()
+        watcher.cancel()
     }
 
     struct TerminalResize: Decodable {
@@ -168,7 +189,8 @@ extension WebConsoleRoutes {
     /// The SSH connection as the person: the node (or the proxy, for an OpenSSH host) must
     /// admit it; a refusal's own words (the server's banner: a lock, `max_connections`) are
     /// what the person reads.
-    private func connect(session: WebSession, checker: AccessChecker, node name: String, login: String) async throws -> SSHClient {
+    private func connect(session: WebSession, checker: AccessChecker, node name: String, login: String, on loop: EventLoop,
+                         browser: LoginSource) async throws -> SSHClient {
         let hidden = TerminalRefusal(message: "No server \"\(name)\" that you may reach. The Servers page lists yours.")
         guard let node = try await nodes.nodes().first(where: { $0.name == name && checker.canSee(labels: $0.labels) }) else { throw hidden }
         if case .denied(let reason) = checker.checkLogin(login, node: node.name, labels: node.labels) {
@@ -197,13 +219,16 @@ extension WebConsoleRoutes {
             banners.withLockedValue { $0 = Array(($0 + [String(text.prefix(1024))]).suffix(2)) }
         }
         do {
-            return try await SSHClient.connect(host: host, port: port, configuration: configuration)
+            let client = try await SSHClient.connect(host: host, port: port, configuration: configuration, group: loop)
+            _ = try await audit.record(.webTerminal(user: session.user, session: session.id, login: login, server: node.name, serial: certificate.serial,
+                                                    sshSource: client.channel.localAddress?.hostPortText ?? "", source: browser))
+            return client
         } catch {
             // A node refuses with its reason as the last banner (the message of the day may come first).
             let notice = messageOfTheDay.trimmingCharacters(in: .whitespacesAndNewlines)
             let said = banners.withLockedValue { $0 }.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.last { !$0.isEmpty && $0 != notice }
             logger.notice("web terminal refused", metadata: ["user": "\(session.user)", "node": "\(node.name)", "error": "\(error)"])
-            throw TerminalRefusal(message: said ?? "\(node.name) could not be reached: \(error)")
+            throw TerminalRefusal(message: said ?? "\(node.name) could not be reached. Try again; if it keeps failing, the appliance's log says why.")
         }
     }
 }
@@ -216,10 +241,17 @@ final class WebTerminals: Sendable {
         let id: Int
     }
 
-    private let open = NIOLockedValueBox<(next: Int, bySession: [String: [Int: @Sendable (String) -> Void]])>((0, [:]))
+    /// Terminals one web session may hold at once, and the console in all.
+    static let perSession = 16
+    static let total = 512
 
-    func add(session: String, end: @escaping @Sendable (String) -> Void) -> Registration {
+    private let open = NIOLockedValueBox<(next: Int, count: Int, bySession: [String: [Int: @Sendable (String) -> Void]])>((0, 0, [:]))
+
+    /// A place for a terminal of `session`; nil when the session or the console holds as many as it may.
+    func add(session: String, end: @escaping @Sendable (String) -> Void) -> Registration? {
         open.withLockedValue { state in
+            guard state.count < Self.total, (state.bySession[session]?.count ?? 0) < Self.perSession else { return nil }
+            state.count += 1
             state.next += 1
             state.bySession[session, default: [:]][state.next] = end
             return Registration(session: session, id: state.next)
@@ -228,16 +260,21 @@ final class WebTerminals: Sendable {
 
     func remove(_ registration: Registration) {
         open.withLockedValue { state in
-            state.bySession[registration.session]?[registration.id] = nil
+            guard state.bySession[registration.session]?.removeValue(forKey: registration.id) != nil else { return }
+            state.count -= 1
             if state.bySession[registration.session]?.isEmpty == true { state.bySession[registration.session] = nil }
         }
     }
 
     /// Ends the terminals of `session`, telling each why.
     func end(session: String, message: String) {
-        let ends = open.withLockedValue { $0.bySession.removeValue(forKey: session) } ?? [:]
+        let ends = open.withLockedValue { state -> [Int: @Sendable (String) -> Void] in
+            let ends = state.bySession.removeValue(forKey: session) ?? [:]
+            state.count -= ends.count
+            return ends
+        }
         for end in ends.values { end(message) }
     }
 
-    var count: Int { open.withLockedValue { $0.bySession.values.reduce(0) { $0 + $1.count } } }
+    var count: Int { open.withLockedValue { $0.count } }
 }
