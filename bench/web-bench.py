@@ -9,10 +9,12 @@
     keystrokes through OpenSSH's ssh (a PTY) to the same node (the baseline);
   - the daemon's resident memory (VmRSS) before, with every terminal open, and after.
 
-One JSON argument (from web.sh): url, user, invitation token, pid, pcctl, config, node, login,
-work (a directory), ssh (argv for the baseline, without the key, port and destination),
-node_port, terminals, keystrokes, requests. The user is enrolled here through the API, as pcsh
-setup does, and gets an SSH certificate for the baseline as pcsh login does.
+One JSON argument (from web.sh): url, users (name → invitation token), pid, pcctl, config, node,
+login, work (a directory), ssh (argv for the baseline, without the key, port and destination),
+node_port, terminals, keystrokes, requests. The users are enrolled here through the API, as pcsh
+setup does; the first gets an SSH certificate for the baseline as pcsh login does. The terminals
+are spread over the users (a web session holds at most 16) and each user's come from an address
+of its own (127.0.0.10, .11, …: the HTTPS port holds at most 32 connections per address).
 Prints key=value lines. Only the standard library: the WebSocket client is the minimum RFC 6455
 needs (masked client frames, no extensions).
 """
@@ -69,17 +71,21 @@ def api(path, body):
 
 
 password = "a long enough bench passphrase"
-secret = api("/v1/invitations/inspect", {"token": args["token"]})["totp_secret"]
-# Each code works once: enrolment spends the last step's, the web sign-in this one's, the
-# certificate for the ssh baseline the next one's.
-api("/v1/invitations/accept", {"token": args["token"], "password": password, "totp_code": totp(secret, -1)})
+secrets = {}
+for name, token in args["users"].items():
+    secrets[name] = api("/v1/invitations/inspect", {"token": token})["totp_secret"]
+    # Each code works once: enrolment spends the last step's, the web sign-in this one's, the
+    # certificate for the ssh baseline the next one's.
+    api("/v1/invitations/accept", {"token": token, "password": password, "totp_code": totp(secrets[name], -1)})
+names = sorted(secrets)
+first = names[0]
 
 
-def sign_in():
+def sign_in(user):
     response, page = request("GET", "/web/login")
     jar = cookies_of(response)
     token = re.search(rb'name="csrf" value="([^"]+)"', page).group(1).decode()
-    response, _ = request("POST", "/web/login", {"user": args["user"], "password": password, "totp": totp(secret),
+    response, _ = request("POST", "/web/login", {"user": user, "password": password, "totp": totp(secrets[user]),
                                                  "csrf": token, "motd": "yes"}, cookies=jar)
     session = cookies_of(response).get("__Host-portcullis_session")
     if response.status != 303 or not session:
@@ -100,7 +106,8 @@ def rss_mib():
     return 0.0
 
 
-jar = sign_in()
+jars = {name: sign_in(name) for name in names}
+jar = jars[first]
 print("rss_start_mib=%.0f" % rss_mib(), flush=True)
 
 # The audit page: first page, a filter, and deep paging (the cursor of the 10th page).
@@ -113,7 +120,9 @@ for _ in range(10):
         break
     path = "/web/audit?" + found.group(1).decode().replace("&amp;", "&")
     deep = path
-pages = {"first": "/web/audit", "filtered": "/web/audit?event=session.start&user=user007", "deep": deep or "/web/audit"}
+if deep is None:
+    sys.exit("web-bench: the audit page offered no ten pages to walk (is the log filled?)")
+pages = {"first": "/web/audit", "filtered": "/web/audit?event=session.start&user=user007", "deep": deep}
 for name, path in pages.items():
     times = []
     for _ in range(args["requests"]):
@@ -135,9 +144,17 @@ for name, extra in cli.items():
     print("cli_%s_p50_ms=%.1f cli_%s_p95_ms=%.1f" % (name, percentile(times, 0.5), name, percentile(times, 0.95)), flush=True)
 
 
+ESCAPES = re.compile(rb"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|[=>])")
+
+
+def echoed(character, data):
+    """Whether `character` came back as text (not as a letter inside an escape sequence)."""
+    return character in ESCAPES.sub(b"", data)
+
+
 class WebSocket:
-    def __init__(self, path, cookies):
-        raw = socket.create_connection((url.hostname, url.port), timeout=30)
+    def __init__(self, path, cookies, source="127.0.0.1"):
+        raw = socket.create_connection((url.hostname, url.port), timeout=30, source_address=(source, 0))
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = insecure.wrap_socket(raw, server_hostname=url.hostname)
         key = base64.b64encode(os.urandom(16)).decode()
@@ -193,7 +210,8 @@ class WebSocket:
 def terminal_worker(index, results, ready, go):
     try:
         socket_path = "/web/terminal/socket?" + urlencode({"node": args["node"], "login": args["login"], "cols": 80, "rows": 24})
-        ws = WebSocket(socket_path, jar)
+        owner = index % len(names)
+        ws = WebSocket(socket_path, jars[names[owner]], source="127.0.0.%d" % (10 + owner))
         while True:
             opcode, payload = ws.receive()
             if opcode == 1 and json.loads(payload).get("type") == "open":
@@ -218,7 +236,7 @@ def terminal_worker(index, results, ready, go):
             started = time.perf_counter()
             ws.send(character)
             seen = b""
-            while character not in seen:
+            while not echoed(character, seen):
                 opcode, payload = ws.receive()
                 if opcode == 2:
                     seen += payload
@@ -269,7 +287,7 @@ def ssh_keystrokes():
     if not os.path.exists(key):
         subprocess.run(["ssh-keygen", "-q", "-t", "ecdsa", "-b", "256", "-N", "", "-f", key], check=True)
     with open(key + ".pub") as public:
-        answer = api("/v1/login", {"user": args["user"], "password": password, "totp_code": totp(secret, 1), "public_key": public.read().strip()})
+        answer = api("/v1/login", {"user": first, "password": password, "totp_code": totp(secrets[first], 1), "public_key": public.read().strip()})
     with open(key + "-cert.pub", "w") as certificate:
         certificate.write(answer["certificate"] + "\n")
     with open(os.path.join(args["work"], "bench-known-hosts"), "w") as known:
@@ -302,7 +320,7 @@ def ssh_keystrokes():
         started = time.perf_counter()
         os.write(fd, character)
         seen = b""
-        while character not in seen:
+        while not echoed(character, seen):
             if not select.select([fd], [], [], 10)[0]:
                 raise RuntimeError("ssh did not echo")
             seen += os.read(fd, 65536)
