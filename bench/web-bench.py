@@ -4,9 +4,10 @@
     log by its cursor) over the appliance's sealed log, p50/p95 of REQUESTS requests each, and
     the same searches through `pcctl audit search` (the baseline: the same log, the CLI's door);
   - TERMINALS web terminals open at once on the appliance's node, each typing KEYSTROKES
-    single characters; a keystroke's round trip is from the socket's send to its echo coming
-    back (the shell's line discipline echoes it), p50/p95/max over all of them; and the same
-    keystrokes through OpenSSH's ssh (a PTY) to the same node (the baseline);
+    single characters as a person types (a key every 100-200 ms); a keystroke's round trip is
+    from the socket's send to its echo coming back (the shell echoes it), p50/p95/max over all
+    of them; one terminal alone; the same keystrokes through OpenSSH's ssh (a PTY) to the same
+    node (the baseline); and, as a stress, every terminal sending a key every 20 ms;
   - the daemon's resident memory (VmRSS) before, with every terminal open, and after.
 
 One JSON argument (from web.sh): url, users (name → invitation token), pid, pcctl, config, node,
@@ -18,7 +19,7 @@ of its own (127.0.0.10, .11, …: the HTTPS port holds at most 32 connections pe
 Prints key=value lines. Only the standard library: the WebSocket client is the minimum RFC 6455
 needs (masked client frames, no extensions).
 """
-import base64, hmac, http.client, json, os, pty, re, select, socket, ssl, struct, subprocess, sys, threading, time
+import base64, hmac, http.client, json, os, pty, random, re, select, socket, ssl, struct, subprocess, sys, threading, time
 from urllib.parse import urlencode, urlparse
 
 args = json.loads(sys.argv[1])
@@ -207,7 +208,7 @@ class WebSocket:
             return opcode, payload
 
 
-def terminal_worker(index, results, ready, go):
+def terminal_worker(index, results, ready, go, gap):
     try:
         socket_path = "/web/terminal/socket?" + urlencode({"node": args["node"], "login": args["login"], "cols": 80, "rows": 24})
         owner = index % len(names)
@@ -241,7 +242,7 @@ def terminal_worker(index, results, ready, go):
                 if opcode == 2:
                     seen += payload
             times.append((time.perf_counter() - started) * 1000)
-            time.sleep(0.02)
+            time.sleep(random.uniform(gap[0], gap[1]))
         results[index] = times
         ws.send(b"\x03exit\r")
     except Exception as error:  # noqa: BLE001 - reported as the worker's failure
@@ -249,12 +250,12 @@ def terminal_worker(index, results, ready, go):
         ready.release()
 
 
-def run_terminals(count, report_rss=False):
-    """Keystroke round trips (ms) of `count` terminals typing at once."""
+def run_terminals(count, gap, report_rss=False):
+    """Keystroke round trips (ms) of `count` terminals typing at once, a key every `gap` seconds (a range)."""
     results = [None] * count
     ready = threading.Semaphore(0)
     go = threading.Event()
-    workers = [threading.Thread(target=terminal_worker, args=(i, results, ready, go), daemon=True) for i in range(count)]
+    workers = [threading.Thread(target=terminal_worker, args=(i, results, ready, go, gap), daemon=True) for i in range(count)]
     for worker in workers:
         worker.start()
         time.sleep(0.05)
@@ -274,11 +275,17 @@ def run_terminals(count, report_rss=False):
     return [t for r in results for t in r]
 
 
-single = run_terminals(1)
+# People typing: a key every 100 to 200 ms each (a fast typist), not in step with each other.
+TYPING = (0.1, 0.2)
+# A stress beside it: every terminal sending a key every 20 ms (50 of them: 2,500 keys a second).
+FLOOD = (0.02, 0.02)
+single = run_terminals(1, TYPING)
 print("one_terminal_keystroke_p50_ms=%.1f one_terminal_keystroke_p95_ms=%.1f" % (percentile(single, 0.5), percentile(single, 0.95)), flush=True)
-keystrokes = run_terminals(args["terminals"], report_rss=True)
+keystrokes = run_terminals(args["terminals"], TYPING, report_rss=True)
 print("terminals=%d keystrokes=%d keystroke_p50_ms=%.1f keystroke_p95_ms=%.1f keystroke_max_ms=%.1f" % (
     args["terminals"], len(keystrokes), percentile(keystrokes, 0.5), percentile(keystrokes, 0.95), max(keystrokes)), flush=True)
+flood = run_terminals(args["terminals"], FLOOD)
+print("flood_keystroke_p50_ms=%.1f flood_keystroke_p95_ms=%.1f" % (percentile(flood, 0.5), percentile(flood, 0.95)), flush=True)
 
 
 # The baseline: the same keystrokes through OpenSSH's ssh, on a PTY, to the same node.
@@ -325,7 +332,7 @@ def ssh_keystrokes():
                 raise RuntimeError("ssh did not echo")
             seen += os.read(fd, 65536)
         times.append((time.perf_counter() - started) * 1000)
-        time.sleep(0.02)
+        time.sleep(random.uniform(*TYPING))
     os.write(fd, b"\x03exit\r")
     drain(1)
     os.close(fd)

@@ -160,7 +160,10 @@ extension WebConsoleRoutes {
                         }
                         if Date().timeIntervalSince(touched) >= 5 {
                             touched = Date()
-                            _ = try? await sessions.session(for: cookie)
+                            if case .ended(let ended, let reason)? = try? await sessions.session(for: cookie) {
+                                try? await record([(ended, reason)])
+                                terminal.close(message: reason.terminalMessage)
+                            }
                         }
                     }
                 } catch {}
