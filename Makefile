@@ -93,6 +93,9 @@ run: fips build
 	@echo "    6. any OpenSSH server: put 'pcctl auth export --type openssh' in its TrustedUserCAKeys, then"
 	@echo "                           $(BIN)/pcctl nodes add server --addr SERVER:22 -c $(RUN_DIR)/portcullis.yaml; $(BIN)/pcsh ssh $(RUN_LOGIN)@server"
 	@echo
+	@echo "  the web console: https://localhost:3080/web - alice's password and one-time code; Connect opens a terminal, Recordings plays sessions back"
+	@echo "  (the browser warns of the self-signed certificate, which is $(RUN_DIR)/proxy.pem)"
+	@echo
 	@exec bash scripts/run.sh $(BIN) $(RUN_DIR)
 
 bench: fips
