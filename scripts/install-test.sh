@@ -97,7 +97,9 @@ check "the self-test passes (as root: it decrypts the credential, then acts as t
 check "the manual pages are installed" inside test -s /usr/share/man/man1/pcctl.1.gz -a -s /usr/share/man/man1/portcullis.1.gz -a -s /usr/share/man/man1/pcsh.1.gz
 check "pcctl as root with no -c" inside pcctl users ls
 # The web console's terminal component is Debian's, a dependency of the package, served from its path.
-xterm_served() { curl -fsk https://127.0.0.1:3080/web/static/xterm.js | grep -q 'define("public/Terminal.js"'; }
+# (grep -c reads it all: grep -q would stop early and, under pipefail, fail curl's write.)
+xterm_served() { curl -fsk https://127.0.0.1:3080/web/static/xterm.js | grep -c 'define("public/Terminal.js"' >/dev/null; }
+check "node-xterm came with the package" inside dpkg-query -W node-xterm
 check "the web console serves Debian's xterm.js (node-xterm installed as a dependency)" xterm_served
 
 # A person: a role for a demo login, enrolled with pcsh from this host, an OpenSSH session to the node.

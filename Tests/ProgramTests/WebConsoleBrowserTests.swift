@@ -26,8 +26,10 @@ final class WebConsoleBrowserTests: XCTestCase {
                 .replacingOccurrences(of: "node_name: \"\"", with: "node_name: \"web1\"")
                 .replacingOccurrences(of: "  labels: {}", with: "  labels: {env: dev}")
                 .replacingOccurrences(of: "permit_root_login: no", with: "permit_root_login: yes")
+                // As root (CI), enhanced recording: the player lists the commands beside the screen.
+                .replacingOccurrences(of: "  enhanced_recording:\n    enabled: no\n", with: "  enhanced_recording:\n    enabled: \(getuid() == 0 ? "yes" : "no")\n")
         }
-        if getuid() == 0 { try fixture.split() }
+        if getuid() == 0 { try fixture.split(brokerArguments: ["--enhanced-recording"]) }
         try fixture.start()
         defer { _ = try? fixture.stop() }
 
@@ -38,6 +40,7 @@ final class WebConsoleBrowserTests: XCTestCase {
             spec:
               options:
                 max_connections: 1
+                enhanced_recording: [command, network]
               allow:
                 logins: [root]
                 node_labels: {env: dev}
@@ -83,7 +86,7 @@ final class WebConsoleBrowserTests: XCTestCase {
             "url": "https://127.0.0.1:\(fixture.webPort)", "chromium": Self.chromium, "users": users, "motd": Self.notice,
             "idle_seconds": idle, "screenshots": screenshots.path,
             "pcctl": (fixture.user.map { ["/usr/bin/setpriv"] + DaemonFixture.setpriv($0) } ?? []) + [try Programs.path("pcctl")],
-            "config": fixture.config, "alice_pcsh": pcsh,
+            "config": fixture.config, "alice_pcsh": pcsh, "enhanced_recording": getuid() == 0,
         ]
         let json = String(decoding: try JSONSerialization.data(withJSONObject: arguments), as: UTF8.self)
         let script = TestEnvironment.packageRoot.appendingPathComponent("Tests/ProgramTests/web-console-browser.py").path

@@ -275,6 +275,16 @@ with sync_playwright() as playwright:
     wait_state(alice_page, "ended", selector="#player", timeout=60000)
     played = screen(alice_page, "#player")
     expect(any(line.strip() == "42" for line in played.splitlines()), "the recording plays in the browser and shows 42", played[-400:])
+    if args["enhanced_recording"]:
+        # The commands enhanced recording saw, beside the screen: choosing one moves playback to it.
+        alice_page.wait_for_function("document.querySelectorAll('#player-activity li').length > 0", timeout=10000)
+        listed = alice_page.locator("#player-activity").inner_text()
+        expect("sed" in listed and "stty" in listed, "the player lists the session's commands (enhanced recording)", listed[:400])
+        at_end = alice_page.locator("#player-position").inner_text()
+        alice_page.locator("#player-activity button", has_text="stty").first.click()
+        moved = alice_page.locator("#player-position").inner_text()
+        expect(moved != at_end and alice_page.locator("#player-activity li[data-past]").count() >= 1,
+               "choosing a command moves playback back to it (from the end)", (at_end, moved))
     alice_page.locator("#player-seek").fill("0")
     expect("0:00" in alice_page.locator("#player-position").inner_text(), "seeking back to the start", alice_page.locator("#player-position").inner_text())
     alice_page.screenshot(path=shots + "/player.png", full_page=True)

@@ -261,7 +261,10 @@ enum ConsolePages {
             <output id="player-position" for="player-seek">0:00 / 0:00</output>
             <label class="check"><input type="checkbox" id="player-skip-idle" checked> Skip idle time (gaps over 1 s)</label>
             </div>
-            <div id="player" class="terminal" data-src="/web/recordings/\(escape(sid))/cast" data-state="loading"></div>
+            <div id="player" class="terminal" data-src="/web/recordings/\(escape(sid))/cast" data-activity="/web/recordings/\(escape(sid))/activity" data-state="loading"></div>
+            <section aria-labelledby="activity-title"><h2 id="activity-title">Commands and connections</h2>
+            <p id="player-activity-status">What enhanced recording saw in this session, in step with the screen; choose one to go to it.</p>
+            <ol id="player-activity" class="activity"></ol></section>
             <noscript><p class="problem">Playback needs JavaScript (served by this appliance only). Administrators can export recordings with pcctl recordings export.</p></noscript>
             """
         return page(title: "Session \(sid)", cluster: cluster, viewer: viewer, current: "recordings", head: head, body: body)
@@ -346,6 +349,9 @@ enum ConsolePages {
         button:disabled{opacity:.5;cursor:default}
         .downloads{display:flex;flex-wrap:wrap;gap:1rem;list-style:none;padding:0}
         .report{border-top:1px solid #ddd;padding-top:.5rem}
+        .activity{padding-left:2.5rem;max-height:24rem;overflow-y:auto;border:1px solid #ddd;border-radius:4px}
+        .activity button{background:none;color:#1b2a41;border:none;padding:.1rem 0;text-align:left;font:inherit;text-decoration:underline}
+        .activity li[data-past] button{font-weight:700}
         .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
         """
 }

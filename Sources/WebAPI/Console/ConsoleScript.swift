@@ -90,6 +90,36 @@ enum ConsoleScript {
             closer.addEventListener("click", function () { closing = true; socket.close(); });
           }
 
+          // The session's commands and connections, each a button that moves playback to it.
+          function loadActivity(address, started, done) {
+            var list = document.getElementById("player-activity"), state = document.getElementById("player-activity-status");
+            fetch(address, { credentials: "same-origin" }).then(function (response) {
+              if (!response.ok) throw new Error("the console answered " + response.status);
+              return response.json();
+            }).then(function (page) {
+              if (!page.items.length) {
+                say(state, "Enhanced recording saw no command or connection in this session (or it was not on for it).");
+                return done([]);
+              }
+              var items = page.items.map(function (entry) {
+                var offset = Math.max(0, (Date.parse(entry.time) / 1000) - started);
+                var element = document.createElement("li"), button = document.createElement("button");
+                button.type = "button";
+                var whole = Math.floor(offset);
+                button.textContent = Math.floor(whole / 60) + ":" + String(whole % 60).padStart(2, "0") + "  " +
+                  (entry.kind === "network" ? "connection: " : "command: ") + entry.text;
+                element.appendChild(button);
+                list.appendChild(element);
+                return { offset: offset, element: element };
+              });
+              if (!page.complete) say(state, "The first " + items.length + " commands and connections of this session; the audit log holds the rest.");
+              done(items);
+            }).catch(function (error) {
+              say(state, "The commands and connections cannot be shown: " + error.message + ".");
+              done([]);
+            });
+          }
+
           function playerPage(container) {
             var state = document.getElementById("player-status"), play = document.getElementById("player-play");
             var speed = document.getElementById("player-speed"), seek = document.getElementById("player-seek");
@@ -120,9 +150,24 @@ enum ConsoleScript {
                 var whole = Math.floor(seconds);
                 return Math.floor(whole / 60) + ":" + String(whole % 60).padStart(2, "0");
               }
+              var activity = [];
+              // Where in playback a moment of the session falls (idle time may be skipped).
+              function playbackTime(real) {
+                var index = -1;
+                for (var i = 0; i < events.length && events[i][0] <= real; i++) index = i;
+                if (index < 0) return 0;
+                var after = real - events[index][0];
+                return Math.min(duration, times[index] + (skip.checked ? Math.min(after, 1) : after));
+              }
+              function showActivity() {
+                activity.forEach(function (item) {
+                  if (item.at <= at) item.element.setAttribute("data-past", ""); else item.element.removeAttribute("data-past");
+                });
+              }
               function show() {
                 seek.value = String(at);
                 say(position, clock(at) + " / " + clock(duration));
+                showActivity();
               }
               function apply(event) {
                 if (event[1] === "o") { terminal.write(event[2]); return; }
@@ -165,6 +210,18 @@ enum ConsoleScript {
               skip.addEventListener("change", function () { terminal.reset(); next = 0; at = 0; retime(); moveTo(0); });
               retime();
               show();
+              loadActivity(container.dataset.activity, header.timestamp || 0, function (items) {
+                activity = items;
+                items.forEach(function (item) {
+                  item.at = playbackTime(item.offset);
+                  item.element.querySelector("button").addEventListener("click", function () { moveTo(item.at); });
+                });
+                showActivity();
+              });
+              skip.addEventListener("change", function () {
+                activity.forEach(function (item) { item.at = playbackTime(item.offset); });
+                showActivity();
+              });
               play.disabled = false;
               container.dataset.state = "ready";
               say(state, events.length ? "Ready: Play starts the recording." : "This recording has no output.");

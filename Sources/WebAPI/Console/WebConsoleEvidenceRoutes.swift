@@ -11,6 +11,8 @@ import NIOCore
 /// live sessions (`sessions: [list]`, ended with `sessions: [kill]`), and the scripts they use.
 extension WebConsoleRoutes {
     static let recordingsPageSize = 50
+    /// The most commands and connections the player lists for a session.
+    static let activityLimit = 2000
 
     func addTerminalAndEvidence(to router: Router<APIRequestContext>) {
         router.get("/web/static/console.js") { _, _ in Self.asset(ConsoleScript.bytes, type: "text/javascript; charset=utf-8") }
@@ -104,6 +106,30 @@ extension WebConsoleRoutes {
                 guard case .success(let (session, checker)) = state else { return state.failureResponse }
                 let sid = String((context.parameters.get("sid") ?? "").prefix(64))
                 return Self.html(ConsolePages.player(cluster: cluster, viewer: viewer(session, checker), sid: sid))
+            }
+        }
+        // What enhanced recording saw in the session (commands run, connections made), for the
+        // player to show beside the screen: the recording's own rule (the person's own session,
+        // or any for `sessions: [read]`), from the audit log.
+        router.get("/web/recordings/:sid/activity") { request, context in
+            await handle {
+                let state = try await signedIn(request)
+                guard case .success(let (session, checker)) = state else { return state.failureResponse }
+                let sid = String((context.parameters.get("sid") ?? "").prefix(64))
+                let started = try await audit.log.search(AuditQuery(event: AuditEventKind.sessionStart.name, sessionID: sid, limit: 1)).first
+                guard let owner = started?.event.user, owner == session.user || checker.may(.read, .sessions) else {
+                    return Self.secured(Response(status: .notFound, headers: [.contentType: "text/plain; charset=utf-8"],
+                                                 body: .init(byteBuffer: ByteBuffer(string: "no session \(sid) whose activity you may read"))))
+                }
+                var items: [SessionActivity] = []
+                for kind in [AuditEventKind.sessionCommand, .sessionNetwork] {
+                    let records = try await audit.log.search(AuditQuery(event: kind.name, sessionID: sid, limit: Self.activityLimit, newestFirst: false))
+                    items += records.map { SessionActivity($0.event) }
+                }
+                items.sort { $0.time < $1.time }
+                let body = try JSONEncoder().encode(SessionActivityPage(items: Array(items.prefix(Self.activityLimit)),
+                                                                        complete: items.count < Self.activityLimit))
+                return Self.secured(Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body))))
             }
         }
         // The recording itself (asciicast), for the player: the same ownership rule and
@@ -227,4 +253,35 @@ final class XtermAssets: Sendable {
             }
         }
     }
+}
+
+/// One command or connection of a session, as the player lists it.
+struct SessionActivity: Encodable {
+    var time: String
+    var kind: String
+    var text: String
+
+    init(_ event: AuditEvent) {
+        time = event["time"]?.stringValue ?? ""
+        if event.event == AuditEventKind.sessionNetwork.name {
+            kind = "network"
+            let program = event["program"]?.stringValue ?? "?"
+            let destination = event["dst_addr"]?.stringValue ?? "?"
+            let port = event["dst_port"].map { "\($0)" } ?? "?"
+            text = "\(program) connected to \(destination) port \(port)"
+        } else {
+            kind = "command"
+            var argv: [String] = []
+            if case .array(let values)? = event["argv"] { argv = values.compactMap(\.stringValue) }
+            let path = event["path"]?.stringValue ?? event["program"]?.stringValue ?? "?"
+            let code = event["return_code"].map { " (returned \($0))" } ?? ""
+            text = String(([path] + argv).joined(separator: " ").prefix(512)) + code
+        }
+    }
+}
+
+struct SessionActivityPage: Encodable {
+    var items: [SessionActivity]
+    /// False when the session did more than the player lists.
+    var complete: Bool
 }
