@@ -75,6 +75,12 @@ extension AuditEvent {
                                                         "ssh_source": .string(sshSource)]) { $1 })
     }
 
+    /// `report.read` (`TW004I`): someone read or downloaded a compliance report in the web console.
+    public static func reportRead(user: String, session: String, report: String, format: String, from: Date, to: Date) -> AuditEvent {
+        AuditEvent(.reportRead, ["user": .string(user), "web_session": .string(session), "report": .string(report), "format": .string(format),
+                                 "from": .string(AuditTime.format(from)), "to": .string(AuditTime.format(to))])
+    }
+
     /// `audit.read` (`TW002I`): someone read the audit log in the web console, with what they asked for.
     public static func auditRead(user: String, session: String, query: [String: String], returned: Int) -> AuditEvent {
         AuditEvent(.auditRead, ["user": .string(user), "web_session": .string(session), "returned": .integer(Int64(returned)),

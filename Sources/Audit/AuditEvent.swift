@@ -154,6 +154,7 @@ public struct AuditEventKind: Sendable, Hashable {
     public static let webLogout = AuditEventKind("web.logout", "TW001I")
     public static let auditRead = AuditEventKind("audit.read", "TW002I")
     public static let webTerminal = AuditEventKind("web.terminal", "TW003I")
+    public static let reportRead = AuditEventKind("report.read", "TW004I")
     public static let userUpdate = AuditEventKind("user.update", "T1003I")
     public static let userDelete = AuditEventKind("user.delete", "T1004I")
     public static let sessionRejected = AuditEventKind("session.rejected", "T1006W")

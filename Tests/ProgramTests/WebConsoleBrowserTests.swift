@@ -114,7 +114,11 @@ final class WebConsoleBrowserTests: XCTestCase {
         }
         XCTAssertTrue(try fixture.events("session.rejected").contains { $0["user"] as? String == "alice" && ($0["max"] as? Int ?? 0) == 1 },
                       "the refused connections are session.rejected with the limit")
-        XCTAssertTrue(try fixture.events("session.recording.access").contains { $0["user"] as? String == "alice" && $0["success"] as? Bool == true })
+        let reads = try fixture.events("report.read").filter { $0["user"] as? String == "bob" }.map { "\($0["report"] ?? "")/\($0["format"] ?? "")" }
+        for expected in ["ac-10/html", "ac-10/json", "ac-10/oscal", "ac-10/md", "fedramp/json", "fedramp/html"] {
+            XCTAssertTrue(reads.contains(expected), "report.read \(expected) in \(reads)")
+        }
+                XCTAssertTrue(try fixture.events("session.recording.access").contains { $0["user"] as? String == "alice" && $0["success"] as? Bool == true })
         XCTAssertTrue(try fixture.events("client.disconnect").contains { ($0["reason"] as? String ?? "").contains("terminated by bob") })
         let refused = try fixture.events("user.login").filter { $0["user"] as? String == "carol" && $0["method"] as? String == "web" }
         XCTAssertGreaterThanOrEqual(refused.count, 4, "three wrong codes and the locked attempt, as user.login failures with method web")

@@ -181,7 +181,8 @@ extension WebConsoleRoutes {
                     busy.headers[.retryAfter] = "5"
                     return busy
                 }
-                logger.info("report read in the web console", metadata: ["user": "\(session.user)", "report": "\(name.rawValue)", "format": "\(format.rawValue)"])
+                _ = try await audit.record(.reportRead(user: session.user, session: session.id, report: name.rawValue, format: format.rawValue,
+                                                       from: window.from, to: window.to))
                 var response = Self.secured(Response(status: .ok, headers: [.contentType: format.contentType],
                                                      body: .init(byteBuffer: ByteBuffer(string: text))))
                 if format == .html && parameters["download"] == nil {
