@@ -45,7 +45,8 @@ extension Pcctl.Recordings {
                 return try await client.receive(path, waitingUpTo: timeout, head: head) { try stdout.write(contentsOf: Data($0.readableBytesView)) }
             }
             // Written beside the destination and renamed into place when whole: a broken-off
-            // export never stands where a complete one is expected.
+            // export never stands where a complete one is expected (and an interrupted one
+            // leaves nothing behind).
             let destination = URL(fileURLWithPath: output)
             let temporary = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).pcctl-\(getpid())")
             let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -55,7 +56,9 @@ extension Pcctl.Recordings {
             }
             let file = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
             do {
-                try await client.receive(path, waitingUpTo: timeout, head: head) { try file.write(contentsOf: Data($0.readableBytesView)) }
+                try await InterruptedWrite.removing(temporary.path) {
+                    try await client.receive(path, waitingUpTo: timeout, head: head) { try file.write(contentsOf: Data($0.readableBytesView)) }
+                }
                 try file.synchronize()
                 try file.close()
                 guard rename(temporary.path, destination.path) == 0 else {

@@ -68,6 +68,22 @@ final class RecordingBulkProgramTests: XCTestCase {
         XCTAssertEqual(try sha256(exported), sent, "the recording's text is the bytes sent")
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: exported)[.posixPermissions] as? Int, 0o600)
         try FileManager.default.removeItem(atPath: exported)
+
+        // Ctrl-C in the middle of an export to a file: nothing is left behind, neither the
+        // destination nor the temporary it was being written to.
+        let interrupted = directory.appendingPathComponent("interrupted.txt").path
+        let pcctl = try ChildProcess(try Programs.path("pcctl"),
+                                     ["recordings", "export", sid, "--format", "text", "--output", interrupted, "--config", fixture.config])
+        defer { pcctl.stop() }
+        let temporary = directory.appendingPathComponent(".interrupted.txt.pcctl-\(pcctl.pid)").path
+        func written() -> Int { (try? FileManager.default.attributesOfItem(atPath: temporary)[.size] as? Int) ?? 0 }
+        let started = Date()
+        while written() < 16 << 20, pcctl.isRunning, Date().timeIntervalSince(started) < 60 { usleep(2_000) }
+        XCTAssertTrue(pcctl.isRunning, "the export was still being written when interrupted (\(written()) bytes)")
+        kill(pcctl.pid, SIGINT)
+        XCTAssertEqual(pcctl.wait(timeout: 30), 128 + SIGINT, "ended by the interrupt")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: temporary), "the half-written temporary is removed")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: interrupted), "no export stands where a complete one is expected")
     }
 
     func testADaemonKilledMidDownloadLeavesARecordingUpToAboutASecondBeforeAndAnIntactAuditChain() throws {
