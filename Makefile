@@ -57,9 +57,9 @@ test: test-deps fips
 	$(SWIFT) build --build-tests
 	PORTCULLIS_FIPS_PREFIX=$(FIPS_PREFIX) $(SWIFT) test --skip-build --disable-swift-testing
 	@$(MAKE) --no-print-directory test-quickstart
-	@if [ "$$(id -u)" = 0 ] && command -v debootstrap >/dev/null && command -v systemd-nspawn >/dev/null; then \
+	@if [ "$$(id -u)" = 0 ]; then \
 		$(MAKE) --no-print-directory test-install; \
-	else echo "make test: the install test (make test-install) needs root, debootstrap and systemd-nspawn (systemd-container): skipped"; fi
+	else echo "make test: the install test (make test-install) needs root (it installs debootstrap and systemd-container itself): skipped"; fi
 
 # docs/events.md and compliance/controls.md are generated from the event catalog
 # (Sources/Audit/EventCatalog.swift) and the control catalog (compliance/controls/*.yaml).

@@ -7,7 +7,7 @@
 #   - median wall time of connect + auth + exec `true`, over RUNS (50) sequential connections
 #   - throughput, both directions: upload of zeros, download of zeros and of random bytes (exec),
 #     download of zeros through a terminal (an interactive session), SIZE (1G) each, the median
-#     of ROUNDS (3) interleaved with sshd's; the node's CPU seconds per GiB moved (the daemon's
+#     of RATE_ROUNDS (3) interleaved with sshd's; the node's CPU seconds per GiB moved (the daemon's
 #     process), the whole machine's on each side, and the node's peak RSS
 # Targets: connect ≤ 0.25× sshd (issue 19), throughput ≥ 0.9× sshd each way. Needs root (sshd, setuid, cgroups).
 set -euo pipefail
@@ -87,11 +87,12 @@ client=(ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKno
 ours_connect=$(median_ms "$ours_port"); sshd_connect=$(median_ms "$sshd_port")
 ours_pid=${pids[1]}
 size_gib=$(awk -v s="$(head -c "$SIZE" /dev/zero | wc -c)" 'BEGIN { print s / 1073741824 }')
-# Each transfer ROUNDS times (3), the node's and sshd's interleaved, so a slow spell of this
-# shared machine falls on both: the median rate of each, the node's CPU seconds per GiB
+# Each transfer RATE_ROUNDS times (3), the node's and sshd's interleaved, so a slow spell of
+# this shared machine falls on both: the median rate of each, the node's CPU seconds per GiB
 # (mean), and the whole machine's busy CPU seconds per GiB on each side (client, command and
-# server together; on two cores they compete, so this is where a ratio comes from).
-ROUNDS=${ROUNDS:-3}
+# server together — and whatever else runs then; on two cores they compete, so this is where a
+# ratio comes from).
+ROUNDS=$(( ${RATE_ROUNDS:-3} > 0 ? ${RATE_ROUNDS:-3} : 1 ))
 declare -A ours_rate sshd_rate ours_cpu ours_machine sshd_machine
 for direction in up down down-random pty; do
     ours_samples=(); sshd_samples=(); node_cpu=0; ours_busy=0; sshd_busy=0

@@ -6,11 +6,12 @@ import Storage
 /// Feeds one session's terminal output to its recorder in order, off the event loop. If the
 /// recorder falls more than `highWatermark` bytes behind, the session's output is held (the
 /// program waits, as it would for a slow client) until it catches up: nothing is dropped and
-/// nothing is buffered without bound. A recorder failure is reported once; what follows is not
+/// nothing is buffered without bound (an event holds no more memory than about twice its bytes). A recorder failure is reported once; what follows is not
 /// recorded (the session's policy decides whether it may go on).
 public final class SessionRecordingTap: @unchecked Sendable {
     static let highWatermark = 4 << 20
-    static let lowWatermark = 1 << 20
+    /// Two events of bulk output: a held session resumes before the recorder runs dry.
+    static let lowWatermark = 2 << 20
 
     private let loop: EventLoop
     private let started = NIODeadline.now()
@@ -27,8 +28,10 @@ public final class SessionRecordingTap: @unchecked Sendable {
     private var gathered: (time: Double, bytes: [UInt8])?
     private var gatherFlush: Scheduled<Void>?
     static let gatherBytes = 1 << 20
-    /// A first read at least this large is bulk output: room for a whole hand-over is made at once.
-    static let bulkRead = 16 * 1024
+    /// While output keeps filling whole events, each next one gets its room at once: a MiB, and
+    /// the largest read past it (a pipe's 64 KiB).
+    private var bulk = false
+    static let bulkRoom = gatherBytes + 64 * 1024
     static let gatherDelay: TimeAmount = .milliseconds(5)
     private let onHold: (Bool) -> Void
     private let onFailure: (Error) -> Void
@@ -69,7 +72,7 @@ public final class SessionRecordingTap: @unchecked Sendable {
         pendingBytes += bytes.readableBytes
         if gathered == nil {
             var first = [UInt8]()
-            if bytes.readableBytes >= Self.bulkRead { first.reserveCapacity(Self.gatherBytes + bytes.readableBytes) }
+            if bulk { first.reserveCapacity(Self.bulkRoom) }
             first += bytes.readableBytesView
             gathered = (now, first)
         } else {
@@ -95,7 +98,16 @@ public final class SessionRecordingTap: @unchecked Sendable {
         gatherFlush = nil
         guard let gathered else { return }
         self.gathered = nil
-        continuation.yield(RecordingEvent(time: gathered.time, kind: .output, data: gathered.bytes))
+        bulk = gathered.bytes.count >= Self.gatherBytes
+        continuation.yield(RecordingEvent(time: gathered.time, kind: .output, data: Self.fitted(gathered.bytes)))
+    }
+
+    /// `bytes` in memory of about their size: the recorder keeps large events as they are until
+    /// their chunk is written, and room made for a MiB around a burst of a few KiB would be
+    /// kept with them, unseen by the watermarks (which count bytes).
+    static func fitted(_ bytes: [UInt8]) -> [UInt8] {
+        guard bytes.capacity > 2 * bytes.count + 4096 else { return bytes }
+        return bytes.withUnsafeBufferPointer { [UInt8]($0) }
     }
 
     public func resize(columns: Int, rows: Int) {

@@ -56,13 +56,15 @@ extension Pcctl.Recordings {
             }
             let file = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
             do {
+                // Until it is renamed into place (the sync of a GiB can take seconds: a Ctrl-C
+                // then too leaves nothing behind; after the rename there is nothing to remove).
                 try await InterruptedWrite.removing(temporary.path) {
                     try await client.receive(path, waitingUpTo: timeout, head: head) { try file.write(contentsOf: Data($0.readableBytesView)) }
-                }
-                try file.synchronize()
-                try file.close()
-                guard rename(temporary.path, destination.path) == 0 else {
-                    throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: String(cString: strerror(errno))])
+                    try file.synchronize()
+                    try file.close()
+                    guard rename(temporary.path, destination.path) == 0 else {
+                        throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: String(cString: strerror(errno))])
+                    }
                 }
                 // The rename itself made durable too.
                 let directory = open(destination.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

@@ -84,6 +84,20 @@ final class RecordingBulkProgramTests: XCTestCase {
         XCTAssertEqual(pcctl.wait(timeout: 30), 128 + SIGINT, "ended by the interrupt")
         XCTAssertFalse(FileManager.default.fileExists(atPath: temporary), "the half-written temporary is removed")
         XCTAssertFalse(FileManager.default.fileExists(atPath: interrupted), "no export stands where a complete one is expected")
+
+        // Started with hangups ignored (`nohup`, a script's `cmd &`), a hangup does not end it.
+        let detached = directory.appendingPathComponent("detached.txt").path
+        let shell = try ChildProcess("/bin/sh", ["-c", "trap '' HUP; exec '\(try Programs.path("pcctl"))' recordings export \(sid) --format text "
+                                                 + "--output '\(detached)' --config '\(fixture.config)'"])
+        defer { shell.stop() }
+        let detachedTemporary = directory.appendingPathComponent(".detached.txt.pcctl-\(shell.pid)").path
+        let begun = Date()
+        while ((try? FileManager.default.attributesOfItem(atPath: detachedTemporary)[.size] as? Int) ?? 0) < 16 << 20, shell.isRunning,
+              Date().timeIntervalSince(begun) < 60 { usleep(2_000) }
+        kill(shell.pid, SIGHUP)
+        XCTAssertEqual(shell.wait(timeout: 120), 0, "the ignored hangup left the export to finish")
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: detached)[.size] as? Int, size)
+        try FileManager.default.removeItem(atPath: detached)
     }
 
     func testADaemonKilledMidDownloadLeavesARecordingUpToAboutASecondBeforeAndAnIntactAuditChain() throws {
