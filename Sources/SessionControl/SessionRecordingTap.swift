@@ -6,8 +6,9 @@ import Storage
 /// Feeds one session's terminal output to its recorder in order, off the event loop. If the
 /// recorder falls more than `highWatermark` bytes behind, the session's output is held (the
 /// program waits, as it would for a slow client) until it catches up: nothing is dropped and
-/// nothing is buffered without bound (an event holds no more memory than about twice its bytes). A recorder failure is reported once; what follows is not
-/// recorded (the session's policy decides whether it may go on).
+/// nothing is buffered without bound (an event holds no more memory than about twice its
+/// bytes). A recorder failure is reported once; what follows is not recorded (the session's
+/// policy decides whether it may go on).
 public final class SessionRecordingTap: @unchecked Sendable {
     static let highWatermark = 4 << 20
     /// Two events of bulk output: a held session resumes before the recorder runs dry.
