@@ -7,7 +7,7 @@
 #     that same sshd with a certificate it mints
 # Measured: median wall time of connect + auth + exec `true`, over RUNS (50); throughput both
 # ways, SIZE (1G) each: upload of zeros, download of zeros and of random bytes (each side's
-# connect time taken off). Targets: ≤ 1.5× the time (issue 7), ≥ 0.9× the throughput of ssh -J
+# connect time taken off), the median of RATE_ROUNDS (3) runs, the three paths interleaved. Targets: ≤ 1.5× the time (issue 7), ≥ 0.9× the throughput of ssh -J
 # through sshd (issue 19). Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,27 +79,37 @@ CFG
 
 # median_ms/mib_per_s run "${client[@]}" -p PORT root@127.0.0.1: the jump and the target are in
 # the client array; the port given is the target's.
-measure() {  # label jump-port target-host
-    client=(ssh -F "$work/ssh_config" -J "root@127.0.0.1:$2" -o "HostName=$3")
-}
+passthrough() { client=(ssh -F "$work/ssh_config" -J "root@127.0.0.1:$proxy_port" -o "HostName=bench"); }
+baseline() { client=(ssh -F "$work/ssh_config" -J "root@127.0.0.1:$sshd_port" -o "HostName=localhost"); }  # (127.0.0.1 again would be a "jumphost loop")
+# Terminating mode: no jump; the proxy's user name carries the login and the host.
+terminating() { client=(ssh -F "$work/ssh_config" -o "User=root%sshd"); }
 ours_target=$(awk '/^listening/ {print $2}' "$work/ours.out")
-measure ours "$proxy_port" bench
+passthrough
 "${client[@]}" -p "$ours_target" root@127.0.0.1 true || { echo "cannot jump through the proxy:"; cat "$work/ours.log"; exit 1; }
 ours_connect=$(median_ms "$ours_target")
-declare -A rate_ours rate_sshd rate_term
-for direction in up down down-random; do rate_ours[$direction]=$(mib_per_s "$direction" "$ours_target" "$ours_connect"); done
-measure sshd "$sshd_port" localhost   # (127.0.0.1 again would be a "jumphost loop")
+baseline
 "${client[@]}" -p "$sshd_port" root@127.0.0.1 true || { echo "cannot jump through sshd:"; cat "$work/sshd.log"; exit 1; }
 sshd_connect=$(median_ms "$sshd_port")
-for direction in up down down-random; do rate_sshd[$direction]=$(mib_per_s "$direction" "$sshd_port" "$sshd_connect"); done
-# Terminating mode: no jump; the proxy's user name carries the login and the host.
-client=(ssh -F "$work/ssh_config" -o "User=root%sshd")
+terminating
 "${client[@]}" -p "$proxy_port" 127.0.0.1 true || { echo "cannot reach sshd through the proxy in terminating mode:"; cat "$work/ours.log"; exit 1; }
 term_connect=$(median_ms_as "$proxy_port" 127.0.0.1)
-for direction in up down down-random; do rate_term[$direction]=$(mib_per_s_as_direction "$direction" "$proxy_port" 127.0.0.1 "$term_connect"); done
+# Each transfer RATE_ROUNDS times (3), the three paths interleaved, so a slow spell of this
+# shared machine falls on all: the median rate of each.
+ROUNDS=$(( ${RATE_ROUNDS:-3} > 0 ? ${RATE_ROUNDS:-3} : 1 ))
+declare -A rate_ours rate_sshd rate_term
+for direction in up down down-random; do
+    ours=(); sshd=(); term=()
+    for _ in $(seq "$ROUNDS"); do
+        passthrough; ours+=($(mib_per_s "$direction" "$ours_target" "$ours_connect"))
+        baseline; sshd+=($(mib_per_s "$direction" "$sshd_port" "$sshd_connect"))
+        terminating; term+=($(mib_per_s_as_direction "$direction" "$proxy_port" 127.0.0.1 "$term_connect"))
+    done
+    rate_ours[$direction]=$(median "${ours[@]}"); rate_sshd[$direction]=$(median "${sshd[@]}"); rate_term[$direction]=$(median "${term[@]}")
+done
 
 echo "machine: $(nproc) cores; client $(ssh -V 2>&1); sshd from openssh-server; proxy and node in FIPS mode (release build)"
 echo "passthrough: ssh -J proxy -> node (launcher, cgroup, recording); terminating: proxy (recording) -> sshd; baseline: ssh -J sshd -> the same sshd"
+echo "rates: the median of $ROUNDS runs each, the three paths interleaved"
 printf "%-46s %10s %10s %7s  %s\n" "measurement" "portcullis" "ssh -J" "ratio" "target"
 printf "%-46s %10s %10s %7s  %s\n" "jump+connect+auth+exec true, median ms ($RUNS)" "$ours_connect" "$sshd_connect" "$(ratio "$ours_connect" "$sshd_connect")" "<= 1.50"
 declare -A label=([up]="upload zeros" [down]="download zeros" [down-random]="download random")
