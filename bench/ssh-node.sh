@@ -86,7 +86,7 @@ client=(ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKno
 
 ours_connect=$(median_ms "$ours_port"); sshd_connect=$(median_ms "$sshd_port")
 ours_pid=${pids[1]}
-size_gib=$(awk -v s="$(head -c "$SIZE" /dev/zero | wc -c)" 'BEGIN { print s / 1073741824 }')
+size_gib=$(awk -v s="$SIZE_BYTES" 'BEGIN { print s / 1073741824 }')
 # Each transfer RATE_ROUNDS times (3), the node's and sshd's interleaved, so a slow spell of
 # this shared machine falls on both: the median rate of each, the node's CPU seconds per GiB
 # (mean), and the whole machine's busy CPU seconds per GiB on each side (client, command and
@@ -100,8 +100,9 @@ for direction in up down down-random pty; do
         before=$(cpu_seconds "$ours_pid"); busy=$(machine_busy_seconds)
         ours_samples+=($(mib_per_s "$direction" "$ours_port" "$ours_connect"))
         node_cpu=$(awk -v t="$node_cpu" -v a="$before" -v b="$(cpu_seconds "$ours_pid")" 'BEGIN { print t + b - a }')
-        ours_busy=$(awk -v t="$ours_busy" -v a="$busy" -v b="$(machine_busy_seconds)" 'BEGIN { print t + b - a }')
-        busy=$(machine_busy_seconds)
+        after=$(machine_busy_seconds)
+        ours_busy=$(awk -v t="$ours_busy" -v a="$busy" -v b="$after" 'BEGIN { print t + b - a }')
+        busy=$after
         sshd_samples+=($(mib_per_s "$direction" "$sshd_port" "$sshd_connect"))
         sshd_busy=$(awk -v t="$sshd_busy" -v a="$busy" -v b="$(machine_busy_seconds)" 'BEGIN { print t + b - a }')
     done

@@ -14,6 +14,7 @@ public enum InterruptedWrite {
 
     /// Removes `file` if one of the signals arrives before `body` returns.
     public static func removing<R>(_ file: String, during body: () async throws -> R) async rethrows -> R {
+        precondition(path == nil, "one interrupted write at a time")
         path = strdup(file)
         var saved: [(Int32, sigaction)] = []
         for number in signals {

@@ -224,8 +224,9 @@ public struct NodeService: Service {
         stopActivityFeed()
     }
 
-    /// Keeps this node's record in the registry (`pcctl nodes ls`, the proxy's routing) while it runs.
-    func heartbeat(port: Int) async {
+    /// Keeps this node's record in the registry (`pcctl nodes ls`, the proxy's routing) while it
+    /// runs (`run` does; a caller that only `bind`s, as the benchmarks do, runs it itself).
+    public func heartbeat(port: Int) async {
         let settings = context.settings
         let host = ["0.0.0.0", "::"].contains(settings.host) ? "127.0.0.1" : settings.host
         let address = settings.publicAddress ?? (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")

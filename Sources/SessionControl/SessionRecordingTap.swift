@@ -51,8 +51,8 @@ public final class SessionRecordingTap: @unchecked Sendable {
                     do { try await recorder.record(event) } catch { failure = error }
                     if let failure { loop.execute { bound.value?.failed(failure) } }
                 }
-                let count = event.data.count
-                loop.execute { bound.value?.recorded(count) }
+                let cost = SessionRecordingTap.cost(of: event.data.count)
+                loop.execute { bound.value?.recorded(cost) }
             }
             if failure == nil {
                 do { try await recorder.finish() } catch { loop.execute { bound.value?.failed(error) } }
@@ -87,6 +87,22 @@ public final class SessionRecordingTap: @unchecked Sendable {
                 self?.handOver()
             }
         }
+        holdIfBehind()
+    }
+
+    /// What an event counts against the watermarks: its bytes and a share for the queueing
+    /// around it, so a flood of tiny events (a client's window changes) holds the session too.
+    static func cost(of bytes: Int) -> Int { bytes + eventOverhead }
+    static let eventOverhead = 256
+
+    /// The event to the recorder, counted (output's bytes are counted as they arrive).
+    private func enqueue(_ event: RecordingEvent, counted: Int) {
+        pendingBytes += counted
+        continuation.yield(event)
+        holdIfBehind()
+    }
+
+    private func holdIfBehind() {
         if pendingBytes > Self.highWatermark && !held {
             held = true
             onHold(true)
@@ -100,7 +116,7 @@ public final class SessionRecordingTap: @unchecked Sendable {
         guard let gathered else { return }
         self.gathered = nil
         bulk = gathered.bytes.count >= Self.gatherBytes
-        continuation.yield(RecordingEvent(time: gathered.time, kind: .output, data: Self.fitted(gathered.bytes)))
+        enqueue(RecordingEvent(time: gathered.time, kind: .output, data: Self.fitted(gathered.bytes)), counted: Self.eventOverhead)
     }
 
     /// `bytes` in memory of about their size: the recorder keeps large events as they are until
@@ -115,21 +131,14 @@ public final class SessionRecordingTap: @unchecked Sendable {
         guard !failed else { return }
         handOver()
         let data = Array("\(columns)x\(rows)".utf8)
-        // Counted as output is (the consumer subtracts every event's bytes).
-        pendingBytes += data.count
-        continuation.yield(RecordingEvent(time: now, kind: .resize, data: data))
+        enqueue(RecordingEvent(time: now, kind: .resize, data: data), counted: Self.cost(of: data.count))
     }
 
     /// A marker on the recording's timeline (enhanced recording's commands and connections).
     public func marker(_ text: [UInt8]) {
         guard !failed else { return }
         handOver()
-        pendingBytes += text.count
-        continuation.yield(RecordingEvent(time: now, kind: .marker, data: text))
-        if pendingBytes > Self.highWatermark && !held {
-            held = true
-            onHold(true)
-        }
+        enqueue(RecordingEvent(time: now, kind: .marker, data: text), counted: Self.cost(of: text.count))
     }
 
     /// Writes what is left and completes the recording; returns when it is on disk.

@@ -49,34 +49,34 @@ extension Pcctl.Recordings {
             // leaves nothing behind).
             let destination = URL(fileURLWithPath: output)
             let temporary = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).pcctl-\(getpid())")
-            let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard fd >= 0 else {
-                printError("cannot write \(output): \(String(cString: strerror(errno))) (does its directory exist, and may this user write there?)")
-                throw ExitCode.failure
-            }
-            let file = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-            do {
-                // Until it is renamed into place (the sync of a GiB can take seconds: a Ctrl-C
-                // then too leaves nothing behind; after the rename there is nothing to remove).
-                try await InterruptedWrite.removing(temporary.path) {
+            // Removed if interrupted from before it exists until it is renamed into place (the
+            // sync of a GiB can take seconds: a Ctrl-C then too leaves nothing behind).
+            try await InterruptedWrite.removing(temporary.path) {
+                let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                guard fd >= 0 else {
+                    printError("cannot write \(output): \(String(cString: strerror(errno))) (does its directory exist, and may this user write there?)")
+                    throw ExitCode.failure
+                }
+                let file = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+                do {
                     try await client.receive(path, waitingUpTo: timeout, head: head) { try file.write(contentsOf: Data($0.readableBytesView)) }
                     try file.synchronize()
                     try file.close()
                     guard rename(temporary.path, destination.path) == 0 else {
                         throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: String(cString: strerror(errno))])
                     }
+                } catch {
+                    unlink(temporary.path)
+                    if error is ExitCode { throw error }
+                    printError("cannot write \(output): \(error)")
+                    throw ExitCode.failure
                 }
-                // The rename itself made durable too.
-                let directory = open(destination.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-                if directory >= 0 {
-                    fsync(directory)
-                    close(directory)
-                }
-            } catch {
-                unlink(temporary.path)
-                if error is ExitCode { throw error }
-                printError("cannot write \(output): \(error)")
-                throw ExitCode.failure
+            }
+            // The rename itself made durable too.
+            let directory = open(destination.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if directory >= 0 {
+                fsync(directory)
+                close(directory)
             }
         }
     }

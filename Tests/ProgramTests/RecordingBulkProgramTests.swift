@@ -94,6 +94,7 @@ final class RecordingBulkProgramTests: XCTestCase {
         let begun = Date()
         while ((try? FileManager.default.attributesOfItem(atPath: detachedTemporary)[.size] as? Int) ?? 0) < 16 << 20, shell.isRunning,
               Date().timeIntervalSince(begun) < 60 { usleep(2_000) }
+        XCTAssertTrue(shell.isRunning, "the export was still being written when hung up on")
         kill(shell.pid, SIGHUP)
         XCTAssertEqual(shell.wait(timeout: 120), 0, "the ignored hangup left the export to finish")
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: detached)[.size] as? Int, size)

@@ -1,5 +1,6 @@
 import Audit
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 @testable import SessionControl
@@ -49,5 +50,50 @@ final class SessionRecordingTapTests: XCTestCase {
                                      "event \(n): \(event.data.count) bytes in memory for \(event.data.capacity)")
         }
         XCTAssertEqual(events.map(\.time), events.map(\.time).sorted(), "stamped in order")
+    }
+
+    /// A recorder that takes the first event and then stops until released: the disk behind.
+    private actor Stalled: Recorder {
+        var events = 0
+        private var released = false
+        private var waiting: CheckedContinuation<Void, Never>?
+        func record(_ event: RecordingEvent) async throws {
+            events += 1
+            if !released { await withCheckedContinuation { waiting = $0 } }
+        }
+        func release() {
+            released = true
+            waiting?.resume()
+            waiting = nil
+        }
+        func finish() async throws {}
+    }
+
+    /// The host waits while the recorder is behind — for output, and for a flood of window
+    /// changes (a few bytes each, which a client can send as fast as it likes) — and goes on
+    /// once the recorder has caught up to within 2 MiB.
+    func testARecorderThatFallsBehindHoldsTheSessionForOutputAndForAFloodOfWindowChanges() async throws {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        for flood in [false, true] {
+            let recorder = Stalled()
+            let holds = NIOLockedValueBox<[Bool]>([])
+            let tap = SessionRecordingTap(recorder: recorder, loop: loop, onHold: { held in holds.withLockedValue { $0.append(held) } },
+                                          onFailure: { XCTFail("\($0)") })
+            let read = [UInt8](repeating: 0x41, count: 64 << 10)
+            try await loop.submit {
+                if flood {
+                    for n in 0..<20_000 { tap.resize(columns: 80 + n % 50, rows: 24) }
+                } else {
+                    for _ in 0..<80 { tap.output(ByteBuffer(bytes: read)) }   // 5 MiB
+                }
+            }.get()
+            XCTAssertEqual(holds.withLockedValue { $0 }, [true], flood ? "20,000 window changes held the session" : "5 MiB behind held the session")
+            await recorder.release()
+            await tap.finish()
+            try await loop.submit {}.get()   // the consumer's last counts, queued on the loop before it
+            XCTAssertEqual(holds.withLockedValue { $0 }, [true, false], "released once the recorder caught up")
+            let recorded = await recorder.events
+            XCTAssertEqual(recorded, flood ? 20_000 : 5, "nothing dropped")
+        }
     }
 }

@@ -10,6 +10,9 @@ require_sshd() {  # the benchmark starts its own sshd only
     mkdir -p /run/sshd
 }
 
+# SIZE in bytes, worked out once (a transfer checks it moved exactly this much).
+SIZE_BYTES=$(head -c "${SIZE:-1G}" /dev/zero | wc -c)
+
 median_ms() { median_ms_as "$1" root@127.0.0.1; }
 mib_per_s() { mib_per_s_as_direction "$1" "$2" root@127.0.0.1 "${3:-0}"; }
 mib_per_s_as() { mib_per_s_as_direction up "$1" "$2"; }
@@ -23,7 +26,7 @@ median_ms_as() {  # port destination: median of RUNS connect+auth+exec true, in 
         end=$(date +%s%N)
         samples+=($(( (end - start) / 1000 )))
     done
-    printf '%s\n' "${samples[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2) / 1000}'
+    median "${samples[@]}" | awk '{ printf "%.1f", $1 / 1000 }'
 }
 
 mib_per_s_as_direction() {  # direction port destination
@@ -32,8 +35,7 @@ mib_per_s_as_direction() {  # direction port destination
     # through a terminal in raw mode (an interactive session's path). `setup_ms` (the side's
     # median connect time) is taken off the elapsed time, so a faster handshake does not pass
     # for a faster transfer. A transfer that did not move SIZE bytes stops the benchmark.
-    local direction=$1 port=$2 destination=$3 setup_ms=${4:-0} start end bytes expected
-    expected=$(head -c "$SIZE" /dev/zero | wc -c)
+    local direction=$1 port=$2 destination=$3 setup_ms=${4:-0} start end bytes expected=$SIZE_BYTES
     start=$(date +%s%N)
     if [ "$direction" = down ]; then
         bytes=$("${client[@]}" -p "$port" "$destination" "head -c $SIZE /dev/zero" | wc -c)

@@ -63,16 +63,10 @@ let node = NodeService(settings: NodeSettings(host: "127.0.0.1", port: 0, nodeNa
 let listener = try await node.bind()
 FileHandle.standardOutput.write(Data("listening \(listener.port)\n".utf8))
 if options.string("proxy") == "yes" {
-    // Reported in as a running node does (the record expires after three intervals, and a
-    // benchmark outlasts that).
-    let record = { NodeRecord(name: "bench", address: "127.0.0.1:\(listener.port)", labels: [:], hostname: "bench", version: "bench", lastHeartbeat: Date()) }
-    try await node.nodes.heartbeat(record())
-    Task {
-        while true {
-            try await Task.sleep(for: node.nodes.interval)
-            try await node.nodes.heartbeat(record())
-        }
-    }
+    // Reported in as a running node does, for as long as the benchmark runs (a record expires).
+    try await node.nodes.heartbeat(NodeRecord(name: "bench", address: "127.0.0.1:\(listener.port)", labels: [:], hostname: "bench",
+                                              version: "bench", lastHeartbeat: Date()))
+    Task { await node.heartbeat(port: listener.port) }
     let proxy = try await ProxyService(settings: ProxyService.Settings(host: "127.0.0.1", port: 0, name: "bench-proxy"), identity: identity,
                                        audit: audit, backend: sealed, keyring: keyring, crypto: crypto, recordingsRoot: "\(work)/recordings",
                                        logger: Logger(label: "proxy")).bind()
