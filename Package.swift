@@ -208,7 +208,7 @@ let package = Package(
         ),
         .target(
             name: "CommandSupport",
-            dependencies: ["Appliance", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Appliance", "CLinux", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "portcullis",

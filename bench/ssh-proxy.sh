@@ -6,9 +6,11 @@
 #   - terminating: ssh -p PROXY root%sshd@proxy: the proxy terminates, records, and connects to
 #     that same sshd with a certificate it mints
 # Measured: median wall time of connect + auth + exec `true`, over RUNS (50); throughput both
-# ways, SIZE (1G) each: upload of zeros, download of zeros and of random bytes (each side's
-# connect time taken off), the median of RATE_ROUNDS (3) runs, the three paths interleaved. Targets: ≤ 1.5× the time (issue 7), ≥ 0.9× the throughput of ssh -J
-# through sshd (issue 19). Needs root.
+# ways, SIZE (1G) each: upload of zeros, download of zeros and of random bytes (exec), download
+# of zeros through a terminal (interactive; each side's connect time taken off), the median of
+# RATE_ROUNDS (3) runs, the three paths interleaved; the daemon's CPU seconds per GiB, the whole
+# machine's per path, and the daemon's peak RSS. Targets: ≤ 1.5× the time (issue 7), ≥ 0.9× the
+# throughput of ssh -J through sshd (issue 19). Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -93,32 +95,54 @@ sshd_connect=$(median_ms "$sshd_port")
 terminating
 "${client[@]}" -p "$proxy_port" 127.0.0.1 true || { echo "cannot reach sshd through the proxy in terminating mode:"; cat "$work/ours.log"; exit 1; }
 term_connect=$(median_ms_as "$proxy_port" 127.0.0.1)
+ours_pid=${pids[0]}
+size_gib=$(awk -v s="$SIZE_BYTES" 'BEGIN { print s / 1073741824 }')
 # Each transfer RATE_ROUNDS times (3), the three paths interleaved, so a slow spell of this
-# shared machine falls on all: the median rate of each.
+# shared machine falls on all: the median rate of each; the daemon's CPU seconds per GiB (the
+# one process that is both proxy and node here; sshd's side has no single daemon, its
+# per-connection processes come and go), and the whole machine's busy CPU seconds per GiB on
+# each path (client, jump, server and command together: on two cores they compete).
 ROUNDS=$(( ${RATE_ROUNDS:-3} > 0 ? ${RATE_ROUNDS:-3} : 1 ))
-declare -A rate_ours rate_sshd rate_term
-for direction in up down down-random; do
-    ours=(); sshd=(); term=()
+declare -A rate cpu machine
+transfer() {  # path direction: one run, its rate and CPU added to the path's samples
+    local path=$1 direction=$2 daemon_before busy_before sample
+    daemon_before=$(cpu_seconds "$ours_pid"); busy_before=$(machine_busy_seconds)
+    case $path in
+        passthrough) passthrough; sample=$(mib_per_s "$direction" "$ours_target" "$ours_connect") ;;
+        sshd) baseline; sample=$(mib_per_s "$direction" "$sshd_port" "$sshd_connect") ;;
+        terminating) terminating; sample=$(mib_per_s_as_direction "$direction" "$proxy_port" 127.0.0.1 "$term_connect") ;;
+    esac
+    samples[$path]+=" $sample"
+    daemon[$path]=$(awk -v t="${daemon[$path]:-0}" -v a="$daemon_before" -v b="$(cpu_seconds "$ours_pid")" 'BEGIN { print t + b - a }')
+    busy[$path]=$(awk -v t="${busy[$path]:-0}" -v a="$busy_before" -v b="$(machine_busy_seconds)" 'BEGIN { print t + b - a }')
+}
+per_gib() { awk -v t="$1" -v n="$ROUNDS" -v g="$size_gib" 'BEGIN { printf "%.2f", t / n / g }'; }
+for direction in up down down-random pty; do
+    declare -A samples=() daemon=() busy=()
     for _ in $(seq "$ROUNDS"); do
-        passthrough; ours+=($(mib_per_s "$direction" "$ours_target" "$ours_connect"))
-        baseline; sshd+=($(mib_per_s "$direction" "$sshd_port" "$sshd_connect"))
-        terminating; term+=($(mib_per_s_as_direction "$direction" "$proxy_port" 127.0.0.1 "$term_connect"))
+        for path in passthrough sshd terminating; do transfer "$path" "$direction"; done
     done
-    rate_ours[$direction]=$(median "${ours[@]}"); rate_sshd[$direction]=$(median "${sshd[@]}"); rate_term[$direction]=$(median "${term[@]}")
+    for path in passthrough sshd terminating; do
+        # shellcheck disable=SC2086 # the samples are words
+        rate[$path,$direction]=$(median ${samples[$path]})
+        cpu[$path,$direction]=$(per_gib "${daemon[$path]}"); machine[$path,$direction]=$(per_gib "${busy[$path]}")
+    done
 done
+ours_rss=$(peak_rss_mib "$ours_pid")
+recordings=$(find "$work/recordings" -mindepth 1 -maxdepth 1 -type d | wc -l)
 
 echo "machine: $(nproc) cores; client $(ssh -V 2>&1); sshd from openssh-server; proxy and node in FIPS mode (release build)"
 echo "passthrough: ssh -J proxy -> node (launcher, cgroup, recording); terminating: proxy (recording) -> sshd; baseline: ssh -J sshd -> the same sshd"
 echo "rates: the median of $ROUNDS runs each, the three paths interleaved"
 printf "%-46s %10s %10s %7s  %s\n" "measurement" "portcullis" "ssh -J" "ratio" "target"
 printf "%-46s %10s %10s %7s  %s\n" "jump+connect+auth+exec true, median ms ($RUNS)" "$ours_connect" "$sshd_connect" "$(ratio "$ours_connect" "$sshd_connect")" "<= 1.50"
-declare -A label=([up]="upload zeros" [down]="download zeros" [down-random]="download random")
-for direction in up down down-random; do
-    printf "%-46s %10s %10s %7s  %s\n" "passthrough: ${label[$direction]} $SIZE, MiB/s" "${rate_ours[$direction]}" "${rate_sshd[$direction]}" \
-        "$(ratio "${rate_ours[$direction]}" "${rate_sshd[$direction]}")" ">= 0.90"
+declare -A label=([up]="upload zeros" [down]="download zeros" [down-random]="download random" [pty]="download zeros, PTY")
+for mode in passthrough terminating; do
+    [ "$mode" = terminating ] && printf "%-46s %10s %10s %7s  %s\n" "terminating: connect+exec true, median ms" "$term_connect" "$sshd_connect" "$(ratio "$term_connect" "$sshd_connect")" "<= 1.50"
+    for direction in up down down-random pty; do
+        printf "%-46s %10s %10s %7s  %s\n" "$mode: ${label[$direction]} $SIZE, MiB/s" "${rate[$mode,$direction]}" "${rate[sshd,$direction]}" \
+            "$(ratio "${rate[$mode,$direction]}" "${rate[sshd,$direction]}")" \
+            ">= 0.90  (CPU s/GiB: daemon ${cpu[$mode,$direction]}; machine ${machine[$mode,$direction]} vs ${machine[sshd,$direction]})"
+    done
 done
-printf "%-46s %10s %10s %7s  %s\n" "terminating: connect+exec true, median ms" "$term_connect" "$sshd_connect" "$(ratio "$term_connect" "$sshd_connect")" "<= 1.50"
-for direction in up down down-random; do
-    printf "%-46s %10s %10s %7s  %s\n" "terminating: ${label[$direction]} $SIZE, MiB/s" "${rate_term[$direction]}" "${rate_sshd[$direction]}" \
-        "$(ratio "${rate_term[$direction]}" "${rate_sshd[$direction]}")" ">= 0.90"
-done
+echo "the daemon (proxy and node in one process) recorded $recordings sessions; its peak RSS after the transfers: $ours_rss MiB (limit: 512 MiB)"

@@ -54,7 +54,9 @@ final class RecordingChunkWriter: Sendable {
             if !started {
                 started = true
                 let thread = Thread { [self] in run() }
-                thread.name = "recording-writer-\(number)"
+                // At most 15 bytes: Linux refuses a longer name, and `top -H` would show the
+                // thread under the name of whichever thread started it.
+                thread.name = "record-write-\(number)"
                 thread.start()
             }
             condition.signal()

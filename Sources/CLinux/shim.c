@@ -13,6 +13,7 @@ void pc_closefrom(int lowfd) { closefrom(lowfd); }
 
 int pc_syncfs(int fd) { return syncfs(fd); }
 int pc_o_direct_flag(void) { return O_DIRECT; }
+int pc_o_tmpfile_flag(void) { return O_TMPFILE; }
 
 ssize_t pc_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds, int nonblocking) {
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };

@@ -44,39 +44,20 @@ extension Pcctl.Recordings {
                 let stdout = FileHandle.standardOutput
                 return try await client.receive(path, waitingUpTo: timeout, head: head) { try stdout.write(contentsOf: Data($0.readableBytesView)) }
             }
-            // Written beside the destination and renamed into place when whole: a broken-off
-            // export never stands where a complete one is expected (and an interrupted one
-            // leaves nothing behind).
-            let destination = URL(fileURLWithPath: output)
-            let temporary = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).pcctl-\(getpid())")
-            // Removed if interrupted from before it exists until it is renamed into place (the
-            // sync of a GiB can take seconds: a Ctrl-C then too leaves nothing behind).
-            try await InterruptedWrite.removing(temporary.path) {
-                let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-                guard fd >= 0 else {
-                    printError("cannot write \(output): \(String(cString: strerror(errno))) (does its directory exist, and may this user write there?)")
-                    throw ExitCode.failure
-                }
-                let file = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-                do {
+            // Whole or not at all: a broken-off export never stands where a complete one is
+            // expected, and leaves nothing behind.
+            do {
+                try await WholeFile.write(to: output) { file in
                     try await client.receive(path, waitingUpTo: timeout, head: head) { try file.write(contentsOf: Data($0.readableBytesView)) }
-                    try file.synchronize()
-                    try file.close()
-                    guard rename(temporary.path, destination.path) == 0 else {
-                        throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: String(cString: strerror(errno))])
-                    }
-                } catch {
-                    unlink(temporary.path)
-                    if error is ExitCode { throw error }
-                    printError("cannot write \(output): \(error)")
-                    throw ExitCode.failure
                 }
-            }
-            // The rename itself made durable too.
-            let directory = open(destination.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if directory >= 0 {
-                fsync(directory)
-                close(directory)
+            } catch let error as WholeFile.Failure {
+                printError("\(error)")
+                throw ExitCode.failure
+            } catch let error as ExitCode {
+                throw error
+            } catch {
+                printError("cannot write \(output): \(error)")
+                throw ExitCode.failure
             }
         }
     }

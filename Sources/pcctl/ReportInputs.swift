@@ -65,7 +65,7 @@ struct ReportInputs: ParsableArguments {
     func deliver(_ forms: [(ReportFormat, String)], format: ReportFormat, data: ReportData, options: ConfigOption, report: String,
                  reproduce: [String], catalog: ControlCatalog? = nil, extra: [(path: String, contents: [UInt8])] = []) async throws {
         let text = forms.first { $0.0 == format }!.1
-        if let output { try writePrivately(text, to: output) } else { print(text, terminator: "") }
+        if let output { try await writePrivately(text, to: output) } else { print(text, terminator: "") }
         guard let bundle else { return }
         try await withStorage(options) { storage, configuration, crypto in
             let log = try await storage.openAuditLog(configuration, crypto: crypto)
@@ -101,29 +101,17 @@ struct ReportInputs: ParsableArguments {
     }
 
     /// The report holds decrypted audit data: the file is 0600 from its creation (not chmod-ed
-    /// after being written), and a symbolic link in its place is not followed.
-    func writePrivately(_ text: String, to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            printError("cannot write \(path): \(String(cString: strerror(errno)))")
+    /// after being written), and replaces whatever stood at `path` — a symbolic link there is
+    /// replaced, not followed — only once it is whole.
+    func writePrivately(_ text: String, to path: String) async throws {
+        do {
+            try await WholeFile.write(to: path) { try $0.write(contentsOf: Data(text.utf8)) }
+        } catch let error as WholeFile.Failure {
+            printError("\(error)")
             throw ExitCode.failure
-        }
-        defer { close(fd) }
-        let bytes = Array(text.utf8)
-        var offset = 0
-        // An existing file keeps its mode through O_CREAT: make it private before writing.
-        guard fchmod(fd, 0o600) == 0 else {
-            printError("cannot write \(path): \(String(cString: strerror(errno)))")
+        } catch {
+            printError("cannot write \(path): \(error.localizedDescription)")
             throw ExitCode.failure
-        }
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else {
-                printError("cannot write \(path): \(String(cString: strerror(errno)))")
-                throw ExitCode.failure
-            }
-            offset += written
         }
     }
 }

@@ -69,36 +69,64 @@ final class RecordingBulkProgramTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: exported)[.posixPermissions] as? Int, 0o600)
         try FileManager.default.removeItem(atPath: exported)
 
-        // Ctrl-C in the middle of an export to a file: nothing is left behind, neither the
-        // destination nor the temporary it was being written to.
+        // An export is written into an unnamed file until it is whole. Killed outright in the
+        // middle, it leaves nothing behind, and the destination it was replacing as it was.
+        let kept = directory.appendingPathComponent("kept.txt").path
+        try "an earlier export\n".write(toFile: kept, atomically: false, encoding: .utf8)
+        let before = Set(try FileManager.default.contentsOfDirectory(atPath: directory.path))
+        let killed = try exportInProgress(sid, to: kept)
+        defer { killed.stop() }
+        kill(killed.pid, SIGKILL)
+        _ = killed.wait(timeout: 30)
+        XCTAssertEqual(try String(contentsOfFile: kept, encoding: .utf8), "an earlier export\n", "the destination is untouched by a killed export")
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: directory.path)), before, "a killed export leaves nothing behind")
+
+        // Ctrl-C in the middle: nothing is left behind, and the exit status says why it ended.
         let interrupted = directory.appendingPathComponent("interrupted.txt").path
-        let pcctl = try ChildProcess(try Programs.path("pcctl"),
-                                     ["recordings", "export", sid, "--format", "text", "--output", interrupted, "--config", fixture.config])
+        let pcctl = try exportInProgress(sid, to: interrupted)
         defer { pcctl.stop() }
-        let temporary = directory.appendingPathComponent(".interrupted.txt.pcctl-\(pcctl.pid)").path
-        func written() -> Int { (try? FileManager.default.attributesOfItem(atPath: temporary)[.size] as? Int) ?? 0 }
-        let started = Date()
-        while written() < 16 << 20, pcctl.isRunning, Date().timeIntervalSince(started) < 60 { usleep(2_000) }
-        XCTAssertTrue(pcctl.isRunning, "the export was still being written when interrupted (\(written()) bytes)")
         kill(pcctl.pid, SIGINT)
         XCTAssertEqual(pcctl.wait(timeout: 30), 128 + SIGINT, "ended by the interrupt")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: temporary), "the half-written temporary is removed")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: interrupted), "no export stands where a complete one is expected")
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: directory.path)), before, "an interrupted export leaves nothing behind")
 
         // Started with hangups ignored (`nohup`, a script's `cmd &`), a hangup does not end it.
         let detached = directory.appendingPathComponent("detached.txt").path
-        let shell = try ChildProcess("/bin/sh", ["-c", "trap '' HUP; exec '\(try Programs.path("pcctl"))' recordings export \(sid) --format text "
-                                                 + "--output '\(detached)' --config '\(fixture.config)'"])
+        let shell = try exportInProgress(sid, to: detached, ignoringHangups: true)
         defer { shell.stop() }
-        let detachedTemporary = directory.appendingPathComponent(".detached.txt.pcctl-\(shell.pid)").path
-        let begun = Date()
-        while ((try? FileManager.default.attributesOfItem(atPath: detachedTemporary)[.size] as? Int) ?? 0) < 16 << 20, shell.isRunning,
-              Date().timeIntervalSince(begun) < 60 { usleep(2_000) }
-        XCTAssertTrue(shell.isRunning, "the export was still being written when hung up on")
         kill(shell.pid, SIGHUP)
         XCTAssertEqual(shell.wait(timeout: 120), 0, "the ignored hangup left the export to finish")
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: detached)[.size] as? Int, size)
         try FileManager.default.removeItem(atPath: detached)
+    }
+
+    /// `pcctl recordings export` of `sid` to `destination`, once it has written 16 MiB there —
+    /// into an unnamed file in the destination's directory, not yet at the destination.
+    private func exportInProgress(_ sid: String, to destination: String, ignoringHangups: Bool = false) throws -> ChildProcess {
+        let arguments = ["recordings", "export", sid, "--format", "text", "--output", destination, "--config", fixture.config]
+        let pcctl = ignoringHangups
+            ? try ChildProcess("/bin/sh", ["-c", "trap '' HUP; exec " + ([try Programs.path("pcctl")] + arguments).map { "'\($0)'" }.joined(separator: " ")])
+            : try ChildProcess(try Programs.path("pcctl"), arguments)
+        var (file, written) = ("", 0)
+        let started = Date()
+        while written < 16 << 20, pcctl.isRunning, Date().timeIntervalSince(started) < 60 {
+            usleep(2_000)
+            (file, written) = Self.fileBeingWritten(by: pcctl.pid, in: directory.path) ?? ("", 0)
+        }
+        XCTAssertTrue(pcctl.isRunning, "the export was still being written (\(written) bytes)")
+        XCTAssertTrue(file.hasPrefix(directory.path + "/#") && file.hasSuffix(" (deleted)"), "written unnamed, not at a path: \(file)")
+        return pcctl
+    }
+
+    /// The regular file `pid` has open in `directory` (as /proc names it) and its size so far.
+    private static func fileBeingWritten(by pid: pid_t, in directory: String) -> (String, Int)? {
+        let descriptors = "/proc/\(pid)/fd"
+        for fd in (try? FileManager.default.contentsOfDirectory(atPath: descriptors)) ?? [] {
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(descriptors)/\(fd)"),
+                  target.hasPrefix(directory + "/") else { continue }
+            var info = stat()
+            if stat("\(descriptors)/\(fd)", &info) == 0, info.st_mode & S_IFMT == S_IFREG { return (target, Int(info.st_size)) }
+        }
+        return nil
     }
 
     func testADaemonKilledMidDownloadLeavesARecordingUpToAboutASecondBeforeAndAnIntactAuditChain() throws {

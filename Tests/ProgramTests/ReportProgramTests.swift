@@ -74,6 +74,27 @@ final class ReportProgramTests: XCTestCase {
         XCTAssertEqual(roles.first { $0["name"] as? String == "wide" }?["verdict"] as? String, "not_satisfied", "5 is above the High baseline's 2")
         XCTAssertEqual((report["control"] as? [String: Any])?["verdict"] as? String, "not_satisfied")
 
+        // With --output, the same report replaces what stood there only once it is whole: an
+        // earlier world-readable file becomes the private report, and a symbolic link is
+        // replaced, its target untouched.
+        let reportFile = directory.appendingPathComponent("ac10.json").path
+        try "an earlier report\n".write(toFile: reportFile, atomically: false, encoding: .utf8)
+        chmod(reportFile, 0o644)
+        let target = directory.appendingPathComponent("elsewhere").path
+        try "not a report\n".write(toFile: target, atomically: false, encoding: .utf8)
+        let link = directory.appendingPathComponent("linked.json").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        for destination in [reportFile, link] {
+            let written = try fixture.pcctl(["report", "ac-10", "--from", from, "--to", to, "--format", "json", "--output", destination])
+            XCTAssertEqual(written.status, 2, written.stderr)
+            XCTAssertEqual(try String(contentsOfFile: destination, encoding: .utf8), live.stdout, "the file holds the report")
+            let attributes = try FileManager.default.attributesOfItem(atPath: destination)
+            XCTAssertEqual(attributes[.posixPermissions] as? Int, 0o600, "the report is private")
+            XCTAssertEqual(attributes[.type] as? FileAttributeType, .typeRegular, "a regular file stands at \(destination)")
+        }
+        XCTAssertEqual(try String(contentsOfFile: target, encoding: .utf8), "not a report\n", "the link's target is not written through")
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: directory.path).contains { $0.contains(".pcctl-") }, "no temporary is left")
+
         // An auditor with an export and the role files gets the same bytes.
         let exported = try fixture.pcctl(["audit", "export", "--limit", "1000000"])
         let events = directory.appendingPathComponent("events.jsonl")

@@ -20,6 +20,9 @@ int pc_syncfs(int fd);
 /// O_DIRECT for open(2): writes go from the caller's (aligned) memory to the device, not
 /// through the page cache (the recordings' chunk writer).
 int pc_o_direct_flag(void);
+/// O_TMPFILE for open(2) of a directory: an unnamed file in it, named later with linkat(2)
+/// (pcctl's exports: a killed export leaves nothing).
+int pc_o_tmpfile_flag(void);
 /// pipe2(fds, O_CLOEXEC).
 int pc_pipe_cloexec(int fds[2]);
 
