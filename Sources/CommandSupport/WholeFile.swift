@@ -11,12 +11,15 @@ import Foundation
 public enum WholeFile {
     public enum Failure: Error, CustomStringConvertible {
         case cannotCreate(path: String, reason: String)
+        case notARegularFile(path: String)
         case cannotPlace(path: String, reason: String)
 
         public var description: String {
             switch self {
             case .cannotCreate(let path, let reason):
                 "cannot write \(path): \(reason) (does its directory exist, and may this user write there?)"
+            case .notARegularFile(let path):
+                "\(path) is not a regular file (a directory, a symbolic link or a device): give a new path or a file to replace"
             case .cannotPlace(let path, let reason):
                 "cannot put the finished file at \(path): \(reason)"
             }
@@ -25,7 +28,11 @@ public enum WholeFile {
 
     /// Runs `body` with the file (mode 0600) and puts it at `destination` once `body` returns
     /// and the bytes are on disk. An error from `body` is rethrown as it is.
+    /// Only a regular file is replaced: renamed over, `/dev/null` or `/dev/stdout` would stop
+    /// being what the system expects, and a symbolic link is refused rather than followed.
     public static func write<R>(to destination: String, _ body: (FileHandle) async throws -> R) async throws -> R {
+        var existing = stat()
+        if lstat(destination, &existing) == 0, existing.st_mode & S_IFMT != S_IFREG { throw Failure.notARegularFile(path: destination) }
         let url = URL(fileURLWithPath: destination)
         let directory = url.deletingLastPathComponent().path
         // Named only between the link and the rename (or all along, without O_TMPFILE).

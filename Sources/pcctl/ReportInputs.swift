@@ -101,8 +101,8 @@ struct ReportInputs: ParsableArguments {
     }
 
     /// The report holds decrypted audit data: the file is 0600 from its creation (not chmod-ed
-    /// after being written), and replaces whatever stood at `path` — a symbolic link there is
-    /// replaced, not followed — only once it is whole.
+    /// after being written), replaces a file at `path` only once it is whole, and a symbolic
+    /// link there is refused, not followed.
     func writePrivately(_ text: String, to path: String) async throws {
         do {
             try await WholeFile.write(to: path) { try $0.write(contentsOf: Data(text.utf8)) }

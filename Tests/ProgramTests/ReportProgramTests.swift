@@ -74,25 +74,30 @@ final class ReportProgramTests: XCTestCase {
         XCTAssertEqual(roles.first { $0["name"] as? String == "wide" }?["verdict"] as? String, "not_satisfied", "5 is above the High baseline's 2")
         XCTAssertEqual((report["control"] as? [String: Any])?["verdict"] as? String, "not_satisfied")
 
-        // With --output, the same report replaces what stood there only once it is whole: an
-        // earlier world-readable file becomes the private report, and a symbolic link is
-        // replaced, its target untouched.
+        // With --output, the same report replaces a file only once it is whole: an earlier
+        // world-readable file becomes the private report. A symbolic link, or a device, is
+        // refused rather than written through or replaced.
         let reportFile = directory.appendingPathComponent("ac10.json").path
         try "an earlier report\n".write(toFile: reportFile, atomically: false, encoding: .utf8)
         chmod(reportFile, 0o644)
+        let toFile = try fixture.pcctl(["report", "ac-10", "--from", from, "--to", to, "--format", "json", "--output", reportFile])
+        XCTAssertEqual(toFile.status, 2, toFile.stderr)
+        XCTAssertEqual(try String(contentsOfFile: reportFile, encoding: .utf8), live.stdout, "the file holds the report")
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: reportFile)[.posixPermissions] as? Int, 0o600, "the report is private")
         let target = directory.appendingPathComponent("elsewhere").path
         try "not a report\n".write(toFile: target, atomically: false, encoding: .utf8)
         let link = directory.appendingPathComponent("linked.json").path
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
-        for destination in [reportFile, link] {
-            let written = try fixture.pcctl(["report", "ac-10", "--from", from, "--to", to, "--format", "json", "--output", destination])
-            XCTAssertEqual(written.status, 2, written.stderr)
-            XCTAssertEqual(try String(contentsOfFile: destination, encoding: .utf8), live.stdout, "the file holds the report")
-            let attributes = try FileManager.default.attributesOfItem(atPath: destination)
-            XCTAssertEqual(attributes[.posixPermissions] as? Int, 0o600, "the report is private")
-            XCTAssertEqual(attributes[.type] as? FileAttributeType, .typeRegular, "a regular file stands at \(destination)")
+        for destination in [link, "/dev/null"] {
+            let refused = try fixture.pcctl(["report", "ac-10", "--from", from, "--to", to, "--format", "json", "--output", destination])
+            XCTAssertEqual(refused.status, 1, refused.output)
+            XCTAssertTrue(refused.stderr.contains("\(destination) is not a regular file"), refused.stderr)
         }
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: link), target, "the link stays")
         XCTAssertEqual(try String(contentsOfFile: target, encoding: .utf8), "not a report\n", "the link's target is not written through")
+        var device = stat()
+        XCTAssertEqual(stat("/dev/null", &device), 0)
+        XCTAssertEqual(device.st_mode & S_IFMT, S_IFCHR, "/dev/null is still the device")
         XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: directory.path).contains { $0.contains(".pcctl-") }, "no temporary is left")
 
         // An auditor with an export and the role files gets the same bytes.
