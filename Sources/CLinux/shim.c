@@ -2,7 +2,9 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include "CLinux.h"
 
@@ -14,6 +16,8 @@ void pc_closefrom(int lowfd) { closefrom(lowfd); }
 int pc_syncfs(int fd) { return syncfs(fd); }
 int pc_o_direct_flag(void) { return O_DIRECT; }
 int pc_o_tmpfile_flag(void) { return O_TMPFILE; }
+int pc_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+int pc_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
 
 ssize_t pc_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds, int nonblocking) {
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };

@@ -1,3 +1,4 @@
+import CLinux
 import Foundation
 import LaunchProtocol
 
@@ -72,6 +73,37 @@ public struct SessionCgroup: Sendable {
         guard let path = ownPath(procSelfCgroup: procSelfCgroup) else { return nil }
         guard path.hasSuffix(".service"), !path.contains("/../"), let mount = try? mount ?? cgroup2Mount() else { return nil }
         return mount + path
+    }
+
+    /// How long a session's processes have, once hung up on, to end by themselves before
+    /// whatever is left is killed.
+    public static let grace: TimeInterval = 2
+
+    /// Hangs up on everything in the session, as a terminal's hangup does (sshd closing a
+    /// session): shells end their jobs, programs run their exit handlers and release their locks
+    /// (killed outright in the middle of its startup files, a shell's `pyenv rehash` left its lock
+    /// behind, and every later login on the host waited a minute for it). Each process is
+    /// signalled through a pidfd and only while it is still in this cgroup, so a pid reused since
+    /// the list was read is never touched.
+    public func hangUp() {
+        let name = "/" + (path as NSString).lastPathComponent
+        for pid in processes {
+            let fd = pc_pidfd_open(pid)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            let membership = (try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)) ?? ""
+            guard membership.split(separator: "\n").contains(where: { $0.hasPrefix("0::/") && $0.hasSuffix(name) }) else { continue }
+            _ = pc_pidfd_send_signal(fd, SIGHUP)
+        }
+    }
+
+    /// Ends the session as sshd would, then surely: hangs up (`hangUp`), gives what runs up to
+    /// `grace` to end, kills what is left and removes the cgroup (`end`). Blocks: not on an event loop.
+    public func endGently(grace: TimeInterval = SessionCgroup.grace) throws {
+        hangUp()
+        let deadline = Date().addingTimeInterval(grace)
+        while !processes.isEmpty && Date() < deadline { usleep(10_000) }
+        try end()
     }
 
     /// Kills everything in the session: cgroup.kill (Linux ≥ 5.14), else SIGKILL to each pid.

@@ -83,10 +83,10 @@ final class LocalHostedSession: HostedSession {
         // Its id while the directory is there; its recording ends once its processes are gone.
         let path = self.cgroup.path
         let monitored = feed.flatMap { feed in (try? SessionMonitor.cgroupID(of: path)).map { (feed, $0) } }
-        // Removal waits for killed processes to leave: not on an event loop.
+        // Hung up on first, as sshd would; the grace and the removal wait: not on an event loop.
         let (cgroup, logger) = (cgroup, logger)
         DispatchQueue.global().async {
-            do { try cgroup.end() } catch { logger.error("the session cgroup could not be removed", metadata: ["error": "\(error)"]) }
+            do { try cgroup.endGently() } catch { logger.error("the session cgroup could not be removed", metadata: ["error": "\(error)"]) }
             if let (feed, id) = monitored { feed.finish(cgroup: id) }
         }
     }

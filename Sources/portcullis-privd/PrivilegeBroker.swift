@@ -23,9 +23,6 @@ final class PrivilegeBroker {
     /// Launchers started and not reaped yet: only these pids may be signalled (a reaped one may
     /// be someone else's by now).
     private var launchers: Set<pid_t> = []
-    /// How long a launcher has, after SIGTERM, to end its program and close its PAM session
-    /// before everything left in the session is killed.
-    static let grace: TimeInterval = 2
     /// Out of descriptors: no connection is accepted until one closes (a listener left in the
     /// poll set would wake it at once, for ever).
     private var acceptPaused = false
@@ -369,7 +366,8 @@ final class PrivilegeBroker {
     }
 
     /// Ends the session: its launcher is asked first (SIGTERM: it passes it to the program and
-    /// closes the PAM session when the program ends), and whatever is left after the grace is
+    /// closes the PAM session when the program ends) and every process is hung up on (as sshd's
+    /// closed terminal would), and whatever is left after the grace (`SessionCgroup.grace`) is
     /// killed; the cgroup goes once it is empty. Never waits.
     private func end(_ session: BrokerSession) {
         let entry = session.monitored
@@ -380,8 +378,9 @@ final class PrivilegeBroker {
         }
         var killAt = Date()
         if case .launched(_, let launcher) = session.phase, launchers.contains(launcher), kill(launcher, SIGTERM) == 0 {
-            killAt = killAt.addingTimeInterval(Self.grace)
+            killAt = killAt.addingTimeInterval(SessionCgroup.grace)
         }
+        cgroup.hangUp()
         session.phase = .ended
         leaving.append((cgroup, killAt, 0, entry))
         removeEmptied()

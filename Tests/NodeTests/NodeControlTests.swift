@@ -1,6 +1,7 @@
 import AdminAPI
 import Audit
 import Foundation
+import HostSessions
 import Identity
 import Node
 import Storage
@@ -163,12 +164,23 @@ final class NodeControlTests: NodeTestCase {
         XCTAssertEqual(disconnects.first?.fields["user"]?.stringValue, "alice")
     }
 
+    /// An ended session is hung up on first, as sshd's closed terminal would (its programs run
+    /// their exit handlers: a shell killed outright in its startup files left `pyenv rehash`'s
+    /// lock behind, and every later login waited a minute on it); what ignores the hangup is
+    /// killed after the grace.
     func testAnAdministratorEndsOneSession() async throws {
         try await fixture.addUser("alice")
+        // Somewhere the session's login may write.
+        let shared = fixture.directory.appendingPathComponent("shared")
+        try FileManager.default.createDirectory(at: shared, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o777])
+        let hungUp = shared.appendingPathComponent("hung-up").path
+        let survivor = shared.appendingPathComponent("survivor.pid").path
+        let command = "(trap '' HUP; exec sleep 300) & echo $! > \(survivor); trap 'echo hung up > \(hungUp); exit 1' HUP; "
+            + "echo started; sleep 60 & wait"
         let client = try ChildProcess("/usr/bin/ssh", ["-tt"] + (try await fixture.sshOptions(key: try await fixture.certifiedKey("alice")))
-                                       + ["\(NodeFixture.login)@127.0.0.1", "echo started; sleep 60"],
+                                       + ["\(NodeFixture.login)@127.0.0.1", command],
                                       output: fixture.directory.appendingPathComponent("client.log"))
-        try await waitUntil { self.fixture.node.registry.list().count == 1 }
+        try await waitUntil { self.fixture.node.registry.list().count == 1 && FileManager.default.fileExists(atPath: survivor) }
         let sid = try XCTUnwrap(fixture.node.registry.list().first?.sid)
         XCTAssertFalse(fixture.node.registry.terminate("no-such-session", reason: "x"))
         XCTAssertTrue(fixture.node.registry.terminate(sid, reason: "session terminated by pcctl:root: maintenance"))
@@ -178,6 +190,15 @@ final class NodeControlTests: NodeTestCase {
         XCTAssertEqual(disconnects.first?.fields["sid"]?.stringValue, sid)
         let end = try await fixture.events("session.end")
         XCTAssertEqual(end.first?.fields["sid"]?.stringValue, sid)
+        XCTAssertEqual(try? String(contentsOfFile: hungUp, encoding: .utf8), "hung up\n", "the shell was hung up on and ran its trap")
+        let pid = try XCTUnwrap(pid_t((try String(contentsOfFile: survivor, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)))
+        try await waitUntil(timeout: SessionCgroup.grace + 3) { Self.isGone(pid) }
+    }
+
+    /// No such process, or only its zombie.
+    private static func isGone(_ pid: pid_t) -> Bool {
+        guard kill(pid, 0) == 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+        return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
     }
 
     func testMaxSessionsRefusesTheExtraChannelOnOneConnection() async throws {

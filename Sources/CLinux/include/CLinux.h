@@ -23,6 +23,10 @@ int pc_o_direct_flag(void);
 /// O_TMPFILE for open(2) of a directory: an unnamed file in it, named later with linkat(2)
 /// (pcctl's exports: a killed export leaves nothing).
 int pc_o_tmpfile_flag(void);
+/// A descriptor for the process `pid` is now (Linux ≥ 5.3), and a signal to exactly that process
+/// (never to whoever gets its pid after it is reaped).
+int pc_pidfd_open(pid_t pid);
+int pc_pidfd_send_signal(int pidfd, int sig);
 /// pipe2(fds, O_CLOEXEC).
 int pc_pipe_cloexec(int fds[2]);
 
