@@ -98,11 +98,13 @@ let package = Package(
         .systemLibrary(name: "CLibAudit", path: "Sources/CLibAudit", providers: [.apt(["libaudit-dev"])]),
         // sshd's Linux audit records through libaudit, for the daemon's sink and the root broker.
         .target(name: "LinuxAudit", dependencies: ["CLibAudit", "LaunchProtocol"]),
+        // Debian's liblz4, for recording chunks that compress (RecordingCompression.swift).
+        .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         // The sealed, hash-chained audit log, its sinks and session recordings.
         .target(
             name: "Audit",
             dependencies: [
-                "FIPSCrypto", "Storage", "LinuxAudit", "LaunchProtocol", "CLinux",
+                "FIPSCrypto", "Storage", "LinuxAudit", "LaunchProtocol", "CLinux", "CLZ4",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's own API, for the one loop that reads a million rows (AuditEventsByName.swift).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),

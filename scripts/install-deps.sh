@@ -6,7 +6,7 @@
 set -euo pipefail
 
 # node-xterm (with libjs-xterm): the web terminal's component, which the daemon serves from its Debian path.
-build=(libssl-dev libsqlite3-dev libyaml-dev libqrencode-dev libaudit-dev libpam0g-dev libbpf-dev libelf-dev zlib1g-dev openssl sqlite3 pkg-config node-xterm)
+build=(libssl-dev libsqlite3-dev libyaml-dev libqrencode-dev libaudit-dev libpam0g-dev libbpf-dev libelf-dev zlib1g-dev liblz4-dev openssl sqlite3 pkg-config node-xterm)
 # The FIPS provider build (packaging/fips/build-fips-provider.sh).
 fips=(gcc make perl perl-modules-5.36 dpkg-dev xz-utils binutils ca-certificates)
 # Real peers for the interop tests.

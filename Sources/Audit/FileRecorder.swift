@@ -3,8 +3,9 @@ import Foundation
 import Storage
 
 /// Records a session into sealed chunk files, written at least every `flushInterval` or whenever
-/// `chunkBytes` are buffered, by the chunk writer's threads (`RecordingChunkWriter`: sealed from
-/// the events where they lie, written past the page cache), and made durable by group commit
+/// `chunkBytes` are buffered, by the chunk writer's threads (`RecordingChunkWriter`: compressed
+/// when that halves them, sealed from the events where they lie, written past the page cache),
+/// and made durable by group commit
 /// (`RecordingDurability`: one filesystem sync a second for every session's chunks; at once for
 /// a finished recording). The session waits only while `maxInFlight` of its chunks are still
 /// being written. A crash loses at most about the last two intervals, and those chunks may be
@@ -19,6 +20,8 @@ public actor FileRecorder: Recorder {
     private let keyring: Keyring
     private let flushInterval: Duration
     private let chunkBytes: Int
+    /// Whether this recording's chunks are worth compressing (`RecordingCompression`).
+    private let compression = RecordingCompression.Policy()
     /// The next chunk's frames: large events' bytes as they came, small ones copied together
     /// into `tail` (with every frame header).
     private var parts: [[UInt8]] = []
@@ -116,7 +119,7 @@ public actor FileRecorder: Recorder {
         writer.enqueue(RecordingChunkWriter.Job(parts: parts, count: bufferedBytes,
                                                 path: (directory as NSString).appendingPathComponent(RecordingLayout.fileName(index: index, final: final)),
                                                 root: root, context: RecordingLayout.context(sid: sid, index: index, final: final),
-                                                keyring: keyring, durability: durability, done: done))
+                                                keyring: keyring, durability: durability, compression: compression, done: done))
         inFlight.append(done)
         parts = []
         tail = []

@@ -24,6 +24,7 @@ final class RecordingChunkWriter: Sendable {
         let context: SealContext
         let keyring: Keyring
         let durability: RecordingDurability
+        let compression: RecordingCompression.Policy
         let done: PendingChunk
     }
 
@@ -43,8 +44,10 @@ final class RecordingChunkWriter: Sendable {
         /// Guarded by `condition`.
         private var jobs: [Job] = []
         private var started = false
-        /// The lane thread's own: page-aligned memory a chunk is sealed into and written from.
+        /// The lane thread's own: page-aligned memory a chunk is sealed into and written from,
+        /// and memory a chunk is compressed into before it is sealed.
         private var buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        private var packed = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
         init(number: Int) { self.number = number }
 
@@ -79,20 +82,38 @@ final class RecordingChunkWriter: Sendable {
         }
 
         private func perform(_ job: Job) throws {
-            let capacity = Keyring.sealedCapacity(plaintextCount: job.count)
-            if buffer.count < capacity || buffer.count > 4 * max(capacity, RecordingChunkWriter.keptBuffer) {
-                buffer.baseAddress.map { free($0) }
-                buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
-                let size = (max(capacity, RecordingChunkWriter.keptBuffer) + RecordingChunkWriter.alignment - 1) & ~(RecordingChunkWriter.alignment - 1)
-                var memory: UnsafeMutableRawPointer?
-                guard posix_memalign(&memory, RecordingChunkWriter.alignment, size) == 0, let memory else {
-                    throw RecordingError.writeFailed(path: job.path, reason: "out of memory for a \(size)-byte chunk")
+            try Self.withRawParts(job.parts[...]) { parts in
+                if job.count >= RecordingCompression.minimumCount, job.compression.shouldTry() {
+                    let room = RecordingCompression.capacity(count: job.count, parts: parts.count)
+                    try Self.reserve(&packed, room, alignment: 16, for: job.path)
+                    if let length = RecordingCompression.compress(parts, into: packed) {
+                        return try seal([UnsafeRawBufferPointer(rebasing: packed[0..<length])], count: length, job)
+                    }
+                    job.compression.noteIncompressible()
                 }
-                buffer = UnsafeMutableRawBufferPointer(start: memory, count: size)
+                try seal(parts, count: job.count, job)
             }
-            let length = try Self.withRawParts(job.parts[...]) { try job.keyring.seal(parts: $0, context: job.context, into: buffer) }
-            try RecordingChunkWriter.write(UnsafeRawBufferPointer(rebasing: buffer[0..<length]), to: job.path)
             try job.durability.written(under: job.root)
+        }
+
+        private func seal(_ parts: [UnsafeRawBufferPointer], count: Int, _ job: Job) throws {
+            try Self.reserve(&buffer, Keyring.sealedCapacity(plaintextCount: count), alignment: RecordingChunkWriter.alignment, for: job.path)
+            let length = try job.keyring.seal(parts: parts, context: job.context, into: buffer)
+            try RecordingChunkWriter.write(UnsafeRawBufferPointer(rebasing: buffer[0..<length]), to: job.path)
+        }
+
+        /// At least `capacity` bytes in `memory`: what is there when it is enough and not far
+        /// more than a chunk needs; otherwise new memory (at least `keptBuffer`).
+        private static func reserve(_ memory: inout UnsafeMutableRawBufferPointer, _ capacity: Int, alignment: Int, for path: String) throws {
+            guard memory.count < capacity || memory.count > 4 * max(capacity, RecordingChunkWriter.keptBuffer) else { return }
+            memory.baseAddress.map { free($0) }
+            memory = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+            let size = (max(capacity, RecordingChunkWriter.keptBuffer) + alignment - 1) & ~(alignment - 1)
+            var allocated: UnsafeMutableRawPointer?
+            guard posix_memalign(&allocated, alignment, size) == 0, let allocated else {
+                throw RecordingError.writeFailed(path: path, reason: "out of memory for a \(size)-byte chunk")
+            }
+            memory = UnsafeMutableRawBufferPointer(start: allocated, count: size)
         }
 
         /// Every part's bytes, in place, for as long as `body` runs.

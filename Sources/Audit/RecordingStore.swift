@@ -233,8 +233,8 @@ public struct StoredRecording: Sendable {
         let path = (directory as NSString).appendingPathComponent(RecordingLayout.fileName(index: index, final: final))
         guard let sealed = FileManager.default.contents(atPath: path) else { throw RecordingError.missingChunk(sid: sid, index: index) }
         do {
-            return try await keyring.open([UInt8](sealed), context: RecordingLayout.context(sid: sid, index: index, final: final),
-                                          storedAt: "recording \(sid) chunk \(index)")
+            return try RecordingCompression.expand(try await keyring.open([UInt8](sealed), context: RecordingLayout.context(sid: sid, index: index, final: final),
+                                                                           storedAt: "recording \(sid) chunk \(index)"))
         } catch {
             throw RecordingError.unreadableChunk(sid: sid, index: index, reason: "\(error)")
         }
