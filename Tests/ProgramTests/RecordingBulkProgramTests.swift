@@ -130,9 +130,24 @@ final class RecordingBulkProgramTests: XCTestCase {
     }
 
     func testADaemonKilledMidDownloadLeavesARecordingUpToAboutASecondBeforeAndAnIntactAuditChain() throws {
-        // An endless download of random bytes; the client's copy is what it received.
+        // An endless download of random bytes (chunks sealed as they are).
+        try killMidDownload("cat /dev/urandom")
+    }
+
+    func testADaemonKilledMidDownloadOfTextThatCompressesLeavesTheSame() throws {
+        // Numbered log lines (chunks compressed before they are sealed), every line different.
+        let (sid, recorded) = try killMidDownload("seq -f \"request %.0f served from the cache in 3 ms, nothing to report\" 1 1e15")
+        let chunks = fixture.dataDirectory.appendingPathComponent("recordings/\(sid)")
+        let stored = try FileManager.default.contentsOfDirectory(at: chunks, includingPropertiesForKeys: [.fileSizeKey])
+            .reduce(0) { $0 + ((try $1.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0) }
+        XCTAssertLessThan(stored, recorded / 4, "its chunks were stored compressed (\(stored) bytes on disk for \(recorded) recorded)")
+    }
+
+    /// An endless download, the daemon killed in the middle; the client's copy is what it
+    /// received. Returns the session and how many bytes its partial export holds.
+    @discardableResult
+    private func killMidDownload(_ command: String) throws -> (sid: String, recorded: Int) {
         let received = directory.appendingPathComponent("received").path
-        let command = "cat /dev/urandom"
         let client = try ChildProcess("/bin/sh", ["-c", "exec \(ssh) root@127.0.0.1 '\(command)' > '\(received)' 2> '\(received).err'"])
         defer { client.stop() }
         func receivedBytes() -> Int { (try? FileManager.default.attributesOfItem(atPath: received)[.size] as? Int) ?? 0 }
@@ -174,5 +189,6 @@ final class RecordingBulkProgramTests: XCTestCase {
         print("kill -9 mid-download: the user had \(atKill) bytes at the kill (\(Int(rate) >> 20) MiB/s), the recording \(recorded): "
               + (missing > 0 ? "\(missing) bytes (\(String(format: "%.3f", Double(missing) / rate)) s) short" : "none missing"))
         XCTAssertLessThanOrEqual(Double(missing), rate * 1.0, "no more than about a second of output lost")
+        return (sid, recorded)
     }
 }
