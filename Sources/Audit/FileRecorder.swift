@@ -52,7 +52,14 @@ public actor FileRecorder: Recorder {
         self.keyring = keyring
         self.flushInterval = flushInterval
         self.chunkBytes = chunkBytes
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            // Foundation's error prints as an NSError dump; the system's reason is what a person acts on.
+            let underlying = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? Error).map { $0 as NSError }
+            let reason = underlying.map { $0.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32($0.code))) : "\($0)" } ?? "\(error)"
+            throw RecordingError.directoryUnavailable(path: directory, reason: reason)
+        }
         tail = AsciicastLine.header(header)
         bufferedBytes = tail.count
     }

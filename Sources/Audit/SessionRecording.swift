@@ -85,6 +85,7 @@ public enum RecordingError: Error, Equatable, CustomStringConvertible {
     case incomplete(sid: String, chunks: Int)
     case alreadyFinished(sid: String)
     case writeFailed(path: String, reason: String)
+    case directoryUnavailable(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -95,6 +96,7 @@ public enum RecordingError: Error, Equatable, CustomStringConvertible {
         case .incomplete(let sid, let chunks): return "recording \(sid) has \(chunks) chunks but no final one: the session's last second or so was not recorded (crash or still running)"
         case .alreadyFinished(let sid): return "recording \(sid) is already finished"
         case .writeFailed(let path, let reason): return "cannot write the recording chunk \(path): \(reason)"
+        case .directoryUnavailable(let path, let reason): return "cannot create the recording directory \(path): \(reason)"
         }
     }
 }

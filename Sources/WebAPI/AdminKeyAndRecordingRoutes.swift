@@ -52,7 +52,7 @@ extension AdminRoutes {
         case .invalidSessionID: return .badRequest
         case .notFound: return .notFound
         case .missingChunk, .unreadableChunk, .incomplete, .alreadyFinished: return .unprocessableContent
-        case .writeFailed: return .internalServerError
+        case .writeFailed, .directoryUnavailable: return .internalServerError
         }
     }
 }

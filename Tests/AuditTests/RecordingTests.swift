@@ -27,6 +27,16 @@ final class RecordingTests: XCTestCase {
         RecordingHeader(sessionID: sid, user: "alice", login: "root", server: "web1", columns: 100, rows: 30, started: Date())
     }
 
+    /// A recordings root that cannot be a directory (inside a regular file) is a sentence naming
+    /// the directory and the system's reason, not an NSError dump.
+    func testARecordingDirectoryThatCannotBeMadeIsNamedWithItsReason() throws {
+        let file = directory.appendingPathComponent("a-file")
+        try Data("x".utf8).write(to: file)
+        XCTAssertThrowsError(try FileRecorder(root: file.appendingPathComponent("recordings").path, header: header("sid-9"), keyring: keyring)) { error in
+            XCTAssertEqual("\(error)", "cannot create the recording directory \(file.path)/recordings/sid-9: Not a directory")
+        }
+    }
+
     /// Several chunks (tiny chunk size), escape sequences, a resize, bytes that are not UTF-8.
     /// Returns the output as asciicast's text has it (invalid UTF-8 as U+FFFD); `sent`, as sent.
     @discardableResult
