@@ -64,7 +64,7 @@ public struct SessionCgroup: Sendable {
     /// A kernel file's bytes (cgroup and /proc files report no size), read through a buffer on the
     /// stack. Not Foundation's file reading: called from a pool thread for every session that
     /// ends, it grew the daemon's RSS ~9 KiB per session, without end (SessionMemoryTests).
-    /// Empty if it cannot be read; at most about `limit` bytes.
+    /// Empty if it cannot be read; at most about `limit` bytes, in whole lines.
     static func contents(of file: String, limit: Int = 1 << 22) -> [UInt8] {
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return [] }
@@ -78,6 +78,8 @@ public struct SessionCgroup: Sendable {
                 bytes.append(contentsOf: buffer[..<count])
             }
         }
+        // Cut short: no partial last line (half a pid is someone else's pid).
+        if bytes.count >= limit { bytes.removeSubrange((bytes.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0)...) }
         return bytes
     }
 
