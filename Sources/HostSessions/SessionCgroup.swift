@@ -106,7 +106,8 @@ public struct SessionCgroup: Sendable {
     /// (killed outright in the middle of its startup files, a shell's `pyenv rehash` left its lock
     /// behind, and every later login on the host waited a minute for it). Each process is
     /// signalled through a pidfd and only while it is still in this cgroup, so a pid reused since
-    /// the list was read is never touched.
+    /// the list was read is never touched. Once: what the session starts after it (the
+    /// launcher's own cleanup, `userdel` of a host user) is left to finish within the grace.
     public func hangUp() {
         let name = "/" + (path as NSString).lastPathComponent
         for pid in processes {
@@ -122,10 +123,21 @@ public struct SessionCgroup: Sendable {
     /// Ends the session as sshd would, then surely: hangs up (`hangUp`), gives what runs up to
     /// `grace` to end, kills what is left and removes the cgroup (`end`). Blocks: not on an event loop.
     public func endGently(grace: TimeInterval = SessionCgroup.grace) throws {
-        hangUp()
-        let deadline = Date().addingTimeInterval(grace)
-        while !processes.isEmpty && Date() < deadline { usleep(10_000) }
+        Self.hangUp([self], grace: grace)
         try end()
+    }
+
+    /// Hangs up on every process of `cgroups` and waits, up to `grace`, until they are all empty.
+    /// One grace for all: a node that starts after a crash waits it once, not once per leftover.
+    static func hangUp(_ cgroups: [SessionCgroup], grace: TimeInterval) {
+        cgroups.forEach { $0.hangUp() }
+        var waiting = cgroups
+        let deadline = Date().addingTimeInterval(grace)
+        while true {
+            waiting.removeAll { $0.processes.isEmpty }
+            guard !waiting.isEmpty, Date() < deadline else { return }
+            usleep(10_000)
+        }
     }
 
     /// Kills everything in the session: cgroup.kill (Linux ≥ 5.14), else SIGKILL to each pid.
@@ -168,28 +180,31 @@ public struct SessionCgroup: Sendable {
     }
 
     /// A session cgroup a previous run of the node left behind, and the processes that still ran
-    /// in it (killed).
+    /// in it (hung up on, then killed if still there after the grace).
     public struct Leftover: Sendable, Equatable {
         public var sessionID: String
-        public var killed: [pid_t]
+        public var ended: [pid_t]
     }
 
     /// Ends every session cgroup under `root`'s `portcullis` (a daemon killed outright ends none
     /// of its sessions). Only for a node that serves no session yet: all of them are taken as
     /// leftovers. A process still in one is a session nobody records or controls any more, so it
-    /// is killed. Returns those removed and the failures to remove the others.
-    public static func sweep(root: String? = nil) throws -> (removed: [Leftover], failures: [Failure]) {
+    /// is ended as any session is: hung up on, and killed if still there after `grace` (waited
+    /// once, and only when something ran). Returns those removed and the failures to remove the others.
+    public static func sweep(root: String? = nil, grace: TimeInterval = SessionCgroup.grace) throws -> (removed: [Leftover], failures: [Failure]) {
         let base = (try root ?? cgroup2Mount()) + "/portcullis"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
-        var removed: [Leftover] = [], failures: [Failure] = []
-        for name in names.sorted() where isSessionID(name) {
+        let leftovers = names.sorted().filter { name in
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: "\(base)/\(name)", isDirectory: &isDirectory), isDirectory.boolValue else { continue }
-            let cgroup = SessionCgroup(path: "\(base)/\(name)")
-            let running = cgroup.processes
+            return isSessionID(name) && FileManager.default.fileExists(atPath: "\(base)/\(name)", isDirectory: &isDirectory) && isDirectory.boolValue
+        }.map { (sessionID: $0, cgroup: SessionCgroup(path: "\(base)/\($0)")) }
+        let running = leftovers.map(\.cgroup.processes)
+        if running.contains(where: { !$0.isEmpty }) { hangUp(leftovers.map(\.cgroup), grace: grace) }
+        var removed: [Leftover] = [], failures: [Failure] = []
+        for (leftover, processes) in zip(leftovers, running) {
             do {
-                try cgroup.end()
-                removed.append(Leftover(sessionID: name, killed: running))
+                try leftover.cgroup.end()
+                removed.append(Leftover(sessionID: leftover.sessionID, ended: processes))
             } catch let failure as Failure {
                 failures.append(failure)
             }

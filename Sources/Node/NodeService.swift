@@ -95,7 +95,9 @@ public struct NodeService: Service {
             if geteuid() != 0 {
                 context.logger.warning("the node is not running as root and has no privilege broker (ssh_service.broker_socket): every session will fail")
             }
-            sweepLeftoverSessions()
+            // Blocks up to the hangup's grace: on the pool, not a task's thread.
+            let node = self
+            try await NIOThreadPool.singleton.runIfActive { node.sweepLeftoverSessions() }
         }
         try startActivityFeed()
         try await context.trust.refresh(from: context.identity.userCA)
@@ -162,15 +164,15 @@ public struct NodeService: Service {
         } catch {
             return logger.warning("leftover session cgroups could not be looked for", metadata: ["error": "\(error)"])
         }
-        for leftover in sweep.removed where !leftover.killed.isEmpty {
-            logger.warning("killed the processes of a session a previous run left running, unrecorded and uncontrolled",
-                           metadata: ["sid": "\(leftover.sessionID)", "pids": "\(leftover.killed.map(String.init).joined(separator: ","))"])
+        for leftover in sweep.removed where !leftover.ended.isEmpty {
+            logger.warning("ended the processes of a session a previous run left running, unrecorded and uncontrolled",
+                           metadata: ["sid": "\(leftover.sessionID)", "pids": "\(leftover.ended.map(String.init).joined(separator: ","))"])
         }
         for failure in sweep.failures {
             logger.error("a leftover session cgroup could not be removed", metadata: ["error": "\(failure)"])
         }
         logger.log(level: sweep.removed.isEmpty ? .debug : .notice, "removed \(sweep.removed.count) leftover session cgroups", metadata: [
-            "killed_processes": "\(sweep.removed.reduce(0) { $0 + $1.killed.count })",
+            "ended_processes": "\(sweep.removed.reduce(0) { $0 + $1.ended.count })",
         ])
     }
 

@@ -82,7 +82,7 @@ final class PrivilegeBroker {
         // before the split left its own under the cgroup2 mount: nobody controls or records those.
         for root in [cgroupRoot] + (other.map { [$0] } ?? []) {
             guard let sweep = try? SessionCgroup.sweep(root: root) else { continue }
-            for leftover in sweep.removed { BrokerLog.info("ended leftover session \(leftover.sessionID) (\(leftover.killed.count) processes killed)") }
+            for leftover in sweep.removed { BrokerLog.info("ended leftover session \(leftover.sessionID) (\(leftover.ended.count) processes ended)") }
             for failure in sweep.failures { BrokerLog.info("a leftover session cgroup could not be removed: \(failure)") }
         }
         // Only then listening: the daemon's first session never waits on the sweep.
@@ -376,13 +376,13 @@ final class PrivilegeBroker {
             if let entry { finishMonitoring(entry) }
             return
         }
-        var killAt = Date()
-        if case .launched(_, let launcher) = session.phase, launchers.contains(launcher), kill(launcher, SIGTERM) == 0 {
-            killAt = killAt.addingTimeInterval(SessionCgroup.grace)
-        }
+        if case .launched(_, let launcher) = session.phase, launchers.contains(launcher) { kill(launcher, SIGTERM) }
         cgroup.hangUp()
+        // The grace whether or not there was a launcher to ask: killed right behind the hangup,
+        // what a session left runs no handler (a login shell's `pyenv rehash` left its lock
+        // behind that way, and every later root login waited a minute for it).
         session.phase = .ended
-        leaving.append((cgroup, killAt, 0, entry))
+        leaving.append((cgroup, Date().addingTimeInterval(SessionCgroup.grace), 0, entry))
         removeEmptied()
     }
 

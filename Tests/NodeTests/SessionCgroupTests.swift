@@ -42,7 +42,8 @@ final class SessionCgroupTests: XCTestCase {
     }
 
     /// A daemon killed with SIGKILL ends none of its sessions: their cgroups, and whatever still
-    /// runs in them, are ended when a node starts on the same root.
+    /// runs in them, are ended when a node starts on the same root — as any session is, hung up
+    /// on first (a shell runs its trap) and killed after the grace if still there.
     func testANodeStartingEndsTheSessionCgroupsAPreviousRunLeft() async throws {
         try NodeFixture.requirements()
         let root = try XCTUnwrap(NodeFixture.makeCgroupRoot(), "no cgroup2 here")
@@ -54,16 +55,28 @@ final class SessionCgroupTests: XCTestCase {
         try sleeper.run()
         defer { if sleeper.isRunning { kill(sleeper.processIdentifier, SIGKILL) } }
         try occupied.add(sleeper.processIdentifier)
+        let directory = try TestEnvironment.temporaryDirectory("portcullis-sweep")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let hungUp = directory.appendingPathComponent("hung-up").path, ready = directory.appendingPathComponent("ready").path
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", "trap 'echo hung up > \(hungUp); exit 0' HUP; echo > \(ready); while :; do sleep 1; done"]
+        try shell.run()
+        defer { if shell.isRunning { kill(shell.processIdentifier, SIGKILL) } }
+        try occupied.add(shell.processIdentifier)
+        try await waitUntil { FileManager.default.fileExists(atPath: ready) }
 
         let logs = LogCapture()
         let fixture = try await NodeFixture(cgroupRoot: root, logger: logs.logger())
         XCTAssertFalse(FileManager.default.fileExists(atPath: empty.path), "the empty leftover is gone")
         XCTAssertFalse(FileManager.default.fileExists(atPath: occupied.path), "the occupied leftover is gone")
         try await waitUntil { !sleeper.isRunning }
-        XCTAssertEqual(sleeper.terminationReason, .uncaughtSignal, "what ran in it was killed")
+        XCTAssertEqual(sleeper.terminationReason, .uncaughtSignal, "what ran in it was ended")
+        XCTAssertEqual(try? String(contentsOfFile: hungUp, encoding: .utf8), "hung up\n", "the leftover shell was hung up on and ran its trap")
         XCTAssertEqual(logs.messages(containing: "removed 2 leftover session cgroups").count, 1, "\(logs.all.map(\.message))")
-        let killed = logs.messages(containing: "killed the processes of a session")
-        XCTAssertEqual(killed.first?.metadata["pids"], "\(sleeper.processIdentifier)")
+        let killed = logs.messages(containing: "ended the processes of a session")
+        let pids = Set("\(killed.first?.metadata["pids"] ?? "")".split(separator: ",").map(String.init))
+        XCTAssertTrue(pids.isSuperset(of: ["\(sleeper.processIdentifier)", "\(shell.processIdentifier)"]), "\(pids)")
         await fixture.close()
     }
 }

@@ -114,6 +114,39 @@ final class PrivilegeSeparationTests: XCTestCase {
         XCTAssertTrue(uid.contains("uid 0 may not use the broker"), uid)
     }
 
+    /// What a session leaves behind once its program, and so its launcher, has gone is ended as
+    /// any session is: hung up on and given the grace, not killed right behind the hangup, before
+    /// its handler can run (a login shell's `pyenv rehash`, killed that way, left its lock, and
+    /// every later root login on the machine waited a minute for it). What ignores the hangup is
+    /// killed after the grace.
+    func testWhatASessionLeftBehindItsLauncherIsHungUpOnAndGivenTheGrace() throws {
+        let broker = try BrokerFixture(directory: directory, user: "0")
+        self.broker = broker
+        let fd = try broker.connect()
+        defer { close(fd) }
+        let ready = directory.appendingPathComponent("ready").path, hungUp = directory.appendingPathComponent("hung-up").path
+        let survivor = directory.appendingPathComponent("survivor.pid").path
+        let command = "(trap '' HUP; exec sleep 300) </dev/null >/dev/null 2>&1 & echo $! > \(survivor); "
+            + "(trap 'echo hung up > \(hungUp); exit 0' HUP; echo > \(ready); sleep 300 & wait) </dev/null >/dev/null 2>&1 &"
+        let spec = try LaunchSpec(login: "root", command: command, environment: [:], portcullisUser: "alice").line()
+        let session = try launch(broker, on: fd, id: "s1", login: "root", writingFirst: spec + LaunchCommand.go.line)
+        defer { session.close() }
+        try Self.eventually("the program exited and the broker reaped its launcher, leaving its background jobs") {
+            FileManager.default.fileExists(atPath: ready) && kill(session.launcher, 0) != 0
+        }
+        XCTAssertGreaterThanOrEqual(broker.processes(of: "s1").count, 2, "what the session left runs on in its cgroup")
+        let pid = try XCTUnwrap(pid_t((try String(contentsOfFile: survivor, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)))
+
+        XCTAssertEqual(try broker.ask(fd, .end(session: "s1")), .done)
+        try Self.eventually("the left-behind shell was hung up on and ran its trap") {
+            (try? String(contentsOfFile: hungUp, encoding: .utf8)) == "hung up\n"
+        }
+        // The grace is SessionCgroup.grace, 2 s.
+        try Self.eventually("what ignored the hangup was killed after the grace and the cgroup removed", timeout: 7) {
+            !Self.isRunning(pid) && !broker.sessions.contains("s1")
+        }
+    }
+
     func testLinuxAuditRecordsAreWrittenByTheBrokerForTheDaemon() throws {
         let broker = try BrokerFixture(directory: directory, user: "0")
         self.broker = broker
@@ -318,6 +351,7 @@ final class PrivilegeSeparationTests: XCTestCase {
 
     /// A session the test drives as the daemon does: pipes, a control socket, `open` and `launch`.
     private struct LaunchedSession {
+        var launcher: pid_t
         var stdout: Int32
         var control: Int32
         var parentEnds: [Int32]
@@ -336,7 +370,7 @@ final class PrivilegeSeparationTests: XCTestCase {
         close(control[1])
         guard case .launched(let pid)? = answer else { throw Programs.CommandFailed(output: "the launch failed: \(String(describing: answer))") }
         XCTAssertEqual(broker.processes(of: id).first, pid, "the launcher is in its cgroup")
-        return LaunchedSession(stdout: pipes.parent[1], control: control[0], parentEnds: pipes.parent)
+        return LaunchedSession(launcher: pid, stdout: pipes.parent[1], control: control[0], parentEnds: pipes.parent)
     }
 
     private func ssh(_ user: PcshUser, _ daemon: DaemonFixture, _ arguments: [String]) throws -> (status: Int32, output: String) {
