@@ -27,7 +27,7 @@ public struct SessionCgroup: Sendable {
 
     /// Where cgroup2 is mounted, from mountinfo lines (`... - cgroup2 cgroup2 rw`).
     public static func cgroup2Mount(mountinfo: String? = nil) throws -> String {
-        let text = mountinfo ?? ((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "")
+        let text = mountinfo ?? String(decoding: contents(of: "/proc/self/mountinfo"), as: UTF8.self)
         for line in text.split(separator: "\n") {
             let halves = line.components(separatedBy: " - ")
             guard halves.count == 2, halves[1].split(separator: " ").first == "cgroup2" else { continue }
@@ -61,6 +61,13 @@ public struct SessionCgroup: Sendable {
         Self.contents(of: "\(path)/cgroup.procs").split(separator: UInt8(ascii: "\n")).compactMap { pid_t(String(decoding: $0, as: UTF8.self)) }
     }
 
+    /// Whether any process is in it or in a cgroup below it (`populated` in cgroup.events: one
+    /// short read, however many processes there are).
+    public var isPopulated: Bool {
+        String(decoding: Self.contents(of: "\(path)/cgroup.events", limit: 4096), as: UTF8.self)
+            .split(separator: "\n").contains("populated 1")
+    }
+
     /// A kernel file's bytes (cgroup and /proc files report no size), read through a buffer on the
     /// stack. Not Foundation's file reading: called from a pool thread for every session that
     /// ends, it grew the daemon's RSS ~9 KiB per session, without end (SessionMemoryTests).
@@ -85,7 +92,7 @@ public struct SessionCgroup: Sendable {
 
     /// This process's cgroup v2 path under the mount (`0::/…` in /proc/self/cgroup), or nil.
     public static func ownPath(procSelfCgroup: String? = nil) -> String? {
-        let text = procSelfCgroup ?? ((try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? "")
+        let text = procSelfCgroup ?? String(decoding: contents(of: "/proc/self/cgroup"), as: UTF8.self)
         return text.split(separator: "\n").first { $0.hasPrefix("0::/") }.map { String($0.dropFirst(3)) }
     }
 
@@ -134,7 +141,7 @@ public struct SessionCgroup: Sendable {
         var waiting = cgroups
         let deadline = Date().addingTimeInterval(grace)
         while true {
-            waiting.removeAll { $0.processes.isEmpty }
+            waiting.removeAll { !$0.isPopulated }
             guard !waiting.isEmpty, Date() < deadline else { return }
             usleep(10_000)
         }
@@ -192,21 +199,28 @@ public struct SessionCgroup: Sendable {
     /// is ended as any session is: hung up on, and killed if still there after `grace` (waited
     /// once, and only when something ran). Returns those removed and the failures to remove the others.
     public static func sweep(root: String? = nil, grace: TimeInterval = SessionCgroup.grace) throws -> (removed: [Leftover], failures: [Failure]) {
-        let base = (try root ?? cgroup2Mount()) + "/portcullis"
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
-        let leftovers = names.sorted().filter { name in
-            var isDirectory: ObjCBool = false
-            return isSessionID(name) && FileManager.default.fileExists(atPath: "\(base)/\(name)", isDirectory: &isDirectory) && isDirectory.boolValue
-        }.map { (sessionID: $0, cgroup: SessionCgroup(path: "\(base)/\($0)")) }
+        sweep(roots: [try root ?? cgroup2Mount()], grace: grace)
+    }
+
+    /// `sweep` of several roots, with one grace for all of them.
+    public static func sweep(roots: [String], grace: TimeInterval = SessionCgroup.grace) -> (removed: [Leftover], failures: [Failure]) {
+        let leftovers = roots.flatMap { root in
+            let base = root + "/portcullis"
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
+            return names.sorted().filter { name in
+                var isDirectory: ObjCBool = false
+                return isSessionID(name) && FileManager.default.fileExists(atPath: "\(base)/\(name)", isDirectory: &isDirectory) && isDirectory.boolValue
+            }.map { (sessionID: $0, cgroup: SessionCgroup(path: "\(base)/\($0)")) }
+        }
         let running = leftovers.map(\.cgroup.processes)
-        if running.contains(where: { !$0.isEmpty }) { hangUp(leftovers.map(\.cgroup), grace: grace) }
+        if leftovers.contains(where: \.cgroup.isPopulated) { hangUp(leftovers.map(\.cgroup), grace: grace) }
         var removed: [Leftover] = [], failures: [Failure] = []
         for (leftover, processes) in zip(leftovers, running) {
             do {
                 try leftover.cgroup.end()
                 removed.append(Leftover(sessionID: leftover.sessionID, ended: processes))
-            } catch let failure as Failure {
-                failures.append(failure)
+            } catch {
+                failures.append(error as? Failure ?? .system("\(error)"))
             }
         }
         return (removed, failures)

@@ -80,11 +80,9 @@ final class PrivilegeBroker {
         self.cgroupRoot = cgroupRoot
         // A broker that was killed left its sessions' cgroups, and a daemon that ran as root
         // before the split left its own under the cgroup2 mount: nobody controls or records those.
-        for root in [cgroupRoot] + (other.map { [$0] } ?? []) {
-            guard let sweep = try? SessionCgroup.sweep(root: root) else { continue }
-            for leftover in sweep.removed { BrokerLog.info("ended leftover session \(leftover.sessionID) (\(leftover.ended.count) processes ended)") }
-            for failure in sweep.failures { BrokerLog.info("a leftover session cgroup could not be removed: \(failure)") }
-        }
+        let sweep = SessionCgroup.sweep(roots: [cgroupRoot] + (other.map { [$0] } ?? []))
+        for leftover in sweep.removed { BrokerLog.info("ended leftover session \(leftover.sessionID) (\(leftover.ended.count) processes ended)") }
+        for failure in sweep.failures { BrokerLog.info("a leftover session cgroup could not be removed: \(failure)") }
         // Only then listening: the daemon's first session never waits on the sweep.
         listener = try Self.listen(at: socketPath, owner: allowedUID)
         BrokerLog.info("serving uid \(allowedUID) on \(socketPath); session cgroups under \(cgroupRoot)/portcullis; at most \(maximumSessions) sessions; "

@@ -58,12 +58,11 @@ final class SessionCgroupTests: XCTestCase {
         let directory = try TestEnvironment.temporaryDirectory("portcullis-sweep")
         defer { try? FileManager.default.removeItem(at: directory) }
         let hungUp = directory.appendingPathComponent("hung-up").path, ready = directory.appendingPathComponent("ready").path
-        let shell = Process()
-        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
-        shell.arguments = ["-c", "trap 'echo hung up > \(hungUp); exit 0' HUP; echo > \(ready); while :; do sleep 1; done"]
-        try shell.run()
-        defer { if shell.isRunning { kill(shell.processIdentifier, SIGKILL) } }
-        try occupied.add(shell.processIdentifier)
+        // Spawned with no signal blocked (ChildProcess): a test's thread has them all blocked, and
+        // the sleeper above may inherit that (then it is what ignores the hangup, killed after the grace).
+        let shell = try ChildProcess("/bin/sh", ["-c", "trap 'echo hung up > \(hungUp); exit 0' HUP; echo > \(ready); while :; do sleep 300 & wait; done"])
+        defer { shell.stop() }
+        try occupied.add(shell.pid)
         try await waitUntil { FileManager.default.fileExists(atPath: ready) }
 
         let logs = LogCapture()
@@ -76,7 +75,7 @@ final class SessionCgroupTests: XCTestCase {
         XCTAssertEqual(logs.messages(containing: "removed 2 leftover session cgroups").count, 1, "\(logs.all.map(\.message))")
         let killed = logs.messages(containing: "ended the processes of a session")
         let pids = Set("\(killed.first?.metadata["pids"] ?? "")".split(separator: ",").map(String.init))
-        XCTAssertTrue(pids.isSuperset(of: ["\(sleeper.processIdentifier)", "\(shell.processIdentifier)"]), "\(pids)")
+        XCTAssertTrue(pids.isSuperset(of: ["\(sleeper.processIdentifier)", "\(shell.pid)"]), "\(pids)")
         await fixture.close()
     }
 }

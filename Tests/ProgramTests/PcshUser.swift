@@ -64,7 +64,10 @@ struct PcshUser {
         let secret = shown.components(separatedBy: "secret: ")[1].prefix { !$0.isWhitespace }
         XCTAssertTrue(shown.contains("otpauth://totp/Portcullis%20portcullis:\(name)?secret=\(secret)"), shown)
         let totp = try TOTP(secret: Base32.decode(String(secret))!, using: try TestEnvironment.fipsContext())
-        let code = try totp.code(step: TOTP.step(at: Date()) - 1)
+        // The current step's code: the daemon accepts ±1 step, so it holds even when the step
+        // turns before the daemon checks it (the previous step's did not, on a loaded machine).
+        // Logins after this use the next step's code, never this one again.
+        let code = try totp.code(step: TOTP.step(at: Date()))
         input.fileHandleForWriting.write(Data("\(password)\n\(password)\n\(code)\n".utf8))
         let rest = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         while process.isRunning { Thread.sleep(forTimeInterval: 0.01) }

@@ -127,7 +127,7 @@ final class PrivilegeSeparationTests: XCTestCase {
         let ready = directory.appendingPathComponent("ready").path, hungUp = directory.appendingPathComponent("hung-up").path
         let survivor = directory.appendingPathComponent("survivor.pid").path
         let command = "(trap '' HUP; exec sleep 300) </dev/null >/dev/null 2>&1 & echo $! > \(survivor); "
-            + "(trap 'echo hung up > \(hungUp); exit 0' HUP; echo > \(ready); sleep 300 & wait) </dev/null >/dev/null 2>&1 &"
+            + "(trap 'echo hung up > \(hungUp); exit 0' HUP; echo > \(ready); while :; do sleep 300 & wait; done) </dev/null >/dev/null 2>&1 &"
         let spec = try LaunchSpec(login: "root", command: command, environment: [:], portcullisUser: "alice").line()
         let session = try launch(broker, on: fd, id: "s1", login: "root", writingFirst: spec + LaunchCommand.go.line)
         defer { session.close() }

@@ -1,4 +1,5 @@
 import Foundation
+import Identity
 import TestSupport
 import XCTest
 
@@ -68,7 +69,8 @@ final class WebConsoleBrowserTests: XCTestCase {
             }
             let user = try PcshUser(name, fixture: fixture)
             let secret = try user.enrolmentSecret(token: String(token))
-            users[name] = ["name": name, "password": user.password, "secret": secret]
+            // Setup spent the current step's code (or the one before): the browser's codes start after it.
+            users[name] = ["name": name, "password": user.password, "secret": secret, "last_step": TOTP.step(at: Date())]
             if name == "alice" { alicePcsh = user }
         }
         users["alice"]?["servers"] = ["app1", "app2", "web1"]
