@@ -211,9 +211,10 @@ with sync_playwright() as playwright:
         page.get_by_role("button", name="Connect to web1").click()
         page.wait_for_load_state()
         wait_state(page, "open")
-        # The login shell has read its startup files once it echoes what was typed: a terminal
-        # ended earlier ends them midway (root's `pyenv rehash`, killed there, leaves its lock
-        # behind for every later root login on this machine).
+        # The login shell has read its startup files once it echoes what was typed. A terminal
+        # ended earlier hangs up on them midway, as sshd would: root's `pyenv rehash`, hung up on
+        # while its exit trap's `rm` removes its lock (traced: the rm dies of the SIGHUP), leaves
+        # the lock behind, and every later root login on this machine waits a minute for it.
         run(page, "echo shell-$((40+2))-ready")
         ready = wait_text(page, lambda t: any(line.strip() == "shell-42-ready" for line in t.splitlines()))
         expect(any(line.strip() == "shell-42-ready" for line in ready.splitlines()), "the terminal's shell answers", ready[-400:])
