@@ -112,18 +112,38 @@ public struct SessionCgroup: Sendable {
     /// session): shells end their jobs, programs run their exit handlers and release their locks
     /// (killed outright in the middle of its startup files, a shell's `pyenv rehash` left its lock
     /// behind, and every later login on the host waited a minute for it). Each process is
-    /// signalled through a pidfd and only while it is still in this cgroup, so a pid reused since
+    /// signalled through a pidfd and only while it is still in this cgroup (or one below), so a pid reused since
     /// the list was read is never touched. Once: what the session starts after it (the
     /// launcher's own cleanup, `userdel` of a host user) is left to finish within the grace.
-    public func hangUp() {
+    /// Processes in cgroups the session made below its own are hung up on too. Returns the pids
+    /// it found.
+    @discardableResult
+    public func hangUp() -> [pid_t] {
         let name = "/" + (path as NSString).lastPathComponent
-        for pid in processes {
+        let found = Self.processes(in: path, depth: 0)
+        for pid in found {
             let fd = pc_pidfd_open(pid)
             guard fd >= 0 else { continue }
             defer { close(fd) }
             let membership = String(decoding: Self.contents(of: "/proc/\(pid)/cgroup"), as: UTF8.self)
-            guard membership.split(separator: "\n").contains(where: { $0.hasPrefix("0::/") && $0.hasSuffix(name) }) else { continue }
+            guard membership.split(separator: "\n").contains(where: { $0.hasPrefix("0::/") && ($0.hasSuffix(name) || $0.contains(name + "/")) }) else { continue }
             _ = pc_pidfd_send_signal(fd, SIGHUP)
+        }
+        return found
+    }
+
+    /// The pids in the cgroup at `path` and in those below it, as deep as `remove` goes.
+    private static func processes(in path: String, depth: Int) -> [pid_t] {
+        let own = SessionCgroup(path: path).processes
+        guard depth < 32 else { return own }
+        return own + children(of: path).flatMap { processes(in: $0, depth: depth + 1) }
+    }
+
+    /// The cgroups directly inside the one at `path` (its directories).
+    private static func children(of path: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).compactMap { name in
+            var status = stat()
+            return lstat("\(path)/\(name)", &status) == 0 && status.st_mode & S_IFMT == S_IFDIR ? "\(path)/\(name)" : nil
         }
     }
 
@@ -134,15 +154,17 @@ public struct SessionCgroup: Sendable {
         try end()
     }
 
-    /// Hangs up on every process of `cgroups` and waits, up to `grace`, until they are all empty.
-    /// One grace for all: a node that starts after a crash waits it once, not once per leftover.
-    static func hangUp(_ cgroups: [SessionCgroup], grace: TimeInterval) {
-        cgroups.forEach { $0.hangUp() }
+    /// Hangs up on every process of `cgroups` and waits, up to `grace`, until they are all empty
+    /// (at once when none runs anything). One grace for all: a node that starts after a crash
+    /// waits it once, not once per leftover. Returns the pids hung up on, cgroup by cgroup.
+    @discardableResult
+    static func hangUp(_ cgroups: [SessionCgroup], grace: TimeInterval) -> [[pid_t]] {
+        let found = cgroups.map { $0.hangUp() }
         var waiting = cgroups
         let deadline = Date().addingTimeInterval(grace)
         while true {
             waiting.removeAll { !$0.isPopulated }
-            guard !waiting.isEmpty, Date() < deadline else { return }
+            guard !waiting.isEmpty, Date() < deadline else { return found }
             usleep(10_000)
         }
     }
@@ -167,11 +189,7 @@ public struct SessionCgroup: Sendable {
         // cgroup.max.depth bounds a session's tree; so does this.
         guard depth < 32 else { return false }
         var emptied = true
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] {
-            var status = stat()
-            guard lstat("\(path)/\(name)", &status) == 0, status.st_mode & S_IFMT == S_IFDIR else { continue }
-            if try !remove("\(path)/\(name)", depth: depth + 1) { emptied = false }
-        }
+        for child in children(of: path) where try !remove(child, depth: depth + 1) { emptied = false }
         return emptied && (rmdir(path) == 0 || errno == ENOENT)
     }
 
@@ -196,14 +214,14 @@ public struct SessionCgroup: Sendable {
     /// Ends every session cgroup under `root`'s `portcullis` (a daemon killed outright ends none
     /// of its sessions). Only for a node that serves no session yet: all of them are taken as
     /// leftovers. A process still in one is a session nobody records or controls any more, so it
-    /// is ended as any session is: hung up on, and killed if still there after `grace` (waited
-    /// once, and only when something ran). Returns those removed and the failures to remove the others.
-    public static func sweep(root: String? = nil, grace: TimeInterval = SessionCgroup.grace) throws -> (removed: [Leftover], failures: [Failure]) {
-        sweep(roots: [try root ?? cgroup2Mount()], grace: grace)
+    /// is ended as any session is: hung up on, and killed if still there after the grace (waited
+    /// once, and only while something runs). Returns those removed and the failures to remove the others.
+    public static func sweep(root: String? = nil) throws -> (removed: [Leftover], failures: [Failure]) {
+        sweep(roots: [try root ?? cgroup2Mount()])
     }
 
     /// `sweep` of several roots, with one grace for all of them.
-    public static func sweep(roots: [String], grace: TimeInterval = SessionCgroup.grace) -> (removed: [Leftover], failures: [Failure]) {
+    public static func sweep(roots: [String]) -> (removed: [Leftover], failures: [Failure]) {
         let leftovers = roots.flatMap { root in
             let base = root + "/portcullis"
             let names = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
@@ -212,8 +230,7 @@ public struct SessionCgroup: Sendable {
                 return isSessionID(name) && FileManager.default.fileExists(atPath: "\(base)/\(name)", isDirectory: &isDirectory) && isDirectory.boolValue
             }.map { (sessionID: $0, cgroup: SessionCgroup(path: "\(base)/\($0)")) }
         }
-        let running = leftovers.map(\.cgroup.processes)
-        if leftovers.contains(where: \.cgroup.isPopulated) { hangUp(leftovers.map(\.cgroup), grace: grace) }
+        let running = hangUp(leftovers.map(\.cgroup), grace: Self.grace)
         var removed: [Leftover] = [], failures: [Failure] = []
         for (leftover, processes) in zip(leftovers, running) {
             do {

@@ -95,9 +95,11 @@ public struct NodeService: Service {
             if geteuid() != 0 {
                 context.logger.warning("the node is not running as root and has no privilege broker (ssh_service.broker_socket): every session will fail")
             }
-            // Blocks up to the hangup's grace: on the pool, not a task's thread.
+            // Blocks up to the hangup's grace: on a thread of its own, not a task's nor NIO's shared pool.
             let node = self
-            try await NIOThreadPool.singleton.runIfActive { node.sweepLeftoverSessions() }
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                Thread.detachNewThread { node.sweepLeftoverSessions(); done.resume() }
+            }
         }
         try startActivityFeed()
         try await context.trust.refresh(from: context.identity.userCA)

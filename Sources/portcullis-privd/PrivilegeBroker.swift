@@ -465,6 +465,8 @@ final class PrivilegeBroker {
     private func removeEmptied() {
         let now = Date()
         leaving = leaving.compactMap { entry in
+            // In its grace and still running: one short read, not a removal tried (a directory walk).
+            if now < entry.killAt, entry.cgroup.isPopulated { return entry }
             do {
                 if now >= entry.killAt { entry.cgroup.kill() }
                 if try entry.cgroup.remove() {

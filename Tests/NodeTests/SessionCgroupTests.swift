@@ -49,33 +49,33 @@ final class SessionCgroupTests: XCTestCase {
         let root = try XCTUnwrap(NodeFixture.makeCgroupRoot(), "no cgroup2 here")
         let empty = try SessionCgroup.create(sessionID: UUID().uuidString.lowercased(), root: root)
         let occupied = try SessionCgroup.create(sessionID: UUID().uuidString.lowercased(), root: root)
-        let sleeper = Process()
-        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
-        sleeper.arguments = ["300"]
-        try sleeper.run()
-        defer { if sleeper.isRunning { kill(sleeper.processIdentifier, SIGKILL) } }
-        try occupied.add(sleeper.processIdentifier)
         let directory = try TestEnvironment.temporaryDirectory("portcullis-sweep")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let hungUp = directory.appendingPathComponent("hung-up").path, ready = directory.appendingPathComponent("ready").path
-        // Spawned with no signal blocked (ChildProcess): a test's thread has them all blocked, and
-        // the sleeper above may inherit that (then it is what ignores the hangup, killed after the grace).
-        let shell = try ChildProcess("/bin/sh", ["-c", "trap 'echo hung up > \(hungUp); exit 0' HUP; echo > \(ready); while :; do sleep 300 & wait; done"])
+        let hungUp = directory.appendingPathComponent("hung-up").path
+        let ready = (0..<2).map { directory.appendingPathComponent("ready-\($0)").path }
+        // Each moves itself into the leftover cgroup first, so all they start runs in it. One
+        // ignores the hangup (killed after the grace); one runs its trap. ChildProcess: spawned
+        // with no signal blocked (a test's thread has them all blocked).
+        // The shell in a cgroup the session made below its own: hung up on too.
+        XCTAssertEqual(mkdir(occupied.path + "/inner", 0o755), 0)
+        let sleeper = try ChildProcess("/bin/sh", ["-c", "echo $$ > \(occupied.path)/cgroup.procs && trap '' HUP && echo > \(ready[0]) && exec sleep 300"])
+        defer { sleeper.stop() }
+        let shell = try ChildProcess("/bin/sh", ["-c", "echo $$ > \(occupied.path)/inner/cgroup.procs && trap 'echo hung up > \(hungUp); exit 0' HUP "
+                                                 + "&& echo > \(ready[1]) && while :; do sleep 300 & wait; done"])
         defer { shell.stop() }
-        try occupied.add(shell.pid)
-        try await waitUntil { FileManager.default.fileExists(atPath: ready) }
+        try await waitUntil { ready.allSatisfy { FileManager.default.fileExists(atPath: $0) } }
 
         let logs = LogCapture()
         let fixture = try await NodeFixture(cgroupRoot: root, logger: logs.logger())
         XCTAssertFalse(FileManager.default.fileExists(atPath: empty.path), "the empty leftover is gone")
         XCTAssertFalse(FileManager.default.fileExists(atPath: occupied.path), "the occupied leftover is gone")
         try await waitUntil { !sleeper.isRunning }
-        XCTAssertEqual(sleeper.terminationReason, .uncaughtSignal, "what ran in it was ended")
+        XCTAssertEqual(sleeper.exitStatus, 128 + SIGKILL, "what ignored the hangup was killed after the grace")
         XCTAssertEqual(try? String(contentsOfFile: hungUp, encoding: .utf8), "hung up\n", "the leftover shell was hung up on and ran its trap")
         XCTAssertEqual(logs.messages(containing: "removed 2 leftover session cgroups").count, 1, "\(logs.all.map(\.message))")
         let killed = logs.messages(containing: "ended the processes of a session")
         let pids = Set("\(killed.first?.metadata["pids"] ?? "")".split(separator: ",").map(String.init))
-        XCTAssertTrue(pids.isSuperset(of: ["\(sleeper.processIdentifier)", "\(shell.pid)"]), "\(pids)")
+        XCTAssertTrue(pids.isSuperset(of: ["\(sleeper.pid)", "\(shell.pid)"]), "\(pids)")
         await fixture.close()
     }
 }
