@@ -29,14 +29,13 @@ final class DaemonFixture {
                                                         "--kek-file", directory.appendingPathComponent("kek").path, "--force",
                                                         "--fips-prefix", TestEnvironment.fipsPrefix.path])
         guard configure.status == 0 else { throw Programs.CommandFailed(output: configure.output) }
-        webPort = try OpenSSHServer.freePort()
-        nodePort = try OpenSSHServer.freePort()
-        proxyPort = try OpenSSHServer.freePort()
+        let ports = try OpenSSHServer.freePorts(4)
+        (webPort, nodePort, proxyPort) = (ports[0], ports[1], ports[2])
         var text = try String(contentsOfFile: directory.appendingPathComponent("portcullis.yaml").path, encoding: .utf8)
         text = text.replacingOccurrences(of: "0.0.0.0:3080", with: "127.0.0.1:\(webPort)")
             .replacingOccurrences(of: "0.0.0.0:3023", with: "127.0.0.1:\(proxyPort)")
             .replacingOccurrences(of: "0.0.0.0:3022", with: "127.0.0.1:\(nodePort)")
-            .replacingOccurrences(of: "127.0.0.1:3025", with: "127.0.0.1:\(try OpenSSHServer.freePort())")
+            .replacingOccurrences(of: "127.0.0.1:3025", with: "127.0.0.1:\(ports[3])")
             .replacingOccurrences(of: "    - type: linux_audit\n", with: "    - type: file\n      path: \(directory.appendingPathComponent("audit.jsonl").path)\n")
         try edit(text).write(toFile: directory.appendingPathComponent("portcullis.yaml").path, atomically: true, encoding: .utf8)
     }

@@ -76,17 +76,31 @@ public final class OpenSSHServer {
 
     /// A port nothing listens on right now (bind to 0, read it back, close).
     public static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        try freePorts(1)[0]
+    }
+
+    /// `count` different ports nothing listens on right now: every socket stays bound until all
+    /// are chosen (ports picked one at a time and released can come back twice: a daemon given
+    /// the same port for two services refused to start).
+    public static func freePorts(_ count: Int) throws -> [Int] {
+        var sockets: [Int32] = []
+        defer { sockets.forEach { close($0) } }
+        var ports: [Int] = []
+        for _ in 0..<count {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw Programs.CommandFailed(output: "no socket for a free port: errno \(errno)") }
+            sockets.append(fd)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+            }
+            guard bound else { throw Programs.CommandFailed(output: "no free port: errno \(errno)") }
+            ports.append(Int(UInt16(bigEndian: address.sin_port)))
         }
-        guard bound else { throw Programs.CommandFailed(output: "no free port: errno \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return ports
     }
 
     public static func accepts(port: Int) -> Bool {

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs the test suite (arguments go to `swift test`) and, when it fails, repeats the failing
+# tests and their assertions as the last lines printed: a CI log shown only by its tail
+# would otherwise end in "Executed 415 tests, with 1 failure" and name nothing.
+set -uo pipefail
+log=$(mktemp "${TMPDIR:-/tmp}/portcullis-test.XXXXXX")
+trap 'rm -f "$log"' EXIT
+"${SWIFT:-swift}" test "$@" 2>&1 | tee "$log"
+status=$?
+if [ "$status" != 0 ]; then
+    echo
+    echo "swift test failed (exit $status); what failed:"
+    # XCTest prints an assertion as "<file>:<line>: error: <Suite.test> : <message>" and a
+    # failed case as "Test Case '<Suite.test>' failed (<seconds> seconds)"; a crash leaves neither,
+    # so the last test that started is named too.
+    grep -E ": error: |^Test Case '.*' failed \(" "$log" | cut -c1-600 | tail -n 40
+    last=$(grep -E "^Test Case '.*' started at" "$log" | tail -n 1)
+    [ -n "$last" ] && echo "the last test to start: ${last%% started at*}"
+fi
+exit "$status"
