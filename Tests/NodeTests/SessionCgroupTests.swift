@@ -1,6 +1,7 @@
 import Foundation
 import HostSessions
-import Node
+import Logging
+@testable import Node
 import TestSupport
 import XCTest
 
@@ -77,5 +78,35 @@ final class SessionCgroupTests: XCTestCase {
         let pids = Set("\(killed.first?.metadata["pids"] ?? "")".split(separator: ",").map(String.init))
         XCTAssertTrue(pids.isSuperset(of: ["\(sleeper.pid)", "\(shell.pid)"]), "\(pids)")
         await fixture.close()
+    }
+
+    /// A node without the broker ends its sessions itself: every session ended together (a lock
+    /// ends them all) is hung up on at once, not in turns of a grace (ended on the thread pool that
+    /// also runs the daemon's tasks, a few at a time, the last of ten heard its hangup seconds late).
+    func testSessionsEndedTogetherAreAllHungUpOnAtOnce() async throws {
+        try NodeFixture.requirements()
+        let root = try XCTUnwrap(NodeFixture.makeCgroupRoot(), "no cgroup2 here")
+        defer { rmdir(root + "/portcullis"); rmdir(root) }
+        let directory = try TestEnvironment.temporaryDirectory("portcullis-end-together")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let count = 10
+        var sessions: [LocalHostedSession] = [], shells: [ChildProcess] = [], cgroups: [SessionCgroup] = []
+        defer { shells.forEach { $0.stop() } }
+        for index in 0..<count {
+            let cgroup = try SessionCgroup.create(sessionID: UUID().uuidString.lowercased(), root: root)
+            cgroups.append(cgroup)
+            // Hears the hangup, then stays (killed after the grace): each session takes its whole grace.
+            shells.append(try ChildProcess("/bin/sh", ["-c", "echo $$ > \(cgroup.path)/cgroup.procs && trap 'echo > \(directory.path)/hung-up-\(index); "
+                                                         + "exec sleep 300' HUP && echo > \(directory.path)/ready-\(index) && while :; do sleep 300 & wait; done"]))
+            sessions.append(LocalHostedSession(cgroup: cgroup, logger: Logger(label: "test"), feed: nil))
+        }
+        try await waitUntil { (0..<count).allSatisfy { FileManager.default.fileExists(atPath: directory.appendingPathComponent("ready-\($0)").path) } }
+        let started = Date()
+        sessions.forEach { $0.end() }
+        try await waitUntil(timeout: 30) { (0..<count).allSatisfy { FileManager.default.fileExists(atPath: directory.appendingPathComponent("hung-up-\($0)").path) } }
+        let heard = Date().timeIntervalSince(started)
+        XCTAssertLessThan(heard, SessionCgroup.grace / 2, "the last of \(count) sessions ended together heard its hangup after \(heard) s")
+        try await waitUntil(timeout: 30) { shells.allSatisfy { !$0.isRunning } && cgroups.allSatisfy { !FileManager.default.fileExists(atPath: $0.path) } }
+        XCTAssertTrue(shells.allSatisfy { $0.exitStatus == 128 + SIGKILL }, "what stayed after the hangup was killed after the grace")
     }
 }
