@@ -154,6 +154,7 @@ for direction in up down down-random pty; do
         "$(ratio "${ours_rate[$direction]}" "${sshd_rate[$direction]}")" \
         ">= 0.90  (CPU s/GiB: node ${ours_cpu[$direction]}; machine ${ours_machine[$direction]} vs ${sshd_machine[$direction]})"
 done
+pty_floor
 echo "the disk under the recordings writes ${disk_mib} MiB/s (dd, O_DIRECT, 4 MiB blocks): the ceiling of a recorded download"
 echo "the node's peak RSS: $ours_rss MiB after the transfers above; $parallel_rss MiB after $PARALLEL parallel recorded downloads of $SIZE (limit: 512 MiB)"
 printf "%-42s %10s %10s %7s  %s\n" "with PAM: connect+auth+exec true, median ms" "$ours_pam_connect" "$sshd_pam_connect" "$(ratio "$ours_pam_connect" "$sshd_pam_connect")" "<= 0.60"

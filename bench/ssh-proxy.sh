@@ -145,4 +145,5 @@ for mode in passthrough terminating; do
             ">= 0.90  (CPU s/GiB: daemon ${cpu[$mode,$direction]}; machine ${machine[$mode,$direction]} vs ${machine[sshd,$direction]})"
     done
 done
+pty_floor
 echo "the daemon (proxy and node in one process) recorded $recordings sessions; its peak RSS after the transfers: $ours_rss MiB (limit: 512 MiB)"

@@ -13,8 +13,11 @@ if [ "$status" != 0 ]; then
     # XCTest prints an assertion as "<file>:<line>: error: <Suite.test> : <message>" and a
     # failed case as "Test Case '<Suite.test>' failed (<seconds> seconds)"; a crash leaves neither,
     # so the last test that started is named too.
-    grep -E ": error: |^Test Case '.*' failed \(" "$log" | cut -c1-600 | tail -n 40
-    last=$(grep -E "^Test Case '.*' started at" "$log" | tail -n 1)
-    [ -n "$last" ] && echo "the last test to start: ${last%% started at*}"
+    # A test running a script shows the script's failing check as a line with "FAIL:".
+    grep -E ": error: |^Test Case '.*' failed \(|FAIL: " "$log" | cut -c1-600 | awk '!seen[$0]++' | tail -n 40
+    if ! grep -q "^Test Suite 'All tests' \(passed\|failed\)" "$log"; then
+        last=$(grep -E "^Test Case '.*' started at" "$log" | tail -n 1)
+        echo "the suite did not finish (a crash?); the last test to start: ${last%% started at*}"
+    fi
 fi
 exit "$status"

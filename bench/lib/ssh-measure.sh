@@ -71,3 +71,12 @@ peak_rss_mib() {  # pid: its peak resident memory, MiB
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+pty_floor() {  # one line: what a bare PTY reader gets here (bench/lib/pty-floor.py), beside the PTY rows
+    local size=$(( SIZE_BYTES < 268435456 ? SIZE_BYTES : 268435456 )) probe at_once paused per_read
+    probe=$(python3 bench/lib/pty-floor.py "$size" 20)
+    read -r _ at_once _ <<<"$(sed -n 1p <<<"$probe")"
+    read -r _ paused per_read <<<"$(sed -n 2p <<<"$probe")"
+    echo "a bare PTY reader here (no SSH; bench/lib/pty-floor.py): $at_once MiB/s reading as soon as output is there," \
+        "$paused MiB/s pausing 20 µs after each read ($per_read bytes a read): the kernel's hand-over, not work, sets PTY rates"
+}
