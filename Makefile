@@ -55,7 +55,7 @@ test: test-deps fips
 	@scripts/bpf-generate.sh --check
 	@scripts/test-services.sh
 	$(SWIFT) build --build-tests
-	PORTCULLIS_FIPS_PREFIX=$(FIPS_PREFIX) SWIFT=$(SWIFT) scripts/swift-test.sh --skip-build --disable-swift-testing
+	PORTCULLIS_FIPS_PREFIX=$(FIPS_PREFIX) SWIFT='$(SWIFT)' scripts/swift-test.sh --skip-build --disable-swift-testing
 	@$(MAKE) --no-print-directory test-quickstart
 	@if [ "$$(id -u)" = 0 ]; then \
 		$(MAKE) --no-print-directory test-install; \

@@ -143,9 +143,11 @@ enum AsciicastLine {
             "version": 2, "width": .integer(Int64(header.columns)), "height": .integer(Int64(header.rows)),
             "timestamp": .integer(Int64(header.started)), "env": .object(["TERM": .string(header.term)]),
             "title": .string("\(header.user) as \(header.login) on \(header.server) (session \(header.sessionID))"),
-            // Ours, beside asciicast's own keys (players ignore it): who may replay it.
+            // Ours, beside asciicast's own keys (players ignore it): who may replay it, and the
+            // start to the microsecond (asciicast's timestamp is whole seconds: the web player
+            // placed a session's commands up to a second late by it).
             "portcullis": .object(["sid": .string(header.sessionID), "user": .string(header.user), "login": .string(header.login),
-                                   "server": .string(header.server)]),
+                                   "server": .string(header.server), "started": .number(header.started)]),
         ]).write(to: &out)
         out.append(0x0a)
         return out

@@ -147,13 +147,6 @@ public struct SessionCgroup: Sendable {
         }
     }
 
-    /// Ends the session as sshd would, then surely: hangs up (`hangUp`), gives what runs up to
-    /// `grace` to end, kills what is left and removes the cgroup (`end`). Blocks: not on an event loop.
-    public func endGently(grace: TimeInterval = SessionCgroup.grace) throws {
-        Self.hangUp([self], grace: grace)
-        try end()
-    }
-
     /// Hangs up on every process of `cgroups` and waits, up to `grace`, until they are all empty
     /// (at once when none runs anything). One grace for all: a node that starts after a crash
     /// waits it once, not once per leftover. Returns the pids hung up on, cgroup by cgroup.

@@ -83,12 +83,10 @@ final class LocalHostedSession: HostedSession {
         // Its id while the directory is there; its recording ends once its processes are gone.
         let path = self.cgroup.path
         let monitored = feed.flatMap { feed in (try? SessionMonitor.cgroupID(of: path)).map { (feed, $0) } }
-        // Hung up on first, as sshd would; the grace and the removal wait on a thread of their own:
-        // not on an event loop, nor on GCD's pool, which also runs the daemon's tasks and grows a
-        // thread at a time (ten sessions ended together, by a lock, heard their hangups 4 s apart).
-        let (cgroup, logger) = (cgroup, logger)
-        Thread.detachNewThread {
-            do { try cgroup.endGently() } catch { logger.error("the session cgroup could not be removed", metadata: ["error": "\(error)"]) }
+        // Hung up on first, as sshd would; the grace and the removal on the ender's thread (not an event loop).
+        let logger = logger
+        SessionEnder.shared.end(cgroup) { failure in
+            if let failure { logger.error("the session cgroup could not be removed", metadata: ["error": "\(failure)"]) }
             if let (feed, id) = monitored { feed.finish(cgroup: id) }
         }
     }

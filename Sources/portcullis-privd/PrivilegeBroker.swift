@@ -17,9 +17,9 @@ final class PrivilegeBroker {
     private let cgroupRoot: String
     private var sessions: [Int32: BrokerSession] = [:]
     /// Cgroups of ended sessions not removed yet: each killed once its grace is over, then
-    /// removed once its processes have left (`tries` counts the attempts); enhanced recording
-    /// watches it until then (what a session's last processes run is still recorded).
-    private var leaving: [(cgroup: SessionCgroup, killAt: Date, tries: Int, monitored: MonitoredSession?)] = []
+    /// removed once its processes have left; enhanced recording watches it until then (what a
+    /// session's last processes run is still recorded).
+    private var leaving = LeavingSessions<MonitoredSession?>()
     /// Launchers started and not reaped yet: only these pids may be signalled (a reaped one may
     /// be someone else's by now).
     private var launchers: Set<pid_t> = []
@@ -375,12 +375,11 @@ final class PrivilegeBroker {
             return
         }
         if case .launched(_, let launcher) = session.phase, launchers.contains(launcher) { kill(launcher, SIGTERM) }
-        cgroup.hangUp()
-        // The grace whether or not there was a launcher to ask: killed right behind the hangup,
-        // what a session left runs no handler (a login shell's `pyenv rehash` left its lock
-        // behind that way, and every later root login waited a minute for it).
+        // Hung up on, with the grace whether or not there was a launcher to ask: killed right
+        // behind the hangup, what a session left runs no handler (a login shell's `pyenv rehash`
+        // left its lock behind that way, and every later root login waited a minute for it).
         session.phase = .ended
-        leaving.append((cgroup, Date().addingTimeInterval(SessionCgroup.grace), 0, entry))
+        leaving.add(cgroup, context: entry)
         removeEmptied()
     }
 
@@ -460,31 +459,13 @@ final class PrivilegeBroker {
         while case let pid = waitpid(-1, &status, WNOHANG), pid > 0 { launchers.remove(pid) }
     }
 
-    /// Tried every 50 ms for a minute (killed processes leave within milliseconds; one stuck in
-    /// the kernel, uninterruptible, may not), then left to the next start's sweep.
+    /// Tried every 50 ms (killed processes leave within milliseconds; one stuck in the kernel,
+    /// uninterruptible, may not, and is left to the next start's sweep after a minute).
     private func removeEmptied() {
-        let now = Date()
-        leaving = leaving.compactMap { entry in
-            // In its grace and still running: one short read, not a removal tried (a directory walk).
-            if now < entry.killAt, entry.cgroup.isPopulated { return entry }
-            do {
-                if now >= entry.killAt { entry.cgroup.kill() }
-                if try entry.cgroup.remove() {
-                    // Nothing runs in it any more: its recording can end.
-                    if let monitored = entry.monitored { finishMonitoring(monitored) }
-                    return nil
-                }
-                guard entry.tries < 1200 else {
-                    BrokerLog.info("\(entry.cgroup.path) is still not empty a minute after its session ended; left in place")
-                    if let monitored = entry.monitored { finishMonitoring(monitored) }
-                    return nil
-                }
-                return (entry.cgroup, entry.killAt, now >= entry.killAt ? entry.tries + 1 : entry.tries, entry.monitored)
-            } catch {
-                BrokerLog.info("\(error)")
-                if let monitored = entry.monitored { finishMonitoring(monitored) }
-                return nil
-            }
+        for (monitored, failure) in leaving.advance() {
+            if let failure { BrokerLog.info("\(failure)") }
+            // Nothing runs in it any more (or it was given up on): its recording can end.
+            if let monitored { finishMonitoring(monitored) }
         }
     }
 }

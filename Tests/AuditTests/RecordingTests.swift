@@ -71,6 +71,14 @@ final class RecordingTests: XCTestCase {
         let played = try Programs.execute("/usr/bin/script", ["-q", "-c", "stty raw -echo; /usr/bin/asciinema cat \(cast.path)", "/dev/null"])
         XCTAssertEqual(played.status, 0, played.output)
         XCTAssertEqual(Array(played.output.utf8), expected, "asciinema cat prints exactly the session's output")
+        // asciicast's timestamp is whole seconds; ours beside it has the start to the microsecond
+        // (the web player places the session's commands by it).
+        let headerLine = try String(contentsOf: cast, encoding: .utf8).split(separator: "\n")[0]
+        let castHeader = try JSONDecoder().decode(AuditValue.self, from: Data(headerLine.utf8))
+        guard case .object(let fields) = castHeader, case .integer(let timestamp) = fields["timestamp"],
+              case .object(let ours) = fields["portcullis"], case .number(let started) = ours["started"] else { return XCTFail("\(castHeader)") }
+        XCTAssertTrue(started >= Double(timestamp) && started < Double(timestamp) + 1, "\(started) within the second \(timestamp)")
+        XCTAssertLessThan(abs(started - Date().timeIntervalSince1970), 60)
         let text = try await store.export("sid-1", format: .text)
         XCTAssertEqual(text, sent, "the text export is the output byte for byte, invalid UTF-8 included")
         let json = try JSONDecoder().decode(AuditValue.self, from: Data(try await store.export("sid-1", format: .json)))

@@ -19,38 +19,42 @@ import tty
 def measure(size: int, pause_us: int) -> tuple[float, float]:
     master, slave = pty.openpty()
     tty.setraw(slave)
-    writer = subprocess.Popen(["head", "-c", str(size), "/dev/zero"], stdin=slave, stdout=slave, stderr=slave,
+    # head's own complaints (stderr) stay out of the terminal: only its output is counted.
+    writer = subprocess.Popen(["head", "-c", str(size), "/dev/zero"], stdin=subprocess.DEVNULL, stdout=slave,
                               start_new_session=True)
     os.close(slave)
     os.set_blocking(master, False)
-    poller = select.epoll()
-    poller.register(master, select.EPOLLIN)
     total = reads = 0
+    deadline = time.monotonic() + 300
     started = time.monotonic()
     try:
-        while total < size:
-            poller.poll(10)
-            try:
-                data = os.read(master, 65536)
-            except BlockingIOError:
-                continue
-            except OSError:  # EIO: the writer ended and closed the terminal
-                break
-            if not data:
-                break
-            total += len(data)
-            reads += 1
-            if pause_us:
-                # A busy wait: a sleep this short would last the timer slack (50 µs) instead.
-                until = time.perf_counter_ns() + pause_us * 1000
-                while time.perf_counter_ns() < until:
-                    pass
+        with select.epoll() as poller:
+            poller.register(master, select.EPOLLIN)
+            while total < size and time.monotonic() < deadline:
+                poller.poll(0.1)
+                try:
+                    data = os.read(master, 65536)
+                except BlockingIOError:
+                    continue
+                except OSError:  # EIO: the writer ended and closed the terminal
+                    break
+                if not data:
+                    break
+                total += len(data)
+                reads += 1
+                if pause_us:
+                    # A busy wait: a sleep this short would last the timer slack (50 µs) instead.
+                    until = time.perf_counter_ns() + pause_us * 1000
+                    while time.perf_counter_ns() < until:
+                        pass
         elapsed = time.monotonic() - started
     finally:
         writer.kill()
         writer.wait()
         os.close(master)
-    return total / elapsed / 1048576, total / max(reads, 1)
+    if total != size:
+        sys.exit(f"pty-floor: read {total} of {size} bytes from the terminal (head exited {writer.returncode})")
+    return total / elapsed / 1048576, total / reads
 
 
 def main() -> None:

@@ -210,7 +210,11 @@ enum ConsoleScript {
               skip.addEventListener("change", function () { terminal.reset(); next = 0; at = 0; retime(); moveTo(0); });
               retime();
               show();
-              loadActivity(container.dataset.activity, header.timestamp || 0, function (items) {
+              // The start to the microsecond (ours); asciicast's timestamp is whole seconds, which
+              // placed every command up to a second late.
+              var ours = header.portcullis || {};
+              var started = typeof ours.started === "number" ? ours.started : (header.timestamp || 0);
+              loadActivity(container.dataset.activity, started, function (items) {
                 activity = items;
                 items.forEach(function (item) {
                   item.at = playbackTime(item.offset);

@@ -1,0 +1,47 @@
+import Foundation
+import HostSessions
+
+/// Ends the sessions of a node without the broker, all from one thread of its own that never
+/// waits on one of them (`LeavingSessions`): sessions ended together (a lock ends them all) are
+/// all hung up on at once and killed after their grace. Not GCD's pool, which also runs the
+/// daemon's tasks and grows a thread at a time (ten sessions ended together there heard their
+/// hangups 4 s apart), nor a thread per ending (a failed thread creation would lose the ending
+/// without a word).
+final class SessionEnder: @unchecked Sendable {
+    typealias Completion = @Sendable (SessionCgroup.Failure?) -> Void
+
+    static let shared = SessionEnder()
+
+    private let condition = NSCondition()
+    /// Handed over, not hung up on yet. Guarded by `condition`.
+    private var arriving: [(cgroup: SessionCgroup, then: Completion)] = []
+
+    private init() {
+        Thread.detachNewThread { [self] in run() }
+    }
+
+    /// Ends the session in `cgroup`; `then` runs on the ender's thread once its cgroup is gone
+    /// (or given up on, with the reason).
+    func end(_ cgroup: SessionCgroup, then: @escaping Completion) {
+        condition.lock()
+        arriving.append((cgroup, then))
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        var leaving = LeavingSessions<Completion>()
+        while true {
+            condition.lock()
+            // Asleep while nothing is leaving; every 10 ms while something is in its grace.
+            if arriving.isEmpty {
+                if leaving.isEmpty { condition.wait() } else { _ = condition.wait(until: Date().addingTimeInterval(0.01)) }
+            }
+            let arrived = arriving
+            arriving = []
+            condition.unlock()
+            for (cgroup, then) in arrived { leaving.add(cgroup, context: then) }
+            for (then, failure) in leaving.advance() { then(failure) }
+        }
+    }
+}
