@@ -8,19 +8,22 @@ import Foundation
 /// the broker one on its `SessionEnder` thread.
 public struct LeavingSessions<Context> {
     private var entries: [(cgroup: SessionCgroup, killAt: Date, context: Context)] = []
-
     /// How long after its grace a cgroup that does not empty (a process stuck in the kernel,
     /// uninterruptible) is tried before it is left in place for the next start's sweep.
-    public static var patience: TimeInterval { 60 }
+    public let patience: TimeInterval
 
-    public init() {}
+    public init(patience: TimeInterval = 60) {
+        self.patience = patience
+    }
 
     public var isEmpty: Bool { entries.isEmpty }
 
-    /// Hangs up on everything in `cgroup` now; its grace starts.
-    public mutating func add(_ cgroup: SessionCgroup, context: Context, now: Date = Date()) {
-        cgroup.hangUp()
+    /// Hangs up on everything in `cgroup` now; its grace starts. Returns the pids hung up on.
+    @discardableResult
+    public mutating func add(_ cgroup: SessionCgroup, context: Context, now: Date = Date()) -> [pid_t] {
+        let found = cgroup.hangUp()
         entries.append((cgroup, now.addingTimeInterval(SessionCgroup.grace), context))
+        return found
     }
 
     /// Kills what is left in those whose grace is over and removes those emptied. Returns the
@@ -36,8 +39,9 @@ public struct LeavingSessions<Context> {
                     done.append((entry.context, nil))
                     return true
                 }
-                guard now < entry.killAt.addingTimeInterval(Self.patience) else {
-                    done.append((entry.context, .system("\(entry.cgroup.path) is still not empty a minute after its session ended; left in place")))
+                guard now < entry.killAt.addingTimeInterval(patience) else {
+                    done.append((entry.context, .system("\(entry.cgroup.path) still has processes \(Int(patience)) s after they were killed "
+                                                        + "(stuck in the kernel?); left in place for the next start to remove")))
                     return true
                 }
                 return false

@@ -116,26 +116,27 @@ public struct SessionCgroup: Sendable {
     /// the list was read is never touched. Once: what the session starts after it (the
     /// launcher's own cleanup, `userdel` of a host user) is left to finish within the grace.
     /// Processes in cgroups the session made below its own are hung up on too. Returns the pids
-    /// it found.
+    /// it signalled.
     @discardableResult
     public func hangUp() -> [pid_t] {
         let name = "/" + (path as NSString).lastPathComponent
-        let found = Self.processes(in: path, depth: 0)
-        for pid in found {
+        return Self.processes(in: path, depth: 0).filter { pid in
             let fd = pc_pidfd_open(pid)
-            guard fd >= 0 else { continue }
+            guard fd >= 0 else { return false }
             defer { close(fd) }
             let membership = String(decoding: Self.contents(of: "/proc/\(pid)/cgroup"), as: UTF8.self)
-            guard membership.split(separator: "\n").contains(where: { $0.hasPrefix("0::/") && ($0.hasSuffix(name) || $0.contains(name + "/")) }) else { continue }
-            _ = pc_pidfd_send_signal(fd, SIGHUP)
+            guard membership.split(separator: "\n").contains(where: { $0.hasPrefix("0::/") && ($0.hasSuffix(name) || $0.contains(name + "/")) }) else { return false }
+            return pc_pidfd_send_signal(fd, SIGHUP) == 0
         }
-        return found
     }
 
-    /// The pids in the cgroup at `path` and in those below it, as deep as `remove` goes.
+    /// The pids in the cgroup at `path` and in those below it, as deep as `remove` goes. The
+    /// directory is walked only when the session made cgroups of its own (`nr_descendants` in
+    /// cgroup.stat, one short read): almost none does, and every ended session comes through here.
     private static func processes(in path: String, depth: Int) -> [pid_t] {
         let own = SessionCgroup(path: path).processes
-        guard depth < 32 else { return own }
+        let stat = String(decoding: contents(of: "\(path)/cgroup.stat", limit: 4096), as: UTF8.self)
+        guard depth < 32, !stat.split(separator: "\n").contains("nr_descendants 0") else { return own }
         return own + children(of: path).flatMap { processes(in: $0, depth: depth + 1) }
     }
 
@@ -147,25 +148,11 @@ public struct SessionCgroup: Sendable {
         }
     }
 
-    /// Hangs up on every process of `cgroups` and waits, up to `grace`, until they are all empty
-    /// (at once when none runs anything). One grace for all: a node that starts after a crash
-    /// waits it once, not once per leftover. Returns the pids hung up on, cgroup by cgroup.
-    @discardableResult
-    static func hangUp(_ cgroups: [SessionCgroup], grace: TimeInterval) -> [[pid_t]] {
-        let found = cgroups.map { $0.hangUp() }
-        var waiting = cgroups
-        let deadline = Date().addingTimeInterval(grace)
-        while true {
-            waiting.removeAll { !$0.isPopulated }
-            guard !waiting.isEmpty, Date() < deadline else { return found }
-            usleep(10_000)
-        }
-    }
-
-    /// Kills everything in the session: cgroup.kill (Linux ≥ 5.14), else SIGKILL to each pid.
+    /// Kills everything in the session: cgroup.kill (Linux ≥ 5.14), else SIGKILL to each pid, in
+    /// its cgroup and those below.
     public func kill() {
         if (try? write("1\n", to: "cgroup.kill")) == nil {
-            for pid in processes { Glibc.kill(pid, SIGKILL) }
+            for pid in Self.processes(in: path, depth: 0) { Glibc.kill(pid, SIGKILL) }
         }
     }
 
@@ -223,17 +210,19 @@ public struct SessionCgroup: Sendable {
                 return isSessionID(name) && FileManager.default.fileExists(atPath: "\(base)/\(name)", isDirectory: &isDirectory) && isDirectory.boolValue
             }.map { (sessionID: $0, cgroup: SessionCgroup(path: "\(base)/\($0)")) }
         }
-        let running = hangUp(leftovers.map(\.cgroup), grace: Self.grace)
-        var removed: [Leftover] = [], failures: [Failure] = []
-        for (leftover, processes) in zip(leftovers, running) {
-            do {
-                try leftover.cgroup.end()
-                removed.append(Leftover(sessionID: leftover.sessionID, ended: processes))
-            } catch {
-                failures.append(error as? Failure ?? .system("\(error)"))
+        // Ended together as any session is (`LeavingSessions`: one grace for all), waited for
+        // here; a cgroup still not empty 5 s after its kill is given up on: the node starts after this.
+        var leaving = LeavingSessions<Int>(patience: 5)
+        let running = leftovers.enumerated().map { leaving.add($1.cgroup, context: $0) }
+        var removed: [Int] = [], failures: [Failure] = []
+        while !leaving.isEmpty {
+            for (index, failure) in leaving.advance() {
+                if let failure { failures.append(failure) } else { removed.append(index) }
             }
+            if !leaving.isEmpty { usleep(10_000) }
         }
-        return (removed, failures)
+        let ended = removed.sorted().map { Leftover(sessionID: leftovers[$0].sessionID, ended: running[$0]) }
+        return (ended, failures)
     }
 
     private func write(_ text: String, to file: String) throws {

@@ -95,6 +95,7 @@ public struct NodeService: Service {
             if geteuid() != 0 {
                 context.logger.warning("the node is not running as root and has no privilege broker (ssh_service.broker_socket): every session will fail")
             }
+            _ = SessionEnder.shared
             // Blocks up to the hangup's grace: on a thread of its own, not a task's nor NIO's shared pool.
             let node = self
             await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in

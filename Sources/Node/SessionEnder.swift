@@ -1,12 +1,12 @@
 import Foundation
+import Glibc
 import HostSessions
 
 /// Ends the sessions of a node without the broker, all from one thread of its own that never
 /// waits on one of them (`LeavingSessions`): sessions ended together (a lock ends them all) are
 /// all hung up on at once and killed after their grace. Not GCD's pool, which also runs the
 /// daemon's tasks and grows a thread at a time (ten sessions ended together there heard their
-/// hangups 4 s apart), nor a thread per ending (a failed thread creation would lose the ending
-/// without a word).
+/// hangups 4 s apart), nor a thread per ending (unbounded, each one's creation a chance to fail).
 final class SessionEnder: @unchecked Sendable {
     typealias Completion = @Sendable (SessionCgroup.Failure?) -> Void
 
@@ -16,8 +16,17 @@ final class SessionEnder: @unchecked Sendable {
     /// Handed over, not hung up on yet. Guarded by `condition`.
     private var arriving: [(cgroup: SessionCgroup, then: Completion)] = []
 
+    /// Made when a node without the broker starts (`NodeService`), so a thread that cannot be
+    /// made stops the start with the reason rather than losing every later ending.
     private init() {
-        Thread.detachNewThread { [self] in run() }
+        // pthread_create, not Foundation's Thread, which does not report a failure.
+        var thread = pthread_t()
+        let started = pthread_create(&thread, nil, { context in
+            Unmanaged<SessionEnder>.fromOpaque(context!).takeUnretainedValue().run()
+            return nil
+        }, Unmanaged.passUnretained(self).toOpaque())
+        precondition(started == 0, "cannot start the thread that ends sessions: \(String(cString: strerror(started)))")
+        pthread_detach(thread)
     }
 
     /// Ends the session in `cgroup`; `then` runs on the ender's thread once its cgroup is gone
