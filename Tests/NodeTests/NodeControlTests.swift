@@ -306,9 +306,8 @@ final class NodeControlTests: NodeTestCase {
     func testInteractiveShellSeesResizesAndItsRecordingReplays() async throws {
         try await fixture.addUser("alice")
         let key = try await fixture.certifiedKey("alice")
-        let exitFile = fixture.directory.appendingPathComponent("exit").path
         let command = (["/usr/bin/ssh", "-tt"] + (try await fixture.sshOptions(key: key)) + ["\(NodeFixture.login)@127.0.0.1"]).joined(separator: " ")
-        let terminal = try TmuxSession("\(command); echo $? > \(exitFile); sleep 30")
+        let terminal = try TmuxSession(reportingExitOf: command)
         try terminal.type("echo READY-$((6*7))", "Enter")
         XCTAssertTrue(terminal.waitFor("READY-42"), terminal.screen)
         try terminal.type("stty size", "Enter")
@@ -324,9 +323,7 @@ final class NodeControlTests: NodeTestCase {
         XCTAssertEqual(live.first?.login, NodeFixture.login)
         XCTAssertEqual(live.first?.kind, "shell")
         try terminal.type("exit 6", "Enter")
-        let deadline = Date().addingTimeInterval(10)
-        while (try? String(contentsOfFile: exitFile, encoding: .utf8)) == nil && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
-        XCTAssertEqual(try String(contentsOfFile: exitFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), "6")
+        XCTAssertEqual(terminal.exitStatus(), 6, terminal.screen)
 
         let end = try await fixture.events("session.end")
         XCTAssertEqual(end.first?.fields["interactive"], true)

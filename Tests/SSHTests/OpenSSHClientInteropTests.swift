@@ -315,9 +315,8 @@ final class OpenSSHClientInteropTests: XCTestCase {
     /// and follows a resize, ^C interrupts the foreground job, and the shell's exit status
     /// becomes ssh's.
     func testInteractivePTYUnderTmuxWithResizeAndInterrupt() throws {
-        let exitFile = directory.appendingPathComponent("ssh-exit").path
         let command = (["/usr/bin/ssh", "-tt"] + clientOptions + ["-p", "\(port)", "alice@127.0.0.1"]).joined(separator: " ")
-        let terminal = try TmuxSession("\(command); echo $? > \(exitFile); sleep 30")
+        let terminal = try TmuxSession(reportingExitOf: command)
         try terminal.type("echo READY-$((6*7))", "Enter")
         XCTAssertTrue(terminal.waitFor("READY-42"), terminal.screen)
         try terminal.type("tty; stty size", "Enter")
@@ -333,9 +332,7 @@ final class OpenSSHClientInteropTests: XCTestCase {
         try terminal.type("echo INTERRUPTED=$?", "Enter")
         XCTAssertTrue(terminal.waitFor("INTERRUPTED=130"), terminal.screen)
         try terminal.type("exit 5", "Enter")
-        let deadline = Date().addingTimeInterval(10)
-        while (try? String(contentsOfFile: exitFile, encoding: .utf8)) == nil && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
-        XCTAssertEqual(try String(contentsOfFile: exitFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), "5")
+        XCTAssertEqual(terminal.exitStatus(), 5, terminal.screen)
     }
 
     /// `ssh -J` through our server (a `direct-tcpip` channel to the target), and a clear refusal

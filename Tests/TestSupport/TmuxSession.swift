@@ -5,6 +5,16 @@ import Foundation
 public final class TmuxSession {
     public static let executable = "/usr/bin/tmux"
     private let socket = "portcullis-\(UUID().uuidString.prefix(8))"
+    private var statusFile: String?
+
+    /// Starts `command` in a `width`×`height` window; `exitStatus` then reads how it ended
+    /// (the window stays open afterwards, so its last screen can still be read).
+    public convenience init(reportingExitOf command: String, width: Int = 120, height: Int = 40) throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-tmux-status-\(UUID().uuidString)").path
+        // Written aside and renamed: a reader polling for the file never sees it created but empty.
+        try self.init("\(command); echo $? > \(file).part && mv \(file).part \(file); sleep 30", width: width, height: height)
+        statusFile = file
+    }
 
     /// Starts `command` in a `width`×`height` window.
     public init(_ command: String, width: Int = 120, height: Int = 40) throws {
@@ -17,7 +27,24 @@ public final class TmuxSession {
         guard start.wait(timeout: 30) == 0 else { throw Programs.CommandFailed(output: "tmux new-session failed") }
     }
 
-    deinit { _ = try? tmux(["kill-server"]) }
+    deinit {
+        _ = try? tmux(["kill-server"])
+        if let statusFile { try? FileManager.default.removeItem(atPath: statusFile) }
+    }
+
+    /// The exit status of the command started with `reportingExitOf`, once it has ended; nil if it
+    /// has not ended within `timeout`.
+    public func exitStatus(timeout: TimeInterval = 10) -> Int32? {
+        guard let statusFile else { return nil }
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: statusFile, encoding: .utf8) {
+                return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return nil
+    }
 
     @discardableResult
     public func tmux(_ arguments: [String]) throws -> String {
