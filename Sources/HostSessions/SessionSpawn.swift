@@ -21,12 +21,16 @@ public enum SessionSpawn {
         public init(_ description: String) { self.description = description }
     }
 
-    public static func spawn(_ executable: String, arguments: [String], environment: [String], stdio: Stdio, extra: [Int32]) throws -> pid_t {
+    /// `keepingIgnored`: signals left out of the reset to default, so one the caller ignores
+    /// stays ignored in the child (an ignored signal stays so across exec; a handled one cannot).
+    public static func spawn(_ executable: String, arguments: [String], environment: [String], stdio: Stdio, extra: [Int32],
+                             keepingIgnored: [Int32] = []) throws -> pid_t {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         var all = sigset_t(), none = sigset_t()
         sigfillset(&all)
+        for signal in keepingIgnored { sigdelset(&all, signal) }
         sigemptyset(&none)
         posix_spawnattr_setsigdefault(&attributes, &all)
         posix_spawnattr_setsigmask(&attributes, &none)

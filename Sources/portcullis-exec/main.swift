@@ -37,6 +37,12 @@ nonisolated(unsafe) var hostUserHold: (users: HostUsers, hold: HostUsers.Hold)?
 func releaseHostUser() {
     guard let (users, hold) = hostUserHold else { return }
     hostUserHold = nil
+    // The session is over, and a hangup now (the broker ending it, its node gone) reaches every
+    // process in its cgroup: one that killed userdel half-way left the account behind. The
+    // launcher and the tools it runs from here ignore HUP and TERM; the kill after the grace
+    // still ends them.
+    signal(SIGHUP, SIG_IGN)
+    signal(SIGTERM, SIG_IGN)
     if let change = users.release(hold), !Report.send(.hostUser(change)) { users.locks.keepUnreported(change) }
 }
 

@@ -116,4 +116,50 @@ final class SessionCgroupTests: XCTestCase {
         try await waitUntil(timeout: 90) { shells.allSatisfy { !$0.isRunning } && cgroups.allSatisfy { !FileManager.default.fileExists(atPath: $0.path) } }
         XCTAssertTrue(shells.allSatisfy { $0.exitStatus == 128 + SIGKILL }, "what stayed after the hangup was killed after the grace")
     }
+
+    /// The launcher ends a session by cleaning up (userdel of a JIT user) while ignoring HUP and
+    /// TERM: the tool it runs sits in the session's cgroup and hears the broker's hangup too.
+    /// Spawned keeping those ignored, it finishes; reset to default, as before, it was killed
+    /// half-way and the account outlived its session.
+    func testAToolSpawnedKeepingIgnoredHangupsFinishesThroughTheSessionsHangup() async throws {
+        guard getuid() == 0 else { try TestEnvironment.missing("session cgroups need root; CI runs as root") }
+        let root = try XCTUnwrap(NodeFixture.makeCgroupRoot(), "no cgroup2 here")
+        let directory = try TestEnvironment.temporaryDirectory("portcullis-tool-hangup")
+        let cgroup = try SessionCgroup.create(sessionID: UUID().uuidString.lowercased(), root: root)
+        var pids: [pid_t] = []
+        defer {
+            try? cgroup.end()
+            pids.forEach { var status: Int32 = 0; waitpid($0, &status, WNOHANG) }
+            rmdir(root + "/portcullis")
+            rmdir(root)
+            try? FileManager.default.removeItem(at: directory)
+        }
+        // As the launcher spawns its tools: while it ignores HUP and TERM (restored at once: this
+        // process is the test runner).
+        let previous = (signal(SIGHUP, SIG_IGN), signal(SIGTERM, SIG_IGN))
+        for (name, keeping) in [("kept", [SIGHUP, SIGTERM]), ("reset", [])] {
+            let script = "echo $$ > \(cgroup.path)/cgroup.procs && echo > \(directory.path)/ready-\(name) && sleep 0.5 && echo > \(directory.path)/done-\(name)"
+            if let pid = try? SessionSpawn.spawn("/bin/sh", arguments: ["-c", script], environment: ["PATH=/usr/bin:/bin"],
+                                                 stdio: .pipes(stdin: 0, stdout: 1, stderr: 2), extra: [], keepingIgnored: keeping) {
+                pids.append(pid)
+            }
+        }
+        signal(SIGHUP, previous.0)
+        signal(SIGTERM, previous.1)
+        XCTAssertEqual(pids.count, 2)
+        let exists = { (file: String) in FileManager.default.fileExists(atPath: directory.appendingPathComponent(file).path) }
+        try await waitUntil { exists("ready-kept") && exists("ready-reset") }
+        XCTAssertGreaterThanOrEqual(cgroup.hangUp().count, pids.count, "both tools (and their sleeps) were in the session's cgroup and hung up on")
+        var statuses: [Int32] = []
+        for pid in pids {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            statuses.append(status)
+        }
+        pids = []
+        XCTAssertTrue(exists("done-kept"), "the tool spawned keeping HUP ignored finished its work")
+        XCTAssertEqual(statuses.first, 0)
+        XCTAssertFalse(exists("done-reset"), "reset to default, the hangup killed it half-way")
+        XCTAssertEqual(statuses.last.map { $0 & 0x7f }, SIGHUP)
+    }
 }
