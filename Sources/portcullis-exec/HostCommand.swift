@@ -31,10 +31,12 @@ enum HostCommand {
         defer { if null >= 0 { close(null) } }
         let pid: pid_t
         do {
-            // Once the launcher ignores hangups (it is cleaning up: `releaseHostUser`), so does the tool.
-            pid = try SessionSpawn.spawn(path, arguments: arguments, environment: environment,
-                                         stdio: .pipes(stdin: null, stdout: ends[1], stderr: ends[1]), extra: [],
-                                         keepingIgnored: [SIGHUP, SIGTERM])
+            // HUP and TERM ignored: an account change is finished, not cut off by the session's hangup.
+            pid = try withHangupsIgnored {
+                try SessionSpawn.spawn(path, arguments: arguments, environment: environment,
+                                       stdio: .pipes(stdin: null, stdout: ends[1], stderr: ends[1]), extra: [],
+                                       keepingIgnored: [SIGHUP, SIGTERM])
+            }
         } catch {
             close(ends[0]); close(ends[1])
             throw Failure(tool: tool, status: 127, output: "\(error)")

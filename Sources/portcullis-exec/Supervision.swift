@@ -26,6 +26,47 @@ func routeSignalsThroughPipe() -> Int32 {
     return ends[0]
 }
 
+/// Runs `body` (which spawns an account tool keeping HUP and TERM ignored) with those ignored,
+/// so the session's hangup — sent to every process in its cgroup — cannot kill the tool half-way
+/// (a useradd cut between the passwd and group files would leave an account no sweep removes). The
+/// launcher's own routing is back afterwards, and a HUP or TERM that came meanwhile still reaches
+/// it: one pending before they are ignored is passed to the pipe here (ignoring discards it), one
+/// arriving later, while they are blocked, is delivered once they are unblocked (Linux queues a
+/// blocked signal even while it is ignored). Only one landing between those two steps is lost;
+/// the kill after the grace still ends that session.
+func withHangupsIgnored<T>(_ body: () throws -> T) rethrows -> T {
+    var hangups = sigset_t(), previousMask = sigset_t(), pending = sigset_t()
+    sigemptyset(&hangups)
+    sigaddset(&hangups, SIGHUP)
+    sigaddset(&hangups, SIGTERM)
+    sigprocmask(SIG_BLOCK, &hangups, &previousMask)
+    defer { sigprocmask(SIG_SETMASK, &previousMask, nil) }
+    // Ignoring a pending signal discards it: it is passed on first.
+    sigpending(&pending)
+    for number in [SIGHUP, SIGTERM] where sigismember(&pending, number) == 1 {
+        var byte = UInt8(truncatingIfNeeded: number)
+        _ = write(signalPipe, &byte, 1)
+    }
+    var ignore = sigaction(), previousHUP = sigaction(), previousTERM = sigaction()
+    ignore.__sigaction_handler.sa_handler = SIG_IGN
+    sigaction(SIGHUP, &ignore, &previousHUP)
+    sigaction(SIGTERM, &ignore, &previousTERM)
+    defer {
+        sigaction(SIGHUP, &previousHUP, nil)
+        sigaction(SIGTERM, &previousTERM, nil)
+    }
+    return try body()
+}
+
+/// From here the launcher only cleans up (gives the terminal back, closes PAM, gives the host
+/// user back) and exits: HUP and TERM are ignored by it and by what it runs (PAM's close hooks,
+/// userdel), which the session's hangup would otherwise cut off; the kill after the grace still
+/// ends them.
+func ignoreHangupsWhileCleaningUp() {
+    signal(SIGHUP, SIG_IGN)
+    signal(SIGTERM, SIG_IGN)
+}
+
 /// Whether a TERM or HUP came through the self-pipe already (before there is a child to pass
 /// it to). Reads what is there; a SIGCHLD is dropped (there is no child yet).
 func signalsArrived(_ signals: Int32) -> Bool {

@@ -23,6 +23,7 @@ import LaunchProtocol
 /// Reports why and exits; a PAM session opened before is closed first, and a host user made
 /// for the session is given back (whatever failed).
 func fail(_ reason: String) -> Never {
+    ignoreHangupsWhileCleaningUp()
     SessionPAM.close()
     releaseHostUser()
     Report.send(.error(reason))
@@ -37,12 +38,6 @@ nonisolated(unsafe) var hostUserHold: (users: HostUsers, hold: HostUsers.Hold)?
 func releaseHostUser() {
     guard let (users, hold) = hostUserHold else { return }
     hostUserHold = nil
-    // The session is over, and a hangup now (the broker ending it, its node gone) reaches every
-    // process in its cgroup: one that killed userdel half-way left the account behind. The
-    // launcher and the tools it runs from here ignore HUP and TERM; the kill after the grace
-    // still ends them.
-    signal(SIGHUP, SIG_IGN)
-    signal(SIGTERM, SIG_IGN)
     if let change = users.release(hold), !Report.send(.hostUser(change)) { users.locks.keepUnreported(change) }
 }
 
@@ -236,6 +231,7 @@ guard pid > 0 else {
 Report.send(.started(pid: pid))
 
 let status = supervise(pid, control: &control, signals: signals)
+ignoreHangupsWhileCleaningUp()
 terminal?.giveBack()
 SessionPAM.close()
 releaseHostUser()

@@ -129,7 +129,7 @@ final class SessionCgroupTests: XCTestCase {
         var pids: [pid_t] = []
         defer {
             try? cgroup.end()
-            pids.forEach { var status: Int32 = 0; waitpid($0, &status, WNOHANG) }
+            pids.forEach { var status: Int32 = 0; waitpid($0, &status, 0) }
             rmdir(root + "/portcullis")
             rmdir(root)
             try? FileManager.default.removeItem(at: directory)
@@ -138,7 +138,9 @@ final class SessionCgroupTests: XCTestCase {
         // process is the test runner).
         let previous = (signal(SIGHUP, SIG_IGN), signal(SIGTERM, SIG_IGN))
         for (name, keeping) in [("kept", [SIGHUP, SIGTERM]), ("reset", [])] {
-            let script = "echo $$ > \(cgroup.path)/cgroup.procs && echo > \(directory.path)/ready-\(name) && sleep 0.5 && echo > \(directory.path)/done-\(name)"
+            // Its work waits for the test's go, given after the hangup (however late it runs).
+            let script = "echo $$ > \(cgroup.path)/cgroup.procs && echo > \(directory.path)/ready-\(name) && "
+                + "while [ ! -e \(directory.path)/go ]; do sleep 0.05; done && echo > \(directory.path)/done-\(name)"
             if let pid = try? SessionSpawn.spawn("/bin/sh", arguments: ["-c", script], environment: ["PATH=/usr/bin:/bin"],
                                                  stdio: .pipes(stdin: 0, stdout: 1, stderr: 2), extra: [], keepingIgnored: keeping) {
                 pids.append(pid)
@@ -150,6 +152,7 @@ final class SessionCgroupTests: XCTestCase {
         let exists = { (file: String) in FileManager.default.fileExists(atPath: directory.appendingPathComponent(file).path) }
         try await waitUntil { exists("ready-kept") && exists("ready-reset") }
         XCTAssertGreaterThanOrEqual(cgroup.hangUp().count, pids.count, "both tools (and their sleeps) were in the session's cgroup and hung up on")
+        try Data().write(to: directory.appendingPathComponent("go"))
         var statuses: [Int32] = []
         for pid in pids {
             var status: Int32 = 0

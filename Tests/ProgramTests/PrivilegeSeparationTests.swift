@@ -347,7 +347,68 @@ final class PrivilegeSeparationTests: XCTestCase {
         }
     }
 
+    /// The removal of a JIT user that a session's end starts is finished even when the broker's
+    /// hangup for that end (sent to every process in the session's cgroup) comes while userdel
+    /// runs: here userdel waits for the password files, locked by this test until a process of
+    /// its own in the cgroup has heard the hangup. Before the launcher ran its account tools with
+    /// HUP ignored, the hangup killed userdel and the account outlived its session (how make test
+    /// once failed the test above).
+    func testAHostUsersRemovalIsFinishedThroughTheSessionsHangup() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/userdel") else { try TestEnvironment.missing("userdel (Debian package passwd) is not installed") }
+        let daemon = try DaemonFixture.startedWithNode(in: directory, brokerArguments: ["--create-host-users"])
+        self.daemon = daemon
+        let broker = try XCTUnwrap(daemon.broker)
+        let login = "pch\(UUID().uuidString.prefix(6).lowercased().filter(\.isLetter))x"
+        var locked = false
+        defer {
+            if locked { _ = Self.passwordFiles("ulckpwdf") }
+            if getpwnam(login) != nil { _ = try? Programs.execute("/usr/sbin/userdel", ["--remove", "--", login]) }
+        }
+        try daemon.createRole("""
+            kind: role
+            version: v1
+            metadata: {name: jit}
+            spec:
+              options: {create_host_user_mode: drop}
+              allow:
+                logins: [\(login)]
+                node_labels: {env: test}
+            """)
+        let alice = try PcshUser.enrolled("alice", roles: "jit", fixture: daemon)
+        let client = try ChildProcess("/usr/bin/ssh", daemon.sshArguments(alice) + ["\(login)@127.0.0.1", "sleep 300"],
+                                      output: directory.appendingPathComponent("client.log"))
+        defer { client.stop() }
+        try Self.eventually("the session runs") { getpwnam(login) != nil && broker.sessions.flatMap(broker.processes(of:)).count >= 2 }
+        let session = try XCTUnwrap(broker.sessions.first)
+        // A listener in the session's cgroup: it notes the broker's hangup, then stays (killed after the grace).
+        let heard = directory.appendingPathComponent("hung-up").path, ready = directory.appendingPathComponent("listening").path
+        let listener = try ChildProcess("/bin/sh", ["-c", "echo $$ > \(broker.cgroupRoot)/portcullis/\(session)/cgroup.procs && "
+                                                    + "trap 'echo > \(heard)' HUP && echo > \(ready) && while :; do sleep 0.05; done"])
+        defer { listener.stop() }
+        try Self.eventually("the listener is in the session's cgroup") { FileManager.default.fileExists(atPath: ready) }
+        // The password files locked, as another account tool would hold them: userdel will wait.
+        XCTAssertEqual(Self.passwordFiles("lckpwdf"), 0, "the password files could not be locked")
+        locked = true
+        // The client goes: the node hangs up on the program, the launcher starts removing the
+        // user, and the node ends the session with the broker (its hangup) two seconds later.
+        client.stop()
+        try Self.eventually("userdel is waiting in the session's cgroup") {
+            broker.processes(of: session).contains { ((try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) ?? "").hasPrefix("userdel") }
+        }
+        try Self.eventually("the broker hung up on the session") { FileManager.default.fileExists(atPath: heard) }
+        _ = Self.passwordFiles("ulckpwdf")
+        locked = false
+        try Self.eventually("the launcher removed \(login) with its session") { getpwnam(login) == nil }
+    }
+
     // MARK: Helpers
+
+    /// glibc's lckpwdf or ulckpwdf (<shadow.h>, which Swift's Glibc module leaves out): the lock
+    /// the shadow tools take on the password files.
+    static func passwordFiles(_ function: String) -> Int32 {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), function) else { return -1 }
+        return unsafeBitCast(symbol, to: (@convention(c) () -> Int32).self)()
+    }
 
     /// A session the test drives as the daemon does: pipes, a control socket, `open` and `launch`.
     private struct LaunchedSession {
