@@ -274,17 +274,7 @@ final class PrivilegeSeparationTests: XCTestCase {
             if getpwnam(login) != nil { _ = try? Programs.execute("/usr/sbin/userdel", ["--remove", "--", login]) }
         }
         func writeRole(sudoers: Bool, groups: [String] = []) throws {
-            try daemon.createRole("""
-                kind: role
-                version: v1
-                metadata: {name: jit}
-                spec:
-                  options: {create_host_user_mode: drop}
-                  allow:
-                    logins: [\(login)]
-                    node_labels: {env: test}
-                \(sudoers ? "    host_sudoers: [\"ALL=(ALL) NOPASSWD: /usr/bin/id\"]\n" : "")\(groups.isEmpty ? "" : "    host_groups: [\(groups.joined(separator: ", "))]\n")
-                """)
+            try daemon.createRole(Self.jitRole(login, sudoers: sudoers, groups: groups))
         }
         try writeRole(sudoers: true)
         let alice = try PcshUser.enrolled("alice", roles: "jit", fixture: daemon)
@@ -364,16 +354,7 @@ final class PrivilegeSeparationTests: XCTestCase {
             if locked { _ = Self.passwordFiles("ulckpwdf") }
             if getpwnam(login) != nil { _ = try? Programs.execute("/usr/sbin/userdel", ["--remove", "--", login]) }
         }
-        try daemon.createRole("""
-            kind: role
-            version: v1
-            metadata: {name: jit}
-            spec:
-              options: {create_host_user_mode: drop}
-              allow:
-                logins: [\(login)]
-                node_labels: {env: test}
-            """)
+        try daemon.createRole(Self.jitRole(login))
         let alice = try PcshUser.enrolled("alice", roles: "jit", fixture: daemon)
         let client = try ChildProcess("/usr/bin/ssh", daemon.sshArguments(alice) + ["\(login)@127.0.0.1", "sleep 300"],
                                       output: directory.appendingPathComponent("client.log"))
@@ -402,6 +383,21 @@ final class PrivilegeSeparationTests: XCTestCase {
     }
 
     // MARK: Helpers
+
+    /// Role `jit`: `login` made for its sessions in drop mode, with sudoers rules and groups if given.
+    static func jitRole(_ login: String, sudoers: Bool = false, groups: [String] = []) -> String {
+        """
+        kind: role
+        version: v1
+        metadata: {name: jit}
+        spec:
+          options: {create_host_user_mode: drop}
+          allow:
+            logins: [\(login)]
+            node_labels: {env: test}
+        \(sudoers ? "    host_sudoers: [\"ALL=(ALL) NOPASSWD: /usr/bin/id\"]\n" : "")\(groups.isEmpty ? "" : "    host_groups: [\(groups.joined(separator: ", "))]\n")
+        """
+    }
 
     /// glibc's lckpwdf or ulckpwdf (<shadow.h>, which Swift's Glibc module leaves out): the lock
     /// the shadow tools take on the password files.
