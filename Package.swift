@@ -335,7 +335,7 @@ let package = Package(
         .testTarget(name: "ComplianceTests", dependencies: ["Compliance", "Audit", "FIPSCrypto", "Identity", "TestSupport"]),
         .testTarget(
             name: "ProgramTests",
-            dependencies: ["TestSupport", "Appliance", "Audit", "Identity", "SSH", "FIPSCrypto", "CLinux", "portcullis", "pcctl", "pcsh", "portcullis-exec", "portcullis-privd", "LaunchProtocol", "TerminalQR"],
+            dependencies: ["TestSupport", "Appliance", "Audit", "Identity", "SSH", "FIPSCrypto", "CLinux", "portcullis", "pcctl", "pcsh", "portcullis-exec", "portcullis-privd", "LaunchProtocol", "TerminalQR", "CPAM"],
             // The browser test's Playwright driver (run by WebConsoleBrowserTests with python3).
             exclude: ["web-console-browser.py"]
         ),

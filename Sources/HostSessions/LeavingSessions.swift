@@ -7,7 +7,8 @@ import Foundation
 /// recording to finish, a completion). The root broker keeps one on its poll loop, a node without
 /// the broker one on its `SessionEnder` thread.
 public struct LeavingSessions<Context> {
-    private var entries: [(cgroup: SessionCgroup, killAt: Date, context: Context)] = []
+    /// Monotonic: a wall-clock step (NTP at boot) must neither cut a grace short nor stretch it.
+    private var entries: [(cgroup: SessionCgroup, killAt: ContinuousClock.Instant, context: Context)] = []
     /// How long after its grace a cgroup that does not empty (a process stuck in the kernel,
     /// uninterruptible) is tried before it is left in place for the next start's sweep.
     public let patience: TimeInterval
@@ -20,15 +21,15 @@ public struct LeavingSessions<Context> {
 
     /// Hangs up on everything in `cgroup` now; its grace starts. Returns the pids hung up on.
     @discardableResult
-    public mutating func add(_ cgroup: SessionCgroup, context: Context, now: Date = Date()) -> [pid_t] {
+    public mutating func add(_ cgroup: SessionCgroup, context: Context, now: ContinuousClock.Instant = .now) -> [pid_t] {
         let found = cgroup.hangUp()
-        entries.append((cgroup, now.addingTimeInterval(SessionCgroup.grace), context))
+        entries.append((cgroup, now + .seconds(SessionCgroup.grace), context))
         return found
     }
 
     /// Kills what is left in those whose grace is over and removes those emptied. Returns the
     /// ones done with: removed (no failure), or given up on with the reason (the cgroup stays).
-    public mutating func advance(now: Date = Date()) -> [(context: Context, failure: SessionCgroup.Failure?)] {
+    public mutating func advance(now: ContinuousClock.Instant = .now) -> [(context: Context, failure: SessionCgroup.Failure?)] {
         var done: [(context: Context, failure: SessionCgroup.Failure?)] = []
         entries.removeAll { entry in
             // In its grace and still running: one short read, not a removal tried (a directory walk).
@@ -39,7 +40,7 @@ public struct LeavingSessions<Context> {
                     done.append((entry.context, nil))
                     return true
                 }
-                guard now < entry.killAt.addingTimeInterval(patience) else {
+                guard now < entry.killAt + .seconds(patience) else {
                     done.append((entry.context, .system("\(entry.cgroup.path) still has processes \(Int(patience)) s after they were killed "
                                                         + "(stuck in the kernel?); left in place for the next start to remove")))
                     return true

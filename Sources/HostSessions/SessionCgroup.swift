@@ -130,19 +130,20 @@ public struct SessionCgroup: Sendable {
         }
     }
 
-    /// The pids in the cgroup at `path` and in those below it, as deep as `remove` goes. The
-    /// directory is walked only when the session made cgroups of its own (`nr_descendants` in
-    /// cgroup.stat, one short read): almost none does, and every ended session comes through here.
+    /// The pids in the cgroup at `path` and in those below it, as deep as `remove` goes.
     private static func processes(in path: String, depth: Int) -> [pid_t] {
         let own = SessionCgroup(path: path).processes
-        let stat = String(decoding: contents(of: "\(path)/cgroup.stat", limit: 4096), as: UTF8.self)
-        guard depth < 32, !stat.split(separator: "\n").contains("nr_descendants 0") else { return own }
+        guard depth < 32 else { return own }
         return own + children(of: path).flatMap { processes(in: $0, depth: depth + 1) }
     }
 
-    /// The cgroups directly inside the one at `path` (its directories).
+    /// The cgroups directly inside the one at `path` (its directories). The directory is listed
+    /// only when the session made cgroups of its own (`nr_descendants` in cgroup.stat, one short
+    /// read): almost none does, and every ended session's hangup, kill and removal come here.
     private static func children(of path: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).compactMap { name in
+        let counts = String(decoding: contents(of: "\(path)/cgroup.stat", limit: 4096), as: UTF8.self)
+        if counts.split(separator: "\n").contains("nr_descendants 0") { return [] }
+        return ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).compactMap { name in
             var status = stat()
             return lstat("\(path)/\(name)", &status) == 0 && status.st_mode & S_IFMT == S_IFDIR ? "\(path)/\(name)" : nil
         }

@@ -25,7 +25,8 @@ final class SessionEnder: @unchecked Sendable {
             Unmanaged<SessionEnder>.fromOpaque(context!).takeUnretainedValue().run()
             return nil
         }, Unmanaged.passUnretained(self).toOpaque())
-        precondition(started == 0, "cannot start the thread that ends sessions: \(String(cString: strerror(started)))")
+        // fatalError, not precondition: its message is printed in a release build too.
+        if started != 0 { fatalError("cannot start the thread that ends sessions: \(String(cString: strerror(started)))") }
         pthread_detach(thread)
     }
 

@@ -35,7 +35,7 @@ enum HostCommand {
             pid = try withHangupsIgnored {
                 try SessionSpawn.spawn(path, arguments: arguments, environment: environment,
                                        stdio: .pipes(stdin: null, stdout: ends[1], stderr: ends[1]), extra: [],
-                                       keepingIgnored: [SIGHUP, SIGTERM])
+                                       keepingIgnored: hangupSignals)
             }
         } catch {
             close(ends[0]); close(ends[1])

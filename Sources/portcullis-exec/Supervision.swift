@@ -34,27 +34,28 @@ func routeSignalsThroughPipe() -> Int32 {
 /// arriving later, while they are blocked, is delivered once they are unblocked (Linux queues a
 /// blocked signal even while it is ignored). Only one landing between those two steps is lost;
 /// the kill after the grace still ends that session.
+/// The signals that end a session (the node's or broker's hangup, a stop): what account tools
+/// and the launcher's cleanup ignore.
+let hangupSignals = [SIGHUP, SIGTERM]
+
 func withHangupsIgnored<T>(_ body: () throws -> T) rethrows -> T {
     var hangups = sigset_t(), previousMask = sigset_t(), pending = sigset_t()
     sigemptyset(&hangups)
-    sigaddset(&hangups, SIGHUP)
-    sigaddset(&hangups, SIGTERM)
+    for number in hangupSignals { sigaddset(&hangups, number) }
     sigprocmask(SIG_BLOCK, &hangups, &previousMask)
     defer { sigprocmask(SIG_SETMASK, &previousMask, nil) }
     // Ignoring a pending signal discards it: it is passed on first.
     sigpending(&pending)
-    for number in [SIGHUP, SIGTERM] where sigismember(&pending, number) == 1 {
+    for number in hangupSignals where sigismember(&pending, number) == 1 {
         var byte = UInt8(truncatingIfNeeded: number)
         _ = write(signalPipe, &byte, 1)
     }
-    var ignore = sigaction(), previousHUP = sigaction(), previousTERM = sigaction()
+    var ignore = sigaction()
     ignore.__sigaction_handler.sa_handler = SIG_IGN
-    sigaction(SIGHUP, &ignore, &previousHUP)
-    sigaction(SIGTERM, &ignore, &previousTERM)
-    defer {
-        sigaction(SIGHUP, &previousHUP, nil)
-        sigaction(SIGTERM, &previousTERM, nil)
-    }
+    let unset = sigaction()
+    var previous: [sigaction] = Array(repeating: unset, count: hangupSignals.count)
+    for (index, number) in hangupSignals.enumerated() { sigaction(number, &ignore, &previous[index]) }
+    defer { for (index, number) in hangupSignals.enumerated() { sigaction(number, &previous[index], nil) } }
     return try body()
 }
 
@@ -63,8 +64,7 @@ func withHangupsIgnored<T>(_ body: () throws -> T) rethrows -> T {
 /// userdel), which the session's hangup would otherwise cut off; the kill after the grace still
 /// ends them.
 func ignoreHangupsWhileCleaningUp() {
-    signal(SIGHUP, SIG_IGN)
-    signal(SIGTERM, SIG_IGN)
+    for number in hangupSignals { signal(number, SIG_IGN) }
 }
 
 /// Whether a TERM or HUP came through the self-pipe already (before there is a child to pass

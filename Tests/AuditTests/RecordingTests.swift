@@ -86,6 +86,19 @@ final class RecordingTests: XCTestCase {
         XCTAssertEqual(events.count, 9, "4 outputs, 4 inputs, 1 resize")
     }
 
+    /// The header carries the start to the microsecond beside asciicast's whole-second timestamp
+    /// (the web player places enhanced recording's commands by it).
+    func testTheHeaderCarriesTheStartToTheMicrosecond() throws {
+        var fixed = header("sid-started")
+        fixed.started = 1_700_000_000.123456
+        let line = AsciicastLine.header(fixed).split(separator: 0x0a)[0]
+        guard case .object(let fields) = try JSONDecoder().decode(AuditValue.self, from: Data(line)),
+              case .integer(let timestamp) = fields["timestamp"], case .object(let ours) = fields["portcullis"],
+              case .number(let started) = ours["started"] else { return XCTFail(String(decoding: line, as: UTF8.self)) }
+        XCTAssertEqual(timestamp, 1_700_000_000)
+        XCTAssertEqual(started, 1_700_000_000.123456, accuracy: 1e-6)
+    }
+
     /// Recordings written as asciicast lines, before events were stored as frames, read as before.
     func testARecordingOfAsciicastLinesIsReadAsItWas() async throws {
         let sid = "old-1"

@@ -1,4 +1,5 @@
 import Audit
+import CPAM
 import Foundation
 import LaunchProtocol
 import TestSupport
@@ -351,7 +352,7 @@ final class PrivilegeSeparationTests: XCTestCase {
         let login = "pch\(UUID().uuidString.prefix(6).lowercased().filter(\.isLetter))x"
         var locked = false
         defer {
-            if locked { _ = Self.passwordFiles("ulckpwdf") }
+            if locked { _ = ulckpwdf() }
             if getpwnam(login) != nil { _ = try? Programs.execute("/usr/sbin/userdel", ["--remove", "--", login]) }
         }
         try daemon.createRole(Self.jitRole(login))
@@ -368,7 +369,7 @@ final class PrivilegeSeparationTests: XCTestCase {
         defer { listener.stop() }
         try Self.eventually("the listener is in the session's cgroup") { FileManager.default.fileExists(atPath: ready) }
         // The password files locked, as another account tool would hold them: userdel will wait.
-        XCTAssertEqual(Self.passwordFiles("lckpwdf"), 0, "the password files could not be locked")
+        XCTAssertEqual(lckpwdf(), 0, "the password files could not be locked")
         locked = true
         // The client goes: the node hangs up on the program, the launcher starts removing the
         // user, and the node ends the session with the broker (its hangup) two seconds later.
@@ -377,7 +378,7 @@ final class PrivilegeSeparationTests: XCTestCase {
             broker.processes(of: session).contains { ((try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) ?? "").hasPrefix("userdel") }
         }
         try Self.eventually("the broker hung up on the session") { FileManager.default.fileExists(atPath: heard) }
-        _ = Self.passwordFiles("ulckpwdf")
+        _ = ulckpwdf()
         locked = false
         try Self.eventually("the launcher removed \(login) with its session") { getpwnam(login) == nil }
     }
