@@ -13,6 +13,11 @@ final class PacketProtection {
     /// Keyed once per direction: each packet only sets its nonce.
     private let key: AEADKey?
     private var nonce: [UInt8]
+    /// Random bytes for padding, drawn from the DRBG a few KiB at a time: a DRBG call per packet
+    /// (a lock, a fork check and a generate in the FIPS provider) cost more than the padding.
+    private var paddingPool: [UInt8] = []
+    private var paddingPoolUsed = 0
+    static let paddingPoolSize = 4096
 
     /// No protection (before the first key exchange).
     init(plaintextUsing crypto: CryptoContext) {
@@ -41,7 +46,7 @@ final class PacketProtection {
         var padding = blockSize - covered % blockSize
         if padding < 4 { padding += blockSize }
         let packetLength = 1 + payload.readableBytes + padding
-        let paddingBytes = try crypto.randomBytes(padding)
+        let paddingBytes = try takePadding(padding)
         out.writeInteger(UInt32(packetLength))
         guard let key else {
             out.writeInteger(UInt8(padding))
@@ -50,13 +55,13 @@ final class PacketProtection {
             return
         }
         // Sealed straight into the output buffer: no copy of the payload on the way.
-        let lengthBytes = withUnsafeBytes(of: UInt32(packetLength).bigEndian, Array.init)
+        var lengthField = UInt32(packetLength).bigEndian
         var paddingLength = UInt8(padding)
         try out.writeWithUnsafeMutableBytes(minimumWritableBytes: packetLength + tagSize) { destination in
             try payload.withUnsafeReadableBytes { body in
                 try withUnsafeBytes(of: &paddingLength) { lengthByte in
                     try paddingBytes.withUnsafeBytes { pad in
-                        try lengthBytes.withUnsafeBytes { aad in
+                        try withUnsafeBytes(of: &lengthField) { aad in
                             try key.seal(parts: [lengthByte, body, pad], nonce: nonce, associatedData: aad,
                                          into: UnsafeMutableRawBufferPointer(rebasing: destination.prefix(packetLength + tagSize)))
                         }
@@ -66,6 +71,16 @@ final class PacketProtection {
             return packetLength + tagSize
         }
         advanceNonce()
+    }
+
+    /// `count` (at most 2 blocks) random bytes of the pool, refilled when it runs short.
+    private func takePadding(_ count: Int) throws -> ArraySlice<UInt8> {
+        if paddingPool.count - paddingPoolUsed < count {
+            paddingPool = try crypto.randomBytes(Self.paddingPoolSize)
+            paddingPoolUsed = 0
+        }
+        defer { paddingPoolUsed += count }
+        return paddingPool[paddingPoolUsed..<paddingPoolUsed + count]
     }
 
     /// Takes one whole packet off the front of `buffer` and returns its payload; nil when the

@@ -34,6 +34,25 @@ final class PacketProtectionTests: XCTestCase {
         }
     }
 
+    func testEveryPacketsPaddingIsFreshRandomness() throws {
+        // Padding comes from a pool drawn from the DRBG a few KiB at a time: across several
+        // refills, no packet reuses another's bytes.
+        let crypto = try TestEnvironment.fipsContext()
+        let plain = PacketProtection(plaintextUsing: crypto)
+        var paddings = Set<[UInt8]>()
+        let count = 3 * PacketProtection.paddingPoolSize / 8
+        for _ in 0..<count {
+            var wire = ByteBufferAllocator().buffer(capacity: 64)
+            try plain.seal(ByteBuffer(bytes: [94]), into: &wire)
+            let packet = Array(wire.readableBytesView)
+            let padding = Int(packet[4])
+            XCTAssertGreaterThanOrEqual(padding, 4)
+            XCTAssertEqual(packet.count, 5 + 1 + padding)
+            paddings.insert(Array(packet.suffix(padding)))
+        }
+        XCTAssertEqual(paddings.count, count, "a padding repeated")
+    }
+
     func testTamperedPacketIsAMACErrorAndReplayFails() throws {
         let crypto = try TestEnvironment.fipsContext()
         let (sender, receiver) = try pair(.aes256GCM, crypto)
