@@ -7,8 +7,10 @@
 #   - median wall time of connect + auth + exec `true`, over RUNS (50) sequential connections
 #   - throughput, both directions: upload of zeros, download of zeros and of random bytes (exec),
 #     download of zeros through a terminal (an interactive session), SIZE (1G) each, the median
-#     of RATE_ROUNDS (3) interleaved with sshd's; the node's CPU seconds per GiB moved (the daemon's
-#     process), the whole machine's on each side, and the node's peak RSS
+#     of RATE_ROUNDS (3) interleaved with sshd's, and the lowest and highest round's ratio (this
+#     shared machine's spread); the node's CPU seconds per GiB moved (the daemon's process), the
+#     whole machine's on each side, and the node's peak RSS, also over PARALLEL (10) recorded
+#     downloads at once of zeros and of random bytes
 # Targets: connect ≤ 0.25× sshd (issue 19), throughput ≥ 0.9× sshd each way. Needs root (sshd, setuid, cgroups).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -93,7 +95,7 @@ size_gib=$(awk -v s="$SIZE_BYTES" 'BEGIN { print s / 1073741824 }')
 # server together — and whatever else runs then; on two cores they compete, so this is where a
 # ratio comes from).
 ROUNDS=$(( ${RATE_ROUNDS:-3} > 0 ? ${RATE_ROUNDS:-3} : 1 ))
-declare -A ours_rate sshd_rate ours_cpu ours_machine sshd_machine
+declare -A ours_rate sshd_rate ours_cpu ours_machine sshd_machine rounds
 for direction in up down down-random pty; do
     ours_samples=(); sshd_samples=(); node_cpu=0; ours_busy=0; sshd_busy=0
     for _ in $(seq "$ROUNDS"); do
@@ -107,6 +109,7 @@ for direction in up down down-random pty; do
         sshd_busy=$(awk -v t="$sshd_busy" -v a="$busy" -v b="$(machine_busy_seconds)" 'BEGIN { print t + b - a }')
     done
     ours_rate[$direction]=$(median "${ours_samples[@]}"); sshd_rate[$direction]=$(median "${sshd_samples[@]}")
+    rounds[$direction]=$(ratio_range "${ours_samples[*]}" "${sshd_samples[*]}")
     per_gib() { awk -v t="$1" -v n="$ROUNDS" -v g="$size_gib" 'BEGIN { printf "%.2f", t / n / g }'; }
     ours_cpu[$direction]=$(per_gib "$node_cpu"); ours_machine[$direction]=$(per_gib "$ours_busy"); sshd_machine[$direction]=$(per_gib "$sshd_busy")
 done
@@ -115,12 +118,21 @@ ours_rss=$(peak_rss_mib "$ours_pid")
 # a recorded download cannot outrun it.
 disk_mib=$(dd if=/dev/zero of="$work/disk-probe" bs=4M count=256 oflag=direct 2>&1 | awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s,") { printf "%.0f", 1073741824 / $(i - 1) / 1048576 } }')
 rm -f "$work/disk-probe"
-# Memory over parallel recorded downloads: PARALLEL (10) at once, SIZE each.
+# Memory over parallel recorded downloads: PARALLEL (10) at once, SIZE each, of zeros (their
+# chunks compress) and then of random bytes (sealed whole: the most a recording holds).
 PARALLEL=${PARALLEL:-10}
-parallel=()
-for _ in $(seq "$PARALLEL"); do ("${client[@]}" -p "$ours_port" root@127.0.0.1 "head -c $SIZE /dev/zero" | wc -c >/dev/null) & parallel+=($!); done
-wait "${parallel[@]}"
-parallel_rss=$(peak_rss_mib "$ours_pid")
+parallel_downloads() {  # command: the node's peak RSS over PARALLEL downloads of its output
+    local parallel=() p
+    reset_peak_rss "$ours_pid"
+    for i in $(seq "$PARALLEL"); do ("${client[@]}" -p "$ours_port" root@127.0.0.1 "$1" | wc -c >"$work/parallel-$i") & parallel+=($!); done
+    for p in "${parallel[@]}"; do wait "$p"; done
+    for i in $(seq "$PARALLEL"); do
+        [ "$(cat "$work/parallel-$i")" = "$SIZE_BYTES" ] || { echo "a parallel download ($1) moved $(cat "$work/parallel-$i") bytes, not $SIZE_BYTES" >&2; exit 1; }
+    done
+    peak_rss_mib "$ours_pid"
+}
+parallel_rss=$(parallel_downloads "head -c $SIZE /dev/zero")
+parallel_random_rss=$(parallel_downloads "cat $RANDOM_FILE")
 recordings=$(find "$work/recordings" -mindepth 1 -maxdepth 1 -type d | wc -l)
 
 # With PAM, both sides: the node with the shipped service file (packaging/pam.d/portcullis),
@@ -145,16 +157,17 @@ ours_pam_connect=$(median_ms "$ours_pam_port"); sshd_pam_connect=$(median_ms "$s
 echo "machine: $(nproc) cores; client $(ssh -V 2>&1); sshd from openssh-server; the node in FIPS mode (release build)"
 echo "both: ecdh-sha2-nistp256, ecdsa-sha2-nistp384 host certificate, aes128-gcm@openssh.com, user certificate; no PAM but in the last row"
 echo "the node recorded $recordings sessions and audited each (launcher + cgroup per session)"
-echo "rates: the median of $ROUNDS runs each, the node's and sshd's interleaved"
+echo "rates: the median of $ROUNDS runs each, the node's and sshd's interleaved; rounds: the lowest and highest run's ratio"
 printf "%-42s %10s %10s %7s  %s\n" "measurement" "node" "sshd" "ratio" "target"
 printf "%-42s %10s %10s %7s  %s\n" "connect+auth+exec true, median ms ($RUNS)" "$ours_connect" "$sshd_connect" "$(ratio "$ours_connect" "$sshd_connect")" "<= 0.25"
 declare -A label=([up]="upload zeros (cat >/dev/null)" [down]="download zeros (head /dev/zero)" [down-random]="download random (cat file)" [pty]="download zeros through a PTY")
 for direction in up down down-random pty; do
     printf "%-42s %10s %10s %7s  %s\n" "${label[$direction]} $SIZE, MiB/s" "${ours_rate[$direction]}" "${sshd_rate[$direction]}" \
         "$(ratio "${ours_rate[$direction]}" "${sshd_rate[$direction]}")" \
-        ">= 0.90  (CPU s/GiB: node ${ours_cpu[$direction]}; machine ${ours_machine[$direction]} vs ${sshd_machine[$direction]})"
+        ">= 0.90  (rounds ${rounds[$direction]}; CPU s/GiB: node ${ours_cpu[$direction]}; machine ${ours_machine[$direction]} vs ${sshd_machine[$direction]})"
 done
 pty_floor
 echo "the disk under the recordings writes ${disk_mib} MiB/s (dd, O_DIRECT, 4 MiB blocks): the ceiling of a recorded download"
-echo "the node's peak RSS: $ours_rss MiB after the transfers above; $parallel_rss MiB after $PARALLEL parallel recorded downloads of $SIZE (limit: 512 MiB)"
+echo "the node's peak RSS: $ours_rss MiB over the transfers above; $parallel_rss MiB over $PARALLEL parallel recorded downloads of $SIZE of zeros," \
+    "$parallel_random_rss MiB over $PARALLEL of random bytes (limit: 512 MiB)"
 printf "%-42s %10s %10s %7s  %s\n" "with PAM: connect+auth+exec true, median ms" "$ours_pam_connect" "$sshd_pam_connect" "$(ratio "$ours_pam_connect" "$sshd_pam_connect")" "<= 0.60"

@@ -74,7 +74,7 @@ final class PacketProtection {
     }
 
     /// `count` (at most 2 blocks) random bytes of the pool, refilled when it runs short.
-    private func takePadding(_ count: Int) throws -> ArraySlice<UInt8> {
+    func takePadding(_ count: Int) throws -> ArraySlice<UInt8> {
         if paddingPool.count - paddingPoolUsed < count {
             paddingPool = try crypto.randomBytes(Self.paddingPoolSize)
             paddingPoolUsed = 0

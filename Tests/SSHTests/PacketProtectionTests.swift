@@ -35,22 +35,32 @@ final class PacketProtectionTests: XCTestCase {
     }
 
     func testEveryPacketsPaddingIsFreshRandomness() throws {
-        // Padding comes from a pool drawn from the DRBG a few KiB at a time: across several
-        // refills, no packet reuses another's bytes.
+        // Padding comes from a pool drawn from the DRBG a few KiB at a time: each take is the
+        // next bytes of the pool, or the start of a new one, never bytes handed out before.
         let crypto = try TestEnvironment.fipsContext()
         let plain = PacketProtection(plaintextUsing: crypto)
-        var paddings = Set<[UInt8]>()
-        let count = 3 * PacketProtection.paddingPoolSize / 8
-        for _ in 0..<count {
-            var wire = ByteBufferAllocator().buffer(capacity: 64)
-            try plain.seal(ByteBuffer(bytes: [94]), into: &wire)
-            let packet = Array(wire.readableBytesView)
-            let padding = Int(packet[4])
-            XCTAssertGreaterThanOrEqual(padding, 4)
-            XCTAssertEqual(packet.count, 5 + 1 + padding)
-            paddings.insert(Array(packet.suffix(padding)))
+        var previous: ArraySlice<UInt8>? = nil
+        var refills = 0
+        var seen = Set<[UInt8]>()
+        for index in 0..<3000 {
+            let count = 4 + index % 16
+            let padding = try plain.takePadding(count)
+            XCTAssertEqual(padding.count, count)
+            if let previous, padding.startIndex != previous.endIndex {
+                XCTAssertEqual(padding.startIndex, 0, "a take that neither follows the last nor starts a new pool")
+                refills += 1
+            }
+            seen.insert(Array(padding))
+            previous = padding
         }
-        XCTAssertEqual(paddings.count, count, "a padding repeated")
+        XCTAssertGreaterThanOrEqual(refills, 3)
+        XCTAssertEqual(seen.count, 3000, "a padding repeated")
+        // And on the wire: a packet's padding is the length its byte says, at least 4.
+        var wire = ByteBufferAllocator().buffer(capacity: 64)
+        try plain.seal(ByteBuffer(bytes: [94]), into: &wire)
+        let packet = Array(wire.readableBytesView)
+        XCTAssertGreaterThanOrEqual(Int(packet[4]), 4)
+        XCTAssertEqual(packet.count, 5 + 1 + Int(packet[4]))
     }
 
     func testTamperedPacketIsAMACErrorAndReplayFails() throws {

@@ -64,11 +64,21 @@ machine_busy_seconds() {  # every CPU's non-idle time so far (user, nice, system
 
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 
-peak_rss_mib() {  # pid: its peak resident memory, MiB
+peak_rss_mib() {  # pid: its peak resident memory, MiB (since it started, or since reset_peak_rss)
     awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"
 }
 
+reset_peak_rss() {  # pid: its peak so far forgotten (Linux ≥ 4.0), so the next peak is of what follows
+    echo 5 >"/proc/$1/clear_refs"
+}
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+ratio_range() {  # "ours per round" "baseline per round": the lowest and highest round's ratio
+    awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " ")
+        for (i = 1; i <= n; i++) { r = x[i] / y[i]; if (i == 1 || r < lo) lo = r; if (i == 1 || r > hi) hi = r }
+        printf "%.2f-%.2f", lo, hi }'
+}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
