@@ -6,15 +6,33 @@ import Foundation
 /// removed once empty. `Context` is what the owner needs back once one is gone (its enhanced
 /// recording to finish, a completion). The root broker keeps one on its poll loop, a node without
 /// the broker one on its `SessionEnder` thread.
+///
+/// A session's launcher finishes its cleanup (PAM's close, `userdel` of a host user) in the
+/// session's cleanup cgroup (`SessionCgroup.cleanup`), out of reach of the kill after the grace:
+/// once the session's cgroup is gone, the cleanup has `cleanupTime` to end by itself, is killed
+/// after it (`onCleanupProblem` told), and its cgroup removed. No one waits for it.
 public struct LeavingSessions<Context> {
-    /// Monotonic: a wall-clock step (NTP at boot) must neither cut a grace short nor stretch it.
-    private var entries: [(cgroup: SessionCgroup, killAt: ContinuousClock.Instant, context: Context)] = []
+    private struct Entry {
+        let cgroup: SessionCgroup
+        /// Monotonic: a wall-clock step (NTP at boot) must neither cut a grace short nor stretch it.
+        let killAt: ContinuousClock.Instant
+        /// nil for a launcher's cleanup, which is reported to no one.
+        let context: Context?
+        var killed = false
+    }
+
+    private var entries: [Entry] = []
     /// How long after its grace a cgroup that does not empty (a process stuck in the kernel,
     /// uninterruptible) is tried before it is left in place for the next start's sweep.
     public let patience: TimeInterval
+    /// How long a launcher's cleanup may run once its session's cgroup is gone.
+    public let cleanupTime: TimeInterval
+    private let onCleanupProblem: (String) -> Void
 
-    public init(patience: TimeInterval = 60) {
+    public init(patience: TimeInterval = 60, cleanupTime: TimeInterval = 60, onCleanupProblem: @escaping (String) -> Void = { _ in }) {
         self.patience = patience
+        self.cleanupTime = cleanupTime
+        self.onCleanupProblem = onCleanupProblem
     }
 
     public var isEmpty: Bool { entries.isEmpty }
@@ -23,7 +41,7 @@ public struct LeavingSessions<Context> {
     @discardableResult
     public mutating func add(_ cgroup: SessionCgroup, context: Context, now: ContinuousClock.Instant = .now) -> [pid_t] {
         let found = cgroup.hangUp()
-        entries.append((cgroup, now + .seconds(SessionCgroup.grace), context))
+        entries.append(Entry(cgroup: cgroup, killAt: now + .seconds(SessionCgroup.grace), context: context))
         return found
     }
 
@@ -31,26 +49,42 @@ public struct LeavingSessions<Context> {
     /// ones done with: removed (no failure), or given up on with the reason (the cgroup stays).
     public mutating func advance(now: ContinuousClock.Instant = .now) -> [(context: Context, failure: SessionCgroup.Failure?)] {
         var done: [(context: Context, failure: SessionCgroup.Failure?)] = []
-        entries.removeAll { entry in
+        var kept: [Entry] = []
+        func report(_ failure: SessionCgroup.Failure, of entry: Entry) {
+            if let context = entry.context { done.append((context, failure)) } else { onCleanupProblem("\(failure)") }
+        }
+        for var entry in entries {
             // In its grace and still running: one short read, not a removal tried (a directory walk).
-            if now < entry.killAt, entry.cgroup.isPopulated { return false }
+            if now < entry.killAt, entry.cgroup.isPopulated {
+                kept.append(entry)
+                continue
+            }
             do {
-                if now >= entry.killAt { entry.cgroup.kill() }
+                if now >= entry.killAt {
+                    if entry.context == nil, !entry.killed, entry.cgroup.isPopulated {
+                        onCleanupProblem("\(entry.cgroup.path): a launcher's cleanup still ran \(Int(cleanupTime)) s after its session ended; "
+                                         + "killed (a host user it was removing is left to the next start's sweep)")
+                    }
+                    entry.cgroup.kill()
+                    entry.killed = true
+                }
                 if try entry.cgroup.remove() {
-                    done.append((entry.context, nil))
-                    return true
+                    if let context = entry.context {
+                        done.append((context, nil))
+                        let cleanup = entry.cgroup.cleanup
+                        if cleanup.exists { kept.append(Entry(cgroup: cleanup, killAt: now + .seconds(cleanupTime), context: nil)) }
+                    }
+                } else if now < entry.killAt + .seconds(patience) {
+                    kept.append(entry)
+                } else {
+                    report(.system("\(entry.cgroup.path) still has processes \(Int(patience)) s after they were killed "
+                                   + "(stuck in the kernel?); left in place for the next start to remove"), of: entry)
                 }
-                guard now < entry.killAt + .seconds(patience) else {
-                    done.append((entry.context, .system("\(entry.cgroup.path) still has processes \(Int(patience)) s after they were killed "
-                                                        + "(stuck in the kernel?); left in place for the next start to remove")))
-                    return true
-                }
-                return false
             } catch {
-                done.append((entry.context, error as? SessionCgroup.Failure ?? .system("\(error)")))
-                return true
+                report(error as? SessionCgroup.Failure ?? .system("\(error)"), of: entry)
             }
         }
+        entries = kept
         return done
     }
 }

@@ -51,6 +51,34 @@ public struct SessionCgroup: Sendable {
         return SessionCgroup(path: path)
     }
 
+    /// Where the session's launcher finishes its cleanup once the session's program has ended
+    /// (`leaveForCleanup`): beside the session's cgroup, so the kill after the session's grace
+    /// does not cut a `userdel` or PAM's close hooks half-way (`LeavingSessions` gives it longer).
+    public var cleanup: SessionCgroup { SessionCgroup(path: path + Self.cleanupSuffix) }
+    static let cleanupSuffix = ".cleanup"
+
+    /// Whether its directory is there.
+    var exists: Bool { access(path, F_OK) == 0 }
+
+    /// Moves this process — a session's launcher, in its session's cgroup, about to clean up —
+    /// into the session's cleanup cgroup. Nothing when this process is in no session's cgroup;
+    /// the reason when it is and cannot move (its cleanup then has the session's grace only).
+    public static func leaveForCleanup() -> String? {
+        guard let own = ownPath() else { return nil }
+        let parent = (own as NSString).deletingLastPathComponent
+        guard isSessionID((own as NSString).lastPathComponent), (parent as NSString).lastPathComponent == "portcullis" else { return nil }
+        do {
+            let cleanup = SessionCgroup(path: try cgroup2Mount() + own).cleanup
+            guard mkdir(cleanup.path, 0o755) == 0 || errno == EEXIST else {
+                return "cannot create \(cleanup.path): \(String(cString: strerror(errno)))"
+            }
+            try cleanup.add(getpid())
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
     /// Moves a process (the launcher, before its go-ahead) into the cgroup.
     public func add(_ pid: pid_t) throws {
         try write("\(pid)\n", to: "cgroup.procs")
@@ -193,10 +221,11 @@ public struct SessionCgroup: Sendable {
     }
 
     /// Ends every session cgroup under `root`'s `portcullis` (a daemon killed outright ends none
-    /// of its sessions). Only for a node that serves no session yet: all of them are taken as
-    /// leftovers. A process still in one is a session nobody records or controls any more, so it
-    /// is ended as any session is: hung up on, and killed if still there after the grace (waited
-    /// once, and only while something runs). Returns those removed and the failures to remove the others.
+    /// of its sessions), and their launchers' cleanup cgroups. Only for a node that serves no
+    /// session yet: all of them are taken as leftovers. A process still in one is a session nobody
+    /// records or controls any more, so it is ended as any session is: hung up on, and killed if
+    /// still there after the grace (waited once, and only while something runs; a cleanup gets
+    /// no more). Returns those removed and the failures to remove the others.
     public static func sweep(root: String? = nil) throws -> (removed: [Leftover], failures: [Failure]) {
         sweep(roots: [try root ?? cgroup2Mount()])
     }
@@ -206,14 +235,22 @@ public struct SessionCgroup: Sendable {
         let leftovers = roots.flatMap { root in
             let base = root + "/portcullis"
             let names = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
-            return names.sorted().filter { name in
+            let directories = Set(names.filter { name in
                 var isDirectory: ObjCBool = false
-                return isSessionID(name) && FileManager.default.fileExists(atPath: "\(base)/\(name)", isDirectory: &isDirectory) && isDirectory.boolValue
-            }.map { (sessionID: $0, cgroup: SessionCgroup(path: "\(base)/\($0)")) }
+                return FileManager.default.fileExists(atPath: "\(base)/\(name)", isDirectory: &isDirectory) && isDirectory.boolValue
+            })
+            // A session's cleanup cgroup goes with its session's; alone when that is gone already.
+            return directories.sorted().compactMap { name -> (sessionID: String, cgroup: SessionCgroup)? in
+                if isSessionID(name) { return (name, SessionCgroup(path: "\(base)/\(name)")) }
+                let session = String(name.dropLast(cleanupSuffix.count))
+                guard name.hasSuffix(cleanupSuffix), isSessionID(session), !directories.contains(session) else { return nil }
+                return (session, SessionCgroup(path: "\(base)/\(name)"))
+            }
         }
         // Ended together as any session is (`LeavingSessions`: one grace for all), waited for
         // here; a cgroup still not empty 5 s after its kill is given up on: the node starts after this.
-        var leaving = LeavingSessions<Int>(patience: 5)
+        var problems: [Failure] = []
+        var leaving = LeavingSessions<Int>(patience: 5, cleanupTime: grace) { problems.append(.system($0)) }
         let running = leftovers.enumerated().map { leaving.add($1.cgroup, context: $0) }
         var removed: [Int] = [], failures: [Failure] = []
         while !leaving.isEmpty {
@@ -223,7 +260,7 @@ public struct SessionCgroup: Sendable {
             if !leaving.isEmpty { usleep(10_000) }
         }
         let ended = removed.sorted().map { Leftover(sessionID: leftovers[$0].sessionID, ended: running[$0]) }
-        return (ended, failures)
+        return (ended, failures + problems)
     }
 
     private func write(_ text: String, to file: String) throws {

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import HostSessions
+import Logging
 
 /// Ends the sessions of a node without the broker, all from one thread of its own that never
 /// waits on one of them (`LeavingSessions`): sessions ended together (a lock ends them all) are
@@ -40,7 +41,8 @@ final class SessionEnder: @unchecked Sendable {
     }
 
     private func run() {
-        var leaving = LeavingSessions<Completion>()
+        let logger = Logger(label: "portcullis.node.sessions")
+        var leaving = LeavingSessions<Completion> { problem in logger.warning("\(problem)") }
         while true {
             condition.lock()
             // Asleep while nothing is leaving; every 10 ms while something is in its grace.

@@ -24,6 +24,7 @@ import LaunchProtocol
 /// for the session is given back (whatever failed).
 func fail(_ reason: String) -> Never {
     ignoreHangupsWhileCleaningUp()
+    _ = SessionCgroup.leaveForCleanup()
     SessionPAM.close()
     releaseHostUser()
     Report.send(.error(reason))
@@ -232,6 +233,10 @@ Report.send(.started(pid: pid))
 
 let status = supervise(pid, control: &control, signals: signals)
 ignoreHangupsWhileCleaningUp()
+// Out of the session's cgroup, whose processes are killed after its grace: the cleanup gets
+// longer (a userdel waiting for the password files' lock, or removing a large home). A launcher
+// that cannot move keeps the grace (nothing is said: stderr is the session's terminal).
+_ = SessionCgroup.leaveForCleanup()
 terminal?.giveBack()
 SessionPAM.close()
 releaseHostUser()

@@ -19,7 +19,7 @@ final class PrivilegeBroker {
     /// Cgroups of ended sessions not removed yet: each killed once its grace is over, then
     /// removed once its processes have left; enhanced recording watches it until then (what a
     /// session's last processes run is still recorded).
-    private var leaving = LeavingSessions<MonitoredSession?>()
+    private var leaving = LeavingSessions<MonitoredSession?> { BrokerLog.info($0) }
     /// Launchers started and not reaped yet: only these pids may be signalled (a reaped one may
     /// be someone else's by now).
     private var launchers: Set<pid_t> = []

@@ -64,16 +64,26 @@ final class SessionCgroupTests: XCTestCase {
         let shell = try ChildProcess("/bin/sh", ["-c", "echo $$ > \(occupied.path)/inner/cgroup.procs && trap 'echo hung up > \(hungUp); exit 0' HUP "
                                                  + "&& echo > \(ready[1]) && while :; do sleep 300 & wait; done"])
         defer { shell.stop() }
-        try await waitUntil { ready.allSatisfy { FileManager.default.fileExists(atPath: $0) } }
+        // A launcher's cleanup cgroup beside its session's (empty), and one whose session is gone
+        // with a cleanup still in it (ignoring the hangup, as a launcher's tools do).
+        XCTAssertEqual(mkdir(occupied.cleanup.path, 0o755), 0)
+        let orphan = SessionCgroup(path: "\(root)/portcullis/\(UUID().uuidString.lowercased())").cleanup
+        XCTAssertEqual(mkdir(orphan.path, 0o755), 0)
+        let cleaning = try ChildProcess("/bin/sh", ["-c", "echo $$ > \(orphan.path)/cgroup.procs && trap '' HUP && echo > \(ready[0])-cleanup && exec sleep 300"])
+        defer { cleaning.stop() }
+        try await waitUntil { (ready + [ready[0] + "-cleanup"]).allSatisfy { FileManager.default.fileExists(atPath: $0) } }
 
         let logs = LogCapture()
         let fixture = try await NodeFixture(cgroupRoot: root, logger: logs.logger())
         XCTAssertFalse(FileManager.default.fileExists(atPath: empty.path), "the empty leftover is gone")
         XCTAssertFalse(FileManager.default.fileExists(atPath: occupied.path), "the occupied leftover is gone")
-        try await waitUntil { !sleeper.isRunning }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: occupied.cleanup.path), "its cleanup cgroup is gone")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: orphan.path), "a cleanup cgroup without its session is gone")
+        try await waitUntil { !sleeper.isRunning && !cleaning.isRunning }
         XCTAssertEqual(sleeper.exitStatus, 128 + SIGKILL, "what ignored the hangup was killed after the grace")
+        XCTAssertEqual(cleaning.exitStatus, 128 + SIGKILL, "a leftover cleanup too")
         XCTAssertEqual(try? String(contentsOfFile: hungUp, encoding: .utf8), "hung up\n", "the leftover shell was hung up on and ran its trap")
-        XCTAssertEqual(logs.messages(containing: "removed 2 leftover session cgroups").count, 1, "\(logs.all.map(\.message))")
+        XCTAssertEqual(logs.messages(containing: "removed 3 leftover session cgroups").count, 1, "\(logs.all.map(\.message))")
         let killed = logs.messages(containing: "ended the processes of a session")
         let pids = Set("\(killed.first?.metadata["pids"] ?? "")".split(separator: ",").map(String.init))
         XCTAssertTrue(pids.isSuperset(of: ["\(sleeper.pid)", "\(shell.pid)"]), "\(pids)")
@@ -115,6 +125,56 @@ final class SessionCgroupTests: XCTestCase {
         XCTAssertLessThan(last - ended, SessionCgroup.grace * 0.75, "the last of \(count) sessions ended together heard its hangup \(last - ended) s after")
         try await waitUntil(timeout: 90) { shells.allSatisfy { !$0.isRunning } && cgroups.allSatisfy { !FileManager.default.fileExists(atPath: $0.path) } }
         XCTAssertTrue(shells.allSatisfy { $0.exitStatus == 128 + SIGKILL }, "what stayed after the hangup was killed after the grace")
+    }
+
+    /// A launcher cleans up (PAM's close, userdel of a JIT user) in its session's cleanup cgroup:
+    /// what stays in the session after its hangup is killed after the grace, the cleanup is not,
+    /// and has `cleanupTime` to finish; one that does not is killed then, and said so.
+    func testALaunchersCleanupOutlivesItsSessionsGrace() async throws {
+        guard getuid() == 0 else { try TestEnvironment.missing("session cgroups need root; CI runs as root") }
+        let root = try XCTUnwrap(NodeFixture.makeCgroupRoot(), "no cgroup2 here")
+        let directory = try TestEnvironment.temporaryDirectory("portcullis-cleanup")
+        var shells: [ChildProcess] = [], cgroups: [SessionCgroup] = []
+        defer {
+            shells.forEach { $0.stop() }
+            cgroups.forEach { try? $0.cleanup.end(); try? $0.end() }
+            rmdir(root + "/portcullis")
+            rmdir(root)
+            try? FileManager.default.removeItem(at: directory)
+        }
+        func start(_ script: String, in cgroup: SessionCgroup, ready: String) throws {
+            shells.append(try ChildProcess("/bin/sh", ["-c", "echo $$ > \(cgroup.path)/cgroup.procs && trap '' HUP && echo > \(directory.path)/\(ready) && \(script)"]))
+        }
+        var problems: [String] = []
+        var leaving = LeavingSessions<Int>(cleanupTime: 2) { problems.append($0) }
+        for (index, cleanupSeconds) in [SessionCgroup.grace + 1, 300].enumerated() {
+            let cgroup = try SessionCgroup.create(sessionID: UUID().uuidString.lowercased(), root: root)
+            cgroups.append(cgroup)
+            XCTAssertEqual(mkdir(cgroup.cleanup.path, 0o755), 0)
+            try start("while :; do sleep 300 & wait; done", in: cgroup, ready: "user-\(index)")
+            try start("sleep \(cleanupSeconds) && echo > \(directory.path)/cleaned-\(index)", in: cgroup.cleanup, ready: "cleanup-\(index)")
+        }
+        try await waitUntil { ["user-0", "cleanup-0", "user-1", "cleanup-1"].allSatisfy { FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) } }
+        let ended = Date()
+        var done: [Int] = []
+        for (index, cgroup) in cgroups.enumerated() { leaving.add(cgroup, context: index) }
+        while !leaving.isEmpty, Date().timeIntervalSince(ended) < 30 {
+            done += leaving.advance().map { XCTAssertNil($0.failure); return $0.context }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        XCTAssertTrue(leaving.isEmpty, "still leaving 30 s after the sessions ended")
+        XCTAssertEqual(done.sorted(), [0, 1], "each session reported once, when its cgroup is gone")
+        XCTAssertEqual(shells[0].wait(timeout: 5), 128 + SIGKILL, "what stayed in the session was killed after the grace")
+        XCTAssertEqual(shells[2].wait(timeout: 5), 128 + SIGKILL)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: directory.appendingPathComponent("cleaned-0").path), "a cleanup longer than the grace finished")
+        XCTAssertEqual(shells[1].wait(timeout: 5), 0)
+        XCTAssertEqual(shells[3].wait(timeout: 5), 128 + SIGKILL, "a cleanup past its time was killed")
+        XCTAssertEqual(problems.count, 1, "\(problems)")
+        XCTAssertTrue(problems.first?.contains(cgroups[1].cleanup.path) == true, "\(problems)")
+        for cgroup in cgroups {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: cgroup.path))
+            XCTAssertFalse(FileManager.default.fileExists(atPath: cgroup.cleanup.path))
+        }
     }
 
     /// The launcher ends a session by cleaning up (userdel of a JIT user) while ignoring HUP and

@@ -341,9 +341,10 @@ final class PrivilegeSeparationTests: XCTestCase {
     /// The removal of a JIT user that a session's end starts is finished even when the broker's
     /// hangup for that end (sent to every process in the session's cgroup) comes while userdel
     /// runs: here userdel waits for the password files, locked by this test until a process of
-    /// its own in the cgroup has heard the hangup. Before the launcher ran its account tools with
-    /// HUP ignored, the hangup killed userdel and the account outlived its session (how make test
-    /// once failed the test above).
+    /// its own in the cgroup has heard the hangup and, past the grace, the session's cgroup has
+    /// been killed and removed. Before the launcher ran its account tools with HUP ignored, the
+    /// hangup killed userdel and the account outlived its session (how make test once failed the
+    /// test above); before it cleaned up in the session's cleanup cgroup, the kill after the grace did.
     func testAHostUsersRemovalIsFinishedThroughTheSessionsHangup() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/userdel") else { try TestEnvironment.missing("userdel (Debian package passwd) is not installed") }
         let daemon = try DaemonFixture.startedWithNode(in: directory, brokerArguments: ["--create-host-users"])
@@ -372,15 +373,21 @@ final class PrivilegeSeparationTests: XCTestCase {
         XCTAssertEqual(lckpwdf(), 0, "the password files could not be locked")
         locked = true
         // The client goes: the node hangs up on the program, the launcher starts removing the
-        // user, and the node ends the session with the broker (its hangup) two seconds later.
+        // user from the session's cleanup cgroup, and the node ends the session with the broker
+        // (its hangup, and a kill after the grace).
         client.stop()
-        try Self.eventually("userdel is waiting in the session's cgroup") {
-            broker.processes(of: session).contains { ((try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) ?? "").hasPrefix("userdel") }
-        }
+        let userdel = { broker.processes(of: session + ".cleanup").first { ((try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) ?? "").hasPrefix("userdel") } }
+        try Self.eventually("userdel is waiting in the session's cleanup cgroup") { userdel() != nil }
         try Self.eventually("the broker hung up on the session") { FileManager.default.fileExists(atPath: heard) }
+        // Past the grace: what stayed in the session (the listener) is killed and its cgroup
+        // removed; the cleanup is not cut (before, userdel went with the listener and the
+        // account outlived its session until a restart's sweep).
+        try Self.eventually("the session's cgroup is killed and removed after its grace") { !broker.sessions.contains(session) }
+        XCTAssertNotNil(userdel(), "userdel still waits for the lock, out of the kill's reach")
         _ = ulckpwdf()
         locked = false
         try Self.eventually("the launcher removed \(login) with its session") { getpwnam(login) == nil }
+        try Self.eventually("the cleanup cgroup is removed once the launcher is done") { broker.sessions.isEmpty }
     }
 
     // MARK: Helpers
