@@ -50,8 +50,15 @@ public struct LeavingSessions<Context> {
     public mutating func advance(now: ContinuousClock.Instant = .now) -> [(context: Context, failure: SessionCgroup.Failure?)] {
         var done: [(context: Context, failure: SessionCgroup.Failure?)] = []
         var kept: [Entry] = []
-        func report(_ failure: SessionCgroup.Failure, of entry: Entry) {
-            if let context = entry.context { done.append((context, failure)) } else { onCleanupProblem("\(failure)") }
+        // A session's cleanup cgroup is followed once the session is done with, removed or not.
+        func finish(_ entry: Entry, _ failure: SessionCgroup.Failure?) {
+            guard let context = entry.context else {
+                if let failure { onCleanupProblem("\(failure)") }
+                return
+            }
+            done.append((context, failure))
+            let cleanup = entry.cgroup.cleanup
+            if cleanup.exists { kept.append(Entry(cgroup: cleanup, killAt: now + .seconds(cleanupTime), context: nil)) }
         }
         for var entry in entries {
             // In its grace and still running: one short read, not a removal tried (a directory walk).
@@ -63,25 +70,21 @@ public struct LeavingSessions<Context> {
                 if now >= entry.killAt {
                     if entry.context == nil, !entry.killed, entry.cgroup.isPopulated {
                         onCleanupProblem("\(entry.cgroup.path): a launcher's cleanup still ran \(Int(cleanupTime)) s after its session ended; "
-                                         + "killed (a host user it was removing is left to the next start's sweep)")
+                                         + "killed (a host user it was removing is left to the host-user sweep)")
                     }
                     entry.cgroup.kill()
                     entry.killed = true
                 }
                 if try entry.cgroup.remove() {
-                    if let context = entry.context {
-                        done.append((context, nil))
-                        let cleanup = entry.cgroup.cleanup
-                        if cleanup.exists { kept.append(Entry(cgroup: cleanup, killAt: now + .seconds(cleanupTime), context: nil)) }
-                    }
+                    finish(entry, nil)
                 } else if now < entry.killAt + .seconds(patience) {
                     kept.append(entry)
                 } else {
-                    report(.system("\(entry.cgroup.path) still has processes \(Int(patience)) s after they were killed "
-                                   + "(stuck in the kernel?); left in place for the next start to remove"), of: entry)
+                    finish(entry, .system("\(entry.cgroup.path) still has processes \(Int(patience)) s after they were killed "
+                                          + "(stuck in the kernel?); left in place for the next start to remove"))
                 }
             } catch {
-                report(error as? SessionCgroup.Failure ?? .system("\(error)"), of: entry)
+                finish(entry, error as? SessionCgroup.Failure ?? .system("\(error)"))
             }
         }
         entries = kept

@@ -69,7 +69,9 @@ public struct SessionCgroup: Sendable {
         guard isSessionID((own as NSString).lastPathComponent), (parent as NSString).lastPathComponent == "portcullis" else { return nil }
         do {
             let cleanup = SessionCgroup(path: try cgroup2Mount() + own).cleanup
-            guard mkdir(cleanup.path, 0o755) == 0 || errno == EEXIST else {
+            // Its own, new: one already there (an ended session's of the same id, or made by a
+            // root session beforehand) may be on its way out, with its own deadline.
+            guard mkdir(cleanup.path, 0o755) == 0 else {
                 return "cannot create \(cleanup.path): \(String(cString: strerror(errno)))"
             }
             try cleanup.add(getpid())

@@ -141,6 +141,9 @@ if let refusal = AccountState.refusal(login: spec.login, uid: uid, shell: shell)
 
 Report.send(.ready)
 guard let go = control.line(), LaunchCommand(line: go) == .go else {
+    // The session ended before it started (its client went): cleaned up as after a program.
+    ignoreHangupsWhileCleaningUp()
+    _ = SessionCgroup.leaveForCleanup()
     releaseHostUser()
     exit(1)
 }
