@@ -1,4 +1,5 @@
 import Foundation
+import HostSessions
 import LaunchProtocol
 
 /// The write end of the self-pipe: signal handlers only write the signal's number to it, and the
@@ -26,6 +27,10 @@ func routeSignalsThroughPipe() -> Int32 {
     return ends[0]
 }
 
+/// The signals that end a session (the node's or broker's hangup, a stop): what account tools
+/// and the launcher's cleanup ignore.
+let hangupSignals = [SIGHUP, SIGTERM]
+
 /// Runs `body` (which spawns an account tool keeping HUP and TERM ignored) with those ignored,
 /// so the session's hangup — sent to every process in its cgroup — cannot kill the tool half-way
 /// (a useradd cut between the passwd and group files would leave an account no sweep removes). The
@@ -34,10 +39,6 @@ func routeSignalsThroughPipe() -> Int32 {
 /// arriving later, while they are blocked, is delivered once they are unblocked (Linux queues a
 /// blocked signal even while it is ignored). Only one landing between those two steps is lost;
 /// the kill after the grace still ends that session.
-/// The signals that end a session (the node's or broker's hangup, a stop): what account tools
-/// and the launcher's cleanup ignore.
-let hangupSignals = [SIGHUP, SIGTERM]
-
 func withHangupsIgnored<T>(_ body: () throws -> T) rethrows -> T {
     var hangups = sigset_t(), previousMask = sigset_t(), pending = sigset_t()
     sigemptyset(&hangups)
@@ -61,10 +62,12 @@ func withHangupsIgnored<T>(_ body: () throws -> T) rethrows -> T {
 
 /// From here the launcher only cleans up (gives the terminal back, closes PAM, gives the host
 /// user back) and exits: HUP and TERM are ignored by it and by what it runs (PAM's close hooks,
-/// userdel), which the session's hangup would otherwise cut off; the kill after the grace still
-/// ends them.
-func ignoreHangupsWhileCleaningUp() {
+/// userdel), which the session's hangup would otherwise cut off, and it moves into the session's
+/// cleanup cgroup, out of reach of the kill after the grace (`LeavingSessions` gives it a minute).
+/// A launcher that cannot move keeps the grace (nothing is said: stderr is the session's terminal).
+func beginCleanup() {
     for number in hangupSignals { signal(number, SIG_IGN) }
+    _ = SessionCgroup.leaveForCleanup()
 }
 
 /// Whether a TERM or HUP came through the self-pipe already (before there is a child to pass

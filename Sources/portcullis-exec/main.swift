@@ -23,8 +23,7 @@ import LaunchProtocol
 /// Reports why and exits; a PAM session opened before is closed first, and a host user made
 /// for the session is given back (whatever failed).
 func fail(_ reason: String) -> Never {
-    ignoreHangupsWhileCleaningUp()
-    _ = SessionCgroup.leaveForCleanup()
+    beginCleanup()
     SessionPAM.close()
     releaseHostUser()
     Report.send(.error(reason))
@@ -142,8 +141,7 @@ if let refusal = AccountState.refusal(login: spec.login, uid: uid, shell: shell)
 Report.send(.ready)
 guard let go = control.line(), LaunchCommand(line: go) == .go else {
     // The session ended before it started (its client went): cleaned up as after a program.
-    ignoreHangupsWhileCleaningUp()
-    _ = SessionCgroup.leaveForCleanup()
+    beginCleanup()
     releaseHostUser()
     exit(1)
 }
@@ -235,11 +233,7 @@ guard pid > 0 else {
 Report.send(.started(pid: pid))
 
 let status = supervise(pid, control: &control, signals: signals)
-ignoreHangupsWhileCleaningUp()
-// Out of the session's cgroup, whose processes are killed after its grace: the cleanup gets
-// longer (a userdel waiting for the password files' lock, or removing a large home). A launcher
-// that cannot move keeps the grace (nothing is said: stderr is the session's terminal).
-_ = SessionCgroup.leaveForCleanup()
+beginCleanup()
 terminal?.giveBack()
 SessionPAM.close()
 releaseHostUser()
