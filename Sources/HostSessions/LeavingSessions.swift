@@ -18,6 +18,8 @@ public struct LeavingSessions<Context> {
         let killAt: ContinuousClock.Instant
         /// nil for a launcher's cleanup, which is reported to no one.
         let context: Context?
+        /// Whether its session's cleanup cgroup is followed once it is done with.
+        var followsCleanup = true
         var killed = false
     }
 
@@ -38,10 +40,11 @@ public struct LeavingSessions<Context> {
     public var isEmpty: Bool { entries.isEmpty }
 
     /// Hangs up on everything in `cgroup` now; its grace starts. Returns the pids hung up on.
+    /// `followingCleanup: false` when the caller adds the session's cleanup cgroup itself.
     @discardableResult
-    public mutating func add(_ cgroup: SessionCgroup, context: Context, now: ContinuousClock.Instant = .now) -> [pid_t] {
+    public mutating func add(_ cgroup: SessionCgroup, context: Context, followingCleanup: Bool = true, now: ContinuousClock.Instant = .now) -> [pid_t] {
         let found = cgroup.hangUp()
-        entries.append(Entry(cgroup: cgroup, killAt: now + .seconds(SessionCgroup.grace), context: context))
+        entries.append(Entry(cgroup: cgroup, killAt: now + .seconds(SessionCgroup.grace), context: context, followsCleanup: followingCleanup))
         return found
     }
 
@@ -58,7 +61,7 @@ public struct LeavingSessions<Context> {
             }
             done.append((context, failure))
             let cleanup = entry.cgroup.cleanup
-            if cleanup.exists { kept.append(Entry(cgroup: cleanup, killAt: now + .seconds(cleanupTime), context: nil)) }
+            if entry.followsCleanup, cleanup.exists { kept.append(Entry(cgroup: cleanup, killAt: now + .seconds(cleanupTime), context: nil)) }
         }
         for var entry in entries {
             // In its grace and still running: one short read, not a removal tried (a directory walk).

@@ -226,14 +226,18 @@ public struct SessionCgroup: Sendable {
     /// of its sessions), and their launchers' cleanup cgroups. Only for a node that serves no
     /// session yet: all of them are taken as leftovers. A process still in one is a session nobody
     /// records or controls any more, so it is ended as any session is: hung up on, and killed if
-    /// still there after the grace (waited once, and only while something runs; a cleanup gets
-    /// no more). Returns those removed and the failures to remove the others.
+    /// still there after the grace (waited once, and only while something runs). A cleanup cgroup
+    /// there already is ended with its session's, in the same grace; one a leftover launcher makes
+    /// meanwhile (cleaning up after the hangup) gets a grace of its own after its session.
+    /// Returns those removed (a session's processes and its cleanup's as one leftover) and the
+    /// failures to remove the others.
     public static func sweep(root: String? = nil) throws -> (removed: [Leftover], failures: [Failure]) {
         sweep(roots: [try root ?? cgroup2Mount()])
     }
 
     /// `sweep` of several roots, with one grace for all of them.
     public static func sweep(roots: [String]) -> (removed: [Leftover], failures: [Failure]) {
+        // Each leftover: a session's cgroup and its cleanup's, or a cleanup's alone (its session gone).
         let leftovers = roots.flatMap { root in
             let base = root + "/portcullis"
             let names = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
@@ -241,27 +245,35 @@ public struct SessionCgroup: Sendable {
                 var isDirectory: ObjCBool = false
                 return FileManager.default.fileExists(atPath: "\(base)/\(name)", isDirectory: &isDirectory) && isDirectory.boolValue
             })
-            // A session's cleanup cgroup goes with its session's; alone when that is gone already.
-            return directories.sorted().compactMap { name -> (sessionID: String, cgroup: SessionCgroup)? in
-                if isSessionID(name) { return (name, SessionCgroup(path: "\(base)/\(name)")) }
+            return directories.sorted().compactMap { name -> (sessionID: String, cgroups: [SessionCgroup])? in
+                if isSessionID(name) {
+                    let session = SessionCgroup(path: "\(base)/\(name)")
+                    return (name, directories.contains(name + cleanupSuffix) ? [session, session.cleanup] : [session])
+                }
                 let session = String(name.dropLast(cleanupSuffix.count))
                 guard name.hasSuffix(cleanupSuffix), isSessionID(session), !directories.contains(session) else { return nil }
-                return (session, SessionCgroup(path: "\(base)/\(name)"))
+                return (session, [SessionCgroup(path: "\(base)/\(name)")])
             }
         }
         // Ended together as any session is (`LeavingSessions`: one grace for all), waited for
         // here; a cgroup still not empty 5 s after its kill is given up on: the node starts after this.
         var problems: [Failure] = []
         var leaving = LeavingSessions<Int>(patience: 5, cleanupTime: grace) { problems.append(.system($0)) }
-        let running = leftovers.enumerated().map { leaving.add($1.cgroup, context: $0) }
-        var removed: [Int] = [], failures: [Failure] = []
+        let running = leftovers.enumerated().map { index, leftover in
+            leftover.cgroups.flatMap { leaving.add($0, context: index, followingCleanup: leftover.cgroups.count == 1) }
+        }
+        var finished = Set<Int>(), failed = Set<Int>(), failures: [Failure] = []
         while !leaving.isEmpty {
             for (index, failure) in leaving.advance() {
-                if let failure { failures.append(failure) } else { removed.append(index) }
+                finished.insert(index)
+                if let failure {
+                    failed.insert(index)
+                    failures.append(failure)
+                }
             }
             if !leaving.isEmpty { usleep(10_000) }
         }
-        let ended = removed.sorted().map { Leftover(sessionID: leftovers[$0].sessionID, ended: running[$0]) }
+        let ended = finished.subtracting(failed).sorted().map { Leftover(sessionID: leftovers[$0].sessionID, ended: running[$0]) }
         return (ended, failures + problems)
     }
 

@@ -14,6 +14,9 @@ public enum LaunchReport: Sendable, Equatable {
     case error(String)
     /// It made, changed or removed a host user (before `ready`, or after the program ended).
     case hostUser(HostUserChange)
+    /// Something went wrong that does not end the session (the node logs it as a warning): stderr
+    /// is the session's terminal, so this is the launcher's only way to say it.
+    case warning(String)
 
     private struct Wire: Codable {
         var event: String
@@ -33,6 +36,9 @@ public enum LaunchReport: Sendable, Equatable {
         case ("exit", _, let status?, nil): self = .exited(.status(status))
         case ("exit", _, nil, let signal?): self = .exited(.signal(signal))
         case ("error", _, _, _): self = .error(wire.reason ?? "the session launcher failed")
+        case ("warning", _, _, _):
+            guard let reason = wire.reason else { return nil }
+            self = .warning(reason)
         case ("host_user", _, _, _):
             guard let change = wire.change else { return nil }
             self = .hostUser(change)
@@ -49,6 +55,7 @@ public enum LaunchReport: Sendable, Equatable {
         case .exited(.signal(let signal)): Wire(event: "exit", signal: signal)
         case .error(let reason): Wire(event: "error", reason: String(reason.prefix(4096)))
         case .hostUser(let change): Wire(event: "host_user", change: change)
+        case .warning(let reason): Wire(event: "warning", reason: String(reason.prefix(4096)))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -293,6 +293,8 @@ final class NodeSession: SSHSessionHandler, ControlledSession, @unchecked Sendab
             launcherError = reason
             tell(reason)
             connection.emit(.sessionRejected(connection.eventFields, sid: sid, reason: reason))
+        case .warning(let reason):
+            logger.warning("the session's launcher", metadata: ["problem": "\(reason)"])
         }
     }
 

@@ -4,6 +4,8 @@ import Foundation
 /// for which session and peer. Never a descriptor's contents or anything secret.
 enum BrokerLog {
     static func info(_ message: String) { write("portcullis-privd: \(message)\n") }
+    /// Something an operator should look at (said as the daemon's text log says it).
+    static func warning(_ message: String) { write("portcullis-privd: warning: \(message)\n") }
     static func refused(_ reason: String, session: String?, peer: pid_t) {
         write("portcullis-privd: refused (peer pid \(peer)\(session.map { ", session \($0.prefix(64))" } ?? "")): \(reason)\n")
     }

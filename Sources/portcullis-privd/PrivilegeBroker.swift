@@ -19,7 +19,7 @@ final class PrivilegeBroker {
     /// Cgroups of ended sessions not removed yet: each killed once its grace is over, then
     /// removed once its processes have left; enhanced recording watches it until then (what a
     /// session's last processes run is still recorded).
-    private var leaving = LeavingSessions<MonitoredSession?> { BrokerLog.info($0) }
+    private var leaving = LeavingSessions<MonitoredSession?> { BrokerLog.warning($0) }
     /// Launchers started and not reaped yet: only these pids may be signalled (a reaped one may
     /// be someone else's by now).
     private var launchers: Set<pid_t> = []
@@ -82,7 +82,7 @@ final class PrivilegeBroker {
         // before the split left its own under the cgroup2 mount: nobody controls or records those.
         let sweep = SessionCgroup.sweep(roots: [cgroupRoot] + (other.map { [$0] } ?? []))
         for leftover in sweep.removed { BrokerLog.info("ended leftover session \(leftover.sessionID) (\(leftover.ended.count) processes ended)") }
-        for failure in sweep.failures { BrokerLog.info("a leftover session cgroup could not be removed: \(failure)") }
+        for failure in sweep.failures { BrokerLog.warning("a leftover session cgroup could not be removed: \(failure)") }
         // Only then listening: the daemon's first session never waits on the sweep.
         listener = try Self.listen(at: socketPath, owner: allowedUID)
         BrokerLog.info("serving uid \(allowedUID) on \(socketPath); session cgroups under \(cgroupRoot)/portcullis; at most \(maximumSessions) sessions; "

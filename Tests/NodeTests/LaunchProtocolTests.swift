@@ -5,7 +5,7 @@ import XCTest
 /// reads back as itself, and a line that is not one is refused (the node then ends the session).
 final class LaunchProtocolTests: XCTestCase {
     func testEveryReportReadsBackAsItself() {
-        let reports: [LaunchReport] = [.ready, .started(pid: 4242), .exited(.status(3)), .exited(.signal(9)), .error("unknown login \"x\""),
+        let reports: [LaunchReport] = [.ready, .started(pid: 4242), .exited(.status(3)), .exited(.signal(9)), .error("unknown login \"x\""), .warning("cannot create /sys/fs/cgroup/x.cleanup: Permission denied"),
                                        .hostUser(HostUserChange(action: .create, login: "dev1", mode: .drop, groups: ["portcullis-managed", "wheel"],
                                                                 createdGroups: ["wheel"], sudoers: 2)),
                                        .hostUser(HostUserChange(action: .delete, login: "dev1", mode: .drop, reason: "sweep"))]
@@ -18,7 +18,7 @@ final class LaunchProtocolTests: XCTestCase {
 
     func testWhatIsNotAReportIsRefused() {
         for text in ["", "{}", "go", "{\"event\":\"started\"}", "{\"event\":\"started\",\"pid\":0}", "{\"event\":\"exit\"}",
-                     "{\"event\":\"exit\",\"status\":1,\"signal\":9}", "{\"event\":\"launch\"}", "[\"ready\"]", "{\"event\":\"host_user\"}",
+                     "{\"event\":\"exit\",\"status\":1,\"signal\":9}", "{\"event\":\"launch\"}", "[\"ready\"]", "{\"event\":\"host_user\"}", "{\"event\":\"warning\"}",
                      "{\"event\":\"host_user\",\"change\":{\"action\":\"chown\",\"login\":\"x\",\"mode\":\"keep\",\"groups\":[],\"created_groups\":[],\"sudoers\":0}}"] {
             XCTAssertNil(LaunchReport(line: Array(text.utf8)), text)
         }

@@ -64,30 +64,36 @@ final class SessionCgroupTests: XCTestCase {
         let shell = try ChildProcess("/bin/sh", ["-c", "echo $$ > \(occupied.path)/inner/cgroup.procs && trap 'echo hung up > \(hungUp); exit 0' HUP "
                                                  + "&& echo > \(ready[1]) && while :; do sleep 300 & wait; done"])
         defer { shell.stop() }
-        // A launcher's cleanup cgroup beside its session's (empty), and one whose session is gone
+        // A launcher's cleanup cgroup beside its session's, and one whose session is gone, each
         // with a cleanup still in it (ignoring the hangup, as a launcher's tools do).
         XCTAssertEqual(mkdir(occupied.cleanup.path, 0o755), 0)
+        let besideSession = try ChildProcess("/bin/sh", ["-c", "echo $$ > \(occupied.cleanup.path)/cgroup.procs && trap '' HUP && echo > \(ready[1])-cleanup && exec sleep 300"])
+        defer { besideSession.stop() }
         let orphan = SessionCgroup(path: "\(root)/portcullis/\(UUID().uuidString.lowercased())").cleanup
         XCTAssertEqual(mkdir(orphan.path, 0o755), 0)
         let cleaning = try ChildProcess("/bin/sh", ["-c", "echo $$ > \(orphan.path)/cgroup.procs && trap '' HUP && echo > \(ready[0])-cleanup && exec sleep 300"])
         defer { cleaning.stop() }
-        try await waitUntil { (ready + [ready[0] + "-cleanup"]).allSatisfy { FileManager.default.fileExists(atPath: $0) } }
+        try await waitUntil { (ready + ready.map { $0 + "-cleanup" }).allSatisfy { FileManager.default.fileExists(atPath: $0) } }
 
         let logs = LogCapture()
+        let started = ContinuousClock.now
         let fixture = try await NodeFixture(cgroupRoot: root, logger: logs.logger())
+        // One grace for all: a cleanup beside its session is not given another after the session's.
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(SessionCgroup.grace * 1.75), "the start-up sweep took more than one grace")
         XCTAssertFalse(FileManager.default.fileExists(atPath: empty.path), "the empty leftover is gone")
         XCTAssertFalse(FileManager.default.fileExists(atPath: occupied.path), "the occupied leftover is gone")
         XCTAssertFalse(FileManager.default.fileExists(atPath: occupied.cleanup.path), "its cleanup cgroup is gone")
         XCTAssertFalse(FileManager.default.fileExists(atPath: orphan.path), "a cleanup cgroup without its session is gone")
-        try await waitUntil { !sleeper.isRunning && !cleaning.isRunning }
+        try await waitUntil { !sleeper.isRunning && !cleaning.isRunning && !besideSession.isRunning }
         XCTAssertEqual(sleeper.exitStatus, 128 + SIGKILL, "what ignored the hangup was killed after the grace")
         XCTAssertEqual(cleaning.exitStatus, 128 + SIGKILL, "a leftover cleanup too")
+        XCTAssertEqual(besideSession.exitStatus, 128 + SIGKILL, "and one beside its session")
         XCTAssertEqual(try? String(contentsOfFile: hungUp, encoding: .utf8), "hung up\n", "the leftover shell was hung up on and ran its trap")
         XCTAssertEqual(logs.messages(containing: "removed 3 leftover session cgroups").count, 1, "\(logs.all.map(\.message))")
         let killed = logs.messages(containing: "ended the processes of a session")
         // A message per leftover that still ran something (in the order of their names).
         let pids = Set(killed.flatMap { "\($0.metadata["pids"] ?? "")".split(separator: ",").map(String.init) })
-        XCTAssertTrue(pids.isSuperset(of: ["\(sleeper.pid)", "\(shell.pid)", "\(cleaning.pid)"]), "\(pids)")
+        XCTAssertTrue(pids.isSuperset(of: ["\(sleeper.pid)", "\(shell.pid)", "\(cleaning.pid)", "\(besideSession.pid)"]), "\(pids)")
         await fixture.close()
     }
 

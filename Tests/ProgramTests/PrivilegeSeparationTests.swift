@@ -148,6 +148,42 @@ final class PrivilegeSeparationTests: XCTestCase {
         }
     }
 
+    /// A launcher that cannot move into its session's cleanup cgroup (here a root session made one
+    /// of that name first) keeps the session's grace for its cleanup and says so: stderr is the
+    /// session's, so it reports a `warning` the node logs. The broker still removes that cgroup.
+    func testALauncherThatCannotMoveForItsCleanupSaysSo() throws {
+        let broker = try BrokerFixture(directory: directory, user: "0")
+        self.broker = broker
+        let fd = try broker.connect()
+        defer { close(fd) }
+        let cleanup = "\(broker.cgroupRoot)/portcullis/s3.cleanup"
+        let spec = try LaunchSpec(login: "root", command: "mkdir \(cleanup)", environment: [:], portcullisUser: "alice").line()
+        let session = try launch(broker, on: fd, id: "s3", login: "root", writingFirst: spec + LaunchCommand.go.line)
+        defer { session.close() }
+        var received: [UInt8] = [], reports: [LaunchReport] = []
+        try Self.eventually("the launcher reported its exit and closed its control socket") {
+            var byte: UInt8 = 0
+            while true {
+                switch recv(session.control, &byte, 1, Int32(MSG_DONTWAIT)) {
+                case 1: received.append(byte)
+                case 0: return true
+                default: return false
+                }
+            }
+        }
+        for line in received.split(separator: 0x0a) {
+            reports.append(try XCTUnwrap(LaunchReport(line: line), String(decoding: line, as: UTF8.self)))
+        }
+        XCTAssertTrue(reports.contains(.exited(.status(0))), "\(reports)")
+        let warnings = reports.compactMap { if case .warning(let reason) = $0 { reason } else { nil } }
+        XCTAssertEqual(warnings.count, 1, "\(reports)")
+        XCTAssertTrue(warnings.first?.contains("cannot create \(cleanup)") == true, "\(warnings)")
+        XCTAssertEqual(try broker.ask(fd, .end(session: "s3")), .done)
+        try Self.eventually("the session's cgroup and the cleanup cgroup beside it are removed") {
+            !FileManager.default.fileExists(atPath: cleanup) && !broker.sessions.contains("s3")
+        }
+    }
+
     func testLinuxAuditRecordsAreWrittenByTheBrokerForTheDaemon() throws {
         let broker = try BrokerFixture(directory: directory, user: "0")
         self.broker = broker
@@ -405,13 +441,6 @@ final class PrivilegeSeparationTests: XCTestCase {
             node_labels: {env: test}
         \(sudoers ? "    host_sudoers: [\"ALL=(ALL) NOPASSWD: /usr/bin/id\"]\n" : "")\(groups.isEmpty ? "" : "    host_groups: [\(groups.joined(separator: ", "))]\n")
         """
-    }
-
-    /// glibc's lckpwdf or ulckpwdf (<shadow.h>, which Swift's Glibc module leaves out): the lock
-    /// the shadow tools take on the password files.
-    static func passwordFiles(_ function: String) -> Int32 {
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), function) else { return -1 }
-        return unsafeBitCast(symbol, to: (@convention(c) () -> Int32).self)()
     }
 
     /// A session the test drives as the daemon does: pipes, a control socket, `open` and `launch`.
