@@ -18,8 +18,6 @@ public struct LeavingSessions<Context> {
         let killAt: ContinuousClock.Instant
         /// nil for a launcher's cleanup, which is reported to no one.
         let context: Context?
-        /// Whether its session's cleanup cgroup is followed once it is done with.
-        var followsCleanup = true
         var killed = false
     }
 
@@ -40,11 +38,11 @@ public struct LeavingSessions<Context> {
     public var isEmpty: Bool { entries.isEmpty }
 
     /// Hangs up on everything in `cgroup` now; its grace starts. Returns the pids hung up on.
-    /// `followingCleanup: false` when the caller adds the session's cleanup cgroup itself.
+    /// A session's cleanup cgroup may be added too (the start-up sweep): it then has the same grace.
     @discardableResult
-    public mutating func add(_ cgroup: SessionCgroup, context: Context, followingCleanup: Bool = true, now: ContinuousClock.Instant = .now) -> [pid_t] {
+    public mutating func add(_ cgroup: SessionCgroup, context: Context, now: ContinuousClock.Instant = .now) -> [pid_t] {
         let found = cgroup.hangUp()
-        entries.append(Entry(cgroup: cgroup, killAt: now + .seconds(SessionCgroup.grace), context: context, followsCleanup: followingCleanup))
+        entries.append(Entry(cgroup: cgroup, killAt: now + .seconds(SessionCgroup.grace), context: context))
         return found
     }
 
@@ -53,7 +51,8 @@ public struct LeavingSessions<Context> {
     public mutating func advance(now: ContinuousClock.Instant = .now) -> [(context: Context, failure: SessionCgroup.Failure?)] {
         var done: [(context: Context, failure: SessionCgroup.Failure?)] = []
         var kept: [Entry] = []
-        // A session's cleanup cgroup is followed once the session is done with, removed or not.
+        // A session's cleanup cgroup is followed once the session is done with, removed or not
+        // (unless it is followed already: one added with its session, still on its way out).
         func finish(_ entry: Entry, _ failure: SessionCgroup.Failure?) {
             guard let context = entry.context else {
                 if let failure { onCleanupProblem("\(failure)") }
@@ -61,7 +60,10 @@ public struct LeavingSessions<Context> {
             }
             done.append((context, failure))
             let cleanup = entry.cgroup.cleanup
-            if entry.followsCleanup, cleanup.exists { kept.append(Entry(cgroup: cleanup, killAt: now + .seconds(cleanupTime), context: nil)) }
+            let followed = { (other: Entry) in other.cgroup.path == cleanup.path }
+            if cleanup.exists, !entries.contains(where: followed), !kept.contains(where: followed) {
+                kept.append(Entry(cgroup: cleanup, killAt: now + .seconds(cleanupTime), context: nil))
+            }
         }
         for var entry in entries {
             // In its grace and still running: one short read, not a removal tried (a directory walk).

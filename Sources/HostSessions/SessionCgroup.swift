@@ -215,11 +215,23 @@ public struct SessionCgroup: Sendable {
         }
     }
 
-    /// A session cgroup a previous run of the node left behind, and the processes that still ran
-    /// in it (hung up on, then killed if still there after the grace).
+    /// A session cgroup a previous run of the node left behind (with its launcher's cleanup
+    /// cgroup), the processes that still ran in it (hung up on, then killed if still there after
+    /// the grace), and why it could not be removed, if so.
     public struct Leftover: Sendable, Equatable {
         public var sessionID: String
         public var ended: [pid_t]
+        public var failures: [Failure] = []
+        public var removed: Bool { failures.isEmpty }
+    }
+
+    /// What a start-up sweep found and did.
+    public struct Sweep: Sendable {
+        public var leftovers: [Leftover]
+        /// A cleanup cgroup made during the sweep that had to be killed or could not be removed.
+        public var problems: [Failure]
+        public var removed: [Leftover] { leftovers.filter(\.removed) }
+        public var failures: [Failure] { leftovers.flatMap(\.failures) + problems }
     }
 
     /// Ends every session cgroup under `root`'s `portcullis` (a daemon killed outright ends none
@@ -229,16 +241,14 @@ public struct SessionCgroup: Sendable {
     /// still there after the grace (waited once, and only while something runs). A cleanup cgroup
     /// there already is ended with its session's, in the same grace; one a leftover launcher makes
     /// meanwhile (cleaning up after the hangup) gets a grace of its own after its session.
-    /// Returns those removed (a session's processes and its cleanup's as one leftover) and the
-    /// failures to remove the others.
-    public static func sweep(root: String? = nil) throws -> (removed: [Leftover], failures: [Failure]) {
+    public static func sweep(root: String? = nil) throws -> Sweep {
         sweep(roots: [try root ?? cgroup2Mount()])
     }
 
     /// `sweep` of several roots, with one grace for all of them.
-    public static func sweep(roots: [String]) -> (removed: [Leftover], failures: [Failure]) {
+    public static func sweep(roots: [String]) -> Sweep {
         // Each leftover: a session's cgroup and its cleanup's, or a cleanup's alone (its session gone).
-        let leftovers = roots.flatMap { root in
+        let found = roots.flatMap { root in
             let base = root + "/portcullis"
             let names = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
             let directories = Set(names.filter { name in
@@ -259,22 +269,14 @@ public struct SessionCgroup: Sendable {
         // here; a cgroup still not empty 5 s after its kill is given up on: the node starts after this.
         var problems: [Failure] = []
         var leaving = LeavingSessions<Int>(patience: 5, cleanupTime: grace) { problems.append(.system($0)) }
-        let running = leftovers.enumerated().map { index, leftover in
-            leftover.cgroups.flatMap { leaving.add($0, context: index, followingCleanup: leftover.cgroups.count == 1) }
+        var leftovers = found.enumerated().map { index, leftover in
+            Leftover(sessionID: leftover.sessionID, ended: leftover.cgroups.flatMap { leaving.add($0, context: index) })
         }
-        var finished = Set<Int>(), failed = Set<Int>(), failures: [Failure] = []
         while !leaving.isEmpty {
-            for (index, failure) in leaving.advance() {
-                finished.insert(index)
-                if let failure {
-                    failed.insert(index)
-                    failures.append(failure)
-                }
-            }
+            for case (let index, let failure?) in leaving.advance() { leftovers[index].failures.append(failure) }
             if !leaving.isEmpty { usleep(10_000) }
         }
-        let ended = finished.subtracting(failed).sorted().map { Leftover(sessionID: leftovers[$0].sessionID, ended: running[$0]) }
-        return (ended, failures + problems)
+        return Sweep(leftovers: leftovers, problems: problems)
     }
 
     private func write(_ text: String, to file: String) throws {

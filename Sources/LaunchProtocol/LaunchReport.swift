@@ -3,7 +3,8 @@ import Foundation
 /// What the launcher tells the node on the control socket, one JSON line each:
 /// `{"event":"ready"}`, `{"event":"started","pid":N}`, `{"event":"exit","status":N}` or
 /// `{"event":"exit","signal":N}`, or `{"event":"error","reason":"…"}` (then it exits 2); and
-/// `{"event":"host_user","change":{…}}` whenever it made, changed or removed the login's host user.
+/// `{"event":"host_user","change":{…}}` whenever it made, changed or removed the login's host user;
+/// `{"event":"warning","reason":"…"}` for a problem that does not end the session.
 /// Both sides use this one definition.
 public enum LaunchReport: Sendable, Equatable {
     /// It looked the login up and waits for `go` (the node first moves it into the session cgroup).
@@ -27,7 +28,7 @@ public enum LaunchReport: Sendable, Equatable {
         var reason: String?
     }
 
-    /// nil for a line that is not a report (the node then ends the session).
+    /// nil for a line that is not a report (the node drops it).
     public init?(line: some Collection<UInt8>) {
         guard line.count < LaunchSpec.lineLimit, let wire = try? JSONDecoder().decode(Wire.self, from: Data(line)) else { return nil }
         switch (wire.event, wire.pid, wire.status, wire.signal) {

@@ -161,13 +161,13 @@ public struct NodeService: Service {
     /// they are what a daemon killed outright (SIGKILL, a crash) left, and are removed.
     private func sweepLeftoverSessions() {
         let logger = context.logger
-        let sweep: (removed: [SessionCgroup.Leftover], failures: [SessionCgroup.Failure])
+        let sweep: SessionCgroup.Sweep
         do {
             sweep = try SessionCgroup.sweep(root: cgroupRoot)
         } catch {
             return logger.warning("leftover session cgroups could not be looked for", metadata: ["error": "\(error)"])
         }
-        for leftover in sweep.removed where !leftover.ended.isEmpty {
+        for leftover in sweep.leftovers where !leftover.ended.isEmpty {
             logger.warning("ended the processes of a session a previous run left running, unrecorded and uncontrolled",
                            metadata: ["sid": "\(leftover.sessionID)", "pids": "\(leftover.ended.map(String.init).joined(separator: ","))"])
         }

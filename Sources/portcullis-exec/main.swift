@@ -8,7 +8,7 @@
 //   node → launcher: one JSON line, the LaunchSpec (sent once it is in the session's cgroup);
 //                    then the line "go"; then "signal NAME" lines for the program (`LaunchCommand`)
 //   launcher → node: `LaunchReport` lines: ready, started (pid), exit (status or signal),
-//                    or error (reason) and exit status 2
+//                    or error (reason) and exit status 2; host_user changes; warnings
 // It looks the login up, checks the account (`AccountState`), opens the PAM session with the
 // service the broker named (`SessionPAM`), gives the terminal
 // to the login, forks, and the child drops to the login's groups, gid and uid, clears the
@@ -78,6 +78,9 @@ while let argument = options.popFirst() {
 
 if sweeping {
     guard hostUsersAllowed else { fail("--sweep-host-users needs --host-users") }
+    // A stop (the node's or broker's, systemd's TERM to the unit) must not cut it between a
+    // userdel and its report: the sweep is short (the host-wide lock is waited for 20 s at most).
+    for number in hangupSignals { signal(number, SIG_IGN) }
     do {
         let locks = try HostUserLocks()
         // What launchers could not report (their node was gone), then what this sweep removes.

@@ -81,7 +81,7 @@ final class PrivilegeBroker {
         // A broker that was killed left its sessions' cgroups, and a daemon that ran as root
         // before the split left its own under the cgroup2 mount: nobody controls or records those.
         let sweep = SessionCgroup.sweep(roots: [cgroupRoot] + (other.map { [$0] } ?? []))
-        for leftover in sweep.removed { BrokerLog.info("ended leftover session \(leftover.sessionID) (\(leftover.ended.count) processes ended)") }
+        for leftover in sweep.leftovers { BrokerLog.info("ended leftover session \(leftover.sessionID) (\(leftover.ended.count) processes ended)") }
         for failure in sweep.failures { BrokerLog.warning("a leftover session cgroup could not be removed: \(failure)") }
         // Only then listening: the daemon's first session never waits on the sweep.
         listener = try Self.listen(at: socketPath, owner: allowedUID)
@@ -463,7 +463,7 @@ final class PrivilegeBroker {
     /// uninterruptible, may not, and is left to the next start's sweep after a minute).
     private func removeEmptied() {
         for (monitored, failure) in leaving.advance() {
-            if let failure { BrokerLog.info("\(failure)") }
+            if let failure { BrokerLog.warning("\(failure)") }
             // Nothing runs in it any more (or it was given up on): its recording can end.
             if let monitored { finishMonitoring(monitored) }
         }

@@ -2,7 +2,7 @@ import LaunchProtocol
 import XCTest
 
 /// The one definition of what the node and `portcullis-exec` say to each other: every report
-/// reads back as itself, and a line that is not one is refused (the node then ends the session).
+/// reads back as itself, and a line that is not one is refused (the node drops it).
 final class LaunchProtocolTests: XCTestCase {
     func testEveryReportReadsBackAsItself() {
         let reports: [LaunchReport] = [.ready, .started(pid: 4242), .exited(.status(3)), .exited(.signal(9)), .error("unknown login \"x\""), .warning("cannot create /sys/fs/cgroup/x.cleanup: Permission denied"),
