@@ -52,18 +52,16 @@ public struct LeavingSessions<Context> {
         var done: [(context: Context, failure: SessionCgroup.Failure?)] = []
         var kept: [Entry] = []
         // A session's cleanup cgroup is followed once the session is done with, removed or not
-        // (unless it is followed already: one added with its session, still on its way out).
+        // — after this pass, unless it is followed already (the sweep adds one with its session).
+        var cleanups: [SessionCgroup] = [], givenUp = Set<String>()
         func finish(_ entry: Entry, _ failure: SessionCgroup.Failure?) {
             guard let context = entry.context else {
                 if let failure { onCleanupProblem("\(failure)") }
                 return
             }
             done.append((context, failure))
-            let cleanup = entry.cgroup.cleanup
-            let followed = { (other: Entry) in other.cgroup.path == cleanup.path }
-            if cleanup.exists, !entries.contains(where: followed), !kept.contains(where: followed) {
-                kept.append(Entry(cgroup: cleanup, killAt: now + .seconds(cleanupTime), context: nil))
-            }
+            if failure != nil { givenUp.insert(entry.cgroup.path) }
+            if !entry.cgroup.isCleanup { cleanups.append(entry.cgroup.cleanup) }
         }
         for var entry in entries {
             // In its grace and still running: one short read, not a removal tried (a directory walk).
@@ -91,6 +89,10 @@ public struct LeavingSessions<Context> {
             } catch {
                 finish(entry, error as? SessionCgroup.Failure ?? .system("\(error)"))
             }
+        }
+        let followed = cleanups.isEmpty ? [] : Set(kept.map(\.cgroup.path))
+        for cleanup in cleanups where cleanup.exists && !followed.contains(cleanup.path) && !givenUp.contains(cleanup.path) {
+            kept.append(Entry(cgroup: cleanup, killAt: now + .seconds(cleanupTime), context: nil))
         }
         entries = kept
         return done

@@ -56,6 +56,8 @@ public struct SessionCgroup: Sendable {
     /// does not cut a `userdel` or PAM's close hooks half-way (`LeavingSessions` gives it longer).
     public var cleanup: SessionCgroup { SessionCgroup(path: path + Self.cleanupSuffix) }
     static let cleanupSuffix = ".cleanup"
+    /// Whether it is a session's cleanup cgroup.
+    var isCleanup: Bool { path.hasSuffix(Self.cleanupSuffix) }
 
     /// Whether its directory is there.
     var exists: Bool { access(path, F_OK) == 0 }
@@ -231,7 +233,6 @@ public struct SessionCgroup: Sendable {
         /// A cleanup cgroup made during the sweep that had to be killed or could not be removed.
         public var problems: [Failure]
         public var removed: [Leftover] { leftovers.filter(\.removed) }
-        public var failures: [Failure] { leftovers.flatMap(\.failures) + problems }
     }
 
     /// Ends every session cgroup under `root`'s `portcullis` (a daemon killed outright ends none

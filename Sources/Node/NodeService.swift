@@ -171,8 +171,11 @@ public struct NodeService: Service {
             logger.warning("ended the processes of a session a previous run left running, unrecorded and uncontrolled",
                            metadata: ["sid": "\(leftover.sessionID)", "pids": "\(leftover.ended.map(String.init).joined(separator: ","))"])
         }
-        for failure in sweep.failures {
+        for failure in sweep.leftovers.flatMap(\.failures) {
             logger.error("a leftover session cgroup could not be removed", metadata: ["error": "\(failure)"])
+        }
+        for problem in sweep.problems {
+            logger.warning("a leftover launcher's cleanup", metadata: ["problem": "\(problem)"])
         }
         logger.log(level: sweep.removed.isEmpty ? .debug : .notice, "removed \(sweep.removed.count) leftover session cgroups", metadata: [
             "ended_processes": "\(sweep.removed.reduce(0) { $0 + $1.ended.count })",

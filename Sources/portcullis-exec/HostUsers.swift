@@ -181,19 +181,21 @@ struct HostUsers {
     }
 
     /// Every drop-mode user no session holds, removed, one at a time under the lock (after a
-    /// crash, or a removal that failed); and what a killed launcher left half-written.
-    func sweep() -> [HostUserChange] {
+    /// crash, or a removal that failed), each reported as soon as it is gone; and what a killed
+    /// launcher left half-written.
+    func sweep(_ report: (HostUserChange) -> Void) {
         HostSudoers.removeAbandonedStaging()
         let candidates = LocalAccounts.read().groups[Self.dropGroup]?.members ?? []
-        return candidates.compactMap { login in
-            try? locks.exclusively { () -> HostUserChange? in
+        for login in candidates {
+            let change = try? locks.exclusively { () -> HostUserChange? in
                 let local = LocalAccounts.read()
                 guard HostUserRequest.loginProblem(login) == nil, Self.isDroppable(login, local), let user = local.users[login] else { return nil }
                 let lease = try locks.leaseFile(for: login)
                 defer { close(lease) }
                 guard HostUserLocks.isUnused(lease) else { return nil }
                 return remove(user, reason: "sweep")
-            }.flatMap { $0 }
+            }
+            if let change = change.flatMap({ $0 }) { report(change) }
         }
     }
 

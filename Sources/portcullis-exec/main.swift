@@ -78,14 +78,17 @@ while let argument = options.popFirst() {
 
 if sweeping {
     guard hostUsersAllowed else { fail("--sweep-host-users needs --host-users") }
-    // A stop (the node's or broker's, systemd's TERM to the unit) must not cut it between a
-    // userdel and its report: the sweep is short (the host-wide lock is waited for 20 s at most).
-    for number in hangupSignals { signal(number, SIG_IGN) }
+    // A hangup, a TERM or a node gone (its socket closed: SIGPIPE) does not cut it between a
+    // userdel and its report; each removal is reported (or kept) as soon as it is done. A kill
+    // (the broker's unit stopped) still can, at worst during a userdel.
+    for number in hangupSignals + [SIGPIPE] { signal(number, SIG_IGN) }
     do {
         let locks = try HostUserLocks()
         // What launchers could not report (their node was gone), then what this sweep removes.
         for (name, change) in locks.unreported() where Report.send(.hostUser(change)) { locks.reported(name) }
-        for change in HostUsers(locks: locks).sweep() where !Report.send(.hostUser(change)) { locks.keepUnreported(change) }
+        HostUsers(locks: locks).sweep { change in
+            if !Report.send(.hostUser(change)) { locks.keepUnreported(change) }
+        }
     } catch {
         fail("\(error)")
     }

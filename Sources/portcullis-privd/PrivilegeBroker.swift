@@ -81,8 +81,11 @@ final class PrivilegeBroker {
         // A broker that was killed left its sessions' cgroups, and a daemon that ran as root
         // before the split left its own under the cgroup2 mount: nobody controls or records those.
         let sweep = SessionCgroup.sweep(roots: [cgroupRoot] + (other.map { [$0] } ?? []))
-        for leftover in sweep.leftovers { BrokerLog.info("ended leftover session \(leftover.sessionID) (\(leftover.ended.count) processes ended)") }
-        for failure in sweep.failures { BrokerLog.warning("a leftover session cgroup could not be removed: \(failure)") }
+        for leftover in sweep.leftovers {
+            BrokerLog.info("ended leftover session \(leftover.sessionID) (\(leftover.ended.count) processes ended\(leftover.removed ? "" : "; left in place"))")
+            for failure in leftover.failures { BrokerLog.warning("a leftover session cgroup could not be removed: \(failure)") }
+        }
+        for problem in sweep.problems { BrokerLog.warning("a leftover launcher's cleanup: \(problem)") }
         // Only then listening: the daemon's first session never waits on the sweep.
         listener = try Self.listen(at: socketPath, owner: allowedUID)
         BrokerLog.info("serving uid \(allowedUID) on \(socketPath); session cgroups under \(cgroupRoot)/portcullis; at most \(maximumSessions) sessions; "

@@ -175,6 +175,30 @@ final class HostUserTests: XCTestCase {
         XCTAssertEqual(deleted?.fields["user"]?.stringValue, "portcullis")
     }
 
+    /// The host-user sweep reports each removal as soon as it is done; one it cannot report (its
+    /// node gone: the control socket's peer closed) is kept for the next sweep, which reports it.
+    /// The gone node does not kill the sweep half-way (SIGPIPE), losing the removal's record.
+    func testASweepWhoseNodeIsGoneKeepsItsRemovalForTheNext() async throws {
+        let login = newName("pcg")
+        logins.append(login)
+        for group in ["portcullis-managed", "portcullis-drop"] where getgrnam(group) == nil {
+            try Programs.executeSuccessfully("/usr/sbin/groupadd", ["--system", group])
+        }
+        try Programs.executeSuccessfully("/usr/sbin/useradd", ["--create-home", "--groups", "portcullis-managed,portcullis-drop", "--", login])
+        var ends: [Int32] = [-1, -1]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0, &ends), 0)
+        close(ends[0])
+        let sweep = try ChildProcess(try Programs.path("portcullis-exec"), ["--sweep-host-users", "--host-users"], descriptor3: ends[1])
+        close(ends[1])
+        XCTAssertEqual(sweep.wait(timeout: 60), 0, "the sweep ended although nobody took its reports")
+        XCTAssertNil(getpwnam(login), "the sweep removed the drop-mode user")
+
+        let swept = try await fixture.node.sweepHostUsersOnce()
+        XCTAssertTrue(swept.contains { $0.login == login && $0.action == .delete && $0.reason == "sweep" }, "the next sweep reported the kept removal: \(swept)")
+        let deleted = try await fixture.event("host_user.delete") { $0.fields["login"]?.stringValue == login }
+        XCTAssertEqual(deleted?.fields["reason"]?.stringValue, "sweep")
+    }
+
     func testAnExistingUnmanagedLoginIsUsedAsItIsAndNeverRemoved() async throws {
         let login = newName("pcu")
         logins.append(login)

@@ -12,7 +12,8 @@ public final class ChildProcess: @unchecked Sendable {
     private var status: Int32?
 
     /// `input`: a file for stdin (nil: /dev/null). `output`: a file that gets stdout and stderr.
-    public init(_ executable: String, _ arguments: [String], input: URL? = nil, output: URL? = nil) throws {
+    /// `descriptor3`: given to the child as its fd 3 (a launcher's control socket).
+    public init(_ executable: String, _ arguments: [String], input: URL? = nil, output: URL? = nil, descriptor3: Int32? = nil) throws {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -33,6 +34,7 @@ public final class ChildProcess: @unchecked Sendable {
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         }
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if let descriptor3 { posix_spawn_file_actions_adddup2(&actions, descriptor3, 3) }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
