@@ -51,7 +51,7 @@ public struct SessionCgroup: Sendable {
         return SessionCgroup(path: path)
     }
 
-    /// Where the session's launcher finishes its cleanup once the session's program has ended
+    /// Where the session's launcher waits for the session's program and cleans up after it
     /// (`leaveForCleanup`): beside the session's cgroup, so the kill after the session's grace
     /// does not cut a `userdel` or PAM's close hooks half-way (`LeavingSessions` gives it longer).
     public var cleanup: SessionCgroup { SessionCgroup(path: path + Self.cleanupSuffix) }
@@ -62,9 +62,10 @@ public struct SessionCgroup: Sendable {
     /// Whether its directory is there.
     var exists: Bool { access(path, F_OK) == 0 }
 
-    /// Moves this process — a session's launcher, in its session's cgroup, about to clean up —
-    /// into the session's cleanup cgroup. Nothing when this process is in no session's cgroup;
-    /// the reason when it is and cannot move (its cleanup then has the session's grace only).
+    /// Moves this process — a session's launcher, in its session's cgroup, its program started
+    /// (or the session over before it) — into the session's cleanup cgroup. Nothing when this
+    /// process is in no session's cgroup; the reason when it is and cannot move (its cleanup then
+    /// has the session's grace only).
     public static func leaveForCleanup() -> String? {
         guard let own = ownPath() else { return nil }
         let parent = (own as NSString).deletingLastPathComponent

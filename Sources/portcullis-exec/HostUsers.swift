@@ -195,7 +195,7 @@ struct HostUsers {
                 guard HostUserLocks.isUnused(lease) else { return nil }
                 return remove(user, reason: "sweep")
             }
-            if let change = change.flatMap({ $0 }) { report(change) }
+            if let change { report(change) }
         }
     }
 

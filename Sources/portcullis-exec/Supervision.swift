@@ -34,52 +34,63 @@ let hangupSignals = [SIGHUP, SIGTERM]
 /// Runs `body` (which spawns an account tool keeping HUP and TERM ignored) with those ignored,
 /// so the session's hangup — sent to every process in its cgroup — cannot kill the tool half-way
 /// (a useradd cut between the passwd and group files would leave an account no sweep removes). The
-/// launcher's own handling is back afterwards, and a HUP or TERM that came meanwhile still reaches
-/// it: one pending before they are ignored is passed on here (ignoring discards it) — to the pipe
-/// once signals are routed through it, else raised again once the handling is back (the host-user
-/// sweep runs before the routing, with the default action) — and one arriving later, while they are
-/// blocked, is delivered once they are unblocked (Linux queues a blocked signal even while it is
-/// ignored). Only one landing between those two steps is lost; the kill after the grace still ends
-/// that session.
+/// launcher's own routing is back afterwards, and a HUP or TERM that came meanwhile still reaches
+/// it: one pending before they are ignored is passed to the pipe here (ignoring discards it), one
+/// arriving later, while they are blocked, is delivered once they are unblocked (Linux queues a
+/// blocked signal even while it is ignored). Only one landing between those two steps is lost;
+/// the kill after the grace still ends that session. Signals are routed through the pipe before
+/// any tool runs (the host-user sweep ignores them instead: nothing is pending there).
 func withHangupsIgnored<T>(_ body: () throws -> T) rethrows -> T {
     var hangups = sigset_t(), previousMask = sigset_t(), pending = sigset_t()
     sigemptyset(&hangups)
     for number in hangupSignals { sigaddset(&hangups, number) }
     sigprocmask(SIG_BLOCK, &hangups, &previousMask)
+    defer { sigprocmask(SIG_SETMASK, &previousMask, nil) }
     // Ignoring a pending signal discards it: it is passed on first.
     sigpending(&pending)
-    var raiseAfter: [Int32] = []
     for number in hangupSignals where sigismember(&pending, number) == 1 {
-        if signalPipe >= 0 {
-            var byte = UInt8(truncatingIfNeeded: number)
-            _ = write(signalPipe, &byte, 1)
-        } else {
-            raiseAfter.append(number)
-        }
+        var byte = UInt8(truncatingIfNeeded: number)
+        _ = write(signalPipe, &byte, 1)
     }
     var ignore = sigaction()
     ignore.__sigaction_handler.sa_handler = SIG_IGN
     let unset = sigaction()
     var previous: [sigaction] = Array(repeating: unset, count: hangupSignals.count)
     for (index, number) in hangupSignals.enumerated() { sigaction(number, &ignore, &previous[index]) }
-    defer {
-        for (index, number) in hangupSignals.enumerated() { sigaction(number, &previous[index], nil) }
-        for number in raiseAfter { kill(getpid(), number) }
-        sigprocmask(SIG_SETMASK, &previousMask, nil)
-    }
+    defer { for (index, number) in hangupSignals.enumerated() { sigaction(number, &previous[index], nil) } }
     return try body()
+}
+
+/// Whether `leaveSessionForCleanup` was done (or tried).
+nonisolated(unsafe) private var leftSessionForCleanup = false
+
+/// HUP and TERM (and `also`) ignored from here on, by the launcher and what it runs.
+func ignoreHangups(also: [Int32] = []) {
+    for number in hangupSignals + also { signal(number, SIG_IGN) }
+}
+
+/// Moves the launcher out of its session's cgroup into the session's cleanup cgroup, out of
+/// reach of the kill after the grace (`LeavingSessions` gives it a minute once the session's
+/// cgroup is gone): done as soon as the program is started (the program stays in the session's
+/// cgroup), since a program that ignores the hangup is killed after the grace, and the launcher
+/// must still reap it and clean up. A launcher that cannot move keeps the grace, and tells the
+/// node why (a warning in its log), once.
+func leaveSessionForCleanup() {
+    guard !leftSessionForCleanup else { return }
+    leftSessionForCleanup = true
+    if let problem = SessionCgroup.leaveForCleanup() {
+        Report.send(.warning("the launcher stays in the session's cgroup (\(problem)): its cleanup — PAM's close, a host user's "
+                             + "removal — is killed with the session 2 s after it ends; the host-user sweep removes a user it leaves"))
+    }
 }
 
 /// From here the launcher only cleans up (gives the terminal back, closes PAM, gives the host
 /// user back) and exits: HUP and TERM are ignored by it and by what it runs (PAM's close hooks,
-/// userdel), which the session's hangup would otherwise cut off, and it moves into the session's
-/// cleanup cgroup, out of reach of the kill after the grace (`LeavingSessions` gives it a minute).
-/// A launcher that cannot move keeps the grace, and tells the node why (a warning in its log).
+/// userdel), which the session's hangup would otherwise cut off, and it is out of the session's
+/// cgroup (`leaveSessionForCleanup`).
 func beginCleanup() {
-    for number in hangupSignals { signal(number, SIG_IGN) }
-    if let problem = SessionCgroup.leaveForCleanup() {
-        Report.send(.warning("cleanup keeps the session's grace only: \(problem)"))
-    }
+    ignoreHangups()
+    leaveSessionForCleanup()
 }
 
 /// Whether a TERM or HUP came through the self-pipe already (before there is a child to pass

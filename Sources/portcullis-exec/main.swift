@@ -81,7 +81,7 @@ if sweeping {
     // A hangup, a TERM or a node gone (its socket closed: SIGPIPE) does not cut it between a
     // userdel and its report; each removal is reported (or kept) as soon as it is done. A kill
     // (the broker's unit stopped) still can, at worst during a userdel.
-    for number in hangupSignals + [SIGPIPE] { signal(number, SIG_IGN) }
+    ignoreHangups(also: [SIGPIPE])
     do {
         let locks = try HostUserLocks()
         // What launchers could not report (their node was gone), then what this sweep removes.
@@ -237,6 +237,7 @@ guard pid > 0 else {
     fail("fork failed: \(String(cString: strerror(errno)))")
 }
 Report.send(.started(pid: pid))
+leaveSessionForCleanup()
 
 let status = supervise(pid, control: &control, signals: signals)
 beginCleanup()

@@ -99,42 +99,27 @@ final class SessionCgroupTests: XCTestCase {
     /// it hears the hangup (after the sweep removed an empty one of that name): killed after its
     /// grace, said, and removed — not left running as root until the next start.
     func testTheSweepEndsACleanupInItsSessionsGraceAndFollowsOneMadeMeanwhile() async throws {
-        guard getuid() == 0 else { try TestEnvironment.missing("session cgroups need root; CI runs as root") }
-        let root = try XCTUnwrap(NodeFixture.makeCgroupRoot(), "no cgroup2 here")
-        let directory = try TestEnvironment.temporaryDirectory("portcullis-sweep-cleanup")
-        var processes: [ChildProcess] = [], cgroups: [SessionCgroup] = []
-        defer {
-            processes.forEach { $0.stop() }
-            cgroups.forEach { try? $0.cleanup.end(); try? $0.end() }
-            rmdir(root + "/portcullis")
-            rmdir(root)
-            try? FileManager.default.removeItem(at: directory)
-        }
-        func ignoringHangups(in cgroup: SessionCgroup, ready: String) throws {
-            processes.append(try ChildProcess("/bin/sh", ["-c", "echo $$ > \(cgroup.path)/cgroup.procs && trap '' HUP && echo > \(directory.path)/\(ready) && exec sleep 300"]))
-        }
+        let scene = try CgroupScene("portcullis-sweep-cleanup")
+        defer { scene.close() }
+        let (root, directory) = (scene.root, scene.directory)
 
         // Both the session and its cleanup still run something that ignores the hangup.
-        let session = try SessionCgroup.create(sessionID: UUID().uuidString.lowercased(), root: root)
-        cgroups.append(session)
-        XCTAssertEqual(mkdir(session.cleanup.path, 0o755), 0)
-        try ignoringHangups(in: session, ready: "session")
-        try ignoringHangups(in: session.cleanup, ready: "cleanup")
-        try await waitUntil { ["session", "cleanup"].allSatisfy { FileManager.default.fileExists(atPath: "\(directory.path)/\($0)") } }
+        let session = try scene.session()
+        try scene.start("exec sleep 300", in: session, ready: "session")
+        try scene.start("exec sleep 300", in: session.cleanup, ready: "cleanup")
+        try await scene.waitUntilReady(["session", "cleanup"])
         let started = ContinuousClock.now
         let sweep = try SessionCgroup.sweep(root: root)
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(SessionCgroup.grace * 1.5), "a cleanup beside its session was given a grace after the session's")
         XCTAssertEqual(sweep.removed.map(\.sessionID), [String((session.path as NSString).lastPathComponent)], "one leftover: the session and its cleanup")
-        XCTAssertEqual(Set(sweep.leftovers.flatMap(\.ended)), Set(processes.map(\.pid)), "both processes, as the session's")
-        XCTAssertEqual(processes.map { $0.wait(timeout: 5) }, [128 + SIGKILL, 128 + SIGKILL])
+        XCTAssertEqual(Set(sweep.leftovers.flatMap(\.ended)), Set(scene.processes.map(\.pid)), "both processes, as the session's")
+        XCTAssertEqual(scene.processes.map { $0.wait(timeout: 5) }, [128 + SIGKILL, 128 + SIGKILL])
         XCTAssertFalse(FileManager.default.fileExists(atPath: session.path))
         XCTAssertFalse(FileManager.default.fileExists(atPath: session.cleanup.path))
 
         // A launcher-like shell: on the hangup it waits a moment, makes the session's cleanup
         // cgroup anew (the sweep removed the empty one at once), moves there and stays.
-        let later = try SessionCgroup.create(sessionID: UUID().uuidString.lowercased(), root: root)
-        cgroups.append(later)
-        XCTAssertEqual(mkdir(later.cleanup.path, 0o755), 0)
+        let later = try scene.session()
         let script = directory.appendingPathComponent("launcher.sh").path
         try """
         echo $$ > \(later.path)/cgroup.procs
@@ -142,9 +127,8 @@ final class SessionCgroupTests: XCTestCase {
         echo > \(directory.path)/launcher
         while :; do sleep 300 & wait; done
         """.write(toFile: script, atomically: true, encoding: .utf8)
-        let launcher = try ChildProcess("/bin/sh", [script])
-        processes.append(launcher)
-        try await waitUntil { FileManager.default.fileExists(atPath: "\(directory.path)/launcher") }
+        let launcher = try scene.run("/bin/sh", [script])
+        try await scene.waitUntilReady(["launcher"])
         let second = try SessionCgroup.sweep(root: root)
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(directory.path)/moved"), "the launcher made its cleanup cgroup anew and moved there")
         XCTAssertEqual(launcher.wait(timeout: 5), 128 + SIGKILL, "the cleanup made during the sweep was killed after its grace")
@@ -194,30 +178,18 @@ final class SessionCgroupTests: XCTestCase {
     /// what stays in the session after its hangup is killed after the grace, the cleanup is not,
     /// and has `cleanupTime` to finish; one that does not is killed then, and said so.
     func testALaunchersCleanupOutlivesItsSessionsGrace() async throws {
-        guard getuid() == 0 else { try TestEnvironment.missing("session cgroups need root; CI runs as root") }
-        let root = try XCTUnwrap(NodeFixture.makeCgroupRoot(), "no cgroup2 here")
-        let directory = try TestEnvironment.temporaryDirectory("portcullis-cleanup")
-        var shells: [ChildProcess] = [], cgroups: [SessionCgroup] = []
-        defer {
-            shells.forEach { $0.stop() }
-            cgroups.forEach { try? $0.cleanup.end(); try? $0.end() }
-            rmdir(root + "/portcullis")
-            rmdir(root)
-            try? FileManager.default.removeItem(at: directory)
-        }
-        func start(_ script: String, in cgroup: SessionCgroup, ready: String) throws {
-            shells.append(try ChildProcess("/bin/sh", ["-c", "echo $$ > \(cgroup.path)/cgroup.procs && trap '' HUP && echo > \(directory.path)/\(ready) && \(script)"]))
-        }
+        let scene = try CgroupScene("portcullis-cleanup")
+        defer { scene.close() }
+        let directory = scene.directory
         var problems: [String] = []
         var leaving = LeavingSessions<Int>(cleanupTime: 2) { problems.append($0) }
         for (index, cleanupSeconds) in [SessionCgroup.grace + 1, 300].enumerated() {
-            let cgroup = try SessionCgroup.create(sessionID: UUID().uuidString.lowercased(), root: root)
-            cgroups.append(cgroup)
-            XCTAssertEqual(mkdir(cgroup.cleanup.path, 0o755), 0)
-            try start("while :; do sleep 300 & wait; done", in: cgroup, ready: "user-\(index)")
-            try start("sleep \(cleanupSeconds) && echo > \(directory.path)/cleaned-\(index)", in: cgroup.cleanup, ready: "cleanup-\(index)")
+            let cgroup = try scene.session()
+            try scene.start("while :; do sleep 300 & wait; done", in: cgroup, ready: "user-\(index)")
+            try scene.start("sleep \(cleanupSeconds) && echo > \(directory.path)/cleaned-\(index)", in: cgroup.cleanup, ready: "cleanup-\(index)")
         }
-        try await waitUntil { ["user-0", "cleanup-0", "user-1", "cleanup-1"].allSatisfy { FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) } }
+        try await scene.waitUntilReady(["user-0", "cleanup-0", "user-1", "cleanup-1"])
+        let (shells, cgroups) = (scene.processes, scene.cgroups)
         let ended = Date()
         var done: [Int] = []
         for (index, cgroup) in cgroups.enumerated() { leaving.add(cgroup, context: index) }
@@ -287,5 +259,57 @@ final class SessionCgroupTests: XCTestCase {
         XCTAssertEqual(statuses.first, 0)
         XCTAssertFalse(exists("done-reset"), "reset to default, the hangup killed it half-way")
         XCTAssertEqual(statuses.last.map { $0 & 0x7f }, SIGHUP)
+    }
+}
+
+/// A test's own cgroup root with session cgroups (each with its cleanup cgroup beside it) and
+/// shells started in them; `close` stops the shells and removes it all.
+private final class CgroupScene {
+    let root: String
+    let directory: URL
+    private(set) var processes: [ChildProcess] = []
+    private(set) var cgroups: [SessionCgroup] = []
+
+    init(_ name: String) throws {
+        root = try Self.makeRoot()
+        directory = try TestEnvironment.temporaryDirectory(name)
+    }
+
+    private static func makeRoot() throws -> String {
+        guard getuid() == 0 else { try TestEnvironment.missing("session cgroups need root; CI runs as root") }
+        return try XCTUnwrap(NodeFixture.makeCgroupRoot(), "no cgroup2 here")
+    }
+
+    /// A new session cgroup and its (empty) cleanup cgroup.
+    func session() throws -> SessionCgroup {
+        let cgroup = try SessionCgroup.create(sessionID: UUID().uuidString.lowercased(), root: root)
+        cgroups.append(cgroup)
+        XCTAssertEqual(mkdir(cgroup.cleanup.path, 0o755), 0)
+        return cgroup
+    }
+
+    /// A shell that moves into `cgroup`, ignores the hangup (as a launcher's cleanup does), says
+    /// `ready` (a file in `directory`), then runs `script`.
+    func start(_ script: String, in cgroup: SessionCgroup, ready: String) throws {
+        try run("/bin/sh", ["-c", "echo $$ > \(cgroup.path)/cgroup.procs && trap '' HUP && echo > \(directory.path)/\(ready) && \(script)"])
+    }
+
+    @discardableResult
+    func run(_ executable: String, _ arguments: [String]) throws -> ChildProcess {
+        let process = try ChildProcess(executable, arguments)
+        processes.append(process)
+        return process
+    }
+
+    func waitUntilReady(_ names: [String]) async throws {
+        try await waitUntil { names.allSatisfy { FileManager.default.fileExists(atPath: self.directory.appendingPathComponent($0).path) } }
+    }
+
+    func close() {
+        processes.forEach { $0.stop() }
+        cgroups.forEach { try? $0.cleanup.end(); try? $0.end() }
+        rmdir(root + "/portcullis")
+        rmdir(root)
+        try? FileManager.default.removeItem(at: directory)
     }
 }

@@ -148,32 +148,22 @@ final class PrivilegeSeparationTests: XCTestCase {
         }
     }
 
-    /// A launcher that cannot move into its session's cleanup cgroup (here a root session made one
-    /// of that name first) keeps the session's grace for its cleanup and says so: stderr is the
-    /// session's, so it reports a `warning` the node logs. The broker still removes that cgroup.
+    /// A launcher that cannot move into its session's cleanup cgroup (here one of that name was
+    /// made first, as a root session could) keeps the session's grace for its cleanup and says so:
+    /// stderr is the session's, so it reports a `warning` the node logs. The broker still removes
+    /// that cgroup.
     func testALauncherThatCannotMoveForItsCleanupSaysSo() throws {
         let broker = try BrokerFixture(directory: directory, user: "0")
         self.broker = broker
         let fd = try broker.connect()
         defer { close(fd) }
         let cleanup = "\(broker.cgroupRoot)/portcullis/s3.cleanup"
-        let spec = try LaunchSpec(login: "root", command: "mkdir \(cleanup)", environment: [:], portcullisUser: "alice").line()
+        _ = mkdir("\(broker.cgroupRoot)/portcullis", 0o755)
+        XCTAssertEqual(mkdir(cleanup, 0o755), 0)
+        let spec = try LaunchSpec(login: "root", command: "true", environment: [:], portcullisUser: "alice").line()
         let session = try launch(broker, on: fd, id: "s3", login: "root", writingFirst: spec + LaunchCommand.go.line)
         defer { session.close() }
-        var received: [UInt8] = [], reports: [LaunchReport] = []
-        try Self.eventually("the launcher reported its exit and closed its control socket") {
-            var byte: UInt8 = 0
-            while true {
-                switch recv(session.control, &byte, 1, Int32(MSG_DONTWAIT)) {
-                case 1: received.append(byte)
-                case 0: return true
-                default: return false
-                }
-            }
-        }
-        for line in received.split(separator: 0x0a) {
-            reports.append(try XCTUnwrap(LaunchReport(line: line), String(decoding: line, as: UTF8.self)))
-        }
+        let reports = try Self.reports(session)
         XCTAssertTrue(reports.contains(.exited(.status(0))), "\(reports)")
         let warnings = reports.compactMap { if case .warning(let reason) = $0 { reason } else { nil } }
         XCTAssertEqual(warnings.count, 1, "\(reports)")
@@ -182,6 +172,26 @@ final class PrivilegeSeparationTests: XCTestCase {
         try Self.eventually("the session's cgroup and the cleanup cgroup beside it are removed") {
             !FileManager.default.fileExists(atPath: cleanup) && !broker.sessions.contains("s3")
         }
+    }
+
+    /// A program that ignores the hangup is killed after the grace; its launcher is not (it left
+    /// the session's cgroup once the program started): it reaps the program, cleans up, and
+    /// reports how the program ended. Killed with it, it would have left PAM open and a host user
+    /// made for the session until the next sweep.
+    func testALauncherOutlivesAProgramKilledAfterTheGrace() throws {
+        let broker = try BrokerFixture(directory: directory, user: "0")
+        self.broker = broker
+        let fd = try broker.connect()
+        defer { close(fd) }
+        let ready = directory.appendingPathComponent("ready").path
+        let spec = try LaunchSpec(login: "root", command: "trap '' HUP TERM; echo > \(ready); exec sleep 300", environment: [:], portcullisUser: "alice").line()
+        let session = try launch(broker, on: fd, id: "s4", login: "root", writingFirst: spec + LaunchCommand.go.line)
+        defer { session.close() }
+        try Self.eventually("the program runs") { FileManager.default.fileExists(atPath: ready) }
+        XCTAssertEqual(try broker.ask(fd, .end(session: "s4")), .done)
+        let reports = try Self.reports(session)
+        XCTAssertEqual(reports.last, .exited(.signal(Int(SIGKILL))), "the launcher reported the program killed after the grace: \(reports)")
+        XCTAssertFalse(reports.contains { if case .warning = $0 { true } else { false } }, "\(reports)")
     }
 
     func testLinuxAuditRecordsAreWrittenByTheBrokerForTheDaemon() throws {
@@ -441,6 +451,14 @@ final class PrivilegeSeparationTests: XCTestCase {
             node_labels: {env: test}
         \(sudoers ? "    host_sudoers: [\"ALL=(ALL) NOPASSWD: /usr/bin/id\"]\n" : "")\(groups.isEmpty ? "" : "    host_groups: [\(groups.joined(separator: ", "))]\n")
         """
+    }
+
+    /// The launcher's reports, read until it closes its control socket (it exited).
+    private static func reports(_ session: LaunchedSession) throws -> [LaunchReport] {
+        let received = FileHandle(fileDescriptor: session.control, closeOnDealloc: false).readDataToEndOfFile()
+        return try received.split(separator: 0x0a).map { line in
+            try XCTUnwrap(LaunchReport(line: Array(line)), String(decoding: line, as: UTF8.self))
+        }
     }
 
     /// A session the test drives as the daemon does: pipes, a control socket, `open` and `launch`.
