@@ -10,12 +10,14 @@ import Storage
 /// a finished recording). The session waits only while `maxInFlight` of its chunks are still
 /// being written. A crash loses at most about the last two intervals, and those chunks may be
 /// on disk out of order (written side by side): a partial export ends at the first gap among
-/// the last `crashWindow` (`StoredRecording.read`).
+/// the last `crashWindow` (`StoredRecording.read`). What it buffers and has in flight counts
+/// against the process's `RecordingMemory` until it is written.
 public actor FileRecorder: Recorder {
     private let root: String
     private let directory: String
     private let durability: RecordingDurability
     private let writer: RecordingChunkWriter
+    private let memory: RecordingMemory
     private let sid: String
     private let keyring: Keyring
     private let flushInterval: Duration
@@ -42,12 +44,13 @@ public actor FileRecorder: Recorder {
     static let separatePart = 8 << 10
 
     public init(root: String, header: RecordingHeader, keyring: Keyring, flushInterval: Duration = .seconds(1), chunkBytes: Int = 64 << 10,
-                durability: RecordingDurability = .shared) throws {
+                durability: RecordingDurability = .shared, memory: RecordingMemory = .shared) throws {
         try RecordingLayout.validate(header.sessionID)
         sid = header.sessionID
         self.root = root
         self.durability = durability
         writer = .shared
+        self.memory = memory
         directory = RecordingLayout.directory(root, header.sessionID)
         self.keyring = keyring
         self.flushInterval = flushInterval
@@ -62,7 +65,11 @@ public actor FileRecorder: Recorder {
         }
         tail = AsciicastLine.header(header)
         bufferedBytes = tail.count
+        memory.take(bufferedBytes)
     }
+
+    /// What never became a chunk (a recording dropped unfinished).
+    deinit { memory.give(bufferedBytes) }
 
     public func record(_ event: RecordingEvent) async throws {
         guard !finished else { throw RecordingError.alreadyFinished(sid: sid) }
@@ -75,7 +82,10 @@ public actor FileRecorder: Recorder {
             tail += event.data
         }
         bufferedBytes += RecordingFrame.headerLength + event.data.count
-        if bufferedBytes >= chunkBytes || ContinuousClock.now - lastFlush >= flushInterval {
+        memory.take(RecordingFrame.headerLength + event.data.count)
+        // A closed memory holds sessions until chunks are written: what is buffered goes to the
+        // writers now rather than at the next interval.
+        if bufferedBytes >= chunkBytes || ContinuousClock.now - lastFlush >= flushInterval || memory.isClosed {
             try flush(final: false)
         } else if flusher == nil {
             // Output that stops still reaches the disk within the interval, even if the recorder
@@ -119,14 +129,23 @@ public actor FileRecorder: Recorder {
     private func flush(final: Bool) throws {
         lastFlush = ContinuousClock.now
         guard final || bufferedBytes > 0 else { return }
-        // A disk that lost what was written before fails the recording (strict sessions end).
-        try durability.check(root)
+        // A disk that lost what was written before fails the recording (strict sessions end); what
+        // is buffered is dropped, so it does not stay counted against the memory for nothing.
+        do {
+            try durability.check(root)
+        } catch {
+            memory.give(bufferedBytes)
+            parts = []
+            tail = []
+            bufferedBytes = 0
+            throw error
+        }
         if !tail.isEmpty { parts.append(tail) }
         let done = PendingChunk()
         writer.enqueue(RecordingChunkWriter.Job(parts: parts, count: bufferedBytes,
                                                 path: (directory as NSString).appendingPathComponent(RecordingLayout.fileName(index: index, final: final)),
                                                 root: root, context: RecordingLayout.context(sid: sid, index: index, final: final),
-                                                keyring: keyring, durability: durability, compression: compression, done: done))
+                                                keyring: keyring, durability: durability, compression: compression, memory: memory, done: done))
         inFlight.append(done)
         parts = []
         tail = []

@@ -25,6 +25,8 @@ final class RecordingChunkWriter: Sendable {
         let keyring: Keyring
         let durability: RecordingDurability
         let compression: RecordingCompression.Policy
+        /// Given `count` back once the chunk is written or has failed.
+        let memory: RecordingMemory
         let done: PendingChunk
     }
 
@@ -72,12 +74,16 @@ final class RecordingChunkWriter: Sendable {
                 while jobs.isEmpty { condition.wait() }
                 let job = jobs.removeFirst()
                 condition.unlock()
+                let failure: (any Error)?
                 do {
                     try perform(job)
-                    job.done.complete(nil)
+                    failure = nil
                 } catch {
-                    job.done.complete(error)
+                    failure = error
                 }
+                // Before its recorder hears of it: a finished recording has given back all it took.
+                job.memory.give(job.count)
+                job.done.complete(failure)
             }
         }
 

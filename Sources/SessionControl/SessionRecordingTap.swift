@@ -7,20 +7,24 @@ import Storage
 /// recorder falls more than `highWatermark` bytes behind, the session's output is held (the
 /// program waits, as it would for a slow client) until it catches up: nothing is dropped and
 /// nothing is buffered without bound (an event holds no more memory than about twice its
-/// bytes). A recorder failure is reported once; what follows is not recorded (the session's
-/// policy decides whether it may go on).
+/// bytes). Output is held too while the process's `RecordingMemory` is closed (its recordings
+/// together past its limit), until it opens. A recorder failure is reported once;
+/// what follows is not recorded (the session's policy decides whether it may go on).
 public final class SessionRecordingTap: @unchecked Sendable {
     static let highWatermark = 4 << 20
     /// Two events of bulk output: a held session resumes before the recorder runs dry.
     static let lowWatermark = 2 << 20
 
     private let loop: EventLoop
+    private let memory: RecordingMemory
     private let started = NIODeadline.now()
     private let continuation: AsyncStream<RecordingEvent>.Continuation
     private let consumer: Task<Void, Never>
     /// Loop-confined.
     private var pendingBytes = 0
     private var held = false
+    /// Held, and asked the memory to say when it opens.
+    private var awaitingMemory = false
     private var failed = false
     /// Output of the last few milliseconds, handed to the recorder as one event: a PTY gives
     /// its output 4 KiB a read, and an event per read (a task wake-up and an actor hop each)
@@ -37,8 +41,10 @@ public final class SessionRecordingTap: @unchecked Sendable {
     private let onHold: (Bool) -> Void
     private let onFailure: (Error) -> Void
 
-    public init(recorder: Recorder, loop: EventLoop, onHold: @escaping (Bool) -> Void, onFailure: @escaping (Error) -> Void) {
+    public init(recorder: Recorder, loop: EventLoop, memory: RecordingMemory = .shared,
+                onHold: @escaping (Bool) -> Void, onFailure: @escaping (Error) -> Void) {
         self.loop = loop
+        self.memory = memory
         self.onHold = onHold
         self.onFailure = onFailure
         let (stream, continuation) = AsyncStream.makeStream(of: RecordingEvent.self)
@@ -52,6 +58,8 @@ public final class SessionRecordingTap: @unchecked Sendable {
                     if let failure { loop.execute { bound.value?.failed(failure) } }
                 }
                 let cost = SessionRecordingTap.cost(of: event.data.count)
+                // Here, not through the tap: a tap gone must not keep its count in the memory.
+                memory.give(cost)
                 loop.execute { bound.value?.recorded(cost) }
             }
             if failure == nil {
@@ -59,6 +67,12 @@ public final class SessionRecordingTap: @unchecked Sendable {
             }
         }
         bound.value = self
+    }
+
+    /// A tap dropped unfinished: what it gathered is given back, and its consumer ends.
+    deinit {
+        if let gathered { memory.give(gathered.bytes.count) }
+        continuation.finish()
     }
 
     /// Lets the consumer reach the tap on its loop without keeping it alive.
@@ -70,7 +84,7 @@ public final class SessionRecordingTap: @unchecked Sendable {
 
     public func output(_ bytes: ByteBuffer) {
         guard !failed else { return }
-        pendingBytes += bytes.readableBytes
+        count(bytes.readableBytes)
         if gathered == nil {
             var first = [UInt8]()
             if bulk { first.reserveCapacity(Self.bulkRoom) }
@@ -95,18 +109,47 @@ public final class SessionRecordingTap: @unchecked Sendable {
     static func cost(of bytes: Int) -> Int { bytes + eventOverhead }
     static let eventOverhead = 256
 
+    /// Bytes against the watermarks and the process's recording memory, until the consumer has
+    /// handed their event to the recorder (an event's `cost` in all).
+    private func count(_ bytes: Int) {
+        pendingBytes += bytes
+        memory.take(bytes)
+    }
+
     /// The event to the recorder, counted (output's bytes are counted as they arrive).
     private func enqueue(_ event: RecordingEvent, counted: Int) {
-        pendingBytes += counted
-        continuation.yield(event)
+        count(counted)
+        // After `finish` the stream takes nothing, and its consumer gives nothing back.
+        if case .enqueued = continuation.yield(event) {} else { memory.give(Self.cost(of: event.data.count)) }
         holdIfBehind()
     }
 
     private func holdIfBehind() {
-        if pendingBytes > Self.highWatermark && !held {
-            held = true
-            onHold(true)
+        guard !held, !failed, pendingBytes > Self.highWatermark || memory.isClosed else { return }
+        held = true
+        onHold(true)
+        resumeIfCaughtUp()
+    }
+
+    /// Lets the session go on once its recorder is within `lowWatermark` and the process's
+    /// recording memory is open (it says when).
+    private func resumeIfCaughtUp() {
+        guard held, pendingBytes < Self.lowWatermark else { return }
+        guard !memory.isClosed else {
+            guard !awaitingMemory else { return }
+            awaitingMemory = true
+            let bound = WeakReference<SessionRecordingTap>()
+            bound.value = self
+            memory.whenOpen { [loop] in
+                loop.execute {
+                    bound.value?.awaitingMemory = false
+                    bound.value?.resumeIfCaughtUp()
+                }
+            }
+            return
         }
+        held = false
+        onHold(false)
     }
 
     /// The gathered output to the recorder, as one event stamped with its first part's time.
@@ -155,10 +198,7 @@ public final class SessionRecordingTap: @unchecked Sendable {
 
     private func recorded(_ count: Int) {
         pendingBytes -= count
-        if held && pendingBytes < Self.lowWatermark {
-            held = false
-            onHold(false)
-        }
+        resumeIfCaughtUp()
     }
 
     private func failed(_ error: Error) {
@@ -189,10 +229,13 @@ extension ControlledConnection {
 public struct SessionRecorders: Sendable {
     public let root: String
     public let keyring: Keyring
+    /// What all of them may hold in memory together.
+    public let memory: RecordingMemory
 
-    public init(root: String, keyring: Keyring) {
+    public init(root: String, keyring: Keyring, memory: RecordingMemory = .shared) {
         self.root = root
         self.keyring = keyring
+        self.memory = memory
     }
 
     /// A recording of session `sid` on `connection`, fed on `loop`. `onHold` and `onFailure` must
@@ -202,10 +245,16 @@ public struct SessionRecorders: Sendable {
                     loop: EventLoop, onHold: @escaping (Bool) -> Void, onFailure: @escaping (Error) -> Void) throws -> SessionRecordingTap {
         let header = RecordingHeader(sessionID: sid, user: connection.identity.user, login: connection.identity.login,
                                      server: connection.server.id, columns: columns, rows: rows, started: started, term: term)
+        return try tap(header, loop: loop, onHold: onHold, onFailure: onFailure)
+    }
+
+    func tap(_ header: RecordingHeader, loop: EventLoop, onHold: @escaping (Bool) -> Void,
+             onFailure: @escaping (Error) -> Void) throws -> SessionRecordingTap {
         // 4 MiB chunks: few files and large direct writes under bulk output, a bounded buffer per session.
         // Written at least every half second: with the group commit's round a second, a crash
         // loses about the last second and a half at most.
-        let recorder = try FileRecorder(root: root, header: header, keyring: keyring, flushInterval: .milliseconds(500), chunkBytes: 4 << 20)
-        return SessionRecordingTap(recorder: recorder, loop: loop, onHold: onHold, onFailure: onFailure)
+        let recorder = try FileRecorder(root: root, header: header, keyring: keyring, flushInterval: .milliseconds(500), chunkBytes: 4 << 20,
+                                        memory: memory)
+        return SessionRecordingTap(recorder: recorder, loop: loop, memory: memory, onHold: onHold, onFailure: onFailure)
     }
 }

@@ -1,9 +1,12 @@
 import Audit
+import FIPSCrypto
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 @testable import SessionControl
+import Storage
+import TestSupport
 import XCTest
 
 /// The tap between a session's output and its recorder: bulk output reaches the recorder a MiB
@@ -95,5 +98,85 @@ final class SessionRecordingTapTests: XCTestCase {
             let recorded = await recorder.events
             XCTAssertEqual(recorded, flood ? 20_000 : 5, "nothing dropped")
         }
+    }
+
+    /// One session's output as fast as its tap lets it: pipe-sized reads, a few per turn of the
+    /// loop (as NIO reads), none while the session is held. Loop-confined.
+    private final class Flood: @unchecked Sendable {
+        let loop: EventLoop
+        let bytes: [UInt8]
+        var tap: SessionRecordingTap!
+        var sent = 0
+        var held = false
+        var holds = 0
+        let done: EventLoopPromise<Void>
+
+        init(loop: EventLoop, bytes: [UInt8]) {
+            self.loop = loop
+            self.bytes = bytes
+            done = loop.makePromise()
+        }
+
+        func onHold(_ hold: Bool) {
+            held = hold
+            if hold { holds += 1 } else { loop.execute { self.pump() } }
+        }
+
+        func pump() {
+            for _ in 0..<4 where !held && sent < bytes.count {
+                let end = min(sent + (64 << 10), bytes.count)
+                tap.output(ByteBuffer(bytes: bytes[sent..<end]))
+                sent = end
+            }
+            if sent == bytes.count { return done.succeed() }
+            if !held { loop.execute { self.pump() } }
+        }
+    }
+
+    /// Sessions that flood output together (one user's many, say): their recordings together
+    /// never hold much more memory than the process's `RecordingMemory` allows — each session is
+    /// held while they are over it and goes on once the writers bring them under it — and every
+    /// byte of every session is recorded, in order. Real recorders, as the node makes them.
+    func testSessionsFloodingOutputTogetherStayWithinTheProcesssRecordingMemory() async throws {
+        let directory = try TestEnvironment.temporaryDirectory("portcullis-recording-memory")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let crypto = try TestEnvironment.fipsContext()
+        let backend = try SQLiteBackend(path: directory.appendingPathComponent("portcullis.db").path)
+        let keyring = try await Keyring.open(backend: backend, kek: SymmetricKey(bytes: try crypto.randomBytes(32)), crypto: crypto)
+        let memory = RecordingMemory(limit: 8 << 20)
+        let recorders = SessionRecorders(root: directory.appendingPathComponent("recordings").path, keyring: keyring, memory: memory)
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+
+        let sessions = 6
+        var floods: [Flood] = []
+        for n in 0..<sessions {
+            // Random bytes (chunks that do not compress: sealed whole), 16 MiB a session.
+            let flood = Flood(loop: loop, bytes: try crypto.randomBytes(16 << 20))
+            let header = RecordingHeader(sessionID: "flood-\(n)", user: "alice", login: "root", server: "web1", columns: 80, rows: 24, started: Date())
+            flood.tap = try recorders.tap(header, loop: loop, onHold: { [unowned flood] in flood.onHold($0) }, onFailure: { XCTFail("\($0)") })
+            floods.append(flood)
+        }
+        for flood in floods { loop.execute { flood.pump() } }
+        for flood in floods { try await flood.done.futureResult.get() }
+        for flood in floods { await flood.tap.finish() }
+
+        // Past the limit: a session's read after the memory closed, and an event (a MiB and a
+        // read) its tap and its recorder both count while the recorder takes it over.
+        let slack = sessions * (SessionRecordingTap.bulkRoom + (64 << 10) + 4096)
+        XCTAssertGreaterThan(memory.peak, memory.limit, "the memory closed")
+        XCTAssertLessThanOrEqual(memory.peak, memory.limit + slack, "recordings held \(memory.peak >> 20) MiB at once")
+        let holds = try await loop.submit { floods.map(\.holds) }.get()
+        XCTAssertTrue(holds.allSatisfy { $0 > 0 }, "every session was held: \(holds)")
+        // Every count given back once every recording is written (a count left behind would
+        // hold every recorded session of the process for good).
+        XCTAssertEqual(memory.inUse, 0)
+        XCTAssertFalse(memory.isClosed)
+
+        let store = RecordingStore(root: recorders.root, keyring: keyring)
+        for (n, flood) in floods.enumerated() {
+            let recorded = try await store.export("flood-\(n)", format: .text)
+            XCTAssertTrue(recorded == flood.bytes, "session \(n): \(recorded.count) bytes recorded of \(flood.bytes.count), every one in order")
+        }
+        await backend.close()
     }
 }

@@ -1,0 +1,76 @@
+import Synchronization
+
+/// What every recording in the process holds in memory at once: session output a tap has taken
+/// and its recorder has not yet taken over, and what a recorder buffers or has in flight until
+/// it is written. A session is bounded on its own — its tap's watermarks, its recorder's chunks
+/// in flight: about 20 MiB under bulk output — but one user with many sessions flooding output
+/// would make the daemon's memory grow with their number. Once the total passes `limit` the
+/// memory is closed: every recorded session that outputs is held (as it is for a slow disk) and
+/// recorders hand what they buffer to the writers at once, until the writers have brought the
+/// total under `resumeBelow`. The total passes the limit only by what sessions receive after
+/// they are held (a read on the node; the rest of an SSH window on the proxy) and by an event a
+/// tap and its recorder both count while the recorder takes it over. The disk sets a recorded
+/// download's rate, not this memory: it only keeps the writers fed.
+///
+/// Each side balances its own count: a tap gives back what it took once the recorder has the
+/// event, a recorder what it took once the chunk is written (or the recording failed or is gone).
+public final class RecordingMemory: Sendable {
+    /// The daemon's: about a dozen sessions at full speed before any is held.
+    public static let shared = RecordingMemory(limit: 256 << 20)
+
+    public let limit: Int
+    /// A closed memory opens under this: a quarter below the limit, so sessions are not held and
+    /// let go again at every chunk.
+    public var resumeBelow: Int { limit - limit / 4 }
+
+    private struct State {
+        var inUse = 0
+        var peak = 0
+        var closed = false
+        var waiting: [@Sendable () -> Void] = []
+    }
+
+    private let state = Mutex(State())
+
+    public init(limit: Int) {
+        precondition(limit > 0, "a recording memory limit must be positive")
+        self.limit = limit
+    }
+
+    /// Bytes counted now, and the most counted at once since the start.
+    public var inUse: Int { state.withLock { $0.inUse } }
+    public var peak: Int { state.withLock { $0.peak } }
+
+    /// Whether output is held now: from passing `limit` until under `resumeBelow` again.
+    public var isClosed: Bool { state.withLock { $0.closed } }
+
+    public func take(_ count: Int) {
+        state.withLock { state in
+            state.inUse += count
+            state.peak = max(state.peak, state.inUse)
+            if state.inUse > limit { state.closed = true }
+        }
+    }
+
+    public func give(_ count: Int) {
+        let opened = state.withLock { state -> [@Sendable () -> Void] in
+            state.inUse -= count
+            guard state.closed, state.inUse < resumeBelow else { return [] }
+            state.closed = false
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for waiter in opened { waiter() }
+    }
+
+    /// Calls `resume` once, on the thread that opens the memory (at once if it is open): it must
+    /// only hand over to where its session lives.
+    public func whenOpen(_ resume: @escaping @Sendable () -> Void) {
+        let open = state.withLock { state -> Bool in
+            guard state.closed else { return true }
+            state.waiting.append(resume)
+            return false
+        }
+        if open { resume() }
+    }
+}
