@@ -42,6 +42,8 @@ public actor FileRecorder: Recorder {
     static let crashWindow = maxInFlight + 2
     /// Events at least this large are not copied into the chunk but sealed from where they are.
     static let separatePart = 8 << 10
+    /// While the memory is closed, a chunk is written as soon as it has this much.
+    static let closedChunkBytes = 64 << 10
 
     public init(root: String, header: RecordingHeader, keyring: Keyring, flushInterval: Duration = .seconds(1), chunkBytes: Int = 64 << 10,
                 durability: RecordingDurability = .shared, memory: RecordingMemory = .shared) throws {
@@ -81,11 +83,13 @@ public actor FileRecorder: Recorder {
         } else {
             tail += event.data
         }
-        bufferedBytes += RecordingFrame.headerLength + event.data.count
-        memory.take(RecordingFrame.headerLength + event.data.count)
+        let framed = RecordingFrame.headerLength + event.data.count
+        bufferedBytes += framed
+        let closed = memory.take(framed)
         // A closed memory holds sessions until chunks are written: what is buffered goes to the
-        // writers now rather than at the next interval.
-        if bufferedBytes >= chunkBytes || ContinuousClock.now - lastFlush >= flushInterval || memory.isClosed {
+        // writers now rather than at the next interval — once it is worth a chunk file, so a
+        // flood of tiny events (window changes) is not written an event a file while it is closed.
+        if bufferedBytes >= chunkBytes || ContinuousClock.now - lastFlush >= flushInterval || (closed && bufferedBytes >= Self.closedChunkBytes) {
             try flush(final: false)
         } else if flusher == nil {
             // Output that stops still reaches the disk within the interval, even if the recorder
@@ -134,23 +138,23 @@ public actor FileRecorder: Recorder {
         do {
             try durability.check(root)
         } catch {
-            memory.give(bufferedBytes)
-            parts = []
-            tail = []
-            bufferedBytes = 0
+            memory.give(takeBuffer().count)
             throw error
         }
-        if !tail.isEmpty { parts.append(tail) }
+        let (parts, count) = takeBuffer()
         let done = PendingChunk()
-        writer.enqueue(RecordingChunkWriter.Job(parts: parts, count: bufferedBytes,
+        writer.enqueue(RecordingChunkWriter.Job(parts: parts, count: count,
                                                 path: (directory as NSString).appendingPathComponent(RecordingLayout.fileName(index: index, final: final)),
                                                 root: root, context: RecordingLayout.context(sid: sid, index: index, final: final),
                                                 keyring: keyring, durability: durability, compression: compression, memory: memory, done: done))
         inFlight.append(done)
-        parts = []
-        tail = []
-        bufferedBytes = 0
         index += 1
+    }
+
+    /// The buffered frames and their count, the buffer emptied.
+    private func takeBuffer() -> (parts: [[UInt8]], count: Int) {
+        defer { (parts, tail, bufferedBytes) = ([], [], 0) }
+        return (tail.isEmpty ? parts : parts + [tail], bufferedBytes)
     }
 }
 

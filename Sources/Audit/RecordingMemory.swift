@@ -5,12 +5,15 @@ import Synchronization
 /// it is written. A session is bounded on its own — its tap's watermarks, its recorder's chunks
 /// in flight: about 20 MiB under bulk output — but one user with many sessions flooding output
 /// would make the daemon's memory grow with their number. Once the total passes `limit` the
-/// memory is closed: every recorded session that outputs is held (as it is for a slow disk) and
-/// recorders hand what they buffer to the writers at once, until the writers have brought the
-/// total under `resumeBelow`. The total passes the limit only by what sessions receive after
-/// they are held (a read on the node; the rest of an SSH window on the proxy) and by an event a
-/// tap and its recorder both count while the recorder takes it over. The disk sets a recorded
-/// download's rate, not this memory: it only keeps the writers fed.
+/// memory is closed: every recorded session with output of its own waiting is held (as it is
+/// for a slow disk; `SessionRecordingTap.closedHoldBytes`) and recorders hand what they buffer
+/// to the writers as soon as it is worth a chunk (`FileRecorder.closedChunkBytes`), until the
+/// writers have brought the total under `resumeBelow`. The total passes the limit by what each
+/// outputting session takes before it is held and receives after (up to a read loop's four
+/// reads on the node; the rest of its SSH window, up to 2 MiB, on the proxy) and by an event a
+/// tap and its recorder both count while the recorder takes it over: a few MiB a session
+/// flooding output at once. The disk sets a recorded download's rate, not this memory: it only
+/// keeps the writers fed.
 ///
 /// Each side balances its own count: a tap gives back what it took once the recorder has the
 /// event, a recorder what it took once the chunk is written (or the recording failed or is gone).
@@ -47,11 +50,14 @@ public final class RecordingMemory: Sendable {
     /// Whether output is held now: from passing `limit` until under `resumeBelow` again.
     public var isClosed: Bool { state.withLock { $0.closed } }
 
-    public func take(_ count: Int) {
+    /// Counts `count` bytes; returns whether the memory is closed now.
+    @discardableResult
+    public func take(_ count: Int) -> Bool {
         state.withLock { state in
             state.inUse += count
             state.peak = max(state.peak, state.inUse)
             if state.inUse > limit { state.closed = true }
+            return state.closed
         }
     }
 

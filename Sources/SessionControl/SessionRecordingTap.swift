@@ -8,18 +8,26 @@ import Storage
 /// program waits, as it would for a slow client) until it catches up: nothing is dropped and
 /// nothing is buffered without bound (an event holds no more memory than about twice its
 /// bytes). Output is held too while the process's `RecordingMemory` is closed (its recordings
-/// together past its limit), until it opens. A recorder failure is reported once;
+/// together past its limit) and this session has output of its own waiting for its recorder
+/// (`closedHoldBytes`), until the memory opens. A recorder failure is reported once;
 /// what follows is not recorded (the session's policy decides whether it may go on).
 public final class SessionRecordingTap: @unchecked Sendable {
     static let highWatermark = 4 << 20
     /// Two events of bulk output: a held session resumes before the recorder runs dry.
     static let lowWatermark = 2 << 20
+    /// While the memory is closed, a session is held once this much of its output waits for its
+    /// recorder: bulk output is held within a read or two, while other users' keystroke echo
+    /// and short command output go on (held, each would wait for the writers to clear a quarter of
+    /// the memory behind someone else's download).
+    static let closedHoldBytes = 64 << 10
 
     private let loop: EventLoop
     private let memory: RecordingMemory
     private let started = NIODeadline.now()
     private let continuation: AsyncStream<RecordingEvent>.Continuation
     private let consumer: Task<Void, Never>
+    /// This tap, for what runs later (its consumer, the memory's wake-up) without keeping it alive.
+    private let reference = WeakReference<SessionRecordingTap>()
     /// Loop-confined.
     private var pendingBytes = 0
     private var held = false
@@ -49,7 +57,7 @@ public final class SessionRecordingTap: @unchecked Sendable {
         self.onFailure = onFailure
         let (stream, continuation) = AsyncStream.makeStream(of: RecordingEvent.self)
         self.continuation = continuation
-        let bound = WeakReference<SessionRecordingTap>()
+        let bound = reference
         consumer = Task {
             var failure: Error? = nil
             for await event in stream {
@@ -125,7 +133,7 @@ public final class SessionRecordingTap: @unchecked Sendable {
     }
 
     private func holdIfBehind() {
-        guard !held, !failed, pendingBytes > Self.highWatermark || memory.isClosed else { return }
+        guard !held, !failed, pendingBytes > Self.highWatermark || (pendingBytes >= Self.closedHoldBytes && memory.isClosed) else { return }
         held = true
         onHold(true)
         resumeIfCaughtUp()
@@ -138,8 +146,7 @@ public final class SessionRecordingTap: @unchecked Sendable {
         guard !memory.isClosed else {
             guard !awaitingMemory else { return }
             awaitingMemory = true
-            let bound = WeakReference<SessionRecordingTap>()
-            bound.value = self
+            let bound = reference
             memory.whenOpen { [loop] in
                 loop.execute {
                     bound.value?.awaitingMemory = false
