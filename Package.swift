@@ -43,6 +43,8 @@ let package = Package(
         // libpam for the session launcher, with its conversation function in C.
         .target(name: "CPAM", linkerSettings: [.linkedLibrary("pam")]),
         .target(name: "PortcullisVersion"),
+        // Hostile text made safe for a log line or a terminal: no dependencies.
+        .target(name: "PrintableText"),
         // The daemon ↔ root broker ↔ launcher protocols (portcullis-privd, portcullis-exec): one
         // definition every side imports; Foundation and the CLinux shims only.
         .target(name: "LaunchProtocol", dependencies: ["CLinux"]),
@@ -104,7 +106,7 @@ let package = Package(
         .target(
             name: "Audit",
             dependencies: [
-                "FIPSCrypto", "Storage", "LinuxAudit", "LaunchProtocol", "CLinux", "CLZ4",
+                "FIPSCrypto", "Storage", "LinuxAudit", "LaunchProtocol", "CLinux", "CLZ4", "PrintableText",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's own API, for the one loop that reads a million rows (AuditEventsByName.swift).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -197,7 +199,7 @@ let package = Package(
             name: "Appliance",
             dependencies: [
                 "FIPSCrypto", "Storage", "Audit", "Identity", "Compliance", "WebAPI", "Node", "Proxy", "YAMLNodes", "PortcullisVersion", "SSH", "LaunchProtocol",
-                "OpenSSLTLS",
+                "OpenSSLTLS", "PrintableText",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -206,7 +208,7 @@ let package = Package(
         // and the roles (AC-10: concurrent session control).
         .target(
             name: "Compliance",
-            dependencies: ["Audit", "FIPSCrypto", "Identity", "PortcullisVersion", "YAMLNodes"]
+            dependencies: ["Audit", "FIPSCrypto", "Identity", "PortcullisVersion", "YAMLNodes", "PrintableText"]
         ),
         .target(
             name: "CommandSupport",
@@ -225,19 +227,20 @@ let package = Package(
         // The root broker: single-threaded, no NIO, its Unix socket only.
         .executableTarget(
             name: "portcullis-privd",
-            dependencies: ["LaunchProtocol", "HostSessions", "CLinux", "LinuxAudit", "SessionBPF", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["LaunchProtocol", "HostSessions", "CLinux", "LinuxAudit", "SessionBPF", "PrintableText", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "pcctl",
             dependencies: [
                 "AdminAPI", "APIClient", "Appliance", "Audit", "CommandSupport", "Compliance", "FIPSCrypto", "Identity", "Storage", "YAMLNodes", "PortcullisVersion",
+                "PrintableText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "pcsh",
             dependencies: [
-                "PortcullisVersion", "FIPSCrypto", "SSH", "UserAPI", "YAMLNodes", "APIClient", "OpenSSLTLS", "TerminalQR",
+                "PortcullisVersion", "FIPSCrypto", "SSH", "UserAPI", "YAMLNodes", "APIClient", "OpenSSLTLS", "TerminalQR", "PrintableText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -302,7 +305,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ApplianceTests",
-            dependencies: ["Appliance", "TestSupport", "WebAPI", "Audit", "Storage", "FIPSCrypto", "SSH",
+            dependencies: ["Appliance", "TestSupport", "WebAPI", "Audit", "Storage", "FIPSCrypto", "SSH", "PrintableText",
                            .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(

@@ -1,13 +1,14 @@
 import Foundation
 import Logging
 
-/// Logs go to stderr (journald under systemd), as text or one JSON object a line.
+/// Logs go to stderr (journald under systemd), as text or one JSON object a line; a peer's text
+/// in either cannot start a line of its own.
 public enum LogSetup {
     public static func bootstrap(_ settings: Configuration.Log) {
         let level = Logger.Level(rawValue: settings.severity.rawValue) ?? .info
         LoggingSystem.bootstrap { label in
             var handler: LogHandler = settings.format == .json
-                ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+                ? JSONLogHandler(label: label) : PrintableLogHandler(StreamLogHandler.standardError(label: label))
             handler.logLevel = level
             return handler
         }

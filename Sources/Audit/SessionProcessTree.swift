@@ -1,4 +1,5 @@
 import Foundation
+import PrintableText
 
 /// A session's `session.command` events as the process tree they made: each process (by pid)
 /// with what it exec'd in order, under its parent when the parent is in the session too.
@@ -22,7 +23,7 @@ public struct SessionProcessTree: Sendable {
         for event in commands {
             guard case .integer(let pid)? = event.fields["pid"] else { continue }
             let ppid: Int64 = if case .integer(let value)? = event.fields["ppid"] { value } else { 0 }
-            var line = Self.printable(event.fields["path"]?.stringValue ?? event.fields["program"]?.stringValue ?? "?")
+            var line = PrintableText.replaced(event.fields["path"]?.stringValue ?? event.fields["program"]?.stringValue ?? "?")
             if case .array(let argv)? = event.fields["argv"] { line += argv.map { " " + Self.quoted($0.stringValue ?? $0.description) }.joined() }
             if event.fields["argv_truncated"] == .bool(true) { line += " …" }
             if case .integer(let code)? = event.fields["return_code"], code != 0 { line += " (failed: \(code))" }
@@ -59,14 +60,9 @@ public struct SessionProcessTree: Sendable {
         return lines.joined(separator: "\n")
     }
 
-    /// Control characters (C0, DEL, C1) of a hostile argument never reach the auditor's terminal.
-    static func printable(_ text: String) -> String {
-        String(text.unicodeScalars.map { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) ? "?" : Character($0) })
-    }
-
     /// An argument as a shell would need it to read it back (control characters as `?`).
     static func quoted(_ argument: String) -> String {
-        let argument = printable(argument)
+        let argument = PrintableText.replaced(argument)
         let plain = !argument.isEmpty && argument.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_./=:,@%+".unicodeScalars.contains($0) }
         return plain ? argument : "'" + argument.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }

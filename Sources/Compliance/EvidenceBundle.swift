@@ -1,6 +1,7 @@
 import Audit
 import FIPSCrypto
 import Foundation
+import PrintableText
 
 /// What an auditor receives: a directory holding a report in every form, the exported events and
 /// the roles it was computed from (so it can be reproduced offline), the audit log's own
@@ -175,7 +176,8 @@ public enum EvidenceBundleError: Error, Equatable, CustomStringConvertible {
     case unexpected(String)
 
     public var description: String {
-        let shown = Self.printable
+        // Names an attacker chose: a bidi override could redraw a line to read "intact".
+        let shown = PrintableText.escaped
         return switch self {
         case .cannotWrite(let path, let reason): "cannot write \(shown(path)): \(reason)"
         case .cannotRead(let path, let reason): "cannot read \(shown(path)): \(reason)"
@@ -187,21 +189,5 @@ public enum EvidenceBundleError: Error, Equatable, CustomStringConvertible {
         case .missing(let path): "\(shown(path)): MISSING (listed in the signed manifest; absent, or not a regular file)"
         case .unexpected(let path): "\(shown(path)): ADDED (not in the signed manifest)"
         }
-    }
-
-    /// A name an attacker chose, safe on a terminal: control characters, DEL and bidirectional
-    /// overrides (which could redraw the line to read "intact") are shown as `\u{…}`.
-    public static func printable(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            let value = scalar.value
-            if value < 0x20 || (0x7f...0x9f).contains(value) || (0x202a...0x202e).contains(value) || (0x2066...0x2069).contains(value)
-                || value == 0x200e || value == 0x200f || value == 0x061c {
-                out += "\\u{\(String(value, radix: 16))}"
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
     }
 }

@@ -6,6 +6,7 @@ import Compliance
 import FIPSCrypto
 import Foundation
 import Identity
+import PrintableText
 
 extension Pcctl {
     struct Report: AsyncParsableCommand {
@@ -261,7 +262,7 @@ extension Pcctl.Report {
                 guard let control = catalog.controls.first(where: { $0.id.caseInsensitiveCompare(id) == .orderedSame || $0.oscalID == id.lowercased() }),
                       control.applies(at: baseline) else {
                     let known = catalog.controls.filter { $0.applies(at: baseline) }.map(\.id)
-                    printError("unknown control '\(EvidenceBundleError.printable(String(id.prefix(40))))' at FedRAMP \(baseline.title):"
+                    printError("unknown control '\(PrintableText.escaped(String(id.prefix(40))))' at FedRAMP \(baseline.title):"
                                + " the catalog maps \(known.joined(separator: ", ")) there")
                     throw ExitCode.validationFailure
                 }

@@ -1,3 +1,5 @@
+import PrintableText
+
 /// Every table pcctl prints, laid out one way: a title row, then one row per value.
 ///
 /// Aligned tables give each column a fixed width (its separating space included), cut a longer
@@ -45,7 +47,7 @@ struct Table {
     }
 
     private func line(_ values: [String]) -> String {
-        let shown = values.map(Self.printable)
+        let shown = values.map(PrintableText.replaced)
         switch layout {
         case .tabSeparated:
             return shown.joined(separator: "\t")
@@ -57,11 +59,5 @@ struct Table {
                 return String(cut) + String(repeating: " ", count: column.width - cut.count)
             }.joined()
         }
-    }
-
-    private static func printable(_ value: String) -> String {
-        String(value.map { character in
-            character.unicodeScalars.contains { $0.properties.generalCategory == .control } ? "?" : character
-        })
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FIPSCrypto
 import Foundation
+import PrintableText
 import SSH
 import UserAPI
 
@@ -72,20 +73,17 @@ extension Pcsh.Play {
         let pid = (activity["pid"] as? NSNumber)?.intValue ?? 0
         let program = (activity["program"] as? String) ?? "?"
         // Control characters of a hostile argument never reach the terminal as such.
-        func printable(_ text: String) -> String {
-            String(text.unicodeScalars.map { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) ? "?" : Character($0) })
-        }
         switch kind {
         case "command":
             let ppid = (activity["ppid"] as? NSNumber)?.intValue ?? 0
             let argv = (activity["argv"] as? [String]) ?? []
             let code = (activity["return_code"] as? NSNumber)?.intValue ?? 0
             let line = ([(activity["path"] as? String) ?? program] + argv.dropFirst()).joined(separator: " ")
-            return printable("[pid \(pid) ← \(ppid)] \(line)\(code != 0 ? " (failed: \(code))" : "")") + "\r\n"
+            return PrintableText.replaced("[pid \(pid) ← \(ppid)] \(line)\(code != 0 ? " (failed: \(code))" : "")") + "\r\n"
         case "network":
             let address = (activity["dst_addr"] as? String) ?? "?"
             let port = (activity["dst_port"] as? NSNumber)?.intValue ?? 0
-            return printable("[pid \(pid)] \(program) connects to \(address.contains(":") ? "[\(address)]" : address):\(port)") + "\r\n"
+            return PrintableText.replaced("[pid \(pid)] \(program) connects to \(address.contains(":") ? "[\(address)]" : address):\(port)") + "\r\n"
         default:
             return nil
         }

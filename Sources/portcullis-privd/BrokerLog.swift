@@ -1,4 +1,5 @@
 import Foundation
+import PrintableText
 
 /// One line per event on standard error (the journal, under systemd): what was done or refused,
 /// for which session and peer. Never a descriptor's contents or anything secret.
@@ -14,7 +15,7 @@ enum BrokerLog {
     /// sent (a session id, a login) can hold anything: control characters are escaped, so it can
     /// neither break a line nor forge one.
     private static func write(_ line: String) {
-        var line = String(line.dropLast().unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()) + "\n"
+        var line = PrintableText.escaped(String(line.dropLast())) + "\n"
         line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
     }
 }

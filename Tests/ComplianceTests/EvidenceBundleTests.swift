@@ -98,7 +98,7 @@ final class EvidenceBundleTests: XCTestCase {
         try FileManager.default.removeItem(at: bundle.appendingPathComponent("roles/Kube.yaml"))
         // A name that would redraw the terminal is shown escaped.
         try "x".write(to: bundle.appendingPathComponent("ok\u{1b}[2K\rintact"), atomically: true, encoding: .utf8)
-        XCTAssertEqual(try problems(), ["ok\\u{1b}[2K\\u{d}intact: ADDED (not in the signed manifest)"])
+        XCTAssertEqual(try problems(), ["ok\\u{1B}[2K\\rintact: ADDED (not in the signed manifest)"])
     }
 
     func testAHugeSparseReplacementIsAlteredWithoutBeingRead() throws {

@@ -1,4 +1,6 @@
+import FIPSCrypto
 import Foundation
+import SSH
 import TestSupport
 import XCTest
 
@@ -148,6 +150,31 @@ final class ProgramTests: XCTestCase {
         XCTAssertEqual(verify.status, 0, verify.output)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dataFile + "-wal") && (try? FileManager.default.attributesOfItem(atPath: dataFile + "-wal")[.size] as? Int) ?? 0 > 0,
                        "the WAL is checkpointed on clean shutdown")
+    }
+
+    /// What a peer chooses cannot start a line of its own in the daemon's text log (the journal
+    /// under systemd) nor reach the reader's terminal as an escape sequence: an SSH user name sent
+    /// before authentication with a line break, a terminal escape and a bidi override is logged
+    /// escaped, on its refusal's line. (OpenSSH's client refuses such names; a hostile client does not.)
+    func testAPeersTextCannotForgeALineInTheLog() async throws {
+        let fixture = try DaemonFixture(directory: directory)
+        try fixture.start()
+        struct AnyHost: SSHHostKeyVerifier { func decide(_ hostKey: PresentedHostKey) -> AuthenticationDecision { .accept } }
+        let forged = "portcullis: notice: alice authenticated"
+        let crypto = try TestEnvironment.fipsContext()
+        let configuration = SSHClientConfiguration(crypto: crypto, username: "mallory\n\(forged)\u{1B}[2J\u{202E}",
+                                                   privateKey: try PrivateKey(generate: .ecdsaP256, using: crypto), hostKeyVerifier: AnyHost())
+        do {
+            let client = try await SSHClient.connect(host: "127.0.0.1", port: fixture.proxyPort, configuration: configuration)
+            await client.close()
+            XCTFail("a plain key was accepted")
+        } catch {}
+        let log = try XCTUnwrap(try fixture.stop()).stderr
+        let lines = log.split(separator: "\n")
+        let refusal = try XCTUnwrap(lines.first { $0.contains("authentication refused") && $0.contains("mallory") }, log)
+        XCTAssertTrue(refusal.contains(#"mallory\n\#(forged)\u{1B}[2J\u{202E}"#), "escaped, on the refusal's line: \(refusal)")
+        XCTAssertFalse(lines.contains { $0.hasPrefix(forged) }, "no line of the peer's: \(log)")
+        XCTAssertFalse(log.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\u{202E}" }, "no escape sequence or bidi override reaches the log")
     }
 
     func testNonFIPSModeSaysSoAtStart() throws {

@@ -1,0 +1,39 @@
+/// Text a peer or a user chose, made safe to write to a log line or a terminal as it is: a user
+/// name sent before authentication, a disconnect message, a session id sent to the broker, a
+/// file name in an evidence bundle, a traced program's arguments. Written raw, a line break would
+/// start a forged line in the journal, an escape sequence would act on the reader's terminal,
+/// and a bidirectional-text control would make a line read differently from what it holds.
+public enum PrintableText {
+    /// Every unprintable scalar written escaped — `\n`, `\r`, `\t`, else `\u{1B}` — where the
+    /// text must be read back exactly (logs, errors). Unchanged (not copied) when there is none.
+    public static func escaped(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isUnprintable) else { return text }
+        var escaped = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": escaped += "\\n"
+            case "\r": escaped += "\\r"
+            case "\t": escaped += "\\t"
+            case _ where isUnprintable(scalar): escaped += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        return escaped
+    }
+
+    /// Every unprintable scalar as `?`, where the text is shown at a width (table columns, a
+    /// process's command line), as `ps` shows it.
+    public static func replaced(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isUnprintable) else { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.map { isUnprintable($0) ? "?" : $0 }))
+    }
+
+    /// C0 and C1 controls and DEL, the Unicode line and paragraph separators, and the
+    /// bidirectional-text controls (embeddings, overrides, isolates, marks).
+    public static func isUnprintable(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .lineSeparator, .paragraphSeparator: return true
+        default: return scalar.properties.isBidiControl
+        }
+    }
+}
