@@ -5,10 +5,12 @@ import Synchronization
 /// it is written. A session is bounded on its own — its tap's watermarks, its recorder's chunks
 /// in flight: about 20 MiB under bulk output — but one user with many sessions flooding output
 /// would make the daemon's memory grow with their number. Once the total passes `limit` the
-/// memory is closed: every recorded session with output of its own waiting is held (as it is
-/// for a slow disk; `SessionRecordingTap.closedHoldBytes`) and recorders hand what they buffer
-/// to the writers as soon as it is worth a chunk (`FileRecorder.closedChunkBytes`), until the
-/// writers have brought the total under `resumeBelow`. The total passes the limit by what each
+/// memory is closed: a recorded session is held (as it is for a slow disk) once `holdBytes` of
+/// its own wait for its recorder — others' keystroke echo goes on — and every session that
+/// outputs once the memory has stayed closed for `patience` (small output that went on must not
+/// keep it closed); recorders hand what they buffer to the writers as soon as it is worth a
+/// chunk (`FileRecorder.closedChunkBytes`); until the writers have brought the total under
+/// `resumeBelow`. The total passes the limit by what each
 /// outputting session takes before it is held and receives after (up to a read loop's four
 /// reads on the node; the rest of its SSH window, up to 2 MiB, on the proxy) and by an event a
 /// tap and its recorder both count while the recorder takes it over: a few MiB a session
@@ -25,6 +27,11 @@ public final class RecordingMemory: Sendable {
     public static let shared = RecordingMemory(limit: 64 << 20)
 
     public let limit: Int
+    /// How long a closed memory lets sessions with less than `holdBytes` waiting go on.
+    public let patience: Duration
+    /// What a session may have waiting for its recorder and go on while the memory is closed:
+    /// bulk output is held within a read or two.
+    public static let holdBytes = 64 << 10
     /// A closed memory opens under this: a quarter below the limit, so sessions are not held and
     /// let go again at every chunk.
     public var resumeBelow: Int { limit - limit / 4 }
@@ -33,14 +40,16 @@ public final class RecordingMemory: Sendable {
         var inUse = 0
         var peak = 0
         var closed = false
+        var closedAt = ContinuousClock.now
         var waiting: [@Sendable () -> Void] = []
     }
 
     private let state = Mutex(State())
 
-    public init(limit: Int) {
+    public init(limit: Int, patience: Duration = .seconds(1)) {
         precondition(limit > 0, "a recording memory limit must be positive")
         self.limit = limit
+        self.patience = patience
     }
 
     /// Bytes counted now, and the most counted at once since the start.
@@ -56,7 +65,10 @@ public final class RecordingMemory: Sendable {
         state.withLock { state in
             state.inUse += count
             state.peak = max(state.peak, state.inUse)
-            if state.inUse > limit { state.closed = true }
+            if state.inUse > limit, !state.closed {
+                state.closed = true
+                state.closedAt = .now
+            }
             return state.closed
         }
     }
@@ -70,6 +82,13 @@ public final class RecordingMemory: Sendable {
             return state.waiting
         }
         for waiter in opened { waiter() }
+    }
+
+    /// Whether a session with `pending` bytes waiting for its recorder is to be held now.
+    public func holds(pending: Int) -> Bool {
+        state.withLock { state in
+            state.closed && (pending >= Self.holdBytes || ContinuousClock.now - state.closedAt >= patience)
+        }
     }
 
     /// Calls `resume` once, on the thread that opens the memory (at once if it is open): it must

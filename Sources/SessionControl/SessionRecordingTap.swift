@@ -8,18 +8,13 @@ import Storage
 /// program waits, as it would for a slow client) until it catches up: nothing is dropped and
 /// nothing is buffered without bound (an event holds no more memory than about twice its
 /// bytes). Output is held too while the process's `RecordingMemory` is closed (its recordings
-/// together past its limit) and this session has output of its own waiting for its recorder
-/// (`closedHoldBytes`), until the memory opens. A recorder failure is reported once;
+/// together past its limit) and it holds this session (`RecordingMemory.holds`), until the
+/// memory opens. A recorder failure is reported once;
 /// what follows is not recorded (the session's policy decides whether it may go on).
 public final class SessionRecordingTap: @unchecked Sendable {
     static let highWatermark = 4 << 20
     /// Two events of bulk output: a held session resumes before the recorder runs dry.
     static let lowWatermark = 2 << 20
-    /// While the memory is closed, a session is held once this much of its output waits for its
-    /// recorder: bulk output is held within a read or two, while other users' keystroke echo
-    /// and short command output go on (held, each would wait for the writers to clear a quarter of
-    /// the memory behind someone else's download).
-    static let closedHoldBytes = 64 << 10
 
     private let loop: EventLoop
     private let memory: RecordingMemory
@@ -133,7 +128,7 @@ public final class SessionRecordingTap: @unchecked Sendable {
     }
 
     private func holdIfBehind() {
-        guard !held, !failed, pendingBytes > Self.highWatermark || (pendingBytes >= Self.closedHoldBytes && memory.isClosed) else { return }
+        guard !held, !failed, pendingBytes > Self.highWatermark || memory.holds(pending: pendingBytes) else { return }
         held = true
         onHold(true)
         resumeIfCaughtUp()

@@ -28,4 +28,22 @@ final class RecordingMemoryTests: XCTestCase {
         XCTAssertEqual(memory.inUse, 0)
         XCTAssertEqual(memory.peak, 101)
     }
+
+    /// A closed memory holds a session once 64 KiB of its own wait for its recorder — bulk
+    /// output at once, someone's keystroke echo not — and every session that outputs once it has
+    /// stayed closed for its patience; an open memory holds none.
+    func testAClosedMemoryHoldsBulkOutputAtOnceAndAllOutputAfterItsPatience() async throws {
+        let memory = RecordingMemory(limit: 100, patience: .milliseconds(300))
+        XCTAssertFalse(memory.holds(pending: 1 << 20), "open")
+        memory.take(101)
+        XCTAssertTrue(memory.holds(pending: RecordingMemory.holdBytes))
+        XCTAssertFalse(memory.holds(pending: RecordingMemory.holdBytes - 1))
+        try await Task.sleep(for: .milliseconds(400))
+        XCTAssertTrue(memory.holds(pending: 1), "closed longer than its patience: small output is held too")
+        memory.give(101)
+        XCTAssertFalse(memory.holds(pending: 1 << 20), "open again")
+        memory.take(101)
+        XCTAssertFalse(memory.holds(pending: 1), "closed anew: its patience starts again")
+        memory.give(101)
+    }
 }

@@ -27,6 +27,30 @@ final class RecordingTests: XCTestCase {
         RecordingHeader(sessionID: sid, user: "alice", login: "root", server: "web1", columns: 100, rows: 30, started: Date())
     }
 
+    /// While the process's recording memory is closed, a recorder hands what it buffers to the
+    /// writers as soon as it is worth a chunk (64 KiB) — the sessions held meanwhile wait for
+    /// exactly that — not at its interval; while it is open, at its size or its interval only.
+    func testAClosedMemoryHasARecorderWriteWhatItBuffersOnceItIsWorthAChunk() async throws {
+        let memory = RecordingMemory(limit: 1 << 20)
+        func chunks(_ sid: String) -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/\(sid)").count) ?? 0 }
+        func output(_ sid: String) async throws -> FileRecorder {
+            let recorder = try FileRecorder(root: root, header: header(sid), keyring: keyring, flushInterval: .seconds(60), chunkBytes: 4 << 20, memory: memory)
+            for n in 0..<3 { try await recorder.record(RecordingEvent(time: Double(n), kind: .output, data: [UInt8](repeating: 0x61, count: 40 << 10))) }
+            return recorder
+        }
+        let open = try await output("open")
+        memory.take(memory.limit + 1)
+        let closed = try await output("closed")
+        let deadline = Date().addingTimeInterval(10)
+        while chunks("closed") == 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        XCTAssertEqual(chunks("closed"), 1, "120 KiB buffered while closed: one chunk written, without waiting a minute")
+        XCTAssertEqual(chunks("open"), 0, "while open, nothing before its size or interval")
+        memory.give(memory.limit + 1)
+        try await open.finish()
+        try await closed.finish()
+        XCTAssertEqual(memory.inUse, 0)
+    }
+
     /// A recordings root that cannot be a directory (inside a regular file) is a sentence naming
     /// the directory and the system's reason, not an NSError dump.
     func testARecordingDirectoryThatCannotBeMadeIsNamedWithItsReason() throws {

@@ -112,6 +112,8 @@ final class SessionRecordingTapTests: XCTestCase {
         let done: EventLoopPromise<Void>
 
         private var finished = false
+        /// Made but never pumped (a later one's tap could not be made): its test fails, not the process.
+        deinit { if !finished { done.fail(StillHeld(sent: sent, of: bytes.count)) } }
         struct StillHeld: Error, CustomStringConvertible {
             let sent: Int, of: Int
             var description: String { "the session is still held a minute on (\(sent) of \(of) bytes output)" }
@@ -201,12 +203,15 @@ final class SessionRecordingTapTests: XCTestCase {
     }
 
     /// While other sessions' output fills the process's recording memory, a session whose
-    /// output is short (keystroke echo, a prompt) is not held behind them, and a client's flood
-    /// of window changes is written in chunks of 64 KiB or more — not a file an event, which
-    /// slowed its recorder to the disk's file creation and kept the memory closed for everyone.
+    /// output is short (keystroke echo, a prompt) is not held behind them — until the memory has
+    /// stayed closed for its patience: then it is held too, and goes on once the memory opens —
+    /// and a client's flood of window changes is written in chunks of 64 KiB or more — not a file
+    /// an event, which slowed its recorder to the disk's file creation and kept the memory closed
+    /// for everyone.
     func testAClosedMemoryHoldsNeitherShortOutputNorWritesAFileAnEvent() async throws {
         try await withKeyring("portcullis-recording-closed") { directory, keyring, crypto in
-            let memory = RecordingMemory(limit: 8 << 20)
+            let patience = Duration.seconds(3)
+            let memory = RecordingMemory(limit: 8 << 20, patience: patience)
             let recorders = SessionRecorders(root: directory.appendingPathComponent("recordings").path, keyring: keyring, memory: memory)
             let loop = MultiThreadedEventLoopGroup.singleton.next()
             func header(_ sid: String) -> RecordingHeader {
@@ -215,6 +220,7 @@ final class SessionRecordingTapTests: XCTestCase {
 
             // Someone else's downloads, as the memory sees them.
             memory.take(memory.limit + 1)
+            let closed = ContinuousClock.now
             XCTAssertTrue(memory.isClosed)
             let holds = NIOLockedValueBox<[String: [Bool]]>([:])
             func tap(_ sid: String) throws -> SessionRecordingTap {
@@ -235,12 +241,23 @@ final class SessionRecordingTapTests: XCTestCase {
             let store = RecordingStore(root: recorders.root, keyring: keyring)
             let typed = try await store.export("typing", format: .text)
             XCTAssertTrue(typed == Array(lines.joined()), "all typed output recorded")
+            // About 7 chunks by size, and one more at each half-second interval the flood took.
+            let took = (ContinuousClock.now - closed) / .milliseconds(500)
             let chunks = try FileManager.default.contentsOfDirectory(atPath: "\(recorders.root)/resizing").count
-            XCTAssertLessThanOrEqual(chunks, 16, "20,000 window changes in \(chunks) chunk files")
+            XCTAssertLessThanOrEqual(Double(chunks), 12 + took, "20,000 window changes in \(chunks) chunk files")
             let cast = String(decoding: try await store.export("resizing", format: .asciicast), as: UTF8.self)
             XCTAssertEqual(cast.split(separator: "\n").filter { $0.contains(#","r","#) }.count, 20_000,
                            "every window change recorded")
+
+            // Closed for longer than its patience: the typist's next line is held, until it opens.
+            let late = try tap("late")
+            try await Task.sleep(until: closed + patience + .milliseconds(100))
+            try await loop.submit { late.output(ByteBuffer(bytes: lines[0])) }.get()
+            XCTAssertEqual(holds.withLockedValue { $0["late"] }, [true], "held once the memory stayed closed for its patience")
             memory.give(memory.limit + 1)
+            await late.finish()
+            try await loop.submit {}.get()
+            XCTAssertEqual(holds.withLockedValue { $0["late"] }, [true, false], "let go once it opened")
             XCTAssertEqual(memory.inUse, 0)
         }
     }
