@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PrintableText
 
 /// Logs go to stderr (journald under systemd), as text or one JSON object a line; a peer's text
 /// in either cannot start a line of its own.
@@ -31,10 +32,13 @@ struct JSONLogHandler: LogHandler {
         var fields: [String: Any] = [
             "time": ISO8601DateFormatter.string(from: Date(), timeZone: TimeZone(identifier: "UTC")!,
                                                 formatOptions: [.withInternetDateTime, .withFractionalSeconds]),
-            "level": level.rawValue, "logger": label, "message": message.description,
+            "level": level.rawValue, "logger": label,
         ]
-        for (key, value) in self.metadata.merging(metadata ?? [:], uniquingKeysWith: { $1 }) { fields[key] = value.description }
-        if let error = event.error { fields["error"] = "\(error)" }
+        // Escaped as the text log escapes it: JSON escapes only C0 controls, and a C1 control
+        // (an 8-bit CSI) or a bidi override would reach whoever reads the journal as it is.
+        fields["message"] = PrintableText.escaped(message.description)
+        for (key, value) in self.metadata.merging(metadata ?? [:], uniquingKeysWith: { $1 }) { fields[key] = PrintableText.escaped(value.description) }
+        if let error = event.error { fields["error"] = PrintableText.escaped("\(error)") }
         guard var data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         data.append(0x0a)
         FileHandle.standardError.write(data)

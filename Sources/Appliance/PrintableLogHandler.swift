@@ -2,9 +2,10 @@ import PrintableText
 import Logging
 
 /// The text log's handler (swift-log's `StreamLogHandler`: stderr, so the journal) with every
-/// message, metadata value and error made `PrintableText.escaped`: a value a peer chose — an SSH
-/// user name before authentication, a disconnect message — cannot start a forged line in the
-/// journal. (The JSON handler's strings are escaped by JSON.)
+/// message, metadata value and error made `PrintableText.escaped`, and a metadata value that
+/// holds a space, `=`, `"` or a bracket in quotes (`user="alice [SSH] authenticated"`): a value a
+/// peer chose — an SSH user name before authentication, a disconnect message — can neither
+/// start a forged line in the journal nor pass for more of the line than it is.
 struct PrintableLogHandler: LogHandler {
     private var inner: any LogHandler
 
@@ -15,10 +16,8 @@ struct PrintableLogHandler: LogHandler {
         set { inner.logLevel = newValue }
     }
 
-    var metadata: Logger.Metadata {
-        get { inner.metadata }
-        set { inner.metadata = newValue.mapValues(Self.printable) }
-    }
+    /// Kept here as set, and shown through `field` with each event's own.
+    var metadata: Logger.Metadata = [:]
 
     var metadataProvider: Logger.MetadataProvider? {
         get { inner.metadataProvider }
@@ -26,31 +25,37 @@ struct PrintableLogHandler: LogHandler {
     }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { inner[metadataKey: key] }
-        set { inner[metadataKey: key] = newValue.map(Self.printable) }
+        get { metadata[key] }
+        set { metadata[key] = newValue }
     }
 
     func log(event: LogEvent) {
         var event = event
         event.message = "\(PrintableText.escaped(event.message.description))"
-        var metadata = event.metadata?.mapValues(Self.printable)
+        var metadata = self.metadata.merging(event.metadata ?? [:]) { $1 }
         if let error = event.error {
-            // Under the keys StreamLogHandler gives an error, escaped.
-            metadata = metadata ?? [:]
-            metadata?["error.message"] = .string(PrintableText.escaped("\(error)"))
-            metadata?["error.type"] = .string(String(reflecting: type(of: error)))
+            // Under the keys StreamLogHandler gives an error.
+            metadata["error.message"] = .string("\(error)")
+            metadata["error.type"] = .string(String(reflecting: type(of: error)))
             event.error = nil
         }
-        event.metadata = metadata
+        event.metadata = metadata.isEmpty ? nil : metadata.mapValues(Self.field)
         inner.log(event: event)
     }
 
-    static func printable(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
+    /// A metadata value as the line shows it: escaped, and quoted when it could read as more fields.
+    static func field(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
         switch value {
-        case .string(let text): return .string(PrintableText.escaped(text))
-        case .stringConvertible(let convertible): return .string(PrintableText.escaped(convertible.description))
-        case .array(let values): return .array(values.map(printable))
-        case .dictionary(let values): return .dictionary(values.mapValues(printable))
+        case .string(let text): return .string(quoted(PrintableText.escaped(text)))
+        case .stringConvertible(let convertible): return .string(quoted(PrintableText.escaped(convertible.description)))
+        case .array(let values): return .array(values.map(field))
+        case .dictionary(let values):
+            return .dictionary(Dictionary(values.map { (PrintableText.escaped($0.key), field($0.value)) }, uniquingKeysWith: { $1 }))
         }
+    }
+
+    private static func quoted(_ text: String) -> String {
+        guard text.isEmpty || text.unicodeScalars.contains(where: { " =\"[]".unicodeScalars.contains($0) }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 }

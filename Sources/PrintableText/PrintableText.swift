@@ -4,13 +4,15 @@
 /// start a forged line in the journal, an escape sequence would act on the reader's terminal,
 /// and a bidirectional-text control would make a line read differently from what it holds.
 public enum PrintableText {
-    /// Every unprintable scalar written escaped — `\n`, `\r`, `\t`, else `\u{1B}` — where the
-    /// text must be read back exactly (logs, errors). Unchanged (not copied) when there is none.
+    /// Every unprintable scalar written escaped — `\n`, `\r`, `\t`, else `\u{1B}` — and a
+    /// backslash as `\\`, where the text must be read back exactly (logs, errors). Unchanged
+    /// (not copied) when there is nothing to escape.
     public static func escaped(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: isUnprintable) else { return text }
+        guard text.unicodeScalars.contains(where: { $0 == "\\" || isUnprintable($0) }) else { return text }
         var escaped = ""
         for scalar in text.unicodeScalars {
             switch scalar {
+            case "\\": escaped += "\\\\"
             case "\n": escaped += "\\n"
             case "\r": escaped += "\\r"
             case "\t": escaped += "\\t"
@@ -28,12 +30,15 @@ public enum PrintableText {
         return String(String.UnicodeScalarView(text.unicodeScalars.map { isUnprintable($0) ? "?" : $0 }))
     }
 
-    /// C0 and C1 controls and DEL, the Unicode line and paragraph separators, and the
-    /// bidirectional-text controls (embeddings, overrides, isolates, marks).
+    /// C0 and C1 controls and DEL, the Unicode line and paragraph separators, and the invisible
+    /// format characters: bidirectional-text controls (embeddings, overrides, isolates, marks),
+    /// zero-width spaces, soft hyphens, byte-order marks, tags (`alice\u{200B}` reads as `alice`).
+    /// Not the zero-width joiners, which scripts and emoji sequences need.
     public static func isUnprintable(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.properties.generalCategory {
         case .control, .lineSeparator, .paragraphSeparator: return true
-        default: return scalar.properties.isBidiControl
+        case .format: return scalar != "\u{200C}" && scalar != "\u{200D}"
+        default: return false
         }
     }
 }

@@ -172,7 +172,7 @@ final class ProgramTests: XCTestCase {
         let log = try XCTUnwrap(try fixture.stop()).stderr
         let lines = log.split(separator: "\n")
         let refusal = try XCTUnwrap(lines.first { $0.contains("authentication refused") && $0.contains("mallory") }, log)
-        XCTAssertTrue(refusal.contains(#"mallory\n\#(forged)\u{1B}[2J\u{202E}"#), "escaped, on the refusal's line: \(refusal)")
+        XCTAssertTrue(refusal.contains(#"user="mallory\n\#(forged)\u{1B}[2J\u{202E}""#), "escaped and quoted, on the refusal's line: \(refusal)")
         XCTAssertFalse(lines.contains { $0.hasPrefix(forged) }, "no line of the peer's: \(log)")
         XCTAssertFalse(log.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\u{202E}" }, "no escape sequence or bidi override reaches the log")
     }

@@ -15,10 +15,13 @@ public final class LogCapture: @unchecked Sendable {
     public init() {}
 
     public func logger(_ label: String = "test", level: Logger.Level = .debug) -> Logger {
-        var logger = Logger(label: label) { _ in Handler(capture: self) }
+        var logger = Logger(label: label) { _ in self.handler }
         logger.logLevel = level
         return logger
     }
+
+    /// A handler that collects here (to wrap in another).
+    public var handler: any LogHandler { Handler(capture: self) }
 
     public var all: [Entry] { lock.withLock { entries } }
 

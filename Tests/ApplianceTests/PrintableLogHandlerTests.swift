@@ -1,0 +1,29 @@
+@testable import Appliance
+import Logging
+import TestSupport
+import XCTest
+
+/// The daemon's text log as a peer meets it: whatever reaches a line — the message, a value
+/// logged with it, one set on the logger, an error — arrives escaped, and a value that could
+/// read as more of the line (spaces, `=`, brackets, quotes) arrives quoted.
+final class PrintableLogHandlerTests: XCTestCase {
+    private struct Refused: Error, CustomStringConvertible {
+        var description: String { "peer said \"bye\"\n[SSH] fake" }
+    }
+
+    func testEveryPathToALineIsEscapedAndAmbiguousValuesQuoted() {
+        let capture = LogCapture()
+        var logger = Logger(label: "test") { _ in PrintableLogHandler(capture.handler) }
+        logger[metadataKey: "peer"] = "x\u{1B}[2J"
+        XCTAssertEqual(logger[metadataKey: "peer"], "x\u{1B}[2J", "kept as set; escaped only on its way out")
+        logger.notice("refused \u{202E}evil\r", metadata: ["user": "alice [SSH] authenticated", "plain": "alice", "empty": ""])
+        logger.error("failed", error: Refused())
+
+        let entries = capture.all
+        XCTAssertEqual(entries.count, 2)
+        XCTAssertEqual(entries.first?.message, #"refused \u{202E}evil\r"#)
+        XCTAssertEqual(entries.first?.metadata, ["peer": #""x\u{1B}[2J""#, "user": #""alice [SSH] authenticated""#, "plain": "alice", "empty": #""""#])
+        XCTAssertEqual(entries.last?.metadata["error.message"], #""peer said \"bye\"\n[SSH] fake""#)
+        XCTAssertEqual(entries.last?.metadata["peer"], #""x\u{1B}[2J""#)
+    }
+}
