@@ -1,9 +1,8 @@
 import Foundation
 import Logging
-import PrintableText
 
-/// Logs go to stderr (journald under systemd), as text or one JSON object a line; a peer's text
-/// in either cannot start a line of its own.
+/// Logs go to stderr (journald under systemd), as text (a peer's text escaped: it cannot start a
+/// line of its own) or one JSON object a line.
 public enum LogSetup {
     public static func bootstrap(_ settings: Configuration.Log) {
         let level = Logger.Level(rawValue: settings.severity.rawValue) ?? .info
@@ -32,13 +31,11 @@ struct JSONLogHandler: LogHandler {
         var fields: [String: Any] = [
             "time": ISO8601DateFormatter.string(from: Date(), timeZone: TimeZone(identifier: "UTC")!,
                                                 formatOptions: [.withInternetDateTime, .withFractionalSeconds]),
-            "level": level.rawValue, "logger": label,
+            "level": level.rawValue, "logger": label, "message": message.description,
         ]
-        // Escaped as the text log escapes it: JSON escapes only C0 controls, and a C1 control
-        // (an 8-bit CSI) or a bidi override would reach whoever reads the journal as it is.
-        fields["message"] = PrintableText.escaped(message.description)
-        for (key, value) in self.metadata.merging(metadata ?? [:], uniquingKeysWith: { $1 }) { fields[key] = PrintableText.escaped(value.description) }
-        if let error = event.error { fields["error"] = PrintableText.escaped("\(error)") }
+        // Values exactly as they were (JSON escapes what would break its line): for machines.
+        for (key, value) in self.metadata.merging(metadata ?? [:], uniquingKeysWith: { $1 }) { fields[key] = value.description }
+        if let error = event.error { fields["error"] = "\(error)" }
         guard var data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         data.append(0x0a)
         FileHandle.standardError.write(data)

@@ -9,7 +9,12 @@ import Logging
 struct PrintableLogHandler: LogHandler {
     private var inner: any LogHandler
 
-    init(_ inner: any LogHandler) { self.inner = inner }
+    init(_ inner: any LogHandler) {
+        self.inner = inner
+        // Its metadata is this handler's to show (escaped): the inner one gets it with the event.
+        metadataProvider = inner.metadataProvider
+        if metadataProvider != nil { self.inner.metadataProvider = nil }
+    }
 
     var logLevel: Logger.Level {
         get { inner.logLevel }
@@ -19,10 +24,7 @@ struct PrintableLogHandler: LogHandler {
     /// Kept here as set, and shown through `field` with each event's own.
     var metadata: Logger.Metadata = [:]
 
-    var metadataProvider: Logger.MetadataProvider? {
-        get { inner.metadataProvider }
-        set { inner.metadataProvider = newValue }
-    }
+    var metadataProvider: Logger.MetadataProvider?
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -32,7 +34,8 @@ struct PrintableLogHandler: LogHandler {
     func log(event: LogEvent) {
         var event = event
         event.message = "\(PrintableText.escaped(event.message.description))"
-        var metadata = self.metadata.merging(event.metadata ?? [:]) { $1 }
+        // In swift-log's order: the logger's, then the provider's, then the event's own.
+        var metadata = self.metadata.merging(metadataProvider?.get() ?? [:]) { $1 }.merging(event.metadata ?? [:]) { $1 }
         if let error = event.error {
             // Under the keys StreamLogHandler gives an error.
             metadata["error.message"] = .string("\(error)")
@@ -55,7 +58,7 @@ struct PrintableLogHandler: LogHandler {
     }
 
     private static func quoted(_ text: String) -> String {
-        guard text.isEmpty || text.unicodeScalars.contains(where: { " =\"[]".unicodeScalars.contains($0) }) else { return text }
+        guard text.isEmpty || text.unicodeScalars.contains(where: { $0.properties.isWhitespace || "=\"[]".unicodeScalars.contains($0) }) else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 }

@@ -6,9 +6,9 @@ import Synchronization
 /// in flight: about 20 MiB under bulk output — but one user with many sessions flooding output
 /// would make the daemon's memory grow with their number. Once the total passes `limit` the
 /// memory is closed: a recorded session is held (as it is for a slow disk) once `holdBytes` of
-/// its own wait for its recorder — others' keystroke echo goes on — and every session that
-/// outputs once the memory has stayed closed for `patience` (small output that went on must not
-/// keep it closed); recorders hand what they buffer to the writers as soon as it is worth a
+/// its own wait for its recorder — others' keystroke echo goes on — and every recorded session
+/// (output, window changes, markers) once the memory has stayed closed for `patience` (small
+/// output that went on must not keep it closed); recorders hand what they buffer to the writers as soon as it is worth a
 /// chunk (`FileRecorder.closedChunkBytes`); until the writers have brought the total under
 /// `resumeBelow`. The total passes the limit by what each
 /// outputting session takes before it is held and receives after (up to a read loop's four
@@ -29,8 +29,8 @@ public final class RecordingMemory: Sendable {
     public let limit: Int
     /// How long a closed memory lets sessions with less than `holdBytes` waiting go on.
     public let patience: Duration
-    /// What a session may have waiting for its recorder and go on while the memory is closed:
-    /// bulk output is held within a read or two.
+    /// While the memory is closed, a session with less than this waiting for its recorder goes
+    /// on (for the memory's patience); bulk output is held within a read or two.
     public static let holdBytes = 64 << 10
     /// A closed memory opens under this: a quarter below the limit, so sessions are not held and
     /// let go again at every chunk.

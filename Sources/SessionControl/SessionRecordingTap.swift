@@ -135,10 +135,10 @@ public final class SessionRecordingTap: @unchecked Sendable {
     }
 
     /// Lets the session go on once its recorder is within `lowWatermark` and the process's
-    /// recording memory is open (it says when).
+    /// recording memory no longer holds it (it says when it opens).
     private func resumeIfCaughtUp() {
         guard held, pendingBytes < Self.lowWatermark else { return }
-        guard !memory.isClosed else {
+        guard !memory.holds(pending: pendingBytes) else {
             guard !awaitingMemory else { return }
             awaitingMemory = true
             let bound = reference

@@ -16,14 +16,26 @@ final class PrintableLogHandlerTests: XCTestCase {
         var logger = Logger(label: "test") { _ in PrintableLogHandler(capture.handler) }
         logger[metadataKey: "peer"] = "x\u{1B}[2J"
         XCTAssertEqual(logger[metadataKey: "peer"], "x\u{1B}[2J", "kept as set; escaped only on its way out")
-        logger.notice("refused \u{202E}evil\r", metadata: ["user": "alice [SSH] authenticated", "plain": "alice", "empty": ""])
+        logger.notice("refused \u{202E}evil\r", metadata: ["user": "alice [SSH] authenticated", "plain": "alice", "empty": "", "wide": "a\u{3000}b"])
         logger.error("failed", error: Refused())
 
         let entries = capture.all
         XCTAssertEqual(entries.count, 2)
         XCTAssertEqual(entries.first?.message, #"refused \u{202E}evil\r"#)
-        XCTAssertEqual(entries.first?.metadata, ["peer": #""x\u{1B}[2J""#, "user": #""alice [SSH] authenticated""#, "plain": "alice", "empty": #""""#])
+        XCTAssertEqual(entries.first?.metadata, ["peer": #""x\u{1B}[2J""#, "user": #""alice [SSH] authenticated""#, "plain": "alice", "empty": #""""#, "wide": "\"a\u{3000}b\""])
         XCTAssertEqual(entries.last?.metadata["error.message"], #""peer said \"bye\"\n[SSH] fake""#)
         XCTAssertEqual(entries.last?.metadata["peer"], #""x\u{1B}[2J""#)
+    }
+
+    /// A metadata provider's values reach the line escaped too, in swift-log's order (the
+    /// logger's, then the provider's, then the event's).
+    func testAProvidersMetadataIsEscapedInSwiftLogsOrder() {
+        let capture = LogCapture()
+        var handler = PrintableLogHandler(capture.handler)
+        handler.metadataProvider = Logger.MetadataProvider { ["trace": "t\n1", "shared": "provider"] }
+        var logger = Logger(label: "test") { _ in handler }
+        logger[metadataKey: "shared"] = "logger"
+        logger.info("x", metadata: ["own": "event"])
+        XCTAssertEqual(capture.all.first?.metadata, ["trace": #"t\n1"#, "shared": "provider", "own": "event"])
     }
 }

@@ -33,12 +33,13 @@ final class RecordingMemoryTests: XCTestCase {
     /// output at once, someone's keystroke echo not — and every session that outputs once it has
     /// stayed closed for its patience; an open memory holds none.
     func testAClosedMemoryHoldsBulkOutputAtOnceAndAllOutputAfterItsPatience() async throws {
-        let memory = RecordingMemory(limit: 100, patience: .milliseconds(300))
+        // Long enough that no stall of a loaded machine between two lines outlasts it.
+        let memory = RecordingMemory(limit: 100, patience: .seconds(1))
         XCTAssertFalse(memory.holds(pending: 1 << 20), "open")
         memory.take(101)
         XCTAssertTrue(memory.holds(pending: RecordingMemory.holdBytes))
         XCTAssertFalse(memory.holds(pending: RecordingMemory.holdBytes - 1))
-        try await Task.sleep(for: .milliseconds(400))
+        try await Task.sleep(for: .milliseconds(1100))
         XCTAssertTrue(memory.holds(pending: 1), "closed longer than its patience: small output is held too")
         memory.give(101)
         XCTAssertFalse(memory.holds(pending: 1 << 20), "open again")

@@ -210,8 +210,8 @@ final class SessionRecordingTapTests: XCTestCase {
     /// for everyone.
     func testAClosedMemoryHoldsNeitherShortOutputNorWritesAFileAnEvent() async throws {
         try await withKeyring("portcullis-recording-closed") { directory, keyring, crypto in
-            let patience = Duration.seconds(3)
-            let memory = RecordingMemory(limit: 8 << 20, patience: patience)
+            // Patient enough that the flood below never outlasts it; the late typist's own is short.
+            let memory = RecordingMemory(limit: 8 << 20, patience: .seconds(600))
             let recorders = SessionRecorders(root: directory.appendingPathComponent("recordings").path, keyring: keyring, memory: memory)
             let loop = MultiThreadedEventLoopGroup.singleton.next()
             func header(_ sid: String) -> RecordingHeader {
@@ -249,16 +249,23 @@ final class SessionRecordingTapTests: XCTestCase {
             XCTAssertEqual(cast.split(separator: "\n").filter { $0.contains(#","r","#) }.count, 20_000,
                            "every window change recorded")
 
+            memory.give(memory.limit + 1)
+            XCTAssertEqual(memory.inUse, 0)
+
             // Closed for longer than its patience: the typist's next line is held, until it opens.
-            let late = try tap("late")
-            try await Task.sleep(until: closed + patience + .milliseconds(100))
+            let impatient = RecordingMemory(limit: 8 << 20, patience: .milliseconds(200))
+            let late = try SessionRecorders(root: recorders.root, keyring: keyring, memory: impatient)
+                .tap(header("late"), loop: loop, onHold: { held in holds.withLockedValue { $0["late", default: []].append(held) } },
+                     onFailure: { XCTFail("\($0)") })
+            impatient.take(impatient.limit + 1)
+            try await Task.sleep(for: .milliseconds(300))
             try await loop.submit { late.output(ByteBuffer(bytes: lines[0])) }.get()
             XCTAssertEqual(holds.withLockedValue { $0["late"] }, [true], "held once the memory stayed closed for its patience")
-            memory.give(memory.limit + 1)
+            impatient.give(impatient.limit + 1)
             await late.finish()
             try await loop.submit {}.get()
             XCTAssertEqual(holds.withLockedValue { $0["late"] }, [true, false], "let go once it opened")
-            XCTAssertEqual(memory.inUse, 0)
+            XCTAssertEqual(impatient.inUse, 0)
         }
     }
 
