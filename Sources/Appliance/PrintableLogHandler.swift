@@ -1,5 +1,6 @@
-import PrintableText
+import Foundation
 import Logging
+import PrintableText
 
 /// The text log's handler (swift-log's `StreamLogHandler`: stderr, so the journal) with every
 /// message, metadata value and error made `PrintableText.escaped`, and a metadata value that

@@ -8,13 +8,13 @@ import Synchronization
 /// memory is closed: a recorded session is held (as it is for a slow disk) once `holdBytes` of
 /// its own wait for its recorder — others' keystroke echo goes on — and every recorded session
 /// (output, window changes, markers) once the memory has stayed closed for `patience` (small
-/// output that went on must not keep it closed); recorders hand what they buffer to the writers as soon as it is worth a
-/// chunk (`FileRecorder.closedChunkBytes`); until the writers have brought the total under
-/// `resumeBelow`. The total passes the limit by what each
-/// outputting session takes before it is held and receives after (up to a read loop's four
-/// reads on the node; the rest of its SSH window, up to 2 MiB, on the proxy) and by an event a
-/// tap and its recorder both count while the recorder takes it over: a few MiB a session
-/// flooding output at once. The disk sets a recorded download's rate, not this memory: it only
+/// output that went on must not keep it closed); recorders hand what they buffer to the writers
+/// as soon as it is worth a chunk (`FileRecorder.closedChunkBytes`); until the writers have
+/// brought the total under `resumeBelow`. The total passes the limit by what each outputting
+/// session takes before it is held and receives after (up to a read loop's four reads on the
+/// node; the rest of its SSH window, up to 2 MiB, on the proxy) and by an event a tap and its
+/// recorder both count while the recorder takes it over: a few MiB a session flooding output at
+/// once. The disk sets a recorded download's rate, not this memory: it only
 /// keeps the writers fed.
 ///
 /// Each side balances its own count: a tap gives back what it took once the recorder has the
@@ -56,7 +56,8 @@ public final class RecordingMemory: Sendable {
     public var inUse: Int { state.withLock { $0.inUse } }
     public var peak: Int { state.withLock { $0.peak } }
 
-    /// Whether output is held now: from passing `limit` until under `resumeBelow` again.
+    /// Whether it is closed: from passing `limit` until under `resumeBelow` again (whom that
+    /// holds, `holds(pending:)` says).
     public var isClosed: Bool { state.withLock { $0.closed } }
 
     /// Counts `count` bytes; returns whether the memory is closed now.
@@ -86,19 +87,21 @@ public final class RecordingMemory: Sendable {
 
     /// Whether a session with `pending` bytes waiting for its recorder is to be held now.
     public func holds(pending: Int) -> Bool {
+        state.withLock { holds(pending: pending, $0) }
+    }
+
+    /// `holds(pending:)`, and if so `resume` is called once when the memory opens (on the thread
+    /// that opens it: it must only hand over to where its session lives) — in one step, so an
+    /// opening between the two is not missed.
+    public func holds(pending: Int, resumeWhenOpen resume: @escaping @Sendable () -> Void) -> Bool {
         state.withLock { state in
-            state.closed && (pending >= Self.holdBytes || ContinuousClock.now - state.closedAt >= patience)
+            guard holds(pending: pending, state) else { return false }
+            state.waiting.append(resume)
+            return true
         }
     }
 
-    /// Calls `resume` once, on the thread that opens the memory (at once if it is open): it must
-    /// only hand over to where its session lives.
-    public func whenOpen(_ resume: @escaping @Sendable () -> Void) {
-        let open = state.withLock { state -> Bool in
-            guard state.closed else { return true }
-            state.waiting.append(resume)
-            return false
-        }
-        if open { resume() }
+    private func holds(pending: Int, _ state: State) -> Bool {
+        state.closed && (pending >= Self.holdBytes || ContinuousClock.now - state.closedAt >= patience)
     }
 }

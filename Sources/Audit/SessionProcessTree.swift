@@ -60,7 +60,7 @@ public struct SessionProcessTree: Sendable {
         return lines.joined(separator: "\n")
     }
 
-    /// An argument as a shell would need it to read it back (control characters as `?`).
+    /// An argument as a shell would need it to read it back (unprintable characters as `?`).
     static func quoted(_ argument: String) -> String {
         let argument = PrintableText.replaced(argument)
         let plain = !argument.isEmpty && argument.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_./=:,@%+".unicodeScalars.contains($0) }

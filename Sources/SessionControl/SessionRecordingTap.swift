@@ -138,17 +138,20 @@ public final class SessionRecordingTap: @unchecked Sendable {
     /// recording memory no longer holds it (it says when it opens).
     private func resumeIfCaughtUp() {
         guard held, pendingBytes < Self.lowWatermark else { return }
-        guard !memory.holds(pending: pendingBytes) else {
-            guard !awaitingMemory else { return }
-            awaitingMemory = true
+        if awaitingMemory {
+            guard !memory.holds(pending: pendingBytes) else { return }
+        } else {
             let bound = reference
-            memory.whenOpen { [loop] in
+            let stillHeld = memory.holds(pending: pendingBytes) { [loop] in
                 loop.execute {
                     bound.value?.awaitingMemory = false
                     bound.value?.resumeIfCaughtUp()
                 }
             }
-            return
+            if stillHeld {
+                awaitingMemory = true
+                return
+            }
         }
         held = false
         onHold(false)

@@ -72,7 +72,7 @@ extension Pcsh.Play {
         guard let activity = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], let kind = activity["kind"] as? String else { return nil }
         let pid = (activity["pid"] as? NSNumber)?.intValue ?? 0
         let program = (activity["program"] as? String) ?? "?"
-        // Control characters of a hostile argument never reach the terminal as such.
+        // Unprintable characters of a hostile argument never reach the terminal as such (`?`).
         switch kind {
         case "command":
             let ppid = (activity["ppid"] as? NSNumber)?.intValue ?? 0

@@ -187,7 +187,8 @@ final class SessionRecordingTapTests: XCTestCase {
             let slack = sessions * (SessionRecordingTap.bulkRoom + (64 << 10) + 4096)
             XCTAssertGreaterThan(memory.peak, memory.limit, "the memory closed")
             XCTAssertLessThanOrEqual(memory.peak, memory.limit + slack, "recordings held \(memory.peak >> 20) MiB at once")
-            let holds = try await loop.submit { floods.map(\.holds) }.get()
+            let flooded = floods
+            let holds = try await loop.submit { flooded.map(\.holds) }.get()
             XCTAssertTrue(holds.allSatisfy { $0 > 0 }, "every session was held: \(holds)")
             // Every count given back once every recording is written (a count left behind would
             // hold every recorded session of the process for good).
@@ -300,15 +301,13 @@ final class SessionRecordingTapTests: XCTestCase {
 
             let failures = NIOLockedValueBox<[String]>([])
             let sessions = 4
-            var floods: [Flood]? = try await flood(SessionRecorders(root: full, keyring: keyring, memory: memory),
-                                                   sessions: sessions, failures: failures)
+            let floods = try await flood(SessionRecorders(root: full, keyring: keyring, memory: memory), sessions: sessions, failures: failures)
             XCTAssertGreaterThan(memory.peak, memory.limit, "the memory closed while the disk still took chunks")
             let said = failures.withLockedValue { $0 }
             XCTAssertEqual(said.count, sessions, "each recording's failure said once: \(said)")
             XCTAssertTrue(said.allSatisfy { $0.contains("No space left on device") }, "the disk's reason: \(said)")
-            let held = try await loop.submit { floods!.map(\.held) }.get()
+            let held = try await loop.submit { floods.map(\.held) }.get()
             XCTAssertFalse(held.contains(true), "no session left held")
-            floods = nil
             // A failed recorder's last buffer goes to the writers at its next interval (half a second).
             let deadline = Date().addingTimeInterval(5)
             while memory.inUse != 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
