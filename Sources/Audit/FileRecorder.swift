@@ -42,9 +42,6 @@ public actor FileRecorder: Recorder {
     static let crashWindow = maxInFlight + 2
     /// Events at least this large are not copied into the chunk but sealed from where they are.
     static let separatePart = 8 << 10
-    /// While the memory is closed, a chunk is written as soon as it has this much: what a
-    /// session may have waiting and go on (`RecordingMemory.holdBytes`).
-    static let closedChunkBytes = RecordingMemory.holdBytes
 
     public init(root: String, header: RecordingHeader, keyring: Keyring, flushInterval: Duration = .seconds(1), chunkBytes: Int = 64 << 10,
                 durability: RecordingDurability = .shared, memory: RecordingMemory = .shared) throws {
@@ -89,9 +86,9 @@ public actor FileRecorder: Recorder {
         let closed = memory.take(framed)
         // A closed memory holds sessions (bulk ones, all after its patience) until chunks are
         // written: what is buffered goes to the writers now rather than at the next interval —
-        // once it is worth a chunk file, so a
-        // flood of tiny events (window changes) is not written an event a file while it is closed.
-        if bufferedBytes >= chunkBytes || ContinuousClock.now - lastFlush >= flushInterval || (closed && bufferedBytes >= Self.closedChunkBytes) {
+        // once it is worth a chunk file (what a session may have waiting and go on), so a flood
+        // of tiny events (window changes) is not written an event a file while it is closed.
+        if bufferedBytes >= chunkBytes || ContinuousClock.now - lastFlush >= flushInterval || (closed && bufferedBytes >= RecordingMemory.holdBytes) {
             try flush(final: false)
         } else if flusher == nil {
             // Output that stops still reaches the disk within the interval, even if the recorder

@@ -9,13 +9,14 @@ import Synchronization
 /// its own wait for its recorder — others' keystroke echo goes on — and every recorded session
 /// (output, window changes, markers) once the memory has stayed closed for `patience` (small
 /// output that went on must not keep it closed); recorders hand what they buffer to the writers
-/// as soon as it is worth a chunk (`FileRecorder.closedChunkBytes`); until the writers have
+/// as soon as it is worth a chunk (`holdBytes`); until the writers have
 /// brought the total under `resumeBelow`. The total passes the limit by what each outputting
 /// session takes before it is held and receives after (up to a read loop's four reads on the
 /// node; the rest of its SSH window, up to 2 MiB, on the proxy) and by an event a tap and its
 /// recorder both count while the recorder takes it over: a few MiB a session flooding output at
-/// once. The disk sets a recorded download's rate, not this memory: it only
-/// keeps the writers fed.
+/// once. (Window changes and markers are recorded while a session is held: what a client's flood
+/// of window changes counts is bounded by how fast its recorder takes them, not by this memory.)
+/// The disk sets a recorded download's rate, not this memory: it only keeps the writers fed.
 ///
 /// Each side balances its own count: a tap gives back what it took once the recorder has the
 /// event, a recorder what it took once the chunk is written (or the recording failed or is gone).
@@ -57,7 +58,7 @@ public final class RecordingMemory: Sendable {
     public var peak: Int { state.withLock { $0.peak } }
 
     /// Whether it is closed: from passing `limit` until under `resumeBelow` again (whom that
-    /// holds, `holds(pending:)` says).
+    /// holds, `holds(pending:)` says; held sessions go on once it opens).
     public var isClosed: Bool { state.withLock { $0.closed } }
 
     /// Counts `count` bytes; returns whether the memory is closed now.
@@ -87,21 +88,20 @@ public final class RecordingMemory: Sendable {
 
     /// Whether a session with `pending` bytes waiting for its recorder is to be held now.
     public func holds(pending: Int) -> Bool {
-        state.withLock { holds(pending: pending, $0) }
-    }
-
-    /// `holds(pending:)`, and if so `resume` is called once when the memory opens (on the thread
-    /// that opens it: it must only hand over to where its session lives) — in one step, so an
-    /// opening between the two is not missed.
-    public func holds(pending: Int, resumeWhenOpen resume: @escaping @Sendable () -> Void) -> Bool {
         state.withLock { state in
-            guard holds(pending: pending, state) else { return false }
-            state.waiting.append(resume)
-            return true
+            state.closed && (pending >= Self.holdBytes || ContinuousClock.now - state.closedAt >= patience)
         }
     }
 
-    private func holds(pending: Int, _ state: State) -> Bool {
-        state.closed && (pending >= Self.holdBytes || ContinuousClock.now - state.closedAt >= patience)
+    /// Calls `resume` once, on the thread that opens the memory (at once if it is open): it must
+    /// only hand over to where its session lives. A held session goes on only then, whatever held
+    /// it: bulk output let go once its recorder had taken a read would only be slowed.
+    public func whenOpen(_ resume: @escaping @Sendable () -> Void) {
+        let open = state.withLock { state -> Bool in
+            guard state.closed else { return true }
+            state.waiting.append(resume)
+            return false
+        }
+        if open { resume() }
     }
 }

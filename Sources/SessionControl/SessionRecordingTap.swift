@@ -9,7 +9,7 @@ import Storage
 /// nothing is buffered without bound (an event holds no more memory than about twice its
 /// bytes). Output is held too while the process's `RecordingMemory` is closed (its recordings
 /// together past its limit) and it holds this session (`RecordingMemory.holds`), until the
-/// memory opens. A recorder failure is reported once;
+/// memory opens (`whenOpen`). A recorder failure is reported once;
 /// what follows is not recorded (the session's policy decides whether it may go on).
 public final class SessionRecordingTap: @unchecked Sendable {
     static let highWatermark = 4 << 20
@@ -21,8 +21,6 @@ public final class SessionRecordingTap: @unchecked Sendable {
     private let started = NIODeadline.now()
     private let continuation: AsyncStream<RecordingEvent>.Continuation
     private let consumer: Task<Void, Never>
-    /// This tap, for what runs later (its consumer, the memory's wake-up) without keeping it alive.
-    private let reference = WeakReference<SessionRecordingTap>()
     /// Loop-confined.
     private var pendingBytes = 0
     private var held = false
@@ -52,7 +50,7 @@ public final class SessionRecordingTap: @unchecked Sendable {
         self.onFailure = onFailure
         let (stream, continuation) = AsyncStream.makeStream(of: RecordingEvent.self)
         self.continuation = continuation
-        let bound = reference
+        let bound = WeakReference<SessionRecordingTap>()
         consumer = Task {
             var failure: Error? = nil
             for await event in stream {
@@ -87,7 +85,7 @@ public final class SessionRecordingTap: @unchecked Sendable {
 
     public func output(_ bytes: ByteBuffer) {
         guard !failed else { return }
-        count(bytes.readableBytes)
+        let closed = count(bytes.readableBytes)
         if gathered == nil {
             var first = [UInt8]()
             if bulk { first.reserveCapacity(Self.bulkRoom) }
@@ -104,7 +102,7 @@ public final class SessionRecordingTap: @unchecked Sendable {
                 self?.handOver()
             }
         }
-        holdIfBehind()
+        holdIfBehind(memoryClosed: closed)
     }
 
     /// What an event counts against the watermarks: its bytes and a share for the queueing
@@ -113,45 +111,43 @@ public final class SessionRecordingTap: @unchecked Sendable {
     static let eventOverhead = 256
 
     /// Bytes against the watermarks and the process's recording memory, until the consumer has
-    /// handed their event to the recorder (an event's `cost` in all).
-    private func count(_ bytes: Int) {
+    /// handed their event to the recorder (an event's `cost` in all). Whether the memory is closed.
+    private func count(_ bytes: Int) -> Bool {
         pendingBytes += bytes
-        memory.take(bytes)
+        return memory.take(bytes)
     }
 
     /// The event to the recorder, counted (output's bytes are counted as they arrive).
     private func enqueue(_ event: RecordingEvent, counted: Int) {
-        count(counted)
+        let closed = count(counted)
         // After `finish` the stream takes nothing, and its consumer gives nothing back.
         if case .enqueued = continuation.yield(event) {} else { memory.give(Self.cost(of: event.data.count)) }
-        holdIfBehind()
+        holdIfBehind(memoryClosed: closed)
     }
 
-    private func holdIfBehind() {
-        guard !held, !failed, pendingBytes > Self.highWatermark || memory.holds(pending: pendingBytes) else { return }
+    /// `memoryClosed`: as the count just taken found it (whom it holds is asked only then: one
+    /// lock of the process-wide memory per read while it is open).
+    private func holdIfBehind(memoryClosed: Bool) {
+        guard !held, !failed, pendingBytes > Self.highWatermark || (memoryClosed && memory.holds(pending: pendingBytes)) else { return }
         held = true
         onHold(true)
         resumeIfCaughtUp()
     }
 
     /// Lets the session go on once its recorder is within `lowWatermark` and the process's
-    /// recording memory no longer holds it (it says when it opens).
+    /// recording memory is open (it says when).
     private func resumeIfCaughtUp() {
         guard held, pendingBytes < Self.lowWatermark else { return }
-        if awaitingMemory {
-            guard !memory.holds(pending: pendingBytes) else { return }
-        } else {
-            let bound = reference
-            let stillHeld = memory.holds(pending: pendingBytes) { [loop] in
+        guard !memory.isClosed else {
+            guard !awaitingMemory else { return }
+            awaitingMemory = true
+            memory.whenOpen { [loop, weak self] in
                 loop.execute {
-                    bound.value?.awaitingMemory = false
-                    bound.value?.resumeIfCaughtUp()
+                    self?.awaitingMemory = false
+                    self?.resumeIfCaughtUp()
                 }
             }
-            if stillHeld {
-                awaitingMemory = true
-                return
-            }
+            return
         }
         held = false
         onHold(false)

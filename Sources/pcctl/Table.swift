@@ -4,10 +4,10 @@ import PrintableText
 ///
 /// Aligned tables give each column a fixed width (its separating space included), cut a longer
 /// value to one less than the width so neighbours never touch, and leave the last column
-/// unpadded. Tab-separated tables are for scripts (`cut -f`). Either way an
-/// unprintable character (`PrintableText`) in a value (a session's command line, a lock's message: text that people
-/// other than the administrator choose) is shown as `?`, so it cannot move the cursor, restyle the
-/// terminal or forge a row.
+/// unpadded. Tab-separated tables are for scripts (`cut -f`). Either way an unprintable
+/// character (`PrintableText`) in a value (a session's command line, a lock's message: text that
+/// people other than the administrator choose) is shown as `?`, so it cannot move the cursor,
+/// restyle the terminal or forge a row.
 struct Table {
     struct Column {
         var title: String

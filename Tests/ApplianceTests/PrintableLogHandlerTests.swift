@@ -1,5 +1,7 @@
 @testable import Appliance
+import Foundation
 import Logging
+import PrintableText
 import TestSupport
 import XCTest
 
@@ -37,5 +39,17 @@ final class PrintableLogHandlerTests: XCTestCase {
         logger[metadataKey: "shared"] = "logger"
         logger.info("x", metadata: ["own": "event"])
         XCTAssertEqual(capture.all.first?.metadata, ["trace": #"t\n1"#, "shared": "provider", "own": "event"])
+    }
+
+    /// The JSON log's line holds nothing a terminal would act on — a C1 CSI, DEL, a bidi
+    /// override, a tag character, a line break — and its values decode exactly as they were.
+    func testTheJSONLogEscapesWhatATerminalWouldActOnAndDecodesToTheSameValues() throws {
+        let value = "mallory\n\u{9B}31m\u{202E}evil\u{E0041}\u{7F}\u{2028}end \\ \"q\""
+        let line = try XCTUnwrap(JSONLogHandler.line(["user": value, "message": "plain"]))
+        let text = String(decoding: line, as: UTF8.self)
+        XCTAssertTrue(text.hasSuffix("}\n"))
+        XCTAssertFalse(text.dropLast().unicodeScalars.contains(where: PrintableText.isUnprintable), text)
+        let decoded = try XCTUnwrap(JSONSerialization.jsonObject(with: line) as? [String: String])
+        XCTAssertEqual(decoded, ["user": value, "message": "plain"])
     }
 }

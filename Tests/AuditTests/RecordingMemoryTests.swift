@@ -8,23 +8,23 @@ final class RecordingMemoryTests: XCTestCase {
     func testItClosesPastItsLimitAndOpensAQuarterUnderItTellingEachWaiterOnce() {
         let memory = RecordingMemory(limit: 100)
         let told = Mutex([Int]())
-        let bulk = RecordingMemory.holdBytes
-        XCTAssertFalse(memory.holds(pending: bulk) { told.withLock { $0.append(0) } }, "an open memory holds no one")
+        memory.whenOpen { told.withLock { $0.append(0) } }
+        XCTAssertEqual(told.withLock { $0 }, [0], "an open memory says so at once")
 
         memory.take(100)
         XCTAssertFalse(memory.isClosed, "at the limit, not past it")
         memory.take(1)
         XCTAssertTrue(memory.isClosed)
-        XCTAssertTrue(memory.holds(pending: bulk) { told.withLock { $0.append(1) } })
-        XCTAssertTrue(memory.holds(pending: bulk) { told.withLock { $0.append(2) } })
+        memory.whenOpen { told.withLock { $0.append(1) } }
+        memory.whenOpen { told.withLock { $0.append(2) } }
         memory.give(20)
         XCTAssertTrue(memory.isClosed, "81 is under the limit but not under 75")
-        XCTAssertEqual(told.withLock { $0 }, [])
+        XCTAssertEqual(told.withLock { $0 }, [0])
         memory.give(7)
         XCTAssertFalse(memory.isClosed, "74 is under 75")
-        XCTAssertEqual(told.withLock { $0 }, [1, 2], "each held session told once")
+        XCTAssertEqual(told.withLock { $0 }, [0, 1, 2], "each waiter told once")
         memory.give(74)
-        XCTAssertEqual(told.withLock { $0 }, [1, 2], "and not again")
+        XCTAssertEqual(told.withLock { $0 }, [0, 1, 2], "and not again")
         XCTAssertEqual(memory.inUse, 0)
         XCTAssertEqual(memory.peak, 101)
     }

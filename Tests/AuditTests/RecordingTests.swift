@@ -41,8 +41,7 @@ final class RecordingTests: XCTestCase {
         let open = try await output("open")
         memory.take(memory.limit + 1)
         let closed = try await output("closed")
-        let deadline = Date().addingTimeInterval(10)
-        while chunks("closed") == 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        try await waitUntil { chunks("closed") > 0 }
         XCTAssertEqual(chunks("closed"), 1, "120 KiB buffered while closed: one chunk written, without waiting a minute")
         XCTAssertEqual(chunks("open"), 0, "while open, nothing before its size or interval")
         memory.give(memory.limit + 1)

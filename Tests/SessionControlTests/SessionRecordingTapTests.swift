@@ -205,7 +205,8 @@ final class SessionRecordingTapTests: XCTestCase {
 
     /// While other sessions' output fills the process's recording memory, a session whose
     /// output is short (keystroke echo, a prompt) is not held behind them — until the memory has
-    /// stayed closed for its patience: then it is held too, and goes on once the memory opens —
+    /// stayed closed for its patience: then it is held too, and goes on once the memory opens, as
+    /// bulk output does —
     /// and a client's flood of window changes is written in chunks of 64 KiB or more — not a file
     /// an event, which slowed its recorder to the disk's file creation and kept the memory closed
     /// for everyone.
@@ -250,7 +251,16 @@ final class SessionRecordingTapTests: XCTestCase {
             XCTAssertEqual(cast.split(separator: "\n").filter { $0.contains(#","r","#) }.count, 20_000,
                            "every window change recorded")
 
+            // Bulk output is held until the memory opens — not only until its recorder has taken
+            // what was read (let go then, it would only be slowed while the memory is closed).
+            let bulk = try tap("bulk")
+            try await loop.submit { for _ in 0..<4 { bulk.output(ByteBuffer(bytes: [UInt8](repeating: 0x42, count: 64 << 10))) } }.get()
+            try await waitUntil { memory.inUse == memory.limit + 1 }   // taken over, written and given back
+            try await loop.submit {}.get()
+            XCTAssertEqual(holds.withLockedValue { $0["bulk"] }, [true], "held while the memory is closed")
             memory.give(memory.limit + 1)
+            try await waitUntil { holds.withLockedValue { $0["bulk"] } == [true, false] }
+            await bulk.finish()
             XCTAssertEqual(memory.inUse, 0)
 
             // Closed for longer than its patience: the typist's next line is held, until it opens.
@@ -309,8 +319,7 @@ final class SessionRecordingTapTests: XCTestCase {
             let held = try await loop.submit { floods.map(\.held) }.get()
             XCTAssertFalse(held.contains(true), "no session left held")
             // A failed recorder's last buffer goes to the writers at its next interval (half a second).
-            let deadline = Date().addingTimeInterval(5)
-            while memory.inUse != 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            try await waitUntil(timeout: 5) { memory.inUse == 0 }
             XCTAssertEqual(memory.inUse, 0, "every count given back")
             XCTAssertFalse(memory.isClosed)
 
