@@ -340,8 +340,9 @@ let package = Package(
         .testTarget(
             name: "ProgramTests",
             dependencies: ["TestSupport", "Appliance", "Audit", "Identity", "SSH", "FIPSCrypto", "CLinux", "portcullis", "pcctl", "pcsh", "portcullis-exec", "portcullis-privd", "LaunchProtocol", "TerminalQR", "CPAM"],
-            // The browser test's Playwright driver (run by WebConsoleBrowserTests with python3).
-            exclude: ["web-console-browser.py"]
+            // The browser test's Playwright driver (run by WebConsoleBrowserTests with python3), and
+            // the hostile proxy HostileProxyProgramTests runs.
+            exclude: ["web-console-browser.py", "hostile-proxy.py"]
         ),
     ]
 )

@@ -24,10 +24,14 @@ public enum PrintableText {
     }
 
     /// Every unprintable scalar as `?`, where the text is shown at a width (table columns, a
-    /// process's command line), as `ps` shows it.
-    public static func replaced(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: isUnprintable) else { return text }
-        return String(String.UnicodeScalarView(text.unicodeScalars.map { isUnprintable($0) ? "?" : $0 }))
+    /// process's command line), as `ps` shows it. With `keepingLines`, line feeds and tabs stay
+    /// (a notice of several lines); a carriage return does not (it would write over the line).
+    public static func replaced(_ text: String) -> String { replaced(text, keepingLines: false) }
+
+    public static func replaced(_ text: String, keepingLines: Bool) -> String {
+        let replaced = { (scalar: Unicode.Scalar) in isUnprintable(scalar) && !(keepingLines && (scalar == "\n" || scalar == "\t")) }
+        guard text.unicodeScalars.contains(where: replaced) else { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.map { replaced($0) ? "?" : $0 }))
     }
 
     /// C0 and C1 controls and DEL, the Unicode line and paragraph separators, and the invisible

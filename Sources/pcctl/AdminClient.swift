@@ -6,6 +6,7 @@ import CommandSupport
 import Foundation
 import NIOCore
 import NIOHTTP1
+import PrintableText
 
 /// The running daemon's administration API, over its Unix socket in the data directory.
 /// Changes go through the daemon (not straight to the database) so that it writes their audit
@@ -116,7 +117,7 @@ struct AdminClient {
     /// The daemon's reason for a refusal, printed.
     private func refuse(_ status: HTTPResponseStatus, _ body: ByteBuffer, _ method: String, _ path: String) {
         let bytes = Array(body.readableBytesView)
-        let message = (try? AdminAPI.decoder().decode(AdminFailure.self, from: Data(bytes)))?.error ?? String(decoding: bytes, as: UTF8.self)
+        let message = PrintableText.escaped((try? AdminAPI.decoder().decode(AdminFailure.self, from: Data(bytes)))?.error ?? String(decoding: bytes, as: UTF8.self))
         printError(message.isEmpty ? "the daemon refused \(method) \(path) (HTTP \(status.code))" : message)
     }
 }

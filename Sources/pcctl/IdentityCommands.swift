@@ -3,6 +3,7 @@ import Appliance
 import ArgumentParser
 import CommandSupport
 import Foundation
+import PrintableText
 import YAMLNodes
 
 extension Pcctl {
@@ -25,7 +26,7 @@ extension Pcctl {
             let text = try readTextFile(file)
             let client = try AdminClient(options)
             let results = try await client.call([ResourceResult].self, .POST, "/v1/resources", text: text, file: file)
-            for result in results { print("\(result.kind) \"\(result.name)\" has been \(result.created ? "created" : "updated")") }
+            for result in results { print("\(result.kind) \"\(PrintableText.escaped(result.name))\" has been \(result.created ? "created" : "updated")") }
         }
     }
 

@@ -4,6 +4,7 @@ import CommandSupport
 import Compliance
 import FIPSCrypto
 import Foundation
+import PrintableText
 
 extension Pcctl.Report {
     struct Verify: AsyncParsableCommand {
@@ -52,8 +53,9 @@ extension Pcctl.Report {
                 for problem in result.problems { printError("  \(problem)") }
                 throw ExitCode(65)   // EX_DATAERR
             }
-            print("evidence bundle intact: \(manifest.report) report, \(AuditTime.format(manifest.window.from)) to "
-                  + "\(AuditTime.format(manifest.window.to)), \(manifest.files.count) files, signed \(manifest.created) by \(fingerprint)")
+            // The bundle's own words (signed, but possibly by the key it came with): shown, never acted on.
+            print("evidence bundle intact: \(PrintableText.replaced(manifest.report)) report, \(AuditTime.format(manifest.window.from)) to "
+                  + "\(AuditTime.format(manifest.window.to)), \(manifest.files.count) files, signed \(PrintableText.replaced(manifest.created)) by \(fingerprint)")
         }
     }
 }

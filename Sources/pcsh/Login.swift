@@ -1,6 +1,8 @@
 import ArgumentParser
 import FIPSCrypto
 import Foundation
+import PrintableText
+import SSH
 import TerminalQR
 import YAMLNodes
 
@@ -13,7 +15,22 @@ struct ProxyOptions: ParsableArguments {
     func client() throws -> ProxyClient { try ProxyClient(proxy: proxy, caCertificate: caCert, insecure: insecure) }
 }
 
-struct Ping: Decodable { var clusterName: String; var messageOfTheDay: String; var sshProxyAddr: String? }
+struct Ping: Decodable {
+    var clusterName: String
+    var messageOfTheDay: String
+    var sshProxyAddr: String?
+
+    /// What goes into the profile and, from there, into ssh's arguments, known_hosts patterns
+    /// and `pcsh config`: names, or the login stops before anything is asked or written.
+    func check() throws {
+        guard SSHConfigWord.isSafe(clusterName) else {
+            throw PcshError("the proxy's cluster name \"\(PrintableText.escaped(clusterName))\" is not a host name; not logging in")
+        }
+        if let sshProxyAddr, ListenAddress(parsing: sshProxyAddr).map({ SSHConfigWord.isSafe($0.host) }) != true {
+            throw PcshError("the proxy's SSH address \"\(PrintableText.escaped(sshProxyAddr))\" is not HOST:PORT; not logging in")
+        }
+    }
+}
 
 extension Pcsh {
     struct Setup: AsyncParsableCommand {
@@ -29,7 +46,7 @@ extension Pcsh {
             let client = try proxy.client()
             do {
                 let enrolment = try await client.post("/v1/invitations/inspect", ["token": token], as: Enrolment.self)
-                print("Setting up user \"\(enrolment.user)\".")
+                print("Setting up user \"\(PrintableText.replaced(enrolment.user))\".")
                 // The code only on a terminal: piped output (a script) gets the URI and secret alone.
                 var window = winsize()
                 let columns = ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &window) == 0 ? Int(window.ws_col) : 0
@@ -50,7 +67,7 @@ extension Pcsh {
                 let code = try Prompt.line("Current code from the authenticator app: ").trimmingCharacters(in: .whitespaces)
                 struct Accept: Encodable { var token: String; var password: String; var totpCode: String }
                 _ = try await client.post("/v1/invitations/accept", Accept(token: token, password: password, totpCode: code), as: [String: String].self)
-                print("Done. Log in with: pcsh login --proxy \(proxy.proxy) --user \(enrolment.user)\(proxy.caCert.map { " --ca-cert \($0)" } ?? "")")
+                print("Done. Log in with: pcsh login --proxy \(proxy.proxy) --user \(PrintableText.replaced(enrolment.user))\(proxy.caCert.map { " --ca-cert \($0)" } ?? "")")
             } catch let error as PcshError {
                 throw error.reported()
             }
@@ -69,7 +86,23 @@ extension Pcsh {
         @Option(help: "Your Portcullis user name.") var user: String
         @Option(help: "Certificate lifetime, e.g. 1h (at most what your roles allow).") var ttl: String?
 
-        struct Answer: Decodable { var certificate: String; var knownHosts: [String]; var roles: [String]; var logins: [String]; var validBefore: Date }
+        struct Answer: Decodable {
+            var certificate: String
+            var knownHosts: [String]
+            var roles: [String]
+            var logins: [String]
+            var validBefore: Date
+
+            /// Each file line one line, and logins that ssh's configuration can hold (as above).
+            func check() throws {
+                for line in [certificate] + knownHosts where line.contains(where: \.isNewline) {
+                    throw PcshError("the proxy's answer holds a line break inside \"\(PrintableText.escaped(String(line.prefix(80))))\"; nothing was written")
+                }
+                for login in logins where !SSHConfigWord.isSafe(login) {
+                    throw PcshError("the proxy's answer holds the login \"\(PrintableText.escaped(login))\", not a login name; nothing was written")
+                }
+            }
+        }
 
         func run() async throws {
             let client = try proxy.client()
@@ -82,8 +115,9 @@ extension Pcsh {
                     ttlSeconds = Int(duration.components.seconds)
                 }
                 let ping = try await client.get("/v1/ping", as: Ping.self)
+                try ping.check()
                 if !ping.messageOfTheDay.isEmpty {
-                    print(ping.messageOfTheDay)
+                    print(PrintableText.replaced(ping.messageOfTheDay, keepingLines: true))
                     let answer = try Prompt.line("Type 'yes' to acknowledge this notice and continue: ")
                     guard answer.trimmingCharacters(in: .whitespaces).lowercased() == "yes" else { throw PcshError("notice not acknowledged; not logged in") }
                 }
@@ -95,6 +129,7 @@ extension Pcsh {
                 let publicLine = try key.publicKey.authorizedKeyLine(comment: "\(user)@\(ping.clusterName)")
                 struct Request: Encodable { var user: String; var password: String; var totpCode: String; var publicKey: String; var ttlSeconds: Int? }
                 let answer = try await client.post("/v1/login", Request(user: user, password: password, totpCode: code, publicKey: publicLine, ttlSeconds: ttlSeconds), as: Answer.self)
+                try answer.check()
 
                 try Profile.prepareHome()
                 try Profile.write(Data(try key.pkcs8PEM().utf8), to: Profile.keyFile)
@@ -128,12 +163,13 @@ extension Pcsh {
             let validity = remaining > 0
                 ? "\(ISO8601DateFormatter().string(from: profile.validBefore)) (\(Int(remaining) / 3600)h\(Int(remaining) % 3600 / 60)m left)"
                 : "EXPIRED at \(ISO8601DateFormatter().string(from: profile.validBefore)): run 'pcsh login' again"
+            let shown: (String) -> String = PrintableText.replaced
             print("""
-                > Profile:  \(profile.proxy)
-                  Cluster:  \(profile.cluster)
-                  User:     \(profile.user)
-                  Roles:    \(profile.roles.joined(separator: ", "))
-                  Logins:   \(profile.logins.joined(separator: ", "))
+                > Profile:  \(shown(profile.proxy))
+                  Cluster:  \(shown(profile.cluster))
+                  User:     \(shown(profile.user))
+                  Roles:    \(shown(profile.roles.joined(separator: ", ")))
+                  Logins:   \(shown(profile.logins.joined(separator: ", ")))
                   Valid:    \(validity)
                   Key:      \(Profile.keyFile.path) (certificate \(Profile.certificateFile.path))
                 """)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FIPSCrypto
 import Foundation
+import PrintableText
 import SSH
 import UserAPI
 
@@ -21,12 +22,11 @@ extension Pcsh {
     }
 
     static func sshProxy(_ profile: Profile) throws -> (host: String, port: String) {
-        guard let address = profile.sshProxy, let colon = address.lastIndex(of: ":") else {
-            throw PcshError("the proxy did not say where its SSH side is; run 'pcsh login' again")
+        guard let text = profile.sshProxy else { throw PcshError("the proxy did not say where its SSH side is; run 'pcsh login' again") }
+        guard let address = ListenAddress(parsing: text), SSHConfigWord.isSafe(address.host) else {
+            throw PcshError("the proxy's SSH address \"\(PrintableText.escaped(text))\" is not HOST:PORT; run 'pcsh login' again")
         }
-        var host = String(address[..<colon])
-        if host.hasPrefix("[") { host = String(host.dropFirst().dropLast()) }
-        return (host, String(address[address.index(after: colon)...]))
+        return (address.host, String(address.port))
     }
 
     struct List: AsyncParsableCommand {
@@ -37,12 +37,17 @@ extension Pcsh {
                 let profile = try Profile.load()
                 let nodes = try await Pcsh.visibleNodes(profile)
                 guard !nodes.isEmpty else { return print("no nodes you may reach") }
-                print("NODE".padding(toLength: 24, withPad: " ", startingAt: 0) + "KIND".padding(toLength: 12, withPad: " ", startingAt: 0) + "LABELS")
-                for node in nodes {
-                    print(node.name.padding(toLength: 24, withPad: " ", startingAt: 0) + node.kind.padding(toLength: 12, withPad: " ", startingAt: 0)
-                        + node.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))
+                // What the proxy lists is shown, never acted on by the terminal (`?` for what would be).
+                func column(_ text: String, _ width: Int) -> String {
+                    let shown = PrintableText.replaced(text)
+                    return shown + String(repeating: " ", count: max(1, width - shown.count))
                 }
-                print("Your logins: \(profile.logins.joined(separator: ", "))")
+                print(column("NODE", 24) + column("KIND", 12) + "LABELS")
+                for node in nodes {
+                    print(column(node.name, 24) + column(node.kind, 12)
+                          + PrintableText.replaced(node.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")))
+                }
+                print("Your logins: \(PrintableText.replaced(profile.logins.joined(separator: ", ")))")
             } catch let error as PcshError {
                 throw error.reported()
             }
@@ -93,9 +98,10 @@ extension Pcsh {
         return ["-F", file.path]
     }
 
+    /// Paths quoted: a home directory with a space in its name is one argument still.
     static func configLines() -> [String] {
-        ["IdentityFile \(Profile.keyFile.path)", "CertificateFile \(Profile.certificateFile.path)", "IdentitiesOnly yes",
-         "UserKnownHostsFile \(Profile.knownHostsFile.path)", "StrictHostKeyChecking yes",
+        ["IdentityFile \"\(Profile.keyFile.path)\"", "CertificateFile \"\(Profile.certificateFile.path)\"", "IdentitiesOnly yes",
+         "UserKnownHostsFile \"\(Profile.knownHostsFile.path)\"", "StrictHostKeyChecking yes",
          "KexAlgorithms ecdh-sha2-nistp384,ecdh-sha2-nistp256", "Ciphers aes256-gcm@openssh.com,aes128-gcm@openssh.com",
          "HostKeyAlgorithms ecdsa-sha2-nistp384-cert-v01@openssh.com,ecdsa-sha2-nistp256-cert-v01@openssh.com,ecdsa-sha2-nistp384,ecdsa-sha2-nistp256"]
     }
@@ -112,7 +118,16 @@ extension Pcsh {
             do {
                 let profile = try Profile.load()
                 let proxy = try Pcsh.sshProxy(profile)
-                let nodes = try await Pcsh.visibleNodes(profile)
+                for (what, value) in [("cluster name", profile.cluster), ("user name", profile.user)] + profile.logins.prefix(1).map({ ("login", $0) })
+                where !SSHConfigWord.isSafe(value) {
+                    throw PcshError("the \(what) \"\(PrintableText.escaped(value))\" cannot go into an ssh configuration; nothing was written")
+                }
+                var nodes = try await Pcsh.visibleNodes(profile)
+                nodes.removeAll { node in
+                    guard !SSHConfigWord.isSafe(node.name) else { return false }
+                    FileHandle.standardError.write(Data("pcsh: left out a node whose name cannot go into an ssh configuration: \"\(PrintableText.escaped(node.name))\"\n".utf8))
+                    return true
+                }
                 let settings = Pcsh.configLines().map { "    \($0)" }.joined(separator: "\n")
                 var text = """
                     # Portcullis cluster "\(profile.cluster)" for \(profile.user), written by 'pcsh config'.

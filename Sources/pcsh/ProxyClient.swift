@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import OpenSSLTLS
+import PrintableText
 
 /// The proxy's HTTPS API, over TLS through OpenSSL (`APIHTTPClient`). The server's certificate
 /// is checked against the system's trust store, or only against `--ca-cert` (the proxy's
@@ -85,7 +86,9 @@ struct ProxyClient {
         }
         let data = Data(received.readableBytesView)
         guard let status, (200..<300).contains(Int(status.code)) else {
-            throw PcshError((try? JSONDecoder().decode(Failure.self, from: data))?.error ?? "the proxy answered \(status.map { "\($0.code)" } ?? "nothing")")
+            // The proxy's words go to the user's terminal: escaped, so they cannot act on it.
+            throw PcshError((try? JSONDecoder().decode(Failure.self, from: data)).map { PrintableText.escaped($0.error) }
+                            ?? "the proxy answered \(status.map { "\($0.code)" } ?? "nothing")")
         }
         return data
     }

@@ -17,6 +17,10 @@ final class PrintableTextTests: XCTestCase {
         XCTAssertEqual(PrintableText.replaced(hostile), "a?b??c?[2Jd?e?31mf?g?h?i?j?k?l?m?n?o?p")
     }
 
+    func testReplacedKeepingLinesKeepsLineFeedsAndTabsOnly() {
+        XCTAssertEqual(PrintableText.replaced(hostile, keepingLines: true), "a\nb?\tc?[2Jd?e?31mf?g?h?i?j?k?l?m?n?o?p")
+    }
+
     func testPrintableTextIsLeftAsItIs() {
         let text = "alice@corp: café — 東京 ✓ \"quoted\" 👩‍💻 e\u{301} क्‍ष"
         XCTAssertEqual(PrintableText.escaped(text), text)

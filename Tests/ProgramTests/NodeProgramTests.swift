@@ -136,6 +136,11 @@ final class NodeProgramTests: XCTestCase {
         XCTAssertTrue(hostRow.contains("10.0.0.7:22") && hostRow.contains("openssh") && hostRow.contains("env=prod,team=db"), String(hostRow))
         XCTAssertEqual(try fixture.pcctl(["nodes", "add", "web1", "--addr", "10.0.0.8:22"]).status, 1, "a reporting node cannot be overwritten")
         XCTAssertEqual(try fixture.pcctl(["nodes", "add", "bad", "--addr", "nowhere"]).status, 1)
+        // The daemon's refusal quotes the name it was sent: escaped on the way to the terminal.
+        let hostileName = try fixture.pcctl(["nodes", "add", "bad\u{1B}[2J\nforged", "--addr", "10.0.0.9:22"])
+        XCTAssertEqual(hostileName.status, 1, hostileName.output)
+        XCTAssertTrue(hostileName.stderr.contains(#""bad\u{1B}[2J\nforged" is not a node name"#), hostileName.stderr)
+        XCTAssertFalse(hostileName.output.contains("\u{1B}"), hostileName.output)
         XCTAssertEqual(try fixture.pcctl(["nodes", "rm", "web2"]).status, 0)
         XCTAssertEqual(try fixture.events("node.created").first { $0["name"] as? String == "web2" }?["addr"] as? String, "10.0.0.7:22")
         XCTAssertTrue(try fixture.events("node.deleted").contains { $0["name"] as? String == "web2" })

@@ -114,6 +114,11 @@ public enum Programs {
             if process.isRunning {
                 process.terminate()
                 XCTFail("\(process.executableURL?.lastPathComponent ?? "program") did not finish within \(timeout)s")
+                // A program started from a thread that blocks signals (Dispatch's, the test's
+                // own) inherits the mask and sleeps through SIGTERM: killed, not waited for ever.
+                let grace = Date().addingTimeInterval(5)
+                while process.isRunning && Date() < grace { Thread.sleep(forTimeInterval: 0.02) }
+                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             }
             process.waitUntilExit()
             group.wait()
