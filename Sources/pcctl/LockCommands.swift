@@ -2,6 +2,7 @@ import AdminAPI
 import ArgumentParser
 import CommandSupport
 import Foundation
+import PrintableText
 import YAMLNodes
 
 extension Pcctl {
@@ -40,7 +41,7 @@ extension Pcctl {
             let body = NewLock(name: name, target: LockTarget(user: user, role: role, login: login, node: node), message: message,
                                ttlSeconds: seconds, expires: expires)
             let lock = try await client.call(LockSummary.self, .POST, "/v1/locks", json: body)
-            print("lock \"\(lock.name)\" is in force (\(lock.target.text))" + (lock.expires.map { " until \(ISO8601DateFormatter().string(from: $0))" } ?? ""))
+            print("lock \"\(PrintableText.escaped(lock.name))\" is in force (\(PrintableText.escaped(lock.target.text)))" + (lock.expires.map { " until \(ISO8601DateFormatter().string(from: $0))" } ?? ""))
         }
 
         /// `pcctl get locks`.

@@ -4,6 +4,7 @@ import Audit
 import CommandSupport
 import AdminAPI
 import Foundation
+import PrintableText
 import NIOCore
 import NIOHTTP1
 
@@ -38,7 +39,7 @@ extension Pcctl.Recordings {
             let timeout = TimeAmount.minutes(10)
             // A partial export says what it leaves out (on standard error: the export may be on standard output).
             let head = { (headers: HTTPHeaders) in
-                if let shortfall = headers.first(name: AdminAPI.recordingShortfallHeader) { printError("warning: \(shortfall)") }
+                if let shortfall = headers.first(name: AdminAPI.recordingShortfallHeader) { printError("warning: \(PrintableText.escaped(shortfall))") }
             }
             guard let output else {
                 let stdout = FileHandle.standardOutput

@@ -21,13 +21,14 @@ struct Ping: Decodable {
     var sshProxyAddr: String?
 
     /// What goes into the profile and, from there, into ssh's arguments, known_hosts patterns
-    /// and `pcsh config`: names, or the login stops before anything is asked or written.
+    /// and `pcsh config` (`Profile.check`): names, or the login stops before anything is asked
+    /// or written.
     func check() throws {
-        guard SSHConfigWord.isSafe(clusterName) else {
-            throw PcshError("the proxy's cluster name \"\(PrintableText.escaped(clusterName))\" is not a host name; not logging in")
-        }
-        if let sshProxyAddr, ListenAddress(parsing: sshProxyAddr).map({ SSHConfigWord.isSafe($0.host) }) != true {
-            throw PcshError("the proxy's SSH address \"\(PrintableText.escaped(sshProxyAddr))\" is not HOST:PORT; not logging in")
+        do {
+            try Profile.checkCluster(clusterName)
+            try sshProxyAddr.map(Profile.checkSSHProxy)
+        } catch let error as PcshError {
+            throw PcshError("\(error.description); not logging in")
         }
     }
 }
@@ -58,8 +59,8 @@ extension Pcsh {
                     print("Add this account to your authenticator app (paste the URI, or type the secret; a terminal of 60 or more columns shows a QR code):")
                 }
                 print("""
-                      \(enrolment.totpUri)
-                      secret: \(enrolment.totpSecret)
+                      \(PrintableText.replaced(enrolment.totpUri))
+                      secret: \(PrintableText.replaced(enrolment.totpSecret))
                     """)
                 let password = try Prompt.secret("New password (at least 12 characters): ")
                 let again = try Prompt.secret("Repeat the password: ")
@@ -93,13 +94,10 @@ extension Pcsh {
             var logins: [String]
             var validBefore: Date
 
-            /// Each file line one line, and logins that ssh's configuration can hold (as above).
+            /// Each file line one line; the profile's names (`Profile.check`) are checked before it is written.
             func check() throws {
                 for line in [certificate] + knownHosts where line.contains(where: \.isNewline) {
                     throw PcshError("the proxy's answer holds a line break inside \"\(PrintableText.escaped(String(line.prefix(80))))\"; nothing was written")
-                }
-                for login in logins where !SSHConfigWord.isSafe(login) {
-                    throw PcshError("the proxy's answer holds the login \"\(PrintableText.escaped(login))\", not a login name; nothing was written")
                 }
             }
         }
@@ -117,7 +115,7 @@ extension Pcsh {
                 let ping = try await client.get("/v1/ping", as: Ping.self)
                 try ping.check()
                 if !ping.messageOfTheDay.isEmpty {
-                    print(PrintableText.replaced(ping.messageOfTheDay, keepingLines: true))
+                    print(PrintableText.replaced(ping.messageOfTheDay.replacingOccurrences(of: "\r\n", with: "\n"), keepingLines: true))
                     let answer = try Prompt.line("Type 'yes' to acknowledge this notice and continue: ")
                     guard answer.trimmingCharacters(in: .whitespaces).lowercased() == "yes" else { throw PcshError("notice not acknowledged; not logged in") }
                 }
@@ -130,19 +128,24 @@ extension Pcsh {
                 struct Request: Encodable { var user: String; var password: String; var totpCode: String; var publicKey: String; var ttlSeconds: Int? }
                 let answer = try await client.post("/v1/login", Request(user: user, password: password, totpCode: code, publicKey: publicLine, ttlSeconds: ttlSeconds), as: Answer.self)
                 try answer.check()
+                // A login that is not a name (a role's `*`, or a hostile proxy's) is never handed to ssh.
+                let logins = answer.logins.filter(SSHConfigWord.isSafe)
+                for login in answer.logins where !SSHConfigWord.isSafe(login) {
+                    FileHandle.standardError.write(Data("pcsh: left out the login \"\(PrintableText.escaped(login))\": not a name ssh can be given\n".utf8))
+                }
+                let profile = Profile(proxy: proxy.proxy, user: user, cluster: ping.clusterName, roles: answer.roles, logins: logins,
+                                      validBefore: answer.validBefore, caCertificate: proxy.caCert.map { _ in Profile.proxyCertificateFile.path },
+                                      sshProxy: ping.sshProxyAddr)
+                do { try profile.check() } catch let error as PcshError { throw PcshError("\(error.description); nothing was written") }
 
                 try Profile.prepareHome()
                 try Profile.write(Data(try key.pkcs8PEM().utf8), to: Profile.keyFile)
                 try Profile.write(Data((publicLine + "\n").utf8), to: Profile.publicKeyFile)
                 try Profile.write(Data((answer.certificate + "\n").utf8), to: Profile.certificateFile)
                 try Profile.write(Data((answer.knownHosts.joined(separator: "\n") + "\n").utf8), to: Profile.knownHostsFile)
-                var caCopy: String? = nil
                 if let ca = proxy.caCert {
                     try Profile.write(try Data(contentsOf: URL(fileURLWithPath: ca)), to: Profile.proxyCertificateFile)
-                    caCopy = Profile.proxyCertificateFile.path
                 }
-                let profile = Profile(proxy: proxy.proxy, user: user, cluster: ping.clusterName, roles: answer.roles, logins: answer.logins,
-                                      validBefore: answer.validBefore, caCertificate: caCopy, sshProxy: ping.sshProxyAddr)
                 try profile.save()
                 Status.show(profile)
             } catch let error as PcshError {

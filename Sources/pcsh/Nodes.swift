@@ -21,12 +21,12 @@ extension Pcsh {
         return try await client.post("/v1/nodes/list", List(request: request), as: [VisibleNode].self)
     }
 
-    static func sshProxy(_ profile: Profile) throws -> (host: String, port: String) {
-        guard let text = profile.sshProxy else { throw PcshError("the proxy did not say where its SSH side is; run 'pcsh login' again") }
-        guard let address = ListenAddress(parsing: text), SSHConfigWord.isSafe(address.host) else {
-            throw PcshError("the proxy's SSH address \"\(PrintableText.escaped(text))\" is not HOST:PORT; run 'pcsh login' again")
+    /// The proxy's SSH side (checked with the profile as it was read).
+    static func sshProxy(_ profile: Profile) throws -> ListenAddress {
+        guard let address = profile.sshProxy.flatMap(ListenAddress.init(parsing:)) else {
+            throw PcshError("the proxy did not say where its SSH side is; run 'pcsh login' again")
         }
-        return (address.host, String(address.port))
+        return address
     }
 
     struct List: AsyncParsableCommand {
@@ -73,11 +73,12 @@ extension Pcsh {
                 }
                 let proxy = try Pcsh.sshProxy(profile)
                 var arguments = ["ssh"] + (try Pcsh.clientOptions())
+                // `--` before the destination: nothing in it (typed, or the proxy's) is taken for an option.
                 if node.kind == "openssh" {
-                    arguments += ["-p", proxy.port, "\(login)%\(node.name)@\(proxy.host)"]
+                    arguments += ["-p", String(proxy.port), "--", "\(login)%\(node.name)@\(proxy.host)"]
                 } else {
                     // The qualified name: the one the node's certificate and the known_hosts pattern share.
-                    arguments += ["-J", "\(profile.user)@\(proxy.host):\(proxy.port)", "\(login)@\(ClusterHostNames.qualified(node.name, cluster: profile.cluster))"]
+                    arguments += ["-J", "\(profile.user)@\(proxy)", "--", "\(login)@\(ClusterHostNames.qualified(node.name, cluster: profile.cluster))"]
                 }
                 arguments += command
                 let argv = arguments.map { strdup($0) } + [nil]
@@ -117,11 +118,8 @@ extension Pcsh {
         func run() async throws {
             do {
                 let profile = try Profile.load()
+                // The profile's names were checked as it was read (`Profile.check`); the nodes' are the proxy's of now.
                 let proxy = try Pcsh.sshProxy(profile)
-                for (what, value) in [("cluster name", profile.cluster), ("user name", profile.user)] + profile.logins.prefix(1).map({ ("login", $0) })
-                where !SSHConfigWord.isSafe(value) {
-                    throw PcshError("the \(what) \"\(PrintableText.escaped(value))\" cannot go into an ssh configuration; nothing was written")
-                }
                 var nodes = try await Pcsh.visibleNodes(profile)
                 nodes.removeAll { node in
                     guard !SSHConfigWord.isSafe(node.name) else { return false }

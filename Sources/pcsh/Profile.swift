@@ -1,4 +1,6 @@
 import Foundation
+import PrintableText
+import SSH
 
 /// What `pcsh login` leaves in `~/.pcsh` (or `$PCSH_HOME`): the private key (0600), its
 /// certificate, a known_hosts file with the cluster's host CA, and this profile.
@@ -30,8 +32,37 @@ struct Profile: Codable {
         guard let data = try? Data(contentsOf: profileFile) else { throw PcshError("not logged in: run 'pcsh login --proxy HOST:3080 --user NAME'") }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        do { return try decoder.decode(Profile.self, from: data) } catch {
-            throw PcshError("\(profileFile.path) is damaged (\(error)); run 'pcsh logout' and log in again")
+        let profile: Profile
+        do { profile = try decoder.decode(Profile.self, from: data) } catch {
+            throw PcshError("\(profileFile.path) is damaged (\(PrintableText.escaped("\(error)"))); run 'pcsh logout' and log in again")
+        }
+        do { try profile.check() } catch let error as PcshError {
+            throw PcshError("\(profileFile.path): \(error.description); run 'pcsh logout' and log in again")
+        }
+        return profile
+    }
+
+    /// What reaches ssh's arguments, its configuration and the known_hosts patterns, checked
+    /// when a login is about to write it and whenever it is read back (a profile an older pcsh
+    /// wrote, or a hand): the proxy chose these, and they must be names (`SSHConfigWord`).
+    func check() throws {
+        try Self.checkCluster(cluster)
+        try sshProxy.map(Self.checkSSHProxy)
+        for (what, value) in [("user name", user)] + logins.map({ ("login", $0) }) where !SSHConfigWord.isSafe(value) {
+            throw PcshError("the \(what) \"\(PrintableText.escaped(value))\" is not a name ssh can be given")
+        }
+    }
+
+    /// The server's rule for cluster names (no `@`, no `:`): `NODE.CLUSTER` is a host name.
+    static func checkCluster(_ name: String) throws {
+        guard ClusterHostNames.isHostName(name), SSHConfigWord.isSafe(name) else {
+            throw PcshError("the proxy's cluster name \"\(PrintableText.escaped(name))\" is not a host name")
+        }
+    }
+
+    static func checkSSHProxy(_ text: String) throws {
+        guard let address = ListenAddress(parsing: text), SSHConfigWord.isSafe(address.host) else {
+            throw PcshError("the proxy's SSH address \"\(PrintableText.escaped(text))\" is not HOST:PORT")
         }
     }
 

@@ -65,7 +65,7 @@ struct ProxyClient {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         decoder.dateDecodingStrategy = .iso8601
-        do { return try decoder.decode(type, from: data) } catch { throw PcshError("the proxy's answer does not decode: \(error)") }
+        do { return try decoder.decode(type, from: data) } catch { throw PcshError("the proxy's answer does not decode: \(PrintableText.escaped("\(error)"))") }
     }
 
     private func send(_ method: HTTPMethod, _ path: String, body: Data?) async throws -> Data {

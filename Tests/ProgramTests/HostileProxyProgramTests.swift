@@ -20,6 +20,9 @@ final class HostileProxyProgramTests: XCTestCase {
     private static let escape = "\u{1B}"
 
     func testAHostileProxyCannotWriteIntoTheUsersSSHConfigurationOrActOnTheirTerminal() async throws {
+        for tool in ["/usr/bin/python3", "/usr/bin/openssl", "/usr/bin/ssh", "/usr/bin/ssh-keygen"] where !FileManager.default.isExecutableFile(atPath: tool) {
+            try TestEnvironment.missing("\(tool) (Debian packages python3, openssl, openssh-client)")
+        }
         directory = try TestEnvironment.temporaryDirectory("portcullis-hostile-proxy")
         let home = directory.appendingPathComponent("home")
         let pwned = directory.appendingPathComponent("pwned").path
@@ -29,7 +32,8 @@ final class HostileProxyProgramTests: XCTestCase {
                                                             "-keyout", directory.appendingPathComponent("tls.key").path,
                                                             "-out", directory.appendingPathComponent("tls.pem").path])
         XCTAssertEqual(tls.status, 0, tls.output)
-        let injected = "\n    ProxyCommand touch \(pwned)"
+        // `Match exec` runs its command as ssh reads the configuration (even `ssh -G`).
+        let injected = "\n    Match exec \"touch \(pwned)\""
         var scenario: [String: Any] = [
             "ping": ["cluster_name": "lab" + injected, "message_of_the_day": "", "ssh_proxy_addr": "127.0.0.1:3023"],
             "known_hosts": ["@cert-authority *.lab ecdsa-sha2-nistp256 AAAA"], "logins": ["root"], "nodes": [],
@@ -53,19 +57,26 @@ final class HostileProxyProgramTests: XCTestCase {
         let login = ["login", "--proxy", "127.0.0.1:\(port)", "--ca-cert", directory.appendingPathComponent("tls.pem").path, "--user", "alice"]
         let typed = "yes\nsome password\n123456\n"
 
-        // A cluster name with a line break: refused before anything is asked or written.
+        // A cluster name with a line break, an SSH address that ssh would take for an option:
+        // refused before anything is asked or written.
         let refused = try pcsh(login, input: typed)
         XCTAssertNotEqual(refused.status, 0, refused.output)
-        XCTAssertTrue(refused.output.contains(#"the proxy's cluster name "lab\n    ProxyCommand"#) && refused.output.contains("not logging in"), refused.output)
+        XCTAssertTrue(refused.output.contains(#"the proxy's cluster name "lab\n    Match exec"#) && refused.output.contains("not logging in"), refused.output)
         XCTAssertFalse(refused.output.contains("Password"), "no password asked of a proxy refused: \(refused.output)")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: home.appendingPathComponent("profile.json").path))
+        try set { $0["ping"] = ["cluster_name": "lab", "message_of_the_day": "", "ssh_proxy_addr": "-oPermitLocalCommand:22"] }
+        let option = try pcsh(login, input: typed)
+        XCTAssertNotEqual(option.status, 0, option.output)
+        XCTAssertTrue(option.output.contains(#"the proxy's SSH address "-oPermitLocalCommand:22" is not HOST:PORT; not logging in"#), option.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: home.path), "nothing written")
 
-        // A login whose logins would go into the configuration: nothing written.
-        try set { $0["ping"] = ["cluster_name": "lab", "message_of_the_day": "", "ssh_proxy_addr": "127.0.0.1:3023"]; $0["logins"] = ["root" + injected] }
-        let badLogin = try pcsh(login, input: "some password\n123456\n")
-        XCTAssertNotEqual(badLogin.status, 0, badLogin.output)
-        XCTAssertTrue(badLogin.output.contains("not a login name; nothing was written"), badLogin.output)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: home.appendingPathComponent("profile.json").path))
+        // Logins that are not names (options, a line break) are left out, and said so.
+        try set { $0["ping"] = ["cluster_name": "lab", "message_of_the_day": "", "ssh_proxy_addr": "127.0.0.1:3023"]; $0["logins"] = ["-XAE", "root" + injected, "root"] }
+        let leftOut = try pcsh(login, input: "some password\n123456\n")
+        XCTAssertEqual(leftOut.status, 0, leftOut.output)
+        XCTAssertTrue(leftOut.output.contains(#"left out the login "-XAE""#) && leftOut.output.contains(#"left out the login "root\n    Match exec"#), leftOut.output)
+        let profileFile = home.appendingPathComponent("profile.json")
+        let stored = try JSONSerialization.jsonObject(with: Data(contentsOf: profileFile)) as? [String: Any]
+        XCTAssertEqual(stored?["logins"] as? [String], ["root"])
 
         // The notice is shown with its lines, and without what would act on the terminal (a
         // title change, a screen wipe); the login goes on.
@@ -84,23 +95,22 @@ final class HostileProxyProgramTests: XCTestCase {
         // The node list: each node one line, nothing for the terminal to act on.
         let listed = try pcsh(["ls"])
         XCTAssertEqual(listed.status, 0, listed.output)
-        XCTAssertTrue(listed.output.contains("web1") && listed.output.contains("db?    ProxyCommand"), listed.output)
+        XCTAssertTrue(listed.output.contains("web1") && listed.output.contains("db?    Match exec"), listed.output)
         XCTAssertFalse(listed.output.contains(Self.escape), listed.output)
-        XCTAssertFalse(listed.output.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("ProxyCommand") }, listed.output)
+        XCTAssertFalse(listed.output.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("Match") }, listed.output)
 
         // The configuration leaves the node out and says so; ssh reads what is left as intended.
         let config = try Programs.run("pcsh", ["config"], environment: environment)
         XCTAssertEqual(config.status, 0, config.output)
-        XCTAssertTrue(config.stderr.contains(#"left out a node whose name cannot go into an ssh configuration: "db\n    ProxyCommand"#), config.stderr)
+        XCTAssertTrue(config.stderr.contains(#"left out a node whose name cannot go into an ssh configuration: "db\n    Match exec"#), config.stderr)
         XCTAssertTrue(config.stdout.contains("Host *.lab") && config.stdout.contains("web1"), config.stdout)
-        XCTAssertFalse(config.stdout.contains("ProxyCommand"), config.stdout)
+        XCTAssertFalse(config.stdout.contains("Match"), config.stdout)
         let written = directory.appendingPathComponent("generated_config")
         try config.stdout.write(to: written, atomically: true, encoding: .utf8)
         let resolved = try Programs.execute("/usr/bin/ssh", ["-G", "-F", written.path, "web1.lab"])
         XCTAssertEqual(resolved.status, 0, resolved.output)
         XCTAssertTrue(resolved.output.contains("proxyjump portcullis-proxy"), resolved.output)
-        XCTAssertFalse(resolved.output.contains("proxycommand"), resolved.output)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: pwned))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: pwned), "ssh ran a command the proxy put in the configuration")
 
         // The proxy's refusal is shown escaped.
         try set { $0["nodes_status"] = 403; $0["nodes"] = ["error": "denied\(Self.escape)[2J\n    forged line"] }
@@ -108,5 +118,17 @@ final class HostileProxyProgramTests: XCTestCase {
         XCTAssertNotEqual(denied.status, 0, denied.output)
         XCTAssertTrue(denied.output.contains(#"pcsh: denied\u{1B}[2J\n    forged line"#), denied.output)
         XCTAssertFalse(denied.output.contains(Self.escape), denied.output)
+
+        // A profile written before these checks (or by hand) is checked as it is read: pcsh
+        // neither passes its login to ssh as an option nor writes a configuration from it.
+        var hostileProfile = try XCTUnwrap(stored)
+        hostileProfile["logins"] = ["-oLocalCommand=touch \(pwned)"]
+        try JSONSerialization.data(withJSONObject: hostileProfile).write(to: profileFile)
+        for arguments in [["ssh", "web1", "true"], ["config"]] {
+            let old = try pcsh(arguments)
+            XCTAssertNotEqual(old.status, 0, old.output)
+            XCTAssertTrue(old.output.contains(#"is not a name ssh can be given; run 'pcsh logout' and log in again"#), old.output)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: pwned))
     }
 }
