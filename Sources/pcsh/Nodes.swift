@@ -69,7 +69,11 @@ extension Pcsh {
                 let name = parts.count == 2 ? parts[1] : parts[0]
                 guard !login.isEmpty else { throw PcshError("your roles allow no logins") }
                 guard let node = try await Pcsh.visibleNodes(profile).first(where: { $0.name == name }) else {
-                    throw PcshError("no node \"\(name)\" that you may reach ('pcsh ls' lists yours)")
+                    throw PcshError("no node \"\(PrintableText.escaped(name))\" that you may reach ('pcsh ls' lists yours)")
+                }
+                // ssh hands the jump's host to a shell (`-W '[%h]:%p'`): names only.
+                guard SSHConfigWord.isSafe(node.name), SSHConfigWord.isSafe(login) else {
+                    throw PcshError("\"\(PrintableText.escaped(login))@\(PrintableText.escaped(node.name))\" is not a login and node name ssh can be given")
                 }
                 let proxy = try Pcsh.sshProxy(profile)
                 var arguments = ["ssh"] + (try Pcsh.clientOptions())
@@ -80,7 +84,9 @@ extension Pcsh {
                     // The qualified name: the one the node's certificate and the known_hosts pattern share.
                     arguments += ["-J", "\(profile.user)@\(proxy)", "--", "\(login)@\(ClusterHostNames.qualified(node.name, cluster: profile.cluster))"]
                 }
-                arguments += command
+                // ArgumentParser keeps a `--` the user typed before the command; ssh's options end
+                // before the destination already, so it would reach the remote shell.
+                arguments += command.first == "--" ? Array(command.dropFirst()) : command
                 let argv = arguments.map { strdup($0) } + [nil]
                 // Becomes ssh: its terminal handling, its exit status.
                 execv("/usr/bin/ssh", argv)

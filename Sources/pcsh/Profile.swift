@@ -32,10 +32,13 @@ struct Profile: Codable {
         guard let data = try? Data(contentsOf: profileFile) else { throw PcshError("not logged in: run 'pcsh login --proxy HOST:3080 --user NAME'") }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        let profile: Profile
+        var profile: Profile
         do { profile = try decoder.decode(Profile.self, from: data) } catch {
             throw PcshError("\(profileFile.path) is damaged (\(PrintableText.escaped("\(error)"))); run 'pcsh logout' and log in again")
         }
+        // A login that is not a name (a role's `*`, kept by an older pcsh) is left out, as a login
+        // leaves it out now; anything else wrong refuses the profile.
+        profile.logins.removeAll { !SSHConfigWord.isSafe($0) }
         do { try profile.check() } catch let error as PcshError {
             throw PcshError("\(profileFile.path): \(error.description); run 'pcsh logout' and log in again")
         }

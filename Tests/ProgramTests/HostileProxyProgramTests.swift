@@ -119,16 +119,21 @@ final class HostileProxyProgramTests: XCTestCase {
         XCTAssertTrue(denied.output.contains(#"pcsh: denied\u{1B}[2J\n    forged line"#), denied.output)
         XCTAssertFalse(denied.output.contains(Self.escape), denied.output)
 
-        // A profile written before these checks (or by hand) is checked as it is read: pcsh
-        // neither passes its login to ssh as an option nor writes a configuration from it.
+        // A profile written before these checks (or by hand) is checked as it is read: a login
+        // that is not a name is never handed to ssh, and a cluster name that is not a host name
+        // refuses the profile (no ssh run, no configuration written from it).
         var hostileProfile = try XCTUnwrap(stored)
-        hostileProfile["logins"] = ["-oLocalCommand=touch \(pwned)"]
+        hostileProfile["logins"] = ["-oLocalCommand=touch \(pwned)", "*"]
+        try JSONSerialization.data(withJSONObject: hostileProfile).write(to: profileFile)
+        let noLogin = try pcsh(["ssh", "web1", "true"])
+        XCTAssertNotEqual(noLogin.status, 0, noLogin.output)
+        XCTAssertTrue(noLogin.output.contains("your roles allow no logins"), noLogin.output)
+        hostileProfile["cluster"] = "lab" + injected
         try JSONSerialization.data(withJSONObject: hostileProfile).write(to: profileFile)
         for arguments in [["ssh", "web1", "true"], ["config"]] {
             let old = try pcsh(arguments)
             XCTAssertNotEqual(old.status, 0, old.output)
-            XCTAssertTrue(old.output.contains(#"is not a name ssh can be given; run 'pcsh logout' and log in again"#), old.output)
+            XCTAssertTrue(old.output.contains(#"is not a host name; run 'pcsh logout' and log in again"#), old.output)
         }
-        XCTAssertFalse(FileManager.default.fileExists(atPath: pwned))
     }
 }

@@ -102,6 +102,10 @@ final class NodeProgramTests: XCTestCase {
         let viaPcsh = try alice.pcsh(["ssh", "root@web1", "echo", "via-pcsh"])
         XCTAssertEqual(viaPcsh.status, 0, viaPcsh.stdout)
         XCTAssertTrue(viaPcsh.stdout.contains("via-pcsh"), viaPcsh.stdout)
+        // The command's own options reach it, and a `--` before it ends pcsh's options only.
+        let dashed = try alice.pcsh(["ssh", "root@web1", "--", "echo", "-n", "dashed"])
+        XCTAssertEqual(dashed.status, 0, dashed.stdout)
+        XCTAssertTrue(dashed.stdout.hasSuffix("dashed") && !dashed.stdout.contains("--"), dashed.stdout)
         let generated = try alice.pcsh(["config"])
         XCTAssertTrue(generated.stdout.contains("Host *.portcullis") && generated.stdout.contains("ProxyJump portcullis-proxy"), generated.stdout)
         let plainConfig = directory.appendingPathComponent("generated_config")
